@@ -1,0 +1,25 @@
+package zzwarm
+
+import (
+	_ "github.com/goccy/go-json"
+	_ "github.com/goccy/go-yaml"
+	_ "github.com/google/go-cmp/cmp"
+	_ "github.com/knadh/koanf/parsers/yaml"
+	_ "github.com/knadh/koanf/providers/env/v2"
+	_ "github.com/knadh/koanf/providers/file"
+	_ "github.com/knadh/koanf/providers/posflag"
+	_ "github.com/knadh/koanf/v2"
+	_ "github.com/leodido/go-syslog/v4/octetcounting"
+	_ "github.com/leodido/go-syslog/v4/rfc3164"
+	_ "github.com/leodido/go-syslog/v4/rfc5424"
+	_ "github.com/petar-dambovaliev/aho-corasick"
+	_ "github.com/prometheus/client_golang/prometheus"
+	_ "github.com/prometheus/client_golang/prometheus/promhttp"
+	_ "github.com/schollz/progressbar/v3"
+	_ "github.com/spf13/cobra"
+	_ "github.com/valyala/fastjson"
+	_ "github.com/wasilibs/go-re2"
+	_ "go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	_ "golang.org/x/crypto/argon2"
+	_ "modernc.org/sqlite"
+)
