@@ -1,0 +1,389 @@
+// Package config holds the typed configuration of `vigil serve`: defaults,
+// loading from a YAML file and VIGIL_* environment variables (flags are
+// applied on top by the command), and validation.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
+)
+
+// Config is the whole server configuration.
+type Config struct {
+	// Data is the data directory (database files, offsets, rules).
+	Data string `koanf:"data"`
+	// HTTP is the main listener address: API, ingest endpoints, console.
+	HTTP string `koanf:"http"`
+	// BootstrapToken, when set, idempotently creates an admin API token
+	// with this value at start-up (for automation). Never logged.
+	BootstrapToken string `koanf:"bootstrap_token"`
+	// Demo replays a built-in attack scenario at start-up.
+	Demo bool `koanf:"demo"`
+	// Rules are extra rule directories; the bundled rules and DATA/rules
+	// are always loaded.
+	Rules []string `koanf:"rules"`
+
+	Syslog    Syslog    `koanf:"syslog"`
+	Files     []File    `koanf:"files"`
+	Pipeline  Pipeline  `koanf:"pipeline"`
+	Retention Retention `koanf:"retention"`
+	Ingest    Ingest    `koanf:"ingest"`
+	Log       Log       `koanf:"log"`
+}
+
+// Syslog configures the syslog listeners. An empty address disables one.
+type Syslog struct {
+	UDP string `koanf:"udp"`
+	TCP string `koanf:"tcp"`
+	TLS string `koanf:"tls"`
+	// TLSCert and TLSKey are PEM files for the TLS listener (RFC 5425).
+	TLSCert string `koanf:"tls_cert"`
+	TLSKey  string `koanf:"tls_key"`
+	// TLSClientCA, if set, requires client certificates signed by it.
+	TLSClientCA string `koanf:"tls_client_ca"`
+	// MaxMessageSize bounds one message; longer ones are truncated.
+	MaxMessageSize int `koanf:"max_message_size"`
+	// MaxConnections bounds concurrent TCP/TLS connections.
+	MaxConnections int `koanf:"max_connections"`
+	// IdleTimeout closes a stream connection that sends nothing for this long.
+	IdleTimeout time.Duration `koanf:"idle_timeout"`
+	// Tags are added to every event from the syslog inputs.
+	Tags []string `koanf:"tags"`
+}
+
+// File is one file-tailing input.
+type File struct {
+	// Paths are files or globs.
+	Paths []string `koanf:"paths"`
+	// Format is auto, json or text.
+	Format string `koanf:"format"`
+	// FromBeginning reads new files from the start instead of the end.
+	FromBeginning bool     `koanf:"from_beginning"`
+	Tags          []string `koanf:"tags"`
+}
+
+// Pipeline sizes the processing pipeline.
+type Pipeline struct {
+	// QueueSize bounds the messages accepted but not yet stored. When it
+	// is full, stream inputs stop reading and HTTP answers 429.
+	QueueSize int `koanf:"queue_size"`
+	// Workers is the number of parse/detect workers (0: one per CPU).
+	Workers int `koanf:"workers"`
+	// Writers is the number of concurrent store writers.
+	Writers int `koanf:"writers"`
+	// BatchSize is the most events written to the store in one transaction.
+	BatchSize int `koanf:"batch_size"`
+	// FlushInterval bounds how long an event waits for its batch to fill.
+	FlushInterval time.Duration `koanf:"flush_interval"`
+}
+
+// Retention drops whole daily partitions by age and by total size.
+type Retention struct {
+	// MaxAge keeps partitions younger than this (0: forever).
+	MaxAge time.Duration `koanf:"max_age"`
+	// MaxSize bounds the total size of event partitions (0: no bound).
+	MaxSize ByteSize `koanf:"max_size"`
+}
+
+// Ingest configures the HTTP ingest endpoints.
+type Ingest struct {
+	// MaxBodySize bounds one request body (after decompression).
+	MaxBodySize ByteSize `koanf:"max_body_size"`
+}
+
+// Log configures Vigil's own logs.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `koanf:"level"`
+	// Format is text or json.
+	Format string `koanf:"format"`
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		Data: "./vigil-data",
+		HTTP: "127.0.0.1:8080",
+		Syslog: Syslog{
+			UDP:            "127.0.0.1:5514",
+			TCP:            "127.0.0.1:5514",
+			MaxMessageSize: 64 << 10,
+			MaxConnections: 1024,
+			IdleTimeout:    5 * time.Minute,
+		},
+		Pipeline: Pipeline{
+			QueueSize:     256 << 10,
+			Writers:       2,
+			BatchSize:     8192,
+			FlushInterval: 100 * time.Millisecond,
+		},
+		Retention: Retention{MaxAge: 30 * 24 * time.Hour},
+		Ingest:    Ingest{MaxBodySize: 16 << 20},
+		Log:       Log{Level: "info", Format: "text"},
+	}
+}
+
+// EnvPrefix prefixes every environment variable Vigil reads.
+const EnvPrefix = "VIGIL_"
+
+// Load returns the defaults overlaid with the YAML file at path (if path is
+// not empty) and then with VIGIL_* environment variables. The variable for
+// a key is VIGIL_ followed by the key in upper case with dots as
+// underscores: VIGIL_SYSLOG_TCP for syslog.tcp, VIGIL_BOOTSTRAP_TOKEN for
+// bootstrap_token. Unknown keys in the file or environment are errors.
+func Load(path string, environ []string) (Config, error) {
+	cfg := Default()
+	k := koanf.New(".")
+	if path != "" {
+		if _, err := os.Stat(path); err != nil {
+			return cfg, fmt.Errorf("config file: %w", err)
+		}
+		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return cfg, fmt.Errorf("reading config file %q: %w", path, err)
+		}
+	}
+	byEnv := envKeys()
+	var unknown []string
+	err := k.Load(env.Provider(".", env.Opt{
+		Prefix:      EnvPrefix,
+		EnvironFunc: func() []string { return environ },
+		TransformFunc: func(name, v string) (string, any) {
+			key, ok := byEnv[name]
+			if !ok {
+				unknown = append(unknown, name)
+				return "", nil
+			}
+			if key.list {
+				return key.path, splitList(v)
+			}
+			return key.path, v
+		},
+	}), nil)
+	if err != nil {
+		return cfg, fmt.Errorf("reading environment: %w", err)
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return cfg, fmt.Errorf("unknown environment variable(s) %s (known: %s)", strings.Join(unknown, ", "), strings.Join(knownEnv(byEnv), ", "))
+	}
+	dc := &mapstructure.DecoderConfig{
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(),
+			mapstructure.TextUnmarshallerHookFunc(),
+		),
+		WeaklyTypedInput: true,
+		ErrorUnused:      true,
+		TagName:          "koanf",
+	}
+	if err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{DecoderConfig: dc}); err != nil {
+		where := "configuration"
+		if path != "" {
+			where = fmt.Sprintf("config file %q", path)
+		}
+		return cfg, fmt.Errorf("%s: %w", where, err)
+	}
+	return cfg, nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+type envKey struct {
+	path string
+	list bool
+}
+
+// envKeys maps every scalar (or string list) key of Config to its
+// environment variable name.
+func envKeys() map[string]envKey {
+	out := map[string]envKey{}
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			tag := f.Tag.Get("koanf")
+			if tag == "" {
+				continue
+			}
+			path := prefix + tag
+			ft := f.Type
+			switch {
+			case ft.Kind() == reflect.Struct && ft != reflect.TypeOf(time.Duration(0)):
+				walk(ft, path+".")
+			case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+				// Lists of structs (files) come from the file only.
+			default:
+				name := EnvPrefix + strings.ToUpper(strings.ReplaceAll(path, ".", "_"))
+				out[name] = envKey{path: path, list: ft.Kind() == reflect.Slice}
+			}
+		}
+	}
+	walk(reflect.TypeOf(Config{}), "")
+	return out
+}
+
+func knownEnv(m map[string]envKey) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Validate reports every problem in c at once.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.Data == "" {
+		add("data: must not be empty")
+	}
+	if c.HTTP == "" {
+		add("http: must not be empty")
+	} else if err := checkAddr(c.HTTP); err != nil {
+		add("http: %w", err)
+	}
+	for name, a := range map[string]string{"syslog.udp": c.Syslog.UDP, "syslog.tcp": c.Syslog.TCP, "syslog.tls": c.Syslog.TLS} {
+		if a == "" {
+			continue
+		}
+		if err := checkAddr(a); err != nil {
+			add("%s: %w", name, err)
+		}
+	}
+	if c.Syslog.TLS != "" {
+		if c.Syslog.TLSCert == "" || c.Syslog.TLSKey == "" {
+			add("syslog.tls: needs syslog.tls_cert and syslog.tls_key (--tls-cert, --tls-key)")
+		}
+		for name, p := range map[string]string{"syslog.tls_cert": c.Syslog.TLSCert, "syslog.tls_key": c.Syslog.TLSKey, "syslog.tls_client_ca": c.Syslog.TLSClientCA} {
+			if p == "" {
+				continue
+			}
+			if _, err := os.Stat(p); err != nil {
+				add("%s: %w", name, err)
+			}
+		}
+	}
+	if c.Syslog.MaxMessageSize < 256 || c.Syslog.MaxMessageSize > 16<<20 {
+		add("syslog.max_message_size: %d is outside 256..16777216", c.Syslog.MaxMessageSize)
+	}
+	if c.Syslog.MaxConnections < 1 {
+		add("syslog.max_connections: must be at least 1")
+	}
+	if c.Syslog.IdleTimeout < time.Second {
+		add("syslog.idle_timeout: must be at least 1s")
+	}
+	for i, f := range c.Files {
+		if len(f.Paths) == 0 {
+			add("files[%d].paths: must not be empty", i)
+		}
+		switch f.Format {
+		case "", "auto", "json", "text":
+		default:
+			add("files[%d].format: %q is not auto, json or text", i, f.Format)
+		}
+	}
+	p := c.Pipeline
+	if p.QueueSize < 1 {
+		add("pipeline.queue_size: must be at least 1")
+	}
+	if p.Workers < 0 {
+		add("pipeline.workers: must not be negative")
+	}
+	if p.Writers < 1 || p.Writers > 64 {
+		add("pipeline.writers: %d is outside 1..64", p.Writers)
+	}
+	if p.BatchSize < 1 {
+		add("pipeline.batch_size: must be at least 1")
+	}
+	if p.FlushInterval <= 0 {
+		add("pipeline.flush_interval: must be positive")
+	}
+	if c.Retention.MaxAge < 0 {
+		add("retention.max_age: must not be negative")
+	}
+	if c.Ingest.MaxBodySize < 1024 {
+		add("ingest.max_body_size: must be at least 1KiB")
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level: %q is not debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		add("log.format: %q is not text or json", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+func checkAddr(a string) error {
+	_, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %w", a, err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q has an invalid port", a)
+	}
+	return nil
+}
+
+// ByteSize is a size in bytes that reads "512MB", "10GiB", "1024" and so on.
+type ByteSize int64
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (b *ByteSize) UnmarshalText(text []byte) error {
+	n, err := ParseByteSize(string(text))
+	if err != nil {
+		return err
+	}
+	*b = ByteSize(n)
+	return nil
+}
+
+// ParseByteSize parses a size with an optional unit: B, KB/KiB, MB/MiB,
+// GB/GiB, TB/TiB (decimal and binary units both count in powers of 1024, as
+// operators expect of disk budgets).
+func ParseByteSize(s string) (int64, error) {
+	t := strings.TrimSpace(strings.ToUpper(s))
+	i := 0
+	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
+		i++
+	}
+	num, unit := t[:i], strings.TrimSpace(t[i:])
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("invalid size %q", s)
+	}
+	mult := map[string]float64{"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "MIB": 1 << 20,
+		"G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30, "T": 1 << 40, "TB": 1 << 40, "TIB": 1 << 40}[unit]
+	if mult == 0 {
+		return 0, fmt.Errorf("invalid size unit in %q", s)
+	}
+	if f*mult > 1<<62 {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	return int64(f * mult), nil
+}

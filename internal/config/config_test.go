@@ -1,0 +1,120 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadLayers(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "vigil.yml")
+	yml := "data: /var/lib/vigil\nhttp: 0.0.0.0:9000\nsyslog:\n  tcp: 0.0.0.0:6514\n  tags: [edge]\nretention:\n  max_age: 72h\n  max_size: 10GiB\nfiles:\n  - paths: [/var/log/auth.log]\n    format: text\n"
+	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path, []string{"VIGIL_HTTP=127.0.0.1:9999", "VIGIL_SYSLOG_TAGS=a, b", "VIGIL_BOOTSTRAP_TOKEN=s3cret", "OTHER=1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"data from file", cfg.Data, "/var/lib/vigil"},
+		{"http from env over file", cfg.HTTP, "127.0.0.1:9999"},
+		{"syslog tcp from file", cfg.Syslog.TCP, "0.0.0.0:6514"},
+		{"syslog udp default", cfg.Syslog.UDP, "127.0.0.1:5514"},
+		{"tags from env", strings.Join(cfg.Syslog.Tags, "|"), "a|b"},
+		{"token from env", cfg.BootstrapToken, "s3cret"},
+		{"max age", cfg.Retention.MaxAge, 72 * time.Hour},
+		{"max size", cfg.Retention.MaxSize, ByteSize(10 << 30)},
+		{"file input", cfg.Files[0].Paths[0], "/var/log/auth.log"},
+		{"default batch", cfg.Pipeline.BatchSize, Default().Pipeline.BatchSize},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yml")
+	os.WriteFile(bad, []byte("htp: 1\n"), 0o600)
+	tests := []struct {
+		name    string
+		path    string
+		env     []string
+		wantErr string
+	}{
+		{"unknown key in file", bad, nil, "htp"},
+		{"unknown env", "", []string{"VIGIL_HTPP=x"}, "VIGIL_HTPP"},
+		{"missing file", filepath.Join(dir, "nope.yml"), nil, "no such file"},
+		{"bad duration", "", []string{"VIGIL_RETENTION_MAX_AGE=soon"}, "max_age"},
+		{"bad size", "", []string{"VIGIL_RETENTION_MAX_SIZE=12XB"}, "invalid size"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(tt.path, tt.env)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("got %v, want error containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		mod     func(*Config)
+		wantErr string
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"bad http", func(c *Config) { c.HTTP = "nonsense" }, "http:"},
+		{"tls without cert", func(c *Config) { c.Syslog.TLS = "127.0.0.1:6514" }, "tls_cert"},
+		{"zero queue", func(c *Config) { c.Pipeline.QueueSize = 0 }, "queue_size"},
+		{"bad level", func(c *Config) { c.Log.Level = "loud" }, "log.level"},
+		{"file without paths", func(c *Config) { c.Files = []File{{}} }, "files[0].paths"},
+		{"syslog disabled", func(c *Config) { c.Syslog.UDP, c.Syslog.TCP = "", "" }, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			tt.mod(&c)
+			err := c.Validate()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("got %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("got %v, want error containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestParseByteSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"1024", 1024, true}, {"1KB", 1024, true}, {"1.5GiB", 3 << 29, true}, {"10 mb", 10 << 20, true},
+		{"", 0, false}, {"-1", 0, false}, {"1PB", 0, false}, {"99999999999TB", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := ParseByteSize(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseByteSize(%q) = %d, %v; want %d, ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
