@@ -1,12 +1,1002 @@
 package query
 
-import "errors"
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
 
-// Parse parses a query. The parser is being written; this placeholder keeps
-// the package compiling so that dependents can build against the AST.
-func Parse(s string) (*Query, error) {
-	if s == "" {
-		return &Query{}, nil
-	}
-	return nil, errors.New("query: parser not implemented yet")
+// Default bounds of the parser.
+const (
+	// DefaultMaxLength is the longest query text accepted, in bytes.
+	DefaultMaxLength = 64 << 10
+	// DefaultMaxDepth bounds nesting: parentheses, NOT and field groups.
+	DefaultMaxDepth = 64
+	// DefaultMaxLimit is the largest N accepted by the limit pipe.
+	DefaultMaxLimit = 10000
+	// MaxSpan is the widest timechart span.
+	MaxSpan = 366 * 24 * time.Hour
+)
+
+// Options bound what the parser accepts. Zero members take the defaults.
+type Options struct {
+	// MaxLength is the longest query text accepted, in bytes.
+	MaxLength int
+	// MaxDepth bounds nesting of parentheses, NOT and field groups.
+	MaxDepth int
+	// MaxLimit is the largest N of a limit pipe.
+	MaxLimit int
 }
+
+func (o Options) withDefaults() Options {
+	if o.MaxLength <= 0 {
+		o.MaxLength = DefaultMaxLength
+	}
+	if o.MaxDepth <= 0 {
+		o.MaxDepth = DefaultMaxDepth
+	}
+	if o.MaxLimit <= 0 {
+		o.MaxLimit = DefaultMaxLimit
+	}
+	return o
+}
+
+// Error is a syntax or validation error in a query, with its position.
+type Error struct {
+	// Offset is the byte offset of the error in the query text.
+	Offset int
+	// Line and Col are 1-based; Col counts characters (runes).
+	Line, Col int
+	// Msg says what is wrong.
+	Msg string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("query:%d:%d: %s", e.Line, e.Col, e.Msg)
+}
+
+// Parse parses a query with the default Options.
+func Parse(s string) (*Query, error) {
+	return ParseWith(s, Options{})
+}
+
+// ParseWith parses a query with the given bounds. Errors are *Error.
+func ParseWith(s string, o Options) (*Query, error) {
+	p := &parser{src: s, opts: o.withDefaults()}
+	if len(s) > p.opts.MaxLength {
+		return nil, p.errAt(p.opts.MaxLength, "query is longer than %d bytes", p.opts.MaxLength)
+	}
+	q, err := p.parseQuery()
+	if err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+type parser struct {
+	src   string
+	pos   int
+	depth int
+	opts  Options
+	// pipePos holds the offset of each pipe's command, for messages.
+	pipePos []int
+}
+
+// errAt returns an *Error at byte offset off.
+func (p *parser) errAt(off int, format string, args ...any) *Error {
+	off = min(max(off, 0), len(p.src))
+	line, col := 1, 1
+	for _, r := range p.src[:off] {
+		if r == '\n' {
+			line++
+			col = 1
+		} else {
+			col++
+		}
+	}
+	return &Error{Offset: off, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)}
+}
+
+func isSpace(c byte) bool {
+	switch c {
+	case ' ', '\t', '\n', '\r', '\v', '\f':
+		return true
+	}
+	return false
+}
+
+func (p *parser) skipSpace() {
+	for p.pos < len(p.src) && isSpace(p.src[p.pos]) {
+		p.pos++
+	}
+}
+
+func (p *parser) eof() bool { return p.pos >= len(p.src) }
+
+func (p *parser) peek() byte {
+	if p.pos < len(p.src) {
+		return p.src[p.pos]
+	}
+	return 0
+}
+
+// describe names the text at off for an error message.
+func (p *parser) describe(off int) string {
+	if off >= len(p.src) {
+		return "end of query"
+	}
+	end := off + 1
+	for end < len(p.src) && end-off < 20 && !isSpace(p.src[end]) && !isDelim(p.src[end]) && !isDelim(p.src[off]) {
+		end++
+	}
+	return strconv.Quote(p.src[off:end])
+}
+
+func (p *parser) enter(off int) error {
+	p.depth++
+	if p.depth > p.opts.MaxDepth {
+		return p.errAt(off, "query nests deeper than %d levels", p.opts.MaxDepth)
+	}
+	return nil
+}
+
+func (p *parser) leave() { p.depth-- }
+
+func (p *parser) parseQuery() (*Query, error) {
+	q := &Query{}
+	p.skipSpace()
+	if p.matchAllStar() {
+		p.pos++
+		p.skipSpace()
+	} else if !p.eof() && p.peek() != '|' {
+		f, err := p.parseOr(false, "")
+		if err != nil {
+			return nil, err
+		}
+		q.Filter = f
+		p.skipSpace()
+		if !p.eof() && p.peek() != '|' {
+			if p.peek() == ')' {
+				return nil, p.errAt(p.pos, `unexpected ")" without a matching "("`)
+			}
+			return nil, p.errAt(p.pos, "unexpected %s", p.describe(p.pos))
+		}
+	}
+	for !p.eof() {
+		// At "|".
+		p.pos++
+		p.skipSpace()
+		p.pipePos = append(p.pipePos, p.pos)
+		pipe, err := p.parsePipe()
+		if err != nil {
+			return nil, err
+		}
+		q.Pipes = append(q.Pipes, pipe)
+		p.skipSpace()
+	}
+	if err := p.validatePipes(q); err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// matchAllStar reports whether the filter is a lone "*" (all events).
+func (p *parser) matchAllStar() bool {
+	if p.peek() != '*' {
+		return false
+	}
+	i := p.pos + 1
+	for i < len(p.src) && isSpace(p.src[i]) {
+		i++
+	}
+	return i == len(p.src) || p.src[i] == '|'
+}
+
+// keyword returns the operator keyword (AND, OR, NOT) at the current
+// position, or "".
+func (p *parser) keyword() string {
+	for _, kw := range [...]string{"AND", "OR", "NOT"} {
+		if !strings.HasPrefix(p.src[p.pos:], kw) {
+			continue
+		}
+		end := p.pos + len(kw)
+		if end == len(p.src) {
+			return kw
+		}
+		switch c := p.src[end]; {
+		case isSpace(c), c == '(', c == ')', c == '"', c == '|':
+			return kw
+		}
+	}
+	return ""
+}
+
+// atExprEnd reports whether the current position ends an expression list.
+func (p *parser) atExprEnd() bool {
+	return p.eof() || p.peek() == ')' || p.peek() == '|'
+}
+
+// parseOr parses a disjunction. In a field group (group true), bare values
+// are terms on field.
+func (p *parser) parseOr(group bool, field string) (Expr, error) {
+	x, err := p.parseAnd(group, field)
+	if err != nil {
+		return nil, err
+	}
+	var terms []Expr
+	for {
+		p.skipSpace()
+		if p.keyword() != "OR" {
+			break
+		}
+		p.pos += len("OR")
+		p.skipSpace()
+		y, err := p.parseAnd(group, field)
+		if err != nil {
+			return nil, err
+		}
+		if terms == nil {
+			terms = appendFlat[*Or](nil, x)
+		}
+		terms = appendFlat[*Or](terms, y)
+	}
+	if terms == nil {
+		return x, nil
+	}
+	return &Or{Terms: terms}, nil
+}
+
+// appendFlat appends x to terms, splicing in x's own terms when x is of
+// type T (an And inside an And, an Or inside an Or).
+func appendFlat[T interface {
+	*And | *Or
+	Expr
+}](terms []Expr, x Expr) []Expr {
+	switch x := x.(type) {
+	case *And:
+		if _, ok := any((*And)(nil)).(T); ok {
+			return append(terms, x.Terms...)
+		}
+	case *Or:
+		if _, ok := any((*Or)(nil)).(T); ok {
+			return append(terms, x.Terms...)
+		}
+	}
+	return append(terms, x)
+}
+
+func (p *parser) parseAnd(group bool, field string) (Expr, error) {
+	x, err := p.parseUnary(group, field)
+	if err != nil {
+		return nil, err
+	}
+	var terms []Expr
+	for {
+		p.skipSpace()
+		if p.atExprEnd() {
+			break
+		}
+		kw := p.keyword()
+		if kw == "OR" {
+			break
+		}
+		if kw == "AND" {
+			p.pos += len("AND")
+			p.skipSpace()
+		}
+		y, err := p.parseUnary(group, field)
+		if err != nil {
+			return nil, err
+		}
+		if terms == nil {
+			terms = appendFlat[*And](nil, x)
+		}
+		terms = appendFlat[*And](terms, y)
+	}
+	if terms == nil {
+		return x, nil
+	}
+	return &And{Terms: terms}, nil
+}
+
+func (p *parser) parseUnary(group bool, field string) (Expr, error) {
+	start := p.pos
+	neg := false
+	switch {
+	case p.keyword() == "NOT":
+		p.pos += len("NOT")
+		neg = true
+	case p.peek() == '-' && p.pos+1 < len(p.src) && !isSpace(p.src[p.pos+1]):
+		p.pos++
+		neg = true
+	}
+	if !neg {
+		return p.parsePrimary(group, field)
+	}
+	if err := p.enter(start); err != nil {
+		return nil, err
+	}
+	defer p.leave()
+	p.skipSpace()
+	if p.atExprEnd() {
+		op := "-"
+		if p.src[start] == 'N' {
+			op = "NOT"
+		}
+		return nil, p.errAt(p.pos, "expected a term after %s, found %s", op, p.describe(p.pos))
+	}
+	x, err := p.parseUnary(group, field)
+	if err != nil {
+		return nil, err
+	}
+	return &Not{X: x}, nil
+}
+
+func (p *parser) parsePrimary(group bool, field string) (Expr, error) {
+	start := p.pos
+	if p.atExprEnd() {
+		return nil, p.errAt(p.pos, "expected a term, found %s", p.describe(p.pos))
+	}
+	if kw := p.keyword(); kw != "" {
+		return nil, p.errAt(p.pos, "expected a term before %s", kw)
+	}
+	switch p.peek() {
+	case '(':
+		if err := p.enter(start); err != nil {
+			return nil, err
+		}
+		defer p.leave()
+		p.pos++
+		p.skipSpace()
+		x, err := p.parseOr(group, field)
+		if err != nil {
+			return nil, err
+		}
+		p.skipSpace()
+		if p.peek() != ')' {
+			return nil, p.errAt(p.pos, `expected ")" to close "(" at column %d, found %s`, p.errAt(start, "").Col, p.describe(p.pos))
+		}
+		p.pos++
+		return x, nil
+	case '"':
+		s, err := p.readQuoted()
+		if err != nil {
+			return nil, err
+		}
+		if group {
+			return &Term{Field: field, Op: OpEq, Value: s}, nil
+		}
+		if s == "" {
+			return nil, p.errAt(start, "empty phrase")
+		}
+		return &Term{Op: OpPhrase, Value: s}, nil
+	}
+	if group {
+		return p.parseValue(field, start)
+	}
+	w := p.readUnquoted(true)
+	switch p.peek() {
+	case ':', '<', '>':
+		if w.raw == "" {
+			return nil, p.errAt(start, "expected a field name before %q", p.peek())
+		}
+		if w.escaped || !validField(w.lit) {
+			return nil, p.errAt(start, "invalid field name %q (quote text that contains %q)", w.lit, p.peek())
+		}
+		if p.peek() == ':' {
+			p.pos++
+			return p.parseFieldValue(w.lit, start)
+		}
+		return p.parseComparison(w.lit, start)
+	}
+	if w.wild {
+		if !validTokenPattern(w.pattern) {
+			if allStars(w.pattern) {
+				return nil, p.errAt(start, "a bare * is not a term: use an empty query (or *) for all events, or field:* for events that have a field")
+			}
+			return nil, p.errAt(start, "full-text wildcard %q may hold only letters, digits, * and ?: quote it as a phrase or name a field", w.lit)
+		}
+		return &Term{Op: OpWildcard, Value: w.pattern}, nil
+	}
+	if !hasToken(w.lit) {
+		return &Term{Op: OpPhrase, Value: w.lit}, nil
+	}
+	return &Term{Op: OpWord, Value: w.lit}, nil
+}
+
+// parseFieldValue parses what follows "field:".
+func (p *parser) parseFieldValue(field string, start int) (Expr, error) {
+	if p.atExprEnd() || isSpace(p.peek()) {
+		return nil, p.errAt(p.pos, "expected value after %q", field+":")
+	}
+	switch p.peek() {
+	case '(':
+		open := p.pos
+		if err := p.enter(open); err != nil {
+			return nil, err
+		}
+		defer p.leave()
+		p.pos++
+		p.skipSpace()
+		if p.peek() == ')' {
+			return nil, p.errAt(p.pos, "expected a value in %q", field+":(...)")
+		}
+		x, err := p.parseOr(true, field)
+		if err != nil {
+			return nil, err
+		}
+		p.skipSpace()
+		if p.peek() != ')' {
+			return nil, p.errAt(p.pos, `expected ")" to close %q, found %s`, field+":(", p.describe(p.pos))
+		}
+		p.pos++
+		return x, nil
+	case '"':
+		s, err := p.readQuoted()
+		if err != nil {
+			return nil, err
+		}
+		return &Term{Field: field, Op: OpEq, Value: s}, nil
+	case '<', '>':
+		// field:>10 is accepted as field>10.
+		return p.parseComparison(field, start)
+	}
+	return p.parseValue(field, start)
+}
+
+// parseValue parses an unquoted value of field.
+func (p *parser) parseValue(field string, start int) (Expr, error) {
+	w := p.readUnquoted(false)
+	switch {
+	case w.raw == "*":
+		return &Term{Field: field, Op: OpExists}, nil
+	case w.wild:
+		return &Term{Field: field, Op: OpWildcard, Value: w.pattern}, nil
+	case !w.escaped && strings.IndexByte(w.lit, '/') >= 0:
+		if pfx, err := netip.ParsePrefix(w.lit); err == nil {
+			return &Term{Field: field, Op: OpCIDR, Value: w.lit, Prefix: pfx.Masked()}, nil
+		}
+	}
+	return &Term{Field: field, Op: OpEq, Value: w.lit}, nil
+}
+
+// parseComparison parses "field>v", "field>=v", "field<v", "field<=v".
+func (p *parser) parseComparison(field string, start int) (Expr, error) {
+	op := OpGt
+	if p.peek() == '<' {
+		op = OpLt
+	}
+	p.pos++
+	if p.peek() == '=' {
+		op++ // OpGte, OpLte
+		p.pos++
+	}
+	vstart := p.pos
+	if p.atExprEnd() || isSpace(p.peek()) {
+		return nil, p.errAt(p.pos, "expected a number or time after %q", field+op.String())
+	}
+	var v string
+	if p.peek() == '"' {
+		s, err := p.readQuoted()
+		if err != nil {
+			return nil, err
+		}
+		v = s
+	} else {
+		v = p.readUnquoted(false).lit
+	}
+	t := &Term{Field: field, Op: op, Value: v}
+	timeField := field == "@timestamp" || field == "event.ingested"
+	if !timeField {
+		if n, ok := parseNumber(v); ok {
+			t.Num = n
+			return t, nil
+		}
+	}
+	if tm, ok := parseTime(v); ok {
+		t.Time = tm
+		return t, nil
+	}
+	if timeField {
+		return nil, p.errAt(vstart, "expected an RFC 3339 time such as 2026-11-22T10:00:00Z after %q, found %q", field+op.String(), v)
+	}
+	return nil, p.errAt(vstart, "expected a number or an RFC 3339 time after %q, found %q", field+op.String(), v)
+}
+
+// parseNumber parses a finite number.
+func parseNumber(s string) (float64, bool) {
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(n, 0) || math.IsNaN(n) {
+		return 0, false
+	}
+	return n, true
+}
+
+// parseTime parses an RFC 3339 time or a date (midnight UTC). The zero time
+// is rejected: it marks a numeric comparison in Term.
+func parseTime(s string) (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		t, err = time.Parse(time.DateOnly, s)
+	}
+	if err != nil || t.IsZero() {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// readQuoted reads a quoted string at the current position ('"'). Inside,
+// \" is a quote and \\ a backslash; any other backslash is literal.
+func (p *parser) readQuoted() (string, error) {
+	start := p.pos
+	p.pos++
+	var b strings.Builder
+	for i := p.pos; i < len(p.src); i++ {
+		switch c := p.src[i]; c {
+		case '"':
+			b.WriteString(p.src[p.pos:i])
+			p.pos = i + 1
+			return b.String(), nil
+		case '\\':
+			if i+1 < len(p.src) && (p.src[i+1] == '"' || p.src[i+1] == '\\') {
+				b.WriteString(p.src[p.pos:i])
+				i++
+				p.pos = i // the escaped byte starts the next run
+			}
+		}
+	}
+	return "", p.errAt(start, "unterminated quoted string")
+}
+
+// isDelim reports whether c ends an unquoted word in every context.
+func isDelim(c byte) bool {
+	switch c {
+	case '(', ')', '"', '|':
+		return true
+	}
+	return false
+}
+
+// unquoted is an unquoted word or value as read.
+type unquoted struct {
+	raw     string // the source text
+	lit     string // escapes removed, wildcards literal
+	pattern string // normalized wildcard pattern (see OpWildcard)
+	wild    bool   // has an unescaped * or ?
+	escaped bool   // had at least one escape
+}
+
+// readUnquoted reads an unquoted word (word true: also stops at ':', '<',
+// '>') or value. A backslash before an escapable byte makes it literal;
+// before anything else it is itself literal.
+func (p *parser) readUnquoted(word bool) unquoted {
+	start := p.pos
+	var lit, pat strings.Builder
+	var u unquoted
+	for p.pos < len(p.src) {
+		c := p.src[p.pos]
+		if isSpace(c) || isDelim(c) || (word && (c == ':' || c == '<' || c == '>')) {
+			break
+		}
+		switch {
+		case c == '\\' && p.pos+1 < len(p.src) && escapable(p.src[p.pos+1]):
+			e := p.src[p.pos+1]
+			u.escaped = true
+			lit.WriteByte(e)
+			if e == '*' || e == '?' || e == '\\' {
+				pat.WriteByte('\\')
+			}
+			pat.WriteByte(e)
+			p.pos += 2
+			continue
+		case c == '\\':
+			lit.WriteByte(c)
+			pat.WriteString(`\\`)
+		case c == '*' || c == '?':
+			u.wild = true
+			lit.WriteByte(c)
+			pat.WriteByte(c)
+		default:
+			lit.WriteByte(c)
+			pat.WriteByte(c)
+		}
+		p.pos++
+	}
+	u.raw = p.src[start:p.pos]
+	u.lit = lit.String()
+	u.pattern = pat.String()
+	return u
+}
+
+// validField reports whether s is a field name: letters, digits, _ . @ -
+// and non-ASCII characters, not starting with '-'.
+func validField(s string) bool {
+	if s == "" || s[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !fieldByte(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func fieldByte(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c >= 0x80:
+		return true
+	}
+	return c == '_' || c == '.' || c == '@' || c == '-'
+}
+
+// validTokenPattern reports whether a full-text wildcard pattern holds only
+// token bytes and wildcards, and at least one token byte.
+func validTokenPattern(p string) bool {
+	tok := false
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '*' || c == '?':
+		case isTokenByte(c):
+			tok = true
+		default:
+			return false
+		}
+	}
+	return tok
+}
+
+func allStars(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if p[i] != '*' {
+			return false
+		}
+	}
+	return p != ""
+}
+
+func hasToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if isTokenByte(s[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// Pipes.
+
+func (p *parser) parsePipe() (Pipe, error) {
+	p.skipSpace()
+	start := p.pos
+	name := p.readName()
+	if name == "" {
+		return nil, p.errAt(p.pos, "expected a command after \"|\", found %s", p.describe(p.pos))
+	}
+	p.skipSpace()
+	switch name {
+	case "stats":
+		aggs, by, err := p.parseAggs(start, true)
+		if err != nil {
+			return nil, err
+		}
+		return &Stats{Aggs: aggs, By: by}, nil
+	case "timechart":
+		return p.parseTimechart(start)
+	case "sort":
+		var keys []SortKey
+		err := p.parseList("sort", func() error {
+			k := SortKey{}
+			switch p.peek() {
+			case '-':
+				k.Desc = true
+				p.pos++
+			case '+':
+				p.pos++
+			}
+			col, err := p.expectColumn("sort")
+			if err != nil {
+				return err
+			}
+			k.Field = col
+			keys = append(keys, k)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &Sort{Keys: keys}, nil
+	case "limit":
+		nstart := p.pos
+		for p.pos < len(p.src) && p.src[p.pos] >= '0' && p.src[p.pos] <= '9' {
+			p.pos++
+		}
+		if nstart == p.pos {
+			return nil, p.errAt(nstart, "expected a number after \"limit\", found %s", p.describe(nstart))
+		}
+		n, err := strconv.Atoi(p.src[nstart:p.pos])
+		if err != nil || n < 1 || n > p.opts.MaxLimit {
+			return nil, p.errAt(nstart, "limit %s out of range 1..%d", p.src[nstart:p.pos], p.opts.MaxLimit)
+		}
+		if err := p.expectPipeEnd("limit"); err != nil {
+			return nil, err
+		}
+		return &Limit{N: n}, nil
+	case "fields":
+		var names []string
+		err := p.parseList("fields", func() error {
+			off := p.pos
+			col, err := p.expectColumn("fields")
+			if err != nil {
+				return err
+			}
+			if slices.Contains(names, col) {
+				return p.errAt(off, "column %q listed twice", col)
+			}
+			names = append(names, col)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &Fields{Names: names}, nil
+	}
+	return nil, p.errAt(start, "unknown command %q: want stats, timechart, sort, limit or fields", name)
+}
+
+// readName reads a field or column name (field bytes, not starting with
+// '-').
+func (p *parser) readName() string {
+	start := p.pos
+	for p.pos < len(p.src) && fieldByte(p.src[p.pos]) && !(p.pos == start && p.src[p.pos] == '-') {
+		p.pos++
+	}
+	return p.src[start:p.pos]
+}
+
+// expectColumn reads a column reference: a name, or an aggregate's default
+// name such as dc(user.name) or count().
+func (p *parser) expectColumn(cmd string) (string, error) {
+	start := p.pos
+	name := p.readName()
+	if name == "" {
+		return "", p.errAt(p.pos, "expected a column name after %q, found %s", cmd, p.describe(p.pos))
+	}
+	if p.peek() != '(' {
+		return name, nil
+	}
+	p.pos++
+	inner := p.readName()
+	if p.peek() != ')' {
+		return "", p.errAt(p.pos, "expected \")\" in column %q, found %s", p.src[start:p.pos], p.describe(p.pos))
+	}
+	p.pos++
+	if inner == "" {
+		return name, nil // count() is named "count"
+	}
+	return name + "(" + inner + ")", nil
+}
+
+// parseList parses item ("," item)* up to the end of the pipe.
+func (p *parser) parseList(cmd string, item func() error) error {
+	for {
+		p.skipSpace()
+		if err := item(); err != nil {
+			return err
+		}
+		p.skipSpace()
+		if p.peek() != ',' {
+			return p.expectPipeEnd(cmd)
+		}
+		p.pos++
+	}
+}
+
+func (p *parser) expectPipeEnd(cmd string) error {
+	p.skipSpace()
+	if !p.eof() && p.peek() != '|' {
+		return p.errAt(p.pos, "unexpected %s in %q", p.describe(p.pos), cmd)
+	}
+	return nil
+}
+
+// word reports whether the next name is w (case-insensitive), without
+// consuming it.
+func (p *parser) word(w string) bool {
+	end := p.pos + len(w)
+	if end > len(p.src) || !strings.EqualFold(p.src[p.pos:end], w) {
+		return false
+	}
+	return end == len(p.src) || !fieldByte(p.src[end]) && p.src[end] != '('
+}
+
+// parseAggs parses "agg(...) [as name] [, ...] [by f1, f2]". multiBy
+// allows more than one by field (stats; timechart takes one).
+func (p *parser) parseAggs(start int, multiBy bool) ([]Agg, []string, error) {
+	var aggs []Agg
+	var by []string
+	for {
+		p.skipSpace()
+		fstart := p.pos
+		fn := strings.ToLower(p.readName())
+		if fn == "" {
+			return nil, nil, p.errAt(p.pos, "expected an aggregate such as count() or dc(field), found %s", p.describe(p.pos))
+		}
+		switch fn {
+		case AggCount, AggDC, AggMin, AggMax, AggAvg, AggSum:
+		default:
+			return nil, nil, p.errAt(fstart, "unknown function %q: want count, dc, min, max, avg or sum", fn)
+		}
+		if p.peek() != '(' {
+			return nil, nil, p.errAt(p.pos, "expected \"(\" after %q", fn)
+		}
+		p.pos++
+		p.skipSpace()
+		a := Agg{Func: fn, Field: p.readName()}
+		p.skipSpace()
+		if p.peek() != ')' {
+			return nil, nil, p.errAt(p.pos, "expected \")\" after %q, found %s", p.src[fstart:p.pos], p.describe(p.pos))
+		}
+		p.pos++
+		if a.Field == "" && fn != AggCount {
+			return nil, nil, p.errAt(fstart, "%s() needs a field, as in %s(source.port)", fn, fn)
+		}
+		p.skipSpace()
+		if p.word("as") {
+			p.pos += 2
+			p.skipSpace()
+			a.As = p.readName()
+			if a.As == "" {
+				return nil, nil, p.errAt(p.pos, "expected a column name after \"as\", found %s", p.describe(p.pos))
+			}
+			p.skipSpace()
+		}
+		aggs = append(aggs, a)
+		if p.peek() == ',' {
+			p.pos++
+			continue
+		}
+		break
+	}
+	if p.word("by") {
+		p.pos += 2
+		for {
+			p.skipSpace()
+			f := p.readName()
+			if f == "" {
+				return nil, nil, p.errAt(p.pos, "expected a field after \"by\", found %s", p.describe(p.pos))
+			}
+			by = append(by, f)
+			p.skipSpace()
+			if p.peek() != ',' {
+				break
+			}
+			if !multiBy {
+				return nil, nil, p.errAt(p.pos, "timechart splits by one field only")
+			}
+			p.pos++
+		}
+	}
+	cmd := "stats"
+	if !multiBy {
+		cmd = "timechart"
+	}
+	if err := p.expectPipeEnd(cmd); err != nil {
+		return nil, nil, err
+	}
+	seen := map[string]bool{}
+	for _, c := range by {
+		if seen[c] {
+			return nil, nil, p.errAt(start, "column %q appears twice in %s", c, cmd)
+		}
+		seen[c] = true
+	}
+	for _, a := range aggs {
+		if seen[a.Name()] {
+			return nil, nil, p.errAt(start, "column %q appears twice in %s: name one with \"as\"", a.Name(), cmd)
+		}
+		seen[a.Name()] = true
+	}
+	if !multiBy && seen[TimeColumn] {
+		return nil, nil, p.errAt(start, "column %q is the time bucket in timechart", TimeColumn)
+	}
+	return aggs, by, nil
+}
+
+func (p *parser) parseTimechart(start int) (Pipe, error) {
+	if !p.word("span") {
+		return nil, p.errAt(p.pos, "expected span=<n><s|m|h|d> after \"timechart\", found %s", p.describe(p.pos))
+	}
+	p.pos += len("span")
+	if p.peek() != '=' {
+		return nil, p.errAt(p.pos, "expected \"=\" after \"span\"")
+	}
+	p.pos++
+	sstart := p.pos
+	for p.pos < len(p.src) && p.src[p.pos] >= '0' && p.src[p.pos] <= '9' {
+		p.pos++
+	}
+	digits := p.src[sstart:p.pos]
+	var unit time.Duration
+	switch p.peek() {
+	case 's':
+		unit = time.Second
+	case 'm':
+		unit = time.Minute
+	case 'h':
+		unit = time.Hour
+	case 'd':
+		unit = 24 * time.Hour
+	}
+	if digits == "" || unit == 0 {
+		return nil, p.errAt(sstart, "bad span %s: want a count and a unit s, m, h or d, as in span=5m", p.describe(sstart))
+	}
+	p.pos++
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || n < 1 || n > int64(MaxSpan/unit) {
+		return nil, p.errAt(sstart, "span %s out of range 1s..%dd", p.src[sstart:p.pos], MaxSpan/(24*time.Hour))
+	}
+	if p.pos < len(p.src) && !isSpace(p.src[p.pos]) {
+		return nil, p.errAt(p.pos, "unexpected %s after span", p.describe(p.pos))
+	}
+	aggs, by, err := p.parseAggs(start, false)
+	if err != nil {
+		return nil, err
+	}
+	tc := &Timechart{Span: time.Duration(n) * unit, Aggs: aggs}
+	if len(by) > 0 {
+		tc.By = by[0]
+	}
+	return tc, nil
+}
+
+// validatePipes checks the order of pipes and that pipes after an aggregate
+// refer to its output columns.
+func (p *parser) validatePipes(q *Query) error {
+	if len(q.Pipes) == 0 {
+		return nil
+	}
+	pos := p.pipePos
+	var cols []string
+	seen := map[string]bool{}
+	for i, pp := range q.Pipes {
+		var kind string
+		switch pp := pp.(type) {
+		case *Stats, *Timechart:
+			kind = "stats"
+			if i > 0 {
+				return p.errAt(pos[i], "%s must be the first pipe", strings.Fields(pp.String())[0])
+			}
+			cols = q.OutputColumns()
+		case *Sort:
+			kind = "sort"
+			if seen["limit"] {
+				return p.errAt(pos[i], "sort after limit is not supported: put sort before limit")
+			}
+			for _, k := range pp.Keys {
+				if cols != nil && !slices.Contains(cols, k.Field) {
+					return p.errAt(pos[i], "sort column %q is not an output column (columns: %s)", k.Field, strings.Join(cols, ", "))
+				}
+			}
+		case *Limit:
+			kind = "limit"
+		case *Fields:
+			kind = "fields"
+			for _, n := range pp.Names {
+				if cols != nil && !slices.Contains(cols, n) {
+					return p.errAt(pos[i], "fields column %q is not an output column (columns: %s)", n, strings.Join(cols, ", "))
+				}
+			}
+		}
+		if seen[kind] {
+			return p.errAt(pos[i], "only one %s pipe is allowed", kind)
+		}
+		seen[kind] = true
+	}
+	return nil
+}
+
