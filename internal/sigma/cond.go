@@ -169,7 +169,7 @@ const (
 	tokPipe
 )
 
-type token struct {
+type condToken struct {
 	kind tokKind
 	text string
 	off  int
@@ -178,7 +178,7 @@ type token struct {
 type condParser struct {
 	src   string
 	pos   int
-	tok   token
+	tok   condToken
 	depth int
 }
 
@@ -191,22 +191,22 @@ func (p *condParser) next() {
 		p.pos++
 	}
 	if p.pos >= len(p.src) {
-		p.tok = token{kind: tokEOF, off: p.pos}
+		p.tok = condToken{kind: tokEOF, off: p.pos}
 		return
 	}
 	start := p.pos
 	switch p.src[p.pos] {
 	case '(':
 		p.pos++
-		p.tok = token{kind: tokLParen, text: "(", off: start}
+		p.tok = condToken{kind: tokLParen, text: "(", off: start}
 		return
 	case ')':
 		p.pos++
-		p.tok = token{kind: tokRParen, text: ")", off: start}
+		p.tok = condToken{kind: tokRParen, text: ")", off: start}
 		return
 	case '|':
 		p.pos++
-		p.tok = token{kind: tokPipe, text: "|", off: start}
+		p.tok = condToken{kind: tokPipe, text: "|", off: start}
 		return
 	}
 	for p.pos < len(p.src) {
@@ -216,7 +216,7 @@ func (p *condParser) next() {
 		}
 		p.pos++
 	}
-	p.tok = token{kind: tokIdent, text: p.src[start:p.pos], off: start}
+	p.tok = condToken{kind: tokIdent, text: p.src[start:p.pos], off: start}
 }
 
 func (p *condParser) errorf(off int, format string, args ...any) error {

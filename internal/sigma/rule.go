@@ -365,6 +365,10 @@ type FieldItem struct {
 	Values []*Value `json:"values"`
 	// Pos is the position of the item's key.
 	Pos Pos `json:"pos"`
+
+	// transforms are the transformation modifiers in order (wide written
+	// as utf16le), kept to rebuild patterns when placeholders are expanded.
+	transforms []string
 }
 
 // ValueKind is the YAML type of a written value.
@@ -431,6 +435,10 @@ type Value struct {
 	Ref string `json:"ref,omitempty"`
 	// Pos is the position of the value in the file.
 	Pos Pos `json:"pos"`
+
+	// bases are the string value's patterns before transformations (one,
+	// or several after placeholder expansion).
+	bases []Pattern
 }
 
 // PartKind is the kind of a Pattern part.
