@@ -1,0 +1,600 @@
+package syslog
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	mrand "math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/vigilsec/vigil/internal/ingest"
+)
+
+// fakeSink records what it is given. With gate set, Enqueue waits for the
+// gate to be closed (a full pipeline).
+type fakeSink struct {
+	mu      sync.Mutex
+	msgs    []ingest.Raw
+	count   atomic.Int64
+	discard bool
+	gate    chan struct{}
+}
+
+func (s *fakeSink) Enqueue(ctx context.Context, msgs []ingest.Raw) error {
+	if s.gate != nil {
+		select {
+		case <-s.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if !s.discard {
+		s.mu.Lock()
+		s.msgs = append(s.msgs, msgs...)
+		s.mu.Unlock()
+	}
+	s.count.Add(int64(len(msgs)))
+	return nil
+}
+
+func (s *fakeSink) Offer(msgs []ingest.Raw, done func(error)) error {
+	return errors.New("fake sink: Offer not used by syslog")
+}
+
+func (s *fakeSink) snapshot() []ingest.Raw {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]ingest.Raw(nil), s.msgs...)
+}
+
+// waitCount waits until the sink holds at least n messages.
+func (s *fakeSink) waitCount(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.count.Load() < int64(n) {
+		if time.Now().After(deadline) {
+			t.Fatalf("got %d messages, want %d", s.count.Load(), n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+type fakeStats struct {
+	mu       sync.Mutex
+	received map[string]int
+	rejected map[string]int
+}
+
+func newStats() *fakeStats {
+	return &fakeStats{received: map[string]int{}, rejected: map[string]int{}}
+}
+
+func (s *fakeStats) Received(input string, n int) {
+	s.mu.Lock()
+	s.received[input] += n
+	s.mu.Unlock()
+}
+
+func (s *fakeStats) Rejected(input, reason string, n int) {
+	s.mu.Lock()
+	s.rejected[input+"/"+reason] += n
+	s.mu.Unlock()
+}
+
+func (s *fakeStats) get(key string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rejected[key]
+}
+
+// startServer starts a server on loopback with the given config changes.
+func startServer(t *testing.T, cfg Config, sink *fakeSink) (*Server, *fakeStats, context.CancelFunc) {
+	t.Helper()
+	stats := newStats()
+	s, err := New(cfg, sink, stats, nil)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := s.Start(ctx); err != nil {
+		cancel()
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		s.Wait()
+	})
+	return s, stats, cancel
+}
+
+// writeCert writes a self-signed certificate for 127.0.0.1 and returns the
+// cert and key file paths and the certificate pool that trusts it.
+func writeCert(t *testing.T, dir, name string) (certFile, keyFile string, pool *x509.CertPool, pair tls.Certificate) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: name},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+	certFile = filepath.Join(dir, name+".crt")
+	keyFile = filepath.Join(dir, name+".key")
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pool = x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	pair, err = tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile, pool, pair
+}
+
+type msgView struct {
+	Data      string
+	Input     string
+	Format    ingest.Format
+	Tags      []string
+	Truncated bool
+}
+
+func views(msgs []ingest.Raw) []msgView {
+	var out []msgView
+	for _, m := range msgs {
+		out = append(out, msgView{string(m.Data), m.Input, m.Format, m.Tags, m.Truncated})
+	}
+	return out
+}
+
+func sortedViews(msgs []ingest.Raw) []msgView {
+	out := views(msgs)
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Input != out[j].Input {
+			return out[i].Input < out[j].Input
+		}
+		return out[i].Data < out[j].Data
+	})
+	return out
+}
+
+func TestInputs(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, pool, clientPair := writeCert(t, dir, "server")
+	sink := &fakeSink{}
+	s, stats, _ := startServer(t, Config{
+		UDPAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0", TLSAddr: "127.0.0.1:0",
+		TLSCertFile: certFile, TLSKeyFile: keyFile, TLSClientCAFile: certFile,
+		Tags: []string{"dc1"},
+	}, sink)
+
+	// UDP: one datagram per message, trailing newline stripped.
+	uc, err := net.Dial("udp", s.UDPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	for _, m := range []string{"<13>udp one\n", "<13>udp two"} {
+		if _, err := uc.Write([]byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// TCP: LF framing, then octet counting on another connection.
+	tc, err := net.Dial("tcp", s.TCPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(tc, "<13>tcp lf one\n<13>tcp lf two\r\n")
+	tc.Close()
+	tc2, err := net.Dial("tcp", s.TCPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(tc2, "17 <13>tcp octet one17 <13>tcp octet two")
+	tc2.Close()
+
+	// TLS with a client certificate.
+	tlc, err := tls.Dial("tcp", s.TLSAddr().String(), &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{clientPair}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(tlc, "11 <13>tls one11 <13>tls two\n")
+	tlc.Close()
+
+	// TLS without a client certificate is refused.
+	bad, err := tls.Dial("tcp", s.TLSAddr().String(), &tls.Config{RootCAs: pool})
+	if err == nil {
+		fmt.Fprint(bad, "<13>must not arrive\n")
+		bad.Read(make([]byte, 1))
+		bad.Close()
+	}
+
+	sink.waitCount(t, 8)
+	tags := []string{"dc1"}
+	want := []msgView{
+		{"<13>tcp lf one", InputTCP, ingest.FormatSyslog, tags, false},
+		{"<13>tcp lf two", InputTCP, ingest.FormatSyslog, tags, false},
+		{"<13>tcp octet one", InputTCP, ingest.FormatSyslog, tags, false},
+		{"<13>tcp octet two", InputTCP, ingest.FormatSyslog, tags, false},
+		{"<13>tls one", InputTLS, ingest.FormatSyslog, tags, false},
+		{"<13>tls two", InputTLS, ingest.FormatSyslog, tags, false},
+		{"<13>udp one", InputUDP, ingest.FormatSyslog, tags, false},
+		{"<13>udp two", InputUDP, ingest.FormatSyslog, tags, false},
+	}
+	msgs := sink.snapshot()
+	if diff := cmp.Diff(want, sortedViews(msgs)); diff != "" {
+		t.Errorf("messages mismatch (-want +got):\n%s", diff)
+	}
+	for _, m := range msgs {
+		if m.Peer == "" || m.Received.IsZero() {
+			t.Errorf("message %q: got peer %q received %v, want both set", m.Data, m.Peer, m.Received)
+		}
+	}
+	stats.mu.Lock()
+	gotRecv := stats.received[InputTCP] + stats.received[InputUDP] + stats.received[InputTLS]
+	stats.mu.Unlock()
+	if gotRecv != 8 {
+		t.Errorf("got %d received in stats, want 8", gotRecv)
+	}
+}
+
+func TestDataIsOwned(t *testing.T) {
+	// Messages from consecutive batches must not share writable memory.
+	sink := &fakeSink{}
+	s, _, _ := startServer(t, Config{TCPAddr: "127.0.0.1:0", BatchSize: 3}, sink)
+	c, err := net.Dial("tcp", s.TCPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		fmt.Fprintf(c, "<13>msg %03d\n", i)
+	}
+	c.Close()
+	sink.waitCount(t, 100)
+	msgs := sink.snapshot()
+	for _, m := range msgs {
+		if cap(m.Data) != len(m.Data) {
+			t.Fatalf("message %q: got cap %d, want cap == len %d", m.Data, cap(m.Data), len(m.Data))
+		}
+	}
+	for i, m := range msgs {
+		if want := fmt.Sprintf("<13>msg %03d", i); string(m.Data) != want {
+			t.Fatalf("message %d: got %q, want %q", i, m.Data, want)
+		}
+	}
+}
+
+func TestHostileStreams(t *testing.T) {
+	const max = 1024
+	long := strings.Repeat("A", 1<<20)
+	tests := []struct {
+		name       string
+		in         string
+		want       []msgView
+		wantReason string
+		// wantClosed: the server closes the connection by itself.
+		wantClosed bool
+	}{
+		{
+			name:       "1 MB line is cut, next line intact",
+			in:         long + "\n<13>after\n",
+			want:       []msgView{{Data: long[:max], Truncated: true}, {Data: "<13>after"}},
+			wantReason: "truncated",
+		},
+		{
+			name:       "huge octet count closes",
+			in:         "99999999999 <13>x",
+			wantReason: "bad_frame",
+			wantClosed: true,
+		},
+		{
+			name:       "count above max keeps what fits and closes",
+			in:         "2000 <13>" + long[:1996],
+			want:       []msgView{{Data: ("<13>" + long)[:max], Truncated: true}},
+			wantReason: "bad_frame",
+			wantClosed: true,
+		},
+		{
+			name:       "truncated octet frame at eof",
+			in:         "50 <13>short",
+			want:       []msgView{{Data: "<13>short", Truncated: true}},
+			wantReason: "truncated",
+		},
+		{
+			name: "nul bytes and invalid utf-8",
+			in:   "<13>a\x00<13>\xff\xfe b\n",
+			want: []msgView{{Data: "<13>a"}, {Data: "<13>\xff\xfe b"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sink := &fakeSink{}
+			s, stats, _ := startServer(t, Config{TCPAddr: "127.0.0.1:0", MaxMessageSize: max}, sink)
+			c, err := net.Dial("tcp", s.TCPAddr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			go func() {
+				io.WriteString(c, tt.in)
+				if !tt.wantClosed {
+					c.(*net.TCPConn).CloseWrite()
+				}
+			}()
+			// The server closes the connection either way: after EOF or after
+			// the bad frame.
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.Copy(io.Discard, c); err != nil && !(tt.wantClosed && errors.Is(err, syscall.ECONNRESET)) {
+				t.Fatalf("got read error %v, want the server to close the connection", err)
+			}
+			sink.waitCount(t, len(tt.want))
+			got := views(sink.snapshot())
+			for i := range got {
+				got[i].Input, got[i].Format, got[i].Tags = "", 0, nil
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("messages mismatch (-want +got):\n%.2000s", diff)
+			}
+			if tt.wantReason != "" {
+				waitFor(t, func() bool { return stats.get(InputTCP+"/"+tt.wantReason) > 0 }, "rejected reason "+tt.wantReason)
+			}
+		})
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestRandomBytes(t *testing.T) {
+	sink := &fakeSink{discard: true}
+	s, _, _ := startServer(t, Config{TCPAddr: "127.0.0.1:0", MaxMessageSize: 512}, sink)
+	r := mrand.New(mrand.NewPCG(7, 7))
+	for i := range 20 {
+		c, err := net.Dial("tcp", s.TCPAddr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 1+r.IntN(64<<10))
+		for j := range buf {
+			buf[j] = byte(r.Uint32())
+			if i%2 == 0 && j == 0 {
+				buf[j] = '7' // start some streams as octet counted
+			}
+		}
+		c.Write(buf)
+		c.Close()
+	}
+	waitFor(t, func() bool { return s.Connections() == 0 }, "all connections to close")
+}
+
+func TestMaxConnections(t *testing.T) {
+	sink := &fakeSink{}
+	s, stats, _ := startServer(t, Config{TCPAddr: "127.0.0.1:0", MaxConnections: 2}, sink)
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", s.TCPAddr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held = append(held, c)
+	}
+	waitFor(t, func() bool { return s.Connections() == 2 }, "two connections")
+	c, err := net.Dial("tcp", s.TCPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("got %d bytes from the third connection, want it closed", n)
+	}
+	if got := stats.get(InputTCP + "/too_many_connections"); got != 1 {
+		t.Errorf("got too_many_connections %d, want 1", got)
+	}
+	// The held connections still work.
+	fmt.Fprint(held[0], "<13>still here\n")
+	sink.waitCount(t, 1)
+}
+
+func TestSlowloris(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow test")
+	}
+	sink := &fakeSink{}
+	const idle = 400 * time.Millisecond
+	s, stats, _ := startServer(t, Config{TCPAddr: "127.0.0.1:0", IdleTimeout: idle, MaxConnections: 64}, sink)
+	before := runtime.NumGoroutine()
+	var conns []net.Conn
+	for range 100 {
+		c, err := net.Dial("tcp", s.TCPAddr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	// Each sends a byte every 100 ms, never a newline: held, but bounded.
+	for range 5 {
+		for _, c := range conns {
+			c.Write([]byte("x"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := s.Connections(); got > 64 {
+		t.Errorf("got %d open connections, want at most 64", got)
+	}
+	if got, limit := runtime.NumGoroutine()-before, 64+8; got > limit {
+		t.Errorf("got %d extra goroutines, want at most %d", got, limit)
+	}
+	s.mu.Lock()
+	open := len(s.conns)
+	s.mu.Unlock()
+	if open > 64 {
+		t.Errorf("got %d tracked connections, want at most 64", open)
+	}
+	// Then they go quiet: the idle timeout closes all of them.
+	waitFor(t, func() bool { return s.Connections() == 0 }, "idle connections to be closed")
+	if got := stats.get(InputTCP + "/idle_timeout"); got != 64 {
+		t.Errorf("got idle_timeout %d, want 64", got)
+	}
+	// What they sent is kept (as a partial last line), not lost.
+	sink.waitCount(t, 64)
+}
+
+func TestBackpressure(t *testing.T) {
+	gate := make(chan struct{})
+	sink := &fakeSink{gate: gate}
+	s, _, _ := startServer(t, Config{TCPAddr: "127.0.0.1:0"}, sink)
+	c, err := net.Dial("tcp", s.TCPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	line := []byte("<13>" + strings.Repeat("p", 200) + "\n")
+	var sent int
+	c.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	for {
+		if _, err := c.Write(line); err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("got write error %v, want a deadline (the server stopped reading)", err)
+			}
+			break
+		}
+		sent++
+		if sent > 1<<20 {
+			t.Fatal("the server kept reading while the sink was full")
+		}
+	}
+	close(gate)
+	c.SetWriteDeadline(time.Time{})
+	c.Close()
+	// Everything that was written completely arrives.
+	sink.waitCount(t, sent)
+}
+
+func TestShutdownFlushes(t *testing.T) {
+	sink := &fakeSink{}
+	stats := newStats()
+	s, err := New(Config{TCPAddr: "127.0.0.1:0", UDPAddr: "127.0.0.1:0"}, sink, stats, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", s.TCPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprint(c, "<13>one\n<13>two\n<13>partial")
+	sink.waitCount(t, 2)
+	cancel()
+	done := make(chan struct{})
+	go func() { s.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait did not return after cancel")
+	}
+	got := views(sink.snapshot())
+	if len(got) != 3 || got[2].Data != "<13>partial" {
+		t.Errorf("got %v, want the partial line flushed at shutdown", got)
+	}
+}
+
+func TestUDPTruncation(t *testing.T) {
+	sink := &fakeSink{}
+	s, stats, _ := startServer(t, Config{UDPAddr: "127.0.0.1:0", MaxMessageSize: 100}, sink)
+	c, err := net.Dial("udp", s.UDPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	msg := bytes.Repeat([]byte("u"), 300)
+	c.Write(msg)
+	sink.waitCount(t, 1)
+	got := sink.snapshot()[0]
+	if len(got.Data) != 100 || !got.Truncated {
+		t.Errorf("got %d bytes truncated=%v, want 100 bytes truncated", len(got.Data), got.Truncated)
+	}
+	if n := stats.get(InputUDP + "/truncated"); n != 1 {
+		t.Errorf("got truncated count %d, want 1", n)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     Config
+		wantErr bool
+	}{
+		{"defaults with tcp", Config{TCPAddr: ":5514"}, false},
+		{"no listeners", Config{}, true},
+		{"tls without cert", Config{TLSAddr: ":6514"}, true},
+		{"negative size", Config{TCPAddr: ":1", MaxMessageSize: -1}, true},
+		{"too large size", Config{TCPAddr: ":1", MaxMessageSize: 1 << 30}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			if got := err != nil; got != tt.wantErr {
+				t.Errorf("got error %v, want error %v", err, tt.wantErr)
+			}
+		})
+	}
+}
