@@ -1,0 +1,244 @@
+package parse
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/vigilsec/vigil/internal/event"
+)
+
+// Names under which JSON documents carry their event time, in order of
+// preference.
+var jsonTimeNames = [...]string{"@timestamp", "timestamp", "time", "ts", "date"}
+
+// decodeJSONDoc decodes s as one JSON object: a Windows event (evtx_dump or
+// Winlogbeat) or any other document, flattened.
+func (st *state) decodeJSONDoc(s string) {
+	jp := st.p.json.Get()
+	defer st.p.json.Put(jp)
+	v, err := jp.Parse(s)
+	if err != nil {
+		st.failed = true
+		st.set(kErrMessage, event.String("json: "+truncErr(err.Error())))
+		return
+	}
+	obj, err := v.Object()
+	if err != nil {
+		st.failed = true
+		st.set(kErrMessage, event.String("json: document is not an object"))
+		return
+	}
+	if e := obj.Get("Event"); e != nil && e.Type() == fastjson.TypeObject && e.Get("System") != nil {
+		st.evtxJSON(e)
+		return
+	}
+	if w := obj.Get("winlog"); w != nil && w.Type() == fastjson.TypeObject && w.Get("event_id") != nil {
+		st.winlogbeat(v, w)
+		return
+	}
+	st.flattenObject(obj, 0)
+	st.jsonTime(v)
+	if !st.ev.Has(kKind) {
+		st.set(kKind, vEvent)
+	}
+	st.jsonMessage(v)
+}
+
+// embeddedJSON decodes a JSON object found as the message of a syslog line
+// or a text line, keeping the message when it is not valid JSON.
+func (st *state) embeddedJSON(msg string) {
+	jp := st.p.json.Get()
+	defer st.p.json.Put(jp)
+	v, err := jp.Parse(msg)
+	if err != nil || v.Type() != fastjson.TypeObject {
+		st.kv(msg)
+		return
+	}
+	obj, _ := v.Object()
+	st.flattenObject(obj, 0)
+	if st.ev.Time.IsZero() {
+		st.jsonTime(v)
+	}
+}
+
+// jsonMessage runs the app parsers on the "message" of a JSON document that
+// a shipper forwarded without parsing it (a Filebeat log line, say).
+func (st *state) jsonMessage(v *fastjson.Value) {
+	m := v.Get("message")
+	if m == nil || m.Type() != fastjson.TypeString || v.Get("event", "dataset") != nil {
+		return
+	}
+	st.flushArena()
+	msg, ok := st.ev.GetName(event.FieldMessage)
+	if !ok || msg.Str == "" {
+		return
+	}
+	prog := ""
+	for _, path := range [...][]string{{"process", "name"}, {"program"}, {"ident"}, {"appname"}, {"syslog", "appname"}} {
+		if p := v.Get(path...); p != nil && p.Type() == fastjson.TypeString {
+			prog = st.ev.Str(joinPath(path))
+			break
+		}
+	}
+	hint := st.ev.Str("log.file.path")
+	n := len(st.ev.Fields)
+	st.body(msg.Str, prog, hint)
+	if len(st.ev.Fields) > n && prog != "" {
+		st.setLogsource("linux", "", serviceOf(prog))
+	}
+}
+
+func joinPath(p []string) string {
+	switch len(p) {
+	case 1:
+		return p[0]
+	case 2:
+		return p[0] + "." + p[1]
+	}
+	return ""
+}
+
+func truncErr(s string) string {
+	if len(s) > 200 {
+		return s[:200]
+	}
+	return s
+}
+
+// flattenObject adds the members of o under the dotted prefix in st.name.
+func (st *state) flattenObject(o *fastjson.Object, depth int) {
+	base := len(st.name)
+	o.Visit(func(key []byte, v *fastjson.Value) {
+		if st.truncated {
+			return
+		}
+		st.name = st.name[:base]
+		if base > 0 {
+			st.name = append(st.name, '.')
+		}
+		st.name = append(st.name, key...)
+		st.jsonValue(v, depth)
+	})
+	st.name = st.name[:base]
+}
+
+// jsonValue adds v under the name in st.name, flattening objects and arrays.
+func (st *state) jsonValue(v *fastjson.Value, depth int) {
+	if len(st.ev.Fields) >= st.p.maxFields {
+		st.truncated = true
+		return
+	}
+	switch v.Type() {
+	case fastjson.TypeObject:
+		if depth+1 >= st.p.maxDepth {
+			st.jsonText(v)
+			return
+		}
+		o, _ := v.Object()
+		st.flattenObject(o, depth+1)
+	case fastjson.TypeArray:
+		if depth+1 >= st.p.maxDepth {
+			st.jsonText(v)
+			return
+		}
+		a, _ := v.Array()
+		for _, e := range a {
+			st.jsonValue(e, depth+1)
+		}
+	case fastjson.TypeString:
+		k := event.Intern(bytesToString(st.name))
+		st.setArena(k, event.KindString, 0, v.GetStringBytes())
+	case fastjson.TypeNumber:
+		k := event.Intern(bytesToString(st.name))
+		start := len(st.arena)
+		st.arena = v.MarshalTo(st.arena)
+		nv, ok := event.Number(bytesToString(st.arena[start:]))
+		if !ok {
+			nv.Kind = event.KindString
+		}
+		st.pendField(k, nv.Kind, nv.Num, start)
+	case fastjson.TypeTrue:
+		st.set(event.Intern(bytesToString(st.name)), event.Bool(true))
+	case fastjson.TypeFalse:
+		st.set(event.Intern(bytesToString(st.name)), event.Bool(false))
+	case fastjson.TypeNull:
+		st.set(event.Intern(bytesToString(st.name)), event.Null())
+	}
+}
+
+// jsonText adds v as its JSON text under the name in st.name.
+func (st *state) jsonText(v *fastjson.Value) {
+	k := event.Intern(bytesToString(st.name))
+	start := len(st.arena)
+	st.arena = v.MarshalTo(st.arena)
+	st.pendField(k, event.KindString, 0, start)
+}
+
+// pendField appends a field whose text is arena[start:]; the field's Str is
+// filled in by flushArena.
+func (st *state) pendField(k event.Key, kind event.Kind, num float64, start int) {
+	if len(st.ev.Fields) >= st.p.maxFields {
+		st.truncated = true
+		st.arena = st.arena[:start]
+		return
+	}
+	st.pending = append(st.pending, pendingStr{idx: len(st.ev.Fields), start: start, end: len(st.arena)})
+	st.ev.Fields = append(st.ev.Fields, event.Field{Key: k, Value: event.Value{Kind: kind, Num: num}})
+}
+
+// jsonTime sets the event time from the first time member of v.
+func (st *state) jsonTime(v *fastjson.Value) {
+	for _, n := range jsonTimeNames {
+		tv := v.Get(n)
+		if tv == nil {
+			continue
+		}
+		if t, ok := st.timeValue(tv); ok {
+			st.ev.Time = t
+			return
+		}
+	}
+}
+
+// timeValue converts an RFC 3339 string or epoch number (seconds,
+// milliseconds, microseconds or nanoseconds, told apart by magnitude).
+func (st *state) timeValue(v *fastjson.Value) (time.Time, bool) {
+	switch v.Type() {
+	case fastjson.TypeString:
+		b := v.GetStringBytes()
+		s := bytesToString(b)
+		if t, ok := parseTimestamp(s, st.p.loc); ok {
+			return t, true
+		}
+		if f, err := strconv.ParseFloat(s, 64); err == nil && plainNumber(s) {
+			return epoch(f)
+		}
+	case fastjson.TypeNumber:
+		f, err := v.Float64()
+		if err == nil {
+			return epoch(f)
+		}
+	}
+	return time.Time{}, false
+}
+
+// epoch converts a Unix time in seconds, milliseconds, microseconds or
+// nanoseconds.
+func epoch(f float64) (time.Time, bool) {
+	switch {
+	case f <= 0 || f != f:
+		return time.Time{}, false
+	case f < 1e11:
+		sec := int64(f)
+		return time.Unix(sec, int64((f-float64(sec))*1e9)).UTC(), true
+	case f < 1e14:
+		return time.UnixMilli(int64(f)).UTC(), true
+	case f < 1e17:
+		return time.UnixMicro(int64(f)).UTC(), true
+	case f < 9e18:
+		return time.Unix(0, int64(f)).UTC(), true
+	}
+	return time.Time{}, false
+}
