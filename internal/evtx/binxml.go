@@ -1,0 +1,673 @@
+package evtx
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// BinXML tokens (MS-EVEN6 2.2.12). The 0x40 bit marks "more data follows"
+// (attributes for an element, another attribute, ...).
+const (
+	tokEOF           = 0x00
+	tokOpenStart     = 0x01
+	tokCloseStart    = 0x02
+	tokCloseEmpty    = 0x03
+	tokEnd           = 0x04
+	tokValue         = 0x05
+	tokAttribute     = 0x06
+	tokCDATA         = 0x07
+	tokCharRef       = 0x08
+	tokEntityRef     = 0x09
+	tokPITarget      = 0x0a
+	tokPIData        = 0x0b
+	tokTemplate      = 0x0c
+	tokNormalSubst   = 0x0d
+	tokOptionalSubst = 0x0e
+	tokFragment      = 0x0f
+	tokMoreBit       = 0x40
+)
+
+// Limits that keep hostile input bounded.
+const (
+	maxDepth    = 32     // nested template instances / BinXML values
+	maxElemNest = 512    // open elements at once
+	maxNodes    = 100000 // tree nodes per record
+	maxTokens   = 1 << 20
+)
+
+type nodeKind uint8
+
+const (
+	kDoc nodeKind = iota + 1
+	kElem
+	kAttr
+	kVal
+	kPI
+)
+
+// node is one element, attribute or value of a record's tree. Nodes live in
+// the parser's arena and link by index; index 0 is nil.
+type node struct {
+	kind  nodeKind
+	vtype byte   // value type for kVal (see value.go)
+	name  string // element or attribute name, PI target
+	data  []byte // raw value bytes, aliasing the chunk buffer
+	first int32  // first child (element content, attribute value pieces)
+	last  int32
+	attrs int32 // first attribute of an element
+	lastA int32
+	next  int32
+}
+
+type tmplDef struct{ start, end int }
+
+type subValue struct {
+	typ  byte
+	data []byte
+}
+
+// parser holds the per-chunk caches and the per-record arena. It is reused
+// across records and chunks so that steady-state reading does not allocate.
+type parser struct {
+	buf   []byte // the current chunk
+	names map[uint32]string
+	tmpls map[uint32]tmplDef
+	nodes []node
+	subs  []subValue
+	stack []int32
+	depth int
+	toks  int
+	rec   Record
+	scr   []byte // scratch for rendering
+	keys  []keyEnt
+}
+
+func (p *parser) resetChunk(buf []byte) {
+	p.buf = buf
+	if p.names == nil {
+		p.names = make(map[uint32]string, 256)
+		p.tmpls = make(map[uint32]tmplDef, 32)
+	} else {
+		clear(p.names)
+		clear(p.tmpls)
+	}
+}
+
+var (
+	errTruncated = errors.New("truncated binxml")
+	errBadToken  = errors.New("invalid binxml token")
+)
+
+func (p *parser) newNode(n node) (int32, error) {
+	if len(p.nodes) >= maxNodes {
+		return 0, errRecordTooComplex
+	}
+	p.nodes = append(p.nodes, n)
+	return int32(len(p.nodes) - 1), nil
+}
+
+// appendChild links child at the end of parent's content.
+func (p *parser) appendChild(parent, child int32) {
+	pn := &p.nodes[parent]
+	if pn.last == 0 {
+		pn.first = child
+	} else {
+		p.nodes[pn.last].next = child
+	}
+	pn.last = child
+}
+
+func (p *parser) appendAttr(elem, attr int32) {
+	en := &p.nodes[elem]
+	if en.lastA == 0 {
+		en.attrs = attr
+	} else {
+		p.nodes[en.lastA].next = attr
+	}
+	en.lastA = attr
+}
+
+// parseRecord parses the BinXML of a record in buf[start:end] and returns
+// the index of the document node.
+func (p *parser) parseRecord(start, end int) (int32, error) {
+	p.nodes = append(p.nodes[:0], node{}, node{kind: kDoc})
+	p.subs = p.subs[:0]
+	p.depth = 0
+	p.toks = 0
+	if _, err := p.parseFragment(start, end, 1); err != nil {
+		return 0, err
+	}
+	return 1, nil
+}
+
+// name returns the name string stored at chunk offset off, caching it for
+// the chunk.
+func (p *parser) name(off uint32) (string, error) {
+	if s, ok := p.names[off]; ok {
+		return s, nil
+	}
+	o := int(off)
+	if o < 0 || o+8 > len(p.buf) {
+		return "", fmt.Errorf("name offset %#x out of chunk", off)
+	}
+	n := int(binary.LittleEndian.Uint16(p.buf[o+6:]))
+	if o+8+2*n > len(p.buf) {
+		return "", fmt.Errorf("name at %#x: length %d out of chunk", off, n)
+	}
+	s := string(appendUTF16(nil, p.buf[o+8:o+8+2*n]))
+	p.names[off] = s
+	return s, nil
+}
+
+// nameRef reads a name offset at pos and returns the name and the position
+// after the reference, skipping the name's bytes when they are stored
+// inline right there.
+func (p *parser) nameRef(pos, end int) (string, int, error) {
+	if pos+4 > end {
+		return "", 0, errTruncated
+	}
+	off := binary.LittleEndian.Uint32(p.buf[pos:])
+	pos += 4
+	s, err := p.name(off)
+	if err != nil {
+		return "", 0, err
+	}
+	if int(off) == pos {
+		n := int(binary.LittleEndian.Uint16(p.buf[pos+6:]))
+		pos += 10 + 2*n
+		if pos > end {
+			return "", 0, errTruncated
+		}
+	}
+	return s, pos, nil
+}
+
+// parseFragment parses BinXML tokens from buf[pos:end] until EOF or end,
+// attaching top-level content to parent. It returns the position after the
+// EOF token.
+func (p *parser) parseFragment(pos, end int, parent int32) (int, error) {
+	b := p.buf
+	base := len(p.stack)
+	defer func() { p.stack = p.stack[:base] }()
+	cur := parent   // element receiving content
+	var attr int32  // attribute receiving value pieces, 0 when in content
+	inStart := false // between an open start element and its close
+	for pos < end {
+		p.toks++
+		if p.toks > maxTokens {
+			return 0, errRecordTooComplex
+		}
+		tok := b[pos]
+		switch tok &^ tokMoreBit {
+		case tokEOF:
+			return pos + 1, nil
+		case tokOpenStart:
+			if pos+11 > end {
+				return 0, errTruncated
+			}
+			// token, dependency id (2), data size (4), name offset (4)
+			name, np, err := p.nameRef(pos+7, end)
+			if err != nil {
+				return 0, fmt.Errorf("element at %#x: %w", pos, err)
+			}
+			pos = np
+			if tok&tokMoreBit != 0 {
+				pos += 4 // attribute list size
+			}
+			if pos > end {
+				return 0, errTruncated
+			}
+			if len(p.stack)-base >= maxElemNest {
+				return 0, errRecordTooComplex
+			}
+			e, err := p.newNode(node{kind: kElem, name: name})
+			if err != nil {
+				return 0, err
+			}
+			p.appendChild(cur, e)
+			p.stack = append(p.stack, cur)
+			cur = e
+			attr = 0
+			inStart = true
+		case tokAttribute:
+			if !inStart {
+				return 0, fmt.Errorf("attribute outside a start element at %#x: %w", pos, errBadToken)
+			}
+			name, np, err := p.nameRef(pos+1, end)
+			if err != nil {
+				return 0, fmt.Errorf("attribute at %#x: %w", pos, err)
+			}
+			pos = np
+			a, err := p.newNode(node{kind: kAttr, name: name})
+			if err != nil {
+				return 0, err
+			}
+			p.appendAttr(cur, a)
+			attr = a
+		case tokCloseStart:
+			if !inStart {
+				return 0, fmt.Errorf("close of start element at %#x: %w", pos, errBadToken)
+			}
+			inStart = false
+			attr = 0
+			pos++
+		case tokCloseEmpty, tokEnd:
+			if len(p.stack) <= base {
+				return 0, fmt.Errorf("end of element at %#x with no open element: %w", pos, errBadToken)
+			}
+			cur = p.stack[len(p.stack)-1]
+			p.stack = p.stack[:len(p.stack)-1]
+			inStart = false
+			attr = 0
+			pos++
+		case tokValue:
+			if pos+2 > end {
+				return 0, errTruncated
+			}
+			vt := b[pos+1]
+			data, np, err := p.inlineValue(vt, pos+2, end)
+			if err != nil {
+				return 0, fmt.Errorf("value at %#x: %w", pos, err)
+			}
+			pos = np
+			if err := p.addValue(cur, attr, vt, data); err != nil {
+				return 0, err
+			}
+		case tokCDATA:
+			data, np, err := p.inlineValue(vString, pos+1, end)
+			if err != nil {
+				return 0, fmt.Errorf("cdata at %#x: %w", pos, err)
+			}
+			pos = np
+			if err := p.addValue(cur, attr, vString, data); err != nil {
+				return 0, err
+			}
+		case tokCharRef:
+			if pos+3 > end {
+				return 0, errTruncated
+			}
+			if err := p.addValue(cur, attr, vCharRef, b[pos+1:pos+3]); err != nil {
+				return 0, err
+			}
+			pos += 3
+		case tokEntityRef:
+			name, np, err := p.nameRef(pos+1, end)
+			if err != nil {
+				return 0, fmt.Errorf("entity reference at %#x: %w", pos, err)
+			}
+			pos = np
+			v, err := p.newNode(node{kind: kVal, vtype: vEntityRef, name: name})
+			if err != nil {
+				return 0, err
+			}
+			if attr != 0 {
+				p.appendChild(attr, v)
+			} else {
+				p.appendChild(cur, v)
+			}
+		case tokPITarget:
+			name, np, err := p.nameRef(pos+1, end)
+			if err != nil {
+				return 0, fmt.Errorf("processing instruction at %#x: %w", pos, err)
+			}
+			pos = np
+			v, err := p.newNode(node{kind: kPI, name: name})
+			if err != nil {
+				return 0, err
+			}
+			p.appendChild(cur, v)
+		case tokPIData:
+			data, np, err := p.inlineValue(vString, pos+1, end)
+			if err != nil {
+				return 0, fmt.Errorf("processing instruction data at %#x: %w", pos, err)
+			}
+			pos = np
+			if l := p.nodes[cur].last; l != 0 && p.nodes[l].kind == kPI {
+				p.nodes[l].data = data
+			}
+		case tokTemplate:
+			np, err := p.templateInstance(pos, end, cur, attr)
+			if err != nil {
+				return 0, err
+			}
+			pos = np
+		case tokNormalSubst, tokOptionalSubst:
+			// Substitutions only occur inside template definitions, which
+			// templateInstance walks itself.
+			return 0, fmt.Errorf("substitution outside a template at %#x: %w", pos, errBadToken)
+		case tokFragment:
+			pos += 4
+		default:
+			return 0, fmt.Errorf("token %#02x at %#x: %w", tok, pos, errBadToken)
+		}
+	}
+	return pos, nil
+}
+
+// addValue attaches a value piece to the current attribute, or else to the
+// current element's content.
+func (p *parser) addValue(cur, attr int32, vt byte, data []byte) error {
+	v, err := p.newNode(node{kind: kVal, vtype: vt, data: data})
+	if err != nil {
+		return err
+	}
+	if attr != 0 {
+		p.appendChild(attr, v)
+	} else {
+		p.appendChild(cur, v)
+	}
+	return nil
+}
+
+// inlineValue reads the data of a Value token of type vt at pos: a
+// length-prefixed UTF-16 string or a fixed-size scalar.
+func (p *parser) inlineValue(vt byte, pos, end int) ([]byte, int, error) {
+	b := p.buf
+	if vt == vString {
+		if pos+2 > end {
+			return nil, 0, errTruncated
+		}
+		n := int(binary.LittleEndian.Uint16(b[pos:]))
+		pos += 2
+		if pos+2*n > end {
+			return nil, 0, errTruncated
+		}
+		return b[pos : pos+2*n], pos + 2*n, nil
+	}
+	sz := fixedSize(vt)
+	if sz == 0 {
+		return nil, 0, fmt.Errorf("value type %#02x has no inline size: %w", vt, errBadToken)
+	}
+	if pos+sz > end {
+		return nil, 0, errTruncated
+	}
+	return b[pos : pos+sz], pos + sz, nil
+}
+
+// templateInstance parses a template instance token at pos: the
+// definition (inline or by reference), the substitution array, and then
+// expands the definition into cur.
+func (p *parser) templateInstance(pos, end int, cur, attr int32) (int, error) {
+	b := p.buf
+	le := binary.LittleEndian
+	if pos+10 > end {
+		return 0, errTruncated
+	}
+	defOff := le.Uint32(b[pos+6:])
+	pos += 10
+	def, ok := p.tmpls[defOff]
+	if !ok {
+		d := int(defOff)
+		if d < chunkHdrSize || d+24 > len(b) {
+			return 0, fmt.Errorf("template definition offset %#x out of chunk", defOff)
+		}
+		size := int(le.Uint32(b[d+20:]))
+		if size > len(b)-d-24 {
+			return 0, fmt.Errorf("template definition at %#x: size %d out of chunk", defOff, size)
+		}
+		def = tmplDef{start: d + 24, end: d + 24 + size}
+		p.tmpls[defOff] = def
+	}
+	if int(defOff) == pos {
+		pos = def.end
+		if pos > end {
+			return 0, errTruncated
+		}
+	}
+	// Substitution array: count, descriptors (size u16, type u8, pad u8),
+	// then the values back to back.
+	if pos+4 > end {
+		return 0, errTruncated
+	}
+	n := int(le.Uint32(b[pos:]))
+	pos += 4
+	if n > (end-pos)/4 {
+		return 0, fmt.Errorf("template instance: %d substitutions do not fit in the record", n)
+	}
+	desc := pos
+	pos += 4 * n
+	sbase := len(p.subs)
+	for i := range n {
+		size := int(le.Uint16(b[desc+4*i:]))
+		typ := b[desc+4*i+2]
+		if size > end-pos {
+			return 0, fmt.Errorf("substitution %d: size %d beyond the record: %w", i, size, errTruncated)
+		}
+		p.subs = append(p.subs, subValue{typ: typ, data: b[pos : pos+size]})
+		pos += size
+	}
+	if err := p.expand(def, sbase, cur, attr); err != nil {
+		return 0, err
+	}
+	p.subs = p.subs[:sbase]
+	return pos, nil
+}
+
+// expand walks a template definition, attaching its content to cur and
+// substituting the values p.subs[sbase:].
+func (p *parser) expand(def tmplDef, sbase int, cur, attr int32) error {
+	p.depth++
+	defer func() { p.depth-- }()
+	if p.depth > maxDepth {
+		return errRecordTooComplex
+	}
+	b := p.buf
+	le := binary.LittleEndian
+	base := len(p.stack)
+	defer func() { p.stack = p.stack[:base] }()
+	nsubs := len(p.subs) - sbase
+	pos, end := def.start, def.end
+	inStart := false
+	for pos < end {
+		p.toks++
+		if p.toks > maxTokens {
+			return errRecordTooComplex
+		}
+		tok := b[pos]
+		switch tok &^ tokMoreBit {
+		case tokNormalSubst, tokOptionalSubst:
+			if pos+4 > end {
+				return errTruncated
+			}
+			id := int(le.Uint16(b[pos+1:]))
+			pos += 4
+			if id >= nsubs {
+				continue // rust evtx and Windows render nothing here
+			}
+			sv := p.subs[sbase+id]
+			if sv.typ == vNull {
+				continue
+			}
+			if sv.typ == vBinXML {
+				if attr != 0 {
+					continue // BinXML cannot be an attribute value
+				}
+				p.depth++
+				save := p.buf
+				// The nested fragment addresses names and templates by chunk
+				// offset; it lives in the chunk, so the buffer is the same.
+				off := int(subOffset(p.buf, sv.data))
+				_, err := p.parseFragment(off, off+len(sv.data), cur)
+				p.buf = save
+				p.depth--
+				if err != nil {
+					return fmt.Errorf("nested binxml in substitution %d: %w", id, err)
+				}
+				continue
+			}
+			if err := p.addValue(cur, attr, sv.typ, sv.data); err != nil {
+				return err
+			}
+			continue
+		case tokOpenStart:
+			if pos+11 > end {
+				return errTruncated
+			}
+			name, np, err := p.nameRef(pos+7, end)
+			if err != nil {
+				return fmt.Errorf("template element at %#x: %w", pos, err)
+			}
+			pos = np
+			if tok&tokMoreBit != 0 {
+				pos += 4
+			}
+			if pos > end {
+				return errTruncated
+			}
+			if len(p.stack)-base >= maxElemNest {
+				return errRecordTooComplex
+			}
+			e, err := p.newNode(node{kind: kElem, name: name})
+			if err != nil {
+				return err
+			}
+			p.appendChild(cur, e)
+			p.stack = append(p.stack, cur)
+			cur = e
+			attr = 0
+			inStart = true
+		case tokAttribute:
+			if !inStart {
+				return fmt.Errorf("template attribute outside a start element at %#x: %w", pos, errBadToken)
+			}
+			name, np, err := p.nameRef(pos+1, end)
+			if err != nil {
+				return fmt.Errorf("template attribute at %#x: %w", pos, err)
+			}
+			pos = np
+			a, err := p.newNode(node{kind: kAttr, name: name})
+			if err != nil {
+				return err
+			}
+			p.appendAttr(cur, a)
+			attr = a
+		case tokCloseStart:
+			inStart = false
+			attr = 0
+			pos++
+		case tokCloseEmpty, tokEnd:
+			if len(p.stack) <= base {
+				return fmt.Errorf("template end of element at %#x with no open element: %w", pos, errBadToken)
+			}
+			cur = p.stack[len(p.stack)-1]
+			p.stack = p.stack[:len(p.stack)-1]
+			inStart = false
+			attr = 0
+			pos++
+		case tokEOF:
+			return nil
+		case tokFragment:
+			pos += 4
+		case tokValue:
+			if pos+2 > end {
+				return errTruncated
+			}
+			vt := b[pos+1]
+			data, np, err := p.inlineValue(vt, pos+2, end)
+			if err != nil {
+				return fmt.Errorf("template value at %#x: %w", pos, err)
+			}
+			pos = np
+			if err := p.addValue(cur, attr, vt, data); err != nil {
+				return err
+			}
+		case tokCDATA:
+			data, np, err := p.inlineValue(vString, pos+1, end)
+			if err != nil {
+				return fmt.Errorf("template cdata at %#x: %w", pos, err)
+			}
+			pos = np
+			if err := p.addValue(cur, attr, vString, data); err != nil {
+				return err
+			}
+		case tokCharRef:
+			if pos+3 > end {
+				return errTruncated
+			}
+			if err := p.addValue(cur, attr, vCharRef, b[pos+1:pos+3]); err != nil {
+				return err
+			}
+			pos += 3
+		case tokEntityRef:
+			name, np, err := p.nameRef(pos+1, end)
+			if err != nil {
+				return fmt.Errorf("template entity reference at %#x: %w", pos, err)
+			}
+			pos = np
+			v, err := p.newNode(node{kind: kVal, vtype: vEntityRef, name: name})
+			if err != nil {
+				return err
+			}
+			if attr != 0 {
+				p.appendChild(attr, v)
+			} else {
+				p.appendChild(cur, v)
+			}
+		case tokPITarget:
+			name, np, err := p.nameRef(pos+1, end)
+			if err != nil {
+				return fmt.Errorf("template processing instruction at %#x: %w", pos, err)
+			}
+			pos = np
+			v, err := p.newNode(node{kind: kPI, name: name})
+			if err != nil {
+				return err
+			}
+			p.appendChild(cur, v)
+		case tokPIData:
+			data, np, err := p.inlineValue(vString, pos+1, end)
+			if err != nil {
+				return fmt.Errorf("template processing instruction data at %#x: %w", pos, err)
+			}
+			pos = np
+			if l := p.nodes[cur].last; l != 0 && p.nodes[l].kind == kPI {
+				p.nodes[l].data = data
+			}
+		case tokTemplate:
+			np, err := p.templateInstance(pos, end, cur, attr)
+			if err != nil {
+				return err
+			}
+			pos = np
+		default:
+			return fmt.Errorf("template token %#02x at %#x: %w", tok, pos, errBadToken)
+		}
+	}
+	return nil
+}
+
+// subOffset returns the offset of sub within buf; sub must alias buf.
+func subOffset(buf, sub []byte) int {
+	if len(sub) == 0 {
+		return 0
+	}
+	return cap(buf) - cap(sub)
+}
+
+// appendUTF16 appends the UTF-16LE bytes b decoded as UTF-8, replacing
+// unpaired surrogates with U+FFFD.
+func appendUTF16(dst, b []byte) []byte {
+	for i := 0; i+1 < len(b); i += 2 {
+		c := rune(b[i]) | rune(b[i+1])<<8
+		switch {
+		case c < utf8.RuneSelf:
+			dst = append(dst, byte(c))
+		case utf16.IsSurrogate(c):
+			if c < 0xdc00 && i+3 < len(b) {
+				c2 := rune(b[i+2]) | rune(b[i+3])<<8
+				if r := utf16.DecodeRune(c, c2); r != utf8.RuneError {
+					dst = utf8.AppendRune(dst, r)
+					i += 2
+					continue
+				}
+			}
+			dst = utf8.AppendRune(dst, utf8.RuneError)
+		default:
+			dst = utf8.AppendRune(dst, c)
+		}
+	}
+	return dst
+}
