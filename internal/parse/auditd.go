@@ -45,7 +45,7 @@ func (st *state) auditd(msg string) bool {
 	if t, ok := auditTime(secs); ok {
 		st.ev.Time = t
 	}
-	st.set(kKind, vEvent)
+	st.kind()
 	st.setNum(kAuditSeq, seq)
 	st.setLogsource("linux", "", "auditd")
 	typ := ""
@@ -59,7 +59,7 @@ func (st *state) auditd(msg string) bool {
 			typ = p.val
 			st.set(kAuditType, event.String(p.val))
 		}
-		if p.key == "node" {
+		if p.key == "node" && !st.ev.Has(kHostName) {
 			st.setStr(kHostName, p.val)
 		}
 		st.auditField(typ, p)

@@ -188,7 +188,8 @@ func (st *state) cef(msg string) bool {
 	var h [7]string
 	var esc [7]bool
 	ext, ok := splitHeader(msg[len("CEF:"):], h[:], esc[:])
-	st.set(kKind, vEvent)
+	st.kind()
+	st.notLinux()
 	keys := [...]event.Key{kCEFVersion, kCEFVendor, kCEFProduct, kCEFDevVer, kCEFClassID, kCEFName, kCEFSeverity}
 	for i, k := range keys {
 		st.headerField(k, h[i], esc[i])
@@ -295,7 +296,8 @@ func (st *state) leef(msg string) bool {
 	var h [5]string
 	var esc [5]bool
 	rest, ok := splitHeader(msg[len("LEEF:"):], h[:], esc[:])
-	st.set(kKind, vEvent)
+	st.kind()
+	st.notLinux()
 	keys := [...]event.Key{kLEEFVersion, kLEEFVendor, kLEEFProduct, kLEEFProdVer, kLEEFEventID}
 	for i, k := range keys {
 		st.headerField(k, h[i], esc[i])
@@ -364,4 +366,13 @@ func (st *state) leef(msg string) bool {
 // interpreted.
 func parseLEEFTime(s, _ string, loc *time.Location) (time.Time, bool) {
 	return parseCEFTime(s, loc)
+}
+
+// notLinux clears the linux product that a syslog header implied: CEF and
+// LEEF come from appliances, not from the host's own programs.
+func (st *state) notLinux() {
+	if st.ev.Logsource.Product == "linux" {
+		st.ev.Logsource.Product = ""
+		st.ev.Logsource.Service = ""
+	}
 }

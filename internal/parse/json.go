@@ -40,9 +40,8 @@ func (st *state) decodeJSONDoc(s string) {
 	}
 	st.flattenObject(obj, 0)
 	st.jsonTime(v)
-	if !st.ev.Has(kKind) {
-		st.set(kKind, vEvent)
-	}
+	st.kindSet = st.ev.Has(kKind)
+	st.kind()
 	st.jsonMessage(v)
 }
 

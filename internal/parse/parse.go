@@ -83,6 +83,8 @@ type state struct {
 	truncated bool
 	// failed is set when a decoder met malformed input.
 	failed bool
+	// kindSet is set once event.kind was added.
+	kindSet bool
 	// arena collects decoded text (unescaped JSON strings, names) so that
 	// one string conversion at the end serves every field; pending records
 	// which fields take which slice of it.
@@ -123,6 +125,8 @@ func (p *Parser) Parse(r *ingest.Raw, ev *event.Event) {
 	}
 	st.truncated = false
 	st.failed = false
+	st.kindSet = false
+	st.name = st.name[:0]
 
 	st.decode(r)
 	st.flushArena()
@@ -208,7 +212,7 @@ func (st *state) decodeAuto(s string, fs map[string]string) {
 // (CEF, LEEF, JSON, auditd, web logs, key=value) or plain text.
 func (st *state) decodeText(s string, fs map[string]string) {
 	s = trimRightNewline(s)
-	st.ev.SetKey(kKind, event.String("event"))
+	st.kind()
 	st.ev.SetKey(kMessage, event.String(s))
 	hint := ""
 	if fs != nil {
@@ -224,6 +228,14 @@ func (st *state) set(k event.Key, v event.Value) {
 		return
 	}
 	st.ev.Fields = append(st.ev.Fields, event.Field{Key: k, Value: v})
+}
+
+// kind sets event.kind=event once.
+func (st *state) kind() {
+	if !st.kindSet {
+		st.kindSet = true
+		st.set(kKind, vEvent)
+	}
 }
 
 // setStr appends a string field, skipping empty strings.

@@ -81,7 +81,7 @@ func (st *state) rfc5424(s string) {
 		}
 	}
 	host, app, procid, msgid = nilDash(host), nilDash(app), nilDash(procid), nilDash(msgid)
-	st.set(kKind, event.String("event"))
+	st.kind()
 	st.setStr(kHostName, host)
 	st.setStr(kProcName, app)
 	st.setNum(kProcPID, procid)
@@ -200,7 +200,7 @@ func (st *state) rfc3164(pri int, s string) bool {
 		}
 	}
 	st.syslogPri(pri)
-	st.set(kKind, event.String("event"))
+	st.kind()
 
 	host := ""
 	tok, after := nextToken(s)

@@ -71,7 +71,7 @@ func (st *state) access(msg, product string) bool {
 	}
 	size, rest := word(rest)
 	st.ev.Time = t
-	st.set(kKind, vEvent)
+	st.kind()
 	st.set(kCategory, vWeb)
 	if isIPLike(client) {
 		st.set(kSourceIP, event.String(client))
@@ -228,7 +228,7 @@ func (st *state) nginxError(msg string) bool {
 	} else {
 		text = rest
 	}
-	st.set(kKind, vEvent)
+	st.kind()
 	st.set(kCategory, vWeb)
 	st.setStr(kLogLevel, level)
 	st.setStr(kErrMessage, text)
@@ -267,7 +267,7 @@ func (st *state) apacheError(msg string) bool {
 		return false
 	}
 	st.ev.Time = t
-	st.set(kKind, vEvent)
+	st.kind()
 	st.set(kCategory, vWeb)
 	for strings.HasPrefix(rest, "[") {
 		e := strings.IndexByte(rest, ']')

@@ -95,7 +95,7 @@ var vWindowsOther = event.String("windows.eventlog")
 // "EventData" | "UserData": ...}}) into the names Sigma rules use.
 func (st *state) evtxJSON(e *fastjson.Value) {
 	sys := e.Get("System")
-	st.set(kKind, vEvent)
+	st.kind()
 	if p := sys.Get("Provider", "#attributes"); p != nil {
 		st.winStr(kProviderName, p.Get("Name"))
 		st.winStr(kProviderGUID, p.Get("Guid"))
@@ -246,9 +246,8 @@ func (st *state) winlogbeat(doc, w *fastjson.Value) {
 	o, _ := doc.Object()
 	st.flattenObject(o, 0)
 	st.jsonTime(doc)
-	if !st.ev.Has(kKind) {
-		st.set(kKind, vEvent)
-	}
+	st.kindSet = st.ev.Has(kKind)
+	st.kind()
 	for _, sect := range [...]string{"event_data", "user_data"} {
 		if d := w.Get(sect); d != nil && d.Type() == fastjson.TypeObject {
 			st.winData(d)
