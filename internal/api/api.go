@@ -1,0 +1,333 @@
+// Package api serves Vigil's REST API: search, tokens, health, readiness and
+// metrics. Every route but /healthz and /readyz needs a bearer token whose
+// role allows the request.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vigilsec/vigil/internal/auth"
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/metrics"
+	"github.com/vigilsec/vigil/internal/query"
+	"github.com/vigilsec/vigil/internal/store"
+	"github.com/vigilsec/vigil/internal/timeparse"
+)
+
+// MaxQueryLength bounds the q parameter.
+const MaxQueryLength = 16 << 10
+
+// Options are what the API serves from.
+type Options struct {
+	Store   store.Store
+	Auth    *auth.Service
+	Metrics *metrics.Metrics
+	Log     *slog.Logger
+	// Ready reports nil when the server accepts traffic.
+	Ready func() error
+	// Now is the clock (tests); nil means time.Now.
+	Now func() time.Time
+}
+
+// API is the REST API.
+type API struct {
+	o Options
+}
+
+// New returns the API.
+func New(o Options) *API {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Ready == nil {
+		o.Ready = func() error { return nil }
+	}
+	return &API{o: o}
+}
+
+// Register mounts the API's routes on mux.
+func (a *API) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := a.o.Ready(); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.Handle("GET /metrics", a.Require(auth.PermRead, promhttp.HandlerFor(a.o.Metrics.Registry, promhttp.HandlerOpts{})))
+	mux.Handle("GET /api/v1/search", a.Require(auth.PermRead, http.HandlerFunc(a.search)))
+	mux.Handle("GET /api/v1/status", a.Require(auth.PermRead, http.HandlerFunc(a.status)))
+	mux.Handle("GET /api/v1/tokens", a.Require(auth.PermAdmin, http.HandlerFunc(a.listTokens)))
+	mux.Handle("POST /api/v1/tokens", a.Require(auth.PermAdmin, http.HandlerFunc(a.createToken)))
+	mux.Handle("DELETE /api/v1/tokens/{id}", a.Require(auth.PermAdmin, http.HandlerFunc(a.revokeToken)))
+}
+
+type principalKey struct{}
+
+// PrincipalFrom returns the caller authenticated by Require.
+func PrincipalFrom(ctx context.Context) *auth.Principal {
+	p, _ := ctx.Value(principalKey{}).(*auth.Principal)
+	return p
+}
+
+// BearerToken returns the token of an "Authorization: Bearer T" header.
+func BearerToken(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// Require wraps h so that only callers with permission perm reach it:
+// no or bad credentials → 401, a role without the permission → 403.
+func (a *API) Require(perm auth.Permission, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := a.o.Auth.Authenticate(r.Context(), BearerToken(r))
+		switch {
+		case errors.Is(err, auth.ErrUnauthorized), errors.Is(err, auth.ErrExpired):
+			w.Header().Set("WWW-Authenticate", `Bearer realm="vigil"`)
+			writeError(w, http.StatusUnauthorized, err.Error())
+			return
+		case err != nil:
+			a.o.Log.Error("authenticating request", "err", err)
+			writeError(w, http.StatusInternalServerError, "authentication failed")
+			return
+		case !p.Can(perm):
+			writeError(w, http.StatusForbidden, "role "+string(p.Role)+" may not do this")
+			return
+		}
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	})
+}
+
+func (a *API) search(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	v := r.URL.Query()
+	q := v.Get("q")
+	if len(q) > MaxQueryLength {
+		writeError(w, http.StatusBadRequest, "query longer than 16 KiB")
+		return
+	}
+	parsed, err := query.Parse(q)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	now := a.o.Now()
+	req := store.SearchRequest{Query: parsed}
+	if req.From, err = timeparse.Parse(v.Get("from"), now); err != nil {
+		writeError(w, http.StatusBadRequest, "from: "+err.Error())
+		return
+	}
+	if req.To, err = timeparse.Parse(v.Get("to"), now); err != nil {
+		writeError(w, http.StatusBadRequest, "to: "+err.Error())
+		return
+	}
+	for name, dst := range map[string]*int{"limit": &req.Limit, "offset": &req.Offset} {
+		s := v.Get(name)
+		if s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, name+": want a non-negative integer")
+			return
+		}
+		*dst = n
+	}
+	res, err := a.o.Store.Search(r.Context(), req)
+	if err != nil {
+		if errors.Is(err, store.ErrBadRequest) {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if r.Context().Err() != nil {
+			return // client went away
+		}
+		a.o.Log.Error("search failed", "query", q, "err", err)
+		writeError(w, http.StatusInternalServerError, "search failed: "+err.Error())
+		return
+	}
+	a.o.Metrics.QuerySeconds.Observe(time.Since(start).Seconds())
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	w.Write(AppendResult(nil, res))
+}
+
+// AppendResult appends the JSON form of a search result: {"total": N,
+// "events": [...]} for event results (each event flat, with "_id"), and
+// {"columns": [...], "rows": [[...]]} for aggregates.
+func AppendResult(b []byte, res *store.Result) []byte {
+	if res.Rows != nil || (res.Columns != nil && res.Events == nil) {
+		b = append(b, `{"columns":`...)
+		cols, _ := json.Marshal(nonNil(res.Columns))
+		b = append(b, cols...)
+		b = append(b, `,"rows":[`...)
+		for i, row := range res.Rows {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '[')
+			for j, cell := range row {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = appendCell(b, cell)
+			}
+			b = append(b, ']')
+		}
+		return append(b, "]}"...)
+	}
+	b = append(b, `{"total":`...)
+	b = strconv.AppendInt(b, res.Total, 10)
+	b = append(b, `,"events":[`...)
+	for i, h := range res.Events {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if h.ID == "" {
+			b = h.Event.AppendJSON(b)
+			continue
+		}
+		// AppendJSON always opens with {"@timestamp":...; put "_id" first.
+		b = append(b, `{"_id":`...)
+		b = event.AppendString(b, h.ID)
+		b = append(b, ',')
+		n := len(b)
+		b = h.Event.AppendJSON(b)
+		b = append(b[:n], b[n+1:]...) // drop its opening brace
+	}
+	return append(b, "]}"...)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func appendCell(b []byte, v any) []byte {
+	switch x := v.(type) {
+	case nil:
+		return append(b, "null"...)
+	case int64:
+		return strconv.AppendInt(b, x, 10)
+	case int:
+		return strconv.AppendInt(b, int64(x), 10)
+	case float64:
+		return event.Float(x).AppendJSON(b)
+	case string:
+		return event.AppendString(b, x)
+	case time.Time:
+		b = append(b, '"')
+		b = x.UTC().AppendFormat(b, time.RFC3339Nano)
+		return append(b, '"')
+	}
+	j, err := json.Marshal(v)
+	if err != nil {
+		return append(b, "null"...)
+	}
+	return append(b, j...)
+}
+
+func (a *API) status(w http.ResponseWriter, r *http.Request) {
+	st, err := a.o.Store.Stats(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"store": map[string]any{"bytes": st.Bytes, "partitions": st.Partitions, "events": st.Events,
+			"oldest": st.Oldest, "newest": st.Newest},
+	})
+}
+
+func (a *API) listTokens(w http.ResponseWriter, r *http.Request) {
+	toks, err := a.o.Auth.ListTokens(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if toks == nil {
+		toks = []auth.Token{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tokens": toks})
+}
+
+func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Name    string   `json:"name"`
+		Role    string   `json:"role"`
+		Tags    []string `json:"tags"`
+		Expires string   `json:"expires"` // RFC 3339 time or a duration from now ("30d")
+	}
+	if err := decodeBody(w, r, &req); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	role, err := auth.ParseRole(req.Role)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var expires time.Time
+	if req.Expires != "" {
+		if d, derr := timeparse.Duration(req.Expires); derr == nil {
+			expires = a.o.Now().Add(d)
+		} else if expires, err = time.Parse(time.RFC3339, req.Expires); err != nil {
+			writeError(w, http.StatusBadRequest, "expires: want an RFC 3339 time or a duration such as 30d")
+			return
+		}
+	}
+	secret, tok, err := a.o.Auth.CreateToken(r.Context(), req.Name, role, req.Tags, expires)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"token": secret, "id": tok.ID, "name": tok.Name, "role": tok.Role, "expires": tok.Expires})
+}
+
+func (a *API) revokeToken(w http.ResponseWriter, r *http.Request) {
+	if err := a.o.Auth.RevokeToken(r.Context(), r.PathValue("id")); err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// decodeBody reads a JSON request body of at most 1 MiB into v, refusing
+// unknown fields.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errors.New("invalid JSON body: " + err.Error())
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
