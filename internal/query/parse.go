@@ -673,7 +673,7 @@ func hasToken(s string) bool {
 func (p *parser) parsePipe() (Pipe, error) {
 	p.skipSpace()
 	start := p.pos
-	name := p.readName()
+	name := strings.ToLower(p.readName())
 	if name == "" {
 		return nil, p.errAt(p.pos, "expected a command after \"|\", found %s", p.describe(p.pos))
 	}
@@ -839,7 +839,7 @@ func (p *parser) parseAggs(start int, multiBy bool) ([]Agg, []string, error) {
 		a := Agg{Func: fn, Field: p.readName()}
 		p.skipSpace()
 		if p.peek() != ')' {
-			return nil, nil, p.errAt(p.pos, "expected \")\" after %q, found %s", p.src[fstart:p.pos], p.describe(p.pos))
+			return nil, nil, p.errAt(p.pos, "expected \")\" after %q, found %s", strings.TrimSpace(p.src[fstart:p.pos]), p.describe(p.pos))
 		}
 		p.pos++
 		if a.Field == "" && fn != AggCount {
@@ -971,7 +971,7 @@ func (p *parser) validatePipes(q *Query) error {
 			if i > 0 {
 				return p.errAt(pos[i], "%s must be the first pipe", strings.Fields(pp.String())[0])
 			}
-			cols = q.OutputColumns()
+			cols = (&Query{Pipes: q.Pipes[:1]}).OutputColumns()
 		case *Sort:
 			kind = "sort"
 			if seen["limit"] {
@@ -999,4 +999,3 @@ func (p *parser) validatePipes(q *Query) error {
 	}
 	return nil
 }
-
