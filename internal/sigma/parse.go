@@ -86,6 +86,7 @@ func mergeNodes(a, b *ynode) *ynode {
 		return b
 	}
 	out := *a
+	out.pos = b.pos
 	out.keys = slices.Clone(a.keys)
 	for _, bk := range b.keys {
 		found := false
@@ -190,14 +191,14 @@ func (b *builder) rule(doc *ynode, index int) (*Rule, error) {
 	}
 
 	corr, filt, det := doc.get("correlation"), doc.get("filter"), doc.get("detection")
-	n := 0
-	for _, x := range []*ynode{corr, filt, det} {
-		if x != nil {
-			n++
+	var sections []string
+	for _, k := range doc.keys {
+		if k.name == "correlation" || k.name == "filter" || k.name == "detection" {
+			sections = append(sections, k.name)
 		}
 	}
-	if n > 1 {
-		return nil, b.errorf(doc.pos, "a document has one of detection, correlation or filter, not several")
+	if len(sections) > 1 {
+		return nil, b.errorf(r.keyPos[sections[1]], "a document has one of detection, correlation or filter, not %s and %s", sections[0], sections[1])
 	}
 	switch {
 	case corr != nil:
@@ -429,9 +430,9 @@ func (b *builder) search(k ykey) (*Search, error) {
 	if k.name == "" {
 		return nil, b.errorf(k.pos, "empty search identifier")
 	}
-	if err := checkIdent(k.name, false); err != nil || isReserved(k.name) || strings.ContainsAny(k.name, " \t()|") {
-		return nil, b.errorf(k.pos, "invalid search identifier %q", k.name)
-	}
+	// Any other name is accepted, as pySigma does: a name that a condition
+	// cannot spell (with spaces, "|", or a keyword) can still be selected
+	// by "1 of" patterns. Lint warns about such names.
 	n := k.val
 	switch n.kind {
 	case yNull:
