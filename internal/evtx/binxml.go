@@ -72,26 +72,25 @@ type subValue struct {
 // parser holds the per-chunk caches and the per-record arena. It is reused
 // across records and chunks so that steady-state reading does not allocate.
 type parser struct {
-	buf   []byte // the current chunk
-	names map[uint32]string
-	tmpls map[uint32]tmplDef
-	nodes []node
-	subs  []subValue
-	stack []int32
-	depth int
-	toks  int
-	rec   Record
-	scr   []byte // scratch for rendering
-	keys  []keyEnt
+	buf    []byte // the current chunk, up to its free space
+	intern *[internSize]internEnt
+	tmpls  map[uint32]tmplDef
+	nodes  []node
+	subs   []subValue
+	stack  []int32
+	depth  int
+	toks   int
+	rec    Record
+	scr    []byte // scratch for rendering
+	keys   []keyEnt
 }
 
 func (p *parser) resetChunk(buf []byte) {
 	p.buf = buf
-	if p.names == nil {
-		p.names = make(map[uint32]string, 256)
+	if p.tmpls == nil {
+		p.intern = new([internSize]internEnt)
 		p.tmpls = make(map[uint32]tmplDef, 32)
-	} else {
-		clear(p.names)
+	} else if len(p.tmpls) > 0 {
 		clear(p.tmpls)
 	}
 }
@@ -143,12 +142,18 @@ func (p *parser) parseRecord(start, end int) (int32, error) {
 	return 1, nil
 }
 
-// name returns the name string stored at chunk offset off, caching it for
-// the chunk.
+// internSize is the number of slots of the parser's name table. It is
+// fixed: a hostile file with many distinct names gets fresh strings
+// instead of growing it.
+const internSize = 4096
+
+// internEnt is one interned name: its UTF-16LE bytes and its text.
+type internEnt struct{ raw, s string }
+
+// name returns the name string stored at chunk offset off. Names are
+// interned by their UTF-16 bytes: the same few dozen names recur in every
+// chunk of every file.
 func (p *parser) name(off uint32) (string, error) {
-	if s, ok := p.names[off]; ok {
-		return s, nil
-	}
 	o := int(off)
 	if o < 0 || o+8 > len(p.buf) {
 		return "", fmt.Errorf("name offset %#x out of chunk", off)
@@ -157,9 +162,25 @@ func (p *parser) name(off uint32) (string, error) {
 	if o+8+2*n > len(p.buf) {
 		return "", fmt.Errorf("name at %#x: length %d out of chunk", off, n)
 	}
-	s := string(appendUTF16(nil, p.buf[o+8:o+8+2*n]))
-	p.names[off] = s
-	return s, nil
+	if n == 0 {
+		return "", nil
+	}
+	raw := p.buf[o+8 : o+8+2*n]
+	// The name's stored hash spreads the slots; a wrong one only costs a
+	// miss, since slots are matched on the bytes.
+	h := int(binary.LittleEndian.Uint16(p.buf[o+4:])) ^ n<<7
+	for i := range 4 {
+		e := &p.intern[(h+i)&(internSize-1)]
+		if e.raw == string(raw) {
+			return e.s, nil
+		}
+		if e.raw == "" {
+			e.raw = string(raw)
+			e.s = string(appendUTF16(nil, raw))
+			return e.s, nil
+		}
+	}
+	return string(appendUTF16(nil, raw)), nil
 }
 
 // nameRef reads a name offset at pos and returns the name and the position
@@ -192,8 +213,8 @@ func (p *parser) parseFragment(pos, end int, parent int32) (int, error) {
 	b := p.buf
 	base := len(p.stack)
 	defer func() { p.stack = p.stack[:base] }()
-	cur := parent   // element receiving content
-	var attr int32  // attribute receiving value pieces, 0 when in content
+	cur := parent    // element receiving content
+	var attr int32   // attribute receiving value pieces, 0 when in content
 	inStart := false // between an open start element and its close
 	for pos < end {
 		p.toks++

@@ -74,8 +74,8 @@ func (p *parser) readChunk(ci int, off int64, buf []byte, yield func(*Record, er
 			return false
 		}
 	}
-	end := chunkSize
-	freeOK := h.freeOff >= chunkHdrSize && h.freeOff <= chunkSize
+	end := len(buf)
+	freeOK := h.freeOff >= chunkHdrSize && int(h.freeOff) <= len(buf)
 	if freeOK {
 		end = int(h.freeOff)
 		if crc := crc32.ChecksumIEEE(buf[chunkHdrSize:end]); crc != h.recordsCRC {
@@ -87,7 +87,8 @@ func (p *parser) readChunk(ci int, off int64, buf []byte, yield func(*Record, er
 		return false
 	}
 
-	p.resetChunk(buf)
+	// Bounds checks use len(p.buf): nothing past the records is addressable.
+	p.resetChunk(buf[:end])
 	rec := &p.rec
 	pos := chunkHdrSize
 	for pos+recordHdrSize <= end {

@@ -13,6 +13,7 @@
 package evtx
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"io"
 	"iter"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -109,8 +111,6 @@ type File struct {
 	// MaxErrors caps how many errors Records collects (0 means 1000); the
 	// rest are counted in the final error.
 	MaxErrors int
-
-	p parser
 }
 
 // Open opens the EVTX file at path.
@@ -207,10 +207,12 @@ func (f *File) All() iter.Seq2[*Record, error] {
 				return
 			}
 		}
-		buf := f.p.chunkBuf()
+		p := parserPool.Get().(*parser)
+		defer parserPool.Put(p)
+		buf := p.chunkBuf()
 		for ci := 0; ci < f.ChunkCount(); ci++ {
 			off := int64(fileHeaderSize) + int64(ci)*chunkSize
-			n, err := f.r.ReadAt(buf, off)
+			n, err := f.readChunk(buf, off)
 			if n < chunkSize {
 				if n == 0 && err == io.EOF {
 					return
@@ -227,14 +229,39 @@ func (f *File) All() iter.Seq2[*Record, error] {
 				if n < chunkHdrSize {
 					return
 				}
-				// Keep what the partial chunk holds.
-				clear(buf[n:])
 			}
-			if !f.p.readChunk(ci, off, buf, yield) {
+			if !p.readChunk(ci, off, buf[:n], yield) {
 				return
 			}
 		}
 	}
+}
+
+// readChunk reads the chunk at off into buf: the header, then the bytes
+// up to the chunk's free space offset (the rest of a chunk is unused). It
+// returns how many bytes of the chunk are valid in buf: chunkSize when the
+// whole chunk is present, even if the unused tail was not read.
+func (f *File) readChunk(buf []byte, off int64) (int, error) {
+	n, err := f.r.ReadAt(buf[:chunkHdrSize], off)
+	if n < chunkHdrSize {
+		if err == io.EOF && off+chunkSize <= f.size {
+			err = io.ErrUnexpectedEOF
+		}
+		return n, err
+	}
+	want := chunkSize
+	if free := int(binary.LittleEndian.Uint32(buf[48:])); bytes.Equal(buf[:8], chunkMagic) && free >= chunkHdrSize && free <= chunkSize && off+chunkSize <= f.size {
+		want = free
+	}
+	m, err := f.r.ReadAt(buf[chunkHdrSize:want], off+chunkHdrSize)
+	n += m
+	if n < want {
+		return n, err
+	}
+	if want < chunkSize {
+		return chunkSize, nil
+	}
+	return n, nil
 }
 
 // Records calls fn for every readable record in file order. Parts of the
@@ -277,6 +304,10 @@ func allZero(b []byte) bool {
 	}
 	return true
 }
+
+// parserPool recycles parsers (and their chunk buffer and arenas) between
+// files, so that reading many small files does not allocate per file.
+var parserPool = sync.Pool{New: func() any { return new(parser) }}
 
 // filetimeEpochDelta is the number of 100 ns intervals between 1601-01-01
 // and 1970-01-01.

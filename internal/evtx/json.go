@@ -171,6 +171,7 @@ func (p *parser) appendChildrenObject(dst []byte, e int32, withAttrs bool) []byt
 	}
 
 	dataDone := false
+	var bloom uint64
 	for i := kbase; i < len(p.keys); i++ {
 		k := p.keys[i]
 		if k.kind == entData && nData > 1 {
@@ -224,9 +225,17 @@ func (p *parser) appendChildrenObject(dst []byte, e int32, withAttrs bool) []byt
 		key := p.scr[k.start:k.end]
 		dst = append(dst, '"')
 		dst = append(dst, key...)
-		// A key repeated among earlier siblings gets a numeric suffix.
+		// A key repeated among earlier siblings gets a numeric suffix. A
+		// 64-bit filter of the keys seen avoids comparing in the usual case
+		// of distinct keys.
 		dup := 0
-		for j := kbase; j < i; j++ {
+		kh := uint64(1)
+		if len(key) > 0 {
+			kh <<= (uint(len(key)) + uint(key[0])*7 + uint(key[len(key)-1])*13) & 63
+		}
+		seen := bloom&kh != 0
+		bloom |= kh
+		for j := kbase; seen && j < i; j++ {
 			pk := p.keys[j]
 			if pk.kind != entText && pk.end-pk.start == k.end-k.start && bytes.Equal(p.scr[pk.start:pk.end], key) {
 				if pk.kind == entData && nData > 1 {

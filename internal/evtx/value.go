@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 	"unicode"
@@ -372,6 +373,14 @@ func appendDigits(dst []byte, v uint32, n int) []byte {
 	return append(dst, tmp[:n]...)
 }
 
+// plainASCII marks the ASCII bytes that JSON strings carry unescaped.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendUTF16Str appends a UTF-16LE string without its trailing NULs,
 // escaped for JSON when esc is set (serde_json's escaping: quote,
 // backslash and control characters only).
@@ -381,15 +390,17 @@ func appendUTF16Str(dst, b []byte, esc bool) []byte {
 		n -= 2
 	}
 	b = b[:n]
+	dst = slices.Grow(dst, n/2)
 	for i := 0; i < n; i += 2 {
-		c := rune(b[i]) | rune(b[i+1])<<8
+		lo, hi := b[i], b[i+1]
+		if hi == 0 && (plainASCII[lo] || (!esc && lo < utf8.RuneSelf)) {
+			dst = append(dst, lo)
+			continue
+		}
+		c := rune(lo) | rune(hi)<<8
 		switch {
 		case c < utf8.RuneSelf:
-			if esc && (c < 0x20 || c == '"' || c == '\\') {
-				dst = appendEscByte(dst, byte(c))
-			} else {
-				dst = append(dst, byte(c))
-			}
+			dst = appendEscByte(dst, byte(c))
 		case utf16.IsSurrogate(c):
 			if c < 0xdc00 && i+3 < n {
 				c2 := rune(b[i+2]) | rune(b[i+3])<<8

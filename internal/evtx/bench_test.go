@@ -1,0 +1,41 @@
+package evtx
+
+import (
+	"bytes"
+	"os"
+	"testing"
+)
+
+// BenchmarkReadAll reads and renders every record of every sample file
+// (held in memory, so the figure is the parser's, not the disk's).
+func BenchmarkReadAll(b *testing.B) {
+	files := sampleFiles(b)
+	data := make([][]byte, len(files))
+	for i, path := range files {
+		d, err := os.ReadFile(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		data[i] = d
+	}
+	var dst []byte
+	records := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, d := range data {
+			f, err := NewReader(bytes.NewReader(d), int64(len(d)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			err = f.Records(func(r *Record) error {
+				dst = r.AppendJSON(dst[:0])
+				records++
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+}
