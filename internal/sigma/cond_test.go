@@ -35,8 +35,8 @@ func TestParseCondition(t *testing.T) {
 		{"selection and not 1 of filter_main_* and not 1 of filter_optional_*", "(selection and not 1 of filter_main_* and not 1 of filter_optional_*)"},
 		{"1 of sel* and not (filter1 or filter2)", "(1 of sel* and not (filter1 or filter2))"},
 		{"  a\n and\tb  ", "(a and b)"},
-		{"all", "all"},     // a search may be called "all"
-		{"1", "1"},         // ... or "1"
+		{"all", "all"}, // a search may be called "all"
+		{"1", "1"},     // ... or "1"
 		{"all and any", "(all and any)"},
 		{"sel.name-x", "sel.name-x"},
 		{"not 1 of x*", "not 1 of x*"},

@@ -125,8 +125,8 @@ func TestWindash(t *testing.T) {
 	}{
 		{"-a", []string{"-a", "/a", "–a", "—a", "―a"}},
 		{" /c ", []string{" -c ", " /c ", " –c ", " —c ", " ―c "}},
-		{"a-b", []string{"a-b"}},   // inside a word: not a flag
-		{"x -", []string{"x -"}},   // not followed by a word character
+		{"a-b", []string{"a-b"}}, // inside a word: not a flag
+		{"x -", []string{"x -"}}, // not followed by a word character
 		{"–x", []string{"-x", "/x", "–x", "—x", "―x"}},
 		{"C:/x", []string{"C:/x", "C:-x", "C:–x", "C:—x", "C:―x"}}, // matches \B[-/]\b as pySigma does
 	}
