@@ -194,6 +194,11 @@ func (a Agg) Name() string {
 // Stats groups the filtered events by the By fields (none: one group of all
 // events) and computes Aggs per group. Its output columns are the By
 // fields, then the aggregate names.
+//
+// In every pipe a field stands for its first non-null value (a repeated
+// key contributes only its first element); an event without one has a null
+// group value, which forms its own group. Run documents the full semantics
+// and is the reference implementation.
 type Stats struct {
 	Aggs []Agg
 	By   []string

@@ -2,6 +2,7 @@ package query
 
 import (
 	"net/netip"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -256,7 +257,8 @@ type TermMatcher struct {
 	op     Op
 	text   bool // a full-text term
 	bad    bool // invalid term: matches nothing
-	key    event.Key
+	field  string
+	key    atomic.Uint32 // event.Key of field once interned; 0 until then
 	vf     virtual
 	lower  string   // OpEq, OpPhrase: value in lower case
 	words  []string // OpWord: tokens
@@ -269,7 +271,7 @@ type TermMatcher struct {
 
 // CompileTerm prepares t for matching.
 func CompileTerm(t *Term) *TermMatcher {
-	m := &TermMatcher{op: t.Op, vf: virtualOf(t.Field)}
+	m := &TermMatcher{op: t.Op, field: t.Field, vf: virtualOf(t.Field)}
 	if t.Field == "" {
 		m.text = true
 		switch t.Op {
@@ -287,7 +289,10 @@ func CompileTerm(t *Term) *TermMatcher {
 		return m
 	}
 	if m.vf == notVirtual {
-		m.key = event.Intern(t.Field)
+		// Look the name up rather than intern it: names in queries must not
+		// fill the process-wide key table. A field first seen after
+		// compiling is resolved when it appears (see resolveKey).
+		m.resolveKey()
 	}
 	switch t.Op {
 	case OpEq:
@@ -410,12 +415,30 @@ func matchCIDR(p netip.Prefix, s string) bool {
 	return p.Contains(a)
 }
 
+// resolveKey returns the key of the term's field, or 0 while no event has
+// had that field.
+func (m *TermMatcher) resolveKey() event.Key {
+	if k := m.key.Load(); k != 0 {
+		return event.Key(k)
+	}
+	k, ok := event.Lookup(m.field)
+	if !ok {
+		return 0
+	}
+	m.key.Store(uint32(k))
+	return k
+}
+
 type fieldNode struct{ m *TermMatcher }
 
 func (n fieldNode) match(ev *event.Event) bool {
 	m := n.m
+	k := m.resolveKey()
+	if k == 0 {
+		return false
+	}
 	for i := range ev.Fields {
-		if ev.Fields[i].Key == m.key && m.MatchValue(ev.Fields[i].Value) {
+		if ev.Fields[i].Key == k && m.MatchValue(ev.Fields[i].Value) {
 			return true
 		}
 	}
