@@ -1,0 +1,451 @@
+package detect
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/sigma"
+)
+
+// instance is a rule compiled for one field mapping.
+type instance struct {
+	id      int32
+	rule    *crule
+	main    *cdet
+	filters []*cdet
+	// anchors are atoms one of which must hit for the rule to be able to
+	// match; nil means the rule is evaluated for every routed event.
+	anchors []int32
+	items   []*citem // every item of main and filters, for plan building
+}
+
+// cdet is a compiled detection: searches and the ORed conditions.
+type cdet struct {
+	searches []csearch
+	conds    []*cnode
+}
+
+// csearch is an OR of groups, each an AND of items.
+type csearch struct {
+	groups [][]*citem
+}
+
+type nodeOp uint8
+
+const (
+	nodeRef nodeOp = iota
+	nodeAnd
+	nodeOr
+	nodeNot
+)
+
+type cnode struct {
+	op     nodeOp
+	search int
+	args   []*cnode
+}
+
+// citem is a compiled field item.
+type citem struct {
+	key      event.Key
+	keyword  bool
+	method   sigma.Method
+	all      bool
+	cased    bool
+	negate   bool
+	fieldref bool
+	timePart sigma.TimePart
+	values   []cvalue
+	// atom is the item's prefilter atom, or -1 when the item is not
+	// prefiltered. An atom that did not hit means the item is false.
+	atom int32
+	// quality ranks atoms for anchor choice: the shortest literal the
+	// item's patterns require (exact values rank high).
+	quality int
+}
+
+type cvalue struct {
+	kind   sigma.ValueKind
+	pats   []cpat
+	num    float64
+	isInt  bool
+	b      bool
+	re     *regexp.Regexp
+	prefix netip.Prefix
+	ref    event.Key
+}
+
+// cpat is a compiled string pattern. Text is lowered unless the item is
+// cased.
+type cpat struct {
+	parts []sigma.Part
+	// simple is true when the pattern has no wildcards; lit is then its
+	// text.
+	simple bool
+	lit    string
+	// needle is the longest literal part, lowered: what the prefilter looks
+	// for.
+	needle string
+	// glob is parts with the method's implicit leading/trailing stars.
+	glob []sigma.Part
+}
+
+const exactQuality = 1 << 20
+
+func (e *Engine) compileInstance(cr *crule, mapName func(string) string) (*instance, error) {
+	inst := &instance{rule: cr}
+	var err error
+	inst.main, err = e.compileDet(inst, cr.rule.Detection, mapName)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range cr.filters {
+		d, err := e.compileDet(inst, f.Filter.Detection, mapName)
+		if err != nil {
+			return nil, fmt.Errorf("filter %q: %w", f.Title, err)
+		}
+		inst.filters = append(inst.filters, d)
+	}
+	var ok bool
+	inst.anchors, ok = detAnchors(inst.main)
+	if !ok {
+		inst.anchors = nil
+	}
+	return inst, nil
+}
+
+func (e *Engine) compileDet(inst *instance, d *sigma.Detection, mapName func(string) string) (*cdet, error) {
+	cd := &cdet{}
+	index := map[string]int{}
+	for _, name := range d.Order {
+		s := d.Searches[name]
+		if s == nil {
+			continue
+		}
+		var cs csearch
+		for _, g := range s.Groups {
+			var items []*citem
+			for _, it := range g.Items {
+				ci, err := e.compileItem(it, mapName)
+				if err != nil {
+					return nil, fmt.Errorf("search %q: %w", name, err)
+				}
+				if ci.atom >= 0 {
+					e.atomInst = append(e.atomInst, -1)
+				}
+				if err := checkItem(it); err != nil {
+					return nil, fmt.Errorf("search %q: %w", name, err)
+				}
+				items = append(items, ci)
+				inst.items = append(inst.items, ci)
+			}
+			cs.groups = append(cs.groups, items)
+		}
+		index[name] = len(cd.searches)
+		cd.searches = append(cd.searches, cs)
+	}
+	for _, c := range d.Conditions {
+		if c.Resolved == nil {
+			return nil, fmt.Errorf("%w: condition %q is not resolved", ErrUnsupported, c.Text)
+		}
+		n, err := compileCond(c.Resolved, index, 0)
+		if err != nil {
+			return nil, fmt.Errorf("condition %q: %w", c.Text, err)
+		}
+		cd.conds = append(cd.conds, n)
+	}
+	if len(cd.conds) == 0 {
+		return nil, fmt.Errorf("%w: detection has no condition", ErrUnsupported)
+	}
+	return cd, nil
+}
+
+func compileCond(c sigma.Cond, index map[string]int, depth int) (*cnode, error) {
+	if depth > 1000 {
+		return nil, fmt.Errorf("%w: condition nested too deeply", ErrUnsupported)
+	}
+	switch n := c.(type) {
+	case *sigma.Ref:
+		i, ok := index[n.Name]
+		if !ok {
+			return nil, fmt.Errorf("%w: unknown search %q", ErrUnsupported, n.Name)
+		}
+		return &cnode{op: nodeRef, search: i}, nil
+	case *sigma.Not:
+		a, err := compileCond(n.Arg, index, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		return &cnode{op: nodeNot, args: []*cnode{a}}, nil
+	case *sigma.And, *sigma.Or:
+		var args []sigma.Cond
+		op := nodeAnd
+		if o, ok := n.(*sigma.Or); ok {
+			args, op = o.Args, nodeOr
+		} else {
+			args = n.(*sigma.And).Args
+		}
+		out := &cnode{op: op}
+		for _, a := range args {
+			ca, err := compileCond(a, index, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out.args = append(out.args, ca)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%w: condition node %T", ErrUnsupported, c)
+}
+
+func (e *Engine) compileItem(it *sigma.FieldItem, mapName func(string) string) (*citem, error) {
+	ci := &citem{
+		keyword:  it.Field == "",
+		method:   it.Method,
+		all:      it.All,
+		cased:    it.Cased,
+		negate:   it.Negate,
+		fieldref: it.FieldRef,
+		timePart: it.TimePart,
+		atom:     -1,
+	}
+	if !ci.keyword {
+		ci.key = event.Intern(mapName(it.Field))
+	}
+	if len(it.Values) == 0 {
+		return nil, fmt.Errorf("%w: field %q has no values", ErrUnsupported, it.Field)
+	}
+	for _, v := range it.Values {
+		cv := cvalue{kind: v.Kind, num: v.Number, b: v.Bool, prefix: v.Prefix}
+		cv.isInt = v.Kind == sigma.ValueNumber && v.Number == float64(int64(v.Number)) && !strings.ContainsAny(v.Raw, ".eE")
+		switch {
+		case it.FieldRef:
+			if v.Ref == "" {
+				return nil, fmt.Errorf("%w: fieldref without a field name", ErrUnsupported)
+			}
+			cv.ref = event.Intern(mapName(v.Ref))
+		case it.TimePart != sigma.TimeNone:
+		case it.Method == sigma.MethodRegexp:
+			re, err := regexp.Compile(v.Regexp)
+			if err != nil {
+				return nil, fmt.Errorf("%w: regular expression %q: %v", ErrUnsupported, v.Raw, err)
+			}
+			cv.re = re
+		case it.Method == sigma.MethodCIDR:
+			if !v.Prefix.IsValid() {
+				return nil, fmt.Errorf("%w: invalid cidr %q", ErrUnsupported, v.Raw)
+			}
+		case isStringMethod(it.Method):
+			for _, p := range v.Patterns {
+				cp, err := compilePattern(p, it.Cased, it.Method)
+				if err != nil {
+					return nil, err
+				}
+				cv.pats = append(cv.pats, cp)
+			}
+		}
+		ci.values = append(ci.values, cv)
+	}
+	if q, ok := atomQuality(ci); ok {
+		ci.quality = q
+		ci.atom = int32(e.numAtoms)
+		e.numAtoms++
+	}
+	return ci, nil
+}
+
+// checkItem rejects items whose combination of settings the engine does
+// not define.
+func checkItem(it *sigma.FieldItem) error {
+	if it.FieldRef && !isStringMethod(it.Method) {
+		return fmt.Errorf("%w: fieldref with method %s", ErrUnsupported, it.Method)
+	}
+	if it.TimePart != sigma.TimeNone {
+		switch it.Method {
+		case sigma.MethodEquals, sigma.MethodLT, sigma.MethodLTE, sigma.MethodGT, sigma.MethodGTE:
+		default:
+			return fmt.Errorf("%w: time modifier with method %s", ErrUnsupported, it.Method)
+		}
+	}
+	return nil
+}
+
+func isStringMethod(m sigma.Method) bool {
+	switch m {
+	case sigma.MethodEquals, sigma.MethodContains, sigma.MethodStartsWith, sigma.MethodEndsWith:
+		return true
+	}
+	return false
+}
+
+func compilePattern(p sigma.Pattern, cased bool, m sigma.Method) (cpat, error) {
+	cp := cpat{simple: true}
+	for _, part := range p.Parts {
+		switch part.Kind {
+		case sigma.PartLiteral:
+			t := part.Text
+			if !cased {
+				t = lowerString(t)
+			}
+			cp.parts = append(cp.parts, sigma.Part{Kind: sigma.PartLiteral, Text: t})
+			cp.lit += t
+			nl := t
+			if cased {
+				nl = lowerString(t)
+			}
+			if len(nl) > len(cp.needle) {
+				cp.needle = nl
+			}
+		case sigma.PartStar, sigma.PartQuestion:
+			cp.simple = false
+			cp.parts = append(cp.parts, part)
+		default:
+			return cpat{}, fmt.Errorf("%w: unresolved placeholder %q", ErrUnsupported, part.Text)
+		}
+	}
+	if !cp.simple {
+		cp.lit = ""
+		star := sigma.Part{Kind: sigma.PartStar}
+		if m == sigma.MethodContains || m == sigma.MethodEndsWith {
+			cp.glob = append(cp.glob, star)
+		}
+		cp.glob = append(cp.glob, cp.parts...)
+		if m == sigma.MethodContains || m == sigma.MethodStartsWith {
+			cp.glob = append(cp.glob, star)
+		}
+	}
+	return cp, nil
+}
+
+// atomQuality reports whether an item can be prefiltered (a positive
+// string comparison whose every pattern requires some literal) and how
+// selective it is.
+func atomQuality(ci *citem) (int, bool) {
+	if ci.keyword || ci.negate || ci.fieldref || ci.timePart != sigma.TimeNone || !isStringMethod(ci.method) || ci.key == event.OverflowKey {
+		return 0, false
+	}
+	q := exactQuality * 2
+	for _, v := range ci.values {
+		if len(v.pats) == 0 {
+			return 0, false // null
+		}
+		if v.kind == sigma.ValueNumber && !v.isInt {
+			return 0, false
+		}
+		for _, p := range v.pats {
+			switch {
+			case p.simple && ci.method == sigma.MethodEquals:
+				q = min(q, exactQuality)
+			case p.needle == "":
+				return 0, false
+			default:
+				q = min(q, len(p.needle))
+			}
+		}
+	}
+	return q, true
+}
+
+// detAnchors returns atoms one of which must hit for d to match.
+func detAnchors(d *cdet) ([]int32, bool) {
+	var out []int32
+	for _, c := range d.conds {
+		a, _, ok := nodeAnchors(d, c)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, a...)
+	}
+	return out, true
+}
+
+// nodeAnchors returns a set of atoms one of which must hit for n to be
+// true, with a quality score (the worst atom's), or ok=false when n can be
+// true without any atom hitting.
+func nodeAnchors(d *cdet, n *cnode) (atoms []int32, quality int, ok bool) {
+	switch n.op {
+	case nodeRef:
+		q := exactQuality * 2
+		for _, g := range d.searches[n.search].groups {
+			var best *citem
+			for _, it := range g {
+				if it.atom >= 0 && (best == nil || it.quality > best.quality) {
+					best = it
+				}
+			}
+			if best == nil {
+				return nil, 0, false
+			}
+			atoms = append(atoms, best.atom)
+			q = min(q, best.quality)
+		}
+		return atoms, q, len(atoms) > 0
+	case nodeAnd:
+		found := false
+		for _, a := range n.args {
+			at, q, aok := nodeAnchors(d, a)
+			if aok && (!found || q > quality || (q == quality && len(at) < len(atoms))) {
+				atoms, quality, found = at, q, true
+			}
+		}
+		return atoms, quality, found
+	case nodeOr:
+		quality = exactQuality * 2
+		for _, a := range n.args {
+			at, q, aok := nodeAnchors(d, a)
+			if !aok {
+				return nil, 0, false
+			}
+			atoms = append(atoms, at...)
+			quality = min(quality, q)
+		}
+		return atoms, quality, len(n.args) > 0
+	}
+	return nil, 0, false
+}
+
+// lowerString lowers s: ASCII letters directly, other valid runes with
+// unicode.ToLower; invalid UTF-8 bytes are kept as they are (patterns may
+// hold UTF-16 or other binary text).
+func lowerString(s string) string {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if ('A' <= c && c <= 'Z') || c >= utf8.RuneSelf {
+			return string(appendLower(make([]byte, 0, len(s)), s))
+		}
+	}
+	return s
+}
+
+// appendLower appends s lowered (see lowerString) to dst.
+func appendLower(dst []byte, s string) []byte {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size <= 1 {
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		if l := unicode.ToLower(r); l != r && utf8.RuneLen(l) == size {
+			dst = utf8.AppendRune(dst, l)
+		} else {
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return dst
+}

@@ -1,0 +1,529 @@
+package detect
+
+import (
+	"container/list"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/sigma"
+)
+
+// Correlation semantics (see docs/detection.md):
+//
+//   - Every match of a referenced rule (or completion of a referenced
+//     correlation) is an entry at its event time in the group given by the
+//     correlation's group-by values (aliases resolved per referenced rule).
+//   - When an entry arrives, the windows of length timespan that contain it
+//     are evaluated ([t-timespan, t], and for late events also the windows
+//     ending at the later entries up to t+timespan); if the condition holds,
+//     the correlation matches and the group's entries are cleared, so one
+//     burst gives one detection.
+//   - Entries older than the group's newest entry minus timespan are
+//     dropped. State is bounded by Options.MaxGroups (least recently used
+//     group evicted) and Options.MaxGroupEntries (oldest entry dropped);
+//     both are counted in Stats.
+
+// ccorr is a compiled correlation rule.
+type ccorr struct {
+	idx      int
+	rule     *sigma.Rule
+	typ      sigma.CorrelationType
+	span     time.Duration
+	ops      []sigma.Threshold
+	pct      float64
+	ninputs  int
+	groupBy  []string
+	groupKey [][]event.Key // input -> group-by keys
+	valKeys  [][]event.Key // input -> value field keys
+	emit     bool
+	parents  []corrInput
+}
+
+// corrInput is a link from a referenced rule or correlation to a
+// correlation, with the referenced rule's input index there.
+type corrInput struct {
+	c     *ccorr
+	input int
+}
+
+type entry struct {
+	t     time.Time
+	input int
+	val   string
+	num   float64
+	hasN  bool
+	ev    *event.Event
+}
+
+type group struct {
+	c       *ccorr
+	key     string
+	vals    []GroupValue
+	entries []entry // sorted by time
+	elem    *list.Element
+}
+
+// correlator holds the correlation rules and their state.
+type correlator struct {
+	corrs   []*ccorr
+	maxEv   int
+	maxGrp  int
+	maxEnt  int
+	mu      sync.Mutex
+	groups  map[string]*group
+	lru     *list.List // front: most recently used
+	evicted atomic.Int64
+	dropped atomic.Int64
+	matched atomic.Int64
+}
+
+// CorrelationStats reports the correlation state.
+type CorrelationStats struct {
+	// Groups is how many groups are held now.
+	Groups int
+	// EvictedGroups counts groups dropped because MaxGroups was reached.
+	EvictedGroups int64
+	// DroppedEntries counts entries dropped because a group held
+	// MaxGroupEntries.
+	DroppedEntries int64
+	// Matches counts correlation matches.
+	Matches int64
+}
+
+// CorrelationStats returns counters of the correlation state.
+func (e *Engine) CorrelationStats() CorrelationStats {
+	if e.corr == nil {
+		return CorrelationStats{}
+	}
+	c := e.corr
+	c.mu.Lock()
+	n := len(c.groups)
+	c.mu.Unlock()
+	return CorrelationStats{Groups: n, EvictedGroups: c.evicted.Load(), DroppedEntries: c.dropped.Load(), Matches: c.matched.Load()}
+}
+
+func newCorrelator(e *Engine, corrs []*sigma.Rule, byRef map[string]*sigma.Rule, ruleOf map[*sigma.Rule]*crule) (*correlator, []Skipped) {
+	c := &correlator{
+		maxEv:  e.opts.MaxEventsPerDetection,
+		maxGrp: e.opts.MaxGroups,
+		maxEnt: e.opts.MaxGroupEntries,
+		groups: map[string]*group{},
+		lru:    list.New(),
+	}
+	var skipped []Skipped
+	compiled := map[*sigma.Rule]*ccorr{}
+	bad := map[*sigma.Rule]error{}
+	// Resolve in dependency order: a correlation is compiled after the
+	// correlations it references.
+	var build func(r *sigma.Rule, depth int) (*ccorr, error)
+	build = func(r *sigma.Rule, depth int) (*ccorr, error) {
+		if cc, ok := compiled[r]; ok {
+			return cc, nil
+		}
+		if err, ok := bad[r]; ok {
+			return nil, err
+		}
+		if depth > 32 {
+			return nil, fmt.Errorf("%w: correlation chain too deep or cyclic", ErrUnsupported)
+		}
+		cc, err := c.compile(e, r, byRef, ruleOf, func(t *sigma.Rule) (*ccorr, error) { return build(t, depth+1) })
+		if err != nil {
+			bad[r] = err
+			return nil, err
+		}
+		compiled[r] = cc
+		return cc, nil
+	}
+	for _, r := range corrs {
+		if _, err := build(r, 0); err != nil {
+			skipped = append(skipped, Skipped{Rule: r, Reason: err})
+		}
+	}
+	for _, r := range corrs {
+		if cc, ok := compiled[r]; ok {
+			cc.idx = len(c.corrs)
+			c.corrs = append(c.corrs, cc)
+		}
+	}
+	// Generation: a rule or correlation referenced by correlations emits
+	// its own matches only if one of them sets generate.
+	for _, cc := range c.corrs {
+		cc.emit = true
+	}
+	for _, cc := range c.corrs {
+		for _, ref := range cc.rule.Correlation.Rules {
+			t := byRef[ref]
+			if cr := ruleOf[t]; cr != nil && !anyGenerate(cr.corrs) {
+				cr.emit = false
+			}
+			if inner := compiled[t]; inner != nil && !anyGenerateInputs(inner.parents) {
+				inner.emit = false
+			}
+		}
+	}
+	return c, skipped
+}
+
+func anyGenerate(cs []*ccorr) bool {
+	for _, c := range cs {
+		if c.rule.Correlation.Generate {
+			return true
+		}
+	}
+	return false
+}
+
+func anyGenerateInputs(ps []corrInput) bool {
+	for _, p := range ps {
+		if p.c.rule.Correlation.Generate {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *correlator) compile(e *Engine, r *sigma.Rule, byRef map[string]*sigma.Rule, ruleOf map[*sigma.Rule]*crule, inner func(*sigma.Rule) (*ccorr, error)) (*ccorr, error) {
+	co := r.Correlation
+	cc := &ccorr{
+		rule:    r,
+		typ:     co.Type,
+		span:    co.Timespan,
+		groupBy: co.GroupBy,
+		ninputs: len(co.Rules),
+	}
+	switch co.Type {
+	case sigma.CorrEventCount, sigma.CorrValueCount, sigma.CorrTemporal, sigma.CorrTemporalOrdered,
+		sigma.CorrValueSum, sigma.CorrValueAvg, sigma.CorrValuePercentile:
+	default:
+		return nil, fmt.Errorf("%w: correlation type %q", ErrUnsupported, co.Type)
+	}
+	if cc.span <= 0 {
+		return nil, fmt.Errorf("%w: correlation without a positive timespan", ErrUnsupported)
+	}
+	if co.Condition != nil {
+		cc.ops = co.Condition.Ops
+		cc.pct = co.Condition.Percentile
+	}
+	if len(cc.ops) == 0 && co.Type != sigma.CorrTemporal && co.Type != sigma.CorrTemporalOrdered {
+		return nil, fmt.Errorf("%w: %s correlation without a condition", ErrUnsupported, co.Type)
+	}
+	if co.Type.NeedsField() && (co.Condition == nil || len(co.Condition.Field) == 0) {
+		return nil, fmt.Errorf("%w: %s correlation without a condition field", ErrUnsupported, co.Type)
+	}
+	if cc.pct == 0 {
+		cc.pct = 50
+	}
+	type link struct {
+		cr *crule
+		cc *ccorr
+	}
+	var links []link
+	for i, ref := range co.Rules {
+		t, ok := byRef[ref]
+		if !ok {
+			return nil, fmt.Errorf("%w: correlation names %q", ErrReference, ref)
+		}
+		// Field names per input, with aliases resolved by the referenced
+		// rule's name or id.
+		fieldFor := func(name string) string {
+			if m, ok := co.Aliases[name]; ok {
+				for _, k := range []string{t.Name, t.ID, ref} {
+					if f, ok := m[k]; ok && k != "" {
+						return f
+					}
+				}
+			}
+			return name
+		}
+		var gk, vk []event.Key
+		for _, g := range co.GroupBy {
+			gk = append(gk, event.Intern(fieldFor(g)))
+		}
+		if co.Condition != nil {
+			for _, f := range co.Condition.Field {
+				vk = append(vk, event.Intern(fieldFor(f)))
+			}
+		}
+		cc.groupKey = append(cc.groupKey, gk)
+		cc.valKeys = append(cc.valKeys, vk)
+		switch t.Kind {
+		case sigma.KindDetection:
+			cr := ruleOf[t]
+			if cr == nil {
+				return nil, fmt.Errorf("%w: correlation names rule %q, which is not loaded", ErrReference, ref)
+			}
+			links = append(links, link{cr: cr})
+		case sigma.KindCorrelation:
+			ic, err := inner(t)
+			if err != nil {
+				return nil, fmt.Errorf("%w: correlation names %q: %v", ErrReference, ref, err)
+			}
+			links = append(links, link{cc: ic})
+		default:
+			return nil, fmt.Errorf("%w: correlation names filter %q", ErrUnsupported, ref)
+		}
+		_ = i
+	}
+	for i, l := range links {
+		if l.cr != nil {
+			l.cr.corrs = append(l.cr.corrs, cc)
+			l.cr.corrInputs = append(l.cr.corrInputs, i)
+		} else {
+			l.cc.parents = append(l.cc.parents, corrInput{c: cc, input: i})
+		}
+	}
+	return cc, nil
+}
+
+// feed records a match of rule cr on ev in the correlations that reference
+// it, and calls fn for each correlation that matches as a result.
+func (c *correlator) feed(cr *crule, ev *event.Event, fn func(Detection)) {
+	var out []Detection
+	c.mu.Lock()
+	for i, cc := range cr.corrs {
+		out = c.add(cc, cr.corrInputs[i], ev, ev.Timestamp(), out)
+	}
+	c.mu.Unlock()
+	for _, d := range out {
+		fn(d)
+	}
+}
+
+// add records an entry and appends the resulting detections (this
+// correlation's, if it emits, and those of correlations chained on it).
+func (c *correlator) add(cc *ccorr, input int, ev *event.Event, t time.Time, out []Detection) []Detection {
+	g := c.group(cc, input, ev)
+	en := entry{t: t, input: input, ev: ev}
+	if keys := cc.valKeys[input]; len(keys) > 0 {
+		var sb strings.Builder
+		present := false
+		for j, k := range keys {
+			v, ok := ev.Get(k)
+			if ok {
+				present = true
+			}
+			if j > 0 {
+				sb.WriteByte(0)
+			}
+			sb.WriteString(v.Str)
+			if j == 0 && ok {
+				if n, ok := numberOf(v); ok {
+					en.num, en.hasN = n, true
+				}
+			}
+		}
+		if !present && cc.typ != sigma.CorrEventCount {
+			return out // the measured field is absent: nothing to count
+		}
+		en.val = sb.String()
+	}
+	// Insert in time order; events usually arrive in order.
+	i := sort.Search(len(g.entries), func(i int) bool { return g.entries[i].t.After(t) })
+	g.entries = slices.Insert(g.entries, i, en)
+	newest := g.entries[len(g.entries)-1].t
+	// Drop what no window can reach any more, then enforce the cap.
+	cut := sort.Search(len(g.entries), func(i int) bool { return !g.entries[i].t.Before(newest.Add(-cc.span)) })
+	if cut > 0 {
+		g.entries = slices.Delete(g.entries, 0, cut)
+	}
+	if over := len(g.entries) - c.maxEnt; over > 0 {
+		g.entries = slices.Delete(g.entries, 0, over)
+		c.dropped.Add(int64(over))
+	}
+	// Windows containing t: ending at t, and (late events) ending at each
+	// later entry up to t+span.
+	ends := []time.Time{t}
+	for _, x := range g.entries {
+		if x.t.After(t) && !x.t.After(t.Add(cc.span)) && len(ends) < 64 {
+			if !x.t.Equal(ends[len(ends)-1]) {
+				ends = append(ends, x.t)
+			}
+		}
+	}
+	for _, end := range ends {
+		lo := sort.Search(len(g.entries), func(i int) bool { return !g.entries[i].t.Before(end.Add(-cc.span)) })
+		hi := sort.Search(len(g.entries), func(i int) bool { return g.entries[i].t.After(end) })
+		win := g.entries[lo:hi]
+		v, ok := cc.measure(win)
+		if !ok || !cc.holds(v) {
+			continue
+		}
+		c.matched.Add(1)
+		last := win[len(win)-1]
+		d := Detection{
+			Rule:  cc.rule,
+			Event: last.ev,
+			Time:  last.t,
+			Group: slices.Clone(g.vals),
+			Count: len(win),
+			Value: v,
+		}
+		from := max(0, len(win)-c.maxEv)
+		for _, x := range win[from:] {
+			d.Events = append(d.Events, x.ev)
+		}
+		g.entries = g.entries[:0]
+		if cc.emit {
+			out = append(out, d)
+		}
+		for _, p := range cc.parents {
+			out = c.add(p.c, p.input, d.Event, d.Time, out)
+		}
+		break
+	}
+	return out
+}
+
+// group returns (creating, and evicting when full) the group of ev.
+func (c *correlator) group(cc *ccorr, input int, ev *event.Event) *group {
+	var sb strings.Builder
+	sb.WriteString(strconv.Itoa(cc.idx))
+	var vals []GroupValue
+	for j, k := range cc.groupKey[input] {
+		v, _ := ev.Get(k)
+		sb.WriteByte(0)
+		sb.WriteString(v.Str)
+		vals = append(vals, GroupValue{Field: cc.groupBy[j], Value: v.Str})
+	}
+	key := sb.String()
+	if g, ok := c.groups[key]; ok {
+		c.lru.MoveToFront(g.elem)
+		return g
+	}
+	for len(c.groups) >= c.maxGrp {
+		old := c.lru.Back()
+		og := old.Value.(*group)
+		c.lru.Remove(old)
+		delete(c.groups, og.key)
+		c.evicted.Add(1)
+	}
+	g := &group{c: cc, key: key, vals: vals}
+	g.elem = c.lru.PushFront(g)
+	c.groups[key] = g
+	return g
+}
+
+// measure computes the correlation's quantity over a window; ok is false
+// when it is undefined (no numeric values for value_avg, ...).
+func (cc *ccorr) measure(win []entry) (float64, bool) {
+	switch cc.typ {
+	case sigma.CorrEventCount:
+		return float64(len(win)), true
+	case sigma.CorrValueCount:
+		seen := map[string]bool{}
+		for _, x := range win {
+			seen[x.val] = true
+		}
+		return float64(len(seen)), true
+	case sigma.CorrTemporal:
+		seen := make([]bool, cc.ninputs)
+		n := 0
+		for _, x := range win {
+			if !seen[x.input] {
+				seen[x.input] = true
+				n++
+			}
+		}
+		return float64(n), true
+	case sigma.CorrTemporalOrdered:
+		// Longest prefix of the rule list matched in order (strictly
+		// increasing entries, ties in time allowed in list order).
+		n := 0
+		for _, x := range win {
+			if n < cc.ninputs && x.input == n {
+				n++
+			}
+		}
+		return float64(n), true
+	case sigma.CorrValueSum, sigma.CorrValueAvg, sigma.CorrValuePercentile:
+		var nums []float64
+		for _, x := range win {
+			if x.hasN {
+				nums = append(nums, x.num)
+			}
+		}
+		if len(nums) == 0 {
+			return 0, false
+		}
+		switch cc.typ {
+		case sigma.CorrValueSum:
+			s := 0.0
+			for _, n := range nums {
+				s += n
+			}
+			return s, true
+		case sigma.CorrValueAvg:
+			s := 0.0
+			for _, n := range nums {
+				s += n
+			}
+			return s / float64(len(nums)), true
+		default:
+			slices.Sort(nums)
+			// Nearest-rank percentile.
+			r := int(math.Ceil(cc.pct / 100 * float64(len(nums))))
+			r = min(max(r, 1), len(nums))
+			return nums[r-1], true
+		}
+	}
+	return 0, false
+}
+
+func (cc *ccorr) holds(v float64) bool {
+	if len(cc.ops) == 0 { // temporal without condition: every rule
+		return v >= float64(cc.ninputs)
+	}
+	for _, op := range cc.ops {
+		if !op.Op.Holds(v, op.Value) {
+			return false
+		}
+	}
+	return true
+}
+
+// TransferState moves the correlation state of old into e, for hot reload:
+// groups of correlations with the same rule id (or title, when there is no
+// id), type and timespan carry over; others are dropped. Call it before e
+// receives events; old must no longer be used.
+func (e *Engine) TransferState(old *Engine) {
+	if e.corr == nil || old == nil || old.corr == nil {
+		return
+	}
+	ident := func(cc *ccorr) string {
+		return cc.rule.ID + "\x00" + cc.rule.Title + "\x00" + string(cc.typ) + "\x00" + cc.span.String() + "\x00" + strconv.Itoa(cc.ninputs)
+	}
+	target := map[string]*ccorr{}
+	for _, cc := range e.corr.corrs {
+		target[ident(cc)] = cc
+	}
+	old.corr.mu.Lock()
+	defer old.corr.mu.Unlock()
+	e.corr.mu.Lock()
+	defer e.corr.mu.Unlock()
+	for el := old.corr.lru.Back(); el != nil; el = el.Prev() {
+		og := el.Value.(*group)
+		cc, ok := target[ident(og.c)]
+		if !ok {
+			continue
+		}
+		_, rest, _ := strings.Cut(og.key, "\x00")
+		key := strconv.Itoa(cc.idx) + "\x00" + rest
+		if len(og.vals) == 0 {
+			key = strconv.Itoa(cc.idx)
+		}
+		if len(e.corr.groups) >= e.corr.maxGrp {
+			break
+		}
+		g := &group{c: cc, key: key, vals: og.vals, entries: og.entries}
+		g.elem = e.corr.lru.PushFront(g)
+		e.corr.groups[key] = g
+	}
+}

@@ -1,0 +1,738 @@
+package detect
+
+import (
+	"math"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/logsource"
+	"github.com/vigilsec/vigil/internal/sigma"
+)
+
+// plan is the evaluation plan of one routing outcome: the candidate
+// instances and the literal prefilters over their fields.
+type plan struct {
+	insts  []int32 // sorted
+	always []int32 // instances without anchors, sorted
+	pfs    []*fieldPF
+	keyPF  []int16 // event.Key -> index in pfs + 1 (0: none)
+	// alwaysHit are atoms that the prefilter could not index (automaton
+	// size bound); they count as hit for every event.
+	alwaysHit []int32
+}
+
+// fieldPF is the prefilter of one field: exact values and needles.
+type fieldPF struct {
+	key event.Key
+	eq  map[string][]int32
+	ac  *acMatcher
+}
+
+func (p *plan) pfFor(k event.Key) *fieldPF {
+	if int(k) < len(p.keyPF) {
+		if i := p.keyPF[k]; i > 0 {
+			return p.pfs[i-1]
+		}
+	}
+	return nil
+}
+
+// scratch is per-evaluation state, pooled per engine.
+type scratch struct {
+	epoch  uint32
+	atomEp []uint32 // atom -> epoch when it hit
+	instEp []uint32 // instance -> epoch when it became a candidate
+	cands  []int32
+	hits   []int32
+	srcs   []int
+	key    []byte
+	lowEp  []uint32 // field index -> epoch when low[i] was set
+	low    []string
+	arena  []byte
+	ev     *event.Event
+}
+
+func newScratch() *scratch { return &scratch{} }
+
+func (sc *scratch) reset(e *Engine, ev *event.Event) {
+	if len(sc.atomEp) < e.numAtoms {
+		sc.atomEp = make([]uint32, e.numAtoms)
+	}
+	if len(sc.instEp) < len(e.insts) {
+		sc.instEp = make([]uint32, len(e.insts))
+	}
+	if len(sc.lowEp) < len(ev.Fields) {
+		sc.lowEp = make([]uint32, len(ev.Fields)+16)
+		sc.low = make([]string, len(sc.lowEp))
+	}
+	sc.epoch++
+	if sc.epoch == 0 { // wrapped: clear and start over
+		clear(sc.atomEp)
+		clear(sc.instEp)
+		clear(sc.lowEp)
+		sc.epoch = 1
+	}
+	sc.cands = sc.cands[:0]
+	sc.arena = sc.arena[:0]
+	sc.ev = ev
+}
+
+// lowered returns field i of the event lowered, computing it once per
+// evaluation. The string aliases the scratch arena and is valid until the
+// next reset.
+func (sc *scratch) lowered(i int) string {
+	if sc.lowEp[i] == sc.epoch {
+		return sc.low[i]
+	}
+	s := sc.ev.Fields[i].Value.Str
+	l := sc.lowerText(s)
+	sc.low[i] = l
+	sc.lowEp[i] = sc.epoch
+	return l
+}
+
+func (sc *scratch) lowerText(s string) string {
+	need := false
+	for j := 0; j < len(s); j++ {
+		if c := s[j]; ('A' <= c && c <= 'Z') || c >= utf8.RuneSelf {
+			need = true
+			break
+		}
+	}
+	if !need {
+		return s
+	}
+	start := len(sc.arena)
+	if cap(sc.arena)-start < len(s) {
+		// Grow into a new array: strings handed out earlier keep the old
+		// one alive and unchanged.
+		sc.arena = make([]byte, 0, max(2*cap(sc.arena), start+len(s), 4096))
+		start = 0
+	}
+	sc.arena = appendLower(sc.arena, s)
+	b := sc.arena[start:]
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// Match evaluates ev against the engine and calls fn for every detection,
+// in rule order, then for correlations that complete. It is safe for
+// concurrent use; fn is called on the calling goroutine.
+func (e *Engine) Match(ev *event.Event, fn func(Detection)) {
+	sc := e.scratches.Get().(*scratch)
+	sc.reset(e, ev)
+	p := e.planFor(ev, sc)
+	e.prefilter(p, ev, sc)
+	lastRule := -1
+	for _, id := range sc.cands {
+		inst := e.insts[id]
+		cr := inst.rule
+		if cr.idx == lastRule || !e.evalInstance(inst, ev, sc) {
+			continue
+		}
+		lastRule = cr.idx
+		if cr.emit {
+			fn(Detection{Rule: cr.rule, Event: ev, Time: ev.Timestamp(), Count: 1, Value: 1})
+		}
+		if e.corr != nil && len(cr.corrs) > 0 {
+			e.corr.feed(cr, ev, fn)
+		}
+	}
+	sc.ev = nil
+	e.scratches.Put(sc)
+}
+
+// MatchAll returns the detections of ev (see Match).
+func (e *Engine) MatchAll(ev *event.Event) []Detection {
+	var out []Detection
+	e.Match(ev, func(d Detection) { out = append(out, d) })
+	return out
+}
+
+// planFor returns the plan of ev's routing outcome, building it on first
+// use.
+func (e *Engine) planFor(ev *event.Event, sc *scratch) *plan {
+	sc.srcs = e.table.Route(ev, sc.srcs[:0])
+	k := sc.key[:0]
+	k = appendLowerASCII(k, ev.Logsource.Product)
+	k = append(k, 0)
+	k = appendLowerASCII(k, ev.Logsource.Category)
+	k = append(k, 0)
+	k = appendLowerASCII(k, ev.Logsource.Service)
+	k = append(k, 0)
+	for _, s := range sc.srcs {
+		k = binaryAppendUvarint(k, uint64(s))
+	}
+	sc.key = k
+	if p, ok := (*e.plans.Load())[string(k)]; ok {
+		return p
+	}
+	e.plansMu.Lock()
+	defer e.plansMu.Unlock()
+	m := *e.plans.Load()
+	if p, ok := m[string(k)]; ok {
+		return p
+	}
+	p := e.buildPlan(evLogsourceLower(ev.Logsource), sc.srcs)
+	nm := make(map[string]*plan, len(m)+1)
+	for kk, v := range m {
+		nm[kk] = v
+	}
+	nm[string(k)] = p
+	e.plans.Store(&nm)
+	return p
+}
+
+func binaryAppendUvarint(b []byte, v uint64) []byte {
+	for v >= 0x80 {
+		b = append(b, byte(v)|0x80)
+		v >>= 7
+	}
+	return append(b, byte(v))
+}
+
+func appendLowerASCII(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+func evLogsourceLower(l event.Logsource) event.Logsource {
+	return event.Logsource{Product: strings.ToLower(l.Product), Category: strings.ToLower(l.Category), Service: strings.ToLower(l.Service)}
+}
+
+// buildPlan gathers the instances of the routing outcome (own logsource
+// own, mapping sources srcs) and builds their prefilters.
+func (e *Engine) buildPlan(own event.Logsource, srcs []int) *plan {
+	set := map[int32]bool{}
+	for _, s := range srcs {
+		for _, id := range e.bySource[s] {
+			set[id] = true
+		}
+	}
+	if own != (event.Logsource{}) {
+		for _, cr := range e.rules {
+			if logsource.Satisfies(own, evLogsource(cr.rule.Logsource)) {
+				set[cr.ident] = true
+			}
+		}
+	}
+	p := &plan{}
+	for id := range set {
+		p.insts = append(p.insts, id)
+	}
+	slices.Sort(p.insts)
+	type needleSet struct {
+		eq      map[string][]int32
+		needles map[string][]int32
+	}
+	byKey := map[event.Key]*needleSet{}
+	var keys []event.Key
+	for _, id := range p.insts {
+		inst := e.insts[id]
+		if inst.anchors == nil {
+			p.always = append(p.always, id)
+		}
+		for _, it := range inst.items {
+			if it.atom < 0 {
+				continue
+			}
+			ns := byKey[it.key]
+			if ns == nil {
+				ns = &needleSet{eq: map[string][]int32{}, needles: map[string][]int32{}}
+				byKey[it.key] = ns
+				keys = append(keys, it.key)
+			}
+			for _, v := range it.values {
+				for _, pt := range v.pats {
+					if pt.simple && it.method == sigma.MethodEquals {
+						l := lowerString(pt.lit)
+						ns.eq[l] = appendUnique(ns.eq[l], it.atom)
+					} else {
+						ns.needles[pt.needle] = appendUnique(ns.needles[pt.needle], it.atom)
+					}
+				}
+			}
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		ns := byKey[k]
+		pf := &fieldPF{key: k, eq: ns.eq}
+		if len(ns.needles) > 0 {
+			needles := make([]string, 0, len(ns.needles))
+			for n := range ns.needles {
+				needles = append(needles, n)
+			}
+			slices.Sort(needles)
+			atoms := make([][]int32, len(needles))
+			for i, n := range needles {
+				atoms[i] = ns.needles[n]
+			}
+			var overflow []int32
+			pf.ac, overflow = buildAC(needles, atoms)
+			p.alwaysHit = append(p.alwaysHit, overflow...)
+		}
+		if int(k) >= len(p.keyPF) {
+			p.keyPF = slices.Grow(p.keyPF, int(k)+1-len(p.keyPF))[:int(k)+1]
+		}
+		p.pfs = append(p.pfs, pf)
+		p.keyPF[k] = int16(len(p.pfs))
+	}
+	return p
+}
+
+func appendUnique(s []int32, v int32) []int32 {
+	if slices.Contains(s, v) {
+		return s
+	}
+	return append(s, v)
+}
+
+// prefilter runs the literal prefilters of p over ev's fields and leaves
+// the candidate instances, sorted, in sc.cands.
+func (e *Engine) prefilter(p *plan, ev *event.Event, sc *scratch) {
+	ep := sc.epoch
+	mark := func(a int32) {
+		sc.atomEp[a] = ep
+		if e.isAnchor[a] {
+			if id := e.atomInst[a]; sc.instEp[id] != ep {
+				sc.instEp[id] = ep
+				sc.cands = append(sc.cands, id)
+			}
+		}
+	}
+	for _, a := range p.alwaysHit {
+		mark(a)
+	}
+	if len(p.pfs) > 0 {
+		for i := range ev.Fields {
+			pf := p.pfFor(ev.Fields[i].Key)
+			if pf == nil {
+				continue
+			}
+			l := sc.lowered(i)
+			if len(pf.eq) > 0 {
+				for _, a := range pf.eq[l] {
+					mark(a)
+				}
+			}
+			if pf.ac != nil {
+				sc.hits = pf.ac.scan(l, sc.hits[:0])
+				for _, a := range sc.hits {
+					if sc.atomEp[a] != ep {
+						mark(a)
+					}
+				}
+			}
+		}
+	}
+	for _, id := range p.always {
+		if sc.instEp[id] != ep {
+			sc.instEp[id] = ep
+			sc.cands = append(sc.cands, id)
+		}
+	}
+	slices.Sort(sc.cands)
+}
+
+func (e *Engine) evalInstance(inst *instance, ev *event.Event, sc *scratch) bool {
+	if !e.evalDet(inst.main, ev, sc) {
+		return false
+	}
+	for _, f := range inst.filters {
+		if !e.evalDet(f, ev, sc) {
+			return false
+		}
+	}
+	return true
+}
+
+func (e *Engine) evalDet(d *cdet, ev *event.Event, sc *scratch) bool {
+	for _, c := range d.conds {
+		if e.evalNode(d, c, ev, sc) {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) evalNode(d *cdet, n *cnode, ev *event.Event, sc *scratch) bool {
+	switch n.op {
+	case nodeRef:
+		for _, g := range d.searches[n.search].groups {
+			ok := true
+			for _, it := range g {
+				if !e.evalItem(it, ev, sc) {
+					ok = false
+					break
+				}
+			}
+			if ok {
+				return true
+			}
+		}
+		return false
+	case nodeAnd:
+		for _, a := range n.args {
+			if !e.evalNode(d, a, ev, sc) {
+				return false
+			}
+		}
+		return true
+	case nodeOr:
+		for _, a := range n.args {
+			if e.evalNode(d, a, ev, sc) {
+				return true
+			}
+		}
+		return false
+	case nodeNot:
+		return !e.evalNode(d, n.args[0], ev, sc)
+	}
+	return false
+}
+
+func (e *Engine) evalItem(it *citem, ev *event.Event, sc *scratch) bool {
+	if it.atom >= 0 && sc.atomEp[it.atom] != sc.epoch {
+		return false
+	}
+	r := matchItem(it, ev, sc)
+	if it.negate {
+		return !r
+	}
+	return r
+}
+
+// matchItem evaluates an item without its negation.
+func matchItem(it *citem, ev *event.Event, sc *scratch) bool {
+	if it.keyword {
+		return matchKeywords(it, ev, sc)
+	}
+	if it.method == sigma.MethodExists {
+		return ev.Has(it.key) == it.values[0].b
+	}
+	for vi := range it.values {
+		v := &it.values[vi]
+		ok := matchValue(it, v, ev, sc)
+		if it.all && !ok {
+			return false
+		}
+		if !it.all && ok {
+			return true
+		}
+	}
+	return it.all
+}
+
+// matchValue reports whether any occurrence of the item's field matches v.
+func matchValue(it *citem, v *cvalue, ev *event.Event, sc *scratch) bool {
+	found := false
+	for i := range ev.Fields {
+		f := &ev.Fields[i]
+		if f.Key != it.key {
+			continue
+		}
+		found = true
+		if f.Value.Kind == event.KindNull {
+			if v.kind == sigma.ValueNull {
+				return true
+			}
+			continue
+		}
+		if matchOne(it, v, f.Value, i, ev, sc) {
+			return true
+		}
+	}
+	return !found && v.kind == sigma.ValueNull
+}
+
+func matchOne(it *citem, v *cvalue, fv event.Value, i int, ev *event.Event, sc *scratch) bool {
+	switch {
+	case it.fieldref:
+		return matchFieldRef(it, v, fv, i, ev, sc)
+	case it.timePart != sigma.TimeNone:
+		n, ok := timePart(fv, it.timePart)
+		return ok && compareNum(it.method, n, v.num)
+	}
+	switch it.method {
+	case sigma.MethodEquals, sigma.MethodContains, sigma.MethodStartsWith, sigma.MethodEndsWith:
+		if v.kind == sigma.ValueNull {
+			return false
+		}
+		if it.method == sigma.MethodEquals {
+			switch v.kind {
+			case sigma.ValueNumber:
+				if fv.IsNumber() && fv.Num == v.num {
+					return true
+				}
+			case sigma.ValueBool:
+				if fv.Kind == event.KindBool && (fv.Num != 0) == v.b {
+					return true
+				}
+			}
+		}
+		s := fv.Str
+		if !it.cased {
+			s = sc.lowered(i)
+		}
+		for pi := range v.pats {
+			if matchPattern(it.method, &v.pats[pi], s) {
+				return true
+			}
+		}
+		return false
+	case sigma.MethodRegexp:
+		return v.re.MatchString(fv.Str)
+	case sigma.MethodCIDR:
+		a, err := netip.ParseAddr(strings.TrimSpace(fv.Str))
+		return err == nil && v.prefix.Contains(a.Unmap())
+	case sigma.MethodLT, sigma.MethodLTE, sigma.MethodGT, sigma.MethodGTE:
+		n, ok := numberOf(fv)
+		return ok && compareNum(it.method, n, v.num)
+	}
+	return false
+}
+
+func numberOf(fv event.Value) (float64, bool) {
+	if fv.IsNumber() {
+		return fv.Num, true
+	}
+	if fv.Kind != event.KindString {
+		return 0, false
+	}
+	s := strings.TrimSpace(fv.Str)
+	if n, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(n) {
+		return n, true
+	}
+	if len(s) > 2 && (s[:2] == "0x" || s[:2] == "0X") {
+		if n, err := strconv.ParseUint(s[2:], 16, 64); err == nil {
+			return float64(n), true
+		}
+	}
+	return 0, false
+}
+
+func compareNum(m sigma.Method, x, v float64) bool {
+	switch m {
+	case sigma.MethodLT:
+		return x < v
+	case sigma.MethodLTE:
+		return x <= v
+	case sigma.MethodGT:
+		return x > v
+	case sigma.MethodGTE:
+		return x >= v
+	case sigma.MethodEquals:
+		return x == v
+	}
+	return false
+}
+
+// timeLayouts are the timestamp forms the time modifiers read.
+var timeLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02 15:04:05.999999999",
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05Z07:00",
+	"2006-01-02",
+}
+
+func timePart(fv event.Value, part sigma.TimePart) (float64, bool) {
+	var t time.Time
+	if fv.IsNumber() {
+		// Unix seconds, or milliseconds for large values.
+		sec := fv.Num
+		if sec > 1e11 {
+			sec /= 1000
+		}
+		t = time.Unix(int64(sec), 0).UTC()
+	} else {
+		s := strings.TrimSpace(fv.Str)
+		ok := false
+		for _, l := range timeLayouts {
+			if x, err := time.Parse(l, s); err == nil {
+				t, ok = x, true
+				break
+			}
+		}
+		if !ok {
+			return 0, false
+		}
+	}
+	switch part {
+	case sigma.TimeMinute:
+		return float64(t.Minute()), true
+	case sigma.TimeHour:
+		return float64(t.Hour()), true
+	case sigma.TimeDay:
+		return float64(t.Day()), true
+	case sigma.TimeWeek:
+		_, w := t.ISOWeek()
+		return float64(w), true
+	case sigma.TimeMonth:
+		return float64(t.Month()), true
+	case sigma.TimeYear:
+		return float64(t.Year()), true
+	}
+	return 0, false
+}
+
+func matchFieldRef(it *citem, v *cvalue, fv event.Value, i int, ev *event.Event, sc *scratch) bool {
+	for j := range ev.Fields {
+		g := &ev.Fields[j]
+		if g.Key != v.ref {
+			continue
+		}
+		a, b := fv.Str, g.Value.Str
+		if !it.cased {
+			a, b = sc.lowered(i), sc.lowered(j)
+		}
+		var ok bool
+		switch it.method {
+		case sigma.MethodEquals:
+			ok = a == b
+		case sigma.MethodContains:
+			ok = strings.Contains(a, b)
+		case sigma.MethodStartsWith:
+			ok = strings.HasPrefix(a, b)
+		case sigma.MethodEndsWith:
+			ok = strings.HasSuffix(a, b)
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// matchKeywords matches a keyword item against the event's text: its
+// original line (Raw) and every string field value.
+func matchKeywords(it *citem, ev *event.Event, sc *scratch) bool {
+	one := func(v *cvalue) bool {
+		text := func(s string, i int) bool {
+			switch it.method {
+			case sigma.MethodRegexp:
+				return v.re.MatchString(s)
+			case sigma.MethodEquals, sigma.MethodContains, sigma.MethodStartsWith, sigma.MethodEndsWith:
+				l := s
+				if !it.cased {
+					if i >= 0 {
+						l = sc.lowered(i)
+					} else {
+						l = sc.lowerText(s)
+					}
+				}
+				for pi := range v.pats {
+					if matchPattern(it.method, &v.pats[pi], l) {
+						return true
+					}
+				}
+			}
+			return false
+		}
+		if ev.Raw != "" && text(ev.Raw, -1) {
+			return true
+		}
+		for i := range ev.Fields {
+			if ev.Fields[i].Value.Kind == event.KindString && text(ev.Fields[i].Value.Str, i) {
+				return true
+			}
+		}
+		return false
+	}
+	for vi := range it.values {
+		ok := one(&it.values[vi])
+		if it.all && !ok {
+			return false
+		}
+		if !it.all && ok {
+			return true
+		}
+	}
+	return it.all
+}
+
+// matchPattern matches s against p as method m says.
+func matchPattern(m sigma.Method, p *cpat, s string) bool {
+	if p.simple {
+		switch m {
+		case sigma.MethodEquals:
+			return s == p.lit
+		case sigma.MethodContains:
+			return strings.Contains(s, p.lit)
+		case sigma.MethodStartsWith:
+			return strings.HasPrefix(s, p.lit)
+		case sigma.MethodEndsWith:
+			return strings.HasSuffix(s, p.lit)
+		}
+		return false
+	}
+	return glob(p.glob, s)
+}
+
+// glob matches s against parts (anchored at both ends): * any run, ? one
+// character. It backtracks only to the last star, so it runs in
+// O(len(s) * len(parts)).
+func glob(parts []sigma.Part, s string) bool {
+	pi, si := 0, 0
+	starPi, starSi := -1, 0
+	for {
+		if pi < len(parts) {
+			switch p := &parts[pi]; p.Kind {
+			case sigma.PartStar:
+				starPi, starSi = pi, si
+				pi++
+				// Jump to the next occurrence of the following literal.
+				if pi < len(parts) && parts[pi].Kind == sigma.PartLiteral {
+					j := strings.Index(s[si:], parts[pi].Text)
+					if j < 0 {
+						return false
+					}
+					starSi = si + j
+					si += j
+				}
+				continue
+			case sigma.PartQuestion:
+				if si < len(s) {
+					_, n := utf8.DecodeRuneInString(s[si:])
+					si += n
+					pi++
+					continue
+				}
+			case sigma.PartLiteral:
+				if strings.HasPrefix(s[si:], p.Text) {
+					si += len(p.Text)
+					pi++
+					continue
+				}
+			}
+		} else if si == len(s) {
+			return true
+		}
+		if starPi < 0 || starSi >= len(s) {
+			return false
+		}
+		starSi++
+		si = starSi
+		pi = starPi + 1
+		if pi < len(parts) && parts[pi].Kind == sigma.PartLiteral {
+			j := strings.Index(s[si:], parts[pi].Text)
+			if j < 0 {
+				return false
+			}
+			starSi = si + j
+			si = starSi
+		}
+	}
+}

@@ -1,0 +1,222 @@
+package detect
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/goccy/go-yaml"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/ingest"
+	"github.com/vigilsec/vigil/internal/parse"
+	"github.com/vigilsec/vigil/internal/sigma"
+)
+
+// sharedSigma finds the SigmaHQ checkout (shared/sigma beside the
+// repository root) by walking up from the package directory, or skips.
+func sharedSigma(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		p := filepath.Join(dir, "shared", "sigma")
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			return p
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Skip("shared/sigma not found above the package directory; skipping SigmaHQ tests")
+		}
+		dir = parent
+	}
+}
+
+var (
+	allRulesOnce sync.Once
+	allRules     []*sigma.Rule
+	allRulesErrs []error
+)
+
+// loadAllRules loads rules/, rules-emerging-threats/ and
+// rules-threat-hunting/ once per test binary.
+func loadAllRules(t testing.TB) []*sigma.Rule {
+	root := sharedSigma(t)
+	allRulesOnce.Do(func() {
+		set, errs := sigma.LoadDir(filepath.Join(root, "rules"), filepath.Join(root, "rules-emerging-threats"), filepath.Join(root, "rules-threat-hunting"))
+		allRules, allRulesErrs = set.Rules, errs
+	})
+	if len(allRules) == 0 {
+		t.Fatalf("no rules loaded: %v", allRulesErrs)
+	}
+	return allRules
+}
+
+// splitJSON splits concatenated JSON documents.
+func splitJSON(data []byte) ([]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var out []json.RawMessage
+	for {
+		var m json.RawMessage
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return out, nil
+			}
+			return out, err
+		}
+		out = append(out, m)
+	}
+}
+
+var testReceived = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// parseEvents parses an evtx_dump JSON file into events.
+func parseEvents(t testing.TB, p *parse.Parser, path string) []*event.Event {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := splitJSON(data)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	var out []*event.Event
+	for _, d := range docs {
+		ev := &event.Event{}
+		p.Parse(&ingest.Raw{Data: d, Format: ingest.FormatJSON, Received: testReceived}, ev)
+		out = append(out, ev)
+	}
+	return out
+}
+
+type regressionCase struct {
+	dir        string
+	ruleID     string
+	matchCount int
+	jsonFiles  []string
+}
+
+func regressionCases(t testing.TB, root string) []regressionCase {
+	var cases []regressionCase
+	err := filepath.WalkDir(filepath.Join(root, "regression_data"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() != "info.yml" {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		var info struct {
+			RuleMetadata []struct {
+				ID string `yaml:"id"`
+			} `yaml:"rule_metadata"`
+			Tests []struct {
+				Type       string `yaml:"type"`
+				Path       string `yaml:"path"`
+				MatchCount *int   `yaml:"match_count"`
+			} `yaml:"regression_tests_info"`
+		}
+		if err := yaml.Unmarshal(data, &info); err != nil {
+			t.Errorf("%s: %v", p, err)
+			return nil
+		}
+		if len(info.RuleMetadata) == 0 {
+			return nil
+		}
+		c := regressionCase{dir: filepath.Dir(p), ruleID: info.RuleMetadata[0].ID, matchCount: 1}
+		for _, tc := range info.Tests {
+			if tc.MatchCount != nil {
+				c.matchCount = *tc.MatchCount
+			}
+		}
+		files, _ := filepath.Glob(filepath.Join(c.dir, "*.json"))
+		c.jsonFiles = files
+		cases = append(cases, c)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Slice(cases, func(i, j int) bool { return cases[i].dir < cases[j].dir })
+	return cases
+}
+
+// TestSigmaHQRegression runs every SigmaHQ regression test with all rules
+// loaded and logsource routing on: the tested rule must match the test's
+// JSON events at least match_count times.
+func TestSigmaHQRegression(t *testing.T) {
+	root := sharedSigma(t)
+	rules := loadAllRules(t)
+	start := time.Now()
+	eng, skipped, err := Compile(rules, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("compiled %d rules in %v; %d skipped", len(rules), time.Since(start), len(skipped))
+	skippedByID := map[string]error{}
+	for _, s := range skipped {
+		skippedByID[s.Rule.ID] = s.Reason
+	}
+	p := parse.New(parse.Options{})
+	cases := regressionCases(t, root)
+	if len(cases) == 0 {
+		t.Skip("no regression tests found")
+	}
+	others := map[string]int{}
+	pass := 0
+	for _, c := range cases {
+		name, _ := filepath.Rel(filepath.Join(root, "regression_data"), c.dir)
+		t.Run(name, func(t *testing.T) {
+			if reason, ok := skippedByID[c.ruleID]; ok {
+				t.Fatalf("rule %s not loaded: %v", c.ruleID, reason)
+			}
+			if len(c.jsonFiles) == 0 {
+				t.Skip("no JSON rendering of the events")
+			}
+			got := 0
+			var routed []string
+			for _, f := range c.jsonFiles {
+				for _, ev := range parseEvents(t, p, f) {
+					for _, d := range eng.MatchAll(ev) {
+						if d.Rule.ID == c.ruleID {
+							got++
+						} else {
+							others[d.Rule.Title]++
+						}
+					}
+					routed = append(routed, ev.Logsource.Service+"/"+ev.Str("EventID"))
+				}
+			}
+			if got < c.matchCount {
+				t.Errorf("rule %s matched %d times, want at least %d (events: %v)", c.ruleID, got, c.matchCount, routed)
+			} else {
+				pass++
+			}
+		})
+	}
+	t.Logf("%d/%d regression tests pass", pass, len(cases))
+	if testing.Verbose() {
+		var lines []string
+		for title, n := range others {
+			lines = append(lines, title+": "+itoa(n))
+		}
+		sort.Strings(lines)
+		t.Logf("other rules matching regression events:\n%s", strings.Join(lines, "\n"))
+	}
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
