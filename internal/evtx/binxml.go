@@ -50,16 +50,22 @@ const (
 
 // node is one element, attribute or value of a record's tree. Nodes live in
 // the parser's arena and link by index; index 0 is nil.
+//
+// A node holds no pointers, so the arena is cheap to fill and invisible to
+// the garbage collector.
 type node struct {
 	kind  nodeKind
-	vtype byte   // value type for kVal (see value.go)
-	name  string // element or attribute name, PI target
-	data  []byte // raw value bytes, aliasing the chunk buffer
-	first int32  // first child (element content, attribute value pieces)
+	vtype byte  // value type for kVal (see value.go)
+	name  int32 // element, attribute, entity or PI name (see parser.str)
+	doff  int32 // raw value bytes: p.buf[doff : doff+dlen]
+	dlen  int32
+	first int32 // first child (element content, attribute value pieces)
 	last  int32
 	attrs int32 // first attribute of an element
 	lastA int32
 	next  int32
+	nvals int32 // number of value children (null values are not kept)
+	elems int32 // number of element children
 }
 
 type tmplDef struct{ start, end int }
@@ -83,6 +89,7 @@ type parser struct {
 	rec    Record
 	scr    []byte // scratch for rendering
 	keys   []keyEnt
+	extra  []string // names not interned, for the current record
 }
 
 func (p *parser) resetChunk(buf []byte) {
@@ -111,6 +118,12 @@ func (p *parser) newNode(n node) (int32, error) {
 // appendChild links child at the end of parent's content.
 func (p *parser) appendChild(parent, child int32) {
 	pn := &p.nodes[parent]
+	switch p.nodes[child].kind {
+	case kVal:
+		pn.nvals++
+	case kElem:
+		pn.elems++
+	}
 	if pn.last == 0 {
 		pn.first = child
 	} else {
@@ -133,6 +146,8 @@ func (p *parser) appendAttr(elem, attr int32) {
 // the index of the document node.
 func (p *parser) parseRecord(start, end int) (int32, error) {
 	p.nodes = append(p.nodes[:0], node{}, node{kind: kDoc})
+	clear(p.extra)
+	p.extra = p.extra[:0]
 	p.subs = p.subs[:0]
 	p.depth = 0
 	p.toks = 0
@@ -153,57 +168,79 @@ type internEnt struct{ raw, s string }
 // name returns the name string stored at chunk offset off. Names are
 // interned by their UTF-16 bytes: the same few dozen names recur in every
 // chunk of every file.
-func (p *parser) name(off uint32) (string, error) {
+func (p *parser) name(off uint32) (int32, error) {
 	o := int(off)
 	if o < 0 || o+8 > len(p.buf) {
-		return "", fmt.Errorf("name offset %#x out of chunk", off)
+		return 0, fmt.Errorf("name offset %#x out of chunk", off)
 	}
 	n := int(binary.LittleEndian.Uint16(p.buf[o+6:]))
 	if o+8+2*n > len(p.buf) {
-		return "", fmt.Errorf("name at %#x: length %d out of chunk", off, n)
+		return 0, fmt.Errorf("name at %#x: length %d out of chunk", off, n)
 	}
 	if n == 0 {
-		return "", nil
+		return 0, nil
 	}
 	raw := p.buf[o+8 : o+8+2*n]
 	// The name's stored hash spreads the slots; a wrong one only costs a
 	// miss, since slots are matched on the bytes.
 	h := int(binary.LittleEndian.Uint16(p.buf[o+4:])) ^ n<<7
 	for i := range 4 {
-		e := &p.intern[(h+i)&(internSize-1)]
+		slot := (h + i) & (internSize - 1)
+		e := &p.intern[slot]
 		if e.raw == string(raw) {
-			return e.s, nil
+			return int32(slot + 1), nil
 		}
 		if e.raw == "" {
 			e.raw = string(raw)
 			e.s = string(appendUTF16(nil, raw))
-			return e.s, nil
+			return int32(slot + 1), nil
 		}
 	}
-	return string(appendUTF16(nil, raw)), nil
+	p.extra = append(p.extra, string(appendUTF16(nil, raw)))
+	return -int32(len(p.extra)), nil
 }
 
 // nameRef reads a name offset at pos and returns the name and the position
 // after the reference, skipping the name's bytes when they are stored
 // inline right there.
-func (p *parser) nameRef(pos, end int) (string, int, error) {
+func (p *parser) nameRef(pos, end int) (int32, int, error) {
 	if pos+4 > end {
-		return "", 0, errTruncated
+		return 0, 0, errTruncated
 	}
 	off := binary.LittleEndian.Uint32(p.buf[pos:])
 	pos += 4
 	s, err := p.name(off)
 	if err != nil {
-		return "", 0, err
+		return 0, 0, err
 	}
 	if int(off) == pos {
 		n := int(binary.LittleEndian.Uint16(p.buf[pos+6:]))
 		pos += 10 + 2*n
 		if pos > end {
-			return "", 0, errTruncated
+			return 0, 0, errTruncated
 		}
 	}
 	return s, pos, nil
+}
+
+// str returns the text of a name id from name.
+func (p *parser) str(id int32) string {
+	switch {
+	case id > 0:
+		return p.intern[id-1].s
+	case id < 0:
+		return p.extra[-id-1]
+	}
+	return ""
+}
+
+// val returns the value of a kVal node.
+func (p *parser) val(n *node) val {
+	v := val{typ: n.vtype, data: p.buf[n.doff : n.doff+n.dlen]}
+	if n.vtype == vEntityRef {
+		v.name = p.str(n.name)
+	}
+	return v
 }
 
 // parseFragment parses BinXML tokens from buf[pos:end] until EOF or end,
@@ -347,7 +384,7 @@ func (p *parser) parseFragment(pos, end int, parent int32) (int, error) {
 			}
 			pos = np
 			if l := p.nodes[cur].last; l != 0 && p.nodes[l].kind == kPI {
-				p.nodes[l].data = data
+				p.nodes[l].doff, p.nodes[l].dlen = int32(subOffset(p.buf, data)), int32(len(data))
 			}
 		case tokTemplate:
 			np, err := p.templateInstance(pos, end, cur, attr)
@@ -371,7 +408,10 @@ func (p *parser) parseFragment(pos, end int, parent int32) (int, error) {
 // addValue attaches a value piece to the current attribute, or else to the
 // current element's content.
 func (p *parser) addValue(cur, attr int32, vt byte, data []byte) error {
-	v, err := p.newNode(node{kind: kVal, vtype: vt, data: data})
+	if isNullValue(&val{typ: vt, data: data}) {
+		return nil // renders as nothing
+	}
+	v, err := p.newNode(node{kind: kVal, vtype: vt, doff: int32(subOffset(p.buf, data)), dlen: int32(len(data))})
 	if err != nil {
 		return err
 	}
@@ -645,7 +685,7 @@ func (p *parser) expand(def tmplDef, sbase int, cur, attr int32) error {
 			}
 			pos = np
 			if l := p.nodes[cur].last; l != 0 && p.nodes[l].kind == kPI {
-				p.nodes[l].data = data
+				p.nodes[l].doff, p.nodes[l].dlen = int32(subOffset(p.buf, data)), int32(len(data))
 			}
 		case tokTemplate:
 			np, err := p.templateInstance(pos, end, cur, attr)

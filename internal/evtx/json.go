@@ -3,12 +3,14 @@ package evtx
 import (
 	"bytes"
 	"unicode"
+	"unsafe"
 )
 
 // keyEnt is one member of an object being rendered: its key (escaped,
 // in parser.scr[start:end]) and the node it renders.
 type keyEnt struct {
 	start, end int32
+	name       int32
 	node       int32
 	kind       uint8 // entElem, entNamedData, entData, entText
 }
@@ -42,30 +44,33 @@ func (r *Record) AppendJSON(dst []byte) []byte {
 // JSON returns the record's JSON rendering (see AppendJSON) in a new slice.
 func (r *Record) JSON() []byte { return r.AppendJSON(nil) }
 
-// attrValue classifies an attribute's value pieces: the number of
-// non-null pieces and the last of them.
-func (p *parser) nonNullPieces(first int32) (n int, last int32) {
-	for c := first; c != 0; c = p.nodes[c].next {
-		cn := &p.nodes[c]
-		if cn.kind == kVal && !isNullValue(cn) {
-			n++
-			last = c
+// pieces returns the number of value children of n and, when there is
+// exactly one, that child.
+func (p *parser) pieces(n *node) (int, int32) {
+	if n.nvals != 1 {
+		return int(n.nvals), 0
+	}
+	for c := n.first; c != 0; c = p.nodes[c].next {
+		if p.nodes[c].kind == kVal {
+			return 1, c
 		}
 	}
-	return n, last
+	return 0, 0
 }
 
 // appendPiecesJSON renders value pieces: one as its typed JSON value,
 // several concatenated as a string.
 func (p *parser) appendPiecesJSON(dst []byte, first int32, n int, last int32) []byte {
 	if n == 1 {
-		return appendValueJSON(dst, &p.nodes[last])
+		v := p.val(&p.nodes[last])
+		return appendValueJSON(dst, &v)
 	}
 	dst = append(dst, '"')
 	for c := first; c != 0; c = p.nodes[c].next {
-		cn := &p.nodes[c]
-		if cn.kind == kVal && !isNullValue(cn) {
-			dst = appendValueText(dst, cn, true)
+		if cn := &p.nodes[c]; cn.kind == kVal {
+			if v := p.val(cn); !isNullValue(&v) {
+				dst = appendValueText(dst, &v, true)
+			}
 		}
 	}
 	return append(dst, '"')
@@ -78,21 +83,14 @@ func (p *parser) appendElemJSON(dst []byte, e int32, skipAttrs bool) []byte {
 	hasAttrs := false
 	if !skipAttrs {
 		for a := en.attrs; a != 0; a = p.nodes[a].next {
-			if n, _ := p.nonNullPieces(p.nodes[a].first); n > 0 {
+			if p.nodes[a].nvals > 0 {
 				hasAttrs = true
 				break
 			}
 		}
 	}
-	hasElem := false
-	for c := en.first; c != 0; c = p.nodes[c].next {
-		if p.nodes[c].kind == kElem {
-			hasElem = true
-			break
-		}
-	}
-	if !hasAttrs && !hasElem {
-		n, last := p.nonNullPieces(en.first)
+	if !hasAttrs && en.elems == 0 {
+		n, last := p.pieces(en)
 		if n == 0 {
 			return append(dst, "null"...)
 		}
@@ -109,7 +107,7 @@ func (p *parser) appendChildrenObject(dst []byte, e int32, withAttrs bool) []byt
 	if withAttrs {
 		for a := p.nodes[e].attrs; a != 0; a = p.nodes[a].next {
 			an := &p.nodes[a]
-			n, last := p.nonNullPieces(an.first)
+			n, last := p.pieces(an)
 			if n == 0 {
 				continue
 			}
@@ -119,7 +117,7 @@ func (p *parser) appendChildrenObject(dst []byte, e int32, withAttrs bool) []byt
 			} else {
 				dst = append(dst, ',')
 			}
-			dst = appendKey(dst, an.name)
+			dst = appendKey(dst, p.str(an.name))
 			dst = p.appendPiecesJSON(dst, an.first, n, last)
 		}
 		if !first {
@@ -128,50 +126,60 @@ func (p *parser) appendChildrenObject(dst []byte, e int32, withAttrs bool) []byt
 	}
 
 	// Collect the members and their keys first: repeated keys need to be
-	// known before anything is written.
+	// known before anything is written. A 64-bit filter of the keys tells
+	// whether any may repeat, so that distinct keys (the usual case) are
+	// never compared.
 	kbase := len(p.keys)
 	sbase := len(p.scr)
 	nData, nText := 0, 0
+	var bloom uint64
+	mayRepeat := false
 	for c := p.nodes[e].first; c != 0; c = p.nodes[c].next {
 		cn := &p.nodes[c]
 		switch cn.kind {
 		case kVal:
-			if !isNullValue(cn) {
-				if nText == 0 {
-					p.keys = append(p.keys, keyEnt{node: c, kind: entText})
-				}
-				nText++
+			if nText == 0 {
+				p.keys = append(p.keys, keyEnt{node: c, kind: entText})
 			}
+			nText++
 		case kElem:
-			kind := uint8(entElem)
-			start := len(p.scr)
-			if cn.name == "Data" {
-				kind = entData
+			k := keyEnt{node: c, kind: entElem, name: cn.name}
+			name := p.str(cn.name)
+			if name == "Data" {
+				k.kind = entData
 				for a := cn.attrs; a != 0; a = p.nodes[a].next {
 					an := &p.nodes[a]
-					if an.name == "Name" {
-						kind = entNamedData
+					if p.str(an.name) == "Name" {
+						k.kind = entNamedData
+						k.start = int32(len(p.scr))
 						for v := an.first; v != 0; v = p.nodes[v].next {
 							if vn := &p.nodes[v]; vn.kind == kVal {
-								p.scr = appendValueText(p.scr, vn, true)
+								v := p.val(vn)
+								p.scr = appendValueText(p.scr, &v, true)
 							}
 						}
+						k.end = int32(len(p.scr))
 						break
 					}
 				}
-				if kind == entData {
+				if k.kind == entData {
 					nData++
 				}
 			}
-			if kind != entNamedData {
-				p.scr = appendEsc(p.scr, []byte(cn.name), true)
+			key := p.key(&k)
+			h := uint64(1)
+			if len(key) > 0 {
+				h <<= (uint(len(key)) + uint(key[0])*7 + uint(key[len(key)-1])*13) & 63
 			}
-			p.keys = append(p.keys, keyEnt{start: int32(start), end: int32(len(p.scr)), node: c, kind: kind})
+			if bloom&h != 0 {
+				mayRepeat = true
+			}
+			bloom |= h
+			p.keys = append(p.keys, k)
 		}
 	}
 
 	dataDone := false
-	var bloom uint64
 	for i := kbase; i < len(p.keys); i++ {
 		k := p.keys[i]
 		if k.kind == entData && nData > 1 {
@@ -188,17 +196,19 @@ func (p *parser) appendChildrenObject(dst []byte, e int32, withAttrs bool) []byt
 		case entText:
 			dst = append(dst, `"#text":`...)
 			if nText == 1 {
-				dst = appendTextValueJSON(dst, &p.nodes[k.node])
+				v := p.val(&p.nodes[k.node])
+				dst = appendTextValueJSON(dst, &v)
 			} else {
 				dst = append(dst, '[')
 				firstV := true
 				for c := p.nodes[e].first; c != 0; c = p.nodes[c].next {
-					if cn := &p.nodes[c]; cn.kind == kVal && !isNullValue(cn) {
+					if cn := &p.nodes[c]; cn.kind == kVal {
+						v := p.val(cn)
 						if !firstV {
 							dst = append(dst, ',')
 						}
 						firstV = false
-						dst = appendTextValueJSON(dst, cn)
+						dst = appendTextValueJSON(dst, &v)
 					}
 				}
 				dst = append(dst, ']')
@@ -222,25 +232,21 @@ func (p *parser) appendChildrenObject(dst []byte, e int32, withAttrs bool) []byt
 				continue
 			}
 		}
-		key := p.scr[k.start:k.end]
+		key := p.key(&k)
 		dst = append(dst, '"')
-		dst = append(dst, key...)
-		// A key repeated among earlier siblings gets a numeric suffix. A
-		// 64-bit filter of the keys seen avoids comparing in the usual case
-		// of distinct keys.
-		dup := 0
-		kh := uint64(1)
-		if len(key) > 0 {
-			kh <<= (uint(len(key)) + uint(key[0])*7 + uint(key[len(key)-1])*13) & 63
+		if k.kind == entNamedData {
+			dst = append(dst, key...) // already escaped
+		} else {
+			dst = appendEsc(dst, key, true)
 		}
-		seen := bloom&kh != 0
-		bloom |= kh
-		for j := kbase; seen && j < i; j++ {
-			pk := p.keys[j]
-			if pk.kind != entText && pk.end-pk.start == k.end-k.start && bytes.Equal(p.scr[pk.start:pk.end], key) {
-				if pk.kind == entData && nData > 1 {
-					continue
-				}
+		// A key repeated among earlier siblings gets a numeric suffix.
+		dup := 0
+		for j := kbase; mayRepeat && j < i; j++ {
+			pk := &p.keys[j]
+			if pk.kind == entText || (pk.kind == entData && nData > 1) {
+				continue
+			}
+			if p.key(pk) == key {
 				dup++
 			}
 		}
@@ -256,9 +262,24 @@ func (p *parser) appendChildrenObject(dst []byte, e int32, withAttrs bool) []byt
 	return append(dst, '}')
 }
 
+// key returns the key of a member: the element's name, or for a named
+// Data element the (escaped) text of its Name attribute. The string
+// aliases p.scr for named Data; it is only compared and copied, never
+// kept.
+func (p *parser) key(k *keyEnt) string {
+	if k.kind == entNamedData {
+		b := p.scr[k.start:k.end]
+		if len(b) == 0 {
+			return ""
+		}
+		return unsafe.String(&b[0], len(b))
+	}
+	return p.str(k.name)
+}
+
 func appendKey(dst []byte, name string) []byte {
 	dst = append(dst, '"')
-	dst = appendEsc(dst, []byte(name), true)
+	dst = appendEsc(dst, name, true)
 	return append(dst, '"', ':')
 }
 
@@ -274,13 +295,15 @@ func appendInt(dst []byte, v int) []byte {
 // text is trimmed of surrounding white space.
 func (p *parser) appendTextJSON(dst []byte, first int32, n int, last int32) []byte {
 	if n == 1 {
-		return appendTextValueJSON(dst, &p.nodes[last])
+		v := p.val(&p.nodes[last])
+		return appendTextValueJSON(dst, &v)
 	}
 	start := len(p.scr)
 	for c := first; c != 0; c = p.nodes[c].next {
-		cn := &p.nodes[c]
-		if cn.kind == kVal && !isNullValue(cn) {
-			p.scr = appendValueText(p.scr, cn, false)
+		if cn := &p.nodes[c]; cn.kind == kVal {
+			if v := p.val(cn); !isNullValue(&v) {
+				p.scr = appendValueText(p.scr, &v, false)
+			}
 		}
 	}
 	text := bytes.TrimFunc(p.scr[start:], unicode.IsSpace)

@@ -47,6 +47,14 @@ const (
 	vEntityRef = 0x71
 )
 
+// val is one typed value: its BinXML type and raw bytes (for entity
+// references, the entity's name).
+type val struct {
+	typ  byte
+	data []byte
+	name string
+}
+
 // fixedSize returns the byte size of a scalar type, or 0 when the size is
 // variable.
 func fixedSize(t byte) int {
@@ -75,30 +83,30 @@ func isNumberType(t byte) bool {
 }
 
 // isNullValue reports whether a value piece renders as JSON null.
-func isNullValue(n *node) bool {
-	switch n.vtype {
+func isNullValue(n *val) bool {
+	switch n.typ {
 	case vNull, vEvtHandle, vEvtXML, vBinXML:
 		return true
 	case vCharRef, vEntityRef, vString, vAnsi, vBinary:
 		return false
 	}
-	if n.vtype&vArray != 0 {
+	if n.typ&vArray != 0 {
 		return false
 	}
-	if sz := fixedSize(n.vtype); sz != 0 && len(n.data) < sz {
+	if sz := fixedSize(n.typ); sz != 0 && len(n.data) < sz {
 		// A truncated scalar (only when the declared size is smaller than
 		// the type) renders as null.
-		return !(n.vtype == vSizeT && len(n.data) == 4) && !(n.vtype == vBool && len(n.data) >= 1)
+		return !(n.typ == vSizeT && len(n.data) == 4) && !(n.typ == vBool && len(n.data) >= 1)
 	}
-	return n.vtype == vSID && len(n.data) < 8
+	return n.typ == vSID && len(n.data) < 8
 }
 
 // appendValueJSON appends the JSON rendering of one value piece.
-func appendValueJSON(dst []byte, n *node) []byte {
+func appendValueJSON(dst []byte, n *val) []byte {
 	if isNullValue(n) {
 		return append(dst, "null"...)
 	}
-	t := n.vtype
+	t := n.typ
 	if t&vArray != 0 {
 		return appendArrayJSON(dst, t&^vArray, n.data)
 	}
@@ -113,8 +121,8 @@ func appendValueJSON(dst []byte, n *node) []byte {
 
 // appendValueText appends the text form of a value piece; with esc set,
 // JSON string escaping is applied.
-func appendValueText(dst []byte, n *node, esc bool) []byte {
-	t := n.vtype
+func appendValueText(dst []byte, n *val, esc bool) []byte {
+	t := n.typ
 	d := n.data
 	switch t {
 	case vString:
@@ -126,7 +134,7 @@ func appendValueText(dst []byte, n *node, esc bool) []byte {
 		var tmp [4]byte
 		return appendEsc(dst, utf8.AppendRune(tmp[:0], r), esc)
 	case vEntityRef:
-		return appendEsc(dst, []byte(entity(n.name)), esc)
+		return appendEsc(dst, entity(n.name), esc)
 	}
 	if isNullValue(n) {
 		return dst
@@ -448,11 +456,12 @@ var cp1252 = [32]rune{
 }
 
 // appendEsc appends UTF-8 text, escaped for JSON when esc is set.
-func appendEsc(dst, s []byte, esc bool) []byte {
+func appendEsc[T string | []byte](dst []byte, s T, esc bool) []byte {
 	if !esc {
 		return append(dst, s...)
 	}
-	for _, c := range s {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
 		if c < 0x20 || c == '"' || c == '\\' {
 			dst = appendEscByte(dst, c)
 		} else {
@@ -483,10 +492,9 @@ func appendEscByte(dst []byte, c byte) []byte {
 
 // arrayElems calls fn for each element of an array value of element type
 // t stored in d.
-func arrayElems(t byte, d []byte, fn func(n *node)) {
-	var el node
-	el.kind = kVal
-	el.vtype = t
+func arrayElems(t byte, d []byte, fn func(n *val)) {
+	var el val
+	el.typ = t
 	switch t {
 	case vString:
 		// NUL-separated UTF-16 strings.
@@ -543,7 +551,7 @@ func arrayElems(t byte, d []byte, fn func(n *node)) {
 func appendArrayJSON(dst []byte, t byte, d []byte) []byte {
 	dst = append(dst, '[')
 	first := true
-	arrayElems(t, d, func(el *node) {
+	arrayElems(t, d, func(el *val) {
 		if !first {
 			dst = append(dst, ',')
 		}
@@ -555,7 +563,7 @@ func appendArrayJSON(dst []byte, t byte, d []byte) []byte {
 
 func appendArrayText(dst []byte, t byte, d []byte, esc bool) []byte {
 	first := true
-	arrayElems(t, d, func(el *node) {
+	arrayElems(t, d, func(el *val) {
 		if !first {
 			dst = append(dst, ',')
 		}
@@ -597,8 +605,8 @@ func trimUTF16(b []byte) []byte {
 // appendTextValueJSON renders one piece of element text: like
 // appendValueJSON, but string text has its surrounding white space
 // trimmed, as the evtx_dump renderings in the regression data show.
-func appendTextValueJSON(dst []byte, n *node) []byte {
-	switch n.vtype {
+func appendTextValueJSON(dst []byte, n *val) []byte {
+	switch n.typ {
 	case vString:
 		dst = append(dst, '"')
 		dst = appendUTF16Str(dst, trimUTF16(n.data), true)
