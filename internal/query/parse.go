@@ -575,8 +575,32 @@ type unquoted struct {
 // before anything else it is itself literal.
 func (p *parser) readUnquoted(word bool) unquoted {
 	start := p.pos
-	var lit, pat strings.Builder
 	var u unquoted
+	// Fast path: without a backslash, the literal and the pattern are the
+	// source text itself.
+	end := p.pos
+	for end < len(p.src) {
+		c := p.src[end]
+		if isSpace(c) || isDelim(c) || (word && (c == ':' || c == '<' || c == '>')) {
+			break
+		}
+		if c == '\\' {
+			end = -1
+			break
+		}
+		if c == '*' || c == '?' {
+			u.wild = true
+		}
+		end++
+	}
+	if end >= 0 {
+		p.pos = end
+		u.raw = p.src[start:end]
+		u.lit, u.pattern = u.raw, u.raw
+		return u
+	}
+	u.wild = false
+	var lit, pat strings.Builder
 	for p.pos < len(p.src) {
 		c := p.src[p.pos]
 		if isSpace(c) || isDelim(c) || (word && (c == ':' || c == '<' || c == '>')) {
