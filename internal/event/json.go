@@ -1,6 +1,7 @@
 package event
 
 import (
+	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -139,6 +140,9 @@ func (v Value) AppendJSON(b []byte) []byte {
 		if validJSONNumber(v.Str) {
 			return append(b, v.Str...)
 		}
+		if math.IsInf(v.Num, 0) || math.IsNaN(v.Num) {
+			return append(b, "null"...) // JSON has no infinities
+		}
 		return strconv.AppendFloat(b, v.Num, 'g', -1, 64)
 	case KindBool:
 		if v.Num != 0 {
@@ -197,15 +201,16 @@ func validJSONNumber(s string) bool {
 const hexDigits = "0123456789abcdef"
 
 // AppendString appends s as a JSON string, escaping control characters,
-// quotes, backslashes, <, >, & and the line separators U+2028/U+2029, and
-// replacing invalid UTF-8 with U+FFFD.
+// quotes, backslashes and the line separators U+2028/U+2029, and replacing
+// invalid UTF-8 with U+FFFD. Unlike encoding/json it leaves <, > and &
+// alone: log text reads better that way, and HTML output escapes for itself.
 func AppendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if c >= 0x20 && c != '"' && c != '\\' {
 				i++
 				continue
 			}

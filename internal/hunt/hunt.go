@@ -1,0 +1,511 @@
+// Package hunt scans files offline with a compiled Sigma rule set: EVTX
+// files, JSON (one object, an array, JSON lines or concatenated objects)
+// and syslog or plain text lines, recursively through folders, on every
+// core. Findings come out in input order, so the same files and rules
+// always give the same output.
+package hunt
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/detect"
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/evtx"
+	"github.com/vigilsec/vigil/internal/ingest"
+)
+
+// Matcher runs events through rules.
+type Matcher interface {
+	Match(ev *event.Event, fn func(detect.Detection))
+}
+
+// Parser turns raw records into events.
+type Parser interface {
+	Parse(r *ingest.Raw, ev *event.Event)
+}
+
+// Options configure a scan.
+type Options struct {
+	Engine Matcher
+	Parser Parser
+	// Workers is the number of parse/match goroutines (0: one per CPU).
+	Workers int
+	// MinLevel drops findings below this Sigma level ("" keeps all).
+	MinLevel string
+	// Progress, if set, is called now and then with bytes read and the
+	// total bytes of all input files.
+	Progress func(done, total int64)
+}
+
+// Finding is one detection in a file.
+type Finding struct {
+	detect.Detection
+	// File is the input file, as given or as found in a folder.
+	File string
+}
+
+// Summary totals a scan.
+type Summary struct {
+	Files    int
+	Events   int64
+	Bytes    int64
+	Findings int64
+	ByLevel  map[string]int64
+	ByRule   map[string]int64 // by rule title
+	ByTactic map[string]int64 // ATT&CK tactic from the rule tags
+	ByHost   map[string]int64
+	Errors   []error // unreadable files, corrupt records (the scan goes on)
+	Elapsed  time.Duration
+	MaxLevel string // the highest level found
+	maxRank  int
+}
+
+// Levels in increasing severity.
+var Levels = []string{"informational", "low", "medium", "high", "critical"}
+
+// LevelRank returns the rank of a level (-1 if unknown).
+func LevelRank(l string) int {
+	for i, x := range Levels {
+		if x == l {
+			return i
+		}
+	}
+	return -1
+}
+
+// tactics maps ATT&CK tactic tag names (as Sigma writes them) to names.
+var tactics = map[string]string{
+	"reconnaissance": "Reconnaissance", "resource-development": "Resource Development",
+	"initial-access": "Initial Access", "execution": "Execution", "persistence": "Persistence",
+	"privilege-escalation": "Privilege Escalation", "defense-evasion": "Defense Evasion",
+	"credential-access": "Credential Access", "discovery": "Discovery",
+	"lateral-movement": "Lateral Movement", "collection": "Collection",
+	"command-and-control": "Command and Control", "exfiltration": "Exfiltration", "impact": "Impact",
+}
+
+// chunkEvents is how many records a worker takes at once.
+const chunkEvents = 512
+
+type chunk struct {
+	seq  int64
+	file string
+	recs []ingest.Raw
+	// results, filled by the worker
+	findings []Finding
+	events   int
+}
+
+// Run scans paths and calls emit for every finding, in input order, from
+// one goroutine. It returns the summary; the error is for a cancelled ctx
+// or when no input could be read at all.
+func Run(ctx context.Context, paths []string, o Options, emit func(Finding) error) (*Summary, error) {
+	start := time.Now()
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	minRank := -1
+	if o.MinLevel != "" {
+		if minRank = LevelRank(o.MinLevel); minRank < 0 {
+			return nil, fmt.Errorf("unknown level %q (want %s)", o.MinLevel, strings.Join(Levels, ", "))
+		}
+	}
+	sum := &Summary{ByLevel: map[string]int64{}, ByRule: map[string]int64{}, ByTactic: map[string]int64{}, ByHost: map[string]int64{}, maxRank: -1}
+	files, total, errs := expand(paths)
+	sum.Errors = append(sum.Errors, errs...)
+	if len(files) == 0 {
+		if len(errs) > 0 {
+			return sum, errors.Join(errs...)
+		}
+		return sum, errors.New("no input files")
+	}
+	sum.Files = len(files)
+	var done atomic.Int64
+	if o.Progress != nil {
+		o.Progress(0, total)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	work := make(chan *chunk, o.Workers*2)
+	results := make(chan *chunk, o.Workers*2)
+	// inflight bounds chunks read but not yet emitted, so a slow chunk
+	// cannot make the reorder buffer grow without bound.
+	inflight := make(chan struct{}, o.Workers*8)
+
+	var (
+		errMu   sync.Mutex
+		readErr []error
+	)
+	addErr := func(err error) {
+		errMu.Lock()
+		readErr = append(readErr, err)
+		errMu.Unlock()
+	}
+
+	// Reader: files in order, cut into chunks.
+	go func() {
+		defer close(work)
+		var seq int64
+		send := func(c *chunk) bool {
+			select {
+			case inflight <- struct{}{}:
+			case <-ctx.Done():
+				return false
+			}
+			c.seq = seq
+			seq++
+			select {
+			case work <- c:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		for _, f := range files {
+			if ctx.Err() != nil {
+				return
+			}
+			err := readFile(ctx, f, func(recs []ingest.Raw) bool { return send(&chunk{file: f, recs: recs}) }, &done, addErr)
+			if err != nil {
+				addErr(fmt.Errorf("%s: %w", f, err))
+			}
+			if o.Progress != nil {
+				o.Progress(done.Load(), total)
+			}
+		}
+	}()
+
+	// Workers: parse and match.
+	var wg sync.WaitGroup
+	for range o.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range work {
+				for i := range c.recs {
+					ev := &event.Event{}
+					o.Parser.Parse(&c.recs[i], ev)
+					c.events++
+					o.Engine.Match(ev, func(d detect.Detection) {
+						if minRank >= 0 && LevelRank(d.Rule.Level) < minRank {
+							return
+						}
+						c.findings = append(c.findings, Finding{Detection: d, File: c.file})
+					})
+				}
+				c.recs = nil
+				results <- c
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(results) }()
+
+	// Emitter: reorder by sequence number.
+	pending := map[int64]*chunk{}
+	var next int64
+	var emitErr error
+	for c := range results {
+		pending[c.seq] = c
+		for {
+			c, ok := pending[next]
+			if !ok {
+				break
+			}
+			delete(pending, next)
+			next++
+			<-inflight
+			sum.Events += int64(c.events)
+			for _, f := range c.findings {
+				sum.add(f)
+				if emitErr == nil && emit != nil {
+					if emitErr = emit(f); emitErr != nil {
+						cancel()
+					}
+				}
+			}
+			if o.Progress != nil {
+				o.Progress(done.Load(), total)
+			}
+		}
+	}
+	sum.Bytes = done.Load()
+	sum.Errors = append(sum.Errors, readErr...)
+	sum.Elapsed = time.Since(start)
+	if emitErr != nil {
+		return sum, emitErr
+	}
+	return sum, ctx.Err()
+}
+
+func (s *Summary) add(f Finding) {
+	s.Findings++
+	s.ByLevel[f.Rule.Level]++
+	s.ByRule[f.Rule.Title]++
+	if r := LevelRank(f.Rule.Level); r > s.maxRank {
+		s.maxRank, s.MaxLevel = r, f.Rule.Level
+	}
+	seen := map[string]bool{}
+	for _, t := range f.Rule.Tags {
+		name, ok := tactics[strings.TrimPrefix(strings.ToLower(t), "attack.")]
+		if ok && strings.HasPrefix(strings.ToLower(t), "attack.") && !seen[name] {
+			seen[name] = true
+			s.ByTactic[name]++
+		}
+	}
+	if f.Event != nil {
+		h := f.Event.Str(event.FieldHostName)
+		if h == "" {
+			h = f.Event.Str("Computer")
+		}
+		if h != "" {
+			s.ByHost[h]++
+		}
+	}
+}
+
+// expand lists the files under paths (folders recursively, in lexical
+// order) and their total size.
+func expand(paths []string) (files []string, total int64, errs []error) {
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !st.IsDir() {
+			files = append(files, p)
+			total += st.Size()
+			continue
+		}
+		var found []string
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				errs = append(errs, err)
+				return nil
+			}
+			if d.Type().IsRegular() {
+				if info, err := d.Info(); err == nil {
+					found = append(found, path)
+					total += info.Size()
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, err)
+		}
+		sort.Strings(found)
+		files = append(files, found...)
+	}
+	return files, total, errs
+}
+
+// readFile reads one file as EVTX, JSON or text by its content and hands
+// its records to send in chunks. send returns false to stop.
+func readFile(ctx context.Context, path string, send func([]ingest.Raw) bool, done *atomic.Int64, addErr func(error)) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	head := make([]byte, 8)
+	n, _ := io.ReadFull(f, head)
+	head = head[:n]
+	if bytes.HasPrefix(head, []byte("ElfFile\x00")) {
+		f.Close()
+		return readEVTX(ctx, path, send, done, addErr)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	br := bufio.NewReaderSize(&countingReader{r: f, n: done}, 1<<20)
+	first, err := firstNonSpace(br)
+	if err != nil {
+		if err == io.EOF {
+			return nil
+		}
+		return err
+	}
+	if first == '{' || first == '[' {
+		return readJSON(br, send)
+	}
+	return readLines(br, send)
+}
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func firstNonSpace(br *bufio.Reader) (byte, error) {
+	for i := 0; ; i++ {
+		b, err := br.Peek(i + 1)
+		if err != nil {
+			return 0, err
+		}
+		c := b[i]
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' && !(i < 3 && (c == 0xEF || c == 0xBB || c == 0xBF)) {
+			return c, nil
+		}
+		if i > 4096 {
+			return c, nil
+		}
+	}
+}
+
+func readEVTX(ctx context.Context, path string, send func([]ingest.Raw) bool, done *atomic.Int64, addErr func(error)) error {
+	ef, err := evtx.Open(path)
+	if err != nil {
+		return err
+	}
+	defer ef.Close()
+	batch := make([]ingest.Raw, 0, chunkEvents)
+	for rec, err := range ef.All() {
+		if err != nil {
+			addErr(fmt.Errorf("%s: %w", path, err))
+			continue
+		}
+		batch = append(batch, ingest.Raw{Data: rec.AppendJSON(nil), Format: ingest.FormatJSON, Input: "hunt"})
+		if len(batch) == chunkEvents {
+			if !send(batch) {
+				return ctx.Err()
+			}
+			batch = make([]ingest.Raw, 0, chunkEvents)
+		}
+	}
+	done.Add(ef.Size())
+	if len(batch) > 0 {
+		send(batch)
+	}
+	return nil
+}
+
+// maxRecord bounds one JSON object or line.
+const maxRecord = 64 << 20
+
+// readJSON splits a stream of JSON objects — one object, an array of
+// objects, JSON lines, or objects one after another — without decoding
+// them: it tracks strings and nesting depth and cuts at each top-level
+// object's closing brace.
+func readJSON(br *bufio.Reader, send func([]ingest.Raw) bool) error {
+	batch := make([]ingest.Raw, 0, chunkEvents)
+	var (
+		obj      []byte
+		depth    int
+		inString bool
+		escaped  bool
+	)
+	for {
+		c, err := br.ReadByte()
+		if err != nil {
+			if err == io.EOF {
+				break
+			}
+			return err
+		}
+		if depth == 0 {
+			switch c {
+			case '{':
+				depth = 1
+				obj = append(obj[:0:0], c)
+			case '[', ']', ',', ' ', '\t', '\r', '\n':
+				// Array punctuation and white space between objects.
+			default:
+				return fmt.Errorf("unexpected %q between JSON objects", c)
+			}
+			continue
+		}
+		obj = append(obj, c)
+		if len(obj) > maxRecord {
+			return fmt.Errorf("JSON object larger than %d bytes", maxRecord)
+		}
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			depth--
+			if depth == 0 {
+				batch = append(batch, ingest.Raw{Data: obj, Format: ingest.FormatJSON, Input: "hunt"})
+				obj = nil
+				if len(batch) == chunkEvents {
+					if !send(batch) {
+						return nil
+					}
+					batch = make([]ingest.Raw, 0, chunkEvents)
+				}
+			}
+		}
+	}
+	if depth != 0 {
+		return errors.New("truncated JSON object at end of file")
+	}
+	if len(batch) > 0 {
+		send(batch)
+	}
+	return nil
+}
+
+// readLines hands each non-empty line over as a syslog or text message.
+func readLines(br *bufio.Reader, send func([]ingest.Raw) bool) error {
+	batch := make([]ingest.Raw, 0, chunkEvents)
+	for {
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// A line longer than the buffer: keep the first part, skip the rest.
+			keep := append([]byte(nil), line...)
+			for err == bufio.ErrBufferFull {
+				_, err = br.ReadSlice('\n')
+			}
+			batch = append(batch, ingest.Raw{Data: keep, Format: ingest.FormatAuto, Input: "hunt", Truncated: true})
+		} else if l := bytes.TrimRight(line, "\r\n"); len(l) > 0 {
+			batch = append(batch, ingest.Raw{Data: append([]byte(nil), l...), Format: ingest.FormatAuto, Input: "hunt"})
+		}
+		if len(batch) == chunkEvents {
+			if !send(batch) {
+				return nil
+			}
+			batch = make([]ingest.Raw, 0, chunkEvents)
+		}
+		if err != nil {
+			if err == io.EOF {
+				break
+			}
+			return err
+		}
+	}
+	if len(batch) > 0 {
+		send(batch)
+	}
+	return nil
+}
