@@ -83,6 +83,9 @@ func (st *state) auditPairs(typ, s string) {
 			st.auditPairs(typ, p.val)
 			continue
 		}
+		if st.full() {
+			break
+		}
 		v := st.auditField(typ, p)
 		if typ == "EXECVE" && isArgKey(p.key) && len(args) < 256 {
 			args = append(args, v)

@@ -85,6 +85,9 @@ var cefECS = map[string][]event.Key{
 // cefField adds one extension pair under prefix.<key>, under its own name and
 // under its ECS names.
 func (st *state) extField(prefix, key, val string, esc bool, unesc func([]byte, string) []byte) {
+	if st.full() {
+		return
+	}
 	st.name = append(st.name[:0], prefix...)
 	st.name = append(st.name, key...)
 	kPref := event.Intern(bytesToString(st.name))

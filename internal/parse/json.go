@@ -147,10 +147,10 @@ func (st *state) jsonValue(v *fastjson.Value, depth int) {
 			st.jsonValue(e, depth+1)
 		}
 	case fastjson.TypeString:
-		k := event.Intern(bytesToString(st.name))
+		k := st.nameKey()
 		st.setArena(k, event.KindString, 0, v.GetStringBytes())
 	case fastjson.TypeNumber:
-		k := event.Intern(bytesToString(st.name))
+		k := st.nameKey()
 		start := len(st.arena)
 		st.arena = v.MarshalTo(st.arena)
 		nv, ok := event.Number(bytesToString(st.arena[start:]))
@@ -159,17 +159,17 @@ func (st *state) jsonValue(v *fastjson.Value, depth int) {
 		}
 		st.pendField(k, nv.Kind, nv.Num, start)
 	case fastjson.TypeTrue:
-		st.set(event.Intern(bytesToString(st.name)), event.Bool(true))
+		st.set(st.nameKey(), event.Bool(true))
 	case fastjson.TypeFalse:
-		st.set(event.Intern(bytesToString(st.name)), event.Bool(false))
+		st.set(st.nameKey(), event.Bool(false))
 	case fastjson.TypeNull:
-		st.set(event.Intern(bytesToString(st.name)), event.Null())
+		st.set(st.nameKey(), event.Null())
 	}
 }
 
 // jsonText adds v as its JSON text under the name in st.name.
 func (st *state) jsonText(v *fastjson.Value) {
-	k := event.Intern(bytesToString(st.name))
+	k := st.nameKey()
 	start := len(st.arena)
 	st.arena = v.MarshalTo(st.arena)
 	st.pendField(k, event.KindString, 0, start)
@@ -240,4 +240,15 @@ func epoch(f float64) (time.Time, bool) {
 		return time.Unix(0, int64(f)).UTC(), true
 	}
 	return time.Time{}, false
+}
+
+// kEmptyName stands for a JSON member whose dotted name is empty ({"": 1}).
+var kEmptyName = event.Intern("_")
+
+// nameKey interns the dotted name in st.name.
+func (st *state) nameKey() event.Key {
+	if len(st.name) == 0 {
+		return kEmptyName
+	}
+	return event.Intern(bytesToString(st.name))
 }

@@ -144,7 +144,7 @@ func (st *state) kv(msg string) bool {
 	sc = kvScanner{s: msg}
 	for {
 		p, ok := sc.next()
-		if !ok {
+		if !ok || st.full() {
 			break
 		}
 		st.kvField(event.Intern(p.key), p)

@@ -230,6 +230,17 @@ func (st *state) set(k event.Key, v event.Value) {
 	st.ev.Fields = append(st.ev.Fields, event.Field{Key: k, Value: v})
 }
 
+// full reports whether the event has reached the field limit, marking it
+// truncated. Loops over untrusted names check it before interning a name,
+// so that a hostile message cannot fill the process-wide key table.
+func (st *state) full() bool {
+	if len(st.ev.Fields) >= st.p.maxFields {
+		st.truncated = true
+		return true
+	}
+	return false
+}
+
 // kind sets event.kind=event once.
 func (st *state) kind() {
 	if !st.kindSet {

@@ -140,6 +140,9 @@ func (st *state) structuredData(s string) (int, bool) {
 			}
 			name := s[i:j]
 			i = j + 2
+			if st.full() {
+				return len(s), true
+			}
 			// Value up to the closing unescaped quote; \" \\ \] are escapes.
 			j = i
 			esc := false
