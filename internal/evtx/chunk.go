@@ -21,6 +21,8 @@ type Record struct {
 	Chunk int
 	// Offset is the record's offset in the file.
 	Offset int64
+	// Size is the record's size in bytes, header included.
+	Size int
 
 	p    *parser
 	root int32
@@ -120,6 +122,7 @@ func (p *parser) readChunk(ci int, off int64, buf []byte, yield func(*Record, er
 			Time:   filetimeToTime(le.Uint64(buf[pos+16:])),
 			Chunk:  ci,
 			Offset: off + int64(pos),
+			Size:   size,
 			p:      p,
 		}
 		root, err := p.parseRecord(pos+recordHdrSize, pos+size-4)
