@@ -1,0 +1,387 @@
+// Package httpin receives events over HTTP: Vigil's native JSON ingest API,
+// the Splunk HTTP Event Collector, the Elasticsearch bulk API (as used by
+// Filebeat, Fluent Bit, Vector and Logstash) and OpenTelemetry OTLP/HTTP
+// logs.
+//
+// Every handler authenticates the request, reads a bounded body (gzip
+// accepted, with the decompressed size bounded too), validates all of it
+// before queueing anything, offers the messages to the sink without
+// blocking, and answers success only once the sink reports them durably
+// stored. A full pipeline is answered with 429 and Retry-After, a closed or
+// failing one with 503.
+package httpin
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/ingest"
+)
+
+// Input names, as set on Raw.Input and used with ingest.Stats.
+const (
+	InputNative = "http"
+	InputHEC    = "hec"
+	InputBulk   = "bulk"
+	InputOTLP   = "otlp"
+)
+
+// Defaults for Config's zero values.
+const (
+	DefaultMaxBodySize   = 16 << 20
+	DefaultMaxConcurrent = 64
+	DefaultWaitTimeout   = 30 * time.Second
+)
+
+// Config configures the HTTP ingest handlers.
+type Config struct {
+	// MaxBodySize bounds a request body in bytes, both as sent and after
+	// gzip decompression. Larger bodies are answered with 413. Default 16 MiB.
+	MaxBodySize int64
+	// MaxConcurrent bounds the requests being read or awaiting durability at
+	// once, which bounds the memory held by bodies to about
+	// MaxConcurrent × MaxBodySize. Requests beyond it get 429. Default 64.
+	MaxConcurrent int
+	// WaitTimeout bounds how long a request waits for its messages to be
+	// durably stored before it is answered with 503. Default 30 s.
+	WaitTimeout time.Duration
+	// Tags are copied onto every message, before the principal's tags.
+	Tags []string
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxBodySize == 0 {
+		c.MaxBodySize = DefaultMaxBodySize
+	}
+	if c.MaxConcurrent == 0 {
+		c.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if c.WaitTimeout == 0 {
+		c.WaitTimeout = DefaultWaitTimeout
+	}
+}
+
+// Validate checks c; zero values mean the defaults.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MaxBodySize < 0 {
+		errs = append(errs, fmt.Errorf("max body size %d: must not be negative", c.MaxBodySize))
+	}
+	if c.MaxConcurrent < 0 {
+		errs = append(errs, fmt.Errorf("max concurrent %d: must not be negative", c.MaxConcurrent))
+	}
+	if c.WaitTimeout < 0 {
+		errs = append(errs, fmt.Errorf("wait timeout %v: must not be negative", c.WaitTimeout))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("http ingest config: %w", err)
+	}
+	return nil
+}
+
+// Principal is who a request authenticated as.
+type Principal struct {
+	// Name identifies the principal (a user or token name) in logs.
+	Name string
+	// Tags are copied onto every message the principal sends.
+	Tags []string
+	// CanIngest allows the principal to send events; without it ingest
+	// requests are answered with 403.
+	CanIngest bool
+}
+
+// Authenticator checks the token a request carries. It returns an error for
+// an unknown, expired or revoked token.
+type Authenticator interface {
+	Authenticate(r *http.Request, token string) (Principal, error)
+}
+
+// Handlers serves the ingest endpoints. Create it with New and mount it
+// with Register.
+type Handlers struct {
+	cfg   Config
+	sink  ingest.Sink
+	auth  Authenticator
+	stats ingest.Stats
+	log   *slog.Logger
+	sem   chan struct{}
+}
+
+// New returns the ingest handlers. cfg's zero values are the defaults; an
+// invalid cfg is replaced field by field by the defaults (call
+// cfg.Validate first to report it).
+func New(cfg Config, sink ingest.Sink, auth Authenticator, stats ingest.Stats, log *slog.Logger) *Handlers {
+	if cfg.MaxBodySize < 0 {
+		cfg.MaxBodySize = 0
+	}
+	if cfg.MaxConcurrent < 0 {
+		cfg.MaxConcurrent = 0
+	}
+	if cfg.WaitTimeout < 0 {
+		cfg.WaitTimeout = 0
+	}
+	cfg.setDefaults()
+	cfg.Tags = slices.Clip(slices.Clone(cfg.Tags))
+	if stats == nil {
+		stats = nopStats{}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handlers{cfg: cfg, sink: sink, auth: auth, stats: stats, log: log, sem: make(chan struct{}, cfg.MaxConcurrent)}
+}
+
+// Register mounts the endpoints on mux:
+//
+//	POST /api/v1/ingest                       native JSON, array or NDJSON
+//	POST /services/collector[/event][/1.0]    Splunk HEC events
+//	POST /services/collector/raw[/1.0]        Splunk HEC raw lines
+//	GET  /services/collector/health[/1.0]     Splunk HEC health (no auth)
+//	POST|PUT /_bulk, /{index}/_bulk           Elasticsearch bulk
+//	GET|HEAD /                                Elasticsearch version document
+//	...                                       Elasticsearch setup calls (see esSetupRoutes)
+//	POST /v1/logs                             OTLP/HTTP logs
+func (h *Handlers) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /api/v1/ingest", h.native)
+	h.registerHEC(mux)
+	h.registerES(mux)
+	mux.HandleFunc("POST /v1/logs", h.otlp)
+}
+
+// Token schemes accepted in the Authorization header.
+//
+//	Bearer T                    native API, OTLP exporters
+//	Splunk T                    HEC clients
+//	Basic base64(user:T)        Elasticsearch shippers with a username and
+//	                            password: the password is the token (the user
+//	                            name is ignored; if the password is empty the
+//	                            user name is taken as the token)
+//	ApiKey base64(id:T) or T    Elasticsearch API keys: the part after the
+//	                            colon is the token
+func tokenFrom(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, rest, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok {
+		return "", false
+	}
+	rest = strings.TrimSpace(rest)
+	switch strings.ToLower(scheme) {
+	case "bearer", "splunk":
+		return rest, rest != ""
+	case "basic":
+		dec, err := base64.StdEncoding.DecodeString(rest)
+		if err != nil {
+			return "", false
+		}
+		user, pass, ok := strings.Cut(string(dec), ":")
+		if !ok {
+			return "", false
+		}
+		if pass == "" {
+			pass = user
+		}
+		return pass, pass != ""
+	case "apikey":
+		if dec, err := base64.StdEncoding.DecodeString(rest); err == nil {
+			if _, key, ok := strings.Cut(string(dec), ":"); ok {
+				return key, key != ""
+			}
+		}
+		return rest, rest != ""
+	}
+	return "", false
+}
+
+// authStatus is the outcome of authenticating a request.
+type authStatus int
+
+const (
+	authOK        authStatus = iota
+	authMissing              // no usable token: 401
+	authInvalid              // token refused: 401
+	authForbidden            // principal may not ingest: 403
+)
+
+func (h *Handlers) authenticate(r *http.Request, input string) (Principal, authStatus) {
+	tok, ok := tokenFrom(r)
+	if !ok {
+		h.stats.Rejected(input, "unauthorized", 1)
+		return Principal{}, authMissing
+	}
+	if h.auth == nil {
+		h.stats.Rejected(input, "unauthorized", 1)
+		return Principal{}, authInvalid
+	}
+	p, err := h.auth.Authenticate(r, tok)
+	if err != nil {
+		h.stats.Rejected(input, "unauthorized", 1)
+		return Principal{}, authInvalid
+	}
+	if !p.CanIngest {
+		h.stats.Rejected(input, "forbidden", 1)
+		return p, authForbidden
+	}
+	return p, authOK
+}
+
+// tags returns the tags for messages from p.
+func (h *Handlers) tags(p Principal) []string {
+	if len(p.Tags) == 0 {
+		return h.cfg.Tags
+	}
+	return slices.Clip(slices.Concat(h.cfg.Tags, p.Tags))
+}
+
+// Body errors.
+var (
+	errTooLarge    = errors.New("request body too large")
+	errEncoding    = errors.New("unsupported content encoding")
+	errBadGzip     = errors.New("invalid gzip body")
+	errNoData      = errors.New("no events in request body")
+	errBusy        = errors.New("too many concurrent requests")
+	errWaitTimeout = errors.New("timed out waiting for durable storage")
+	errClientGone  = errors.New("client went away")
+)
+
+// acquire takes a concurrency slot, or reports that none is free.
+func (h *Handlers) acquire() bool {
+	select {
+	case h.sem <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (h *Handlers) release() { <-h.sem }
+
+// readBody reads the whole body, decompressing gzip, bounded by
+// MaxBodySize before and after decompression.
+func (h *Handlers) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	limit := h.cfg.MaxBodySize
+	if r.ContentLength > limit {
+		return nil, errTooLarge
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
+	var rd io.Reader = body
+	switch ce := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); ce {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, errTooLarge
+			}
+			return nil, fmt.Errorf("%w: %w", errBadGzip, err)
+		}
+		defer zr.Close()
+		rd = zr
+	default:
+		return nil, fmt.Errorf("%w %q: only gzip is accepted", errEncoding, ce)
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 && rd == io.Reader(body) {
+		buf.Grow(int(r.ContentLength))
+	}
+	n, err := buf.ReadFrom(io.LimitReader(rd, limit+1))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errTooLarge
+		}
+		if rd != io.Reader(body) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("%w: %w", errBadGzip, err)
+		}
+		return nil, fmt.Errorf("reading request body: %w", err)
+	}
+	if n > limit {
+		return nil, errTooLarge
+	}
+	return buf.Bytes(), nil
+}
+
+// submit offers msgs to the sink and waits until they are durably stored,
+// the client goes away, or WaitTimeout passes.
+func (h *Handlers) submit(r *http.Request, input string, msgs []ingest.Raw) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	h.stats.Received(input, len(msgs))
+	done := make(chan error, 1)
+	if err := h.sink.Offer(msgs, func(err error) { done <- err }); err != nil {
+		reason := "full"
+		if !errors.Is(err, ingest.ErrFull) {
+			reason = "closed"
+		}
+		h.stats.Rejected(input, reason, len(msgs))
+		return err
+	}
+	t := time.NewTimer(h.cfg.WaitTimeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			h.stats.Rejected(input, "failed", len(msgs))
+			return fmt.Errorf("storing %d messages: %w", len(msgs), err)
+		}
+		return nil
+	case <-r.Context().Done():
+		return errClientGone
+	case <-t.C:
+		return errWaitTimeout
+	}
+}
+
+// statusOf maps an error from readBody or submit to an HTTP status.
+func statusOf(err error) int {
+	var se *syntaxError
+	switch {
+	case errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errEncoding):
+		return http.StatusUnsupportedMediaType
+	case errors.Is(err, errBadGzip), errors.Is(err, errNoData), errors.As(err, &se):
+		return http.StatusBadRequest
+	case errors.Is(err, ingest.ErrFull), errors.Is(err, errBusy):
+		return http.StatusTooManyRequests
+	}
+	return http.StatusServiceUnavailable
+}
+
+// setRetry sets Retry-After for the statuses a client should retry.
+func setRetry(w http.ResponseWriter, status int) {
+	switch status {
+	case http.StatusTooManyRequests:
+		w.Header().Set("Retry-After", "1")
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "5")
+	}
+}
+
+// rejectReason names err for Stats.Rejected.
+func rejectReason(status int) string {
+	switch status {
+	case http.StatusRequestEntityTooLarge:
+		return "too_large"
+	case http.StatusTooManyRequests:
+		return "busy"
+	case http.StatusUnsupportedMediaType, http.StatusBadRequest:
+		return "bad_request"
+	}
+	return "unavailable"
+}
+
+type nopStats struct{}
+
+func (nopStats) Received(string, int)         {}
+func (nopStats) Rejected(string, string, int) {}
