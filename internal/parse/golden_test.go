@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,12 +51,24 @@ func checkGolden(t *testing.T, name string, got []byte) {
 	}
 }
 
-// indentJSON re-indents one event's JSON for a readable golden file.
-func indentJSON(t *testing.T, b []byte) []byte {
+// render writes ev in a stable, readable form for golden files: time,
+// logsource, tags, then one line per field with its kind. (The event's own
+// JSON encoding belongs to package event and may change independently.)
+func render(t *testing.T, ev *event.Event) []byte {
 	t.Helper()
+	if b := ev.AppendJSON(nil); !json.Valid(b) {
+		t.Fatalf("event JSON is invalid: %s", b)
+	}
 	var out bytes.Buffer
-	if err := json.Indent(&out, b, "", "  "); err != nil {
-		t.Fatalf("event JSON is invalid: %v\n%s", err, b)
+	fmt.Fprintf(&out, "  time: %s\n", ev.Time.UTC().Format(time.RFC3339Nano))
+	if ls := ev.Logsource; ls != (event.Logsource{}) {
+		fmt.Fprintf(&out, "  logsource: product=%s category=%s service=%s\n", ls.Product, ls.Category, ls.Service)
+	}
+	if len(ev.Tags) > 0 {
+		fmt.Fprintf(&out, "  tags: %s\n", strings.Join(ev.Tags, ","))
+	}
+	for _, f := range ev.Fields {
+		fmt.Fprintf(&out, "  %s = %s:%q\n", f.Key.Name(), f.Value.Kind, f.Value.Str)
 	}
 	return out.Bytes()
 }
@@ -77,8 +90,8 @@ func TestGoldenLines(t *testing.T) {
 		}
 		ev := parseLine(t, p, line)
 		out.WriteString("> " + line + "\n")
-		out.Write(indentJSON(t, ev.AppendJSON(nil)))
-		out.WriteString("\n\n")
+		out.Write(render(t, ev))
+		out.WriteString("\n")
 	}
 	checkGolden(t, "lines.golden", out.Bytes())
 }

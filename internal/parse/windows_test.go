@@ -187,8 +187,8 @@ func TestWindowsSamples(t *testing.T) {
 		var ev event.Event
 		p.Parse(&ingest.Raw{Data: data, Format: ingest.FormatAuto, Received: testReceived}, &ev)
 		out.WriteString("> " + name + "\n")
-		out.Write(indentJSON(t, ev.AppendJSON(nil)))
-		out.WriteString("\n\n")
+		out.Write(render(t, &ev))
+		out.WriteString("\n")
 	}
 	checkGolden(t, "windows.golden", out.Bytes())
 }
