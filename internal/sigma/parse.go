@@ -29,7 +29,7 @@ func Parse(data []byte, source string) ([]*Rule, error) {
 	)
 	var global, prev *ynode
 	for i, doc := range docs {
-		b := &builder{source: source}
+		b := &builder{source: source, data: data}
 		if doc.kind != yMap {
 			errs = append(errs, b.errorf(doc.pos, "document must be a map of rule attributes, not %s", doc.describe()))
 			continue
@@ -107,6 +107,8 @@ func mergeNodes(a, b *ynode) *ynode {
 // builder turns YAML nodes into the rule model.
 type builder struct {
 	source string
+	data   []byte   // the file, to locate errors inside folded scalars
+	lines  []string // data split into lines, on first use
 }
 
 func (b *builder) errorf(pos Pos, format string, args ...any) error {
@@ -396,32 +398,99 @@ func (b *builder) condError(cn *ynode, err error) error {
 	if !errors.As(err, &ce) {
 		return b.wrapf(cn.pos, err, "condition: %v", err)
 	}
-	return b.wrapf(conditionPos(cn, ce.Offset), err, "condition: %s", ce.Msg)
+	return b.wrapf(b.conditionPos(cn, ce.Offset), err, "condition: %s", ce.Msg)
 }
 
-// conditionPos maps a byte offset in a condition's text to a file position.
-// It is exact for plain and quoted single-line scalars and for multi-line
-// plain scalars whose continuation lines are indented as the first; for
-// block scalars it gives the line and the column within the text.
-func conditionPos(cn *ynode, off int) Pos {
+// conditionPos maps a byte offset in a condition's text to a file position
+// by walking the scalar's source text from its start: YAML folds line
+// breaks and indentation of plain and folded scalars into single spaces,
+// and quoting adds characters, so the text and the source differ. Without
+// the source it falls back to the start position plus the offset.
+func (b *builder) conditionPos(cn *ynode, off int) Pos {
 	p := cn.pos
 	if !p.IsValid() {
 		return p
 	}
 	text := cn.str
-	if off > len(text) {
-		off = len(text)
+	off = min(off, len(text))
+	if b.lines == nil {
+		b.lines = strings.Split(string(b.data), "\n")
 	}
-	line, col := p.Line, p.Col
-	if cn.quoted && !strings.Contains(text, "\n") && !strings.Contains(text[:off], "'") {
+	if p.Line > len(b.lines) {
+		return Pos{Line: p.Line, Col: p.Col + off}
+	}
+	line, col := p.Line-1, p.Col-1 // 0-based
+	src := func() (byte, bool) {
+		if line >= len(b.lines) || col >= len(strings.TrimRight(b.lines[line], "\r")) {
+			return 0, false
+		}
+		return b.lines[line][col], true
+	}
+	nextLine := func() bool {
+		if line+1 >= len(b.lines) {
+			return false
+		}
+		line++
+		col = 0
+		for col < len(b.lines[line]) && (b.lines[line][col] == ' ' || b.lines[line][col] == '\t') {
+			col++
+		}
+		return true
+	}
+	if c, ok := src(); ok {
+		switch c {
+		case '\'', '"':
+			col++
+		case '|', '>':
+			if !nextLine() {
+				return Pos{Line: p.Line, Col: p.Col + off}
+			}
+		}
+	}
+	for i := 0; i < off; i++ {
+		tc := text[i]
+		c, ok := src()
+		if tc == ' ' || tc == '\n' || tc == '\t' {
+			if ok && c == tc {
+				col++
+				continue
+			}
+			if !ok && !nextLine() {
+				break
+			}
+			continue
+		}
+		// Skip source whitespace and line breaks the text does not have.
+		for !ok || c == ' ' || c == '\t' {
+			if !ok {
+				if !nextLine() {
+					return Pos{Line: line + 1, Col: col + 1}
+				}
+			} else {
+				col++
+			}
+			c, ok = src()
+		}
+		if tc == '\'' && cn.quoted && col+1 < len(b.lines[line]) && b.lines[line][col+1] == '\'' {
+			col++ // '' is an escaped single quote
+		}
 		col++
 	}
-	nl := strings.LastIndexByte(text[:off], '\n')
-	if nl < 0 {
-		return Pos{Line: line, Col: col + off}
+	// Land on the token itself, not on whitespace before it.
+	for off < len(text) {
+		c, ok := src()
+		if ok && c != ' ' && c != '\t' {
+			break
+		}
+		if ok {
+			col++
+			continue
+		}
+		if !nextLine() {
+			break
+		}
 	}
-	line += strings.Count(text[:off], "\n")
-	return Pos{Line: line, Col: p.Col + off - nl - 1}
+	return Pos{Line: line + 1, Col: col + 1}
 }
 
 // search reads one search identifier.
