@@ -151,10 +151,10 @@ x_custom:
 	r := mustParse(t, src)[0]
 	got := struct {
 		Title, ID, Name, Status, Description, License, Author, Date, Modified, Taxonomy, Level string
-		Related                                                                                  []Related
-		References, Tags, Fields, FalsePositives, Scope                                          []string
-		Logsource                                                                                Logsource
-		Extra                                                                                    map[string]any
+		Related                                                                                []Related
+		References, Tags, Fields, FalsePositives, Scope                                        []string
+		Logsource                                                                              Logsource
+		Extra                                                                                  map[string]any
 	}{r.Title, r.ID, r.Name, r.Status, r.Description, r.License, r.Author, r.Date, r.Modified, r.Taxonomy, r.Level,
 		r.Related, r.References, r.Tags, r.Fields, r.FalsePositives, r.Scope, r.Logsource, r.Extra}
 	want := got
@@ -396,8 +396,8 @@ detection:
 
 func TestLintHandBuiltRule(t *testing.T) {
 	r := &Rule{Title: "x", Kind: KindDetection, Logsource: Logsource{Product: "p"}, Detection: &Detection{
-		Searches: map[string]*Search{"a": {Name: "a"}},
-		Order:    []string{"a"},
+		Searches:   map[string]*Search{"a": {Name: "a"}},
+		Order:      []string{"a"},
 		Conditions: []*Condition{{Text: "a and b", Expr: &And{Args: []Cond{&Ref{Name: "a"}, &Ref{Name: "b", Off: 6}}}}},
 	}}
 	var got []string
