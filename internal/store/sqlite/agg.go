@@ -1,0 +1,403 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/query"
+	"github.com/vigilsec/vigil/internal/store"
+)
+
+// Aggregation. Group keys are the first non-null value of each by field
+// (its text), nil when the field is absent; a timechart's bucket is the
+// event time rounded down to a multiple of the span since the epoch.
+// count() counts events; count(f) events with a non-null value of f; dc(f)
+// distinct texts of all non-null values of f; min, max, sum and avg the
+// numeric values of f (query.NumericValue), all elements of arrays
+// included. When every by field is a promoted column and every aggregate
+// is count() or count(promoted), each segment answers in SQL with GROUP BY
+// (an index scan on sealed segments); otherwise its matching documents are
+// aggregated in Go. Either way the per-segment groups merge in Go.
+
+type aggSpec struct {
+	by     []string
+	aggs   []query.Agg
+	span   int64 // timechart bucket, ns; 0 for stats
+	isTC   bool
+	fast   bool
+	byCols []int // promoted slot of each by field (fast path)
+}
+
+type groupState struct {
+	key  []any // bucket (time.Time) first for timechart, then by values
+	n    int64 // events
+	aggs []aggState
+}
+
+type aggState struct {
+	count    int64
+	num      int64 // numeric values seen
+	sum      float64
+	min, max float64
+	set      map[string]struct{}
+}
+
+func newSpec(q *query.Query) *aggSpec {
+	sp := &aggSpec{}
+	if s := q.Stats(); s != nil {
+		sp.by, sp.aggs = s.By, s.Aggs
+	} else if t := q.Timechart(); t != nil {
+		sp.isTC = true
+		sp.span = int64(t.Span)
+		if t.By != "" {
+			sp.by = []string{t.By}
+		}
+		sp.aggs = t.Aggs
+	}
+	sp.fast = true
+	for _, f := range sp.by {
+		i := promotedIndex(f)
+		sp.byCols = append(sp.byCols, i)
+		if i < 0 {
+			sp.fast = false
+		}
+	}
+	for _, a := range sp.aggs {
+		if a.Func != query.AggCount || (a.Field != "" && promotedIndex(a.Field) < 0) {
+			sp.fast = false
+		}
+	}
+	if sp.isTC && sp.span <= 0 {
+		sp.fast = false
+	}
+	return sp
+}
+
+// groups collects groups under an encoded key.
+type groups struct {
+	mu sync.Mutex
+	m  map[string]*groupState
+}
+
+func keyString(key []any) string {
+	var b strings.Builder
+	for _, k := range key {
+		switch k := k.(type) {
+		case nil:
+			b.WriteString("n;")
+		case string:
+			fmt.Fprintf(&b, "s%d:%s;", len(k), k)
+		case time.Time:
+			fmt.Fprintf(&b, "t%d;", k.UnixNano())
+		default:
+			fmt.Fprintf(&b, "v%v;", k)
+		}
+	}
+	return b.String()
+}
+
+func (g *groups) get(sp *aggSpec, key []any) *groupState {
+	ks := keyString(key)
+	st := g.m[ks]
+	if st == nil {
+		st = &groupState{key: key, aggs: make([]aggState, len(sp.aggs))}
+		for i := range st.aggs {
+			st.aggs[i].min, st.aggs[i].max = math.Inf(1), math.Inf(-1)
+			if sp.aggs[i].Func == query.AggDC {
+				st.aggs[i].set = map[string]struct{}{}
+			}
+		}
+		g.m[ks] = st
+	}
+	return st
+}
+
+func bucketTime(ts, span int64) time.Time {
+	b := ts - ((ts%span)+span)%span
+	return time.Unix(0, b).UTC()
+}
+
+// addEvent aggregates one event (general path).
+func (sp *aggSpec) addEvent(g *groups, ts int64, ev *event.Event) {
+	key := make([]any, 0, len(sp.by)+1)
+	if sp.isTC {
+		key = append(key, bucketTime(ts, sp.span))
+	}
+	for _, f := range sp.by {
+		var v any
+		query.FieldValues(ev, f, func(x event.Value) bool {
+			if x.Kind == event.KindNull {
+				return true
+			}
+			v = x.Str
+			return false
+		})
+		key = append(key, v)
+	}
+	st := g.get(sp, key)
+	st.n++
+	for i, a := range sp.aggs {
+		as := &st.aggs[i]
+		if a.Field == "" {
+			as.count++
+			continue
+		}
+		seen := false
+		query.FieldValues(ev, a.Field, func(x event.Value) bool {
+			if x.Kind == event.KindNull {
+				return true
+			}
+			seen = true
+			switch a.Func {
+			case query.AggDC:
+				as.set[x.Str] = struct{}{}
+			case query.AggMin, query.AggMax, query.AggSum, query.AggAvg:
+				if n, ok := query.NumericValue(x); ok {
+					as.num++
+					as.sum += n
+					as.min = math.Min(as.min, n)
+					as.max = math.Max(as.max, n)
+				}
+			}
+			return true
+		})
+		if seen {
+			as.count++
+		}
+	}
+}
+
+func (sc *scan) aggregate(ctx context.Context, q *query.Query, segs []*segment, req store.SearchRequest) (*store.Result, error) {
+	sp := newSpec(q)
+	perSeg := make([]*groups, len(segs))
+	err := parallel(ctx, segs, func(i int, s *segment) error {
+		g := &groups{m: map[string]*groupState{}}
+		perSeg[i] = g
+		return sc.segTx(ctx, s, func(tx *sql.Tx, from, where string, args []any) error {
+			if sp.fast {
+				return sc.fastAgg(ctx, tx, sp, g, from, where, args)
+			}
+			rows, err := tx.QueryContext(ctx, "SELECT e.ts, e.doc FROM "+from+where, args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var ts int64
+				var doc sql.RawBytes
+				if err := rows.Scan(&ts, &doc); err != nil {
+					return err
+				}
+				ev, err := decodeDoc(doc)
+				if err != nil {
+					return err
+				}
+				sp.addEvent(g, ts, ev)
+			}
+			return rows.Err()
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Merge.
+	all := &groups{m: map[string]*groupState{}}
+	for _, g := range perSeg {
+		if g == nil {
+			continue
+		}
+		for ks, st := range g.m {
+			dst := all.m[ks]
+			if dst == nil {
+				all.m[ks] = st
+				continue
+			}
+			dst.n += st.n
+			for i := range dst.aggs {
+				d, s := &dst.aggs[i], &st.aggs[i]
+				d.count += s.count
+				d.num += s.num
+				d.sum += s.sum
+				d.min = math.Min(d.min, s.min)
+				d.max = math.Max(d.max, s.max)
+				for v := range s.set {
+					d.set[v] = struct{}{}
+				}
+			}
+		}
+	}
+	res := &store.Result{}
+	cols := []string{}
+	if sp.isTC {
+		cols = append(cols, query.TimeColumn)
+	}
+	cols = append(cols, sp.by...)
+	for _, a := range sp.aggs {
+		cols = append(cols, a.Name())
+	}
+	for _, st := range all.m {
+		res.Total += st.n
+		row := append([]any(nil), st.key...)
+		for i, a := range sp.aggs {
+			as := &st.aggs[i]
+			switch a.Func {
+			case query.AggCount:
+				row = append(row, as.count)
+			case query.AggDC:
+				row = append(row, int64(len(as.set)))
+			case query.AggMin, query.AggMax, query.AggSum, query.AggAvg:
+				if as.num == 0 {
+					row = append(row, nil)
+					continue
+				}
+				v := map[string]float64{query.AggMin: as.min, query.AggMax: as.max, query.AggSum: as.sum, query.AggAvg: as.sum / float64(as.num)}[a.Func]
+				row = append(row, v)
+			default:
+				row = append(row, nil)
+			}
+		}
+		res.Rows = append(res.Rows, row)
+	}
+	// Default order: by the group keys; then the query's sort.
+	slices.SortFunc(res.Rows, func(a, b []any) int {
+		for i := 0; i < len(a)-len(sp.aggs); i++ {
+			if c := compareValues(a[i], b[i]); c != 0 {
+				return c
+			}
+		}
+		return 0
+	})
+	if s := q.Sort(); s != nil {
+		idx := make([]int, len(s.Keys))
+		for i, k := range s.Keys {
+			idx[i] = slices.Index(cols, k.Field)
+			if idx[i] < 0 {
+				return nil, fmt.Errorf("sort by %q: not an output column: %w", k.Field, store.ErrBadRequest)
+			}
+		}
+		slices.SortStableFunc(res.Rows, func(a, b []any) int {
+			for i, k := range s.Keys {
+				c := compareValues(a[idx[i]], b[idx[i]])
+				if k.Desc {
+					c = -c
+				}
+				if c != 0 {
+					return c
+				}
+			}
+			return 0
+		})
+	}
+	limit := effectiveLimit(q, req, store.MaxLimit)
+	if req.Offset < len(res.Rows) {
+		res.Rows = res.Rows[req.Offset:]
+	} else {
+		res.Rows = nil
+	}
+	if len(res.Rows) > limit {
+		res.Rows = res.Rows[:limit]
+	}
+	res.Columns = cols
+	if f := q.Fields(); f != nil {
+		idx := make([]int, len(f.Names))
+		for i, n := range f.Names {
+			idx[i] = slices.Index(cols, n)
+			if idx[i] < 0 {
+				return nil, fmt.Errorf("fields %q: not an output column: %w", n, store.ErrBadRequest)
+			}
+		}
+		for r, row := range res.Rows {
+			out := make([]any, len(idx))
+			for i, j := range idx {
+				out[i] = row[j]
+			}
+			res.Rows[r] = out
+		}
+		res.Columns = append([]string(nil), f.Names...)
+	}
+	return res, nil
+}
+
+// fastAgg computes count() and count(promoted) groups in SQL.
+func (sc *scan) fastAgg(ctx context.Context, tx *sql.Tx, sp *aggSpec, g *groups, from, where string, args []any) error {
+	var sel, grp []string
+	var pre []any
+	if sp.isTC {
+		sel = append(sel, "e.ts - ((e.ts % ?) + ?) % ?")
+		pre = append(pre, sp.span, sp.span, sp.span)
+		grp = append(grp, "1")
+	}
+	for i, c := range sp.byCols {
+		sel = append(sel, "e."+promoted[c].col)
+		grp = append(grp, itoa(len(grp)+1))
+		_ = i
+	}
+	sel = append(sel, "count(*)")
+	for _, a := range sp.aggs {
+		if a.Field == "" {
+			sel = append(sel, "count(*)")
+		} else {
+			sel = append(sel, "count(e."+promoted[promotedIndex(a.Field)].col+")")
+		}
+	}
+	stmt := "SELECT " + strings.Join(sel, ", ") + " FROM " + from + where
+	if len(grp) > 0 {
+		stmt += " GROUP BY " + strings.Join(grp, ", ")
+	}
+	rows, err := tx.QueryContext(ctx, stmt, append(pre, args...)...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	nkey := len(sp.byCols)
+	if sp.isTC {
+		nkey++
+	}
+	dest := make([]any, nkey+1+len(sp.aggs))
+	ptrs := make([]any, len(dest))
+	for i := range dest {
+		ptrs[i] = &dest[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return err
+		}
+		n, _ := dest[nkey].(int64)
+		if n == 0 {
+			continue // an aggregate without GROUP BY over no rows
+		}
+		key := make([]any, 0, nkey)
+		for i := 0; i < nkey; i++ {
+			v := dest[i]
+			if sp.isTC && i == 0 {
+				ts, _ := v.(int64)
+				key = append(key, time.Unix(0, ts).UTC())
+				continue
+			}
+			switch x := v.(type) {
+			case nil:
+				key = append(key, nil)
+			case string:
+				key = append(key, x)
+			case []byte:
+				key = append(key, string(x))
+			default:
+				key = append(key, fmt.Sprint(x))
+			}
+		}
+		st := g.get(sp, key)
+		st.n += n
+		for i := range sp.aggs {
+			c, _ := dest[nkey+1+i].(int64)
+			st.aggs[i].count += c
+		}
+	}
+	return rows.Err()
+}

@@ -1,0 +1,427 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/query"
+	"github.com/vigilsec/vigil/internal/store"
+)
+
+// Search runs req over the partitions its time range touches: the filter
+// is compiled to SQL once and run per segment (in parallel), and the
+// per-segment answers are merged in Go.
+func (db *DB) Search(ctx context.Context, req store.SearchRequest) (*store.Result, error) {
+	if req.Limit < 0 || req.Offset < 0 || req.Limit > store.MaxLimit || req.Offset > store.MaxLimit {
+		return nil, fmt.Errorf("limit %d, offset %d: %w", req.Limit, req.Offset, store.ErrBadRequest)
+	}
+	q := req.Query
+	if q == nil {
+		q = &query.Query{}
+	}
+	segs, err := db.segmentsFor(req.From, req.To)
+	if err != nil {
+		return nil, err
+	}
+	comp := compileFilter(q.Filter)
+	defer comp.release()
+	lo, hi := int64(-1<<63), int64(1<<63-1)
+	if !req.From.IsZero() {
+		lo = clampNanos(req.From)
+	}
+	if !req.To.IsZero() {
+		hi = clampNanos(req.To)
+	}
+	if lo > hi {
+		return &store.Result{Columns: q.OutputColumns()}, nil
+	}
+	sc := scan{db: db, comp: comp, lo: lo, hi: hi}
+	if q.IsAggregate() {
+		return sc.aggregate(ctx, q, segs, req)
+	}
+	return sc.events(ctx, q, segs, req)
+}
+
+// segmentsFor returns the segments of the days that overlap [from, to].
+func (db *DB) segmentsFor(from, to time.Time) ([]*segment, error) {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	if db.closed {
+		return nil, store.ErrClosed
+	}
+	var out []*segment
+	for _, d := range db.days {
+		if !to.IsZero() && d.start.After(to) {
+			continue
+		}
+		if !from.IsZero() && !d.start.Add(24*time.Hour).After(from) {
+			continue
+		}
+		out = append(out, d.segs...)
+	}
+	// Newest day first, then by name, so that ties merge deterministically.
+	slices.SortFunc(out, func(a, b *segment) int {
+		if c := cmp.Compare(b.day, a.day); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.name, a.name)
+	})
+	return out, nil
+}
+
+type scan struct {
+	db     *DB
+	comp   *compiled
+	lo, hi int64
+}
+
+// segTx runs fn in one read transaction on s (one snapshot for all its
+// queries), with the FROM clause and leading conditions that restrict the
+// rows to the time range and the blocks whose filter may match. skip is
+// true when no row of s can match.
+func (sc *scan) segTx(ctx context.Context, s *segment, fn func(tx *sql.Tx, from string, where string, args []any) error) error {
+	s.use.RLock()
+	defer s.use.RUnlock()
+	if s.dropped {
+		return nil
+	}
+	r, err := sc.db.readers.acquire(s.path)
+	if err != nil {
+		return fmt.Errorf("opening segment %q: %w", s.path, err)
+	}
+	defer sc.db.readers.release(r)
+	tx, err := r.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("reading segment %q: %w", s.path, err)
+	}
+	defer tx.Rollback()
+	var minTS, maxTS sql.NullInt64
+	var nblk int64
+	err = tx.QueryRowContext(ctx, "SELECT min(min_ts), max(max_ts), count(*) FROM blocks").Scan(&minTS, &maxTS, &nblk)
+	if err != nil {
+		if strings.Contains(err.Error(), "no such table") {
+			return nil
+		}
+		return fmt.Errorf("reading segment %q: %w", s.path, err)
+	}
+	if nblk == 0 || maxTS.Int64 < sc.lo || minTS.Int64 > sc.hi {
+		return nil
+	}
+	var conds []string
+	var args []any
+	from := "events e"
+	inside := sc.lo <= minTS.Int64 && sc.hi >= maxTS.Int64
+	if !inside || !sc.comp.bloom.trivial() {
+		from = "blocks b CROSS JOIN events e ON e.id BETWEEN b.min_id AND b.max_id"
+		conds = append(conds, "b.max_ts >= ? AND b.min_ts <= ?")
+		args = append(args, sc.lo, sc.hi)
+		if !sc.comp.bloom.trivial() {
+			conds = append(conds, "vigil_bloom(b.bloom, ?)")
+			args = append(args, sc.comp.bloomProgram())
+		}
+	}
+	if !inside {
+		conds = append(conds, "e.ts BETWEEN ? AND ?")
+		args = append(args, sc.lo, sc.hi)
+	}
+	if sc.comp.where != "" {
+		conds = append(conds, sc.comp.where)
+		args = append(args, sc.comp.args...)
+	}
+	where := ""
+	if len(conds) > 0 {
+		where = " WHERE " + strings.Join(conds, " AND ")
+	}
+	if err := fn(tx, from, where, args); err != nil {
+		return fmt.Errorf("searching segment %q: %w", s.path, err)
+	}
+	return nil
+}
+
+// parallel runs fn for every segment on up to GOMAXPROCS goroutines.
+func parallel(ctx context.Context, segs []*segment, fn func(i int, s *segment) error) error {
+	n := min(runtime.GOMAXPROCS(0), len(segs))
+	if n <= 1 {
+		for i, s := range segs {
+			if err := fn(i, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		next int
+		errs []error
+	)
+	for w := 0; w < n; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i >= len(segs) {
+					return
+				}
+				if err := fn(i, segs[i]); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+					cancel()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) == 0 && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return errors.Join(errs...)
+}
+
+// hit is a candidate event with its sort keys.
+type hit struct {
+	seg  *segment
+	id   int64
+	ts   int64
+	ev   *event.Event
+	keys []any
+}
+
+func effectiveLimit(q *query.Query, req store.SearchRequest, def int) int {
+	n := req.Limit
+	if n == 0 {
+		n = def
+	}
+	if l := q.Limit(); l != nil && l.N < n {
+		n = l.N
+	}
+	return n
+}
+
+func (sc *scan) events(ctx context.Context, q *query.Query, segs []*segment, req store.SearchRequest) (*store.Result, error) {
+	limit := effectiveLimit(q, req, store.DefaultLimit)
+	need := req.Offset + limit
+	if need > store.MaxLimit {
+		return nil, fmt.Errorf("offset %d + limit %d over %d: %w", req.Offset, limit, store.MaxLimit, store.ErrBadRequest)
+	}
+	var sortKeys []query.SortKey
+	if s := q.Sort(); s != nil {
+		sortKeys = s.Keys
+	}
+	order, orderArgs := orderBy(sortKeys)
+	counts := make([]int64, len(segs))
+	hits := make([][]hit, len(segs))
+	err := parallel(ctx, segs, func(i int, s *segment) error {
+		return sc.segTx(ctx, s, func(tx *sql.Tx, from, where string, args []any) error {
+			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+from+where, args...).Scan(&counts[i]); err != nil {
+				return err
+			}
+			if counts[i] == 0 || need == 0 {
+				return nil
+			}
+			qargs := append(append(append([]any(nil), args...), orderArgs...), need)
+			rows, err := tx.QueryContext(ctx, "SELECT e.id, e.ts, e.doc FROM "+from+where+" ORDER BY "+order+" LIMIT ?", qargs...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var h hit
+				var doc []byte
+				if err := rows.Scan(&h.id, &h.ts, &doc); err != nil {
+					return err
+				}
+				ev, err := decodeDoc(doc)
+				if err != nil {
+					return fmt.Errorf("event %d: %w", h.id, err)
+				}
+				h.seg, h.ev = s, ev
+				h.keys = hitKeys(&h, sortKeys)
+				hits[i] = append(hits[i], h)
+			}
+			return rows.Err()
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	res := &store.Result{}
+	var all []hit
+	for i := range segs {
+		res.Total += counts[i]
+		all = append(all, hits[i]...)
+	}
+	slices.SortStableFunc(all, func(a, b hit) int { return compareHits(&a, &b, sortKeys) })
+	if req.Offset < len(all) {
+		all = all[req.Offset:]
+	} else {
+		all = nil
+	}
+	if len(all) > limit {
+		all = all[:limit]
+	}
+	var keep map[string]bool
+	if f := q.Fields(); f != nil {
+		res.Columns = append([]string(nil), f.Names...)
+		keep = map[string]bool{}
+		for _, n := range f.Names {
+			keep[n] = true
+		}
+	}
+	res.Events = make([]store.Hit, 0, len(all))
+	for _, h := range all {
+		ev := h.ev
+		if keep != nil {
+			ev = project(ev, keep)
+		}
+		res.Events = append(res.Events, store.Hit{ID: h.seg.day + "/" + h.seg.name + ":" + strconv.FormatInt(h.id, 10), Event: ev})
+	}
+	return res, nil
+}
+
+// project keeps only the named fields of ev (and its time).
+func project(ev *event.Event, keep map[string]bool) *event.Event {
+	out := &event.Event{Time: ev.Time, Received: ev.Received}
+	if keep["log.original"] {
+		out.Raw = ev.Raw
+	}
+	if keep["vigil.input"] {
+		out.Input = ev.Input
+	}
+	if keep["tags"] {
+		out.Tags = ev.Tags
+	}
+	if keep["logsource.product"] {
+		out.Logsource.Product = ev.Logsource.Product
+	}
+	if keep["logsource.category"] {
+		out.Logsource.Category = ev.Logsource.Category
+	}
+	if keep["logsource.service"] {
+		out.Logsource.Service = ev.Logsource.Service
+	}
+	for _, f := range ev.Fields {
+		if keep[f.Key.Name()] {
+			out.Fields = append(out.Fields, f)
+		}
+	}
+	return out
+}
+
+// orderBy returns the ORDER BY clause of an event query: the sort keys,
+// then newest first.
+func orderBy(keys []query.SortKey) (string, []any) {
+	var parts []string
+	var args []any
+	for _, k := range keys {
+		expr := "vigil_sortkey(e.doc, ?)"
+		if k.Field == event.FieldTimestamp {
+			expr = "e.ts"
+		} else {
+			args = append(args, k.Field)
+		}
+		if k.Desc {
+			expr += " DESC"
+		}
+		parts = append(parts, expr)
+	}
+	parts = append(parts, "e.ts DESC", "e.id DESC")
+	return strings.Join(parts, ", "), args
+}
+
+func hitKeys(h *hit, keys []query.SortKey) []any {
+	if len(keys) == 0 {
+		return nil
+	}
+	out := make([]any, len(keys))
+	for i, k := range keys {
+		if k.Field == event.FieldTimestamp {
+			out[i] = float64(h.ts)
+			continue
+		}
+		out[i] = sortKey(h.ev, k.Field)
+	}
+	return out
+}
+
+func compareHits(a, b *hit, keys []query.SortKey) int {
+	for i, k := range keys {
+		c := compareValues(a.keys[i], b.keys[i])
+		if k.Field == event.FieldTimestamp {
+			c = cmp.Compare(a.ts, b.ts)
+		}
+		if k.Desc {
+			c = -c
+		}
+		if c != 0 {
+			return c
+		}
+	}
+	if c := cmp.Compare(b.ts, a.ts); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.seg.day, a.seg.day); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.seg.name, a.seg.name); c != 0 {
+		return c
+	}
+	return cmp.Compare(b.id, a.id)
+}
+
+// compareValues orders cells as SQLite does: nil, then numbers, then text
+// (bytewise); time.Time cells by time.
+func compareValues(a, b any) int {
+	rank := func(v any) int {
+		switch v.(type) {
+		case nil:
+			return 0
+		case int64, float64:
+			return 1
+		case time.Time:
+			return 2
+		}
+		return 3
+	}
+	ra, rb := rank(a), rank(b)
+	if ra != rb {
+		return cmp.Compare(ra, rb)
+	}
+	switch ra {
+	case 1:
+		return cmp.Compare(toFloat(a), toFloat(b))
+	case 2:
+		return a.(time.Time).Compare(b.(time.Time))
+	case 3:
+		return strings.Compare(fmt.Sprint(a), fmt.Sprint(b))
+	}
+	return 0
+}
+
+func toFloat(v any) float64 {
+	switch v := v.(type) {
+	case int64:
+		return float64(v)
+	case float64:
+		return v
+	}
+	return 0
+}
