@@ -195,10 +195,10 @@ func (a Agg) Name() string {
 // events) and computes Aggs per group. Its output columns are the By
 // fields, then the aggregate names.
 //
-// In every pipe a field stands for its first non-null value (a repeated
-// key contributes only its first element); an event without one has a null
-// group value, which forms its own group. Run documents the full semantics
-// and is the reference implementation.
+// A group-by value is the text of the field's first non-null value; events
+// without one form a group whose value is null. Aggregates over a field
+// take every non-null value (every element of an array). Run documents the
+// full semantics and is the reference implementation.
 type Stats struct {
 	Aggs []Agg
 	By   []string

@@ -49,7 +49,9 @@ func FuzzWildcard(f *testing.F) {
 	})
 }
 
-func utf8Clean(s string) bool { return strings.ToValidUTF8(s, "\x00") == s && !strings.ContainsRune(s, 0xFFFD) }
+func utf8Clean(s string) bool {
+	return strings.ToValidUTF8(s, "\x00") == s && !strings.ContainsRune(s, 0xFFFD)
+}
 
 // FuzzWords checks word matching (consecutive tokens) against a direct
 // search in the token lists.

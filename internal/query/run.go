@@ -30,16 +30,18 @@ type Result struct {
 // the reference for what a storage engine must return, and serves small
 // in-memory data sets (live tail windows, tests).
 //
-// In pipes a field stands for its first non-null value (see FirstValue);
-// @timestamp is the event's Timestamp(). Stats puts events that lack a
-// group-by field in a group whose value is null; with no By fields it
-// always yields one row, even over no events. Timechart yields a row per
+// Group-by values are the text of a field's first non-null value; events
+// that lack one form a group whose value is null. count(f) counts events
+// with a non-null value of f; dc, min, max, sum and avg take every non-null
+// value of f (every element of an array), min to avg only the numeric ones
+// (NumericValue), and are null when there are none. Stats without By fields
+// always yields one row, even over no events. Events sort by a field's
+// first non-null value: a number when it is numeric (NumericValue, so
+// "1500" sorts as 1500), its text otherwise; @timestamp sorts by time. Timechart yields a row per
 // non-empty bucket (and By value). Unsorted aggregate rows come in
 // ascending order of their group values (bucket first for timechart).
-// Sorting orders null first, then numbers (booleans as 0 and 1), strings
-// (byte order) and times, each in their natural order, as SQL does; a
-// number held in a string sorts as a string. Descending keys reverse all of
-// that. Sorts are stable.
+// Sorting orders null first, then numbers, times and text (byte order), as
+// SQLite does. Descending keys reverse all of that. Sorts are stable.
 func Run(q *Query, events iter.Seq[*event.Event]) (*Result, error) {
 	m := Compile(q)
 	var evs []*event.Event
@@ -86,7 +88,7 @@ func Run(q *Query, events iter.Seq[*event.Event]) (*Result, error) {
 			for i, ev := range evs {
 				keys[i] = make([]any, len(sorter.Keys))
 				for j, k := range sorter.Keys {
-					keys[i][j] = FirstValue(ev, k.Field)
+					keys[i][j] = sortValue(ev, k.Field)
 				}
 			}
 			idx := make([]int, len(evs))
@@ -165,57 +167,40 @@ func compareKeys(a, b []any, keys []SortKey) int {
 	return 0
 }
 
-// FirstValue returns the first non-null value of the named field as a Go
-// value: string, int64, float64 or bool, or nil when the event has none.
-// @timestamp is the event's Timestamp() as a time.Time in UTC, and
-// event.ingested its Received (nil when zero). An integer whose text does
-// not fit int64 is returned as float64.
-func FirstValue(ev *event.Event, name string) any {
-	switch name {
-	case event.FieldTimestamp:
-		return ev.Timestamp().UTC()
-	case fieldIngested:
-		if ev.Received.IsZero() {
-			return nil
-		}
-		return ev.Received.UTC()
+// sortValue returns the value events sort by: for @timestamp the event's
+// Timestamp(); otherwise the field's first non-null value, as a float64 when
+// it is numeric (see NumericValue) and as its text otherwise; nil when the
+// event has none.
+func sortValue(ev *event.Event, name string) any {
+	if name == event.FieldTimestamp {
+		return ev.Timestamp()
 	}
 	var out any
 	FieldValues(ev, name, func(v event.Value) bool {
-		out = goValue(v)
-		return out == nil
+		if v.Kind == event.KindNull {
+			return true
+		}
+		if n, ok := NumericValue(v); ok {
+			out = n
+		} else {
+			out = v.Str
+		}
+		return false
 	})
 	return out
 }
 
-func goValue(v event.Value) any {
-	switch v.Kind {
-	case event.KindString:
-		return v.Str
-	case event.KindInt:
-		if n, err := strconv.ParseInt(v.Str, 10, 64); err == nil {
-			return n
-		}
-		return v.Num
-	case event.KindFloat:
-		return v.Num
-	case event.KindBool:
-		return v.Num != 0
-	}
-	return nil
-}
-
-// rank orders the types of cells: nil, numbers (booleans as 0 and 1, as
-// in SQL), strings, times.
+// rank orders the types of cells as SQLite does: nil, numbers, then text;
+// times (timechart buckets, @timestamp) after numbers.
 func rank(v any) int {
 	switch v.(type) {
 	case nil:
 		return 0
 	case bool, int64, float64:
 		return 1
-	case string:
-		return 2
 	case time.Time:
+		return 2
+	case string:
 		return 3
 	}
 	return 4
@@ -269,38 +254,37 @@ func (s *aggState) add(a Agg, ev *event.Event) {
 		s.n++
 		return
 	}
-	var v event.Value
-	found := false
-	FieldValues(ev, a.Field, func(x event.Value) bool {
-		if x.Kind == event.KindNull {
+	seen := false
+	FieldValues(ev, a.Field, func(v event.Value) bool {
+		if v.Kind == event.KindNull {
 			return true
 		}
-		v, found = x, true
-		return false
+		seen = true
+		switch a.Func {
+		case AggCount:
+			return false
+		case AggDC:
+			if s.distinct == nil {
+				s.distinct = map[string]struct{}{}
+			}
+			s.distinct[v.Str] = struct{}{}
+		default:
+			x, ok := NumericValue(v)
+			if !ok {
+				return true
+			}
+			if s.n == 0 || x < s.min {
+				s.min = x
+			}
+			if s.n == 0 || x > s.max {
+				s.max = x
+			}
+			s.sum += x
+			s.n++
+		}
+		return true
 	})
-	if !found {
-		return
-	}
-	switch a.Func {
-	case AggCount:
-		s.n++
-	case AggDC:
-		if s.distinct == nil {
-			s.distinct = map[string]struct{}{}
-		}
-		s.distinct[v.Str] = struct{}{}
-	default:
-		x, ok := NumericValue(v)
-		if !ok {
-			return
-		}
-		if s.n == 0 || x < s.min {
-			s.min = x
-		}
-		if s.n == 0 || x > s.max {
-			s.max = x
-		}
-		s.sum += x
+	if seen && a.Func == AggCount {
 		s.n++
 	}
 }

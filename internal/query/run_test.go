@@ -116,7 +116,8 @@ func TestRunEvents(t *testing.T) {
 		{"", []string{"failure for carol", "success for bob", "failure for bob", "failure for alice", "failure for alice"}},
 		{"failure | limit 2", []string{"failure for carol", "failure for bob"}},
 		{"| sort user.name | limit 3", []string{"failure for alice", "failure for alice", "success for bob"}},
-		// Strings ("n/a", "300") sort after numbers (100, 50.5), null first.
+		// Numbers (50.5, 100, and "300" as a number) sort before text
+		// ("n/a"), null first.
 		{"| sort -bytes", []string{"success for bob", "failure for alice", "failure for alice", "failure for bob", "failure for carol"}},
 		{"| sort bytes", []string{"failure for carol", "failure for bob", "failure for alice", "failure for alice", "success for bob"}},
 		{"| sort @timestamp | limit 1 | fields message", []string{"failure for alice"}},
@@ -140,6 +141,36 @@ func TestRunEvents(t *testing.T) {
 				t.Errorf("events mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestRunArrays(t *testing.T) {
+	a := &event.Event{Time: time.Unix(100, 0)}
+	a.Set("host.name", event.String("h1"))
+	a.Set("host.name", event.String("h2"))
+	a.Set("n", event.Int(5))
+	a.Set("n", event.String("7"))
+	a.Set("n", event.Null())
+	b := &event.Event{Time: time.Unix(200, 0)}
+	b.Set("host.name", event.Null())
+	b.Set("host.name", event.String("h2"))
+	b.Set("n", event.Null())
+	q, err := Parse("| stats count(), count(n), dc(host.name), sum(n), min(n), max(n), avg(n) by host.name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(q, slices.Values([]*event.Event{a, b}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Groups by the first non-null value (h1 for a, h2 for b); aggregates
+	// take every element.
+	want := [][]any{
+		{"h1", int64(1), int64(1), int64(2), 12.0, 5.0, 7.0, 6.0},
+		{"h2", int64(1), int64(0), int64(1), nil, nil, nil, nil},
+	}
+	if diff := cmp.Diff(want, res.Rows); diff != "" {
+		t.Errorf("rows mismatch (-want +got):\n%s", diff)
 	}
 }
 
