@@ -18,6 +18,9 @@ const (
 	DefaultMaxDepth = 64
 	// DefaultMaxLimit is the largest N accepted by the limit pipe.
 	DefaultMaxLimit = 10000
+	// MaxTermLength is the longest value of one term, in bytes. It bounds
+	// the work of matching a wildcard or phrase against long field values.
+	MaxTermLength = 4096
 	// MaxSpan is the widest timechart span.
 	MaxSpan = 366 * 24 * time.Hour
 )
@@ -337,6 +340,15 @@ func (p *parser) parseUnary(group bool, field string) (Expr, error) {
 }
 
 func (p *parser) parsePrimary(group bool, field string) (Expr, error) {
+	start := p.pos
+	x, err := p.parsePrimary0(group, field)
+	if t, ok := x.(*Term); ok && len(t.Value) > MaxTermLength {
+		return nil, p.errAt(start, "value is longer than %d bytes", MaxTermLength)
+	}
+	return x, err
+}
+
+func (p *parser) parsePrimary0(group bool, field string) (Expr, error) {
 	start := p.pos
 	if p.atExprEnd() {
 		return nil, p.errAt(p.pos, "expected a term, found %s", p.describe(p.pos))

@@ -278,6 +278,19 @@ func TestParseBounds(t *testing.T) {
 	if _, err := Parse(long); err == nil || !strings.Contains(err.Error(), "longer than 65536 bytes") {
 		t.Errorf("Parse(%d bytes): got error %v, want a length error", len(long), err)
 	}
+	for _, in := range []string{
+		"f:" + strings.Repeat("x", MaxTermLength+1),
+		`"` + strings.Repeat("x", MaxTermLength+1) + `"`,
+		"a f:(b " + strings.Repeat("x", MaxTermLength+1) + ")",
+		strings.Repeat("x", MaxTermLength+1),
+	} {
+		if _, err := Parse(in); err == nil || !strings.Contains(err.Error(), "value is longer than 4096 bytes") {
+			t.Errorf("Parse(long value %.20q...): got error %v, want a value length error", in, err)
+		}
+	}
+	if _, err := Parse("f:" + strings.Repeat("x", MaxTermLength)); err != nil {
+		t.Errorf("Parse(value of %d bytes): %v", MaxTermLength, err)
+	}
 	if _, err := Parse(strings.Repeat("(", 64) + "a" + strings.Repeat(")", 64)); err != nil {
 		t.Errorf("Parse(64 levels): %v", err)
 	}
