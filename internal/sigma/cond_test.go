@@ -197,7 +197,7 @@ func TestMatchSearchPattern(t *testing.T) {
 
 // realConditions returns condition texts from the SigmaHQ corpus, if
 // present, to seed the fuzzer.
-func realConditions(tb testing.TB, max int) []string {
+func realConditions(tb testing.TB, limit int) []string {
 	shared := sharedDir(tb)
 	if shared == "" {
 		return nil
@@ -205,7 +205,7 @@ func realConditions(tb testing.TB, max int) []string {
 	seen := map[string]bool{}
 	var out []string
 	_ = filepath.WalkDir(filepath.Join(shared, "sigma", "rules"), func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || len(out) >= max {
+		if err != nil || d.IsDir() || len(out) >= limit {
 			return nil
 		}
 		rules, _ := LoadFile(p)
