@@ -20,7 +20,7 @@ var (
 var auditHexKeys = map[string]bool{
 	"proctitle": true, "name": true, "cwd": true, "exe": true, "comm": true,
 	"ocomm": true, "cmd": true, "data": true, "acct": true, "path": true,
-	"key": true, "old-path": true, "new-path": true, "root_dir": true, "sauid": false,
+	"key": true, "old-path": true, "new-path": true, "root_dir": true,
 }
 
 // auditd decodes one Linux audit record: "type=T msg=audit(SEC.MS:SEQ):

@@ -18,7 +18,7 @@ var (
 	vUnknown        = event.String("unknown")
 )
 
-// authFields sets the fields common to every authentication event.
+// authEvent sets the fields common to every authentication event.
 func (st *state) authEvent(dataset, action string, outcome event.Value) {
 	st.set(kCategory, vAuthentication)
 	st.setStr(kAction, action)
@@ -28,7 +28,7 @@ func (st *state) authEvent(dataset, action string, outcome event.Value) {
 	st.setDataset(dataset)
 }
 
-// userFromPort parses "[invalid user |authenticating user |user ]U IP port P"
+// userIPPort parses "[invalid user |authenticating user |user ]U IP port P"
 // (the tail of sshd's connection messages); it sets user.name, source.ip and
 // source.port and reports whether the user was invalid.
 func (st *state) userIPPort(s string) (invalid bool) {

@@ -82,7 +82,7 @@ var cefECS = map[string][]event.Key{
 	"action":        {kAction},
 }
 
-// cefField adds one extension pair under prefix.<key>, under its own name and
+// extField adds one extension pair under prefix.<key>, under its own name and
 // under its ECS names.
 func (st *state) extField(prefix, key, val string, esc bool, unesc func([]byte, string) []byte) {
 	if st.full() {
@@ -333,7 +333,6 @@ func (st *state) leef(msg string) bool {
 			st.failed = true
 		}
 	}
-	devTimeFormat := ""
 	for rest != "" {
 		var part string
 		if i := strings.IndexByte(rest, delim); i >= 0 {
@@ -349,11 +348,11 @@ func (st *state) leef(msg string) bool {
 			st.failed = true
 			continue
 		}
-		switch k {
-		case "devTimeFormat":
-			devTimeFormat = v
-		case "devTime":
-			if t, ok := parseLEEFTime(v, devTimeFormat, st.p.loc); ok {
+		// devTime in epoch milliseconds, the LEEF default "MMM dd yyyy
+		// HH:mm:ss" or RFC 3339; Java-style devTimeFormat patterns are not
+		// interpreted.
+		if k == "devTime" {
+			if t, ok := parseCEFTime(v, st.p.loc); ok {
 				st.ev.Time = t
 			}
 		}
@@ -361,14 +360,6 @@ func (st *state) leef(msg string) bool {
 	}
 	st.setDataset("leef")
 	return true
-}
-
-// parseLEEFTime parses devTime: epoch milliseconds, the LEEF default
-// "MMM dd yyyy HH:mm:ss" (optionally with .SSS and a zone), or RFC 3339.
-// Java-style devTimeFormat patterns other than the default are not
-// interpreted.
-func parseLEEFTime(s, _ string, loc *time.Location) (time.Time, bool) {
-	return parseCEFTime(s, loc)
 }
 
 // notLinux clears the linux product that a syslog header implied: CEF and

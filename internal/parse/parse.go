@@ -128,8 +128,12 @@ func (p *Parser) Parse(r *ingest.Raw, ev *event.Event) {
 	st.kindSet = false
 	st.name = st.name[:0]
 
+	nTransport := len(ev.Fields)
 	st.decode(r)
 	st.flushArena()
+	if nTransport > 0 {
+		dropOverridden(ev, nTransport)
+	}
 
 	if st.failed {
 		ev.AddTag(event.TagParseError)
@@ -170,6 +174,28 @@ func addTransportFields(ev *event.Event, fs map[string]string) {
 	}
 }
 
+// dropOverridden removes the first n fields (the transport's) whose names
+// the message itself set: the message's own fields win.
+func dropOverridden(ev *event.Event, n int) {
+	out := ev.Fields[:0]
+	for i, f := range ev.Fields {
+		if i < n && hasKey(ev.Fields[n:], f.Key) {
+			continue
+		}
+		out = append(out, f)
+	}
+	ev.Fields = out
+}
+
+func hasKey(fs []event.Field, k event.Key) bool {
+	for i := range fs {
+		if fs[i].Key == k {
+			return true
+		}
+	}
+	return false
+}
+
 // decode dispatches on the format of r.
 func (st *state) decode(r *ingest.Raw) {
 	s := st.raw
@@ -199,10 +225,6 @@ func (st *state) decodeAuto(s string, fs map[string]string) {
 		if !st.decodeSyslog(t) {
 			st.failed = true
 		}
-	case looksLikeSyslogTimestamp(t):
-		if !st.decodeSyslog(t) {
-			st.decodeText(s, fs)
-		}
 	default:
 		st.decodeText(s, fs)
 	}
@@ -212,6 +234,10 @@ func (st *state) decodeAuto(s string, fs map[string]string) {
 // (CEF, LEEF, JSON, auditd, web logs, key=value) or plain text.
 func (st *state) decodeText(s string, fs map[string]string) {
 	s = trimRightNewline(s)
+	// Files such as /var/log/auth.log hold syslog lines without PRI.
+	if looksLikeSyslogTimestamp(s) && st.decodeSyslog(s) {
+		return
+	}
 	st.kind()
 	st.ev.SetKey(kMessage, event.String(s))
 	hint := ""

@@ -429,3 +429,38 @@ func TestConcurrentUse(t *testing.T) {
 		<-done
 	}
 }
+
+func TestTextFormatSyslogFile(t *testing.T) {
+	runFieldCases(t, []fieldCase{
+		{
+			name:   "auth.log line",
+			line:   "Nov 21 10:15:01 web01 sshd[1]: Invalid user bob from 192.0.2.9 port 4242",
+			format: ingest.FormatText,
+			want:   map[string]string{"host.name": "web01", "user.name": "bob", "event.action": "ssh_invalid_user", "message": "Invalid user bob from 192.0.2.9 port 4242"},
+			ls:     event.Logsource{Product: "linux", Service: "sshd"},
+			time:   time.Date(2026, 11, 21, 10, 15, 1, 0, time.UTC),
+		},
+		{
+			name:   "plain text line",
+			line:   "Nov is a month",
+			format: ingest.FormatText,
+			want:   map[string]string{"message": "Nov is a month"},
+		},
+	})
+}
+
+func TestMessageFieldsWin(t *testing.T) {
+	p := New(Options{})
+	var ev event.Event
+	p.Parse(&ingest.Raw{
+		Data:     []byte("<13>Nov 21 10:00:00 fromsyslog p: x"),
+		Received: testReceived,
+		Fields:   map[string]string{"host.name": "fromtransport", "source": "hec"},
+	}, &ev)
+	if got := ev.Values(nil, event.Intern("host.name")); len(got) != 1 || got[0].Str != "fromsyslog" {
+		t.Errorf("got host.name %v, want only the message's own", got)
+	}
+	if got, want := ev.Str("source"), "hec"; got != want {
+		t.Errorf("got source %q, want %q", got, want)
+	}
+}

@@ -1,8 +1,6 @@
 package parse
 
 import (
-	"strings"
-
 	"github.com/valyala/fastjson"
 
 	"github.com/vigilsec/vigil/internal/event"
@@ -142,7 +140,7 @@ func (st *state) evtxJSON(e *fastjson.Value) {
 		})
 	}
 	st.flushArena()
-	st.winECS(st.ev.Str("Channel"), eid, sys.Get("Computer"), sys.Get("Provider", "#attributes", "Name"))
+	st.winECS(st.ev.Str("Channel"))
 }
 
 func isAttr(k []byte) bool { return len(k) > 0 && k[0] == '#' }
@@ -207,7 +205,7 @@ func (st *state) winNum(k event.Key, v *fastjson.Value) {
 
 // winECS adds the ECS names and the logsource of a Windows event. The
 // arena must be flushed (channel is read back from the event).
-func (st *state) winECS(channel string, eid, computer, provider *fastjson.Value) {
+func (st *state) winECS(channel string) {
 	ev := st.ev
 	ch, known := winChannels[channel]
 	ev.Logsource.Product = "windows"
@@ -279,10 +277,5 @@ func (st *state) winlogbeat(doc, w *fastjson.Value) {
 	}
 	st.winStr(kLevel, doc.Get("log", "level"))
 	st.flushArena()
-	st.winECS(st.ev.Str("Channel"), eid, w.Get("computer_name"), w.Get("provider_name"))
-}
-
-// hasPrefixFold reports whether s starts with prefix, ASCII case-insensitively.
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+	st.winECS(st.ev.Str("Channel"))
 }
