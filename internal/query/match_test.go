@@ -385,3 +385,29 @@ func BenchmarkMatch(b *testing.B) {
 		})
 	}
 }
+
+func TestMatcherConcurrent(t *testing.T) {
+	const name = "query.test.concurrent.field"
+	q, err := Parse(name + ":x* failed source.ip:10.0.0.0/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := Compile(q)
+	ev := sampleEvent()
+	ev.Set(name, event.String("xyz"))
+	done := make(chan bool)
+	for range 4 {
+		go func() {
+			ok := true
+			for range 1000 {
+				ok = ok && m.Match(ev)
+			}
+			done <- ok
+		}()
+	}
+	for range 4 {
+		if !<-done {
+			t.Errorf("concurrent Match = false, want true")
+		}
+	}
+}

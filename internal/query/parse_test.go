@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -430,7 +431,10 @@ func FuzzParse(f *testing.F) {
 			return // expansion of field groups can outgrow the length bound
 		}
 		assertRoundTrip(t, q)
-		// The matcher must not panic on any parsed query.
+		// The matcher and the pipes must not fail on any parsed query.
 		Compile(q).Match(sampleEvent())
+		if _, err := Run(q, slices.Values(append(runEvents(), sampleEvent()))); err != nil {
+			t.Fatalf("Run(%q): %v", s, err)
+		}
 	})
 }
