@@ -192,7 +192,11 @@ func (h *Handlers) hecEvent(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &he) {
 			code = he.code
 		}
-		hecFail(w, http.StatusBadRequest, code, hecText(code), &item)
+		var itemp *int
+		if code != hecNoData {
+			itemp = &item
+		}
+		hecFail(w, http.StatusBadRequest, code, hecText(code), itemp)
 		return
 	}
 	h.hecSubmit(w, r, msgs)

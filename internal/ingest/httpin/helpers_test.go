@@ -2,8 +2,8 @@ package httpin
 
 import (
 	"bytes"
-	"context"
 	"compress/gzip"
+	"context"
 	"errors"
 	"io"
 	"net/http"
