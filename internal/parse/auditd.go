@@ -141,7 +141,9 @@ func (st *state) auditField(typ string, p kvPair) string {
 		st.setStr(kProcCwd, v)
 	case "proctitle":
 		st.setStr(kProcTitle, v)
-	case "acct":
+	case "acct", "UID":
+		// acct names the account of user-space records; UID is the
+		// enriched (name) form of uid.
 		st.setStr(kUserName, v)
 	case "addr":
 		if isIPLike(v) {

@@ -20,6 +20,10 @@ func serviceOf(prog string) string {
 		return "auditd"
 	case "vsftpd":
 		return "vsftpd"
+	// The auth.log programs: the logsource mapping gathers them into
+	// linux/auth.
+	case "su", "login", "passwd", "useradd", "userdel", "usermod", "groupadd", "groupdel", "groupmod", "chpasswd", "gpasswd", "polkitd", "systemd-logind":
+		return prog
 	}
 	return ""
 }

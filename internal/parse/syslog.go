@@ -84,6 +84,7 @@ func (st *state) rfc5424(s string) {
 	st.kind()
 	st.setStr(kHostName, host)
 	st.setStr(kProcName, app)
+	st.setStr(kSyslogAppName, app)
 	st.setNum(kProcPID, procid)
 	st.setStr(kSyslogMsgID, msgid)
 	// Structured data.
@@ -217,6 +218,7 @@ func (st *state) rfc3164(pri int, s string) bool {
 	}
 	st.setStr(kHostName, nilDash(host))
 	st.setStr(kProcName, prog)
+	st.setStr(kSyslogAppName, prog)
 	st.setNum(kProcPID, pid)
 	st.setStr(kMessage, msg)
 	st.setLogsource("linux", "", serviceOf(prog))

@@ -89,6 +89,10 @@ var winChannels = func() map[string]winChannel {
 
 var vWindowsOther = event.String("windows.eventlog")
 
+// linuxSysmonChannel is the channel of Sysmon for Linux, whose events have
+// the Windows event shape but belong to product linux.
+const linuxSysmonChannel = "Linux-Sysmon/Operational"
+
 // evtxJSON flattens an evtx_dump JSON event ({"Event": {"System": ...,
 // "EventData" | "UserData": ...}}) into the names Sigma rules use.
 func (st *state) evtxJSON(e *fastjson.Value) {
@@ -210,6 +214,9 @@ func (st *state) winECS(channel string) {
 	ch, known := winChannels[channel]
 	ev.Logsource.Product = "windows"
 	ev.Logsource.Service = ch.service
+	if channel == linuxSysmonChannel {
+		ev.Logsource.Product = "linux"
+	}
 	if !ev.Has(kHostName) {
 		if v, ok := ev.Get(kComputer); ok {
 			st.set(kHostName, v)
