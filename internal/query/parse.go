@@ -243,9 +243,9 @@ func (p *parser) parseOr(group bool, field string) (Expr, error) {
 			return nil, err
 		}
 		if terms == nil {
-			terms = appendFlat[*Or](nil, x)
+			terms = appendFlat(nil, x, false)
 		}
-		terms = appendFlat[*Or](terms, y)
+		terms = appendFlat(terms, y, false)
 	}
 	if terms == nil {
 		return x, nil
@@ -253,19 +253,17 @@ func (p *parser) parseOr(group bool, field string) (Expr, error) {
 	return &Or{Terms: terms}, nil
 }
 
-// appendFlat appends x to terms, splicing in x's own terms when x is of
-// type T (an And inside an And, an Or inside an Or).
-func appendFlat[T interface {
-	*And | *Or
-	Expr
-}](terms []Expr, x Expr) []Expr {
+// appendFlat appends x to terms, splicing in x's own terms when x is an
+// And inside an And (and is true) or an Or inside an Or, so that grouping
+// parentheses leave no trace in the AST.
+func appendFlat(terms []Expr, x Expr, and bool) []Expr {
 	switch x := x.(type) {
 	case *And:
-		if _, ok := any((*And)(nil)).(T); ok {
+		if and {
 			return append(terms, x.Terms...)
 		}
 	case *Or:
-		if _, ok := any((*Or)(nil)).(T); ok {
+		if !and {
 			return append(terms, x.Terms...)
 		}
 	}
@@ -296,9 +294,9 @@ func (p *parser) parseAnd(group bool, field string) (Expr, error) {
 			return nil, err
 		}
 		if terms == nil {
-			terms = appendFlat[*And](nil, x)
+			terms = appendFlat(nil, x, true)
 		}
-		terms = appendFlat[*And](terms, y)
+		terms = appendFlat(terms, y, true)
 	}
 	if terms == nil {
 		return x, nil
@@ -339,16 +337,20 @@ func (p *parser) parseUnary(group bool, field string) (Expr, error) {
 	return &Not{X: x}, nil
 }
 
+// parsePrimary parses a parenthesized expression or a term, and bounds the
+// length of a term's value.
 func (p *parser) parsePrimary(group bool, field string) (Expr, error) {
 	start := p.pos
-	x, err := p.parsePrimary0(group, field)
+	x, err := p.parseOperand(group, field)
 	if t, ok := x.(*Term); ok && len(t.Value) > MaxTermLength {
 		return nil, p.errAt(start, "value is longer than %d bytes", MaxTermLength)
 	}
 	return x, err
 }
 
-func (p *parser) parsePrimary0(group bool, field string) (Expr, error) {
+// parseOperand parses a parenthesized expression, a phrase, a word, or a
+// field term. In a field group, unquoted text is a value of field.
+func (p *parser) parseOperand(group bool, field string) (Expr, error) {
 	start := p.pos
 	if p.atExprEnd() {
 		return nil, p.errAt(p.pos, "expected a term, found %s", p.describe(p.pos))
@@ -388,7 +390,7 @@ func (p *parser) parsePrimary0(group bool, field string) (Expr, error) {
 		return &Term{Op: OpPhrase, Value: s}, nil
 	}
 	if group {
-		return p.parseValue(field, start)
+		return p.parseValue(field)
 	}
 	w := p.readUnquoted(true)
 	switch p.peek() {
@@ -401,9 +403,9 @@ func (p *parser) parsePrimary0(group bool, field string) (Expr, error) {
 		}
 		if p.peek() == ':' {
 			p.pos++
-			return p.parseFieldValue(w.lit, start)
+			return p.parseFieldValue(w.lit)
 		}
-		return p.parseComparison(w.lit, start)
+		return p.parseComparison(w.lit)
 	}
 	if w.wild {
 		if !validTokenPattern(w.pattern) {
@@ -421,7 +423,7 @@ func (p *parser) parsePrimary0(group bool, field string) (Expr, error) {
 }
 
 // parseFieldValue parses what follows "field:".
-func (p *parser) parseFieldValue(field string, start int) (Expr, error) {
+func (p *parser) parseFieldValue(field string) (Expr, error) {
 	if p.atExprEnd() || isSpace(p.peek()) {
 		return nil, p.errAt(p.pos, "expected value after %q", field+":")
 	}
@@ -455,13 +457,13 @@ func (p *parser) parseFieldValue(field string, start int) (Expr, error) {
 		return &Term{Field: field, Op: OpEq, Value: s}, nil
 	case '<', '>':
 		// field:>10 is accepted as field>10.
-		return p.parseComparison(field, start)
+		return p.parseComparison(field)
 	}
-	return p.parseValue(field, start)
+	return p.parseValue(field)
 }
 
 // parseValue parses an unquoted value of field.
-func (p *parser) parseValue(field string, start int) (Expr, error) {
+func (p *parser) parseValue(field string) (Expr, error) {
 	w := p.readUnquoted(false)
 	switch {
 	case w.raw == "*":
@@ -477,7 +479,7 @@ func (p *parser) parseValue(field string, start int) (Expr, error) {
 }
 
 // parseComparison parses "field>v", "field>=v", "field<v", "field<=v".
-func (p *parser) parseComparison(field string, start int) (Expr, error) {
+func (p *parser) parseComparison(field string) (Expr, error) {
 	op := OpGt
 	if p.peek() == '<' {
 		op = OpLt
