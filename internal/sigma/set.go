@@ -148,8 +148,18 @@ func (s *Set) Counts() (detections, correlations, filters, placeholders int) {
 // folders (recursively), in parallel, and returns the rules as a Set with
 // one error per bad file or document and per broken reference between
 // rules. One bad file never stops the others from loading. Errors are
-// sorted by file.
+// sorted by file. To combine rules from several sources before checking
+// references, use LoadRules and NewSet.
 func LoadDir(paths ...string) (*Set, []error) {
+	rules, errs := LoadRules(paths...)
+	set, refErrs := NewSet(rules)
+	return set, append(errs, refErrs...)
+}
+
+// LoadRules loads every .yml and .yaml file under the given files or
+// folders like LoadDir, but returns the rules without indexing them or
+// checking the references between them.
+func LoadRules(paths ...string) ([]*Rule, []error) {
 	var files []string
 	var errs []error
 	for _, root := range paths {
@@ -205,9 +215,7 @@ func LoadDir(paths ...string) (*Set, []error) {
 			errs = append(errs, res.err)
 		}
 	}
-	set, refErrs := NewSet(rules)
-	errs = append(errs, refErrs...)
-	return set, errs
+	return rules, errs
 }
 
 // location is "source:line:col" of the rule's first attribute.
