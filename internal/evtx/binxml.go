@@ -32,10 +32,17 @@ const (
 
 // Limits that keep hostile input bounded.
 const (
-	maxDepth    = 32     // nested template instances / BinXML values
-	maxElemNest = 512    // open elements at once
-	maxNodes    = 100000 // tree nodes per record
-	maxTokens   = 1 << 20
+	maxDepth    = 32      // nested template instances / BinXML values
+	maxElemNest = 512     // open elements at once
+	maxNodes    = 1 << 16 // tree nodes per record
+	maxTokens   = 1 << 17 // tokens read per record, templates expanded
+	// maxChunkTokens bounds the work for all records of one chunk: a
+	// legitimate chunk reads a few hundred tokens per record.
+	maxChunkTokens = 1 << 22
+	// maxValueBytes bounds the value bytes a record's tree refers to. A
+	// template can refer to one substitution value many times; rendering
+	// cost follows the bytes referred to, not the record's size.
+	maxValueBytes = 1 << 20
 )
 
 type nodeKind uint8
@@ -86,6 +93,8 @@ type parser struct {
 	stack  []int32
 	depth  int
 	toks   int
+	ctoks  int // tokens read in the current chunk
+	vbytes int // value bytes referred to by the current record's tree
 	rec    Record
 	scr    []byte // scratch for rendering
 	keys   []keyEnt
@@ -100,6 +109,7 @@ func (p *parser) resetChunk(buf []byte) {
 	} else if len(p.tmpls) > 0 {
 		clear(p.tmpls)
 	}
+	p.ctoks = 0
 }
 
 var (
@@ -151,7 +161,13 @@ func (p *parser) parseRecord(start, end int) (int32, error) {
 	p.subs = p.subs[:0]
 	p.depth = 0
 	p.toks = 0
-	if _, err := p.parseFragment(start, end, 1); err != nil {
+	p.vbytes = 0
+	if p.ctoks > maxChunkTokens {
+		return 0, errChunkTooComplex
+	}
+	_, err := p.parseFragment(start, end, 1)
+	p.ctoks += p.toks
+	if err != nil {
 		return 0, err
 	}
 	return 1, nil
@@ -411,6 +427,10 @@ func (p *parser) addValue(cur, attr int32, vt byte, data []byte) error {
 	if isNullValue(&val{typ: vt, data: data}) {
 		return nil // renders as nothing
 	}
+	p.vbytes += len(data)
+	if p.vbytes > maxValueBytes {
+		return errRecordTooComplex
+	}
 	v, err := p.newNode(node{kind: kVal, vtype: vt, doff: int32(subOffset(p.buf, data)), dlen: int32(len(data))})
 	if err != nil {
 		return err
@@ -487,6 +507,12 @@ func (p *parser) templateInstance(pos, end int, cur, attr int32) (int, error) {
 	pos += 4
 	if n > (end-pos)/4 {
 		return 0, fmt.Errorf("template instance: %d substitutions do not fit in the record", n)
+	}
+	// Descriptors count as tokens: a template can instantiate templates
+	// with large substitution arrays many times.
+	p.toks += n
+	if p.toks > maxTokens {
+		return 0, errRecordTooComplex
 	}
 	desc := pos
 	pos += 4 * n

@@ -165,3 +165,7 @@ func resync(buf []byte, from, end int) int {
 // errRecordTooComplex is returned for records whose expansion exceeds the
 // reader's limits (hostile nesting or repetition of templates).
 var errRecordTooComplex = errors.New("record too complex")
+
+// errChunkTooComplex is returned for the records of a chunk after its
+// records together exceeded the reader's work limit.
+var errChunkTooComplex = errors.New("chunk too complex, record skipped")

@@ -150,6 +150,9 @@ func NewReader(r io.ReaderAt, size int64) (*File, error) {
 		return nil, fmt.Errorf("reading file header: %w (magic %q)", ErrNotEVTX, hdr[:8])
 	}
 	f := &File{r: r, size: size}
+	if size < fileHeaderSize {
+		f.HeaderErr = &CorruptError{Chunk: -1, Offset: size, Err: fmt.Errorf("truncated file header (%d of %d bytes)", size, fileHeaderSize)}
+	}
 	if n < len(hdr) {
 		f.HeaderErr = &CorruptError{Chunk: -1, Offset: int64(n), Err: fmt.Errorf("truncated file header (%d bytes)", n)}
 		return f, nil
@@ -167,7 +170,7 @@ func NewReader(r io.ReaderAt, size int64) (*File, error) {
 	h.Flags = le.Uint32(hdr[120:])
 	h.Checksum = le.Uint32(hdr[124:])
 	h.ChecksumOK = crc32.ChecksumIEEE(hdr[:120]) == h.Checksum
-	if !h.ChecksumOK {
+	if !h.ChecksumOK && f.HeaderErr == nil {
 		f.HeaderErr = &CorruptError{Chunk: -1, Offset: 124, Err: fmt.Errorf("header %w: stored %#08x, computed %#08x",
 			ErrChecksum, h.Checksum, crc32.ChecksumIEEE(hdr[:120]))}
 	}
@@ -204,6 +207,12 @@ func (f *File) All() iter.Seq2[*Record, error] {
 	return func(yield func(*Record, error) bool) {
 		if f.HeaderErr != nil {
 			if !yield(nil, f.HeaderErr) {
+				return
+			}
+		}
+		if f.HeaderErr == nil && int(f.Header.ChunkCount) > f.ChunkCount() {
+			err := fmt.Errorf("file truncated: header declares %d chunks, file holds %d", f.Header.ChunkCount, f.ChunkCount())
+			if !yield(nil, &CorruptError{Chunk: -1, Offset: f.size, Err: err}) {
 				return
 			}
 		}

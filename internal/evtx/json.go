@@ -2,6 +2,7 @@ package evtx
 
 import (
 	"bytes"
+	"strings"
 	"unicode"
 	"unsafe"
 )
@@ -180,6 +181,7 @@ func (p *parser) appendChildrenObject(dst []byte, e int32, withAttrs bool) []byt
 	}
 
 	dataDone := false
+	var counts map[string]int
 	for i := kbase; i < len(p.keys); i++ {
 		k := p.keys[i]
 		if k.kind == entData && nData > 1 {
@@ -240,14 +242,24 @@ func (p *parser) appendChildrenObject(dst []byte, e int32, withAttrs bool) []byt
 			dst = appendEsc(dst, key, true)
 		}
 		// A key repeated among earlier siblings gets a numeric suffix.
+		// Many siblings are counted with a map, so that a hostile record
+		// of thousands of same-named elements stays linear.
 		dup := 0
-		for j := kbase; mayRepeat && j < i; j++ {
-			pk := &p.keys[j]
-			if pk.kind == entText || (pk.kind == entData && nData > 1) {
-				continue
+		if mayRepeat && len(p.keys)-kbase > 32 {
+			if counts == nil {
+				counts = make(map[string]int)
 			}
-			if p.key(pk) == key {
-				dup++
+			dup = counts[key]
+			counts[strings.Clone(key)] = dup + 1
+		} else {
+			for j := kbase; mayRepeat && j < i; j++ {
+				pk := &p.keys[j]
+				if pk.kind == entText || (pk.kind == entData && nData > 1) {
+					continue
+				}
+				if p.key(pk) == key {
+					dup++
+				}
 			}
 		}
 		if dup > 0 {

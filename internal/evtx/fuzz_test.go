@@ -1,0 +1,97 @@
+package evtx
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzReader feeds arbitrary bytes to the reader: it must not panic or
+// hang, every record it returns must render as valid JSON, and it cannot
+// return more records than the input could hold.
+func FuzzReader(f *testing.F) {
+	// Seeds: a few real sample files cut after their last record (the rest
+	// of the chunk is unused), and synthetic files covering every token.
+	if dir, ok := findShared(); ok {
+		root := filepath.Join(dir, "sigma", "regression_data")
+		seeds := 0
+		_ = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || filepath.Ext(path) != ".evtx" || seeds >= 4 {
+				return err
+			}
+			data, err := os.ReadFile(path)
+			if err != nil || len(data) < fileHeaderSize+chunkHdrSize {
+				return err
+			}
+			free := int(binary.LittleEndian.Uint32(data[fileHeaderSize+48:]))
+			if free > chunkHdrSize && free <= chunkSize {
+				f.Add(data[:fileHeaderSize+free])
+				seeds++
+			}
+			return nil
+		})
+	}
+	f.Add(buildFile(func(x *bx) {
+		x.fragment()
+		x.template(dataTemplate(vString), []sub{{typ: vString, data: utf16le("seed")}})
+		x.eof()
+	}, func(x *bx) {
+		x.open("E", true)
+		x.attr("a")
+		x.text("1")
+		x.closeStart()
+		x.cdata("c")
+		x.charRef('x')
+		x.entityRef("amp")
+		x.end()
+	})[:fileHeaderSize+1024])
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := NewReader(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			return
+		}
+		n := 0
+		for rec, err := range r.All() {
+			if err != nil {
+				if err.Error() == "" {
+					t.Fatal("empty error message")
+				}
+				continue
+			}
+			n++
+			out := rec.AppendJSON(nil)
+			if !json.Valid(out) {
+				t.Fatalf("record %d: invalid JSON %q", rec.ID, out)
+			}
+		}
+		if max := len(data)/(recordHdrSize+4) + 1; n > max {
+			t.Fatalf("got %d records from %d bytes", n, len(data))
+		}
+	})
+}
+
+// findShared is sharedDir without a testing.TB, for fuzz seeding.
+func findShared() (string, bool) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", false
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			s := filepath.Join(filepath.Dir(dir), "shared")
+			if st, err := os.Stat(s); err == nil && st.IsDir() {
+				return s, true
+			}
+			return "", false
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", false
+		}
+		dir = parent
+	}
+}
