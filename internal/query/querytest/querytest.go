@@ -237,9 +237,8 @@ func setMember(ev *event.Event, key string, vals []event.Value) error {
 }
 
 // RowsJSON renders result rows as the suite writes them (times as RFC 3339
-// strings in UTC, numbers as JSON numbers), normalized so that two renderings
-// of equal rows are equal strings. Compare it with a Case's Rows through
-// RowsJSON(nil) of the decoded expectation, or use EqualRows.
+// strings in UTC, numbers as JSON numbers in canonical form), so that equal
+// rows render as equal strings. Case.EqualRows compares with it.
 func RowsJSON(rows [][]any) (string, error) {
 	out := make([][]any, len(rows))
 	for i, row := range rows {
