@@ -14,6 +14,7 @@ type keyEnt struct {
 	name       int32
 	node       int32
 	kind       uint8 // entElem, entNamedData, entData, entText
+	check      bool  // the key may repeat an earlier one
 }
 
 const (
@@ -127,13 +128,12 @@ func (p *parser) appendChildrenObject(dst []byte, e int32, withAttrs bool) []byt
 	}
 
 	// Collect the members and their keys first: repeated keys need to be
-	// known before anything is written. A 64-bit filter of the keys tells
-	// whether any may repeat, so that distinct keys (the usual case) are
-	// never compared.
+	// known before anything is written. A 256-bit filter of the keys marks
+	// those that may repeat an earlier one; only these are compared.
 	kbase := len(p.keys)
 	sbase := len(p.scr)
 	nData, nText := 0, 0
-	var bloom uint64
+	var bloom [4]uint64
 	mayRepeat := false
 	for c := p.nodes[e].first; c != 0; c = p.nodes[c].next {
 		cn := &p.nodes[c]
@@ -168,14 +168,16 @@ func (p *parser) appendChildrenObject(dst []byte, e int32, withAttrs bool) []byt
 				}
 			}
 			key := p.key(&k)
-			h := uint64(1)
+			h := uint(len(key)) * 0x9e3779b1
 			if len(key) > 0 {
-				h <<= (uint(len(key)) + uint(key[0])*7 + uint(key[len(key)-1])*13) & 63
+				h ^= uint(key[0])*0x85ebca6b ^ uint(key[len(key)-1])*0xc2b2ae35 ^ uint(key[len(key)/2])*0x27d4eb2f
 			}
-			if bloom&h != 0 {
+			h = (h >> 7) & 255
+			if bloom[h>>6]&(1<<(h&63)) != 0 {
+				k.check = true
 				mayRepeat = true
 			}
-			bloom |= h
+			bloom[h>>6] |= 1 << (h & 63)
 			p.keys = append(p.keys, k)
 		}
 	}
@@ -252,7 +254,7 @@ func (p *parser) appendChildrenObject(dst []byte, e int32, withAttrs bool) []byt
 			dup = counts[key]
 			counts[strings.Clone(key)] = dup + 1
 		} else {
-			for j := kbase; mayRepeat && j < i; j++ {
+			for j := kbase; k.check && j < i; j++ {
 				pk := &p.keys[j]
 				if pk.kind == entText || (pk.kind == entData && nData > 1) {
 					continue

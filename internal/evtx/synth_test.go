@@ -5,8 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // readAll renders every record of an in-memory file and collects the
@@ -362,5 +364,41 @@ func TestHostile(t *testing.T) {
 				t.Errorf("error %q does not say where", errs[0])
 			}
 		})
+	}
+}
+
+// TestAppendUTF16Str checks the word-at-a-time fast path against a plain
+// reference on random strings.
+func TestAppendUTF16Str(t *testing.T) {
+	alphabet := []rune{'a', 'Z', '0', ' ', '~', 0x7f, '"', '\\', '\n', '\t', 0x01, 0x1f, 'é', '€', '😀', 0xfffd}
+	ref := func(s string) string {
+		var b []byte
+		for _, r := range s {
+			switch {
+			case r == '"' || r == '\\':
+				b = append(b, '\\', byte(r))
+			case r < 0x20:
+				b = appendEscByte(b, byte(r))
+			default:
+				b = utf8.AppendRune(b, r)
+			}
+		}
+		return string(b)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := range 2000 {
+		var sb strings.Builder
+		for range rng.IntN(40) {
+			if rng.IntN(3) == 0 {
+				sb.WriteRune(alphabet[rng.IntN(len(alphabet))])
+			} else {
+				sb.WriteByte(byte('a' + rng.IntN(26)))
+			}
+		}
+		s := sb.String()
+		got := string(appendUTF16Str(nil, utf16le(s), true))
+		if want := ref(s); got != want {
+			t.Fatalf("case %d: appendUTF16Str(%q) = %q, want %q", i, s, got, want)
+		}
 	}
 }

@@ -400,6 +400,21 @@ func appendUTF16Str(dst, b []byte, esc bool) []byte {
 	b = b[:n]
 	dst = slices.Grow(dst, n/2)
 	for i := 0; i < n; i += 2 {
+		// Four code units at a time while they are plain ASCII: every high
+		// byte zero, every low byte in 0x20..0x7f and neither '"' nor '\\'.
+		for esc && i+8 <= n {
+			w := binary.LittleEndian.Uint64(b[i:])
+			const lanes = 0x0001000100010001
+			if w&0xff80ff80ff80ff80 != 0 || (w-0x20*lanes)&(0x8000*lanes) != 0 ||
+				hasZeroLane(w^('"'*lanes)) || hasZeroLane(w^('\\'*lanes)) {
+				break
+			}
+			dst = append(dst, byte(w), byte(w>>16), byte(w>>32), byte(w>>48))
+			i += 8
+		}
+		if i >= n {
+			break
+		}
 		lo, hi := b[i], b[i+1]
 		if hi == 0 && (plainASCII[lo] || (!esc && lo < utf8.RuneSelf)) {
 			dst = append(dst, lo)
@@ -622,4 +637,11 @@ func appendTextValueJSON(dst []byte, n *val) []byte {
 		return append(dst, '"')
 	}
 	return appendValueJSON(dst, n)
+}
+
+// hasZeroLane reports whether a 16-bit lane of w is zero (for lanes below
+// 0x8000, as the callers guarantee).
+func hasZeroLane(w uint64) bool {
+	const lanes = 0x0001000100010001
+	return (w-lanes)&^w&(0x8000*lanes) != 0
 }
