@@ -3,6 +3,7 @@ package sigma
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -78,6 +79,8 @@ func Lint(r *Rule) []Issue {
 	case KindCorrelation:
 		if r.Correlation == nil {
 			l.add(SeverityError, "", "missing correlation section")
+		} else {
+			l.correlation(r.Correlation)
 		}
 	case KindFilter:
 		if r.Logsource.Product == "" && r.Logsource.Category == "" && r.Logsource.Service == "" {
@@ -210,6 +213,36 @@ func (l *linter) detection(d *Detection) {
 					l.addAt(SeverityWarning, it.Pos, "expand modifier without a %%placeholder%% in the values")
 				}
 			}
+		}
+	}
+}
+
+func (l *linter) correlation(c *Correlation) {
+	if len(c.GroupBy) == 0 {
+		l.addAt(SeverityWarning, c.Pos, "%s correlation without group-by counts all events together", c.Type)
+	}
+	if (c.Type == CorrTemporal || c.Type == CorrTemporalOrdered) && len(c.Rules) < 2 {
+		l.addAt(SeverityWarning, c.Pos, "%s correlation of a single rule: use event_count", c.Type)
+	}
+	seen := map[string]bool{}
+	for _, r := range c.Rules {
+		if seen[r] {
+			l.addAt(SeverityError, c.Pos, "rule %q referenced twice", r)
+		}
+		seen[r] = true
+	}
+	for alias := range c.Aliases {
+		if !slices.Contains(c.GroupBy, alias) {
+			l.addAt(SeverityWarning, c.Pos, "alias %q is not used in group-by", alias)
+		}
+	}
+	if c.Condition != nil && len(c.Condition.Ops) > 1 {
+		ops := map[CompareOp]bool{}
+		for _, op := range c.Condition.Ops {
+			if ops[op.Op] {
+				l.addAt(SeverityError, c.Condition.Pos, "condition operator %s given twice", op.Op)
+			}
+			ops[op.Op] = true
 		}
 	}
 }

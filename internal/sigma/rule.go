@@ -69,6 +69,9 @@ func (k Kind) String() string {
 // by "---"; each becomes its own Rule with the same Source and its own
 // DocIndex.
 //
+// A loaded Rule is only modified by ExpandPlaceholders; otherwise it may be
+// shared read-only between goroutines.
+//
 // String attributes are as written in the file (trimmed of nothing). Lists
 // written as a single scalar (e.g. "tags: attack.t1059") are read as a list of
 // one. Dates are kept as written (YYYY-MM-DD per the specification; Lint

@@ -447,3 +447,28 @@ title: x
 		})
 	}
 }
+
+func TestLintCorrelation(t *testing.T) {
+	src := `title: c
+correlation:
+    type: temporal
+    rules: [a, a]
+    timespan: 5m
+    aliases:
+        ip:
+            a: source.ip
+`
+	r := mustParse(t, src)[0]
+	var got []string
+	for _, is := range Lint(r) {
+		got = append(got, is.String())
+	}
+	want := []string{
+		`test.yml:2:1: warning: temporal correlation without group-by counts all events together`,
+		`test.yml:2:1: error: rule "a" referenced twice`,
+		`test.yml:2:1: warning: alias "ip" is not used in group-by`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("lint issues differ (-want +got):\n%s", diff)
+	}
+}
