@@ -31,8 +31,10 @@ const maxACStates = 1 << 22
 // could not be added (size bound), which callers treat as always hit.
 func buildAC(needles []string, atoms [][]int32) (*acMatcher, []int32) {
 	m := &acMatcher{}
-	// Byte classes: each byte occurring in a needle gets its own class;
-	// every other byte shares class 0.
+	// Byte classes: each printable ASCII byte occurring in a needle gets
+	// its own class; control bytes share one class and bytes >= 0x80
+	// another (merging bytes only adds false hits, which a prefilter may
+	// have); every other byte shares class 0.
 	var used [256]bool
 	for _, n := range needles {
 		for i := 0; i < len(n); i++ {
@@ -40,18 +42,28 @@ func buildAC(needles []string, atoms [][]int32) (*acMatcher, []int32) {
 		}
 	}
 	m.nclass = 1
+	var ctl, high uint8
 	for b := 0; b < 256; b++ {
-		if used[b] {
+		if !used[b] {
+			continue
+		}
+		switch {
+		case b < 0x20 || b == 0x7f:
+			if ctl == 0 {
+				ctl = uint8(m.nclass)
+				m.nclass++
+			}
+			m.classes[b] = ctl
+		case b >= 0x80:
+			if high == 0 {
+				high = uint8(m.nclass)
+				m.nclass++
+			}
+			m.classes[b] = high
+		default:
 			m.classes[b] = uint8(m.nclass)
 			m.nclass++
 		}
-	}
-	if m.nclass > 255 {
-		// Every byte value is used: fall back to one class per byte value.
-		for b := 0; b < 256; b++ {
-			m.classes[b] = uint8(b)
-		}
-		m.nclass = 256
 	}
 	// Trie with sparse children during construction.
 	type node struct {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"regexp/syntax"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -21,6 +23,8 @@ type instance struct {
 	// anchors are atoms one of which must hit for the rule to be able to
 	// match; nil means the rule is evaluated for every routed event.
 	anchors []int32
+	// clauses are further atom sets each of which must have a hit.
+	clauses [][]int32
 	items   []*citem // every item of main and filters, for plan building
 }
 
@@ -67,10 +71,18 @@ type citem struct {
 	// quality ranks atoms for anchor choice: the shortest literal the
 	// item's patterns require (exact values rank high).
 	quality int
+	// pf is true when the item can be prefiltered; it gets an atom only if
+	// it is chosen as an anchor.
+	pf bool
 }
 
 type cvalue struct {
-	kind   sigma.ValueKind
+	// exact and needles are the prefilter literals (lowered) of the
+	// value: whole-value strings, and substrings one of which occurs in
+	// any matching value.
+	exact   []string
+	needles []string
+	kind    sigma.ValueKind
 	pats   []cpat
 	num    float64
 	isInt  bool
@@ -97,6 +109,10 @@ type cpat struct {
 
 const exactQuality = 1 << 20
 
+// keywordKey is the pseudo field of keyword items in the prefilter: its
+// needles are looked for in the event's text (see keywordTexts).
+var keywordKey = event.Intern("\x00keywords")
+
 func (e *Engine) compileInstance(cr *crule, mapName func(string) string) (*instance, error) {
 	inst := &instance{rule: cr}
 	var err error
@@ -111,10 +127,23 @@ func (e *Engine) compileInstance(cr *crule, mapName func(string) string) (*insta
 		}
 		inst.filters = append(inst.filters, d)
 	}
-	var ok bool
-	inst.anchors, ok = detAnchors(inst.main)
-	if !ok {
-		inst.anchors = nil
+	if clauses, ok := detClauses(inst.main); ok {
+		for ci, cl := range clauses {
+			var atoms []int32
+			for _, it := range cl.items {
+				if it.atom < 0 {
+					it.atom = int32(e.numAtoms)
+					e.numAtoms++
+					e.atomInst = append(e.atomInst, -1)
+				}
+				atoms = appendUnique(atoms, it.atom)
+			}
+			if ci == 0 {
+				inst.anchors = atoms
+			} else {
+				inst.clauses = append(inst.clauses, atoms)
+			}
+		}
 	}
 	return inst, nil
 }
@@ -134,9 +163,6 @@ func (e *Engine) compileDet(inst *instance, d *sigma.Detection, mapName func(str
 				ci, err := e.compileItem(it, mapName)
 				if err != nil {
 					return nil, fmt.Errorf("search %q: %w", name, err)
-				}
-				if ci.atom >= 0 {
-					e.atomInst = append(e.atomInst, -1)
 				}
 				if err := checkItem(it); err != nil {
 					return nil, fmt.Errorf("search %q: %w", name, err)
@@ -214,7 +240,9 @@ func (e *Engine) compileItem(it *sigma.FieldItem, mapName func(string) string) (
 		timePart: it.TimePart,
 		atom:     -1,
 	}
-	if !ci.keyword {
+	if ci.keyword {
+		ci.key = keywordKey
+	} else {
 		ci.key = event.Intern(mapName(it.Field))
 	}
 	if len(it.Values) == 0 {
@@ -236,6 +264,9 @@ func (e *Engine) compileItem(it *sigma.FieldItem, mapName func(string) string) (
 				return nil, fmt.Errorf("%w: regular expression %q: %v", ErrUnsupported, v.Raw, err)
 			}
 			cv.re = re
+			if n := regexNeedle(v.Regexp); len(n) >= 3 {
+				cv.needles = []string{n}
+			}
 		case it.Method == sigma.MethodCIDR:
 			if !v.Prefix.IsValid() {
 				return nil, fmt.Errorf("%w: invalid cidr %q", ErrUnsupported, v.Raw)
@@ -247,15 +278,16 @@ func (e *Engine) compileItem(it *sigma.FieldItem, mapName func(string) string) (
 					return nil, err
 				}
 				cv.pats = append(cv.pats, cp)
+				if cp.simple && it.Method == sigma.MethodEquals && it.Field != "" {
+					cv.exact = append(cv.exact, lowerString(cp.lit))
+				} else {
+					cv.needles = append(cv.needles, cp.needle)
+				}
 			}
 		}
 		ci.values = append(ci.values, cv)
 	}
-	if q, ok := atomQuality(ci); ok {
-		ci.quality = q
-		ci.atom = int32(e.numAtoms)
-		e.numAtoms++
-	}
+	ci.quality, ci.pf = atomQuality(ci)
 	return ci, nil
 }
 
@@ -323,90 +355,166 @@ func compilePattern(p sigma.Pattern, cased bool, m sigma.Method) (cpat, error) {
 }
 
 // atomQuality reports whether an item can be prefiltered (a positive
-// string comparison whose every pattern requires some literal) and how
-// selective it is.
+// string or regexp comparison whose every value requires some literal) and
+// how selective it is.
 func atomQuality(ci *citem) (int, bool) {
-	if ci.keyword || ci.negate || ci.fieldref || ci.timePart != sigma.TimeNone || !isStringMethod(ci.method) || ci.key == event.OverflowKey {
+	if ci.negate || ci.fieldref || ci.timePart != sigma.TimeNone || ci.key == event.OverflowKey {
+		return 0, false
+	}
+	if !isStringMethod(ci.method) && ci.method != sigma.MethodRegexp {
 		return 0, false
 	}
 	q := exactQuality * 2
 	for _, v := range ci.values {
-		if len(v.pats) == 0 {
-			return 0, false // null
-		}
-		if v.kind == sigma.ValueNumber && !v.isInt {
+		if v.kind == sigma.ValueNull || (v.kind == sigma.ValueNumber && !v.isInt) {
 			return 0, false
 		}
-		for _, p := range v.pats {
-			switch {
-			case p.simple && ci.method == sigma.MethodEquals:
-				q = min(q, exactQuality)
-			case p.needle == "":
+		if len(v.exact)+len(v.needles) == 0 {
+			return 0, false
+		}
+		if len(v.exact) > 0 {
+			q = min(q, exactQuality)
+		}
+		for _, n := range v.needles {
+			if n == "" {
 				return 0, false
-			default:
-				q = min(q, len(p.needle))
 			}
+			q = min(q, len(n))
 		}
 	}
 	return q, true
 }
 
-// detAnchors returns atoms one of which must hit for d to match.
-func detAnchors(d *cdet) ([]int32, bool) {
-	var out []int32
+// clause is a set of items at least one of which must match.
+type clause struct {
+	items   []*citem
+	quality int // the worst item's
+}
+
+// maxClauses bounds the clauses checked per instance.
+const maxClauses = 4
+
+// detClauses returns clauses that must all hold (each: one of its items
+// matches) for d to match, best first; ok is false when d can match with
+// no prefilterable item matching.
+func detClauses(d *cdet) ([]clause, bool) {
+	var best []clause
+	var one clause
+	one.quality = exactQuality * 2
 	for _, c := range d.conds {
-		a, _, ok := nodeAnchors(d, c)
+		cl, ok := nodeClauses(d, c)
 		if !ok {
 			return nil, false
 		}
-		out = append(out, a...)
+		if len(d.conds) == 1 {
+			best = cl
+			break
+		}
+		one.items = append(one.items, cl[0].items...)
+		one.quality = min(one.quality, cl[0].quality)
 	}
-	return out, true
+	if best == nil {
+		best = []clause{one}
+	}
+	slices.SortStableFunc(best, func(a, b clause) int { return b.quality - a.quality })
+	if len(best) > maxClauses {
+		best = best[:maxClauses]
+	}
+	return best, true
 }
 
-// nodeAnchors returns a set of atoms one of which must hit for n to be
-// true, with a quality score (the worst atom's), or ok=false when n can be
-// true without any atom hitting.
-func nodeAnchors(d *cdet, n *cnode) (atoms []int32, quality int, ok bool) {
+func nodeClauses(d *cdet, n *cnode) ([]clause, bool) {
 	switch n.op {
 	case nodeRef:
-		q := exactQuality * 2
-		for _, g := range d.searches[n.search].groups {
+		groups := d.searches[n.search].groups
+		if len(groups) == 1 {
+			var out []clause
+			for _, it := range groups[0] {
+				if it.pf {
+					out = append(out, clause{items: []*citem{it}, quality: it.quality})
+				}
+			}
+			return out, len(out) > 0
+		}
+		c := clause{quality: exactQuality * 2}
+		for _, g := range groups {
 			var best *citem
 			for _, it := range g {
-				if it.atom >= 0 && (best == nil || it.quality > best.quality) {
+				if it.pf && (best == nil || it.quality > best.quality) {
 					best = it
 				}
 			}
 			if best == nil {
-				return nil, 0, false
+				return nil, false
 			}
-			atoms = append(atoms, best.atom)
-			q = min(q, best.quality)
+			c.items = append(c.items, best)
+			c.quality = min(c.quality, best.quality)
 		}
-		return atoms, q, len(atoms) > 0
+		return []clause{c}, len(c.items) > 0
 	case nodeAnd:
-		found := false
+		var out []clause
 		for _, a := range n.args {
-			at, q, aok := nodeAnchors(d, a)
-			if aok && (!found || q > quality || (q == quality && len(at) < len(atoms))) {
-				atoms, quality, found = at, q, true
+			if cl, ok := nodeClauses(d, a); ok {
+				out = append(out, cl...)
 			}
 		}
-		return atoms, quality, found
+		return out, len(out) > 0
 	case nodeOr:
-		quality = exactQuality * 2
+		c := clause{quality: exactQuality * 2}
 		for _, a := range n.args {
-			at, q, aok := nodeAnchors(d, a)
-			if !aok {
-				return nil, 0, false
+			cl, ok := nodeClauses(d, a)
+			if !ok {
+				return nil, false
 			}
-			atoms = append(atoms, at...)
-			quality = min(quality, q)
+			b := cl[0]
+			for _, x := range cl[1:] {
+				if x.quality > b.quality {
+					b = x
+				}
+			}
+			c.items = append(c.items, b.items...)
+			c.quality = min(c.quality, b.quality)
 		}
-		return atoms, quality, len(n.args) > 0
+		return []clause{c}, len(c.items) > 0
 	}
-	return nil, 0, false
+	return nil, false
+}
+
+// regexNeedle returns a literal (lowered) that every match of the regular
+// expression expr contains, or "" if it finds none.
+func regexNeedle(expr string) string {
+	re, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return ""
+	}
+	return lowerString(reqLiteral(re.Simplify(), 0))
+}
+
+func reqLiteral(re *syntax.Regexp, depth int) string {
+	if depth > 100 {
+		return ""
+	}
+	switch re.Op {
+	case syntax.OpLiteral:
+		return string(re.Rune)
+	case syntax.OpCapture:
+		return reqLiteral(re.Sub[0], depth+1)
+	case syntax.OpPlus:
+		return reqLiteral(re.Sub[0], depth+1)
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return reqLiteral(re.Sub[0], depth+1)
+		}
+	case syntax.OpConcat:
+		best := ""
+		for _, s := range re.Sub {
+			if l := reqLiteral(s, depth+1); len(l) > len(best) {
+				best = l
+			}
+		}
+		return best
+	}
+	return ""
 }
 
 // lowerString lowers s: ASCII letters directly, other valid runes with

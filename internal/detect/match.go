@@ -54,6 +54,8 @@ type scratch struct {
 	key    []byte
 	lowEp  []uint32 // field index -> epoch when low[i] was set
 	low    []string
+	rawEp  uint32 // epoch when rawLow was set
+	rawLow string
 	arena  []byte
 	ev     *event.Event
 }
@@ -76,6 +78,7 @@ func (sc *scratch) reset(e *Engine, ev *event.Event) {
 		clear(sc.atomEp)
 		clear(sc.instEp)
 		clear(sc.lowEp)
+		sc.rawEp = 0
 		sc.epoch = 1
 	}
 	sc.cands = sc.cands[:0]
@@ -132,7 +135,7 @@ func (e *Engine) Match(ev *event.Event, fn func(Detection)) {
 	for _, id := range sc.cands {
 		inst := e.insts[id]
 		cr := inst.rule
-		if cr.idx == lastRule || !e.evalInstance(inst, ev, sc) {
+		if cr.idx == lastRule || !clausesHold(inst, sc) || !e.evalInstance(inst, ev, sc) {
 			continue
 		}
 		lastRule = cr.idx
@@ -254,13 +257,12 @@ func (e *Engine) buildPlan(own event.Logsource, srcs []int) *plan {
 				keys = append(keys, it.key)
 			}
 			for _, v := range it.values {
-				for _, pt := range v.pats {
-					if pt.simple && it.method == sigma.MethodEquals {
-						l := lowerString(pt.lit)
-						ns.eq[l] = appendUnique(ns.eq[l], it.atom)
-					} else {
-						ns.needles[pt.needle] = appendUnique(ns.needles[pt.needle], it.atom)
-					}
+				for _, x := range v.exact {
+					ns.eq[x] = appendUnique(ns.eq[x], it.atom)
+				}
+				for _, n := range v.needles {
+					n = clipNeedle(n)
+					ns.needles[n] = appendUnique(ns.needles[n], it.atom)
 				}
 			}
 		}
@@ -292,6 +294,24 @@ func (e *Engine) buildPlan(own event.Logsource, srcs []int) *plan {
 	return p
 }
 
+// maxNeedle bounds needle length in the automata: any substring of a
+// required literal is required too, and short needles keep the automata
+// small enough to stay in cache. The suffix is kept: rule literals vary
+// more at their end (file names, flags) than at their start (paths).
+const maxNeedle = 10
+
+func clipNeedle(n string) string {
+	if len(n) <= maxNeedle {
+		return n
+	}
+	n = n[len(n)-maxNeedle:]
+	// Do not start inside a UTF-8 sequence.
+	for len(n) > 0 && n[0]&0xC0 == 0x80 {
+		n = n[1:]
+	}
+	return n
+}
+
 func appendUnique(s []int32, v int32) []int32 {
 	if slices.Contains(s, v) {
 		return s
@@ -315,10 +335,28 @@ func (e *Engine) prefilter(p *plan, ev *event.Event, sc *scratch) {
 	for _, a := range p.alwaysHit {
 		mark(a)
 	}
+	if kw := p.pfFor(keywordKey); kw != nil && kw.ac != nil {
+		scan := func(l string) {
+			sc.hits = kw.ac.scan(l, sc.hits[:0])
+			for _, a := range sc.hits {
+				if sc.atomEp[a] != ep {
+					mark(a)
+				}
+			}
+		}
+		if keywordRaw(ev) {
+			scan(sc.loweredRaw())
+		}
+		for i := range ev.Fields {
+			if ev.Fields[i].Value.Kind == event.KindString {
+				scan(sc.lowered(i))
+			}
+		}
+	}
 	if len(p.pfs) > 0 {
 		for i := range ev.Fields {
 			pf := p.pfFor(ev.Fields[i].Key)
-			if pf == nil {
+			if pf == nil || pf.key == keywordKey {
 				continue
 			}
 			l := sc.lowered(i)
@@ -344,6 +382,24 @@ func (e *Engine) prefilter(p *plan, ev *event.Event, sc *scratch) {
 		}
 	}
 	slices.Sort(sc.cands)
+}
+
+// clausesHold reports whether every further prefilter clause of inst has
+// a hit.
+func clausesHold(inst *instance, sc *scratch) bool {
+	for _, cl := range inst.clauses {
+		ok := false
+		for _, a := range cl {
+			if sc.atomEp[a] == sc.epoch {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func (e *Engine) evalInstance(inst *instance, ev *event.Event, sc *scratch) bool {
@@ -616,8 +672,25 @@ func matchFieldRef(it *citem, v *cvalue, fv event.Value, i int, ev *event.Event,
 	return false
 }
 
+// keywordRaw reports whether keyword search covers ev.Raw: it does unless
+// Raw is a JSON object, whose values are the event's fields already.
+func keywordRaw(ev *event.Event) bool {
+	r := strings.TrimLeft(ev.Raw, " \t\r\n")
+	return r != "" && r[0] != '{'
+}
+
+// loweredRaw returns ev.Raw lowered, once per evaluation.
+func (sc *scratch) loweredRaw() string {
+	if sc.rawEp != sc.epoch {
+		sc.rawLow = sc.lowerText(sc.ev.Raw)
+		sc.rawEp = sc.epoch
+	}
+	return sc.rawLow
+}
+
 // matchKeywords matches a keyword item against the event's text: its
-// original line (Raw) and every string field value.
+// original line (Raw, unless it is a JSON object) and every string field
+// value.
 func matchKeywords(it *citem, ev *event.Event, sc *scratch) bool {
 	one := func(v *cvalue) bool {
 		text := func(s string, i int) bool {
@@ -630,7 +703,7 @@ func matchKeywords(it *citem, ev *event.Event, sc *scratch) bool {
 					if i >= 0 {
 						l = sc.lowered(i)
 					} else {
-						l = sc.lowerText(s)
+						l = sc.loweredRaw()
 					}
 				}
 				for pi := range v.pats {
@@ -641,7 +714,7 @@ func matchKeywords(it *citem, ev *event.Event, sc *scratch) bool {
 			}
 			return false
 		}
-		if ev.Raw != "" && text(ev.Raw, -1) {
+		if keywordRaw(ev) && text(ev.Raw, -1) {
 			return true
 		}
 		for i := range ev.Fields {
