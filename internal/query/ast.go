@@ -117,6 +117,8 @@ var opNames = [...]string{
 	OpCIDR: "cidr", OpGt: ">", OpGte: ">=", OpLt: "<", OpLte: "<=", OpExists: "exists",
 }
 
+// String returns the operator's name: eq, wildcard, phrase, word, cidr,
+// exists, or the comparison's symbol.
 func (o Op) String() string {
 	if int(o) < len(opNames) && opNames[o] != "" {
 		return opNames[o]

@@ -1,7 +1,9 @@
 package query
 
 import (
+	"cmp"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -217,6 +219,44 @@ type notNode struct{ x node }
 
 func (n notNode) match(ev *event.Event) bool { return !n.x.match(ev) }
 
+// sortByCost orders the operands of an And or Or cheapest first, so that
+// the evaluation stops early at low cost. Matching has no side effects, so
+// the order does not change the result.
+func sortByCost(ns []node) {
+	slices.SortStableFunc(ns, func(a, b node) int { return cmp.Compare(cost(a), cost(b)) })
+}
+
+// cost estimates the relative cost of evaluating n.
+func cost(n node) int {
+	switch n := n.(type) {
+	case fieldNode:
+		switch n.m.op {
+		case OpEq, OpExists:
+			return 1
+		}
+		return 2
+	case virtualNode:
+		return 2
+	case textNode:
+		return 4
+	case notNode:
+		return cost(n.x)
+	case andNode:
+		return costSum(n)
+	case orNode:
+		return costSum(n)
+	}
+	return 0
+}
+
+func costSum(ns []node) int {
+	c := 0
+	for _, x := range ns {
+		c += cost(x)
+	}
+	return c
+}
+
 type never struct{}
 
 func (never) match(*event.Event) bool { return false }
@@ -228,12 +268,14 @@ func compileExpr(e Expr) node {
 		for i, t := range e.Terms {
 			n[i] = compileExpr(t)
 		}
+		sortByCost(n)
 		return n
 	case *Or:
 		n := make(orNode, len(e.Terms))
 		for i, t := range e.Terms {
 			n[i] = compileExpr(t)
 		}
+		sortByCost(n)
 		return n
 	case *Not:
 		return notNode{compileExpr(e.X)}

@@ -58,6 +58,7 @@ type Error struct {
 	Msg string
 }
 
+// Error formats the error as query:LINE:COL: message.
 func (e *Error) Error() string {
 	return fmt.Sprintf("query:%d:%d: %s", e.Line, e.Col, e.Msg)
 }
