@@ -61,7 +61,8 @@ var (
 // logsource, id that is not a UUID, unknown level, status or related type,
 // dates not in YYYY-MM-DD form, malformed tags, "all" with a single value,
 // search identifiers that the condition never uses or cannot spell,
-// "all of them", and, for rules built by hand, missing detections and
+// "all of them", base64offset without contains, questionable correlations
+// (no group-by, duplicate rules, unused aliases), and, for rules built by hand, missing detections and
 // conditions referring to unknown searches.
 func Lint(r *Rule) []Issue {
 	l := &linter{r: r}
@@ -208,6 +209,9 @@ func (l *linter) detection(d *Detection) {
 			for _, it := range g.Items {
 				if it.All && len(it.Values) == 1 {
 					l.addAt(SeverityWarning, it.Pos, "the all modifier needs more than one value")
+				}
+				if slices.Contains(it.transforms, "base64offset") && it.Method != MethodContains {
+					l.addAt(SeverityWarning, it.Pos, "base64offset forms are fragments of encoded data: use it with contains")
 				}
 				if it.Expand && !hasPlaceholderValue(it) {
 					l.addAt(SeverityWarning, it.Pos, "expand modifier without a %%placeholder%% in the values")

@@ -472,3 +472,19 @@ correlation:
 		t.Errorf("lint issues differ (-want +got):\n%s", diff)
 	}
 }
+
+// TestAliasBombAcrossDocuments checks that the node budget covers the whole
+// file, not each document, so many small alias bombs cannot add up.
+func TestAliasBombAcrossDocuments(t *testing.T) {
+	doc := `a: &a [x,x,x,x,x,x,x,x,x,x]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]
+title: t
+`
+	src := strings.Repeat(doc+"---\n", 200)
+	_, err := Parse([]byte(src), "bomb.yml")
+	if err == nil || !strings.Contains(err.Error(), "YAML nodes") {
+		t.Errorf("got %v, want a node budget error", err)
+	}
+}

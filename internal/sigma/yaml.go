@@ -17,9 +17,10 @@ import (
 const (
 	// MaxFileSize is the largest rule file accepted, in bytes.
 	MaxFileSize = 4 << 20
-	// maxNodes bounds the nodes of one document after alias expansion, so
+	// maxNodes bounds the YAML nodes of one file after alias expansion, so
 	// that "billion laughs" documents cannot grow memory without bound.
-	maxNodes = 200_000
+	// SigmaHQ's largest rule files have a few thousand.
+	maxNodes = 500_000
 	// maxDepth bounds the nesting of YAML collections.
 	maxDepth = 64
 )
@@ -157,11 +158,12 @@ func yamlDocs(data []byte, source string) (docs []*ynode, err error) {
 	if err != nil {
 		return nil, yamlError(err, source)
 	}
+	c := &converter{source: source}
 	for _, d := range f.Docs {
 		if d == nil || d.Body == nil {
 			continue
 		}
-		c := &converter{source: source, anchors: map[string]ast.Node{}}
+		c.anchors = map[string]ast.Node{} // anchors are per document
 		n, err := c.convert(d.Body, 0)
 		if err != nil {
 			return nil, err
@@ -199,7 +201,7 @@ func (c *converter) errorf(pos Pos, format string, args ...any) error {
 func (c *converter) convert(n ast.Node, depth int) (*ynode, error) {
 	c.nodes++
 	if c.nodes > maxNodes {
-		return nil, c.errorf(nodePos(n), "document has more than %d YAML nodes (after alias expansion)", maxNodes)
+		return nil, c.errorf(nodePos(n), "file has more than %d YAML nodes (after alias expansion)", maxNodes)
 	}
 	if depth > maxDepth {
 		return nil, c.errorf(nodePos(n), "YAML nested deeper than %d levels", maxDepth)
