@@ -83,13 +83,13 @@ type cvalue struct {
 	exact   []string
 	needles []string
 	kind    sigma.ValueKind
-	pats   []cpat
-	num    float64
-	isInt  bool
-	b      bool
-	re     *regexp.Regexp
-	prefix netip.Prefix
-	ref    event.Key
+	pats    []cpat
+	num     float64
+	isInt   bool
+	b       bool
+	re      *regexp.Regexp
+	prefix  netip.Prefix
+	ref     event.Key
 }
 
 // cpat is a compiled string pattern. Text is lowered unless the item is

@@ -115,17 +115,17 @@ type Engine struct {
 	opts  Options
 	table *logsource.Table
 
-	rules     []*crule    // detection rules, in input order
-	insts     []*instance // compiled variants; ids increase with rule order
-	bySource  [][]int32   // logsource source -> instances
-	atomInst   []int32 // atom id -> instance id
+	rules      []*crule    // detection rules, in input order
+	insts      []*instance // compiled variants; ids increase with rule order
+	bySource   [][]int32   // logsource source -> instances
+	atomInst   []int32     // atom id -> instance id
 	anchorAtom map[int32]bool
 	isAnchor   []bool // atom id -> is an anchor of its instance
 	numAtoms   int
-	corr      *correlator
-	plansMu   sync.Mutex
-	plans     atomic.Pointer[map[string]*plan]
-	scratches sync.Pool
+	corr       *correlator
+	plansMu    sync.Mutex
+	plans      atomic.Pointer[map[string]*plan]
+	scratches  sync.Pool
 }
 
 // crule is one compiled detection rule.
@@ -142,8 +142,8 @@ type crule struct {
 	variants map[string]int32
 	// ident is the instance with the rule's field names as written, used
 	// for events whose own logsource satisfies the rule's.
-	ident int32
-	fields   []string // distinct field names used by the rule and its filters
+	ident  int32
+	fields []string // distinct field names used by the rule and its filters
 }
 
 // Compile compiles rules into an Engine. Rules that cannot be evaluated are
@@ -152,8 +152,8 @@ type crule struct {
 func Compile(rules []*sigma.Rule, opts Options) (*Engine, []Skipped, error) {
 	o := opts.withDefaults()
 	e := &Engine{
-		opts:     o,
-		table:    o.Logsources,
+		opts:       o,
+		table:      o.Logsources,
 		bySource:   make([][]int32, o.Logsources.Len()),
 		anchorAtom: map[int32]bool{},
 	}
