@@ -411,3 +411,16 @@ func TestMatcherConcurrent(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkTokens(b *testing.B) {
+	const s = "Failed password for invalid user Admin from 10.1.2.3 port 52344 ssh2 [preauth] sshd[4242]"
+	b.ReportAllocs()
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		n := 0
+		Tokens(s, func(string) { n++ })
+		if n != 17 {
+			b.Fatalf("got %d tokens, want 17", n)
+		}
+	}
+}

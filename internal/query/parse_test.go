@@ -408,6 +408,14 @@ func FuzzParse(f *testing.F) {
 	for _, s := range readQueries(f) {
 		f.Add(s)
 	}
+	// The conformance suite's queries are real samples too.
+	if data, err := os.ReadFile("querytest/conformance.txt"); err == nil {
+		for line := range strings.Lines(string(data)) {
+			if q, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), "query "); ok {
+				f.Add(q)
+			}
+		}
+	}
 	for _, s := range []string{
 		`f:(a OR "b c" -d*)`, `a\ b\*c\\`, `"\"`, `port>=-1e9`, `x:y:z`, "a\x00b", "\xff\xfe:\x80",
 		`| timechart span=1d count() by h | sort -count | limit 3 | fields count`,
