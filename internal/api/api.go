@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/auth"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/query"
+	"github.com/vigilsec/vigil/internal/ruleset"
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/internal/timeparse"
 )
@@ -35,6 +37,12 @@ type Options struct {
 	Ready func() error
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+	// Alerts lists stored alerts.
+	Alerts *alert.Store
+	// Rules returns the rule set in force.
+	Rules func() *ruleset.Loaded
+	// Reload loads the rules again.
+	Reload func() error
 }
 
 // API is the REST API.
@@ -71,6 +79,9 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("GET /metrics", a.Require(auth.PermRead, promhttp.HandlerFor(a.o.Metrics.Registry, promhttp.HandlerOpts{})))
 	mux.Handle("GET /api/v1/search", a.Require(auth.PermRead, http.HandlerFunc(a.search)))
 	mux.Handle("GET /api/v1/status", a.Require(auth.PermRead, http.HandlerFunc(a.status)))
+	mux.Handle("GET /api/v1/alerts", a.Require(auth.PermRead, http.HandlerFunc(a.listAlerts)))
+	mux.Handle("GET /api/v1/rules", a.Require(auth.PermRead, http.HandlerFunc(a.listRules)))
+	mux.Handle("POST /api/v1/rules/reload", a.Require(auth.PermWrite, http.HandlerFunc(a.reloadRules)))
 	mux.Handle("GET /api/v1/tokens", a.Require(auth.PermAdmin, http.HandlerFunc(a.listTokens)))
 	mux.Handle("POST /api/v1/tokens", a.Require(auth.PermAdmin, http.HandlerFunc(a.createToken)))
 	mux.Handle("DELETE /api/v1/tokens/{id}", a.Require(auth.PermAdmin, http.HandlerFunc(a.revokeToken)))

@@ -1,0 +1,294 @@
+package main
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/hunt"
+	"github.com/vigilsec/vigil/internal/logsource"
+	"github.com/vigilsec/vigil/internal/parse"
+	"github.com/vigilsec/vigil/internal/ruleset"
+	"golang.org/x/term"
+)
+
+func newHuntCmd() *cobra.Command {
+	var (
+		rules             []string
+		noBuiltin         bool
+		format, minLevel  string
+		output, failOn    string
+		logsourceFile     string
+		workers           int
+		quiet, noProgress bool
+	)
+	cmd := &cobra.Command{
+		Use:   "hunt PATH...",
+		Short: "Scan log files offline with Sigma rules",
+		Long: `Scan files or folders (recursively) with Sigma rules: EVTX, JSON (an object, an
+array, JSON lines or concatenated objects, such as evtx_dump or Winlogbeat
+output) and syslog or plain text lines.
+
+  vigil hunt --rules ./sigma/rules ./evidence/ --min-level high
+  vigil hunt --rules ./sigma/rules logs/ --format jsonl --output findings.jsonl --fail-on high
+
+Findings are written in input order. The summary goes to standard error.
+With --fail-on LEVEL the exit status is 1 when a finding at or above LEVEL
+was made (for CI gates).`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if failOn != "" && hunt.LevelRank(failOn) < 0 {
+				return fmt.Errorf("--fail-on: unknown level %q (want %s)", failOn, strings.Join(hunt.Levels, ", "))
+			}
+			switch format {
+			case "table", "jsonl", "csv":
+			default:
+				return fmt.Errorf("--format: %q is not table, jsonl or csv", format)
+			}
+			stderr := cmd.ErrOrStderr()
+			tbl, err := loadLogsources(logsourceFile)
+			if err != nil {
+				return err
+			}
+			loadStart := time.Now()
+			l, err := ruleset.Load(ruleset.Options{Builtin: !noBuiltin, Dirs: rules, Logsources: tbl})
+			if err != nil {
+				return err
+			}
+			for _, e := range l.Errors {
+				fmt.Fprintln(stderr, "rule error:", e)
+			}
+			if !quiet {
+				fmt.Fprintf(stderr, "loaded %d rules in %v (%d not loaded: vigil rules lint tells why)\n",
+					len(l.Set.Rules)-len(l.Skipped), time.Since(loadStart).Round(time.Millisecond), len(l.Skipped))
+			}
+			var out io.Writer = cmd.OutOrStdout()
+			if output != "" {
+				f, err := os.Create(output)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				out = f
+			}
+			bw := bufio.NewWriterSize(out, 64<<10)
+			defer bw.Flush()
+			w := newFindingWriter(bw, format)
+
+			var bar *progressbar.ProgressBar
+			if f, ok := stderr.(*os.File); ok && !noProgress && !quiet && term.IsTerminal(int(f.Fd())) {
+				bar = progressbar.NewOptions64(-1, progressbar.OptionSetWriter(stderr), progressbar.OptionShowBytes(true),
+					progressbar.OptionSetDescription("hunting"), progressbar.OptionThrottle(100*time.Millisecond),
+					progressbar.OptionClearOnFinish())
+			}
+			opts := hunt.Options{Engine: l.Engine, Parser: parse.New(parse.Options{}), Workers: workers, MinLevel: minLevel}
+			if bar != nil {
+				opts.Progress = func(done, total int64) {
+					bar.ChangeMax64(total)
+					bar.Set64(done)
+				}
+			}
+			sum, err := hunt.Run(cmd.Context(), args, opts, w.write)
+			if bar != nil {
+				bar.Finish()
+			}
+			if ferr := w.flush(); err == nil {
+				err = ferr
+			}
+			if sum != nil {
+				for _, e := range sum.Errors {
+					fmt.Fprintln(stderr, "warning:", e)
+				}
+				if !quiet {
+					printSummary(stderr, sum)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			if failOn != "" && sum.MaxLevel != "" && hunt.LevelRank(sum.MaxLevel) >= hunt.LevelRank(failOn) {
+				bw.Flush()
+				return exitCode(1)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&rules, "rules", nil, "Sigma rule file or folder (repeatable); the built-in rules are always included unless --no-builtin")
+	f.BoolVar(&noBuiltin, "no-builtin", false, "do not include Vigil's built-in rules")
+	f.StringVar(&format, "format", "table", "output format: table, jsonl or csv")
+	f.StringVar(&minLevel, "min-level", "", "report findings at or above this level: informational, low, medium, high, critical")
+	f.StringVar(&output, "output", "", "write findings to this file instead of standard output")
+	f.StringVar(&failOn, "fail-on", "", "exit with status 1 if a finding at or above this level is made")
+	f.StringVar(&logsourceFile, "logsources", "", "extra logsource mapping YAML merged over the built-in one")
+	f.IntVar(&workers, "workers", 0, "parallel workers (default: one per CPU)")
+	f.BoolVarP(&quiet, "quiet", "q", false, "no progress bar and no summary")
+	f.BoolVar(&noProgress, "no-progress", false, "no progress bar")
+	return cmd
+}
+
+func loadLogsources(path string) (*logsource.Table, error) {
+	if path == "" {
+		return nil, nil
+	}
+	return logsource.Load(path)
+}
+
+// findingWriter writes findings in one format.
+type findingWriter struct {
+	w      *bufio.Writer
+	format string
+	csv    *csv.Writer
+	tw     *tabwriter.Writer
+	buf    []byte
+}
+
+func newFindingWriter(w *bufio.Writer, format string) *findingWriter {
+	fw := &findingWriter{w: w, format: format}
+	switch format {
+	case "csv":
+		fw.csv = csv.NewWriter(w)
+		fw.csv.Write([]string{"timestamp", "level", "rule_id", "rule_title", "tags", "host", "file", "event"})
+	case "table":
+		fw.tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(fw.tw, "TIME\tLEVEL\tRULE\tHOST\tFILE")
+	}
+	return fw
+}
+
+func findingHost(ev *event.Event) string {
+	if ev == nil {
+		return ""
+	}
+	if h := ev.Str(event.FieldHostName); h != "" {
+		return h
+	}
+	return ev.Str("Computer")
+}
+
+func (fw *findingWriter) write(f hunt.Finding) error {
+	ts := f.Time
+	if ts.IsZero() && f.Event != nil {
+		ts = f.Event.Timestamp()
+	}
+	switch fw.format {
+	case "jsonl":
+		b := fw.buf[:0]
+		b = append(b, `{"rule_id":`...)
+		b = event.AppendString(b, f.Rule.ID)
+		b = append(b, `,"rule_title":`...)
+		b = event.AppendString(b, f.Rule.Title)
+		b = append(b, `,"level":`...)
+		b = event.AppendString(b, f.Rule.Level)
+		b = append(b, `,"tags":`...)
+		tags, _ := json.Marshal(nonNilStrings(f.Rule.Tags))
+		b = append(b, tags...)
+		b = append(b, `,"timestamp":"`...)
+		b = ts.UTC().AppendFormat(b, time.RFC3339Nano)
+		b = append(b, `","file":`...)
+		b = event.AppendString(b, f.File)
+		if len(f.Group) > 0 {
+			b = append(b, `,"group":{`...)
+			for i, g := range f.Group {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = event.AppendString(b, g.Field)
+				b = append(b, ':')
+				b = event.AppendString(b, g.Value)
+			}
+			b = append(b, `},"count":`...)
+			b = fmt.Appendf(b, "%d", f.Count)
+		}
+		b = append(b, `,"event":`...)
+		if f.Event != nil {
+			b = f.Event.AppendJSON(b)
+		} else {
+			b = append(b, "null"...)
+		}
+		b = append(b, "}\n"...)
+		fw.buf = b
+		_, err := fw.w.Write(b)
+		return err
+	case "csv":
+		var evj []byte
+		if f.Event != nil {
+			evj = f.Event.AppendJSON(nil)
+		}
+		return fw.csv.Write([]string{ts.UTC().Format(time.RFC3339Nano), f.Rule.Level, f.Rule.ID, f.Rule.Title,
+			strings.Join(f.Rule.Tags, " "), findingHost(f.Event), f.File, string(evj)})
+	default:
+		_, err := fmt.Fprintf(fw.tw, "%s\t%s\t%s\t%s\t%s\n", ts.UTC().Format("2006-01-02 15:04:05"), f.Rule.Level,
+			oneLine(f.Rule.Title, 80), oneLine(findingHost(f.Event), 40), f.File)
+		return err
+	}
+}
+
+func (fw *findingWriter) flush() error {
+	if fw.csv != nil {
+		fw.csv.Flush()
+		return fw.csv.Error()
+	}
+	if fw.tw != nil {
+		return fw.tw.Flush()
+	}
+	return nil
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func printSummary(w io.Writer, s *hunt.Summary) {
+	rate := float64(s.Events) / s.Elapsed.Seconds()
+	fmt.Fprintf(w, "\nscanned %d files, %d events (%.1f MB) in %v: %.0f events/s; %d findings\n",
+		s.Files, s.Events, float64(s.Bytes)/1e6, s.Elapsed.Round(time.Millisecond), rate, s.Findings)
+	if s.Findings == 0 {
+		return
+	}
+	fmt.Fprint(w, "by level:")
+	for i := len(hunt.Levels) - 1; i >= 0; i-- {
+		if n := s.ByLevel[hunt.Levels[i]]; n > 0 {
+			fmt.Fprintf(w, " %s %d", hunt.Levels[i], n)
+		}
+	}
+	fmt.Fprintln(w)
+	top := func(title string, m map[string]int64, n int) {
+		if len(m) == 0 {
+			return
+		}
+		type kv struct {
+			k string
+			v int64
+		}
+		var kvs []kv
+		for k, v := range m {
+			kvs = append(kvs, kv{k, v})
+		}
+		sort.Slice(kvs, func(i, j int) bool { return kvs[i].v > kvs[j].v || kvs[i].v == kvs[j].v && kvs[i].k < kvs[j].k })
+		fmt.Fprintf(w, "%s:\n", title)
+		for i, x := range kvs {
+			if i == n {
+				fmt.Fprintf(w, "  ... and %d more\n", len(kvs)-n)
+				break
+			}
+			fmt.Fprintf(w, "  %6d  %s\n", x.v, x.k)
+		}
+	}
+	top("by rule", s.ByRule, 15)
+	top("by ATT&CK tactic", s.ByTactic, 14)
+	top("by host", s.ByHost, 10)
+}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/vigilsec/vigil/internal/config"
+	"github.com/vigilsec/vigil/internal/server"
+)
+
+func newServeCmd() *cobra.Command {
+	var (
+		cfgFile     string
+		checkConfig bool
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the server: inputs, pipeline, API",
+		Long: `Run the Vigil server with the embedded store in --data.
+
+Configuration is layered: built-in defaults, then the YAML file given with
+--config, then VIGIL_* environment variables (VIGIL_HTTP, VIGIL_SYSLOG_TCP,
+VIGIL_BOOTSTRAP_TOKEN, ...), then these flags. See docs/configuration.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := config.Load(cfgFile, os.Environ())
+			if err != nil {
+				return err
+			}
+			f := cmd.Flags()
+			str := func(name string, dst *string) {
+				if f.Changed(name) {
+					*dst, _ = f.GetString(name)
+				}
+			}
+			str("data", &cfg.Data)
+			str("http", &cfg.HTTP)
+			str("syslog-udp", &cfg.Syslog.UDP)
+			str("syslog-tcp", &cfg.Syslog.TCP)
+			str("syslog-tls", &cfg.Syslog.TLS)
+			str("tls-cert", &cfg.Syslog.TLSCert)
+			str("tls-key", &cfg.Syslog.TLSKey)
+			str("bootstrap-token", &cfg.BootstrapToken)
+			str("log-level", &cfg.Log.Level)
+			str("log-format", &cfg.Log.Format)
+			if f.Changed("rules") {
+				cfg.Rules, _ = f.GetStringArray("rules")
+			}
+			if err := cfg.Validate(); err != nil {
+				return fmt.Errorf("invalid configuration:\n%w", err)
+			}
+			if checkConfig {
+				fmt.Fprintln(cmd.OutOrStdout(), "configuration OK")
+				return nil
+			}
+			log := newLogger(cfg.Log)
+			commit, _, _ := buildInfo()
+			log.Info("starting vigil", "version", version, "commit", commit)
+			return server.New(cfg, log).Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	d := config.Default()
+	f.StringVar(&cfgFile, "config", "", "YAML configuration file")
+	f.String("data", d.Data, "data directory")
+	f.String("http", d.HTTP, "HTTP listen address (API, ingest endpoints)")
+	f.String("syslog-udp", d.Syslog.UDP, "syslog UDP listen address (empty disables)")
+	f.String("syslog-tcp", d.Syslog.TCP, "syslog TCP listen address (empty disables)")
+	f.String("syslog-tls", "", "syslog over TLS (RFC 5425) listen address (needs --tls-cert and --tls-key)")
+	f.String("tls-cert", "", "PEM certificate for --syslog-tls")
+	f.String("tls-key", "", "PEM private key for --syslog-tls")
+	f.StringArray("rules", nil, "extra Sigma rule directory (repeatable)")
+	f.String("bootstrap-token", "", "create an admin API token with this value if it does not exist (env VIGIL_BOOTSTRAP_TOKEN)")
+	f.String("log-level", d.Log.Level, "log level: debug, info, warn, error")
+	f.String("log-format", d.Log.Format, "log format: text or json")
+	f.BoolVar(&checkConfig, "check-config", false, "validate the configuration and exit")
+	return cmd
+}
+
+func newLogger(c config.Log) *slog.Logger {
+	var level slog.Level
+	switch strings.ToLower(c.Level) {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}

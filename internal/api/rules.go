@@ -1,0 +1,85 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/sigma"
+	"github.com/vigilsec/vigil/internal/timeparse"
+)
+
+func (a *API) listAlerts(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	f := alert.Filter{MinLevel: v.Get("min_level"), RuleID: v.Get("rule_id")}
+	var err error
+	if f.Since, err = timeparse.Parse(v.Get("since"), a.o.Now()); err != nil {
+		writeError(w, http.StatusBadRequest, "since: "+err.Error())
+		return
+	}
+	if s := v.Get("limit"); s != "" {
+		if f.Limit, err = strconv.Atoi(s); err != nil || f.Limit < 0 {
+			writeError(w, http.StatusBadRequest, "limit: want a non-negative integer")
+			return
+		}
+	}
+	as, err := a.o.Alerts.List(r.Context(), f)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"alerts": as})
+}
+
+// ruleInfo is one rule in GET /api/v1/rules.
+type ruleInfo struct {
+	ID        string   `json:"id"`
+	Title     string   `json:"title"`
+	Level     string   `json:"level"`
+	Status    string   `json:"status"`
+	Kind      string   `json:"kind"`
+	Logsource any      `json:"logsource"`
+	Tags      []string `json:"tags"`
+	Source    string   `json:"source"`
+	State     string   `json:"state"` // loaded or skipped
+	Reason    string   `json:"reason,omitempty"`
+}
+
+func (a *API) listRules(w http.ResponseWriter, r *http.Request) {
+	l := a.o.Rules()
+	skipped := map[*sigma.Rule]error{}
+	for _, s := range l.Skipped {
+		skipped[s.Rule] = s.Reason
+	}
+	out := make([]ruleInfo, 0, len(l.Set.Rules))
+	for _, ru := range l.Set.Rules {
+		ri := ruleInfo{ID: ru.ID, Title: ru.Title, Level: ru.Level, Status: ru.Status, Kind: "detection",
+			Logsource: ru.Logsource, Tags: ru.Tags, Source: ru.Source, State: "loaded"}
+		if ru.Correlation != nil {
+			ri.Kind = "correlation"
+		} else if ru.Filter != nil {
+			ri.Kind = "filter"
+		}
+		if err := skipped[ru]; err != nil {
+			ri.State, ri.Reason = "skipped", err.Error()
+		}
+		if ri.Tags == nil {
+			ri.Tags = []string{}
+		}
+		out = append(out, ri)
+	}
+	errs := make([]string, len(l.Errors))
+	for i, e := range l.Errors {
+		errs[i] = e.Error()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"rules": out, "errors": errs})
+}
+
+func (a *API) reloadRules(w http.ResponseWriter, r *http.Request) {
+	if err := a.o.Reload(); err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	l := a.o.Rules()
+	writeJSON(w, http.StatusOK, map[string]any{"rules": len(l.Set.Rules) - len(l.Skipped), "skipped": len(l.Skipped), "errors": len(l.Errors)})
+}

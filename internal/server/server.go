@@ -1,0 +1,295 @@
+// Package server runs `vigil serve`: it opens the store, starts the
+// pipeline, the inputs and the HTTP listener, and on shutdown stops them in
+// order — inputs first, then the pipeline drains into the store, then the
+// store closes — so nothing accepted is lost.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/api"
+	"github.com/vigilsec/vigil/internal/auth"
+	"github.com/vigilsec/vigil/internal/config"
+	"github.com/vigilsec/vigil/internal/ingest"
+	"github.com/vigilsec/vigil/internal/ingest/syslog"
+	"github.com/vigilsec/vigil/internal/metrics"
+	"github.com/vigilsec/vigil/internal/parse"
+	"github.com/vigilsec/vigil/internal/pipeline"
+	"github.com/vigilsec/vigil/internal/ruleset"
+	"github.com/vigilsec/vigil/internal/store/sqlite"
+)
+
+// Shutdown budgets.
+const (
+	httpShutdownTimeout = 30 * time.Second
+	drainTimeout        = 2 * time.Minute
+)
+
+// Server is one running Vigil server.
+type Server struct {
+	cfg config.Config
+	log *slog.Logger
+
+	// Addresses bound, set once Run has started the listeners (tests and
+	// logs use them when a port was 0).
+	HTTPAddr   net.Addr
+	SyslogAddr struct{ UDP, TCP, TLS net.Addr }
+
+	ready    atomic.Bool
+	started  chan struct{}
+	Metrics  *metrics.Metrics
+	Store    *sqlite.DB
+	Auth     *auth.Service
+	Pipeline *pipeline.Pipeline
+	Alerts   *alert.Store
+	Recorder *alert.Recorder
+
+	rules    atomic.Pointer[ruleset.Loaded]
+	reloadMu sync.Mutex
+}
+
+// Rules returns the rule set in force.
+func (s *Server) Rules() *ruleset.Loaded { return s.rules.Load() }
+
+// ReloadRules loads the rules again (built-in, --rules folders and
+// DATA/rules) and swaps the engine in: events already in the pipeline see
+// either the old or the new rules, none is skipped. A rule set that fails
+// to load leaves the old one in force. Correlation state starts afresh.
+func (s *Server) ReloadRules() error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	dirs := append([]string(nil), s.cfg.Rules...)
+	if d := filepath.Join(s.cfg.Data, "rules"); dirExists(d) {
+		dirs = append(dirs, d)
+	}
+	start := time.Now()
+	l, err := ruleset.Load(ruleset.Options{Builtin: true, Dirs: dirs})
+	if err != nil {
+		return fmt.Errorf("loading rules: %w", err)
+	}
+	for _, e := range l.Errors {
+		s.log.Warn("rule not loaded", "err", e)
+	}
+	s.rules.Store(l)
+	s.Recorder.SetEngine(l.Engine)
+	s.log.Info("rules loaded", "rules", len(l.Set.Rules)-len(l.Skipped), "skipped", len(l.Skipped),
+		"errors", len(l.Errors), "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func dirExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
+
+// New returns a server for cfg, which must be valid.
+func New(cfg config.Config, log *slog.Logger) *Server {
+	return &Server{cfg: cfg, log: log, started: make(chan struct{}), Metrics: metrics.New()}
+}
+
+// Started is closed once every listener is up and the server is ready.
+func (s *Server) Started() <-chan struct{} { return s.started }
+
+// Run serves until ctx is cancelled, then shuts down in order and returns.
+func (s *Server) Run(ctx context.Context) (err error) {
+	cfg := s.cfg
+	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
+		return fmt.Errorf("creating data directory: %w", err)
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(cfg.Data), sqlite.Options{
+		MaxAge:   cfg.Retention.MaxAge,
+		MaxBytes: int64(cfg.Retention.MaxSize),
+	})
+	if err != nil {
+		return fmt.Errorf("opening store in %q: %w", cfg.Data, err)
+	}
+	s.Store = st
+	defer func() {
+		if cerr := st.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("closing store: %w", cerr))
+		}
+	}()
+
+	s.Auth, err = auth.Open(ctx, st.Meta())
+	if err != nil {
+		return err
+	}
+	if cfg.BootstrapToken != "" {
+		if err := s.Auth.EnsureToken(ctx, "bootstrap", cfg.BootstrapToken, auth.RoleAdmin); err != nil {
+			return fmt.Errorf("bootstrap token: %w", err)
+		}
+	}
+
+	alerts, err := alert.Open(ctx, st.Meta())
+	if err != nil {
+		return err
+	}
+	s.Alerts = alerts
+	s.Recorder = alert.NewRecorder(alerts, s.log, func(a alert.Alert) {
+		s.Metrics.Detections.WithLabelValues(a.Level).Inc()
+	})
+	// The recorder closes after the pipeline has drained (deferred calls
+	// run last-in first-out), so alerts of drained events are stored.
+	defer s.Recorder.Close()
+	if err := s.ReloadRules(); err != nil {
+		return err
+	}
+
+	s.Pipeline = pipeline.New(pipeline.Config{
+		QueueSize:     cfg.Pipeline.QueueSize,
+		Workers:       cfg.Pipeline.Workers,
+		Writers:       cfg.Pipeline.Writers,
+		BatchSize:     cfg.Pipeline.BatchSize,
+		FlushInterval: cfg.Pipeline.FlushInterval,
+	}, parse.New(parse.Options{}), st, s.Metrics, s.log)
+	s.Pipeline.SetDetector(s.Recorder)
+	pipeClosed := false
+	defer func() {
+		if !pipeClosed {
+			s.Pipeline.Close(context.Background())
+		}
+	}()
+	s.Metrics.GaugeFunc("vigil_queue_depth", "Messages accepted but not yet stored.", func() float64 { return float64(s.Pipeline.QueueDepth()) })
+	s.Metrics.GaugeFunc("vigil_queue_capacity", "Capacity of the pipeline queue in messages.", func() float64 { return float64(s.Pipeline.QueueSize()) })
+	s.Metrics.GaugeFunc("vigil_store_bytes", "Size of the event store on disk.", func() float64 {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		stats, err := st.Stats(sctx)
+		if err != nil {
+			return -1
+		}
+		return float64(stats.Bytes)
+	})
+
+	// HTTP: API and ingest endpoints on one listener.
+	mux := http.NewServeMux()
+	api.New(api.Options{
+		Store: st, Auth: s.Auth, Metrics: s.Metrics, Log: s.log, Alerts: alerts, Rules: s.Rules,
+		Reload: s.ReloadRules,
+		Ready: func() error {
+			if !s.ready.Load() {
+				return errors.New("starting or stopping")
+			}
+			return nil
+		},
+	}).Register(mux)
+	registerIngest(mux, cfg, s.Pipeline, s.Auth, s.Metrics, s.log)
+	ln, err := net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		return fmt.Errorf("listening on http %q: %w", cfg.HTTP, err)
+	}
+	s.HTTPAddr = ln.Addr()
+	hs := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- hs.Serve(ln) }()
+
+	// Stream inputs get their own context so they stop before the pipeline.
+	inCtx, stopInputs := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopInputs()
+	var sl *syslog.Server
+	if cfg.Syslog.UDP != "" || cfg.Syslog.TCP != "" || cfg.Syslog.TLS != "" {
+		sl, err = syslog.New(syslog.Config{
+			UDPAddr: cfg.Syslog.UDP, TCPAddr: cfg.Syslog.TCP, TLSAddr: cfg.Syslog.TLS,
+			TLSCertFile: cfg.Syslog.TLSCert, TLSKeyFile: cfg.Syslog.TLSKey, TLSClientCAFile: cfg.Syslog.TLSClientCA,
+			MaxMessageSize: cfg.Syslog.MaxMessageSize, IdleTimeout: cfg.Syslog.IdleTimeout,
+			MaxConnections: cfg.Syslog.MaxConnections, Tags: cfg.Syslog.Tags,
+		}, s.Pipeline, s.Metrics, s.log)
+		if err == nil {
+			err = sl.Start(inCtx)
+		}
+		if err != nil {
+			hs.Close()
+			return err
+		}
+		s.SyslogAddr.UDP, s.SyslogAddr.TCP, s.SyslogAddr.TLS = sl.UDPAddr(), sl.TCPAddr(), sl.TLSAddr()
+	}
+	files, err := startFiles(inCtx, cfg, s.Pipeline, s.Metrics, s.log)
+	if err != nil {
+		stopInputs()
+		if sl != nil {
+			sl.Wait()
+		}
+		hs.Close()
+		return err
+	}
+
+	// SIGHUP reloads the rules.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				if err := s.ReloadRules(); err != nil {
+					s.log.Error("rule reload failed; the previous rules stay in force", "err", err)
+				}
+			case <-inCtx.Done():
+				return
+			}
+		}
+	}()
+
+	s.ready.Store(true)
+	close(s.started)
+	s.log.Info("vigil ready", "http", addrString(s.HTTPAddr), "syslog_udp", addrString(s.SyslogAddr.UDP),
+		"syslog_tcp", addrString(s.SyslogAddr.TCP), "syslog_tls", addrString(s.SyslogAddr.TLS), "data", cfg.Data)
+
+	select {
+	case <-ctx.Done():
+	case err := <-httpDone:
+		s.log.Error("http server stopped", "err", err)
+	}
+
+	// Shutdown, in order: stop taking new data, drain, close.
+	s.ready.Store(false)
+	s.log.Info("shutting down: stopping inputs")
+	stopInputs()
+	if sl != nil {
+		sl.Wait()
+	}
+	files.Wait()
+	hctx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
+	if err := hs.Shutdown(hctx); err != nil {
+		s.log.Warn("http shutdown", "err", err)
+		hs.Close()
+	}
+	cancel()
+	s.log.Info("shutting down: draining pipeline", "queued", s.Pipeline.QueueDepth())
+	dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	pipeClosed = true
+	if err := s.Pipeline.Close(dctx); err != nil {
+		return err
+	}
+	s.log.Info("shutdown complete")
+	return nil
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
+var _ ingest.Sink = (*pipeline.Pipeline)(nil)
