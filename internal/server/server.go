@@ -15,8 +15,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/alert"
