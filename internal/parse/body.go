@@ -84,6 +84,10 @@ func (st *state) content(msg, hint string) {
 		st.cef(msg)
 	case strings.HasPrefix(msg, "LEEF:"):
 		st.leef(msg)
+	case strings.HasPrefix(msg, "<Event"):
+		if !st.eventXML(msg) {
+			st.kv(msg)
+		}
 	case msg[0] == '{':
 		st.embeddedJSON(msg)
 	case strings.HasPrefix(msg, "type=") || strings.HasPrefix(msg, "node="):

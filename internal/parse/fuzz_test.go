@@ -149,3 +149,18 @@ func FuzzAccessLog(f *testing.F) {
 	f.Add([]byte(`[Sat Nov 21 10:20:04.123456 2026] [core:error] [pid 2211:tid 1] [client 192.0.2.45:51200] AH00126: x`))
 	f.Fuzz(func(t *testing.T, data []byte) { checkParse(t, data, ingest.FormatText) })
 }
+
+func FuzzEventXML(f *testing.F) {
+	data, err := os.ReadFile(filepath.Join("testdata", "lines.txt"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if i := strings.Index(line, "<Event"); i >= 0 {
+			f.Add([]byte(line[i:]))
+		}
+	}
+	f.Add([]byte(`<Event><System><EventID>1</EventID></System><UserData><X xmlns="u"><A>&#x41;&#65;&bogus;</A></X></UserData><!-- c --><?pi?></Event>`))
+	f.Add([]byte(`<Event><System></System><EventData><Data>unnamed</Data><Data Name='q'>'</Data></EventData>`))
+	f.Fuzz(func(t *testing.T, data []byte) { checkParse(t, data, ingest.FormatText) })
+}

@@ -2,6 +2,7 @@ package parse
 
 import (
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 )
 
@@ -50,4 +51,10 @@ func isIPLike(s string) bool {
 		}
 	}
 	return dots == 3 || colons >= 2
+}
+
+// encodeRune writes r as UTF-8 into p (at least 4 bytes) and returns the
+// number of bytes written.
+func encodeRune(p []byte, r rune) int {
+	return utf8.EncodeRune(p, r)
 }

@@ -80,10 +80,11 @@ var winChannels = func() map[string]winChannel {
 		"Microsoft-Windows-TerminalServices-RemoteConnectionManager/Operational":     "terminalservices-remoteconnectionmanager",
 		"Microsoft-Windows-RemoteDesktopServices-RdpCoreTS/Operational":              "rdp",
 	}
-	out := make(map[string]winChannel, len(m))
+	out := make(map[string]winChannel, len(m)+1)
 	for ch, svc := range m {
 		out[ch] = winChannel{service: svc, dataset: event.String("windows." + svc)}
 	}
+	out[linuxSysmonChannel] = winChannel{service: "sysmon", dataset: event.String("linux.sysmon")}
 	return out
 }()
 
