@@ -538,3 +538,33 @@ func (st *state) cron(msg string) bool {
 	st.setDataset("cron")
 	return true
 }
+
+// login parses login(1)'s messages: "FAILED LOGIN (1) on '/dev/tty1' FOR
+// 'root', Authentication failure" and "ROOT LOGIN  on '/dev/tty1'".
+func (st *state) login(msg string) bool {
+	switch {
+	case strings.HasPrefix(msg, "pam_unix("):
+		return st.pamUnix(msg, "login")
+	case strings.HasPrefix(msg, "FAILED LOGIN "):
+		_, rest, ok := cut(msg, " FOR '")
+		if !ok {
+			return false
+		}
+		user, reason, _ := cut(rest, "'")
+		st.authEvent("login", "login", vFailure)
+		st.setStr(kUserName, user)
+		st.setStr(kErrMessage, strings.TrimPrefix(reason, ", "))
+		if tty, _ := quoted2(msg); tty != "" {
+			st.setStr(kTTY, tty)
+		}
+		return true
+	case strings.HasPrefix(msg, "ROOT LOGIN "):
+		st.authEvent("login", "login", vSuccess)
+		st.set(kUserName, event.String("root"))
+		if tty, _ := quoted2(msg); tty != "" {
+			st.setStr(kTTY, tty)
+		}
+		return true
+	}
+	return false
+}

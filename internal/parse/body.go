@@ -53,6 +53,10 @@ func (st *state) body(msg, prog, hint string) {
 		if st.accounts(prog, msg) {
 			return
 		}
+	case "login":
+		if st.login(msg) {
+			return
+		}
 	case "systemd-logind":
 		if st.logind(msg) {
 			return

@@ -66,6 +66,13 @@ func (st *state) embeddedJSON(msg string) {
 // a shipper forwarded without parsing it (a Filebeat log line, say).
 func (st *state) jsonMessage(v *fastjson.Value) {
 	m := v.Get("message")
+	if m == nil {
+		// Many loggers name the message "msg": keep it as message too, so
+		// that full-text search and Sigma keywords see it.
+		if m = v.Get("msg"); m != nil && m.Type() == fastjson.TypeString {
+			st.setArena(kMessage, event.KindString, 0, m.GetStringBytes())
+		}
+	}
 	if m == nil || m.Type() != fastjson.TypeString || v.Get("event", "dataset") != nil {
 		return
 	}

@@ -106,6 +106,9 @@ type pendingStr struct {
 func (p *Parser) Parse(r *ingest.Raw, ev *event.Event) {
 	ev.Time = time.Time{}
 	ev.Received = r.Received
+	if ev.Received.IsZero() {
+		ev.Received = time.Now()
+	}
 	ev.Input = r.Input
 	ev.Raw = string(r.Data)
 	ev.Logsource = event.Logsource{}
@@ -119,10 +122,7 @@ func (p *Parser) Parse(r *ingest.Raw, ev *event.Event) {
 	st := p.states.Get().(*state)
 	st.ev = ev
 	st.raw = ev.Raw
-	st.received = r.Received
-	if st.received.IsZero() {
-		st.received = time.Now()
-	}
+	st.received = ev.Received
 	st.truncated = false
 	st.failed = false
 	st.kindSet = false

@@ -199,6 +199,8 @@ func (st *state) rfc3164(pri int, s string) bool {
 	if ok {
 		ev.Time = t
 		s = s[n:]
+		// Cisco devices end the timestamp with a colon.
+		s = strings.TrimPrefix(s, ":")
 		for len(s) > 0 && s[0] == ' ' {
 			s = s[1:]
 		}
