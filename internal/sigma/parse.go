@@ -28,7 +28,12 @@ func Parse(data []byte, source string) ([]*Rule, error) {
 		errs  []error
 	)
 	var global, prev *ynode
-	for i, doc := range docs {
+	for i, yd := range docs {
+		if yd.err != nil {
+			errs = append(errs, yd.err)
+			continue
+		}
+		doc := yd.node
 		b := &builder{source: source, data: data}
 		if doc.kind != yMap {
 			errs = append(errs, b.errorf(doc.pos, "document must be a map of rule attributes, not %s", doc.describe()))

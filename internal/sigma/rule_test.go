@@ -488,3 +488,47 @@ title: t
 		t.Errorf("got %v, want a node budget error", err)
 	}
 }
+
+func TestCompareOpHolds(t *testing.T) {
+	tests := []struct {
+		op   CompareOp
+		x, v float64
+		want bool
+	}{
+		{OpGT, 2, 1, true}, {OpGT, 1, 1, false},
+		{OpGTE, 1, 1, true}, {OpGTE, 0, 1, false},
+		{OpLT, 0, 1, true}, {OpLT, 1, 1, false},
+		{OpLTE, 1, 1, true}, {OpLTE, 2, 1, false},
+		{OpEQ, 1, 1, true}, {OpEQ, 2, 1, false},
+		{OpNEQ, 2, 1, true}, {OpNEQ, 1, 1, false},
+		{CompareOp("bogus"), 1, 1, false},
+	}
+	for _, tt := range tests {
+		if got := tt.op.Holds(tt.x, tt.v); got != tt.want {
+			t.Errorf("%s.Holds(%g, %g) = %t, want %t", tt.op, tt.x, tt.v, got, tt.want)
+		}
+	}
+}
+
+func TestPatternHelpers(t *testing.T) {
+	tests := []struct {
+		in                          string
+		literal, wildcards, holders bool
+		lit                         string
+	}{
+		{"abc", true, false, false, "abc"},
+		{"a*c", false, true, false, "ac"},
+		{"a?c", false, true, false, "ac"},
+		{"%x%", false, false, true, ""},
+	}
+	for _, tt := range tests {
+		p := parsePattern(tt.in, true)
+		if p.IsLiteral() != tt.literal || p.HasWildcards() != tt.wildcards || p.HasPlaceholders() != tt.holders || p.Literal() != tt.lit {
+			t.Errorf("%q: IsLiteral=%t HasWildcards=%t HasPlaceholders=%t Literal=%q, want %t %t %t %q",
+				tt.in, p.IsLiteral(), p.HasWildcards(), p.HasPlaceholders(), p.Literal(), tt.literal, tt.wildcards, tt.holders, tt.lit)
+		}
+	}
+	if got := len(Modifiers()); got != len(modifiers) {
+		t.Errorf("Modifiers() has %d names, want %d", got, len(modifiers))
+	}
+}

@@ -143,9 +143,17 @@ func nodePos(n ast.Node) Pos {
 	return tokPos(n.GetToken())
 }
 
-// yamlDocs parses data into documents. It never panics: a panic inside the
-// YAML library on hostile input is turned into an error.
-func yamlDocs(data []byte, source string) (docs []*ynode, err error) {
+// yamlDoc is one converted YAML document, or the error converting it.
+type yamlDoc struct {
+	node *ynode
+	err  error
+}
+
+// yamlDocs parses data into documents. A syntax error fails the whole file;
+// a problem converting one document (such as a duplicate key) only that
+// document. It never panics: a panic inside the YAML library on hostile
+// input is turned into an error.
+func yamlDocs(data []byte, source string) (docs []yamlDoc, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			docs, err = nil, &Error{Source: source, Msg: fmt.Sprintf("invalid YAML: parser failure: %v", r)}
@@ -166,12 +174,16 @@ func yamlDocs(data []byte, source string) (docs []*ynode, err error) {
 		c.anchors = map[string]ast.Node{} // anchors are per document
 		n, err := c.convert(d.Body, 0)
 		if err != nil {
-			return nil, err
+			docs = append(docs, yamlDoc{err: err})
+			if c.nodes > maxNodes {
+				break // the budget is for the whole file
+			}
+			continue
 		}
 		if n.kind == yNull {
 			continue // empty document, e.g. after a trailing "---"
 		}
-		docs = append(docs, n)
+		docs = append(docs, yamlDoc{node: n})
 	}
 	return docs, nil
 }
@@ -291,6 +303,7 @@ func isQuoted(t *token.Token) bool {
 
 func (c *converter) mapping(values []*ast.MappingValueNode, pos Pos, depth int) (*ynode, error) {
 	y := &ynode{kind: yMap, pos: pos, keys: make([]ykey, 0, len(values))}
+	merged := map[string]bool{} // keys that came from merge keys; explicit keys override them
 	for _, mv := range values {
 		if mv.Key == nil {
 			continue
@@ -307,6 +320,7 @@ func (c *converter) mapping(values []*ast.MappingValueNode, pos Pos, depth int) 
 			for _, k := range src.keys {
 				if y.get(k.name) == nil {
 					y.keys = append(y.keys, k)
+					merged[k.name] = true
 				}
 			}
 			continue
@@ -325,11 +339,6 @@ func (c *converter) mapping(values []*ast.MappingValueNode, pos Pos, depth int) 
 				name = t.Value
 			}
 		}
-		for _, k := range y.keys {
-			if k.name == name {
-				return nil, c.errorf(kn.pos, "duplicate key %q", name)
-			}
-		}
 		val, err := c.convert(mv.Value, depth+1)
 		if err != nil {
 			return nil, err
@@ -337,7 +346,23 @@ func (c *converter) mapping(values []*ast.MappingValueNode, pos Pos, depth int) 
 		if val.kind == yNull && !val.pos.IsValid() {
 			val.pos = kn.pos
 		}
-		y.keys = append(y.keys, ykey{name: name, pos: kn.pos, quoted: kn.quoted, val: val})
+		key := ykey{name: name, pos: kn.pos, quoted: kn.quoted, val: val}
+		replaced := false
+		for i, k := range y.keys {
+			if k.name != name {
+				continue
+			}
+			if !merged[name] {
+				return nil, c.errorf(kn.pos, "duplicate key %q", name)
+			}
+			y.keys[i] = key
+			delete(merged, name)
+			replaced = true
+			break
+		}
+		if !replaced {
+			y.keys = append(y.keys, key)
+		}
 	}
 	if len(values) > 0 && !y.pos.IsValid() && len(y.keys) > 0 {
 		y.pos = y.keys[0].pos
