@@ -1,0 +1,381 @@
+package file
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/vigilsec/vigil/internal/ingest"
+)
+
+// fakeSink stores what it is offered. failNext makes the next offers fail
+// durability; full makes them return ErrFull.
+type fakeSink struct {
+	mu       sync.Mutex
+	msgs     []ingest.Raw
+	failNext atomic.Int32
+	full     atomic.Int32
+}
+
+func (s *fakeSink) Enqueue(context.Context, []ingest.Raw) error {
+	return errors.New("fake sink: Enqueue not used by the file input")
+}
+
+func (s *fakeSink) Offer(msgs []ingest.Raw, done func(error)) error {
+	if s.full.Load() > 0 {
+		s.full.Add(-1)
+		return ingest.ErrFull
+	}
+	if s.failNext.Load() > 0 {
+		s.failNext.Add(-1)
+		go done(errors.New("disk full"))
+		return nil
+	}
+	s.mu.Lock()
+	s.msgs = append(s.msgs, msgs...)
+	s.mu.Unlock()
+	go done(nil)
+	return nil
+}
+
+func (s *fakeSink) lines() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, m := range s.msgs {
+		out = append(out, string(m.Data))
+	}
+	return out
+}
+
+func (s *fakeSink) waitLines(t *testing.T, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := s.lines()
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("got %d lines %q, want %d", len(got), got, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// run starts a tailer and returns a stop function that waits for it.
+func run(t *testing.T, cfg Config, sink ingest.Sink) (stop func()) {
+	t.Helper()
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 10 * time.Millisecond
+	}
+	if cfg.GlobInterval == 0 {
+		cfg.GlobInterval = 50 * time.Millisecond
+	}
+	tl, err := New(cfg, sink, nil, nil)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tl.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func appendFile(t *testing.T, path, s string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func numbered(prefix string, from, to int) (string, []string) {
+	var b strings.Builder
+	var want []string
+	for i := from; i < to; i++ {
+		l := fmt.Sprintf("%s line %d", prefix, i)
+		b.WriteString(l + "\n")
+		want = append(want, l)
+	}
+	return b.String(), want
+}
+
+func TestFollowAndFields(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	appendFile(t, log, "old line\n")
+	sink := &fakeSink{}
+	run(t, Config{Paths: []Path{{Glob: filepath.Join(dir, "*.log"), Format: ingest.FormatText}}, StateFile: filepath.Join(dir, "state.json"), Tags: []string{"t1"}}, sink)
+	time.Sleep(50 * time.Millisecond)
+	// Started at the end: the old line is skipped.
+	appendFile(t, log, "first\r\n\nsecond\npart")
+	got := sink.waitLines(t, 2)
+	time.Sleep(50 * time.Millisecond)
+	if diff := cmp.Diff([]string{"first", "second"}, sink.lines()); diff != "" {
+		t.Errorf("lines mismatch (-want +got):\n%s", diff)
+	}
+	appendFile(t, log, "ial\n")
+	got = sink.waitLines(t, 3)
+	if got[2] != "partial" {
+		t.Errorf("got %q, want the partial line completed", got[2])
+	}
+	sink.mu.Lock()
+	m := sink.msgs[0]
+	sink.mu.Unlock()
+	if m.Input != Input || m.Format != ingest.FormatText || m.Fields[FieldPath] != log || len(m.Tags) != 1 {
+		t.Errorf("got %+v, want input file, text, log.file.path %s, tags", m, log)
+	}
+	// A new file appearing later is read from its beginning.
+	other := filepath.Join(dir, "new.log")
+	appendFile(t, other, "from new file\n")
+	got = sink.waitLines(t, 4)
+	if got[3] != "from new file" {
+		t.Errorf("got %q, want the new file's first line", got[3])
+	}
+}
+
+func TestRotationByRename(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	appendFile(t, log, "")
+	sink := &fakeSink{}
+	run(t, Config{Paths: []Path{{Glob: log}}, StateFile: filepath.Join(dir, "state.json")}, sink)
+	time.Sleep(30 * time.Millisecond)
+	s1, want := numbered("a", 0, 100)
+	appendFile(t, log, s1)
+	sink.waitLines(t, 100)
+	// The writer keeps its descriptor across the rename and writes more.
+	w, err := os.OpenFile(log, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(log, log+".1"); err != nil {
+		t.Fatal(err)
+	}
+	s2, want2 := numbered("a", 100, 150)
+	w.WriteString(s2)
+	w.WriteString("last line without newline")
+	w.Close()
+	s3, want3 := numbered("b", 0, 50)
+	appendFile(t, log, s3)
+	want = append(append(append(want, want2...), "last line without newline"), want3...)
+	got := sink.waitLines(t, len(want))
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("lines mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestRotationByTruncate(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	appendFile(t, log, "")
+	sink := &fakeSink{}
+	run(t, Config{Paths: []Path{{Glob: log}}, StateFile: filepath.Join(dir, "state.json")}, sink)
+	time.Sleep(30 * time.Millisecond)
+	s1, want := numbered("a", 0, 20)
+	appendFile(t, log, s1)
+	sink.waitLines(t, 20)
+	if err := os.Truncate(log, 0); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(30 * time.Millisecond)
+	s2, want2 := numbered("b", 0, 5)
+	appendFile(t, log, s2)
+	got := sink.waitLines(t, 25)
+	if diff := cmp.Diff(append(want, want2...), got); diff != "" {
+		t.Errorf("lines mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestRestartResumes(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	state := filepath.Join(dir, "state.json")
+	s1, want1 := numbered("x", 0, 5000)
+	appendFile(t, log, s1)
+	cfg := Config{Paths: []Path{{Glob: log}}, StateFile: state, StartAtBeginning: true, BatchLines: 100}
+
+	sink1 := &fakeSink{}
+	stop := run(t, cfg, sink1)
+	sink1.waitLines(t, 5000)
+	stop()
+	if diff := cmp.Diff(want1, sink1.lines()); diff != "" {
+		t.Fatalf("first run mismatch (-want +got):\n%.2000s", diff)
+	}
+	var doc stateDoc
+	b, err := os.ReadFile(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &doc); err != nil || len(doc.Files) != 1 || doc.Files[0].Offset != int64(len(s1)) {
+		t.Fatalf("got state %s (%v), want one file at offset %d", b, err, len(s1))
+	}
+
+	// While stopped, more lines arrive; the restart reads exactly those.
+	s2, want2 := numbered("y", 0, 10)
+	appendFile(t, log, s2)
+	sink2 := &fakeSink{}
+	stop = run(t, cfg, sink2)
+	sink2.waitLines(t, 10)
+	time.Sleep(50 * time.Millisecond)
+	stop()
+	if diff := cmp.Diff(want2, sink2.lines()); diff != "" {
+		t.Errorf("second run mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestRetryUntilDurable(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	s1, want := numbered("r", 0, 10)
+	appendFile(t, log, s1)
+	sink := &fakeSink{}
+	sink.full.Store(3)
+	sink.failNext.Store(2)
+	run(t, Config{Paths: []Path{{Glob: log}}, StateFile: filepath.Join(dir, "s.json"), StartAtBeginning: true}, sink)
+	got := sink.waitLines(t, 10)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("lines mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestInodeReuseNotResumed(t *testing.T) {
+	// A saved offset whose fingerprint does not match the file at that
+	// inode must not be used.
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	state := filepath.Join(dir, "state.json")
+	appendFile(t, log, "new content line\n")
+	fi, err := os.Stat(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, ok := idOf(fi)
+	if !ok {
+		t.Skip("no inodes on this platform")
+	}
+	if err := saveState(state, map[fileID]savedFile{id: {Path: log, Dev: id.Dev, Ino: id.Ino, Offset: 5, FPLen: 10, FP: "00"}}); err != nil {
+		t.Fatal(err)
+	}
+	sink := &fakeSink{}
+	run(t, Config{Paths: []Path{{Glob: log}}, StateFile: state, StartAtBeginning: true}, sink)
+	got := sink.waitLines(t, 1)
+	if got[0] != "new content line" {
+		t.Errorf("got %q, want the whole first line", got[0])
+	}
+}
+
+func TestLongLinesAndBinary(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	long := strings.Repeat("L", 1<<20)
+	appendFile(t, log, long+"\nafter\n\x00\xff\xfe binary\n"+long)
+	sink := &fakeSink{}
+	run(t, Config{Paths: []Path{{Glob: log}}, StateFile: filepath.Join(dir, "s.json"), StartAtBeginning: true, MaxLineSize: 1000}, sink)
+	got := sink.waitLines(t, 4)
+	want := []string{long[:1000], "after", "\x00\xff\xfe binary", long[:1000]}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("lines mismatch (-want +got):\n%.500s", diff)
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if !sink.msgs[0].Truncated || sink.msgs[1].Truncated || !sink.msgs[3].Truncated {
+		t.Errorf("got truncated flags %v %v %v, want true false true", sink.msgs[0].Truncated, sink.msgs[1].Truncated, sink.msgs[3].Truncated)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     Config
+		wantErr bool
+	}{
+		{"ok", Config{Paths: []Path{{Glob: "/var/log/*.log"}}, StateFile: "s.json"}, false},
+		{"no paths", Config{StateFile: "s.json"}, true},
+		{"bad glob", Config{Paths: []Path{{Glob: "[x"}}, StateFile: "s.json"}, true},
+		{"no state", Config{Paths: []Path{{Glob: "x"}}}, true},
+		{"negative", Config{Paths: []Path{{Glob: "x"}}, StateFile: "s", MaxLineSize: -1}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			if got := err != nil; got != tt.wantErr {
+				t.Errorf("got error %v, want error %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func FuzzReadBatch(f *testing.F) {
+	f.Add([]byte("a\nb\r\n\nc"), uint8(4), true)
+	f.Add([]byte(strings.Repeat("x", 100)+"\ny\n"), uint8(7), false)
+	f.Add([]byte("\x00\xff\n\n\n"), uint8(1), true)
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, in []byte, max uint8, final bool) {
+		path := filepath.Join(dir, "fuzz.log")
+		if err := os.WriteFile(path, in, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fh, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fh.Close()
+		m := int(max%64) + 1
+		tl, err := New(Config{Paths: []Path{{Glob: path}}, StateFile: filepath.Join(dir, "s.json"), MaxLineSize: m, BatchBytes: 16, BatchLines: 3}, &fakeSink{}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tf := &tailed{path: path, f: fh}
+		total := 0
+		for i := 0; ; i++ {
+			if i > len(in)+2 {
+				t.Fatalf("no progress after %d batches on %d bytes", i, len(in))
+			}
+			msgs, next, err := tl.readBatch(tf, final)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if next < tf.offset || next > int64(len(in)) {
+				t.Fatalf("got next offset %d from %d, input %d bytes", next, tf.offset, len(in))
+			}
+			for _, msg := range msgs {
+				if len(msg.Data) > m || len(msg.Data) == 0 {
+					t.Fatalf("got line of %d bytes, want 1..%d", len(msg.Data), m)
+				}
+				total += len(msg.Data)
+			}
+			if next == tf.offset {
+				break
+			}
+			tf.offset = next
+		}
+		if total > len(in) {
+			t.Fatalf("lines hold %d bytes, input %d", total, len(in))
+		}
+	})
+}
