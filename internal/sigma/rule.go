@@ -326,9 +326,10 @@ const (
 //
 // Keyword items (Field == "") match against the event's full text (its
 // message / original line, or all string fields for structured events, as
-// the engine documents). Plain keywords without modifiers have Method
-// MethodContains, since a keyword is a word looked for inside the event;
-// keywords with explicit modifiers keep the method those modifiers say.
+// the engine documents). Keywords without a method modifier (plain ones, or
+// with only all / cased) have Method MethodContains, since a keyword is a
+// word looked for inside the event; keywords with a method modifier
+// (startswith, endswith, re, ...) keep the method it says.
 type FieldItem struct {
 	// Field is the event field name as written, without modifiers. Empty
 	// for keyword items.
