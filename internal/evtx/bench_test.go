@@ -56,3 +56,31 @@ func threadCPU() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkParseOnly reads every record of every sample file without
+// rendering it: the cost of reading, checksums and BinXML expansion.
+func BenchmarkParseOnly(b *testing.B) {
+	files := sampleFiles(b)
+	data := make([][]byte, len(files))
+	for i, path := range files {
+		d, err := os.ReadFile(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		data[i] = d
+	}
+	records := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, d := range data {
+			f, err := NewReader(bytes.NewReader(d), int64(len(d)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := f.Records(func(r *Record) error { records++; return nil }); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+}
