@@ -112,7 +112,7 @@ func (st *state) auditField(typ string, p kvPair) string {
 	if p.quote == 0 && (auditHexKeys[p.key] || typ == "EXECVE" && isArgKey(p.key)) && isHexString(v) {
 		v = decodeAuditHex(v, p.key == "proctitle")
 	}
-	k := event.Intern(p.key)
+	k := st.intern(p.key)
 	if p.quote == 0 && v == p.val {
 		st.setNum(k, v)
 	} else {

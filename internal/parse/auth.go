@@ -349,7 +349,7 @@ func (st *state) pamUnix(msg, prog string) bool {
 		return false
 	}
 	if typ != "" {
-		st.set(event.Intern("pam.type"), event.String(typ))
+		st.set(kPAMType, event.String(typ))
 	}
 	return true
 }
@@ -458,9 +458,9 @@ func (st *state) accountKV(s string, nameKey event.Key) {
 		case "GID":
 			st.setNum(kGroupID, v)
 		case "home":
-			st.setStr(event.Intern("user.home"), v)
+			st.setStr(kUserHome, v)
 		case "shell":
-			st.setStr(event.Intern("user.shell"), v)
+			st.setStr(kUserShell, v)
 		}
 	}
 }

@@ -90,8 +90,8 @@ func (st *state) extField(prefix, key, val string, esc bool, unesc func([]byte, 
 	}
 	st.name = append(st.name[:0], prefix...)
 	st.name = append(st.name, key...)
-	kPref := event.Intern(bytesToString(st.name))
-	kOwn := event.Intern(key)
+	kPref := st.intern(bytesToString(st.name))
+	kOwn := st.intern(key)
 	keys := cefECS[key]
 	if esc {
 		start := len(st.arena)

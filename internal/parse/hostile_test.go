@@ -97,3 +97,30 @@ func TestHostileInput(t *testing.T) {
 		})
 	}
 }
+
+func TestLongNamesAreCut(t *testing.T) {
+	long := strings.Repeat("k", 100000)
+	p := New(Options{})
+	for _, tt := range []struct {
+		name   string
+		data   string
+		format ingest.Format
+	}{
+		{"json", `{"` + long + `":1}`, ingest.FormatJSON},
+		{"kv", long + "=1 a=2", ingest.FormatText},
+		{"cef", "CEF:0|V|P|1|s|n|1|" + long + "=x", ingest.FormatText},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var ev event.Event
+			p.Parse(&ingest.Raw{Data: []byte(tt.data), Format: tt.format, Received: testReceived}, &ev)
+			for _, f := range ev.Fields {
+				if n := len(f.Key.Name()); n > MaxNameLen+len("cef.extensions.") {
+					t.Errorf("field name of %d bytes kept", n)
+				}
+			}
+			if !ev.HasTag(event.TagTruncated) {
+				t.Errorf("got tags %v, want truncated", ev.Tags)
+			}
+		})
+	}
+}

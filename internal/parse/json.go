@@ -257,5 +257,5 @@ func (st *state) nameKey() event.Key {
 	if len(st.name) == 0 {
 		return kEmptyName
 	}
-	return event.Intern(bytesToString(st.name))
+	return st.intern(bytesToString(st.name))
 }

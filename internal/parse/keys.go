@@ -47,6 +47,11 @@ var (
 	kSudoPWD    = event.Intern("sudo.pwd")
 	kSudoTTY    = event.Intern("sudo.tty")
 	kErrMessage = event.Intern("error.message")
+	kPAMType    = event.Intern("pam.type")
+	kUserHome   = event.Intern("user.home")
+	kUserShell  = event.Intern("user.shell")
+
+	kSourceAddress = event.Intern("source.address")
 
 	kURLOriginal  = event.Intern("url.original")
 	kURLPath      = event.Intern("url.path")

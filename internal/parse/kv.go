@@ -147,7 +147,7 @@ func (st *state) kv(msg string) bool {
 		if !ok || st.full() {
 			break
 		}
-		st.kvField(event.Intern(p.key), p)
+		st.kvField(st.intern(p.key), p)
 	}
 	return true
 }

@@ -155,6 +155,9 @@ func (p *Parser) Parse(r *ingest.Raw, ev *event.Event) {
 	if cap(st.pending) > 4096 {
 		st.pending = nil
 	}
+	if cap(st.name) > 4096 {
+		st.name = nil
+	}
 	p.states.Put(st)
 }
 
@@ -283,13 +286,18 @@ func (st *state) setStr(k event.Key, s string) {
 	st.set(k, event.String(s))
 }
 
-// setName appends a field by name, interning it.
-func (st *state) setName(name string, v event.Value) {
-	if len(st.ev.Fields) >= st.p.maxFields {
+// MaxNameLen bounds the length of a field name taken from a message. Names
+// are interned for the life of the process, so a longer name is cut (and
+// the event tagged truncated) rather than kept whole.
+const MaxNameLen = 128
+
+// intern returns the key of a field name that came from the message.
+func (st *state) intern(name string) event.Key {
+	if len(name) > MaxNameLen {
 		st.truncated = true
-		return
+		name = name[:MaxNameLen]
 	}
-	st.ev.Fields = append(st.ev.Fields, event.Field{Key: event.Intern(name), Value: v})
+	return event.Intern(name)
 }
 
 // setNum appends s as a number when it is one, else as a string.

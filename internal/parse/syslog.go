@@ -163,7 +163,7 @@ func (st *state) structuredData(s string) (int, bool) {
 			st.name = append(st.name, id...)
 			st.name = append(st.name, '.')
 			st.name = append(st.name, name...)
-			k := event.Intern(bytesToString(st.name))
+			k := st.intern(bytesToString(st.name))
 			if esc {
 				start := len(st.arena)
 				st.arena = unescapeSD(st.arena, val)

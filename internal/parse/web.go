@@ -76,7 +76,7 @@ func (st *state) access(msg, product string) bool {
 	if isIPLike(client) {
 		st.set(kSourceIP, event.String(client))
 	} else {
-		st.set(event.Intern("source.address"), event.String(client))
+		st.set(kSourceAddress, event.String(client))
 	}
 	if user != "-" {
 		st.setStr(kUserName, user)

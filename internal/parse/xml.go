@@ -244,7 +244,7 @@ func (st *state) eventXML(msg string) bool {
 			if depth > 0 {
 				depth--
 				if stack[depth] == "Data" && section == "EventData" && dataName != "" && !dataHasText {
-					st.set(event.Intern(dataName), event.String(""))
+					st.set(st.intern(dataName), event.String(""))
 				}
 				if stack[depth] == "Data" {
 					dataName = ""
@@ -268,7 +268,7 @@ func (st *state) eventXML(msg string) bool {
 			}
 			dataHasText = false
 			if tag.self {
-				st.set(event.Intern(dataName), event.String(""))
+				st.set(st.intern(dataName), event.String(""))
 				dataName = ""
 			}
 		}
@@ -326,14 +326,14 @@ func (st *state) xmlText(section string, stack []string, text, dataName string, 
 	case section == "System" && len(stack) == 3:
 		switch el {
 		case "EventID", "Version", "Level", "Task", "Opcode", "EventRecordID":
-			st.setXMLText(event.Intern(el), text, true)
+			st.setXMLText(st.intern(el), text, true)
 		case "Keywords", "Channel", "Computer":
-			st.setXMLText(event.Intern(el), text, false)
+			st.setXMLText(st.intern(el), text, false)
 		}
 	case section == "EventData" && el == "Data" && dataName != "":
 		*dataHasText = true
-		st.setXMLText(event.Intern(dataName), text, true)
+		st.setXMLText(st.intern(dataName), text, true)
 	case section == "UserData" && len(stack) >= 4:
-		st.setXMLText(event.Intern(el), text, true)
+		st.setXMLText(st.intern(el), text, true)
 	}
 }
