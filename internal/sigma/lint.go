@@ -131,6 +131,23 @@ func (l *linter) common() {
 	case len(r.Title) > 256:
 		l.add(SeverityError, "title", "title longer than 256 characters")
 	}
+	for _, k := range []struct{ key, val string }{{"name", r.Name}, {"taxonomy", r.Taxonomy}} {
+		if len(k.val) > 256 {
+			l.add(SeverityError, k.key, "%s longer than 256 characters", k.key)
+		}
+	}
+	for _, k := range []struct {
+		key  string
+		vals []string
+	}{{"references", r.References}, {"tags", r.Tags}, {"fields", r.Fields}, {"falsepositives", r.FalsePositives}} {
+		seen := make(map[string]bool, len(k.vals))
+		for _, v := range k.vals {
+			if seen[v] {
+				l.add(SeverityWarning, k.key, "%s lists %q twice", k.key, v)
+			}
+			seen[v] = true
+		}
+	}
 	if r.ID != "" && !uuidRe.MatchString(r.ID) {
 		sev := SeverityError
 		if r.Kind != KindDetection {

@@ -532,3 +532,19 @@ func TestPatternHelpers(t *testing.T) {
 		t.Errorf("Modifiers() has %d names, want %d", got, len(modifiers))
 	}
 }
+
+func TestSetExpandPlaceholders(t *testing.T) {
+	src := "title: a\nlogsource: {product: x}\ndetection:\n    sel: {U|expand: '%A%'}\n    condition: sel\n---\n" +
+		"title: b\nlogsource: {product: x}\ndetection:\n    sel: {U|expand: '%B%'}\n    condition: sel\n"
+	set, errs := NewSet(mustParse(t, src))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	errs = set.ExpandPlaceholders(map[string][]string{"A": {"x"}})
+	if len(errs) != 1 || !errors.Is(errs[0], ErrPlaceholder) || !strings.Contains(errs[0].Error(), "%B%") {
+		t.Errorf("got errors %v, want one for %%B%%", errs)
+	}
+	if _, _, _, p := set.Counts(); p != 1 {
+		t.Errorf("got %d rules with placeholders, want 1", p)
+	}
+}

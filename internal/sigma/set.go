@@ -125,6 +125,22 @@ func (s *Set) Lookup(ref string) (*Rule, bool) {
 	return r, ok
 }
 
+// ExpandPlaceholders calls ExpandPlaceholders on every rule of the set
+// that has placeholders, and returns the errors of the rules that remain
+// unresolved (each wraps ErrPlaceholder) or failed to expand.
+func (s *Set) ExpandPlaceholders(values map[string][]string) []error {
+	var errs []error
+	for _, r := range s.Rules {
+		if len(r.Placeholders) == 0 {
+			continue
+		}
+		if err := r.ExpandPlaceholders(values); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
 // Counts returns how many rules of each kind the set holds, and how many
 // have unresolved placeholders.
 func (s *Set) Counts() (detections, correlations, filters, placeholders int) {
