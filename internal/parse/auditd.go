@@ -28,12 +28,14 @@ var auditHexKeys = map[string]bool{
 // Every key is kept as-is (Sigma linux/auditd rules use them), values that
 // auditd hex-encoded are decoded in place, and ECS names are added.
 func (st *state) auditd(msg string) bool {
-	i := strings.Index(msg, "msg=audit(")
-	if i < 0 {
+	// "msg=audit(...)" from auditd; the kernel's own log writes
+	// "audit(...)" without msg=.
+	i := strings.Index(msg, "audit(")
+	if i < 0 || (i > 0 && msg[i-1] != ' ' && msg[i-1] != '=') {
 		return false
 	}
-	head := msg[:i]
-	rest := msg[i+len("msg=audit("):]
+	head := strings.TrimSuffix(msg[:i], "msg=")
+	rest := msg[i+len("audit("):]
 	end := strings.IndexByte(rest, ')')
 	if end < 0 {
 		return false
@@ -122,9 +124,15 @@ func (st *state) auditField(typ string, p kvPair) string {
 	case "exe":
 		st.setStr(kProcExe, v)
 	case "comm":
-		st.setStr(kProcName, v)
+		// The audited process replaces the syslog program (kernel,
+		// audispd) that logged the record; log.syslog.appname keeps that.
+		if v != "" {
+			st.replace(kProcName, event.String(v))
+		}
 	case "pid":
-		st.setNum(kProcPID, v)
+		if n, ok := number(v); ok {
+			st.replace(kProcPID, n)
+		}
 	case "ppid":
 		st.setNum(kProcPPID, v)
 	case "uid":

@@ -1,12 +1,3 @@
-// Package parse turns raw messages into normalized events: it decodes the
-// transport format (syslog RFC 5424 and RFC 3164, JSON, Windows events as
-// evtx_dump JSON or Winlogbeat, CEF, LEEF, key=value) and runs the
-// application parsers (sshd, sudo, su, account management, systemd-logind,
-// cron, auditd, nginx and Apache) that map a message's text to Elastic Common
-// Schema fields and a Sigma logsource.
-//
-// Parsing never fails: input that no decoder understands is kept as message
-// and log.original with the parse_error tag.
 package parse
 
 import (
