@@ -509,3 +509,25 @@ func readLines(br *bufio.Reader, send func([]ingest.Raw) bool) error {
 	}
 	return nil
 }
+
+// Collect reads every record of paths and parses it into an event, in
+// order, without matching: for benchmarks that need events in memory.
+func Collect(ctx context.Context, paths []string, p Parser) ([]*event.Event, []error) {
+	files, _, errs := expand(paths)
+	var out []*event.Event
+	var done atomic.Int64
+	for _, f := range files {
+		err := readFile(ctx, f, func(recs []ingest.Raw) bool {
+			for i := range recs {
+				ev := &event.Event{}
+				p.Parse(&recs[i], ev)
+				out = append(out, ev)
+			}
+			return ctx.Err() == nil
+		}, &done, func(err error) { errs = append(errs, err) })
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f, err))
+		}
+	}
+	return out, errs
+}
