@@ -1,9 +1,15 @@
 package detect
 
-// acMatcher is an Aho-Corasick automaton compiled to a DFA over byte
-// classes. It reports, for a haystack, every (overlapping) occurrence of
-// its needles as the atoms attached to them. It is immutable after build
-// and allocation-free when scanning.
+import "slices"
+
+// acMatcher is an Aho-Corasick automaton over byte classes: a dense
+// transition table for the root and sparse, sorted edges with failure
+// links for the other states. (A full DFA table is faster per step in
+// theory but, with tens of thousands of states, megabytes large and
+// cache-hostile; this layout keeps the hot shallow states in a few cache
+// lines.) It reports, for a haystack, every (overlapping) occurrence of its
+// needles as the ids attached to them. It is immutable after build and
+// allocation-free when scanning.
 //
 // Vigil implements its own rather than using
 // github.com/petar-dambovaliev/aho-corasick because that package allocates
@@ -12,7 +18,13 @@ package detect
 type acMatcher struct {
 	classes [256]uint8
 	nclass  int32
-	delta   []int32 // state*nclass + class -> state
+	root    [256]int32 // byte -> state from the root
+	// Edges of state s are edgeClass/edgeTo[edgeStart[s]:edgeStart[s+1]],
+	// sorted by class.
+	edgeStart []int32
+	edgeClass []uint8
+	edgeTo    []int32
+	fail      []int32
 	// own[s] is the range of outAtoms for needles ending at state s;
 	// dict[s] is the nearest state on s's failure chain with outputs
 	// (-1 if none).
@@ -102,40 +114,41 @@ func buildAC(needles []string, atoms [][]int32) (*acMatcher, []int32) {
 		nodes[s].out = append(nodes[s].out, atoms[i]...)
 	}
 	ns := int32(len(nodes))
-	nc := m.nclass
-	m.delta = make([]int32, int(ns)*int(nc))
-	fail := make([]int32, ns)
+	m.fail = make([]int32, ns)
 	m.dict = make([]int32, ns)
 	m.ownStart = make([]int32, ns)
 	m.ownEnd = make([]int32, ns)
+	m.edgeStart = make([]int32, ns+1)
 	for s := range nodes {
 		m.ownStart[s] = int32(len(m.outAtoms))
 		m.outAtoms = append(m.outAtoms, nodes[s].out...)
 		m.ownEnd[s] = int32(len(m.outAtoms))
+		m.edgeStart[s] = int32(len(m.edgeTo))
+		cs := make([]int, 0, len(nodes[s].next))
+		for c := range nodes[s].next {
+			cs = append(cs, int(c))
+		}
+		slices.Sort(cs)
+		for _, c := range cs {
+			m.edgeClass = append(m.edgeClass, uint8(c))
+			m.edgeTo = append(m.edgeTo, nodes[s].next[uint8(c)])
+		}
 	}
-	// BFS to fill failure links and the DFA.
+	m.edgeStart[ns] = int32(len(m.edgeTo))
+	// BFS to fill failure and dictionary links.
 	queue := make([]int32, 0, ns)
 	m.dict[0] = -1
-	for c := int32(0); c < nc; c++ {
-		if nx, ok := nodes[0].next[uint8(c)]; ok {
-			m.delta[c] = nx
-			fail[nx] = 0
-			m.dict[nx] = -1
-			queue = append(queue, nx)
-		}
+	for _, nx := range nodes[0].next {
+		m.fail[nx] = 0
+		m.dict[nx] = -1
+		queue = append(queue, nx)
 	}
 	for len(queue) > 0 {
 		s := queue[0]
 		queue = queue[1:]
-		for c := int32(0); c < nc; c++ {
-			nx, ok := nodes[s].next[uint8(c)]
-			if !ok {
-				m.delta[s*nc+c] = m.delta[fail[s]*nc+c]
-				continue
-			}
-			m.delta[s*nc+c] = nx
-			f := m.delta[fail[s]*nc+c]
-			fail[nx] = f
+		for c, nx := range nodes[s].next {
+			f := m.step(m.fail[s], c)
+			m.fail[nx] = f
 			if m.ownEnd[f] > m.ownStart[f] {
 				m.dict[nx] = f
 			} else {
@@ -144,17 +157,49 @@ func buildAC(needles []string, atoms [][]int32) (*acMatcher, []int32) {
 			queue = append(queue, nx)
 		}
 	}
+	for b := 0; b < 256; b++ {
+		if nx, ok := nodes[0].next[m.classes[b]]; ok && (m.classes[b] != 0 || used0(needles)) {
+			m.root[b] = nx
+		}
+	}
 	return m, overflow
+}
+
+// used0 reports whether class 0 occurs in needles; it never does, as
+// class 0 is the class of bytes absent from every needle.
+func used0([]string) bool { return false }
+
+// step returns the state after reading class c in state st.
+func (m *acMatcher) step(st int32, c uint8) int32 {
+	for st != 0 {
+		lo, hi := m.edgeStart[st], m.edgeStart[st+1]
+		for j := lo; j < hi; j++ {
+			if ec := m.edgeClass[j]; ec == c {
+				return m.edgeTo[j]
+			} else if ec > c {
+				break
+			}
+		}
+		st = m.fail[st]
+	}
+	for j := m.edgeStart[0]; j < m.edgeStart[1]; j++ {
+		if m.edgeClass[j] == c {
+			return m.edgeTo[j]
+		}
+	}
+	return 0
 }
 
 // scan appends to dst the atoms of every needle occurrence in s (an atom
 // may repeat) and returns it.
 func (m *acMatcher) scan(s string, dst []int32) []int32 {
 	st := int32(0)
-	nc := m.nclass
-	delta, classes := m.delta, &m.classes
 	for i := 0; i < len(s); i++ {
-		st = delta[st*nc+int32(classes[s[i]])]
+		if st == 0 {
+			st = m.root[s[i]]
+		} else {
+			st = m.step(st, m.classes[s[i]])
+		}
 		for o := st; o > 0; o = m.dict[o] {
 			dst = append(dst, m.outAtoms[m.ownStart[o]:m.ownEnd[o]]...)
 		}

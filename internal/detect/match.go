@@ -25,6 +25,9 @@ type plan struct {
 	// alwaysHit are atoms that the prefilter could not index (automaton
 	// size bound); they count as hit for every event.
 	alwaysHit []int32
+	// needleAtoms maps a plan-wide needle id (automaton output) to its
+	// atoms, so that a needle occurring many times is expanded once.
+	needleAtoms [][]int32
 }
 
 // fieldPF is the prefilter of one field: exact values and needles.
@@ -45,19 +48,27 @@ func (p *plan) pfFor(k event.Key) *fieldPF {
 
 // scratch is per-evaluation state, pooled per engine.
 type scratch struct {
-	epoch  uint32
-	atomEp []uint32 // atom -> epoch when it hit
-	instEp []uint32 // instance -> epoch when it became a candidate
-	cands  []int32
-	hits   []int32
-	srcs   []int
-	key    []byte
-	lowEp  []uint32 // field index -> epoch when low[i] was set
-	low    []string
-	rawEp  uint32 // epoch when rawLow was set
-	rawLow string
-	arena  []byte
-	ev     *event.Event
+	epoch    uint32
+	atomEp   []uint32 // atom -> epoch when it hit
+	instEp   []uint32 // instance -> epoch when it became a candidate
+	cands    []int32
+	hits     []int32
+	srcs     []int
+	key      []byte
+	lowEp    []uint32 // field index -> epoch when low[i] was set
+	low      []string
+	needleEp []uint32 // plan needle id -> epoch when it hit
+	rawEp    uint32   // epoch when rawLow was set
+	rawLow   string
+	// Field index by key, built lazily once per evaluation: keyFirst[k]
+	// is the first field of key k when keyEp[k] is the epoch; next[i] the
+	// next field with the same key as field i (-1: none).
+	indexed  bool
+	keyEp    []uint32
+	keyFirst []int32
+	next     []int32
+	arena    []byte
+	ev       *event.Event
 }
 
 func newScratch() *scratch { return &scratch{} }
@@ -78,12 +89,84 @@ func (sc *scratch) reset(e *Engine, ev *event.Event) {
 		clear(sc.atomEp)
 		clear(sc.instEp)
 		clear(sc.lowEp)
+		clear(sc.keyEp)
+		clear(sc.needleEp)
 		sc.rawEp = 0
 		sc.epoch = 1
 	}
 	sc.cands = sc.cands[:0]
 	sc.arena = sc.arena[:0]
 	sc.ev = ev
+	sc.indexed = false
+}
+
+// maxIndexedKey bounds the key index; fields with larger keys (only with
+// huge numbers of distinct field names) are found by scanning.
+const maxIndexedKey = 1 << 18
+
+func (sc *scratch) index() {
+	ev := sc.ev
+	if cap(sc.next) < len(ev.Fields) {
+		sc.next = make([]int32, len(ev.Fields)+16)
+	}
+	sc.next = sc.next[:len(ev.Fields)]
+	for i := len(ev.Fields) - 1; i >= 0; i-- {
+		k := ev.Fields[i].Key
+		if k >= maxIndexedKey {
+			continue
+		}
+		if int(k) >= len(sc.keyEp) {
+			n := max(int(k)+1, 2*len(sc.keyEp), 1024)
+			n = min(n, maxIndexedKey)
+			ep := make([]uint32, n)
+			copy(ep, sc.keyEp)
+			fi := make([]int32, n)
+			copy(fi, sc.keyFirst)
+			sc.keyEp, sc.keyFirst = ep, fi
+		}
+		if sc.keyEp[k] == sc.epoch {
+			sc.next[i] = sc.keyFirst[k]
+		} else {
+			sc.next[i] = -1
+			sc.keyEp[k] = sc.epoch
+		}
+		sc.keyFirst[k] = int32(i)
+	}
+	sc.indexed = true
+}
+
+// first returns the index of the first field of key k, or -1.
+func (sc *scratch) first(k event.Key) int {
+	if k >= maxIndexedKey {
+		for i := range sc.ev.Fields {
+			if sc.ev.Fields[i].Key == k {
+				return i
+			}
+		}
+		return -1
+	}
+	if !sc.indexed {
+		sc.index()
+	}
+	if int(k) < len(sc.keyEp) && sc.keyEp[k] == sc.epoch {
+		return int(sc.keyFirst[k])
+	}
+	return -1
+}
+
+// nextOf returns the index of the next field after i with the same key,
+// or -1.
+func (sc *scratch) nextOf(i int) int {
+	k := sc.ev.Fields[i].Key
+	if k >= maxIndexedKey {
+		for j := i + 1; j < len(sc.ev.Fields); j++ {
+			if sc.ev.Fields[j].Key == k {
+				return j
+			}
+		}
+		return -1
+	}
+	return int(sc.next[i])
 }
 
 // lowered returns field i of the event lowered, computing it once per
@@ -281,9 +364,16 @@ func (e *Engine) buildPlan(own event.Logsource, srcs []int) *plan {
 			for i, n := range needles {
 				atoms[i] = ns.needles[n]
 			}
+			ids := make([][]int32, len(needles))
+			for i := range needles {
+				ids[i] = []int32{int32(len(p.needleAtoms))}
+				p.needleAtoms = append(p.needleAtoms, atoms[i])
+			}
 			var overflow []int32
-			pf.ac, overflow = buildAC(needles, atoms)
-			p.alwaysHit = append(p.alwaysHit, overflow...)
+			pf.ac, overflow = buildAC(needles, ids)
+			for _, id := range overflow {
+				p.alwaysHit = append(p.alwaysHit, p.needleAtoms[id]...)
+			}
 		}
 		if int(k) >= len(p.keyPF) {
 			p.keyPF = slices.Grow(p.keyPF, int(k)+1-len(p.keyPF))[:int(k)+1]
@@ -335,15 +425,25 @@ func (e *Engine) prefilter(p *plan, ev *event.Event, sc *scratch) {
 	for _, a := range p.alwaysHit {
 		mark(a)
 	}
-	if kw := p.pfFor(keywordKey); kw != nil && kw.ac != nil {
-		scan := func(l string) {
-			sc.hits = kw.ac.scan(l, sc.hits[:0])
-			for _, a := range sc.hits {
+	if len(sc.needleEp) < len(p.needleAtoms) {
+		sc.needleEp = make([]uint32, len(p.needleAtoms)+64)
+	}
+	hits := func(ac *acMatcher, l string) {
+		sc.hits = ac.scan(l, sc.hits[:0])
+		for _, n := range sc.hits {
+			if sc.needleEp[n] == ep {
+				continue
+			}
+			sc.needleEp[n] = ep
+			for _, a := range p.needleAtoms[n] {
 				if sc.atomEp[a] != ep {
 					mark(a)
 				}
 			}
 		}
+	}
+	if kw := p.pfFor(keywordKey); kw != nil && kw.ac != nil {
+		scan := func(l string) { hits(kw.ac, l) }
 		if keywordRaw(ev) {
 			scan(sc.loweredRaw())
 		}
@@ -366,12 +466,7 @@ func (e *Engine) prefilter(p *plan, ev *event.Event, sc *scratch) {
 				}
 			}
 			if pf.ac != nil {
-				sc.hits = pf.ac.scan(l, sc.hits[:0])
-				for _, a := range sc.hits {
-					if sc.atomEp[a] != ep {
-						mark(a)
-					}
-				}
+				hits(pf.ac, l)
 			}
 		}
 	}
@@ -476,7 +571,7 @@ func matchItem(it *citem, ev *event.Event, sc *scratch) bool {
 		return matchKeywords(it, ev, sc)
 	}
 	if it.method == sigma.MethodExists {
-		return ev.Has(it.key) == it.values[0].b
+		return (sc.first(it.key) >= 0) == it.values[0].b
 	}
 	for vi := range it.values {
 		v := &it.values[vi]
@@ -494,11 +589,8 @@ func matchItem(it *citem, ev *event.Event, sc *scratch) bool {
 // matchValue reports whether any occurrence of the item's field matches v.
 func matchValue(it *citem, v *cvalue, ev *event.Event, sc *scratch) bool {
 	found := false
-	for i := range ev.Fields {
+	for i := sc.first(it.key); i >= 0; i = sc.nextOf(i) {
 		f := &ev.Fields[i]
-		if f.Key != it.key {
-			continue
-		}
 		found = true
 		if f.Value.Kind == event.KindNull {
 			if v.kind == sigma.ValueNull {
@@ -645,11 +737,8 @@ func timePart(fv event.Value, part sigma.TimePart) (float64, bool) {
 }
 
 func matchFieldRef(it *citem, v *cvalue, fv event.Value, i int, ev *event.Event, sc *scratch) bool {
-	for j := range ev.Fields {
+	for j := sc.first(v.ref); j >= 0; j = sc.nextOf(j) {
 		g := &ev.Fields[j]
-		if g.Key != v.ref {
-			continue
-		}
 		a, b := fv.Str, g.Value.Str
 		if !it.cased {
 			a, b = sc.lowered(i), sc.lowered(j)
