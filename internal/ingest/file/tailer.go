@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/ingest"
@@ -37,7 +38,7 @@ type tailed struct {
 }
 
 // Tailer follows the files matching its patterns. Create it with New and
-// run it with Run.
+// run it with Run (or Start and Wait).
 type Tailer struct {
 	cfg   Config
 	sink  ingest.Sink
@@ -51,6 +52,9 @@ type Tailer struct {
 	buf   []byte
 	// retryDelay is how long to wait after the sink refuses a batch.
 	retryDelay time.Duration
+
+	started atomic.Bool
+	done    chan struct{}
 }
 
 // New validates cfg and returns a Tailer. It does not touch the files yet.
@@ -77,17 +81,46 @@ func New(cfg Config, sink ingest.Sink, stats ingest.Stats, log *slog.Logger) (*T
 		files:      make(map[fileID]*tailed),
 		buf:        make([]byte, max(cfg.BatchBytes, cfg.MaxLineSize+1)),
 		retryDelay: cfg.PollInterval,
+		done:       make(chan struct{}),
 	}, nil
 }
 
-// Run follows the files until ctx is cancelled. It returns an error only if
-// the saved offsets cannot be read at startup.
-func (t *Tailer) Run(ctx context.Context) error {
+// Start loads the saved offsets and follows the files in the background
+// until ctx is cancelled; Wait waits for that. An unreadable state file is
+// an error here rather than a silent restart from scratch.
+func (t *Tailer) Start(ctx context.Context) error {
+	if !t.started.CompareAndSwap(false, true) {
+		return errors.New("file input: already started")
+	}
 	saved, err := loadState(t.cfg.StateFile)
 	if err != nil {
+		close(t.done)
 		return err
 	}
 	t.saved = saved
+	go func() {
+		defer close(t.done)
+		t.loop(ctx)
+	}()
+	return nil
+}
+
+// Wait blocks until the tailer has stopped after its context was
+// cancelled, with its files closed.
+func (t *Tailer) Wait() {
+	<-t.done
+}
+
+// Run is Start followed by Wait.
+func (t *Tailer) Run(ctx context.Context) error {
+	if err := t.Start(ctx); err != nil {
+		return err
+	}
+	t.Wait()
+	return nil
+}
+
+func (t *Tailer) loop(ctx context.Context) {
 	defer t.closeAll()
 	t.scan(true)
 	lastScan := time.Now()
@@ -97,7 +130,7 @@ func (t *Tailer) Run(ctx context.Context) error {
 		for _, tf := range t.ordered() {
 			if err := t.follow(ctx, tf); err != nil {
 				if ctx.Err() != nil {
-					return nil
+					return
 				}
 				t.log.Warn("file input: reading failed", "path", tf.path, "err", err)
 			}
@@ -108,7 +141,7 @@ func (t *Tailer) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-tick.C:
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -40,6 +41,7 @@ const (
 	DefaultMaxBodySize   = 16 << 20
 	DefaultMaxConcurrent = 64
 	DefaultWaitTimeout   = 30 * time.Second
+	DefaultReadTimeout   = time.Minute
 )
 
 // Config configures the HTTP ingest handlers.
@@ -54,6 +56,11 @@ type Config struct {
 	// WaitTimeout bounds how long a request waits for its messages to be
 	// durably stored before it is answered with 503. Default 30 s.
 	WaitTimeout time.Duration
+	// ReadTimeout bounds how long reading one request body may take, so a
+	// client trickling its body cannot hold a concurrency slot for long.
+	// It is set per request, on top of the http.Server's own timeouts.
+	// Default 1 minute.
+	ReadTimeout time.Duration
 	// Tags are copied onto every message, before the principal's tags.
 	Tags []string
 }
@@ -68,6 +75,9 @@ func (c *Config) setDefaults() {
 	if c.WaitTimeout == 0 {
 		c.WaitTimeout = DefaultWaitTimeout
 	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = DefaultReadTimeout
+	}
 }
 
 // Validate checks c; zero values mean the defaults.
@@ -81,6 +91,9 @@ func (c Config) Validate() error {
 	}
 	if c.WaitTimeout < 0 {
 		errs = append(errs, fmt.Errorf("wait timeout %v: must not be negative", c.WaitTimeout))
+	}
+	if c.ReadTimeout < 0 {
+		errs = append(errs, fmt.Errorf("read timeout %v: must not be negative", c.ReadTimeout))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("http ingest config: %w", err)
@@ -128,6 +141,9 @@ func New(cfg Config, sink ingest.Sink, auth Authenticator, stats ingest.Stats, l
 	}
 	if cfg.WaitTimeout < 0 {
 		cfg.WaitTimeout = 0
+	}
+	if cfg.ReadTimeout < 0 {
+		cfg.ReadTimeout = 0
 	}
 	cfg.setDefaults()
 	cfg.Tags = slices.Clip(slices.Clone(cfg.Tags))
@@ -250,6 +266,7 @@ var (
 	errBusy        = errors.New("too many concurrent requests")
 	errWaitTimeout = errors.New("timed out waiting for durable storage")
 	errClientGone  = errors.New("client went away")
+	errReadTimeout = errors.New("timed out reading the request body")
 )
 
 // acquire takes a concurrency slot, or reports that none is free.
@@ -271,6 +288,12 @@ func (h *Handlers) readBody(w http.ResponseWriter, r *http.Request) ([]byte, err
 	if r.ContentLength > limit {
 		return nil, errTooLarge
 	}
+	// Not every ResponseWriter supports deadlines (test recorders do not);
+	// the server's own timeouts still apply then.
+	// After a failed read the deadline stays: the server then gives up
+	// on the unread rest of the body instead of waiting for it.
+	rc := http.NewResponseController(w)
+	deadline := rc.SetReadDeadline(time.Now().Add(h.cfg.ReadTimeout)) == nil
 	body := http.MaxBytesReader(w, r.Body, limit)
 	var rd io.Reader = body
 	switch ce := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); ce {
@@ -294,10 +317,16 @@ func (h *Handlers) readBody(w http.ResponseWriter, r *http.Request) ([]byte, err
 		buf.Grow(int(r.ContentLength))
 	}
 	n, err := buf.ReadFrom(io.LimitReader(rd, limit+1))
+	if err == nil && n <= limit && deadline {
+		rc.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return nil, errTooLarge
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, errReadTimeout
 		}
 		if rd != io.Reader(body) && !errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, fmt.Errorf("%w: %w", errBadGzip, err)
@@ -348,6 +377,8 @@ func statusOf(err error) int {
 	switch {
 	case errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errReadTimeout):
+		return http.StatusRequestTimeout
 	case errors.Is(err, errEncoding):
 		return http.StatusUnsupportedMediaType
 	case errors.Is(err, errBadGzip), errors.Is(err, errNoData), errors.As(err, &se):
@@ -377,6 +408,8 @@ func rejectReason(status int) string {
 		return "busy"
 	case http.StatusUnsupportedMediaType, http.StatusBadRequest:
 		return "bad_request"
+	case http.StatusRequestTimeout:
+		return "timeout"
 	}
 	return "unavailable"
 }

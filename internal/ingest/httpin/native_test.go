@@ -1,9 +1,12 @@
 package httpin
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -260,4 +263,32 @@ func FuzzSplitObjects(f *testing.F) {
 		}
 		_ = err
 	})
+}
+
+func TestSlowBody(t *testing.T) {
+	srv, stats := newTestServer(t, Config{ReadTimeout: 200 * time.Millisecond, MaxConcurrent: 1}, &fakeSink{})
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprint(c, "POST /api/v1/ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good\r\nContent-Length: 100\r\n\r\n{")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading response: %v", err)
+	}
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Errorf("got status %d, want 408", resp.StatusCode)
+	}
+	// The slot is free again.
+	status, _, got := post(t, srv, "POST", "/api/v1/ingest", []byte(`{"a":1}`), bearer("good"))
+	if status != 200 {
+		t.Errorf("got status %d (%s) after the slow client, want 200", status, got)
+	}
+	stats.mu.Lock()
+	defer stats.mu.Unlock()
+	if stats.rejected[InputNative+"/timeout"] != 1 {
+		t.Errorf("got rejected %v, want one timeout", stats.rejected)
+	}
 }
