@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -290,5 +291,53 @@ func TestSlowBody(t *testing.T) {
 	defer stats.mu.Unlock()
 	if stats.rejected[InputNative+"/timeout"] != 1 {
 		t.Errorf("got rejected %v, want one timeout", stats.rejected)
+	}
+}
+
+// TestHostileBodies posts junk to every endpoint: each answers with a
+// client error, never a 5xx or a crash, and queues nothing.
+func TestHostileBodies(t *testing.T) {
+	r := mrand.New(mrand.NewPCG(3, 4))
+	junk := make([]byte, 64<<10)
+	for i := range junk {
+		junk[i] = byte(r.Uint32())
+	}
+	bodies := map[string][]byte{
+		"random":        junk,
+		"nul":           make([]byte, 1000),
+		"deep arrays":   []byte(strings.Repeat("[", 1<<20)),
+		"deep objects":  []byte(strings.Repeat(`{"a":`, 1<<18)),
+		"long string":   []byte(`{"a":"` + strings.Repeat("x", 1<<20)),
+		"invalid utf-8": []byte("\xff\xfe\xfd\n\xc0\x80"),
+	}
+	endpoints := []struct{ path, ct string }{
+		{"/api/v1/ingest", ""},
+		{"/services/collector/event", ""},
+		{"/_bulk", "application/x-ndjson"},
+		{"/v1/logs", "application/x-protobuf"},
+		{"/v1/logs", "application/json"},
+	}
+	for name, body := range bodies {
+		for _, ep := range endpoints {
+			t.Run(name+ep.path+ep.ct, func(t *testing.T) {
+				sink := &fakeSink{}
+				srv, _ := newTestServer(t, Config{}, sink)
+				hdr := map[string]string{"Authorization": "Bearer good"}
+				if ep.ct != "" {
+					hdr["Content-Type"] = ep.ct
+				}
+				status, _, got := post(t, srv, "POST", ep.path, body, hdr)
+				if status < 400 || status >= 500 {
+					// Bulk answers 200 with per-item errors when only sources
+					// are bad; nothing may be queued then either.
+					if !(ep.path == "/_bulk" && status == 200) {
+						t.Errorf("got status %d (%.200s), want a 4xx", status, got)
+					}
+				}
+				if n := len(sink.snapshot()); n != 0 {
+					t.Errorf("got %d messages queued from junk, want 0", n)
+				}
+			})
+		}
 	}
 }
