@@ -43,6 +43,11 @@ type Path struct {
 	// Format is FormatAuto, FormatJSON or FormatText (FormatSyslog is
 	// accepted too, for files written by a syslog daemon).
 	Format ingest.Format
+	// FromBeginning reads the files of this pattern found at startup from
+	// their beginning, as Config.StartAtBeginning does for all patterns.
+	FromBeginning bool
+	// Tags are copied onto this pattern's messages, after Config.Tags.
+	Tags []string
 }
 
 // Config configures the tailer.
@@ -136,4 +141,20 @@ func (c Config) Validate() error {
 		return fmt.Errorf("file input config: %w", err)
 	}
 	return nil
+}
+
+// ParseFormat reads a format name as written in configuration: auto, json,
+// text or syslog ("" is auto).
+func ParseFormat(s string) (ingest.Format, error) {
+	switch s {
+	case "", "auto":
+		return ingest.FormatAuto, nil
+	case "json":
+		return ingest.FormatJSON, nil
+	case "text":
+		return ingest.FormatText, nil
+	case "syslog":
+		return ingest.FormatSyslog, nil
+	}
+	return 0, fmt.Errorf("file format %q: want auto, json, text or syslog", s)
 }

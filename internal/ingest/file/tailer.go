@@ -23,6 +23,7 @@ type tailed struct {
 	id     fileID
 	path   string
 	format ingest.Format
+	tags   []string
 	f      *os.File
 	// offset is where the next unread line starts: everything before it
 	// was delivered durably (or dropped as the tail of an over-long line).
@@ -205,7 +206,7 @@ func (t *Tailer) scan(initial bool) {
 				tf.gone = time.Time{}
 				continue
 			}
-			t.open(path, id, p.Format, initial)
+			t.open(path, id, p, initial)
 		}
 	}
 	now := time.Now()
@@ -227,7 +228,7 @@ func (t *Tailer) scan(initial bool) {
 
 // open starts following path, resuming from a saved offset when the
 // file's identity and fingerprint match.
-func (t *Tailer) open(path string, id fileID, format ingest.Format, initial bool) {
+func (t *Tailer) open(path string, id fileID, p Path, initial bool) {
 	f, err := os.Open(path)
 	if err != nil {
 		t.log.Warn("file input: cannot open", "path", path, "err", err)
@@ -243,11 +244,14 @@ func (t *Tailer) open(path string, id fileID, format ingest.Format, initial bool
 		f.Close()
 		return
 	}
-	tf := &tailed{id: id, path: path, format: format, f: f}
+	tf := &tailed{id: id, path: path, format: p.Format, tags: t.cfg.Tags, f: f}
+	if len(p.Tags) > 0 {
+		tf.tags = slices.Clip(slices.Concat(t.cfg.Tags, p.Tags))
+	}
 	size := fi.Size()
 	if s, ok := t.saved[id]; ok && t.sameFile(f, s) && s.Offset <= size {
 		tf.offset = s.Offset
-	} else if initial && !t.cfg.StartAtBeginning {
+	} else if initial && !t.cfg.StartAtBeginning && !p.FromBeginning {
 		tf.offset = size
 	}
 	tf.fp, tf.fpLen, _ = fingerprint(f, t.cfg.FingerprintSize)
@@ -400,7 +404,7 @@ func (t *Tailer) readBatch(tf *tailed, final bool) ([]ingest.Raw, int64, error) 
 			Format:    tf.format,
 			Input:     Input,
 			Received:  now,
-			Tags:      t.cfg.Tags,
+			Tags:      tf.tags,
 			Fields:    map[string]string{FieldPath: tf.path},
 			Truncated: cut[i],
 		}

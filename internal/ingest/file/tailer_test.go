@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -129,7 +130,7 @@ func TestFollowAndFields(t *testing.T) {
 	log := filepath.Join(dir, "app.log")
 	appendFile(t, log, "old line\n")
 	sink := &fakeSink{}
-	run(t, Config{Paths: []Path{{Glob: filepath.Join(dir, "*.log"), Format: ingest.FormatText}}, StateFile: filepath.Join(dir, "state.json"), Tags: []string{"t1"}}, sink)
+	run(t, Config{Paths: []Path{{Glob: filepath.Join(dir, "*.log"), Format: ingest.FormatText, Tags: []string{"t2"}}}, StateFile: filepath.Join(dir, "state.json"), Tags: []string{"t1"}}, sink)
 	time.Sleep(50 * time.Millisecond)
 	// Started at the end: the old line is skipped.
 	appendFile(t, log, "first\r\n\nsecond\npart")
@@ -146,7 +147,7 @@ func TestFollowAndFields(t *testing.T) {
 	sink.mu.Lock()
 	m := sink.msgs[0]
 	sink.mu.Unlock()
-	if m.Input != Input || m.Format != ingest.FormatText || m.Fields[FieldPath] != log || len(m.Tags) != 1 {
+	if m.Input != Input || m.Format != ingest.FormatText || m.Fields[FieldPath] != log || !slices.Equal(m.Tags, []string{"t1", "t2"}) {
 		t.Errorf("got %+v, want input file, text, log.file.path %s, tags", m, log)
 	}
 	// A new file appearing later is read from its beginning.
@@ -378,4 +379,17 @@ func FuzzReadBatch(f *testing.F) {
 			t.Fatalf("lines hold %d bytes, input %d", total, len(in))
 		}
 	})
+}
+
+func TestParseFormat(t *testing.T) {
+	for _, tt := range []struct {
+		in      string
+		want    ingest.Format
+		wantErr bool
+	}{{"", ingest.FormatAuto, false}, {"json", ingest.FormatJSON, false}, {"text", ingest.FormatText, false}, {"syslog", ingest.FormatSyslog, false}, {"xml", 0, true}} {
+		got, err := ParseFormat(tt.in)
+		if got != tt.want || (err != nil) != tt.wantErr {
+			t.Errorf("ParseFormat(%q): got %v, %v, want %v, error %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
 }
