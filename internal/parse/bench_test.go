@@ -29,8 +29,12 @@ func benchParse(b *testing.B, line string, format ingest.Format) {
 	}
 	b.SetBytes(int64(len(line)))
 	b.ReportAllocs()
+	cpu0 := processCPU()
 	for b.Loop() {
 		p.Parse(r, &ev)
+	}
+	if cpu := processCPU() - cpu0; cpu > 0 {
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
 }
 
