@@ -1,0 +1,197 @@
+package detect
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/sigma"
+)
+
+func mustRules(t testing.TB, text string) []*sigma.Rule {
+	t.Helper()
+	rules, err := sigma.Parse([]byte(text), "test.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rules
+}
+
+const corrRules = `
+title: failed
+id: failed
+logsource: {product: test}
+detection:
+  sel:
+    Outcome: failure
+  condition: sel
+---
+title: brute force
+id: bf
+correlation:
+  type: event_count
+  rules: [failed]
+  group-by: [User, Host]
+  timespan: 1m
+  condition:
+    gte: 3
+`
+
+func testEvent(sec int, fields ...string) *event.Event {
+	ev := &event.Event{Logsource: event.Logsource{Product: "test"}, Time: confBase.Add(time.Duration(sec) * time.Second)}
+	for i := 0; i+1 < len(fields); i += 2 {
+		ev.Set(fields[i], event.String(fields[i+1]))
+	}
+	return ev
+}
+
+func TestCorrelationDetection(t *testing.T) {
+	eng, skipped, err := Compile(mustRules(t, corrRules), Options{MaxEventsPerDetection: 2})
+	if err != nil || len(skipped) > 0 {
+		t.Fatalf("Compile: %v %v", err, skipped)
+	}
+	var got []Detection
+	for i := 0; i < 3; i++ {
+		got = append(got, eng.MatchAll(testEvent(i*10, "Outcome", "failure", "User", "bob", "Host", "h1"))...)
+	}
+	if len(got) != 1 {
+		t.Fatalf("got %d detections, want 1", len(got))
+	}
+	d := got[0]
+	if d.Rule.ID != "bf" || d.Count != 3 || d.Value != 3 || len(d.Events) != 2 {
+		t.Errorf("got rule %s count %d value %v events %d, want bf 3 3 2", d.Rule.ID, d.Count, d.Value, len(d.Events))
+	}
+	if want := confBase.Add(20 * time.Second); !d.Time.Equal(want) {
+		t.Errorf("got time %v, want %v", d.Time, want)
+	}
+	wantGroup := []GroupValue{{"User", "bob"}, {"Host", "h1"}}
+	if diff := cmp.Diff(wantGroup, d.Group); diff != "" {
+		t.Errorf("group mismatch (-want +got):\n%s", diff)
+	}
+	if st := eng.CorrelationStats(); st.Matches != 1 || st.Groups != 1 {
+		t.Errorf("got stats %+v, want 1 match and 1 group", st)
+	}
+}
+
+func TestCorrelationBounds(t *testing.T) {
+	eng, _, _ := Compile(mustRules(t, corrRules), Options{MaxGroups: 2, MaxGroupEntries: 1})
+	for i := 0; i < 10; i++ {
+		eng.MatchAll(testEvent(i, "Outcome", "failure", "User", string(rune('a'+i)), "Host", "h"))
+	}
+	eng.MatchAll(testEvent(20, "Outcome", "failure", "User", "a", "Host", "x"))
+	eng.MatchAll(testEvent(21, "Outcome", "failure", "User", "a", "Host", "x"))
+	st := eng.CorrelationStats()
+	if st.Groups != 2 || st.EvictedGroups != 9 || st.DroppedEntries != 1 {
+		t.Errorf("got stats %+v, want 2 groups, 9 evicted, 1 dropped", st)
+	}
+}
+
+func TestTransferState(t *testing.T) {
+	rules := mustRules(t, corrRules)
+	old, _, _ := Compile(rules, Options{})
+	for i := 0; i < 2; i++ {
+		old.MatchAll(testEvent(i, "Outcome", "failure", "User", "bob", "Host", "h1"))
+	}
+	eng, _, _ := Compile(mustRules(t, corrRules), Options{})
+	eng.TransferState(old)
+	got := eng.MatchAll(testEvent(3, "Outcome", "failure", "User", "bob", "Host", "h1"))
+	if len(got) != 1 || got[0].Rule.ID != "bf" {
+		t.Errorf("after transfer got %d detections, want the correlation to complete", len(got))
+	}
+}
+
+func TestSkippedReasons(t *testing.T) {
+	rules := mustRules(t, `
+title: placeholder
+id: ph
+logsource: {product: test}
+detection:
+  sel:
+    User|expand: '%admins%'
+  condition: sel
+`)
+	_, skipped, err := Compile(rules, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(skipped) != 1 || !errors.Is(skipped[0].Reason, sigma.ErrPlaceholder) {
+		t.Fatalf("got skipped %v, want the placeholder rule with ErrPlaceholder", skipped)
+	}
+}
+
+func TestConcurrentMatch(t *testing.T) {
+	rules := mustRules(t, corrRules+`
+---
+title: cmd
+id: cmd
+logsource: {product: test}
+detection:
+  sel:
+    CommandLine|contains: whoami
+  condition: sel
+`)
+	eng, _, _ := Compile(rules, Options{})
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Go(func() {
+			for i := 0; i < 200; i++ {
+				got := eng.MatchAll(testEvent(i, "CommandLine", "cmd /c WHOAMI", "Outcome", "failure", "User", "u", "Host", strings.Repeat("h", g)))
+				found := false
+				for _, d := range got {
+					if d.Rule.ID == "cmd" {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("goroutine %d event %d: cmd rule did not match", g, i)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestCoverage(t *testing.T) {
+	rules := mustRules(t, `
+title: a
+id: a
+logsource: {product: windows, category: process_creation}
+detection:
+  sel:
+    Image: x
+  condition: sel
+---
+title: b
+id: b
+logsource: {product: windows, category: process_creation}
+detection:
+  sel:
+    Image: y
+  condition: sel
+---
+title: c
+id: c
+logsource: {product: nothing, service: here}
+detection:
+  sel:
+    X: y
+  condition: sel
+`)
+	eng, _, _ := Compile(rules, Options{})
+	cov := eng.Coverage()
+	if len(cov) != 2 {
+		t.Fatalf("got %d logsources, want 2", len(cov))
+	}
+	if cov[0].Logsource.Product != "nothing" || len(cov[0].Sources) != 0 || cov[0].Rules != 1 {
+		t.Errorf("got %+v, want nothing/here unmapped with 1 rule", cov[0])
+	}
+	if cov[1].Rules != 2 || len(cov[1].Sources) < 2 {
+		t.Errorf("got %+v, want process_creation with 2 rules and at least 2 sources", cov[1])
+	}
+}
