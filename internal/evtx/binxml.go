@@ -60,9 +60,16 @@ const (
 //
 // A node holds no pointers, so the arena is cheap to fill and invisible to
 // the garbage collector.
+//
+// An element or attribute whose content is one value holds it inline, in
+// vtype, doff and dlen with inl set, instead of in a child node: most
+// elements and attributes hold exactly one value, and this halves the
+// nodes of a record. A second child of any kind moves the inline value
+// into a child node first, so inl implies that there are no children.
 type node struct {
 	kind  nodeKind
-	vtype byte  // value type for kVal (see value.go)
+	inl   bool  // an element or attribute holds its one value inline
+	vtype byte  // value type for kVal and inline values (see value.go)
 	name  int32 // element, attribute, entity or PI name (see parser.str)
 	doff  int32 // raw value bytes: p.buf[doff : doff+dlen]
 	dlen  int32
@@ -86,6 +93,7 @@ type subValue struct {
 // across records and chunks so that steady-state reading does not allocate.
 type parser struct {
 	buf    []byte // the current chunk, up to its free space
+	own    []byte // the parser's chunk buffer for reading
 	intern *[internSize]internEnt
 	tmpls  map[uint32]tmplDef
 	nodes  []node
@@ -127,6 +135,9 @@ func (p *parser) newNode(n node) (int32, error) {
 
 // appendChild links child at the end of parent's content.
 func (p *parser) appendChild(parent, child int32) {
+	if p.nodes[parent].inl {
+		p.spill(parent)
+	}
 	pn := &p.nodes[parent]
 	switch p.nodes[child].kind {
 	case kVal:
@@ -140,6 +151,19 @@ func (p *parser) appendChild(parent, child int32) {
 		p.nodes[pn.last].next = child
 	}
 	pn.last = child
+}
+
+// spill moves the inline value of parent into a child node. The node
+// budget was checked when the value was added, so this cannot fail; it may
+// exceed maxNodes by one per element, which is harmless.
+func (p *parser) spill(parent int32) {
+	pn := &p.nodes[parent]
+	v := node{kind: kVal, vtype: pn.vtype, doff: pn.doff, dlen: pn.dlen}
+	pn.inl = false
+	p.nodes = append(p.nodes, v)
+	c := int32(len(p.nodes) - 1)
+	pn = &p.nodes[parent]
+	pn.first, pn.last = c, c
 }
 
 func (p *parser) appendAttr(elem, attr int32) {
@@ -430,6 +454,20 @@ func (p *parser) addValue(cur, attr int32, vt byte, data []byte) error {
 	p.vbytes += len(data)
 	if p.vbytes > maxValueBytes {
 		return errRecordTooComplex
+	}
+	target := cur
+	if attr != 0 {
+		target = attr
+	}
+	if tn := &p.nodes[target]; tn.first == 0 && !tn.inl && tn.kind != kDoc {
+		if len(p.nodes) >= maxNodes {
+			return errRecordTooComplex
+		}
+		tn.inl = true
+		tn.vtype = vt
+		tn.doff, tn.dlen = int32(subOffset(p.buf, data)), int32(len(data))
+		tn.nvals = 1
+		return nil
 	}
 	v, err := p.newNode(node{kind: kVal, vtype: vt, doff: int32(subOffset(p.buf, data)), dlen: int32(len(data))})
 	if err != nil {

@@ -40,11 +40,13 @@ type chunkHeader struct {
 	headerCRC         uint32
 }
 
+// chunkBuf returns the parser's own chunk buffer (p.buf may instead point
+// at a chunk in place, for FromBytes).
 func (p *parser) chunkBuf() []byte {
-	if p.buf == nil {
-		p.buf = make([]byte, chunkSize)
+	if p.own == nil {
+		p.own = make([]byte, chunkSize)
 	}
-	return p.buf
+	return p.own
 }
 
 // readChunk parses the chunk in buf (index ci, at file offset off) and

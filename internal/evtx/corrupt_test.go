@@ -69,6 +69,9 @@ func TestTruncated(t *testing.T) {
 		}
 		for _, cut := range cuts {
 			f, err := NewReader(bytes.NewReader(data[:cut]), cut)
+			if cut%2 == 1 {
+				f, err = FromBytes(data[:cut]) // both reading paths
+			}
 			if cut < 8 {
 				if err == nil {
 					t.Errorf("file %d cut at %d: got no error from NewReader, want one", fi, cut)
@@ -124,6 +127,9 @@ func TestBitFlips(t *testing.T) {
 					(at >= fileHeaderSize && at < fileHeaderSize+free && (at-fileHeaderSize < 120 || at-fileHeaderSize >= 124))
 			}
 			f, err := NewReader(bytes.NewReader(data), int64(len(data)))
+			if i%2 == 1 {
+				f, err = FromBytes(data) // both reading paths
+			}
 			if err != nil {
 				continue // the magic was hit
 			}

@@ -100,6 +100,7 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 // concurrent use; open one per goroutine.
 type File struct {
 	r      io.ReaderAt
+	data   []byte // the whole file, when made by FromBytes
 	size   int64
 	closer io.Closer
 	// Header is the file header as read. When the header is damaged the
@@ -177,6 +178,18 @@ func NewReader(r io.ReaderAt, size int64) (*File, error) {
 	return f, nil
 }
 
+// FromBytes reads an EVTX file held in memory. Records refer to data
+// directly instead of copying chunks; data must not change while the File
+// is in use.
+func FromBytes(data []byte) (*File, error) {
+	f, err := NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return nil, err
+	}
+	f.data = data
+	return f, nil
+}
+
 // Close closes the underlying file when the File was made by Open.
 func (f *File) Close() error {
 	if f.closer == nil {
@@ -217,11 +230,25 @@ func (f *File) All() iter.Seq2[*Record, error] {
 			}
 		}
 		p := parserPool.Get().(*parser)
-		defer parserPool.Put(p)
-		buf := p.chunkBuf()
+		defer func() {
+			p.buf = nil // do not keep the caller's data alive
+			parserPool.Put(p)
+		}()
 		for ci := 0; ci < f.ChunkCount(); ci++ {
 			off := int64(fileHeaderSize) + int64(ci)*chunkSize
-			n, err := f.readChunk(buf, off)
+			buf := p.chunkBuf()
+			var n int
+			var err error
+			if f.data != nil {
+				// In memory: use the chunk in place.
+				buf = f.data[off:min(off+chunkSize, f.size):min(off+chunkSize, f.size)]
+				n = len(buf)
+				if n < chunkSize {
+					err = io.ErrUnexpectedEOF
+				}
+			} else {
+				n, err = f.readChunk(buf, off)
+			}
 			if n < chunkSize {
 				if n == 0 && err == io.EOF {
 					return

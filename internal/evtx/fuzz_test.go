@@ -50,26 +50,47 @@ func FuzzReader(f *testing.F) {
 	})[:fileHeaderSize+1024])
 
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r, err := NewReader(bytes.NewReader(data), int64(len(data)))
-		if err != nil {
-			return
-		}
-		n := 0
-		for rec, err := range r.All() {
+		// Both reading paths must return the same records and errors.
+		var outs [2][]string
+		for i := range 2 {
+			var r *File
+			var err error
+			if i == 0 {
+				r, err = NewReader(bytes.NewReader(data), int64(len(data)))
+			} else {
+				r, err = FromBytes(data)
+			}
 			if err != nil {
-				if err.Error() == "" {
-					t.Fatal("empty error message")
-				}
-				continue
+				return
 			}
-			n++
-			out := rec.AppendJSON(nil)
-			if !json.Valid(out) {
-				t.Fatalf("record %d: invalid JSON %q", rec.ID, out)
+			n := 0
+			for rec, err := range r.All() {
+				if err != nil {
+					if err.Error() == "" {
+						t.Fatal("empty error message")
+					}
+					outs[i] = append(outs[i], "error: "+err.Error())
+					continue
+				}
+				n++
+				out := rec.AppendJSON(nil)
+				if !json.Valid(out) {
+					t.Fatalf("record %d: invalid JSON %q", rec.ID, out)
+				}
+				rec.AppendXML(nil)
+				outs[i] = append(outs[i], string(out))
+			}
+			if max := len(data)/(recordHdrSize+4) + 1; n > max {
+				t.Fatalf("got %d records from %d bytes", n, len(data))
 			}
 		}
-		if max := len(data)/(recordHdrSize+4) + 1; n > max {
-			t.Fatalf("got %d records from %d bytes", n, len(data))
+		if len(outs[0]) != len(outs[1]) {
+			t.Fatalf("NewReader gave %d results, FromBytes %d", len(outs[0]), len(outs[1]))
+		}
+		for i := range outs[0] {
+			if outs[0][i] != outs[1][i] {
+				t.Fatalf("result %d: NewReader gave %q, FromBytes %q", i, outs[0][i], outs[1][i])
+			}
 		}
 	})
 }

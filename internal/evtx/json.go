@@ -48,9 +48,13 @@ func (r *Record) JSON() []byte { return r.AppendJSON(nil) }
 
 // pieces returns the number of value children of n and, when there is
 // exactly one, that child.
-func (p *parser) pieces(n *node) (int, int32) {
+func (p *parser) pieces(i int32) (int, int32) {
+	n := &p.nodes[i]
 	if n.nvals != 1 {
 		return int(n.nvals), 0
+	}
+	if n.inl {
+		return 1, i
 	}
 	for c := n.first; c != 0; c = p.nodes[c].next {
 		if p.nodes[c].kind == kVal {
@@ -58,6 +62,23 @@ func (p *parser) pieces(n *node) (int, int32) {
 		}
 	}
 	return 0, 0
+}
+
+// appendPiecesText appends the text of the value pieces of node i
+// (inline or in child nodes), escaped for JSON when esc is set.
+func (p *parser) appendPiecesText(dst []byte, i int32, esc bool) []byte {
+	n := &p.nodes[i]
+	if n.inl {
+		v := p.val(n)
+		return appendValueText(dst, &v, esc)
+	}
+	for c := n.first; c != 0; c = p.nodes[c].next {
+		if cn := &p.nodes[c]; cn.kind == kVal {
+			v := p.val(cn)
+			dst = appendValueText(dst, &v, esc)
+		}
+	}
+	return dst
 }
 
 // appendPiecesJSON renders value pieces: one as its typed JSON value,
@@ -92,7 +113,7 @@ func (p *parser) appendElemJSON(dst []byte, e int32, skipAttrs bool) []byte {
 		}
 	}
 	if !hasAttrs && en.elems == 0 {
-		n, last := p.pieces(en)
+		n, last := p.pieces(e)
 		if n == 0 {
 			return append(dst, "null"...)
 		}
@@ -109,7 +130,7 @@ func (p *parser) appendChildrenObject(dst []byte, e int32, withAttrs bool) []byt
 	if withAttrs {
 		for a := p.nodes[e].attrs; a != 0; a = p.nodes[a].next {
 			an := &p.nodes[a]
-			n, last := p.pieces(an)
+			n, last := p.pieces(a)
 			if n == 0 {
 				continue
 			}
@@ -135,6 +156,10 @@ func (p *parser) appendChildrenObject(dst []byte, e int32, withAttrs bool) []byt
 	nData, nText := 0, 0
 	var bloom [4]uint64
 	mayRepeat := false
+	if p.nodes[e].inl {
+		p.keys = append(p.keys, keyEnt{node: e, kind: entText})
+		nText = 1
+	}
 	for c := p.nodes[e].first; c != 0; c = p.nodes[c].next {
 		cn := &p.nodes[c]
 		switch cn.kind {
@@ -153,12 +178,7 @@ func (p *parser) appendChildrenObject(dst []byte, e int32, withAttrs bool) []byt
 					if p.str(an.name) == "Name" {
 						k.kind = entNamedData
 						k.start = int32(len(p.scr))
-						for v := an.first; v != 0; v = p.nodes[v].next {
-							if vn := &p.nodes[v]; vn.kind == kVal {
-								v := p.val(vn)
-								p.scr = appendValueText(p.scr, &v, true)
-							}
-						}
+						p.scr = p.appendPiecesText(p.scr, a, true)
 						k.end = int32(len(p.scr))
 						break
 					}

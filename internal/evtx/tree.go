@@ -73,7 +73,7 @@ func (e Element) Attrs() iter.Seq2[string, Value] {
 			if an.nvals == 0 {
 				continue
 			}
-			if !yield(e.p.str(an.name), e.p.value(an)) {
+			if !yield(e.p.str(an.name), e.p.value(a)) {
 				return
 			}
 		}
@@ -97,12 +97,13 @@ func (e Element) Text() Value {
 	if e.p == nil {
 		return Value{}
 	}
-	return e.p.value(&e.p.nodes[e.i])
+	return e.p.value(e.i)
 }
 
 // value returns the value pieces of an element or attribute node.
-func (p *parser) value(n *node) Value {
-	switch cnt, one := p.pieces(n); cnt {
+func (p *parser) value(i int32) Value {
+	n := &p.nodes[i]
+	switch cnt, one := p.pieces(i); cnt {
 	case 0:
 		return Value{}
 	case 1:

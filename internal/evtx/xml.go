@@ -6,8 +6,19 @@ package evtx
 // RFC 3339), white space preserved, and attributes without a value left
 // out.
 func (r *Record) AppendXML(dst []byte) []byte {
-	p := r.p
-	for c := p.nodes[r.root].first; c != 0; c = p.nodes[c].next {
+	return r.p.appendContentXML(dst, r.root)
+}
+
+// appendContentXML appends the content of element (or document) i.
+func (p *parser) appendContentXML(dst []byte, i int32) []byte {
+	if p.nodes[i].inl {
+		start := len(p.scr)
+		p.scr = p.appendPiecesText(p.scr, i, false)
+		dst = appendXMLEsc(dst, p.scr[start:], false)
+		p.scr = p.scr[:start]
+		return dst
+	}
+	for c := p.nodes[i].first; c != 0; c = p.nodes[c].next {
 		dst = p.appendNodeXML(dst, c)
 	}
 	return dst
@@ -52,23 +63,16 @@ func (p *parser) appendNodeXML(dst []byte, i int32) []byte {
 		dst = append(dst, p.str(an.name)...)
 		dst = append(dst, '=', '"')
 		start := len(p.scr)
-		for c := an.first; c != 0; c = p.nodes[c].next {
-			if cn := &p.nodes[c]; cn.kind == kVal {
-				v := p.val(cn)
-				p.scr = appendValueText(p.scr, &v, false)
-			}
-		}
+		p.scr = p.appendPiecesText(p.scr, a, false)
 		dst = appendXMLEsc(dst, p.scr[start:], true)
 		p.scr = p.scr[:start]
 		dst = append(dst, '"')
 	}
-	if n.first == 0 {
+	if n.first == 0 && !n.inl {
 		return append(dst, "/>"...)
 	}
 	dst = append(dst, '>')
-	for c := n.first; c != 0; c = p.nodes[c].next {
-		dst = p.appendNodeXML(dst, c)
-	}
+	dst = p.appendContentXML(dst, i)
 	dst = append(dst, '<', '/')
 	dst = append(dst, name...)
 	return append(dst, '>')
