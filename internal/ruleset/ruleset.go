@@ -74,12 +74,12 @@ func Load(o Options) (*Loaded, error) {
 		errs = append(errs, es...)
 	}
 	if len(o.Dirs) > 0 {
-		set, es := sigma.LoadDir(o.Dirs...)
-		rules = append(rules, set.Rules...)
+		rs, es := sigma.LoadRules(o.Dirs...)
+		rules = append(rules, rs...)
 		errs = append(errs, es...)
 	}
 	set, refErrs := sigma.NewSet(rules)
-	l := &Loaded{Set: set, Errors: dedupe(append(errs, refErrs...))}
+	l := &Loaded{Set: set, Errors: append(errs, refErrs...)}
 	var runnable []*sigma.Rule
 	for _, r := range set.Rules {
 		if err := r.SkipReason(); err != nil {
@@ -99,16 +99,3 @@ func Load(o Options) (*Loaded, error) {
 	return l, nil
 }
 
-// dedupe drops errors whose text repeats an earlier one (LoadDir checks
-// references within the folders, NewSet again across all rules).
-func dedupe(errs []error) []error {
-	seen := map[string]bool{}
-	out := errs[:0]
-	for _, e := range errs {
-		if s := e.Error(); !seen[s] {
-			seen[s] = true
-			out = append(out, e)
-		}
-	}
-	return out
-}
