@@ -328,7 +328,7 @@ func scalarString(v *fastjson.Value) string {
 }
 
 // hecTime reads HEC's time: epoch seconds with an optional fraction, as a
-// number or a string.
+// number or a string (milliseconds and finer are recognised by magnitude).
 func hecTime(v *fastjson.Value) (time.Time, error) {
 	var f float64
 	switch v.Type() {
@@ -348,8 +348,19 @@ func hecTime(v *fastjson.Value) (time.Time, error) {
 	default:
 		return time.Time{}, fmt.Errorf("time: got %s, want epoch seconds", v.Type())
 	}
-	if math.IsNaN(f) || f < 0 || f > 1e11 {
+	if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f >= 1e20 {
 		return time.Time{}, fmt.Errorf("time %v: out of range", f)
+	}
+	// HEC's time is epoch seconds, but some senders use milliseconds,
+	// microseconds or nanoseconds: a value too large for seconds (after the
+	// year 5138) is read in the next finer unit.
+	switch {
+	case f >= 1e17:
+		f /= 1e9
+	case f >= 1e14:
+		f /= 1e6
+	case f >= 1e11:
+		f /= 1e3
 	}
 	sec, frac := math.Modf(f)
 	// Round to microseconds: float64 epoch seconds carry no more.

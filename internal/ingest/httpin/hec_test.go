@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/valyala/fastjson"
 	"github.com/vigilsec/vigil/internal/ingest"
 )
 
@@ -105,6 +107,40 @@ func TestHECErrors(t *testing.T) {
 }
 
 func ptr(n int) *int { return &n }
+
+func TestHECTime(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    string
+		wantErr bool
+	}{
+		{`1700000000.123`, "2023-11-14T22:13:20.123Z", false},
+		{`"1700000000"`, "2023-11-14T22:13:20Z", false},
+		{`1700000000123`, "2023-11-14T22:13:20.123Z", false},
+		{`1700000000123456`, "2023-11-14T22:13:20.123456Z", false},
+		{`1700000000123456789`, "2023-11-14T22:13:20.123457Z", false},
+		{`""`, "", false},
+		{`null`, "", false},
+		{`-5`, "", true},
+		{`"soon"`, "", true},
+		{`[1]`, "", true},
+		{`1e30`, "", true},
+	}
+	for _, tt := range tests {
+		v, err := fastjson.Parse(tt.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts, err := hecTime(v)
+		got := ""
+		if !ts.IsZero() {
+			got = ts.UTC().Format(time.RFC3339Nano)
+		}
+		if got != tt.want || (err != nil) != tt.wantErr {
+			t.Errorf("hecTime(%s): got %q, %v, want %q, error %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
 
 func TestHECRawAndHealth(t *testing.T) {
 	sink := &fakeSink{}
