@@ -182,16 +182,22 @@ func (st *state) sudo(msg string) bool {
 			failure = part
 			continue
 		}
+		// sudo's own names are kept too: Sigma linux/sudo rules use them.
 		switch k {
 		case "TTY":
+			st.setStr(kSudoTTY, v)
 			st.setStr(kTTY, v)
 		case "PWD":
+			st.setStr(kSudoPWD, v)
 			st.setStr(kProcCwd, v)
 		case "USER":
+			st.setStr(kSudoUSER, v)
 			st.setStr(kTargetUser, v)
 		case "GROUP":
+			st.setStr(kSudoGROUP, v)
 			st.setStr(kGroupName, v)
 		case "COMMAND":
+			st.setStr(kSudoCOMMAND, v)
 			st.setStr(kProcCmdLine, v)
 		}
 	}

@@ -21,7 +21,8 @@
 //     RFC 3164 times take the year of the received time (the previous year
 //     when that would put the event more than a day ahead). Logsource product
 //     linux, service from the program (sshd, sudo, cron, auditd, vsftpd and
-//     the auth.log programs su, login, passwd, useradd, ... by their names).
+//     the auth.log programs su, login, passwd, useradd, ... by their names);
+//     product cisco, service syslog for Cisco "%FAC-SEV-MNEMONIC:" messages.
 //   - JSON objects: nested objects become dotted names, arrays repeated
 //     keys; JSON types are kept; numbers keep their exact text. The time
 //     comes from @timestamp, timestamp, time, ts or date (RFC 3339 or epoch
@@ -62,7 +63,8 @@
 //     ssh_login, ssh_invalid_user, ssh_disconnect, ssh_max_auth_attempts,
 //     ssh_no_identification; user.name, source.ip, source.port,
 //     ssh.auth_method. Dataset sshd.
-//   - sudo: user.name, user.target.name (USER=), process.command_line,
+//   - sudo: its own keys TTY, PWD, USER, GROUP, COMMAND (Sigma linux/sudo
+//     rules use them), user.name, user.target.name (USER=), process.command_line,
 //     process.working_directory, process.tty.name; failures (incorrect
 //     password, NOT in sudoers, command not allowed) with outcome failure.
 //   - su, login, pam_unix of any program (session opened/closed,
@@ -86,5 +88,6 @@
 //     http.response.body.bytes, http.request.referrer, user_agent.original;
 //     event.dataset nginx.access, apache.access, nginx.error, apache.error
 //     (web.access when the server is unknown); logsource category webserver,
-//     product nginx or apache when the program or file path says so.
+//     product and service nginx or apache when the program, the file path
+//     or the error log's shape says so.
 package parse

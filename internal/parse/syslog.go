@@ -223,7 +223,11 @@ func (st *state) rfc3164(pri int, s string) bool {
 	st.setStr(kSyslogAppName, prog)
 	st.setNum(kProcPID, pid)
 	st.setStr(kMessage, msg)
-	st.setLogsource("linux", "", serviceOf(prog))
+	if isCiscoMessage(msg) {
+		st.setLogsource("cisco", "", "syslog")
+	} else {
+		st.setLogsource("linux", "", serviceOf(prog))
+	}
 	st.body(msg, prog, "")
 	return true
 }
@@ -465,4 +469,21 @@ func parseTimestamp(s string, loc *time.Location) (time.Time, bool) {
 		return t.Add(off), true
 	}
 	return time.Time{}, false
+}
+
+// isCiscoMessage reports whether msg starts with a Cisco message code,
+// "%FACILITY-SEVERITY-MNEMONIC:" (IOS, ASA, NX-OS).
+func isCiscoMessage(msg string) bool {
+	if len(msg) < 8 || msg[0] != '%' {
+		return false
+	}
+	i := 1
+	for i < len(msg) && (msg[i] >= 'A' && msg[i] <= 'Z' || isDigit(msg[i]) || msg[i] == '_') {
+		i++
+	}
+	if i == 1 || i+2 >= len(msg) || msg[i] != '-' || !isDigit(msg[i+1]) || msg[i+2] != '-' {
+		return false
+	}
+	c := strings.IndexByte(msg[i:], ':')
+	return c > 3 && c < 64
 }

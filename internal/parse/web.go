@@ -109,7 +109,7 @@ func (st *state) access(msg, product string) bool {
 		}
 	}
 	st.set(kDataset, vWebAccess[product])
-	st.setLogsource(product, "webserver", "")
+	st.setLogsource(product, "webserver", product)
 	return true
 }
 
@@ -242,7 +242,7 @@ func (st *state) nginxError(msg string) bool {
 		}
 	}
 	st.set(kDataset, vWebError["nginx"])
-	st.setLogsource("nginx", "webserver", "")
+	st.setLogsource("nginx", "webserver", "nginx")
 	return true
 }
 
@@ -298,6 +298,6 @@ func (st *state) apacheError(msg string) bool {
 	}
 	st.setStr(kErrMessage, rest)
 	st.set(kDataset, vWebError["apache"])
-	st.setLogsource("apache", "webserver", "")
+	st.setLogsource("apache", "webserver", "apache")
 	return true
 }
