@@ -17,6 +17,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/evtx"
 	"github.com/vigilsec/vigil/internal/ingest"
 	"github.com/vigilsec/vigil/internal/parse"
 	"github.com/vigilsec/vigil/internal/sigma"
@@ -105,6 +106,30 @@ type regressionCase struct {
 	ruleID     string
 	matchCount int
 	jsonFiles  []string
+	evtxFiles  []string
+}
+
+// parseEVTX reads an EVTX file with internal/evtx, renders each record as
+// evtx_dump JSON and parses it into events.
+func parseEVTX(t testing.TB, p *parse.Parser, path string) []*event.Event {
+	f, err := evtx.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []*event.Event
+	var buf []byte
+	for rec, err := range f.All() {
+		if err != nil {
+			t.Errorf("%s: %v", path, err)
+			continue
+		}
+		buf = rec.AppendJSON(buf[:0])
+		ev := &event.Event{}
+		p.Parse(&ingest.Raw{Data: bytes.Clone(buf), Format: ingest.FormatJSON, Received: testReceived}, ev)
+		out = append(out, ev)
+	}
+	return out
 }
 
 func regressionCases(t testing.TB, root string) []regressionCase {
@@ -140,8 +165,8 @@ func regressionCases(t testing.TB, root string) []regressionCase {
 				c.matchCount = *tc.MatchCount
 			}
 		}
-		files, _ := filepath.Glob(filepath.Join(c.dir, "*.json"))
-		c.jsonFiles = files
+		c.jsonFiles, _ = filepath.Glob(filepath.Join(c.dir, "*.json"))
+		c.evtxFiles, _ = filepath.Glob(filepath.Join(c.dir, "*.evtx"))
 		cases = append(cases, c)
 		return nil
 	})
@@ -163,10 +188,14 @@ func TestSigmaHQRegression(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("compiled %d rules in %v; %d skipped", len(rules), time.Since(start), len(skipped))
+	t.Logf("compiled %d rules in %v; %d skipped; %d load errors from internal/sigma", len(rules), time.Since(start), len(skipped), len(allRulesErrs))
+	for _, err := range allRulesErrs {
+		t.Logf("sigma: %v", err)
+	}
 	skippedByID := map[string]error{}
 	for _, s := range skipped {
 		skippedByID[s.Rule.ID] = s.Reason
+		t.Logf("not loaded: %s (%s): %v", s.Rule.Source, s.Rule.Title, s.Reason)
 	}
 	p := parse.New(parse.Options{})
 	cases := regressionCases(t, root)
@@ -174,7 +203,7 @@ func TestSigmaHQRegression(t *testing.T) {
 		t.Skip("no regression tests found")
 	}
 	others := map[string]int{}
-	pass := 0
+	pass, passEVTX := 0, 0
 	for _, c := range cases {
 		name, _ := filepath.Rel(filepath.Join(root, "regression_data"), c.dir)
 		t.Run(name, func(t *testing.T) {
@@ -199,13 +228,30 @@ func TestSigmaHQRegression(t *testing.T) {
 				}
 			}
 			if got < c.matchCount {
-				t.Errorf("rule %s matched %d times, want at least %d (events: %v)", c.ruleID, got, c.matchCount, routed)
+				t.Errorf("JSON: rule %s matched %d times, want at least %d (events: %v)", c.ruleID, got, c.matchCount, routed)
 			} else {
 				pass++
 			}
+			gotEVTX := 0
+			for _, f := range c.evtxFiles {
+				for _, ev := range parseEVTX(t, p, f) {
+					for _, d := range eng.MatchAll(ev) {
+						if d.Rule.ID == c.ruleID {
+							gotEVTX++
+						}
+					}
+				}
+			}
+			if len(c.evtxFiles) > 0 {
+				if gotEVTX < c.matchCount {
+					t.Errorf("EVTX: rule %s matched %d times, want at least %d", c.ruleID, gotEVTX, c.matchCount)
+				} else {
+					passEVTX++
+				}
+			}
 		})
 	}
-	t.Logf("%d/%d regression tests pass", pass, len(cases))
+	t.Logf("%d/%d regression tests pass on the JSON events, %d on the EVTX files", pass, len(cases), passEVTX)
 	if testing.Verbose() {
 		var lines []string
 		for title, n := range others {
