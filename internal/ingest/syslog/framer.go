@@ -72,7 +72,9 @@ type framer struct {
 }
 
 func newFramer(r io.Reader, max int) *framer {
-	limit := max + maxCountDigits + 1
+	// Room for the message, its length prefix, and the digits scanned to
+	// tell a huge count from a line (see octetFrame).
+	limit := max + 2*maxCountDigits + 2
 	size := min(minBufSize, limit)
 	return &framer{r: r, buf: make([]byte, size), max: max, limit: limit}
 }
@@ -129,6 +131,9 @@ func (f *framer) grow() {
 // ensure makes at least n bytes available from f.start, reading as needed.
 // It returns false if the stream ended first.
 func (f *framer) ensure(n int) bool {
+	if n > f.limit {
+		return false
+	}
 	for f.end-f.start < n {
 		if f.start+n > len(f.buf) && f.start > 0 {
 			m := copy(f.buf, f.buf[f.start:f.end])

@@ -64,6 +64,7 @@ func TestFramer(t *testing.T) {
 		{"long lf line at eof", long, 16, []gotFrame{{Data: long[:16], Truncated: true}}, io.EOF},
 		{"exactly max", "<13>abcdefghijkl\n", 16, []gotFrame{{Data: "<13>abcdefghijkl"}}, io.EOF},
 		{"empty", "", 16, nil, io.EOF},
+		{"tiny max with long digits", "1111111111111111111111111 <1\n", 1, []gotFrame{{Data: "1", Truncated: true}}, io.EOF},
 	}
 	readers := map[string]func(string) io.Reader{
 		"whole":    func(s string) io.Reader { return strings.NewReader(s) },
@@ -134,6 +135,7 @@ func FuzzFramer(f *testing.F) {
 	f.Add([]byte("5 <13>a5 <13>b"), uint16(16))
 	f.Add([]byte("<13>a\x00<13>b\n\n12 x"), uint16(8))
 	f.Add([]byte("999999999999 x"), uint16(8))
+	f.Add([]byte("1111111111111111111111111 <1"), uint16(0))
 	f.Fuzz(func(t *testing.T, in []byte, max uint16) {
 		m := int(max%2048) + 1
 		fr := newFramer(iotest.HalfReader(bytes.NewReader(in)), m)
