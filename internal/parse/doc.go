@@ -50,7 +50,9 @@
 //     fields, every attribute as leef.<key> and <key>, ECS as for CEF;
 //     devTime is the event time.
 //   - key=value / logfmt text (quoted values, backslash escapes) when a
-//     message is mostly pairs.
+//     message is mostly pairs; netfilter (iptables, ufw) lines also get
+//     source.ip, destination.ip, source.port, destination.port,
+//     network.transport and dataset iptables.
 //
 // # App parsers
 //

@@ -1,6 +1,8 @@
 package parse
 
 import (
+	"strings"
+
 	"github.com/vigilsec/vigil/internal/event"
 )
 
@@ -142,14 +144,51 @@ func (st *state) kv(msg string) bool {
 		return false
 	}
 	sc = kvScanner{s: msg}
+	netfilter := strings.Contains(msg, "IN=") && strings.Contains(msg, " SRC=")
 	for {
 		p, ok := sc.next()
 		if !ok || st.full() {
 			break
 		}
-		st.kvField(st.intern(p.key), p)
+		k := st.intern(p.key)
+		st.kvField(k, p)
+		if netfilter {
+			st.netfilterField(p)
+		}
+	}
+	if netfilter {
+		st.set(kCategory, vNetwork)
+		st.setDataset("iptables")
 	}
 	return true
+}
+
+var (
+	vNetwork   = event.String("network")
+	kTransport = event.Intern("network.transport")
+	kInIface   = event.Intern("observer.ingress.interface.name")
+	kOutIface  = event.Intern("observer.egress.interface.name")
+)
+
+// netfilterField maps the keys of a netfilter (iptables, ufw, nftables
+// log) line to ECS.
+func (st *state) netfilterField(p kvPair) {
+	switch p.key {
+	case "SRC":
+		st.setStr(kSourceIP, p.val)
+	case "DST":
+		st.setStr(kDestIP, p.val)
+	case "SPT":
+		st.setNum(kSourcePort, p.val)
+	case "DPT":
+		st.setNum(kDestPort, p.val)
+	case "PROTO":
+		st.setStr(kTransport, strings.ToLower(p.val))
+	case "IN":
+		st.setStr(kInIface, p.val)
+	case "OUT":
+		st.setStr(kOutIface, p.val)
+	}
 }
 
 // kvField adds one pair under k: unescaped when quoted with escapes, a number
