@@ -293,13 +293,13 @@ func (t *Tailer) follow(ctx context.Context, tf *tailed) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		msgs, next, err := t.readBatch(tf, final)
+		msgs, next, discarding, err := t.readBatch(tf, final)
 		if err != nil {
 			return err
 		}
 		if len(msgs) == 0 {
 			if next != tf.offset {
-				tf.offset = next // only dropped bytes
+				tf.offset, tf.discarding = next, discarding // only dropped bytes
 				t.commit(tf)
 				continue
 			}
@@ -308,7 +308,7 @@ func (t *Tailer) follow(ctx context.Context, tf *tailed) error {
 		if err := t.deliver(ctx, msgs); err != nil {
 			return err
 		}
-		tf.offset = next
+		tf.offset, tf.discarding = next, discarding
 		t.commit(tf)
 	}
 	if final && time.Since(tf.gone) >= t.cfg.GlobInterval {
@@ -333,13 +333,17 @@ func (t *Tailer) save() {
 	}
 }
 
-// readBatch reads lines from tf.offset. It returns the messages and the
-// offset after the last byte they (or dropped over-long line tails) used.
-func (t *Tailer) readBatch(tf *tailed, final bool) ([]ingest.Raw, int64, error) {
+// readBatch reads lines from tf.offset. It returns the messages, the
+// offset after the last byte they (or dropped over-long line tails) used,
+// and whether the line at that offset is the rest of an over-long line to
+// skip. tf is not changed: the caller applies the result once the batch is
+// durable.
+func (t *Tailer) readBatch(tf *tailed, final bool) (msgs []ingest.Raw, next int64, discarding bool, err error) {
 	n, err := tf.f.ReadAt(t.buf, tf.offset)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, tf.offset, fmt.Errorf("reading %q at %d: %w", tf.path, tf.offset, err)
+		return nil, tf.offset, tf.discarding, fmt.Errorf("reading %q at %d: %w", tf.path, tf.offset, err)
 	}
+	discarding = tf.discarding
 	data := t.buf[:n]
 	atEOF := n < len(t.buf)
 	max := t.cfg.MaxLineSize
@@ -349,13 +353,13 @@ func (t *Tailer) readBatch(tf *tailed, final bool) ([]ingest.Raw, int64, error) 
 	pos := 0
 	for pos < len(data) && len(lines) < t.cfg.BatchLines {
 		i := bytes.IndexByte(data[pos:], '\n')
-		if tf.discarding {
+		if discarding {
 			if i < 0 {
 				pos = len(data)
 				break
 			}
 			pos += i + 1
-			tf.discarding = false
+			discarding = false
 			continue
 		}
 		if i < 0 {
@@ -364,7 +368,7 @@ func (t *Tailer) readBatch(tf *tailed, final bool) ([]ingest.Raw, int64, error) 
 				lines, cut = append(lines, rest[:max]), append(cut, true)
 				size += max
 				pos += max
-				tf.discarding = true
+				discarding = true
 				continue
 			}
 			if final && atEOF && len(rest) > 0 {
@@ -388,14 +392,13 @@ func (t *Tailer) readBatch(tf *tailed, final bool) ([]ingest.Raw, int64, error) 
 		size += len(line)
 	}
 	if len(lines) == 0 {
-		return nil, tf.offset + int64(pos), nil
+		return nil, tf.offset + int64(pos), discarding, nil
 	}
 	// One allocation for the batch's bytes; each message gets its own
 	// capped slice of it.
 	chunk := make([]byte, 0, size)
 	now := time.Now()
-	msgs := make([]ingest.Raw, len(lines))
-	truncated := 0
+	msgs = make([]ingest.Raw, len(lines))
 	for i, l := range lines {
 		off := len(chunk)
 		chunk = append(chunk, l...)
@@ -408,14 +411,8 @@ func (t *Tailer) readBatch(tf *tailed, final bool) ([]ingest.Raw, int64, error) 
 			Fields:    map[string]string{FieldPath: tf.path},
 			Truncated: cut[i],
 		}
-		if cut[i] {
-			truncated++
-		}
 	}
-	if truncated > 0 {
-		t.stats.Rejected(Input, "truncated", truncated)
-	}
-	return msgs, tf.offset + int64(pos), nil
+	return msgs, tf.offset + int64(pos), discarding, nil
 }
 
 func trimCR(b []byte) []byte {
@@ -439,6 +436,9 @@ func (t *Tailer) deliver(ctx context.Context, msgs []ingest.Raw) error {
 			}
 			if err == nil {
 				t.stats.Received(Input, len(msgs))
+				if n := countTruncated(msgs); n > 0 {
+					t.stats.Rejected(Input, "truncated", n)
+				}
 				return nil
 			}
 			t.log.Warn("file input: batch not stored, retrying", "lines", len(msgs), "err", err)
@@ -452,6 +452,16 @@ func (t *Tailer) deliver(ctx context.Context, msgs []ingest.Raw) error {
 		case <-time.After(t.retryDelay):
 		}
 	}
+}
+
+func countTruncated(msgs []ingest.Raw) int {
+	n := 0
+	for _, m := range msgs {
+		if m.Truncated {
+			n++
+		}
+	}
+	return n
 }
 
 type nopStats struct{}

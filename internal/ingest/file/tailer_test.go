@@ -357,7 +357,7 @@ func FuzzReadBatch(f *testing.F) {
 			if i > len(in)+2 {
 				t.Fatalf("no progress after %d batches on %d bytes", i, len(in))
 			}
-			msgs, next, err := tl.readBatch(tf, final)
+			msgs, next, disc, err := tl.readBatch(tf, final)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -373,7 +373,7 @@ func FuzzReadBatch(f *testing.F) {
 			if next == tf.offset {
 				break
 			}
-			tf.offset = next
+			tf.offset, tf.discarding = next, disc
 		}
 		if total > len(in) {
 			t.Fatalf("lines hold %d bytes, input %d", total, len(in))
