@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -87,20 +88,31 @@ type groups struct {
 }
 
 func keyString(key []any) string {
-	var b strings.Builder
+	if len(key) == 1 {
+		if s, ok := key[0].(string); ok {
+			return s + "s" // the common case: one text key
+		}
+	}
+	b := make([]byte, 0, 32)
 	for _, k := range key {
 		switch k := k.(type) {
 		case nil:
-			b.WriteString("n;")
+			b = append(b, 'n')
 		case string:
-			fmt.Fprintf(&b, "s%d:%s;", len(k), k)
+			b = append(b, 's')
+			b = strconv.AppendInt(b, int64(len(k)), 10)
+			b = append(b, ':')
+			b = append(b, k...)
 		case time.Time:
-			fmt.Fprintf(&b, "t%d;", k.UnixNano())
+			b = append(b, 't')
+			b = strconv.AppendInt(b, k.UnixNano(), 10)
 		default:
-			fmt.Fprintf(&b, "v%v;", k)
+			b = append(b, 'v')
+			b = fmt.Appendf(b, "%v", k)
 		}
+		b = append(b, ';')
 	}
-	return b.String()
+	return string(b)
 }
 
 func (g *groups) get(sp *aggSpec, key []any) *groupState {
@@ -341,9 +353,7 @@ func (sc *scan) fastAgg(ctx context.Context, tx *sql.Tx, sp *aggSpec, g *groups,
 	}
 	sel = append(sel, "count(*)")
 	for _, a := range sp.aggs {
-		if a.Field == "" {
-			sel = append(sel, "count(*)")
-		} else {
+		if a.Field != "" {
 			sel = append(sel, "count(e."+promoted[promotedIndex(a.Field)].col+")")
 		}
 	}
@@ -360,7 +370,13 @@ func (sc *scan) fastAgg(ctx context.Context, tx *sql.Tx, sp *aggSpec, g *groups,
 	if sp.isTC {
 		nkey++
 	}
-	dest := make([]any, nkey+1+len(sp.aggs))
+	nfield := 0
+	for _, a := range sp.aggs {
+		if a.Field != "" {
+			nfield++
+		}
+	}
+	dest := make([]any, nkey+1+nfield)
 	ptrs := make([]any, len(dest))
 	for i := range dest {
 		ptrs[i] = &dest[i]
@@ -394,8 +410,14 @@ func (sc *scan) fastAgg(ctx context.Context, tx *sql.Tx, sp *aggSpec, g *groups,
 		}
 		st := g.get(sp, key)
 		st.n += n
-		for i := range sp.aggs {
-			c, _ := dest[nkey+1+i].(int64)
+		j := nkey + 1
+		for i, a := range sp.aggs {
+			if a.Field == "" {
+				st.aggs[i].count += n
+				continue
+			}
+			c, _ := dest[j].(int64)
+			j++
 			st.aggs[i].count += c
 		}
 	}

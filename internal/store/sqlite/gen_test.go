@@ -29,8 +29,9 @@ var (
 	genActions = []string{"create", "delete", "update", "read", "login", "logout"}
 )
 
+// ip draws from 16,384 addresses: a mid-size network's worth of sources.
 func (g *gen) ip() string {
-	return fmt.Sprintf("%d.%d.%d.%d", 10+g.r.IntN(3), g.r.IntN(4), g.r.IntN(64), g.r.IntN(250))
+	return fmt.Sprintf("10.%d.%d.%d", g.r.IntN(4), g.r.IntN(16), g.r.IntN(256))
 }
 
 func (g *gen) next() *event.Event {

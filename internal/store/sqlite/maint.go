@@ -64,6 +64,36 @@ func (db *DB) seal(s *segment) error {
 	return nil
 }
 
+// Flush closes every open writer and seals its segment now rather than in
+// the background: afterwards every segment is indexed. Appends may go on
+// meanwhile (into new segments). Tools and benchmarks use it; the server
+// does not need to.
+func (db *DB) Flush(ctx context.Context) error {
+	db.wmu.Lock()
+	ws := db.writers
+	db.writers = map[writerKey]*writer{}
+	db.wmu.Unlock()
+	for _, w := range ws {
+		db.closeWriter(w, false)
+	}
+	db.mu.RLock()
+	var segs []*segment
+	for _, d := range db.days {
+		segs = append(segs, d.segs...)
+	}
+	db.mu.RUnlock()
+	var errs []error
+	for _, s := range segs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := db.seal(s); err != nil {
+			errs = append(errs, fmt.Errorf("sealing %q: %w", s.path, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // maintainLoop closes idle writers of past days (sealing their segments)
 // and applies retention.
 func (db *DB) maintainLoop() {

@@ -105,34 +105,15 @@ func (sc *scan) segTx(ctx context.Context, s *segment, fn func(tx *sql.Tx, from 
 		return fmt.Errorf("reading segment %q: %w", s.path, err)
 	}
 	defer tx.Rollback()
-	var minTS, maxTS sql.NullInt64
-	var nblk int64
-	err = tx.QueryRowContext(ctx, "SELECT min(min_ts), max(max_ts), count(*) FROM blocks").Scan(&minTS, &maxTS, &nblk)
+	from, conds, args, skip, err := sc.prune(ctx, tx)
 	if err != nil {
 		if strings.Contains(err.Error(), "no such table") {
-			return nil
+			return nil // created but never written
 		}
 		return fmt.Errorf("reading segment %q: %w", s.path, err)
 	}
-	if nblk == 0 || maxTS.Int64 < sc.lo || minTS.Int64 > sc.hi {
+	if skip {
 		return nil
-	}
-	var conds []string
-	var args []any
-	from := "events e"
-	inside := sc.lo <= minTS.Int64 && sc.hi >= maxTS.Int64
-	if !inside || !sc.comp.bloom.trivial() {
-		from = "blocks b CROSS JOIN events e ON e.id BETWEEN b.min_id AND b.max_id"
-		conds = append(conds, "b.max_ts >= ? AND b.min_ts <= ?")
-		args = append(args, sc.lo, sc.hi)
-		if !sc.comp.bloom.trivial() {
-			conds = append(conds, "vigil_bloom(b.bloom, ?)")
-			args = append(args, sc.comp.bloomProgram())
-		}
-	}
-	if !inside {
-		conds = append(conds, "e.ts BETWEEN ? AND ?")
-		args = append(args, sc.lo, sc.hi)
 	}
 	if sc.comp.where != "" {
 		conds = append(conds, sc.comp.where)
@@ -146,6 +127,85 @@ func (sc *scan) segTx(ctx context.Context, s *segment, fn func(tx *sql.Tx, from 
 		return fmt.Errorf("searching segment %q: %w", s.path, err)
 	}
 	return nil
+}
+
+// maxRanges bounds the id ranges a segment query names; past it, one
+// range from the first to the last candidate block is used.
+const maxRanges = 256
+
+// prune reads a segment's blocks: those overlapping the time range whose
+// Bloom filter may match. It returns the FROM clause and conditions that
+// restrict the scan to them, or skip when there are none.
+func (sc *scan) prune(ctx context.Context, tx *sql.Tx) (from string, conds []string, args []any, skip bool, err error) {
+	from = "events e"
+	bloom := !sc.comp.bloom.trivial()
+	q := "SELECT b.id, b.min_id, b.max_id, b.min_ts, b.max_ts, 1 FROM blocks b WHERE b.max_ts >= ? AND b.min_ts <= ? ORDER BY b.id"
+	qargs := []any{sc.lo, sc.hi}
+	if bloom {
+		q = "SELECT b.id, b.min_id, b.max_id, b.min_ts, b.max_ts, vigil_bloom(f.bloom, ?) FROM blocks b JOIN blooms f ON f.id = b.id WHERE b.max_ts >= ? AND b.min_ts <= ? ORDER BY b.id"
+		qargs = []any{sc.comp.bloomProgram(), sc.lo, sc.hi}
+	}
+	var nblk int64
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM blocks").Scan(&nblk); err != nil {
+		return "", nil, nil, false, err
+	}
+	rows, err := tx.QueryContext(ctx, q, qargs...)
+	if err != nil {
+		return "", nil, nil, false, err
+	}
+	defer rows.Close()
+	type rng struct{ lo, hi int64 }
+	var ranges []rng
+	var seen, kept int64
+	inside := true
+	lastID := int64(-1)
+	for rows.Next() {
+		var id, minID, maxID, minTS, maxTS, ok int64
+		if err := rows.Scan(&id, &minID, &maxID, &minTS, &maxTS, &ok); err != nil {
+			return "", nil, nil, false, err
+		}
+		seen++
+		if ok == 0 {
+			continue
+		}
+		kept++
+		if minTS < sc.lo || maxTS > sc.hi {
+			inside = false
+		}
+		if n := len(ranges); n > 0 && id == lastID+1 {
+			ranges[n-1].hi = maxID
+		} else {
+			ranges = append(ranges, rng{minID, maxID})
+		}
+		lastID = id
+	}
+	if err := rows.Err(); err != nil {
+		return "", nil, nil, false, err
+	}
+	if kept == 0 {
+		return "", nil, nil, true, nil
+	}
+	if kept < nblk {
+		if len(ranges) > maxRanges {
+			ranges = []rng{{ranges[0].lo, ranges[len(ranges)-1].hi}}
+		}
+		var b strings.Builder
+		b.WriteByte('(')
+		for i, r := range ranges {
+			if i > 0 {
+				b.WriteString(" OR ")
+			}
+			b.WriteString("e.id BETWEEN ? AND ?")
+			args = append(args, r.lo, r.hi)
+		}
+		b.WriteByte(')')
+		conds = append(conds, b.String())
+	}
+	if !inside {
+		conds = append(conds, "e.ts BETWEEN ? AND ?")
+		args = append(args, sc.lo, sc.hi)
+	}
+	return from, conds, args, false, nil
 }
 
 // parallel runs fn for every segment on up to GOMAXPROCS goroutines.

@@ -41,8 +41,11 @@ CREATE TABLE IF NOT EXISTS blocks(
 	max_id INTEGER NOT NULL,
 	min_ts INTEGER NOT NULL,
 	max_ts INTEGER NOT NULL,
-	n      INTEGER NOT NULL,
-	bloom  BLOB NOT NULL
+	n      INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS blooms(
+	id    INTEGER PRIMARY KEY,
+	bloom BLOB NOT NULL
 );`
 
 func insertSQL(rows int) string {
@@ -79,6 +82,7 @@ type writer struct {
 	many   *sql.Stmt
 	one    *sql.Stmt
 	blkIns *sql.Stmt
+	blmIns *sql.Stmt
 	closed atomic.Bool
 	used   atomic.Uint64 // LRU clock value of the last use
 
@@ -393,7 +397,8 @@ func newWriter(ctx context.Context, db *DB, key writerKey, seg *segment) (_ *wri
 	}
 	w.many = prep(insertMany)
 	w.one = prep(insertOne)
-	w.blkIns = prep("INSERT OR REPLACE INTO blocks(id,min_id,max_id,min_ts,max_ts,n,bloom) VALUES(?,?,?,?,?,?,?)")
+	w.blkIns = prep("INSERT OR REPLACE INTO blocks(id,min_id,max_id,min_ts,max_ts,n) VALUES(?,?,?,?,?,?)")
+	w.blmIns = prep("INSERT OR REPLACE INTO blooms(id,bloom) VALUES(?,?)")
 	if err != nil {
 		w.conn.Close()
 		return nil, fmt.Errorf("preparing inserts in %q: %w", seg.path, err)
@@ -407,7 +412,7 @@ func newWriter(ctx context.Context, db *DB, key writerKey, seg *segment) (_ *wri
 	w.nextID = maxID.Int64 + 1
 	seg.rows.Store(maxID.Int64)
 	var b blockState
-	row := w.conn.QueryRowContext(ctx, "SELECT id,min_id,max_id,min_ts,max_ts,n,bloom FROM blocks ORDER BY id DESC LIMIT 1")
+	row := w.conn.QueryRowContext(ctx, "SELECT b.id,b.min_id,b.max_id,b.min_ts,b.max_ts,b.n,f.bloom FROM blocks b JOIN blooms f ON f.id = b.id ORDER BY b.id DESC LIMIT 1")
 	switch err = row.Scan(&b.id, &b.minID, &b.maxID, &b.minTS, &b.maxTS, &b.n, &b.bloom); {
 	case errors.Is(err, sql.ErrNoRows):
 		err = nil
@@ -522,8 +527,11 @@ func (w *writer) insert(ctx context.Context, st *sql.Stmt, evs []*event.Event, n
 
 func (w *writer) flushBlock(ctx context.Context) error {
 	b := &w.blk
-	if _, err := w.blkIns.ExecContext(ctx, b.id, b.minID, b.maxID, b.minTS, b.maxTS, b.n, b.bloom); err != nil {
+	if _, err := w.blkIns.ExecContext(ctx, b.id, b.minID, b.maxID, b.minTS, b.maxTS, b.n); err != nil {
 		return fmt.Errorf("segment %q: block: %w", w.seg.path, err)
+	}
+	if _, err := w.blmIns.ExecContext(ctx, b.id, b.bloom); err != nil {
+		return fmt.Errorf("segment %q: block filter: %w", w.seg.path, err)
 	}
 	return nil
 }
@@ -536,7 +544,7 @@ func (w *writer) close() error {
 	w.ckpt.Lock()
 	defer w.ckpt.Unlock()
 	var errs []error
-	for _, st := range []*sql.Stmt{w.many, w.one, w.blkIns} {
+	for _, st := range []*sql.Stmt{w.many, w.one, w.blkIns, w.blmIns} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
