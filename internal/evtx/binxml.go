@@ -125,12 +125,17 @@ var (
 	errBadToken  = errors.New("invalid binxml token")
 )
 
-func (p *parser) newNode(n node) (int32, error) {
+func (p *parser) newNode(kind nodeKind, vtype byte, name int32) (int32, error) {
 	if len(p.nodes) >= maxNodes {
 		return 0, errRecordTooComplex
 	}
-	p.nodes = append(p.nodes, n)
-	return int32(len(p.nodes) - 1), nil
+	// Append a zero node and fill it in place: building the node on the
+	// stack and copying it costs store-forwarding stalls on this hot path.
+	p.nodes = append(p.nodes, node{})
+	i := len(p.nodes) - 1
+	n := &p.nodes[i]
+	n.kind, n.vtype, n.name = kind, vtype, name
+	return int32(i), nil
 }
 
 // appendChild links child at the end of parent's content.
@@ -321,7 +326,7 @@ func (p *parser) parseFragment(pos, end int, parent int32) (int, error) {
 			if len(p.stack)-base >= maxElemNest {
 				return 0, errRecordTooComplex
 			}
-			e, err := p.newNode(node{kind: kElem, name: name})
+			e, err := p.newNode(kElem, 0, name)
 			if err != nil {
 				return 0, err
 			}
@@ -339,7 +344,7 @@ func (p *parser) parseFragment(pos, end int, parent int32) (int, error) {
 				return 0, fmt.Errorf("attribute at %#x: %w", pos, err)
 			}
 			pos = np
-			a, err := p.newNode(node{kind: kAttr, name: name})
+			a, err := p.newNode(kAttr, 0, name)
 			if err != nil {
 				return 0, err
 			}
@@ -397,7 +402,7 @@ func (p *parser) parseFragment(pos, end int, parent int32) (int, error) {
 				return 0, fmt.Errorf("entity reference at %#x: %w", pos, err)
 			}
 			pos = np
-			v, err := p.newNode(node{kind: kVal, vtype: vEntityRef, name: name})
+			v, err := p.newNode(kVal, vEntityRef, name)
 			if err != nil {
 				return 0, err
 			}
@@ -412,7 +417,7 @@ func (p *parser) parseFragment(pos, end int, parent int32) (int, error) {
 				return 0, fmt.Errorf("processing instruction at %#x: %w", pos, err)
 			}
 			pos = np
-			v, err := p.newNode(node{kind: kPI, name: name})
+			v, err := p.newNode(kPI, 0, name)
 			if err != nil {
 				return 0, err
 			}
@@ -469,10 +474,11 @@ func (p *parser) addValue(cur, attr int32, vt byte, data []byte) error {
 		tn.nvals = 1
 		return nil
 	}
-	v, err := p.newNode(node{kind: kVal, vtype: vt, doff: int32(subOffset(p.buf, data)), dlen: int32(len(data))})
+	v, err := p.newNode(kVal, vt, 0)
 	if err != nil {
 		return err
 	}
+	p.nodes[v].doff, p.nodes[v].dlen = int32(subOffset(p.buf, data)), int32(len(data))
 	if attr != 0 {
 		p.appendChild(attr, v)
 	} else {
@@ -561,7 +567,9 @@ func (p *parser) templateInstance(pos, end int, cur, attr int32) (int, error) {
 		if size > end-pos {
 			return 0, fmt.Errorf("substitution %d: size %d beyond the record: %w", i, size, errTruncated)
 		}
-		p.subs = append(p.subs, subValue{typ: typ, data: b[pos : pos+size]})
+		p.subs = append(p.subs, subValue{}) // filled in place: see newNode
+		sv := &p.subs[len(p.subs)-1]
+		sv.typ, sv.data = typ, b[pos:pos+size]
 		pos += size
 	}
 	if err := p.expand(def, sbase, cur, attr); err != nil {
@@ -602,7 +610,7 @@ func (p *parser) expand(def tmplDef, sbase int, cur, attr int32) error {
 			if id >= nsubs {
 				continue // rust evtx and Windows render nothing here
 			}
-			sv := p.subs[sbase+id]
+			sv := &p.subs[sbase+id]
 			if sv.typ == vNull {
 				continue
 			}
@@ -645,7 +653,7 @@ func (p *parser) expand(def tmplDef, sbase int, cur, attr int32) error {
 			if len(p.stack)-base >= maxElemNest {
 				return errRecordTooComplex
 			}
-			e, err := p.newNode(node{kind: kElem, name: name})
+			e, err := p.newNode(kElem, 0, name)
 			if err != nil {
 				return err
 			}
@@ -663,7 +671,7 @@ func (p *parser) expand(def tmplDef, sbase int, cur, attr int32) error {
 				return fmt.Errorf("template attribute at %#x: %w", pos, err)
 			}
 			pos = np
-			a, err := p.newNode(node{kind: kAttr, name: name})
+			a, err := p.newNode(kAttr, 0, name)
 			if err != nil {
 				return err
 			}
@@ -722,7 +730,7 @@ func (p *parser) expand(def tmplDef, sbase int, cur, attr int32) error {
 				return fmt.Errorf("template entity reference at %#x: %w", pos, err)
 			}
 			pos = np
-			v, err := p.newNode(node{kind: kVal, vtype: vEntityRef, name: name})
+			v, err := p.newNode(kVal, vEntityRef, name)
 			if err != nil {
 				return err
 			}
@@ -737,7 +745,7 @@ func (p *parser) expand(def tmplDef, sbase int, cur, attr int32) error {
 				return fmt.Errorf("template processing instruction at %#x: %w", pos, err)
 			}
 			pos = np
-			v, err := p.newNode(node{kind: kPI, name: name})
+			v, err := p.newNode(kPI, 0, name)
 			if err != nil {
 				return err
 			}

@@ -169,7 +169,10 @@ func (p *parser) appendChildrenObject(dst []byte, e int32, withAttrs bool) []byt
 			}
 			nText++
 		case kElem:
-			k := keyEnt{node: c, kind: entElem, name: cn.name}
+			// Filled in place: see newNode.
+			p.keys = append(p.keys, keyEnt{})
+			k := &p.keys[len(p.keys)-1]
+			k.node, k.kind, k.name = c, entElem, cn.name
 			name := p.str(cn.name)
 			if name == "Data" {
 				k.kind = entData
@@ -187,7 +190,7 @@ func (p *parser) appendChildrenObject(dst []byte, e int32, withAttrs bool) []byt
 					nData++
 				}
 			}
-			key := p.key(&k)
+			key := p.key(k)
 			h := uint(len(key)) * 0x9e3779b1
 			if len(key) > 0 {
 				h ^= uint(key[0])*0x85ebca6b ^ uint(key[len(key)-1])*0xc2b2ae35 ^ uint(key[len(key)/2])*0x27d4eb2f
@@ -198,14 +201,14 @@ func (p *parser) appendChildrenObject(dst []byte, e int32, withAttrs bool) []byt
 				mayRepeat = true
 			}
 			bloom[h>>6] |= 1 << (h & 63)
-			p.keys = append(p.keys, k)
 		}
 	}
 
 	dataDone := false
 	var counts map[string]int
 	for i := kbase; i < len(p.keys); i++ {
-		k := p.keys[i]
+		// k is not used after the recursion below, which may move p.keys.
+		k := &p.keys[i]
 		if k.kind == entData && nData > 1 {
 			if dataDone {
 				continue
@@ -256,7 +259,7 @@ func (p *parser) appendChildrenObject(dst []byte, e int32, withAttrs bool) []byt
 				continue
 			}
 		}
-		key := p.key(&k)
+		key := p.key(k)
 		dst = append(dst, '"')
 		if k.kind == entNamedData {
 			dst = append(dst, key...) // already escaped
@@ -289,7 +292,8 @@ func (p *parser) appendChildrenObject(dst []byte, e int32, withAttrs bool) []byt
 			dst = appendInt(dst, dup)
 		}
 		dst = append(dst, '"', ':')
-		dst = p.appendElemJSON(dst, k.node, k.kind == entNamedData)
+		node, named := k.node, k.kind == entNamedData
+		dst = p.appendElemJSON(dst, node, named)
 	}
 	p.keys = p.keys[:kbase]
 	p.scr = p.scr[:sbase]
