@@ -1,0 +1,244 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"mime"
+	"mime/quotedprintable"
+	"net"
+	"net/mail"
+	"net/smtp"
+	"net/textproto"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// emailSender sends one SMTP message per delivery.
+type emailSender struct{ n *Notifier }
+
+func (s *emailSender) close() {}
+
+// ErrPlaintextAuth is returned when credentials would cross an unencrypted
+// connection.
+var ErrPlaintextAuth = errors.New("refusing to send SMTP credentials over an unencrypted connection")
+
+func (s *emailSender) send(ctx context.Context, m *message) error {
+	e := m.route.Email
+	if e == nil {
+		return permanentDead(errors.New("email route without email settings"))
+	}
+	addr := net.JoinHostPort(e.Host, strconv.Itoa(e.Port))
+	to := make([]string, 0, len(e.To))
+	for _, t := range e.To {
+		a, err := mail.ParseAddress(t)
+		if err != nil {
+			return permanentDead(fmt.Errorf("email to %q: %w", t, err))
+		}
+		to = append(to, a.Address)
+	}
+	from, err := mail.ParseAddress(e.From)
+	if err != nil {
+		return permanentDead(fmt.Errorf("email from %q: %w", e.From, err))
+	}
+	msg := emailMessage(m, from, e.To, s.n.opts.Now(), s.n.opts.Hostname)
+
+	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
+	if s.n.opts.TLSConfig != nil {
+		tlsConf = s.n.opts.TLSConfig.Clone()
+	}
+	tlsConf.ServerName = e.Host
+
+	d := net.Dialer{Timeout: s.n.opts.DialTimeout}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return &deliveryError{err: fmt.Errorf("connecting to smtp %s: %w", addr, err)}
+	}
+	encrypted := false
+	if e.ImplicitTLS {
+		tc := tls.Client(conn, tlsConf)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return &deliveryError{err: fmt.Errorf("tls with smtp %s: %w", addr, err)}
+		}
+		conn, encrypted = tc, true
+	}
+	// One deadline for the whole exchange; the context cancels it too.
+	conn.SetDeadline(time.Now().Add(3 * s.n.opts.DialTimeout))
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	c, err := smtp.NewClient(conn, e.Host)
+	if err != nil {
+		conn.Close()
+		return smtpErr(addr, "greeting", err)
+	}
+	defer c.Close()
+	if err := c.Hello(s.n.opts.Hostname); err != nil {
+		return smtpErr(addr, "EHLO", err)
+	}
+	if !encrypted {
+		if ok, _ := c.Extension("STARTTLS"); ok {
+			if err := c.StartTLS(tlsConf); err != nil {
+				return smtpErr(addr, "STARTTLS", err)
+			}
+			encrypted = true
+		} else if e.RequireTLS() {
+			return permanent(fmt.Errorf("smtp %s does not offer STARTTLS, which the route requires", addr))
+		}
+	}
+	if e.Username != "" {
+		if !encrypted {
+			return permanent(fmt.Errorf("smtp %s: %w", addr, ErrPlaintextAuth))
+		}
+		if ok, _ := c.Extension("AUTH"); !ok {
+			return permanent(fmt.Errorf("smtp %s does not offer AUTH", addr))
+		}
+		if err := c.Auth(plainAuth{user: e.Username, pass: e.Password}); err != nil {
+			return smtpErr(addr, "AUTH", err)
+		}
+	}
+	if err := c.Mail(from.Address); err != nil {
+		return smtpErr(addr, "MAIL FROM", err)
+	}
+	for _, t := range to {
+		if err := c.Rcpt(t); err != nil {
+			return smtpErr(addr, "RCPT TO", err)
+		}
+	}
+	wc, err := c.Data()
+	if err != nil {
+		return smtpErr(addr, "DATA", err)
+	}
+	if _, err := wc.Write(msg); err != nil {
+		wc.Close()
+		return smtpErr(addr, "DATA", err)
+	}
+	// The reply to the final dot is the server's acceptance.
+	if err := wc.Close(); err != nil {
+		return smtpErr(addr, "DATA", err)
+	}
+	c.Quit()
+	return nil
+}
+
+// plainAuth is AUTH PLAIN (RFC 4616). Unlike smtp.PlainAuth it does not
+// second-guess the transport: send checks encryption itself, for every host.
+type plainAuth struct{ user, pass string }
+
+func (a plainAuth) Start(*smtp.ServerInfo) (string, []byte, error) {
+	return "PLAIN", []byte("\x00" + a.user + "\x00" + a.pass), nil
+}
+
+func (a plainAuth) Next(_ []byte, more bool) ([]byte, error) {
+	if more {
+		return nil, errors.New("unexpected AUTH PLAIN challenge")
+	}
+	return nil, nil
+}
+
+// smtpErr classifies an SMTP failure: 5xx replies are permanent, the rest
+// (4xx, network) are retried.
+func smtpErr(addr, stage string, err error) error {
+	e := &deliveryError{err: fmt.Errorf("smtp %s: %s: %w", addr, stage, err)}
+	var te *textproto.Error
+	if errors.As(err, &te) && te.Code >= 500 {
+		e.permanent = true
+	}
+	return e
+}
+
+// headerText removes line breaks (header injection) and encodes non-ASCII.
+func headerText(s string) string {
+	s = strings.Join(strings.Fields(sanitizeLine(s)), " ")
+	return mime.QEncoding.Encode("utf-8", s)
+}
+
+func emailMessage(m *message, from *mail.Address, to []string, now time.Time, host string) []byte {
+	var level, title string
+	var body strings.Builder
+	if m.d != nil {
+		d := m.d
+		level, title = d.Level, "Digest: "+d.Title
+		fmt.Fprintf(&body, "%s\n\nFrom %s to %s.\n\nBy level: %s\nTop rules: %s\n\n",
+			d.Summary, d.First.UTC().Format(time.RFC3339), d.Last.UTC().Format(time.RFC3339),
+			countsText(d.ByLevel, levelOrder), strings.Join(topRules(d.ByRule, 10), ", "))
+		for _, it := range d.Items {
+			fmt.Fprintf(&body, "- [%s] %s (%s) %s\n", it.Level, it.Title, it.RuleID, it.Time.UTC().Format(time.RFC3339))
+			if it.Link != "" {
+				fmt.Fprintf(&body, "  %s\n", it.Link)
+			}
+		}
+	} else {
+		nt := m.n
+		level, title = nt.Level, nt.Title
+		fmt.Fprintf(&body, "%s\n\nLevel: %s\nKind: %s\nTime: %s\n", nt.Title, nt.Level, nt.Kind, nt.Time.UTC().Format(time.RFC3339))
+		if nt.RuleID != "" {
+			fmt.Fprintf(&body, "Rule: %s\n", nt.RuleID)
+		}
+		if len(nt.Tags) > 0 {
+			fmt.Fprintf(&body, "Tags: %s\n", strings.Join(nt.Tags, ", "))
+		}
+		if nt.Summary != "" {
+			fmt.Fprintf(&body, "\n%s\n", nt.Summary)
+		}
+		if len(nt.Entities) > 0 {
+			body.WriteString("\nEntities:\n")
+			kinds := make([]string, 0, len(nt.Entities))
+			for k := range nt.Entities {
+				kinds = append(kinds, k)
+			}
+			slices.Sort(kinds)
+			for _, k := range kinds {
+				fmt.Fprintf(&body, "  %s: %s\n", k, strings.Join(nt.Entities[k], ", "))
+			}
+		}
+		if nt.Link != "" {
+			fmt.Fprintf(&body, "\n%s\n", nt.Link)
+		}
+	}
+	fmt.Fprintf(&body, "\n-- \nVigil delivery %s\n", m.deliveryID)
+
+	var b bytes.Buffer
+	hdr := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }
+	hdr("From", from.String())
+	toHdr := make([]string, 0, len(to))
+	for _, t := range to {
+		if a, err := mail.ParseAddress(t); err == nil {
+			toHdr = append(toHdr, a.String())
+		}
+	}
+	hdr("To", strings.Join(toHdr, ", "))
+	hdr("Subject", headerText(fmt.Sprintf("[Vigil] %s: %s", level, title)))
+	hdr("Date", now.Format(time.RFC1123Z))
+	hdr("Message-ID", "<"+msgIDPart(m.deliveryID)+"@"+msgIDPart(host)+">")
+	hdr("X-Vigil-Delivery", headerText(m.deliveryID))
+	hdr("X-Vigil-Event", m.event)
+	hdr("MIME-Version", "1.0")
+	hdr("Content-Type", "text/plain; charset=utf-8")
+	hdr("Content-Transfer-Encoding", "quoted-printable")
+	b.WriteString("\r\n")
+	qp := quotedprintable.NewWriter(&b)
+	qp.Write([]byte(strings.ReplaceAll(strings.ToValidUTF8(body.String(), "?"), "\n", "\r\n")))
+	qp.Close()
+	return b.Bytes()
+}
+
+// msgIDPart keeps the characters allowed in a Message-ID.
+func msgIDPart(s string) string {
+	out := strings.Map(func(r rune) rune {
+		if r < 0x80 && (r == '.' || r == '-' || r == '_' ||
+			(r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')) {
+			return r
+		}
+		return '-'
+	}, s)
+	if out == "" {
+		return "vigil"
+	}
+	return out
+}

@@ -1,0 +1,378 @@
+package notify
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/mail"
+	"net/netip"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Route types.
+const (
+	TypeWebhook = "webhook"
+	TypeSlack   = "slack"
+	TypeEmail   = "email"
+	TypeSyslog  = "syslog"
+)
+
+// Route is a destination with its filters and delivery policy.
+type Route struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Type is webhook, slack, email or syslog.
+	Type string `json:"type"`
+	// URL is the webhook or Slack incoming-webhook URL (http or https).
+	URL string `json:"url,omitempty"`
+	// Secret is the webhook HMAC-SHA256 key; the API shows it as "***".
+	Secret string `json:"secret,omitempty"`
+	// MinLevel drops notifications below this Sigma level.
+	MinLevel string `json:"min_level,omitempty"`
+	// Tags keeps notifications with any of these tags; a tag also matches
+	// its sub-tags (attack.t1110 matches attack.t1110.001) and a trailing
+	// "*" matches any suffix.
+	Tags []string `json:"tags,omitempty"`
+	// Rules keeps notifications of these rule ids.
+	Rules []string `json:"rules,omitempty"`
+	// Entities keeps notifications with any of these entity values, by kind
+	// (host, user, source.ip, ...); an IP entity also matches a CIDR value.
+	Entities map[string][]string `json:"entities,omitempty"`
+	// RateLimit is the most messages per minute; the excess goes into a
+	// digest sent with the next free slot. 0 means no limit.
+	RateLimit int `json:"rate_limit,omitempty"`
+	// Digest, when > 0, batches everything into one digest per interval.
+	Digest  time.Duration `json:"-"`
+	Email   *EmailConfig  `json:"email,omitempty"`
+	Syslog  *SyslogConfig `json:"syslog,omitempty"`
+	Enabled bool          `json:"enabled"`
+}
+
+// EmailConfig is an SMTP destination.
+type EmailConfig struct {
+	Host string `json:"host"`
+	// Port defaults to 587 (465 when ImplicitTLS).
+	Port     int    `json:"port,omitempty"`
+	Username string `json:"username,omitempty"`
+	// Password is shown as "***" by the API.
+	Password string   `json:"password,omitempty"`
+	From     string   `json:"from"`
+	To       []string `json:"to"`
+	// StartTLS requires STARTTLS (default true). When false, STARTTLS is
+	// still used if offered, but credentials are never sent in clear.
+	StartTLS *bool `json:"starttls,omitempty"`
+	// ImplicitTLS connects with TLS from the start (SMTPS, port 465).
+	ImplicitTLS bool `json:"implicit_tls,omitempty"`
+}
+
+// RequireTLS reports whether the connection must be encrypted.
+func (e *EmailConfig) RequireTLS() bool { return e.StartTLS == nil || *e.StartTLS }
+
+// SyslogConfig is a syslog destination.
+type SyslogConfig struct {
+	// Addr is host:port.
+	Addr string `json:"addr"`
+	// Network is udp, tcp (octet counting) or tls (default tcp).
+	Network string `json:"network,omitempty"`
+	// Format is cef or rfc5424 (default cef).
+	Format string `json:"format,omitempty"`
+}
+
+// Secret placeholder shown by the API instead of secrets.
+const masked = "***"
+
+type routeAlias Route
+
+type routeJSON struct {
+	*routeAlias
+	Digest string `json:"digest,omitempty"`
+}
+
+// MarshalJSON writes Digest as a Go duration string ("5m").
+func (r *Route) MarshalJSON() ([]byte, error) {
+	rj := routeJSON{routeAlias: (*routeAlias)(r)}
+	if r.Digest > 0 {
+		rj.Digest = r.Digest.String()
+	}
+	return json.Marshal(rj)
+}
+
+// UnmarshalJSON reads Digest as a duration string or a number of seconds.
+func (r *Route) UnmarshalJSON(b []byte) error {
+	var rj struct {
+		*routeAlias
+		Digest json.RawMessage `json:"digest"`
+	}
+	rj.routeAlias = (*routeAlias)(r)
+	if err := json.Unmarshal(b, &rj); err != nil {
+		return err
+	}
+	if len(rj.Digest) == 0 || string(rj.Digest) == "null" {
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(rj.Digest, &s); err == nil {
+		if s == "" {
+			r.Digest = 0
+			return nil
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("digest %q: %w", s, err)
+		}
+		r.Digest = d
+		return nil
+	}
+	var sec float64
+	if err := json.Unmarshal(rj.Digest, &sec); err != nil {
+		return fmt.Errorf("digest: want a duration such as \"5m\" or seconds")
+	}
+	r.Digest = time.Duration(sec * float64(time.Second))
+	return nil
+}
+
+// Masked returns a copy of r with secrets replaced by "***", for the API.
+func (r Route) Masked() Route {
+	c := *r.clone()
+	if c.Secret != "" {
+		c.Secret = masked
+	}
+	if c.Email != nil && c.Email.Password != "" {
+		c.Email.Password = masked
+	}
+	return c
+}
+
+func (r *Route) clone() *Route {
+	c := *r
+	c.Tags = slices.Clone(r.Tags)
+	c.Rules = slices.Clone(r.Rules)
+	if r.Entities != nil {
+		c.Entities = make(map[string][]string, len(r.Entities))
+		for k, v := range r.Entities {
+			c.Entities[k] = slices.Clone(v)
+		}
+	}
+	if r.Email != nil {
+		e := *r.Email
+		e.To = slices.Clone(r.Email.To)
+		if r.Email.StartTLS != nil {
+			v := *r.Email.StartTLS
+			e.StartTLS = &v
+		}
+		c.Email = &e
+	}
+	if r.Syslog != nil {
+		s := *r.Syslog
+		c.Syslog = &s
+	}
+	return &c
+}
+
+// normalize trims and lower-cases what is compared case-insensitively and
+// fills defaults.
+func (r *Route) normalize() {
+	r.Name = strings.TrimSpace(r.Name)
+	r.Type = strings.ToLower(strings.TrimSpace(r.Type))
+	r.URL = strings.TrimSpace(r.URL)
+	r.MinLevel = strings.ToLower(strings.TrimSpace(r.MinLevel))
+	for i, t := range r.Tags {
+		r.Tags[i] = strings.ToLower(strings.TrimSpace(t))
+	}
+	for i, t := range r.Rules {
+		r.Rules[i] = strings.TrimSpace(t)
+	}
+	if r.Syslog != nil {
+		r.Syslog.Network = strings.ToLower(strings.TrimSpace(r.Syslog.Network))
+		if r.Syslog.Network == "" {
+			r.Syslog.Network = "tcp"
+		}
+		r.Syslog.Format = strings.ToLower(strings.TrimSpace(r.Syslog.Format))
+		if r.Syslog.Format == "" {
+			r.Syslog.Format = "cef"
+		}
+	}
+	if r.Email != nil && r.Email.Port == 0 {
+		r.Email.Port = 587
+		if r.Email.ImplicitTLS {
+			r.Email.Port = 465
+		}
+	}
+}
+
+// Validate reports what is wrong with r, wrapping ErrInvalid.
+func (r *Route) Validate() error {
+	bad := func(format string, args ...any) error {
+		return &invalidError{fmt.Sprintf("route %q: ", r.Name) + fmt.Sprintf(format, args...)}
+	}
+	if r.Name == "" {
+		return bad("name is required")
+	}
+	if r.MinLevel != "" && levelRank(r.MinLevel) < 0 {
+		return bad("unknown min_level %q (want informational, low, medium, high or critical)", r.MinLevel)
+	}
+	if r.RateLimit < 0 {
+		return bad("rate_limit %d is negative", r.RateLimit)
+	}
+	if r.Digest < 0 {
+		return bad("digest %s is negative", r.Digest)
+	}
+	for _, t := range r.Tags {
+		if t == "" {
+			return bad("empty tag filter")
+		}
+	}
+	for k := range r.Entities {
+		if strings.TrimSpace(k) == "" {
+			return bad("empty entity kind in filter")
+		}
+	}
+	switch r.Type {
+	case TypeWebhook, TypeSlack:
+		u, err := url.Parse(r.URL)
+		if r.URL == "" || err != nil {
+			return bad("url %q is not a valid URL", r.URL)
+		}
+		if u.Scheme != "http" && u.Scheme != "https" {
+			return bad("url scheme %q is not http or https", u.Scheme)
+		}
+		if u.Host == "" {
+			return bad("url %q has no host", r.URL)
+		}
+	case TypeEmail:
+		e := r.Email
+		if e == nil {
+			return bad("email settings are required")
+		}
+		if strings.TrimSpace(e.Host) == "" {
+			return bad("email host is required")
+		}
+		if e.Port < 1 || e.Port > 65535 {
+			return bad("email port %d is out of range", e.Port)
+		}
+		if _, err := mail.ParseAddress(e.From); err != nil {
+			return bad("email from %q is not an address", e.From)
+		}
+		if len(e.To) == 0 {
+			return bad("email to is required")
+		}
+		for _, to := range e.To {
+			if _, err := mail.ParseAddress(to); err != nil {
+				return bad("email to %q is not an address", to)
+			}
+		}
+		if strings.ContainsAny(e.Host+e.From+e.Username, "\r\n") {
+			return bad("email settings contain a line break")
+		}
+	case TypeSyslog:
+		s := r.Syslog
+		if s == nil {
+			return bad("syslog settings are required")
+		}
+		if _, _, err := net.SplitHostPort(s.Addr); err != nil {
+			return bad("syslog addr %q is not host:port", s.Addr)
+		}
+		switch s.Network {
+		case "udp", "tcp", "tls":
+		default:
+			return bad("syslog network %q is not udp, tcp or tls", s.Network)
+		}
+		switch s.Format {
+		case "cef", "rfc5424":
+		default:
+			return bad("syslog format %q is not cef or rfc5424", s.Format)
+		}
+	case "":
+		return bad("type is required (webhook, slack, email or syslog)")
+	default:
+		return bad("unknown type %q (want webhook, slack, email or syslog)", r.Type)
+	}
+	return nil
+}
+
+var levels = []string{"informational", "low", "medium", "high", "critical"}
+
+// levelRank returns 0 (informational) to 4 (critical), or -1.
+func levelRank(l string) int {
+	for i, x := range levels {
+		if strings.EqualFold(x, l) {
+			return i
+		}
+	}
+	return -1
+}
+
+// Matches reports whether nt passes all of r's filters (each filter that is
+// set must match; within one filter any value may match).
+func (r *Route) Matches(nt *Notification) bool {
+	if r.MinLevel != "" && levelRank(nt.Level) < levelRank(r.MinLevel) {
+		return false
+	}
+	if len(r.Rules) > 0 && !slices.Contains(r.Rules, nt.RuleID) {
+		return false
+	}
+	if len(r.Tags) > 0 && !matchTags(r.Tags, nt.Tags) {
+		return false
+	}
+	if len(r.Entities) > 0 && !matchEntities(r.Entities, nt.Entities) {
+		return false
+	}
+	return true
+}
+
+func matchTags(filter, tags []string) bool {
+	for _, t := range tags {
+		t = strings.ToLower(t)
+		for _, f := range filter {
+			if p, ok := strings.CutSuffix(f, "*"); ok {
+				if strings.HasPrefix(t, p) {
+					return true
+				}
+				continue
+			}
+			if t == f || (strings.HasPrefix(t, f) && t[len(f)] == '.') {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func matchEntities(filter, ents map[string][]string) bool {
+	for kind, want := range filter {
+		for _, v := range ents[kind] {
+			for _, w := range want {
+				if strings.EqualFold(v, w) {
+					return true
+				}
+				if strings.Contains(w, "/") {
+					if p, err := netip.ParsePrefix(w); err == nil {
+						if a, err := netip.ParseAddr(v); err == nil && p.Contains(a.Unmap()) {
+							return true
+						}
+					}
+				}
+			}
+		}
+	}
+	return false
+}
+
+func sortRoutes(rs []Route) {
+	sort.Slice(rs, func(i, j int) bool {
+		if rs[i].Name != rs[j].Name {
+			return rs[i].Name < rs[j].Name
+		}
+		return rs[i].ID < rs[j].ID
+	})
+}
+
+// invalidError is a validation failure; it matches ErrInvalid.
+type invalidError struct{ msg string }
+
+func (e *invalidError) Error() string        { return e.msg }
+func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
