@@ -20,6 +20,9 @@ import (
 // errShutdown ends a connection's reads when the server stops.
 var errShutdown = errors.New("syslog server shutting down")
 
+// handshakeTimeout bounds a TLS handshake.
+const handshakeTimeout = 30 * time.Second
+
 // longAgo is a deadline in the past, used to interrupt blocked reads.
 var longAgo = time.Unix(1, 0)
 
@@ -286,10 +289,18 @@ func (s *Server) handleConn(conn net.Conn, input string) {
 	defer conn.Close()
 	peer := conn.RemoteAddr().String()
 	if tc, ok := conn.(*tls.Conn); ok {
-		if err := s.armDeadline(conn); err != nil {
+		if s.closing.Load() {
 			return
 		}
-		if err := tc.Handshake(); err != nil {
+		// A handshake gets less time than an idle connection: a peer that
+		// is not speaking TLS should not hold a connection slot for long.
+		conn.SetDeadline(time.Now().Add(min(s.cfg.IdleTimeout, handshakeTimeout)))
+		if s.closing.Load() {
+			conn.SetReadDeadline(longAgo)
+		}
+		err := tc.Handshake()
+		conn.SetWriteDeadline(time.Time{})
+		if err != nil {
 			s.stats.Rejected(input, "tls_handshake", 1)
 			s.log.Debug("syslog: tls handshake failed", "peer", peer, "err", err)
 			return

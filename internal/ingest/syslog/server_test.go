@@ -598,3 +598,20 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestTLSHandshakeTimeout(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, _, _ := writeCert(t, dir, "server")
+	s, stats, _ := startServer(t, Config{TLSAddr: "127.0.0.1:0", TLSCertFile: certFile, TLSKeyFile: keyFile, IdleTimeout: 300 * time.Millisecond}, &fakeSink{})
+	// A plain TCP client that never starts the handshake is dropped.
+	c, err := net.Dial("tcp", s.TLSAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("got %v, want the server to close the connection", err)
+	}
+	waitFor(t, func() bool { return stats.get(InputTLS+"/tls_handshake") == 1 }, "tls_handshake count")
+}
