@@ -15,7 +15,8 @@
 //
 //   - Syslog RFC 5424 and RFC 3164 (best effort: without PRI, without
 //     hostname, with rsyslog's ISO timestamps or a year): log.syslog.priority,
-//     log.syslog.facility.code, log.syslog.severity.code, host.name,
+//     log.syslog.facility.code and .name, log.syslog.severity.code and .name,
+//     host.name,
 //     process.name and log.syslog.appname (APP-NAME / TAG), process.pid,
 //     log.syslog.msgid, log.syslog.structured_data.<SD-ID>.<param>, message.
 //     RFC 3164 times take the year of the received time (the previous year

@@ -45,7 +45,28 @@ func (st *state) syslogPri(pri int) {
 	st.set(kSyslogPri, event.Int(int64(pri)))
 	st.set(kSyslogFacility, event.Int(int64(pri>>3)))
 	st.set(kSyslogSeverity, event.Int(int64(pri&7)))
+	st.set(kSyslogFacilityName, facilityNames[pri>>3])
+	st.set(kSyslogSeverityName, severityNames[pri&7])
 }
+
+// Syslog facility and severity names (RFC 5424 section 6.2.1, as rsyslog
+// names them).
+var (
+	facilityNames = func() (v [24]event.Value) {
+		for i, n := range [...]string{"kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp", "ntp", "security", "console", "solaris-cron", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"} {
+			v[i] = event.String(n)
+		}
+		return v
+	}()
+	severityNames = func() (v [8]event.Value) {
+		for i, n := range [...]string{"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"} {
+			v[i] = event.String(n)
+		}
+		return v
+	}()
+	kSyslogFacilityName = event.Intern("log.syslog.facility.name")
+	kSyslogSeverityName = event.Intern("log.syslog.severity.name")
+)
 
 // nextToken returns the text of s up to the first space and the rest after
 // that space.
