@@ -156,6 +156,39 @@ func (st *state) sshd(msg string) bool {
 		st.authEvent("sshd", "ssh_no_identification", vFailure)
 		st.ipPort(msg[len("Did not receive identification string from "):])
 		return true
+	case strings.HasPrefix(msg, "Disconnecting "):
+		// "Disconnecting authenticating user root 1.2.3.4 port 22: Too many
+		// authentication failures [preauth]"
+		rest := msg[len("Disconnecting "):]
+		out := event.Value{}
+		if strings.Contains(rest, "Too many authentication failures") {
+			out = vFailure
+		}
+		st.authEvent("sshd", "ssh_disconnect", out)
+		st.userIPPort(rest)
+		return true
+	case strings.HasPrefix(msg, "User ") && strings.Contains(msg, " not allowed because "):
+		// "User root from 1.2.3.4 not allowed because not listed in AllowUsers"
+		head, _, _ := cut(msg[len("User "):], " not allowed because ")
+		st.authEvent("sshd", "ssh_user_not_allowed", vFailure)
+		st.forUserFrom(head)
+		return true
+	case strings.HasPrefix(msg, "Unable to negotiate with "):
+		st.authEvent("sshd", "ssh_negotiation_failed", vFailure)
+		st.ipPort(msg[len("Unable to negotiate with "):])
+		return true
+	case strings.HasPrefix(msg, "Timeout before authentication for "):
+		st.authEvent("sshd", "ssh_auth_timeout", vFailure)
+		st.ipPort(msg[len("Timeout before authentication for "):])
+		return true
+	case strings.HasPrefix(msg, "banner exchange: Connection from "):
+		st.authEvent("sshd", "ssh_bad_banner", vFailure)
+		st.ipPort(msg[len("banner exchange: Connection from "):])
+		return true
+	case strings.HasPrefix(msg, "PAM ") && strings.Contains(msg, " more authentication failure"):
+		st.authEvent("sshd", "ssh_login", vFailure)
+		st.pamKV(msg[strings.IndexByte(msg, ';')+1:], "sshd", "")
+		return true
 	case strings.HasPrefix(msg, "pam_unix("):
 		return st.pamUnix(msg, "sshd")
 	}
@@ -309,40 +342,7 @@ func (st *state) pamUnix(msg, prog string) bool {
 		st.setDataset(dataset)
 	case strings.HasPrefix(rest, "authentication failure;"):
 		st.authEvent(dataset, "authentication-failure", vFailure)
-		kvs := rest[len("authentication failure;"):]
-		var user, ruser, rhost, logname string
-		for kvs != "" {
-			var f string
-			kvs = strings.TrimLeft(kvs, " ")
-			f, kvs = word(kvs)
-			k, v, _ := cut(f, "=")
-			switch k {
-			case "user":
-				user = v
-			case "ruser":
-				ruser = v
-			case "rhost":
-				rhost = v
-			case "logname":
-				logname = v
-			case "tty":
-				st.setStr(kTTY, v)
-			}
-		}
-		if prog == "su" || svc == "su" || svc == "sudo" {
-			// The acting user is ruser (or logname); user is the target.
-			actor := ruser
-			if actor == "" {
-				actor = logname
-			}
-			st.setStr(kUserName, actor)
-			st.setStr(kTargetUser, user)
-		} else {
-			st.setStr(kUserName, user)
-		}
-		if isIPLike(rhost) {
-			st.setStr(kSourceIP, rhost)
-		}
+		st.pamKV(rest[len("authentication failure;"):], prog, svc)
 	case strings.HasPrefix(rest, "password changed for "):
 		st.set(kCategory, vIAM)
 		st.setStr(kAction, "password-changed")
@@ -573,4 +573,42 @@ func (st *state) login(msg string) bool {
 		return true
 	}
 	return false
+}
+
+// pamKV parses the "logname= uid=0 euid=0 tty=ssh ruser= rhost=1.2.3.4
+// user=root" tail of PAM failure messages.
+func (st *state) pamKV(kvs, prog, svc string) {
+	var user, ruser, rhost, logname string
+	for kvs != "" {
+		var f string
+		kvs = strings.TrimLeft(kvs, " ")
+		f, kvs = word(kvs)
+		k, v, _ := cut(f, "=")
+		switch k {
+		case "user":
+			user = v
+		case "ruser":
+			ruser = v
+		case "rhost":
+			rhost = v
+		case "logname":
+			logname = v
+		case "tty":
+			st.setStr(kTTY, v)
+		}
+	}
+	if prog == "su" || svc == "su" || svc == "sudo" {
+		// The acting user is ruser (or logname); user is the target.
+		actor := ruser
+		if actor == "" {
+			actor = logname
+		}
+		st.setStr(kUserName, actor)
+		st.setStr(kTargetUser, user)
+	} else {
+		st.setStr(kUserName, user)
+	}
+	if isIPLike(rhost) {
+		st.setStr(kSourceIP, rhost)
+	}
 }

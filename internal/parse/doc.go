@@ -64,7 +64,9 @@
 //
 //   - sshd (also sshd-session, sshd-auth): category authentication, actions
 //     ssh_login, ssh_invalid_user, ssh_disconnect, ssh_max_auth_attempts,
-//     ssh_no_identification; user.name, source.ip, source.port,
+//     ssh_no_identification, ssh_user_not_allowed, ssh_negotiation_failed,
+//     ssh_auth_timeout, ssh_bad_banner, authentication-failure (PAM);
+//     user.name, source.ip, source.port,
 //     ssh.auth_method. Dataset sshd.
 //   - sudo: its own keys TTY, PWD, USER, GROUP, COMMAND (Sigma linux/sudo
 //     rules use them), user.name, user.target.name (USER=), process.command_line,

@@ -191,6 +191,31 @@ func TestAuthParsers(t *testing.T) {
 			want: map[string]string{"event.action": "ssh_max_auth_attempts", "event.outcome": "failure", "user.name": "admin", "source.ip": "203.0.113.45"},
 		},
 		{
+			name: "sshd disconnecting too many failures",
+			line: h + "sshd[1]: Disconnecting authenticating user root 203.0.113.45 port 41030: Too many authentication failures [preauth]",
+			want: map[string]string{"event.action": "ssh_disconnect", "event.outcome": "failure", "user.name": "root", "source.ip": "203.0.113.45", "source.port": "41030"},
+		},
+		{
+			name: "sshd user not allowed",
+			line: h + "sshd[1]: User root from 203.0.113.45 not allowed because not listed in AllowUsers",
+			want: map[string]string{"event.action": "ssh_user_not_allowed", "event.outcome": "failure", "user.name": "root", "source.ip": "203.0.113.45"},
+		},
+		{
+			name: "sshd unable to negotiate",
+			line: h + "sshd[1]: Unable to negotiate with 203.0.113.45 port 41031: no matching key exchange method found. Their offer: diffie-hellman-group1-sha1 [preauth]",
+			want: map[string]string{"event.action": "ssh_negotiation_failed", "source.ip": "203.0.113.45", "source.port": "41031"},
+		},
+		{
+			name: "sshd PAM more failures",
+			line: h + "sshd[1]: PAM 2 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.45  user=root",
+			want: map[string]string{"event.action": "ssh_login", "event.outcome": "failure", "user.name": "root", "source.ip": "203.0.113.45"},
+		},
+		{
+			name: "sshd pam auth failure",
+			line: h + "sshd[1]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.45  user=root",
+			want: map[string]string{"event.action": "authentication-failure", "event.outcome": "failure", "user.name": "root", "source.ip": "203.0.113.45"},
+		},
+		{
 			name: "sudo command",
 			line: h + "sudo:    alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/usr/bin/id -u",
 			want: map[string]string{"user.name": "alice", "user.target.name": "root", "process.command_line": "/usr/bin/id -u", "event.outcome": "success", "event.dataset": "sudo"},
