@@ -1,22 +1,28 @@
-// Package alert turns detections into stored alerts: it extracts the
-// entities of the matched event (host, user, IPs, process, file hash),
-// keeps alerts in the meta database, and lists them for the API.
+// Package alert turns detections into alerts an analyst can work: it
+// extracts the entities of the matched event (host, user, IPs, process, file
+// hash), drops what a suppression covers, folds repeats of the same rule and
+// entities within a window into one alert with a rising count, and keeps
+// alerts in the meta database.
 package alert
 
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/event"
 )
 
-// Alert is one stored detection.
+// Alert is one stored alert: one rule firing, possibly many times, on the
+// same entities.
 type Alert struct {
 	ID        string              `json:"id"`
 	RuleID    string              `json:"rule_id"`
@@ -27,20 +33,25 @@ type Alert struct {
 	FirstSeen time.Time           `json:"first_seen"`
 	LastSeen  time.Time           `json:"last_seen"`
 	Entities  map[string][]string `json:"entities"`
-	// Event is the matched event in its flat JSON form.
+	// Event is the first matched event in its flat JSON form.
 	Event json.RawMessage `json:"event"`
 	// Group holds a correlation's group-by values.
 	Group      map[string]string `json:"group,omitempty"`
 	IncidentID string            `json:"incident_id"`
+	// Status is open or closed (an alert is closed with its incident, or
+	// by hand).
+	Status string `json:"status"`
+	// DedupKey identifies "the same rule on the same entities".
+	DedupKey string `json:"-"`
 }
 
 // Levels in increasing severity, as Sigma names them.
-var levels = []string{"informational", "low", "medium", "high", "critical"}
+var Levels = []string{"informational", "low", "medium", "high", "critical"}
 
 // LevelRank returns the rank of a Sigma level (informational 0 ... critical
 // 4), or -1 for an unknown level.
 func LevelRank(level string) int {
-	for i, l := range levels {
+	for i, l := range Levels {
 		if l == level {
 			return i
 		}
@@ -63,8 +74,11 @@ var entityFields = []struct {
 	{"file", []string{"file.path", "TargetFilename"}},
 }
 
+// maxEntityValues bounds the values kept per entity kind.
+const maxEntityValues = 32
+
 // Entities returns the entities named by ev, by kind. Values are
-// de-duplicated; placeholders such as "-" are skipped.
+// de-duplicated; empty values and "-" placeholders are skipped.
 func Entities(ev *event.Event) map[string][]string {
 	out := map[string][]string{}
 	for _, e := range entityFields {
@@ -81,37 +95,90 @@ func Entities(ev *event.Event) map[string][]string {
 				if v == "" || v == "-" {
 					continue
 				}
-				if !contains(out[e.kind], v) && len(out[e.kind]) < 16 {
-					out[e.kind] = append(out[e.kind], v)
-				}
+				out[e.kind] = addValue(out[e.kind], v)
 			}
 		}
 	}
 	return out
 }
 
-func contains(s []string, v string) bool {
+func addValue(s []string, v string) []string {
 	for _, x := range s {
 		if x == v {
-			return true
+			return s
 		}
 	}
-	return false
+	if len(s) >= maxEntityValues {
+		return s
+	}
+	return append(s, v)
 }
 
-// NewID returns a random alert id.
+// mergeEntities adds the values of b to a.
+func mergeEntities(a, b map[string][]string) map[string][]string {
+	if a == nil {
+		a = map[string][]string{}
+	}
+	for k, vs := range b {
+		for _, v := range vs {
+			a[k] = addValue(a[k], v)
+		}
+	}
+	return a
+}
+
+// DedupKey returns the key under which repeats of a rule fold into one
+// alert: the rule and, for a correlation, its group-by values; for a
+// detection, the host and the acting party — the source address if there is
+// one, else the user. So thirty failed logins from one address against
+// thirty accounts on one host are one alert whose user entity lists them.
+func DedupKey(ruleID string, group map[string]string, ents map[string][]string) string {
+	h := sha256.New()
+	h.Write([]byte(ruleID))
+	h.Write([]byte{0})
+	if len(group) > 0 {
+		keys := make([]string, 0, len(group))
+		for k := range group {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(h, "g:%s=%s\x00", k, group[k])
+		}
+	} else {
+		first := func(kind string) string {
+			if vs := ents[kind]; len(vs) > 0 {
+				return vs[0]
+			}
+			return ""
+		}
+		fmt.Fprintf(h, "h:%s\x00", first("host"))
+		if ip := first("source.ip"); ip != "" {
+			fmt.Fprintf(h, "s:%s\x00", ip)
+		} else {
+			fmt.Fprintf(h, "u:%s\x00", first("user"))
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// NewID returns a random id.
 func NewID() string {
 	var b [12]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
 
-// Store keeps alerts in a SQL database (the store's meta database).
+// ErrNotFound is returned for an unknown alert or suppression id.
+var ErrNotFound = errors.New("not found")
+
+// Store keeps alerts and suppressions in a SQL database (the store's meta
+// database). All SQL takes bound parameters.
 type Store struct {
 	db *sql.DB
 }
 
-// Open creates the alert table if needed.
+// Open creates the tables if needed.
 func Open(ctx context.Context, db *sql.DB) (*Store, error) {
 	_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS alerts (
 		id TEXT PRIMARY KEY,
@@ -126,42 +193,64 @@ func Open(ctx context.Context, db *sql.DB) (*Store, error) {
 		entities TEXT NOT NULL,
 		grp TEXT NOT NULL DEFAULT '{}',
 		event TEXT NOT NULL,
-		incident_id TEXT NOT NULL DEFAULT ''
+		incident_id TEXT NOT NULL DEFAULT '',
+		status TEXT NOT NULL DEFAULT 'open',
+		dedup_key TEXT NOT NULL DEFAULT ''
 	);
 	CREATE INDEX IF NOT EXISTS alerts_last_seen ON alerts(last_seen);
-	CREATE INDEX IF NOT EXISTS alerts_rule ON alerts(rule_id, last_seen);`)
+	CREATE INDEX IF NOT EXISTS alerts_rule ON alerts(rule_id, last_seen);
+	CREATE INDEX IF NOT EXISTS alerts_dedup ON alerts(dedup_key, last_seen);
+	CREATE INDEX IF NOT EXISTS alerts_incident ON alerts(incident_id);
+	CREATE TABLE IF NOT EXISTS suppressions (
+		id TEXT PRIMARY KEY,
+		rule_id TEXT NOT NULL,
+		query TEXT NOT NULL,
+		reason TEXT NOT NULL,
+		author TEXT NOT NULL,
+		created INTEGER NOT NULL,
+		expires INTEGER NOT NULL DEFAULT 0,
+		hits INTEGER NOT NULL DEFAULT 0,
+		last_hit INTEGER NOT NULL DEFAULT 0
+	);`)
 	if err != nil {
-		return nil, fmt.Errorf("creating alert table: %w", err)
+		return nil, fmt.Errorf("creating alert tables: %w", err)
 	}
 	return &Store{db: db}, nil
 }
 
-// Insert stores alerts in one transaction.
-func (s *Store) Insert(ctx context.Context, as []Alert) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+// DB returns the database the store lives in.
+func (s *Store) DB() *sql.DB { return s.db }
+
+const alertColumns = `id, rule_id, rule_title, level, tags, count, first_seen, last_seen, entities, grp, event, incident_id, status, dedup_key`
+
+func marshal(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// insert writes a new alert.
+func insert(ctx context.Context, tx *sql.Tx, a *Alert) error {
+	grp := "{}"
+	if len(a.Group) > 0 {
+		grp = marshal(a.Group)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO alerts (`+alertColumns+`, level_rank) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		a.ID, a.RuleID, a.RuleTitle, a.Level, marshal(nonNil(a.Tags)), a.Count, a.FirstSeen.UnixNano(), a.LastSeen.UnixNano(),
+		marshal(a.Entities), grp, string(a.Event), a.IncidentID, a.Status, a.DedupKey, LevelRank(a.Level))
 	if err != nil {
-		return fmt.Errorf("storing alerts: %w", err)
+		return fmt.Errorf("storing alert for rule %s: %w", a.RuleID, err)
 	}
-	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO alerts (id, rule_id, rule_title, level, level_rank, tags, count, first_seen, last_seen, entities, grp, event, incident_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	return nil
+}
+
+// update writes the changing columns of an existing alert.
+func update(ctx context.Context, tx *sql.Tx, a *Alert) error {
+	_, err := tx.ExecContext(ctx, `UPDATE alerts SET count = ?, first_seen = ?, last_seen = ?, entities = ? WHERE id = ?`,
+		a.Count, a.FirstSeen.UnixNano(), a.LastSeen.UnixNano(), marshal(a.Entities), a.ID)
 	if err != nil {
-		return fmt.Errorf("storing alerts: %w", err)
+		return fmt.Errorf("updating alert %s: %w", a.ID, err)
 	}
-	defer stmt.Close()
-	for _, a := range as {
-		tags, _ := json.Marshal(nonNil(a.Tags))
-		ents, _ := json.Marshal(a.Entities)
-		grp, _ := json.Marshal(a.Group)
-		if a.Group == nil {
-			grp = []byte("{}")
-		}
-		if _, err := stmt.ExecContext(ctx, a.ID, a.RuleID, a.RuleTitle, a.Level, LevelRank(a.Level), string(tags), a.Count,
-			a.FirstSeen.UnixNano(), a.LastSeen.UnixNano(), string(ents), string(grp), string(a.Event), a.IncidentID); err != nil {
-			return fmt.Errorf("storing alert for rule %s: %w", a.RuleID, err)
-		}
-	}
-	return tx.Commit()
+	return nil
 }
 
 func nonNil(s []string) []string {
@@ -171,12 +260,38 @@ func nonNil(s []string) []string {
 	return s
 }
 
+type scanner interface{ Scan(...any) error }
+
+func scanAlert(r scanner) (Alert, error) {
+	var (
+		a                    Alert
+		tags, ents, grp, evj string
+		first, last          int64
+	)
+	if err := r.Scan(&a.ID, &a.RuleID, &a.RuleTitle, &a.Level, &tags, &a.Count, &first, &last, &ents, &grp, &evj, &a.IncidentID, &a.Status, &a.DedupKey); err != nil {
+		return a, err
+	}
+	_ = json.Unmarshal([]byte(tags), &a.Tags)
+	_ = json.Unmarshal([]byte(ents), &a.Entities)
+	_ = json.Unmarshal([]byte(grp), &a.Group)
+	if len(a.Group) == 0 {
+		a.Group = nil
+	}
+	a.Event = json.RawMessage(evj)
+	a.FirstSeen, a.LastSeen = time.Unix(0, first).UTC(), time.Unix(0, last).UTC()
+	return a, nil
+}
+
 // Filter selects alerts.
 type Filter struct {
 	// MinLevel keeps alerts at or above this Sigma level.
 	MinLevel string
 	// RuleID keeps one rule's alerts.
 	RuleID string
+	// IncidentID keeps one incident's alerts.
+	IncidentID string
+	// Status keeps open or closed alerts.
+	Status string
 	// Since keeps alerts last seen at or after this time.
 	Since time.Time
 	// Limit bounds the result (default 100, at most 10,000).
@@ -189,12 +304,12 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Alert, error) {
 		f.Limit = 100
 	}
 	f.Limit = min(f.Limit, 10000)
-	q := `SELECT id, rule_id, rule_title, level, tags, count, first_seen, last_seen, entities, grp, event, incident_id FROM alerts WHERE 1=1`
+	q := `SELECT ` + alertColumns + ` FROM alerts WHERE 1=1`
 	var args []any
 	if f.MinLevel != "" {
 		r := LevelRank(f.MinLevel)
 		if r < 0 {
-			return nil, fmt.Errorf("unknown level %q (want one of %s)", f.MinLevel, strings.Join(levels, ", "))
+			return nil, fmt.Errorf("unknown level %q (want one of %s)", f.MinLevel, strings.Join(Levels, ", "))
 		}
 		q += ` AND level_rank >= ?`
 		args = append(args, r)
@@ -202,6 +317,14 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Alert, error) {
 	if f.RuleID != "" {
 		q += ` AND rule_id = ?`
 		args = append(args, f.RuleID)
+	}
+	if f.IncidentID != "" {
+		q += ` AND incident_id = ?`
+		args = append(args, f.IncidentID)
+	}
+	if f.Status != "" {
+		q += ` AND status = ?`
+		args = append(args, f.Status)
 	}
 	if !f.Since.IsZero() {
 		q += ` AND last_seen >= ?`
@@ -216,25 +339,22 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Alert, error) {
 	defer rows.Close()
 	out := []Alert{}
 	for rows.Next() {
-		var (
-			a                    Alert
-			tags, ents, grp, evj string
-			first, last          int64
-		)
-		if err := rows.Scan(&a.ID, &a.RuleID, &a.RuleTitle, &a.Level, &tags, &a.Count, &first, &last, &ents, &grp, &evj, &a.IncidentID); err != nil {
+		a, err := scanAlert(rows)
+		if err != nil {
 			return nil, fmt.Errorf("listing alerts: %w", err)
 		}
-		_ = json.Unmarshal([]byte(tags), &a.Tags)
-		_ = json.Unmarshal([]byte(ents), &a.Entities)
-		_ = json.Unmarshal([]byte(grp), &a.Group)
-		if len(a.Group) == 0 {
-			a.Group = nil
-		}
-		a.Event = json.RawMessage(evj)
-		a.FirstSeen, a.LastSeen = time.Unix(0, first).UTC(), time.Unix(0, last).UTC()
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// Get returns one alert.
+func (s *Store) Get(ctx context.Context, id string) (Alert, error) {
+	a, err := scanAlert(s.db.QueryRowContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, fmt.Errorf("alert %q: %w", id, ErrNotFound)
+	}
+	return a, err
 }
 
 // Count returns the number of stored alerts.
