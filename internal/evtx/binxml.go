@@ -194,7 +194,7 @@ func (p *parser) parseRecord(start, end int) (int32, error) {
 	if p.ctoks > maxChunkTokens {
 		return 0, errChunkTooComplex
 	}
-	_, err := p.parseFragment(start, end, 1)
+	_, err := p.tokens(start, end, 1, 0, 0, -1)
 	p.ctoks += p.toks
 	if err != nil {
 		return 0, err
@@ -288,15 +288,17 @@ func (p *parser) val(n *node) val {
 	return v
 }
 
-// parseFragment parses BinXML tokens from buf[pos:end] until EOF or end,
-// attaching top-level content to parent. It returns the position after the
-// EOF token.
-func (p *parser) parseFragment(pos, end int, parent int32) (int, error) {
+// tokens parses BinXML tokens from buf[pos:end] until EOF or end,
+// attaching content to cur (or, for value pieces, to the attribute attr
+// when it is not 0). Inside a template definition, nsubs is the number of
+// substitution values, p.subs[sbase:sbase+nsubs]; elsewhere it is -1 and a
+// substitution token is an error. It returns the position after the EOF
+// token.
+func (p *parser) tokens(pos, end int, cur, attr int32, sbase, nsubs int) (int, error) {
 	b := p.buf
+	le := binary.LittleEndian
 	base := len(p.stack)
 	defer func() { p.stack = p.stack[:base] }()
-	cur := parent    // element receiving content
-	var attr int32   // attribute receiving value pieces, 0 when in content
 	inStart := false // between an open start element and its close
 	for pos < end {
 		p.toks++
@@ -438,9 +440,42 @@ func (p *parser) parseFragment(pos, end int, parent int32) (int, error) {
 			}
 			pos = np
 		case tokNormalSubst, tokOptionalSubst:
-			// Substitutions only occur inside template definitions, which
-			// templateInstance walks itself.
-			return 0, fmt.Errorf("substitution outside a template at %#x: %w", pos, errBadToken)
+			if nsubs < 0 {
+				return 0, fmt.Errorf("substitution outside a template at %#x: %w", pos, errBadToken)
+			}
+			if pos+4 > end {
+				return 0, errTruncated
+			}
+			id := int(le.Uint16(b[pos+1:]))
+			pos += 4
+			if id >= nsubs {
+				continue // nothing to substitute: render nothing
+			}
+			sv := &p.subs[sbase+id]
+			switch {
+			case sv.typ == vNull:
+			case sv.typ == vBinXML:
+				if attr != 0 {
+					continue // BinXML cannot be an attribute value
+				}
+				// The nested fragment addresses names and templates by
+				// chunk offset; its bytes are in the chunk, so it is parsed
+				// in place.
+				off, n := subOffset(p.buf, sv.data), len(sv.data)
+				p.depth++
+				if p.depth > maxDepth {
+					return 0, errRecordTooComplex
+				}
+				_, err := p.tokens(off, off+n, cur, 0, 0, -1)
+				p.depth--
+				if err != nil {
+					return 0, fmt.Errorf("nested binxml in substitution %d: %w", id, err)
+				}
+			default:
+				if err := p.addValue(cur, attr, sv.typ, sv.data); err != nil {
+					return 0, err
+				}
+			}
 		case tokFragment:
 			pos += 4
 		default:
@@ -572,204 +607,16 @@ func (p *parser) templateInstance(pos, end int, cur, attr int32) (int, error) {
 		sv.typ, sv.data = typ, b[pos:pos+size]
 		pos += size
 	}
-	if err := p.expand(def, sbase, cur, attr); err != nil {
+	p.depth++
+	if p.depth > maxDepth {
+		return 0, errRecordTooComplex
+	}
+	if _, err := p.tokens(def.start, def.end, cur, attr, sbase, n); err != nil {
 		return 0, err
 	}
+	p.depth--
 	p.subs = p.subs[:sbase]
 	return pos, nil
-}
-
-// expand walks a template definition, attaching its content to cur and
-// substituting the values p.subs[sbase:].
-func (p *parser) expand(def tmplDef, sbase int, cur, attr int32) error {
-	p.depth++
-	defer func() { p.depth-- }()
-	if p.depth > maxDepth {
-		return errRecordTooComplex
-	}
-	b := p.buf
-	le := binary.LittleEndian
-	base := len(p.stack)
-	defer func() { p.stack = p.stack[:base] }()
-	nsubs := len(p.subs) - sbase
-	pos, end := def.start, def.end
-	inStart := false
-	for pos < end {
-		p.toks++
-		if p.toks > maxTokens {
-			return errRecordTooComplex
-		}
-		tok := b[pos]
-		switch tok &^ tokMoreBit {
-		case tokNormalSubst, tokOptionalSubst:
-			if pos+4 > end {
-				return errTruncated
-			}
-			id := int(le.Uint16(b[pos+1:]))
-			pos += 4
-			if id >= nsubs {
-				continue // rust evtx and Windows render nothing here
-			}
-			sv := &p.subs[sbase+id]
-			if sv.typ == vNull {
-				continue
-			}
-			if sv.typ == vBinXML {
-				if attr != 0 {
-					continue // BinXML cannot be an attribute value
-				}
-				p.depth++
-				save := p.buf
-				// The nested fragment addresses names and templates by chunk
-				// offset; it lives in the chunk, so the buffer is the same.
-				off := int(subOffset(p.buf, sv.data))
-				_, err := p.parseFragment(off, off+len(sv.data), cur)
-				p.buf = save
-				p.depth--
-				if err != nil {
-					return fmt.Errorf("nested binxml in substitution %d: %w", id, err)
-				}
-				continue
-			}
-			if err := p.addValue(cur, attr, sv.typ, sv.data); err != nil {
-				return err
-			}
-			continue
-		case tokOpenStart:
-			if pos+11 > end {
-				return errTruncated
-			}
-			name, np, err := p.nameRef(pos+7, end)
-			if err != nil {
-				return fmt.Errorf("template element at %#x: %w", pos, err)
-			}
-			pos = np
-			if tok&tokMoreBit != 0 {
-				pos += 4
-			}
-			if pos > end {
-				return errTruncated
-			}
-			if len(p.stack)-base >= maxElemNest {
-				return errRecordTooComplex
-			}
-			e, err := p.newNode(kElem, 0, name)
-			if err != nil {
-				return err
-			}
-			p.appendChild(cur, e)
-			p.stack = append(p.stack, cur)
-			cur = e
-			attr = 0
-			inStart = true
-		case tokAttribute:
-			if !inStart {
-				return fmt.Errorf("template attribute outside a start element at %#x: %w", pos, errBadToken)
-			}
-			name, np, err := p.nameRef(pos+1, end)
-			if err != nil {
-				return fmt.Errorf("template attribute at %#x: %w", pos, err)
-			}
-			pos = np
-			a, err := p.newNode(kAttr, 0, name)
-			if err != nil {
-				return err
-			}
-			p.appendAttr(cur, a)
-			attr = a
-		case tokCloseStart:
-			inStart = false
-			attr = 0
-			pos++
-		case tokCloseEmpty, tokEnd:
-			if len(p.stack) <= base {
-				return fmt.Errorf("template end of element at %#x with no open element: %w", pos, errBadToken)
-			}
-			cur = p.stack[len(p.stack)-1]
-			p.stack = p.stack[:len(p.stack)-1]
-			inStart = false
-			attr = 0
-			pos++
-		case tokEOF:
-			return nil
-		case tokFragment:
-			pos += 4
-		case tokValue:
-			if pos+2 > end {
-				return errTruncated
-			}
-			vt := b[pos+1]
-			data, np, err := p.inlineValue(vt, pos+2, end)
-			if err != nil {
-				return fmt.Errorf("template value at %#x: %w", pos, err)
-			}
-			pos = np
-			if err := p.addValue(cur, attr, vt, data); err != nil {
-				return err
-			}
-		case tokCDATA:
-			data, np, err := p.inlineValue(vString, pos+1, end)
-			if err != nil {
-				return fmt.Errorf("template cdata at %#x: %w", pos, err)
-			}
-			pos = np
-			if err := p.addValue(cur, attr, vString, data); err != nil {
-				return err
-			}
-		case tokCharRef:
-			if pos+3 > end {
-				return errTruncated
-			}
-			if err := p.addValue(cur, attr, vCharRef, b[pos+1:pos+3]); err != nil {
-				return err
-			}
-			pos += 3
-		case tokEntityRef:
-			name, np, err := p.nameRef(pos+1, end)
-			if err != nil {
-				return fmt.Errorf("template entity reference at %#x: %w", pos, err)
-			}
-			pos = np
-			v, err := p.newNode(kVal, vEntityRef, name)
-			if err != nil {
-				return err
-			}
-			if attr != 0 {
-				p.appendChild(attr, v)
-			} else {
-				p.appendChild(cur, v)
-			}
-		case tokPITarget:
-			name, np, err := p.nameRef(pos+1, end)
-			if err != nil {
-				return fmt.Errorf("template processing instruction at %#x: %w", pos, err)
-			}
-			pos = np
-			v, err := p.newNode(kPI, 0, name)
-			if err != nil {
-				return err
-			}
-			p.appendChild(cur, v)
-		case tokPIData:
-			data, np, err := p.inlineValue(vString, pos+1, end)
-			if err != nil {
-				return fmt.Errorf("template processing instruction data at %#x: %w", pos, err)
-			}
-			pos = np
-			if l := p.nodes[cur].last; l != 0 && p.nodes[l].kind == kPI {
-				p.nodes[l].doff, p.nodes[l].dlen = int32(subOffset(p.buf, data)), int32(len(data))
-			}
-		case tokTemplate:
-			np, err := p.templateInstance(pos, end, cur, attr)
-			if err != nil {
-				return err
-			}
-			pos = np
-		default:
-			return fmt.Errorf("template token %#02x at %#x: %w", tok, pos, errBadToken)
-		}
-	}
-	return nil
 }
 
 // subOffset returns the offset of sub within buf; sub must alias buf.

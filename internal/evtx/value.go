@@ -273,26 +273,20 @@ func appendHex(dst []byte, v uint64) []byte {
 
 func appendGUID(dst []byte, d []byte) []byte {
 	const hexUpper = "0123456789ABCDEF"
-	le := binary.LittleEndian
-	h := func(dst []byte, v uint64, digits int) []byte {
-		for i := digits - 1; i >= 0; i-- {
-			dst = append(dst, hexUpper[(v>>(4*uint(i)))&15])
+	// Data1, Data2 and Data3 are little-endian; Data4 is bytes in order.
+	var out [36]byte
+	order := [16]byte{3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15}
+	j := 0
+	for i, k := range order {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			out[j] = '-'
+			j++
 		}
-		return dst
+		c := d[k]
+		out[j], out[j+1] = hexUpper[c>>4], hexUpper[c&15]
+		j += 2
 	}
-	dst = h(dst, uint64(le.Uint32(d)), 8)
-	dst = append(dst, '-')
-	dst = h(dst, uint64(le.Uint16(d[4:])), 4)
-	dst = append(dst, '-')
-	dst = h(dst, uint64(le.Uint16(d[6:])), 4)
-	dst = append(dst, '-')
-	for i := 8; i < 16; i++ {
-		if i == 10 {
-			dst = append(dst, '-')
-		}
-		dst = append(dst, hexUpper[d[i]>>4], hexUpper[d[i]&15])
-	}
-	return dst
+	return append(dst, out[:]...)
 }
 
 func appendSID(dst []byte, d []byte) []byte {
