@@ -59,9 +59,8 @@ type Config struct {
 	MaxConnections int
 	// BatchSize is the most messages handed to the sink at once. Default 512.
 	BatchSize int
-	// BatchWait is how long a UDP reader holds a partial batch. Stream
-	// connections flush whenever they have no complete frame buffered, so
-	// they need no timer. Default 5 ms.
+	// BatchWait is how long a partial batch waits for more messages before
+	// it is handed to the sink. Default 5 ms.
 	BatchWait time.Duration
 	// UDPReadBuffer is the SO_RCVBUF requested for the UDP socket (the
 	// kernel may cap it at net.core.rmem_max). Default 8 MiB.

@@ -64,11 +64,17 @@ type framer struct {
 	// rerr is the read error that ended the stream, returned once the
 	// buffered frames are consumed.
 	rerr error
+	// reads counts the reads that returned data.
+	reads int
 
 	// beforeRead, when set, is called before every read that may block. The
-	// connection uses it to flush its batch and arm the idle deadline. An
-	// error from it ends the stream like a read error.
+	// connection uses it to arm its deadlines and flush its batch. An error
+	// from it ends the stream like a read error.
 	beforeRead func() error
+	// retryRead, when set, is asked about a read that failed without data;
+	// if it returns true the read is retried (after beforeRead). The
+	// connection uses it for the deadline that ends a batch's wait.
+	retryRead func(error) bool
 }
 
 func newFramer(r io.Reader, max int) *framer {
@@ -103,23 +109,37 @@ func (f *framer) fill() bool {
 			return false
 		}
 	}
-	for range 100 {
+	empty := 0
+	for {
 		n, err := f.r.Read(f.buf[f.end:])
 		f.end += n
-		full := f.end == len(f.buf)
-		if err != nil {
-			f.rerr = err
-			return n > 0
-		}
 		if n > 0 {
-			if full && len(f.buf) < min(maxReadSize, f.limit) {
+			f.reads++
+			if err != nil {
+				f.rerr = err
+			} else if f.end == len(f.buf) && len(f.buf) < min(maxReadSize, f.limit) {
 				f.grow()
 			}
 			return true
 		}
+		if err != nil {
+			if f.retryRead != nil && f.retryRead(err) {
+				if f.beforeRead != nil {
+					if err := f.beforeRead(); err != nil {
+						f.rerr = err
+						return false
+					}
+				}
+				continue
+			}
+			f.rerr = err
+			return false
+		}
+		if empty++; empty == 100 {
+			f.rerr = io.ErrNoProgress
+			return false
+		}
 	}
-	f.rerr = io.ErrNoProgress
-	return false
 }
 
 func (f *framer) grow() {

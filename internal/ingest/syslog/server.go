@@ -273,11 +273,13 @@ func (s *Server) serveStream(ln net.Listener, input string) {
 	}
 }
 
-func (s *Server) armDeadline(c interface{ SetReadDeadline(time.Time) error }) error {
+// setDeadline sets conn's read deadline unless the server is shutting
+// down, in which case it reports errShutdown.
+func (s *Server) setDeadline(c interface{ SetReadDeadline(time.Time) error }, t time.Time) error {
 	if s.closing.Load() {
 		return errShutdown
 	}
-	c.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+	c.SetReadDeadline(t)
 	if s.closing.Load() {
 		// Shutdown may have set its deadline before ours.
 		c.SetReadDeadline(longAgo)
@@ -308,11 +310,38 @@ func (s *Server) handleConn(conn net.Conn, input string) {
 	}
 	b := s.newBatcher(input, peer)
 	fr := newFramer(conn, s.cfg.MaxMessageSize)
+	// A batch waits up to BatchWait for more messages, so that a connection
+	// trickling messages still hands them over in batches; the read
+	// deadline is then the batch's, and its expiry flushes the batch and
+	// reads on. Otherwise the deadline is the idle timeout, counted from
+	// the last data received.
+	lastData := time.Now()
+	seenReads := 0
+	batchDeadline := false
 	fr.beforeRead = func() error {
-		if err := b.flush(s.drainCtx); err != nil {
-			return err
+		now := time.Now()
+		if fr.reads != seenReads {
+			lastData, seenReads = now, fr.reads
 		}
-		return s.armDeadline(conn)
+		deadline := lastData.Add(s.cfg.IdleTimeout)
+		batchDeadline = false
+		if len(b.msgs) > 0 {
+			bd := b.now.Add(s.cfg.BatchWait)
+			if !bd.After(now) {
+				if err := b.flush(s.drainCtx); err != nil {
+					return err
+				}
+			} else if bd.Before(deadline) {
+				deadline, batchDeadline = bd, true
+			}
+		}
+		return s.setDeadline(conn, deadline)
+	}
+	fr.retryRead = func(err error) bool {
+		if !batchDeadline || !errors.Is(err, os.ErrDeadlineExceeded) || s.closing.Load() {
+			return false
+		}
+		return b.flush(s.drainCtx) == nil
 	}
 	for {
 		f, err := fr.next()

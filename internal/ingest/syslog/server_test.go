@@ -37,6 +37,7 @@ type fakeSink struct {
 	mu      sync.Mutex
 	msgs    []ingest.Raw
 	count   atomic.Int64
+	calls   atomic.Int64
 	discard bool
 	gate    chan struct{}
 }
@@ -54,6 +55,7 @@ func (s *fakeSink) Enqueue(ctx context.Context, msgs []ingest.Raw) error {
 		s.msgs = append(s.msgs, msgs...)
 		s.mu.Unlock()
 	}
+	s.calls.Add(1)
 	s.count.Add(int64(len(msgs)))
 	return nil
 }
@@ -614,4 +616,32 @@ func TestTLSHandshakeTimeout(t *testing.T) {
 		t.Fatalf("got %v, want the server to close the connection", err)
 	}
 	waitFor(t, func() bool { return stats.get(InputTLS+"/tls_handshake") == 1 }, "tls_handshake count")
+}
+
+func TestTrickleIsBatched(t *testing.T) {
+	// Messages arriving 1 ms apart are handed over in batches of several
+	// (BatchWait 20 ms), not one by one, and none waits much longer.
+	sink := &fakeSink{}
+	s, _, _ := startServer(t, Config{TCPAddr: "127.0.0.1:0", BatchWait: 20 * time.Millisecond}, sink)
+	c, err := net.Dial("tcp", s.TCPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const n = 100
+	for i := range n {
+		fmt.Fprintf(c, "<13>msg %d\n", i)
+		time.Sleep(time.Millisecond)
+	}
+	sink.waitCount(t, n)
+	if calls := sink.calls.Load(); calls > n/3 {
+		t.Errorf("got %d Enqueue calls for %d trickled messages, want batches", calls, n)
+	}
+	// A lone message is flushed after BatchWait, without more traffic.
+	fmt.Fprint(c, "<13>lone\n")
+	start := time.Now()
+	sink.waitCount(t, n+1)
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("lone message took %v, want about the batch wait", d)
+	}
 }
