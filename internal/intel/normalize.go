@@ -1,0 +1,329 @@
+package intel
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// Bounds of single values. Longer values are rejected from feeds and never
+// match in events.
+const (
+	maxDomainLen = 253
+	maxEmailLen  = 320
+	maxSchemeLen = 32
+)
+
+var (
+	errEmpty    = errors.New("empty value")
+	errBadIP    = errors.New("not an IP address or CIDR range")
+	errBadHost  = errors.New("not a domain name")
+	errBadURL   = errors.New("not an absolute URL")
+	errBadHash  = errors.New("not an MD5, SHA-1 or SHA-256 hex digest")
+	errBadEmail = errors.New("not an e-mail address")
+	errNoKind   = errors.New("cannot tell the indicator kind")
+)
+
+// Normalize returns the normalized form of value as an indicator of kind k.
+// With KindUnknown it guesses the kind and returns it. Defanged values
+// (hxxp://, evil[.]com, user[@]host) are refanged first.
+func Normalize(k Kind, value string) (Kind, string, error) {
+	s := refang(strings.TrimSpace(value))
+	if s == "" {
+		return k, "", errEmpty
+	}
+	if k == KindUnknown {
+		k = guessKind(s)
+		if k == KindUnknown {
+			return k, "", fmt.Errorf("%w: %q", errNoKind, clip(s))
+		}
+	}
+	var (
+		v   string
+		err error
+	)
+	switch k {
+	case KindIP:
+		v, err = normalizeIP(s)
+	case KindDomain:
+		v, err = normalizeDomain(s)
+	case KindURL:
+		v, err = normalizeURL(s)
+	case KindHash:
+		v, err = normalizeHash(s)
+	case KindEmail:
+		v, err = normalizeEmail(s)
+	default:
+		return k, "", fmt.Errorf("invalid indicator kind %d", uint8(k))
+	}
+	if err != nil {
+		return k, "", fmt.Errorf("%w: %q", err, clip(s))
+	}
+	return k, v, nil
+}
+
+// clip shortens s for error messages.
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
+}
+
+var refanger = strings.NewReplacer(
+	"[.]", ".", "(.)", ".", "{.}", ".", "[dot]", ".", "(dot)", ".",
+	"[:]", ":", "[://]", "://",
+	"[@]", "@", "[at]", "@", "(at)", "@",
+)
+
+// refang undoes the usual ways of defanging indicators in reports.
+func refang(s string) string {
+	if len(s) >= 4 && (strings.EqualFold(s[:4], "hxxp") || strings.EqualFold(s[:4], "hXXp")) {
+		s = "http" + s[4:]
+	} else if len(s) >= 4 && strings.EqualFold(s[:4], "fxp:") {
+		s = "ftp:" + s[4:]
+	}
+	if strings.ContainsAny(s, "[({") {
+		s = refanger.Replace(s)
+	}
+	return s
+}
+
+func guessKind(s string) Kind {
+	if strings.Contains(s, "://") {
+		return KindURL
+	}
+	if _, err := netip.ParseAddr(s); err == nil {
+		return KindIP
+	}
+	if _, err := netip.ParsePrefix(s); err == nil {
+		return KindIP
+	}
+	if isHexDigest(s) {
+		return KindHash
+	}
+	if strings.IndexByte(s, '@') > 0 {
+		return KindEmail
+	}
+	if _, err := normalizeDomain(s); err == nil {
+		return KindDomain
+	}
+	if i := strings.IndexAny(s, "/?"); i > 0 {
+		if _, err := normalizeDomain(s[:i]); err == nil {
+			return KindURL
+		}
+	}
+	return KindUnknown
+}
+
+func isHexDigest(s string) bool {
+	switch len(s) {
+	case 32, 40, 64:
+	default:
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if unhex(s[i]) > 15 {
+			return false
+		}
+	}
+	return true
+}
+
+// unhex returns the value of hex digit c, or 255.
+func unhex(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10
+	}
+	return 255
+}
+
+func normalizeIP(s string) (string, error) {
+	if strings.IndexByte(s, '/') >= 0 {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return "", errBadIP
+		}
+		p = p.Masked()
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
+		if p.IsSingleIP() {
+			return p.Addr().String(), nil
+		}
+		return p.String(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return "", errBadIP
+	}
+	return a.Unmap().String(), nil
+}
+
+// normalizeDomain lower-cases s, drops a trailing dot and a leading "*."
+// wildcard (subdomains match anyway) and checks that it is a plausible name
+// of at least two labels. Names of a single label are refused: they would
+// match every name under a top-level domain.
+func normalizeDomain(s string) (string, error) {
+	s = strings.TrimSuffix(s, ".")
+	s = strings.TrimPrefix(s, "*.")
+	if s == "" || len(s) > maxDomainLen {
+		return "", errBadHost
+	}
+	dots, label := 0, 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '.':
+			if label == 0 {
+				return "", errBadHost
+			}
+			dots++
+			label = 0
+			continue
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_', c >= 0x80:
+		case 'A' <= c && c <= 'Z':
+		default:
+			return "", errBadHost
+		}
+		label++
+		if label > 63 {
+			return "", errBadHost
+		}
+	}
+	if dots == 0 || label == 0 {
+		return "", errBadHost
+	}
+	if _, err := netip.ParseAddr(s); err == nil {
+		return "", errBadHost
+	}
+	return strings.ToLower(s), nil
+}
+
+func normalizeHash(s string) (string, error) {
+	if !isHexDigest(s) {
+		return "", errBadHash
+	}
+	return strings.ToLower(s), nil
+}
+
+func normalizeEmail(s string) (string, error) {
+	if len(s) >= 7 && strings.EqualFold(s[:7], "mailto:") {
+		s = s[7:]
+	}
+	if i := strings.IndexByte(s, '<'); i >= 0 {
+		if j := strings.IndexByte(s[i:], '>'); j > 0 {
+			s = s[i+1 : i+j]
+		}
+	}
+	s = strings.TrimSpace(s)
+	at := strings.LastIndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 || len(s) > maxEmailLen || strings.ContainsAny(s, " \t<>,;\"") {
+		return "", errBadEmail
+	}
+	return strings.ToLower(s), nil
+}
+
+// normalizeURL returns the normalized form of an absolute URL: scheme and
+// host in lower case, no default port (80 for http and ws, 443 for https
+// and wss, 21 for ftp), no fragment, and "/" for an empty path. A URL
+// without a scheme whose host is a domain name or address is taken as
+// http. Percent-encoding, the path and the query are kept as they are.
+func normalizeURL(s string) (string, error) {
+	if !strings.Contains(s, "://") {
+		if strings.ContainsAny(s, " \t") {
+			return "", errBadURL
+		}
+		s = "http://" + s
+	}
+	var buf [256]byte
+	prefix, rest, ok := appendURLPrefix(buf[:0], s)
+	if !ok {
+		return "", errBadURL
+	}
+	return string(prefix) + rest, nil
+}
+
+// appendURLPrefix appends the normalized scheme and authority of the
+// absolute URL s to dst, and returns it with the rest of the normalized URL
+// (path and query, without fragment), which is a substring of s. Only the
+// prefix needs rewriting, so matching an event's URL copies at most the
+// scheme and authority.
+func appendURLPrefix(dst []byte, s string) (prefix []byte, rest string, ok bool) {
+	i := strings.Index(s, "://")
+	if i <= 0 || i > maxSchemeLen {
+		return dst, "", false
+	}
+	scheme := s[:i]
+	for j := 0; j < len(scheme); j++ {
+		c := scheme[j]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || j > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return dst, "", false
+		}
+	}
+	after := s[i+3:]
+	end := strings.IndexAny(after, "/?#")
+	if end < 0 {
+		end = len(after)
+	}
+	auth, rest := after[:end], after[end:]
+	if auth == "" || strings.ContainsAny(auth, " \t\r\n") {
+		return dst, "", false
+	}
+	if h := strings.IndexByte(rest, '#'); h >= 0 {
+		rest = rest[:h]
+	}
+	dst = appendLower(dst, scheme)
+	dst = append(dst, "://"...)
+	host := auth
+	if at := strings.LastIndexByte(auth, '@'); at >= 0 {
+		dst = append(dst, auth[:at+1]...)
+		host = auth[at+1:]
+	}
+	// Drop an empty or default port. A colon belongs to a port only after
+	// the closing bracket of an IPv6 literal.
+	if c := strings.LastIndexByte(host, ':'); c >= 0 && c > strings.LastIndexByte(host, ']') {
+		port := host[c+1:]
+		if port == "" || port == defaultPort(scheme) {
+			host = host[:c]
+		}
+	}
+	host = strings.TrimSuffix(host, ".")
+	if host == "" {
+		return dst, "", false
+	}
+	dst = appendLower(dst, host)
+	if rest == "" || rest[0] == '?' {
+		dst = append(dst, '/')
+	}
+	return dst, rest, true
+}
+
+func defaultPort(scheme string) string {
+	switch {
+	case strings.EqualFold(scheme, "http"), strings.EqualFold(scheme, "ws"):
+		return "80"
+	case strings.EqualFold(scheme, "https"), strings.EqualFold(scheme, "wss"):
+		return "443"
+	case strings.EqualFold(scheme, "ftp"):
+		return "21"
+	}
+	return ""
+}
+
+func appendLower(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
