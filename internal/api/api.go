@@ -15,8 +15,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/audit"
 	"github.com/vigilsec/vigil/internal/auth"
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/incident"
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/query"
 	"github.com/vigilsec/vigil/internal/ruleset"
@@ -39,6 +41,12 @@ type Options struct {
 	Now func() time.Time
 	// Alerts lists stored alerts.
 	Alerts *alert.Store
+	// Recorder manages suppressions.
+	Recorder *alert.Recorder
+	// Incidents manages incidents.
+	Incidents *incident.Manager
+	// Audit records every change.
+	Audit *audit.Log
 	// Rules returns the rule set in force.
 	Rules func() *ruleset.Loaded
 	// Reload loads the rules again.
@@ -80,6 +88,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/search", a.Require(auth.PermRead, http.HandlerFunc(a.search)))
 	mux.Handle("GET /api/v1/status", a.Require(auth.PermRead, http.HandlerFunc(a.status)))
 	mux.Handle("GET /api/v1/alerts", a.Require(auth.PermRead, http.HandlerFunc(a.listAlerts)))
+	a.registerIncidents(mux)
 	mux.Handle("GET /api/v1/rules", a.Require(auth.PermRead, http.HandlerFunc(a.listRules)))
 	mux.Handle("POST /api/v1/rules/reload", a.Require(auth.PermWrite, http.HandlerFunc(a.reloadRules)))
 	mux.Handle("GET /api/v1/tokens", a.Require(auth.PermAdmin, http.HandlerFunc(a.listTokens)))
@@ -311,6 +320,7 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	a.audit(r, "token.create", tok.ID, nil, tok) // the secret is never recorded
 	writeJSON(w, http.StatusCreated, map[string]any{"token": secret, "id": tok.ID, "name": tok.Name, "role": tok.Role, "expires": tok.Expires})
 }
 
@@ -319,6 +329,7 @@ func (a *API) revokeToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, err.Error())
 		return
 	}
+	a.audit(r, "token.revoke", r.PathValue("id"), nil, nil)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -11,7 +11,7 @@ import (
 
 func (a *API) listAlerts(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
-	f := alert.Filter{MinLevel: v.Get("min_level"), RuleID: v.Get("rule_id")}
+	f := alert.Filter{MinLevel: v.Get("min_level"), RuleID: v.Get("rule_id"), IncidentID: v.Get("incident_id"), Status: v.Get("status")}
 	var err error
 	if f.Since, err = timeparse.Parse(v.Get("since"), a.o.Now()); err != nil {
 		writeError(w, http.StatusBadRequest, "since: "+err.Error())
@@ -81,5 +81,6 @@ func (a *API) reloadRules(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l := a.o.Rules()
+	a.audit(r, "rules.reload", "rules", nil, map[string]int{"rules": len(l.Set.Rules) - len(l.Skipped), "skipped": len(l.Skipped)})
 	writeJSON(w, http.StatusOK, map[string]any{"rules": len(l.Set.Rules) - len(l.Skipped), "skipped": len(l.Skipped), "errors": len(l.Errors)})
 }

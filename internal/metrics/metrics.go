@@ -29,6 +29,8 @@ type Metrics struct {
 	QuerySeconds prometheus.Histogram
 	// Detections counts rule matches by level.
 	Detections *prometheus.CounterVec
+	// Suppressed counts detections a suppression kept from alerting.
+	Suppressed prometheus.Counter
 }
 
 // New registers Vigil's metrics, plus the Go and process collectors, in a
@@ -68,9 +70,12 @@ func New() *Metrics {
 		Detections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_detections_total", Help: "Sigma rule matches, by level.",
 		}, []string{"level"}),
+		Suppressed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_detections_suppressed_total", Help: "Detections a suppression kept from alerting.",
+		}),
 	}
 	r.MustRegister(m.EventsIn, m.RejectedMsgs, m.ParseErrors, m.Stored, m.Dropped,
-		m.BatchSeconds, m.BatchEvents, m.QuerySeconds, m.Detections)
+		m.BatchSeconds, m.BatchEvents, m.QuerySeconds, m.Detections, m.Suppressed)
 	return m
 }
 

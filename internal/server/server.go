@@ -21,8 +21,10 @@ import (
 
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/api"
+	"github.com/vigilsec/vigil/internal/audit"
 	"github.com/vigilsec/vigil/internal/auth"
 	"github.com/vigilsec/vigil/internal/config"
+	"github.com/vigilsec/vigil/internal/incident"
 	"github.com/vigilsec/vigil/internal/ingest"
 	"github.com/vigilsec/vigil/internal/ingest/syslog"
 	"github.com/vigilsec/vigil/internal/metrics"
@@ -48,14 +50,16 @@ type Server struct {
 	HTTPAddr   net.Addr
 	SyslogAddr struct{ UDP, TCP, TLS net.Addr }
 
-	ready    atomic.Bool
-	started  chan struct{}
-	Metrics  *metrics.Metrics
-	Store    *sqlite.DB
-	Auth     *auth.Service
-	Pipeline *pipeline.Pipeline
-	Alerts   *alert.Store
-	Recorder *alert.Recorder
+	ready     atomic.Bool
+	started   chan struct{}
+	Metrics   *metrics.Metrics
+	Store     *sqlite.DB
+	Auth      *auth.Service
+	Pipeline  *pipeline.Pipeline
+	Alerts    *alert.Store
+	Recorder  *alert.Recorder
+	Incidents *incident.Manager
+	Audit     *audit.Log
 
 	rules    atomic.Pointer[ruleset.Loaded]
 	reloadMu sync.Mutex
@@ -138,9 +142,25 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		return err
 	}
 	s.Alerts = alerts
-	s.Recorder = alert.NewRecorder(alerts, s.log, func(a alert.Alert) {
-		s.Metrics.Detections.WithLabelValues(a.Level).Inc()
+	s.Recorder, err = alert.NewRecorder(ctx, alerts, s.log, alert.Options{
+		OnAlert: func(c alert.Change) {
+			s.Metrics.Detections.WithLabelValues(c.Alert.Level).Add(float64(c.Added))
+		},
+		OnSuppressed: func(string) { s.Metrics.Suppressed.Inc() },
 	})
+	if err != nil {
+		return err
+	}
+	s.Incidents, err = incident.Open(ctx, st.Meta(), alerts, s.log, incident.Options{})
+	if err != nil {
+		return err
+	}
+	s.Incidents.Forget = s.Recorder.Forget
+	s.Audit, err = audit.Open(ctx, st.Meta())
+	if err != nil {
+		return err
+	}
+	s.Recorder.AddHook(s.Incidents)
 	// The recorder closes after the pipeline has drained (deferred calls
 	// run last-in first-out), so alerts of drained events are stored.
 	defer s.Recorder.Close()
@@ -177,7 +197,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	// HTTP: API and ingest endpoints on one listener.
 	mux := http.NewServeMux()
 	api.New(api.Options{
-		Store: st, Auth: s.Auth, Metrics: s.Metrics, Log: s.log, Alerts: alerts, Rules: s.Rules,
+		Store: st, Auth: s.Auth, Metrics: s.Metrics, Log: s.log, Alerts: alerts, Recorder: s.Recorder, Incidents: s.Incidents, Audit: s.Audit, Rules: s.Rules,
 		Reload: s.ReloadRules,
 		Ready: func() error {
 			if !s.ready.Load() {

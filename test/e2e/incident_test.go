@@ -1,0 +1,156 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+type alertJSON struct {
+	ID         string              `json:"id"`
+	RuleID     string              `json:"rule_id"`
+	RuleTitle  string              `json:"rule_title"`
+	Level      string              `json:"level"`
+	Count      int                 `json:"count"`
+	Entities   map[string][]string `json:"entities"`
+	IncidentID string              `json:"incident_id"`
+}
+
+func (s *server) getJSON(path string, v any) {
+	s.t.Helper()
+	resp, body := s.request("GET", path, testToken, nil)
+	if resp.StatusCode != 200 {
+		s.t.Fatalf("GET %s: HTTP %d: %s", path, resp.StatusCode, body)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		s.t.Fatalf("GET %s: %v: %s", path, err, body)
+	}
+}
+
+func (s *server) sendJSON(method, path string, in, out any, want int) {
+	s.t.Helper()
+	b, _ := json.Marshal(in)
+	resp, body := s.request(method, path, testToken, bytes.NewReader(b))
+	if resp.StatusCode != want {
+		s.t.Fatalf("%s %s: HTTP %d, want %d: %s", method, path, resp.StatusCode, want, body)
+	}
+	if out != nil {
+		if err := json.Unmarshal(body, out); err != nil {
+			s.t.Fatalf("%s %s: %v: %s", method, path, err, body)
+		}
+	}
+}
+
+// TestSSHBruteForceIncident sends 30 failed SSH logins from one address and
+// one accepted login over syslog TCP, and follows them to alerts (one per
+// rule, deduplicated), an incident naming the address, the analyst's work
+// on it, the report, and the audit log.
+func TestSSHBruteForceIncident(t *testing.T) {
+	s := startServer(t, serverOpts{})
+	ip := fmt.Sprintf("203.0.113.%d", 10+time.Now().Nanosecond()%200)
+	conn, err := net.Dial("tcp", s.tcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	var buf bytes.Buffer
+	for i := range 30 {
+		ts := now.Add(time.Duration(i-40) * time.Second).Format(time.Stamp)
+		fmt.Fprintf(&buf, "<38>%s bastion sshd[%d]: Failed password for root from %s port %d ssh2\n", ts, 2000+i, ip, 40000+i)
+	}
+	fmt.Fprintf(&buf, "<38>%s bastion sshd[2100]: Accepted password for root from %s port 41000 ssh2\n", now.Add(-5*time.Second).Format(time.Stamp), ip)
+	conn.Write(buf.Bytes())
+	conn.Close()
+
+	var alerts struct{ Alerts []alertJSON }
+	deadline := time.Now().Add(20 * time.Second)
+	want := map[string]bool{"SSH authentication failure": true, "SSH brute force from one source": true, "SSH login accepted": true, "SSH login succeeds after brute force": true}
+	for {
+		s.getJSON("/api/v1/alerts?limit=100", &alerts)
+		got := 0
+		for _, a := range alerts.Alerts {
+			if want[a.RuleTitle] {
+				got++
+			}
+		}
+		if got >= len(want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	perRule := map[string]int{}
+	var incidentID string
+	for _, a := range alerts.Alerts {
+		perRule[a.RuleTitle]++
+		if a.RuleTitle == "SSH authentication failure" && a.Count != 30 {
+			t.Errorf("failure alert count %d, want 30 (deduplicated)", a.Count)
+		}
+		if a.RuleTitle == "SSH brute force from one source" {
+			incidentID = a.IncidentID
+		}
+	}
+	for title := range want {
+		if perRule[title] != 1 {
+			t.Errorf("rule %q: %d alerts, want exactly 1 (all: %v)", title, perRule[title], perRule)
+		}
+	}
+	if incidentID == "" {
+		t.Fatalf("the brute-force alert joined no incident (alerts %+v)", alerts.Alerts)
+	}
+	var inc struct {
+		ID       string
+		Title    string
+		Status   string
+		Severity string
+		Alerts   []alertJSON
+		Timeline []struct{ Kind, Text string }
+		Actions  []struct{ Name, Target, Status string }
+		Tasks    []struct{ ID, Title string }
+	}
+	s.getJSON("/api/v1/incidents/"+incidentID, &inc)
+	if !strings.Contains(inc.Title, ip) {
+		t.Errorf("incident title %q does not name %s", inc.Title, ip)
+	}
+	if len(inc.Alerts) < 3 || inc.Severity != "critical" {
+		t.Errorf("incident has %d alerts, severity %s; want the SSH alerts of %s and severity critical", len(inc.Alerts), inc.Severity, ip)
+	}
+	if len(inc.Tasks) == 0 {
+		t.Error("incident has no tasks from the credential-access template")
+	}
+
+	// The analyst works it.
+	s.sendJSON("PATCH", "/api/v1/incidents/"+incidentID, map[string]any{"status": "investigating", "assignee": "alice"}, nil, 200)
+	s.sendJSON("POST", "/api/v1/incidents/"+incidentID+"/comments", map[string]any{"text": "Password spray from a VPS, then success."}, nil, 201)
+	s.sendJSON("PATCH", "/api/v1/incidents/"+incidentID, map[string]any{"status": "resolved", "root_cause": "weak root password", "lessons_learned": "disable root login"}, nil, 200)
+	var metrics struct {
+		MTTASeconds float64 `json:"mtta_seconds"`
+		MTTRSeconds float64 `json:"mttr_seconds"`
+		Resolved    int
+	}
+	s.getJSON("/api/v1/incidents/metrics", &metrics)
+	if metrics.Resolved < 1 || metrics.MTTRSeconds <= 0 {
+		t.Errorf("metrics %+v: want a resolved incident and an MTTR", metrics)
+	}
+	resp, report := s.request("GET", "/api/v1/incidents/"+incidentID+"/report?format=md", testToken, nil)
+	if resp.StatusCode != 200 || !bytes.Contains(report, []byte("weak root password")) || !bytes.Contains(report, []byte("## Timeline")) {
+		t.Errorf("report: HTTP %d:\n%s", resp.StatusCode, report)
+	}
+	var auditLog struct {
+		Entries []struct{ Actor, Action, Target string }
+	}
+	s.getJSON("/api/v1/audit?target="+incidentID, &auditLog)
+	actions := map[string]int{}
+	for _, e := range auditLog.Entries {
+		actions[e.Action]++
+		if e.Actor != "bootstrap" {
+			t.Errorf("audit actor %q, want the token's name", e.Actor)
+		}
+	}
+	if actions["incident.update"] != 2 || actions["incident.comment"] != 1 {
+		t.Errorf("audit entries %v: want 2 updates and 1 comment", actions)
+	}
+}
