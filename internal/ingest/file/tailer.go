@@ -186,6 +186,7 @@ func idFor(path string, fi os.FileInfo) fileID {
 // longer match as gone.
 func (t *Tailer) scan(initial bool) {
 	matched := make(map[fileID]bool)
+	opened := 0
 	for _, p := range t.cfg.Paths {
 		paths, err := filepath.Glob(p.Glob)
 		if err != nil {
@@ -206,7 +207,9 @@ func (t *Tailer) scan(initial bool) {
 				tf.gone = time.Time{}
 				continue
 			}
-			t.open(path, id, p, initial)
+			if t.open(path, id, p, initial) {
+				opened++
+			}
 		}
 	}
 	now := time.Now()
@@ -224,40 +227,53 @@ func (t *Tailer) scan(initial bool) {
 			}
 		}
 	}
+	if opened > 0 || initial {
+		// Persist where new files start, so that lines appended before the
+		// first batch and a restart are not skipped by starting at the end
+		// again.
+		t.save()
+	}
 }
 
 // open starts following path, resuming from a saved offset when the
-// file's identity and fingerprint match.
-func (t *Tailer) open(path string, id fileID, p Path, initial bool) {
+// file's identity and fingerprint match. It reports whether it did.
+func (t *Tailer) open(path string, id fileID, p Path, initial bool) bool {
 	f, err := os.Open(path)
 	if err != nil {
 		t.log.Warn("file input: cannot open", "path", path, "err", err)
-		return
+		return false
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return
+		return false
 	}
 	if got := idFor(path, fi); got != id {
 		// Replaced between Stat and Open: pick it up at the next scan.
 		f.Close()
-		return
+		return false
 	}
 	tf := &tailed{id: id, path: path, format: p.Format, tags: t.cfg.Tags, f: f}
 	if len(p.Tags) > 0 {
 		tf.tags = slices.Clip(slices.Concat(t.cfg.Tags, p.Tags))
 	}
 	size := fi.Size()
-	if s, ok := t.saved[id]; ok && t.sameFile(f, s) && s.Offset <= size {
+	s, known := t.saved[id]
+	switch {
+	case known && t.sameFile(f, s) && s.Offset <= size:
 		tf.offset = s.Offset
-	} else if initial && !t.cfg.StartAtBeginning && !p.FromBeginning {
+	case known:
+		// Same inode, other content or shorter than the offset: truncated
+		// or replaced while we were not looking. Its lines are new.
+		tf.offset = 0
+	case initial && !t.cfg.StartAtBeginning && !p.FromBeginning:
 		tf.offset = size
 	}
 	tf.fp, tf.fpLen, _ = fingerprint(f, t.cfg.FingerprintSize)
 	t.files[id] = tf
 	t.saved[id] = tf.savedState()
 	t.log.Debug("file input: following", "path", path, "offset", tf.offset)
+	return true
 }
 
 // sameFile reports whether f starts with the bytes fingerprinted in s.

@@ -393,3 +393,44 @@ func TestParseFormat(t *testing.T) {
 		}
 	}
 }
+
+func TestStartOffsetsPersisted(t *testing.T) {
+	// Started at the end, stopped before any new line, restarted after
+	// lines were appended: those lines are read, not skipped.
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	state := filepath.Join(dir, "state.json")
+	appendFile(t, log, "old\n")
+	cfg := Config{Paths: []Path{{Glob: log}}, StateFile: state}
+	stop := run(t, cfg, &fakeSink{})
+	time.Sleep(30 * time.Millisecond)
+	stop()
+	appendFile(t, log, "while down\n")
+	sink := &fakeSink{}
+	run(t, cfg, sink)
+	if got := sink.waitLines(t, 1); got[0] != "while down" {
+		t.Errorf("got %q, want the line appended while stopped", got)
+	}
+}
+
+func TestTruncatedWhileDown(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	state := filepath.Join(dir, "state.json")
+	s1, _ := numbered("a", 0, 50)
+	appendFile(t, log, s1)
+	cfg := Config{Paths: []Path{{Glob: log}}, StateFile: state, StartAtBeginning: false}
+	stop := run(t, cfg, &fakeSink{})
+	time.Sleep(30 * time.Millisecond)
+	stop()
+	// copytruncate while stopped, then new lines.
+	if err := os.Truncate(log, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, log, "fresh\n")
+	sink := &fakeSink{}
+	run(t, cfg, sink)
+	if got := sink.waitLines(t, 1); got[0] != "fresh" {
+		t.Errorf("got %q, want the line written after truncation", got)
+	}
+}
