@@ -91,6 +91,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	a.registerIncidents(mux)
 	mux.Handle("GET /api/v1/rules", a.Require(auth.PermRead, http.HandlerFunc(a.listRules)))
 	mux.Handle("POST /api/v1/rules/reload", a.Require(auth.PermWrite, http.HandlerFunc(a.reloadRules)))
+	mux.Handle("GET /api/v1/users", a.Require(auth.PermAdmin, http.HandlerFunc(a.listUsers)))
+	mux.Handle("POST /api/v1/users", a.Require(auth.PermAdmin, http.HandlerFunc(a.createUser)))
 	mux.Handle("GET /api/v1/tokens", a.Require(auth.PermAdmin, http.HandlerFunc(a.listTokens)))
 	mux.Handle("POST /api/v1/tokens", a.Require(auth.PermAdmin, http.HandlerFunc(a.createToken)))
 	mux.Handle("DELETE /api/v1/tokens/{id}", a.Require(auth.PermAdmin, http.HandlerFunc(a.revokeToken)))
@@ -352,4 +354,37 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
+	us, err := a.o.Auth.ListUsers(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"users": us})
+}
+
+func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+		Role     string `json:"role"`
+	}
+	if err := decodeBody(w, r, &req); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	role, err := auth.ParseRole(req.Role)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	u, err := a.o.Auth.CreateUser(r.Context(), req.Username, req.Password, role)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	a.audit(r, "user.create", u.ID, nil, u) // never the password
+	writeJSON(w, http.StatusCreated, u)
 }

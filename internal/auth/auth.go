@@ -139,7 +139,11 @@ func Open(ctx context.Context, db *sql.DB) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating token table: %w", err)
 	}
-	return &Service{db: db, now: time.Now, cache: map[[32]byte]cached{}}, nil
+	s := &Service{db: db, now: time.Now, cache: map[[32]byte]cached{}}
+	if err := s.ensureUsers(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 func hashToken(secret string) [32]byte { return sha256.Sum256([]byte(secret)) }

@@ -116,3 +116,47 @@ func TestRoles(t *testing.T) {
 		t.Error("ParseRole accepted an unknown role")
 	}
 }
+
+func TestUsers(t *testing.T) {
+	ctx := context.Background()
+	s := openService(t)
+	if _, err := s.CreateUser(ctx, "alice", "short", RoleAnalyst); err == nil {
+		t.Error("a 5-character password was accepted")
+	}
+	if _, err := s.CreateUser(ctx, "bad name!", "long enough password", RoleAnalyst); err == nil {
+		t.Error("a username with a space and ! was accepted")
+	}
+	u, err := s.CreateUser(ctx, "alice", "correct horse battery", RoleAnalyst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateUser(ctx, "alice", "another long password", RoleViewer); err == nil {
+		t.Error("a duplicate username was accepted")
+	}
+	p, err := s.Login(ctx, "alice", "correct horse battery")
+	if err != nil || p.Role != RoleAnalyst {
+		t.Fatalf("login: %+v, %v", p, err)
+	}
+	for _, bad := range [][2]string{{"alice", "wrong password!!"}, {"nobody", "correct horse battery"}} {
+		if _, err := s.Login(ctx, bad[0], bad[1]); !errors.Is(err, ErrBadLogin) {
+			t.Errorf("login %s: got %v, want ErrBadLogin", bad[0], err)
+		}
+	}
+	s.SetUserDisabled(ctx, u.ID, true)
+	if _, err := s.Login(ctx, "alice", "correct horse battery"); !errors.Is(err, ErrBadLogin) {
+		t.Errorf("disabled user logged in: %v", err)
+	}
+	var hash string
+	s.db.QueryRow(`SELECT hash FROM users WHERE id = ?`, u.ID).Scan(&hash)
+	if !strings.HasPrefix(hash, "$argon2id$") || strings.Contains(hash, "correct horse") {
+		t.Errorf("stored hash %q: want an argon2id encoding without the password", hash)
+	}
+}
+
+func FuzzCheckPassword(f *testing.F) {
+	f.Add(HashPassword("seed password 1"), "seed password 1")
+	f.Add("$argon2id$v=19$m=99999999,t=1,p=1$AAAA$AAAA", "x")
+	f.Fuzz(func(t *testing.T, enc, pw string) {
+		CheckPassword(enc, pw) // must not panic or allocate without bound
+	})
+}

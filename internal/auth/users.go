@@ -1,0 +1,181 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// Password hashing parameters: argon2id with OWASP's recommended minimum
+// (19 MiB, 2 passes, 1 lane). They are stored with each hash, so they can
+// be raised later without invalidating existing passwords.
+const (
+	argonTime    = 2
+	argonMemory  = 19 * 1024
+	argonThreads = 1
+	argonKeyLen  = 32
+)
+
+// MinPasswordLength is the shortest password accepted.
+const MinPasswordLength = 12
+
+// User is a person who logs in to the console.
+type User struct {
+	ID       string    `json:"id"`
+	Username string    `json:"username"`
+	Role     Role      `json:"role"`
+	Created  time.Time `json:"created"`
+	Disabled bool      `json:"disabled"`
+}
+
+// ErrBadLogin is returned for a wrong username or password (never saying
+// which).
+var ErrBadLogin = errors.New("wrong username or password")
+
+func (s *Service) ensureUsers(ctx context.Context) error {
+	_, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS users (
+		id TEXT PRIMARY KEY,
+		username TEXT NOT NULL UNIQUE,
+		hash TEXT NOT NULL,
+		role TEXT NOT NULL,
+		created INTEGER NOT NULL,
+		disabled INTEGER NOT NULL DEFAULT 0
+	)`)
+	if err != nil {
+		return fmt.Errorf("creating user table: %w", err)
+	}
+	return nil
+}
+
+// HashPassword returns the PHC-style argon2id encoding of password.
+func HashPassword(password string) string {
+	salt := make([]byte, 16)
+	rand.Read(salt)
+	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads, b64.EncodeToString(salt), b64.EncodeToString(key))
+}
+
+// CheckPassword reports whether password matches an encoding made by
+// HashPassword (with whatever parameters it records).
+func CheckPassword(encoded, password string) bool {
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false
+	}
+	var m, t uint32
+	var p uint8
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil || m == 0 || t == 0 || p == 0 || m > 1<<18 || t > 16 {
+		return false
+	}
+	b64 := base64.RawStdEncoding
+	salt, err1 := b64.DecodeString(parts[4])
+	key, err2 := b64.DecodeString(parts[5])
+	if err1 != nil || err2 != nil || len(key) == 0 || len(key) > 128 {
+		return false
+	}
+	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(key)))
+	return subtle.ConstantTimeCompare(got, key) == 1
+}
+
+func validUsername(u string) error {
+	if u == "" || len(u) > 64 {
+		return errors.New("username must be 1 to 64 characters")
+	}
+	for _, r := range u {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-@", r)) {
+			return fmt.Errorf("username %q: use letters, digits and . _ - @", u)
+		}
+	}
+	return nil
+}
+
+// CreateUser adds a user.
+func (s *Service) CreateUser(ctx context.Context, username, password string, role Role) (User, error) {
+	if err := validUsername(username); err != nil {
+		return User{}, err
+	}
+	if utf8.RuneCountInString(password) < MinPasswordLength || len(password) > 1024 {
+		return User{}, fmt.Errorf("password must be at least %d characters", MinPasswordLength)
+	}
+	if _, err := ParseRole(string(role)); err != nil {
+		return User{}, err
+	}
+	if role == RoleIngest {
+		return User{}, errors.New("role ingest is for tokens, not people")
+	}
+	u := User{ID: randomID(10), Username: username, Role: role, Created: s.now().UTC()}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO users (id, username, hash, role, created) VALUES (?, ?, ?, ?, ?)`,
+		u.ID, username, HashPassword(password), string(role), u.Created.UnixNano())
+	if err != nil {
+		if strings.Contains(err.Error(), "UNIQUE") {
+			return User{}, fmt.Errorf("user %q already exists", username)
+		}
+		return User{}, fmt.Errorf("storing user: %w", err)
+	}
+	return u, nil
+}
+
+// Login checks a username and password and returns the user's principal.
+func (s *Service) Login(ctx context.Context, username, password string) (*Principal, error) {
+	var id, hash, role string
+	var disabled bool
+	err := s.db.QueryRowContext(ctx, `SELECT id, hash, role, disabled FROM users WHERE username = ?`, username).Scan(&id, &hash, &role, &disabled)
+	if errors.Is(err, sql.ErrNoRows) {
+		// Spend the same time as a real check so timing does not reveal
+		// which usernames exist.
+		CheckPassword(dummyHash, password)
+		return nil, ErrBadLogin
+	}
+	if err != nil {
+		return nil, fmt.Errorf("looking up user: %w", err)
+	}
+	if !CheckPassword(hash, password) || disabled {
+		return nil, ErrBadLogin
+	}
+	return &Principal{Name: username, Role: Role(role)}, nil
+}
+
+var dummyHash = HashPassword("not a real password, only for timing")
+
+// ListUsers returns every user.
+func (s *Service) ListUsers(ctx context.Context) ([]User, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, username, role, created, disabled FROM users ORDER BY username`)
+	if err != nil {
+		return nil, fmt.Errorf("listing users: %w", err)
+	}
+	defer rows.Close()
+	out := []User{}
+	for rows.Next() {
+		var u User
+		var role string
+		var created int64
+		if err := rows.Scan(&u.ID, &u.Username, &role, &created, &u.Disabled); err != nil {
+			return nil, err
+		}
+		u.Role, u.Created = Role(role), time.Unix(0, created).UTC()
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// SetUserDisabled disables or re-enables a user.
+func (s *Service) SetUserDisabled(ctx context.Context, id string, disabled bool) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE users SET disabled = ? WHERE id = ?`, disabled, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("user %q: %w", id, sql.ErrNoRows)
+	}
+	return nil
+}
