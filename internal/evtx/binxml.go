@@ -92,26 +92,34 @@ type subValue struct {
 // parser holds the per-chunk caches and the per-record arena. It is reused
 // across records and chunks so that steady-state reading does not allocate.
 type parser struct {
-	buf    []byte // the current chunk, up to its free space
-	own    []byte // the parser's chunk buffer for reading
-	intern *[internSize]internEnt
-	tmpls  map[uint32]tmplDef
-	nodes  []node
-	subs   []subValue
-	stack  []int32
-	depth  int
-	toks   int
-	ctoks  int // tokens read in the current chunk
-	vbytes int // value bytes referred to by the current record's tree
-	rec    Record
-	scr    []byte // scratch for rendering
-	keys   []keyEnt
-	extra  []string // names not interned, for the current record
+	buf       []byte // the current chunk, up to its free space
+	own       []byte // the parser's chunk buffer for reading
+	gen       uint32 // counts chunks, to invalidate nameCache
+	nameCache *[nameCacheSize]nameSlot
+	intern    *[internSize]internEnt
+	tmpls     map[uint32]tmplDef
+	nodes     []node
+	subs      []subValue
+	stack     []int32
+	depth     int
+	toks      int
+	ctoks     int // tokens read in the current chunk
+	vbytes    int // value bytes referred to by the current record's tree
+	rec       Record
+	scr       []byte // scratch for rendering
+	keys      []keyEnt
+	extra     []string // names not interned, for the current record
 }
 
 func (p *parser) resetChunk(buf []byte) {
 	p.buf = buf
+	p.gen++
+	if p.gen == 0 { // wrapped: forget everything
+		clear(p.nameCache[:])
+		p.gen = 1
+	}
 	if p.tmpls == nil {
+		p.nameCache = new([nameCacheSize]nameSlot)
 		p.intern = new([internSize]internEnt)
 		p.tmpls = make(map[uint32]tmplDef, 32)
 	} else if len(p.tmpls) > 0 {
@@ -214,6 +222,30 @@ type internEnt struct{ raw, s string }
 // interned by their UTF-16 bytes: the same few dozen names recur in every
 // chunk of every file.
 func (p *parser) name(off uint32) (int32, error) {
+	// Records of a chunk share templates, so the same offsets recur: a
+	// direct-mapped cache of this chunk's offsets skips the lookup.
+	slot := &p.nameCache[(off>>1)&(nameCacheSize-1)]
+	if slot.gen == p.gen && slot.off == off {
+		return slot.id, nil
+	}
+	id, err := p.lookupName(off)
+	if err == nil && id > 0 {
+		*slot = nameSlot{off: off, gen: p.gen, id: id}
+	}
+	return id, err
+}
+
+// nameCacheSize is the number of slots of the per-chunk name cache.
+const nameCacheSize = 1024
+
+// nameSlot caches the name id at a chunk offset for chunk generation gen.
+type nameSlot struct {
+	off uint32
+	gen uint32
+	id  int32
+}
+
+func (p *parser) lookupName(off uint32) (int32, error) {
 	o := int(off)
 	if o < 0 || o+8 > len(p.buf) {
 		return 0, fmt.Errorf("name offset %#x out of chunk", off)
