@@ -25,6 +25,12 @@ type acMatcher struct {
 	edgeClass []uint8
 	edgeTo    []int32
 	fail      []int32
+	// dense, when set, is the full transition table (state*nclass +
+	// class), built for automata small enough to stay in cache; targets
+	// that have outputs carry emitFlag.
+	dense []int32
+	// emits[s] reports whether reaching s reports any needle.
+	emits []bool
 	// own[s] is the range of outAtoms for needles ending at state s;
 	// dict[s] is the nearest state on s's failure chain with outputs
 	// (-1 if none).
@@ -33,6 +39,13 @@ type acMatcher struct {
 	dict     []int32
 	outAtoms []int32
 }
+
+// emitFlag marks dense-table targets that report needles.
+const emitFlag = -1 << 31
+
+// maxDense bounds the transition table of automata that get a dense one
+// (64K entries, 256 KiB).
+const maxDense = 1 << 16
 
 // maxACStates bounds an automaton's size; needles past it are left out and
 // their atoms reported as always hit (see build).
@@ -162,6 +175,22 @@ func buildAC(needles []string, atoms [][]int32) (*acMatcher, []int32) {
 			m.root[b] = nx
 		}
 	}
+	m.emits = make([]bool, ns)
+	for st := int32(1); st < ns; st++ {
+		m.emits[st] = m.ownEnd[st] > m.ownStart[st] || m.dict[st] >= 0
+	}
+	if int(ns)*int(m.nclass) <= maxDense {
+		m.dense = make([]int32, int(ns)*int(m.nclass))
+		for st := int32(0); st < ns; st++ {
+			for c := int32(0); c < m.nclass; c++ {
+				nx := m.step(st, uint8(c))
+				if m.emits[nx] {
+					nx |= emitFlag
+				}
+				m.dense[st*m.nclass+c] = nx
+			}
+		}
+	}
 	return m, overflow
 }
 
@@ -194,15 +223,34 @@ func (m *acMatcher) step(st int32, c uint8) int32 {
 // may repeat) and returns it.
 func (m *acMatcher) scan(s string, dst []int32) []int32 {
 	st := int32(0)
+	if m.dense != nil {
+		dense, classes, nc := m.dense, &m.classes, m.nclass
+		for i := 0; i < len(s); i++ {
+			v := dense[st*nc+int32(classes[s[i]])]
+			st = v &^ emitFlag
+			if v < 0 {
+				dst = m.emit(st, dst)
+			}
+		}
+		return dst
+	}
 	for i := 0; i < len(s); i++ {
 		if st == 0 {
 			st = m.root[s[i]]
 		} else {
 			st = m.step(st, m.classes[s[i]])
 		}
-		for o := st; o > 0; o = m.dict[o] {
-			dst = append(dst, m.outAtoms[m.ownStart[o]:m.ownEnd[o]]...)
+		if m.emits[st] {
+			dst = m.emit(st, dst)
 		}
+	}
+	return dst
+}
+
+// emit appends the outputs of state st and of its dictionary chain.
+func (m *acMatcher) emit(st int32, dst []int32) []int32 {
+	for o := st; o > 0; o = m.dict[o] {
+		dst = append(dst, m.outAtoms[m.ownStart[o]:m.ownEnd[o]]...)
 	}
 	return dst
 }

@@ -264,9 +264,7 @@ func (e *Engine) compileItem(it *sigma.FieldItem, mapName func(string) string) (
 				return nil, fmt.Errorf("%w: regular expression %q: %v", ErrUnsupported, v.Raw, err)
 			}
 			cv.re = re
-			if n := regexNeedle(v.Regexp); len(n) >= 3 {
-				cv.needles = []string{n}
-			}
+			cv.needles = regexNeedles(v.Regexp)
 		case it.Method == sigma.MethodCIDR:
 			if !v.Prefix.IsValid() {
 				return nil, fmt.Errorf("%w: invalid cidr %q", ErrUnsupported, v.Raw)
@@ -480,41 +478,80 @@ func nodeClauses(d *cdet, n *cnode) ([]clause, bool) {
 	return nil, false
 }
 
-// regexNeedle returns a literal (lowered) that every match of the regular
-// expression expr contains, or "" if it finds none.
-func regexNeedle(expr string) string {
+// regexNeedles returns literals (lowered), one of which every match of
+// the regular expression expr contains, or nil if it finds none.
+func regexNeedles(expr string) []string {
 	re, err := syntax.Parse(expr, syntax.Perl)
 	if err != nil {
-		return ""
+		return nil
 	}
-	return lowerString(reqLiteral(re.Simplify(), 0))
+	set := reqLiterals(re.Simplify(), 0)
+	for i, l := range set {
+		set[i] = lowerString(l)
+	}
+	return set
 }
 
-func reqLiteral(re *syntax.Regexp, depth int) string {
+// maxReqSet bounds the alternatives reqLiterals returns.
+const maxReqSet = 16
+
+// reqLiterals returns strings one of which occurs in every match of re.
+func reqLiterals(re *syntax.Regexp, depth int) []string {
 	if depth > 100 {
-		return ""
+		return nil
 	}
 	switch re.Op {
 	case syntax.OpLiteral:
-		return string(re.Rune)
-	case syntax.OpCapture:
-		return reqLiteral(re.Sub[0], depth+1)
-	case syntax.OpPlus:
-		return reqLiteral(re.Sub[0], depth+1)
+		if re.Flags&syntax.FoldCase != 0 {
+			return []string{strings.ToLower(string(re.Rune))}
+		}
+		return []string{string(re.Rune)}
+	case syntax.OpCharClass:
+		var out []string
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			for r := re.Rune[i]; r <= re.Rune[i+1]; r++ {
+				if len(out) >= 8 {
+					return nil
+				}
+				out = append(out, string(r))
+			}
+		}
+		return out
+	case syntax.OpCapture, syntax.OpPlus:
+		return reqLiterals(re.Sub[0], depth+1)
 	case syntax.OpRepeat:
 		if re.Min >= 1 {
-			return reqLiteral(re.Sub[0], depth+1)
+			return reqLiterals(re.Sub[0], depth+1)
 		}
 	case syntax.OpConcat:
-		best := ""
-		for _, s := range re.Sub {
-			if l := reqLiteral(s, depth+1); len(l) > len(best) {
-				best = l
+		var best []string
+		bestScore := 0
+		for _, sub := range re.Sub {
+			set := reqLiterals(sub, depth+1)
+			if len(set) == 0 {
+				continue
+			}
+			score := len(set[0])
+			for _, l := range set {
+				score = min(score, len(l))
+			}
+			if score > bestScore || (score == bestScore && len(set) < len(best)) {
+				best, bestScore = set, score
 			}
 		}
 		return best
+	case syntax.OpAlternate:
+		var out []string
+		for _, sub := range re.Sub {
+			set := reqLiterals(sub, depth+1)
+			if len(set) == 0 || len(out)+len(set) > maxReqSet {
+				return nil
+			}
+			out = append(out, set...)
+		}
+		return out
 	}
-	return ""
+	return nil
 }
 
 // lowerString lowers s: ASCII letters directly, other valid runes with
