@@ -267,6 +267,7 @@ var (
 	errWaitTimeout = errors.New("timed out waiting for durable storage")
 	errClientGone  = errors.New("client went away")
 	errReadTimeout = errors.New("timed out reading the request body")
+	errBodyRead    = errors.New("reading the request body")
 )
 
 // acquire takes a concurrency slot, or reports that none is free.
@@ -296,24 +297,21 @@ func (h *Handlers) readBody(w http.ResponseWriter, r *http.Request) ([]byte, err
 	deadline := rc.SetReadDeadline(time.Now().Add(h.cfg.ReadTimeout)) == nil
 	body := http.MaxBytesReader(w, r.Body, limit)
 	var rd io.Reader = body
+	gzipped := false
 	switch ce := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); ce {
 	case "", "identity":
 	case "gzip", "x-gzip":
 		zr, err := gzip.NewReader(body)
 		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return nil, errTooLarge
-			}
-			return nil, fmt.Errorf("%w: %w", errBadGzip, err)
+			return nil, bodyError(err, true)
 		}
 		defer zr.Close()
-		rd = zr
+		rd, gzipped = zr, true
 	default:
 		return nil, fmt.Errorf("%w %q: only gzip is accepted", errEncoding, ce)
 	}
 	var buf bytes.Buffer
-	if r.ContentLength > 0 && rd == io.Reader(body) {
+	if r.ContentLength > 0 && !gzipped {
 		buf.Grow(int(r.ContentLength))
 	}
 	n, err := buf.ReadFrom(io.LimitReader(rd, limit+1))
@@ -321,22 +319,26 @@ func (h *Handlers) readBody(w http.ResponseWriter, r *http.Request) ([]byte, err
 		rc.SetReadDeadline(time.Time{})
 	}
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, errTooLarge
-		}
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil, errReadTimeout
-		}
-		if rd != io.Reader(body) && !errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("%w: %w", errBadGzip, err)
-		}
-		return nil, fmt.Errorf("reading request body: %w", err)
+		return nil, bodyError(err, gzipped)
 	}
 	if n > limit {
 		return nil, errTooLarge
 	}
 	return buf.Bytes(), nil
+}
+
+// bodyError classifies an error met while reading a request body.
+func bodyError(err error, gzipped bool) error {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return errTooLarge
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return errReadTimeout
+	case gzipped:
+		return fmt.Errorf("%w: %w", errBadGzip, err)
+	}
+	return fmt.Errorf("%w: %w", errBodyRead, err)
 }
 
 // submit offers msgs to the sink and waits until they are durably stored,
@@ -381,7 +383,7 @@ func statusOf(err error) int {
 		return http.StatusRequestTimeout
 	case errors.Is(err, errEncoding):
 		return http.StatusUnsupportedMediaType
-	case errors.Is(err, errBadGzip), errors.Is(err, errNoData), errors.As(err, &se):
+	case errors.Is(err, errBadGzip), errors.Is(err, errNoData), errors.Is(err, errBodyRead), errors.As(err, &se):
 		return http.StatusBadRequest
 	case errors.Is(err, ingest.ErrFull), errors.Is(err, errBusy):
 		return http.StatusTooManyRequests

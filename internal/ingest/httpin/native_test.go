@@ -341,3 +341,12 @@ func TestHostileBodies(t *testing.T) {
 		}
 	}
 }
+
+func TestTruncatedGzip(t *testing.T) {
+	srv, _ := newTestServer(t, Config{}, &fakeSink{})
+	z := gz(t, []byte(strings.Repeat(`{"a":1}`+"\n", 1000)))
+	status, _, got := post(t, srv, "POST", "/api/v1/ingest", z[:len(z)/2], map[string]string{"Authorization": "Bearer good", "Content-Encoding": "gzip"})
+	if status != http.StatusBadRequest || !strings.Contains(string(got), "gzip") {
+		t.Errorf("got %d %s, want 400 naming gzip", status, got)
+	}
+}
