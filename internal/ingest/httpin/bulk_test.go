@@ -229,3 +229,43 @@ func FuzzDecodeBulk(f *testing.F) {
 		}
 	})
 }
+
+func TestESVersionConfig(t *testing.T) {
+	srv, _ := newTestServer(t, Config{ESVersion: "8.17.3"}, &fakeSink{})
+	status, _, got := post(t, srv, "GET", "/", nil, bearer("good"))
+	var doc struct {
+		Version struct {
+			Number string `json:"number"`
+		} `json:"version"`
+		Tagline string `json:"tagline"`
+	}
+	if err := json.Unmarshal(got, &doc); err != nil || status != 200 {
+		t.Fatalf("got %d %s (%v), want 200 and a version document", status, got, err)
+	}
+	if doc.Version.Number != "8.17.3" || doc.Tagline != "You Know, for Search" {
+		t.Errorf("got version %q tagline %q, want 8.17.3 and the tagline", doc.Version.Number, doc.Tagline)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     Config
+		wantErr bool
+	}{
+		{"zero is defaults", Config{}, false},
+		{"version", Config{ESVersion: "9.0.1"}, false},
+		{"bad version", Config{ESVersion: "8.x"}, true},
+		{"old major", Config{ESVersion: "6.8.0"}, true},
+		{"negative size", Config{MaxBodySize: -1}, true},
+		{"negative timeout", Config{ReadTimeout: -1}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			if got := err != nil; got != tt.wantErr {
+				t.Errorf("got error %v, want error %v", err, tt.wantErr)
+			}
+		})
+	}
+}

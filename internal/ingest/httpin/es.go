@@ -1,18 +1,40 @@
 package httpin
 
 import (
+	"encoding/json"
 	"net/http"
 )
 
-// esVersion is the Elasticsearch version Vigil presents. Filebeat 8 and
-// Logstash 8 refuse to talk to a cluster older than their major version,
-// and the data-stream code paths of all shippers expect 8.x.
-const esVersion = "8.11.0"
+// DefaultESVersion is the Elasticsearch version Vigil presents by default.
+// Filebeat and Logstash 8 refuse a cluster of an older major version, and
+// the data-stream code paths of all shippers expect 8.x. Filebeat also
+// refuses a cluster older than itself unless allow_older_versions is set;
+// Config.ESVersion lets an operator present a newer version instead.
+const DefaultESVersion = "8.11.0"
 
-// esRoot is the document GET / answers: what Filebeat, Logstash, Vector and
-// the Elasticsearch clients read to decide the cluster's version and
-// flavour.
-const esRoot = `{"name":"vigil","cluster_name":"vigil","cluster_uuid":"dmlnaWwtdmlnaWwtdmln","version":{"number":"` + esVersion + `","build_flavor":"default","build_type":"docker","build_hash":"0000000000000000000000000000000000000000","build_date":"2023-11-04T10:04:57.184859352Z","build_snapshot":false,"lucene_version":"9.8.0","minimum_wire_compatibility_version":"7.17.0","minimum_index_compatibility_version":"7.0.0"},"tagline":"You Know, for Search"}` + "\n"
+// esRootDoc returns the document GET / answers: what Filebeat, Logstash,
+// Vector and the Elasticsearch clients read to decide the cluster's
+// version and flavour.
+func esRootDoc(version string) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"name":         "vigil",
+		"cluster_name": "vigil",
+		"cluster_uuid": "dmlnaWwtdmlnaWwtdmln",
+		"version": map[string]any{
+			"number":                              version,
+			"build_flavor":                        "default",
+			"build_type":                          "docker",
+			"build_hash":                          "0000000000000000000000000000000000000000",
+			"build_date":                          "2023-11-04T10:04:57.184859352Z",
+			"build_snapshot":                      false,
+			"lucene_version":                      "9.8.0",
+			"minimum_wire_compatibility_version":  "7.17.0",
+			"minimum_index_compatibility_version": "7.0.0",
+		},
+		"tagline": "You Know, for Search",
+	})
+	return append(b, '\n')
+}
 
 // esLicense answers GET /_license (Logstash and Beats check for a license
 // before using ILM features).
@@ -83,7 +105,7 @@ func (h *Handlers) registerES(mux *http.ServeMux) {
 	mux.HandleFunc("POST /_bulk", h.bulk)
 	mux.HandleFunc("PUT /_bulk", h.bulk)
 	mux.HandleFunc("POST /{index}/_bulk", h.bulk)
-	mux.HandleFunc("GET /{$}", h.esStatic(esRoot))
+	mux.HandleFunc("GET /{$}", h.esStatic(string(esRootDoc(h.cfg.ESVersion))))
 	mux.HandleFunc("GET /_license", h.esStatic(esLicense))
 	mux.HandleFunc("GET /_xpack", h.esStatic(esXpack))
 	mux.HandleFunc("GET /_cluster/health", h.esStatic(esHealth))

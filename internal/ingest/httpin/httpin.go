@@ -61,6 +61,9 @@ type Config struct {
 	// It is set per request, on top of the http.Server's own timeouts.
 	// Default 1 minute.
 	ReadTimeout time.Duration
+	// ESVersion is the version number GET / reports to Elasticsearch
+	// shippers, "8.x.y". Default DefaultESVersion.
+	ESVersion string
 	// Tags are copied onto every message, before the principal's tags.
 	Tags []string
 }
@@ -77,6 +80,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ReadTimeout == 0 {
 		c.ReadTimeout = DefaultReadTimeout
+	}
+	if c.ESVersion == "" {
+		c.ESVersion = DefaultESVersion
 	}
 }
 
@@ -95,10 +101,28 @@ func (c Config) Validate() error {
 	if c.ReadTimeout < 0 {
 		errs = append(errs, fmt.Errorf("read timeout %v: must not be negative", c.ReadTimeout))
 	}
+	if v := c.ESVersion; v != "" && !validESVersion(v) {
+		errs = append(errs, fmt.Errorf("elasticsearch version %q: want MAJOR.MINOR.PATCH with major 7 to 9", v))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("http ingest config: %w", err)
 	}
 	return nil
+}
+
+// validESVersion checks v is MAJOR.MINOR.PATCH with a major version the
+// shippers' 7.x to 9.x code paths understand.
+func validESVersion(v string) bool {
+	parts := strings.Split(v, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" || len(p) > 4 || strings.Trim(p, "0123456789") != "" {
+			return false
+		}
+	}
+	return parts[0] == "7" || parts[0] == "8" || parts[0] == "9"
 }
 
 // Principal is who a request authenticated as.
@@ -144,6 +168,9 @@ func New(cfg Config, sink ingest.Sink, auth Authenticator, stats ingest.Stats, l
 	}
 	if cfg.ReadTimeout < 0 {
 		cfg.ReadTimeout = 0
+	}
+	if !validESVersion(cfg.ESVersion) {
+		cfg.ESVersion = ""
 	}
 	cfg.setDefaults()
 	cfg.Tags = slices.Clip(slices.Clone(cfg.Tags))
