@@ -14,18 +14,17 @@ import (
 
 // Splunk HEC status codes, as HEC clients expect them in {"text","code"}.
 const (
-	hecSuccess        = 0
-	hecTokenDisabled  = 1
-	hecTokenRequired  = 2
-	hecInvalidToken   = 4
-	hecNoData         = 5
-	hecInvalidFormat  = 6
-	hecInternalError  = 8
-	hecServerBusy     = 9
-	hecEventRequired  = 12
-	hecEventBlank     = 13
-	hecHealthy        = 17
-	hecRequestTooLong = 27
+	hecSuccess       = 0
+	hecTokenDisabled = 1
+	hecTokenRequired = 2
+	hecInvalidToken  = 4
+	hecNoData        = 5
+	hecInvalidFormat = 6
+	hecInternalError = 8
+	hecServerBusy    = 9
+	hecEventRequired = 12
+	hecEventBlank    = 13
+	hecHealthy       = 17
 )
 
 // Raw.Fields names set from HEC metadata.
@@ -100,8 +99,9 @@ func (h *Handlers) hecPrologue(w http.ResponseWriter, r *http.Request) (Principa
 		status := statusOf(err)
 		h.stats.Rejected(InputHEC, rejectReason(status), 1)
 		switch status {
-		case http.StatusRequestEntityTooLarge:
-			hecFail(w, status, hecRequestTooLong, "Request entity too large", nil)
+		case http.StatusRequestEntityTooLarge, http.StatusRequestTimeout, http.StatusUnsupportedMediaType:
+			// HEC has no code of its own for these; the status says it.
+			hecFail(w, status, hecInvalidFormat, "Invalid data format", nil)
 		default:
 			hecFail(w, http.StatusBadRequest, hecInvalidFormat, "Invalid data format", nil)
 		}
