@@ -392,48 +392,72 @@ func appendUTF16Str(dst, b []byte, esc bool) []byte {
 		n -= 2
 	}
 	b = b[:n]
-	dst = slices.Grow(dst, n/2)
-	for i := 0; i < n; i += 2 {
+	// One code unit (2 bytes) becomes at most 6 bytes (an escape), and a
+	// surrogate pair (4 bytes) 4: growing by 3n once lets the loop write
+	// by index.
+	dst = slices.Grow(dst, 3*n)
+	out := dst[:cap(dst)]
+	j := len(dst)
+	const lanes = 0x0001000100010001
+	for i := 0; i < n; {
 		// Four code units at a time while they are plain ASCII: every high
 		// byte zero, every low byte in 0x20..0x7f and neither '"' nor '\\'.
-		for esc && i+8 <= n {
+		if esc && i+8 <= n {
 			w := binary.LittleEndian.Uint64(b[i:])
-			const lanes = 0x0001000100010001
-			if w&0xff80ff80ff80ff80 != 0 || (w-0x20*lanes)&(0x8000*lanes) != 0 ||
-				hasZeroLane(w^('"'*lanes)) || hasZeroLane(w^('\\'*lanes)) {
-				break
+			if w&0xff80ff80ff80ff80 == 0 && (w-0x20*lanes)&(0x8000*lanes) == 0 &&
+				!hasZeroLane(w^('"'*lanes)) && !hasZeroLane(w^('\\'*lanes)) {
+				o := out[j : j+4]
+				o[0], o[1], o[2], o[3] = byte(w), byte(w>>16), byte(w>>32), byte(w>>48)
+				j += 4
+				i += 8
+				continue
 			}
-			dst = append(dst, byte(w), byte(w>>16), byte(w>>32), byte(w>>48))
-			i += 8
-		}
-		if i >= n {
-			break
 		}
 		lo, hi := b[i], b[i+1]
-		if hi == 0 && (plainASCII[lo] || (!esc && lo < utf8.RuneSelf)) {
-			dst = append(dst, lo)
+		i += 2
+		if hi == 0 && lo < utf8.RuneSelf {
+			if !esc || plainASCII[lo] {
+				out[j] = lo
+				j++
+			} else {
+				j += copy(out[j:], escapeSeq(lo))
+			}
 			continue
 		}
 		c := rune(lo) | rune(hi)<<8
-		switch {
-		case c < utf8.RuneSelf:
-			dst = appendEscByte(dst, byte(c))
-		case utf16.IsSurrogate(c):
-			if c < 0xdc00 && i+3 < n {
-				c2 := rune(b[i+2]) | rune(b[i+3])<<8
-				if r := utf16.DecodeRune(c, c2); r != utf8.RuneError {
-					dst = utf8.AppendRune(dst, r)
+		if utf16.IsSurrogate(c) {
+			r := utf8.RuneError
+			if c < 0xdc00 && i+2 <= n {
+				if r2 := utf16.DecodeRune(c, rune(b[i])|rune(b[i+1])<<8); r2 != utf8.RuneError {
+					r = r2
 					i += 2
-					continue
 				}
 			}
-			dst = utf8.AppendRune(dst, utf8.RuneError)
-		default:
-			dst = utf8.AppendRune(dst, c)
+			c = r
 		}
+		j += utf8.EncodeRune(out[j:], c)
 	}
-	return dst
+	return out[:j]
 }
+
+// escapeSeq returns the JSON escape of an ASCII byte that needs one.
+func escapeSeq(c byte) []byte {
+	return escapes[c][1 : 1+escapes[c][0]]
+}
+
+// escapes holds, for each ASCII byte, its JSON escape prefixed by its
+// length (zero for bytes that need none).
+var escapes = func() (t [128][7]byte) {
+	for c := range 128 {
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		e := appendEscByte(nil, byte(c))
+		t[c][0] = byte(len(e))
+		copy(t[c][1:], e)
+	}
+	return t
+}()
 
 // appendAnsi appends an ANSI (Windows-1252) string without trailing NULs.
 func appendAnsi(dst, b []byte, esc bool) []byte {
