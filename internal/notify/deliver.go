@@ -421,6 +421,7 @@ func (w *worker) finish(ctx context.Context, r *Route, ids []string, did string,
 		if err != nil {
 			return fmt.Errorf("marking delivered: %w", err)
 		}
+		w.n.metrics.done.WithLabelValues(r.ID, stateDelivered).Add(float64(len(ids)))
 		return nil
 	}
 	var de *deliveryError
@@ -433,12 +434,14 @@ func (w *worker) finish(ctx context.Context, r *Route, ids []string, did string,
 		(perm && attempts >= w.n.opts.MaxPermanentTries) ||
 		now.Sub(time.UnixMilli(created)) >= w.n.opts.MaxAge
 	msg := truncate(sendErr.Error(), 500)
+	w.n.metrics.failures.WithLabelValues(r.ID).Inc()
 	if dead {
 		_, err := w.n.db.ExecContext(ctx, `UPDATE notify_outbox SET state = 'dead', attempts = ?, done = ?, last_error = ?
 			WHERE `+where, append([]any{attempts, now.UnixMilli(), msg}, args...)...)
 		if err != nil {
 			return fmt.Errorf("marking dead: %w", err)
 		}
+		w.n.metrics.done.WithLabelValues(r.ID, stateDead).Add(float64(len(ids)))
 		w.n.log.Error("notification dead, not retried", "route", r.Name, "route_id", r.ID,
 			"messages", len(ids), "attempts", attempts, "err", msg)
 		return nil

@@ -187,6 +187,30 @@ func (n *Notifier) handleTest(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// routeFields are the top-level keys a route body may carry ("id" and
+// "stats" are accepted and ignored, so a route read from the API can be sent
+// back as it is).
+var routeFields = map[string]bool{
+	"id": true, "name": true, "type": true, "url": true, "secret": true, "min_level": true,
+	"tags": true, "rules": true, "entities": true, "rate_limit": true, "digest": true,
+	"email": true, "syslog": true, "enabled": true, "stats": true,
+}
+
+// checkFields rejects unknown top-level keys, so that a misspelt filter
+// does not silently widen a route.
+func checkFields(body []byte) error {
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(body, &keys); err != nil {
+		return fmt.Errorf("invalid route JSON: %w", err)
+	}
+	for k := range keys {
+		if !routeFields[k] {
+			return fmt.Errorf("unknown route field %q", k)
+		}
+	}
+	return nil
+}
+
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
@@ -194,6 +218,9 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	}
 	if len(strings.TrimSpace(string(b))) == 0 {
 		return nil, errors.New("empty request body: want a route JSON object")
+	}
+	if err := checkFields(b); err != nil {
+		return nil, err
 	}
 	return b, nil
 }

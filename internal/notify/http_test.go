@@ -157,6 +157,7 @@ func TestRouteAPIValidation(t *testing.T) {
 		{"not json", `{"name":`, "invalid route JSON"},
 		{"empty", ``, "empty request body"},
 		{"bad digest", `{"name":"x","type":"webhook","url":"http://h","digest":"often"}`, "invalid route JSON"},
+		{"unknown field", `{"name":"x","type":"webhook","url":"http://h","min_levl":"high"}`, `unknown route field "min_levl"`},
 		{"mask as secret", `{"name":"x","type":"webhook","url":"http://h","secret":"***"}`, "mask"},
 	}
 	for _, tt := range tests {

@@ -21,6 +21,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Notification is one alert or incident to deliver.
@@ -149,6 +151,8 @@ type Notifier struct {
 	opts Options
 	log  *slog.Logger
 
+	metrics *counters
+
 	mu     sync.RWMutex
 	routes map[string]*Route // cache of the routes table
 
@@ -208,6 +212,7 @@ func Open(ctx context.Context, db *sql.DB, opts Options) (*Notifier, error) {
 		log:     opts.Logger,
 		routes:  map[string]*Route{},
 		changed: make(chan struct{}, 1),
+		metrics: newCounters(),
 	}
 	rows, err := db.QueryContext(ctx, `SELECT id, config FROM notify_routes`)
 	if err != nil {
@@ -309,6 +314,8 @@ func (n *Notifier) DeleteRoute(ctx context.Context, id string) error {
 	n.mu.Lock()
 	delete(n.routes, id)
 	n.mu.Unlock()
+	n.metrics.done.DeletePartialMatch(prometheus.Labels{"route": id})
+	n.metrics.failures.DeletePartialMatch(prometheus.Labels{"route": id})
 	n.routesChanged()
 	return nil
 }

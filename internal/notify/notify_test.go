@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestWebhookSignatureAndShape(t *testing.T) {
@@ -652,5 +653,50 @@ func BenchmarkMatches(b *testing.B) {
 		if !r.Matches(&nt) {
 			b.Fatal("no match")
 		}
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	n := newNotifier(t, testOptions())
+	_, srv := newReceiver(t, func(i int, w http.ResponseWriter) int {
+		if i == 1 {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	rt := mustCreate(t, n, Route{Name: "m", Type: TypeWebhook, URL: srv.URL})
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(n)
+	run(t, n)
+	mustNotify(t, n, alertN("m1", "high", "x"))
+	mustNotify(t, n, alertN("m2", "high", "x"))
+	waitFor(t, 10*time.Second, "delivered", func() bool { return stats(t, n).Delivered == 2 })
+	got := map[string]float64{}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("Gather: %v", err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "," + l.GetName() + "=" + l.GetValue()
+			}
+			if m.Counter != nil {
+				got[key] = m.GetCounter().GetValue()
+			} else {
+				got[key] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	want := map[string]float64{
+		"vigil_notify_notifications_total,route=" + rt.ID + ",state=delivered": 2,
+		"vigil_notify_attempt_failures_total,route=" + rt.ID:                   1,
+		"vigil_notify_outbox_rows,state=pending":                               0,
+		"vigil_notify_outbox_rows,state=delivered":                             2,
+		"vigil_notify_outbox_rows,state=dead":                                  0,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("metrics (-want +got):\n%s", diff)
 	}
 }
