@@ -121,6 +121,10 @@ func (st *state) rfc5424(s string) {
 	}
 	s = strings.TrimPrefix(s, " ")
 	s = strings.TrimPrefix(s, "\ufeff")
+	// Relays such as rsyslog keep the space that followed "tag:" in the
+	// BSD message they forward as RFC 5424 (RSYSLOG_SyslogProtocol23Format),
+	// so MSG starts with blanks that are no part of the text.
+	s = strings.TrimLeft(s, " \t")
 	st.setStr(kMessage, s)
 	st.setLogsource("linux", "", serviceOf(app))
 	st.body(s, app, "")
