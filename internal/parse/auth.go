@@ -15,7 +15,6 @@ var (
 	vSuccess        = event.String("success")
 	vFailure        = event.String("failure")
 	vEvent          = event.String("event")
-	vUnknown        = event.String("unknown")
 )
 
 // authEvent sets the fields common to every authentication event.
