@@ -229,3 +229,36 @@ func BenchmarkFullChunk(b *testing.B) {
 		b.ReportMetric(float64(records)/cpu.Seconds(), "records/cpu-s")
 	}
 }
+
+// BenchmarkFields reads every record of every sample file and flattens it
+// with Fields instead of rendering JSON.
+func BenchmarkFields(b *testing.B) {
+	files := sampleFiles(b)
+	data := make([][]byte, len(files))
+	for i, path := range files {
+		d, err := os.ReadFile(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		data[i] = d
+	}
+	var text []byte
+	records := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, d := range data {
+			f, err := NewReader(bytes.NewReader(d), int64(len(d)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := f.Records(func(r *Record) error {
+				records++
+				r.Fields(func(name string, v Value) { text = v.AppendText(text[:0]) })
+				return nil
+			}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+}

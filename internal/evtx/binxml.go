@@ -109,6 +109,7 @@ type parser struct {
 	scr       []byte // scratch for rendering
 	keys      []keyEnt
 	extra     []string // names not interned, for the current record
+	fieldName []byte   // the field name being built by Fields
 }
 
 func (p *parser) resetChunk(buf []byte) {
