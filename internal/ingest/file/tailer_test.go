@@ -102,6 +102,22 @@ func run(t *testing.T, cfg Config, sink ingest.Sink) (stop func()) {
 	return stop
 }
 
+// waitState waits until the tailer has written its state file, which it
+// does right after its first scan.
+func waitState(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("state file %s never written", path)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 func appendFile(t *testing.T, path, s string) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
@@ -131,7 +147,7 @@ func TestFollowAndFields(t *testing.T) {
 	appendFile(t, log, "old line\n")
 	sink := &fakeSink{}
 	run(t, Config{Paths: []Path{{Glob: filepath.Join(dir, "*.log"), Format: ingest.FormatText, Tags: []string{"t2"}}}, StateFile: filepath.Join(dir, "state.json"), Tags: []string{"t1"}}, sink)
-	time.Sleep(50 * time.Millisecond)
+	waitState(t, filepath.Join(dir, "state.json"))
 	// Started at the end: the old line is skipped.
 	appendFile(t, log, "first\r\n\nsecond\npart")
 	got := sink.waitLines(t, 2)
@@ -403,7 +419,7 @@ func TestStartOffsetsPersisted(t *testing.T) {
 	appendFile(t, log, "old\n")
 	cfg := Config{Paths: []Path{{Glob: log}}, StateFile: state}
 	stop := run(t, cfg, &fakeSink{})
-	time.Sleep(30 * time.Millisecond)
+	waitState(t, state)
 	stop()
 	appendFile(t, log, "while down\n")
 	sink := &fakeSink{}
@@ -421,7 +437,7 @@ func TestTruncatedWhileDown(t *testing.T) {
 	appendFile(t, log, s1)
 	cfg := Config{Paths: []Path{{Glob: log}}, StateFile: state, StartAtBeginning: false}
 	stop := run(t, cfg, &fakeSink{})
-	time.Sleep(30 * time.Millisecond)
+	waitState(t, state)
 	stop()
 	// copytruncate while stopped, then new lines.
 	if err := os.Truncate(log, 0); err != nil {
