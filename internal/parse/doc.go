@@ -33,7 +33,8 @@
 //     through the app parsers, with the program from process.name.
 //   - Windows events as evtx_dump JSON ({"Event": {"System", "EventData" |
 //     "UserData"}}), as Winlogbeat documents (winlog.*) and as rendered XML
-//     (<Event>...</Event>, also Sysmon for Linux over syslog): every
+//     (<Event>...</Event>, also Sysmon for Linux over syslog), and flat JSON
+//     with EventID and Channel at the top (NXLog and SIEM exports): every
 //     EventData/UserData name as-is, plus EventID, Channel, Provider_Name,
 //     Provider_Guid, Computer, Level, Task, Opcode, Keywords, Version,
 //     EventRecordID, ActivityID, ProcessID, ThreadID, Security_UserID, and

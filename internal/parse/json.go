@@ -42,6 +42,10 @@ func (st *state) decodeJSONDoc(s string) {
 	st.jsonTime(v)
 	st.kindSet = st.ev.Has(kKind)
 	st.kind()
+	if ch := obj.Get("Channel"); ch != nil && ch.Type() == fastjson.TypeString && obj.Get("EventID") != nil {
+		st.windowsFlat(v)
+		return
+	}
 	st.jsonMessage(v)
 }
 

@@ -287,3 +287,43 @@ func (st *state) winlogbeat(doc, w *fastjson.Value) {
 	st.flushArena()
 	st.winECS(st.ev.Str("Channel"))
 }
+
+// windowsFlat completes a Windows event that arrived as flat JSON with the
+// Sigma names already at the top (NXLog im_msvistalog, many SIEM exports):
+// EventID, Channel, and the EventData names. The provider and computer are
+// taken from the names those tools use when the Sigma names are absent.
+func (st *state) windowsFlat(doc *fastjson.Value) {
+	if !st.ev.Has(kProviderName) {
+		for _, n := range [...]string{"SourceName", "ProviderName", "Provider"} {
+			if v := doc.Get(n); v != nil && v.Type() == fastjson.TypeString {
+				st.winStr(kProviderName, v)
+				break
+			}
+		}
+	}
+	if !st.ev.Has(kComputer) {
+		for _, n := range [...]string{"Hostname", "ComputerName", "computer_name"} {
+			if v := doc.Get(n); v != nil && v.Type() == fastjson.TypeString {
+				st.winStr(kComputer, v)
+				break
+			}
+		}
+	}
+	if st.ev.Time.IsZero() {
+		for _, n := range [...]string{"EventTime", "TimeCreated", "EventReceivedTime"} {
+			if v := doc.Get(n); v != nil {
+				if t, ok := st.timeValue(v); ok {
+					st.ev.Time = t
+					break
+				}
+			}
+		}
+	}
+	if !st.ev.Has(kMessage) {
+		if v := doc.Get("Message"); v != nil && v.Type() == fastjson.TypeString {
+			st.winStr(kMessage, v)
+		}
+	}
+	st.flushArena()
+	st.winECS(st.ev.Str("Channel"))
+}

@@ -179,7 +179,7 @@ func checkEvtxEvent(t *testing.T, where string, obj []byte, ev *event.Event) {
 func TestWindowsSamples(t *testing.T) {
 	p := New(Options{})
 	var out bytes.Buffer
-	for _, name := range []string{"evtx_security_4688.json", "evtx_sysmon_1.json", "evtx_userdata.json", "winlogbeat_4625.json"} {
+	for _, name := range []string{"evtx_security_4688.json", "evtx_sysmon_1.json", "evtx_userdata.json", "winlogbeat_4625.json", "nxlog_4625.json"} {
 		data, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			t.Fatal(err)
@@ -223,5 +223,40 @@ func TestWindowsChannels(t *testing.T) {
 				t.Errorf("got A %q, want %q", got, "b")
 			}
 		})
+	}
+}
+
+// TestWindowsXMLMatchesJSON checks that the XML and the evtx_dump JSON form
+// of one event give the same fields, logsource and time.
+func TestWindowsXMLMatchesJSON(t *testing.T) {
+	p := New(Options{})
+	parseFile := func(name string) *event.Event {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev event.Event
+		p.Parse(&ingest.Raw{Data: data, Received: testReceived}, &ev)
+		return &ev
+	}
+	flat := func(ev *event.Event) map[string]string {
+		m := map[string]string{}
+		for _, f := range ev.Fields {
+			if n := f.Key.Name(); n != event.FieldMessage {
+				m[n] = f.Value.Str
+			}
+		}
+		return m
+	}
+	fromJSON := parseFile("evtx_security_4688.json")
+	fromXML := parseFile("evtx_security_4688.xml")
+	if diff := cmp.Diff(flat(fromJSON), flat(fromXML)); diff != "" {
+		t.Errorf("fields differ (-json +xml):\n%s", diff)
+	}
+	if diff := cmp.Diff(fromJSON.Logsource, fromXML.Logsource); diff != "" {
+		t.Errorf("logsource differs (-json +xml):\n%s", diff)
+	}
+	if !fromJSON.Time.Equal(fromXML.Time) {
+		t.Errorf("got XML time %v, want %v", fromXML.Time, fromJSON.Time)
 	}
 }
