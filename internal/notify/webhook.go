@@ -112,7 +112,7 @@ func sanitizeLine(s string) string {
 	}, strings.ToValidUTF8(s, "?"))
 }
 
-// parseRetryAfter reads delay-seconds or an HTTP date.
+// parseRetryAfter reads delay-seconds or an HTTP date, capped at a day.
 func parseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
@@ -122,7 +122,7 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		return time.Duration(min(n, 86400)) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
+		return min(t.Sub(now), 24*time.Hour)
 	}
 	return 0
 }
