@@ -645,3 +645,32 @@ func TestTrickleIsBatched(t *testing.T) {
 		t.Errorf("lone message took %v, want about the batch wait", d)
 	}
 }
+
+func TestTLSTrickleSurvivesBatchDeadlines(t *testing.T) {
+	// Batch deadlines expire in the middle of TLS reads; the connection
+	// must carry on undamaged.
+	dir := t.TempDir()
+	certFile, keyFile, pool, _ := writeCert(t, dir, "server")
+	sink := &fakeSink{}
+	s, _, _ := startServer(t, Config{TLSAddr: "127.0.0.1:0", TLSCertFile: certFile, TLSKeyFile: keyFile, BatchWait: 2 * time.Millisecond}, sink)
+	c, err := tls.Dial("tcp", s.TLSAddr().String(), &tls.Config{RootCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const n = 60
+	for i := range n {
+		msg := fmt.Sprintf("<13>tls trickle %d", i)
+		// Write each frame in two halves to put deadlines inside records too.
+		frame := fmt.Sprintf("%d %s", len(msg), msg)
+		c.Write([]byte(frame[:len(frame)/2]))
+		time.Sleep(3 * time.Millisecond)
+		c.Write([]byte(frame[len(frame)/2:]))
+	}
+	sink.waitCount(t, n)
+	for i, m := range sink.snapshot() {
+		if want := fmt.Sprintf("<13>tls trickle %d", i); string(m.Data) != want {
+			t.Fatalf("message %d: got %q, want %q", i, m.Data, want)
+		}
+	}
+}
