@@ -95,7 +95,7 @@ func FuzzJSON(f *testing.F) {
 }
 
 func FuzzWindowsJSON(f *testing.F) {
-	for _, name := range []string{"evtx_security_4688.json", "evtx_sysmon_1.json", "evtx_userdata.json", "winlogbeat_4625.json"} {
+	for _, name := range []string{"evtx_security_4688.json", "evtx_sysmon_1.json", "evtx_userdata.json", "winlogbeat_4625.json", "nxlog_4625.json"} {
 		data, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			f.Fatal(err)
