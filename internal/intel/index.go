@@ -153,12 +153,8 @@ func NewIndex(sets [][]Indicator, opts IndexOptions) *Index {
 			default:
 				ok = false
 			}
-			if ok {
-				x.n++
-				x.counts[in.Kind]++
-				if in.Context != nil && !in.Context.ValidUntil.IsZero() {
-					x.expiry = true
-				}
+			if ok && in.Context != nil && !in.Context.ValidUntil.IsZero() {
+				x.expiry = true
 			}
 		}
 	}
@@ -166,6 +162,19 @@ func NewIndex(sets [][]Indicator, opts IndexOptions) *Index {
 	x.r4, x.r6 = buildRanges(false, r4), buildRanges(true, r6)
 	x.domains, x.urls, x.emails = domains.finish(), urls.finish(), emails.finish()
 	x.md5, x.sha1, x.sha256 = md5.finish(), sha1.finish(), sha256.finish()
+	x.counts[KindIP] = len(x.v4.inds) + len(x.v6.inds)
+	for _, r := range []*ranges{x.r4, x.r6} {
+		if r != nil {
+			x.counts[KindIP] += len(r.inds)
+		}
+	}
+	x.counts[KindDomain] = len(x.domains.inds)
+	x.counts[KindURL] = len(x.urls.inds)
+	x.counts[KindEmail] = len(x.emails.inds)
+	x.counts[KindHash] = len(x.md5.inds) + len(x.sha1.inds) + len(x.sha256.inds)
+	for _, n := range x.counts {
+		x.n += n
+	}
 	return x
 }
 
@@ -242,7 +251,8 @@ func decodeHex(dst []byte, s string) bool {
 	return true
 }
 
-// Len returns the number of indicators in the index.
+// Len returns the number of indicators in the index. A value listed twice
+// by a feed with the same context counts once.
 func (x *Index) Len() int {
 	if x == nil {
 		return 0

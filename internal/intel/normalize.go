@@ -200,7 +200,8 @@ func normalizeDomain(s string) (string, error) {
 	if dots == 0 || label == 0 {
 		return "", errBadHost
 	}
-	if _, err := netip.ParseAddr(s); err == nil {
+	// A numeric last label is an address (or a bad one), not a name.
+	if strings.Trim(s[strings.LastIndexByte(s, '.')+1:], "0123456789") == "" {
 		return "", errBadHost
 	}
 	return strings.ToLower(s), nil
