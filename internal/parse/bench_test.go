@@ -66,3 +66,19 @@ func BenchmarkParseSSHDParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkParseSSHDFreshEvent parses into a new Event each time, as the
+// pipeline does (events are handed on to detection and the store).
+func BenchmarkParseSSHDFreshEvent(b *testing.B) {
+	p := New(Options{})
+	r := &ingest.Raw{Data: []byte(benchSSHD), Input: "bench", Received: testReceived}
+	b.ReportAllocs()
+	cpu0 := processCPU()
+	for b.Loop() {
+		var ev event.Event
+		p.Parse(r, &ev)
+	}
+	if cpu := processCPU() - cpu0; cpu > 0 {
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	}
+}
