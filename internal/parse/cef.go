@@ -94,25 +94,8 @@ func (st *state) extField(prefix, key, val string, esc bool, unesc func([]byte, 
 	kOwn := st.intern(key)
 	keys := cefECS[key]
 	if esc {
-		start := len(st.arena)
-		st.arena = unesc(st.arena, val)
-		end := len(st.arena)
-		for _, k := range append([]event.Key{kPref, kOwn}, keys...) {
-			if k == kMessage {
-				st.flushArena()
-				st.ev.Delete(k)
-				start, end = 0, 0 // the arena was flushed: re-add below
-				st.arena = unesc(st.arena, val)
-				end = len(st.arena)
-			}
-			if len(st.ev.Fields) >= st.p.maxFields {
-				st.truncated = true
-				return
-			}
-			st.pending = append(st.pending, pendingStr{idx: len(st.ev.Fields), start: start, end: end})
-			st.ev.Fields = append(st.ev.Fields, event.Field{Key: k, Value: event.Value{Kind: event.KindString}})
-		}
-		return
+		// Escapes are rare: one string for the unescaped value.
+		val = string(unesc(nil, val))
 	}
 	v := event.String(val)
 	if n, ok := number(val); ok && keys != nil && isNumericECS(keys[0]) {
