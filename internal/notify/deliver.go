@@ -179,7 +179,7 @@ func (w *worker) step(ctx context.Context, r *Route) (next time.Time, busy bool,
 	var did string
 	err = w.n.db.QueryRowContext(ctx, `SELECT digest_id FROM notify_outbox
 		WHERE route_id = ? AND state = 'pending' AND digest_id != '' AND next_attempt <= ?
-		ORDER BY created LIMIT 1`, r.ID, now.UnixMilli()).Scan(&did)
+		ORDER BY rowid LIMIT 1`, r.ID, now.UnixMilli()).Scan(&did)
 	switch {
 	case err == nil:
 		return time.Time{}, true, w.sendDigest(ctx, r, did)
@@ -235,7 +235,7 @@ func (w *worker) step(ctx context.Context, r *Route) (next time.Time, busy bool,
 	// 4. Single messages, oldest first.
 	rows, err := w.n.db.QueryContext(ctx, `SELECT notification_id, payload, attempts, created FROM notify_outbox
 		WHERE route_id = ? AND state = 'pending' AND digest_id = '' AND mode = 'single' AND next_attempt <= ?
-		ORDER BY created, notification_id LIMIT ?`, r.ID, now.UnixMilli(), batchSize)
+		ORDER BY rowid LIMIT ?`, r.ID, now.UnixMilli(), batchSize)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("reading outbox: %w", err)
 	}
@@ -351,7 +351,7 @@ func (w *worker) formDigest(ctx context.Context, r *Route, mode string) (string,
 	res, err := w.n.db.ExecContext(ctx, `UPDATE notify_outbox SET digest_id = ?, next_attempt = 0
 		WHERE rowid IN (SELECT rowid FROM notify_outbox
 			WHERE route_id = ? AND state = 'pending' AND digest_id = '' AND (? = '' OR mode = ?)
-			ORDER BY created, notification_id LIMIT ?)`,
+			ORDER BY rowid LIMIT ?)`,
 		did, r.ID, mode, mode, maxDigestItems)
 	if err != nil {
 		return "", fmt.Errorf("forming digest: %w", err)
@@ -364,7 +364,7 @@ func (w *worker) formDigest(ctx context.Context, r *Route, mode string) (string,
 
 func (w *worker) sendDigest(ctx context.Context, r *Route, did string) error {
 	rows, err := w.n.db.QueryContext(ctx, `SELECT notification_id, payload, attempts, created FROM notify_outbox
-		WHERE route_id = ? AND state = 'pending' AND digest_id = ? ORDER BY created, notification_id`, r.ID, did)
+		WHERE route_id = ? AND state = 'pending' AND digest_id = ? ORDER BY rowid`, r.ID, did)
 	if err != nil {
 		return fmt.Errorf("reading digest %s: %w", did, err)
 	}

@@ -355,50 +355,80 @@ func (n *Notifier) route(id string) (*Route, bool) {
 // notification survives a restart. A notification already queued for a
 // route (same ID) is not queued again.
 func (n *Notifier) Notify(ctx context.Context, nt Notification) error {
-	if nt.ID == "" {
-		return fmt.Errorf("notification without id: %w", ErrInvalid)
+	return n.NotifyAll(ctx, []Notification{nt})
+}
+
+// NotifyAll is Notify for several notifications in one transaction (one
+// commit for a batch of alerts). Either all are queued or, on error, none.
+func (n *Notifier) NotifyAll(ctx context.Context, nts []Notification) error {
+	type queued struct {
+		nt      *Notification
+		payload string
+		routes  []string
 	}
-	if nt.Kind != KindAlert && nt.Kind != KindIncident {
-		return fmt.Errorf("notification %q: kind %q is not alert or incident: %w", nt.ID, nt.Kind, ErrInvalid)
-	}
-	if nt.Time.IsZero() {
-		nt.Time = n.opts.Now()
-	}
-	var matched []string
-	n.mu.RLock()
-	for id, r := range n.routes {
-		if r.Enabled && r.Matches(&nt) {
-			matched = append(matched, id)
+	var qs []queued
+	for i := range nts {
+		nt := &nts[i]
+		if nt.ID == "" {
+			return fmt.Errorf("notification without id: %w", ErrInvalid)
 		}
+		if nt.Kind != KindAlert && nt.Kind != KindIncident {
+			return fmt.Errorf("notification %q: kind %q is not alert or incident: %w", nt.ID, nt.Kind, ErrInvalid)
+		}
+		if nt.Time.IsZero() {
+			nt.Time = n.opts.Now()
+		}
+		var matched []string
+		n.mu.RLock()
+		for id, r := range n.routes {
+			if r.Enabled && r.Matches(nt) {
+				matched = append(matched, id)
+			}
+		}
+		n.mu.RUnlock()
+		if len(matched) == 0 {
+			continue
+		}
+		payload, err := json.Marshal(nt)
+		if err != nil {
+			return fmt.Errorf("encoding notification %q: %w", nt.ID, err)
+		}
+		qs = append(qs, queued{nt, string(payload), matched})
 	}
-	n.mu.RUnlock()
-	if len(matched) == 0 {
+	if len(qs) == 0 {
 		return nil
-	}
-	payload, err := json.Marshal(&nt)
-	if err != nil {
-		return fmt.Errorf("encoding notification %q: %w", nt.ID, err)
 	}
 	now := n.opts.Now().UnixMilli()
 	tx, err := n.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("queueing notification %q: %w", nt.ID, err)
+		return fmt.Errorf("queueing notifications: %w", err)
 	}
 	defer tx.Rollback()
-	for _, id := range matched {
-		_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO notify_outbox
-			(route_id, notification_id, kind, level, payload, created, next_attempt)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			id, nt.ID, nt.Kind, nt.Level, string(payload), now, now)
-		if err != nil {
-			return fmt.Errorf("queueing notification %q for route %q: %w", nt.ID, id, err)
+	stmt, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO notify_outbox
+		(route_id, notification_id, kind, level, payload, created, next_attempt)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("queueing notifications: %w", err)
+	}
+	defer stmt.Close()
+	for _, q := range qs {
+		for _, id := range q.routes {
+			if _, err := stmt.ExecContext(ctx, id, q.nt.ID, q.nt.Kind, q.nt.Level, q.payload, now, now); err != nil {
+				return fmt.Errorf("queueing notification %q for route %q: %w", q.nt.ID, id, err)
+			}
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("queueing notification %q: %w", nt.ID, err)
+		return fmt.Errorf("queueing notifications: %w", err)
 	}
-	for _, id := range matched {
-		n.wake(id)
+	woken := map[string]bool{}
+	for _, q := range qs {
+		for _, id := range q.routes {
+			if !woken[id] {
+				woken[id] = true
+				n.wake(id)
+			}
+		}
 	}
 	return nil
 }
