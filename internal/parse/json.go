@@ -60,6 +60,11 @@ func (st *state) embeddedJSON(msg string) {
 		return
 	}
 	obj, _ := v.Object()
+	if m := obj.Get("message"); m != nil && m.Type() == fastjson.TypeString {
+		// The document's own message replaces its JSON text as message.
+		st.flushArena()
+		st.ev.Delete(kMessage)
+	}
 	st.flattenObject(obj, 0)
 	if st.ev.Time.IsZero() {
 		st.jsonTime(v)

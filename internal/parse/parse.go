@@ -225,7 +225,7 @@ func (st *state) decodeAuto(s string, fs map[string]string) {
 		st.decodeJSONDoc(t)
 	case t[0] == '<' && len(t) > 1 && isDigit(t[1]):
 		if !st.decodeSyslog(t) {
-			st.failed = true
+			st.decodeText(s, fs)
 		}
 	default:
 		st.decodeText(s, fs)
