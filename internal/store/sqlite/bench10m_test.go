@@ -92,12 +92,17 @@ func benchSearch(b *testing.B, qs string, from, to time.Time) {
 	var res *store.Result
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0, n := cpuTime(), 0
 	for b.Loop() {
 		res, err = db.Search(ctx, store.SearchRequest{Query: q, From: from, To: to})
 		if err != nil {
 			b.Fatal(err)
 		}
+		n++
 	}
+	// CPU time of the whole process per search: on an idle machine with
+	// GOMAXPROCS cores the wall time approaches this divided by the cores.
+	b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(n), "cpu-ms/op")
 	b.ReportMetric(float64(res.Total), "matched")
 	b.ReportMetric(float64(len(res.Rows)+len(res.Events)), "rows")
 }

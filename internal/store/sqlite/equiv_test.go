@@ -144,6 +144,17 @@ func reference(t *testing.T, q *query.Query, evs []*event.Event, from, to time.T
 }
 
 func TestSearchEqualsMatcher(t *testing.T) {
+	for _, mr := range []int{256, 1} {
+		t.Run(fmt.Sprintf("maxRanges=%d", mr), func(t *testing.T) {
+			old := maxRanges
+			maxRanges = mr
+			defer func() { maxRanges = old }()
+			testSearchEqualsMatcher(t)
+		})
+	}
+}
+
+func testSearchEqualsMatcher(t *testing.T) {
 	ctx := context.Background()
 	db := openTest(t, Options{BlockRows: 64})
 	g := newGen(7, t0, 37*time.Second)

@@ -86,9 +86,9 @@ type scan struct {
 }
 
 // segTx runs fn in one read transaction on s (one snapshot for all its
-// queries), with the FROM clause and leading conditions that restrict the
-// rows to the time range and the blocks whose filter may match. skip is
-// true when no row of s can match.
+// queries), with the FROM clause and the WHERE clause that restrict the
+// rows to the time range, to the blocks whose filter may match and to the
+// query's filter. fn is not called when no row of s can match.
 func (sc *scan) segTx(ctx context.Context, s *segment, fn func(tx *sql.Tx, from string, where string, args []any) error) error {
 	s.use.RLock()
 	defer s.use.RUnlock()
@@ -130,8 +130,9 @@ func (sc *scan) segTx(ctx context.Context, s *segment, fn func(tx *sql.Tx, from 
 }
 
 // maxRanges bounds the id ranges a segment query names; past it, one
-// range from the first to the last candidate block is used.
-const maxRanges = 256
+// range from the first to the last candidate block is used. A variable for
+// tests.
+var maxRanges = 256
 
 // prune reads a segment's blocks: those overlapping the time range whose
 // Bloom filter may match. It returns the FROM clause and conditions that
@@ -187,7 +188,10 @@ func (sc *scan) prune(ctx context.Context, tx *sql.Tx) (from string, conds []str
 	}
 	if kept < nblk {
 		if len(ranges) > maxRanges {
+			// The one range spans skipped blocks, perhaps outside the time
+			// range: the time condition must stay.
 			ranges = []rng{{ranges[0].lo, ranges[len(ranges)-1].hi}}
+			inside = false
 		}
 		var b strings.Builder
 		b.WriteByte('(')
