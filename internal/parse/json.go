@@ -22,7 +22,15 @@ func (st *state) decodeJSONDoc(s string) {
 	if err != nil {
 		st.failed = true
 		st.set(kErrMessage, event.String("json: "+truncErr(err.Error())))
-		return
+		// Keep the members that were complete before the damage (a
+		// document cut at a size limit, say).
+		fixed, ok := salvageJSON(s)
+		if !ok {
+			return
+		}
+		if v, err = jp.Parse(fixed); err != nil || v.Type() != fastjson.TypeObject {
+			return
+		}
 	}
 	obj, err := v.Object()
 	if err != nil {
@@ -267,4 +275,46 @@ func (st *state) nameKey() event.Key {
 		return kEmptyName
 	}
 	return st.intern(bytesToString(st.name))
+}
+
+// salvageJSON cuts a damaged JSON object after its last complete top-level
+// member and closes it. ok is false when there is no such member.
+func salvageJSON(s string) (string, bool) {
+	if s == "" || s[0] != '{' {
+		return "", false
+	}
+	depth, cut := 0, -1
+	inStr := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if inStr {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inStr = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inStr = true
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				// The object closed: the damage is after it.
+				return "", false
+			}
+		case ',':
+			if depth == 1 {
+				cut = i
+			}
+		}
+	}
+	if cut < 0 {
+		return "", false
+	}
+	return s[:cut] + "}", true
 }

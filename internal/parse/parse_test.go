@@ -333,6 +333,13 @@ func TestStructuredDecoders(t *testing.T) {
 			want:   map[string]string{"s": "a\"b\\cé\n"},
 		},
 		{
+			name:   "json cut at a size limit keeps complete members",
+			line:   `{"a":"b","c":{"d":[1,2]},"e":"unterminated`,
+			format: ingest.FormatJSON,
+			want:   map[string]string{"a": "b", "c.d": "1|2", "message": `{"a":"b","c":{"d":[1,2]},"e":"unterminated`},
+			tags:   []string{event.TagParseError},
+		},
+		{
 			name:   "json not an object",
 			line:   `[1,2]`,
 			format: ingest.FormatJSON,
