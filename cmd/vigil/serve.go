@@ -59,6 +59,11 @@ VIGIL_BOOTSTRAP_TOKEN, ...), then these flags. See docs/configuration.md.`,
 			log := newLogger(cfg.Log)
 			commit, _, _ := buildInfo()
 			log.Info("starting vigil", "version", version, "commit", commit)
+			for _, name := range cfg.UnknownEnv {
+				if name != "VIGIL_TOKEN" && name != "VIGIL_RULES_URL" {
+					log.Warn("environment variable names no setting; ignored", "name", name)
+				}
+			}
 			return server.New(cfg, log).Run(cmd.Context())
 		},
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/vigilsec/vigil/internal/incident"
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/query"
+	"github.com/vigilsec/vigil/internal/respond"
 	"github.com/vigilsec/vigil/internal/ruleset"
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/internal/timeparse"
@@ -47,6 +48,10 @@ type Options struct {
 	Incidents *incident.Manager
 	// Audit records every change.
 	Audit *audit.Log
+	// Runner runs playbooks and manual response actions.
+	Runner *respond.Runner
+	// ReloadPlaybooks loads the playbooks again.
+	ReloadPlaybooks func() error
 	// Rules returns the rule set in force.
 	Rules func() *ruleset.Loaded
 	// Reload loads the rules again.

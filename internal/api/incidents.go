@@ -32,6 +32,7 @@ func (a *API) registerIncidents(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/suppressions", read(a.listSuppressions))
 	mux.Handle("POST /api/v1/suppressions", write(a.createSuppression))
 	mux.Handle("DELETE /api/v1/suppressions/{id}", write(a.deleteSuppression))
+	a.registerRespond(mux)
 	mux.Handle("GET /api/v1/audit", a.Require(auth.PermAdmin, http.HandlerFunc(a.listAudit)))
 }
 

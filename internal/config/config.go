@@ -39,7 +39,26 @@ type Config struct {
 	Pipeline  Pipeline  `koanf:"pipeline"`
 	Retention Retention `koanf:"retention"`
 	Ingest    Ingest    `koanf:"ingest"`
+	Respond   Respond   `koanf:"respond"`
 	Log       Log       `koanf:"log"`
+
+	// UnknownEnv lists VIGIL_* variables that name no setting. They are
+	// not errors (the command-line tools read VIGIL_TOKEN and others from
+	// the same environment), but serve logs them so a typo is noticed.
+	UnknownEnv []string `koanf:"-"`
+}
+
+// Respond configures response actions. Playbooks are read from
+// DATA/playbooks besides the built-in ones.
+type Respond struct {
+	// Commands maps an action (block_ip, unblock_ip, disable_user) to the
+	// command it runs, as a list of arguments that may use {{.Target}},
+	// {{.TTL}}, {{.TTLSeconds}}, {{.Incident}}, {{.Rule}}. No shell is
+	// involved; targets are validated before they reach a command.
+	Commands map[string][]string `koanf:"commands"`
+	// NeverBlock lists addresses and prefixes block_ip must never block
+	// (loopback is always included).
+	NeverBlock []string `koanf:"never_block"`
 }
 
 // Syslog configures the syslog listeners. An empty address disables one.
@@ -141,7 +160,8 @@ const EnvPrefix = "VIGIL_"
 // not empty) and then with VIGIL_* environment variables. The variable for
 // a key is VIGIL_ followed by the key in upper case with dots as
 // underscores: VIGIL_SYSLOG_TCP for syslog.tcp, VIGIL_BOOTSTRAP_TOKEN for
-// bootstrap_token. Unknown keys in the file or environment are errors.
+// bootstrap_token. Unknown keys in the file are errors; unknown VIGIL_*
+// variables are listed in UnknownEnv.
 func Load(path string, environ []string) (Config, error) {
 	cfg := Default()
 	k := koanf.New(".")
@@ -173,10 +193,6 @@ func Load(path string, environ []string) (Config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("reading environment: %w", err)
 	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return cfg, fmt.Errorf("unknown environment variable(s) %s (known: %s)", strings.Join(unknown, ", "), strings.Join(knownEnv(byEnv), ", "))
-	}
 	dc := &mapstructure.DecoderConfig{
 		DecodeHook: mapstructure.ComposeDecodeHookFunc(
 			mapstructure.StringToTimeDurationHookFunc(),
@@ -193,6 +209,8 @@ func Load(path string, environ []string) (Config, error) {
 		}
 		return cfg, fmt.Errorf("%s: %w", where, err)
 	}
+	sort.Strings(unknown)
+	cfg.UnknownEnv = unknown
 	return cfg, nil
 }
 
@@ -228,8 +246,9 @@ func envKeys() map[string]envKey {
 			switch {
 			case ft.Kind() == reflect.Struct && ft != reflect.TypeOf(time.Duration(0)):
 				walk(ft, path+".")
-			case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
-				// Lists of structs (files) come from the file only.
+			case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct, ft.Kind() == reflect.Map:
+				// Lists of structs (files) and maps (commands) come from
+				// the file only.
 			default:
 				name := EnvPrefix + strings.ToUpper(strings.ReplaceAll(path, ".", "_"))
 				out[name] = envKey{path: path, list: ft.Kind() == reflect.Slice}
@@ -238,15 +257,6 @@ func envKeys() map[string]envKey {
 	}
 	walk(reflect.TypeOf(Config{}), "")
 	return out
-}
-
-func knownEnv(m map[string]envKey) []string {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
 }
 
 // Validate reports every problem in c at once.
@@ -319,6 +329,16 @@ func (c *Config) Validate() error {
 	}
 	if c.Retention.MaxAge < 0 {
 		add("retention.max_age: must not be negative")
+	}
+	for action, argv := range c.Respond.Commands {
+		switch action {
+		case "block_ip", "unblock_ip", "disable_user":
+		default:
+			add("respond.commands.%s: unknown action (want block_ip, unblock_ip or disable_user)", action)
+		}
+		if len(argv) == 0 || argv[0] == "" {
+			add("respond.commands.%s: empty command", action)
+		}
 	}
 	if c.Ingest.MaxBodySize < 1024 {
 		add("ingest.max_body_size: must be at least 1KiB")

@@ -55,7 +55,6 @@ func TestLoadErrors(t *testing.T) {
 		wantErr string
 	}{
 		{"unknown key in file", bad, nil, "htp"},
-		{"unknown env", "", []string{"VIGIL_HTPP=x"}, "VIGIL_HTPP"},
 		{"missing file", filepath.Join(dir, "nope.yml"), nil, "no such file"},
 		{"bad duration", "", []string{"VIGIL_RETENTION_MAX_AGE=soon"}, "max_age"},
 		{"bad size", "", []string{"VIGIL_RETENTION_MAX_SIZE=12XB"}, "invalid size"},
@@ -67,6 +66,16 @@ func TestLoadErrors(t *testing.T) {
 				t.Fatalf("got %v, want error containing %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestUnknownEnvIsListed(t *testing.T) {
+	cfg, err := Load("", []string{"VIGIL_HTPP=x", "VIGIL_TOKEN=t", "VIGIL_HTTP=127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.UnknownEnv, ",") != "VIGIL_HTPP,VIGIL_TOKEN" || cfg.HTTP != "127.0.0.1:1" {
+		t.Errorf("UnknownEnv %v, HTTP %q", cfg.UnknownEnv, cfg.HTTP)
 	}
 }
 

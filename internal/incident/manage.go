@@ -87,7 +87,7 @@ func (m *Manager) Get(ctx context.Context, id string) (*Incident, error) {
 		return nil, err
 	}
 	inc.AlertCount = len(inc.Alerts)
-	rows, err := m.db.QueryContext(ctx, `SELECT id, time, kind, actor, text, data FROM incident_timeline WHERE incident_id = ? ORDER BY time, id`, id)
+	rows, err := m.db.QueryContext(ctx, `SELECT id, time, kind, actor, text, data FROM incident_timeline WHERE incident_id = ? ORDER BY time, rowid`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +131,7 @@ func (m *Manager) Get(ctx context.Context, id string) (*Incident, error) {
 }
 
 func (m *Manager) actions(ctx context.Context, id string) ([]Action, error) {
-	rows, err := m.db.QueryContext(ctx, `SELECT id, time, name, target, status, result, actor, playbook FROM incident_actions WHERE incident_id = ? ORDER BY time, id`, id)
+	rows, err := m.db.QueryContext(ctx, `SELECT id, time, name, target, status, result, actor, playbook FROM incident_actions WHERE incident_id = ? ORDER BY time, rowid`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +150,7 @@ func (m *Manager) actions(ctx context.Context, id string) ([]Action, error) {
 }
 
 func (m *Manager) tasks(ctx context.Context, id string) ([]Task, error) {
-	rows, err := m.db.QueryContext(ctx, `SELECT id, title, done, assignee, created, done_at FROM incident_tasks WHERE incident_id = ? ORDER BY created, id`, id)
+	rows, err := m.db.QueryContext(ctx, `SELECT id, title, done, assignee, created, done_at FROM incident_tasks WHERE incident_id = ? ORDER BY created, rowid`, id)
 	if err != nil {
 		return nil, err
 	}

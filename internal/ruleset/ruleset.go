@@ -98,4 +98,3 @@ func Load(o Options) (*Loaded, error) {
 	l.Skipped = append(l.Skipped, skipped...)
 	return l, nil
 }
-

@@ -30,6 +30,7 @@ import (
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/parse"
 	"github.com/vigilsec/vigil/internal/pipeline"
+	"github.com/vigilsec/vigil/internal/respond"
 	"github.com/vigilsec/vigil/internal/ruleset"
 	"github.com/vigilsec/vigil/internal/store/sqlite"
 )
@@ -60,6 +61,7 @@ type Server struct {
 	Recorder  *alert.Recorder
 	Incidents *incident.Manager
 	Audit     *audit.Log
+	Runner    *respond.Runner
 
 	rules    atomic.Pointer[ruleset.Loaded]
 	reloadMu sync.Mutex
@@ -92,6 +94,42 @@ func (s *Server) ReloadRules() error {
 	s.log.Info("rules loaded", "rules", len(l.Set.Rules)-len(l.Skipped), "skipped", len(l.Skipped),
 		"errors", len(l.Errors), "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// ReloadPlaybooks loads the built-in playbooks and DATA/playbooks.
+func (s *Server) ReloadPlaybooks() error {
+	builtin, err := respond.Parse([]byte(respond.BuiltinSSHBruteForce), "builtin:ssh-brute-force-block.yml")
+	if err != nil {
+		return err
+	}
+	books := []*respond.Playbook{builtin}
+	loaded, err := respond.LoadDir(filepath.Join(s.cfg.Data, "playbooks"))
+	if err != nil {
+		return err
+	}
+	for _, p := range loaded {
+		if p.Name == builtin.Name {
+			books[0] = p // a file of the same name replaces the built-in one
+			continue
+		}
+		books = append(books, p)
+	}
+	s.Runner.SetPlaybooks(books)
+	s.log.Info("playbooks loaded", "playbooks", len(books))
+	return nil
+}
+
+// resolveRule maps a rule id or name to the rule's id and name.
+func (s *Server) resolveRule(ref string) (id, name string, ok bool) {
+	l := s.Rules()
+	if l == nil {
+		return "", "", false
+	}
+	r, ok := l.Set.Lookup(ref)
+	if !ok {
+		return "", "", false
+	}
+	return r.ID, r.Name, true
 }
 
 func dirExists(p string) bool {
@@ -160,10 +198,25 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	s.Recorder.AddHook(s.Incidents)
+	s.Runner, err = respond.New(ctx, st.Meta(), s.Incidents, s.log, respond.Options{
+		Commands: cfg.Respond.Commands, NeverBlock: cfg.Respond.NeverBlock,
+	}, s.resolveRule)
+	if err != nil {
+		return fmt.Errorf("response: %w", err)
+	}
 	// The recorder closes after the pipeline has drained (deferred calls
-	// run last-in first-out), so alerts of drained events are stored.
-	defer s.Recorder.Close()
+	// run last-in first-out), so alerts of drained events are stored; the
+	// runner closes after it, so their playbooks run.
+	defer func() {
+		s.Recorder.Close()
+		s.Runner.Close()
+	}()
+	if err := s.ReloadPlaybooks(); err != nil {
+		return err
+	}
+	s.Recorder.AddHook(s.Runner)
+	s.Incidents.OnOpened = s.Runner.IncidentOpened
+	s.Recorder.AddHook(s.Incidents)
 	if err := s.ReloadRules(); err != nil {
 		return err
 	}
@@ -197,7 +250,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	// HTTP: API and ingest endpoints on one listener.
 	mux := http.NewServeMux()
 	api.New(api.Options{
-		Store: st, Auth: s.Auth, Metrics: s.Metrics, Log: s.log, Alerts: alerts, Recorder: s.Recorder, Incidents: s.Incidents, Audit: s.Audit, Rules: s.Rules,
+		Store: st, Auth: s.Auth, Metrics: s.Metrics, Log: s.log, Alerts: alerts, Recorder: s.Recorder, Incidents: s.Incidents, Audit: s.Audit, Runner: s.Runner, ReloadPlaybooks: s.ReloadPlaybooks, Rules: s.Rules,
 		Reload: s.ReloadRules,
 		Ready: func() error {
 			if !s.ready.Load() {

@@ -25,6 +25,12 @@ import (
 var vigilBin string
 
 func TestMain(m *testing.M) {
+	// VIGIL_E2E_BIN tests a binary built elsewhere (a release, or a clean
+	// checkout) instead of building this tree.
+	if bin := os.Getenv("VIGIL_E2E_BIN"); bin != "" {
+		vigilBin = bin
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "vigil-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
