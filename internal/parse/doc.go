@@ -4,8 +4,13 @@
 //
 // One Parser serves every pipeline worker (it is safe for concurrent use);
 // Parse never fails. Input that no decoder understands is kept as message
-// and log.original with the tag parse_error; input cut by a limit is tagged
-// truncated.
+// and log.original with the tag parse_error; malformed CEF, LEEF, syslog
+// structured data or JSON keeps what was decoded (for JSON, the complete
+// members before the damage) and is tagged parse_error too. Input cut by a
+// limit is tagged truncated. Field names taken from messages are cut at
+// MaxNameLen bytes, and at most Options.MaxFields fields are kept, so
+// hostile input cannot grow the process-wide table of field names without
+// bound.
 //
 // # Decoders
 //
