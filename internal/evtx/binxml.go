@@ -216,8 +216,9 @@ func (p *parser) parseRecord(start, end int) (int32, error) {
 // instead of growing it.
 const internSize = 4096
 
-// internEnt is one interned name: its UTF-16LE bytes and its text.
-type internEnt struct{ raw, s string }
+// internEnt is one interned name: its UTF-16LE bytes, its text, and its
+// text escaped for JSON (the same string when nothing needs escaping).
+type internEnt struct{ raw, s, esc string }
 
 // name returns the name string stored at chunk offset off. Names are
 // interned by their UTF-16 bytes: the same few dozen names recur in every
@@ -271,6 +272,10 @@ func (p *parser) lookupName(off uint32) (int32, error) {
 		if e.raw == "" {
 			e.raw = string(raw)
 			e.s = string(appendUTF16(nil, raw))
+			e.esc = e.s
+			if esc := appendEsc(nil, e.s, true); string(esc) != e.s {
+				e.esc = string(esc)
+			}
 			return int32(slot + 1), nil
 		}
 	}
@@ -310,6 +315,14 @@ func (p *parser) str(id int32) string {
 		return p.extra[-id-1]
 	}
 	return ""
+}
+
+// appendNameJSON appends the name id escaped for a JSON string.
+func (p *parser) appendNameJSON(dst []byte, id int32) []byte {
+	if id > 0 {
+		return append(dst, p.intern[id-1].esc...)
+	}
+	return appendEsc(dst, p.str(id), true)
 }
 
 // val returns the value of a kVal node.

@@ -140,7 +140,9 @@ func (p *parser) appendChildrenObject(dst []byte, e int32, withAttrs bool) []byt
 			} else {
 				dst = append(dst, ',')
 			}
-			dst = appendKey(dst, p.str(an.name))
+			dst = append(dst, '"')
+			dst = p.appendNameJSON(dst, an.name)
+			dst = append(dst, '"', ':')
 			dst = p.appendPiecesJSON(dst, an.first, n, last)
 		}
 		if !first {
@@ -264,7 +266,7 @@ func (p *parser) appendChildrenObject(dst []byte, e int32, withAttrs bool) []byt
 		if k.kind == entNamedData {
 			dst = append(dst, key...) // already escaped
 		} else {
-			dst = appendEsc(dst, key, true)
+			dst = p.appendNameJSON(dst, k.name)
 		}
 		// A key repeated among earlier siblings gets a numeric suffix.
 		// Many siblings are counted with a map, so that a hostile record
@@ -313,12 +315,6 @@ func (p *parser) key(k *keyEnt) string {
 		return unsafe.String(&b[0], len(b))
 	}
 	return p.str(k.name)
-}
-
-func appendKey(dst []byte, name string) []byte {
-	dst = append(dst, '"')
-	dst = appendEsc(dst, name, true)
-	return append(dst, '"', ':')
 }
 
 func appendInt(dst []byte, v int) []byte {
