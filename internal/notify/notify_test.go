@@ -700,3 +700,50 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("metrics (-want +got):\n%s", diff)
 	}
 }
+
+func BenchmarkNotifyAll100(b *testing.B) {
+	n := newNotifier(b, testOptions())
+	mustCreate(b, n, Route{Name: "a", Type: TypeWebhook, URL: "http://127.0.0.1:1/"})
+	mustCreate(b, n, Route{Name: "b", Type: TypeWebhook, URL: "http://127.0.0.1:1/", MinLevel: "high"})
+	batch := make([]Notification, 100)
+	ctx := context.Background()
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		for j := range batch {
+			i++
+			batch[j] = alertN(fmt.Sprintf("b%d", i), "high", "x")
+		}
+		if err := n.NotifyAll(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch)), "ns/notification")
+}
+
+// BenchmarkDeliverWebhook measures outbox-to-receiver throughput of one
+// route: each op queues 100 notifications and waits until the receiver has
+// all of them.
+func BenchmarkDeliverWebhook(b *testing.B) {
+	n := newNotifier(b, testOptions())
+	rc, srv := newReceiver(b, nil)
+	mustCreate(b, n, Route{Name: "a", Type: TypeWebhook, URL: srv.URL})
+	run(b, n)
+	ctx := context.Background()
+	batch := make([]Notification, 100)
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		for j := range batch {
+			i++
+			batch[j] = alertN(fmt.Sprintf("d%d", i), "high", "x")
+		}
+		if err := n.NotifyAll(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+		for rc.count() < i {
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(i), "ns/notification")
+}
