@@ -178,6 +178,19 @@ func TestStructure(t *testing.T) {
 			want: `{"EventData":{"Data":{"#text":["a","b"]},"Binary":"00"}}`,
 		},
 		{
+			name: "names needing escapes",
+			build: func(x *bx) {
+				x.open("E\"1", true)
+				x.attr("a\\b")
+				x.text("v")
+				x.closeStart()
+				x.open("tab\tname", false)
+				x.closeEmpty()
+				x.end()
+			},
+			want: `{"E\"1":{"#attributes":{"a\\b":"v"},"tab\tname":null}}`,
+		},
+		{
 			name: "repeated names",
 			build: func(x *bx) {
 				x.open("E", false)
