@@ -5,10 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"mime/quotedprintable"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/mail"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -746,4 +751,127 @@ func BenchmarkDeliverWebhook(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(i), "ns/notification")
+}
+
+func TestReceiverDownThenUp(t *testing.T) {
+	addr := freeAddr(t)
+	n := newNotifier(t, testOptions())
+	rt := mustCreate(t, n, Route{Name: "later", Type: TypeWebhook, URL: "http://" + addr + "/"})
+	run(t, n)
+	mustNotify(t, n, alertN("late", "high", "x"))
+	mustNotify(t, n, alertN("later", "high", "x"))
+	attempts := func() int {
+		var a int
+		n.db.QueryRow(`SELECT attempts FROM notify_outbox WHERE route_id = ? AND notification_id = 'late'`, rt.ID).Scan(&a)
+		return a
+	}
+	waitFor(t, 5*time.Second, "three refused attempts", func() bool { return attempts() >= 3 })
+	var lastErr string
+	n.db.QueryRow(`SELECT last_error FROM notify_outbox WHERE notification_id = 'late'`).Scan(&lastErr)
+	if lastErr == "" {
+		t.Errorf("last_error is empty after refused attempts")
+	}
+
+	rc := &receiver{}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listening on %s: %v", addr, err)
+	}
+	srv := httptest.NewUnstartedServer(rc)
+	srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
+	defer srv.Close()
+	waitFor(t, 10*time.Second, "delivery", func() bool { return stats(t, n).Delivered == 2 })
+	time.Sleep(100 * time.Millisecond)
+	var got []string
+	for _, r := range rc.requests() {
+		got = append(got, r.header.Get("X-Vigil-Delivery"))
+	}
+	if diff := cmp.Diff([]string{rt.ID + ":late", rt.ID + ":later"}, got); diff != "" {
+		t.Errorf("deliveries, in order, once each (-want +got):\n%s", diff)
+	}
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestLogsKeepSecrets(t *testing.T) {
+	var logs syncBuffer
+	opts := testOptions()
+	opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	n := newNotifier(t, opts)
+	_, srv := newReceiver(t, func(int, http.ResponseWriter) int { return http.StatusForbidden })
+	mustCreate(t, n, Route{Name: "slack", Type: TypeSlack, URL: srv.URL + "/services/T000/B000/XXXXSECRETPATH?token=QUERYSECRET", Secret: "HMACSECRET"})
+	run(t, n)
+	mustNotify(t, n, alertN("s", "high", "x"))
+	waitFor(t, 10*time.Second, "dead", func() bool { return stats(t, n).Dead == 1 })
+	out := logs.String()
+	if !strings.Contains(out, "403") {
+		t.Errorf("logs do not say what failed:\n%s", out)
+	}
+	for _, secret := range []string{"SECRETPATH", "QUERYSECRET", "HMACSECRET"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("logs contain %s:\n%s", secret, out)
+		}
+	}
+	var lastErr string
+	n.db.QueryRow(`SELECT last_error FROM notify_outbox`).Scan(&lastErr)
+	if strings.Contains(lastErr, "SECRETPATH") {
+		t.Errorf("last_error contains the URL path: %q", lastErr)
+	}
+}
+
+func TestDigestFormats(t *testing.T) {
+	var items []*Notification
+	for i, l := range []string{"low", "critical", "high"} {
+		nt := alertN(fmt.Sprintf("i%d", i), l, "rule-a")
+		items = append(items, &nt)
+	}
+	d := buildDigest("digest-1", &Route{Name: "r"}, items, time.Date(2026, 11, 22, 5, 0, 0, 0, time.UTC))
+	m := &message{route: &Route{Type: TypeEmail}, event: KindDigest, deliveryID: "r1:digest-1", d: d}
+
+	cef := formatCEF(m, "1")
+	if want := "CEF:0|Vigil|Vigil|1|digest|Vigil digest: 3 notifications|10|"; !strings.HasPrefix(cef, want) {
+		t.Errorf("CEF digest: got %q, want prefix %q", cef, want)
+	}
+	if !strings.Contains(cef, "cnt=3") {
+		t.Errorf("CEF digest lacks cnt=3: %q", cef)
+	}
+	msg, err := mail.ReadMessage(strings.NewReader(string(emailMessage(m, &mail.Address{Address: "a@example.org"}, []string{"b@example.org"}, d.Time, "h"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := msg.Header.Get("Subject"), "[Vigil] critical: Digest: 3 notifications"; got != want {
+		t.Errorf("Subject: got %q, want %q", got, want)
+	}
+	body, _ := io.ReadAll(quotedprintable.NewReader(msg.Body))
+	for _, want := range []string{"1 critical, 1 high, 1 low", "- [critical] Alert i1 (rule-a)"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("email digest body lacks %q:\n%s", want, body)
+		}
+	}
+	sp := slackPayload(m)
+	if got, want := sp["text"], "[CRITICAL] Vigil digest: 3 notifications"; got != want {
+		t.Errorf("slack text: got %q, want %q", got, want)
+	}
+	line := formatSyslog(m, "rfc5424", "1", "h")
+	if !strings.Contains(line, `[vigil@32473 id="digest-1" level="critical" count="3" delivery="r1:digest-1"]`) {
+		t.Errorf("rfc5424 digest: %q", line)
+	}
 }
