@@ -404,11 +404,25 @@ func appendUTF16Str(dst, b []byte, esc bool) []byte {
 		// byte zero, every low byte in 0x20..0x7f and neither '"' nor '\\'.
 		if esc && i+8 <= n {
 			w := binary.LittleEndian.Uint64(b[i:])
-			if w&0xff80ff80ff80ff80 == 0 && (w-0x20*lanes)&(0x8000*lanes) == 0 &&
-				!hasZeroLane(w^('"'*lanes)) && !hasZeroLane(w^('\\'*lanes)) {
-				o := out[j : j+4]
-				o[0], o[1], o[2], o[3] = byte(w), byte(w>>16), byte(w>>32), byte(w>>48)
-				j += 4
+			if w&0xff80ff80ff80ff80 == 0 && (w-0x20*lanes)&(0x8000*lanes) == 0 {
+				if !hasZeroLane(w^('"'*lanes)) && !hasZeroLane(w^('\\'*lanes)) {
+					o := out[j : j+4]
+					o[0], o[1], o[2], o[3] = byte(w), byte(w>>16), byte(w>>32), byte(w>>48)
+					j += 4
+					i += 8
+					continue
+				}
+				// Printable ASCII with a quote or backslash (Windows
+				// paths): escape those in place.
+				for k := range 4 {
+					c := byte(w >> (16 * k))
+					if c == '"' || c == '\\' {
+						out[j] = '\\'
+						j++
+					}
+					out[j] = c
+					j++
+				}
 				i += 8
 				continue
 			}
