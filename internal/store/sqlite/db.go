@@ -162,6 +162,8 @@ type segment struct {
 	rows  atomic.Int64
 	// sealed segments are indexed and no longer written.
 	sealed atomic.Bool
+	// sealing is set while the sealer works on the segment.
+	sealing atomic.Bool
 	// use is held shared while a search reads the segment or a writer
 	// writes it, and exclusively when retention deletes it.
 	use sync.RWMutex

@@ -28,6 +28,22 @@ func (db *DB) sealLoop() {
 }
 
 func (db *DB) seal(s *segment) error {
+	// Never index a segment that a writer has open: the index build would
+	// hold the file's write lock for seconds. Once sealing starts, writers
+	// start a new segment instead of reopening this one.
+	db.wmu.Lock()
+	for _, w := range db.writers {
+		if w.seg == s {
+			db.wmu.Unlock()
+			return nil
+		}
+	}
+	if !s.sealing.CompareAndSwap(false, true) {
+		db.wmu.Unlock()
+		return nil
+	}
+	db.wmu.Unlock()
+	defer s.sealing.Store(false)
 	s.use.RLock()
 	defer s.use.RUnlock()
 	if s.dropped || s.sealed.Load() {

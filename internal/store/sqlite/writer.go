@@ -349,7 +349,7 @@ func (db *DB) openWriter(ctx context.Context, key writerKey) (*writer, error) {
 			}
 		}
 	}
-	if seg == nil || seg.sealed.Load() || seg.rows.Load() >= db.opts.SegmentRows {
+	if seg == nil || seg.sealed.Load() || seg.sealing.Load() || seg.rows.Load() >= db.opts.SegmentRows {
 		if err := os.MkdirAll(dirPath, 0o750); err != nil {
 			return nil, fmt.Errorf("creating partition %q: %w", dirPath, err)
 		}
