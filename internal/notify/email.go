@@ -67,6 +67,8 @@ func (s *emailSender) send(ctx context.Context, m *message) error {
 		}
 		conn, encrypted = tc, true
 	}
+	// A hostile or broken server must not make us buffer without bound.
+	conn = &limitedConn{Conn: conn, left: maxSMTPRead}
 	// One deadline for the whole exchange; the context cancels it too.
 	conn.SetDeadline(time.Now().Add(3 * s.n.opts.DialTimeout))
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
@@ -124,6 +126,30 @@ func (s *emailSender) send(ctx context.Context, m *message) error {
 	}
 	c.Quit()
 	return nil
+}
+
+// maxSMTPRead bounds what one SMTP session may read from the server.
+const maxSMTPRead = 1 << 20
+
+// errSMTPTooMuch is returned when the server sends more than maxSMTPRead.
+var errSMTPTooMuch = errors.New("smtp server sent too much data")
+
+// limitedConn fails reads once left bytes have been read.
+type limitedConn struct {
+	net.Conn
+	left int
+}
+
+func (c *limitedConn) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, errSMTPTooMuch
+	}
+	if len(p) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.Conn.Read(p)
+	c.left -= n
+	return n, err
 }
 
 // plainAuth is AUTH PLAIN (RFC 4616). Unlike smtp.PlainAuth it does not

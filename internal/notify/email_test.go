@@ -371,3 +371,34 @@ func TestEmailRejectedRecipientIsPermanent(t *testing.T) {
 		t.Errorf("tries: got %d, want 3", sessions)
 	}
 }
+
+func TestEmailHostileServerBounded(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		// An endless greeting line.
+		c.Write([]byte("220-"))
+		chunk := []byte(strings.Repeat("A", 64<<10))
+		for {
+			if _, err := c.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	host, p, _ := net.SplitHostPort(l.Addr().String())
+	port, _ := strconv.Atoi(p)
+	n := newNotifier(t, testOptions())
+	rt := mustCreate(t, n, Route{Name: "hostile", Type: TypeEmail, Email: &EmailConfig{Host: host, Port: port, From: "a@example.org", To: []string{"b@example.org"}}})
+	err = n.Test(context.Background(), rt.ID)
+	if !errors.Is(err, errSMTPTooMuch) {
+		t.Errorf("Test against an endless greeting: got %v, want %v", err, errSMTPTooMuch)
+	}
+}

@@ -408,6 +408,22 @@ func TestSyslogTLS(t *testing.T) {
 	if got := rcv.got()[0]; !strings.Contains(got, "CEF:0|Vigil|Vigil|1.2.3|test|Vigil test notification|1|") {
 		t.Errorf("test message: got %q", got)
 	}
+	// One sender keeps its TLS connection across messages.
+	r, _ := n.route(rt.ID)
+	s := &syslogSender{n: n}
+	defer s.close()
+	for i := range 3 {
+		nt := alertN(fmt.Sprintf("t%d", i), "high", "x")
+		if err := s.send(context.Background(), &message{route: r, deliveryID: "d", n: &nt}); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	waitFor(t, 5*time.Second, "frames", func() bool { return len(rcv.got()) == 4 })
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	if rcv.conns != 2 {
+		t.Errorf("connections: got %d, want 2 (one for Test, one reused by the sender)", rcv.conns)
+	}
 }
 
 func BenchmarkFormatCEF(b *testing.B) {
