@@ -624,7 +624,7 @@ func TestRouteJSONDigest(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"digest":"soon"}`), &r); err == nil {
 		t.Errorf("digest \"soon\": got no error")
 	}
-	b, _ := json.Marshal(&Route{Name: "x", Digest: time.Hour})
+	b, _ := json.Marshal(Route{Name: "x", Digest: time.Hour}) // a value, not a pointer
 	var back map[string]any
 	json.Unmarshal(b, &back)
 	if back["digest"] != "1h0m0s" {

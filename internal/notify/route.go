@@ -93,8 +93,8 @@ type routeJSON struct {
 }
 
 // MarshalJSON writes Digest as a Go duration string ("5m").
-func (r *Route) MarshalJSON() ([]byte, error) {
-	rj := routeJSON{routeAlias: (*routeAlias)(r)}
+func (r Route) MarshalJSON() ([]byte, error) {
+	rj := routeJSON{routeAlias: (*routeAlias)(&r)}
 	if r.Digest > 0 {
 		rj.Digest = r.Digest.String()
 	}
