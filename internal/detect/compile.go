@@ -72,8 +72,12 @@ type citem struct {
 	// item's patterns require (exact values rank high).
 	quality int
 	// pf is true when the item can be prefiltered; it gets an atom only if
-	// it is chosen as an anchor.
+	// it is chosen as an anchor (or allItemAtoms).
 	pf bool
+	// exact is true when a hit of the item's atom proves the item true:
+	// case-insensitive contains of plain literals short enough to be
+	// needles unclipped.
+	exact bool
 }
 
 type cvalue struct {
@@ -145,8 +149,22 @@ func (e *Engine) compileInstance(cr *crule, mapName func(string) string) (*insta
 			}
 		}
 	}
+	if allItemAtoms {
+		for _, it := range inst.items {
+			if it.pf && it.atom < 0 {
+				it.atom = int32(e.numAtoms)
+				e.numAtoms++
+				e.atomInst = append(e.atomInst, -1)
+			}
+		}
+	}
 	return inst, nil
 }
+
+// allItemAtoms gives every prefilterable item an atom, not only the
+// anchors: an item whose atom did not hit is false without evaluation, and
+// an exact atom that hit is true.
+const allItemAtoms = true
 
 func (e *Engine) compileDet(inst *instance, d *sigma.Detection, mapName func(string) string) (*cdet, error) {
 	cd := &cdet{}
@@ -286,7 +304,27 @@ func (e *Engine) compileItem(it *sigma.FieldItem, mapName func(string) string) (
 		ci.values = append(ci.values, cv)
 	}
 	ci.quality, ci.pf = atomQuality(ci)
+	ci.exact = ci.pf && exactItem(ci)
 	return ci, nil
+}
+
+// exactItem reports whether a prefilter hit proves the item: the
+// needles are exactly the (lowered) patterns, matched anywhere.
+func exactItem(ci *citem) bool {
+	if ci.method != sigma.MethodContains || ci.cased || ci.all {
+		return false
+	}
+	for _, v := range ci.values {
+		if v.kind != sigma.ValueString || len(v.exact) > 0 {
+			return false
+		}
+		for _, p := range v.pats {
+			if !p.simple || len(p.lit) > maxNeedle || len(p.lit) == 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // checkItem rejects items whose combination of settings the engine does

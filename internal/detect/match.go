@@ -388,7 +388,7 @@ func (e *Engine) buildPlan(own event.Logsource, srcs []int) *plan {
 // required literal is required too, and short needles keep the automata
 // small enough to stay in cache. The suffix is kept: rule literals vary
 // more at their end (file names, flags) than at their start (paths).
-const maxNeedle = 10
+const maxNeedle = 24
 
 func clipNeedle(n string) string {
 	if len(n) <= maxNeedle {
@@ -555,8 +555,13 @@ func (e *Engine) evalNode(d *cdet, n *cnode, ev *event.Event, sc *scratch) bool 
 }
 
 func (e *Engine) evalItem(it *citem, ev *event.Event, sc *scratch) bool {
-	if it.atom >= 0 && sc.atomEp[it.atom] != sc.epoch {
-		return false
+	if it.atom >= 0 {
+		if sc.atomEp[it.atom] != sc.epoch {
+			return false
+		}
+		if it.exact {
+			return true
+		}
 	}
 	r := matchItem(it, ev, sc)
 	if it.negate {
