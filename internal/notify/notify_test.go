@@ -372,7 +372,7 @@ func carried(t *testing.T, r request) (kind string, ids []string) {
 
 func TestRateLimitExcessGoesToDigest(t *testing.T) {
 	opts := testOptions()
-	opts.RateWindow = 600 * time.Millisecond
+	opts.RateWindow = time.Second
 	n := newNotifier(t, opts)
 	rc, srv := newReceiver(t, nil)
 	mustCreate(t, n, Route{Name: "limited", Type: TypeWebhook, URL: srv.URL, RateLimit: 2})
