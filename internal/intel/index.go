@@ -57,6 +57,8 @@ type Index struct {
 	r4, r6  *ranges
 	domains table[string]
 	urls    table[string]
+	origins filter // normalized origins of the URL indicators
+	labels  uint64 // bit n: some domain indicator has n labels (63: more)
 	emails  table[string]
 	md5     table[[16]byte]
 	sha1    table[[20]byte]
@@ -121,6 +123,7 @@ func NewIndex(sets [][]Indicator, opts IndexOptions) *Index {
 			}
 		}
 	}
+	x.origins = newFilter(nURL)
 	var (
 		v4      = newTableBuilder[uint32](nIP)
 		v6      = newTableBuilder[[16]byte](nIP)
@@ -144,8 +147,14 @@ func NewIndex(sets [][]Indicator, opts IndexOptions) *Index {
 				ok = x.addIP(in, v4, v6, &r4, &r6)
 			case KindDomain:
 				domains.add(in.Value, x.h.str(in.Value), in)
+				x.labels |= 1 << min(strings.Count(in.Value, ".")+1, 63)
 			case KindURL:
-				urls.add(in.Value, x.h.str(in.Value), in)
+				var buf [256]byte
+				prefix, origin, _, okURL := appendURLPrefix(buf[:0], in.Value)
+				if ok = okURL; ok {
+					urls.add(in.Value, x.h.str(in.Value), in)
+					x.origins.add(x.h.bytes(prefix[:origin]))
+				}
 			case KindEmail:
 				emails.add(in.Value, x.h.str(in.Value), in)
 			case KindHash:
@@ -343,28 +352,37 @@ func (m *matcher) matchIP(s string) {
 	if len(s) > 64 || len(s) < 2 {
 		return
 	}
-	if i := strings.IndexByte(s, '%'); i >= 0 {
-		s = s[:i] // an IPv6 zone
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return
-	}
-	a = a.Unmap()
-	if a.Is4() {
-		b := a.As4()
-		u := binary.BigEndian.Uint32(b[:])
-		if len(x.v4.keys) > 0 {
-			m.emit(x.v4.lookup(u, x.h.u32(u)), s)
+	u, ok := parseIPv4(s)
+	if !ok {
+		v := s
+		if i := strings.IndexByte(v, '%'); i >= 0 {
+			v = v[:i] // an IPv6 zone
 		}
-		if x.r4 != nil {
-			for id := x.r4.innermost(u128{lo: uint64(u)}); id >= 0; id = x.r4.parent[id] {
-				m.emit(x.r4.members(id), s)
-			}
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return
 		}
-		return
+		a = a.Unmap()
+		if a.Is4() {
+			b := a.As4()
+			u = binary.BigEndian.Uint32(b[:])
+		} else {
+			m.matchIPv6(a.As16(), s)
+			return
+		}
 	}
-	b := a.As16()
+	if len(x.v4.keys) > 0 {
+		m.emit(x.v4.lookup(u, x.h.u32(u)), s)
+	}
+	if x.r4 != nil {
+		for id := x.r4.innermost(u128{lo: uint64(u)}); id >= 0; id = x.r4.parent[id] {
+			m.emit(x.r4.members(id), s)
+		}
+	}
+}
+
+func (m *matcher) matchIPv6(b [16]byte, s string) {
+	x := m.x
 	if len(x.v6.keys) > 0 {
 		m.emit(x.v6.lookup(b, x.h.bytes(b[:])), s)
 	}
@@ -377,7 +395,8 @@ func (m *matcher) matchIP(s string) {
 }
 
 // matchDomain looks up the name and each of its parent domains of two
-// labels or more: a.b.evil.com, b.evil.com, evil.com.
+// labels or more: a.b.evil.com, b.evil.com, evil.com. Only suffixes with a
+// number of labels that some indicator has are looked up.
 func (m *matcher) matchDomain(s string) {
 	x := m.x
 	if len(x.domains.keys) == 0 {
@@ -389,28 +408,30 @@ func (m *matcher) matchDomain(s string) {
 	}
 	var buf [maxDomainLen]byte
 	b := buf[:len(s)]
+	labels := 1
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if 'A' <= c && c <= 'Z' {
+		switch {
+		case 'A' <= c && c <= 'Z':
 			c += 'a' - 'A'
-		} else if c <= ' ' || c == '/' || c == ':' {
+		case c == '.':
+			labels++
+		case c <= ' ' || c == '/' || c == ':':
 			return // not a name
 		}
 		b[i] = c
 	}
-	for {
-		dot := -1
+	for labels >= 2 {
+		if x.labels&(1<<min(labels, 63)) != 0 {
+			m.emit(lookupBytes(&x.domains, b, x.h.bytes(b)), s)
+		}
 		for i, c := range b {
 			if c == '.' {
-				dot = i
+				b = b[i+1:]
 				break
 			}
 		}
-		if dot < 0 {
-			return // a single label is never an indicator
-		}
-		m.emit(lookupBytes(&x.domains, b, x.h.bytes(b)), s)
-		b = b[dot+1:]
+		labels--
 	}
 }
 
@@ -419,9 +440,16 @@ func (m *matcher) matchURL(s string) {
 	if len(x.urls.keys) == 0 {
 		return
 	}
-	var buf [320]byte
-	prefix, rest, ok := appendURLPrefix(buf[:0], s)
-	if !ok || len(prefix) > len(buf) {
+	var pbuf [128]byte
+	prefix, origin, rest, ok := appendURLPrefix(pbuf[:0], s)
+	if !ok || !x.origins.has(x.h.bytes(prefix[:origin])) {
+		return
+	}
+	if len(prefix)+len(rest) <= 1024 {
+		// The common case: the whole normalized URL fits a buffer.
+		var buf [1024]byte
+		b := append(append(buf[:0], prefix...), rest...)
+		m.emit(lookupBytes(&x.urls, b, x.h.bytes(b)), s)
 		return
 	}
 	var h maphash.Hash
@@ -497,4 +525,41 @@ func (m *matcher) matchEmail(s string) {
 	var buf [maxEmailLen]byte
 	b := appendLower(buf[:0], v)
 	m.emit(lookupBytes(&x.emails, b, x.h.bytes(b)), s)
+}
+
+// parseIPv4 parses a dotted-quad IPv4 address, the common case, faster than
+// netip.ParseAddr. Like netip it refuses leading zeros.
+func parseIPv4(s string) (uint32, bool) {
+	if len(s) < 7 || len(s) > 15 {
+		return 0, false
+	}
+	var ip uint32
+	fields, val, digits := 0, uint32(0), 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case '0' <= c && c <= '9':
+			if digits == 1 && val == 0 {
+				return 0, false
+			}
+			val = val*10 + uint32(c-'0')
+			digits++
+			if val > 255 {
+				return 0, false
+			}
+		case c == '.':
+			if digits == 0 || fields == 3 {
+				return 0, false
+			}
+			ip = ip<<8 | val
+			fields++
+			val, digits = 0, 0
+		default:
+			return 0, false
+		}
+	}
+	if fields != 3 || digits == 0 {
+		return 0, false
+	}
+	return ip<<8 | val, true
 }

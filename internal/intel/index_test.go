@@ -256,3 +256,22 @@ func TestKindText(t *testing.T) {
 		t.Error("UnmarshalText(bogus): got nil error, want one")
 	}
 }
+
+func TestParseIPv4(t *testing.T) {
+	for _, s := range []string{"0.0.0.0", "1.2.3.4", "255.255.255.255", "256.1.1.1", "1.2.3", "1.2.3.4.5", "01.2.3.4",
+		"1..2.3", "1.2.3.", ".1.2.3", "10.0.0.10", "1.2.3.04", "a.b.c.d", "1.2.3.4 ", "100.200.100.200", "0.0.0.00"} {
+		u, ok := parseIPv4(s)
+		a, err := netip.ParseAddr(s)
+		wantOK := err == nil && a.Is4()
+		if ok != wantOK {
+			t.Errorf("parseIPv4(%q): got ok %v, want %v", s, ok, wantOK)
+			continue
+		}
+		if ok {
+			b := a.As4()
+			if want := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]); u != want {
+				t.Errorf("parseIPv4(%q): got %#x, want %#x", s, u, want)
+			}
+		}
+	}
+}

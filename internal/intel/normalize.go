@@ -132,17 +132,24 @@ func isHexDigest(s string) bool {
 }
 
 // unhex returns the value of hex digit c, or 255.
-func unhex(c byte) byte {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0'
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10
+func unhex(c byte) byte { return hexValue[c] }
+
+var hexValue = func() (t [256]byte) {
+	for i := range t {
+		c := byte(i)
+		switch {
+		case '0' <= c && c <= '9':
+			t[i] = c - '0'
+		case 'a' <= c && c <= 'f':
+			t[i] = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			t[i] = c - 'A' + 10
+		default:
+			t[i] = 255
+		}
 	}
-	return 255
-}
+	return t
+}()
 
 func normalizeIP(s string) (string, error) {
 	if strings.IndexByte(s, '/') >= 0 {
@@ -244,7 +251,7 @@ func normalizeURL(s string) (string, error) {
 		s = "http://" + s
 	}
 	var buf [256]byte
-	prefix, rest, ok := appendURLPrefix(buf[:0], s)
+	prefix, _, rest, ok := appendURLPrefix(buf[:0], s)
 	if !ok {
 		return "", errBadURL
 	}
@@ -255,55 +262,70 @@ func normalizeURL(s string) (string, error) {
 // absolute URL s to dst, and returns it with the rest of the normalized URL
 // (path and query, without fragment), which is a substring of s. Only the
 // prefix needs rewriting, so matching an event's URL copies at most the
-// scheme and authority.
-func appendURLPrefix(dst []byte, s string) (prefix []byte, rest string, ok bool) {
+// scheme and authority. origin is the length of the prefix without the "/"
+// added for an empty path: prefix[:origin] is the URL's normalized origin.
+func appendURLPrefix(dst []byte, s string) (prefix []byte, origin int, rest string, ok bool) {
 	i := strings.Index(s, "://")
 	if i <= 0 || i > maxSchemeLen {
-		return dst, "", false
+		return dst, 0, "", false
 	}
 	scheme := s[:i]
 	for j := 0; j < len(scheme); j++ {
 		c := scheme[j]
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || j > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.')) {
-			return dst, "", false
+			return dst, 0, "", false
 		}
 	}
+	// One pass over the authority finds its end and the last @, : and ].
 	after := s[i+3:]
-	end := strings.IndexAny(after, "/?#")
-	if end < 0 {
-		end = len(after)
+	end, at, colon, bracket := len(after), -1, -1, -1
+scan:
+	for j := 0; j < len(after); j++ {
+		switch c := after[j]; {
+		case c == '/' || c == '?' || c == '#':
+			end = j
+			break scan
+		case c <= ' ':
+			return dst, 0, "", false
+		case c == '@':
+			at = j
+		case c == ':':
+			colon = j
+		case c == ']':
+			bracket = j
+		}
 	}
 	auth, rest := after[:end], after[end:]
-	if auth == "" || strings.ContainsAny(auth, " \t\r\n") {
-		return dst, "", false
-	}
 	if h := strings.IndexByte(rest, '#'); h >= 0 {
 		rest = rest[:h]
 	}
 	dst = appendLower(dst, scheme)
 	dst = append(dst, "://"...)
 	host := auth
-	if at := strings.LastIndexByte(auth, '@'); at >= 0 {
+	if at >= 0 {
 		dst = append(dst, auth[:at+1]...)
 		host = auth[at+1:]
+		colon -= at + 1
+		bracket -= at + 1
 	}
 	// Drop an empty or default port. A colon belongs to a port only after
 	// the closing bracket of an IPv6 literal.
-	if c := strings.LastIndexByte(host, ':'); c >= 0 && c > strings.LastIndexByte(host, ']') {
-		port := host[c+1:]
+	if colon >= 0 && colon > bracket {
+		port := host[colon+1:]
 		if port == "" || port == defaultPort(scheme) {
-			host = host[:c]
+			host = host[:colon]
 		}
 	}
 	host = strings.TrimSuffix(host, ".")
 	if host == "" {
-		return dst, "", false
+		return dst, 0, "", false
 	}
 	dst = appendLower(dst, host)
+	origin = len(dst)
 	if rest == "" || rest[0] == '?' {
 		dst = append(dst, '/')
 	}
-	return dst, rest, true
+	return dst, origin, rest, true
 }
 
 func defaultPort(scheme string) string {
@@ -319,12 +341,13 @@ func defaultPort(scheme string) string {
 }
 
 func appendLower(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
+	n := len(dst)
+	dst = append(dst, s...)
+	b := dst[n:]
+	for i, c := range b {
 		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
+			b[i] = c + 'a' - 'A'
 		}
-		dst = append(dst, c)
 	}
 	return dst
 }

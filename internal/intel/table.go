@@ -206,3 +206,40 @@ func (h hasher) u32(x uint32) uint64 { return mix64(uint64(x), h.seed64) }
 func (h hasher) bytes(b []byte) uint64 { return maphash.Bytes(h.seed, b) }
 
 func (h hasher) str(s string) uint64 { return maphash.String(h.seed, s) }
+
+// filter is a blocked Bloom filter with two bits per key in one 64-bit
+// word: a compact guard in front of a table, so that most misses touch one
+// word instead of the table.
+type filter struct {
+	words []uint64
+	mask  uint64
+}
+
+// newFilter sizes a filter for n keys at about 16 bits per key (a false
+// positive rate near 1.5 %).
+func newFilter(n int) filter {
+	words := uint64(1)
+	if n > 4 {
+		words = 1 << bits.Len64(uint64(n/4))
+	}
+	return filter{words: make([]uint64, words), mask: words - 1}
+}
+
+func filterBits(h uint64) (word, bitmask uint64) {
+	f := bits.RotateLeft64(h, 23)
+	return f, 1<<(f>>52&63) | 1<<(f>>58&63)
+}
+
+func (f *filter) add(h uint64) {
+	w, m := filterBits(h)
+	f.words[w&f.mask] |= m
+}
+
+// has reports whether h may have been added.
+func (f *filter) has(h uint64) bool {
+	if len(f.words) == 0 {
+		return false
+	}
+	w, m := filterBits(h)
+	return f.words[w&f.mask]&m == m
+}
