@@ -152,6 +152,17 @@ func (st *state) kv(msg string) bool {
 		}
 		k := st.intern(p.key)
 		st.kvField(k, p)
+		if st.ev.Time.IsZero() && !p.esc && isTimeKey(p.key) {
+			if t, ok := parseTimestamp(p.val, st.p.loc); ok {
+				st.ev.Time = t
+			} else if p.quote == 0 && plainNumber(p.val) {
+				if f, ok := number(p.val); ok {
+					if t, ok := epoch(f.Num); ok {
+						st.ev.Time = t
+					}
+				}
+			}
+		}
 		if netfilter {
 			st.netfilterField(p)
 		}
@@ -208,4 +219,13 @@ func (st *state) kvField(k event.Key, p kvPair) {
 	default:
 		st.set(k, event.String(p.val))
 	}
+}
+
+// isTimeKey reports whether a key=value key names the event time.
+func isTimeKey(k string) bool {
+	switch k {
+	case "time", "ts", "timestamp", "@timestamp", "date", "datetime":
+		return true
+	}
+	return false
 }
