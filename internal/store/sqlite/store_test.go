@@ -408,3 +408,41 @@ func TestFarTimes(t *testing.T) {
 		t.Errorf("partitions: got %d, want 5", st.Partitions)
 	}
 }
+
+// TestWALBounded appends continuously and checks that the write-ahead log
+// is reset rather than growing with the data.
+func TestWALBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("appends 300,000 events")
+	}
+	ctx := context.Background()
+	db := openTest(t, Options{Shards: 1})
+	g := newGen(4, t0, time.Millisecond)
+	var wal string
+	for i := 0; i < 300; i++ {
+		if err := db.Append(ctx, g.batch(1000)); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			db.mu.RLock()
+			for _, d := range db.days {
+				wal = d.segs[0].path + "-wal"
+			}
+			db.mu.RUnlock()
+		}
+	}
+	fi, err := os.Stat(wal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.mu.RLock()
+	var path string
+	for _, d := range db.days {
+		path = d.segs[0].path
+	}
+	db.mu.RUnlock()
+	data, _ := os.Stat(path)
+	if fi.Size() > 96<<20 || fi.Size() > data.Size() {
+		t.Errorf("WAL is %d bytes for a %d-byte database: want it reset and bounded", fi.Size(), data.Size())
+	}
+}

@@ -89,7 +89,8 @@ type writer struct {
 	nextID int64
 	blk    blockState
 
-	ckpt      sync.Mutex // held by a running checkpoint
+	ckpt      sync.Mutex  // held by a running checkpoint
+	ckptDone  atomic.Bool // a background checkpoint finished
 	sinceCkpt int64
 
 	args []any
@@ -430,6 +431,16 @@ func newWriter(ctx context.Context, db *DB, key writerKey, seg *segment) (_ *wri
 
 // append writes evs in one transaction. Call with w.mu held.
 func (w *writer) append(ctx context.Context, evs []*event.Event, now time.Time) (err error) {
+	if w.ckptDone.Swap(false) {
+		// The background checkpoint copied most of the WAL; copy the
+		// frames appended meanwhile, so that the WAL is fully
+		// checkpointed and the next transaction restarts it from the
+		// beginning. Without this step a WAL under continuous appends is
+		// never complete and grows without bound.
+		if _, err := w.conn.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+			return fmt.Errorf("segment %q: checkpoint: %w", w.seg.path, err)
+		}
+	}
 	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("segment %q: begin: %w", w.seg.path, err)
 	}
@@ -572,6 +583,8 @@ func (db *DB) checkpointLoop() {
 			if !w.closed.Load() {
 				if _, err := w.sqldb.Exec("PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
 					db.opts.Logger.Warn("checkpointing segment", "segment", w.seg.path, "err", err)
+				} else {
+					w.ckptDone.Store(true)
 				}
 			}
 			w.ckpt.Unlock()
