@@ -82,7 +82,16 @@ type node struct {
 	elems int32 // number of element children
 }
 
-type tmplDef struct{ start, end int }
+// tmplDef is a template definition of the current chunk: where its
+// BinXML is, how often it was instantiated, and its compiled form.
+type tmplDef struct {
+	start, end int
+	uses       int
+	ops        [2]int // p.ops[ops[0]:ops[1]] when compiled
+	ntoks      int    // tokens the compiled form stands for
+	compiled   bool
+	noCompile  bool
+}
 
 type subValue struct {
 	typ  byte
@@ -97,7 +106,10 @@ type parser struct {
 	gen       uint32 // counts chunks, to invalidate nameCache
 	nameCache *[nameCacheSize]nameSlot
 	intern    *[internSize]internEnt
-	tmpls     map[uint32]tmplDef
+	interned  int              // filled slots of intern
+	tmpls     map[uint32]int32 // definition offset → index in defs
+	defs      []tmplDef
+	ops       []op // compiled templates of the current chunk
 	nodes     []node
 	subs      []subValue
 	stack     []int32
@@ -114,7 +126,13 @@ type parser struct {
 
 func (p *parser) resetChunk(buf []byte) {
 	p.buf = buf
-	p.gen++
+	if p.interned > internSize*3/4 {
+		// Full of names (a hostile or very varied input): start afresh
+		// rather than give every later name a fresh string.
+		clear(p.intern[:])
+		p.interned = 0
+	}
+	p.gen++         // also invalidates nameCache, which refers to intern slots
 	if p.gen == 0 { // wrapped: forget everything
 		clear(p.nameCache[:])
 		p.gen = 1
@@ -122,10 +140,12 @@ func (p *parser) resetChunk(buf []byte) {
 	if p.tmpls == nil {
 		p.nameCache = new([nameCacheSize]nameSlot)
 		p.intern = new([internSize]internEnt)
-		p.tmpls = make(map[uint32]tmplDef, 32)
+		p.tmpls = make(map[uint32]int32, 32)
 	} else if len(p.tmpls) > 0 {
 		clear(p.tmpls)
 	}
+	p.defs = p.defs[:0]
+	p.ops = p.ops[:0]
 	p.ctoks = 0
 }
 
@@ -270,6 +290,7 @@ func (p *parser) lookupName(off uint32) (int32, error) {
 			return int32(slot + 1), nil
 		}
 		if e.raw == "" {
+			p.interned++
 			e.raw = string(raw)
 			e.s = string(appendUTF16(nil, raw))
 			e.esc = e.s
@@ -494,33 +515,8 @@ func (p *parser) tokens(pos, end int, cur, attr int32, sbase, nsubs int) (int, e
 			}
 			id := int(le.Uint16(b[pos+1:]))
 			pos += 4
-			if id >= nsubs {
-				continue // nothing to substitute: render nothing
-			}
-			sv := &p.subs[sbase+id]
-			switch {
-			case sv.typ == vNull:
-			case sv.typ == vBinXML:
-				if attr != 0 {
-					continue // BinXML cannot be an attribute value
-				}
-				// The nested fragment addresses names and templates by
-				// chunk offset; its bytes are in the chunk, so it is parsed
-				// in place.
-				off, n := subOffset(p.buf, sv.data), len(sv.data)
-				p.depth++
-				if p.depth > maxDepth {
-					return 0, errRecordTooComplex
-				}
-				_, err := p.tokens(off, off+n, cur, 0, 0, -1)
-				p.depth--
-				if err != nil {
-					return 0, fmt.Errorf("nested binxml in substitution %d: %w", id, err)
-				}
-			default:
-				if err := p.addValue(cur, attr, sv.typ, sv.data); err != nil {
-					return 0, err
-				}
+			if err := p.substitute(cur, attr, sbase, nsubs, id); err != nil {
+				return 0, err
 			}
 		case tokFragment:
 			pos += 4
@@ -529,6 +525,38 @@ func (p *parser) tokens(pos, end int, cur, attr int32, sbase, nsubs int) (int, e
 		}
 	}
 	return pos, nil
+}
+
+// substitute puts substitution value id (of p.subs[sbase:sbase+nsubs])
+// in place: as a value piece of attr or cur, or, for BinXML, as the
+// content of cur. Missing and null values render nothing.
+func (p *parser) substitute(cur, attr int32, sbase, nsubs, id int) error {
+	if id >= nsubs {
+		return nil
+	}
+	sv := &p.subs[sbase+id]
+	switch sv.typ {
+	case vNull:
+		return nil
+	case vBinXML:
+		if attr != 0 {
+			return nil // BinXML cannot be an attribute value
+		}
+		// The nested fragment addresses names and templates by chunk
+		// offset; its bytes are in the chunk, so it is parsed in place.
+		off, n := subOffset(p.buf, sv.data), len(sv.data)
+		p.depth++
+		if p.depth > maxDepth {
+			return errRecordTooComplex
+		}
+		_, err := p.tokens(off, off+n, cur, 0, 0, -1)
+		p.depth--
+		if err != nil {
+			return fmt.Errorf("nested binxml in substitution %d: %w", id, err)
+		}
+		return nil
+	}
+	return p.addValue(cur, attr, sv.typ, sv.data)
 }
 
 // addValue attaches a value piece to the current attribute, or else to the
@@ -604,7 +632,7 @@ func (p *parser) templateInstance(pos, end int, cur, attr int32) (int, error) {
 	}
 	defOff := le.Uint32(b[pos+6:])
 	pos += 10
-	def, ok := p.tmpls[defOff]
+	di, ok := p.tmpls[defOff]
 	if !ok {
 		d := int(defOff)
 		if d < chunkHdrSize || d+24 > len(b) {
@@ -614,9 +642,11 @@ func (p *parser) templateInstance(pos, end int, cur, attr int32) (int, error) {
 		if size > len(b)-d-24 {
 			return 0, fmt.Errorf("template definition at %#x: size %d out of chunk", defOff, size)
 		}
-		def = tmplDef{start: d + 24, end: d + 24 + size}
-		p.tmpls[defOff] = def
+		p.defs = append(p.defs, tmplDef{start: d + 24, end: d + 24 + size})
+		di = int32(len(p.defs) - 1)
+		p.tmpls[defOff] = di
 	}
+	def := &p.defs[di]
 	if int(defOff) == pos {
 		pos = def.end
 		if pos > end {
@@ -657,7 +687,15 @@ func (p *parser) templateInstance(pos, end int, cur, attr int32) (int, error) {
 	if p.depth > maxDepth {
 		return 0, errRecordTooComplex
 	}
-	if _, err := p.tokens(def.start, def.end, cur, attr, sbase, n); err != nil {
+	def.uses++
+	if def.uses >= 2 && !def.compiled && !def.noCompile && compileTemplates {
+		def.compiled = p.compile(def)
+	}
+	if def.compiled {
+		if err := p.run(def, cur, attr, sbase, n); err != nil {
+			return 0, err
+		}
+	} else if _, err := p.tokens(def.start, def.end, cur, attr, sbase, n); err != nil {
 		return 0, err
 	}
 	p.depth--

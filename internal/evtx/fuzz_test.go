@@ -49,16 +49,21 @@ func FuzzReader(f *testing.F) {
 		x.end()
 	})[:fileHeaderSize+1024])
 
+	f.Add(sysmonLikeFile(3))
+
 	f.Fuzz(func(t *testing.T, data []byte) {
-		// Both reading paths must return the same records and errors.
-		var outs [2][]string
-		for i := range 2 {
+		// Both reading paths, and walking templates with or without
+		// compiling them, must return the same records and errors.
+		var outs [3][]string
+		defer func() { compileTemplates = true }()
+		for i := range 3 {
 			var r *File
 			var err error
-			if i == 0 {
-				r, err = NewReader(bytes.NewReader(data), int64(len(data)))
-			} else {
+			compileTemplates = i != 2
+			if i == 1 {
 				r, err = FromBytes(data)
+			} else {
+				r, err = NewReader(bytes.NewReader(data), int64(len(data)))
 			}
 			if err != nil {
 				return
@@ -84,12 +89,14 @@ func FuzzReader(f *testing.F) {
 				t.Fatalf("got %d records from %d bytes", n, len(data))
 			}
 		}
-		if len(outs[0]) != len(outs[1]) {
-			t.Fatalf("NewReader gave %d results, FromBytes %d", len(outs[0]), len(outs[1]))
-		}
-		for i := range outs[0] {
-			if outs[0][i] != outs[1][i] {
-				t.Fatalf("result %d: NewReader gave %q, FromBytes %q", i, outs[0][i], outs[1][i])
+		for k := 1; k < 3; k++ {
+			if len(outs[0]) != len(outs[k]) {
+				t.Fatalf("path %d gave %d results, path 0 %d", k, len(outs[k]), len(outs[0]))
+			}
+			for i := range outs[0] {
+				if outs[0][i] != outs[k][i] {
+					t.Fatalf("result %d: path 0 gave %q, path %d %q", i, outs[0][i], k, outs[k][i])
+				}
 			}
 		}
 	})

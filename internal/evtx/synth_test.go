@@ -415,3 +415,35 @@ func TestAppendUTF16Str(t *testing.T) {
 		}
 	}
 }
+
+// TestCompiledTemplates checks that replaying compiled templates builds
+// the same records as walking their tokens.
+func TestCompiledTemplates(t *testing.T) {
+	data := sysmonLikeFile(24)
+	render := func() []string {
+		var out []string
+		f, err := FromBytes(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for r, err := range f.All() {
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, string(r.AppendJSON(nil))+string(r.AppendXML(nil)))
+		}
+		return out
+	}
+	compiled := render()
+	compileTemplates = false
+	defer func() { compileTemplates = true }()
+	walked := render()
+	if len(compiled) != 24 {
+		t.Fatalf("got %d records, want 24", len(compiled))
+	}
+	for i := range walked {
+		if compiled[i] != walked[i] {
+			t.Errorf("record %d: compiled template gave\n%s\nwalking it gave\n%s", i, compiled[i], walked[i])
+		}
+	}
+}
