@@ -70,9 +70,9 @@ type Incident struct {
 	LessonsLearned string `json:"lessons_learned"`
 
 	// Filled by Get only.
-	Alerts      []alert.Alert `json:"alerts,omitempty"`
-	Timeline    []Entry       `json:"timeline,omitempty"`
-	Actions     []Action      `json:"actions,omitempty"`
+	Alerts      []alert.Alert `json:"alerts"`
+	Timeline    []Entry       `json:"timeline"`
+	Actions     []Action      `json:"actions"`
 	Comments    []Entry       `json:"comments,omitempty"`
 	Tasks       []Task        `json:"tasks,omitempty"`
 	Observables []Observable  `json:"observables,omitempty"`

@@ -214,9 +214,11 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	if err := s.ReloadPlaybooks(); err != nil {
 		return err
 	}
+	// Hook order matters: incidents first (they set the alert's incident),
+	// then playbooks, which record their actions on that incident.
+	s.Recorder.AddHook(s.Incidents)
 	s.Recorder.AddHook(s.Runner)
 	s.Incidents.OnOpened = s.Runner.IncidentOpened
-	s.Recorder.AddHook(s.Incidents)
 	if err := s.ReloadRules(); err != nil {
 		return err
 	}

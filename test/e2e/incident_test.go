@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,15 @@ type alertJSON struct {
 	Count      int                 `json:"count"`
 	Entities   map[string][]string `json:"entities"`
 	IncidentID string              `json:"incident_id"`
+}
+
+func hasAction(as []struct{ Name, Target, Status string }, name, target string) bool {
+	for _, a := range as {
+		if a.Name == name && a.Target == target && a.Status == "ok" {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *server) getJSON(path string, v any) {
@@ -50,7 +61,15 @@ func (s *server) sendJSON(method, path string, in, out any, want int) {
 // rule, deduplicated), an incident naming the address, the analyst's work
 // on it, the report, and the audit log.
 func TestSSHBruteForceIncident(t *testing.T) {
-	s := startServer(t, serverOpts{})
+	// block_ip runs a script that records its arguments, standing in for
+	// nft or ipset.
+	dir := t.TempDir()
+	blocked := filepath.Join(dir, "blocked.txt")
+	script := filepath.Join(dir, "block.sh")
+	os.WriteFile(script, []byte("#!/bin/sh\necho \"$@\" >> "+blocked+"\n"), 0o700)
+	cfg := filepath.Join(dir, "vigil.yml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("respond:\n  commands:\n    block_ip: [%q, block, \"{{.Target}}\", \"{{.TTLSeconds}}\"]\n", script)), 0o600)
+	s := startServer(t, serverOpts{extra: []string{"--config", cfg}})
 	ip := fmt.Sprintf("203.0.113.%d", 10+time.Now().Nanosecond()%200)
 	conn, err := net.Dial("tcp", s.tcp)
 	if err != nil {
@@ -120,6 +139,18 @@ func TestSSHBruteForceIncident(t *testing.T) {
 	}
 	if len(inc.Tasks) == 0 {
 		t.Error("incident has no tasks from the credential-access template")
+	}
+	// The built-in playbook blocked the source for an hour.
+	deadline = time.Now().Add(10 * time.Second)
+	for !hasAction(inc.Actions, "block_ip", ip) && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		s.getJSON("/api/v1/incidents/"+incidentID, &inc)
+	}
+	if !hasAction(inc.Actions, "block_ip", ip) {
+		t.Errorf("no block_ip %s action recorded: %+v", ip, inc.Actions)
+	}
+	if b, _ := os.ReadFile(blocked); string(b) != "block "+ip+" 3600\n" {
+		t.Errorf("block command got %q, want \"block %s 3600\"", b, ip)
 	}
 
 	// The analyst works it.
