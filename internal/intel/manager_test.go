@@ -1,0 +1,378 @@
+package intel
+
+import (
+	"compress/gzip"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/event"
+)
+
+// feedServer serves a feed body with an ETag and answers conditional
+// requests with 304, recording what it was asked.
+type feedServer struct {
+	mu       sync.Mutex
+	body     string
+	etag     string
+	status   int // when not 0, answer with this status instead
+	requests int
+	inm      []string // If-None-Match of each request
+	auth     []string // Authorization of each request
+}
+
+func (s *feedServer) set(body, etag string, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.body, s.etag, s.status = body, etag, status
+}
+
+func (s *feedServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests++
+	s.inm = append(s.inm, r.Header.Get("If-None-Match"))
+	s.auth = append(s.auth, r.Header.Get("Authorization"))
+	if s.status != 0 {
+		http.Error(w, "broken", s.status)
+		return
+	}
+	if s.etag != "" && r.Header.Get("If-None-Match") == s.etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Header().Set("ETag", s.etag)
+	fmt.Fprint(w, s.body)
+}
+
+func matchIPs(m *Manager, ip string) []string {
+	var got []string
+	m.Match(newEvent("source.ip", ip), func(h Hit) {
+		got = append(got, h.Indicator.Context.Feed+":"+h.Indicator.Value)
+	})
+	return got
+}
+
+func TestManagerHTTPConditional(t *testing.T) {
+	fs := &feedServer{}
+	fs.set("198.51.100.1\n198.51.100.2\n", `"v1"`, 0)
+	srv := httptest.NewServer(fs)
+	defer srv.Close()
+	m, err := New([]FeedConfig{{Name: "web", URL: srv.URL + "/feed.txt?key=secret", Headers: map[string]string{"Authorization": "Bearer t0k"}}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := m.Load(ctx); err != nil {
+		t.Fatalf("first load: %v", err)
+	}
+	if got := matchIPs(m, "198.51.100.2"); len(got) != 1 {
+		t.Errorf("got hits %v, want web:198.51.100.2", got)
+	}
+	st := m.Status()[0]
+	if st.Indicators != 2 || st.LastError != "" || st.LastLoad.IsZero() {
+		t.Errorf("got status %+v, want 2 indicators, no error", st)
+	}
+	if strings.Contains(st.Source, "secret") {
+		t.Errorf("got source %q, want the query left out", st.Source)
+	}
+	first := st.LastLoad
+
+	// Unchanged: the server answers 304 and the indicators stay.
+	time.Sleep(time.Millisecond)
+	if err := m.Load(ctx); err != nil {
+		t.Fatalf("second load: %v", err)
+	}
+	st = m.Status()[0]
+	if st.Indicators != 2 || !st.LastLoad.After(first) {
+		t.Errorf("after 304: got status %+v, want 2 indicators and a later load", st)
+	}
+	if got := matchIPs(m, "198.51.100.1"); len(got) != 1 {
+		t.Errorf("after 304: got hits %v, want web:198.51.100.1", got)
+	}
+
+	// Changed.
+	fs.set("203.0.113.9\n", `"v2"`, 0)
+	if err := m.Load(ctx); err != nil {
+		t.Fatalf("third load: %v", err)
+	}
+	if got := matchIPs(m, "198.51.100.1"); len(got) != 0 {
+		t.Errorf("after change: got hits %v for a removed indicator, want none", got)
+	}
+	if got := matchIPs(m, "203.0.113.9"); len(got) != 1 {
+		t.Errorf("after change: got hits %v, want web:203.0.113.9", got)
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if want := []string{"", `"v1"`, `"v1"`}; fmt.Sprint(fs.inm) != fmt.Sprint(want) {
+		t.Errorf("got If-None-Match %q, want %q", fs.inm, want)
+	}
+	for _, a := range fs.auth {
+		if a != "Bearer t0k" {
+			t.Errorf("got Authorization %q, want the configured header", a)
+		}
+	}
+}
+
+func TestManagerBadFeedKeepsIndicators(t *testing.T) {
+	fs := &feedServer{}
+	fs.set("id,ip\n1,198.51.100.1\n2,198.51.100.2\n", `"v1"`, 0)
+	srv := httptest.NewServer(fs)
+	defer srv.Close()
+	dir := t.TempDir()
+	stixPath := filepath.Join(dir, "bundle.json")
+	good := `{"type":"bundle","objects":[{"type":"indicator","id":"indicator--1","pattern":"[ipv4-addr:value = '203.0.113.1']","pattern_type":"stix"}]}`
+	if err := os.WriteFile(stixPath, []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m, err := New([]FeedConfig{
+		{Name: "csv", URL: srv.URL, Format: FormatCSV, CSV: CSVColumns{Value: "ip"}, MaxSize: 200},
+		{Name: "stix", Path: stixPath, Format: FormatSTIX},
+	}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := m.Load(ctx); err != nil {
+		t.Fatalf("first load: %v", err)
+	}
+	check := func(step string) {
+		t.Helper()
+		if got := matchIPs(m, "198.51.100.2"); len(got) != 1 {
+			t.Errorf("%s: got hits %v, want csv:198.51.100.2 kept", step, got)
+		}
+		if got := matchIPs(m, "203.0.113.1"); len(got) != 1 {
+			t.Errorf("%s: got hits %v, want stix:203.0.113.1 kept", step, got)
+		}
+	}
+	check("good")
+
+	bad := []struct {
+		name    string
+		csvBody string
+		status  int
+		stix    string
+		wantErr string
+	}{
+		{"server error", "", http.StatusInternalServerError, `{"type":"bundle","objects":[{"type":"indicator","pattern":"[ipv4-addr:value = 'nope']"}]}`, "status 500"},
+		{"header changed", "id,address\n1,198.51.100.1\n", 0, `{"type":"bundle","objects":[{"type":"indicator"`, "column"},
+		{"too large", "id,ip\n" + strings.Repeat("1,198.51.100.1\n", 20), 0, `[not json`, "too large"},
+	}
+	for i, b := range bad {
+		t.Run(b.name, func(t *testing.T) {
+			fs.set(b.csvBody, fmt.Sprintf(`"bad%d"`, i), b.status)
+			if err := os.WriteFile(stixPath, []byte(b.stix), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			err := m.Load(ctx)
+			if err == nil || !strings.Contains(err.Error(), b.wantErr) {
+				t.Errorf("got error %v, want one containing %q", err, b.wantErr)
+			}
+			for _, st := range m.Status() {
+				if st.LastError == "" || st.Indicators != 1 && st.Name == "stix" || st.Indicators != 2 && st.Name == "csv" {
+					t.Errorf("got status %+v, want an error and the previous indicators", st)
+				}
+			}
+			check(b.name)
+		})
+	}
+
+	// Recovery clears the error.
+	fs.set("id,ip\n1,198.51.100.3\n", `"v9"`, 0)
+	if err := os.WriteFile(stixPath, []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Load(ctx); err != nil {
+		t.Fatalf("recovery: %v", err)
+	}
+	for _, st := range m.Status() {
+		if st.LastError != "" {
+			t.Errorf("after recovery: got status %+v, want no error", st)
+		}
+	}
+}
+
+func TestManagerRunReloadsUnderMatch(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "list.txt")
+	if err := os.WriteFile(path, []byte("198.51.100.1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m, err := New([]FeedConfig{{Name: "file", Path: path, Refresh: time.Second}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+
+	// Matchers run throughout the reloads.
+	var (
+		wg      sync.WaitGroup
+		stop    atomic.Bool
+		matched atomic.Int64
+	)
+	for range 2 {
+		wg.Go(func() {
+			ev := newEvent("source.ip", "198.51.100.1", "destination.ip", "198.51.100.2")
+			for !stop.Load() {
+				m.Match(ev, func(Hit) { matched.Add(1) })
+			}
+		})
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s; status %+v", what, m.Status())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitFor("first load", func() bool { return len(matchIPs(m, "198.51.100.1")) == 1 })
+	if err := os.WriteFile(path, []byte("198.51.100.2\n198.51.100.3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("reload", func() bool { return len(matchIPs(m, "198.51.100.3")) == 1 })
+	if got := matchIPs(m, "198.51.100.1"); len(got) != 0 {
+		t.Errorf("got hits %v after reload, want none", got)
+	}
+	stop.Store(true)
+	wg.Wait()
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if matched.Load() == 0 {
+		t.Error("concurrent matchers saw no hits")
+	}
+	if err := m.Run(context.Background()); err == nil {
+		t.Error("second Run: got nil error, want one")
+	}
+}
+
+func TestManagerConcurrentLoadAndMatch(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "list.txt")
+	m, err := New([]FeedConfig{{Name: "file", Path: path}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var stop atomic.Bool
+	for range 2 {
+		wg.Go(func() {
+			ev := newEvent("source.ip", "198.51.100.1", "dns.question.name", "a.evil.example")
+			for !stop.Load() {
+				m.Match(ev, func(h Hit) {
+					if h.Indicator == nil || h.Indicator.Context == nil {
+						t.Error("hit without indicator context")
+					}
+				})
+				_ = m.Status()
+			}
+		})
+	}
+	for i := range 20 {
+		body := strings.Repeat("#\n", i) + "198.51.100.1\nevil.example\n"
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Load(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	if got := m.Index().Len(); got != 2 {
+		t.Errorf("got %d indicators, want 2", got)
+	}
+}
+
+func TestFeedConfigValidate(t *testing.T) {
+	off := false
+	tests := []struct {
+		name string
+		cfg  FeedConfig
+		want string // substring of the error, "" for none
+	}{
+		{"ok path", FeedConfig{Name: "a", Path: "/x"}, ""},
+		{"ok url", FeedConfig{Name: "a", URL: "https://x.example/f", Format: FormatSTIX, Enabled: &off}, ""},
+		{"no name", FeedConfig{Path: "/x"}, "name not set"},
+		{"no source", FeedConfig{Name: "a"}, "neither path nor url"},
+		{"both", FeedConfig{Name: "a", Path: "/x", URL: "http://x.example"}, "both path and url"},
+		{"ftp", FeedConfig{Name: "a", URL: "ftp://x.example/f"}, "http or https"},
+		{"csv without value", FeedConfig{Name: "a", Path: "/x", Format: FormatCSV}, "value column"},
+		{"bad format", FeedConfig{Name: "a", Path: "/x", Format: "yaml"}, "unknown format"},
+		{"refresh", FeedConfig{Name: "a", Path: "/x", Refresh: time.Millisecond}, "refresh"},
+		{"confidence", FeedConfig{Name: "a", Path: "/x", Confidence: 101}, "confidence"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Errorf("got %v, want error containing %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := New([]FeedConfig{{Name: "a", Path: "/x"}, {Name: "a", Path: "/y"}}, Options{}); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("duplicate names: got %v, want an error", err)
+	}
+	var f Format
+	if err := f.UnmarshalText([]byte("STIX")); err != nil || f != FormatSTIX {
+		t.Errorf("Format.UnmarshalText(STIX): got %v, %v", f, err)
+	}
+}
+
+func TestManagerDisabledAndGzip(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "list.txt.gz")
+	writeGzip(t, path, "198.51.100.5\n")
+	off := false
+	m, err := New([]FeedConfig{
+		{Name: "gz", Path: path},
+		{Name: "off", Path: filepath.Join(dir, "missing"), Enabled: &off},
+	}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := matchIPs(m, "198.51.100.5"); len(got) != 1 {
+		t.Errorf("got hits %v, want gz:198.51.100.5", got)
+	}
+	if st := m.Status()[1]; st.Enabled || !st.LastAttempt.IsZero() {
+		t.Errorf("got status %+v for a disabled feed, want not attempted", st)
+	}
+	var nilEvent event.Event
+	m.Match(&nilEvent, func(Hit) { t.Error("empty event matched") })
+}
+
+func writeGzip(t *testing.T, path, body string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := gzip.NewWriter(f)
+	if _, err := zw.Write([]byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
