@@ -133,7 +133,9 @@ logsource: {product: test}
 detection:
   sel:
     CommandLine|contains: whoami
-  condition: sel
+  re:
+    CommandLine|re: '(?i)wh[o0]ami$'
+  condition: sel and re
 `)
 	eng, _, _ := Compile(rules, Options{})
 	var wg sync.WaitGroup
