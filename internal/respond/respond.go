@@ -249,9 +249,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Notify, if set, sends a notification for the notify action (route
-	// name from with.route, text from with.text).
-	Notify func(ctx context.Context, route, text string, inc *incident.Incident) error
+	// Notify, if set, queues a notification for the notify action (text
+	// from with.text) through every route whose filters match.
+	Notify func(ctx context.Context, text string, inc *incident.Incident) error
 }
 
 // Runner runs playbooks against alerts and incidents.
@@ -669,10 +669,10 @@ func (r *Runner) do(ctx context.Context, p *Playbook, s Step, t trigger, target 
 		if err != nil {
 			return "failed", err.Error()
 		}
-		if err := r.o.Notify(ctx, s.With["route"], text, inc); err != nil {
+		if err := r.o.Notify(ctx, text, inc); err != nil {
 			return "failed", err.Error()
 		}
-		return "ok", "queued for route " + s.With["route"]
+		return "ok", "queued for delivery"
 	case "http_request":
 		return r.httpRequest(ctx, s, d)
 	}

@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,7 @@ import (
 	"github.com/vigilsec/vigil/internal/ingest"
 	"github.com/vigilsec/vigil/internal/ingest/syslog"
 	"github.com/vigilsec/vigil/internal/metrics"
+	"github.com/vigilsec/vigil/internal/notify"
 	"github.com/vigilsec/vigil/internal/parse"
 	"github.com/vigilsec/vigil/internal/pipeline"
 	"github.com/vigilsec/vigil/internal/respond"
@@ -62,6 +64,7 @@ type Server struct {
 	Incidents *incident.Manager
 	Audit     *audit.Log
 	Runner    *respond.Runner
+	Notifier  *notify.Notifier
 
 	rules    atomic.Pointer[ruleset.Loaded]
 	reloadMu sync.Mutex
@@ -198,18 +201,39 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	s.Notifier, err = notify.Open(ctx, st.Meta(), notify.Options{Logger: s.log})
+	if err != nil {
+		return fmt.Errorf("notifications: %w", err)
+	}
+	s.Metrics.Registry.MustRegister(s.Notifier)
+	notifyDone := make(chan struct{})
+	go func() {
+		defer close(notifyDone)
+		if err := s.Notifier.Run(context.WithoutCancel(ctx)); err != nil {
+			s.log.Error("notification delivery stopped", "err", err)
+		}
+	}()
 	s.Runner, err = respond.New(ctx, st.Meta(), s.Incidents, s.log, respond.Options{
 		Commands: cfg.Respond.Commands, NeverBlock: cfg.Respond.NeverBlock,
+		Notify: func(ctx context.Context, text string, inc *incident.Incident) error {
+			n := incidentNotification(inc)
+			n.ID = alert.NewID() // each notify step is its own message
+			n.Summary = text
+			return s.Notifier.Notify(ctx, n)
+		},
 	}, s.resolveRule)
 	if err != nil {
 		return fmt.Errorf("response: %w", err)
 	}
 	// The recorder closes after the pipeline has drained (deferred calls
 	// run last-in first-out), so alerts of drained events are stored; the
-	// runner closes after it, so their playbooks run.
+	// runner closes after it, so their playbooks run; the notifier last,
+	// after every notification is safely in its outbox.
 	defer func() {
 		s.Recorder.Close()
 		s.Runner.Close()
+		s.Notifier.Close()
+		<-notifyDone
 	}()
 	if err := s.ReloadPlaybooks(); err != nil {
 		return err
@@ -218,7 +242,13 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	// then playbooks, which record their actions on that incident.
 	s.Recorder.AddHook(s.Incidents)
 	s.Recorder.AddHook(s.Runner)
-	s.Incidents.OnOpened = s.Runner.IncidentOpened
+	s.Recorder.AddHook(s.Notifier.AlertHook(nil))
+	s.Incidents.OnOpened = func(ctx context.Context, inc *incident.Incident, c *alert.Change) {
+		if err := s.Notifier.Notify(ctx, incidentNotification(inc)); err != nil {
+			s.log.Error("queueing incident notification", "incident", inc.ID, "err", err)
+		}
+		s.Runner.IncidentOpened(ctx, inc, c)
+	}
 	if err := s.ReloadRules(); err != nil {
 		return err
 	}
@@ -251,7 +281,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 
 	// HTTP: API and ingest endpoints on one listener.
 	mux := http.NewServeMux()
-	api.New(api.Options{
+	apiSrv := api.New(api.Options{
 		Store: st, Auth: s.Auth, Metrics: s.Metrics, Log: s.log, Alerts: alerts, Recorder: s.Recorder, Incidents: s.Incidents, Audit: s.Audit, Runner: s.Runner, ReloadPlaybooks: s.ReloadPlaybooks, Rules: s.Rules,
 		Reload: s.ReloadRules,
 		Ready: func() error {
@@ -260,7 +290,9 @@ func (s *Server) Run(ctx context.Context) (err error) {
 			}
 			return nil
 		},
-	}).Register(mux)
+	})
+	apiSrv.Register(mux)
+	s.Notifier.Register(mux, apiSrv.Require)
 	registerIngest(mux, cfg, s.Pipeline, s.Auth, s.Metrics, s.log)
 	ln, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
@@ -368,3 +400,12 @@ func addrString(a net.Addr) string {
 }
 
 var _ ingest.Sink = (*pipeline.Pipeline)(nil)
+
+// incidentNotification describes a newly opened incident.
+func incidentNotification(inc *incident.Incident) notify.Notification {
+	data, _ := json.Marshal(inc)
+	return notify.Notification{
+		ID: "incident-" + inc.ID, Kind: notify.KindIncident, Level: inc.Severity, Title: inc.Title,
+		Summary: "Incident opened: " + inc.Title, Tags: inc.Tags, Entities: inc.Entities, Time: inc.Created, Data: data,
+	}
+}

@@ -2,7 +2,14 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
 	"fmt"
 	"net"
 	"os"
@@ -70,6 +77,33 @@ func TestSSHBruteForceIncident(t *testing.T) {
 	cfg := filepath.Join(dir, "vigil.yml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("respond:\n  commands:\n    block_ip: [%q, block, \"{{.Target}}\", \"{{.TTLSeconds}}\"]\n", script)), 0o600)
 	s := startServer(t, serverOpts{extra: []string{"--config", cfg}})
+
+	// A webhook receiver that checks every signature.
+	const secret = "webhook-secret-for-e2e"
+	var (
+		hookMu     sync.Mutex
+		deliveries []map[string]any
+		badSigs    int
+	)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mac := hmac.New(sha256.New, []byte(secret))
+		mac.Write(body)
+		want := "sha256=" + hex.EncodeToString(mac.Sum(nil))
+		hookMu.Lock()
+		defer hookMu.Unlock()
+		if r.Header.Get("X-Vigil-Signature") != want {
+			badSigs++
+			w.WriteHeader(400)
+			return
+		}
+		var m map[string]any
+		json.Unmarshal(body, &m)
+		deliveries = append(deliveries, m)
+	}))
+	defer recv.Close()
+	s.sendJSON("POST", "/api/v1/routes", map[string]any{"name": "soc", "type": "webhook", "url": recv.URL, "secret": secret, "min_level": "high"}, nil, 201)
+
 	ip := fmt.Sprintf("203.0.113.%d", 10+time.Now().Nanosecond()%200)
 	conn, err := net.Dial("tcp", s.tcp)
 	if err != nil {
@@ -152,6 +186,30 @@ func TestSSHBruteForceIncident(t *testing.T) {
 	if b, _ := os.ReadFile(blocked); string(b) != "block "+ip+" 3600\n" {
 		t.Errorf("block command got %q, want \"block %s 3600\"", b, ip)
 	}
+
+	// The webhook got the high alerts and the incident, all signed.
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		hookMu.Lock()
+		n := len(deliveries)
+		hookMu.Unlock()
+		if n >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	hookMu.Lock()
+	kinds := map[string]int{}
+	for _, d := range deliveries {
+		kinds[str(d["kind"])]++
+		if lvl := str(d["level"]); lvl != "high" && lvl != "critical" {
+			t.Errorf("webhook delivered a %s notification through a min_level high route", lvl)
+		}
+	}
+	if badSigs > 0 || kinds["alert"] == 0 || kinds["incident"] == 0 {
+		t.Errorf("webhook deliveries by kind %v, bad signatures %d: want signed alert and incident notifications", kinds, badSigs)
+	}
+	hookMu.Unlock()
 
 	// The analyst works it.
 	s.sendJSON("PATCH", "/api/v1/incidents/"+incidentID, map[string]any{"status": "investigating", "assignee": "alice"}, nil, 200)
