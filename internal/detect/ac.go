@@ -288,12 +288,59 @@ func (m *acMatcher) mayContain(s string) bool {
 	return false
 }
 
+// mayContainFold is mayContain on the lowered form of s, read from s
+// itself: ASCII letters are folded on the fly, and any non-ASCII byte
+// (whose lowered form may differ) answers true.
+func (m *acMatcher) mayContainFold(s string) bool {
+	bm := m.bigrams
+	if bm == nil {
+		return true
+	}
+	if len(s) < 2 {
+		return false
+	}
+	prev := foldASCII[s[0]]
+	if s[0] >= 0x80 {
+		return true
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 {
+			return true
+		}
+		c = foldASCII[c]
+		b := uint16(prev)<<8 | uint16(c)
+		if bm[b/64]&(1<<(b%64)) != 0 {
+			return true
+		}
+		prev = c
+	}
+	return false
+}
+
+// foldASCII maps ASCII upper-case letters to lower case, other bytes to
+// themselves.
+var foldASCII = func() (t [256]byte) {
+	for i := range t {
+		t[i] = byte(i)
+		if 'A' <= i && i <= 'Z' {
+			t[i] = byte(i + 'a' - 'A')
+		}
+	}
+	return t
+}()
+
 // scan appends to dst the atoms of every needle occurrence in s (an atom
 // may repeat) and returns it.
 func (m *acMatcher) scan(s string, dst []int32) []int32 {
 	if m.bigrams != nil && !m.mayContain(s) {
 		return dst
 	}
+	return m.scanUnfiltered(s, dst)
+}
+
+// scanUnfiltered is scan without the pair filter.
+func (m *acMatcher) scanUnfiltered(s string, dst []int32) []int32 {
 	st := int32(0)
 	if m.nDense == int32(len(m.emits)) {
 		dense, classes, nc := m.dense, &m.classes, m.nclass

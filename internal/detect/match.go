@@ -428,8 +428,22 @@ func (e *Engine) prefilter(p *plan, ev *event.Event, sc *scratch) {
 	if len(sc.needleEp) < len(p.needleAtoms) {
 		sc.needleEp = make([]uint32, len(p.needleAtoms)+64)
 	}
-	hits := func(ac *acMatcher, l string) {
-		sc.hits = ac.scan(l, sc.hits[:0])
+	// hits scans field i (-1: the raw text) with ac, lowering it only if
+	// the automaton's pair filter lets it through.
+	hits := func(ac *acMatcher, i int) {
+		var l string
+		if i < 0 {
+			if !ac.mayContainFold(ev.Raw) {
+				return
+			}
+			l = sc.loweredRaw()
+		} else {
+			if !ac.mayContainFold(ev.Fields[i].Value.Str) {
+				return
+			}
+			l = sc.lowered(i)
+		}
+		sc.hits = ac.scanUnfiltered(l, sc.hits[:0])
 		for _, n := range sc.hits {
 			if sc.needleEp[n] == ep {
 				continue
@@ -443,13 +457,12 @@ func (e *Engine) prefilter(p *plan, ev *event.Event, sc *scratch) {
 		}
 	}
 	if kw := p.pfFor(keywordKey); kw != nil && kw.ac != nil {
-		scan := func(l string) { hits(kw.ac, l) }
 		if keywordRaw(ev) {
-			scan(sc.loweredRaw())
+			hits(kw.ac, -1)
 		}
 		for i := range ev.Fields {
 			if ev.Fields[i].Value.Kind == event.KindString {
-				scan(sc.lowered(i))
+				hits(kw.ac, i)
 			}
 		}
 	}
@@ -459,14 +472,13 @@ func (e *Engine) prefilter(p *plan, ev *event.Event, sc *scratch) {
 			if pf == nil || pf.key == keywordKey {
 				continue
 			}
-			l := sc.lowered(i)
 			if len(pf.eq) > 0 {
-				for _, a := range pf.eq[l] {
+				for _, a := range pf.eq[sc.lowered(i)] {
 					mark(a)
 				}
 			}
 			if pf.ac != nil {
-				hits(pf.ac, l)
+				hits(pf.ac, i)
 			}
 		}
 	}
