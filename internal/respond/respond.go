@@ -249,6 +249,8 @@ type Options struct {
 	HTTPClient *http.Client
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Audit, if set, records every action taken in the audit log.
+	Audit func(ctx context.Context, actor, action, target string, after any)
 	// Notify, if set, queues a notification for the notify action (text
 	// from with.text) through every route whose filters match.
 	Notify func(ctx context.Context, text string, inc *incident.Incident) error
@@ -535,6 +537,13 @@ func (r *Runner) record(ctx context.Context, t trigger, p *Playbook, name, targe
 	}
 	if err := r.inc.RecordAction(ctx, t.IncidentID, a); err != nil {
 		r.log.Error("recording action", "action", name, "target", target, "err", err)
+	}
+	if r.o.Audit != nil {
+		by := actor
+		if p != nil && p.Name != "" {
+			by = "playbook:" + p.Name
+		}
+		r.o.Audit(ctx, by, "action."+name, t.IncidentID, a)
 	}
 }
 

@@ -101,3 +101,19 @@ func TestLinuxPrivilegeRules(t *testing.T) {
 		}
 	}
 }
+
+// TestTemporalOrderedNeedsBothRules checks that "brute force then success"
+// does not fire on the brute force alone.
+func TestTemporalOrderedNeedsBothRules(t *testing.T) {
+	var lines []string
+	for i := range 30 {
+		lines = append(lines, fmt.Sprintf("<38>Nov 22 04:00:%02d web1 sshd[%d]: Failed password for root from 198.51.100.77 port %d ssh2", i, 100+i, 40000+i))
+	}
+	got := scenario(t, lines)
+	if n := count(got, "SSH login succeeds after brute force"); n != 0 {
+		t.Errorf("brute force then success fired %d times without any accepted login", n)
+	}
+	if n := count(got, "SSH brute force from one source"); n == 0 {
+		t.Errorf("brute force did not fire")
+	}
+}

@@ -215,6 +215,11 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	}()
 	s.Runner, err = respond.New(ctx, st.Meta(), s.Incidents, s.log, respond.Options{
 		Commands: cfg.Respond.Commands, NeverBlock: cfg.Respond.NeverBlock,
+		Audit: func(ctx context.Context, actor, action, target string, after any) {
+			if err := s.Audit.Record(ctx, actor, action, target, nil, after); err != nil {
+				s.log.Error("audit record lost", "action", action, "err", err)
+			}
+		},
 		Notify: func(ctx context.Context, text string, inc *incident.Incident) error {
 			n := incidentNotification(inc)
 			n.ID = alert.NewID() // each notify step is its own message
@@ -244,6 +249,9 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	s.Recorder.AddHook(s.Runner)
 	s.Recorder.AddHook(s.Notifier.AlertHook(nil))
 	s.Incidents.OnOpened = func(ctx context.Context, inc *incident.Incident, c *alert.Change) {
+		if err := s.Audit.Record(ctx, "vigil", "incident.open", inc.ID, nil, inc); err != nil {
+			s.log.Error("audit record lost", "action", "incident.open", "err", err)
+		}
 		if err := s.Notifier.Notify(ctx, incidentNotification(inc)); err != nil {
 			s.log.Error("queueing incident notification", "incident", inc.ID, "err", err)
 		}
