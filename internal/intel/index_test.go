@@ -275,3 +275,5 @@ func TestParseIPv4(t *testing.T) {
 		}
 	}
 }
+
+func timeNow() time.Time { return time.Now() }

@@ -231,8 +231,8 @@ func normalizeEmail(s string) (string, error) {
 		}
 	}
 	s = strings.TrimSpace(s)
-	at := strings.LastIndexByte(s, '@')
-	if at <= 0 || at == len(s)-1 || len(s) > maxEmailLen || strings.ContainsAny(s, " \t<>,;\"") {
+	at := strings.IndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 || strings.LastIndexByte(s, '@') != at || len(s) > maxEmailLen || strings.ContainsAny(s, " \t<>,;\"") {
 		return "", errBadEmail
 	}
 	return strings.ToLower(s), nil
@@ -309,18 +309,28 @@ scan:
 		bracket -= at + 1
 	}
 	// Drop an empty or default port. A colon belongs to a port only after
-	// the closing bracket of an IPv6 literal.
+	// the closing bracket of an IPv6 literal; a port is digits.
+	port := ""
 	if colon >= 0 && colon > bracket {
-		port := host[colon+1:]
-		if port == "" || port == defaultPort(scheme) {
-			host = host[:colon]
+		host, port = host[:colon], host[colon+1:]
+		for j := 0; j < len(port); j++ {
+			if port[j] < '0' || port[j] > '9' {
+				return dst, 0, "", false
+			}
+		}
+		if port == defaultPort(scheme) {
+			port = ""
 		}
 	}
 	host = strings.TrimSuffix(host, ".")
-	if host == "" {
+	if host == "" || host[len(host)-1] == '.' || host[0] != '[' && strings.IndexByte(host, ':') >= 0 {
 		return dst, 0, "", false
 	}
 	dst = appendLower(dst, host)
+	if port != "" {
+		dst = append(dst, ':')
+		dst = append(dst, port...)
+	}
 	origin = len(dst)
 	if rest == "" || rest[0] == '?' {
 		dst = append(dst, '/')
