@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -83,7 +84,14 @@ func FuzzReader(f *testing.F) {
 					t.Fatalf("record %d: invalid JSON %q", rec.ID, out)
 				}
 				rec.AppendXML(nil)
-				outs[i] = append(outs[i], string(out))
+				nf := 0
+				rec.Fields(func(name string, v Value) {
+					nf++
+					v.AppendText(nil)
+					v.Int()
+					v.Float()
+				})
+				outs[i] = append(outs[i], string(out)+"/"+strconv.Itoa(nf))
 			}
 			if max := len(data)/(recordHdrSize+4) + 1; n > max {
 				t.Fatalf("got %d records from %d bytes", n, len(data))
