@@ -83,6 +83,7 @@ type CorruptError struct {
 	Err error
 }
 
+// Error says where the problem is and what it is.
 func (e *CorruptError) Error() string {
 	switch {
 	case e.Chunk < 0:
@@ -94,6 +95,8 @@ func (e *CorruptError) Error() string {
 	}
 }
 
+// Unwrap returns the underlying error (for example one wrapping
+// ErrChecksum).
 func (e *CorruptError) Unwrap() error { return e.Err }
 
 // File is an EVTX file opened for reading. A File is not safe for
