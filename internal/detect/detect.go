@@ -123,9 +123,14 @@ type Engine struct {
 	isAnchor   []bool // atom id -> is an anchor of its instance
 	numAtoms   int
 	corr       *correlator
-	plansMu    sync.Mutex
-	plans      atomic.Pointer[map[string]*plan]
-	scratches  sync.Pool
+	// usedProducts, usedCategories and usedServices are the (lowered)
+	// logsource values of the loaded rules.
+	usedProducts   map[string]bool
+	usedCategories map[string]bool
+	usedServices   map[string]bool
+	plansMu        sync.Mutex
+	plans          atomic.Pointer[map[string]*plan]
+	scratches      sync.Pool
 }
 
 // crule is one compiled detection rule.
@@ -237,6 +242,13 @@ func Compile(rules []*sigma.Rule, opts Options) (*Engine, []Skipped, error) {
 		if len(c.corrs) > 0 {
 			e.corr = c
 		}
+	}
+	e.usedProducts, e.usedCategories, e.usedServices = map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for _, cr := range e.rules {
+		ls := evLogsource(cr.rule.Logsource)
+		e.usedProducts[ls.Product] = true
+		e.usedCategories[ls.Category] = true
+		e.usedServices[ls.Service] = true
 	}
 	e.isAnchor = make([]bool, e.numAtoms)
 	for a := range e.anchorAtom {

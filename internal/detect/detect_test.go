@@ -197,3 +197,15 @@ detection:
 		t.Errorf("got %+v, want process_creation with 2 rules and at least 2 sources", cov[1])
 	}
 }
+
+func TestPlansBounded(t *testing.T) {
+	eng, _, _ := Compile(mustRules(t, corrRules), Options{})
+	for i := 0; i < 1000; i++ {
+		ev := testEvent(i, "Outcome", "failure")
+		ev.Logsource.Service = "svc" + strings.Repeat("x", i%50) + string(rune('a'+i%26))
+		eng.MatchAll(ev)
+	}
+	if n := len(*eng.plans.Load()); n != 1 {
+		t.Errorf("got %d plans for events differing only in unused service names, want 1", n)
+	}
+}

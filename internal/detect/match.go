@@ -244,13 +244,14 @@ func (e *Engine) MatchAll(ev *event.Event) []Detection {
 // use.
 func (e *Engine) planFor(ev *event.Event, sc *scratch) *plan {
 	sc.srcs = e.table.Route(ev, sc.srcs[:0])
+	// The event's own logsource enters the key only through the values
+	// some rule uses: others cannot change which rules apply, and leaving
+	// them out keeps hostile logsource names from multiplying plans.
 	k := sc.key[:0]
-	k = appendLowerASCII(k, ev.Logsource.Product)
-	k = append(k, 0)
-	k = appendLowerASCII(k, ev.Logsource.Category)
-	k = append(k, 0)
-	k = appendLowerASCII(k, ev.Logsource.Service)
-	k = append(k, 0)
+	k = e.appendKnown(k, e.usedProducts, ev.Logsource.Product)
+	k = e.appendKnown(k, e.usedCategories, ev.Logsource.Category)
+	k = e.appendKnown(k, e.usedServices, ev.Logsource.Service)
+	own := len(k)
 	for _, s := range sc.srcs {
 		k = binaryAppendUvarint(k, uint64(s))
 	}
@@ -264,7 +265,11 @@ func (e *Engine) planFor(ev *event.Event, sc *scratch) *plan {
 	if p, ok := m[string(k)]; ok {
 		return p
 	}
-	p := e.buildPlan(evLogsourceLower(ev.Logsource), sc.srcs)
+	parts := strings.SplitN(string(k[:own]), "\x00", 4)
+	p := e.buildPlan(event.Logsource{Product: parts[0], Category: parts[1], Service: parts[2]}, sc.srcs)
+	if len(m) >= maxPlans {
+		return p // not cached: bounded memory, at the cost of rebuilding
+	}
 	nm := make(map[string]*plan, len(m)+1)
 	for kk, v := range m {
 		nm[kk] = v
@@ -272,6 +277,21 @@ func (e *Engine) planFor(ev *event.Event, sc *scratch) *plan {
 	nm[string(k)] = p
 	e.plans.Store(&nm)
 	return p
+}
+
+// maxPlans bounds the cached plans (one per routing outcome; a few dozen
+// in practice).
+const maxPlans = 4096
+
+// appendKnown appends s lowered, or nothing if no rule uses that value,
+// then a separator.
+func (e *Engine) appendKnown(k []byte, used map[string]bool, s string) []byte {
+	start := len(k)
+	k = appendLowerASCII(k, s)
+	if !used[string(k[start:])] {
+		k = k[:start]
+	}
+	return append(k, 0)
 }
 
 func binaryAppendUvarint(b []byte, v uint64) []byte {
@@ -291,10 +311,6 @@ func appendLowerASCII(dst []byte, s string) []byte {
 		dst = append(dst, c)
 	}
 	return dst
-}
-
-func evLogsourceLower(l event.Logsource) event.Logsource {
-	return event.Logsource{Product: strings.ToLower(l.Product), Category: strings.ToLower(l.Category), Service: strings.ToLower(l.Service)}
 }
 
 // buildPlan gathers the instances of the routing outcome (own logsource
