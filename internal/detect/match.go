@@ -23,8 +23,10 @@ type plan struct {
 	pfs    []*fieldPF
 	keyPF  []int16 // event.Key -> index in pfs + 1 (0: none)
 	// alwaysHit are atoms that the prefilter could not index (automaton
-	// size bound); they count as hit for every event.
+	// size bound); they count as hit for every event, and no atom of the
+	// plan then proves its item (inexact).
 	alwaysHit []int32
+	inexact   bool
 	// needleAtoms maps a plan-wide needle id (automaton output) to its
 	// atoms, so that a needle occurring many times is expanded once.
 	needleAtoms [][]int32
@@ -64,6 +66,7 @@ type scratch struct {
 	// is the first field of key k when keyEp[k] is the epoch; next[i] the
 	// next field with the same key as field i (-1: none).
 	indexed  bool
+	exactOK  bool // the plan's exact atoms prove their items
 	keyEp    []uint32
 	keyFirst []int32
 	next     []int32
@@ -213,6 +216,7 @@ func (e *Engine) Match(ev *event.Event, fn func(Detection)) {
 	sc := e.scratches.Get().(*scratch)
 	sc.reset(e, ev)
 	p := e.planFor(ev, sc)
+	sc.exactOK = !p.inexact
 	e.prefilter(p, ev, sc)
 	lastRule := -1
 	for _, id := range sc.cands {
@@ -389,6 +393,7 @@ func (e *Engine) buildPlan(own event.Logsource, srcs []int) *plan {
 			pf.ac, overflow = buildAC(needles, ids)
 			for _, id := range overflow {
 				p.alwaysHit = append(p.alwaysHit, p.needleAtoms[id]...)
+				p.inexact = true
 			}
 		}
 		if int(k) >= len(p.keyPF) {
@@ -587,7 +592,7 @@ func (e *Engine) evalItem(it *citem, ev *event.Event, sc *scratch) bool {
 		if sc.atomEp[it.atom] != sc.epoch {
 			return false
 		}
-		if it.exact {
+		if it.exact && sc.exactOK {
 			return true
 		}
 	}

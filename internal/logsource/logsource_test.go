@@ -230,3 +230,16 @@ func TestCoverageOfWindowsCategories(t *testing.T) {
 		}
 	}
 }
+
+func TestLogsources(t *testing.T) {
+	ev := winEvent("Security", 4688, "NewProcessName", `C:\x.exe`)
+	ev.Logsource.Service = "security"
+	got := Default().Logsources(ev, nil)
+	want := []event.Logsource{
+		{Product: "windows", Service: "security"},
+		{Product: "windows", Category: "process_creation"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Logsources() mismatch (-want +got):\n%s", diff)
+	}
+}

@@ -351,3 +351,27 @@ func containsFold(s, v string) bool {
 	}
 	return false
 }
+
+// Logsources appends to dst the Sigma logsources ev belongs to: its own
+// (as the parser set it, when not empty) and that of every source it
+// matches, without duplicates. Rules whose logsource is satisfied by one of
+// them apply to ev.
+func (t *Table) Logsources(ev *event.Event, dst []event.Logsource) []event.Logsource {
+	start := len(dst)
+	add := func(ls event.Logsource) {
+		if ls == (event.Logsource{}) || slices.Contains(dst[start:], ls) {
+			return
+		}
+		dst = append(dst, ls)
+	}
+	add(event.Logsource{
+		Product:  strings.ToLower(ev.Logsource.Product),
+		Category: strings.ToLower(ev.Logsource.Category),
+		Service:  strings.ToLower(ev.Logsource.Service),
+	})
+	var buf [16]int
+	for _, i := range t.Route(ev, buf[:0]) {
+		add(t.sources[i].src.Logsource)
+	}
+	return dst
+}
