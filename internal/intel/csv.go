@@ -62,7 +62,7 @@ type csvLayout struct {
 }
 
 func (c CSVColumns) layout(header []string) (csvLayout, error) {
-	find := func(name string, required bool) (int, error) {
+	find := func(name string) (int, error) {
 		name = strings.TrimSpace(name)
 		if name == "" {
 			return -1, nil
@@ -80,15 +80,14 @@ func (c CSVColumns) layout(header []string) (csvLayout, error) {
 	var l csvLayout
 	var errs []error
 	for _, f := range []struct {
-		dst      *int
-		name     string
-		required bool
+		dst  *int
+		name string
 	}{
-		{&l.value, c.Value, true}, {&l.kind, c.Kind, false}, {&l.desc, c.Description, false},
-		{&l.tags, c.Tags, false}, {&l.conf, c.Confidence, false},
-		{&l.first, c.FirstSeen, false}, {&l.last, c.LastSeen, false},
+		{&l.value, c.Value}, {&l.kind, c.Kind}, {&l.desc, c.Description},
+		{&l.tags, c.Tags}, {&l.conf, c.Confidence},
+		{&l.first, c.FirstSeen}, {&l.last, c.LastSeen},
 	} {
-		i, err := find(f.name, f.required)
+		i, err := find(f.name)
 		if err != nil {
 			errs = append(errs, err)
 		}
