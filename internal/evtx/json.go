@@ -69,6 +69,9 @@ func (p *parser) pieces(i int32) (int, int32) {
 func (p *parser) appendPiecesText(dst []byte, i int32, esc bool) []byte {
 	n := &p.nodes[i]
 	if n.inl {
+		if n.vtype == vString {
+			return appendUTF16Str(dst, p.buf[n.doff:n.doff+n.dlen], esc)
+		}
 		v := p.val(n)
 		return appendValueText(dst, &v, esc)
 	}
@@ -116,6 +119,12 @@ func (p *parser) appendElemJSON(dst []byte, e int32, skipAttrs bool) []byte {
 		n, last := p.pieces(e)
 		if n == 0 {
 			return append(dst, "null"...)
+		}
+		if vn := &p.nodes[last]; n == 1 && vn.vtype == vString {
+			// The common case, without going through val.
+			dst = append(dst, '"')
+			dst = appendUTF16Str(dst, trimUTF16(p.buf[vn.doff:vn.doff+vn.dlen]), true)
+			return append(dst, '"')
 		}
 		return p.appendTextJSON(dst, en.first, n, last)
 	}
