@@ -17,6 +17,10 @@ import (
 // maxProblems bounds the parse problems kept per feed for Status.
 const maxProblems = 10
 
+// retryAfterFailure is how soon a feed whose load failed is tried again,
+// when its refresh interval is longer.
+const retryAfterFailure = 5 * time.Minute
+
 // Options configures a Manager.
 type Options struct {
 	// Logger receives reload reports; nil discards them.
@@ -202,9 +206,10 @@ func (m *Manager) Run(ctx context.Context) error {
 
 func (m *Manager) refreshLoop(ctx context.Context, f *feedState) {
 	every := f.cfg.refresh()
+	wait := every
 	for {
 		// Up to 10% of jitter keeps feeds that share a server apart.
-		wait := every + time.Duration(rand.Int64N(int64(every)/10+1))
+		wait += time.Duration(rand.Int64N(int64(wait)/10 + 1))
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -212,9 +217,14 @@ func (m *Manager) refreshLoop(ctx context.Context, f *feedState) {
 			return
 		case <-t.C:
 		}
-		changed, _ := m.loadFeed(ctx, f)
-		if err := ctx.Err(); err != nil {
+		changed, err := m.loadFeed(ctx, f)
+		if ctx.Err() != nil {
 			return
+		}
+		// A failed load is retried sooner, for network blips.
+		wait = every
+		if err != nil {
+			wait = min(every, retryAfterFailure)
 		}
 		if changed {
 			select {

@@ -376,3 +376,55 @@ func writeGzip(t *testing.T, path, body string) {
 		t.Fatal(err)
 	}
 }
+
+func TestManagerHTTPIfModifiedSince(t *testing.T) {
+	modified := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+	var (
+		mu   sync.Mutex
+		ims  []string
+		sent int
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		ims = append(ims, r.Header.Get("If-Modified-Since"))
+		mu.Unlock()
+		// ServeContent answers 304 when If-Modified-Since is not older.
+		rw := &countingWriter{ResponseWriter: w}
+		http.ServeContent(rw, r, "feed.txt", modified, strings.NewReader("198.51.100.4\n"))
+		mu.Lock()
+		sent += rw.n
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	m, err := New([]FeedConfig{{Name: "lm", URL: srv.URL}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if err := m.Load(context.Background()); err != nil {
+			t.Fatalf("load %d: %v", i, err)
+		}
+		if got := matchIPs(m, "198.51.100.4"); len(got) != 1 {
+			t.Errorf("load %d: got hits %v, want lm:198.51.100.4", i, got)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"", modified.Format(http.TimeFormat)}; fmt.Sprint(ims) != fmt.Sprint(want) {
+		t.Errorf("got If-Modified-Since %q, want %q", ims, want)
+	}
+	if sent != len("198.51.100.4\n") {
+		t.Errorf("got %d body bytes sent, want the body once", sent)
+	}
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	n int
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	w.n += n
+	return n, err
+}

@@ -34,6 +34,7 @@ type mispEvent struct {
 	info, id, uuid string
 	tags           []string
 	attrs          []mispAttrAt
+	truncated      bool // attributes past the bound were dropped
 }
 
 // ParseMISP reads MISP event JSON: {"Event": {...}}, a JSON array of such
@@ -172,7 +173,11 @@ func (c *collector) mispAttrs(s *jsonStream, ev *mispEvent) error {
 			return err
 		}
 		if len(ev.attrs) >= c.opts.MaxIndicators {
-			return nil // counted as too many when emitted
+			if !ev.truncated {
+				ev.truncated = true
+				c.fail(line, fmt.Errorf("%w: more than %d attributes in one event", ErrTooMany, c.opts.MaxIndicators))
+			}
+			return nil
 		}
 		ev.attrs = append(ev.attrs, mispAttrAt{line: line, raw: raw})
 		return nil
