@@ -192,7 +192,33 @@ func (sc *scan) aggregate(ctx context.Context, q *query.Query, segs []*segment, 
 	err := parallel(ctx, segs, func(i int, s *segment) error {
 		g := &groups{m: map[string]*groupState{}}
 		perSeg[i] = g
-		return sc.segTx(ctx, s, func(tx *sql.Tx, from, where string, args []any) error {
+		var absorb func(minTS, maxTS, n int64) bool
+		if sp.fast && len(sp.by) == 0 && sp.countOnly() && sc.comp.where == "" && sc.comp.bloom.trivial() {
+			// Without a filter, a block inside the time range (and inside
+			// one time bucket) is counted from its row count alone.
+			absorb = func(minTS, maxTS, n int64) bool {
+				var key []any
+				if sp.isTC {
+					b := bucketTime(minTS, sp.span)
+					if !b.Equal(bucketTime(maxTS, sp.span)) {
+						return false
+					}
+					key = []any{b}
+				}
+				st := g.get(sp, key)
+				st.n += n
+				for i := range st.aggs {
+					st.aggs[i].count += n
+				}
+				return true
+			}
+		}
+		return sc.segTxAbsorb(ctx, s, absorb, func(tx *sql.Tx, from, where string, args []any, absorbed *idSet) error {
+			if sp.fast && (sp.isTC || absorbed.len() > 0) {
+				// Grouping by a time bucket sorts in SQLite; a Go map over
+				// the rows is several times cheaper.
+				return sc.fastRows(ctx, tx, sp, g, from, where, args, absorbed)
+			}
 			if sp.fast {
 				return sc.fastAgg(ctx, tx, sp, g, from, where, args)
 			}
@@ -335,6 +361,105 @@ func (sc *scan) aggregate(ctx context.Context, q *query.Query, segs []*segment, 
 		res.Columns = append([]string(nil), f.Names...)
 	}
 	return res, nil
+}
+
+// countOnly reports whether every aggregate is count().
+func (sp *aggSpec) countOnly() bool {
+	for _, a := range sp.aggs {
+		if a.Func != query.AggCount || a.Field != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// fastRows computes count() and count(promoted) groups in Go from the
+// promoted columns, skipping rows of absorbed blocks.
+func (sc *scan) fastRows(ctx context.Context, tx *sql.Tx, sp *aggSpec, g *groups, from, where string, args []any, absorbed *idSet) error {
+	sel := []string{"e.id", "e.ts"}
+	for _, c := range sp.byCols {
+		sel = append(sel, "e."+promoted[c].col)
+	}
+	for _, a := range sp.aggs {
+		if a.Field != "" {
+			sel = append(sel, "e."+promoted[promotedIndex(a.Field)].col+" IS NOT NULL")
+		}
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT "+strings.Join(sel, ", ")+" FROM "+from+where, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var id, ts int64
+	byVals := make([]sql.NullString, len(sp.byCols))
+	flags := make([]bool, len(sel)-2-len(sp.byCols))
+	dest := []any{&id, &ts}
+	for i := range byVals {
+		dest = append(dest, &byVals[i])
+	}
+	for i := range flags {
+		dest = append(dest, &flags[i])
+	}
+	var last *groupState
+	var lastKey []any
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		if absorbed.len() > 0 && absorbed.has(id) {
+			continue
+		}
+		key := make([]any, 0, len(byVals)+1)
+		if sp.isTC {
+			key = append(key, bucketTime(ts, sp.span))
+		}
+		for _, v := range byVals {
+			if v.Valid {
+				key = append(key, v.String)
+			} else {
+				key = append(key, nil)
+			}
+		}
+		// Consecutive rows usually share a group: skip the map then.
+		st := last
+		if st == nil || !sameKey(key, lastKey) {
+			st = g.get(sp, key)
+			last, lastKey = st, key
+		}
+		st.n++
+		j := 0
+		for i, a := range sp.aggs {
+			if a.Field == "" {
+				st.aggs[i].count++
+				continue
+			}
+			if flags[j] {
+				st.aggs[i].count++
+			}
+			j++
+		}
+	}
+	return rows.Err()
+}
+
+func sameKey(a, b []any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		switch x := a[i].(type) {
+		case time.Time:
+			y, ok := b[i].(time.Time)
+			if !ok || !x.Equal(y) {
+				return false
+			}
+		default:
+			if a[i] != b[i] {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // fastAgg computes count() and count(promoted) groups in SQL.

@@ -167,26 +167,35 @@ func TestAggregates(t *testing.T) {
 		`| timechart span=30m avg(http.response.status_code) by custom.f`,
 		`NOT user.name:* | stats count() by host.name`,
 	} {
-		t.Run(qs, func(t *testing.T) {
-			q, err := query.Parse(qs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantCols, wantRows := refAgg(q, evs)
-			res, err := db.Search(ctx, store.SearchRequest{Query: q})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(wantCols, res.Columns); diff != "" {
-				t.Fatalf("columns (-want +got):\n%s", diff)
-			}
-			sortRows(wantRows)
-			got := append([][]any(nil), res.Rows...)
-			sortRows(got)
-			if diff := cmp.Diff(wantRows, got, cmpopts.EquateApprox(1e-9, 1e-9)); diff != "" {
-				t.Fatalf("rows (-want +got):\n%s", diff)
-			}
-		})
+		for _, r := range []struct{ from, to time.Time }{{}, {t0.Add(5*time.Hour + 17*time.Second), t0.Add(30 * time.Hour)}} {
+			t.Run(fmt.Sprintf("%s/%v", qs, !r.from.IsZero()), func(t *testing.T) {
+				q, err := query.Parse(qs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var in []*event.Event
+				for _, ev := range evs {
+					ts := ev.Timestamp()
+					if r.from.IsZero() || !ts.Before(r.from) && !ts.After(r.to) {
+						in = append(in, ev)
+					}
+				}
+				wantCols, wantRows := refAgg(q, in)
+				res, err := db.Search(ctx, store.SearchRequest{Query: q, From: r.from, To: r.to})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(wantCols, res.Columns); diff != "" {
+					t.Fatalf("columns (-want +got):\n%s", diff)
+				}
+				sortRows(wantRows)
+				got := append([][]any(nil), res.Rows...)
+				sortRows(got)
+				if diff := cmp.Diff(wantRows, got, cmpopts.EquateApprox(1e-9, 1e-9)); diff != "" {
+					t.Fatalf("rows (-want +got):\n%s", diff)
+				}
+			})
+		}
 	}
 }
 

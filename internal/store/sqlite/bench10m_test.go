@@ -56,7 +56,11 @@ func bigStore(b *testing.B) *DB {
 		ctx := context.Background()
 		_, statErr := os.Stat(marker)
 		bigDB, bigErr = Open(ctx, dir, Options{})
-		if bigErr != nil || statErr == nil {
+		if bigErr != nil {
+			return
+		}
+		if statErr == nil {
+			bigErr = bigDB.Flush(ctx) // seals what an interrupted run left
 			return
 		}
 		start := time.Now()

@@ -90,6 +90,17 @@ type scan struct {
 // rows to the time range, to the blocks whose filter may match and to the
 // query's filter. fn is not called when no row of s can match.
 func (sc *scan) segTx(ctx context.Context, s *segment, fn func(tx *sql.Tx, from string, where string, args []any) error) error {
+	return sc.segTxAbsorb(ctx, s, nil, func(tx *sql.Tx, from, where string, args []any, _ *idSet) error {
+		return fn(tx, from, where, args)
+	})
+}
+
+// segTxAbsorb is segTx for aggregations that can account for a whole block
+// from its row count: absorb is offered every block inside the time range
+// that the filter cannot exclude; when it returns true the block's rows are
+// not scanned, and fn must skip any row whose id is in the set it receives
+// (a coarse id range may still cover them).
+func (sc *scan) segTxAbsorb(ctx context.Context, s *segment, absorb func(minTS, maxTS, n int64) bool, fn func(tx *sql.Tx, from, where string, args []any, absorbed *idSet) error) error {
 	s.use.RLock()
 	defer s.use.RUnlock()
 	if s.dropped {
@@ -105,7 +116,8 @@ func (sc *scan) segTx(ctx context.Context, s *segment, fn func(tx *sql.Tx, from 
 		return fmt.Errorf("reading segment %q: %w", s.path, err)
 	}
 	defer tx.Rollback()
-	from, conds, args, skip, err := sc.prune(ctx, tx)
+	absorbed := &idSet{}
+	from, conds, args, skip, err := sc.prune(ctx, tx, absorb, absorbed)
 	if err != nil {
 		if strings.Contains(err.Error(), "no such table") {
 			return nil // created but never written
@@ -123,7 +135,7 @@ func (sc *scan) segTx(ctx context.Context, s *segment, fn func(tx *sql.Tx, from 
 	if len(conds) > 0 {
 		where = " WHERE " + strings.Join(conds, " AND ")
 	}
-	if err := fn(tx, from, where, args); err != nil {
+	if err := fn(tx, from, where, args, absorbed); err != nil {
 		return fmt.Errorf("searching segment %q: %w", s.path, err)
 	}
 	return nil
@@ -137,13 +149,13 @@ var maxRanges = 256
 // prune reads a segment's blocks: those overlapping the time range whose
 // Bloom filter may match. It returns the FROM clause and conditions that
 // restrict the scan to them, or skip when there are none.
-func (sc *scan) prune(ctx context.Context, tx *sql.Tx) (from string, conds []string, args []any, skip bool, err error) {
+func (sc *scan) prune(ctx context.Context, tx *sql.Tx, absorb func(minTS, maxTS, n int64) bool, absorbed *idSet) (from string, conds []string, args []any, skip bool, err error) {
 	from = "events e"
 	bloom := !sc.comp.bloom.trivial()
-	q := "SELECT b.id, b.min_id, b.max_id, b.min_ts, b.max_ts, 1 FROM blocks b WHERE b.max_ts >= ? AND b.min_ts <= ? ORDER BY b.id"
+	q := "SELECT b.id, b.min_id, b.max_id, b.min_ts, b.max_ts, 1, b.n FROM blocks b WHERE b.max_ts >= ? AND b.min_ts <= ? ORDER BY b.id"
 	qargs := []any{sc.lo, sc.hi}
 	if bloom {
-		q = "SELECT b.id, b.min_id, b.max_id, b.min_ts, b.max_ts, vigil_bloom(f.bloom, ?) FROM blocks b JOIN blooms f ON f.id = b.id WHERE b.max_ts >= ? AND b.min_ts <= ? ORDER BY b.id"
+		q = "SELECT b.id, b.min_id, b.max_id, b.min_ts, b.max_ts, vigil_bloom(f.bloom, ?), b.n FROM blocks b JOIN blooms f ON f.id = b.id WHERE b.max_ts >= ? AND b.min_ts <= ? ORDER BY b.id"
 		qargs = []any{sc.comp.bloomProgram(), sc.lo, sc.hi}
 	}
 	var nblk int64
@@ -161,12 +173,16 @@ func (sc *scan) prune(ctx context.Context, tx *sql.Tx) (from string, conds []str
 	inside := true
 	lastID := int64(-1)
 	for rows.Next() {
-		var id, minID, maxID, minTS, maxTS, ok int64
-		if err := rows.Scan(&id, &minID, &maxID, &minTS, &maxTS, &ok); err != nil {
+		var id, minID, maxID, minTS, maxTS, ok, n int64
+		if err := rows.Scan(&id, &minID, &maxID, &minTS, &maxTS, &ok, &n); err != nil {
 			return "", nil, nil, false, err
 		}
 		seen++
 		if ok == 0 {
+			continue
+		}
+		if absorb != nil && minTS >= sc.lo && maxTS <= sc.hi && absorb(minTS, maxTS, n) {
+			absorbed.add(minID, maxID)
 			continue
 		}
 		kept++
@@ -186,7 +202,7 @@ func (sc *scan) prune(ctx context.Context, tx *sql.Tx) (from string, conds []str
 	if kept == 0 {
 		return "", nil, nil, true, nil
 	}
-	if kept < nblk {
+	if kept < nblk || absorbed.len() > 0 {
 		if len(ranges) > maxRanges {
 			// The one range spans skipped blocks, perhaps outside the time
 			// range: the time condition must stay.
@@ -210,6 +226,26 @@ func (sc *scan) prune(ctx context.Context, tx *sql.Tx) (from string, conds []str
 		args = append(args, sc.lo, sc.hi)
 	}
 	return from, conds, args, false, nil
+}
+
+// idSet is a sorted set of id ranges.
+type idSet struct{ r [][2]int64 }
+
+func (s *idSet) add(lo, hi int64) { s.r = append(s.r, [2]int64{lo, hi}) }
+func (s *idSet) len() int         { return len(s.r) }
+
+// has reports whether id is in a range; ranges were added in order.
+func (s *idSet) has(id int64) bool {
+	i, _ := slices.BinarySearchFunc(s.r, id, func(r [2]int64, id int64) int {
+		switch {
+		case r[1] < id:
+			return -1
+		case r[0] > id:
+			return 1
+		}
+		return 0
+	})
+	return i < len(s.r) && s.r[i][0] <= id && id <= s.r[i][1]
 }
 
 // parallel runs fn for every segment on up to GOMAXPROCS goroutines.
