@@ -167,7 +167,7 @@ func (e *Engine) compileInstance(cr *crule, mapName func(string) string) (*insta
 // allItemAtoms gives every prefilterable item an atom, not only the
 // anchors: an item whose atom did not hit is false without evaluation, and
 // an exact atom that hit is true.
-const allItemAtoms = true
+const allItemAtoms = false
 
 func (e *Engine) compileDet(inst *instance, d *sigma.Detection, mapName func(string) string) (*cdet, error) {
 	cd := &cdet{}

@@ -409,7 +409,7 @@ func (e *Engine) buildPlan(own event.Logsource, srcs []int) *plan {
 // required literal is required too, and short needles keep the automata
 // small enough to stay in cache. The suffix is kept: rule literals vary
 // more at their end (file names, flags) than at their start (paths).
-const maxNeedle = 24
+const maxNeedle = 12
 
 func clipNeedle(n string) string {
 	if len(n) <= maxNeedle {
