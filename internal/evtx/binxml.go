@@ -238,7 +238,25 @@ const internSize = 4096
 
 // internEnt is one interned name: its UTF-16LE bytes, its text, and its
 // text escaped for JSON (the same string when nothing needs escaping).
-type internEnt struct{ raw, s, esc string }
+type internEnt struct {
+	raw, s, esc string
+	tag         uint8 // tagData or tagName for the names JSON rendering tests
+}
+
+// Tags of the names that JSON rendering looks for.
+const (
+	tagData = 1 + iota
+	tagName
+)
+
+// is reports whether name id is "Data" (tag tagData) or "Name" (tagName).
+func (p *parser) is(id int32, tag uint8) bool {
+	if id > 0 {
+		return p.intern[id-1].tag == tag
+	}
+	s := p.str(id)
+	return (tag == tagData && s == "Data") || (tag == tagName && s == "Name")
+}
 
 // name returns the name string stored at chunk offset off. Names are
 // interned by their UTF-16 bytes: the same few dozen names recur in every
@@ -296,6 +314,14 @@ func (p *parser) lookupName(off uint32) (int32, error) {
 			e.esc = e.s
 			if esc := appendEsc(nil, e.s, true); string(esc) != e.s {
 				e.esc = string(esc)
+			}
+			switch e.s {
+			case "Data":
+				e.tag = tagData
+			case "Name":
+				e.tag = tagName
+			default:
+				e.tag = 0
 			}
 			return int32(slot + 1), nil
 		}

@@ -160,12 +160,12 @@ func (p *parser) appendChildrenObject(dst []byte, e int32, withAttrs bool) []byt
 	}
 
 	// Collect the members and their keys first: repeated keys need to be
-	// known before anything is written. A 256-bit filter of the keys marks
+	// known before anything is written. A 1024-bit filter of the keys marks
 	// those that may repeat an earlier one; only these are compared.
 	kbase := len(p.keys)
 	sbase := len(p.scr)
 	nData, nText := 0, 0
-	var bloom [4]uint64
+	var bloom [16]uint64
 	mayRepeat := false
 	if p.nodes[e].inl {
 		p.keys = append(p.keys, keyEnt{node: e, kind: entText})
@@ -184,12 +184,11 @@ func (p *parser) appendChildrenObject(dst []byte, e int32, withAttrs bool) []byt
 			p.keys = append(p.keys, keyEnt{})
 			k := &p.keys[len(p.keys)-1]
 			k.node, k.kind, k.name = c, entElem, cn.name
-			name := p.str(cn.name)
-			if name == "Data" {
+			if p.is(cn.name, tagData) {
 				k.kind = entData
 				for a := cn.attrs; a != 0; a = p.nodes[a].next {
 					an := &p.nodes[a]
-					if p.str(an.name) == "Name" {
+					if p.is(an.name, tagName) {
 						k.kind = entNamedData
 						k.start = int32(len(p.scr))
 						p.scr = p.appendPiecesText(p.scr, a, true)
@@ -206,7 +205,7 @@ func (p *parser) appendChildrenObject(dst []byte, e int32, withAttrs bool) []byt
 			if len(key) > 0 {
 				h ^= uint(key[0])*0x85ebca6b ^ uint(key[len(key)-1])*0xc2b2ae35 ^ uint(key[len(key)/2])*0x27d4eb2f
 			}
-			h = (h >> 7) & 255
+			h = (h >> 7) & 1023
 			if bloom[h>>6]&(1<<(h&63)) != 0 {
 				k.check = true
 				mayRepeat = true
