@@ -99,12 +99,19 @@ func NewIndex(sets [][]Indicator, opts IndexOptions) *Index {
 	}
 
 	// Size the tables by an upper bound of their keys.
-	var nIP, nDomain, nURL, nEmail, nMD5, nSHA1, nSHA256 int
+	var nV4, nV6, nDomain, nURL, nEmail, nMD5, nSHA1, nSHA256 int
 	for _, set := range sets {
 		for i := range set {
 			switch in := &set[i]; in.Kind {
 			case KindIP:
-				nIP++
+				switch {
+				case strings.IndexByte(in.Value, '/') >= 0:
+					// A range: it goes to the range list.
+				case strings.IndexByte(in.Value, ':') >= 0:
+					nV6++
+				default:
+					nV4++
+				}
 			case KindDomain:
 				nDomain++
 			case KindURL:
@@ -125,8 +132,8 @@ func NewIndex(sets [][]Indicator, opts IndexOptions) *Index {
 	}
 	x.origins = newFilter(nURL)
 	var (
-		v4      = newTableBuilder[uint32](nIP)
-		v6      = newTableBuilder[[16]byte](nIP)
+		v4      = newTableBuilder[uint32](nV4)
+		v6      = newTableBuilder[[16]byte](nV6)
 		domains = newTableBuilder[string](nDomain)
 		urls    = newTableBuilder[string](nURL)
 		emails  = newTableBuilder[string](nEmail)
@@ -192,6 +199,9 @@ func (x *Index) addIP(in *Indicator, v4 *tableBuilder[uint32], v6 *tableBuilder[
 		p, err := netip.ParsePrefix(in.Value)
 		if err != nil {
 			return false
+		}
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
 		}
 		p = p.Masked()
 		lo, hi := prefixRange(p)

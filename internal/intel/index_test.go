@@ -277,3 +277,27 @@ func TestParseIPv4(t *testing.T) {
 }
 
 func timeNow() time.Time { return time.Now() }
+
+// TestIndexHandMadeIndicators feeds indicators not made by a parser: values
+// not in normalized form must not break the index.
+func TestIndexHandMadeIndicators(t *testing.T) {
+	ctx := &Context{Feed: "hand"}
+	var inds []Indicator
+	for i := range 100 {
+		inds = append(inds, Indicator{Value: fmt.Sprintf("::ffff:10.0.%d.1", i), Kind: KindIP, Context: ctx})
+	}
+	inds = append(inds,
+		Indicator{Value: "::ffff:10.9.0.0/112", Kind: KindIP, Context: ctx},
+		Indicator{Value: "not an ip", Kind: KindIP, Context: ctx},
+		Indicator{Value: "zz", Kind: KindHash},
+		Indicator{Value: "x", Kind: Kind(99)},
+	)
+	x := NewIndex([][]Indicator{inds}, IndexOptions{})
+	if got, want := x.Len(), 101; got != want {
+		t.Errorf("got Len %d, want %d", got, want)
+	}
+	want := []string{"source.ip=10.0.42.1 -> hand:::ffff:10.0.42.1", "destination.ip=10.9.1.2 -> hand:::ffff:10.9.0.0/112"}
+	if diff := cmp.Diff(want, hits(x, newEvent("source.ip", "10.0.42.1", "destination.ip", "10.9.1.2"))); diff != "" {
+		t.Errorf("hits (-want +got):\n%s", diff)
+	}
+}

@@ -85,31 +85,40 @@ func lookupSplit(t *table[string], head []byte, tail string, h uint64) []*Indica
 
 // tableBuilder collects the entries of a table.
 type tableBuilder[K comparable] struct {
-	t    table[K]
-	ids  []uint32
-	inds []*Indicator
+	t      table[K]
+	hashes []uint64 // of keys, to grow the table
+	ids    []uint32
+	inds   []*Indicator
 }
 
-// newTableBuilder sizes the table for at most n distinct keys.
+// newTableBuilder sizes the table for n distinct keys; it grows if more
+// come.
 func newTableBuilder[K comparable](n int) *tableBuilder[K] {
-	size := uint64(8)
-	if n > 2 {
-		size = 1 << bits.Len64(uint64(2*n-1))
-	}
 	b := &tableBuilder[K]{}
 	if n > 0 {
-		b.t.slots = make([]slot, size)
-		b.t.mask = size - 1
+		b.t.slots = make([]slot, slotsFor(n))
+		b.t.mask = uint64(len(b.t.slots) - 1)
+		b.hashes = make([]uint64, 0, n)
 		b.ids = make([]uint32, 0, n)
 		b.inds = make([]*Indicator, 0, n)
 	}
 	return b
 }
 
-// add records ind under key k, whose hash is h. The builder must have been
-// sized for the keys added.
+// slotsFor returns the slot count that keeps n keys at most half full.
+func slotsFor(n int) int {
+	if n <= 4 {
+		return 8
+	}
+	return 1 << bits.Len64(uint64(2*n-1))
+}
+
+// add records ind under key k, whose hash is h.
 func (b *tableBuilder[K]) add(k K, h uint64, ind *Indicator) {
 	t := &b.t
+	if 2*(len(t.keys)+1) > len(t.slots) {
+		b.grow()
+	}
 	tag := uint32(h >> 32)
 	i := h & t.mask
 	for ; ; i = (i + 1) & t.mask {
@@ -124,9 +133,24 @@ func (b *tableBuilder[K]) add(k K, h uint64, ind *Indicator) {
 		}
 	}
 	t.keys = append(t.keys, k)
+	b.hashes = append(b.hashes, h)
 	t.slots[i] = slot{tag: tag, id: uint32(len(t.keys))}
 	b.ids = append(b.ids, uint32(len(t.keys)-1))
 	b.inds = append(b.inds, ind)
+}
+
+// grow doubles the slots and places the keys again.
+func (b *tableBuilder[K]) grow() {
+	t := &b.t
+	t.slots = make([]slot, slotsFor(max(len(t.keys)+1, len(t.slots))))
+	t.mask = uint64(len(t.slots) - 1)
+	for id, h := range b.hashes {
+		i := h & t.mask
+		for t.slots[i].id != 0 {
+			i = (i + 1) & t.mask
+		}
+		t.slots[i] = slot{tag: uint32(h >> 32), id: uint32(id + 1)}
+	}
 }
 
 // finish groups the indicators by key and returns the table.
