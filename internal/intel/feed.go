@@ -80,7 +80,8 @@ type FeedConfig struct {
 	Headers map[string]string `koanf:"headers"`
 	// Format is list (default), csv, stix or misp.
 	Format Format `koanf:"format"`
-	// Kind forces the kind of a list feed's lines (default: guessed).
+	// Kind forces the kind of a list feed's lines and of CSV rows without
+	// a kind column (default: guessed per entry).
 	Kind Kind `koanf:"kind"`
 	// CSV names the columns of a CSV feed.
 	CSV CSVColumns `koanf:"csv"`

@@ -183,9 +183,8 @@ func (m *Manager) Run(ctx context.Context) error {
 	if !m.running.CompareAndSwap(false, true) {
 		return errors.New("intel: manager already running")
 	}
-	if err := m.Load(ctx); err != nil {
-		m.opts.Logger.Warn("intel feeds failed to load", "err", err)
-	}
+	// Failures are logged per feed and kept in Status.
+	_ = m.Load(ctx)
 	var wg sync.WaitGroup
 	for _, f := range m.feeds {
 		if !f.cfg.IsEnabled() {
@@ -207,6 +206,11 @@ func (m *Manager) Run(ctx context.Context) error {
 func (m *Manager) refreshLoop(ctx context.Context, f *feedState) {
 	every := f.cfg.refresh()
 	wait := every
+	m.mu.Lock()
+	if f.status.LastError != "" {
+		wait = min(every, retryAfterFailure) // the first load failed
+	}
+	m.mu.Unlock()
 	for {
 		// Up to 10% of jitter keeps feeds that share a server apart.
 		wait += time.Duration(rand.Int64N(int64(wait)/10 + 1))
