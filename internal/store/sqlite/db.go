@@ -50,9 +50,10 @@ type Options struct {
 	// BlockRows is the number of events per block (time range and Bloom
 	// filter). Default 1024.
 	BlockRows int
-	// IndexFields are promoted fields indexed when a segment is sealed,
-	// which makes "stats ... by" on them fast. Each index costs about 1.5 µs
-	// per event when sealing. Default source.ip and user.name.
+	// IndexFields are promoted fields indexed (with the time) when a
+	// segment is sealed, which makes "stats ... by" and "timechart ... by"
+	// on them fast. Each index costs about 2 µs of CPU per event when
+	// sealing. Default source.ip, user.name and event.dataset.
 	IndexFields []string
 	// MaxAge drops days whose end is older than that. 0 keeps them.
 	MaxAge time.Duration
@@ -90,7 +91,7 @@ func (o *Options) setDefaults() error {
 		o.BlockRows = 1024
 	}
 	if o.IndexFields == nil {
-		o.IndexFields = []string{event.FieldSourceIP, event.FieldUserName}
+		o.IndexFields = []string{event.FieldSourceIP, event.FieldUserName, event.FieldDataset}
 	}
 	for _, f := range o.IndexFields {
 		if promotedIndex(f) < 0 {

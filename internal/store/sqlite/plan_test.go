@@ -49,7 +49,8 @@ func TestQueryPlans(t *testing.T) {
 	}{
 		{"SELECT count(*) FROM blocks b CROSS JOIN events e ON e.id BETWEEN b.min_id AND b.max_id WHERE b.max_ts >= ? AND b.min_ts <= ? AND e.usr = ? COLLATE NOCASE",
 			"SEARCH e USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)", []any{0, 1, "x"}},
-		{"SELECT e.sip, count(*) FROM events e GROUP BY 1", "SCAN e USING COVERING INDEX ix_sip", nil},
+		{"SELECT e.sip, count(*) FROM events e GROUP BY 1", "SCAN e USING COVERING INDEX ix_sip_ts", nil},
+		{"SELECT e.id, e.ts, e.ds FROM events e", "SCAN e USING COVERING INDEX ix_ds_ts", nil},
 	}
 	for _, tc := range tests {
 		if got := plan(tc.q, tc.args...); !strings.Contains(got, tc.want) {
