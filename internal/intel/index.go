@@ -420,14 +420,14 @@ func (m *matcher) matchDomain(s string) {
 	b := buf[:len(s)]
 	labels := 1
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'A' <= c && c <= 'Z':
-			c += 'a' - 'A'
-		case c == '.':
-			labels++
-		case c <= ' ' || c == '/' || c == ':':
-			return // not a name
+		c := nameByte[s[i]]
+		if c <= '.' {
+			switch c {
+			case 0:
+				return // not a name
+			case '.':
+				labels++
+			}
 		}
 		b[i] = c
 	}
@@ -573,3 +573,18 @@ func parseIPv4(s string) (uint32, bool) {
 	}
 	return ip<<8 | val, true
 }
+
+// nameByte lower-cases the bytes of a domain name and maps the bytes that
+// cannot be in one (blanks, controls, / and :) to 0.
+var nameByte = func() (t [256]byte) {
+	for i := range t {
+		c := byte(i)
+		switch {
+		case 'A' <= c && c <= 'Z':
+			t[i] = c + 'a' - 'A'
+		case c > ' ' && c != '/' && c != ':' && c != 0x7f:
+			t[i] = c
+		}
+	}
+	return t
+}()

@@ -265,33 +265,41 @@ func normalizeURL(s string) (string, error) {
 // scheme and authority. origin is the length of the prefix without the "/"
 // added for an empty path: prefix[:origin] is the URL's normalized origin.
 func appendURLPrefix(dst []byte, s string) (prefix []byte, origin int, rest string, ok bool) {
-	i := strings.Index(s, "://")
-	if i <= 0 || i > maxSchemeLen {
-		return dst, 0, "", false
-	}
-	scheme := s[:i]
-	for j := 0; j < len(scheme); j++ {
-		c := scheme[j]
+	// The scheme: a letter, then letters, digits, + - or ., then "://".
+	i := -1
+	for j := 0; j < len(s) && j <= maxSchemeLen; j++ {
+		c := s[j]
+		if c == ':' {
+			i = j
+			break
+		}
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || j > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.')) {
 			return dst, 0, "", false
 		}
 	}
-	// One pass over the authority finds its end and the last @, : and ].
+	if i <= 0 || len(s) < i+3 || s[i+1] != '/' || s[i+2] != '/' {
+		return dst, 0, "", false
+	}
+	scheme := s[:i]
+	// One pass over the authority finds its end, the last @, and the last
+	// : and ] of the host after it.
 	after := s[i+3:]
-	end, at, colon, bracket := len(after), -1, -1, -1
+	end, at, colon, bracket, colons := len(after), -1, -1, -1, 0
 scan:
 	for j := 0; j < len(after); j++ {
-		switch c := after[j]; {
-		case c == '/' || c == '?' || c == '#':
+		switch authClass[after[j]] {
+		case acPlain:
+		case acEnd:
 			end = j
 			break scan
-		case c <= ' ':
+		case acBad:
 			return dst, 0, "", false
-		case c == '@':
-			at = j
-		case c == ':':
+		case acAt:
+			at, colon, bracket, colons = j, -1, -1, 0
+		case acColon:
 			colon = j
-		case c == ']':
+			colons++
+		case acBracket:
 			bracket = j
 		}
 	}
@@ -323,7 +331,7 @@ scan:
 		}
 	}
 	host = strings.TrimSuffix(host, ".")
-	if host == "" || host[len(host)-1] == '.' || host[0] != '[' && strings.IndexByte(host, ':') >= 0 {
+	if host == "" || host[len(host)-1] == '.' || host[0] != '[' && colons > 1 {
 		return dst, 0, "", false
 	}
 	dst = appendLower(dst, host)
@@ -337,6 +345,26 @@ scan:
 	}
 	return dst, origin, rest, true
 }
+
+// Classes of bytes in a URL authority.
+const (
+	acPlain = iota
+	acEnd   // / ? #
+	acBad   // control characters and space
+	acAt
+	acColon
+	acBracket // ]
+)
+
+var authClass = func() (t [256]uint8) {
+	for c := range 0x21 {
+		t[c] = acBad
+	}
+	t[0x7f] = acBad
+	t['/'], t['?'], t['#'] = acEnd, acEnd, acEnd
+	t['@'], t[':'], t[']'] = acAt, acColon, acBracket
+	return t
+}()
 
 func defaultPort(scheme string) string {
 	switch {
