@@ -104,6 +104,7 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 type File struct {
 	r      io.ReaderAt
 	data   []byte // the whole file, when made by FromBytes
+	hdr    [128]byte
 	size   int64
 	closer io.Closer
 	// Header is the file header as read. When the header is damaged the
@@ -142,8 +143,10 @@ func NewReader(r io.ReaderAt, size int64) (*File, error) {
 	if size < int64(len(fileMagic)) {
 		return nil, fmt.Errorf("reading file header: %w (file is %d bytes)", ErrNotEVTX, size)
 	}
-	var hdr [128]byte
-	n, err := r.ReadAt(hdr[:], 0)
+	// The header is read into the File, which is allocated anyway.
+	f := &File{r: r, size: size}
+	hdr := f.hdr[:]
+	n, err := r.ReadAt(hdr, 0)
 	if n < len(fileMagic) {
 		if err == nil {
 			err = io.ErrUnexpectedEOF
@@ -153,7 +156,6 @@ func NewReader(r io.ReaderAt, size int64) (*File, error) {
 	if string(hdr[:8]) != string(fileMagic) {
 		return nil, fmt.Errorf("reading file header: %w (magic %q)", ErrNotEVTX, hdr[:8])
 	}
-	f := &File{r: r, size: size}
 	if size < fileHeaderSize {
 		f.HeaderErr = &CorruptError{Chunk: -1, Offset: size, Err: fmt.Errorf("truncated file header (%d of %d bytes)", size, fileHeaderSize)}
 	}
