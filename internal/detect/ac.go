@@ -41,6 +41,7 @@ type acMatcher struct {
 	// no dependency chain between bytes, unlike automaton steps, so it runs
 	// several times faster than the automaton.
 	bigrams *[1 << 16 / 64]uint64
+	singles *[4]uint64
 	// own[s] is the range of outAtoms for needles ending at state s;
 	// dict[s] is the nearest state on s's failure chain with outputs
 	// (-1 if none).
@@ -185,7 +186,7 @@ func buildAC(needles []string, atoms [][]int32) (*acMatcher, []int32) {
 			m.root[b] = nx
 		}
 	}
-	m.bigrams = pickBigrams(needles)
+	m.bigrams, m.singles = pickBigrams(needles)
 	m.emits = make([]bool, ns)
 	for st := int32(1); st < ns; st++ {
 		m.emits[st] = m.ownEnd[st] > m.ownStart[st] || m.dict[st] >= 0
@@ -253,16 +254,24 @@ func byteWeight(c byte) int {
 	return 1
 }
 
-// pickBigrams chooses a rare adjacent pair per needle; nil when a needle
-// is shorter than two bytes.
-func pickBigrams(needles []string) *[1 << 16 / 64]uint64 {
+// pickBigrams chooses a rare adjacent pair per needle. A one-byte needle
+// c marks every pair holding c, and c in singles (for one-byte haystacks).
+func pickBigrams(needles []string) (*[1 << 16 / 64]uint64, *[4]uint64) {
 	var bm [1 << 16 / 64]uint64
+	var singles [4]uint64
+	set := func(b uint16) { bm[b/64] |= 1 << (b % 64) }
 	for _, n := range needles {
-		if n == "" {
+		switch len(n) {
+		case 0:
 			continue
-		}
-		if len(n) < 2 {
-			return nil
+		case 1:
+			c := uint16(n[0])
+			singles[c/64] |= 1 << (c % 64)
+			for x := uint16(0); x < 256; x++ {
+				set(c<<8 | x)
+				set(x<<8 | c)
+			}
+			continue
 		}
 		best, bestW := 0, 1<<30
 		for i := 0; i+1 < len(n); i++ {
@@ -270,15 +279,18 @@ func pickBigrams(needles []string) *[1 << 16 / 64]uint64 {
 				best, bestW = i, w
 			}
 		}
-		b := uint16(n[best])<<8 | uint16(n[best+1])
-		bm[b/64] |= 1 << (b % 64)
+		set(uint16(n[best])<<8 | uint16(n[best+1]))
 	}
-	return &bm
+	return &bm, &singles
 }
 
 // mayContain reports whether s holds one of the chosen pairs.
 func (m *acMatcher) mayContain(s string) bool {
 	bm := m.bigrams
+	if len(s) == 1 {
+		c := s[0]
+		return m.singles[c/64]&(1<<(c%64)) != 0
+	}
 	for i := 0; i+1 < len(s); i++ {
 		b := uint16(s[i])<<8 | uint16(s[i+1])
 		if bm[b/64]&(1<<(b%64)) != 0 {
@@ -297,7 +309,11 @@ func (m *acMatcher) mayContainFold(s string) bool {
 		return true
 	}
 	if len(s) < 2 {
-		return false
+		if len(s) == 0 {
+			return false
+		}
+		c := foldASCII[s[0]]
+		return c >= 0x80 || m.singles[c/64]&(1<<(c%64)) != 0
 	}
 	prev := foldASCII[s[0]]
 	if s[0] >= 0x80 {
