@@ -165,17 +165,19 @@ func Compile(rules []*sigma.Rule, opts Options) (*Engine, []Skipped, error) {
 	var skipped []Skipped
 	skip := func(r *sigma.Rule, err error) { skipped = append(skipped, Skipped{Rule: r, Reason: err}) }
 
+	// References resolve by id, else by name; the first of duplicates
+	// wins, as in sigma.NewSet.
 	byRef := map[string]*sigma.Rule{}
+	byID := map[string]bool{}
 	for _, r := range rules {
-		if r.Name != "" {
-			if _, dup := byRef[r.Name]; !dup {
-				byRef[r.Name] = r
-			}
+		if r.ID != "" && !byID[r.ID] {
+			byRef[r.ID] = r
+			byID[r.ID] = true
 		}
 	}
 	for _, r := range rules {
-		if r.ID != "" {
-			byRef[r.ID] = r // ids win over names
+		if _, taken := byRef[r.Name]; r.Name != "" && !taken {
+			byRef[r.Name] = r
 		}
 	}
 
