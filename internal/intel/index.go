@@ -255,19 +255,63 @@ func addHash(h hasher, in *Indicator, md5 *tableBuilder[[16]byte], sha1 *tableBu
 }
 
 // decodeHex decodes the hex digits of s (2*len(dst) of them, any case)
-// into dst.
+// into dst. It reports false if s has another length or a non-hex byte.
 func decodeHex(dst []byte, s string) bool {
 	if len(s) != 2*len(dst) {
 		return false
 	}
-	for i := range dst {
-		a, b := unhex(s[2*i]), unhex(s[2*i+1])
-		if a > 15 || b > 15 {
+	// Eight digits at a time, then the rest one by one.
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		v, ok := hex8(load64(s[i : i+8]))
+		if !ok {
 			return false
 		}
-		dst[i] = a<<4 | b
+		binary.LittleEndian.PutUint32(dst[i/2:], v)
 	}
-	return true
+	var bad byte
+	for ; i < len(s); i += 2 {
+		a, b := hexValue[s[i]], hexValue[s[i+1]]
+		bad |= a | b
+		dst[i/2] = a<<4 | b
+	}
+	return bad <= 15
+}
+
+// hex8 decodes eight hex digits loaded little-endian into x, with SWAR
+// arithmetic: each byte is checked to be 0-9, a-f or A-F, and the nibbles
+// are packed pairwise.
+func hex8(x uint64) (uint32, bool) {
+	const (
+		ones = 0x0101010101010101
+		high = 0x8080808080808080
+	)
+	// inRange sets the high bit of each byte of x (all below 0x80) that is
+	// within [lo, hi].
+	inRange := func(x uint64, lo, hi uint64) uint64 {
+		return (x + (0x80-lo)*ones) &^ (x + (0x7f-hi)*ones) & high
+	}
+	if x&high != 0 {
+		return 0, false
+	}
+	if inRange(x, '0', '9')|inRange(x|0x20*ones, 'a', 'f') != high {
+		return 0, false
+	}
+	// Nibble values: the low four bits, plus 9 for letters (bit 6 set).
+	v := x&(0x0f*ones) + 9*(x>>6&ones)
+	// Bytes v0..v7 in memory order; pair them into v0<<4|v1, ...
+	t := (v<<4 | v>>8) & 0x00ff00ff00ff00ff
+	t = (t | t>>8) & 0x0000ffff0000ffff
+	t = (t | t>>16) & 0xffffffff
+	return uint32(t), true
+}
+
+// load64 reads the eight bytes of s little-endian (the compiler makes it
+// one load).
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // Len returns the number of indicators in the index. A value listed twice

@@ -1,6 +1,7 @@
 package intel
 
 import (
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -299,5 +300,31 @@ func TestIndexHandMadeIndicators(t *testing.T) {
 	want := []string{"source.ip=10.0.42.1 -> hand:::ffff:10.0.42.1", "destination.ip=10.9.1.2 -> hand:::ffff:10.9.0.0/112"}
 	if diff := cmp.Diff(want, hits(x, newEvent("source.ip", "10.0.42.1", "destination.ip", "10.9.1.2"))); diff != "" {
 		t.Errorf("hits (-want +got):\n%s", diff)
+	}
+}
+
+func TestDecodeHex(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const alphabet = "0123456789abcdefABCDEF/:@`gG\x00\xff"
+	for range 20000 {
+		n := 1 + rng.IntN(20)
+		b := make([]byte, 2*n)
+		for i := range b {
+			if rng.IntN(40) == 0 {
+				b[i] = alphabet[rng.IntN(len(alphabet))]
+			} else {
+				b[i] = alphabet[rng.IntN(22)]
+			}
+		}
+		s := string(b)
+		got := make([]byte, n)
+		ok := decodeHex(got, s)
+		want, err := hex.DecodeString(s)
+		if ok != (err == nil) {
+			t.Fatalf("decodeHex(%q): got ok %v, want %v", s, ok, err == nil)
+		}
+		if ok && !slices.Equal(got, want) {
+			t.Fatalf("decodeHex(%q): got %x, want %x", s, got, want)
+		}
 	}
 }
