@@ -388,8 +388,12 @@ func (t *Tailer) readBatch(tf *tailed, final bool) (msgs []ingest.Raw, next int6
 				continue
 			}
 			if final && atEOF && len(rest) > 0 {
-				lines, cut = append(lines, trimCR(rest)), append(cut, false)
-				size += len(rest)
+				// The last line of a file that will not grow, without a
+				// newline; a lone "\r" is an empty line, like any other.
+				if last := trimCR(rest); len(last) > 0 {
+					lines, cut = append(lines, last), append(cut, false)
+					size += len(last)
+				}
 				pos = len(data)
 			}
 			break
