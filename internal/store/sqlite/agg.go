@@ -378,7 +378,8 @@ func (sp *aggSpec) countOnly() bool {
 func (sc *scan) fastRows(ctx context.Context, tx *sql.Tx, sp *aggSpec, g *groups, from, where string, args []any, absorbed *idSet) error {
 	sel := []string{"e.id", "e.ts"}
 	for _, c := range sp.byCols {
-		sel = append(sel, "e."+promoted[c].col)
+		// RawBytes cannot tell NULL from "": ask.
+		sel = append(sel, "e."+promoted[c].col, "e."+promoted[c].col+" IS NULL")
 	}
 	for _, a := range sp.aggs {
 		if a.Field != "" {
@@ -391,17 +392,21 @@ func (sc *scan) fastRows(ctx context.Context, tx *sql.Tx, sp *aggSpec, g *groups
 	}
 	defer rows.Close()
 	var id, ts int64
-	byVals := make([]sql.NullString, len(sp.byCols))
-	flags := make([]bool, len(sel)-2-len(sp.byCols))
+	byVals := make([]sql.RawBytes, len(sp.byCols))
+	byNull := make([]bool, len(sp.byCols))
+	flags := make([]bool, len(sel)-2-2*len(sp.byCols))
 	dest := []any{&id, &ts}
 	for i := range byVals {
-		dest = append(dest, &byVals[i])
+		dest = append(dest, &byVals[i], &byNull[i])
 	}
 	for i := range flags {
 		dest = append(dest, &flags[i])
 	}
-	var last *groupState
-	var lastKey []any
+	var (
+		last       *groupState
+		lastBucket int64
+		lastVals   = make([]any, len(byVals))
+	)
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return err
@@ -409,22 +414,38 @@ func (sc *scan) fastRows(ctx context.Context, tx *sql.Tx, sp *aggSpec, g *groups
 		if absorbed.len() > 0 && absorbed.has(id) {
 			continue
 		}
-		key := make([]any, 0, len(byVals)+1)
+		var bucket int64
 		if sp.isTC {
-			key = append(key, bucketTime(ts, sp.span))
+			bucket = ts - ((ts%sp.span)+sp.span)%sp.span
 		}
-		for _, v := range byVals {
-			if v.Valid {
-				key = append(key, v.String)
-			} else {
-				key = append(key, nil)
+		// Rows come in runs of one group (the covering index is ordered by
+		// the field, then time): look the group up only when it changes,
+		// without allocating otherwise.
+		same := last != nil && bucket == lastBucket
+		for i := 0; same && i < len(byVals); i++ {
+			switch v := lastVals[i].(type) {
+			case nil:
+				same = byNull[i]
+			case string:
+				same = !byNull[i] && string(byVals[i]) == v
 			}
 		}
-		// Consecutive rows usually share a group: skip the map then.
 		st := last
-		if st == nil || !sameKey(key, lastKey) {
+		if !same {
+			key := make([]any, 0, len(byVals)+1)
+			if sp.isTC {
+				key = append(key, time.Unix(0, bucket).UTC())
+			}
+			for i, v := range byVals {
+				if byNull[i] {
+					lastVals[i] = nil
+				} else {
+					lastVals[i] = string(v)
+				}
+				key = append(key, lastVals[i])
+			}
 			st = g.get(sp, key)
-			last, lastKey = st, key
+			last, lastBucket = st, bucket
 		}
 		st.n++
 		j := 0
@@ -440,26 +461,6 @@ func (sc *scan) fastRows(ctx context.Context, tx *sql.Tx, sp *aggSpec, g *groups
 		}
 	}
 	return rows.Err()
-}
-
-func sameKey(a, b []any) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		switch x := a[i].(type) {
-		case time.Time:
-			y, ok := b[i].(time.Time)
-			if !ok || !x.Equal(y) {
-				return false
-			}
-		default:
-			if a[i] != b[i] {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // fastAgg computes count() and count(promoted) groups in SQL.

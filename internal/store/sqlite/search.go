@@ -331,6 +331,11 @@ func (sc *scan) events(ctx context.Context, q *query.Query, segs []*segment, req
 	hits := make([][]hit, len(segs))
 	err := parallel(ctx, segs, func(i int, s *segment) error {
 		return sc.segTx(ctx, s, func(tx *sql.Tx, from, where string, args []any) error {
+			if sc.comp.where != "" && len(sortKeys) == 0 && need > 0 {
+				// One pass: the filter runs once per row, Go counts and
+				// keeps the newest ids, then reads only their documents.
+				return sc.newest(ctx, tx, s, from, where, args, need, &counts[i], &hits[i])
+			}
 			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+from+where, args...).Scan(&counts[i]); err != nil {
 				return err
 			}
@@ -395,6 +400,103 @@ func (sc *scan) events(ctx context.Context, q *query.Query, segs []*segment, req
 		res.Events = append(res.Events, store.Hit{ID: h.seg.day + "/" + h.seg.name + ":" + strconv.FormatInt(h.id, 10), Event: ev})
 	}
 	return res, nil
+}
+
+// newest counts the matching rows of a segment and returns the newest
+// need of them (by time, then id) with their documents.
+func (sc *scan) newest(ctx context.Context, tx *sql.Tx, s *segment, from, where string, args []any, need int, count *int64, out *[]hit) error {
+	rows, err := tx.QueryContext(ctx, "SELECT e.id, e.ts FROM "+from+where, args...)
+	if err != nil {
+		return err
+	}
+	// top is a min-heap on (ts, id): its root is the oldest kept row.
+	top := make([][2]int64, 0, min(need, 1024))
+	less := func(a, b [2]int64) bool { return a[1] < b[1] || a[1] == b[1] && a[0] < b[0] }
+	down := func(i int) {
+		for {
+			l := 2*i + 1
+			if l >= len(top) {
+				return
+			}
+			m := l
+			if r := l + 1; r < len(top) && less(top[r], top[l]) {
+				m = r
+			}
+			if !less(top[m], top[i]) {
+				return
+			}
+			top[i], top[m] = top[m], top[i]
+			i = m
+		}
+	}
+	var n int64
+	for rows.Next() {
+		var r [2]int64
+		if err := rows.Scan(&r[0], &r[1]); err != nil {
+			rows.Close()
+			return err
+		}
+		n++
+		switch {
+		case len(top) < need:
+			top = append(top, r)
+			for i := len(top) - 1; i > 0; {
+				p := (i - 1) / 2
+				if !less(top[i], top[p]) {
+					break
+				}
+				top[i], top[p] = top[p], top[i]
+				i = p
+			}
+		case less(top[0], r):
+			top[0] = r
+			down(0)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return err
+	}
+	rows.Close()
+	*count = n
+	// Read the documents of the kept rows.
+	byID := make(map[int64]int64, len(top))
+	ids := make([]any, 0, len(top))
+	for _, r := range top {
+		byID[r[0]] = r[1]
+		ids = append(ids, r[0])
+	}
+	const chunk = 500
+	for len(ids) > 0 {
+		part := ids[:min(chunk, len(ids))]
+		ids = ids[len(part):]
+		q := "SELECT id, doc FROM events WHERE id IN (?" + strings.Repeat(",?", len(part)-1) + ")"
+		rows, err := tx.QueryContext(ctx, q, part...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var h hit
+			var doc sql.RawBytes
+			if err := rows.Scan(&h.id, &doc); err != nil {
+				rows.Close()
+				return err
+			}
+			ev, err := decodeDoc(doc)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("event %d: %w", h.id, err)
+			}
+			h.ts, h.seg, h.ev = byID[h.id], s, ev
+			*out = append(*out, h)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // project keeps only the named fields of ev (and its time).
