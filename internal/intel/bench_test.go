@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -232,4 +233,25 @@ func reportCPU(b *testing.B, start time.Duration) {
 	if cpu := processCPU() - start; cpu > 0 {
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
+}
+
+// BenchmarkParseList parses a list feed of 100,000 mixed lines.
+func BenchmarkParseList(b *testing.B) {
+	inds := benchIndicators()
+	var sb strings.Builder
+	for i := 0; i < len(inds); i += 10 {
+		sb.WriteString(inds[i].Value)
+		sb.WriteByte('\n')
+	}
+	data := sb.String()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	cpu := processCPU()
+	for b.Loop() {
+		got, errs := ParseList(strings.NewReader(data), ParseOptions{Feed: "bench"})
+		if len(errs) > 0 || len(got) != len(inds)/10 {
+			b.Fatalf("got %d indicators, %d errors (%v)", len(got), len(errs), errs[0])
+		}
+	}
+	reportCPU(b, cpu)
 }

@@ -1,6 +1,7 @@
 package intel
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -124,6 +125,7 @@ func ParseCSV(r io.Reader, opts ParseOptions) ([]Indicator, []error) {
 		layout    csvLayout
 		rec       strings.Builder
 		recLine   int
+		quotes    int // in the record so far
 		fields    []string
 	)
 	conf := uint8(c.opts.Confidence)
@@ -138,6 +140,7 @@ func ParseCSV(r io.Reader, opts ParseOptions) ([]Indicator, []error) {
 			continue
 		}
 		if rec.Len() == 0 {
+			quotes = 0
 			t := strings.TrimSpace(string(b))
 			if t == "" {
 				continue
@@ -160,7 +163,8 @@ func ParseCSV(r io.Reader, opts ParseOptions) ([]Indicator, []error) {
 			rec.Reset()
 			continue
 		}
-		if strings.Count(rec.String(), `"`)%2 != 0 {
+		quotes += bytes.Count(b, []byte{'"'})
+		if quotes%2 != 0 {
 			continue // a quoted field goes on on the next line
 		}
 		line := rec.String()
@@ -194,7 +198,7 @@ func ParseCSV(r io.Reader, opts ParseOptions) ([]Indicator, []error) {
 		c.fail(recLine, errors.New("csv: unterminated quoted field at end of input"))
 	}
 	if err := lr.failure(); err != nil {
-		c.fail(lr.line, err)
+		c.fatal(lr.line, err)
 	}
 	if header == nil && len(c.errs) == 0 {
 		c.fail(0, errors.New("csv: no header row"))

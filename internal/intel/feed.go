@@ -221,6 +221,19 @@ type fetchResult struct {
 	val         validator
 }
 
+// ctxReader fails reads once its context is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
 // recordingReader remembers the first read error other than EOF.
 type recordingReader struct {
 	r   io.Reader
@@ -301,8 +314,9 @@ func fetch(ctx context.Context, client *http.Client, cfg FeedConfig, prev valida
 		}
 		body = resp.Body
 	}
-	// Compressed size is bounded as well as the size after decompression.
-	rec := &recordingReader{r: &boundedReader{r: body, left: cfg.maxSize()}}
+	// Compressed size is bounded as well as the size after decompression,
+	// and reading stops at the timeout for files as for URLs.
+	rec := &recordingReader{r: &boundedReader{r: ctxReader{ctx, body}, left: cfg.maxSize()}}
 	br := bufio.NewReader(rec)
 	var in io.Reader = br
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {

@@ -40,7 +40,7 @@ func ParseList(r io.Reader, opts ParseOptions) ([]Indicator, []error) {
 		}
 	}
 	if err := lr.failure(); err != nil {
-		c.fail(lr.line, err)
+		c.fatal(lr.line, err)
 	}
 	return c.result()
 }

@@ -52,7 +52,7 @@ func ParseMISP(r io.Reader, opts ParseOptions) ([]Indicator, []error) {
 	c := newCollector(opts)
 	data, err := readAll(r, c.opts.MaxBytes)
 	if err != nil {
-		c.fail(0, err)
+		c.fatal(0, err)
 		return c.result()
 	}
 	s := newJSONStream(data)

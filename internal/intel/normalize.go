@@ -23,12 +23,23 @@ var (
 	errBadHash  = errors.New("not an MD5, SHA-1 or SHA-256 hex digest")
 	errBadEmail = errors.New("not an e-mail address")
 	errNoKind   = errors.New("cannot tell the indicator kind")
+	errBadKind  = errors.New("invalid indicator kind")
 )
 
 // Normalize returns the normalized form of value as an indicator of kind k.
 // With KindUnknown it guesses the kind and returns it. Defanged values
 // (hxxp://, evil[.]com, user[@]host) are refanged first.
 func Normalize(k Kind, value string) (Kind, string, error) {
+	k, v, err := normalize(k, value)
+	if err != nil && err != errEmpty {
+		return k, "", fmt.Errorf("%w: %q", err, clip(strings.TrimSpace(value)))
+	}
+	return k, v, err
+}
+
+// normalize is Normalize with bare sentinel errors, which cost nothing to
+// make: parsers format them only while they keep errors.
+func normalize(k Kind, value string) (Kind, string, error) {
 	s := refang(strings.TrimSpace(value))
 	if s == "" {
 		return k, "", errEmpty
@@ -36,7 +47,7 @@ func Normalize(k Kind, value string) (Kind, string, error) {
 	if k == KindUnknown {
 		k = guessKind(s)
 		if k == KindUnknown {
-			return k, "", fmt.Errorf("%w: %q", errNoKind, clip(s))
+			return k, "", errNoKind
 		}
 	}
 	var (
@@ -55,10 +66,10 @@ func Normalize(k Kind, value string) (Kind, string, error) {
 	case KindEmail:
 		v, err = normalizeEmail(s)
 	default:
-		return k, "", fmt.Errorf("invalid indicator kind %d", uint8(k))
+		return k, "", errBadKind
 	}
 	if err != nil {
-		return k, "", fmt.Errorf("%w: %q", err, clip(s))
+		return k, "", err
 	}
 	return k, v, nil
 }

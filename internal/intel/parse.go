@@ -122,20 +122,29 @@ func (c *collector) fail(line int, err error) {
 	c.errs = append(c.errs, &ParseError{Line: line, Err: err})
 }
 
+// fatal records the error that ended the parse; it is kept beyond
+// MaxErrors.
+func (c *collector) fatal(line int, err error) {
+	c.errs = append(c.errs, &ParseError{Line: line, Err: err})
+}
+
 // add appends an indicator, normalizing value as kind k. It reports false
 // once the indicator bound is reached, and the parser should stop.
 func (c *collector) add(line int, k Kind, value string, conf uint8, ctx *Context) bool {
 	if c.full {
 		return false
 	}
-	k, v, err := Normalize(k, value)
+	k, v, err := normalize(k, value)
 	if err != nil {
+		if err != errEmpty && len(c.errs) < c.opts.MaxErrors {
+			err = fmt.Errorf("%w: %q", err, clip(strings.TrimSpace(value)))
+		}
 		c.fail(line, err)
 		return true
 	}
 	if len(c.inds) >= c.opts.MaxIndicators {
 		c.full = true
-		c.fail(line, fmt.Errorf("%w: more than %d", ErrTooMany, c.opts.MaxIndicators))
+		c.fatal(line, fmt.Errorf("%w: more than %d", ErrTooMany, c.opts.MaxIndicators))
 		return false
 	}
 	c.inds = append(c.inds, Indicator{Value: v, Kind: k, Confidence: conf, Context: ctx})

@@ -42,7 +42,7 @@ func ParseSTIX(r io.Reader, opts ParseOptions) ([]Indicator, []error) {
 	c := newCollector(opts)
 	data, err := readAll(r, c.opts.MaxBytes)
 	if err != nil {
-		c.fail(0, err)
+		c.fatal(0, err)
 		return c.result()
 	}
 	s := newJSONStream(data)
