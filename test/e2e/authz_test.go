@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -561,6 +562,7 @@ func TestAuthzMatrix(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server")
 	}
+	doc := loadOpenAPI(t)
 	f := newAuthzFixture(t)
 	for _, e := range authzEndpoints() {
 		t.Run(e.method+" "+e.path, func(t *testing.T) {
@@ -575,6 +577,16 @@ func TestAuthzMatrix(t *testing.T) {
 					t.Errorf("%s %s as %s: got HTTP %d, want %d: %s", e.method, c.path, caller, got, want, tail(string(body), 300))
 					continue
 				}
+				// Answers match the schemas docs/openapi.yaml gives them.
+				if schema := responseSchema(doc, e.method, e.path, got); schema != nil && e.method != "HEAD" {
+					var v any
+					if err := json.Unmarshal(body, &v); err != nil {
+						t.Errorf("%s %s as %s: HTTP %d answer is not JSON: %v: %s", e.method, c.path, caller, got, err, tail(string(body), 300))
+					}
+					for _, msg := range checkSchema(doc, schema, v, "body") {
+						t.Errorf("%s %s as %s: HTTP %d answer does not match docs/openapi.yaml: %s", e.method, c.path, caller, got, msg)
+					}
+				}
 				// A refusal must say why in the endpoint's own error shape,
 				// and a 401 must name the scheme to use.
 				if got == http.StatusUnauthorized && e.method != "HEAD" {
@@ -587,14 +599,154 @@ func TestAuthzMatrix(t *testing.T) {
 	}
 }
 
-// openapiPath finds docs/openapi.yaml from this package's directory.
-func openapiPath(t *testing.T) string {
+// loadOpenAPI reads docs/openapi.yaml (relative to this package's
+// directory) as a generic document.
+func loadOpenAPI(t *testing.T) map[string]any {
 	t.Helper()
-	p := filepath.Join("..", "..", "docs", "openapi.yaml")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("docs/openapi.yaml: %v", err)
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "openapi.yaml"))
+	if err != nil {
+		t.Fatalf("reading docs/openapi.yaml: %v", err)
 	}
-	return p
+	var doc map[string]any
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("docs/openapi.yaml is not valid YAML: %v", err)
+	}
+	return doc
+}
+
+// responseSchema returns the JSON schema docs/openapi.yaml gives for the
+// status answer of an operation, or nil when it documents none.
+func responseSchema(doc map[string]any, method, path string, status int) any {
+	op := dig(doc, "paths", path, strings.ToLower(method))
+	resp := deref(doc, dig(op, "responses", strconv.Itoa(status)))
+	return dig(resp, "content", "application/json", "schema")
+}
+
+// dig walks nested maps by key.
+func dig(v any, keys ...string) any {
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+// deref follows a $ref, if v is one.
+func deref(doc map[string]any, v any) any {
+	for range 10 {
+		ref, ok := dig(v, "$ref").(string)
+		if !ok {
+			return v
+		}
+		v = resolve(doc, ref)
+	}
+	return v
+}
+
+// checkSchema reports where v does not conform to schema: the subset of
+// JSON Schema docs/openapi.yaml uses (type, required, properties,
+// additionalProperties, items, enum, const, oneOf, allOf, $ref), enough
+// to catch a field the document misnames or misses, or a type it gets
+// wrong. An object schema with properties is closed unless it sets
+// additionalProperties.
+func checkSchema(doc map[string]any, schema, v any, at string) []string {
+	s, _ := deref(doc, schema).(map[string]any)
+	if s == nil {
+		return nil
+	}
+	var errs []string
+	if types := schemaTypes(s["type"]); len(types) > 0 && !slices.Contains(types, jsonType(v)) &&
+		!(jsonType(v) == "integer" && slices.Contains(types, "number")) {
+		return []string{fmt.Sprintf("%s: got %s, want %v", at, jsonType(v), types)}
+	}
+	if enum, ok := s["enum"].([]any); ok && !slices.ContainsFunc(enum, func(e any) bool { return fmt.Sprint(e) == fmt.Sprint(v) }) {
+		errs = append(errs, fmt.Sprintf("%s: %v is not one of %v", at, v, enum))
+	}
+	if c, ok := s["const"]; ok && fmt.Sprint(c) != fmt.Sprint(v) {
+		errs = append(errs, fmt.Sprintf("%s: got %v, want %v", at, v, c))
+	}
+	for _, sub := range asList(s["allOf"]) {
+		errs = append(errs, checkSchema(doc, sub, v, at)...)
+	}
+	if alts := asList(s["oneOf"]); len(alts) > 0 {
+		n := 0
+		for _, sub := range alts {
+			if len(checkSchema(doc, sub, v, at)) == 0 {
+				n++
+			}
+		}
+		if n != 1 {
+			errs = append(errs, fmt.Sprintf("%s: matches %d of the oneOf schemas, want exactly 1", at, n))
+		}
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		props, _ := s["properties"].(map[string]any)
+		for _, r := range asList(s["required"]) {
+			if _, ok := x[fmt.Sprint(r)]; !ok {
+				errs = append(errs, fmt.Sprintf("%s: required field %q missing", at, r))
+			}
+		}
+		for k, fv := range x {
+			if ps, ok := props[k]; ok {
+				errs = append(errs, checkSchema(doc, ps, fv, at+"."+k)...)
+			} else if apm, ok := s["additionalProperties"].(map[string]any); ok {
+				errs = append(errs, checkSchema(doc, apm, fv, at+"."+k)...)
+			} else if s["additionalProperties"] != true && (props != nil || s["additionalProperties"] == false) {
+				// Strict unless the schema says otherwise: a field the
+				// server sends must be documented.
+				errs = append(errs, fmt.Sprintf("%s: field %q is not documented", at, k))
+			}
+		}
+	case []any:
+		if items, ok := s["items"]; ok {
+			for i, e := range x {
+				errs = append(errs, checkSchema(doc, items, e, fmt.Sprintf("%s[%d]", at, i))...)
+			}
+		}
+	}
+	return errs
+}
+
+func asList(v any) []any { l, _ := v.([]any); return l }
+
+func schemaTypes(v any) []string {
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case []any:
+		out := make([]string, len(x))
+		for i, e := range x {
+			out[i] = fmt.Sprint(e)
+		}
+		return out
+	}
+	return nil
+}
+
+// jsonType names the JSON Schema type of a decoded JSON value.
+func jsonType(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "boolean"
+	case float64:
+		if x == float64(int64(x)) {
+			return "integer"
+		}
+		return "number"
+	case string:
+		return "string"
+	case []any:
+		return "array"
+	case map[string]any:
+		return "object"
+	}
+	return fmt.Sprintf("%T", v)
 }
 
 var httpMethods = map[string]bool{"get": true, "put": true, "post": true, "delete": true, "patch": true, "head": true, "options": true, "trace": true}
@@ -605,14 +757,7 @@ var httpMethods = map[string]bool{"get": true, "put": true, "post": true, "delet
 // are exactly the endpoints of the authorization matrix, with the same role
 // and success status.
 func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
-	raw, err := os.ReadFile(openapiPath(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc map[string]any
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		t.Fatalf("docs/openapi.yaml is not valid YAML: %v", err)
-	}
+	doc := loadOpenAPI(t)
 	if v, _ := doc["openapi"].(string); !strings.HasPrefix(v, "3.1.") {
 		t.Errorf("openapi: got %q, want 3.1.x", v)
 	}
