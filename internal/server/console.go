@@ -1,11 +1,66 @@
 package server
 
 import (
+	"context"
+	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/vigilsec/vigil/internal/api"
+	"github.com/vigilsec/vigil/internal/ingest/httpin"
+	"github.com/vigilsec/vigil/internal/ingest/syslog"
+	"github.com/vigilsec/vigil/internal/web"
 )
 
-// registerConsole mounts the web console on mux. The console lands in
-// internal/web; until then the server serves the API only.
-func (s *Server) registerConsole(mux *http.ServeMux, a *api.API) {}
+// registerConsole mounts the web console on mux. The console and the
+// Elasticsearch ingest share GET /: a browser (Accept: text/html, no
+// Authorization header) gets the console's overview, a shipper gets the
+// Elasticsearch version document it needs at startup.
+func (s *Server) registerConsole(mux *http.ServeMux, a *api.API) {
+	cfg := s.cfg
+	var inputs []web.Input
+	add := func(name, addr string) {
+		if addr != "" {
+			inputs = append(inputs, web.Input{Name: name, Addr: addr})
+		}
+	}
+	add(syslog.InputUDP, cfg.Syslog.UDP)
+	add(syslog.InputTCP, cfg.Syslog.TCP)
+	add(syslog.InputTLS, cfg.Syslog.TLS)
+	for _, name := range []string{httpin.InputNative, httpin.InputHEC, httpin.InputBulk, httpin.InputOTLP} {
+		add(name, cfg.HTTP)
+	}
+	for _, f := range cfg.Files {
+		add("file", strings.Join(f.Paths, ", "))
+	}
+	retention := []string{}
+	if cfg.Retention.MaxAge > 0 {
+		retention = append(retention, "max age "+cfg.Retention.MaxAge.String())
+	}
+	if cfg.Retention.MaxSize > 0 {
+		retention = append(retention, fmt.Sprintf("max size %d bytes", int64(cfg.Retention.MaxSize)))
+	}
+	c, err := web.New(context.Background(), web.Options{
+		Store: s.Store, Auth: s.Auth, Alerts: s.Alerts, Recorder: s.Recorder, Incidents: s.Incidents, Audit: s.Audit,
+		Runner: s.Runner, Notifier: s.Notifier, Metrics: s.Metrics, Pipeline: s.Pipeline, Rules: s.Rules,
+		ReloadPlaybooks: s.ReloadPlaybooks, Inputs: inputs, Retention: strings.Join(retention, ", "), Log: s.log,
+	})
+	if err != nil {
+		// The API and ingest keep working without the console.
+		s.log.Error("web console disabled", "err", err)
+		return
+	}
+	c.Register(mux)
+	if l := s.Rules(); l != nil {
+		s.Recorder.SetEngine(c.RuleFilter(l.Engine))
+	}
+	es := httpin.New(httpin.Config{MaxBodySize: int64(cfg.Ingest.MaxBodySize), NoRoot: true}, s.Pipeline, ingestAuth{s.Auth}, s.Metrics, s.log)
+	overview := c.Overview()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		if web.WantsConsole(r) {
+			overview.ServeHTTP(w, r)
+			return
+		}
+		es.Root(w, r)
+	})
+}

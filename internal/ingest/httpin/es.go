@@ -105,7 +105,9 @@ func (h *Handlers) registerES(mux *http.ServeMux) {
 	mux.HandleFunc("POST /_bulk", h.bulk)
 	mux.HandleFunc("PUT /_bulk", h.bulk)
 	mux.HandleFunc("POST /{index}/_bulk", h.bulk)
-	mux.HandleFunc("GET /{$}", h.esStatic(string(esRootDoc(h.cfg.ESVersion))))
+	if !h.cfg.NoRoot {
+		mux.HandleFunc("GET /{$}", h.Root)
+	}
 	mux.HandleFunc("GET /_license", h.esStatic(esLicense))
 	mux.HandleFunc("GET /_xpack", h.esStatic(esXpack))
 	mux.HandleFunc("GET /_cluster/health", h.esStatic(esHealth))
@@ -113,6 +115,13 @@ func (h *Handlers) registerES(mux *http.ServeMux) {
 		mux.HandleFunc("GET /"+kind+"/{name}", h.esExists(kind))
 		mux.HandleFunc("PUT /"+kind+"/{name}", h.esStatic(esAck))
 	}
+}
+
+// Root answers GET and HEAD / with the Elasticsearch version document
+// that shippers read at startup, after authenticating them. It is mounted
+// at / unless Config.NoRoot is set.
+func (h *Handlers) Root(w http.ResponseWriter, r *http.Request) {
+	h.esStatic(string(esRootDoc(h.cfg.ESVersion)))(w, r)
 }
 
 // esStatic answers with a fixed JSON document after authenticating.

@@ -66,6 +66,9 @@ type Config struct {
 	ESVersion string
 	// Tags are copied onto every message, before the principal's tags.
 	Tags []string
+	// NoRoot leaves GET / (and HEAD /) unregistered, for a server that
+	// serves another page there; it then routes shippers to Root itself.
+	NoRoot bool
 }
 
 func (c *Config) setDefaults() {

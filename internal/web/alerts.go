@@ -1,0 +1,350 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/timeparse"
+)
+
+// Alerts have an open/closed status in the alert package; the console
+// adds triage on top, in its own table: who acknowledged an alert and who
+// it is assigned to.
+
+// triage is the console's state of one alert.
+type triage struct {
+	Assignee string
+	AckedBy  string
+	AckedAt  time.Time
+}
+
+// alertRow is one alert with its triage state.
+type alertRow struct {
+	alert.Alert
+	triage
+}
+
+type alertsData struct {
+	Alerts  []alertRow
+	Filter  url.Values
+	Levels  []string
+	Limit   int
+	Rules   []ruleCount
+	Playing bool
+}
+
+const maxBulk = 1000
+
+func (c *Console) triageOf(ctx context.Context, ids []string) (map[string]triage, error) {
+	out := map[string]triage{}
+	for len(ids) > 0 {
+		n := min(len(ids), 500)
+		chunk := ids[:n]
+		ids = ids[n:]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := c.db.QueryContext(ctx, `SELECT alert_id, assignee, acked_by, acked_at FROM console_alert_triage WHERE alert_id IN (?`+
+			strings.Repeat(",?", len(chunk)-1)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("reading alert triage: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			var t triage
+			var at int64
+			if err := rows.Scan(&id, &t.Assignee, &t.AckedBy, &at); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("reading alert triage: %w", err)
+			}
+			if at != 0 {
+				t.AckedAt = time.Unix(0, at)
+			}
+			out[id] = t
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("reading alert triage: %w", err)
+		}
+	}
+	return out, nil
+}
+
+func (c *Console) alerts(w http.ResponseWriter, r *http.Request, s *session) {
+	start := time.Now()
+	v := r.URL.Query()
+	f := alert.Filter{MinLevel: v.Get("min_level"), RuleID: v.Get("rule_id"), IncidentID: v.Get("incident_id"), Status: v.Get("status"), Limit: 200}
+	if !v.Has("status") {
+		f.Status = "open"
+		v.Set("status", "open")
+	}
+	if f.Status == "any" {
+		f.Status = ""
+	}
+	var err error
+	if f.Since, err = timeparse.Parse(v.Get("since"), c.o.Now()); err != nil {
+		back(w, r, "/alerts", "", fmt.Errorf("since: %w", err))
+		return
+	}
+	if n, err := strconv.Atoi(v.Get("limit")); err == nil && n > 0 {
+		f.Limit = min(n, 2000)
+	}
+	as, err := c.o.Alerts.List(r.Context(), f)
+	if err != nil {
+		back(w, r, "/alerts", "", err)
+		return
+	}
+	assignee := v.Get("assignee")
+	ids := make([]string, len(as))
+	for i := range as {
+		ids[i] = as[i].ID
+	}
+	tri, err := c.triageOf(r.Context(), ids)
+	if err != nil {
+		c.fail(w, err)
+		return
+	}
+	d := alertsData{Filter: v, Levels: alert.Levels, Limit: f.Limit}
+	for _, a := range as {
+		t := tri[a.ID]
+		switch assignee {
+		case "":
+		case "-":
+			if t.Assignee != "" {
+				continue
+			}
+		default:
+			if t.Assignee != assignee {
+				continue
+			}
+		}
+		d.Alerts = append(d.Alerts, alertRow{Alert: a, triage: t})
+	}
+	if d.Rules, err = c.topRules(r, time.Time{}, 200); err != nil {
+		c.fail(w, err)
+		return
+	}
+	sort.Slice(d.Rules, func(i, j int) bool { return d.Rules[i].Title < d.Rules[j].Title })
+	c.show(w, r, s, "alerts", "Alerts", d, start)
+}
+
+type alertData struct {
+	Alert    alertRow
+	Event    string
+	Entities [][2]string
+}
+
+func (c *Console) alertPage(w http.ResponseWriter, r *http.Request, s *session) {
+	start := time.Now()
+	a, err := c.o.Alerts.Get(r.Context(), r.PathValue("id"))
+	if errors.Is(err, alert.ErrNotFound) {
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		c.fail(w, err)
+		return
+	}
+	tri, err := c.triageOf(r.Context(), []string{a.ID})
+	if err != nil {
+		c.fail(w, err)
+		return
+	}
+	d := alertData{Alert: alertRow{Alert: a, triage: tri[a.ID]}, Event: prettyJSON(a.Event)}
+	kinds := make([]string, 0, len(a.Entities))
+	for k := range a.Entities {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		for _, v := range a.Entities[k] {
+			d.Entities = append(d.Entities, [2]string{k, v})
+		}
+	}
+	c.show(w, r, s, "alert", a.RuleTitle, d, start)
+}
+
+func prettyJSON(b []byte) string {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return string(b)
+	}
+	out, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return string(b)
+	}
+	return string(out)
+}
+
+// alertsBulk applies one operation to the selected alerts.
+func (c *Console) alertsBulk(w http.ResponseWriter, r *http.Request, s *session) {
+	ctx := r.Context()
+	ids := r.PostForm["id"]
+	ret := safeNext(r.PostFormValue("return"))
+	if ret == "/" {
+		ret = "/alerts"
+	}
+	if len(ids) == 0 {
+		back(w, r, ret, "", errors.New("select at least one alert"))
+		return
+	}
+	if len(ids) > maxBulk {
+		back(w, r, ret, "", fmt.Errorf("at most %d alerts at once", maxBulk))
+		return
+	}
+	op := r.PostFormValue("op")
+	now := c.o.Now()
+	var err error
+	var msg string
+	switch op {
+	case "ack":
+		err = c.upsertTriage(ctx, ids, `acked_by = excluded.acked_by, acked_at = excluded.acked_at`, "", s.Username, now.UnixNano())
+		msg = fmt.Sprintf("Acknowledged %d alerts.", len(ids))
+	case "assign":
+		who := strings.TrimSpace(r.PostFormValue("assignee"))
+		if len(who) > 64 {
+			err = errors.New("assignee: at most 64 characters")
+			break
+		}
+		err = c.upsertTriage(ctx, ids, `assignee = excluded.assignee`, who, "", 0)
+		msg = fmt.Sprintf("Assigned %d alerts to %q.", len(ids), who)
+	case "close", "reopen":
+		status := "closed"
+		if op == "reopen" {
+			status = "open"
+		}
+		err = c.setAlertStatus(ctx, ids, status)
+		msg = fmt.Sprintf("Set %d alerts %s.", len(ids), status)
+	case "suppress":
+		var n int
+		n, err = c.suppressAlerts(ctx, ids, s.Username, r.PostFormValue("reason"), r.PostFormValue("query"), r.PostFormValue("expires"))
+		msg = fmt.Sprintf("Added %d suppressions.", n)
+	case "incident":
+		id, ierr := c.incidentFromAlerts(ctx, ids, s.Username, r.PostFormValue("title"), r.PostFormValue("severity"))
+		if ierr == nil {
+			c.audit(ctx, s.Username, "incident.create", id, map[string]any{"alerts": ids})
+			back(w, r, "/incidents/"+id, "Incident opened.", nil)
+			return
+		}
+		err = ierr
+	default:
+		err = fmt.Errorf("unknown operation %q", op)
+	}
+	if err == nil {
+		c.audit(ctx, s.Username, "alert."+op, strings.Join(ids, ","), map[string]any{"alerts": ids})
+	}
+	back(w, r, ret, msg, err)
+}
+
+func (c *Console) upsertTriage(ctx context.Context, ids []string, set, assignee, ackedBy string, ackedAt int64) error {
+	tx, err := c.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("updating alerts: %w", err)
+	}
+	defer tx.Rollback()
+	for _, id := range ids {
+		_, err := tx.ExecContext(ctx, `INSERT INTO console_alert_triage (alert_id, assignee, acked_by, acked_at)
+			SELECT id, ?, ?, ? FROM alerts WHERE id = ?
+			ON CONFLICT(alert_id) DO UPDATE SET `+set, assignee, ackedBy, ackedAt, id)
+		if err != nil {
+			return fmt.Errorf("updating alert %s: %w", id, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("updating alerts: %w", err)
+	}
+	return nil
+}
+
+// setAlertStatus opens or closes alerts. The alert package keeps the
+// status column and reads it; it has no setter, so the console writes it.
+func (c *Console) setAlertStatus(ctx context.Context, ids []string, status string) error {
+	tx, err := c.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("updating alerts: %w", err)
+	}
+	defer tx.Rollback()
+	for _, id := range ids {
+		if _, err := tx.ExecContext(ctx, `UPDATE alerts SET status = ? WHERE id = ?`, status, id); err != nil {
+			return fmt.Errorf("updating alert %s: %w", id, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("updating alerts: %w", err)
+	}
+	return nil
+}
+
+// suppressAlerts adds one suppression per rule of the selected alerts.
+func (c *Console) suppressAlerts(ctx context.Context, ids []string, actor, reason, q, expires string) (int, error) {
+	if c.o.Recorder == nil {
+		return 0, errors.New("suppressions are not available")
+	}
+	var exp time.Time
+	if expires != "" {
+		d, err := timeparse.Duration(expires)
+		if err != nil || d <= 0 {
+			return 0, fmt.Errorf("expires: want a duration such as 7d")
+		}
+		exp = c.o.Now().Add(d)
+	}
+	seen := map[string]bool{}
+	n := 0
+	for _, id := range ids {
+		a, err := c.o.Alerts.Get(ctx, id)
+		if err != nil {
+			return n, err
+		}
+		if seen[a.RuleID] {
+			continue
+		}
+		seen[a.RuleID] = true
+		sp := &alert.Suppression{RuleID: a.RuleID, Query: q, Reason: strings.TrimSpace(reason), Author: actor, Expires: exp}
+		if err := c.o.Recorder.AddSuppression(ctx, sp); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// incidentFromAlerts opens an incident holding the alerts; the title
+// defaults to the first alert's rule and the severity to the highest level.
+func (c *Console) incidentFromAlerts(ctx context.Context, ids []string, actor, title, severity string) (string, error) {
+	if c.o.Incidents == nil {
+		return "", errors.New("incidents are not available")
+	}
+	if title == "" || severity == "" {
+		best := ""
+		for _, id := range ids {
+			a, err := c.o.Alerts.Get(ctx, id)
+			if err != nil {
+				return "", err
+			}
+			if title == "" {
+				title = a.RuleTitle
+			}
+			if alert.LevelRank(a.Level) > alert.LevelRank(best) {
+				best = a.Level
+			}
+		}
+		if severity == "" {
+			severity = best
+		}
+	}
+	inc, err := c.o.Incidents.Create(ctx, actor, title, severity, ids)
+	if err != nil {
+		return "", err
+	}
+	return inc.ID, nil
+}

@@ -1,0 +1,211 @@
+package web
+
+//go:generate go run gen_attack.go
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The ATT&CK table is derived from MITRE's data by gen_attack.go;
+// attack/LICENSE.txt carries MITRE's copyright and licence, which the
+// page shows.
+var (
+	//go:embed attack/enterprise.json
+	attackJSON []byte
+	//go:embed attack/LICENSE.txt
+	attackLicense string
+)
+
+type attackTactic struct {
+	ID    string `json:"id"`
+	Short string `json:"short"`
+	Name  string `json:"name"`
+}
+
+type attackTechnique struct {
+	ID      string   `json:"id"`
+	Name    string   `json:"name"`
+	Tactics []string `json:"tactics"`
+	Parent  string   `json:"parent"`
+}
+
+type attackTable struct {
+	Source     string            `json:"source"`
+	Version    string            `json:"version"`
+	Tactics    []attackTactic    `json:"tactics"`
+	Techniques []attackTechnique `json:"techniques"`
+}
+
+var (
+	attackOnce sync.Once
+	attackTab  attackTable
+	attackErr  error
+)
+
+func loadAttack() (*attackTable, error) {
+	attackOnce.Do(func() {
+		if err := json.Unmarshal(attackJSON, &attackTab); err != nil {
+			attackErr = fmt.Errorf("reading the embedded ATT&CK table: %w", err)
+		}
+	})
+	return &attackTab, attackErr
+}
+
+// techniqueIDs returns the ATT&CK technique ids a rule's tags name
+// ("attack.t1059.001" → T1059.001), with the parent of each sub-technique.
+func techniqueIDs(tags []string) []string {
+	var out []string
+	for _, t := range tags {
+		t = strings.ToLower(t)
+		if !strings.HasPrefix(t, "attack.t") {
+			continue
+		}
+		id := strings.ToUpper(t[len("attack."):])
+		if len(id) < 5 {
+			continue
+		}
+		out = append(out, id)
+		if p, _, ok := strings.Cut(id, "."); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+type matrixCell struct {
+	ID, Name string
+	Rules    int
+	Hits     int64
+	Subs     int
+}
+
+type matrixColumn struct {
+	Tactic     attackTactic
+	Techniques []matrixCell
+	Covered    int
+}
+
+type attackData struct {
+	Columns     []matrixColumn
+	Covered     int
+	Total       int
+	WithHits    int
+	OnlyCovered bool
+	Source      string
+	Version     string
+	License     string
+	Copyright   string
+}
+
+func (c *Console) attack(w http.ResponseWriter, r *http.Request, s *session) {
+	start := time.Now()
+	tab, err := loadAttack()
+	if err != nil {
+		c.fail(w, err)
+		return
+	}
+	rules := map[string]int{}
+	rows, _ := c.ruleRows()
+	for _, row := range rows {
+		if row.State != "loaded" {
+			continue
+		}
+		seen := map[string]bool{}
+		for _, id := range techniqueIDs(row.Tags) {
+			if !seen[id] {
+				seen[id] = true
+				rules[id]++
+			}
+		}
+	}
+	hits := map[string]int64{}
+	q, err := c.db.QueryContext(r.Context(), `SELECT max(tags), count(*) FROM alerts GROUP BY rule_id`)
+	if err != nil {
+		c.fail(w, fmt.Errorf("alert hits per technique: %w", err))
+		return
+	}
+	for q.Next() {
+		var tj string
+		var n int64
+		if err := q.Scan(&tj, &n); err != nil {
+			q.Close()
+			c.fail(w, fmt.Errorf("alert hits per technique: %w", err))
+			return
+		}
+		var tags []string
+		_ = json.Unmarshal([]byte(tj), &tags)
+		seen := map[string]bool{}
+		for _, id := range techniqueIDs(tags) {
+			if !seen[id] {
+				seen[id] = true
+				hits[id] += n
+			}
+		}
+	}
+	q.Close()
+	subs := map[string]int{}
+	for _, t := range tab.Techniques {
+		if t.Parent != "" {
+			subs[t.Parent]++
+		}
+	}
+	d := attackData{OnlyCovered: r.URL.Query().Get("covered") == "1", Source: tab.Source, Version: tab.Version, License: attackLicense}
+	for _, line := range strings.Split(attackLicense, "\n") {
+		if strings.Contains(line, "©") {
+			d.Copyright = strings.Trim(strings.TrimSpace(line), `"`)
+			break
+		}
+	}
+	covered := map[string]bool{}
+	for _, ta := range tab.Tactics {
+		col := matrixColumn{Tactic: ta}
+		for _, t := range tab.Techniques {
+			if t.Parent != "" || !hasString(t.Tactics, ta.Short) {
+				continue
+			}
+			cell := matrixCell{ID: t.ID, Name: t.Name, Rules: rules[t.ID], Hits: hits[t.ID], Subs: subs[t.ID]}
+			if cell.Rules > 0 {
+				col.Covered++
+				covered[t.ID] = true
+			}
+			if d.OnlyCovered && cell.Rules == 0 && cell.Hits == 0 {
+				continue
+			}
+			col.Techniques = append(col.Techniques, cell)
+		}
+		sort.SliceStable(col.Techniques, func(i, j int) bool {
+			a, b := col.Techniques[i], col.Techniques[j]
+			if (a.Rules > 0) != (b.Rules > 0) {
+				return a.Rules > 0
+			}
+			return a.Name < b.Name
+		})
+		d.Columns = append(d.Columns, col)
+	}
+	for _, t := range tab.Techniques {
+		if t.Parent == "" {
+			d.Total++
+			if hits[t.ID] > 0 {
+				d.WithHits++
+			}
+		}
+	}
+	d.Covered = len(covered)
+	c.show(w, r, s, "attack", "ATT&CK coverage", d, start)
+}
+
+func hasString(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

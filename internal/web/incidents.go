@@ -1,0 +1,248 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/incident"
+	"github.com/vigilsec/vigil/internal/respond"
+	"github.com/vigilsec/vigil/internal/timeparse"
+)
+
+var statuses = []incident.Status{incident.StatusNew, incident.StatusAcknowledged, incident.StatusInvestigating,
+	incident.StatusContained, incident.StatusResolved, incident.StatusFalsePositive}
+
+// manualActions are the response actions a person may run by hand.
+var manualActions = []string{"comment", "create_task", "block_ip", "unblock_ip", "disable_user", "notify", "http_request"}
+
+type incidentsData struct {
+	Incidents []incident.Incident
+	Status    string
+	Assignee  string
+	Statuses  []incident.Status
+}
+
+func (c *Console) incidents(w http.ResponseWriter, r *http.Request, s *session) {
+	start := time.Now()
+	if c.o.Incidents == nil {
+		http.NotFound(w, r)
+		return
+	}
+	v := r.URL.Query()
+	d := incidentsData{Status: v.Get("status"), Assignee: v.Get("assignee"), Statuses: statuses}
+	if !v.Has("status") {
+		d.Status = "open"
+	}
+	st := d.Status
+	if st == "any" {
+		st = ""
+	}
+	var err error
+	d.Incidents, err = c.o.Incidents.List(r.Context(), incident.ListFilter{Status: st, Assignee: d.Assignee, Limit: 200})
+	if err != nil {
+		back(w, r, "/incidents", "", err)
+		return
+	}
+	c.show(w, r, s, "incidents", "Incidents", d, start)
+}
+
+type incidentData struct {
+	Inc       *incident.Incident
+	Statuses  []incident.Status
+	Levels    []string
+	Playbooks []*respond.Playbook
+	Actions   []string
+	Pending   []incident.Action
+	Entities  [][2]string
+}
+
+func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, s *session) {
+	start := time.Now()
+	if c.o.Incidents == nil {
+		http.NotFound(w, r)
+		return
+	}
+	inc, err := c.o.Incidents.Get(r.Context(), r.PathValue("id"))
+	if errors.Is(err, incident.ErrNotFound) {
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		c.fail(w, err)
+		return
+	}
+	d := incidentData{Inc: inc, Statuses: statuses, Levels: alert.Levels, Actions: manualActions}
+	if c.o.Runner != nil {
+		d.Playbooks = c.o.Runner.Playbooks()
+	}
+	for _, a := range inc.Actions {
+		if a.Status == "pending_approval" {
+			d.Pending = append(d.Pending, a)
+		}
+	}
+	for k, vs := range inc.Entities {
+		for _, v := range vs {
+			d.Entities = append(d.Entities, [2]string{k, v})
+		}
+	}
+	c.show(w, r, s, "incident", inc.Title, d, start)
+}
+
+func (c *Console) incidentReport(w http.ResponseWriter, r *http.Request, s *session) {
+	if c.o.Incidents == nil {
+		http.NotFound(w, r)
+		return
+	}
+	format := r.URL.Query().Get("format")
+	if format == "" {
+		format = "md"
+	}
+	inc, err := c.o.Incidents.Get(r.Context(), r.PathValue("id"))
+	if errors.Is(err, incident.ErrNotFound) {
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		c.fail(w, err)
+		return
+	}
+	body, err := incident.Report(inc, format, c.o.Now())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	ext, ctype := "md", "text/markdown; charset=utf-8"
+	if format == "html" {
+		ext, ctype = "html", "text/html; charset=utf-8"
+	}
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Content-Disposition", `attachment; filename="incident-`+inc.ID+`.`+ext+`"`)
+	// The HTML report carries its own inline styles and no script.
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	w.Write(body)
+}
+
+func (c *Console) incidentURL(r *http.Request) string { return "/incidents/" + r.PathValue("id") }
+
+func (c *Console) incidentUpdate(w http.ResponseWriter, r *http.Request, s *session) {
+	var p incident.Patch
+	set := func(dst **string, name string) {
+		if r.PostForm.Has(name) {
+			v := strings.TrimSpace(r.PostFormValue(name))
+			*dst = &v
+		}
+	}
+	set(&p.Status, "status")
+	set(&p.Assignee, "assignee")
+	set(&p.Severity, "severity")
+	set(&p.Title, "title")
+	set(&p.Summary, "summary")
+	set(&p.RootCause, "root_cause")
+	set(&p.Impact, "impact")
+	set(&p.LessonsLearned, "lessons_learned")
+	before, after, err := c.o.Incidents.Update(r.Context(), r.PathValue("id"), s.Username, p)
+	if err == nil {
+		if c.o.Audit != nil {
+			if aerr := c.o.Audit.Record(r.Context(), s.Username, "incident.update", after.ID, before, after); aerr != nil {
+				c.o.Log.Error("audit record lost", "err", aerr)
+			}
+		}
+	}
+	back(w, r, c.incidentURL(r), "Incident updated.", err)
+}
+
+func (c *Console) incidentComment(w http.ResponseWriter, r *http.Request, s *session) {
+	e, err := c.o.Incidents.Comment(r.Context(), r.PathValue("id"), s.Username, r.PostFormValue("text"))
+	if err == nil {
+		c.audit(r.Context(), s.Username, "incident.comment", r.PathValue("id"), e)
+	}
+	back(w, r, c.incidentURL(r)+"#comments", "Comment added.", err)
+}
+
+func (c *Console) incidentTask(w http.ResponseWriter, r *http.Request, s *session) {
+	t, err := c.o.Incidents.AddTask(r.Context(), r.PathValue("id"), s.Username, r.PostFormValue("title"), r.PostFormValue("assignee"))
+	if err == nil {
+		c.audit(r.Context(), s.Username, "incident.task.add", r.PathValue("id"), t)
+	}
+	back(w, r, c.incidentURL(r)+"#tasks", "Task added.", err)
+}
+
+func (c *Console) incidentTaskDone(w http.ResponseWriter, r *http.Request, s *session) {
+	done := r.PostFormValue("done") == "true"
+	err := c.o.Incidents.SetTaskDone(r.Context(), r.PathValue("id"), r.PathValue("task"), s.Username, done)
+	if err == nil {
+		c.audit(r.Context(), s.Username, "incident.task.update", r.PathValue("task"), map[string]bool{"done": done})
+	}
+	back(w, r, c.incidentURL(r)+"#tasks", "Task updated.", err)
+}
+
+func (c *Console) incidentObservable(w http.ResponseWriter, r *http.Request, s *session) {
+	kind, value, ioc := r.PostFormValue("kind"), r.PostFormValue("value"), r.PostFormValue("ioc") == "true"
+	err := c.o.Incidents.FlagObservable(r.Context(), r.PathValue("id"), s.Username, kind, value, ioc)
+	if err == nil {
+		c.audit(r.Context(), s.Username, "incident.observable", r.PathValue("id"), map[string]any{"kind": kind, "value": value, "ioc": ioc})
+	}
+	back(w, r, c.incidentURL(r)+"#observables", "Observable updated.", err)
+}
+
+func (c *Console) incidentPlaybook(w http.ResponseWriter, r *http.Request, s *session) {
+	if c.o.Runner == nil {
+		back(w, r, c.incidentURL(r), "", errors.New("playbooks are not available"))
+		return
+	}
+	name := r.PostFormValue("playbook")
+	err := c.o.Runner.RunManual(r.Context(), name, r.PathValue("id"), s.Username)
+	if err == nil {
+		c.audit(r.Context(), s.Username, "playbook.run", r.PathValue("id"), map[string]string{"playbook": name})
+	}
+	back(w, r, c.incidentURL(r)+"#actions", "Playbook "+name+" started.", err)
+}
+
+func (c *Console) incidentAction(w http.ResponseWriter, r *http.Request, s *session) {
+	if c.o.Runner == nil {
+		back(w, r, c.incidentURL(r), "", errors.New("response actions are not available"))
+		return
+	}
+	name, target := r.PostFormValue("action"), strings.TrimSpace(r.PostFormValue("target"))
+	var ttl time.Duration
+	if t := r.PostFormValue("ttl"); t != "" {
+		d, err := timeparse.Duration(t)
+		if err != nil {
+			back(w, r, c.incidentURL(r)+"#actions", "", fmt.Errorf("ttl: %w", err))
+			return
+		}
+		ttl = d
+	}
+	with := map[string]string{}
+	if text := strings.TrimSpace(r.PostFormValue("text")); text != "" {
+		with["text"], with["title"] = text, text
+	}
+	act, err := c.o.Runner.Manual(r.Context(), r.PathValue("id"), s.Username, name, target, ttl, with)
+	msg := ""
+	if err == nil {
+		c.audit(r.Context(), s.Username, "action."+name, r.PathValue("id"), act)
+		msg = fmt.Sprintf("Action %s: %s %s", name, act.Status, act.Result)
+	}
+	back(w, r, c.incidentURL(r)+"#actions", msg, err)
+}
+
+func (c *Console) incidentDecide(w http.ResponseWriter, r *http.Request, s *session) {
+	if c.o.Runner == nil {
+		back(w, r, c.incidentURL(r), "", errors.New("response actions are not available"))
+		return
+	}
+	dec := r.PathValue("decision")
+	if dec != "approve" && dec != "reject" {
+		http.NotFound(w, r)
+		return
+	}
+	err := c.o.Runner.Decide(r.Context(), r.PathValue("id"), r.PathValue("action"), s.Username, dec == "approve")
+	if err == nil {
+		c.audit(r.Context(), s.Username, "action."+dec, r.PathValue("id"), map[string]string{"action": r.PathValue("action")})
+	}
+	back(w, r, c.incidentURL(r)+"#actions", "Action "+dec+"d.", err)
+}

@@ -1,0 +1,482 @@
+package web
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/api"
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/query"
+	"github.com/vigilsec/vigil/internal/store"
+	"github.com/vigilsec/vigil/internal/timeparse"
+)
+
+// Time ranges offered by the time picker.
+var ranges = []struct{ Value, Label string }{
+	{"15m", "Last 15 minutes"}, {"1h", "Last hour"}, {"24h", "Last 24 hours"},
+	{"7d", "Last 7 days"}, {"30d", "Last 30 days"}, {"all", "All time"}, {"custom", "Custom…"},
+}
+
+// searchParams is a search as the URL carries it.
+type searchParams struct {
+	Q, Range, From, To string
+	Tail               bool
+	from, to           time.Time
+	parsed             *query.Query
+}
+
+func (c *Console) parseSearch(v url.Values) (searchParams, error) {
+	p := searchParams{Q: v.Get("q"), Range: v.Get("range"), From: v.Get("from"), To: v.Get("to"), Tail: v.Get("tail") == "1"}
+	if p.Range == "" {
+		p.Range = "24h"
+	}
+	if len(p.Q) > api.MaxQueryLength {
+		return p, errors.New("query longer than 16 KiB")
+	}
+	now := c.o.Now()
+	var err error
+	switch p.Range {
+	case "all":
+	case "custom":
+		if p.from, err = timeparse.Parse(p.From, now); err != nil {
+			return p, fmt.Errorf("from: %w", err)
+		}
+		if p.to, err = timeparse.Parse(p.To, now); err != nil {
+			return p, fmt.Errorf("to: %w", err)
+		}
+	default:
+		d, err := timeparse.Duration(p.Range)
+		if err != nil {
+			return p, fmt.Errorf("range: %w", err)
+		}
+		p.from = now.Add(-d)
+	}
+	if p.parsed, err = query.Parse(p.Q); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// values returns the URL parameters of p, with q replaced when q != "".
+func (p searchParams) values(q string) url.Values {
+	v := url.Values{}
+	v.Set("q", q)
+	v.Set("range", p.Range)
+	if p.Range == "custom" {
+		v.Set("from", p.From)
+		v.Set("to", p.To)
+	}
+	return v
+}
+
+// Query returns the URL query of the search (for links and htmx), typed
+// as a URL so that html/template keeps its & and = separators.
+func (p searchParams) Query() template.URL { return template.URL(p.values(p.Q).Encode()) }
+
+// With returns the URL query of the search narrowed to field = value.
+func (p searchParams) With(field, value string) string {
+	return p.values(addFilter(p.Q, field, value)).Encode()
+}
+
+type eventRow struct {
+	ID     string
+	Time   time.Time
+	Fields []kv
+	JSON   string
+}
+
+type kv struct{ K, V string }
+
+type searchData struct {
+	P       searchParams
+	Ranges  []struct{ Value, Label string }
+	Ran     bool
+	Err     string
+	Total   int64
+	Events  []eventRow
+	Columns []string
+	Rows    [][]string
+	Took    time.Duration
+	Fields  []string
+}
+
+// maxSidebarFields bounds the fields whose top values the sidebar shows.
+const maxSidebarFields = 8
+
+func (c *Console) runSearch(r *http.Request, p searchParams, limit int) (*store.Result, time.Duration, error) {
+	start := time.Now()
+	res, err := c.o.Store.Search(r.Context(), store.SearchRequest{Query: p.parsed, From: p.from, To: p.to, Limit: limit})
+	took := time.Since(start)
+	if err == nil && c.o.Metrics != nil {
+		c.o.Metrics.QuerySeconds.Observe(took.Seconds())
+	}
+	return res, took, err
+}
+
+func (c *Console) search(w http.ResponseWriter, r *http.Request, s *session) {
+	start := time.Now()
+	v := r.URL.Query()
+	d := searchData{Ranges: ranges}
+	p, err := c.parseSearch(v)
+	d.P = p
+	if err != nil {
+		d.Err = err.Error()
+		c.show(w, r, s, "search", "Search", d, start)
+		return
+	}
+	res, took, err := c.runSearch(r, p, store.DefaultLimit)
+	d.Ran, d.Took = true, took
+	if err != nil {
+		d.Err = err.Error()
+		c.show(w, r, s, "search", "Search", d, start)
+		return
+	}
+	c.fillResult(&d, res)
+	c.show(w, r, s, "search", "Search", d, start)
+}
+
+func (c *Console) fillResult(d *searchData, res *store.Result) {
+	d.Total = res.Total
+	if res.Rows != nil || (res.Columns != nil && res.Events == nil) {
+		d.Columns = res.Columns
+		for _, row := range res.Rows {
+			cells := make([]string, len(row))
+			for i, cell := range row {
+				cells[i] = cellString(cell)
+			}
+			d.Rows = append(d.Rows, cells)
+		}
+		return
+	}
+	count := map[string]int{}
+	for _, h := range res.Events {
+		row := eventRow{ID: h.ID, Time: h.Event.Timestamp(), JSON: prettyJSON(h.Event.AppendJSON(nil))}
+		seen := map[event.Key]bool{}
+		for _, f := range h.Event.Fields {
+			row.Fields = append(row.Fields, kv{f.Key.Name(), f.Value.Str})
+			if !seen[f.Key] {
+				seen[f.Key] = true
+				count[f.Key.Name()]++
+			}
+		}
+		d.Events = append(d.Events, row)
+	}
+	for f := range count {
+		d.Fields = append(d.Fields, f)
+	}
+	sort.Slice(d.Fields, func(i, j int) bool {
+		pi, pj := preferredField(d.Fields[i]), preferredField(d.Fields[j])
+		if pi != pj {
+			return pi < pj
+		}
+		if count[d.Fields[i]] != count[d.Fields[j]] {
+			return count[d.Fields[i]] > count[d.Fields[j]]
+		}
+		return d.Fields[i] < d.Fields[j]
+	})
+	if len(d.Fields) > maxSidebarFields {
+		d.Fields = d.Fields[:maxSidebarFields]
+	}
+}
+
+// sidebarFirst are the fields an analyst filters on most, shown first in
+// the sidebar when the results have them.
+var sidebarFirst = []string{"source.ip", "user.name", "host.name", "event.action", "event.outcome",
+	"process.name", "destination.ip", "event.dataset", "url.path", "http.response.status_code"}
+
+func preferredField(f string) int {
+	for i, p := range sidebarFirst {
+		if p == f {
+			return i
+		}
+	}
+	return len(sidebarFirst)
+}
+
+func cellString(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case time.Time:
+		return x.UTC().Format(time.RFC3339)
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	}
+	return fmt.Sprint(v)
+}
+
+// searchRows answers the live tail: the newest events as table rows.
+func (c *Console) searchRows(w http.ResponseWriter, r *http.Request, s *session) {
+	start := time.Now()
+	d := searchData{}
+	p, err := c.parseSearch(r.URL.Query())
+	d.P = p
+	if err == nil {
+		var res *store.Result
+		res, d.Took, err = c.runSearch(r, p, store.DefaultLimit)
+		if err == nil {
+			c.fillResult(&d, res)
+		}
+	}
+	if err != nil {
+		d.Err = err.Error()
+	}
+	v := c.newView(r, s, "search", "Search", d)
+	v.Partial = "rows"
+	v.Took = time.Since(start)
+	c.tmpl.render(w, http.StatusOK, "search", v)
+}
+
+type fieldTop struct {
+	Field  string
+	Values []valueCount
+}
+
+type valueCount struct {
+	Value string
+	Count int64
+	Link  string
+}
+
+// searchFields answers the sidebar: top values of the given fields
+// (stats count() by field), loaded by htmx after the results.
+func (c *Console) searchFields(w http.ResponseWriter, r *http.Request, s *session) {
+	start := time.Now()
+	v := r.URL.Query()
+	p, err := c.parseSearch(v)
+	var tops []fieldTop
+	fields := v["field"]
+	if len(fields) > maxSidebarFields {
+		fields = fields[:maxSidebarFields]
+	}
+	for _, f := range fields {
+		if err != nil {
+			break
+		}
+		if _, perr := query.Parse(f + ":*"); perr != nil {
+			continue // not a field name the language accepts
+		}
+		filter := ""
+		if p.parsed.Filter != nil {
+			filter = p.parsed.Filter.String()
+		}
+		sq, perr := query.Parse(filter + " | stats count() by " + f + " | sort -count | limit 5")
+		if perr != nil {
+			continue
+		}
+		var res *store.Result
+		sp := p
+		sp.parsed = sq
+		res, _, err = c.runSearch(r, sp, 5)
+		if err != nil {
+			break
+		}
+		ft := fieldTop{Field: f}
+		for _, row := range res.Rows {
+			if len(row) < 2 {
+				continue
+			}
+			val := cellString(row[0])
+			n, _ := row[1].(int64)
+			ft.Values = append(ft.Values, valueCount{Value: val, Count: n, Link: "/search?" + p.With(f, val)})
+		}
+		tops = append(tops, ft)
+	}
+	view := c.newView(r, s, "search", "Search", struct {
+		Tops []fieldTop
+		Err  string
+	}{tops, errString(err)})
+	view.Partial = "fields"
+	view.Took = time.Since(start)
+	c.tmpl.render(w, http.StatusOK, "search", view)
+}
+
+// searchChart answers the histogram: a timechart of the query's filter.
+func (c *Console) searchChart(w http.ResponseWriter, r *http.Request, s *session) {
+	start := time.Now()
+	p, err := c.parseSearch(r.URL.Query())
+	var chart template.HTML
+	if err == nil {
+		from, to := p.from, p.to
+		now := c.o.Now()
+		if to.IsZero() {
+			to = now
+		}
+		if from.IsZero() {
+			st, serr := c.o.Store.Stats(r.Context())
+			if serr == nil && !st.Oldest.IsZero() {
+				from = st.Oldest
+			} else {
+				from = to.Add(-24 * time.Hour)
+			}
+		}
+		span := niceSpan(to.Sub(from) / 60)
+		filter := ""
+		if p.parsed.Filter != nil {
+			filter = p.parsed.Filter.String()
+		}
+		var sq *query.Query
+		sq, err = query.Parse(filter + " | timechart span=" + query.FormatSpan(span) + " count()")
+		if err == nil {
+			sp := p
+			sp.parsed, sp.from, sp.to = sq, from, to
+			var res *store.Result
+			res, _, err = c.runSearch(r, sp, store.MaxLimit)
+			if err == nil {
+				first := from.Truncate(span)
+				n := int(to.Sub(first)/span) + 1
+				vals := make([]float64, n)
+				for _, row := range res.Rows {
+					if len(row) < 2 {
+						continue
+					}
+					t, ok := row[0].(time.Time)
+					if !ok {
+						continue
+					}
+					i := int(t.Sub(first) / span)
+					if i >= 0 && i < n {
+						vals[i] += toFloat(row[1])
+					}
+				}
+				chart = barChart("Events over time", first, span, []series{{Class: "bar", Values: vals}})
+			}
+		}
+	}
+	view := c.newView(r, s, "search", "Search", struct {
+		Chart template.HTML
+		Err   string
+	}{chart, errString(err)})
+	view.Partial = "chart"
+	view.Took = time.Since(start)
+	c.tmpl.render(w, http.StatusOK, "search", view)
+}
+
+func toFloat(v any) float64 {
+	switch x := v.(type) {
+	case int64:
+		return float64(x)
+	case float64:
+		return x
+	case int:
+		return float64(x)
+	}
+	return 0
+}
+
+// niceSpan rounds a bucket width up to a readable one.
+func niceSpan(d time.Duration) time.Duration {
+	for _, s := range []time.Duration{time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second, time.Minute,
+		5 * time.Minute, 10 * time.Minute, 30 * time.Minute, time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour} {
+		if d <= s {
+			return s
+		}
+	}
+	return 7 * 24 * time.Hour
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// searchExport downloads up to store.MaxLimit results as CSV or JSON.
+func (c *Console) searchExport(w http.ResponseWriter, r *http.Request, s *session) {
+	p, err := c.parseSearch(r.URL.Query())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	res, _, err := c.runSearch(r, p, store.MaxLimit)
+	if err != nil {
+		code := http.StatusInternalServerError
+		if errors.Is(err, store.ErrBadRequest) {
+			code = http.StatusBadRequest
+		}
+		http.Error(w, err.Error(), code)
+		return
+	}
+	c.audit(r.Context(), s.Username, "search.export", p.Q, map[string]any{"format": r.URL.Query().Get("format")})
+	switch r.URL.Query().Get("format") {
+	case "json":
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Disposition", `attachment; filename="vigil-search.json"`)
+		w.Write(api.AppendResult(nil, res))
+	case "csv", "":
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="vigil-search.csv"`)
+		writeCSV(w, res)
+	default:
+		http.Error(w, "format: want csv or json", http.StatusBadRequest)
+	}
+}
+
+// writeCSV writes a result as CSV: the aggregate's columns, or for events
+// @timestamp then every field name seen (repeated fields joined by "; ").
+// Cells that a spreadsheet would run as a formula are prefixed with '.
+func writeCSV(w http.ResponseWriter, res *store.Result) {
+	cw := csv.NewWriter(w)
+	defer cw.Flush()
+	if res.Rows != nil || (res.Columns != nil && res.Events == nil) {
+		cw.Write(res.Columns)
+		for _, row := range res.Rows {
+			out := make([]string, len(row))
+			for i, cell := range row {
+				out[i] = csvSafe(cellString(cell))
+			}
+			cw.Write(out)
+		}
+		return
+	}
+	idx := map[string]int{}
+	var cols []string
+	for _, h := range res.Events {
+		for _, f := range h.Event.Fields {
+			n := f.Key.Name()
+			if _, ok := idx[n]; !ok {
+				idx[n] = -1
+				cols = append(cols, n)
+			}
+		}
+	}
+	sort.Strings(cols)
+	cols = append([]string{"@timestamp"}, cols...)
+	for i, n := range cols {
+		idx[n] = i
+	}
+	cw.Write(cols)
+	for _, h := range res.Events {
+		out := make([]string, len(cols))
+		out[0] = h.Event.Timestamp().UTC().Format(time.RFC3339Nano)
+		for _, f := range h.Event.Fields {
+			i := idx[f.Key.Name()]
+			if i == 0 {
+				continue
+			}
+			if out[i] != "" {
+				out[i] += "; "
+			}
+			out[i] += f.Value.Str
+		}
+		for i := 1; i < len(out); i++ {
+			out[i] = csvSafe(out[i])
+		}
+		cw.Write(out)
+	}
+}
+
+func csvSafe(s string) string {
+	if s != "" && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r') {
+		return "'" + s
+	}
+	return s
+}

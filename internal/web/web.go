@@ -1,0 +1,252 @@
+// Package web serves Vigil's web console: server-rendered HTML pages
+// (html/template and htmx, every asset embedded in the binary) for search,
+// alerts, incidents, rules, ATT&CK coverage, sources and settings, behind
+// a login with server-side sessions, CSRF tokens on every state-changing
+// request, the API's role checks and a strict Content-Security-Policy.
+//
+// Pages read the Go packages directly (alert, incident, respond, store,
+// metrics) and never scan stored events, except the search page, which
+// runs the store's search.
+package web
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/audit"
+	"github.com/vigilsec/vigil/internal/auth"
+	"github.com/vigilsec/vigil/internal/incident"
+	"github.com/vigilsec/vigil/internal/intel"
+	"github.com/vigilsec/vigil/internal/metrics"
+	"github.com/vigilsec/vigil/internal/notify"
+	"github.com/vigilsec/vigil/internal/respond"
+	"github.com/vigilsec/vigil/internal/ruleset"
+	"github.com/vigilsec/vigil/internal/store"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Store is the event store the console reads: search and stats, plus the
+// metadata database where the console keeps its sessions and settings.
+type Store interface {
+	store.Store
+	Meta() *sql.DB
+}
+
+// Queue reports the pipeline's backlog.
+type Queue interface {
+	QueueDepth() int
+	QueueSize() int
+}
+
+// Input describes one configured input for the sources page.
+type Input struct {
+	// Name is the input's metric label (syslog_udp, http_native, ...).
+	Name string
+	// Addr is where it listens or what it reads.
+	Addr string
+}
+
+// Options are what the console serves from. Store and Auth are required;
+// a nil optional part hides what depends on it.
+type Options struct {
+	Store     Store
+	Auth      *auth.Service
+	Alerts    *alert.Store
+	Recorder  *alert.Recorder
+	Incidents *incident.Manager
+	Audit     *audit.Log
+	Runner    *respond.Runner
+	Notifier  *notify.Notifier
+	Metrics   *metrics.Metrics
+	Pipeline  Queue
+	// Rules returns the rule set in force.
+	Rules func() *ruleset.Loaded
+	// ReloadPlaybooks loads the playbooks again.
+	ReloadPlaybooks func() error
+	// Intel reports the threat-intelligence feeds; nil shows that intel
+	// is not configured.
+	Intel interface{ Status() []intel.FeedStatus }
+	// Inputs lists the configured inputs.
+	Inputs []Input
+	// Retention describes the retention policy for the sources page.
+	Retention string
+	// TrustForwardedProto treats "X-Forwarded-Proto: https" as TLS (set it
+	// only behind a TLS-terminating proxy that sets the header).
+	TrustForwardedProto bool
+	// SessionIdle ends a session unused for this long (default 30 min).
+	SessionIdle time.Duration
+	// SessionMax ends a session this long after login (default 12 h).
+	SessionMax time.Duration
+	// Log receives errors; nil discards them.
+	Log *slog.Logger
+	// Now is the clock (tests); nil means time.Now.
+	Now func() time.Time
+}
+
+// Console is the web console.
+type Console struct {
+	o          Options
+	db         *sql.DB
+	tmpl       *templates
+	limiter    *limiter
+	rate       *rateSampler
+	inputRates inputRates
+	disabled   *ruleFilter
+	static     http.Handler
+}
+
+// New opens the console's tables in the meta database and parses the
+// templates.
+func New(ctx context.Context, o Options) (*Console, error) {
+	if o.Store == nil || o.Auth == nil {
+		return nil, errors.New("web console: store and auth are required")
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.SessionIdle <= 0 {
+		o.SessionIdle = 30 * time.Minute
+	}
+	if o.SessionMax <= 0 {
+		o.SessionMax = 12 * time.Hour
+	}
+	if o.Rules == nil {
+		o.Rules = func() *ruleset.Loaded { return nil }
+	}
+	c := &Console{o: o, db: o.Store.Meta(), limiter: newLimiter(o.Now), rate: &rateSampler{}}
+	if _, err := c.db.ExecContext(ctx, schema); err != nil {
+		return nil, fmt.Errorf("creating console tables: %w", err)
+	}
+	var err error
+	if c.tmpl, err = parseTemplates(); err != nil {
+		return nil, err
+	}
+	if c.disabled, err = loadRuleFilter(ctx, c.db); err != nil {
+		return nil, err
+	}
+	sub, _ := fs.Sub(staticFS, "static")
+	c.static = http.StripPrefix("/static/", http.FileServerFS(sub))
+	return c, nil
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS console_sessions (
+	id_hash BLOB PRIMARY KEY,
+	username TEXT NOT NULL,
+	csrf TEXT NOT NULL,
+	created INTEGER NOT NULL,
+	last_seen INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS console_sessions_user ON console_sessions(username);
+CREATE TABLE IF NOT EXISTS console_disabled_rules (
+	rule_id TEXT PRIMARY KEY,
+	actor TEXT NOT NULL,
+	at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS console_alert_triage (
+	alert_id TEXT PRIMARY KEY,
+	assignee TEXT NOT NULL DEFAULT '',
+	acked_by TEXT NOT NULL DEFAULT '',
+	acked_at INTEGER NOT NULL DEFAULT 0
+);`
+
+// Register mounts the console's routes on mux, except GET / (the
+// overview), which the caller mounts with Overview because the
+// Elasticsearch ingest shares that path.
+func (c *Console) Register(mux *http.ServeMux) {
+	mux.Handle("GET /static/", c.secure(http.HandlerFunc(c.serveStatic)))
+	mux.Handle("GET /login", c.secure(http.HandlerFunc(c.loginPage)))
+	mux.Handle("POST /login", c.secure(http.HandlerFunc(c.login)))
+	mux.Handle("POST /logout", c.page(auth.PermRead, c.logout))
+
+	read := func(h handlerFunc) http.Handler { return c.page(auth.PermRead, h) }
+	write := func(h handlerFunc) http.Handler { return c.page(auth.PermWrite, h) }
+	admin := func(h handlerFunc) http.Handler { return c.page(auth.PermAdmin, h) }
+
+	mux.Handle("GET /overview", read(c.overview))
+	mux.Handle("GET /search", read(c.search))
+	mux.Handle("GET /search/rows", read(c.searchRows))
+	mux.Handle("GET /search/fields", read(c.searchFields))
+	mux.Handle("GET /search/chart", read(c.searchChart))
+	mux.Handle("GET /search/export", read(c.searchExport))
+	mux.Handle("GET /alerts", read(c.alerts))
+	mux.Handle("GET /alerts/{id}", read(c.alertPage))
+	mux.Handle("POST /alerts/bulk", write(c.alertsBulk))
+	mux.Handle("GET /incidents", read(c.incidents))
+	mux.Handle("GET /incidents/{id}", read(c.incidentPage))
+	mux.Handle("GET /incidents/{id}/report", read(c.incidentReport))
+	mux.Handle("POST /incidents/{id}/update", write(c.incidentUpdate))
+	mux.Handle("POST /incidents/{id}/comments", write(c.incidentComment))
+	mux.Handle("POST /incidents/{id}/tasks", write(c.incidentTask))
+	mux.Handle("POST /incidents/{id}/tasks/{task}", write(c.incidentTaskDone))
+	mux.Handle("POST /incidents/{id}/observables", write(c.incidentObservable))
+	mux.Handle("POST /incidents/{id}/playbooks", write(c.incidentPlaybook))
+	mux.Handle("POST /incidents/{id}/actions", write(c.incidentAction))
+	mux.Handle("POST /incidents/{id}/actions/{action}/{decision}", write(c.incidentDecide))
+	mux.Handle("GET /rules", read(c.rules))
+	mux.Handle("GET /rules/view", read(c.rulePage))
+	mux.Handle("POST /rules/state", write(c.ruleState))
+	mux.Handle("POST /rules/test", read(c.ruleTest))
+	mux.Handle("GET /attack", read(c.attack))
+	mux.Handle("GET /sources", read(c.sources))
+	mux.Handle("GET /settings", read(c.settings))
+	mux.Handle("POST /settings/users", admin(c.settingsUser))
+	mux.Handle("POST /settings/users/{id}", admin(c.settingsUserState))
+	mux.Handle("POST /settings/tokens", admin(c.settingsToken))
+	mux.Handle("POST /settings/tokens/{id}/revoke", admin(c.settingsTokenRevoke))
+	mux.Handle("POST /settings/routes", admin(c.settingsRoute))
+	mux.Handle("POST /settings/routes/{id}/delete", admin(c.settingsRouteDelete))
+	mux.Handle("POST /settings/routes/{id}/test", admin(c.settingsRouteTest))
+	mux.Handle("POST /settings/playbooks/reload", admin(c.settingsPlaybooksReload))
+	mux.Handle("POST /settings/suppressions", write(c.settingsSuppression))
+	mux.Handle("POST /settings/suppressions/{id}/delete", write(c.settingsSuppressionDelete))
+}
+
+// Overview is the console's front page, for the caller to mount at GET /.
+func (c *Console) Overview() http.Handler { return c.page(auth.PermRead, c.overview) }
+
+// WantsConsole reports whether a request for / comes from a browser (it
+// accepts text/html and carries no shipper credentials) rather than from
+// an Elasticsearch shipper asking for the version document.
+func WantsConsole(r *http.Request) bool {
+	if h := r.Header.Get("Authorization"); h != "" {
+		return false
+	}
+	for _, v := range r.Header.Values("Accept") {
+		if containsFold(v, "text/html") {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Console) serveStatic(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	c.static.ServeHTTP(w, r)
+}
+
+// RuleFilter wraps a rule engine so that detections of rules disabled in
+// the console are dropped. The server sets the recorder's engine to
+// RuleFilter(l.Engine) on every rule reload.
+func (c *Console) RuleFilter(m alert.Matcher) alert.Matcher {
+	if m == nil {
+		return nil
+	}
+	return &filteredMatcher{m: m, f: c.disabled}
+}
