@@ -376,10 +376,16 @@ func (sp *aggSpec) countOnly() bool {
 // fastRows computes count() and count(promoted) groups in Go from the
 // promoted columns, skipping rows of absorbed blocks.
 func (sc *scan) fastRows(ctx context.Context, tx *sql.Tx, sp *aggSpec, g *groups, from, where string, args []any, absorbed *idSet) error {
-	sel := []string{"e.id", "e.ts"}
+	// Every column read costs the driver several calls: read as few as
+	// possible. The id only when blocks were absorbed; a by value with a
+	// leading 's' so that NULL (which stays NULL) differs from "".
+	withID := absorbed.len() > 0
+	sel := []string{"e.ts"}
+	if withID {
+		sel = append(sel, "e.id")
+	}
 	for _, c := range sp.byCols {
-		// RawBytes cannot tell NULL from "": ask.
-		sel = append(sel, "e."+promoted[c].col, "e."+promoted[c].col+" IS NULL")
+		sel = append(sel, "'s' || e."+promoted[c].col)
 	}
 	for _, a := range sp.aggs {
 		if a.Field != "" {
@@ -393,11 +399,16 @@ func (sc *scan) fastRows(ctx context.Context, tx *sql.Tx, sp *aggSpec, g *groups
 	defer rows.Close()
 	var id, ts int64
 	byVals := make([]sql.RawBytes, len(sp.byCols))
-	byNull := make([]bool, len(sp.byCols))
-	flags := make([]bool, len(sel)-2-2*len(sp.byCols))
-	dest := []any{&id, &ts}
+	flags := make([]bool, len(sel)-1-len(sp.byCols))
+	if withID {
+		flags = flags[:len(flags)-1]
+	}
+	dest := []any{&ts}
+	if withID {
+		dest = append(dest, &id)
+	}
 	for i := range byVals {
-		dest = append(dest, &byVals[i], &byNull[i])
+		dest = append(dest, &byVals[i])
 	}
 	for i := range flags {
 		dest = append(dest, &flags[i])
@@ -411,7 +422,7 @@ func (sc *scan) fastRows(ctx context.Context, tx *sql.Tx, sp *aggSpec, g *groups
 		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
-		if absorbed.len() > 0 && absorbed.has(id) {
+		if withID && absorbed.has(id) {
 			continue
 		}
 		var bucket int64
@@ -425,9 +436,9 @@ func (sc *scan) fastRows(ctx context.Context, tx *sql.Tx, sp *aggSpec, g *groups
 		for i := 0; same && i < len(byVals); i++ {
 			switch v := lastVals[i].(type) {
 			case nil:
-				same = byNull[i]
+				same = byVals[i] == nil
 			case string:
-				same = !byNull[i] && string(byVals[i]) == v
+				same = byVals[i] != nil && string(byVals[i][1:]) == v
 			}
 		}
 		st := last
@@ -437,10 +448,10 @@ func (sc *scan) fastRows(ctx context.Context, tx *sql.Tx, sp *aggSpec, g *groups
 				key = append(key, time.Unix(0, bucket).UTC())
 			}
 			for i, v := range byVals {
-				if byNull[i] {
+				if v == nil {
 					lastVals[i] = nil
 				} else {
-					lastVals[i] = string(v)
+					lastVals[i] = string(v[1:])
 				}
 				key = append(key, lastVals[i])
 			}

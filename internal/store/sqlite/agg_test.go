@@ -163,6 +163,8 @@ func TestAggregates(t *testing.T) {
 		`"Failed password" | stats count() by user.name`,
 		`| timechart span=1h count()`,
 		`| timechart span=15m count() by event.dataset`,
+		`| timechart span=1h count(), count(user.name) by host.name`,
+		`| stats count() by host.name, user.name`,
 		`| timechart span=1d count(), dc(user.name) by host.name`,
 		`| timechart span=30m avg(http.response.status_code) by custom.f`,
 		`NOT user.name:* | stats count() by host.name`,
