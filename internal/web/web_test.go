@@ -83,8 +83,8 @@ func TestSecurityHeadersAndNoInlineScript(t *testing.T) {
 	inline := []*regexp.Regexp{
 		regexp.MustCompile(`<script(?:\s[^>]*)?>\s*[^<\s]`), // a script element with a body
 		regexp.MustCompile(`<script(?:\s(?:[^>](?:[^s]|s[^r]|sr[^c]))*)?>`),
-		regexp.MustCompile(`\son[a-z]+\s*=`),      // inline event handlers
-		regexp.MustCompile(`\sstyle\s*=`),         // inline styles
+		regexp.MustCompile(`\son[a-z]+\s*=`),        // inline event handlers
+		regexp.MustCompile(`\sstyle\s*=`),           // inline styles
 		regexp.MustCompile(`(?i)href="javascript:`), // script URLs
 	}
 	for _, p := range append(pages(e, t), "/login") {
