@@ -113,13 +113,14 @@ func replay(ctx context.Context, sink ingest.Sink, log *slog.Logger, cfg replayC
 	defer timer.Stop()
 	phase := ""
 	for i := 0; i < len(items); {
+		// Messages due within one tick go together, at the tick's start.
 		slot := due(items[i].at) / cfg.tick
 		j, barrier := i, false
 		for j < len(items) && due(items[j].at)/cfg.tick == slot {
 			barrier = barrier || items[j].barrier
 			j++
 		}
-		if wait := time.Until(start.Add(slot * cfg.tick)); wait > 0 {
+		if wait := time.Until(start.Add(time.Duration(slot) * cfg.tick)); wait > 0 {
 			timer.Reset(wait)
 			select {
 			case <-timer.C:

@@ -642,3 +642,43 @@ func TestDocsSearches(t *testing.T) {
 		})
 	}
 }
+
+// FuzzScenario checks the scenario's invariants for any "now" between 1971
+// and 2200: messages oldest first within [now-Span, now], every one parsed
+// without parse_error at the time it carries (RFC 3164 has no year, so
+// New Year's Eve and leap days matter).
+func FuzzScenario(f *testing.F) {
+	for _, t := range []time.Time{
+		time.Date(2026, 11, 22, 5, 13, 0, 0, time.UTC),
+		time.Date(2027, 1, 1, 0, 5, 0, 0, time.UTC),
+		time.Date(2028, 2, 29, 0, 3, 0, 999_999_999, time.UTC),
+		time.Date(2028, 3, 1, 0, 11, 59, 0, time.UTC),
+		time.Date(2026, 12, 31, 23, 59, 59, 0, time.UTC),
+	} {
+		f.Add(t.UnixNano())
+	}
+	lo, hi := time.Date(1971, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano(), time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	p := parse.New(parse.Options{})
+	f.Fuzz(func(t *testing.T, ns int64) {
+		if ns < lo || ns > hi {
+			t.Skip("outside the years a server runs in")
+		}
+		now := time.Unix(0, ns)
+		prev := time.Time{}
+		for i, r := range Scenario(now) {
+			var ev event.Event
+			p.Parse(&r, &ev)
+			if ev.HasTag(event.TagParseError) {
+				t.Fatalf("message %d tagged parse_error: %s", i, r.Data)
+			}
+			// Syslog times have whole seconds, Sysmon's microseconds.
+			if ev.Time.Before(prev.Truncate(time.Second)) {
+				t.Fatalf("message %d at %v, before the previous one at %v: %s", i, ev.Time, prev, r.Data)
+			}
+			prev = ev.Time
+			if ev.Time.Before(now.Add(-Span-time.Second)) || ev.Time.After(now) {
+				t.Fatalf("message %d at %v, want within %v before %v: %s", i, ev.Time, Span, now, r.Data)
+			}
+		}
+	})
+}

@@ -66,7 +66,7 @@ type gen struct {
 
 // build returns the scenario's items ending at now, sorted by event time.
 func build(now time.Time) []item {
-	g := &gen{rng: rand.New(rand.NewPCG(0x5eed, 0xd3e0)), pid: 24100, record: 118200}
+	g := &gen{rng: rand.New(rand.NewPCG(0x5eed, 0xd3e0)), pid: 24100, record: 118200, items: make([]item, 0, 1024)}
 	base := now.Add(-Span)
 	at := func(d time.Duration) time.Time { return base.Add(d) }
 
