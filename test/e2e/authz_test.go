@@ -38,8 +38,9 @@ const (
 )
 
 // callers are who the matrix calls each endpoint as: no credentials, an
-// expired (admin) token, and a live token of each role.
-var callers = []string{"none", "expired", "viewer", "analyst", "admin", "ingest"}
+// expired (admin) token, a revoked (admin) token that was in use, and a
+// live token of each role.
+var callers = []string{"none", "expired", "revoked", "viewer", "analyst", "admin", "ingest"}
 
 // allowed says which live roles satisfy each requirement. It is written out
 // here rather than taken from internal/auth, so that a change to the role
@@ -56,7 +57,7 @@ func wantStatus(e endpoint, caller string) int {
 	switch {
 	case e.role == needNone:
 		return e.ok
-	case caller == "none" || caller == "expired":
+	case caller == "none" || caller == "expired" || caller == "revoked":
 		return http.StatusUnauthorized
 	case slices.Contains(allowed[e.role], caller):
 		return e.ok
@@ -538,6 +539,15 @@ func newAuthzFixture(t *testing.T) *authzFixture {
 	f.obsKind, f.obsValue = inc.Observables[0].Kind, inc.Observables[0].Value
 	f.route = f.newRoute(t, "authz-shared")
 
+	// A token in use, then revoked: it must stop working at once, though
+	// the server caches tokens it has seen.
+	revokedID, revoked := f.newToken(t, "authz-revoked", "admin", "")
+	if got, b := f.do(t, "GET", "/api/v1/status", authBearer, revoked, "", ""); got != http.StatusOK {
+		t.Fatalf("setup: GET /api/v1/status with a new admin token: got HTTP %d, want 200: %s", got, b)
+	}
+	f.admin(t, "DELETE", "/api/v1/tokens/"+revokedID, nil, nil, http.StatusNoContent)
+	f.tokens["revoked"] = revoked
+
 	// Wait for the expired token to be refused.
 	f.tokens["expired"] = expired
 	deadline = time.Now().Add(10 * time.Second)
@@ -555,7 +565,7 @@ func newAuthzFixture(t *testing.T) *authzFixture {
 }
 
 // TestAuthzMatrix calls every endpoint as no one, with an expired token,
-// and as viewer, analyst, admin and ingest, and checks each answer against
+// with a revoked token, and as viewer, analyst, admin and ingest, and checks each answer against
 // the role model: 2xx for an allowed role, 403 for a role without the
 // permission, 401 without valid credentials (except the health probes).
 func TestAuthzMatrix(t *testing.T) {
