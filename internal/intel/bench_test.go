@@ -255,3 +255,37 @@ func BenchmarkParseList(b *testing.B) {
 	}
 	reportCPU(b, cpu)
 }
+
+// BenchmarkMatchMissVaried rotates through 4096 different miss events, so
+// that lookups land on cold cache lines of the big tables as real traffic
+// does, instead of the same lines every time.
+func BenchmarkMatchMissVaried(b *testing.B) {
+	x := benchIndex(b)
+	rng := rand.New(rand.NewPCG(5, 6))
+	evs := make([]*event.Event, 4096)
+	for i := range evs {
+		h := make([]byte, 32)
+		for j := range h {
+			h[j] = byte(rng.Uint32())
+		}
+		evs[i] = typicalEvent(
+			fmt.Sprintf("192.0.2.%d", rng.IntN(256)),
+			fmt.Sprintf("203.0.%d.%d", rng.IntN(256), rng.IntN(256)),
+			fmt.Sprintf("www.site%d.example.org", rng.Uint32()),
+			fmt.Sprintf("https://h%d.example.net/index.html?q=%d", rng.Uint32(), i),
+			hex.EncodeToString(h))
+	}
+	n := 0
+	fn := func(Hit) { n++ }
+	b.ReportAllocs()
+	cpu := processCPU()
+	i := 0
+	for b.Loop() {
+		x.Match(evs[i&(len(evs)-1)], fn)
+		i++
+	}
+	reportCPU(b, cpu)
+	if n != 0 {
+		b.Fatalf("got %d hits, want 0", n)
+	}
+}
