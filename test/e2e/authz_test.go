@@ -324,8 +324,6 @@ func (f *authzFixture) do(t *testing.T, method, path string, form authForm, toke
 			ctype = "application/json"
 		}
 		req.Header.Set("Content-Type", ctype)
-	} else if method == "POST" && path == "/v1/logs" {
-		req.Header.Set("Content-Type", "application/json")
 	}
 	setAuth(req.Header, form, token)
 	resp, err := f.client.Do(req)
