@@ -73,6 +73,7 @@ func FuzzAhoCorasick(f *testing.F) {
 	f.Add("he\x00she\x00his\x00hers", "ushers and his")
 	f.Add("\\cmd.exe\x00.exe\x00cmd", `c:\windows\cmd.exe`)
 	f.Add("aaa\x00aa\x00a", "aaaa")
+	f.Add("\\system32\\cmd.exe\x00powershell", `C:\Windows\System32\CMD.EXE /c PowerShell`)
 	f.Fuzz(func(t *testing.T, needleList, hay string) {
 		needles := strings.Split(needleList, "\x00")
 		if len(needles) > 64 || len(hay) > 1024 {
@@ -91,6 +92,28 @@ func FuzzAhoCorasick(f *testing.F) {
 			got[id] = true
 		}
 		low := string(appendLower(nil, hay))
+		var long []string
+		var longIDs []int32
+		for i, n := range needles {
+			if windowable(n) {
+				long = append(long, n)
+				longIDs = append(longIDs, int32(i))
+			}
+		}
+		winHits := map[int32]bool{}
+		if len(long) > 0 {
+			for _, id := range buildWindows(long, longIDs).scan(hay, nil) {
+				winHits[id] = true
+			}
+		}
+		for j, n := range long {
+			if strings.Contains(low, n) && !winHits[longIDs[j]] {
+				t.Fatalf("needle %q occurs in lowered %q but the window scan of %q missed it", n, low, hay)
+			}
+			if winHits[longIDs[j]] && asciiNeedle(n) && isPrintableASCII(hay) && !strings.Contains(low, n) {
+				t.Fatalf("window scan reported %q, which does not occur in lowered %q", n, low)
+			}
+		}
 		for i, n := range needles {
 			if n == "" {
 				continue

@@ -27,6 +27,9 @@ type plan struct {
 	// plan then proves its item (inexact).
 	alwaysHit []int32
 	inexact   bool
+	// approx marks atoms found (also) through window sets: their hits do
+	// not prove their items.
+	approx []bool
 	// needleAtoms maps a plan-wide needle id (automaton output) to its
 	// atoms, so that a needle occurring many times is expanded once.
 	needleAtoms [][]int32
@@ -36,7 +39,15 @@ type plan struct {
 type fieldPF struct {
 	key event.Key
 	eq  map[string][]int32
-	ac  *acMatcher
+	ac  *acMatcher // needles shorter than winLen (or not ASCII at the end)
+	win *windowSet // the other needles
+}
+
+func (p *plan) markApprox(e *Engine, a int32) {
+	if p.approx == nil {
+		p.approx = make([]bool, e.numAtoms)
+	}
+	p.approx[a] = true
 }
 
 func (p *plan) pfFor(k event.Key) *fieldPF {
@@ -66,7 +77,8 @@ type scratch struct {
 	// is the first field of key k when keyEp[k] is the epoch; next[i] the
 	// next field with the same key as field i (-1: none).
 	indexed  bool
-	exactOK  bool // the plan's exact atoms prove their items
+	exactOK  bool   // the plan's exact atoms prove their items
+	approx   []bool // the plan's approx atoms
 	keyEp    []uint32
 	keyFirst []int32
 	next     []int32
@@ -217,6 +229,7 @@ func (e *Engine) Match(ev *event.Event, fn func(Detection)) {
 	sc.reset(e, ev)
 	p := e.planFor(ev, sc)
 	sc.exactOK = !p.inexact
+	sc.approx = p.approx
 	e.prefilter(p, ev, sc)
 	lastRule := -1
 	for _, id := range sc.cands {
@@ -388,25 +401,41 @@ func (e *Engine) buildPlan(own event.Logsource, srcs []int) *plan {
 		ns := byKey[k]
 		pf := &fieldPF{key: k, eq: ns.eq}
 		if len(ns.needles) > 0 {
-			needles := make([]string, 0, len(ns.needles))
+			var short, long []string
 			for n := range ns.needles {
-				needles = append(needles, n)
+				if windowable(n) {
+					long = append(long, n)
+				} else {
+					short = append(short, n)
+				}
 			}
-			slices.Sort(needles)
-			atoms := make([][]int32, len(needles))
-			for i, n := range needles {
-				atoms[i] = ns.needles[n]
+			slices.Sort(short)
+			slices.Sort(long)
+			if len(long) > 0 {
+				ids := make([]int32, len(long))
+				for i, n := range long {
+					ids[i] = int32(len(p.needleAtoms))
+					p.needleAtoms = append(p.needleAtoms, ns.needles[n])
+					if !asciiNeedle(n) {
+						for _, a := range ns.needles[n] {
+							p.markApprox(e, a)
+						}
+					}
+				}
+				pf.win = buildWindows(long, ids)
 			}
-			ids := make([][]int32, len(needles))
-			for i := range needles {
-				ids[i] = []int32{int32(len(p.needleAtoms))}
-				p.needleAtoms = append(p.needleAtoms, atoms[i])
-			}
-			var overflow []int32
-			pf.ac, overflow = buildAC(needles, ids)
-			for _, id := range overflow {
-				p.alwaysHit = append(p.alwaysHit, p.needleAtoms[id]...)
-				p.inexact = true
+			if len(short) > 0 {
+				ids := make([][]int32, len(short))
+				for i, n := range short {
+					ids[i] = []int32{int32(len(p.needleAtoms))}
+					p.needleAtoms = append(p.needleAtoms, ns.needles[n])
+				}
+				var overflow []int32
+				pf.ac, overflow = buildAC(short, ids)
+				for _, id := range overflow {
+					p.alwaysHit = append(p.alwaysHit, p.needleAtoms[id]...)
+					p.inexact = true
+				}
 			}
 		}
 		if int(k) >= len(p.keyPF) {
@@ -472,6 +501,20 @@ func (e *Engine) prefilter(p *plan, ev *event.Event, sc *scratch) {
 	if len(sc.needleEp) < len(p.needleAtoms) {
 		sc.needleEp = make([]uint32, len(p.needleAtoms)+64)
 	}
+	// expand marks the atoms of the needles in sc.hits, once per needle.
+	expand := func() {
+		for _, n := range sc.hits {
+			if sc.needleEp[n] == ep {
+				continue
+			}
+			sc.needleEp[n] = ep
+			for _, a := range p.needleAtoms[n] {
+				if sc.atomEp[a] != ep {
+					mark(a)
+				}
+			}
+		}
+	}
 	// hits scans field i (-1: the raw text) with ac, lowering it only if
 	// the automaton's pair filter lets it through.
 	hits := func(ac *acMatcher, i int) {
@@ -488,25 +531,28 @@ func (e *Engine) prefilter(p *plan, ev *event.Event, sc *scratch) {
 			l = sc.lowered(i)
 		}
 		sc.hits = ac.scanUnfiltered(l, sc.hits[:0])
-		for _, n := range sc.hits {
-			if sc.needleEp[n] == ep {
-				continue
-			}
-			sc.needleEp[n] = ep
-			for _, a := range p.needleAtoms[n] {
-				if sc.atomEp[a] != ep {
-					mark(a)
-				}
-			}
-		}
+		expand()
 	}
-	if kw := p.pfFor(keywordKey); kw != nil && kw.ac != nil {
+	if kw := p.pfFor(keywordKey); kw != nil {
 		if keywordRaw(ev) {
-			hits(kw.ac, -1)
+			if kw.ac != nil {
+				hits(kw.ac, -1)
+			}
+			if kw.win != nil {
+				sc.hits = kw.win.scan(ev.Raw, sc.hits[:0])
+				expand()
+			}
 		}
 		for i := range ev.Fields {
-			if ev.Fields[i].Value.Kind == event.KindString {
+			if ev.Fields[i].Value.Kind != event.KindString {
+				continue
+			}
+			if kw.ac != nil {
 				hits(kw.ac, i)
+			}
+			if kw.win != nil {
+				sc.hits = kw.win.scan(ev.Fields[i].Value.Str, sc.hits[:0])
+				expand()
 			}
 		}
 	}
@@ -523,6 +569,10 @@ func (e *Engine) prefilter(p *plan, ev *event.Event, sc *scratch) {
 			}
 			if pf.ac != nil {
 				hits(pf.ac, i)
+			}
+			if pf.win != nil {
+				sc.hits = pf.win.scan(ev.Fields[i].Value.Str, sc.hits[:0])
+				expand()
 			}
 		}
 	}
@@ -615,7 +665,7 @@ func (e *Engine) evalItem(it *citem, ev *event.Event, sc *scratch) bool {
 		if sc.atomEp[it.atom] != sc.epoch {
 			return false
 		}
-		if it.exact && sc.exactOK {
+		if it.exact && sc.exactOK && (sc.approx == nil || !sc.approx[it.atom]) {
 			return true
 		}
 	}
