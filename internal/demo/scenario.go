@@ -247,7 +247,7 @@ var (
 		"data", "files", "tmp", "db", "sql", "dump", "shop", "store", "user", "users", "panel", "cms",
 		"site", "web", "home", "install", "setup", "upload", "uploads", "dashboard", "portal", "webadmin",
 	}
-	scanSuffixes = []string{"", ".php", ".bak", ".zip", ".old"}
+	scanSuffixes = []string{"", "/", ".php", ".bak", ".zip", ".old", ".txt"}
 	// scanFound are the paths of the scan that exist (or are refused).
 	scanFound = map[string]struct{ status, size int }{
 		"/":            {200, 18342},
@@ -257,6 +257,7 @@ var (
 		"/.htaccess":   {403, 153},
 		"/.htpasswd":   {403, 153},
 		"/uploads":     {301, 169},
+		"/uploads/":    {403, 153},
 	}
 )
 
