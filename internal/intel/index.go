@@ -429,7 +429,7 @@ func (m *matcher) matchIP(s string) {
 		m.emit(x.v4.lookup(u, x.h.u32(u)), s)
 	}
 	if x.r4 != nil {
-		for id := x.r4.innermost(u128{lo: uint64(u)}); id >= 0; id = x.r4.parent[id] {
+		for id := x.r4.innermost4(u); id >= 0; id = x.r4.parent[id] {
 			m.emit(x.r4.members(id), s)
 		}
 	}

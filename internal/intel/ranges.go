@@ -67,7 +67,8 @@ func prefixRange(p netip.Prefix) (lo, hi u128) {
 // the parents.
 type ranges struct {
 	v6     bool
-	starts []u128  // elementary interval starts, ascending
+	starts []u128   // elementary interval starts, ascending (IPv6)
+	start4 []uint32 // the same for IPv4, a quarter of the size
 	owner  []int32 // innermost range of each interval, -1 for none
 	bucket []uint32
 	parent []int32
@@ -162,11 +163,18 @@ func buildRanges(v6 bool, es []rangeEntry) *ranges {
 		r.bucket[b] = max(r.bucket[b], r.bucket[b-1])
 	}
 	// bucket[b] now counts the starts in buckets below b.
+	if !v6 {
+		r.start4 = make([]uint32, len(r.starts))
+		for i, s := range r.starts {
+			r.start4[i] = uint32(s.lo)
+		}
+		r.starts = nil
+	}
 	return r
 }
 
-// innermost returns the innermost range that holds a, or -1. The ranges
-// holding that one follow through parent.
+// innermost returns the innermost IPv6 range that holds a, or -1. The
+// ranges holding that one follow through parent.
 func (r *ranges) innermost(a u128) int32 {
 	b := r.bucketOf(a)
 	lo, hi := int(r.bucket[b]), int(r.bucket[b+1])
@@ -174,6 +182,24 @@ func (r *ranges) innermost(a u128) int32 {
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
 		if r.starts[m].cmp(a) <= 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo == 0 {
+		return -1
+	}
+	return r.owner[lo-1]
+}
+
+// innermost4 is innermost for an IPv4 address.
+func (r *ranges) innermost4(a uint32) int32 {
+	b := a >> 16
+	lo, hi := int(r.bucket[b]), int(r.bucket[b+1])
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if r.start4[m] <= a {
 			lo = m + 1
 		} else {
 			hi = m
