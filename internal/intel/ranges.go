@@ -69,7 +69,7 @@ type ranges struct {
 	v6     bool
 	starts []u128   // elementary interval starts, ascending (IPv6)
 	start4 []uint32 // the same for IPv4, a quarter of the size
-	owner  []int32 // innermost range of each interval, -1 for none
+	owner  []int32  // innermost range of each interval, -1 for none
 	bucket []uint32
 	parent []int32
 	start  []uint32 // the indicators of range i are inds[start[i]:start[i+1]]
