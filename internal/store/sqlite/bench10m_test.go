@@ -155,3 +155,9 @@ func BenchmarkTimechart10M(b *testing.B) {
 func BenchmarkTimechartCount10M(b *testing.B) {
 	benchSearch(b, "| timechart span=1h count()", time.Time{}, time.Time{})
 }
+
+// BenchmarkLatest10M: the empty query over everything: the newest 100
+// events and the exact total, from block metadata.
+func BenchmarkLatest10M(b *testing.B) {
+	benchSearch(b, "", time.Time{}, time.Time{})
+}

@@ -95,6 +95,29 @@ func (sc *scan) segTx(ctx context.Context, s *segment, fn func(tx *sql.Tx, from 
 	})
 }
 
+// readTx runs fn in one read transaction on s.
+func (sc *scan) readTx(ctx context.Context, s *segment, fn func(tx *sql.Tx) error) error {
+	s.use.RLock()
+	defer s.use.RUnlock()
+	if s.dropped {
+		return nil
+	}
+	r, err := sc.db.readers.acquire(s.path)
+	if err != nil {
+		return fmt.Errorf("opening segment %q: %w", s.path, err)
+	}
+	defer sc.db.readers.release(r)
+	tx, err := r.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("reading segment %q: %w", s.path, err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return fmt.Errorf("searching segment %q: %w", s.path, err)
+	}
+	return nil
+}
+
 // segTxAbsorb is segTx for aggregations that can account for a whole block
 // from its row count: absorb is offered every block inside the time range
 // that the filter cannot exclude; when it returns true the block's rows are
@@ -330,6 +353,11 @@ func (sc *scan) events(ctx context.Context, q *query.Query, segs []*segment, req
 	counts := make([]int64, len(segs))
 	hits := make([][]hit, len(segs))
 	err := parallel(ctx, segs, func(i int, s *segment) error {
+		if sc.comp.where == "" && sc.comp.bloom.trivial() && len(sortKeys) == 0 && need > 0 {
+			return sc.readTx(ctx, s, func(tx *sql.Tx) error {
+				return sc.newestAll(ctx, tx, s, need, &counts[i], &hits[i])
+			})
+		}
 		return sc.segTx(ctx, s, func(tx *sql.Tx, from, where string, args []any) error {
 			if sc.comp.where != "" && len(sortKeys) == 0 && need > 0 {
 				// One pass: the filter runs once per row, Go counts and
@@ -402,64 +430,140 @@ func (sc *scan) events(ctx context.Context, q *query.Query, segs []*segment, req
 	return res, nil
 }
 
-// newest counts the matching rows of a segment and returns the newest
-// need of them (by time, then id) with their documents.
-func (sc *scan) newest(ctx context.Context, tx *sql.Tx, s *segment, from, where string, args []any, need int, count *int64, out *[]hit) error {
-	rows, err := tx.QueryContext(ctx, "SELECT e.id, e.ts FROM "+from+where, args...)
-	if err != nil {
-		return err
-	}
-	// top is a min-heap on (ts, id): its root is the oldest kept row.
-	top := make([][2]int64, 0, min(need, 1024))
-	less := func(a, b [2]int64) bool { return a[1] < b[1] || a[1] == b[1] && a[0] < b[0] }
-	down := func(i int) {
-		for {
+// topN keeps the newest n (id, ts) pairs: a min-heap on (ts, id) whose
+// root is the oldest kept row.
+type topN struct {
+	n   int
+	top [][2]int64
+}
+
+func lessTS(a, b [2]int64) bool { return a[1] < b[1] || a[1] == b[1] && a[0] < b[0] }
+
+func (t *topN) full() bool { return len(t.top) >= t.n }
+
+// oldest is the root; call only when full.
+func (t *topN) oldest() [2]int64 { return t.top[0] }
+
+func (t *topN) add(r [2]int64) {
+	top := t.top
+	switch {
+	case len(top) < t.n:
+		top = append(top, r)
+		for i := len(top) - 1; i > 0; {
+			p := (i - 1) / 2
+			if !lessTS(top[i], top[p]) {
+				break
+			}
+			top[i], top[p] = top[p], top[i]
+			i = p
+		}
+		t.top = top
+	case lessTS(top[0], r):
+		top[0] = r
+		for i := 0; ; {
 			l := 2*i + 1
 			if l >= len(top) {
-				return
+				break
 			}
 			m := l
-			if r := l + 1; r < len(top) && less(top[r], top[l]) {
+			if r := l + 1; r < len(top) && lessTS(top[r], top[l]) {
 				m = r
 			}
-			if !less(top[m], top[i]) {
-				return
+			if !lessTS(top[m], top[i]) {
+				break
 			}
 			top[i], top[m] = top[m], top[i]
 			i = m
 		}
 	}
+}
+
+// scanTop feeds the (id, ts) rows of a query to t and returns their count.
+func scanTop(ctx context.Context, tx *sql.Tx, t *topN, q string, args []any) (int64, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
 	var n int64
 	for rows.Next() {
 		var r [2]int64
 		if err := rows.Scan(&r[0], &r[1]); err != nil {
+			return 0, err
+		}
+		n++
+		t.add(r)
+	}
+	return n, rows.Err()
+}
+
+// newest counts the matching rows of a segment and returns the newest
+// need of them (by time, then id) with their documents.
+func (sc *scan) newest(ctx context.Context, tx *sql.Tx, s *segment, from, where string, args []any, need int, count *int64, out *[]hit) error {
+	t := &topN{n: need}
+	n, err := scanTop(ctx, tx, t, "SELECT e.id, e.ts FROM "+from+where, args)
+	if err != nil {
+		return err
+	}
+	*count = n
+	return readHits(ctx, tx, s, t.top, out)
+}
+
+// newestAll serves a search without a filter: it counts whole blocks from
+// their row counts and reads blocks newest first, stopping once the kept
+// rows are newer than anything a further block holds.
+func (sc *scan) newestAll(ctx context.Context, tx *sql.Tx, s *segment, need int, count *int64, out *[]hit) error {
+	type blk struct{ minID, maxID, minTS, maxTS, n int64 }
+	rows, err := tx.QueryContext(ctx, "SELECT min_id, max_id, min_ts, max_ts, n FROM blocks WHERE max_ts >= ? AND min_ts <= ?", sc.lo, sc.hi)
+	if err != nil {
+		if strings.Contains(err.Error(), "no such table") {
+			return nil
+		}
+		return err
+	}
+	var blks []blk
+	for rows.Next() {
+		var b blk
+		if err := rows.Scan(&b.minID, &b.maxID, &b.minTS, &b.maxTS, &b.n); err != nil {
 			rows.Close()
 			return err
 		}
-		n++
-		switch {
-		case len(top) < need:
-			top = append(top, r)
-			for i := len(top) - 1; i > 0; {
-				p := (i - 1) / 2
-				if !less(top[i], top[p]) {
-					break
-				}
-				top[i], top[p] = top[p], top[i]
-				i = p
-			}
-		case less(top[0], r):
-			top[0] = r
-			down(0)
-		}
+		blks = append(blks, b)
 	}
 	if err := rows.Err(); err != nil {
 		rows.Close()
 		return err
 	}
 	rows.Close()
-	*count = n
-	// Read the documents of the kept rows.
+	slices.SortFunc(blks, func(a, b blk) int { return cmp.Compare(b.maxTS, a.maxTS) })
+	t := &topN{n: need}
+	const q = "SELECT id, ts FROM events WHERE id BETWEEN ? AND ? AND ts BETWEEN ? AND ?"
+	for _, b := range blks {
+		inside := b.minTS >= sc.lo && b.maxTS <= sc.hi
+		if t.full() && b.maxTS < t.oldest()[1] {
+			// Nothing here is kept: only the count is needed.
+			if inside {
+				*count += b.n
+				continue
+			}
+			var n int64
+			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM events WHERE id BETWEEN ? AND ? AND ts BETWEEN ? AND ?", b.minID, b.maxID, sc.lo, sc.hi).Scan(&n); err != nil {
+				return err
+			}
+			*count += n
+			continue
+		}
+		n, err := scanTop(ctx, tx, t, q, []any{b.minID, b.maxID, sc.lo, sc.hi})
+		if err != nil {
+			return err
+		}
+		*count += n
+	}
+	return readHits(ctx, tx, s, t.top, out)
+}
+
+// readHits reads and decodes the documents of the kept rows.
+func readHits(ctx context.Context, tx *sql.Tx, s *segment, top [][2]int64, out *[]hit) error {
 	byID := make(map[int64]int64, len(top))
 	ids := make([]any, 0, len(top))
 	for _, r := range top {
