@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -190,7 +191,7 @@ func authzEndpoints() []endpoint {
 		// Suppressions.
 		{method: "GET", path: "/api/v1/suppressions", role: needViewer, ok: 200},
 		{method: "POST", path: "/api/v1/suppressions", role: needAnalyst, ok: 201, prep: func(t *testing.T, f *authzFixture, caller string) call {
-			return call{path: "/api/v1/suppressions", body: f.suppressionBody(caller)}
+			return call{path: "/api/v1/suppressions", body: suppressionBody("created by " + caller)}
 		}},
 		{method: "DELETE", path: "/api/v1/suppressions/{id}", role: needAnalyst, ok: 204, prep: func(t *testing.T, f *authzFixture, caller string) call {
 			return call{path: "/api/v1/suppressions/" + f.newSuppression(t, caller)}
@@ -253,7 +254,7 @@ func authzEndpoints() []endpoint {
 
 		// Ingest: native, Splunk HEC, Elasticsearch bulk, OTLP.
 		{method: "POST", path: "/api/v1/ingest", role: needIngest, ok: 200, prep: func(t *testing.T, f *authzFixture, caller string) call {
-			return call{path: "/api/v1/ingest", body: `{"message":"authz native","caller":"` + caller + `"}` + "\n" + `{"message":"authz native 2"}`, ctype: "application/x-ndjson"}
+			return call{path: "/api/v1/ingest", body: `{"message":"authz native","caller":"` + caller + `"}` + "\n" + `{"message":"authz native 2","caller":"` + caller + `"}`, ctype: "application/x-ndjson"}
 		}},
 		{method: "GET", path: "/services/collector/health", role: needNone, ok: 200},
 		{method: "GET", path: "/services/collector/health/1.0", role: needNone, ok: 200},
@@ -380,15 +381,15 @@ func (f *authzFixture) newIncident(t *testing.T, title string, alerts ...string)
 	return out.ID
 }
 
-func (f *authzFixture) suppressionBody(caller string) string {
-	return jsonBody(map[string]any{"rule_id": authzRuleID, "query": "source.ip:192.0.2.0/24 AND user.name:" + caller,
-		"reason": "authorization test, " + caller, "expires": "1h"})
+func suppressionBody(reason string) string {
+	return jsonBody(map[string]any{"rule_id": authzRuleID, "query": "source.ip:192.0.2.0/24 AND user.name:nobody",
+		"reason": reason, "expires": "1h"})
 }
 
 func (f *authzFixture) newSuppression(t *testing.T, caller string) string {
 	t.Helper()
 	var out struct{ ID string }
-	body := f.suppressionBody(caller)
+	body := suppressionBody("to be deleted by " + caller)
 	got, b := f.do(t, "POST", "/api/v1/suppressions", authBearer, testToken, body, "")
 	if got != 201 || json.Unmarshal(b, &out) != nil || out.ID == "" {
 		t.Fatalf("setup: POST /api/v1/suppressions: got HTTP %d, want 201 with an id: %s", got, b)
@@ -605,6 +606,99 @@ func TestAuthzMatrix(t *testing.T) {
 			}
 		})
 	}
+	t.Run("refused calls change nothing", func(t *testing.T) { checkNoSideEffects(t, f) })
+}
+
+// checkNoSideEffects checks that the objects the matrix's callers created
+// exist exactly for the callers allowed to create them: a refused request
+// must be refused before it changes anything.
+func checkNoSideEffects(t *testing.T, f *authzFixture) {
+	var incs struct{ Incidents []struct{ Title string } }
+	f.admin(t, "GET", "/api/v1/incidents?limit=10000", nil, &incs, 200)
+	var inc struct {
+		Comments []struct{ Text string }
+		Tasks    []struct{ Title string }
+	}
+	f.admin(t, "GET", "/api/v1/incidents/"+f.incident, nil, &inc, 200)
+	var sups struct{ Suppressions []struct{ Reason string } }
+	f.admin(t, "GET", "/api/v1/suppressions", nil, &sups, 200)
+	var users struct{ Users []struct{ Username string } }
+	f.admin(t, "GET", "/api/v1/users", nil, &users, 200)
+	var toks struct{ Tokens []struct{ Name string } }
+	f.admin(t, "GET", "/api/v1/tokens", nil, &toks, 200)
+	var routes struct{ Routes []struct{ Name string } }
+	f.admin(t, "GET", "/api/v1/routes", nil, &routes, 200)
+
+	count := func(n int, match func(i int) bool) int {
+		c := 0
+		for i := range n {
+			if match(i) {
+				c++
+			}
+		}
+		return c
+	}
+	for _, caller := range callers {
+		checks := []struct {
+			what string
+			role string
+			got  int
+		}{
+			{"incidents opened", needAnalyst, count(len(incs.Incidents), func(i int) bool { return incs.Incidents[i].Title == "opened by "+caller })},
+			{"comments", needAnalyst, count(len(inc.Comments), func(i int) bool { return inc.Comments[i].Text == "comment by "+caller })},
+			{"tasks", needAnalyst, count(len(inc.Tasks), func(i int) bool { return inc.Tasks[i].Title == "task by "+caller })},
+			{"suppressions", needAnalyst, count(len(sups.Suppressions), func(i int) bool { return sups.Suppressions[i].Reason == "created by "+caller })},
+			{"users", needAdmin, count(len(users.Users), func(i int) bool { return users.Users[i].Username == "user-by-"+caller })},
+			{"tokens", needAdmin, count(len(toks.Tokens), func(i int) bool { return toks.Tokens[i].Name == "token-by-"+caller })},
+			{"routes", needAdmin, count(len(routes.Routes), func(i int) bool { return strings.HasPrefix(routes.Routes[i].Name, "route-by-"+caller+"-") })},
+		}
+		for _, c := range checks {
+			want := 0
+			if slices.Contains(allowed[c.role], caller) {
+				want = 1
+			}
+			if c.got != want {
+				t.Errorf("%s as %s: got %d, want %d", c.what, caller, c.got, want)
+			}
+		}
+	}
+
+	// Events sent with POST /api/v1/ingest are stored for the callers that
+	// may ingest, and only for them. Wait for the allowed ones first, so
+	// that the refused ones had the same time to show up.
+	deadline := time.Now().Add(15 * time.Second)
+	order := slices.Clone(callers)
+	slices.SortStableFunc(order, func(a, b string) int {
+		return cmpBool(slices.Contains(allowed[needIngest], b), slices.Contains(allowed[needIngest], a))
+	})
+	for _, caller := range order {
+		want := 0
+		if slices.Contains(allowed[needIngest], caller) {
+			want = 2
+		}
+		for {
+			var res struct{ Total int }
+			f.admin(t, "GET", "/api/v1/search?limit=1&q="+url.QueryEscape("caller:"+caller), nil, &res, 200)
+			if res.Total == want || (want > 0 && res.Total > want) || time.Now().After(deadline) {
+				if res.Total != want {
+					t.Errorf("events ingested as %s: got %d, want %d", caller, res.Total, want)
+				}
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// cmpBool orders false before true.
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
 
 // loadOpenAPI reads docs/openapi.yaml (relative to this package's
