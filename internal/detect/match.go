@@ -451,7 +451,7 @@ func (e *Engine) buildPlan(own event.Logsource, srcs []int) *plan {
 // required literal is required too, and short needles keep the automata
 // small enough to stay in cache. The suffix is kept: rule literals vary
 // more at their end (file names, flags) than at their start (paths).
-const maxNeedle = 12
+const maxNeedle = 32
 
 func clipNeedle(n string) string {
 	if len(n) <= maxNeedle {
