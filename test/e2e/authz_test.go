@@ -53,6 +53,10 @@ var allowed = map[string][]string{
 	needIngest:  {"ingest", "analyst", "admin"},
 }
 
+// permOf is the x-vigil-permission of each x-vigil-role: the auth.Perm*
+// the server checks.
+var permOf = map[string]string{needNone: "", needViewer: "read", needAnalyst: "write", needAdmin: "admin", needIngest: "ingest"}
+
 // wantStatus is the status caller must get from e.
 func wantStatus(e endpoint, caller string) int {
 	switch {
@@ -927,6 +931,12 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 			}
 			opIDs[id] = key
 			role, _ := op["x-vigil-role"].(string)
+			perm, _ := op["x-vigil-permission"].(string)
+			if _, ok := permOf[role]; !ok {
+				t.Errorf("%s: x-vigil-role %q is not none, viewer, analyst, admin or ingest", key, role)
+			} else if want := permOf[role]; perm != want {
+				t.Errorf("%s: x-vigil-permission got %q, want %q for role %q", key, perm, want, role)
+			}
 			desc, _ := op["description"].(string)
 			if !strings.Contains(desc, "Role: `"+role+"`") {
 				t.Errorf("%s: description does not state \"Role: `%s`\"", key, role)
