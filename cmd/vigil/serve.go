@@ -46,6 +46,9 @@ VIGIL_BOOTSTRAP_TOKEN, ...), then these flags. See docs/configuration.md.`,
 			str("bootstrap-token", &cfg.BootstrapToken)
 			str("log-level", &cfg.Log.Level)
 			str("log-format", &cfg.Log.Format)
+			if f.Changed("demo") {
+				cfg.Demo, _ = f.GetBool("demo")
+			}
 			if f.Changed("rules") {
 				cfg.Rules, _ = f.GetStringArray("rules")
 			}
@@ -81,6 +84,7 @@ VIGIL_BOOTSTRAP_TOKEN, ...), then these flags. See docs/configuration.md.`,
 	f.String("bootstrap-token", "", "create an admin API token with this value if it does not exist (env VIGIL_BOOTSTRAP_TOKEN)")
 	f.String("log-level", d.Log.Level, "log level: debug, info, warn, error")
 	f.String("log-format", d.Log.Format, "log format: text or json")
+	f.Bool("demo", false, "replay a built-in attack scenario so a first run has something to show")
 	f.BoolVar(&checkConfig, "check-config", false, "validate the configuration and exit")
 	return cmd
 }

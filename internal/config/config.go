@@ -30,6 +30,9 @@ type Config struct {
 	// BootstrapToken, when set, idempotently creates an admin API token
 	// with this value at start-up (for automation). Never logged.
 	BootstrapToken string `koanf:"bootstrap_token"`
+	// Demo replays a built-in attack scenario after start-up, so a first
+	// run has detections, incidents and ATT&CK hits to show.
+	Demo bool `koanf:"demo"`
 	// Rules are extra rule directories; the bundled rules and DATA/rules
 	// are always loaded.
 	Rules []string `koanf:"rules"`

@@ -25,6 +25,7 @@ import (
 	"github.com/vigilsec/vigil/internal/audit"
 	"github.com/vigilsec/vigil/internal/auth"
 	"github.com/vigilsec/vigil/internal/config"
+	"github.com/vigilsec/vigil/internal/demo"
 	"github.com/vigilsec/vigil/internal/incident"
 	"github.com/vigilsec/vigil/internal/ingest"
 	"github.com/vigilsec/vigil/internal/ingest/syslog"
@@ -367,6 +368,14 @@ func (s *Server) Run(ctx context.Context) (err error) {
 
 	s.ready.Store(true)
 	close(s.started)
+	if cfg.Demo {
+		go func() {
+			s.log.Info("demo: replaying the built-in attack scenario", "takes", demo.ReplayDuration)
+			if err := demo.Run(inCtx, s.Pipeline, s.log); err != nil && inCtx.Err() == nil {
+				s.log.Error("demo scenario failed", "err", err)
+			}
+		}()
+	}
 	s.log.Info("vigil ready", "http", addrString(s.HTTPAddr), "syslog_udp", addrString(s.SyslogAddr.UDP),
 		"syslog_tcp", addrString(s.SyslogAddr.TCP), "syslog_tls", addrString(s.SyslogAddr.TLS), "data", cfg.Data)
 

@@ -857,12 +857,12 @@ func jsonType(v any) string {
 
 var httpMethods = map[string]bool{"get": true, "put": true, "post": true, "delete": true, "patch": true, "head": true, "options": true, "trace": true}
 
-// TestOpenAPIDocumentsEveryRoute checks docs/openapi.yaml: it is valid YAML
+// TestAuthzOpenAPI checks docs/openapi.yaml: it is valid YAML
 // and structurally valid OpenAPI 3.1 (operation ids, responses, path
 // parameters, security schemes, every $ref resolvable), and its operations
 // are exactly the endpoints of the authorization matrix, with the same role
 // and success status.
-func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
+func TestAuthzOpenAPI(t *testing.T) {
 	doc := loadOpenAPI(t)
 	if v, _ := doc["openapi"].(string); !strings.HasPrefix(v, "3.1.") {
 		t.Errorf("openapi: got %q, want 3.1.x", v)
