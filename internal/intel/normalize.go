@@ -222,14 +222,14 @@ func normalizeDomain(s string) (string, error) {
 	if strings.Trim(s[strings.LastIndexByte(s, '.')+1:], "0123456789") == "" {
 		return "", errBadHost
 	}
-	return strings.ToLower(s), nil
+	return asciiLower(s), nil
 }
 
 func normalizeHash(s string) (string, error) {
 	if !isHexDigest(s) {
 		return "", errBadHash
 	}
-	return strings.ToLower(s), nil
+	return asciiLower(s), nil
 }
 
 func normalizeEmail(s string) (string, error) {
@@ -246,7 +246,7 @@ func normalizeEmail(s string) (string, error) {
 	if at <= 0 || at == len(s)-1 || strings.LastIndexByte(s, '@') != at || len(s) > maxEmailLen || strings.ContainsAny(s, " \t<>,;\"") {
 		return "", errBadEmail
 	}
-	return strings.ToLower(s), nil
+	return asciiLower(s), nil
 }
 
 // normalizeURL returns the normalized form of an absolute URL: scheme and
@@ -387,6 +387,18 @@ func defaultPort(scheme string) string {
 		return "21"
 	}
 	return ""
+}
+
+// asciiLower lower-cases the ASCII letters of s and leaves every other
+// byte alone, as matching does: names and addresses compare equal in ASCII
+// case only, and bytes that are not valid UTF-8 survive.
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			return string(appendLower(nil, s))
+		}
+	}
+	return s
 }
 
 func appendLower(dst []byte, s string) []byte {
