@@ -130,9 +130,12 @@ func (c *Console) alerts(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 		d.Alerts = append(d.Alerts, alertRow{Alert: a, triage: t})
 	}
-	if d.Rules, err = c.topRules(r, time.Time{}, 200); err != nil {
-		c.fail(w, err)
-		return
+	if l := c.o.Rules(); l != nil && l.Set != nil {
+		for _, ru := range l.Set.Rules {
+			if ru.ID != "" {
+				d.Rules = append(d.Rules, ruleCount{RuleID: ru.ID, Title: ru.Title, Level: ru.Level})
+			}
+		}
 	}
 	sort.Slice(d.Rules, func(i, j int) bool { return d.Rules[i].Title < d.Rules[j].Title })
 	c.show(w, r, s, "alerts", "Alerts", d, start)

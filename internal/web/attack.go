@@ -125,31 +125,11 @@ func (c *Console) attack(w http.ResponseWriter, r *http.Request, s *session) {
 			}
 		}
 	}
-	hits := map[string]int64{}
-	q, err := c.db.QueryContext(r.Context(), `SELECT max(tags), count(*) FROM alerts GROUP BY rule_id`)
+	hits, err := c.techniqueHits(r)
 	if err != nil {
-		c.fail(w, fmt.Errorf("alert hits per technique: %w", err))
+		c.fail(w, err)
 		return
 	}
-	for q.Next() {
-		var tj string
-		var n int64
-		if err := q.Scan(&tj, &n); err != nil {
-			q.Close()
-			c.fail(w, fmt.Errorf("alert hits per technique: %w", err))
-			return
-		}
-		var tags []string
-		_ = json.Unmarshal([]byte(tj), &tags)
-		seen := map[string]bool{}
-		for _, id := range techniqueIDs(tags) {
-			if !seen[id] {
-				seen[id] = true
-				hits[id] += n
-			}
-		}
-	}
-	q.Close()
 	subs := map[string]int{}
 	for _, t := range tab.Techniques {
 		if t.Parent != "" {
@@ -208,4 +188,56 @@ func hasString(ss []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// techniqueHits counts alerts per technique: alerts per rule from the
+// alert table's rule index, and each rule's techniques from the loaded
+// rule set (or, for a rule no longer loaded, from one of its alerts).
+func (c *Console) techniqueHits(r *http.Request) (map[string]int64, error) {
+	ctx := r.Context()
+	rows, err := c.db.QueryContext(ctx, `SELECT rule_id, count(*) FROM alerts GROUP BY rule_id`)
+	if err != nil {
+		return nil, fmt.Errorf("alert hits per technique: %w", err)
+	}
+	perRule := map[string]int64{}
+	for rows.Next() {
+		var id string
+		var n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("alert hits per technique: %w", err)
+		}
+		perRule[id] = n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("alert hits per technique: %w", err)
+	}
+	tagsOf := map[string][]string{}
+	if l := c.o.Rules(); l != nil && l.Set != nil {
+		for _, ru := range l.Set.Rules {
+			if ru.ID != "" {
+				tagsOf[ru.ID] = ru.Tags
+			}
+		}
+	}
+	hits := map[string]int64{}
+	for id, n := range perRule {
+		tags, ok := tagsOf[id]
+		if !ok {
+			var tj string
+			if err := c.db.QueryRowContext(ctx, `SELECT tags FROM alerts WHERE rule_id = ? LIMIT 1`, id).Scan(&tj); err != nil {
+				return nil, fmt.Errorf("alert hits per technique: %w", err)
+			}
+			_ = json.Unmarshal([]byte(tj), &tags)
+		}
+		seen := map[string]bool{}
+		for _, t := range techniqueIDs(tags) {
+			if !seen[t] {
+				seen[t] = true
+				hits[t] += n
+			}
+		}
+	}
+	return hits, nil
 }

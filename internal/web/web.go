@@ -133,6 +133,13 @@ func New(ctx context.Context, o Options) (*Console, error) {
 	if _, err := c.db.ExecContext(ctx, schema); err != nil {
 		return nil, fmt.Errorf("creating console tables: %w", err)
 	}
+	if o.Alerts != nil {
+		// The overview counts open alerts; without this index that count
+		// reads the whole alert table.
+		if _, err := c.db.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS console_alerts_status ON alerts(status, last_seen)`); err != nil {
+			return nil, fmt.Errorf("indexing alerts by status: %w", err)
+		}
+	}
 	var err error
 	if c.tmpl, err = parseTemplates(); err != nil {
 		return nil, err
