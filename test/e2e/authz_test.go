@@ -568,9 +568,10 @@ func newAuthzFixture(t *testing.T) *authzFixture {
 }
 
 // TestAuthzMatrix calls every endpoint as no one, with an expired token,
-// with a revoked token, and as viewer, analyst, admin and ingest, and checks each answer against
-// the role model: 2xx for an allowed role, 403 for a role without the
-// permission, 401 without valid credentials (except the health probes).
+// with a revoked token, and as viewer, analyst, admin and ingest, and
+// checks each answer against the role model (2xx for an allowed role, 403
+// for a role without the permission, 401 without valid credentials, except
+// for the health probes) and against its schema in docs/openapi.yaml.
 func TestAuthzMatrix(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server")
