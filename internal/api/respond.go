@@ -76,11 +76,11 @@ func (a *API) decide(approve bool) http.HandlerFunc {
 			notFoundOr(w, err)
 			return
 		}
-		verb := "approve"
+		verb, status := "approve", "approved"
 		if !approve {
-			verb = "reject"
+			verb, status = "reject", "rejected"
 		}
 		a.audit(r, "action."+verb, id, nil, map[string]string{"action": action})
-		writeJSON(w, http.StatusOK, map[string]string{"status": verb + "d"})
+		writeJSON(w, http.StatusOK, map[string]string{"status": status})
 	}
 }
