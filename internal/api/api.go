@@ -19,6 +19,7 @@ import (
 	"github.com/vigilsec/vigil/internal/auth"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/incident"
+	"github.com/vigilsec/vigil/internal/intel"
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/query"
 	"github.com/vigilsec/vigil/internal/respond"
@@ -52,6 +53,8 @@ type Options struct {
 	Runner *respond.Runner
 	// ReloadPlaybooks loads the playbooks again.
 	ReloadPlaybooks func() error
+	// Intel reports threat-intel feeds (nil when none are configured).
+	Intel *intel.Manager
 	// Rules returns the rule set in force.
 	Rules func() *ruleset.Loaded
 	// Reload loads the rules again.
@@ -96,6 +99,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	a.registerIncidents(mux)
 	mux.Handle("GET /api/v1/rules", a.Require(auth.PermRead, http.HandlerFunc(a.listRules)))
 	mux.Handle("POST /api/v1/rules/reload", a.Require(auth.PermWrite, http.HandlerFunc(a.reloadRules)))
+	mux.Handle("GET /api/v1/intel", a.Require(auth.PermRead, http.HandlerFunc(a.intelStatus)))
 	mux.Handle("GET /api/v1/users", a.Require(auth.PermAdmin, http.HandlerFunc(a.listUsers)))
 	mux.Handle("POST /api/v1/users", a.Require(auth.PermAdmin, http.HandlerFunc(a.createUser)))
 	mux.Handle("GET /api/v1/tokens", a.Require(auth.PermAdmin, http.HandlerFunc(a.listTokens)))
@@ -392,4 +396,12 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
 	}
 	a.audit(r, "user.create", u.ID, nil, u) // never the password
 	writeJSON(w, http.StatusCreated, u)
+}
+
+func (a *API) intelStatus(w http.ResponseWriter, r *http.Request) {
+	feeds := []intel.FeedStatus{}
+	if a.o.Intel != nil {
+		feeds = a.o.Intel.Status()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"feeds": feeds})
 }

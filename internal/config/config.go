@@ -19,6 +19,7 @@ import (
 	"github.com/knadh/koanf/providers/env/v2"
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
+	"github.com/vigilsec/vigil/internal/intel"
 )
 
 // Config is the whole server configuration.
@@ -43,12 +44,18 @@ type Config struct {
 	Retention Retention `koanf:"retention"`
 	Ingest    Ingest    `koanf:"ingest"`
 	Respond   Respond   `koanf:"respond"`
+	Intel     Intel     `koanf:"intel"`
 	Log       Log       `koanf:"log"`
 
 	// UnknownEnv lists VIGIL_* variables that name no setting. They are
 	// not errors (the command-line tools read VIGIL_TOKEN and others from
 	// the same environment), but serve logs them so a typo is noticed.
 	UnknownEnv []string `koanf:"-"`
+}
+
+// Intel lists the threat-intelligence feeds matched against every event.
+type Intel struct {
+	Feeds []intel.FeedConfig `koanf:"feeds"`
 }
 
 // Respond configures response actions. Playbooks are read from
@@ -342,6 +349,16 @@ func (c *Config) Validate() error {
 		if len(argv) == 0 || argv[0] == "" {
 			add("respond.commands.%s: empty command", action)
 		}
+	}
+	names := map[string]bool{}
+	for i, f := range c.Intel.Feeds {
+		if err := f.Validate(); err != nil {
+			add("intel.feeds[%d]: %w", i, err)
+		}
+		if names[f.Name] {
+			add("intel.feeds[%d]: duplicate feed name %q", i, f.Name)
+		}
+		names[f.Name] = true
 	}
 	if c.Ingest.MaxBodySize < 1024 {
 		add("ingest.max_body_size: must be at least 1KiB")

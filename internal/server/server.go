@@ -29,6 +29,7 @@ import (
 	"github.com/vigilsec/vigil/internal/incident"
 	"github.com/vigilsec/vigil/internal/ingest"
 	"github.com/vigilsec/vigil/internal/ingest/syslog"
+	"github.com/vigilsec/vigil/internal/intel"
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/notify"
 	"github.com/vigilsec/vigil/internal/parse"
@@ -66,6 +67,7 @@ type Server struct {
 	Audit     *audit.Log
 	Runner    *respond.Runner
 	Notifier  *notify.Notifier
+	Intel     *intel.Manager
 
 	rules    atomic.Pointer[ruleset.Loaded]
 	reloadMu sync.Mutex
@@ -269,7 +271,20 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		BatchSize:     cfg.Pipeline.BatchSize,
 		FlushInterval: cfg.Pipeline.FlushInterval,
 	}, parse.New(parse.Options{}), st, s.Metrics, s.log)
-	s.Pipeline.SetDetector(s.Recorder)
+	var det pipeline.Detector = s.Recorder
+	if len(cfg.Intel.Feeds) > 0 {
+		s.Intel, err = intel.New(cfg.Intel.Feeds, intel.Options{Logger: s.log})
+		if err != nil {
+			return fmt.Errorf("intel: %w", err)
+		}
+		go func() {
+			if err := s.Intel.Run(ctx); err != nil {
+				s.log.Error("intel feeds stopped", "err", err)
+			}
+		}()
+		det = detectors{s.Recorder, &intelDetector{m: s.Intel, rec: s.Recorder}}
+	}
+	s.Pipeline.SetDetector(det)
 	pipeClosed := false
 	defer func() {
 		if !pipeClosed {
@@ -291,7 +306,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	// HTTP: API and ingest endpoints on one listener.
 	mux := http.NewServeMux()
 	apiSrv := api.New(api.Options{
-		Store: st, Auth: s.Auth, Metrics: s.Metrics, Log: s.log, Alerts: alerts, Recorder: s.Recorder, Incidents: s.Incidents, Audit: s.Audit, Runner: s.Runner, ReloadPlaybooks: s.ReloadPlaybooks, Rules: s.Rules,
+		Store: st, Auth: s.Auth, Metrics: s.Metrics, Log: s.log, Alerts: alerts, Recorder: s.Recorder, Incidents: s.Incidents, Audit: s.Audit, Runner: s.Runner, ReloadPlaybooks: s.ReloadPlaybooks, Intel: s.Intel, Rules: s.Rules,
 		Reload: s.ReloadRules,
 		Ready: func() error {
 			if !s.ready.Load() {
