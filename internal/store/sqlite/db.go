@@ -133,6 +133,7 @@ type DB struct {
 	clock   uint64
 
 	readers *readerCache
+	retMu   sync.Mutex // guards opts.MaxAge and opts.MaxBytes
 
 	sealCh chan *segment
 	ckptCh chan *writer
@@ -206,6 +207,8 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 		db.readers.closeAll()
 		return nil, err
 	}
+	// Retention runs once before Open returns, then periodically.
+	db.maintain()
 	db.wg.Add(3)
 	go db.sealLoop()
 	go db.maintainLoop()

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/store"
 )
 
 // sealLoop seals segments handed to it: it builds the grouping indexes and
@@ -121,7 +123,6 @@ func (db *DB) maintainLoop() {
 	defer db.wg.Done()
 	t := time.NewTicker(db.opts.RetentionInterval)
 	defer t.Stop()
-	db.maintain()
 	for {
 		select {
 		case <-db.stop:
@@ -157,8 +158,11 @@ func (db *DB) maintain() {
 func (db *DB) ApplyRetention(ctx context.Context) ([]string, error) {
 	var dropped []string
 	var errs []error
-	if db.opts.MaxAge > 0 {
-		cutoff := db.opts.Now().Add(-db.opts.MaxAge)
+	db.retMu.Lock()
+	maxAge, maxBytes := db.opts.MaxAge, db.opts.MaxBytes
+	db.retMu.Unlock()
+	if maxAge > 0 {
+		cutoff := db.opts.Now().Add(-maxAge)
 		db.mu.RLock()
 		var old []string
 		for _, d := range db.sortedDays() {
@@ -175,14 +179,14 @@ func (db *DB) ApplyRetention(ctx context.Context) ([]string, error) {
 			dropped = append(dropped, name)
 		}
 	}
-	if db.opts.MaxBytes > 0 {
+	if maxBytes > 0 {
 		for ctx.Err() == nil {
 			st, err := db.Stats(ctx)
 			if err != nil {
 				errs = append(errs, err)
 				break
 			}
-			if st.Bytes <= db.opts.MaxBytes || st.Partitions <= 1 {
+			if st.Bytes <= maxBytes || st.Partitions <= 1 {
 				break
 			}
 			db.mu.RLock()
@@ -196,6 +200,18 @@ func (db *DB) ApplyRetention(ctx context.Context) ([]string, error) {
 		}
 	}
 	return dropped, errors.Join(errs...)
+}
+
+// SetRetention changes the retention limits (0 = no limit) from the next
+// retention run on, for example on a configuration reload.
+func (db *DB) SetRetention(maxAge time.Duration, maxBytes int64) error {
+	if maxAge < 0 || maxBytes < 0 {
+		return fmt.Errorf("retention: negative limit: %w", store.ErrBadRequest)
+	}
+	db.retMu.Lock()
+	db.opts.MaxAge, db.opts.MaxBytes = maxAge, maxBytes
+	db.retMu.Unlock()
+	return nil
 }
 
 // dropDay deletes a partition: it waits for searches reading it, closes its

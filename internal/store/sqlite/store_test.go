@@ -265,7 +265,10 @@ func TestRetention(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		db.opts.MaxBytes = st.Bytes * 6 / 10
+		limit := st.Bytes * 6 / 10
+		if err := db.SetRetention(0, limit); err != nil {
+			t.Fatal(err)
+		}
 		dropped, err := db.ApplyRetention(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -274,8 +277,8 @@ func TestRetention(t *testing.T) {
 			t.Errorf("dropped: got %s, want %s", got, want)
 		}
 		st2, _ := db.Stats(ctx)
-		if st2.Bytes > db.opts.MaxBytes || st2.Partitions != 2 || st2.Events != 4000 {
-			t.Errorf("after size retention: got %+v, want <= %d bytes, 2 partitions, 4000 events", st2, db.opts.MaxBytes)
+		if st2.Bytes > limit || st2.Partitions != 2 || st2.Events != 4000 {
+			t.Errorf("after size retention: got %+v, want <= %d bytes, 2 partitions, 4000 events", st2, limit)
 		}
 	})
 }
