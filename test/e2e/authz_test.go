@@ -191,6 +191,7 @@ func authzEndpoints() []endpoint {
 			return call{path: "/api/v1/incidents/" + f.incident + "/report?format=html"}
 		}},
 		{method: "GET", path: "/api/v1/risk", role: needViewer, ok: 200},
+		{method: "GET", path: "/api/v1/intel", role: needViewer, ok: 200},
 
 		// Suppressions.
 		{method: "GET", path: "/api/v1/suppressions", role: needViewer, ok: 200},
