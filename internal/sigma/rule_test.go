@@ -441,7 +441,10 @@ title: x
 			if err == nil {
 				t.Errorf("got no error, want one")
 			}
-			if d := time.Since(start); d > 2*time.Second {
+			// The bound is loose on purpose: these inputs would take
+			// minutes or exhaust memory without the limits, and a tight
+			// wall-clock bound fails on a loaded machine under -race.
+			if d := time.Since(start); d > 20*time.Second {
 				t.Errorf("took %s", d)
 			}
 		})
