@@ -448,8 +448,8 @@ func TestRunErrors(t *testing.T) {
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Run = %v, want context.DeadlineExceeded", err)
 		}
-		if took := time.Since(start); took > 2*time.Second {
-			t.Errorf("Run took %v to notice its context was done, want well under 2s", took)
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("Run took %v to notice its context was done, want well under 10s", took)
 		}
 	})
 }

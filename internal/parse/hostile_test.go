@@ -67,8 +67,8 @@ func TestHostileInput(t *testing.T) {
 			start := time.Now()
 			var ev event.Event
 			p.Parse(&ingest.Raw{Data: []byte(tt.data), Format: tt.format, Received: testReceived}, &ev)
-			if d := time.Since(start); d > 2*time.Second {
-				t.Errorf("took %v, want well under 2s", d)
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("took %v, want well under 10s", d)
 			}
 			runtime.ReadMemStats(&after)
 			if grew := after.TotalAlloc - before.TotalAlloc; grew > uint64(40*len(tt.data))+8<<20 {

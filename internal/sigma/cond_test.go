@@ -241,7 +241,7 @@ func FuzzCondition(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in string) {
 		start := time.Now()
 		c, err := ParseCondition(in)
-		if d := time.Since(start); d > time.Second {
+		if d := time.Since(start); d > 10*time.Second {
 			t.Fatalf("ParseCondition took %s", d)
 		}
 		if err != nil {
