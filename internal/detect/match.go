@@ -534,7 +534,8 @@ func (e *Engine) prefilter(p *plan, ev *event.Event, sc *scratch) {
 		expand()
 	}
 	if kw := p.pfFor(keywordKey); kw != nil {
-		if keywordRaw(ev) {
+		raw := keywordRaw(ev)
+		if raw {
 			if kw.ac != nil {
 				hits(kw.ac, -1)
 			}
@@ -544,7 +545,7 @@ func (e *Engine) prefilter(p *plan, ev *event.Event, sc *scratch) {
 			}
 		}
 		for i := range ev.Fields {
-			if ev.Fields[i].Value.Kind != event.KindString {
+			if ev.Fields[i].Value.Kind != event.KindString || (raw && inRaw(ev, ev.Fields[i].Value.Str)) {
 				continue
 			}
 			if kw.ac != nil {
@@ -879,6 +880,13 @@ func keywordRaw(ev *event.Event) bool {
 	return r != "" && r[0] != '{'
 }
 
+// inRaw reports whether s is cheaply known to be part of ev.Raw (it ends
+// it, as a syslog message does), so that keyword search need not look at
+// it again: anything found in s is found in Raw.
+func inRaw(ev *event.Event, s string) bool {
+	return len(s) >= 16 && strings.HasSuffix(ev.Raw, s)
+}
+
 // loweredRaw returns ev.Raw lowered, once per evaluation.
 func (sc *scratch) loweredRaw() string {
 	if sc.rawEp != sc.epoch {
@@ -917,8 +925,11 @@ func matchKeywords(it *citem, ev *event.Event, sc *scratch) bool {
 		if keywordRaw(ev) && text(ev.Raw, -1) {
 			return true
 		}
+		// Fields inside Raw need no second look for a contains search.
+		skipInRaw := keywordRaw(ev) && it.method == sigma.MethodContains
 		for i := range ev.Fields {
-			if ev.Fields[i].Value.Kind == event.KindString && text(ev.Fields[i].Value.Str, i) {
+			s := ev.Fields[i].Value.Str
+			if ev.Fields[i].Value.Kind == event.KindString && !(skipInRaw && inRaw(ev, s)) && text(s, i) {
 				return true
 			}
 		}
