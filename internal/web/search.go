@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/api"
@@ -166,6 +167,9 @@ func (c *Console) fillResult(d *searchData, res *store.Result) {
 				count[f.Key.Name()]++
 			}
 		}
+		// The summary line leads with the message and the fields analysts
+		// filter on; the rest follow in their order.
+		sort.SliceStable(row.Fields, func(i, j int) bool { return summaryRank(row.Fields[i].K) < summaryRank(row.Fields[j].K) })
 		d.Events = append(d.Events, row)
 	}
 	for f := range count {
@@ -190,6 +194,16 @@ func (c *Console) fillResult(d *searchData, res *store.Result) {
 // the sidebar when the results have them.
 var sidebarFirst = []string{"source.ip", "user.name", "host.name", "event.action", "event.outcome",
 	"process.name", "destination.ip", "event.dataset", "url.path", "http.response.status_code"}
+
+func summaryRank(f string) int {
+	switch {
+	case f == "message":
+		return -1
+	case strings.HasPrefix(f, "log.syslog."), f == "log.original", strings.HasPrefix(f, "logsource."), strings.HasPrefix(f, "vigil."):
+		return len(sidebarFirst) + 1
+	}
+	return preferredField(f)
+}
 
 func preferredField(f string) int {
 	for i, p := range sidebarFirst {
