@@ -62,7 +62,9 @@ type Options struct {
 	MaxBytes int64
 	// RetentionInterval is how often retention runs. Default one minute.
 	RetentionInterval time.Duration
-	// CacheKiB is SQLite's page cache per connection. Default 32 MiB.
+	// CacheKiB is SQLite's page cache per writer connection; read
+	// connections, which read through a memory map, get a quarter. Default
+	// 16 MiB.
 	CacheKiB int
 	// Logger receives background errors (sealing, retention). Default
 	// slog.Default().
@@ -105,7 +107,7 @@ func (o *Options) setDefaults() error {
 		o.RetentionInterval = time.Minute
 	}
 	if o.CacheKiB <= 0 {
-		o.CacheKiB = 32 << 10
+		o.CacheKiB = 16 << 10
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -188,7 +190,7 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 		opts:    opts,
 		days:    map[string]*day{},
 		writers: map[writerKey]*writer{},
-		readers: newReaderCache(64, opts.CacheKiB),
+		readers: newReaderCache(64, max(opts.CacheKiB/4, 1024)),
 		sealCh:  make(chan *segment, 1024),
 		ckptCh:  make(chan *writer, 64),
 		stop:    make(chan struct{}),
