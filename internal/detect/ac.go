@@ -182,7 +182,7 @@ func buildAC(needles []string, atoms [][]int32) (*acMatcher, []int32) {
 		}
 	}
 	for b := 0; b < 256; b++ {
-		if nx, ok := nodes[0].next[m.classes[b]]; ok && (m.classes[b] != 0 || used0(needles)) {
+		if nx, ok := nodes[0].next[m.classes[b]]; ok {
 			m.root[b] = nx
 		}
 	}
@@ -208,10 +208,6 @@ func buildAC(needles []string, atoms [][]int32) (*acMatcher, []int32) {
 	}
 	return m, overflow
 }
-
-// used0 reports whether class 0 occurs in needles; it never does, as
-// class 0 is the class of bytes absent from every needle.
-func used0([]string) bool { return false }
 
 // step returns the state after reading class c in state st.
 func (m *acMatcher) step(st int32, c uint8) int32 {

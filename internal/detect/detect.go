@@ -84,7 +84,9 @@ var (
 
 // GroupValue is one group-by field of a correlation match and its value.
 type GroupValue struct {
+	// Field is the group-by name as written (an alias name, if aliased).
 	Field string
+	// Value is the field's text in the contributing event.
 	Value string
 }
 
@@ -386,6 +388,7 @@ func (e *Engine) Correlations() []*sigma.Rule {
 
 // Coverage is one logsource used by loaded rules.
 type Coverage struct {
+	// Logsource is the rules' logsource, lowercased.
 	Logsource event.Logsource
 	// Rules is how many loaded detection rules use it.
 	Rules int
