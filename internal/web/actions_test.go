@@ -85,7 +85,9 @@ func TestAlertBulkOperations(t *testing.T) {
 // fakeMatcher reports one detection of its rule for every event.
 type fakeMatcher struct{ rule *sigma.Rule }
 
-func (f fakeMatcher) Match(ev *event.Event, fn func(detect.Detection)) { fn(detect.Detection{Rule: f.rule, Event: ev}) }
+func (f fakeMatcher) Match(ev *event.Event, fn func(detect.Detection)) {
+	fn(detect.Detection{Rule: f.rule, Event: ev})
+}
 
 func TestDisabledRulesAreFiltered(t *testing.T) {
 	e := newEnv(t)
