@@ -271,6 +271,9 @@ func (sc *scan) aggregate(ctx context.Context, q *query.Query, segs []*segment, 
 			}
 		}
 	}
+	if !sp.isTC && len(sp.by) == 0 && len(all.m) == 0 {
+		all.get(sp, []any{}) // stats without by: one row, even over no events
+	}
 	res := &store.Result{}
 	cols := []string{}
 	if sp.isTC {
