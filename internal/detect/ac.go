@@ -297,19 +297,25 @@ func (m *acMatcher) mayContain(s string) bool {
 }
 
 // mayContainFold is mayContain on the lowered form of s, read from s
-// itself: ASCII letters are folded on the fly, and any non-ASCII byte
-// (whose lowered form may differ) answers true.
+// itself (see pairsMayContainFold).
 func (m *acMatcher) mayContainFold(s string) bool {
-	bm := m.bigrams
-	if bm == nil {
+	if m.bigrams == nil {
 		return true
 	}
+	return pairsMayContainFold(m.bigrams, m.singles, s)
+}
+
+// pairsMayContainFold reports whether the lowered form of s may hold one
+// of the pairs of bm (or, for a one-byte s, a byte of singles), reading s
+// itself: ASCII letters are folded on the fly, and any non-ASCII byte
+// (whose lowered form may differ) answers true.
+func pairsMayContainFold(bm *[1 << 16 / 64]uint64, singles *[4]uint64, s string) bool {
 	if len(s) < 2 {
 		if len(s) == 0 {
 			return false
 		}
 		c := foldASCII[s[0]]
-		return c >= 0x80 || m.singles[c/64]&(1<<(c%64)) != 0
+		return c >= 0x80 || singles[c/64]&(1<<(c%64)) != 0
 	}
 	prev := foldASCII[s[0]]
 	if s[0] >= 0x80 {

@@ -19,6 +19,10 @@ package detect
 type windowSet struct {
 	bloom [1 << winBits / 64]uint64
 	ids   map[uint64][]winEntry
+	// pairs and singles are a pair filter (see pickBigrams) checked before
+	// the scan: cheaper per byte than hashing every position.
+	pairs   *[1 << 16 / 64]uint64
+	singles *[4]uint64
 }
 
 type winEntry struct {
@@ -70,6 +74,7 @@ func winHash(x uint64) uint64 { return (x * 0x9E3779B97F4A7C15) >> (64 - winBits
 // buildWindows indexes needles (all windowable) with their ids.
 func buildWindows(needles []string, ids []int32) *windowSet {
 	w := &windowSet{ids: make(map[uint64][]winEntry, len(needles))}
+	w.pairs, w.singles = pickBigrams(needles)
 	for i, n := range needles {
 		x := load64(n, len(n)-winLen) | winFold
 		h := winHash(x)
@@ -92,6 +97,9 @@ func foldEqual(a, b string) bool {
 // scan appends to dst the ids of the needles that occur in s (ASCII case
 // ignored; see windowSet for needles with non-ASCII bytes).
 func (w *windowSet) scan(s string, dst []int32) []int32 {
+	if len(s) < winLen || !pairsMayContainFold(w.pairs, w.singles, s) {
+		return dst
+	}
 	for i := 0; i+winLen <= len(s); i++ {
 		x := load64(s, i) | winFold
 		h := winHash(x)
