@@ -161,3 +161,9 @@ func BenchmarkTimechartCount10M(b *testing.B) {
 func BenchmarkLatest10M(b *testing.B) {
 	benchSearch(b, "", time.Time{}, time.Time{})
 }
+
+// BenchmarkIPEqAll10M: source.ip equality over everything: the Bloom
+// filters keep the few blocks where the address occurs.
+func BenchmarkIPEqAll10M(b *testing.B) {
+	benchSearch(b, "source.ip:10.2.7.99", time.Time{}, time.Time{})
+}

@@ -173,8 +173,14 @@ func (c *compiler) term(t *query.Term) (fragment, bool) {
 	case query.OpEq:
 		// Rows whose field has several values (cx bit) need the document.
 		id := c.reg(query.CompileExpr(t))
+		eq := col + " = ? COLLATE NOCASE"
+		if !hasASCIILetter(t.Value) {
+			// Case folding cannot change the value (an address, a
+			// number): a binary comparison is the same and cheaper.
+			eq = col + " = ?"
+		}
 		return fragment{
-			sql:  "((" + col + " IS NOT NULL AND " + col + " = ? COLLATE NOCASE) OR (e.cx & ? AND vigil_match(e.doc, ?)))",
+			sql:  "((" + col + " IS NOT NULL AND " + eq + ") OR (e.cx & ? AND vigil_match(e.doc, ?)))",
 			args: []any{t.Value, bit, id},
 		}, true
 	case query.OpWildcard, query.OpCIDR, query.OpGt, query.OpGte, query.OpLt, query.OpLte:
@@ -186,6 +192,15 @@ func (c *compiler) term(t *query.Term) (fragment, bool) {
 		}, true
 	}
 	return fragment{}, false
+}
+
+func hasASCIILetter(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i] | 0x20; c >= 'a' && c <= 'z' {
+			return true
+		}
+	}
+	return false
 }
 
 // clampNanos converts t to Unix nanoseconds, clamped to the int64 range.
