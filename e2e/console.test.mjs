@@ -314,3 +314,31 @@ t("a viewer sees no state-changing control and a forced POST is refused", async 
   await logout(page);
   await page.close();
 });
+
+t("an admin's settings, and the dark theme", async () => {
+  const page = await newPage();
+  await login(page, "admin");
+  await page.goto(base + "/settings");
+  await page.getByRole("heading", { name: "Users" }).waitFor();
+  const tokens = page.getByRole("region", { name: "API tokens" });
+  await tokens.getByLabel("Name").fill("e2e-shipper");
+  await tokens.getByLabel("Role").selectOption("ingest");
+  await tokens.getByRole("button", { name: "Create token" }).click();
+  assert.match(await page.locator("#new-token").innerText(), /^vgl_/);
+  await shot(page, "settings-admin");
+  // The toggle switches the theme and the browser remembers it.
+  await page.goto(base + "/");
+  const before = await page.evaluate(() => document.documentElement.getAttribute("data-theme"));
+  assert.equal(before, null);
+  await page.getByRole("button", { name: "Toggle dark theme" }).click();
+  assert.equal(await page.evaluate(() => document.documentElement.getAttribute("data-theme")), "dark");
+  await page.reload();
+  assert.equal(await page.evaluate(() => document.documentElement.getAttribute("data-theme")), "dark");
+  await shot(page, "overview-dark");
+  await page.goto(base + "/search?q=&range=24h");
+  await page.locator("svg.chart").waitFor();
+  await shot(page, "search-dark");
+  await page.evaluate(() => localStorage.removeItem("vigil-theme"));
+  await logout(page);
+  await page.close();
+});

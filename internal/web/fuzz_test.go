@@ -1,6 +1,7 @@
 package web
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 
@@ -71,4 +72,21 @@ func FuzzSafeNext(f *testing.F) {
 			t.Fatalf("safeNext(%q) = %q: not a local path", next, got)
 		}
 	})
+}
+
+func TestSearchWithout(t *testing.T) {
+	for _, tc := range []struct{ q, field, want string }{
+		{"", "url.path", "NOT url.path:*"},
+		{"Failed", "url.path", "Failed AND NOT url.path:*"},
+		{"a OR b", "user.name", "(a OR b) AND NOT user.name:*"},
+	} {
+		p := searchParams{Q: tc.q, Range: "24h"}
+		v, _ := url.ParseQuery(p.Without(tc.field))
+		if got := v.Get("q"); got != tc.want {
+			t.Errorf("Without(%q, %q): got q %q, want %q", tc.q, tc.field, got, tc.want)
+		}
+		if _, err := query.Parse(v.Get("q")); err != nil {
+			t.Errorf("Without(%q, %q) does not parse: %v", tc.q, tc.field, err)
+		}
+	}
 }

@@ -86,6 +86,14 @@ func (p searchParams) With(field, value string) string {
 	return p.values(addFilter(p.Q, field, value)).Encode()
 }
 
+// Without returns the URL query of the search narrowed to events that lack
+// field (the sidebar's "(empty)" value).
+func (p searchParams) Without(field string) string {
+	q := addFilter(p.Q, field, "x")
+	q = strings.TrimSuffix(q, (&query.Term{Field: field, Op: query.OpEq, Value: "x"}).String()) + "NOT " + field + ":*"
+	return p.values(q).Encode()
+}
+
 type eventRow struct {
 	ID     string
 	Time   time.Time
@@ -299,7 +307,11 @@ func (c *Console) searchFields(w http.ResponseWriter, r *http.Request, s *sessio
 			}
 			val := cellString(row[0])
 			n, _ := row[1].(int64)
-			ft.Values = append(ft.Values, valueCount{Value: val, Count: n, Link: "/search?" + p.With(f, val)})
+			link := "/search?" + p.With(f, val)
+			if row[0] == nil {
+				link = "/search?" + p.Without(f)
+			}
+			ft.Values = append(ft.Values, valueCount{Value: val, Count: n, Link: link})
 		}
 		tops = append(tops, ft)
 	}
