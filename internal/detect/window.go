@@ -17,7 +17,8 @@ package detect
 // alone: a superset, which is what a prefilter may report, and their atoms
 // never prove an item (see plan.approx).
 type windowSet struct {
-	bloom [1 << winBits / 64]uint64
+	bloom []uint64 // 1<<bits bits
+	shift uint     // 64 - bits
 	ids   map[uint64][]winEntry
 	// pairs and singles are a pair filter (see pickBigrams) checked before
 	// the scan: cheaper per byte than hashing every position.
@@ -44,9 +45,12 @@ func asciiNeedle(n string) bool {
 const (
 	winLen  = 8
 	winFold = 0x2020202020202020
-	// winBits sizes the Bloom bitmap: 2^18 bits, 32 KiB, about 2% false
-	// hits with 5,000 needles (the largest fields of the SigmaHQ set).
-	winBits = 18
+	// maxWinBits bounds the Bloom bitmap: 2^18 bits, 32 KiB, about 2%
+	// false hits with 5,000 needles (the largest fields of the SigmaHQ
+	// set). Smaller sets get 64 bits per needle, so that the bitmaps of a
+	// plan stay in cache.
+	maxWinBits = 18
+	minWinBits = 9
 )
 
 // windowable reports whether needle n (lowered) can be found by its last
@@ -69,15 +73,21 @@ func load64(s string, i int) uint64 {
 		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
 }
 
-func winHash(x uint64) uint64 { return (x * 0x9E3779B97F4A7C15) >> (64 - winBits) }
+func winHash(x uint64, shift uint) uint64 { return (x * 0x9E3779B97F4A7C15) >> shift }
 
 // buildWindows indexes needles (all windowable) with their ids.
 func buildWindows(needles []string, ids []int32) *windowSet {
 	w := &windowSet{ids: make(map[uint64][]winEntry, len(needles))}
 	w.pairs, w.singles = pickBigrams(needles)
+	bits := uint(minWinBits)
+	for bits < maxWinBits && 1<<bits < 64*len(needles) {
+		bits++
+	}
+	w.bloom = make([]uint64, 1<<bits/64)
+	w.shift = 64 - bits
 	for i, n := range needles {
 		x := load64(n, len(n)-winLen) | winFold
-		h := winHash(x)
+		h := winHash(x, w.shift)
 		w.bloom[h/64] |= 1 << (h % 64)
 		w.ids[x] = append(w.ids[x], winEntry{needle: n, id: ids[i], verify: asciiNeedle(n)})
 	}
@@ -100,10 +110,11 @@ func (w *windowSet) scan(s string, dst []int32) []int32 {
 	if len(s) < winLen || !pairsMayContainFold(w.pairs, w.singles, s) {
 		return dst
 	}
+	bloom, shift := w.bloom, w.shift
 	for i := 0; i+winLen <= len(s); i++ {
 		x := load64(s, i) | winFold
-		h := winHash(x)
-		if w.bloom[h/64]&(1<<(h%64)) == 0 {
+		h := winHash(x, shift)
+		if bloom[h/64]&(1<<(h%64)) == 0 {
 			continue
 		}
 		end := i + winLen
