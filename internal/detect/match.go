@@ -346,21 +346,12 @@ func (e *Engine) buildPlan(own event.Logsource, srcs []int) *plan {
 			}
 		}
 	}
-	// A rule reached through a mapping source is evaluated with that
-	// source's field names only: the mapping knows how this event names
-	// things better than the rule's own names do.
-	viaSource := map[*crule]bool{}
-	for id := range set {
-		if inst := e.insts[id]; id != inst.rule.ident || inSources(e, srcs, id) {
-			viaSource[inst.rule] = true
-		}
-	}
+	// A rule may be here in several variants (its own field names, a
+	// mapping source's names); each is evaluated until one matches. The
+	// variants whose fields the event lacks cost little: unless they have
+	// no anchors, they never become candidates.
 	p := &plan{}
 	for id := range set {
-		inst := e.insts[id]
-		if id == inst.rule.ident && viaSource[inst.rule] && !inSources(e, srcs, id) {
-			continue
-		}
 		p.insts = append(p.insts, id)
 	}
 	slices.Sort(p.insts)
@@ -463,16 +454,6 @@ func clipNeedle(n string) string {
 		n = n[1:]
 	}
 	return n
-}
-
-// inSources reports whether instance id is one the sources srcs lead to.
-func inSources(e *Engine, srcs []int, id int32) bool {
-	for _, s := range srcs {
-		if slices.Contains(e.bySource[s], id) {
-			return true
-		}
-	}
-	return false
 }
 
 func appendUnique(s []int32, v int32) []int32 {
