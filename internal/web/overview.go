@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"sort"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/alert"
@@ -49,11 +50,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) {
 		d.EventsRate, d.HasRate = c.rate.observe(now, d.Stored)
 	}
 	since := now.Truncate(time.Hour).Add(-(overviewHours - 1) * time.Hour)
-	if d.Chart, err = c.alertChart(r, since); err != nil {
-		c.fail(w, err)
-		return
-	}
-	if d.TopRules, err = c.topRules(r, since, 10); err != nil {
+	if d.Chart, d.TopRules, err = c.alertActivity(r, since, 10); err != nil {
 		c.fail(w, err)
 		return
 	}
@@ -81,35 +78,47 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) {
 	c.show(w, r, s, "overview", "Overview", d, start)
 }
 
-// alertChart draws alerts first seen per hour since since, stacked by level.
-func (c *Console) alertChart(r *http.Request, since time.Time) (template.HTML, error) {
+// alertActivity reads the alerts seen since since in one pass over the
+// alert table's last_seen index: per rule and hour, how many alerts were
+// first seen and how many detections they hold. It returns the chart of
+// alerts first seen per hour by level and the rules with the most alerts.
+func (c *Console) alertActivity(r *http.Request, since time.Time, limit int) (template.HTML, []ruleCount, error) {
 	const span = time.Hour
-	rows, err := c.db.QueryContext(r.Context(), `SELECT (first_seen - ?) / ?, level, count(*) FROM alerts
-		WHERE last_seen >= ? AND first_seen >= ? GROUP BY 1, 2`, since.UnixNano(), int64(span), since.UnixNano(), since.UnixNano())
+	// Alerts first seen before the window count for their rule, not the
+	// chart (bucket -1).
+	rows, err := c.db.QueryContext(r.Context(), `SELECT rule_id, max(rule_title), max(level),
+		CASE WHEN first_seen < ? THEN -1 ELSE (first_seen - ?) / ? END, count(*), sum(count)
+		FROM alerts WHERE last_seen >= ? GROUP BY 1, 4`, since.UnixNano(), since.UnixNano(), int64(span), since.UnixNano())
 	if err != nil {
-		return "", fmt.Errorf("alerts over time: %w", err)
+		return "", nil, fmt.Errorf("alert activity: %w", err)
 	}
 	defer rows.Close()
 	byLevel := map[string][]float64{}
+	byRule := map[string]*ruleCount{}
 	for rows.Next() {
-		var b int64
-		var level string
-		var n float64
-		if err := rows.Scan(&b, &level, &n); err != nil {
-			return "", fmt.Errorf("alerts over time: %w", err)
+		var rc ruleCount
+		var b, n, hits int64
+		if err := rows.Scan(&rc.RuleID, &rc.Title, &rc.Level, &b, &n, &hits); err != nil {
+			return "", nil, fmt.Errorf("alert activity: %w", err)
 		}
-		if b < 0 || b >= overviewHours {
-			continue
+		if b >= 0 && b < overviewHours {
+			v := byLevel[rc.Level]
+			if v == nil {
+				v = make([]float64, overviewHours)
+				byLevel[rc.Level] = v
+			}
+			v[b] += float64(n)
 		}
-		v := byLevel[level]
-		if v == nil {
-			v = make([]float64, overviewHours)
-			byLevel[level] = v
+		t := byRule[rc.RuleID]
+		if t == nil {
+			t = &ruleCount{RuleID: rc.RuleID, Title: rc.Title, Level: rc.Level}
+			byRule[rc.RuleID] = t
 		}
-		v[b] += n
+		t.Alerts += n
+		t.Hits += hits
 	}
 	if err := rows.Err(); err != nil {
-		return "", fmt.Errorf("alerts over time: %w", err)
+		return "", nil, fmt.Errorf("alert activity: %w", err)
 	}
 	var ss []series
 	for _, l := range alert.Levels {
@@ -119,24 +128,21 @@ func (c *Console) alertChart(r *http.Request, since time.Time) (template.HTML, e
 		}
 		ss = append(ss, series{Class: "bar-" + l, Values: v})
 	}
-	return barChart("Alerts per hour by level, last 24 hours", since, span, ss), nil
-}
-
-// topRules returns the rules with the most alerts seen since since.
-func (c *Console) topRules(r *http.Request, since time.Time, limit int) ([]ruleCount, error) {
-	rows, err := c.db.QueryContext(r.Context(), `SELECT rule_id, max(rule_title), max(level), count(*), sum(count) FROM alerts
-		WHERE last_seen >= ? GROUP BY rule_id ORDER BY 4 DESC, 5 DESC LIMIT ?`, since.UnixNano(), limit)
-	if err != nil {
-		return nil, fmt.Errorf("top rules: %w", err)
+	top := make([]ruleCount, 0, len(byRule))
+	for _, rc := range byRule {
+		top = append(top, *rc)
 	}
-	defer rows.Close()
-	var out []ruleCount
-	for rows.Next() {
-		var rc ruleCount
-		if err := rows.Scan(&rc.RuleID, &rc.Title, &rc.Level, &rc.Alerts, &rc.Hits); err != nil {
-			return nil, fmt.Errorf("top rules: %w", err)
+	sort.Slice(top, func(i, j int) bool {
+		if top[i].Alerts != top[j].Alerts {
+			return top[i].Alerts > top[j].Alerts
 		}
-		out = append(out, rc)
+		if top[i].Hits != top[j].Hits {
+			return top[i].Hits > top[j].Hits
+		}
+		return top[i].RuleID < top[j].RuleID
+	})
+	if len(top) > limit {
+		top = top[:limit]
 	}
-	return out, rows.Err()
+	return barChart("Alerts per hour by level, last 24 hours", since, span, ss), top, nil
 }

@@ -147,6 +147,10 @@ func New(ctx context.Context, o Options) (*Console, error) {
 	if c.disabled, err = loadRuleFilter(ctx, c.db); err != nil {
 		return nil, err
 	}
+	// A first sample, so the first page shown has a rate to measure from.
+	if o.Metrics != nil {
+		c.rate.observe(o.Now(), counterTotal(c.gather(), "vigil_events_stored_total"))
+	}
 	sub, _ := fs.Sub(staticFS, "static")
 	c.static = http.StripPrefix("/static/", http.FileServerFS(sub))
 	return c, nil
