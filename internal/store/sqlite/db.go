@@ -168,6 +168,10 @@ type segment struct {
 	sealed atomic.Bool
 	// sealing is set while the sealer works on the segment.
 	sealing atomic.Bool
+	// writing is set while a writer has the segment open, from its
+	// creation until it is closed (which may be after it left the
+	// writers map): a segment never has two writers.
+	writing atomic.Bool
 	// use is held shared while a search reads the segment or a writer
 	// writes it, and exclusively when retention deletes it.
 	use sync.RWMutex

@@ -34,11 +34,9 @@ func (db *DB) seal(s *segment) error {
 	// hold the file's write lock for seconds. Once sealing starts, writers
 	// start a new segment instead of reopening this one.
 	db.wmu.Lock()
-	for _, w := range db.writers {
-		if w.seg == s {
-			db.wmu.Unlock()
-			return nil
-		}
+	if s.writing.Load() {
+		db.wmu.Unlock()
+		return nil
 	}
 	if !s.sealing.CompareAndSwap(false, true) {
 		db.wmu.Unlock()

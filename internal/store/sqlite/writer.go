@@ -350,7 +350,7 @@ func (db *DB) openWriter(ctx context.Context, key writerKey) (*writer, error) {
 			}
 		}
 	}
-	if seg == nil || seg.sealed.Load() || seg.sealing.Load() || seg.rows.Load() >= db.opts.SegmentRows {
+	if seg == nil || seg.sealed.Load() || seg.sealing.Load() || seg.writing.Load() || seg.rows.Load() >= db.opts.SegmentRows {
 		if err := os.MkdirAll(dirPath, 0o750); err != nil {
 			return nil, fmt.Errorf("creating partition %q: %w", dirPath, err)
 		}
@@ -365,6 +365,7 @@ func (db *DB) openWriter(ctx context.Context, key writerKey) (*writer, error) {
 	if err != nil {
 		return nil, err
 	}
+	seg.writing.Store(true)
 	return w, nil
 }
 
@@ -561,6 +562,7 @@ func (w *writer) close() error {
 		}
 	}
 	errs = append(errs, w.conn.Close(), w.sqldb.Close())
+	w.seg.writing.Store(false)
 	return errors.Join(errs...)
 }
 
