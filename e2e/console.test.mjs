@@ -167,10 +167,22 @@ after(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
+// Pages record script errors and Content-Security-Policy violations;
+// closePage fails the test if there were any.
 async function newPage() {
   const page = await browser.newPage();
-  page.on("pageerror", (e) => { throw new Error("page error: " + e.message); });
+  page.problems = [];
+  page.on("pageerror", (e) => page.problems.push("page error: " + e.message));
+  page.on("console", (m) => {
+    if (m.type() === "error" && /Content Security Policy|Refused to/i.test(m.text())) page.problems.push("CSP: " + m.text());
+  });
   return page;
+}
+
+async function closePage(page) {
+  const problems = page.problems;
+  await page.close();
+  assert.deepEqual(problems, [], "script errors or CSP violations");
 }
 
 async function login(page, user) {
@@ -198,7 +210,7 @@ t("without a session every page redirects to /login", async () => {
     assert.match(page.url(), /\/login\?next=/, `GET ${p} ended at ${page.url()}`);
   }
   await shot(page, "login");
-  await page.close();
+  await closePage(page);
 });
 
 t("an analyst works an alert into an incident", async () => {
@@ -276,8 +288,14 @@ t("an analyst works an alert into an incident", async () => {
   await page.getByText("1 of 1 events match.").waitFor();
   await shot(page, "rule");
   assert.ok(incURL);
+
+  // Live tail: a new event shows up without reloading the page.
+  await page.goto(base + "/search?q=" + encodeURIComponent("tail-marker") + "&range=1h&tail=1");
+  await page.getByText("No events.").waitFor();
+  await api("POST", "/api/v1/ingest", JSON.stringify({ "@timestamp": new Date().toISOString(), message: "tail-marker arrived", "host.name": "web03" }));
+  await page.locator("#rows summary", { hasText: "tail-marker arrived" }).waitFor({ timeout: 20000 });
   await logout(page);
-  await page.close();
+  await closePage(page);
 });
 
 t("a POST without a valid CSRF token is refused", async () => {
@@ -291,7 +309,7 @@ t("a POST without a valid CSRF token is refused", async () => {
   const after = await api("GET", `/api/v1/alerts/${alerts[0].id}`);
   assert.equal(after.status, alerts[0].status, "a refused POST changed the alert");
   await logout(page);
-  await page.close();
+  await closePage(page);
 });
 
 t("a viewer sees no state-changing control and a forced POST is refused", async () => {
@@ -312,7 +330,7 @@ t("a viewer sees no state-changing control and a forced POST is refused", async 
   assert.equal(res.status(), 403);
   assert.equal((await api("GET", `/api/v1/incidents/${inc.id}`)).status, inc.status);
   await logout(page);
-  await page.close();
+  await closePage(page);
 });
 
 t("an admin's settings, and the dark theme", async () => {
@@ -340,5 +358,5 @@ t("an admin's settings, and the dark theme", async () => {
   await shot(page, "search-dark");
   await page.evaluate(() => localStorage.removeItem("vigil-theme"));
   await logout(page);
-  await page.close();
+  await closePage(page);
 });
