@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/goccy/go-yaml"
 	"github.com/vigilsec/vigil/internal/detect"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/ingest"
@@ -153,20 +152,11 @@ func ruleYAML(r *sigma.Rule) (string, bool) {
 			}
 		}
 	}
-	j, err := json.Marshal(r)
+	y, err := sigmaYAML(r)
 	if err != nil {
-		return "", true
+		return "# cannot render this rule: " + err.Error(), true
 	}
-	var v any
-	if err := json.Unmarshal(j, &v); err != nil {
-		return "", true
-	}
-	v = dropKeys(v, "pos", "source", "doc_index")
-	y, err := yaml.Marshal(v)
-	if err != nil {
-		return string(j), true
-	}
-	return string(y), true
+	return y, true
 }
 
 func dropKeys(v any, keys ...string) any {
