@@ -237,3 +237,30 @@ func TestSettingsAdmin(t *testing.T) {
 		t.Errorf("the settings page does not list the new user")
 	}
 }
+
+func TestSettingsRoutes(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(t)
+	c.login("admin")
+	resp, _ := c.post("/settings/routes", url.Values{"name": {"soc"}, "type": {"webhook"}, "url": {"https://hooks.example/vigil"}, "secret": {"s3cret-value"}, "min_level": {"high"}})
+	if loc := resp.Header.Get("Location"); strings.Contains(loc, "err=") {
+		t.Fatalf("creating a route: %s", loc)
+	}
+	rs, _ := e.o.Notifier.ListRoutes(context.Background())
+	if len(rs) != 1 || !rs[0].Enabled || rs[0].Secret != "s3cret-value" {
+		t.Fatalf("got routes %+v, want one enabled webhook with its secret", rs)
+	}
+	_, page := c.get("/settings")
+	if strings.Contains(page, "s3cret-value") {
+		t.Errorf("the settings page shows a route secret")
+	}
+	c.post("/settings/routes/"+rs[0].ID+"/enabled", url.Values{"enabled": {"false"}})
+	got, _ := e.o.Notifier.GetRoute(context.Background(), rs[0].ID)
+	if got.Enabled || got.Secret != "s3cret-value" {
+		t.Errorf("disabled route: got enabled %v secret %q, want false and the secret kept", got.Enabled, got.Secret)
+	}
+	c.post("/settings/routes/"+rs[0].ID+"/delete", nil)
+	if rs, _ := e.o.Notifier.ListRoutes(context.Background()); len(rs) != 0 {
+		t.Errorf("deleted route still listed: %+v", rs)
+	}
+}

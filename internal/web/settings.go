@@ -15,7 +15,14 @@ import (
 	"github.com/vigilsec/vigil/internal/timeparse"
 )
 
+// roleInfo describes what a role may do, as the API checks it.
+type roleInfo struct {
+	Role                       auth.Role
+	Ingest, Read, Write, Admin bool
+}
+
 type settingsData struct {
+	RoleTable    []roleInfo
 	Users        []auth.User
 	Tokens       []auth.Token
 	Roles        []auth.Role
@@ -31,6 +38,10 @@ type settingsData struct {
 func (c *Console) settingsData(r *http.Request, s *session) (settingsData, error) {
 	ctx := r.Context()
 	d := settingsData{Roles: []auth.Role{auth.RoleAdmin, auth.RoleAnalyst, auth.RoleViewer, auth.RoleIngest}, Levels: alert.Levels}
+	for _, ro := range d.Roles {
+		d.RoleTable = append(d.RoleTable, roleInfo{Role: ro, Ingest: ro.Can(auth.PermIngest), Read: ro.Can(auth.PermRead),
+			Write: ro.Can(auth.PermWrite), Admin: ro.Can(auth.PermAdmin)})
+	}
 	var err error
 	if s.Role.Can(auth.PermAdmin) {
 		if d.Users, err = c.o.Auth.ListUsers(ctx); err != nil {
@@ -176,6 +187,24 @@ func (c *Console) settingsRouteDelete(w http.ResponseWriter, r *http.Request, s 
 		c.audit(r.Context(), s.Username, "route.delete", id, nil)
 	}
 	back(w, r, "/settings#routes", "Route deleted.", err)
+}
+
+// settingsRouteToggle enables or disables a route, keeping the rest of it
+// (secrets included) as it is.
+func (c *Console) settingsRouteToggle(w http.ResponseWriter, r *http.Request, s *session) {
+	if c.o.Notifier == nil {
+		http.NotFound(w, r)
+		return
+	}
+	rt, err := c.o.Notifier.GetRoute(r.Context(), r.PathValue("id"))
+	if err == nil {
+		rt.Enabled = r.PostFormValue("enabled") == "true"
+		rt, err = c.o.Notifier.UpdateRoute(r.Context(), rt)
+	}
+	if err == nil {
+		c.audit(r.Context(), s.Username, "route.update", rt.ID, rt.Masked())
+	}
+	back(w, r, "/settings#routes", "Route updated.", err)
 }
 
 func (c *Console) settingsRouteTest(w http.ResponseWriter, r *http.Request, s *session) {

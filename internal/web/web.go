@@ -224,6 +224,7 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.Handle("POST /settings/routes", admin(c.settingsRoute))
 	mux.Handle("POST /settings/routes/{id}/delete", admin(c.settingsRouteDelete))
 	mux.Handle("POST /settings/routes/{id}/test", admin(c.settingsRouteTest))
+	mux.Handle("POST /settings/routes/{id}/enabled", admin(c.settingsRouteToggle))
 	mux.Handle("POST /settings/playbooks/reload", admin(c.settingsPlaybooksReload))
 	mux.Handle("POST /settings/suppressions", write(c.settingsSuppression))
 	mux.Handle("POST /settings/suppressions/{id}/delete", write(c.settingsSuppressionDelete))
