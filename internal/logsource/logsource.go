@@ -98,17 +98,27 @@ type StringList []string
 
 // UnmarshalYAML implements yaml.BytesUnmarshaler.
 func (l *StringList) UnmarshalYAML(b []byte) error {
-	var one string
-	if err := yaml.Unmarshal(b, &one); err == nil {
-		*l = StringList{one}
-		return nil
-	}
-	var many []string
-	if err := yaml.Unmarshal(b, &many); err != nil {
+	var v any
+	if err := yaml.Unmarshal(b, &v); err != nil {
 		return fmt.Errorf("want a string or a list of strings: %w", err)
 	}
-	*l = many
-	return nil
+	switch x := v.(type) {
+	case string:
+		*l = StringList{x}
+		return nil
+	case []any:
+		out := make(StringList, 0, len(x))
+		for _, e := range x {
+			s, ok := e.(string)
+			if !ok {
+				return fmt.Errorf("want a string or a list of strings, found %T in the list", e)
+			}
+			out = append(out, s)
+		}
+		*l = out
+		return nil
+	}
+	return fmt.Errorf("want a string or a list of strings, not %T", v)
 }
 
 // IntList is a list of integers that may be written in YAML as a single
@@ -117,24 +127,53 @@ type IntList []int64
 
 // UnmarshalYAML implements yaml.BytesUnmarshaler.
 func (l *IntList) UnmarshalYAML(b []byte) error {
-	var one int64
-	if err := yaml.Unmarshal(b, &one); err == nil {
-		*l = IntList{one}
-		return nil
-	}
-	var many []int64
-	if err := yaml.Unmarshal(b, &many); err != nil {
+	var v any
+	if err := yaml.Unmarshal(b, &v); err != nil {
 		return fmt.Errorf("want a number or a list of numbers: %w", err)
 	}
-	*l = many
+	toInt := func(e any) (int64, bool) {
+		switch n := e.(type) {
+		case int:
+			return int64(n), true
+		case int64:
+			return n, true
+		case uint64:
+			return int64(n), n <= 1<<63-1
+		}
+		return 0, false
+	}
+	if n, ok := toInt(v); ok {
+		*l = IntList{n}
+		return nil
+	}
+	list, ok := v.([]any)
+	if !ok {
+		return fmt.Errorf("want a number or a list of numbers, not %T", v)
+	}
+	out := make(IntList, 0, len(list))
+	for _, e := range list {
+		n, ok := toInt(e)
+		if !ok {
+			return fmt.Errorf("want a number or a list of numbers, found %T in the list", e)
+		}
+		out = append(out, n)
+	}
+	*l = out
 	return nil
 }
 
 // ParseFile decodes a mapping file. Unknown attributes are errors, so that
 // typos do not silently drop a condition.
-func ParseFile(name string, data []byte) (*File, error) {
-	var f File
-	if err := yaml.UnmarshalWithOptions(data, &f, yaml.DisallowUnknownField()); err != nil {
+func ParseFile(name string, data []byte) (f *File, err error) {
+	// The YAML library has crashed on some malformed input (found by
+	// FuzzParseFile); a user's file must never take the process down.
+	defer func() {
+		if r := recover(); r != nil {
+			f, err = nil, fmt.Errorf("logsource mapping %s: %w: %v", name, ErrMalformed, r)
+		}
+	}()
+	f = &File{}
+	if err := yaml.UnmarshalWithOptions(data, f, yaml.DisallowUnknownField()); err != nil {
 		return nil, fmt.Errorf("logsource mapping %s: %w", name, err)
 	}
 	seen := map[string]bool{}
@@ -159,8 +198,12 @@ func ParseFile(name string, data []byte) (*File, error) {
 			}
 		}
 	}
-	return &f, nil
+	return f, nil
 }
+
+// ErrMalformed is wrapped by ParseFile errors for YAML the decoder could
+// not read at all.
+var ErrMalformed = errors.New("malformed YAML")
 
 func (c *Cond) validate() error {
 	if c.Field == "" {
