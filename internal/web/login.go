@@ -23,6 +23,7 @@ const (
 	limitMax     = 15 * time.Minute
 	limitForget  = time.Hour
 	limitEntries = 100_000
+	maxUsername  = 128
 )
 
 type limitEntry struct {
@@ -150,6 +151,11 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	username, password := r.PostFormValue("username"), r.PostFormValue("password")
 	next := r.PostFormValue("next")
+	// No user name is longer (auth allows 64 characters); cutting it keeps
+	// the limiter's keys and the audit log small whatever is posted.
+	if len(username) > maxUsername {
+		username = username[:maxUsername]
+	}
 	ipKey, userKey := "ip:"+clientIP(r), "user:"+username
 	if wait := max(c.limiter.blocked(ipKey), c.limiter.blocked(userKey)); wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
