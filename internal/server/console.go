@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/vigilsec/vigil/internal/api"
 	"github.com/vigilsec/vigil/internal/ingest/httpin"
@@ -34,11 +35,15 @@ func (s *Server) registerConsole(mux *http.ServeMux, a *api.API) {
 		add("file", strings.Join(f.Paths, ", "))
 	}
 	retention := []string{}
-	if cfg.Retention.MaxAge > 0 {
-		retention = append(retention, "max age "+cfg.Retention.MaxAge.String())
+	if d := cfg.Retention.MaxAge; d > 0 {
+		if d%(24*time.Hour) == 0 {
+			retention = append(retention, fmt.Sprintf("%d days", d/(24*time.Hour)))
+		} else {
+			retention = append(retention, d.String())
+		}
 	}
-	if cfg.Retention.MaxSize > 0 {
-		retention = append(retention, fmt.Sprintf("max size %d bytes", int64(cfg.Retention.MaxSize)))
+	if n := int64(cfg.Retention.MaxSize); n > 0 {
+		retention = append(retention, fmt.Sprintf("at most %.1f GiB", float64(n)/(1<<30)))
 	}
 	c, err := web.New(context.Background(), web.Options{
 		Store: s.Store, Auth: s.Auth, Alerts: s.Alerts, Recorder: s.Recorder, Incidents: s.Incidents, Audit: s.Audit,

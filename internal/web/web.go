@@ -149,7 +149,11 @@ func New(ctx context.Context, o Options) (*Console, error) {
 	}
 	// A first sample, so the first page shown has a rate to measure from.
 	if o.Metrics != nil {
-		c.rate.observe(o.Now(), counterTotal(c.gather(), "vigil_events_stored_total"))
+		mfs := c.gather()
+		c.rate.observe(o.Now(), counterTotal(mfs, "vigil_events_stored_total"))
+		for _, m := range metricSeries(mfs, "vigil_events_received_total") {
+			c.inputRates.get(m.Labels["input"]).observe(o.Now(), m.Value)
+		}
 	}
 	sub, _ := fs.Sub(staticFS, "static")
 	c.static = http.StripPrefix("/static/", http.FileServerFS(sub))
