@@ -406,3 +406,17 @@ func TestWantsConsole(t *testing.T) {
 		}
 	}
 }
+
+func TestStaticAssets(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(t)
+	for path, want := range map[string]int{
+		"/static/console.css": http.StatusOK, "/static/console.js": http.StatusOK, "/static/theme.js": http.StatusOK,
+		"/static/htmx.min.js": http.StatusOK, "/static/": http.StatusNotFound, "/static/nope.js": http.StatusNotFound,
+	} {
+		resp, _ := c.get(path)
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: got %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+}
