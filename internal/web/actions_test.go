@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/vigilsec/vigil/internal/detect"
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/respond"
 	"github.com/vigilsec/vigil/internal/sigma"
 )
 
@@ -262,5 +263,73 @@ func TestSettingsRoutes(t *testing.T) {
 	c.post("/settings/routes/"+rs[0].ID+"/delete", nil)
 	if rs, _ := e.o.Notifier.ListRoutes(context.Background()); len(rs) != 0 {
 		t.Errorf("deleted route still listed: %+v", rs)
+	}
+}
+
+func TestPlaybookApproval(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	book, err := respond.Parse([]byte(`name: approve-then-comment
+description: waits for a person, then comments
+trigger:
+  on: manual
+steps:
+  - name: ask
+    action: approval
+  - name: note
+    action: comment
+    with:
+      text: approved and done
+`), "test.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.o.Runner.SetPlaybooks([]*respond.Playbook{book})
+	ids := e.addAlerts(t, 1)
+	inc, err := e.o.Incidents.Create(ctx, "admin", "Needs approval", "high", ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.client(t)
+	c.login("analyst")
+	c.post("/incidents/"+inc.ID+"/playbooks", url.Values{"playbook": {"approve-then-comment"}})
+	var pending string
+	deadline := time.Now().Add(10 * time.Second)
+	for pending == "" && time.Now().Before(deadline) {
+		got, _ := e.o.Incidents.Get(ctx, inc.ID)
+		for _, a := range got.Actions {
+			if a.Status == "pending_approval" {
+				pending = a.ID
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if pending == "" {
+		t.Fatal("no action waits for approval")
+	}
+	_, page := c.get("/incidents/" + inc.ID)
+	if !strings.Contains(page, "/actions/"+pending+"/approve") {
+		t.Errorf("the incident page offers no approval of %s", pending)
+	}
+	resp, _ := c.post("/incidents/"+inc.ID+"/actions/"+pending+"/approve", nil)
+	if loc := resp.Header.Get("Location"); strings.Contains(loc, "err=") {
+		t.Fatalf("approve: %s", loc)
+	}
+	done := false
+	for deadline := time.Now().Add(10 * time.Second); !done && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		e.o.Runner.Flush()
+		got, _ := e.o.Incidents.Get(ctx, inc.ID)
+		for _, cm := range got.Comments {
+			done = done || strings.Contains(cm.Text, "approved and done")
+		}
+		for _, a := range got.Actions {
+			done = done || (a.Name == "comment" && a.Status == "ok")
+		}
+	}
+	if !done {
+		t.Errorf("the approved playbook did not run its comment step")
+	}
+	if resp, _ := c.post("/incidents/"+inc.ID+"/actions/"+pending+"/maybe", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown decision: got %d, want 404", resp.StatusCode)
 	}
 }
