@@ -120,11 +120,17 @@ type view struct {
 }
 
 func (c *Console) newView(r *http.Request, s *session, nav, title string, data any) *view {
-	return &view{
+	v := &view{
 		Title: title, Nav: nav, User: s.Username, Role: s.Role,
 		CanWrite: s.Role.Can(auth.PermWrite), CanAdmin: s.Role.Can(auth.PermAdmin),
-		CSRF: s.CSRF, Msg: r.URL.Query().Get("msg"), Err: r.URL.Query().Get("err"), Data: data,
+		CSRF: s.CSRF, Data: data,
 	}
+	// The messages of the redirect after a form post ride in the URL; a
+	// link from another site must not be able to put words on the page.
+	if site := r.Header.Get("Sec-Fetch-Site"); site == "" || site == "same-origin" {
+		v.Msg, v.Err = r.URL.Query().Get("msg"), r.URL.Query().Get("err")
+	}
+	return v
 }
 
 func (c *Console) show(w http.ResponseWriter, r *http.Request, s *session, nav, title string, data any, start time.Time) {

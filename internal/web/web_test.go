@@ -420,3 +420,22 @@ func TestStaticAssets(t *testing.T) {
 		}
 	}
 }
+
+func TestFlashOnlyFromOwnPages(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(t)
+	c.login("viewer")
+	for _, tc := range []struct {
+		site string
+		want bool
+	}{{"", true}, {"same-origin", true}, {"cross-site", false}, {"none", false}} {
+		hdr := map[string]string{}
+		if tc.site != "" {
+			hdr["Sec-Fetch-Site"] = tc.site
+		}
+		_, body := c.do("GET", "/alerts?msg=Call+555-0100+now", nil, hdr)
+		if got := strings.Contains(body, "Call 555-0100 now"); got != tc.want {
+			t.Errorf("Sec-Fetch-Site %q: message shown %v, want %v", tc.site, got, tc.want)
+		}
+	}
+}
