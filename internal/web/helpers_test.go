@@ -60,7 +60,7 @@ type env struct {
 	db    *sqlite.DB
 }
 
-func newEnv(tb testing.TB) *env {
+func newEnv(tb testing.TB, opts ...func(*Options)) *env {
 	tb.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, tb.TempDir(), sqlite.Options{})
@@ -126,6 +126,9 @@ func newEnv(tb testing.TB) *env {
 		Store: st, Auth: a, Alerts: alerts, Recorder: rec, Incidents: incs, Audit: aud, Runner: runner, Notifier: nt,
 		Metrics: metrics.New(), Rules: func() *ruleset.Loaded { return rules }, Log: log, Now: clk.Now,
 		Inputs: []Input{{Name: "syslog-tcp", Addr: "127.0.0.1:5514"}}, Retention: "max age 720h0m0s",
+	}
+	for _, f := range opts {
+		f(&o)
 	}
 	c, err := New(ctx, o)
 	if err != nil {

@@ -117,7 +117,6 @@ func TestSecurityHeadersAndNoInlineScript(t *testing.T) {
 }
 
 func TestLoginCookieFlags(t *testing.T) {
-	e := newEnv(t)
 	for _, tc := range []struct {
 		name       string
 		hdr        map[string]string
@@ -129,8 +128,7 @@ func TestLoginCookieFlags(t *testing.T) {
 		{"forwarded https, trusted", map[string]string{"X-Forwarded-Proto": "https"}, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e.c.o.TrustForwardedProto = tc.trust
-			defer func() { e.c.o.TrustForwardedProto = false }()
+			e := newEnv(t, func(o *Options) { o.TrustForwardedProto = tc.trust })
 			c := e.client(t)
 			resp, _ := c.do("POST", "/login", c.loginForm("analyst", testPassword), tc.hdr)
 			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
