@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/vigilsec/vigil/internal/alert"
@@ -92,6 +93,28 @@ type filteredMatcher struct {
 	f *ruleFilter
 }
 
+// dropper forwards the detections of enabled rules. Droppers are pooled,
+// each with its method value bound once, so filtering costs no allocation
+// per event.
+type dropper struct {
+	ids  map[string]bool
+	fn   func(detect.Detection)
+	call func(detect.Detection)
+}
+
+func (d *dropper) forward(det detect.Detection) {
+	if det.Rule != nil && d.ids[det.Rule.ID] {
+		return
+	}
+	d.fn(det)
+}
+
+var droppers = sync.Pool{New: func() any {
+	d := &dropper{}
+	d.call = d.forward
+	return d
+}}
+
 // Match implements alert.Matcher.
 func (fm *filteredMatcher) Match(ev *event.Event, fn func(detect.Detection)) {
 	ids := fm.f.ids.Load()
@@ -99,10 +122,9 @@ func (fm *filteredMatcher) Match(ev *event.Event, fn func(detect.Detection)) {
 		fm.m.Match(ev, fn)
 		return
 	}
-	fm.m.Match(ev, func(d detect.Detection) {
-		if d.Rule != nil && (*ids)[d.Rule.ID] {
-			return
-		}
-		fn(d)
-	})
+	d := droppers.Get().(*dropper)
+	d.ids, d.fn = *ids, fn
+	fm.m.Match(ev, d.call)
+	d.ids, d.fn = nil, nil
+	droppers.Put(d)
 }
