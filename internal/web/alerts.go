@@ -182,11 +182,14 @@ func prettyJSON(b []byte) string {
 	if err := json.Unmarshal(b, &v); err != nil {
 		return string(b)
 	}
-	out, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
+	var out strings.Builder
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false) // the template escapes; keep < and > readable
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
 		return string(b)
 	}
-	return string(out)
+	return strings.TrimSuffix(out.String(), "\n")
 }
 
 // alertsBulk applies one operation to the selected alerts.
