@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -179,7 +180,9 @@ func (c *Console) alertPage(w http.ResponseWriter, r *http.Request, s *session) 
 
 func prettyJSON(b []byte) string {
 	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber() // keep large integers exact
+	if err := dec.Decode(&v); err != nil {
 		return string(b)
 	}
 	var out strings.Builder

@@ -439,8 +439,8 @@ func TestFlashOnlyFromOwnPages(t *testing.T) {
 }
 
 func TestPrettyJSONKeepsText(t *testing.T) {
-	got := prettyJSON([]byte(`{"log.original":"<38>a & b","n":1}`))
-	want := "{\n  \"log.original\": \"<38>a & b\",\n  \"n\": 1\n}"
+	got := prettyJSON([]byte(`{"log.original":"<38>a & b","n":18446744073709551615}`))
+	want := "{\n  \"log.original\": \"<38>a & b\",\n  \"n\": 18446744073709551615\n}"
 	if got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
