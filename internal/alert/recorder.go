@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +50,15 @@ type Options struct {
 	OnAlert func(Change)
 	// OnSuppressed is told of each suppressed detection; may be nil.
 	OnSuppressed func(ruleID string)
+	// OnDetection is told of every detection, before any filtering
+	// (metrics); may be nil.
+	OnDetection func(d *detect.Detection)
+	// MinLevel is the lowest rule level that raises alerts (default
+	// "low"). Detections below it still count, still feed correlations
+	// (their state lives in the engine) and their events stay searchable,
+	// but they do not become alerts: informational rules are context, and
+	// an alert per failed login would drown the analyst and the pipeline.
+	MinLevel string
 }
 
 // Recorder runs every event through the current rule set and turns what
@@ -55,11 +66,12 @@ type Options struct {
 // written in batches by one goroutine; when that writer falls behind, the
 // pipeline workers wait (nothing is dropped).
 type Recorder struct {
-	engine atomic.Pointer[matcherBox]
-	store  *Store
-	log    *slog.Logger
-	opts   Options
-	sup    *suppressor
+	minRank int
+	engine  atomic.Pointer[matcherBox]
+	store   *Store
+	log     *slog.Logger
+	opts    Options
+	sup     *suppressor
 
 	hooksMu sync.Mutex
 	hooks   []Hook
@@ -93,10 +105,16 @@ func NewRecorder(ctx context.Context, s *Store, log *slog.Logger, o Options) (*R
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.MinLevel == "" {
+		o.MinLevel = "low"
+	}
+	if LevelRank(o.MinLevel) < 0 {
+		return nil, fmt.Errorf("alert min level %q is not one of %s", o.MinLevel, strings.Join(Levels, ", "))
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Recorder{store: s, log: log, opts: o, ch: make(chan pending, 4096), live: map[string]*Alert{}}
+	r := &Recorder{minRank: LevelRank(o.MinLevel), store: s, log: log, opts: o, ch: make(chan pending, 4096), live: map[string]*Alert{}}
 	r.sup = newSuppressor(s, o.Now)
 	if err := r.sup.load(ctx); err != nil {
 		return nil, err
@@ -134,6 +152,12 @@ func (r *Recorder) Detect(ev *event.Event) {
 // Record turns one detection into an alert (or a repeat of one), unless a
 // suppression covers it.
 func (r *Recorder) Record(d detect.Detection) {
+	if r.opts.OnDetection != nil {
+		r.opts.OnDetection(&d)
+	}
+	if LevelRank(d.Rule.Level) < r.minRank {
+		return
+	}
 	if r.sup.match(d.Rule.ID, d.Event) != nil {
 		if r.opts.OnSuppressed != nil {
 			r.opts.OnSuppressed(d.Rule.ID)

@@ -45,12 +45,23 @@ type Config struct {
 	Ingest    Ingest    `koanf:"ingest"`
 	Respond   Respond   `koanf:"respond"`
 	Intel     Intel     `koanf:"intel"`
+	Alerts    Alerts    `koanf:"alerts"`
 	Log       Log       `koanf:"log"`
 
 	// UnknownEnv lists VIGIL_* variables that name no setting. They are
 	// not errors (the command-line tools read VIGIL_TOKEN and others from
 	// the same environment), but serve logs them so a typo is noticed.
 	UnknownEnv []string `koanf:"-"`
+}
+
+// Alerts configures how detections become alerts.
+type Alerts struct {
+	// MinLevel is the lowest Sigma level that raises an alert (default
+	// low); informational detections feed correlations and are counted.
+	MinLevel string `koanf:"min_level"`
+	// Window folds repeats of a rule on the same entities into one alert
+	// while they come within it of the last one (default 1h).
+	Window time.Duration `koanf:"window"`
 }
 
 // Intel lists the threat-intelligence feeds matched against every event.
@@ -158,6 +169,7 @@ func Default() Config {
 			FlushInterval: 100 * time.Millisecond,
 		},
 		Retention: Retention{MaxAge: 30 * 24 * time.Hour},
+		Alerts:    Alerts{MinLevel: "low", Window: time.Hour},
 		Ingest:    Ingest{MaxBodySize: 16 << 20},
 		Log:       Log{Level: "info", Format: "text"},
 	}
@@ -349,6 +361,14 @@ func (c *Config) Validate() error {
 		if len(argv) == 0 || argv[0] == "" {
 			add("respond.commands.%s: empty command", action)
 		}
+	}
+	switch c.Alerts.MinLevel {
+	case "informational", "low", "medium", "high", "critical":
+	default:
+		add("alerts.min_level: %q is not informational, low, medium, high or critical", c.Alerts.MinLevel)
+	}
+	if c.Alerts.Window <= 0 {
+		add("alerts.window: must be positive")
 	}
 	names := map[string]bool{}
 	for i, f := range c.Intel.Feeds {

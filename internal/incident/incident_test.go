@@ -35,7 +35,7 @@ func newFixture(t *testing.T, o Options) *fixture {
 	if f.alerts, err = alert.Open(ctx, db); err != nil {
 		t.Fatal(err)
 	}
-	if f.rec, err = alert.NewRecorder(ctx, f.alerts, nil, alert.Options{Window: time.Hour, Now: clock}); err != nil {
+	if f.rec, err = alert.NewRecorder(ctx, f.alerts, nil, alert.Options{Window: time.Hour, Now: clock, MinLevel: "informational"}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(f.rec.Close)
@@ -257,5 +257,32 @@ func TestMergeSplitReport(t *testing.T) {
 	html, _ := Report(full, "html", f.now)
 	if strings.Contains(string(html), "<script>alert") || !strings.Contains(string(html), "&lt;script&gt;") {
 		t.Error("HTML report does not escape comment text")
+	}
+}
+
+func TestInformationalDetectionsDoNotAlertByDefault(t *testing.T) {
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "meta.db")+"?_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	as, _ := alert.Open(ctx, db)
+	seen := 0
+	rec, err := alert.NewRecorder(ctx, as, nil, alert.Options{OnDetection: func(*detect.Detection) { seen++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	rec.Record(detect.Detection{Rule: rule("i", "Info", "informational"), Event: ev(now, "source.ip", "192.0.2.1"), Time: now})
+	rec.Record(detect.Detection{Rule: rule("l", "Low", "low"), Event: ev(now, "source.ip", "192.0.2.1"), Time: now})
+	rec.Flush()
+	rec.Close()
+	got, _ := as.List(ctx, alert.Filter{})
+	if len(got) != 1 || got[0].RuleID != "l" || seen != 2 {
+		t.Errorf("alerts %v, detections seen %d: want only the low one alerted and both counted", got, seen)
+	}
+	if _, err := alert.NewRecorder(ctx, as, nil, alert.Options{MinLevel: "severe"}); err == nil {
+		t.Error("an unknown min level was accepted")
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/vigilsec/vigil/internal/auth"
 	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/demo"
+	"github.com/vigilsec/vigil/internal/detect"
 	"github.com/vigilsec/vigil/internal/incident"
 	"github.com/vigilsec/vigil/internal/ingest"
 	"github.com/vigilsec/vigil/internal/ingest/syslog"
@@ -187,8 +188,10 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	}
 	s.Alerts = alerts
 	s.Recorder, err = alert.NewRecorder(ctx, alerts, s.log, alert.Options{
-		OnAlert: func(c alert.Change) {
-			s.Metrics.Detections.WithLabelValues(c.Alert.Level).Add(float64(c.Added))
+		MinLevel: cfg.Alerts.MinLevel,
+		Window:   cfg.Alerts.Window,
+		OnDetection: func(d *detect.Detection) {
+			s.Metrics.Detections.WithLabelValues(d.Rule.Level).Inc()
 		},
 		OnSuppressed: func(string) { s.Metrics.Suppressed.Inc() },
 	})

@@ -199,7 +199,12 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 		ckptCh:  make(chan *writer, 64),
 		stop:    make(chan struct{}),
 	}
-	meta, err := sql.Open("sqlite", dsn(filepath.Join(dir, "meta.db"), 4096, false))
+	// Write transactions on the meta database begin IMMEDIATE: several
+	// packages write it concurrently (alerts, incidents, notifications,
+	// sessions), and a deferred transaction that reads first and writes
+	// later fails with SQLITE_BUSY_SNAPSHOT, which the busy timeout does
+	// not retry, whenever another writer commits in between.
+	meta, err := sql.Open("sqlite", dsn(filepath.Join(dir, "meta.db"), 4096, false)+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("opening store meta database in %q: %w", dir, err)
 	}
