@@ -10,6 +10,7 @@ import (
 	"github.com/vigilsec/vigil/internal/api"
 	"github.com/vigilsec/vigil/internal/ingest/httpin"
 	"github.com/vigilsec/vigil/internal/ingest/syslog"
+	"github.com/vigilsec/vigil/internal/intel"
 	"github.com/vigilsec/vigil/internal/web"
 )
 
@@ -48,7 +49,7 @@ func (s *Server) registerConsole(mux *http.ServeMux, a *api.API) {
 	c, err := web.New(context.Background(), web.Options{
 		Store: s.Store, Auth: s.Auth, Alerts: s.Alerts, Recorder: s.Recorder, Incidents: s.Incidents, Audit: s.Audit,
 		Runner: s.Runner, Notifier: s.Notifier, Metrics: s.Metrics, Pipeline: s.Pipeline, Rules: s.Rules,
-		ReloadPlaybooks: s.ReloadPlaybooks, Inputs: inputs, Retention: strings.Join(retention, ", "), Log: s.log,
+		ReloadPlaybooks: s.ReloadPlaybooks, Intel: intelStatus(s.Intel), Inputs: inputs, Retention: strings.Join(retention, ", "), Log: s.log,
 	})
 	if err != nil {
 		// The API and ingest keep working without the console.
@@ -56,6 +57,7 @@ func (s *Server) registerConsole(mux *http.ServeMux, a *api.API) {
 		return
 	}
 	c.Register(mux)
+	s.ruleFilter = c.RuleFilter // before any reload can run: the server is not ready yet
 	if l := s.Rules(); l != nil {
 		s.Recorder.SetEngine(c.RuleFilter(l.Engine))
 	}
@@ -68,4 +70,13 @@ func (s *Server) registerConsole(mux *http.ServeMux, a *api.API) {
 		}
 		es.Root(w, r)
 	})
+}
+
+// intelStatus hands the console the intel manager, or nil (not a typed nil
+// pointer) when no feed is configured.
+func intelStatus(m *intel.Manager) interface{ Status() []intel.FeedStatus } {
+	if m == nil {
+		return nil
+	}
+	return m
 }

@@ -70,8 +70,9 @@ type Server struct {
 	Notifier  *notify.Notifier
 	Intel     *intel.Manager
 
-	rules    atomic.Pointer[ruleset.Loaded]
-	reloadMu sync.Mutex
+	rules      atomic.Pointer[ruleset.Loaded]
+	reloadMu   sync.Mutex
+	ruleFilter func(alert.Matcher) alert.Matcher
 }
 
 // Rules returns the rule set in force.
@@ -80,7 +81,7 @@ func (s *Server) Rules() *ruleset.Loaded { return s.rules.Load() }
 // ReloadRules loads the rules again (built-in, --rules folders and
 // DATA/rules) and swaps the engine in: events already in the pipeline see
 // either the old or the new rules, none is skipped. A rule set that fails
-// to load leaves the old one in force. Correlation state starts afresh.
+// to load leaves the old one in force. Correlation state carries over.
 func (s *Server) ReloadRules() error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
@@ -96,8 +97,15 @@ func (s *Server) ReloadRules() error {
 	for _, e := range l.Errors {
 		s.log.Warn("rule not loaded", "err", e)
 	}
+	if old := s.rules.Load(); old != nil {
+		l.Engine.TransferState(old.Engine) // correlation windows survive a reload
+	}
 	s.rules.Store(l)
-	s.Recorder.SetEngine(l.Engine)
+	var m alert.Matcher = l.Engine
+	if s.ruleFilter != nil {
+		m = s.ruleFilter(l.Engine) // rules disabled in the console stay disabled
+	}
+	s.Recorder.SetEngine(m)
 	s.log.Info("rules loaded", "rules", len(l.Set.Rules)-len(l.Skipped), "skipped", len(l.Skipped),
 		"errors", len(l.Errors), "took", time.Since(start).Round(time.Millisecond))
 	return nil
