@@ -117,6 +117,7 @@ func (a *API) getIncident(w http.ResponseWriter, r *http.Request) {
 		notFoundOr(w, err)
 		return
 	}
+	a.addRelatedEvents(r.Context(), inc)
 	if inc.Timeline == nil {
 		inc.Timeline = []incident.Entry{}
 	}
@@ -254,6 +255,7 @@ func (a *API) incidentReport(w http.ResponseWriter, r *http.Request) {
 		notFoundOr(w, err)
 		return
 	}
+	a.addRelatedEvents(r.Context(), inc)
 	body, err := incident.Report(inc, format, a.o.Now())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())

@@ -477,8 +477,14 @@ func newAuthzFixture(t *testing.T) *authzFixture {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(hook.Close)
+	// The fixture's alerts come from single failed logins, which the
+	// informational rule reports; let those raise alerts here.
+	cfg := filepath.Join(data, "vigil.yml")
+	if err := os.WriteFile(cfg, []byte("alerts:\n  min_level: informational\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	f := &authzFixture{
-		s:      startServer(t, serverOpts{data: data}),
+		s:      startServer(t, serverOpts{data: data, extra: []string{"--config", cfg}}),
 		client: &http.Client{Timeout: 30 * time.Second},
 		tokens: map[string]string{"none": ""},
 		hook:   hook.URL,

@@ -181,6 +181,15 @@ func TestSSHBruteForceIncident(t *testing.T) {
 	if len(inc.Tasks) == 0 {
 		t.Error("incident has no tasks from the credential-access template")
 	}
+	events := 0
+	for _, e := range inc.Timeline {
+		if e.Kind == "event" && strings.Contains(e.Text, ip) {
+			events++
+		}
+	}
+	if events < 30 {
+		t.Errorf("timeline joins %d stored events naming %s, want the 31 SSH lines (up to 50)", events, ip)
+	}
 	// The built-in playbook blocked the source for an hour.
 	deadline = time.Now().Add(10 * time.Second)
 	for !hasAction(inc.Actions, "block_ip", ip) && time.Now().Before(deadline) {
