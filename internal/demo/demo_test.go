@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vigilsec/vigil/internal/sharedtest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -271,29 +272,7 @@ func TestScenarioContent(t *testing.T) {
 }
 
 // sharedDir finds the shared/ folder beside the repository root.
-func sharedDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			s := filepath.Join(filepath.Dir(dir), "shared")
-			if fi, err := os.Stat(s); err == nil && fi.IsDir() {
-				return s
-			}
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	t.Skip("no shared/ folder beside the repository root: SigmaHQ rules not available")
-	return ""
-}
+func sharedDir(t *testing.T) string { return sharedtest.Dir(t) }
 
 // TestScenarioFiresSigmaHQRules checks that the Windows step is caught by
 // SigmaHQ's own process_creation rules, not only by Vigil's.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vigilsec/vigil/internal/sharedtest"
 	"io"
 	"io/fs"
 	"os"
@@ -26,24 +27,7 @@ import (
 
 // sharedSigma finds the SigmaHQ checkout (shared/sigma beside the
 // repository root) by walking up from the package directory, or skips.
-func sharedSigma(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "sigma")
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("shared/sigma not found above the package directory; skipping SigmaHQ tests")
-		}
-		dir = parent
-	}
-}
+func sharedSigma(t testing.TB) string { return sharedtest.Dir(t, "sigma") }
 
 var (
 	allRulesOnce sync.Once

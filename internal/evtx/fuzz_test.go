@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"github.com/vigilsec/vigil/internal/sharedtest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -112,22 +113,6 @@ func FuzzReader(f *testing.F) {
 
 // findShared is sharedDir without a testing.TB, for fuzz seeding.
 func findShared() (string, bool) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", false
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			s := filepath.Join(filepath.Dir(dir), "shared")
-			if st, err := os.Stat(s); err == nil && st.IsDir() {
-				return s, true
-			}
-			return "", false
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", false
-		}
-		dir = parent
-	}
+	s := sharedtest.Find()
+	return s, s != ""
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"github.com/vigilsec/vigil/internal/sharedtest"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,29 +17,7 @@ import (
 
 // sharedDir finds the shared/ directory beside the repository root by
 // walking up from the package directory.
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			s := filepath.Join(filepath.Dir(dir), "shared")
-			if st, err := os.Stat(s); err == nil && st.IsDir() {
-				return s
-			}
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	t.Skip("shared/ beside the repository root is absent: skipping the regression corpus")
-	return ""
-}
+func sharedDir(t testing.TB) string { return sharedtest.Dir(t) }
 
 // sampleFiles returns the .evtx files of the SigmaHQ regression data.
 func sampleFiles(t testing.TB) []string {

@@ -1,6 +1,7 @@
 package logsource
 
 import (
+	"github.com/vigilsec/vigil/internal/sharedtest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -188,26 +189,7 @@ func TestParseFileErrors(t *testing.T) {
 
 // sharedDir finds /work/shared (a sibling "shared" of the repository root)
 // by walking up from the package directory.
-func sharedDir(t testing.TB) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			d := filepath.Join(filepath.Dir(dir), "shared", "sigma")
-			if _, err := os.Stat(d); err != nil {
-				t.Skipf("SigmaHQ data not found at %s: skipping", d)
-			}
-			return d
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found: skipping")
-		}
-		dir = parent
-	}
-}
+func sharedDir(t testing.TB) string { return sharedtest.Dir(t, "sigma") }
 
 // TestCoverageOfWindowsCategories checks that every Windows category listed
 // in the Sigma taxonomy file of the shared SigmaHQ checkout is mapped, except

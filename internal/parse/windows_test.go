@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vigilsec/vigil/internal/sharedtest"
 	"io"
 	"io/fs"
 	"os"
@@ -20,24 +21,7 @@ import (
 
 // sharedDir finds the shared/ folder beside the repository root by walking
 // up from the package directory, or skips the test.
-func sharedDir(t testing.TB, sub string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", sub)
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skipf("shared/%s not found above the package directory; skipping", sub)
-		}
-		dir = parent
-	}
-}
+func sharedDir(t testing.TB, sub string) string { return sharedtest.Dir(t, sub) }
 
 // splitJSONObjects splits concatenated JSON objects (the layout of the
 // regression data files).

@@ -2,7 +2,7 @@ package ruleset
 
 import (
 	"context"
-	"os"
+	"github.com/vigilsec/vigil/internal/sharedtest"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -12,18 +12,7 @@ import (
 
 // sharedSigma finds ../shared/sigma beside the repository (CI always has
 // it; a user's own clone may not).
-func sharedSigma(t testing.TB) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for d := dir; d != filepath.Dir(d); d = filepath.Dir(d) {
-		p := filepath.Join(d, "..", "shared", "sigma")
-		if st, err := os.Stat(filepath.Join(p, "regression_data")); err == nil && st.IsDir() {
-			return p
-		}
-	}
-	t.Skip("../shared/sigma not found beside the repository; the SigmaHQ regression suite needs it")
-	return ""
-}
+func sharedSigma(t testing.TB) string { return sharedtest.Dir(t, "sigma") }
 
 // TestSigmaHQRegression runs SigmaHQ's regression suite the way their CI
 // does: every rule loaded, logsource routing on, and each test's rule must

@@ -2,6 +2,7 @@ package sigma
 
 import (
 	"errors"
+	"github.com/vigilsec/vigil/internal/sharedtest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,27 +15,8 @@ var sigmaHQDirs = []string{"rules", "rules-emerging-threats", "rules-threat-hunt
 // sharedDir finds the project's shared/ folder: the sibling of the
 // repository root (the folder holding go.mod), found by walking up from the
 // package folder. It returns "" when there is none.
-func sharedDir(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			shared := filepath.Join(filepath.Dir(dir), "shared")
-			if fi, err := os.Stat(shared); err == nil && fi.IsDir() {
-				return shared
-			}
-			return ""
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
-}
+// sharedDir returns shared/ beside the repository root, or "" if absent.
+func sharedDir(tb testing.TB) string { return sharedtest.Find() }
 
 // sigmaHQPaths returns the SigmaHQ rule folders, skipping the test when the
 // shared corpus is absent.
