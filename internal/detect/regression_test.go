@@ -3,10 +3,8 @@ package detect
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"github.com/vigilsec/vigil/internal/sharedtest"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -49,22 +47,6 @@ func loadAllRules(t testing.TB) []*sigma.Rule {
 	return allRules
 }
 
-// splitJSON splits concatenated JSON documents.
-func splitJSON(data []byte) ([]json.RawMessage, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	var out []json.RawMessage
-	for {
-		var m json.RawMessage
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				return out, nil
-			}
-			return out, err
-		}
-		out = append(out, m)
-	}
-}
-
 var testReceived = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // parseEvents parses an evtx_dump JSON file into events.
@@ -73,7 +55,7 @@ func parseEvents(t testing.TB, p *parse.Parser, path string) []*event.Event {
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs, err := splitJSON(data)
+	docs, err := sharedtest.SplitJSON(data)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}

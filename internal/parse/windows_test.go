@@ -3,10 +3,8 @@ package parse
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"github.com/vigilsec/vigil/internal/sharedtest"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -22,23 +20,6 @@ import (
 // sharedDir finds the shared/ folder beside the repository root by walking
 // up from the package directory, or skips the test.
 func sharedDir(t testing.TB, sub string) string { return sharedtest.Dir(t, sub) }
-
-// splitJSONObjects splits concatenated JSON objects (the layout of the
-// regression data files).
-func splitJSONObjects(data []byte) ([]json.RawMessage, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	var out []json.RawMessage
-	for {
-		var m json.RawMessage
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				return out, nil
-			}
-			return out, err
-		}
-		out = append(out, m)
-	}
-}
 
 // jsonText renders a decoded JSON scalar the way the parser keeps it.
 func jsonText(v any) (string, bool) {
@@ -70,7 +51,7 @@ func TestWindowsRegressionData(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		objs, err := splitJSONObjects(data)
+		objs, err := sharedtest.SplitJSON(data)
 		if err != nil {
 			t.Errorf("%s: %v", path, err)
 			return nil

@@ -6,6 +6,10 @@
 package sharedtest
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -48,4 +52,21 @@ func Dir(tb testing.TB, sub ...string) string {
 		tb.Skipf("%s beside the repository root is absent: skipping (it holds the shared test data)", where)
 	}
 	return p
+}
+
+// SplitJSON splits concatenated JSON documents, the layout of the JSON
+// renderings in SigmaHQ's regression_data.
+func SplitJSON(data []byte) ([]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var out []json.RawMessage
+	for {
+		var m json.RawMessage
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return out, nil
+			}
+			return out, err
+		}
+		out = append(out, m)
+	}
 }
