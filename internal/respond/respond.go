@@ -205,7 +205,15 @@ func LoadDir(dir string) ([]*Playbook, error) {
 }
 
 // Parse reads one playbook.
-func Parse(data []byte, source string) (*Playbook, error) {
+func Parse(data []byte, source string) (pb *Playbook, err error) {
+	// The YAML library panics on some malformed documents (a nil node in
+	// a tagged sequence, found by fuzzing); a bad playbook file must be an
+	// error, not a crash of the server that reloads it.
+	defer func() {
+		if r := recover(); r != nil {
+			pb, err = nil, fmt.Errorf("%s: malformed YAML (parser failure: %v)", source, r)
+		}
+	}()
 	var p Playbook
 	if err := yaml.UnmarshalWithOptions(data, &p, yaml.Strict()); err != nil {
 		return nil, fmt.Errorf("%s: %w", source, err)

@@ -54,7 +54,7 @@ func LoadRegression(dir string) ([]RegressionTest, error) {
 			return err
 		}
 		var info infoFile
-		if err := yaml.Unmarshal(data, &info); err != nil {
+		if err := unmarshalYAML(data, &info); err != nil {
 			return fmt.Errorf("%s: %w", p, err)
 		}
 		if len(info.RuleMetadata) == 0 {
@@ -135,4 +135,15 @@ func (l *Loaded) RunRegression(ctx context.Context, tests []RegressionTest, p hu
 		}
 	}
 	return out
+}
+
+// unmarshalYAML decodes YAML, turning a panic of the YAML library (it has
+// panicked on some malformed documents) into an error.
+func unmarshalYAML(data []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("malformed YAML (parser failure: %v)", r)
+		}
+	}()
+	return yaml.Unmarshal(data, v)
 }
