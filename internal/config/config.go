@@ -80,6 +80,10 @@ type Respond struct {
 	// NeverBlock lists addresses and prefixes block_ip must never block
 	// (loopback is always included).
 	NeverBlock []string `koanf:"never_block"`
+	// GeoIPDB and ASNDB are MaxMind DB files (GeoIP2/GeoLite2 City or
+	// Country, and ASN) for the enrich_geoip playbook step.
+	GeoIPDB string `koanf:"geoip_db"`
+	ASNDB   string `koanf:"asn_db"`
 }
 
 // Syslog configures the syslog listeners. An empty address disables one.
@@ -369,6 +373,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Alerts.Window <= 0 {
 		add("alerts.window: must be positive")
+	}
+	for name, p := range map[string]string{"respond.geoip_db": c.Respond.GeoIPDB, "respond.asn_db": c.Respond.ASNDB} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err != nil {
+			add("%s: %w", name, err)
+		}
 	}
 	names := map[string]bool{}
 	for i, f := range c.Intel.Feeds {

@@ -92,7 +92,7 @@ func (d *Duration) UnmarshalText(b []byte) error {
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
 var actions = map[string]bool{"block_ip": true, "unblock_ip": true, "disable_user": true, "http_request": true,
-	"create_task": true, "comment": true, "notify": true, "approval": true}
+	"create_task": true, "comment": true, "notify": true, "approval": true, "enrich_geoip": true, "intel_lookup": true}
 
 // Validate checks a playbook.
 func (p *Playbook) Validate() error {
@@ -115,7 +115,7 @@ func (p *Playbook) Validate() error {
 		if !actions[s.Action] {
 			errs = append(errs, fmt.Errorf("step %d: unknown action %q", i+1, s.Action))
 		}
-		if (s.Action == "block_ip" || s.Action == "unblock_ip" || s.Action == "disable_user") && s.Target == "" {
+		if (s.Action == "block_ip" || s.Action == "unblock_ip" || s.Action == "disable_user" || s.Action == "enrich_geoip" || s.Action == "intel_lookup") && s.Target == "" {
 			errs = append(errs, fmt.Errorf("step %d: %s needs a target entity (source.ip, user, ...)", i+1, s.Action))
 		}
 		if s.If != "" {
@@ -257,6 +257,12 @@ type Options struct {
 	HTTPClient *http.Client
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// GeoIP, if set, describes an address (country, city, AS) for the
+	// enrich_geoip action.
+	GeoIP func(ip netip.Addr) (string, error)
+	// IntelLookup, if set, returns the threat-intel entries that list a
+	// value ("feed: description"), for the intel_lookup action.
+	IntelLookup func(value string) []string
 	// Audit, if set, records every action taken in the audit log.
 	Audit func(ctx context.Context, actor, action, target string, after any)
 	// Notify, if set, queues a notification for the notify action (text
@@ -692,6 +698,35 @@ func (r *Runner) do(ctx context.Context, p *Playbook, s Step, t trigger, target 
 		return "ok", "queued for delivery"
 	case "http_request":
 		return r.httpRequest(ctx, s, d)
+	case "enrich_geoip":
+		addr, err := netip.ParseAddr(target)
+		if err != nil {
+			return "failed", fmt.Sprintf("%q is not an IP address", target)
+		}
+		if r.o.GeoIP == nil {
+			return "skipped", "no GeoIP database configured (respond.geoip_db)"
+		}
+		info, err := r.o.GeoIP(addr)
+		if err != nil {
+			return "failed", err.Error()
+		}
+		return "ok", info
+	case "intel_lookup":
+		if r.o.IntelLookup == nil {
+			return "skipped", "no threat-intel feed configured"
+		}
+		hits := r.o.IntelLookup(target)
+		if len(hits) == 0 {
+			return "ok", "not listed in any feed"
+		}
+		// A listed value is an indicator of compromise on this incident.
+		if err := r.inc.FlagObservable(ctx, t.IncidentID, "playbook", s.Target, target, true); err != nil && !errors.Is(err, incident.ErrNotFound) {
+			return "failed", err.Error()
+		}
+		if len(hits) > 5 {
+			hits = append(hits[:5], fmt.Sprintf("and %d more", len(hits)-5))
+		}
+		return "ok", "listed: " + strings.Join(hits, "; ")
 	}
 	return "failed", "unknown action " + s.Action
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/geoip"
+	"github.com/vigilsec/vigil/internal/geoip/geoiptest"
 	"github.com/vigilsec/vigil/internal/incident"
 	_ "modernc.org/sqlite"
 )
@@ -199,4 +202,57 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		Parse(b, "fuzz")
 	})
+}
+
+func TestEnrichmentSteps(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	city, asn := geoiptest.Write(t, "203.0.113.0/24")
+	db, err := geoip.Open(city, asn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	f.r.o.GeoIP = func(ip netip.Addr) (string, error) {
+		info, err := db.Lookup(ip)
+		return info.String(), err
+	}
+	f.r.o.IntelLookup = func(v string) []string {
+		if v == "203.0.113.9" {
+			return []string{"blocklist: known brute-force source"}
+		}
+		return nil
+	}
+	// Give the incident the entity so the observable can be flagged.
+	if _, err := f.inc.Comment(ctx, f.incID, "t", "x"); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Parse([]byte(`name: enrich
+trigger: {on: alert}
+steps:
+  - {action: enrich_geoip, target: source.ip}
+  - {action: intel_lookup, target: source.ip}
+`), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.r.SetPlaybooks([]*Playbook{p})
+	f.r.AlertsChanged(ctx, []alert.Change{{New: true, Alert: alert.Alert{ID: "a", RuleID: "r", Level: "high", IncidentID: f.incID,
+		Entities: map[string][]string{"source.ip": {"203.0.113.9", "198.51.100.7"}}}}})
+	f.r.Flush()
+	got := map[string]string{}
+	for _, a := range f.actions(t) {
+		got[a.Name+" "+a.Target] = a.Status + ": " + a.Result
+	}
+	want := map[string]string{
+		"enrich_geoip 203.0.113.9":  "ok: NL (Netherlands), Amsterdam, AS64500 Example Hosting",
+		"enrich_geoip 198.51.100.7": "ok: not in the GeoIP databases",
+		"intel_lookup 203.0.113.9":  "ok: listed: blocklist: known brute-force source",
+		"intel_lookup 198.51.100.7": "ok: not listed in any feed",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: got %q, want %q", k, got[k], v)
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -27,6 +28,7 @@ import (
 	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/demo"
 	"github.com/vigilsec/vigil/internal/detect"
+	"github.com/vigilsec/vigil/internal/geoip"
 	"github.com/vigilsec/vigil/internal/incident"
 	"github.com/vigilsec/vigil/internal/ingest"
 	"github.com/vigilsec/vigil/internal/ingest/syslog"
@@ -134,6 +136,29 @@ func (s *Server) ReloadPlaybooks() error {
 	return nil
 }
 
+// intelLookup lists the threat-intel entries that name value, whatever
+// its kind ("feed: description"); nil when no feed is configured.
+func (s *Server) intelLookup(value string) []string {
+	if s.Intel == nil {
+		return nil
+	}
+	idx := s.Intel.Index()
+	if idx == nil {
+		return nil
+	}
+	var out []string
+	for _, k := range []intel.Kind{intel.KindIP, intel.KindDomain, intel.KindURL, intel.KindHash, intel.KindEmail} {
+		idx.MatchValue(k, value, func(in *intel.Indicator) {
+			entry := in.Context.Feed
+			if in.Context.Description != "" {
+				entry += ": " + in.Context.Description
+			}
+			out = append(out, entry)
+		})
+	}
+	return out
+}
+
 // resolveRule maps a rule id or name to the rule's id and name.
 func (s *Server) resolveRule(ref string) (id, name string, ok bool) {
 	l := s.Rules()
@@ -227,7 +252,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 			s.log.Error("notification delivery stopped", "err", err)
 		}
 	}()
-	s.Runner, err = respond.New(ctx, st.Meta(), s.Incidents, s.log, respond.Options{
+	ropts := respond.Options{
 		Commands: cfg.Respond.Commands, NeverBlock: cfg.Respond.NeverBlock,
 		Audit: func(ctx context.Context, actor, action, target string, after any) {
 			if err := s.Audit.Record(ctx, actor, action, target, nil, after); err != nil {
@@ -240,7 +265,20 @@ func (s *Server) Run(ctx context.Context) (err error) {
 			n.Summary = text
 			return s.Notifier.Notify(ctx, n)
 		},
-	}, s.resolveRule)
+		IntelLookup: s.intelLookup,
+	}
+	if cfg.Respond.GeoIPDB != "" || cfg.Respond.ASNDB != "" {
+		geo, err := geoip.Open(cfg.Respond.GeoIPDB, cfg.Respond.ASNDB)
+		if err != nil {
+			return err
+		}
+		defer geo.Close()
+		ropts.GeoIP = func(ip netip.Addr) (string, error) {
+			info, err := geo.Lookup(ip)
+			return info.String(), err
+		}
+	}
+	s.Runner, err = respond.New(ctx, st.Meta(), s.Incidents, s.log, ropts, s.resolveRule)
 	if err != nil {
 		return fmt.Errorf("response: %w", err)
 	}
