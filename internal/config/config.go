@@ -46,6 +46,7 @@ type Config struct {
 	Respond   Respond   `koanf:"respond"`
 	Intel     Intel     `koanf:"intel"`
 	Alerts    Alerts    `koanf:"alerts"`
+	Incidents Incidents `koanf:"incidents"`
 	Log       Log       `koanf:"log"`
 
 	// UnknownEnv lists VIGIL_* variables that name no setting. They are
@@ -62,6 +63,19 @@ type Alerts struct {
 	// Window folds repeats of a rule on the same entities into one alert
 	// while they come within it of the last one (default 1h).
 	Window time.Duration `koanf:"window"`
+}
+
+// Incidents configures how alerts group into incidents.
+type Incidents struct {
+	// Window is how long after its last activity an open incident still
+	// takes in new alerts that share an entity with it (default 24h).
+	Window time.Duration `koanf:"window"`
+	// MinLevel is the lowest alert level that opens an incident on its
+	// own (default medium).
+	MinLevel string `koanf:"min_level"`
+	// RiskThreshold is the entity risk score that opens an incident
+	// (default 100).
+	RiskThreshold float64 `koanf:"risk_threshold"`
 }
 
 // Intel lists the threat-intelligence feeds matched against every event.
@@ -174,6 +188,7 @@ func Default() Config {
 		},
 		Retention: Retention{MaxAge: 30 * 24 * time.Hour},
 		Alerts:    Alerts{MinLevel: "low", Window: time.Hour},
+		Incidents: Incidents{Window: 24 * time.Hour, MinLevel: "medium", RiskThreshold: 100},
 		Ingest:    Ingest{MaxBodySize: 16 << 20},
 		Log:       Log{Level: "info", Format: "text"},
 	}
@@ -373,6 +388,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Alerts.Window <= 0 {
 		add("alerts.window: must be positive")
+	}
+	switch c.Incidents.MinLevel {
+	case "informational", "low", "medium", "high", "critical":
+	default:
+		add("incidents.min_level: %q is not informational, low, medium, high or critical", c.Incidents.MinLevel)
+	}
+	if c.Incidents.Window <= 0 {
+		add("incidents.window: must be positive")
+	}
+	if c.Incidents.RiskThreshold <= 0 {
+		add("incidents.risk_threshold: must be positive")
 	}
 	for name, p := range map[string]string{"respond.geoip_db": c.Respond.GeoIPDB, "respond.asn_db": c.Respond.ASNDB} {
 		if p == "" {

@@ -91,6 +91,8 @@ func TestValidate(t *testing.T) {
 		{"zero queue", func(c *Config) { c.Pipeline.QueueSize = 0 }, "queue_size"},
 		{"bad level", func(c *Config) { c.Log.Level = "loud" }, "log.level"},
 		{"file without paths", func(c *Config) { c.Files = []File{{}} }, "files[0].paths"},
+		{"bad incident level", func(c *Config) { c.Incidents.MinLevel = "urgent" }, "incidents.min_level"},
+		{"bad alert level", func(c *Config) { c.Alerts.MinLevel = "" }, "alerts.min_level"},
 		{"syslog disabled", func(c *Config) { c.Syslog.UDP, c.Syslog.TCP = "", "" }, ""},
 	}
 	for _, tt := range tests {

@@ -231,7 +231,10 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	s.Incidents, err = incident.Open(ctx, st.Meta(), alerts, s.log, incident.Options{})
+	s.Incidents, err = incident.Open(ctx, st.Meta(), alerts, s.log, incident.Options{
+		Window: cfg.Incidents.Window, MinLevel: cfg.Incidents.MinLevel,
+		Risk: incident.RiskOptions{Threshold: cfg.Incidents.RiskThreshold},
+	})
 	if err != nil {
 		return err
 	}
