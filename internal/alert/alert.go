@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vigilsec/vigil/internal/sigma"
 	"sort"
 	"strings"
 	"time"
@@ -45,19 +46,12 @@ type Alert struct {
 	DedupKey string `json:"-"`
 }
 
-// Levels in increasing severity, as Sigma names them.
-var Levels = []string{"informational", "low", "medium", "high", "critical"}
+// Levels are the Sigma levels in increasing severity.
+var Levels = sigma.Levels
 
 // LevelRank returns the rank of a Sigma level (informational 0 ... critical
 // 4), or -1 for an unknown level.
-func LevelRank(level string) int {
-	for i, l := range Levels {
-		if l == level {
-			return i
-		}
-	}
-	return -1
-}
+func LevelRank(level string) int { return sigma.LevelRank(level) }
 
 // entityFields lists, per entity kind, the event fields it is read from:
 // ECS names first, then the Windows and Sigma names of the same thing.

@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/vigilsec/vigil/internal/sigma"
 	"net"
 	"os"
 	"reflect"
@@ -381,18 +382,14 @@ func (c *Config) Validate() error {
 			add("respond.commands.%s: empty command", action)
 		}
 	}
-	switch c.Alerts.MinLevel {
-	case "informational", "low", "medium", "high", "critical":
-	default:
-		add("alerts.min_level: %q is not informational, low, medium, high or critical", c.Alerts.MinLevel)
+	if sigma.LevelRank(c.Alerts.MinLevel) < 0 {
+		add("alerts.min_level: %q is not one of %s", c.Alerts.MinLevel, strings.Join(sigma.Levels, ", "))
 	}
 	if c.Alerts.Window <= 0 {
 		add("alerts.window: must be positive")
 	}
-	switch c.Incidents.MinLevel {
-	case "informational", "low", "medium", "high", "critical":
-	default:
-		add("incidents.min_level: %q is not informational, low, medium, high or critical", c.Incidents.MinLevel)
+	if sigma.LevelRank(c.Incidents.MinLevel) < 0 {
+		add("incidents.min_level: %q is not one of %s", c.Incidents.MinLevel, strings.Join(sigma.Levels, ", "))
 	}
 	if c.Incidents.Window <= 0 {
 		add("incidents.window: must be positive")

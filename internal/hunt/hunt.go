@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vigilsec/vigil/internal/sigma"
 	"io"
 	"io/fs"
 	"os"
@@ -74,18 +75,11 @@ type Summary struct {
 	maxRank  int
 }
 
-// Levels in increasing severity.
-var Levels = []string{"informational", "low", "medium", "high", "critical"}
+// Levels are the Sigma levels in increasing severity.
+var Levels = sigma.Levels
 
 // LevelRank returns the rank of a level (-1 if unknown).
-func LevelRank(l string) int {
-	for i, x := range Levels {
-		if x == l {
-			return i
-		}
-	}
-	return -1
-}
+func LevelRank(l string) int { return sigma.LevelRank(l) }
 
 // tactics maps ATT&CK tactic tag names (as Sigma writes them) to names.
 var tactics = map[string]string{

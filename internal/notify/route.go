@@ -3,6 +3,7 @@ package notify
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/vigilsec/vigil/internal/sigma"
 	"net"
 	"net/mail"
 	"net/netip"
@@ -294,17 +295,11 @@ func (r *Route) Validate() error {
 	return nil
 }
 
-var levels = []string{"informational", "low", "medium", "high", "critical"}
+var levels = sigma.Levels
 
-// levelRank returns 0 (informational) to 4 (critical), or -1.
-func levelRank(l string) int {
-	for i, x := range levels {
-		if strings.EqualFold(x, l) {
-			return i
-		}
-	}
-	return -1
-}
+// levelRank returns 0 (informational) to 4 (critical), or -1; levels from
+// the API are accepted in any case.
+func levelRank(l string) int { return sigma.LevelRank(strings.ToLower(l)) }
 
 // Matches reports whether nt passes all of r's filters (each filter that is
 // set must match; within one filter any value may match).

@@ -49,7 +49,6 @@ var (
 )
 
 var (
-	levels   = map[string]bool{"informational": true, "low": true, "medium": true, "high": true, "critical": true}
 	statuses = map[string]bool{"stable": true, "test": true, "experimental": true, "deprecated": true, "unsupported": true}
 	relTypes = map[string]bool{"derived": true, "obsolete": true, "merged": true, "renamed": true, "similar": true}
 )
@@ -155,7 +154,7 @@ func (l *linter) common() {
 		}
 		l.add(sev, "id", "id %q is not a UUID", r.ID)
 	}
-	if r.Level != "" && !levels[r.Level] {
+	if r.Level != "" && LevelRank(r.Level) < 0 {
 		l.add(SeverityError, "level", "unknown level %q (want informational, low, medium, high or critical)", r.Level)
 	}
 	if r.Status != "" && !statuses[r.Status] {
