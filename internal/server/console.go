@@ -59,7 +59,7 @@ func (s *Server) registerConsole(mux *http.ServeMux, a *api.API) {
 	c.Register(mux)
 	s.ruleFilter = c.RuleFilter // before any reload can run: the server is not ready yet
 	if l := s.Rules(); l != nil {
-		s.Recorder.SetEngine(c.RuleFilter(l.Engine))
+		s.applyEngine(l.Engine)
 	}
 	es := httpin.New(httpin.Config{MaxBodySize: int64(cfg.Ingest.MaxBodySize), NoRoot: true}, s.Pipeline, ingestAuth{s.Auth}, s.Metrics, s.log)
 	overview := c.Overview()

@@ -30,7 +30,6 @@ import (
 	"github.com/vigilsec/vigil/internal/detect"
 	"github.com/vigilsec/vigil/internal/geoip"
 	"github.com/vigilsec/vigil/internal/incident"
-	"github.com/vigilsec/vigil/internal/ingest"
 	"github.com/vigilsec/vigil/internal/ingest/syslog"
 	"github.com/vigilsec/vigil/internal/intel"
 	"github.com/vigilsec/vigil/internal/metrics"
@@ -103,14 +102,20 @@ func (s *Server) ReloadRules() error {
 		l.Engine.TransferState(old.Engine) // correlation windows survive a reload
 	}
 	s.rules.Store(l)
-	var m alert.Matcher = l.Engine
-	if s.ruleFilter != nil {
-		m = s.ruleFilter(l.Engine) // rules disabled in the console stay disabled
-	}
-	s.Recorder.SetEngine(m)
+	s.applyEngine(l.Engine)
 	s.log.Info("rules loaded", "rules", len(l.Set.Rules)-len(l.Skipped), "skipped", len(l.Skipped),
 		"errors", len(l.Errors), "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// applyEngine puts e in force, behind the console's rule filter when there
+// is one, so rules disabled in the console stay disabled across reloads.
+func (s *Server) applyEngine(e *detect.Engine) {
+	var m alert.Matcher = e
+	if s.ruleFilter != nil {
+		m = s.ruleFilter(e)
+	}
+	s.Recorder.SetEngine(m)
 }
 
 // ReloadPlaybooks loads the built-in playbooks and DATA/playbooks.
@@ -483,8 +488,6 @@ func addrString(a net.Addr) string {
 	}
 	return a.String()
 }
-
-var _ ingest.Sink = (*pipeline.Pipeline)(nil)
 
 // incidentNotification describes a newly opened incident.
 func incidentNotification(inc *incident.Incident) notify.Notification {
