@@ -81,11 +81,9 @@ func TestBulk(t *testing.T) {
 	if diff := cmp.Diff(wantMsgs, viewsOf(sink.snapshot())); diff != "" {
 		t.Errorf("messages mismatch (-want +got):\n%s", diff)
 	}
-	stats.mu.Lock()
-	if got := stats.rejected[InputBulk+"/bad_item"]; got != 3 {
+	if got := stats.RejectedCount(InputBulk, "bad_item"); got != 3 {
 		t.Errorf("got bad_item %d, want 3", got)
 	}
-	stats.mu.Unlock()
 }
 
 func TestBulkLarge(t *testing.T) {

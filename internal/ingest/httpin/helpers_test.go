@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"github.com/vigilsec/vigil/internal/ingest/ingesttest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -80,32 +81,10 @@ var testAuth = fakeAuth{
 	"readonly": {Name: "viewer"},
 }
 
-type fakeStats struct {
-	mu       sync.Mutex
-	received map[string]int
-	rejected map[string]int
-}
-
-func newStats() *fakeStats {
-	return &fakeStats{received: map[string]int{}, rejected: map[string]int{}}
-}
-
-func (s *fakeStats) Received(input string, n int) {
-	s.mu.Lock()
-	s.received[input] += n
-	s.mu.Unlock()
-}
-
-func (s *fakeStats) Rejected(input, reason string, n int) {
-	s.mu.Lock()
-	s.rejected[input+"/"+reason] += n
-	s.mu.Unlock()
-}
-
 // newTestServer mounts the handlers on a real HTTP server.
-func newTestServer(t testing.TB, cfg Config, sink ingest.Sink) (*httptest.Server, *fakeStats) {
+func newTestServer(t testing.TB, cfg Config, sink ingest.Sink) (*httptest.Server, *ingesttest.Stats) {
 	t.Helper()
-	stats := newStats()
+	stats := ingesttest.NewStats()
 	h := New(cfg, sink, testAuth, stats, nil)
 	mux := http.NewServeMux()
 	h.Register(mux)

@@ -124,9 +124,7 @@ func TestNativeLimits(t *testing.T) {
 			t.Errorf("got status %d (%s), want 413", status, got)
 		}
 	})
-	stats.mu.Lock()
-	defer stats.mu.Unlock()
-	if got := stats.rejected[InputNative+"/too_large"]; got != 2 {
+	if got := stats.RejectedCount(InputNative, "too_large"); got != 2 {
 		t.Errorf("got too_large %d, want 2", got)
 	}
 }
@@ -287,10 +285,8 @@ func TestSlowBody(t *testing.T) {
 	if status != 200 {
 		t.Errorf("got status %d (%s) after the slow client, want 200", status, got)
 	}
-	stats.mu.Lock()
-	defer stats.mu.Unlock()
-	if stats.rejected[InputNative+"/timeout"] != 1 {
-		t.Errorf("got rejected %v, want one timeout", stats.rejected)
+	if stats.RejectedCount(InputNative, "timeout") != 1 {
+		t.Errorf("got %d timeouts rejected, want 1", stats.RejectedCount(InputNative, "timeout"))
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/vigilsec/vigil/internal/ingest/ingesttest"
 	"io"
 	"math/big"
 	mrand "math/rand/v2"
@@ -82,38 +83,10 @@ func (s *fakeSink) waitCount(t *testing.T, n int) {
 	}
 }
 
-type fakeStats struct {
-	mu       sync.Mutex
-	received map[string]int
-	rejected map[string]int
-}
-
-func newStats() *fakeStats {
-	return &fakeStats{received: map[string]int{}, rejected: map[string]int{}}
-}
-
-func (s *fakeStats) Received(input string, n int) {
-	s.mu.Lock()
-	s.received[input] += n
-	s.mu.Unlock()
-}
-
-func (s *fakeStats) Rejected(input, reason string, n int) {
-	s.mu.Lock()
-	s.rejected[input+"/"+reason] += n
-	s.mu.Unlock()
-}
-
-func (s *fakeStats) get(key string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.rejected[key]
-}
-
 // startServer starts a server on loopback with the given config changes.
-func startServer(t *testing.T, cfg Config, sink *fakeSink) (*Server, *fakeStats, context.CancelFunc) {
+func startServer(t *testing.T, cfg Config, sink *fakeSink) (*Server, *ingesttest.Stats, context.CancelFunc) {
 	t.Helper()
-	stats := newStats()
+	stats := ingesttest.NewStats()
 	s, err := New(cfg, sink, stats, nil)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -276,9 +249,7 @@ func TestInputs(t *testing.T) {
 			t.Errorf("message %q: got peer %q received %v, want both set", m.Data, m.Peer, m.Received)
 		}
 	}
-	stats.mu.Lock()
-	gotRecv := stats.received[InputTCP] + stats.received[InputUDP] + stats.received[InputTLS]
-	stats.mu.Unlock()
+	gotRecv := stats.ReceivedCount(InputTCP) + stats.ReceivedCount(InputUDP) + stats.ReceivedCount(InputTLS)
 	if gotRecv != 8 {
 		t.Errorf("got %d received in stats, want 8", gotRecv)
 	}
@@ -382,7 +353,7 @@ func TestHostileStreams(t *testing.T) {
 				t.Errorf("messages mismatch (-want +got):\n%.2000s", diff)
 			}
 			if tt.wantReason != "" {
-				waitFor(t, func() bool { return stats.get(InputTCP+"/"+tt.wantReason) > 0 }, "rejected reason "+tt.wantReason)
+				waitFor(t, func() bool { return stats.RejectedCount(InputTCP, tt.wantReason) > 0 }, "rejected reason "+tt.wantReason)
 			}
 		})
 	}
@@ -443,7 +414,7 @@ func TestMaxConnections(t *testing.T) {
 	if n, err := c.Read(make([]byte, 1)); err == nil {
 		t.Fatalf("got %d bytes from the third connection, want it closed", n)
 	}
-	if got := stats.get(InputTCP + "/too_many_connections"); got != 1 {
+	if got := stats.RejectedCount(InputTCP, "too_many_connections"); got != 1 {
 		t.Errorf("got too_many_connections %d, want 1", got)
 	}
 	// The held connections still work.
@@ -489,7 +460,7 @@ func TestSlowloris(t *testing.T) {
 	}
 	// Then they go quiet: the idle timeout closes all of them.
 	waitFor(t, func() bool { return s.Connections() == 0 }, "idle connections to be closed")
-	if got := stats.get(InputTCP + "/idle_timeout"); got != 64 {
+	if got := stats.RejectedCount(InputTCP, "idle_timeout"); got != 64 {
 		t.Errorf("got idle_timeout %d, want 64", got)
 	}
 	// What they sent is kept (as a partial last line), not lost.
@@ -529,7 +500,7 @@ func TestBackpressure(t *testing.T) {
 
 func TestShutdownFlushes(t *testing.T) {
 	sink := &fakeSink{}
-	stats := newStats()
+	stats := ingesttest.NewStats()
 	s, err := New(Config{TCPAddr: "127.0.0.1:0", UDPAddr: "127.0.0.1:0"}, sink, stats, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -574,7 +545,7 @@ func TestUDPTruncation(t *testing.T) {
 	if len(got.Data) != 100 || !got.Truncated {
 		t.Errorf("got %d bytes truncated=%v, want 100 bytes truncated", len(got.Data), got.Truncated)
 	}
-	if n := stats.get(InputUDP + "/truncated"); n != 1 {
+	if n := stats.RejectedCount(InputUDP, "truncated"); n != 1 {
 		t.Errorf("got truncated count %d, want 1", n)
 	}
 }
@@ -615,7 +586,7 @@ func TestTLSHandshakeTimeout(t *testing.T) {
 	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("got %v, want the server to close the connection", err)
 	}
-	waitFor(t, func() bool { return stats.get(InputTLS+"/tls_handshake") == 1 }, "tls_handshake count")
+	waitFor(t, func() bool { return stats.RejectedCount(InputTLS, "tls_handshake") == 1 }, "tls_handshake count")
 }
 
 func TestTrickleIsBatched(t *testing.T) {
