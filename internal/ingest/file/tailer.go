@@ -442,6 +442,10 @@ func trimCR(b []byte) []byte {
 	return b
 }
 
+// shutdownGrace bounds how long a stopping tailer waits for the verdict on
+// a batch the sink already accepted.
+const shutdownGrace = 5 * time.Second
+
 // deliver offers msgs until the sink accepts them and reports them
 // durable, retrying while it is full or after it failed to store them.
 func (t *Tailer) deliver(ctx context.Context, msgs []ingest.Raw) error {
@@ -452,7 +456,14 @@ func (t *Tailer) deliver(ctx context.Context, msgs []ingest.Raw) error {
 			select {
 			case err = <-done:
 			case <-ctx.Done():
-				return ctx.Err()
+				// Accepted batches are normally stored while the server
+				// drains; wait a little for the verdict so that the offset
+				// covers them and a restart does not read them again.
+				select {
+				case err = <-done:
+				case <-time.After(shutdownGrace):
+					return ctx.Err()
+				}
 			}
 			if err == nil {
 				t.stats.Received(Input, len(msgs))
