@@ -327,6 +327,9 @@ func readFile(ctx context.Context, path string, send func([]ingest.Raw) bool, do
 		return err
 	}
 	br := bufio.NewReaderSize(&countingReader{r: f, n: done}, 1<<20)
+	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte("\xEF\xBB\xBF")) {
+		br.Discard(3)
+	}
 	first, err := firstNonSpace(br)
 	if err != nil {
 		if err == io.EOF {
@@ -399,73 +402,162 @@ const maxRecord = 64 << 20
 
 // readJSON splits a stream of JSON objects — one object, an array of
 // objects, JSON lines, or objects one after another — without decoding
-// them: it tracks strings and nesting depth and cuts at each top-level
-// object's closing brace.
+// them, and hands them to send in chunks.
 func readJSON(br *bufio.Reader, send func([]ingest.Raw) bool) error {
+	sp := jsonSplitter{r: br}
 	batch := make([]ingest.Raw, 0, chunkEvents)
-	var (
-		obj      []byte
-		depth    int
-		inString bool
-		escaped  bool
-	)
+	var slab []byte
 	for {
-		c, err := br.ReadByte()
+		obj, err := sp.next()
 		if err != nil {
+			// What came before a bad record is still scanned.
+			if len(batch) > 0 {
+				send(batch)
+			}
 			if err == io.EOF {
-				break
+				return nil
 			}
 			return err
 		}
-		if depth == 0 {
-			switch c {
+		// Objects of a chunk share one slab, so a chunk costs a few
+		// allocations rather than one per record.
+		if cap(slab)-len(slab) < len(obj) {
+			slab = make([]byte, 0, max(slabSize, len(obj)))
+		}
+		at := len(slab)
+		slab = append(slab, obj...)
+		batch = append(batch, ingest.Raw{Data: slab[at:len(slab):len(slab)], Format: ingest.FormatJSON, Input: "hunt"})
+		if len(batch) == chunkEvents {
+			if !send(batch) {
+				return nil
+			}
+			batch = make([]ingest.Raw, 0, chunkEvents)
+		}
+	}
+}
+
+// slabSize is the size of the buffers JSON records are copied into.
+const slabSize = 256 << 10
+
+// jsonSplitter cuts a stream into top-level JSON objects. It tracks only
+// strings and nesting depth: values are checked when they are parsed.
+// Between objects it accepts white space and array punctuation, so that
+// an array of objects, JSON lines and concatenated objects all split the
+// same way.
+type jsonSplitter struct {
+	r   io.Reader
+	buf []byte
+	// buf[off:end] is unread data; an object in progress starts at off.
+	off, end int
+	err      error
+}
+
+// structural marks the bytes the splitter stops at outside strings.
+var structural = [256]bool{'"': true, '{': true, '}': true, '[': true, ']': true}
+
+// next returns the next object. The slice is valid until the next call.
+func (s *jsonSplitter) next() ([]byte, error) {
+	// Skip to the start of an object.
+	for {
+		for ; s.off < s.end; s.off++ {
+			switch c := s.buf[s.off]; c {
 			case '{':
-				depth = 1
-				obj = append(obj[:0:0], c)
+				goto object
 			case '[', ']', ',', ' ', '\t', '\r', '\n':
-				// Array punctuation and white space between objects.
 			default:
-				return fmt.Errorf("unexpected %q between JSON objects", c)
+				return nil, fmt.Errorf("unexpected %q between JSON objects", c)
 			}
-			continue
 		}
-		obj = append(obj, c)
-		if len(obj) > maxRecord {
-			return fmt.Errorf("JSON object larger than %d bytes", maxRecord)
+		if err := s.fill(); err != nil {
+			return nil, err
 		}
-		switch {
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
+	}
+object:
+	// i is relative to s.off so that it survives fill moving the data.
+	i, depth, inString := 0, 0, false
+	for {
+		b := s.buf[s.off:s.end]
+		for i < len(b) {
+			if inString {
+				q := bytes.IndexByte(b[i:], '"')
+				if q < 0 {
+					// The string goes on past the buffer. (Whether a quote
+					// found later is escaped is decided by counting the
+					// backslashes before it, so nothing needs carrying.)
+					i = len(b)
+					break
+				}
+				q += i
+				if trailingBackslashes(b[:q])%2 == 1 {
+					i = q + 1 // an escaped quote
+					continue
+				}
 				inString = false
+				i = q + 1
+				continue
 			}
-		case c == '"':
-			inString = true
-		case c == '{' || c == '[':
-			depth++
-		case c == '}' || c == ']':
-			depth--
-			if depth == 0 {
-				batch = append(batch, ingest.Raw{Data: obj, Format: ingest.FormatJSON, Input: "hunt"})
-				obj = nil
-				if len(batch) == chunkEvents {
-					if !send(batch) {
-						return nil
-					}
-					batch = make([]ingest.Raw, 0, chunkEvents)
+			c := b[i]
+			i++
+			if !structural[c] {
+				continue
+			}
+			switch c {
+			case '"':
+				inString = true
+			case '{', '[':
+				depth++
+			default:
+				if depth--; depth == 0 {
+					s.off += i
+					return b[:i], nil
 				}
 			}
 		}
+		if i > maxRecord {
+			return nil, fmt.Errorf("JSON object larger than %d bytes", maxRecord)
+		}
+		if err := s.fill(); err != nil {
+			if err == io.EOF {
+				return nil, errors.New("truncated JSON object at end of file")
+			}
+			return nil, err
+		}
 	}
-	if depth != 0 {
-		return errors.New("truncated JSON object at end of file")
+}
+
+// trailingBackslashes counts the backslashes b ends with.
+func trailingBackslashes(b []byte) int {
+	n := 0
+	for n < len(b) && b[len(b)-1-n] == '\\' {
+		n++
 	}
-	if len(batch) > 0 {
-		send(batch)
+	return n
+}
+
+// fill reads more data, keeping buf[off:end] (moved to the front, the
+// buffer grown when it is full of one object).
+func (s *jsonSplitter) fill() error {
+	if s.err != nil {
+		return s.err
+	}
+	if s.buf == nil {
+		s.buf = make([]byte, 1<<20)
+	}
+	if s.off > 0 {
+		s.end = copy(s.buf, s.buf[s.off:s.end])
+		s.off = 0
+	}
+	if s.end == len(s.buf) {
+		s.buf = append(s.buf, make([]byte, len(s.buf))...)
+	}
+	n, err := s.r.Read(s.buf[s.end:])
+	s.end += n
+	if err != nil {
+		s.err = err
+		if n > 0 {
+			return nil
+		}
+		return err
 	}
 	return nil
 }
@@ -492,16 +584,15 @@ func readLines(br *bufio.Reader, send func([]ingest.Raw) bool) error {
 			batch = make([]ingest.Raw, 0, chunkEvents)
 		}
 		if err != nil {
+			if len(batch) > 0 {
+				send(batch)
+			}
 			if err == io.EOF {
-				break
+				return nil
 			}
 			return err
 		}
 	}
-	if len(batch) > 0 {
-		send(batch)
-	}
-	return nil
 }
 
 // Collect reads every record of paths and parses it into an event, in
