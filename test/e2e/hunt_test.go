@@ -295,6 +295,20 @@ func TestHuntInputForms(t *testing.T) {
 	evil := func(m string, n int) map[string]any { return sysmon(evilImage, m, n) }
 	benign := func(m string, n int) map[string]any { return sysmon(benignImage, m, n) }
 	lines := func(parts ...string) string { return strings.Join(parts, "\n") + "\n" }
+	// tricky puts JSON's structural characters inside strings, where the
+	// splitter must not count them, and the marker last.
+	tricky := func(ev map[string]any) map[string]any {
+		cl := ev["CommandLine"].(string)
+		i := strings.LastIndexByte(cl, ' ')
+		ev["CommandLine"] = cl[:i] + ` "}{" '[' \"]\ \\` + cl[i:]
+		ev["Note"] = `ends with a backslash \`
+		ev["Braces"] = "}}}]]]"
+		return ev
+	}
+	nested := func(ev map[string]any) map[string]any {
+		ev["Extra"] = map[string]any{"list": []any{[]any{1, 2}, map[string]any{"k": []any{"}"}}}, "empty": map[string]any{}}
+		return ev
+	}
 
 	tests := []struct {
 		name, file, data string
@@ -364,6 +378,26 @@ func TestHuntInputForms(t *testing.T) {
 			name: "syslog without a final newline", file: "13-syslog-noeol.log",
 			data: syslogLine("sln-1", false) + "\n" + syslogLine("sln-2", true),
 			want: []string{"sln-2"},
+		},
+		{
+			name: "strings with braces, quotes and backslashes", file: "16-tricky.jsonl",
+			data: lines(compact(t, tricky(evil("tricky-1", 24))), compact(t, tricky(benign("tricky-2", 25))), compact(t, tricky(evil("tricky-3", 26)))),
+			want: []string{"tricky-1", "tricky-3"},
+		},
+		{
+			name: "nested arrays and objects", file: "17-nested.json",
+			data: compact(t, []any{nested(evil("nest-1", 27)), nested(benign("nest-2", 28)), nested(evil("nest-3", 29))}),
+			want: []string{"nest-1", "nest-3"},
+		},
+		{
+			name: "malformed object among good ones", file: "18-malformed.jsonl",
+			data: lines(compact(t, evil("mal-1", 30)), `{"EventID":1,,"Image":}`, `{"Image" "C:\\x\\evil.exe"}`, compact(t, evil("mal-2", 31))),
+			want: []string{"mal-1", "mal-2"},
+		},
+		{
+			name: "a text line longer than the read buffer", file: "19-long.log",
+			data: lines(syslogLine("long-0", false)+strings.Repeat(" filler", 400_000), syslogLine("long-1", true)),
+			want: []string{"long-1"},
 		},
 		{
 			name: "empty file", file: "14-empty.json",
