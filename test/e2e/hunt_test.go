@@ -991,6 +991,9 @@ func TestHuntLevels(t *testing.T) {
 		if got := len(parseJSONL(t, r.stdout)); got != 3 {
 			t.Errorf("%d findings written, want 3 (failing does not hide them)", got)
 		}
+		if strings.Contains(r.stderr, "hunting") {
+			t.Errorf("progress bar drawn although standard error is not a terminal:\n%s", r.stderr)
+		}
 		if !strings.Contains(r.stderr, "3 findings") {
 			t.Errorf("summary does not count 3 findings:\n%s", r.stderr)
 		}
@@ -1149,5 +1152,31 @@ func TestHuntBracketedTextLines(t *testing.T) {
 	}
 	if !strings.Contains(r.stderr, " 2 events") {
 		t.Errorf("summary does not count the 2 lines as 2 events:\n%s", r.stderr)
+	}
+}
+
+// TestHuntOutputWriteError checks that findings that could not be written
+// make the run fail: a CI gate must not pass on a full disk.
+func TestHuntOutputWriteError(t *testing.T) {
+	t.Skip("BUG (cmd/vigil hunt): the last flush of the buffered output is deferred and its error (and the --output " +
+		"file's Close error) ignored, so with --format jsonl or table findings that fit in the 64 KB buffer are lost on a write error with exit " +
+		"status 0 (csv happens to flush the same bufio.Writer and fails as it should). Reproduce: vigil hunt --no-builtin --rules R --format jsonl --output /dev/full F (one finding): exit 0, nothing written.")
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skipf("no /dev/full on this system: %v", err)
+	}
+	dir := t.TempDir()
+	in := filepath.Join(dir, "x.jsonl")
+	huntWrite(t, in, compact(t, sysmon(evilImage, "full#1", 1))+"\n")
+	rules := huntRules(t, nil)
+	for _, format := range []string{"jsonl", "csv", "table"} {
+		t.Run(format, func(t *testing.T) {
+			r := runHunt(t, "", "--no-builtin", "--rules", rules, "--quiet", "--format", format, "--output", "/dev/full", in)
+			if r.code == 0 {
+				t.Errorf("exit status 0 after writing a finding to /dev/full, want non-zero")
+			}
+			if !strings.Contains(r.stderr, "/dev/full") {
+				t.Errorf("stderr %q does not name the output that failed", r.stderr)
+			}
+		})
 	}
 }
