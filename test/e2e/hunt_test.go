@@ -88,7 +88,7 @@ const (
 )
 
 // huntRules writes rules (file name → YAML) into a new temporary folder
-// and returns it; with no arguments it writes the three rules above.
+// and returns it; with nil it writes the three rules above.
 func huntRules(t *testing.T, rules map[string]string) string {
 	t.Helper()
 	if rules == nil {
@@ -115,10 +115,10 @@ func huntWrite(t *testing.T, path, data string) {
 // huntBase is the time of the test events; event n is n seconds later.
 var huntBase = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 
-// sysmon returns a flat Sysmon process creation event (the field names of
+// huntSysmon returns a flat Sysmon process creation event (the field names of
 // NXLog and most SIEM exports) with a marker in its command line, so that
 // a finding can be traced back to the event it came from.
-func sysmon(image, marker string, n int) map[string]any {
+func huntSysmon(image, marker string, n int) map[string]any {
 	return map[string]any{
 		"EventID":     1,
 		"Channel":     "Microsoft-Windows-Sysmon/Operational",
@@ -129,12 +129,14 @@ func sysmon(image, marker string, n int) map[string]any {
 	}
 }
 
+// Images of the test events: the high rule matches the first only.
 const (
-	evilImage   = `C:\Users\bob\AppData\Local\Temp\evil.exe`
-	benignImage = `C:\Windows\System32\notepad.exe`
+	huntEvilImage   = `C:\Users\bob\AppData\Local\Temp\evil.exe`
+	huntBenignImage = `C:\Windows\System32\notepad.exe`
 )
 
-func compact(t *testing.T, v any) string {
+// huntCompact is v as one line of JSON.
+func huntCompact(t *testing.T, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -143,7 +145,8 @@ func compact(t *testing.T, v any) string {
 	return string(b)
 }
 
-func pretty(t *testing.T, v any) string {
+// huntPretty is v as indented JSON over many lines.
+func huntPretty(t *testing.T, v any) string {
 	t.Helper()
 	b, err := json.MarshalIndent(v, "", "    ")
 	if err != nil {
@@ -152,9 +155,9 @@ func pretty(t *testing.T, v any) string {
 	return string(b)
 }
 
-// syslogLine is an RFC 3164 line; with the magic word the keyword rule
+// huntSyslogLine is an RFC 3164 line; with the magic word the keyword rule
 // matches it.
-func syslogLine(marker string, magic bool) string {
+func huntSyslogLine(marker string, magic bool) string {
 	msg := "session opened " + marker
 	if magic {
 		msg = "found MAGICWORD " + marker
@@ -228,9 +231,9 @@ func (f huntFinding) marker() string {
 // (ARCHITECTURE.md, `vigil hunt --format jsonl`).
 var huntContractFields = []string{"rule_id", "rule_title", "level", "tags", "timestamp", "file", "event"}
 
-// parseJSONL checks that every line of out is a JSON object with the
+// huntParseJSONL checks that every line of out is a JSON object with the
 // contract's members, of the right JSON types, and returns the findings.
-func parseJSONL(t *testing.T, out string) []huntFinding {
+func huntParseJSONL(t *testing.T, out string) []huntFinding {
 	t.Helper()
 	var fnds []huntFinding
 	if out == "" {
@@ -274,14 +277,14 @@ func parseJSONL(t *testing.T, out string) []huntFinding {
 	return fnds
 }
 
-// where is the file and marker of a finding: enough to check which events
+// huntWhere is the file and marker of a finding: enough to check which events
 // matched, and in which order.
-type where struct{ File, Marker string }
+type huntWhere struct{ File, Marker string }
 
-func wheres(fnds []huntFinding) []where {
-	var out []where
+func huntWheres(fnds []huntFinding) []huntWhere {
+	var out []huntWhere
 	for _, f := range fnds {
-		out = append(out, where{f.File, f.marker()})
+		out = append(out, huntWhere{f.File, f.marker()})
 	}
 	return out
 }
@@ -292,8 +295,8 @@ func wheres(fnds []huntFinding) []where {
 func TestHuntInputForms(t *testing.T) {
 	dir := t.TempDir()
 	rules := huntRules(t, nil)
-	evil := func(m string, n int) map[string]any { return sysmon(evilImage, m, n) }
-	benign := func(m string, n int) map[string]any { return sysmon(benignImage, m, n) }
+	evil := func(m string, n int) map[string]any { return huntSysmon(huntEvilImage, m, n) }
+	benign := func(m string, n int) map[string]any { return huntSysmon(huntBenignImage, m, n) }
 	lines := func(parts ...string) string { return strings.Join(parts, "\n") + "\n" }
 	// tricky puts JSON's structural characters inside strings, where the
 	// splitter must not count them, and the marker last.
@@ -316,87 +319,87 @@ func TestHuntInputForms(t *testing.T) {
 	}{
 		{
 			name: "one object", file: "01-object.json",
-			data: compact(t, evil("obj-1", 1)),
+			data: huntCompact(t, evil("obj-1", 1)),
 			want: []string{"obj-1"},
 		},
 		{
 			name: "pretty object", file: "02-pretty.json",
-			data: pretty(t, evil("pretty-1", 2)) + "\n",
+			data: huntPretty(t, evil("pretty-1", 2)) + "\n",
 			want: []string{"pretty-1"},
 		},
 		{
 			name: "array", file: "03-array.json",
-			data: pretty(t, []any{evil("arr-1", 3), benign("arr-2", 4), evil("arr-3", 5)}),
+			data: huntPretty(t, []any{evil("arr-1", 3), benign("arr-2", 4), evil("arr-3", 5)}),
 			want: []string{"arr-1", "arr-3"},
 		},
 		{
 			name: "compact array", file: "04-array-compact.json",
-			data: compact(t, []any{benign("carr-1", 6), evil("carr-2", 7)}),
+			data: huntCompact(t, []any{benign("carr-1", 6), evil("carr-2", 7)}),
 			want: []string{"carr-2"},
 		},
 		{
 			name: "json lines", file: "05-lines.jsonl",
-			data: lines(compact(t, evil("jl-1", 8)), compact(t, benign("jl-2", 9)), compact(t, evil("jl-3", 10))),
+			data: lines(huntCompact(t, evil("jl-1", 8)), huntCompact(t, benign("jl-2", 9)), huntCompact(t, evil("jl-3", 10))),
 			want: []string{"jl-1", "jl-3"},
 		},
 		{
 			name: "json lines with CRLF and blank lines", file: "06-crlf.jsonl",
-			data: compact(t, evil("crlf-1", 11)) + "\r\n\r\n" + compact(t, evil("crlf-2", 12)) + "\r\n",
+			data: huntCompact(t, evil("crlf-1", 11)) + "\r\n\r\n" + huntCompact(t, evil("crlf-2", 12)) + "\r\n",
 			want: []string{"crlf-1", "crlf-2"},
 		},
 		{
 			name: "concatenated objects", file: "07-concat.json",
-			data: compact(t, evil("cat-1", 13)) + compact(t, benign("cat-2", 14)) + compact(t, evil("cat-3", 15)),
+			data: huntCompact(t, evil("cat-1", 13)) + huntCompact(t, benign("cat-2", 14)) + huntCompact(t, evil("cat-3", 15)),
 			want: []string{"cat-1", "cat-3"},
 		},
 		{
 			name: "pretty concatenated objects", file: "08-pretty-concat.json",
-			data: pretty(t, evil("pcat-1", 16)) + "\n" + pretty(t, evil("pcat-2", 17)) + "\n\n" + pretty(t, benign("pcat-3", 18)),
+			data: huntPretty(t, evil("pcat-1", 16)) + "\n" + huntPretty(t, evil("pcat-2", 17)) + "\n\n" + huntPretty(t, benign("pcat-3", 18)),
 			want: []string{"pcat-1", "pcat-2"},
 		},
 		{
 			name: "UTF-8 BOM before JSON lines", file: "09-bom.jsonl",
-			data: "\xEF\xBB\xBF" + lines(compact(t, evil("bom-1", 19)), compact(t, evil("bom-2", 20))),
+			data: "\xEF\xBB\xBF" + lines(huntCompact(t, evil("bom-1", 19)), huntCompact(t, evil("bom-2", 20))),
 			want: []string{"bom-1", "bom-2"},
 		},
 		{
 			name: "UTF-8 BOM before a pretty object", file: "10-bom-pretty.json",
-			data: "\xEF\xBB\xBF" + pretty(t, evil("bomp-1", 21)),
+			data: "\xEF\xBB\xBF" + huntPretty(t, evil("bomp-1", 21)),
 			want: []string{"bomp-1"},
 		},
 		{
 			name: "syslog lines", file: "11-syslog.log",
-			data: lines(syslogLine("sl-1", true), syslogLine("sl-2", false), syslogLine("sl-3", true)),
+			data: lines(huntSyslogLine("sl-1", true), huntSyslogLine("sl-2", false), huntSyslogLine("sl-3", true)),
 			want: []string{"sl-1", "sl-3"},
 		},
 		{
 			name: "syslog lines with BOM and CRLF", file: "12-syslog-bom.log",
-			data: "\xEF\xBB\xBF" + syslogLine("slb-1", true) + "\r\n" + syslogLine("slb-2", true) + "\r\n",
+			data: "\xEF\xBB\xBF" + huntSyslogLine("slb-1", true) + "\r\n" + huntSyslogLine("slb-2", true) + "\r\n",
 			want: []string{"slb-1", "slb-2"},
 		},
 		{
 			name: "syslog without a final newline", file: "13-syslog-noeol.log",
-			data: syslogLine("sln-1", false) + "\n" + syslogLine("sln-2", true),
+			data: huntSyslogLine("sln-1", false) + "\n" + huntSyslogLine("sln-2", true),
 			want: []string{"sln-2"},
 		},
 		{
 			name: "strings with braces, quotes and backslashes", file: "16-tricky.jsonl",
-			data: lines(compact(t, tricky(evil("tricky-1", 24))), compact(t, tricky(benign("tricky-2", 25))), compact(t, tricky(evil("tricky-3", 26)))),
+			data: lines(huntCompact(t, tricky(evil("tricky-1", 24))), huntCompact(t, tricky(benign("tricky-2", 25))), huntCompact(t, tricky(evil("tricky-3", 26)))),
 			want: []string{"tricky-1", "tricky-3"},
 		},
 		{
 			name: "nested arrays and objects", file: "17-nested.json",
-			data: compact(t, []any{nested(evil("nest-1", 27)), nested(benign("nest-2", 28)), nested(evil("nest-3", 29))}),
+			data: huntCompact(t, []any{nested(evil("nest-1", 27)), nested(benign("nest-2", 28)), nested(evil("nest-3", 29))}),
 			want: []string{"nest-1", "nest-3"},
 		},
 		{
 			name: "malformed object among good ones", file: "18-malformed.jsonl",
-			data: lines(compact(t, evil("mal-1", 30)), `{"EventID":1,,"Image":}`, `{"Image" "C:\\x\\evil.exe"}`, compact(t, evil("mal-2", 31))),
+			data: lines(huntCompact(t, evil("mal-1", 30)), `{"EventID":1,,"Image":}`, `{"Image" "C:\\x\\evil.exe"}`, huntCompact(t, evil("mal-2", 31))),
 			want: []string{"mal-1", "mal-2"},
 		},
 		{
 			name: "a text line longer than the read buffer", file: "19-long.log",
-			data: lines(syslogLine("long-0", false)+strings.Repeat(" filler", 400_000), syslogLine("long-1", true)),
+			data: lines(huntSyslogLine("long-0", false)+strings.Repeat(" filler", 400_000), huntSyslogLine("long-1", true)),
 			want: []string{"long-1"},
 		},
 		{
@@ -405,7 +408,7 @@ func TestHuntInputForms(t *testing.T) {
 		},
 		{
 			name: "nothing matches", file: "15-benign.jsonl",
-			data: lines(compact(t, benign("none-1", 22)), compact(t, benign("none-2", 23))),
+			data: lines(huntCompact(t, benign("none-1", 22)), huntCompact(t, benign("none-2", 23))),
 		},
 	}
 	for _, tt := range tests {
@@ -419,7 +422,7 @@ func TestHuntInputForms(t *testing.T) {
 		t.Errorf("stderr with --quiet and clean input: got %q, want nothing", r.stderr)
 	}
 	byFile := map[string][]string{}
-	for _, f := range parseJSONL(t, r.stdout) {
+	for _, f := range huntParseJSONL(t, r.stdout) {
 		byFile[f.File] = append(byFile[f.File], f.marker())
 	}
 	for _, tt := range tests {
@@ -444,7 +447,7 @@ func TestHuntInputForms(t *testing.T) {
 func TestHuntOrderAndWorkers(t *testing.T) {
 	root := t.TempDir()
 	rules := huntRules(t, nil)
-	var want []where
+	var want []huntWhere
 	n := 0
 	// jsonFile writes count Sysmon events as JSON lines (or one array);
 	// every step-th is evil.
@@ -453,12 +456,12 @@ func TestHuntOrderAndWorkers(t *testing.T) {
 		for i := range count {
 			n++
 			m := fmt.Sprintf("%s#%d", filepath.Base(rel), i)
-			img := benignImage
+			img := huntBenignImage
 			if i%step == 0 {
-				img = evilImage
-				want = append(want, where{rel, m})
+				img = huntEvilImage
+				want = append(want, huntWhere{rel, m})
 			}
-			evs = append(evs, compact(t, sysmon(img, m, n)))
+			evs = append(evs, huntCompact(t, huntSysmon(img, m, n)))
 		}
 		data := strings.Join(evs, "\n") + "\n"
 		if array {
@@ -471,9 +474,9 @@ func TestHuntOrderAndWorkers(t *testing.T) {
 		for i := range count {
 			m := fmt.Sprintf("%s#%d", filepath.Base(rel), i)
 			if i%step == 0 {
-				want = append(want, where{rel, m})
+				want = append(want, huntWhere{rel, m})
 			}
-			b.WriteString(syslogLine(m, i%step == 0) + "\n")
+			b.WriteString(huntSyslogLine(m, i%step == 0) + "\n")
 		}
 		huntWrite(t, filepath.Join(root, rel), b.String())
 	}
@@ -498,14 +501,14 @@ func TestHuntOrderAndWorkers(t *testing.T) {
 	}
 
 	jsonl1 := run("1", "jsonl")
-	if diff := cmp.Diff(want, wheres(parseJSONL(t, jsonl1))); diff != "" {
+	if diff := cmp.Diff(want, huntWheres(huntParseJSONL(t, jsonl1))); diff != "" {
 		t.Errorf("--workers 1: findings not in input order (-want +got):\n%s", diff)
 	}
 	jsonl4 := run("4", "jsonl")
 	// event.ingested is the time of the run (see TestHuntReproducibleJSONL);
 	// everything else must be the same.
-	if a, b := withoutIngested(jsonl1), withoutIngested(jsonl4); a != b {
-		t.Errorf("--workers 4 differs from --workers 1: %s", firstDiff(a, b))
+	if a, b := huntWithoutIngested(jsonl1), huntWithoutIngested(jsonl4); a != b {
+		t.Errorf("--workers 4 differs from --workers 1: %s", huntFirstDiff(a, b))
 	}
 
 	// The table has no run-dependent column: byte for byte the same,
@@ -513,7 +516,7 @@ func TestHuntOrderAndWorkers(t *testing.T) {
 	table1 := run("1", "table")
 	for i, workers := range []string{"4", "4"} {
 		if got := run(workers, "table"); got != table1 {
-			t.Errorf("table run %d with --workers %s differs from the first with --workers 1: %s", i+2, workers, firstDiff(table1, got))
+			t.Errorf("table run %d with --workers %s differs from the first with --workers 1: %s", i+2, workers, huntFirstDiff(table1, got))
 		}
 	}
 	if got, want := strings.Count(table1, "\n"), len(want)+1; got != want {
@@ -521,13 +524,13 @@ func TestHuntOrderAndWorkers(t *testing.T) {
 	}
 }
 
-var ingestedRE = regexp.MustCompile(`"event\.ingested":"[^"]*",?`)
+var huntIngestedRE = regexp.MustCompile(`"event\.ingested":"[^"]*",?`)
 
-func withoutIngested(s string) string { return ingestedRE.ReplaceAllString(s, "") }
+func huntWithoutIngested(s string) string { return huntIngestedRE.ReplaceAllString(s, "") }
 
-// firstDiff describes the first line where two outputs differ (a full
+// huntFirstDiff describes the first line where two outputs differ (a full
 // diff of thousands of findings helps nobody).
-func firstDiff(a, b string) string {
+func huntFirstDiff(a, b string) string {
 	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
 	for i := range max(len(al), len(bl)) {
 		var x, y string
@@ -555,14 +558,14 @@ func TestHuntReproducibleJSONL(t *testing.T) {
 	rules := huntRules(t, nil)
 	var evs []string
 	for i := range 1200 {
-		img := benignImage
+		img := huntBenignImage
 		if i%31 == 0 {
-			img = evilImage
+			img = huntEvilImage
 		}
-		evs = append(evs, compact(t, sysmon(img, fmt.Sprintf("r#%d", i), i)))
+		evs = append(evs, huntCompact(t, huntSysmon(img, fmt.Sprintf("r#%d", i), i)))
 	}
 	huntWrite(t, filepath.Join(root, "a.jsonl"), strings.Join(evs, "\n")+"\n")
-	huntWrite(t, filepath.Join(root, "b.log"), syslogLine("b#1", true)+"\n"+syslogLine("b#2", true)+"\n")
+	huntWrite(t, filepath.Join(root, "b.log"), huntSyslogLine("b#1", true)+"\n"+huntSyslogLine("b#2", true)+"\n")
 	first := map[string]string{}
 	for i, workers := range []string{"1", "1", "4", "4"} {
 		for _, format := range []string{"jsonl", "csv"} {
@@ -573,7 +576,7 @@ func TestHuntReproducibleJSONL(t *testing.T) {
 			if i == 0 {
 				first[format] = r.stdout
 			} else if r.stdout != first[format] {
-				t.Errorf("--format %s run %d (--workers %s) differs from run 1 (--workers 1): %s", format, i+1, workers, firstDiff(first[format], r.stdout))
+				t.Errorf("--format %s run %d (--workers %s) differs from run 1 (--workers 1): %s", format, i+1, workers, huntFirstDiff(first[format], r.stdout))
 			}
 		}
 	}
@@ -587,7 +590,7 @@ func TestHuntWarnings(t *testing.T) {
 	rules := huntRules(t, nil)
 	path := func(name string) string { return filepath.Join(dir, name) }
 
-	huntWrite(t, path("a.jsonl"), compact(t, sysmon(evilImage, "a#1", 1))+"\n")
+	huntWrite(t, path("a.jsonl"), huntCompact(t, huntSysmon(huntEvilImage, "a#1", 1))+"\n")
 	// EVTX by its magic, then garbage.
 	huntWrite(t, path("b.evtx"), "ElfFile\x00"+strings.Repeat("\xde\xad\xbe\xef", 300))
 	// 600 objects (more than one chunk) and then garbage: what came
@@ -595,24 +598,24 @@ func TestHuntWarnings(t *testing.T) {
 	var c strings.Builder
 	var wantC []string
 	for i := range 600 {
-		img := benignImage
+		img := huntBenignImage
 		if i%200 == 0 || i == 599 {
-			img = evilImage
+			img = huntEvilImage
 			wantC = append(wantC, fmt.Sprintf("c#%d", i))
 		}
-		c.WriteString(compact(t, sysmon(img, fmt.Sprintf("c#%d", i), i)) + "\n")
+		c.WriteString(huntCompact(t, huntSysmon(img, fmt.Sprintf("c#%d", i), i)) + "\n")
 	}
 	c.WriteString("this is not JSON at all\n")
 	huntWrite(t, path("c.jsonl"), c.String())
 	// Garbage after a single pretty object.
-	huntWrite(t, path("d.json"), pretty(t, sysmon(evilImage, "d#1", 1))+"\n}}} trailing garbage")
+	huntWrite(t, path("d.json"), huntPretty(t, huntSysmon(huntEvilImage, "d#1", 1))+"\n}}} trailing garbage")
 	// A JSON object cut off at the end of the file.
-	huntWrite(t, path("e.json"), compact(t, sysmon(evilImage, "e#1", 1))+"\n"+`{"EventID":1,"Image":"C:\\x\\evil.exe","Comm`)
-	huntWrite(t, path("f.jsonl"), compact(t, sysmon(evilImage, "f#1", 1))+"\n")
+	huntWrite(t, path("e.json"), huntCompact(t, huntSysmon(huntEvilImage, "e#1", 1))+"\n"+`{"EventID":1,"Image":"C:\\x\\evil.exe","Comm`)
+	huntWrite(t, path("f.jsonl"), huntCompact(t, huntSysmon(huntEvilImage, "f#1", 1))+"\n")
 	unreadable := ""
 	if os.Geteuid() != 0 {
 		unreadable = path("g-unreadable.jsonl")
-		huntWrite(t, unreadable, compact(t, sysmon(evilImage, "g#1", 1))+"\n")
+		huntWrite(t, unreadable, huntCompact(t, huntSysmon(huntEvilImage, "g#1", 1))+"\n")
 		if err := os.Chmod(unreadable, 0); err != nil {
 			t.Fatal(err)
 		}
@@ -625,13 +628,13 @@ func TestHuntWarnings(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit status %d, want 0 (warnings do not stop the scan)\nstderr:\n%s", r.code, r.stderr)
 	}
-	var want []where
-	want = append(want, where{path("a.jsonl"), "a#1"})
+	var want []huntWhere
+	want = append(want, huntWhere{path("a.jsonl"), "a#1"})
 	for _, m := range wantC {
-		want = append(want, where{path("c.jsonl"), m})
+		want = append(want, huntWhere{path("c.jsonl"), m})
 	}
-	want = append(want, where{path("d.json"), "d#1"}, where{path("e.json"), "e#1"}, where{path("f.jsonl"), "f#1"})
-	if diff := cmp.Diff(want, wheres(parseJSONL(t, r.stdout))); diff != "" {
+	want = append(want, huntWhere{path("d.json"), "d#1"}, huntWhere{path("e.json"), "e#1"}, huntWhere{path("f.jsonl"), "f#1"})
+	if diff := cmp.Diff(want, huntWheres(huntParseJSONL(t, r.stdout))); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
 	}
 	var warnings []string
@@ -661,20 +664,20 @@ func TestHuntWarnings(t *testing.T) {
 	}
 }
 
-// regressionEVTX is an EVTX file of SigmaHQ's regression data and what its
+// huntRegressionEVTX is an EVTX file of SigmaHQ's regression data and what its
 // JSON rendering says about its one event.
-type regressionEVTX struct {
+type huntRegressionEVTX struct {
 	evtx, json            string
 	image, computer, time string
 }
 
-// findRegressionEVTX picks, in lexical order, the first EVTX file of the
+// huntFindRegressionEVTX picks, in lexical order, the first EVTX file of the
 // regression data whose JSON rendering holds exactly one Sysmon process
 // creation event with an Image a Sigma value can name as it is.
-func findRegressionEVTX(t *testing.T) regressionEVTX {
+func huntFindRegressionEVTX(t *testing.T) huntRegressionEVTX {
 	t.Helper()
 	root := sharedtest.Dir(t, "sigma", "regression_data")
-	var found regressionEVTX
+	var found huntRegressionEVTX
 	errFound := errors.New("found")
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".evtx") || !strings.Contains(path, "proc_creation") {
@@ -713,7 +716,7 @@ func findRegressionEVTX(t *testing.T) regressionEVTX {
 			strings.ContainsAny(image, "*?'") || strings.Contains(image, `\\`) || sys.TimeCreated.Attributes.SystemTime == "" {
 			return nil
 		}
-		found = regressionEVTX{evtx: path, json: jsonPath, image: image, computer: sys.Computer, time: sys.TimeCreated.Attributes.SystemTime}
+		found = huntRegressionEVTX{evtx: path, json: jsonPath, image: image, computer: sys.Computer, time: sys.TimeCreated.Attributes.SystemTime}
 		return errFound
 	})
 	if !errors.Is(err, errFound) {
@@ -726,7 +729,7 @@ func findRegressionEVTX(t *testing.T) regressionEVTX {
 // rendering and a truncated copy with a rule written for the Image its
 // JSON rendering shows.
 func TestHuntEVTX(t *testing.T) {
-	x := findRegressionEVTX(t)
+	x := huntFindRegressionEVTX(t)
 	t.Logf("EVTX %s: Image %s", x.evtx, x.image)
 	rules := huntRules(t, map[string]string{"image.yml": `title: Hunt test regression image
 id: 5b0c6b7e-3f5a-4b8e-9a51-0d6c1e9a7f10
@@ -764,7 +767,7 @@ level: critical
 	if r.code != 0 {
 		t.Fatalf("exit status %d, want 0\nstderr:\n%s", r.code, r.stderr)
 	}
-	fnds := parseJSONL(t, r.stdout)
+	fnds := huntParseJSONL(t, r.stdout)
 	var got []string
 	for _, f := range fnds {
 		got = append(got, f.File)
@@ -807,19 +810,21 @@ func huntLevelsInput(t *testing.T, dir string) (jsonPath, logPath string) {
 	t.Helper()
 	jsonPath = filepath.Join(dir, "win.jsonl")
 	logPath = filepath.Join(dir, "sys.log")
-	huntWrite(t, jsonPath, compact(t, sysmon(evilImage, "lv#high", 1))+"\n"+
-		compact(t, sysmon(benignImage, "lv#none", 2))+"\n"+
-		compact(t, sysmon(`C:\Windows\System32\whoami.exe`, "lv#low", 3))+"\n")
-	huntWrite(t, logPath, syslogLine("lv#medium", true)+"\n")
+	huntWrite(t, jsonPath, huntCompact(t, huntSysmon(huntEvilImage, "lv#high", 1))+"\n"+
+		huntCompact(t, huntSysmon(huntBenignImage, "lv#none", 2))+"\n"+
+		huntCompact(t, huntSysmon(`C:\Windows\System32\whoami.exe`, "lv#low", 3))+"\n")
+	huntWrite(t, logPath, huntSyslogLine("lv#medium", true)+"\n")
 	return jsonPath, logPath
 }
 
 // TestHuntOutputFormats checks the three formats and --output.
 func TestHuntOutputFormats(t *testing.T) {
 	dir := t.TempDir()
-	rules := huntRules(t, nil)
 	jsonPath, logPath := huntLevelsInput(t, dir)
-	base := []string{"--no-builtin", "--rules", rules, "--quiet", jsonPath, logPath}
+	// --rules is repeatable and takes folders and files.
+	winRules := huntRules(t, map[string]string{"evil.yml": huntRuleEvil, "whoami.yml": huntRuleWhoami})
+	kwRule := filepath.Join(huntRules(t, map[string]string{"keyword.yml": huntRuleKeyword}), "keyword.yml")
+	base := []string{"--no-builtin", "--rules", winRules, "--rules", kwRule, "--quiet", jsonPath, logPath}
 	want := []struct{ title, level, marker, file string }{
 		{huntTitleEvil, "high", "lv#high", jsonPath},
 		{huntTitleWhoami, "low", "lv#low", jsonPath},
@@ -839,7 +844,7 @@ func TestHuntOutputFormats(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fnds := parseJSONL(t, string(data))
+		fnds := huntParseJSONL(t, string(data))
 		if len(fnds) != len(want) {
 			t.Fatalf("%d findings in %s, want %d:\n%s", len(fnds), out, len(want), data)
 		}
@@ -860,8 +865,8 @@ func TestHuntOutputFormats(t *testing.T) {
 		if ts, _ := time.Parse(time.RFC3339Nano, evil.Timestamp); !ts.Equal(huntBase.Add(time.Second)) {
 			t.Errorf("timestamp %s, want the event's time %s", evil.Timestamp, huntBase.Add(time.Second).Format(time.RFC3339))
 		}
-		if got, _ := evil.Event["Image"].(string); got != evilImage {
-			t.Errorf("event Image %q, want %q", got, evilImage)
+		if got, _ := evil.Event["Image"].(string); got != huntEvilImage {
+			t.Errorf("event Image %q, want %q", got, huntEvilImage)
 		}
 		if got, _ := evil.Event["Computer"].(string); got != "ws1.example.test" {
 			t.Errorf("event Computer %q, want %q", got, "ws1.example.test")
@@ -948,7 +953,7 @@ func TestHuntLevels(t *testing.T) {
 			t.Fatalf("exit status %d, want 0\nstderr:\n%s", r.code, r.stderr)
 		}
 		var got []string
-		for _, f := range parseJSONL(t, r.stdout) {
+		for _, f := range huntParseJSONL(t, r.stdout) {
 			got = append(got, f.Level)
 		}
 		if diff := cmp.Diff([]string{"high", "medium"}, got); diff != "" {
@@ -988,7 +993,7 @@ func TestHuntLevels(t *testing.T) {
 		if r.code != 1 {
 			t.Fatalf("exit status %d, want 1\nstderr:\n%s", r.code, r.stderr)
 		}
-		if got := len(parseJSONL(t, r.stdout)); got != 3 {
+		if got := len(huntParseJSONL(t, r.stdout)); got != 3 {
 			t.Errorf("%d findings written, want 3 (failing does not hide them)", got)
 		}
 		if strings.Contains(r.stderr, "hunting") {
@@ -1026,7 +1031,7 @@ func TestHuntLevels(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("exit status %d with only a medium finding, want 0\nstderr:\n%s", r.code, r.stderr)
 		}
-		if got := len(parseJSONL(t, r.stdout)); got != 1 {
+		if got := len(huntParseJSONL(t, r.stdout)); got != 1 {
 			t.Errorf("%d findings, want 1", got)
 		}
 	})
@@ -1094,13 +1099,13 @@ level: medium
 `})
 	huntWrite(t, filepath.Join(dir, "a.txt"), "first plain line\nplain text with MAGICWORD pt#1\n")
 	huntWrite(t, filepath.Join(dir, "b.jsonl"), `{"msg":"app said MAGICWORD","user":"bob","id":"gj#1"}`+"\n")
-	huntWrite(t, filepath.Join(dir, "c.log"), syslogLine("sl#1", true)+"\n")
+	huntWrite(t, filepath.Join(dir, "c.log"), huntSyslogLine("sl#1", true)+"\n")
 	r := runHunt(t, "", "--no-builtin", "--rules", rules, "--format", "jsonl", "--quiet", dir)
 	if r.code != 0 {
 		t.Fatalf("exit status %d, want 0\nstderr:\n%s", r.code, r.stderr)
 	}
 	var got []string
-	for _, f := range parseJSONL(t, r.stdout) {
+	for _, f := range huntParseJSONL(t, r.stdout) {
 		got = append(got, filepath.Base(f.File))
 	}
 	if diff := cmp.Diff([]string{"a.txt", "b.jsonl", "c.log"}, got); diff != "" {
@@ -1116,7 +1121,7 @@ func TestHuntBadLevelKeepsOutput(t *testing.T) {
 		"table header. Check it with --format and --fail-on, before anything is opened.")
 	dir := t.TempDir()
 	in := filepath.Join(dir, "x.jsonl")
-	huntWrite(t, in, compact(t, sysmon(evilImage, "k#1", 1))+"\n")
+	huntWrite(t, in, huntCompact(t, huntSysmon(huntEvilImage, "k#1", 1))+"\n")
 	out := filepath.Join(dir, "findings.txt")
 	huntWrite(t, out, "earlier findings\n")
 	r := runHunt(t, "", "--no-builtin", "--rules", huntRules(t, nil), "--min-level", "severe", "--output", out, in)
@@ -1166,7 +1171,7 @@ func TestHuntOutputWriteError(t *testing.T) {
 	}
 	dir := t.TempDir()
 	in := filepath.Join(dir, "x.jsonl")
-	huntWrite(t, in, compact(t, sysmon(evilImage, "full#1", 1))+"\n")
+	huntWrite(t, in, huntCompact(t, huntSysmon(huntEvilImage, "full#1", 1))+"\n")
 	rules := huntRules(t, nil)
 	for _, format := range []string{"jsonl", "csv", "table"} {
 		t.Run(format, func(t *testing.T) {
