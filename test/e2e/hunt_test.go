@@ -1185,3 +1185,58 @@ func TestHuntOutputWriteError(t *testing.T) {
 		})
 	}
 }
+
+// TestHuntProgressBar runs hunt on a pseudo-terminal (util-linux script)
+// and checks that the progress bar is drawn there, and not with
+// --no-progress.
+func TestHuntProgressBar(t *testing.T) {
+	if testing.Short() {
+		t.Skip("scans 200,000 events twice; skipped under -short")
+	}
+	script := requireProgram(t, "script")
+	dir := t.TempDir()
+	in := filepath.Join(dir, "many.jsonl")
+	var b strings.Builder
+	for i := range 200_000 {
+		fmt.Fprintf(&b, `{"n":%d,"msg":"benign"}`+"\n", i)
+	}
+	huntWrite(t, in, b.String())
+	rules := huntRules(t, nil)
+	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+	onTerminal := func(extra ...string) string {
+		t.Helper()
+		args := append([]string{vigilBin, "hunt", "--no-builtin", "--rules", rules, "--format", "jsonl",
+			"--output", filepath.Join(dir, "findings.jsonl"), "--workers", "2"}, extra...)
+		args = append(args, in)
+		var q []string
+		for _, a := range args {
+			q = append(q, quote(a))
+		}
+		ctx, cancel := withTimeout(60 * time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, script, "-qec", strings.Join(q, " "), "/dev/null").CombinedOutput()
+		if err != nil {
+			t.Fatalf("vigil hunt %q on a terminal: %v\n%s", extra, err, tail(string(out), 4000))
+		}
+		return string(out)
+	}
+
+	out := onTerminal()
+	if !strings.Contains(out, "hunting") {
+		// The bar is throttled to 100 ms: on a machine fast enough to
+		// scan everything sooner it may rightly never be drawn.
+		m := regexp.MustCompile(`events \([0-9.]+ MB\) in (\S+):`).FindStringSubmatch(out)
+		if m != nil {
+			if d, err := time.ParseDuration(m[1]); err == nil && d < 300*time.Millisecond {
+				t.Skipf("the scan took only %v, too short to be sure the throttled bar is drawn", d)
+			}
+		}
+		t.Errorf("no progress bar on a terminal; output:\n%s", tail(out, 2000))
+	}
+	if !strings.Contains(out, "scanned 1 files") {
+		t.Errorf("no summary on a terminal; output:\n%s", tail(out, 2000))
+	}
+	if out := onTerminal("--no-progress"); strings.Contains(out, "hunting") {
+		t.Errorf("progress bar drawn with --no-progress; output:\n%s", tail(out, 2000))
+	}
+}
