@@ -277,8 +277,8 @@ func huntParseJSONL(t *testing.T, out string) []huntFinding {
 	return fnds
 }
 
-// huntWhere is the file and marker of a finding: enough to check which events
-// matched, and in which order.
+// huntWhere is the file and marker of a finding: enough to check which
+// events matched, and in which order.
 type huntWhere struct{ File, Marker string }
 
 func huntWheres(fnds []huntFinding) []huntWhere {
@@ -528,8 +528,8 @@ var huntIngestedRE = regexp.MustCompile(`"event\.ingested":"[^"]*",?`)
 
 func huntWithoutIngested(s string) string { return huntIngestedRE.ReplaceAllString(s, "") }
 
-// huntFirstDiff describes the first line where two outputs differ (a full
-// diff of thousands of findings helps nobody).
+// huntFirstDiff describes the first line where two outputs differ (a
+// full diff of thousands of findings helps nobody).
 func huntFirstDiff(a, b string) string {
 	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
 	for i := range max(len(al), len(bl)) {
@@ -664,16 +664,16 @@ func TestHuntWarnings(t *testing.T) {
 	}
 }
 
-// huntRegressionEVTX is an EVTX file of SigmaHQ's regression data and what its
-// JSON rendering says about its one event.
+// huntRegressionEVTX is an EVTX file of SigmaHQ's regression data and
+// what its JSON rendering says about its one event.
 type huntRegressionEVTX struct {
 	evtx, json            string
 	image, computer, time string
 }
 
-// huntFindRegressionEVTX picks, in lexical order, the first EVTX file of the
-// regression data whose JSON rendering holds exactly one Sysmon process
-// creation event with an Image a Sigma value can name as it is.
+// huntFindRegressionEVTX picks, in lexical order, the first EVTX file of
+// the regression data whose JSON rendering holds exactly one Sysmon
+// process creation event with an Image a Sigma value can name as it is.
 func huntFindRegressionEVTX(t *testing.T) huntRegressionEVTX {
 	t.Helper()
 	root := sharedtest.Dir(t, "sigma", "regression_data")
