@@ -286,6 +286,9 @@ func (c *correlator) compile(e *Engine, r *sigma.Rule, byRef map[string]*sigma.R
 // feed records a match of rule cr on ev in the correlations that reference
 // it, and calls fn for each correlation that matches as a result.
 func (c *correlator) feed(cr *crule, ev *event.Event, fn func(Detection)) {
+	// The state outlives this call: keep a copy, so that callers may reuse
+	// ev once Match returns.
+	ev = ev.Clone()
 	var out []Detection
 	c.mu.Lock()
 	for i, cc := range cr.corrs {

@@ -209,3 +209,42 @@ func TestPlansBounded(t *testing.T) {
 		t.Errorf("got %d plans for events differing only in unused service names, want 1", n)
 	}
 }
+
+// TestEmptyLogsource: a rule that asks for no logsource sees every event,
+// including events that have none (plain text lines, application JSON);
+// a rule that asks for one does not see those.
+func TestEmptyLogsource(t *testing.T) {
+	eng, _, _ := Compile(mustRules(t, `
+title: anywhere
+id: anywhere
+logsource: {}
+detection:
+  keywords: [MAGICWORD]
+  condition: keywords
+---
+title: windows only
+id: win
+logsource: {product: windows}
+detection:
+  keywords: [MAGICWORD]
+  condition: keywords
+`), Options{})
+	for _, tc := range []struct {
+		ls   event.Logsource
+		want []string
+	}{
+		{event.Logsource{}, []string{"anywhere"}},
+		{event.Logsource{Product: "linux", Service: "sshd"}, []string{"anywhere"}},
+		{event.Logsource{Product: "windows"}, []string{"anywhere", "win"}},
+	} {
+		ev := &event.Event{Raw: "plain MAGICWORD line", Logsource: tc.ls}
+		ev.SetString("message", ev.Raw)
+		var got []string
+		for _, d := range eng.MatchAll(ev) {
+			got = append(got, d.Rule.ID)
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("logsource %+v: rules (-want +got):\n%s", tc.ls, diff)
+		}
+	}
+}

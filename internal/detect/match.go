@@ -223,7 +223,9 @@ func (sc *scratch) lowerText(s string) string {
 
 // Match evaluates ev against the engine and calls fn for every detection,
 // in rule order, then for correlations that complete. It is safe for
-// concurrent use; fn is called on the calling goroutine.
+// concurrent use; fn is called on the calling goroutine. Match keeps no
+// reference to ev once it returns (correlation state holds copies), so the
+// caller may reuse an event that no detection handed to fn refers to.
 func (e *Engine) Match(ev *event.Event, fn func(Detection)) {
 	sc := e.scratches.Get().(*scratch)
 	sc.reset(e, ev)
@@ -339,11 +341,12 @@ func (e *Engine) buildPlan(own event.Logsource, srcs []int) *plan {
 			set[id] = true
 		}
 	}
-	if own != (event.Logsource{}) {
-		for _, cr := range e.rules {
-			if logsource.Satisfies(own, evLogsource(cr.rule.Logsource)) {
-				set[cr.ident] = true
-			}
+	// Rules whose logsource the event's own satisfies. An event without
+	// one (plain text, application JSON) still meets the rules that ask
+	// for none.
+	for _, cr := range e.rules {
+		if logsource.Satisfies(own, evLogsource(cr.rule.Logsource)) {
+			set[cr.ident] = true
 		}
 	}
 	// A rule may be here in several variants (its own field names, a

@@ -200,6 +200,14 @@ func validJSONNumber(s string) bool {
 
 const hexDigits = "0123456789abcdef"
 
+// plainByte marks the bytes AppendString copies as they are.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // AppendString appends s as a JSON string, escaping control characters,
 // quotes, backslashes and the line separators U+2028/U+2029, and replacing
 // invalid UTF-8 with U+FFFD. Unlike encoding/json it leaves <, > and &
@@ -208,6 +216,13 @@ func AppendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Skip plain bytes (printable ASCII other than '"' and '\\').
+		for i < len(s) && plainByte[s[i]] {
+			i++
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {

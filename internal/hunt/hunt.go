@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -50,6 +51,10 @@ type Options struct {
 	// Progress, if set, is called now and then with bytes read and the
 	// total bytes of all input files.
 	Progress func(done, total int64)
+	// Render, if set, is called by the workers for every finding; what it
+	// appends to dst comes to emit as Finding.Line. Output formatting so
+	// runs on every core instead of in the single emitting goroutine.
+	Render func(f *Finding, dst []byte) []byte
 }
 
 // Finding is one detection in a file.
@@ -57,6 +62,10 @@ type Finding struct {
 	detect.Detection
 	// File is the input file, as given or as found in a folder.
 	File string
+	// Host is the event's host name (host.name, else Computer).
+	Host string
+	// Line is what Options.Render made of the finding.
+	Line []byte
 }
 
 // Summary totals a scan.
@@ -97,7 +106,10 @@ const chunkEvents = 512
 type chunk struct {
 	seq  int64
 	file string
-	recs []ingest.Raw
+	// mtime is the file's modification time, the records' receive time,
+	// so that the same files always give the same output.
+	mtime time.Time
+	recs  []ingest.Raw
 	// results, filled by the worker
 	findings []Finding
 	events   int
@@ -173,7 +185,11 @@ func Run(ctx context.Context, paths []string, o Options, emit func(Finding) erro
 			if ctx.Err() != nil {
 				return
 			}
-			err := readFile(ctx, f, func(recs []ingest.Raw) bool { return send(&chunk{file: f, recs: recs}) }, &done, addErr)
+			var mtime time.Time
+			if st, err := os.Stat(f); err == nil {
+				mtime = st.ModTime()
+			}
+			err := readFile(ctx, f, func(recs []ingest.Raw) bool { return send(&chunk{file: f, mtime: mtime, recs: recs}) }, &done, addErr)
 			if err != nil {
 				addErr(fmt.Errorf("%s: %w", f, err))
 			}
@@ -189,17 +205,47 @@ func Run(ctx context.Context, paths []string, o Options, emit func(Finding) erro
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var (
+				ev        *event.Event
+				tmp, slab []byte
+			)
 			for c := range work {
 				for i := range c.recs {
-					ev := &event.Event{}
+					// An event goes on being used for the next record
+					// unless a finding keeps it.
+					if ev == nil {
+						ev = &event.Event{}
+					}
+					if c.recs[i].Received.IsZero() {
+						c.recs[i].Received = c.mtime
+					}
 					o.Parser.Parse(&c.recs[i], ev)
 					c.events++
+					kept := len(c.findings)
 					o.Engine.Match(ev, func(d detect.Detection) {
 						if minRank >= 0 && LevelRank(d.Rule.Level) < minRank {
 							return
 						}
-						c.findings = append(c.findings, Finding{Detection: d, File: c.file})
+						c.findings = append(c.findings, Finding{Detection: d, File: c.file, Host: HostOf(d.Event)})
 					})
+					for j := kept; j < len(c.findings); j++ {
+						f := &c.findings[j]
+						if f.Event == ev {
+							ev = nil
+						}
+						if o.Render != nil {
+							// Render into scratch, then copy into a shared
+							// slab: a few allocations per chunk, not one
+							// growing buffer per line.
+							tmp = o.Render(f, tmp[:0])
+							if cap(slab)-len(slab) < len(tmp) {
+								slab = make([]byte, 0, max(slabSize, len(tmp)))
+							}
+							at := len(slab)
+							slab = append(slab, tmp...)
+							f.Line = slab[at:len(slab):len(slab)]
+						}
+					}
 				}
 				c.recs = nil
 				results <- c
@@ -252,23 +298,37 @@ func (s *Summary) add(f Finding) {
 	if r := LevelRank(f.Rule.Level); r > s.maxRank {
 		s.maxRank, s.MaxLevel = r, f.Rule.Level
 	}
-	seen := map[string]bool{}
+	var seen [14]string // there are 14 tactics
+	n := 0
 	for _, t := range f.Rule.Tags {
-		name, ok := tactics[strings.TrimPrefix(strings.ToLower(t), "attack.")]
-		if ok && strings.HasPrefix(strings.ToLower(t), "attack.") && !seen[name] {
-			seen[name] = true
-			s.ByTactic[name]++
+		if len(t) < 7 || !strings.EqualFold(t[:7], "attack.") {
+			continue
 		}
+		name, ok := tactics[strings.ToLower(t[7:])]
+		if !ok || slices.Contains(seen[:n], name) {
+			continue
+		}
+		if n < len(seen) {
+			seen[n] = name
+			n++
+		}
+		s.ByTactic[name]++
 	}
-	if f.Event != nil {
-		h := f.Event.Str(event.FieldHostName)
-		if h == "" {
-			h = f.Event.Str("Computer")
-		}
-		if h != "" {
-			s.ByHost[h]++
-		}
+	if f.Host != "" {
+		s.ByHost[f.Host]++
 	}
+}
+
+// HostOf is the host an event comes from: host.name, else the Windows
+// Computer field.
+func HostOf(ev *event.Event) string {
+	if ev == nil {
+		return ""
+	}
+	if h := ev.Str(event.FieldHostName); h != "" {
+		return h
+	}
+	return ev.Str("Computer")
 }
 
 // expand lists the files under paths (folders recursively, in lexical
@@ -337,10 +397,23 @@ func readFile(ctx context.Context, path string, send func([]ingest.Raw) bool, do
 		}
 		return err
 	}
-	if first == '{' || first == '[' {
+	if first == '{' || first == '[' && arrayOfObjects(br) {
 		return readJSON(br, send)
 	}
 	return readLines(br, send)
+}
+
+// arrayOfObjects tells a JSON array of objects from a text log whose
+// lines start with '[' (Apache's error log, many application logs): after
+// the first '[' and white space comes '{' or ']'.
+func arrayOfObjects(br *bufio.Reader) bool {
+	b, _ := br.Peek(4096)
+	i := bytes.IndexByte(b, '[')
+	if i < 0 {
+		return false
+	}
+	rest := bytes.TrimLeft(b[i+1:], " \t\r\n")
+	return len(rest) == 0 || rest[0] == '{' || rest[0] == ']'
 }
 
 type countingReader struct {

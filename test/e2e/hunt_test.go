@@ -551,9 +551,6 @@ func huntFirstDiff(a, b string) string {
 // doc: the same files and rules always give the same output, byte for
 // byte, whatever the number of workers.
 func TestHuntReproducibleJSONL(t *testing.T) {
-	t.Skip(`BUG (hunt): JSONL and CSV output differ from run to run: every event carries "event.ingested" = time.Now() ` +
-		`(hunt leaves ingest.Raw.Received zero, so parse.Parse stamps the wall clock), and an event without a time of ` +
-		`its own gets the run's time as "timestamp"/"@timestamp". Reproduce: vigil hunt --no-builtin --rules R --format jsonl -q F; twice, diff.`)
 	root := t.TempDir()
 	rules := huntRules(t, nil)
 	var evs []string
@@ -1079,10 +1076,6 @@ func TestHuntBadUsage(t *testing.T) {
 // plain text lines, JSON of an application — can be matched by a rule
 // that asks for no particular logsource.
 func TestHuntLinesWithoutLogsource(t *testing.T) {
-	t.Skip("BUG (detect): a rule with an empty logsource never sees an event without a logsource " +
-		"(Engine.buildPlan adds rules by logsource.Satisfies only when the event's own logsource is non-empty), " +
-		"so no rule can ever match a plain text line or generic JSON in vigil hunt. Reproduce: rule `logsource: {}` " +
-		"with keywords [MAGICWORD]; printf 'plain MAGICWORD\\n' > p.txt; vigil hunt --no-builtin --rules R p.txt: 0 findings, want 1.")
 	dir := t.TempDir()
 	rules := huntRules(t, map[string]string{"any.yml": `title: Hunt test magic word anywhere
 id: 5b0c6b7e-3f5a-4b8e-9a51-0d6c1e9a7f20
@@ -1116,9 +1109,6 @@ level: medium
 // TestHuntBadLevelKeepsOutput checks that a usage error does not clobber
 // the --output file.
 func TestHuntBadLevelKeepsOutput(t *testing.T) {
-	t.Skip("BUG (cmd/vigil hunt): --min-level is checked only in hunt.Run, after the rules are loaded and --output is " +
-		"created: `vigil hunt --min-level severe --output findings.txt x` fails but leaves findings.txt truncated to a " +
-		"table header. Check it with --format and --fail-on, before anything is opened.")
 	dir := t.TempDir()
 	in := filepath.Join(dir, "x.jsonl")
 	huntWrite(t, in, huntCompact(t, huntSysmon(huntEvilImage, "k#1", 1))+"\n")
@@ -1140,10 +1130,6 @@ func TestHuntBadLevelKeepsOutput(t *testing.T) {
 // TestHuntBracketedTextLines checks that a text log whose lines start with
 // "[" (Apache's error log, PHP, many application logs) is read as lines.
 func TestHuntBracketedTextLines(t *testing.T) {
-	t.Skip("BUG (hunt): readFile takes any file whose first non-space byte is '{' or '[' for JSON, so a text log " +
-		"starting with '[' (Apache error log, PHP, Python logging) is not scanned at all: 0 events and a warning " +
-		"\"unexpected 'S' between JSON objects\". Reproduce: printf '[Sun Nov 22 04:00:00.1 2026] [core:error] [pid 42] x\\n' > e.log; " +
-		"vigil hunt --no-builtin --rules R e.log.")
 	dir := t.TempDir()
 	in := filepath.Join(dir, "error.log")
 	huntWrite(t, in, "[Sun Mar 04 05:06:07.123456 2026] [core:error] [pid 42] [client 192.0.2.7:50000] File does not exist: /var/www/x\n"+
@@ -1163,9 +1149,6 @@ func TestHuntBracketedTextLines(t *testing.T) {
 // TestHuntOutputWriteError checks that findings that could not be written
 // make the run fail: a CI gate must not pass on a full disk.
 func TestHuntOutputWriteError(t *testing.T) {
-	t.Skip("BUG (cmd/vigil hunt): the last flush of the buffered output is deferred and its error (and the --output " +
-		"file's Close error) ignored, so with --format jsonl or table findings that fit in the 64 KB buffer are lost on a write error with exit " +
-		"status 0 (csv happens to flush the same bufio.Writer and fails as it should). Reproduce: vigil hunt --no-builtin --rules R --format jsonl --output /dev/full F (one finding): exit 0, nothing written.")
 	if _, err := os.Stat("/dev/full"); err != nil {
 		t.Skipf("no /dev/full on this system: %v", err)
 	}
