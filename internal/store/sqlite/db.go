@@ -63,8 +63,8 @@ type Options struct {
 	// RetentionInterval is how often retention runs. Default one minute.
 	RetentionInterval time.Duration
 	// CacheKiB is SQLite's page cache per writer connection; read
-	// connections, which read through a memory map, get a quarter. Default
-	// 16 MiB.
+	// connections get a quarter (the kernel's page cache does the rest).
+	// Default 16 MiB.
 	CacheKiB int
 	// Logger receives background errors (sealing, retention). Default
 	// slog.Default().
@@ -255,8 +255,10 @@ func dsn(path string, cacheKiB int, readOnly bool) string {
 		"_pragma=cache_size(-" + strconv.Itoa(cacheKiB) + ")",
 	}
 	if readOnly {
-		// Memory-mapped reads skip a read system call and a copy per page.
-		q = append(q, "_pragma=query_only(1)", "_pragma=mmap_size(1073741824)")
+		// No memory-mapped reads: mapped pages of every segment a query touches
+		// would count in the resident set (gigabytes on a large store); reads
+		// through the page cache cost about the same here.
+		q = append(q, "_pragma=query_only(1)")
 	}
 	return "file:" + path + "?" + strings.Join(q, "&")
 }
