@@ -116,3 +116,16 @@ func BenchmarkTextIndex(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkBloomEvent measures adding one event's tokens and field=value
+// pairs to a block filter, which every stored event costs.
+func BenchmarkBloomEvent(b *testing.B) {
+	evs := newGen(3, t0, time.Second).batch(1024)
+	filter := make([]byte, bloomBytes)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		bloomEvent(filter, evs[i%len(evs)])
+		i++
+	}
+}

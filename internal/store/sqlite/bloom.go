@@ -1,6 +1,8 @@
 package sqlite
 
 import (
+	"sync/atomic"
+
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/query"
 )
@@ -37,21 +39,33 @@ func lowerASCII(c byte) byte {
 	return c
 }
 
-func isAlnum(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
-}
+// alnumLower maps ASCII letters and digits to themselves lower-cased, and
+// every other byte to 0.
+var alnumLower = func() (t [256]byte) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c)
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = byte(c), byte(c)
+	}
+	return t
+}()
 
 // textRuns calls fn with the hash of every maximal alphanumeric run of s.
 func textRuns(s string, fn func(h uint64)) {
 	for i := 0; i < len(s); {
-		if !isAlnum(s[i]) {
+		if alnumLower[s[i]] == 0 {
 			i++
 			continue
 		}
 		h := uint64(fnvOffset)
 		h = (h ^ 't') * fnvPrime
-		for ; i < len(s) && isAlnum(s[i]); i++ {
-			h = (h ^ uint64(lowerASCII(s[i]))) * fnvPrime
+		for ; i < len(s); i++ {
+			c := alnumLower[s[i]]
+			if c == 0 {
+				break
+			}
+			h = (h ^ uint64(c)) * fnvPrime
 		}
 		fn(h)
 	}
@@ -70,17 +84,50 @@ func runHash(tok string) uint64 {
 // fieldHash hashes a field name and a value's text, the text case-folded
 // (ASCII) as field equality is.
 func fieldHash(name, value string) uint64 {
+	return valueHash(nameState(name), value)
+}
+
+// nameState is the hash state after the field name: it depends on the
+// name only, so bloomEvent keeps it per key.
+func nameState(name string) uint64 {
 	h := uint64(fnvOffset)
 	h = (h ^ 'f') * fnvPrime
 	for i := 0; i < len(name); i++ {
 		h = (h ^ uint64(name[i])) * fnvPrime
 	}
-	h = (h ^ 0) * fnvPrime
+	return (h ^ 0) * fnvPrime
+}
+
+func valueHash(h uint64, value string) uint64 {
 	for i := 0; i < len(value); i++ {
 		h = (h ^ uint64(lowerASCII(value[i]))) * fnvPrime
 	}
 	return h
 }
+
+// keyStates caches nameState by interned key (0: not yet computed; a
+// state that happens to be 0 is just recomputed each time).
+var keyStates [4096]atomic.Uint64
+
+func keyHash(k event.Key, value string) uint64 {
+	if int(k) >= len(keyStates) {
+		return fieldHash(k.Name(), value)
+	}
+	h := keyStates[k].Load()
+	if h == 0 {
+		h = nameState(k.Name())
+		keyStates[k].Store(h)
+	}
+	return valueHash(h, value)
+}
+
+var (
+	tagsState     = nameState(event.FieldTags)
+	inputState    = nameState("vigil.input")
+	productState  = nameState("logsource.product")
+	categoryState = nameState("logsource.category")
+	serviceState  = nameState("logsource.service")
+)
 
 // bloomAdd sets the bits of h.
 func bloomAdd(b []byte, h uint64) {
@@ -125,23 +172,23 @@ func bloomEvent(b []byte, ev *event.Event) {
 	for i := range ev.Fields {
 		f := &ev.Fields[i]
 		if f.Value.Kind != event.KindNull {
-			bloomAdd(b, fieldHash(f.Key.Name(), f.Value.Str))
+			bloomAdd(b, keyHash(f.Key, f.Value.Str))
 		}
 	}
 	for _, t := range ev.Tags {
-		bloomAdd(b, fieldHash(event.FieldTags, t))
+		bloomAdd(b, valueHash(tagsState, t))
 	}
 	if ev.Input != "" {
-		bloomAdd(b, fieldHash("vigil.input", ev.Input))
+		bloomAdd(b, valueHash(inputState, ev.Input))
 	}
 	if ev.Logsource.Product != "" {
-		bloomAdd(b, fieldHash("logsource.product", ev.Logsource.Product))
+		bloomAdd(b, valueHash(productState, ev.Logsource.Product))
 	}
 	if ev.Logsource.Category != "" {
-		bloomAdd(b, fieldHash("logsource.category", ev.Logsource.Category))
+		bloomAdd(b, valueHash(categoryState, ev.Logsource.Category))
 	}
 	if ev.Logsource.Service != "" {
-		bloomAdd(b, fieldHash("logsource.service", ev.Logsource.Service))
+		bloomAdd(b, valueHash(serviceState, ev.Logsource.Service))
 	}
 }
 
@@ -237,12 +284,12 @@ func bloomOf(e query.Expr) *bloomExpr {
 func phraseRuns(p string) []uint64 {
 	var hs []uint64
 	for i := 0; i < len(p); {
-		if !isAlnum(p[i]) {
+		if alnumLower[p[i]] == 0 {
 			i++
 			continue
 		}
 		start := i
-		for i < len(p) && isAlnum(p[i]) {
+		for i < len(p) && alnumLower[p[i]] != 0 {
 			i++
 		}
 		if start > 0 && i < len(p) {
