@@ -1,10 +1,15 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/vigilsec/vigil/internal/config"
@@ -67,6 +72,11 @@ VIGIL_BOOTSTRAP_TOKEN, ...), then these flags. See docs/configuration.md.`,
 					log.Warn("environment variable names no setting; ignored", "name", name)
 				}
 			}
+			if addr, _ := cmd.Flags().GetString("pprof"); addr != "" {
+				if err := startPprof(addr, log); err != nil {
+					return err
+				}
+			}
 			return server.New(cfg, log).Run(cmd.Context())
 		},
 	}
@@ -86,6 +96,7 @@ VIGIL_BOOTSTRAP_TOKEN, ...), then these flags. See docs/configuration.md.`,
 	f.String("log-format", d.Log.Format, "log format: text or json")
 	f.Bool("demo", false, "replay a built-in attack scenario so a first run has something to show")
 	f.BoolVar(&checkConfig, "check-config", false, "validate the configuration and exit")
+	f.String("pprof", "", "serve Go's profiling endpoints (/debug/pprof/) on this loopback address, for diagnosing CPU and memory use")
 	return cmd
 }
 
@@ -104,4 +115,34 @@ func newLogger(c config.Log) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// startPprof serves net/http/pprof on addr, which must be a loopback
+// address: profiles reveal memory contents and cost CPU to take.
+func startPprof(addr string, log *slog.Logger) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--pprof: %w", err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("--pprof: %q is not a loopback address", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--pprof: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("pprof listener stopped", "err", err)
+		}
+	}()
+	log.Warn("profiling endpoints enabled", "addr", ln.Addr().String())
+	return nil
 }

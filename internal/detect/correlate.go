@@ -331,6 +331,16 @@ func (c *correlator) add(cc *ccorr, input int, ev *event.Event, t time.Time, out
 	// Insert in time order; events usually arrive in order.
 	i := sort.Search(len(g.entries), func(i int) bool { return g.entries[i].t.After(t) })
 	g.entries = slices.Insert(g.entries, i, en)
+	// Only the newest maxEv entries keep their event (a detection carries
+	// no more): the group's memory is entries of a few words each, not
+	// whole events.
+	if k := len(g.entries) - 1 - c.maxEv; k >= 0 {
+		if i <= k {
+			g.entries[i].ev = nil
+		} else {
+			g.entries[k].ev = nil
+		}
+	}
 	newest := g.entries[len(g.entries)-1].t
 	// Drop what no window can reach any more, then enforce the cap.
 	cut := sort.Search(len(g.entries), func(i int) bool { return !g.entries[i].t.Before(newest.Add(-cc.span)) })
@@ -361,6 +371,9 @@ func (c *correlator) add(cc *ccorr, input int, ev *event.Event, t time.Time, out
 		}
 		c.matched.Add(1)
 		last := win[len(win)-1]
+		if last.ev == nil {
+			last.ev = ev // a window closed by a late event, its own events pruned
+		}
 		d := Detection{
 			Rule:  cc.rule,
 			Event: last.ev,
@@ -371,7 +384,9 @@ func (c *correlator) add(cc *ccorr, input int, ev *event.Event, t time.Time, out
 		}
 		from := max(0, len(win)-c.maxEv)
 		for _, x := range win[from:] {
-			d.Events = append(d.Events, x.ev)
+			if x.ev != nil {
+				d.Events = append(d.Events, x.ev)
+			}
 		}
 		g.entries = g.entries[:0]
 		if cc.emit {

@@ -248,3 +248,48 @@ detection:
 		}
 	}
 }
+
+// TestCorrelationKeepsFewEvents: a group keeps the event of only its
+// newest MaxEventsPerDetection entries (what a detection can carry), even
+// when events arrive out of order, and the detection still counts them all.
+func TestCorrelationKeepsFewEvents(t *testing.T) {
+	rules := strings.Replace(corrRules, "gte: 3", "gte: 40", 1)
+	eng, _, _ := Compile(mustRules(t, rules), Options{MaxEventsPerDetection: 4})
+	secs := []int{0, 2, 1, 3, 5, 4, 6, 8, 7, 9, 10, 11, 12, 13, 14, 15, 16, 18, 17, 19}
+	for _, s := range secs {
+		if ds := eng.MatchAll(testEvent(s, "Outcome", "failure", "User", "u", "Host", "h")); len(ds) != 0 {
+			t.Fatalf("detection after %d events", len(ds))
+		}
+	}
+	var kept, entries int
+	for _, g := range eng.corr.groups {
+		for i, en := range g.entries {
+			entries++
+			if en.ev != nil {
+				kept++
+				if i < len(g.entries)-4 {
+					t.Errorf("entry %d of %d (t=%v) keeps its event", i, len(g.entries), en.t)
+				}
+			}
+		}
+	}
+	if entries != len(secs) || kept != 4 {
+		t.Errorf("got %d entries, %d with events; want %d and 4", entries, kept, len(secs))
+	}
+	var got []Detection
+	for s := 20; s < 40; s++ {
+		got = append(got, eng.MatchAll(testEvent(s, "Outcome", "failure", "User", "u", "Host", "h"))...)
+	}
+	var corr []Detection
+	for _, d := range got {
+		if d.Rule.ID == "bf" {
+			corr = append(corr, d)
+		}
+	}
+	if len(corr) != 1 || corr[0].Count != 40 || len(corr[0].Events) != 4 || corr[0].Event == nil {
+		t.Fatalf("got %d correlation detections %+v, want one counting 40 with 4 events", len(corr), corr)
+	}
+	if ts := corr[0].Events[3].Timestamp(); !ts.Equal(confBase.Add(39 * time.Second)) {
+		t.Errorf("last contributing event at %v, want the newest", ts)
+	}
+}
