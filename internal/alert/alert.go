@@ -68,6 +68,15 @@ var entityFields = []struct {
 	{"file", []string{"file.path", "TargetFilename"}},
 }
 
+// EntityFields lists every field Entities reads.
+func EntityFields() []string {
+	var out []string
+	for _, e := range entityFields {
+		out = append(out, e.fields...)
+	}
+	return out
+}
+
 // maxEntityValues bounds the values kept per entity kind.
 const maxEntityValues = 32
 

@@ -73,16 +73,18 @@ type group struct {
 
 // correlator holds the correlation rules and their state.
 type correlator struct {
-	corrs   []*ccorr
-	maxEv   int
-	maxGrp  int
-	maxEnt  int
-	mu      sync.Mutex
-	groups  map[string]*group
-	lru     *list.List // front: most recently used
-	evicted atomic.Int64
-	dropped atomic.Int64
-	matched atomic.Int64
+	corrs  []*ccorr
+	maxEv  int
+	maxGrp int
+	maxEnt int
+	// keepKeys are Options.KeepFields (nil: keep whole events).
+	keepKeys map[event.Key]bool
+	mu       sync.Mutex
+	groups   map[string]*group
+	lru      *list.List // front: most recently used
+	evicted  atomic.Int64
+	dropped  atomic.Int64
+	matched  atomic.Int64
 }
 
 // CorrelationStats reports the correlation state.
@@ -112,11 +114,12 @@ func (e *Engine) CorrelationStats() CorrelationStats {
 
 func newCorrelator(e *Engine, corrs []*sigma.Rule, byRef map[string]*sigma.Rule, ruleOf map[*sigma.Rule]*crule) (*correlator, []Skipped) {
 	c := &correlator{
-		maxEv:  e.opts.MaxEventsPerDetection,
-		maxGrp: e.opts.MaxGroups,
-		maxEnt: e.opts.MaxGroupEntries,
-		groups: map[string]*group{},
-		lru:    list.New(),
+		maxEv:    e.opts.MaxEventsPerDetection,
+		maxGrp:   e.opts.MaxGroups,
+		maxEnt:   e.opts.MaxGroupEntries,
+		keepKeys: keepKeys(e.opts.KeepFields),
+		groups:   map[string]*group{},
+		lru:      list.New(),
 	}
 	var skipped []Skipped
 	compiled := map[*sigma.Rule]*ccorr{}
@@ -254,6 +257,12 @@ func (c *correlator) compile(e *Engine, r *sigma.Rule, byRef map[string]*sigma.R
 		}
 		cc.groupKey = append(cc.groupKey, gk)
 		cc.valKeys = append(cc.valKeys, vk)
+		if c.keepKeys != nil {
+			// Kept events feed chained correlations: keep what they read.
+			for _, k := range append(gk, vk...) {
+				c.keepKeys[k] = true
+			}
+		}
 		switch t.Kind {
 		case sigma.KindDetection:
 			cr := ruleOf[t]
@@ -288,11 +297,11 @@ func (c *correlator) compile(e *Engine, r *sigma.Rule, byRef map[string]*sigma.R
 func (c *correlator) feed(cr *crule, ev *event.Event, fn func(Detection)) {
 	// The state outlives this call: keep a copy, so that callers may reuse
 	// ev once Match returns.
-	ev = ev.Clone()
+	kept := c.keep(ev)
 	var out []Detection
 	c.mu.Lock()
 	for i, cc := range cr.corrs {
-		out = c.add(cc, cr.corrInputs[i], ev, ev.Timestamp(), out)
+		out = c.add(cc, cr.corrInputs[i], ev, kept, ev.Timestamp(), out)
 	}
 	c.mu.Unlock()
 	for _, d := range out {
@@ -300,11 +309,31 @@ func (c *correlator) feed(cr *crule, ev *event.Event, fn func(Detection)) {
 	}
 }
 
+// keep returns the copy of ev that correlation state holds: a deep copy,
+// or with Options.KeepFields only those fields, their text copied so that
+// it does not pin the event's raw line or parse buffers.
+func (c *correlator) keep(ev *event.Event) *event.Event {
+	if c.keepKeys == nil {
+		return ev.Clone()
+	}
+	k := &event.Event{Time: ev.Time, Received: ev.Received, Input: ev.Input, Logsource: ev.Logsource}
+	for _, f := range ev.Fields {
+		if c.keepKeys[f.Key] {
+			f.Value.Str = strings.Clone(f.Value.Str)
+			k.Fields = append(k.Fields, f)
+		}
+	}
+	return k
+}
+
 // add records an entry and appends the resulting detections (this
 // correlation's, if it emits, and those of correlations chained on it).
-func (c *correlator) add(cc *ccorr, input int, ev *event.Event, t time.Time, out []Detection) []Detection {
+//
+// ev is the event as matched, kept the copy the state may hold (ev itself
+// for a chained correlation's detection).
+func (c *correlator) add(cc *ccorr, input int, ev, kept *event.Event, t time.Time, out []Detection) []Detection {
 	g := c.group(cc, input, ev)
-	en := entry{t: t, input: input, ev: ev}
+	en := entry{t: t, input: input, ev: kept}
 	if keys := cc.valKeys[input]; len(keys) > 0 {
 		var sb strings.Builder
 		present := false
@@ -371,8 +400,10 @@ func (c *correlator) add(cc *ccorr, input int, ev *event.Event, t time.Time, out
 		}
 		c.matched.Add(1)
 		last := win[len(win)-1]
-		if last.ev == nil {
-			last.ev = ev // a window closed by a late event, its own events pruned
+		if last.ev == kept || last.ev == nil {
+			// The window ends with this event (use it whole), or a late
+			// event closed a window whose own events were pruned.
+			last.ev = ev
 		}
 		d := Detection{
 			Rule:  cc.rule,
@@ -393,7 +424,7 @@ func (c *correlator) add(cc *ccorr, input int, ev *event.Event, t time.Time, out
 			out = append(out, d)
 		}
 		for _, p := range cc.parents {
-			out = c.add(p.c, p.input, d.Event, d.Time, out)
+			out = c.add(p.c, p.input, d.Event, c.keep(d.Event), d.Time, out)
 		}
 		break
 	}
@@ -544,4 +575,15 @@ func (e *Engine) TransferState(old *Engine) {
 		g.elem = e.corr.lru.PushFront(g)
 		e.corr.groups[key] = g
 	}
+}
+
+func keepKeys(names []string) map[event.Key]bool {
+	if names == nil {
+		return nil
+	}
+	m := make(map[event.Key]bool, len(names))
+	for _, n := range names {
+		m[event.Intern(n)] = true
+	}
+	return m
 }

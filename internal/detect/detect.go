@@ -47,6 +47,11 @@ type Options struct {
 	// MaxEventsPerDetection caps how many contributing events a
 	// correlation Detection carries (0: 16; the count is always exact).
 	MaxEventsPerDetection int
+	// KeepFields, if set, are the only fields correlation state keeps of
+	// a contributing event (with its time and logsource, not its raw
+	// text): what Detection.Events is used for, such as alert entities,
+	// at a fraction of the memory of whole events. Nil keeps whole events.
+	KeepFields []string
 }
 
 func (o *Options) withDefaults() Options {

@@ -293,3 +293,36 @@ func TestCorrelationKeepsFewEvents(t *testing.T) {
 		t.Errorf("last contributing event at %v, want the newest", ts)
 	}
 }
+
+// TestCorrelationKeepFields: with KeepFields, contributing events keep
+// those fields and the correlation's own (group-by), nothing else; the
+// event that completes the window comes whole.
+func TestCorrelationKeepFields(t *testing.T) {
+	eng, _, _ := Compile(mustRules(t, corrRules), Options{KeepFields: []string{"src"}})
+	var got []Detection
+	for i := 0; i < 3; i++ {
+		ev := testEvent(i, "Outcome", "failure", "User", "u", "Host", "h", "src", "10.0.0.1", "big", strings.Repeat("x", 100))
+		ev.Raw = "raw line"
+		for _, d := range eng.MatchAll(ev) {
+			if d.Rule.ID == "bf" {
+				got = append(got, d)
+			}
+		}
+	}
+	if len(got) != 1 || len(got[0].Events) != 3 {
+		t.Fatalf("got %+v, want one correlation with 3 events", got)
+	}
+	d := got[0]
+	if d.Event.Raw != "raw line" || d.Event.Str("big") == "" {
+		t.Errorf("the completing event is not whole: %s", d.Event.AppendJSON(nil))
+	}
+	for _, ev := range d.Events[:2] {
+		var names []string
+		for _, f := range ev.Fields {
+			names = append(names, f.Key.Name())
+		}
+		if diff := cmp.Diff([]string{"User", "Host", "src"}, names); diff != "" || ev.Raw != "" || ev.Time.IsZero() {
+			t.Errorf("kept event %s: fields (-want +got):\n%s", ev.AppendJSON(nil), diff)
+		}
+	}
+}

@@ -91,7 +91,9 @@ func (s *Server) ReloadRules() error {
 		dirs = append(dirs, d)
 	}
 	start := time.Now()
-	l, err := ruleset.Load(ruleset.Options{Builtin: true, Dirs: dirs})
+	// Correlation state keeps of each contributing event only what alerts
+	// take from it (entities), not the whole event.
+	l, err := ruleset.Load(ruleset.Options{Builtin: true, Dirs: dirs, Detect: detect.Options{KeepFields: alert.EntityFields()}})
 	if err != nil {
 		return fmt.Errorf("loading rules: %w", err)
 	}
