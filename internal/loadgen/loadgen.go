@@ -336,7 +336,7 @@ func waitStored(ctx context.Context, cfg Config, host string, want int64) (int64
 	var last int64 = -1
 	lastChange := time.Now()
 	for {
-		n, err := count(ctx, cfg, "host.name:"+host)
+		n, err := count(ctx, cfg, "host.name:"+host+" | stats count()")
 		if err != nil {
 			return last, err
 		}
@@ -361,7 +361,7 @@ func waitStored(ctx context.Context, cfg Config, host string, want int64) (int64
 }
 
 func count(ctx context.Context, cfg Config, q string) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(cfg.API, "/")+"/api/v1/search?limit=1&q="+url.QueryEscape(q), nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(cfg.API, "/")+"/api/v1/search?q="+url.QueryEscape(q), nil)
 	if err != nil {
 		return 0, err
 	}
@@ -374,8 +374,8 @@ func count(ctx context.Context, cfg Config, q string) (int64, error) {
 	}
 	defer resp.Body.Close()
 	var r struct {
-		Total int64  `json:"total"`
-		Error string `json:"error"`
+		Rows  [][]json.Number `json:"rows"`
+		Error string          `json:"error"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
 		return 0, fmt.Errorf("counting stored events: %w", err)
@@ -383,5 +383,11 @@ func count(ctx context.Context, cfg Config, q string) (int64, error) {
 	if resp.StatusCode != 200 {
 		return 0, fmt.Errorf("counting stored events: HTTP %d: %s", resp.StatusCode, r.Error)
 	}
-	return r.Total, nil
+	if len(r.Rows) == 0 {
+		return 0, nil // nothing stored yet
+	}
+	if len(r.Rows) != 1 || len(r.Rows[0]) != 1 {
+		return 0, fmt.Errorf("counting stored events: unexpected answer %v", r.Rows)
+	}
+	return r.Rows[0][0].Int64()
 }
