@@ -79,6 +79,7 @@ type correlator struct {
 	maxEnt int
 	// keepKeys are Options.KeepFields (nil: keep whole events).
 	keepKeys map[event.Key]bool
+	keyBuf   []byte // group keys are built here (under mu)
 	mu       sync.Mutex
 	groups   map[string]*group
 	lru      *list.List // front: most recently used
@@ -382,7 +383,8 @@ func (c *correlator) add(cc *ccorr, input int, ev, kept *event.Event, t time.Tim
 	}
 	// Windows containing t: ending at t, and (late events) ending at each
 	// later entry up to t+span.
-	ends := []time.Time{t}
+	var endsBuf [8]time.Time // on the stack unless late events need more
+	ends := append(endsBuf[:0], t)
 	for _, x := range g.entries {
 		if x.t.After(t) && !x.t.After(t.Add(cc.span)) && len(ends) < 64 {
 			if !x.t.Equal(ends[len(ends)-1]) {
@@ -433,19 +435,24 @@ func (c *correlator) add(cc *ccorr, input int, ev, kept *event.Event, t time.Tim
 
 // group returns (creating, and evicting when full) the group of ev.
 func (c *correlator) group(cc *ccorr, input int, ev *event.Event) *group {
-	var sb strings.Builder
-	sb.WriteString(strconv.Itoa(cc.idx))
+	// The key is built in a buffer reused under c.mu; looking it up does
+	// not allocate, only a new group does.
+	b := strconv.AppendInt(c.keyBuf[:0], int64(cc.idx), 10)
+	for _, k := range cc.groupKey[input] {
+		v, _ := ev.Get(k)
+		b = append(b, 0)
+		b = append(b, v.Str...)
+	}
+	c.keyBuf = b
+	if g, ok := c.groups[string(b)]; ok {
+		c.lru.MoveToFront(g.elem)
+		return g
+	}
+	key := string(b)
 	var vals []GroupValue
 	for j, k := range cc.groupKey[input] {
 		v, _ := ev.Get(k)
-		sb.WriteByte(0)
-		sb.WriteString(v.Str)
-		vals = append(vals, GroupValue{Field: cc.groupBy[j], Value: v.Str})
-	}
-	key := sb.String()
-	if g, ok := c.groups[key]; ok {
-		c.lru.MoveToFront(g.elem)
-		return g
+		vals = append(vals, GroupValue{Field: cc.groupBy[j], Value: strings.Clone(v.Str)})
 	}
 	for len(c.groups) >= c.maxGrp {
 		old := c.lru.Back()
