@@ -182,7 +182,7 @@ func Default() Config {
 			IdleTimeout:    5 * time.Minute,
 		},
 		Pipeline: Pipeline{
-			QueueSize:     64 << 10,
+			QueueSize:     32 << 10,
 			Writers:       2,
 			BatchSize:     8192,
 			FlushInterval: 100 * time.Millisecond,
