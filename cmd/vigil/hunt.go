@@ -237,11 +237,24 @@ func renderJSONL(f *hunt.Finding, b []byte) []byte {
 	}
 	b = append(b, `,"event":`...)
 	if f.Event != nil {
-		b = f.Event.AppendJSON(b)
+		b = appendEventJSON(b, f.Event)
 	} else {
 		b = append(b, "null"...)
 	}
 	return append(b, "}\n"...)
+}
+
+// appendEventJSON appends the event of a finding. A record that is a JSON
+// object (evtx_dump, Winlogbeat, application JSON, a record read from
+// EVTX) is not repeated as log.original: its fields are the record, and the
+// copy would double the output. A text line keeps its log.original.
+func appendEventJSON(b []byte, ev *event.Event) []byte {
+	if strings.HasPrefix(ev.Raw, "{") {
+		cp := *ev
+		cp.Raw = ""
+		return cp.AppendJSON(b)
+	}
+	return ev.AppendJSON(b)
 }
 
 // renderCSV appends the finding as one CSV record, quoted as
@@ -255,7 +268,7 @@ func renderCSV(f *hunt.Finding, b []byte) []byte {
 	b = append(b, ',')
 	var ev []byte
 	if f.Event != nil {
-		ev = f.Event.AppendJSON(nil)
+		ev = appendEventJSON(nil, f.Event)
 	}
 	b = appendCSVField(b, ev)
 	return append(b, '\n')
