@@ -101,7 +101,7 @@ was made (for CI gates).`,
 					progressbar.OptionSetDescription("hunting"), progressbar.OptionThrottle(100*time.Millisecond),
 					progressbar.OptionClearOnFinish())
 			}
-			opts := hunt.Options{Engine: l.Engine, Parser: parse.New(parse.Options{}), Workers: workers, MinLevel: minLevel, Render: w.renderer()}
+			opts := hunt.Options{Engine: l.Engine, Parser: parse.New(parse.Options{ShareData: true}), Workers: workers, MinLevel: minLevel, Render: w.renderer()}
 			if bar != nil {
 				opts.Progress = func(done, total int64) {
 					bar.ChangeMax64(total)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fastjson"
 
@@ -38,6 +39,11 @@ type Options struct {
 	// DefaultMaxDepth). A deeper value is kept as JSON text under the name
 	// reached so far.
 	MaxDepth int
+	// ShareData lets an event's text refer to the message's Data instead
+	// of copying it: for callers that never modify or reuse Data once it
+	// is parsed (the pipeline, which owns it per the ingest.Raw contract;
+	// hunt's read buffers).
+	ShareData bool
 }
 
 // Parser decodes raw messages into events. It is safe for concurrent use:
@@ -46,13 +52,14 @@ type Parser struct {
 	loc       *time.Location
 	maxFields int
 	maxDepth  int
+	share     bool
 	json      fastjson.ParserPool
 	states    sync.Pool
 }
 
 // New returns a Parser with opts, filling in defaults.
 func New(opts Options) *Parser {
-	p := &Parser{loc: opts.Location, maxFields: opts.MaxFields, maxDepth: opts.MaxDepth}
+	p := &Parser{loc: opts.Location, maxFields: opts.MaxFields, maxDepth: opts.MaxDepth, share: opts.ShareData}
 	if p.loc == nil {
 		p.loc = time.UTC
 	}
@@ -105,7 +112,11 @@ func (p *Parser) Parse(r *ingest.Raw, ev *event.Event) {
 		ev.Received = time.Now()
 	}
 	ev.Input = r.Input
-	ev.Raw = string(r.Data)
+	if p.share && len(r.Data) > 0 {
+		ev.Raw = unsafe.String(&r.Data[0], len(r.Data))
+	} else {
+		ev.Raw = string(r.Data)
+	}
 	ev.Logsource = event.Logsource{}
 	ev.Tags = append(ev.Tags[:0], r.Tags...)
 	ev.Fields = ev.Fields[:0]

@@ -329,7 +329,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		Writers:       cfg.Pipeline.Writers,
 		BatchSize:     cfg.Pipeline.BatchSize,
 		FlushInterval: cfg.Pipeline.FlushInterval,
-	}, parse.New(parse.Options{}), st, s.Metrics, s.log)
+	}, parse.New(parse.Options{ShareData: true}), st, s.Metrics, s.log)
 	var det pipeline.Detector = s.Recorder
 	if len(cfg.Intel.Feeds) > 0 {
 		s.Intel, err = intel.New(cfg.Intel.Feeds, intel.Options{Logger: s.log})
