@@ -255,9 +255,8 @@ func dsn(path string, cacheKiB int, readOnly bool) string {
 		"_pragma=cache_size(-" + strconv.Itoa(cacheKiB) + ")",
 	}
 	if readOnly {
-		// No memory-mapped reads: mapped pages of every segment a query touches
-		// would count in the resident set (gigabytes on a large store); reads
-		// through the page cache cost about the same here.
+		// No memory map unless the reader cache asks for one (sealed
+		// segments, see mmapBytes).
 		q = append(q, "_pragma=query_only(1)")
 	}
 	return "file:" + path + "?" + strings.Join(q, "&")

@@ -102,7 +102,7 @@ func (sc *scan) readTx(ctx context.Context, s *segment, fn func(tx *sql.Tx) erro
 	if s.dropped {
 		return nil
 	}
-	r, err := sc.db.readers.acquire(s.path)
+	r, err := sc.db.readers.acquire(s.path, s.sealed.Load())
 	if err != nil {
 		return fmt.Errorf("opening segment %q: %w", s.path, err)
 	}
@@ -129,7 +129,7 @@ func (sc *scan) segTxAbsorb(ctx context.Context, s *segment, absorb func(minTS, 
 	if s.dropped {
 		return nil
 	}
-	r, err := sc.db.readers.acquire(s.path)
+	r, err := sc.db.readers.acquire(s.path, s.sealed.Load())
 	if err != nil {
 		return fmt.Errorf("opening segment %q: %w", s.path, err)
 	}
