@@ -46,17 +46,17 @@ output) and syslog or plain text lines.
 Findings are written in input order. The summary goes to standard error.
 With --fail-on LEVEL the exit status is 1 when a finding at or above LEVEL
 was made (for CI gates).`,
-		Args: cobra.MinimumNArgs(1),
+		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			for flag, v := range map[string]string{"--fail-on": failOn, "--min-level": minLevel} {
 				if v != "" && hunt.LevelRank(v) < 0 {
-					return fmt.Errorf("%s: unknown level %q (want %s)", flag, v, strings.Join(hunt.Levels, ", "))
+					return usageError{fmt.Errorf("%s: unknown level %q (want %s)", flag, v, strings.Join(hunt.Levels, ", "))}
 				}
 			}
 			switch format {
 			case "table", "jsonl", "csv":
 			default:
-				return fmt.Errorf("--format: %q is not table, jsonl or csv", format)
+				return usageError{fmt.Errorf("--format: %q is not table, jsonl or csv", format)}
 			}
 			if os.Getenv("GOGC") == "" {
 				// A scan allocates fast and keeps little: collecting at 3x
@@ -319,6 +319,10 @@ func printSummary(w io.Writer, s *hunt.Summary) {
 	rate := float64(s.Events) / s.Elapsed.Seconds()
 	fmt.Fprintf(w, "\nscanned %d files, %d events (%.1f MB) in %v: %.0f events/s; %d findings\n",
 		s.Files, s.Events, float64(s.Bytes)/1e6, s.Elapsed.Round(time.Millisecond), rate, s.Findings)
+	if s.ParseErrors > 0 || s.Truncated > 0 {
+		fmt.Fprintf(w, "records not parsed as their format (matched as text, tagged parse_error): %d; cut at the size limit (tagged truncated): %d\n",
+			s.ParseErrors, s.Truncated)
+	}
 	if s.Findings == 0 {
 		return
 	}

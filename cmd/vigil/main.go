@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/spf13/cobra"
 )
 
 func main() {
@@ -21,7 +23,30 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "vigil:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			// Distinct from 1, which `hunt --fail-on` and `rules lint`
+			// use for what they found: a CI gate can tell the two apart.
+			os.Exit(2)
+		}
 		os.Exit(1)
+	}
+}
+
+// usageError is a command line that cannot run (unknown flag, bad value,
+// missing argument): exit status 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// usageArgs marks the errors of an argument check as usage errors.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
 	}
 }
 

@@ -72,6 +72,11 @@ type Finding struct {
 type Summary struct {
 	Files    int
 	Events   int64
+	// ParseErrors counts records that did not parse as their format (kept
+	// and matched as text, tagged parse_error); Truncated counts records
+	// cut at a size limit (tagged truncated).
+	ParseErrors int64
+	Truncated   int64
 	Bytes    int64
 	Findings int64
 	ByLevel  map[string]int64
@@ -113,6 +118,8 @@ type chunk struct {
 	// results, filled by the worker
 	findings []Finding
 	events   int
+	// parseErrs and truncated count the chunk's records so tagged.
+	parseErrs, truncated int
 }
 
 // Run scans paths and calls emit for every finding, in input order, from
@@ -221,6 +228,12 @@ func Run(ctx context.Context, paths []string, o Options, emit func(Finding) erro
 					}
 					o.Parser.Parse(&c.recs[i], ev)
 					c.events++
+					if ev.HasTag(event.TagParseError) {
+						c.parseErrs++
+					}
+					if ev.HasTag(event.TagTruncated) {
+						c.truncated++
+					}
 					kept := len(c.findings)
 					o.Engine.Match(ev, func(d detect.Detection) {
 						if minRank >= 0 && LevelRank(d.Rule.Level) < minRank {
@@ -269,6 +282,8 @@ func Run(ctx context.Context, paths []string, o Options, emit func(Finding) erro
 			next++
 			<-inflight
 			sum.Events += int64(c.events)
+			sum.ParseErrors += int64(c.parseErrs)
+			sum.Truncated += int64(c.truncated)
 			for _, f := range c.findings {
 				sum.add(f)
 				if emitErr == nil && emit != nil {

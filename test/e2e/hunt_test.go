@@ -963,8 +963,8 @@ func TestHuntLevels(t *testing.T) {
 
 	t.Run("unknown min-level", func(t *testing.T) {
 		r := runHunt(t, "", append(base, "--quiet", "--min-level", "severe", jsonPath)...)
-		if r.code == 0 {
-			t.Fatalf("exit status 0 with --min-level severe, want non-zero")
+		if r.code != 2 {
+			t.Fatalf("exit status %d with --min-level severe, want 2 (usage error)", r.code)
 		}
 		if !strings.Contains(r.stderr, `"severe"`) || !strings.Contains(r.stderr, "level") {
 			t.Errorf("stderr %q does not say that level %q is unknown", r.stderr, "severe")
@@ -976,8 +976,8 @@ func TestHuntLevels(t *testing.T) {
 
 	t.Run("unknown fail-on", func(t *testing.T) {
 		r := runHunt(t, "", append(base, "--quiet", "--fail-on", "severe", jsonPath)...)
-		if r.code == 0 {
-			t.Fatalf("exit status 0 with --fail-on severe, want non-zero")
+		if r.code != 2 {
+			t.Fatalf("exit status %d with --fail-on severe, want 2 (usage error)", r.code)
 		}
 		if !strings.Contains(r.stderr, `"severe"`) || !strings.Contains(r.stderr, "--fail-on") {
 			t.Errorf("stderr %q does not say that --fail-on %q is unknown", r.stderr, "severe")
@@ -1059,8 +1059,8 @@ func TestHuntBadUsage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := runHunt(t, "", tt.args...)
-			if r.code == 0 {
-				t.Fatalf("exit status 0, want non-zero; stdout:\n%s", r.stdout)
+			if r.code != 2 {
+				t.Fatalf("exit status %d, want 2 (usage error); stdout:\n%s", r.code, r.stdout)
 			}
 			if !strings.Contains(r.stderr, tt.want) {
 				t.Errorf("stderr %q does not mention %q", r.stderr, tt.want)
@@ -1115,8 +1115,8 @@ func TestHuntBadLevelKeepsOutput(t *testing.T) {
 	out := filepath.Join(dir, "findings.txt")
 	huntWrite(t, out, "earlier findings\n")
 	r := runHunt(t, "", "--no-builtin", "--rules", huntRules(t, nil), "--min-level", "severe", "--output", out, in)
-	if r.code == 0 {
-		t.Fatalf("exit status 0 with --min-level severe, want non-zero")
+	if r.code != 2 {
+		t.Fatalf("exit status %d with --min-level severe, want 2 (usage error)", r.code)
 	}
 	data, err := os.ReadFile(out)
 	if err != nil {
@@ -1221,5 +1221,33 @@ func TestHuntProgressBar(t *testing.T) {
 	}
 	if out := onTerminal("--no-progress"); strings.Contains(out, "hunting") {
 		t.Errorf("progress bar drawn with --no-progress; output:\n%s", tail(out, 2000))
+	}
+}
+
+// TestHuntCountsBadRecords checks that records that do not parse as their
+// format, and lines cut at the size limit, are counted in the summary
+// rather than silently absorbed (they are still matched as text).
+func TestHuntCountsBadRecords(t *testing.T) {
+	dir := t.TempDir()
+	rules := huntRules(t, map[string]string{"kw.yml": `title: keyword
+id: 5b1f6a55-0000-4000-8000-000000000001
+status: test
+level: low
+logsource: {}
+detection:
+  keywords: [BADRECORD]
+  condition: keywords
+`})
+	huntWrite(t, filepath.Join(dir, "in.jsonl"), "{\"a\":1}\n{\"b\":tru, \"m\":\"BADRECORD\"}\n{\"c\":2}\n")
+	huntWrite(t, filepath.Join(dir, "long.log"), "short line\n"+strings.Repeat("x", 2<<20)+"\n")
+	r := runHunt(t, dir, "--no-builtin", "--rules", rules, "--no-progress", "in.jsonl", "long.log")
+	if r.code != 0 {
+		t.Fatalf("exit status %d, want 0\nstderr:\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "(matched as text, tagged parse_error): 1;") || !strings.Contains(r.stderr, "(tagged truncated): 1") {
+		t.Errorf("summary does not count one unparsed and one truncated record:\n%s", r.stderr)
+	}
+	if !strings.Contains(r.stdout, "keyword") {
+		t.Errorf("the unparsed record was not matched as text:\n%s", r.stdout)
 	}
 }
