@@ -70,23 +70,23 @@ type Finding struct {
 
 // Summary totals a scan.
 type Summary struct {
-	Files    int
-	Events   int64
+	Files  int
+	Events int64
 	// ParseErrors counts records that did not parse as their format (kept
 	// and matched as text, tagged parse_error); Truncated counts records
 	// cut at a size limit (tagged truncated).
 	ParseErrors int64
 	Truncated   int64
-	Bytes    int64
-	Findings int64
-	ByLevel  map[string]int64
-	ByRule   map[string]int64 // by rule title
-	ByTactic map[string]int64 // ATT&CK tactic from the rule tags
-	ByHost   map[string]int64
-	Errors   []error // unreadable files, corrupt records (the scan goes on)
-	Elapsed  time.Duration
-	MaxLevel string // the highest level found
-	maxRank  int
+	Bytes       int64
+	Findings    int64
+	ByLevel     map[string]int64
+	ByRule      map[string]int64 // by rule title
+	ByTactic    map[string]int64 // ATT&CK tactic from the rule tags
+	ByHost      map[string]int64
+	Errors      []error // unreadable files, corrupt records (the scan goes on)
+	Elapsed     time.Duration
+	MaxLevel    string // the highest level found
+	maxRank     int
 }
 
 // Levels are the Sigma levels in increasing severity.
