@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"fmt"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -121,4 +122,21 @@ func BenchmarkEngineParallel(b *testing.B) {
 	})
 	b.ReportMetric(float64(total.Load())/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(float64(runtime.GOMAXPROCS(0)), "procs")
+}
+
+// BenchmarkCorrelationChurn feeds a correlation events whose group keys
+// never repeat (a flood of random source addresses) with the group cap
+// reached: each event evicts a group and starts one.
+func BenchmarkCorrelationChurn(b *testing.B) {
+	eng, _, _ := Compile(mustRules(b, corrRules), Options{MaxGroups: 1000, KeepFields: []string{"User"}})
+	evs := make([]*event.Event, 4096)
+	for i := range evs {
+		evs[i] = testEvent(i, "Outcome", "failure", "User", fmt.Sprintf("user%d", i), "Host", fmt.Sprintf("10.%d.%d.1", i>>8, i&255))
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		eng.Match(evs[i%len(evs)], func(Detection) {})
+		i++
+	}
 }

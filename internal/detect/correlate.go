@@ -449,20 +449,32 @@ func (c *correlator) group(cc *ccorr, input int, ev *event.Event) *group {
 		return g
 	}
 	key := string(b)
-	var vals []GroupValue
-	for j, k := range cc.groupKey[input] {
-		v, _ := ev.Get(k)
-		vals = append(vals, GroupValue{Field: cc.groupBy[j], Value: strings.Clone(v.Str)})
-	}
+	// At the cap the least recently seen group goes, and its memory (the
+	// group, its list element, its slices) becomes the new one's: under a
+	// flood of new keys (random source addresses) the state then costs no
+	// allocation beyond the key.
+	var g *group
 	for len(c.groups) >= c.maxGrp {
-		old := c.lru.Back()
-		og := old.Value.(*group)
-		c.lru.Remove(old)
+		og := c.lru.Back().Value.(*group)
 		delete(c.groups, og.key)
 		c.evicted.Add(1)
+		if g != nil {
+			c.lru.Remove(g.elem)
+		}
+		g = og
 	}
-	g := &group{c: cc, key: key, vals: vals}
-	g.elem = c.lru.PushFront(g)
+	if g != nil {
+		clear(g.entries) // drop their events
+		*g = group{c: cc, key: key, vals: g.vals[:0], entries: g.entries[:0], elem: g.elem}
+		c.lru.MoveToFront(g.elem)
+	} else {
+		g = &group{c: cc, key: key}
+		g.elem = c.lru.PushFront(g)
+	}
+	for j, k := range cc.groupKey[input] {
+		v, _ := ev.Get(k)
+		g.vals = append(g.vals, GroupValue{Field: cc.groupBy[j], Value: strings.Clone(v.Str)})
+	}
 	c.groups[key] = g
 	return g
 }
