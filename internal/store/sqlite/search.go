@@ -124,44 +124,28 @@ func (sc *scan) readTx(ctx context.Context, s *segment, fn func(tx *sql.Tx) erro
 // not scanned, and fn must skip any row whose id is in the set it receives
 // (a coarse id range may still cover them).
 func (sc *scan) segTxAbsorb(ctx context.Context, s *segment, absorb func(minTS, maxTS, n int64) bool, fn func(tx *sql.Tx, from, where string, args []any, absorbed *idSet) error) error {
-	s.use.RLock()
-	defer s.use.RUnlock()
-	if s.dropped {
-		return nil
-	}
-	r, err := sc.db.readers.acquire(s.path, s.sealed.Load())
-	if err != nil {
-		return fmt.Errorf("opening segment %q: %w", s.path, err)
-	}
-	defer sc.db.readers.release(r)
-	tx, err := r.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("reading segment %q: %w", s.path, err)
-	}
-	defer tx.Rollback()
-	absorbed := &idSet{}
-	from, conds, args, skip, err := sc.prune(ctx, tx, absorb, absorbed)
-	if err != nil {
-		if strings.Contains(err.Error(), "no such table") {
-			return nil // created but never written
+	return sc.readTx(ctx, s, func(tx *sql.Tx) error {
+		absorbed := &idSet{}
+		from, conds, args, skip, err := sc.prune(ctx, tx, absorb, absorbed)
+		if err != nil {
+			if strings.Contains(err.Error(), "no such table") {
+				return nil // created but never written
+			}
+			return fmt.Errorf("reading blocks: %w", err)
 		}
-		return fmt.Errorf("reading segment %q: %w", s.path, err)
-	}
-	if skip {
-		return nil
-	}
-	if sc.comp.where != "" {
-		conds = append(conds, sc.comp.where)
-		args = append(args, sc.comp.args...)
-	}
-	where := ""
-	if len(conds) > 0 {
-		where = " WHERE " + strings.Join(conds, " AND ")
-	}
-	if err := fn(tx, from, where, args, absorbed); err != nil {
-		return fmt.Errorf("searching segment %q: %w", s.path, err)
-	}
-	return nil
+		if skip {
+			return nil
+		}
+		if sc.comp.where != "" {
+			conds = append(conds, sc.comp.where)
+			args = append(args, sc.comp.args...)
+		}
+		where := ""
+		if len(conds) > 0 {
+			where = " WHERE " + strings.Join(conds, " AND ")
+		}
+		return fn(tx, from, where, args, absorbed)
+	})
 }
 
 // maxRanges bounds the id ranges a segment query names; past it, one
