@@ -1,6 +1,10 @@
 package sqlite
 
-import "github.com/vigilsec/vigil/internal/event"
+import (
+	"slices"
+
+	"github.com/vigilsec/vigil/internal/event"
+)
 
 // docKeys are field names a version 2 document writes as a small number
 // (its index + 1) instead of spelled out. The list is part of the stored
@@ -46,33 +50,6 @@ var docKeys = [...]string{
 	"log.source.address", "vigil.transport",
 }
 
-// docKeyCode maps an interned key to its code (0: spelled out). The
-// well-known names are interned first thing, so their keys are small and a
-// slice indexed by key suffices.
-var docKeyCode = func() []uint16 {
-	var max event.Key
-	keys := make([]event.Key, len(docKeys))
-	for i, name := range docKeys {
-		keys[i] = event.Intern(name)
-		max = maxKey(max, keys[i])
-	}
-	codes := make([]uint16, max+1)
-	for i, k := range keys {
-		if codes[k] != 0 {
-			panic("sqlite: duplicate document key " + docKeys[i])
-		}
-		codes[k] = uint16(i + 1)
-	}
-	return codes
-}()
-
-func maxKey(a, b event.Key) event.Key {
-	if a > b {
-		return a
-	}
-	return b
-}
-
 // docKeyOf is the interned key of each code (index 0 unused).
 var docKeyOf = func() []event.Key {
 	out := make([]event.Key, len(docKeys)+1)
@@ -80,6 +57,20 @@ var docKeyOf = func() []event.Key {
 		out[i+1] = event.Intern(name)
 	}
 	return out
+}()
+
+// docKeyCode maps an interned key to its code (0: spelled out). The
+// well-known names are interned first thing, so their keys are small and a
+// slice indexed by key suffices.
+var docKeyCode = func() []uint16 {
+	codes := make([]uint16, slices.Max(docKeyOf)+1)
+	for code, k := range docKeyOf[1:] {
+		if codes[k] != 0 {
+			panic("sqlite: duplicate document key " + docKeys[code])
+		}
+		codes[k] = uint16(code + 1)
+	}
+	return codes
 }()
 
 func codeOf(k event.Key) uint64 {
