@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/csv"
 	"fmt"
 	"io"
 	"os"
@@ -257,41 +258,18 @@ func appendEventJSON(b []byte, ev *event.Event) []byte {
 	return ev.AppendJSON(b)
 }
 
-// renderCSV appends the finding as one CSV record, quoted as
-// encoding/csv would.
+// renderCSV appends the finding as one CSV record.
 func renderCSV(f *hunt.Finding, b []byte) []byte {
-	b = appendCSVField(b, findingTime(f).UTC().AppendFormat(nil, time.RFC3339Nano))
-	for _, s := range []string{f.Rule.Level, f.Rule.ID, f.Rule.Title, strings.Join(f.Rule.Tags, " "), f.Host, f.File} {
-		b = append(b, ',')
-		b = appendCSVField(b, []byte(s))
-	}
-	b = append(b, ',')
 	var ev []byte
 	if f.Event != nil {
 		ev = appendEventJSON(nil, f.Event)
 	}
-	b = appendCSVField(b, ev)
-	return append(b, '\n')
-}
-
-// appendCSVField appends s, in double quotes (doubled inside) when it
-// holds a comma, a quote or a line break or starts with a space.
-func appendCSVField(b, s []byte) []byte {
-	if len(s) == 0 || (!bytes.ContainsAny(s, ",\"\r\n") && s[0] != ' ' && s[0] != '\t') {
-		return append(b, s...)
-	}
-	b = append(b, '"')
-	for {
-		i := bytes.IndexByte(s, '"')
-		if i < 0 {
-			break
-		}
-		b = append(b, s[:i+1]...)
-		b = append(b, '"')
-		s = s[i+1:]
-	}
-	b = append(b, s...)
-	return append(b, '"')
+	buf := bytes.NewBuffer(b)
+	w := csv.NewWriter(buf)
+	w.Write([]string{findingTime(f).UTC().Format(time.RFC3339Nano), f.Rule.Level, f.Rule.ID, f.Rule.Title,
+		strings.Join(f.Rule.Tags, " "), f.Host, f.File, string(ev)})
+	w.Flush() // a bytes.Buffer does not fail
+	return buf.Bytes()
 }
 
 func (fw *findingWriter) write(f hunt.Finding) error {
