@@ -16,7 +16,11 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := newRoot().ExecuteContext(ctx)
+	var prof profiles
+	err := newRoot(&prof).ExecuteContext(ctx)
+	if perr := prof.stop(); perr != nil {
+		fmt.Fprintln(os.Stderr, "vigil:", perr)
+	}
 	var ec exitCode
 	if errors.As(err, &ec) {
 		os.Exit(int(ec))

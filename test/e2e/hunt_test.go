@@ -1251,3 +1251,37 @@ detection:
 		t.Errorf("the unparsed record was not matched as text:\n%s", r.stdout)
 	}
 }
+
+// TestHuntProfilesOnFailOn checks that --cpuprofile and --memprofile are
+// written even when the run ends with --fail-on's exit status 1.
+func TestHuntProfilesOnFailOn(t *testing.T) {
+	dir := t.TempDir()
+	rules := huntRules(t, map[string]string{"kw.yml": `title: keyword
+id: 5b1f6a55-0000-4000-8000-000000000002
+status: test
+level: high
+logsource: {}
+detection:
+  keywords: [PROFILEME]
+  condition: keywords
+`})
+	huntWrite(t, filepath.Join(dir, "in.log"), "a line with PROFILEME\n")
+	r := runHunt(t, dir, "--no-builtin", "--rules", rules, "-q", "--fail-on", "high",
+		"--cpuprofile", "cpu.prof", "--memprofile", "mem.prof", "in.log")
+	if r.code != 1 {
+		t.Fatalf("exit status %d, want 1 (--fail-on tripped)\nstderr:\n%s", r.code, r.stderr)
+	}
+	for _, name := range []string{"cpu.prof", "mem.prof"} {
+		st, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v, size %d; want a written profile", name, err, sizeOf(st))
+		}
+	}
+}
+
+func sizeOf(st os.FileInfo) int64 {
+	if st == nil {
+		return 0
+	}
+	return st.Size()
+}
