@@ -18,15 +18,7 @@ func BenchmarkReadAll(b *testing.B) { benchReadAll(b, false) }
 func BenchmarkReadAllBytes(b *testing.B) { benchReadAll(b, true) }
 
 func benchReadAll(b *testing.B, inPlace bool) {
-	files := sampleFiles(b)
-	data := make([][]byte, len(files))
-	for i, path := range files {
-		d, err := os.ReadFile(path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		data[i] = d
-	}
+	data := sampleData(b)
 	var dst []byte
 	records := 0
 	cpu0 := threadCPU()
@@ -73,15 +65,7 @@ func threadCPU() time.Duration {
 // BenchmarkParseOnly reads every record of every sample file without
 // rendering it: the cost of reading, checksums and BinXML expansion.
 func BenchmarkParseOnly(b *testing.B) {
-	files := sampleFiles(b)
-	data := make([][]byte, len(files))
-	for i, path := range files {
-		d, err := os.ReadFile(path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		data[i] = d
-	}
+	data := sampleData(b)
 	records := 0
 	b.ReportAllocs()
 	for b.Loop() {
@@ -233,15 +217,7 @@ func BenchmarkFullChunk(b *testing.B) {
 // BenchmarkFields reads every record of every sample file and flattens it
 // with Fields instead of rendering JSON.
 func BenchmarkFields(b *testing.B) {
-	files := sampleFiles(b)
-	data := make([][]byte, len(files))
-	for i, path := range files {
-		d, err := os.ReadFile(path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		data[i] = d
-	}
+	data := sampleData(b)
 	var text []byte
 	records := 0
 	b.ReportAllocs()
@@ -261,4 +237,18 @@ func BenchmarkFields(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+}
+
+// sampleData reads every sample file into memory.
+func sampleData(b *testing.B) [][]byte {
+	files := sampleFiles(b)
+	data := make([][]byte, len(files))
+	for i, path := range files {
+		d, err := os.ReadFile(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		data[i] = d
+	}
+	return data
 }
