@@ -25,8 +25,12 @@ const sealedVersion = 1
 // into the driver per 64 events rather than per event.
 const rowsPerInsert = 64
 
-// colsPerRow are id, ts, cx, the promoted columns and doc.
-const colsPerRow = 3 + nPromoted + 1
+// colsPerRow are ts, cx, the promoted columns and doc. The id is not
+// bound: SQLite assigns max(id)+1, which is the writer's nextID (the writer
+// is the segment's only writer and rows are never deleted), and an append
+// without an explicit rowid takes SQLite's append path instead of a B-tree
+// search per row. insert checks the assigned ids.
+const colsPerRow = 2 + nPromoted + 1
 
 const schema = `
 CREATE TABLE IF NOT EXISTS events(
@@ -51,7 +55,7 @@ CREATE TABLE IF NOT EXISTS blooms(
 
 func insertSQL(rows int) string {
 	var b strings.Builder
-	b.WriteString("INSERT INTO events(id,ts,cx")
+	b.WriteString("INSERT INTO events(ts,cx")
 	for _, p := range promoted {
 		b.WriteString(",")
 		b.WriteString(p.col)
@@ -520,7 +524,7 @@ func (w *writer) insert(ctx context.Context, st *rawStmt, evs []*event.Event, no
 		b.n++
 		bloomEvent(b.bloom, ev)
 		cx := promote(ev, &w.vals, &w.has)
-		w.args = append(w.args, arg(len(w.args), id), arg(len(w.args)+1, ts), arg(len(w.args)+2, cx))
+		w.args = append(w.args, arg(len(w.args), ts), arg(len(w.args)+1, cx))
 		for j := range w.vals {
 			var v driver.Value
 			if w.has[j] {
@@ -536,8 +540,12 @@ func (w *writer) insert(ctx context.Context, st *rawStmt, evs []*event.Event, no
 	for i := range evs {
 		w.args[i*colsPerRow+colsPerRow-1].Value = w.buf[w.offs[i]:w.offs[i+1]:w.offs[i+1]]
 	}
-	if err := st.exec(ctx, w.args); err != nil {
+	last, err := st.exec(ctx, w.args)
+	if err != nil {
 		return fmt.Errorf("segment %q: insert: %w", w.seg.path, err)
+	}
+	if last != w.nextID-1 {
+		return fmt.Errorf("segment %q: insert: rows got ids up to %d, want %d", w.seg.path, last, w.nextID-1)
 	}
 	return nil
 }
@@ -640,11 +648,17 @@ func prepareRaw(ctx context.Context, conn *sql.Conn, q string) (*rawStmt, error)
 	return r, nil
 }
 
-func (r *rawStmt) exec(ctx context.Context, args []driver.NamedValue) error {
-	return r.conn.Raw(func(any) error {
-		_, err := r.ex.ExecContext(ctx, args)
+// exec runs the statement and returns the last inserted rowid.
+func (r *rawStmt) exec(ctx context.Context, args []driver.NamedValue) (last int64, err error) {
+	err = r.conn.Raw(func(any) error {
+		res, err := r.ex.ExecContext(ctx, args)
+		if err != nil {
+			return err
+		}
+		last, err = res.LastInsertId()
 		return err
 	})
+	return last, err
 }
 
 // close closes the statement; call it before closing the connection.
