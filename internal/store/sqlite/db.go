@@ -64,7 +64,8 @@ type Options struct {
 	RetentionInterval time.Duration
 	// CacheKiB is SQLite's page cache per writer connection; read
 	// connections get a quarter (the kernel's page cache does the rest).
-	// Default 16 MiB.
+	// Default 4 MiB: appends touch only the newest pages, and a larger
+	// cache held ~50 MB more RSS for no measurable speed.
 	CacheKiB int
 	// Logger receives background errors (sealing, retention). Default
 	// slog.Default().
@@ -107,7 +108,7 @@ func (o *Options) setDefaults() error {
 		o.RetentionInterval = time.Minute
 	}
 	if o.CacheKiB <= 0 {
-		o.CacheKiB = 16 << 10
+		o.CacheKiB = 4 << 10
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
