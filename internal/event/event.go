@@ -118,13 +118,34 @@ func Null() Value { return Value{} }
 // exactly (large integers keep every digit in Str). ok is false when s is not
 // a number.
 func Number(s string) (v Value, ok bool) {
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return Value{Kind: KindInt, Str: s, Num: float64(n)}, true
+	// Only a text of digits (with an optional sign) is tried as an
+	// integer: a failed ParseInt allocates its error, and most non-integer
+	// numbers (12.5, 1e3) would pay that on every event.
+	if integerText(s) {
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return Value{Kind: KindInt, Str: s, Num: float64(n)}, true
+		}
 	}
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
 		return Value{Kind: KindFloat, Str: s, Num: f}, true
 	}
 	return Value{}, false
+}
+
+// integerText reports whether s is an optional sign and decimal digits.
+func integerText(s string) bool {
+	if s != "" && (s[0] == '-' || s[0] == '+') {
+		s = s[1:]
+	}
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // IsNumber reports whether v holds a number.

@@ -95,19 +95,6 @@ func TestEventEditing(t *testing.T) {
 	}
 }
 
-func TestNumber(t *testing.T) {
-	for _, tt := range []struct {
-		in   string
-		kind Kind
-		ok   bool
-	}{{"42", KindInt, true}, {"-1.5e3", KindFloat, true}, {"0x10", 0, false}, {"", 0, false}, {"1e999", KindFloat, false}} {
-		v, ok := Number(tt.in)
-		if ok != tt.ok || (ok && v.Kind != tt.kind) {
-			t.Errorf("Number(%q) = %v, %v; want kind %v, ok=%v", tt.in, v, ok, tt.kind, tt.ok)
-		}
-	}
-}
-
 func FuzzAppendJSON(f *testing.F) {
 	f.Add("user.name", "root", "raw line", 1.5)
 	f.Add("x", "Inf", "NaN", math.Inf(1))
@@ -125,4 +112,22 @@ func FuzzAppendJSON(f *testing.F) {
 			t.Fatalf("invalid JSON: %q", b)
 		}
 	})
+}
+
+func TestNumber(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		kind Kind
+		num  float64
+	}{
+		{"22", KindInt, 22}, {"-7", KindInt, -7}, {"+7", KindInt, 7}, {"007", KindInt, 7},
+		{"12.5", KindFloat, 12.5}, {"1e3", KindFloat, 1000}, {"-0.25", KindFloat, -0.25},
+		{"18446744073709551615", KindFloat, 18446744073709551615}, {"Inf", KindFloat, math.Inf(1)},
+		{"", KindNull, 0}, {"-", KindNull, 0}, {"12a", KindNull, 0}, {"0x10", KindNull, 0}, {"1e999", KindNull, 0},
+	} {
+		v, ok := Number(c.in)
+		if ok != (c.kind != KindNull) || v.Kind != c.kind || v.Num != c.num || ok && v.Str != c.in {
+			t.Errorf("Number(%q) = %+v, %v; want kind %v num %v", c.in, v, ok, c.kind, c.num)
+		}
+	}
 }
