@@ -240,7 +240,8 @@ const internSize = 4096
 // text escaped for JSON (the same string when nothing needs escaping).
 type internEnt struct {
 	raw, s, esc string
-	tag         uint8 // tagData or tagName for the names JSON rendering tests
+	tag         uint8  // tagData or tagName for the names JSON rendering tests
+	kbit        uint16 // keyBit(s), for JSON rendering's repeated-key filter
 }
 
 // Tags of the names that JSON rendering looks for.
@@ -312,6 +313,7 @@ func (p *parser) lookupName(off uint32) (int32, error) {
 			e.raw = string(raw)
 			e.s = string(appendUTF16(nil, raw))
 			e.esc = e.s
+			e.kbit = keyBit(e.s)
 			if esc := appendEsc(nil, e.s, true); string(esc) != e.s {
 				e.esc = string(esc)
 			}

@@ -200,12 +200,12 @@ func (p *parser) appendChildrenObject(dst []byte, e int32, withAttrs bool) []byt
 					nData++
 				}
 			}
-			key := p.key(k)
-			h := uint(len(key)) * 0x9e3779b1
-			if len(key) > 0 {
-				h ^= uint(key[0])*0x85ebca6b ^ uint(key[len(key)-1])*0xc2b2ae35 ^ uint(key[len(key)/2])*0x27d4eb2f
+			var h uint
+			if k.kind != entNamedData && k.name > 0 {
+				h = uint(p.intern[k.name-1].kbit)
+			} else {
+				h = uint(keyBit(p.key(k)))
 			}
-			h = (h >> 7) & 1023
 			if bloom[h>>6]&(1<<(h&63)) != 0 {
 				k.check = true
 				mayRepeat = true
@@ -314,6 +314,16 @@ func (p *parser) appendChildrenObject(dst []byte, e int32, withAttrs bool) []byt
 // Data element the (escaped) text of its Name attribute. The string
 // aliases p.scr for named Data; it is only compared and copied, never
 // kept.
+// keyBit is the bit of a key in appendChildrenObject's 1024-bit filter of
+// the keys of one object.
+func keyBit(key string) uint16 {
+	h := uint(len(key)) * 0x9e3779b1
+	if len(key) > 0 {
+		h ^= uint(key[0])*0x85ebca6b ^ uint(key[len(key)-1])*0xc2b2ae35 ^ uint(key[len(key)/2])*0x27d4eb2f
+	}
+	return uint16((h >> 7) & 1023)
+}
+
 func (p *parser) key(k *keyEnt) string {
 	if k.kind == entNamedData {
 		b := p.scr[k.start:k.end]
