@@ -318,11 +318,35 @@ func (c *correlator) keep(ev *event.Event) *event.Event {
 		return ev.Clone()
 	}
 	k := &event.Event{Time: ev.Time, Received: ev.Received, Input: ev.Input, Logsource: ev.Logsource}
+	// Count first: state may hold this copy for the whole window, across
+	// up to MaxGroups groups, so its slice is allocated at its exact size
+	// (growing it by appends left up to half of it unused).
+	// The texts are copied into one string, so that a copy costs two
+	// allocations whatever its number of fields.
+	n, size := 0, 0
 	for _, f := range ev.Fields {
 		if c.keepKeys[f.Key] {
-			f.Value.Str = strings.Clone(f.Value.Str)
+			n++
+			size += len(f.Value.Str)
+		}
+	}
+	if n == 0 {
+		return k
+	}
+	var sb strings.Builder
+	sb.Grow(size)
+	k.Fields = make([]event.Field, 0, n)
+	for _, f := range ev.Fields {
+		if c.keepKeys[f.Key] {
+			sb.WriteString(f.Value.Str)
 			k.Fields = append(k.Fields, f)
 		}
+	}
+	text, off := sb.String(), 0
+	for i := range k.Fields {
+		l := len(k.Fields[i].Value.Str)
+		k.Fields[i].Value.Str = text[off : off+l]
+		off += l
 	}
 	return k
 }
