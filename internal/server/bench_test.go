@@ -48,7 +48,9 @@ func peakRSS() float64 {
 // generator's share is small: it formats lines into a buffer and writes
 // it), and the process's peak RSS.
 //
-//	go test ./internal/server -run '^$' -bench ServeIngest -benchtime 2000x
+// GOGC=150 is vigil serve's default (a test binary has Go's, 100):
+//
+//	GOGC=150 go test ./internal/server -run '^$' -bench ServeIngest -benchtime 2000x
 func BenchmarkServeIngest(b *testing.B) {
 	const token = "bench-ingest-token-0123456789"
 	cfg := config.Default()
