@@ -318,10 +318,10 @@ func (c *correlator) keep(ev *event.Event) *event.Event {
 		return ev.Clone()
 	}
 	k := &event.Event{Time: ev.Time, Received: ev.Received, Input: ev.Input, Logsource: ev.Logsource}
-	// Count first: state may hold this copy for the whole window, across
-	// up to MaxGroups groups, so its slice is allocated at its exact size
-	// (growing it by appends left up to half of it unused).
-	// The texts are copied into one string, so that a copy costs two
+	// State may hold this copy for the whole window, in up to MaxGroups
+	// groups: its fields are counted first so that their slice has its
+	// exact size (growing it by appends left up to half of it unused), and
+	// their texts are copied into one string, so that a copy costs two
 	// allocations whatever its number of fields.
 	n, size := 0, 0
 	for _, f := range ev.Fields {
