@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/sharedtest"
 )
 
 // The benchmark corpus: one million indicators in the proportions of a
@@ -165,7 +166,7 @@ func BenchmarkMatchMiss(b *testing.B) {
 	n := 0
 	fn := func(Hit) { n++ }
 	b.ReportAllocs()
-	cpu := processCPU()
+	cpu := sharedtest.ProcessCPU()
 	for b.Loop() {
 		x.Match(ev, fn)
 	}
@@ -185,7 +186,7 @@ func BenchmarkMatchHit(b *testing.B) {
 		b.Fatalf("got %d hits, want 4", n)
 	}
 	b.ReportAllocs()
-	cpu := processCPU()
+	cpu := sharedtest.ProcessCPU()
 	for b.Loop() {
 		x.Match(ev, fn)
 	}
@@ -206,7 +207,7 @@ func BenchmarkMatchWindows(b *testing.B) {
 	n := 0
 	fn := func(Hit) { n++ }
 	b.ReportAllocs()
-	cpu := processCPU()
+	cpu := sharedtest.ProcessCPU()
 	for b.Loop() {
 		x.Match(ev, fn)
 	}
@@ -217,7 +218,7 @@ func BenchmarkBuild1M(b *testing.B) {
 	inds := benchIndicators()
 	benchIndex(b)
 	b.ReportAllocs()
-	cpu := processCPU()
+	cpu := sharedtest.ProcessCPU()
 	for b.Loop() {
 		NewIndex([][]Indicator{inds}, IndexOptions{})
 	}
@@ -230,7 +231,7 @@ func BenchmarkBuild1M(b *testing.B) {
 
 // reportCPU reports the process CPU time per operation since start.
 func reportCPU(b *testing.B, start time.Duration) {
-	if cpu := processCPU() - start; cpu > 0 {
+	if cpu := sharedtest.ProcessCPU() - start; cpu > 0 {
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
 }
@@ -246,7 +247,7 @@ func BenchmarkParseList(b *testing.B) {
 	data := sb.String()
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
-	cpu := processCPU()
+	cpu := sharedtest.ProcessCPU()
 	for b.Loop() {
 		got, errs := ParseList(strings.NewReader(data), ParseOptions{Feed: "bench"})
 		if len(errs) > 0 || len(got) != len(inds)/10 {
@@ -278,7 +279,7 @@ func BenchmarkMatchMissVaried(b *testing.B) {
 	n := 0
 	fn := func(Hit) { n++ }
 	b.ReportAllocs()
-	cpu := processCPU()
+	cpu := sharedtest.ProcessCPU()
 	i := 0
 	for b.Loop() {
 		x.Match(evs[i&(len(evs)-1)], fn)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/ingest"
+	"github.com/vigilsec/vigil/internal/sharedtest"
 )
 
 const (
@@ -30,7 +31,7 @@ func benchParse(b *testing.B, line string, format ingest.Format) {
 	}
 	b.SetBytes(int64(len(line)))
 	b.ReportAllocs()
-	cpu0 := processCPU()
+	cpu0 := sharedtest.ProcessCPU()
 	for b.Loop() {
 		p.Parse(r, &ev)
 	}
@@ -72,7 +73,7 @@ func BenchmarkParseSSHDFreshEvent(b *testing.B) {
 	p := New(Options{})
 	r := &ingest.Raw{Data: []byte(benchSSHD), Input: "bench", Received: testReceived}
 	b.ReportAllocs()
-	cpu0 := processCPU()
+	cpu0 := sharedtest.ProcessCPU()
 	for b.Loop() {
 		var ev event.Event
 		p.Parse(r, &ev)
@@ -82,7 +83,7 @@ func BenchmarkParseSSHDFreshEvent(b *testing.B) {
 
 // reportCPU reports the process CPU time per operation since cpu0.
 func reportCPU(b *testing.B, cpu0 time.Duration) {
-	if cpu := processCPU() - cpu0; cpu > 0 && cpu0 > 0 {
+	if cpu := sharedtest.ProcessCPU() - cpu0; cpu > 0 && cpu0 > 0 {
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
 }

@@ -5,6 +5,8 @@ import (
 
 	"github.com/leodido/go-syslog/v4/rfc3164"
 	"github.com/leodido/go-syslog/v4/rfc5424"
+
+	"github.com/vigilsec/vigil/internal/sharedtest"
 )
 
 // The benchmarks below measure github.com/leodido/go-syslog on the same
@@ -20,7 +22,7 @@ func BenchmarkLeodidoRFC3164(b *testing.B) {
 	}
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
-	cpu0 := processCPU()
+	cpu0 := sharedtest.ProcessCPU()
 	for b.Loop() {
 		if _, err := m.Parse(data); err != nil {
 			b.Fatal(err)
@@ -37,7 +39,7 @@ func BenchmarkLeodidoRFC5424(b *testing.B) {
 	}
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
-	cpu0 := processCPU()
+	cpu0 := sharedtest.ProcessCPU()
 	for b.Loop() {
 		if _, err := m.Parse(data); err != nil {
 			b.Fatal(err)

@@ -1,27 +1,17 @@
 package server
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/loadgen"
+	"github.com/vigilsec/vigil/internal/sharedtest"
 )
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // peakRSS is the process's peak resident set (VmHWM) in bytes, or 0 where
 // /proc is not available.
@@ -59,26 +49,10 @@ func BenchmarkServeIngest(b *testing.B) {
 	cfg.Syslog.UDP, cfg.Syslog.TLS = "", ""
 	cfg.Syslog.TCP = "127.0.0.1:0"
 	cfg.BootstrapToken = token
-	s := New(cfg, slog.New(slog.DiscardHandler))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Errorf("server: %v", err)
-		}
-	}()
-	select {
-	case <-s.Started():
-	case err := <-done:
-		b.Fatalf("server did not start: %v", err)
-	case <-time.After(60 * time.Second):
-		b.Fatal("server did not start within a minute")
-	}
+	s, ctx := startServer(b, cfg)
 	events := b.N * 1000
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := sharedtest.ProcessCPU()
 	rep, err := loadgen.Run(ctx, loadgen.Config{
 		Target:      fmt.Sprintf("tcp://%s", s.SyslogAddr.TCP),
 		API:         "http://" + s.HTTPAddr.String(),
@@ -87,7 +61,7 @@ func BenchmarkServeIngest(b *testing.B) {
 		Connections: 4,
 		Wait:        10 * time.Minute,
 	})
-	cpu := processCPU() - cpu0
+	cpu := sharedtest.ProcessCPU() - cpu0
 	b.StopTimer()
 	if err != nil {
 		b.Fatal(err)

@@ -1,15 +1,12 @@
 package server
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/vigilsec/vigil/internal/config"
 )
@@ -27,23 +24,7 @@ func TestRootServesConsoleAndShippers(t *testing.T) {
 	cfg.HTTP = "127.0.0.1:0"
 	cfg.Syslog.UDP, cfg.Syslog.TCP, cfg.Syslog.TLS = "", "", ""
 	cfg.BootstrapToken = token
-	s := New(cfg, slog.New(slog.DiscardHandler))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
-		}
-	}()
-	select {
-	case <-s.Started():
-	case err := <-done:
-		t.Fatalf("server did not start: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("server did not start within a minute")
-	}
+	s, _ := startServer(t, cfg)
 	base := "http://" + s.HTTPAddr.String()
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	get := func(hdr map[string]string) (*http.Response, string) {

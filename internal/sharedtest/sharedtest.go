@@ -2,7 +2,8 @@
 // rules and regression suite, the Sigma specification, ATT&CK — in the
 // shared/ folder beside the repository root. Tests that need it skip where
 // it is absent (a user's own clone) and fail under CI, which always has it,
-// so a conformance suite can never be skipped there unnoticed.
+// so a conformance suite can never be skipped there unnoticed. It also
+// holds small helpers that several packages' tests share (ProcessCPU).
 package sharedtest
 
 import (

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/query"
+	"github.com/vigilsec/vigil/internal/sharedtest"
 	"github.com/vigilsec/vigil/internal/store"
 )
 
@@ -96,7 +97,7 @@ func benchSearch(b *testing.B, qs string, from, to time.Time) {
 	var res *store.Result
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0, n := cpuTime(), 0
+	cpu0, n := sharedtest.ProcessCPU(), 0
 	for b.Loop() {
 		res, err = db.Search(ctx, store.SearchRequest{Query: q, From: from, To: to})
 		if err != nil {
@@ -106,7 +107,7 @@ func benchSearch(b *testing.B, qs string, from, to time.Time) {
 	}
 	// CPU time of the whole process per search: on an idle machine with
 	// GOMAXPROCS cores the wall time approaches this divided by the cores.
-	b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(n), "cpu-ms/op")
+	b.ReportMetric(float64((sharedtest.ProcessCPU()-cpu0).Milliseconds())/float64(n), "cpu-ms/op")
 	b.ReportMetric(float64(res.Total), "matched")
 	b.ReportMetric(float64(len(res.Rows)+len(res.Events)), "rows")
 }

@@ -4,21 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/query"
+	"github.com/vigilsec/vigil/internal/sharedtest"
 )
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkAppend measures durable appends of realistic events (sshd,
 // nginx and JSON application events, about 15 fields each) in batches of
@@ -44,7 +36,7 @@ func BenchmarkAppend(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
-			start, cpu0 := time.Now(), cpuTime()
+			start, cpu0 := time.Now(), sharedtest.ProcessCPU()
 			n := 0
 			for b.Loop() {
 				if err := db.Append(ctx, batches[n%len(batches)]); err != nil {
@@ -54,7 +46,7 @@ func BenchmarkAppend(b *testing.B) {
 			}
 			events := float64(n * batch)
 			b.ReportMetric(events/time.Since(start).Seconds(), "events/s")
-			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/events, "cpu-µs/event")
+			b.ReportMetric(float64((sharedtest.ProcessCPU()-cpu0).Microseconds())/events, "cpu-µs/event")
 		})
 	}
 }
