@@ -64,6 +64,9 @@ VIGIL_BOOTSTRAP_TOKEN, ...), then these flags. See docs/configuration.md.`,
 			if f.Changed("rules") {
 				cfg.Rules, _ = f.GetStringArray("rules")
 			}
+			if f.Changed("shutdown-timeout") {
+				cfg.ShutdownTimeout, _ = f.GetDuration("shutdown-timeout")
+			}
 			if err := cfg.Validate(); err != nil {
 				return fmt.Errorf("invalid configuration:\n%w", err)
 			}
@@ -101,6 +104,7 @@ VIGIL_BOOTSTRAP_TOKEN, ...), then these flags. See docs/configuration.md.`,
 	f.String("bootstrap-token", "", "create an admin API token with this value if it does not exist (env VIGIL_BOOTSTRAP_TOKEN)")
 	f.String("log-level", d.Log.Level, "log level: debug, info, warn, error")
 	f.String("log-format", d.Log.Format, "log format: text or json")
+	f.Duration("shutdown-timeout", d.ShutdownTimeout, "bound on a shutdown, from SIGTERM to exit; what cannot be stored in time is spooled to DATA/spool (env VIGIL_SHUTDOWN_TIMEOUT)")
 	f.Bool("demo", false, "replay a built-in attack scenario so a first run has something to show")
 	f.BoolVar(&checkConfig, "check-config", false, "validate the configuration and exit")
 	f.String("pprof", "", "serve Go's profiling endpoints (/debug/pprof/) on this loopback address, for diagnosing CPU and memory use")

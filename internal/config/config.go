@@ -38,6 +38,11 @@ type Config struct {
 	// Rules are extra rule directories; the bundled rules and DATA/rules
 	// are always loaded.
 	Rules []string `koanf:"rules"`
+	// ShutdownTimeout bounds a shutdown (SIGTERM, SIGINT), from the signal
+	// to the exit: inputs drain what their connections already delivered,
+	// the pipeline stores what it holds, and what it could not store in
+	// time is spooled to DATA/spool and stored at the next start.
+	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
 
 	Syslog    Syslog    `koanf:"syslog"`
 	Files     []File    `koanf:"files"`
@@ -172,8 +177,9 @@ type Log struct {
 // Default returns the configuration used when nothing is set.
 func Default() Config {
 	return Config{
-		Data: "./vigil-data",
-		HTTP: "127.0.0.1:8080",
+		Data:            "./vigil-data",
+		HTTP:            "127.0.0.1:8080",
+		ShutdownTimeout: 10 * time.Second,
 		Syslog: Syslog{
 			UDP:            "127.0.0.1:5514",
 			TCP:            "127.0.0.1:5514",
@@ -368,6 +374,9 @@ func (c *Config) Validate() error {
 	}
 	if p.FlushInterval <= 0 {
 		add("pipeline.flush_interval: must be positive")
+	}
+	if c.ShutdownTimeout <= 0 {
+		add("shutdown_timeout: must be positive")
 	}
 	if c.Retention.MaxAge < 0 {
 		add("retention.max_age: must not be negative")

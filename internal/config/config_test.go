@@ -15,7 +15,7 @@ func TestLoadLayers(t *testing.T) {
 	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := Load(path, []string{"VIGIL_HTTP=127.0.0.1:9999", "VIGIL_SYSLOG_TAGS=a, b", "VIGIL_BOOTSTRAP_TOKEN=s3cret", "OTHER=1"})
+	cfg, err := Load(path, []string{"VIGIL_HTTP=127.0.0.1:9999", "VIGIL_SYSLOG_TAGS=a, b", "VIGIL_BOOTSTRAP_TOKEN=s3cret", "VIGIL_SHUTDOWN_TIMEOUT=3s", "OTHER=1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,6 +33,8 @@ func TestLoadLayers(t *testing.T) {
 		{"max size", cfg.Retention.MaxSize, ByteSize(10 << 30)},
 		{"file input", cfg.Files[0].Paths[0], "/var/log/auth.log"},
 		{"default batch", cfg.Pipeline.BatchSize, Default().Pipeline.BatchSize},
+		{"shutdown timeout from env", cfg.ShutdownTimeout, 3 * time.Second},
+		{"default shutdown timeout", Default().ShutdownTimeout, 10 * time.Second},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -94,6 +96,8 @@ func TestValidate(t *testing.T) {
 		{"bad incident level", func(c *Config) { c.Incidents.MinLevel = "urgent" }, "incidents.min_level"},
 		{"bad alert level", func(c *Config) { c.Alerts.MinLevel = "" }, "alerts.min_level"},
 		{"syslog disabled", func(c *Config) { c.Syslog.UDP, c.Syslog.TCP = "", "" }, ""},
+		{"zero shutdown timeout", func(c *Config) { c.ShutdownTimeout = 0 }, "shutdown_timeout"},
+		{"negative shutdown timeout", func(c *Config) { c.ShutdownTimeout = -time.Second }, "shutdown_timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
