@@ -181,43 +181,9 @@ type Store struct {
 	db *sql.DB
 }
 
-// Open creates the tables if needed.
+// Open returns the alert store of db, a metadata database migrated by
+// package meta.
 func Open(ctx context.Context, db *sql.DB) (*Store, error) {
-	_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS alerts (
-		id TEXT PRIMARY KEY,
-		rule_id TEXT NOT NULL,
-		rule_title TEXT NOT NULL,
-		level TEXT NOT NULL,
-		level_rank INTEGER NOT NULL,
-		tags TEXT NOT NULL,
-		count INTEGER NOT NULL,
-		first_seen INTEGER NOT NULL,
-		last_seen INTEGER NOT NULL,
-		entities TEXT NOT NULL,
-		grp TEXT NOT NULL DEFAULT '{}',
-		event TEXT NOT NULL,
-		incident_id TEXT NOT NULL DEFAULT '',
-		status TEXT NOT NULL DEFAULT 'open',
-		dedup_key TEXT NOT NULL DEFAULT ''
-	);
-	CREATE INDEX IF NOT EXISTS alerts_last_seen ON alerts(last_seen);
-	CREATE INDEX IF NOT EXISTS alerts_rule ON alerts(rule_id, last_seen);
-	CREATE INDEX IF NOT EXISTS alerts_dedup ON alerts(dedup_key, last_seen);
-	CREATE INDEX IF NOT EXISTS alerts_incident ON alerts(incident_id);
-	CREATE TABLE IF NOT EXISTS suppressions (
-		id TEXT PRIMARY KEY,
-		rule_id TEXT NOT NULL,
-		query TEXT NOT NULL,
-		reason TEXT NOT NULL,
-		author TEXT NOT NULL,
-		created INTEGER NOT NULL,
-		expires INTEGER NOT NULL DEFAULT 0,
-		hits INTEGER NOT NULL DEFAULT 0,
-		last_hit INTEGER NOT NULL DEFAULT 0
-	);`)
-	if err != nil {
-		return nil, fmt.Errorf("creating alert tables: %w", err)
-	}
 	return &Store{db: db}, nil
 }
 

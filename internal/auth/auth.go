@@ -126,24 +126,7 @@ const cacheTTL = 30 * time.Second
 
 // Open creates the token table if needed.
 func Open(ctx context.Context, db *sql.DB) (*Service, error) {
-	_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS api_tokens (
-		id TEXT PRIMARY KEY,
-		name TEXT NOT NULL,
-		hash BLOB NOT NULL UNIQUE,
-		role TEXT NOT NULL,
-		tags TEXT NOT NULL DEFAULT '[]',
-		created INTEGER NOT NULL,
-		expires INTEGER NOT NULL DEFAULT 0,
-		last_used INTEGER NOT NULL DEFAULT 0
-	)`)
-	if err != nil {
-		return nil, fmt.Errorf("creating token table: %w", err)
-	}
-	s := &Service{db: db, now: time.Now, cache: map[[32]byte]cached{}}
-	if err := s.ensureUsers(ctx); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return &Service{db: db, now: time.Now, cache: map[[32]byte]cached{}}, nil
 }
 
 func hashToken(secret string) [32]byte { return sha256.Sum256([]byte(secret)) }

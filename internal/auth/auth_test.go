@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"github.com/vigilsec/vigil/internal/meta"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +18,9 @@ func openService(t *testing.T) *Service {
 	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "meta.db"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, _, err := meta.Migrate(context.Background(), db); err != nil {
+		t.Fatalf("migrating: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
 	s, err := Open(context.Background(), db)

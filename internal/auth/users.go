@@ -41,21 +41,6 @@ type User struct {
 // which).
 var ErrBadLogin = errors.New("wrong username or password")
 
-func (s *Service) ensureUsers(ctx context.Context) error {
-	_, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS users (
-		id TEXT PRIMARY KEY,
-		username TEXT NOT NULL UNIQUE,
-		hash TEXT NOT NULL,
-		role TEXT NOT NULL,
-		created INTEGER NOT NULL,
-		disabled INTEGER NOT NULL DEFAULT 0
-	)`)
-	if err != nil {
-		return fmt.Errorf("creating user table: %w", err)
-	}
-	return nil
-}
-
 // HashPassword returns the PHC-style argon2id encoding of password.
 func HashPassword(password string) string {
 	salt := make([]byte, 16)

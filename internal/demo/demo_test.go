@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vigilsec/vigil/internal/meta"
 	"github.com/vigilsec/vigil/internal/sharedtest"
 	"os"
 	"path/filepath"
@@ -506,6 +507,9 @@ func TestScenarioIncidents(t *testing.T) {
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "meta.db")+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, _, err := meta.Migrate(context.Background(), db); err != nil {
+		t.Fatalf("migrating: %v", err)
 	}
 	defer db.Close()
 	ctx := t.Context()

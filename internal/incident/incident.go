@@ -157,7 +157,8 @@ type Manager struct {
 	Forget func()
 }
 
-// Open creates the tables if needed.
+// Open returns the incident manager of db, a metadata database migrated
+// by package meta.
 func Open(ctx context.Context, db *sql.DB, alerts *alert.Store, log *slog.Logger, o Options) (*Manager, error) {
 	if o.Window <= 0 {
 		o.Window = 24 * time.Hour
@@ -176,77 +177,6 @@ func Open(ctx context.Context, db *sql.DB, alerts *alert.Store, log *slog.Logger
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
-	}
-	_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS incidents (
-		id TEXT PRIMARY KEY,
-		title TEXT NOT NULL,
-		status TEXT NOT NULL,
-		severity TEXT NOT NULL,
-		assignee TEXT NOT NULL DEFAULT '',
-		source TEXT NOT NULL,
-		created INTEGER NOT NULL,
-		updated INTEGER NOT NULL,
-		acknowledged_at INTEGER NOT NULL DEFAULT 0,
-		contained_at INTEGER NOT NULL DEFAULT 0,
-		resolved_at INTEGER NOT NULL DEFAULT 0,
-		entities TEXT NOT NULL DEFAULT '{}',
-		tags TEXT NOT NULL DEFAULT '[]',
-		summary TEXT NOT NULL DEFAULT '',
-		root_cause TEXT NOT NULL DEFAULT '',
-		impact TEXT NOT NULL DEFAULT '',
-		lessons_learned TEXT NOT NULL DEFAULT ''
-	);
-	CREATE INDEX IF NOT EXISTS incidents_status ON incidents(status, updated);
-	CREATE TABLE IF NOT EXISTS incident_entities (
-		incident_id TEXT NOT NULL,
-		kind TEXT NOT NULL,
-		value TEXT NOT NULL,
-		ioc INTEGER NOT NULL DEFAULT 0,
-		PRIMARY KEY (incident_id, kind, value)
-	);
-	CREATE INDEX IF NOT EXISTS incident_entities_value ON incident_entities(kind, value);
-	CREATE TABLE IF NOT EXISTS incident_timeline (
-		id TEXT PRIMARY KEY,
-		incident_id TEXT NOT NULL,
-		time INTEGER NOT NULL,
-		kind TEXT NOT NULL,
-		actor TEXT NOT NULL,
-		text TEXT NOT NULL,
-		data TEXT NOT NULL DEFAULT ''
-	);
-	CREATE INDEX IF NOT EXISTS incident_timeline_inc ON incident_timeline(incident_id, time);
-	CREATE TABLE IF NOT EXISTS incident_actions (
-		id TEXT PRIMARY KEY,
-		incident_id TEXT NOT NULL,
-		time INTEGER NOT NULL,
-		name TEXT NOT NULL,
-		target TEXT NOT NULL,
-		status TEXT NOT NULL,
-		result TEXT NOT NULL,
-		actor TEXT NOT NULL,
-		playbook TEXT NOT NULL DEFAULT ''
-	);
-	CREATE INDEX IF NOT EXISTS incident_actions_inc ON incident_actions(incident_id, time);
-	CREATE TABLE IF NOT EXISTS incident_tasks (
-		id TEXT PRIMARY KEY,
-		incident_id TEXT NOT NULL,
-		title TEXT NOT NULL,
-		done INTEGER NOT NULL DEFAULT 0,
-		assignee TEXT NOT NULL DEFAULT '',
-		created INTEGER NOT NULL,
-		done_at INTEGER NOT NULL DEFAULT 0
-	);
-	CREATE INDEX IF NOT EXISTS incident_tasks_inc ON incident_tasks(incident_id);
-	CREATE TABLE IF NOT EXISTS entity_risk (
-		kind TEXT NOT NULL,
-		value TEXT NOT NULL,
-		score REAL NOT NULL,
-		updated INTEGER NOT NULL,
-		over INTEGER NOT NULL DEFAULT 0,
-		PRIMARY KEY (kind, value)
-	);`)
-	if err != nil {
-		return nil, fmt.Errorf("creating incident tables: %w", err)
 	}
 	m := &Manager{db: db, alerts: alerts, opts: o, log: log}
 	m.risk = newRiskBook(o.Risk)

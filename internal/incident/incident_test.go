@@ -3,6 +3,7 @@ package incident
 import (
 	"context"
 	"database/sql"
+	"github.com/vigilsec/vigil/internal/meta"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,6 +28,9 @@ func newFixture(t *testing.T, o Options) *fixture {
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "meta.db")+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, _, err := meta.Migrate(context.Background(), db); err != nil {
+		t.Fatalf("migrating: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
 	ctx := context.Background()
@@ -264,6 +268,9 @@ func TestInformationalDetectionsDoNotAlertByDefault(t *testing.T) {
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "meta.db")+"?_pragma=journal_mode(WAL)")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, _, err := meta.Migrate(context.Background(), db); err != nil {
+		t.Fatalf("migrating: %v", err)
 	}
 	defer db.Close()
 	ctx := context.Background()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"github.com/vigilsec/vigil/internal/meta"
 	"io"
 	"log/slog"
 	"net/http"
@@ -23,6 +24,9 @@ func openDB(t testing.TB, path string) *sql.DB {
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")
 	if err != nil {
 		t.Fatalf("opening %s: %v", path, err)
+	}
+	if _, _, err := meta.Migrate(context.Background(), db); err != nil {
+		t.Fatalf("migrating: %v", err)
 	}
 	return db
 }

@@ -165,32 +165,6 @@ type Notifier struct {
 	runDone chan struct{}
 }
 
-const schema = `
-CREATE TABLE IF NOT EXISTS notify_routes (
-	id TEXT PRIMARY KEY,
-	config TEXT NOT NULL,
-	created INTEGER NOT NULL,
-	updated INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS notify_outbox (
-	route_id TEXT NOT NULL,
-	notification_id TEXT NOT NULL,
-	kind TEXT NOT NULL,
-	level TEXT NOT NULL,
-	payload TEXT NOT NULL,
-	state TEXT NOT NULL DEFAULT 'pending',
-	mode TEXT NOT NULL DEFAULT 'single',
-	digest_id TEXT NOT NULL DEFAULT '',
-	attempts INTEGER NOT NULL DEFAULT 0,
-	created INTEGER NOT NULL,
-	next_attempt INTEGER NOT NULL,
-	done INTEGER NOT NULL DEFAULT 0,
-	last_error TEXT NOT NULL DEFAULT '',
-	PRIMARY KEY (route_id, notification_id)
-);
-CREATE INDEX IF NOT EXISTS notify_outbox_due ON notify_outbox (route_id, state, next_attempt);
-CREATE INDEX IF NOT EXISTS notify_outbox_done ON notify_outbox (state, done);
-`
 
 // Outbox states.
 const (
@@ -199,13 +173,11 @@ const (
 	stateDead      = "dead"
 )
 
-// Open creates the notify tables in db if needed and loads the routes.
+// Open loads the routes from db, a metadata database migrated by package
+// meta.
 // Pending outbox rows of an earlier run are delivered once Run starts.
 func Open(ctx context.Context, db *sql.DB, opts Options) (*Notifier, error) {
 	opts.setDefaults()
-	if _, err := db.ExecContext(ctx, schema); err != nil {
-		return nil, fmt.Errorf("creating notify tables: %w", err)
-	}
 	n := &Notifier{
 		db:      db,
 		opts:    opts,

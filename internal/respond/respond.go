@@ -321,22 +321,6 @@ func New(ctx context.Context, db *sql.DB, inc *incident.Manager, log *slog.Logge
 			}
 		}
 	}
-	_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS response_blocks (
-		ip TEXT PRIMARY KEY,
-		until INTEGER NOT NULL,
-		incident_id TEXT NOT NULL,
-		playbook TEXT NOT NULL
-	);
-	CREATE TABLE IF NOT EXISTS response_pending (
-		action_id TEXT PRIMARY KEY,
-		incident_id TEXT NOT NULL,
-		playbook TEXT NOT NULL,
-		step INTEGER NOT NULL,
-		trigger TEXT NOT NULL
-	);`)
-	if err != nil {
-		return nil, fmt.Errorf("creating response tables: %w", err)
-	}
 	r.wg.Add(2)
 	go r.worker()
 	go r.unblocker()

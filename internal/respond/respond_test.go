@@ -3,6 +3,7 @@ package respond
 import (
 	"context"
 	"database/sql"
+	"github.com/vigilsec/vigil/internal/meta"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -38,6 +39,9 @@ func newFixture(t *testing.T) *fixture {
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "meta.db")+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, _, err := meta.Migrate(context.Background(), db); err != nil {
+		t.Fatalf("migrating: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
 	ctx := context.Background()

@@ -14,7 +14,6 @@ import (
 	"database/sql"
 	"embed"
 	"errors"
-	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -131,16 +130,6 @@ func New(ctx context.Context, o Options) (*Console, error) {
 		o.Rules = func() *ruleset.Loaded { return nil }
 	}
 	c := &Console{o: o, db: o.Store.Meta(), limiter: newLimiter(o.Now), rate: &rateSampler{}}
-	if _, err := c.db.ExecContext(ctx, schema); err != nil {
-		return nil, fmt.Errorf("creating console tables: %w", err)
-	}
-	if o.Alerts != nil {
-		// The overview counts open alerts; without this index that count
-		// reads the whole alert table.
-		if _, err := c.db.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS console_alerts_status ON alerts(status, last_seen)`); err != nil {
-			return nil, fmt.Errorf("indexing alerts by status: %w", err)
-		}
-	}
 	var err error
 	if c.tmpl, err = parseTemplates(); err != nil {
 		return nil, err
@@ -161,26 +150,6 @@ func New(ctx context.Context, o Options) (*Console, error) {
 	return c, nil
 }
 
-const schema = `
-CREATE TABLE IF NOT EXISTS console_sessions (
-	id_hash BLOB PRIMARY KEY,
-	username TEXT NOT NULL,
-	csrf TEXT NOT NULL,
-	created INTEGER NOT NULL,
-	last_seen INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS console_sessions_user ON console_sessions(username);
-CREATE TABLE IF NOT EXISTS console_disabled_rules (
-	rule_id TEXT PRIMARY KEY,
-	actor TEXT NOT NULL,
-	at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS console_alert_triage (
-	alert_id TEXT PRIMARY KEY,
-	assignee TEXT NOT NULL DEFAULT '',
-	acked_by TEXT NOT NULL DEFAULT '',
-	acked_at INTEGER NOT NULL DEFAULT 0
-);`
 
 // Register mounts the console's routes on mux, except GET / (the
 // overview), which the caller mounts with Overview because the

@@ -20,6 +20,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	metaschema "github.com/vigilsec/vigil/internal/meta"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -214,6 +215,10 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("opening store meta database in %q: %w", dir, err)
 	}
 	db.meta = meta
+	if _, _, err := metaschema.Migrate(ctx, meta); err != nil {
+		meta.Close()
+		return nil, fmt.Errorf("migrating the metadata database in %q: %w", dir, err)
+	}
 	if err := db.load(ctx); err != nil {
 		meta.Close()
 		db.readers.closeAll()

@@ -1,0 +1,40 @@
+package meta
+
+import (
+	"context"
+	"database/sql"
+)
+
+// migrations are the schema steps, oldest first. Never edit a step that
+// has shipped: add one.
+var migrations = []Migration{
+	{Version: 1, Name: "adopt the schema of Vigil before migrations", Up: func(ctx context.Context, tx *sql.Tx) error {
+		return execAll(ctx, tx, schemaV0...)
+	}},
+	{Version: 2, Name: "alert path at line rate: campaigns, action intents, due-block index", Up: func(ctx context.Context, tx *sql.Tx) error {
+		// A campaign alert stands for one rule firing on many entities;
+		// entity_count is how many, alert_members lists every one.
+		if err := addColumn(ctx, tx, "alerts", "campaign", "INTEGER NOT NULL DEFAULT 0"); err != nil {
+			return err
+		}
+		if err := addColumn(ctx, tx, "alerts", "entity_count", "INTEGER NOT NULL DEFAULT 0"); err != nil {
+			return err
+		}
+		return execAll(ctx, tx,
+			`CREATE TABLE IF NOT EXISTS alert_members (
+				alert_id TEXT NOT NULL,
+				kind TEXT NOT NULL,
+				value TEXT NOT NULL,
+				first_seen INTEGER NOT NULL,
+				last_seen INTEGER NOT NULL,
+				count INTEGER NOT NULL,
+				PRIMARY KEY (alert_id, kind, value)
+			) WITHOUT ROWID`,
+			// An action is written as "running" before it runs; at start,
+			// actions a crash left running get their (unknown) result.
+			`CREATE INDEX IF NOT EXISTS incident_actions_status ON incident_actions(status)`,
+			// The unblocker asks every second which blocks are due.
+			`CREATE INDEX IF NOT EXISTS response_blocks_until ON response_blocks(until)`,
+		)
+	}},
+}
