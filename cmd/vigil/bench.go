@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"strings"
@@ -76,9 +77,10 @@ compile time, events per second and memory.
 
 func newBenchIngestCmd() *cobra.Command {
 	var (
-		cfg  loadgen.Config
-		mix  string
-		wait time.Duration
+		cfg      loadgen.Config
+		mix      string
+		wait     time.Duration
+		baseline bool
 	)
 	cmd := &cobra.Command{
 		Use:   "ingest",
@@ -87,7 +89,14 @@ func newBenchIngestCmd() *cobra.Command {
 TCP or UDP, or HTTP ingest, at --rate events/s (0: flat out), then count how
 many the server stored by searching for the run's host name.
 
-  vigil bench ingest --target tcp://127.0.0.1:5514 --events 1000000 --connections 4 --token $VIGIL_TOKEN`,
+  vigil bench ingest --target tcp://127.0.0.1:5514 --events 1000000 --connections 4 --token $VIGIL_TOKEN
+
+--attackers N mixes an SSH brute-force wave into the run: N addresses
+from 198.18.0.0/15, each failing to log in --attempts times, spread over
+the run. With --baseline the same number of events is first sent without
+the wave, and the two end-to-end rates are compared:
+
+  vigil bench ingest --events 2000000 --attackers 100000 --baseline`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cfg.Token == "" {
@@ -95,16 +104,36 @@ many the server stored by searching for the run's host name.
 			}
 			cfg.Mix = strings.Split(mix, ",")
 			cfg.Wait = wait
-			rep, err := loadgen.Run(cmd.Context(), cfg)
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "run:     %s (host.name:bench-%s)\n", rep.Run, rep.Run)
-			fmt.Fprintf(out, "sent:    %d events in %v (%.0f events/s), %d send errors\n", rep.Sent, rep.SendTime.Round(time.Millisecond), rep.SendRate(), rep.Errors)
-			if rep.Stored >= 0 {
-				fmt.Fprintf(out, "stored:  %d events, all searchable after %v (%.0f events/s end to end)\n", rep.Stored, rep.StoreTime.Round(time.Millisecond), rep.StoreRate())
-				if rep.Stored < rep.Sent {
-					fmt.Fprintf(out, "missing: %d events (UDP may drop under load; TCP and HTTP must not)\n", rep.Sent-rep.Stored)
+			if baseline {
+				if cfg.Attackers <= 0 {
+					return usageError{fmt.Errorf("--baseline compares with a storm: give --attackers")}
 				}
+				if wait <= 0 {
+					return usageError{fmt.Errorf("--baseline needs the stored count: --wait must be positive")}
+				}
+				base := cfg
+				base.Attackers = 0
+				if base.Run != "" {
+					base.Run += "-base"
+				}
+				fmt.Fprintln(out, "== baseline (no attackers)")
+				brep, err := loadgen.Run(cmd.Context(), base)
+				printIngestReport(out, brep)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "== storm (%d attackers × %d attempts)\n", cfg.Attackers, max(cfg.Attempts, 10))
+				rep, err := loadgen.Run(cmd.Context(), cfg)
+				printIngestReport(out, rep)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "ratio:   storm / baseline end to end = %.3f (%.0f / %.0f events/s)\n", rep.StoreRate()/brep.StoreRate(), rep.StoreRate(), brep.StoreRate())
+				return nil
 			}
+			rep, err := loadgen.Run(cmd.Context(), cfg)
+			printIngestReport(out, rep)
 			return err
 		},
 	}
@@ -118,5 +147,19 @@ many the server stored by searching for the run's host name.
 	f.StringVar(&mix, "mix", "sshd,nginx,json", "kinds of lines: sshd, nginx, json")
 	f.DurationVar(&wait, "wait", 5*time.Minute, "how long to wait for every event to be stored (0: do not count)")
 	f.StringVar(&cfg.Run, "run", "", "run name (default: random)")
+	f.IntVar(&cfg.Attackers, "attackers", 0, "mix in an SSH brute force from this many addresses (198.18.0.0/15)")
+	f.IntVar(&cfg.Attempts, "attempts", 10, "failed logins per attacking address")
+	f.BoolVar(&baseline, "baseline", false, "first send the same number of events without attackers and compare the rates")
 	return cmd
+}
+
+func printIngestReport(out io.Writer, rep loadgen.Report) {
+	fmt.Fprintf(out, "run:     %s (host.name:bench-%s)\n", rep.Run, rep.Run)
+	fmt.Fprintf(out, "sent:    %d events in %v (%.0f events/s), %d send errors\n", rep.Sent, rep.SendTime.Round(time.Millisecond), rep.SendRate(), rep.Errors)
+	if rep.Stored >= 0 {
+		fmt.Fprintf(out, "stored:  %d events, all searchable after %v (%.0f events/s end to end)\n", rep.Stored, rep.StoreTime.Round(time.Millisecond), rep.StoreRate())
+		if rep.Stored < rep.Sent {
+			fmt.Fprintf(out, "missing: %d events (UDP may drop under load; TCP and HTTP must not)\n", rep.Sent-rep.Stored)
+		}
+	}
 }

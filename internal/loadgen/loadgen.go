@@ -44,6 +44,56 @@ type Config struct {
 	Wait time.Duration
 	// Run names the run; its events carry host.name "bench-<Run>".
 	Run string
+	// Attackers, when positive, mixes an SSH brute-force wave into the
+	// traffic: that many distinct source addresses (from the RFC 2544
+	// benchmarking range 198.18.0.0/15, so at most 131,072), each failing
+	// to log in Attempts times, their attempts spread evenly over the run
+	// so that every attacker is active at once.
+	Attackers int
+	// Attempts is the failed logins per attacker (default 10).
+	Attempts int
+}
+
+// MaxAttackers is how many distinct attacking addresses fit in
+// 198.18.0.0/15.
+const MaxAttackers = 1 << 17
+
+// attack reports whether the i-th of n events is an attack line, and
+// which attack event it is. Attack events are spread evenly: the i-th
+// event is one when the running share of attacks steps over an integer.
+func attack(i, n, attacks int) (int, bool) {
+	if attacks <= 0 {
+		return 0, false
+	}
+	a, b := i*attacks/n, (i+1)*attacks/n
+	return a, b > a
+}
+
+// appendAttack writes the j-th attack line: attacker j%attackers fails
+// to log in as an invalid user.
+func appendAttack(b []byte, j, attackers int, host string) []byte {
+	k := j % attackers
+	b = append(b, "<38>Nov 22 04:16:49 "...)
+	b = append(b, host...)
+	b = append(b, " sshd["...)
+	b = strconv.AppendInt(b, int64(2000+j%30000), 10)
+	b = append(b, "]: Failed password for invalid user u"...)
+	b = strconv.AppendInt(b, int64(j%1000), 10)
+	b = append(b, " from "...)
+	b = AppendAttacker(b, k)
+	b = append(b, " port "...)
+	b = strconv.AppendInt(b, int64(1024+j%60000), 10)
+	return append(b, " ssh2"...)
+}
+
+// AppendAttacker appends the address of attacker k (k < MaxAttackers).
+func AppendAttacker(b []byte, k int) []byte {
+	b = append(b, "198."...)
+	b = strconv.AppendInt(b, int64(18+(k>>16)&1), 10)
+	b = append(b, '.')
+	b = strconv.AppendInt(b, int64((k>>8)&255), 10)
+	b = append(b, '.')
+	return strconv.AppendInt(b, int64(k&255), 10)
 }
 
 // Report is the outcome of a run.
@@ -133,6 +183,17 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if cfg.Connections <= 0 {
 		cfg.Connections = 1
 	}
+	if cfg.Attackers > 0 {
+		if cfg.Attempts <= 0 {
+			cfg.Attempts = 10
+		}
+		if cfg.Attackers > MaxAttackers {
+			return Report{}, fmt.Errorf("attackers %d: at most %d fit in 198.18.0.0/15", cfg.Attackers, MaxAttackers)
+		}
+		if cfg.Attackers*cfg.Attempts > cfg.Events {
+			return Report{}, fmt.Errorf("%d attackers × %d attempts is more than the %d events of the run", cfg.Attackers, cfg.Attempts, cfg.Events)
+		}
+	}
 	if len(cfg.Mix) == 0 {
 		cfg.Mix = []string{"sshd", "nginx", "json"}
 	}
@@ -218,6 +279,15 @@ type sender struct {
 	sent, failed *atomic.Int64
 }
 
+// line produces the i-th line of the run: an attack line where the wave
+// puts one, else the next line of the mix.
+func (s *sender) line(b []byte, i int) []byte {
+	if j, ok := attack(i, s.cfg.Events, s.cfg.Attackers*s.cfg.Attempts); ok {
+		return appendAttack(b, j, s.cfg.Attackers, s.host)
+	}
+	return s.gens[i%len(s.gens)](b, i, s.host)
+}
+
 func (s *sender) pace(start time.Time, done int) {
 	if s.rate <= 0 {
 		return
@@ -246,8 +316,7 @@ func (s *sender) run(ctx context.Context) error {
 			if k&1023 == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			i := s.first + k*s.step
-			buf = s.gens[i%len(s.gens)](buf[:0], i, s.host)
+			buf = s.line(buf[:0], s.first+k*s.step)
 			if w != nil {
 				buf = append(buf, '\n')
 				if _, err := w.Write(buf); err != nil {
@@ -279,8 +348,7 @@ func (s *sender) run(ctx context.Context) error {
 			body.Reset()
 			m := min(batch, s.n-k)
 			for j := 0; j < m; j++ {
-				i := s.first + (k+j)*s.step
-				buf = s.gens[i%len(s.gens)](buf[:0], i, s.host)
+				buf = s.line(buf[:0], s.first+(k+j)*s.step)
 				// Send each line as a JSON event with its raw text as message.
 				body.WriteString(`{"host":{"name":"`)
 				body.WriteString(s.host)
