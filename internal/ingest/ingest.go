@@ -7,6 +7,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -71,6 +72,13 @@ type Raw struct {
 // ErrFull is returned by Sink.Offer when the pipeline has no room now.
 // HTTP inputs answer it with 429 and Retry-After.
 var ErrFull = errors.New("pipeline full")
+
+// ErrUnavailable is returned by Sink.Offer while the store is failing: the
+// pipeline keeps what it holds and retries it, and takes nothing new from
+// callers that can send again later. It wraps ErrFull, so a caller that
+// retries a full pipeline retries this too. HTTP inputs answer it with 503
+// and Retry-After.
+var ErrUnavailable = fmt.Errorf("store unavailable: %w", ErrFull)
 
 // ErrClosed is returned once the pipeline is shutting down and accepts no
 // more messages. HTTP inputs answer it with 503.

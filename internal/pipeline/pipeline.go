@@ -7,12 +7,22 @@
 // queue from the moment an input hands it over until its event is committed.
 // When the queue is full, Enqueue blocks (stream inputs stop reading) and
 // Offer fails at once with ingest.ErrFull (HTTP answers 429).
+//
+// Nothing accepted is dropped. A batch the store refuses is retried with
+// backoff until the store takes it; meanwhile the queue fills, so stream
+// inputs stop reading, and Offer fails with ingest.ErrUnavailable (HTTP
+// answers 503). A batch keeps its raw messages until its events are
+// committed, so that when Close's deadline passes before the store has
+// taken everything, the raw messages still held are written to a spool
+// file in Config.SpoolDir; Replay queues them again at the next start.
 package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -49,11 +59,19 @@ type Config struct {
 	Writers       int
 	BatchSize     int
 	FlushInterval time.Duration
-	// StoreRetries is how many times a failed store batch is retried
-	// (with backoff) before its events are counted as dropped and the
-	// producers are told.
-	StoreRetries int
+	// SpoolDir is where Close writes the raw messages it could not store
+	// before its deadline, and where Replay finds them. Without it such
+	// messages are lost, counted as dropped, and Close reports it.
+	SpoolDir string
 }
+
+// Store retry backoff: short at first, since most store errors are
+// momentary (a busy lock), then capped so that a store that comes back is
+// used again within seconds.
+const (
+	minBackoff = 50 * time.Millisecond
+	maxBackoff = 5 * time.Second
+)
 
 func (c *Config) setDefaults() {
 	if c.QueueSize <= 0 {
@@ -71,9 +89,6 @@ func (c *Config) setDefaults() {
 	if c.FlushInterval <= 0 {
 		c.FlushInterval = 100 * time.Millisecond
 	}
-	if c.StoreRetries <= 0 {
-		c.StoreRetries = 5
-	}
 }
 
 // Pipeline implements ingest.Sink.
@@ -85,7 +100,11 @@ type Pipeline struct {
 	m      *metrics.Metrics
 	log    *slog.Logger
 
-	gate *gate
+	gate  *gate
+	spool *spooler
+	// failing counts the writers whose current batch the store refused;
+	// while it is not zero Offer refuses with ingest.ErrUnavailable.
+	failing atomic.Int32
 
 	mu     sync.RWMutex // held for reading while sending on in; for writing by Close
 	closed bool
@@ -94,7 +113,7 @@ type Pipeline struct {
 
 	workers sync.WaitGroup
 	writers sync.WaitGroup
-	ctx     context.Context // cancelled when a drain deadline passes
+	ctx     context.Context // cancelled when Close's deadline passes: stop storing, spool
 	cancel  context.CancelFunc
 	stopped chan struct{}
 }
@@ -103,19 +122,28 @@ type detectorBox struct{ d Detector }
 
 var _ ingest.Sink = (*Pipeline)(nil)
 
-// batch is one producer's submission.
+// batch is one producer's submission. It keeps its raw messages until
+// every event is committed, so that what is not stored by Close's deadline
+// can be spooled as it arrived.
 type batch struct {
 	msgs      []ingest.Raw
 	done      func(error)
-	remaining atomic.Int64 // events not yet committed (or failed)
+	remaining atomic.Int64 // events not yet committed (or spooled, or failed)
 	failed    atomic.Pointer[error]
+	// detected is set for messages replayed from a spool whose events the
+	// detector already saw before the shutdown that spooled them.
+	detected bool
 }
 
-// chunk is a run of parsed events of one batch on its way to a writer.
+// chunk is a run of parsed events of one batch on its way to a writer:
+// the events of b.msgs[off:off+len(evs)].
 type chunk struct {
 	b   *batch
+	off int
 	evs []*event.Event
 }
+
+func (c *chunk) raws() []ingest.Raw { return c.b.msgs[c.off : c.off+len(c.evs)] }
 
 const chunkSize = 256
 
@@ -136,6 +164,7 @@ func New(cfg Config, p Parser, s Store, m *metrics.Metrics, log *slog.Logger) *P
 		m:       m,
 		log:     log,
 		gate:    newGate(cfg.QueueSize),
+		spool:   &spooler{dir: cfg.SpoolDir},
 		in:      make(chan *batch, cfg.QueueSize),
 		out:     make(chan chunk, cfg.Workers*4),
 		ctx:     ctx,
@@ -176,18 +205,31 @@ func (p *Pipeline) QueueDepth() int { return p.gate.used() }
 // QueueSize returns the queue's capacity in messages.
 func (p *Pipeline) QueueSize() int { return p.cfg.QueueSize }
 
-// Enqueue implements ingest.Sink: it blocks while the queue is full.
+// Enqueue implements ingest.Sink: it blocks while the queue is full, until
+// ctx ends. After BeginShutdown, a wait that ctx ends admits msgs anyway.
 func (p *Pipeline) Enqueue(ctx context.Context, msgs []ingest.Raw) error {
-	return p.submit(ctx, msgs, nil, true)
+	return p.submit(ctx, msgs, nil, true, false)
 }
 
 // Offer implements ingest.Sink: it fails with ingest.ErrFull when the queue
-// has no room now.
+// has no room now, and with ingest.ErrUnavailable while the store is
+// failing (a message accepted then would only wait for the store, and the
+// caller can hold it as well as the pipeline can). Messages written to the
+// spool at a shutdown count as durable: done gets nil once the spool is
+// synced.
 func (p *Pipeline) Offer(msgs []ingest.Raw, done func(error)) error {
-	return p.submit(context.Background(), msgs, done, false)
+	return p.submit(context.Background(), msgs, done, false, false)
 }
 
-func (p *Pipeline) submit(ctx context.Context, msgs []ingest.Raw, done func(error), wait bool) error {
+// BeginShutdown tells the pipeline that shutdown has begun and the inputs
+// are draining: from now on an Enqueue whose context ends while it waits
+// for room admits its messages over capacity instead of failing. An input
+// ends that wait at its drain deadline holding messages it already read
+// off a socket; they are in memory either way, so admitting them costs no
+// memory, and Close then stores or spools them rather than losing them.
+func (p *Pipeline) BeginShutdown() { p.gate.setOverflow() }
+
+func (p *Pipeline) submit(ctx context.Context, msgs []ingest.Raw, done func(error), wait, detected bool) error {
 	if len(msgs) == 0 {
 		if done != nil {
 			done(nil)
@@ -199,9 +241,12 @@ func (p *Pipeline) submit(ctx context.Context, msgs []ingest.Raw, done func(erro
 		if err := p.gate.acquire(ctx, n); err != nil {
 			return err
 		}
-	} else if !p.gate.tryAcquire(n) {
-		if p.isClosed() {
+	} else if p.failing.Load() > 0 || !p.gate.tryAcquire(n) {
+		switch {
+		case p.isClosed():
 			return ingest.ErrClosed
+		case p.failing.Load() > 0:
+			return ingest.ErrUnavailable
 		}
 		return ingest.ErrFull
 	}
@@ -211,9 +256,12 @@ func (p *Pipeline) submit(ctx context.Context, msgs []ingest.Raw, done func(erro
 		p.gate.release(n)
 		return ingest.ErrClosed
 	}
-	b := &batch{msgs: msgs, done: done}
+	b := &batch{msgs: msgs, done: done, detected: detected}
 	b.remaining.Store(int64(n))
-	p.in <- b // never blocks: the gate admits at most QueueSize messages, so at most QueueSize batches
+	// This does not block: the gate admits at most QueueSize messages, so
+	// at most QueueSize batches, but for the few it admits over capacity
+	// at shutdown (BeginShutdown), which may wait here for the workers.
+	p.in <- b
 	p.mu.RUnlock()
 	return nil
 }
@@ -240,8 +288,15 @@ func (p *Pipeline) work() {
 		slab    []event.Field
 	)
 	for b := range p.in {
+		if p.ctx.Err() != nil {
+			// Close's deadline passed: parsing now would only delay the
+			// spool, and replay parses these at the next start.
+			p.spool.add(b, b.msgs, b.detected)
+			continue
+		}
 		evs := make([]*event.Event, 0, min(len(b.msgs), chunkSize))
 		var parseErrs int
+		off := 0
 		for i := range b.msgs {
 			scratch = event.Event{Fields: scratch.Fields[:0], Tags: scratch.Tags[:0]}
 			p.parser.Parse(&b.msgs[i], &scratch)
@@ -261,21 +316,25 @@ func (p *Pipeline) work() {
 			if ev.HasTag(event.TagParseError) {
 				parseErrs++
 			}
-			if box := p.det.Load(); box != nil {
+			if box := p.det.Load(); box != nil && !b.detected {
 				box.d.Detect(ev)
 			}
 			evs = append(evs, ev)
-			b.msgs[i].Data = nil // the event owns what it needs; free the raw bytes early
 			if len(evs) == chunkSize {
-				p.out <- chunk{b: b, evs: evs}
+				p.out <- chunk{b: b, off: off, evs: evs}
+				off = i + 1
 				evs = make([]*event.Event, 0, chunkSize)
+				if p.ctx.Err() != nil && off < len(b.msgs) {
+					p.spool.add(b, b.msgs[off:], b.detected)
+					break
+				}
 			}
 		}
 		if parseErrs > 0 {
 			p.m.ParseErrors.WithLabelValues(b.msgs[0].Input).Add(float64(parseErrs))
 		}
 		if len(evs) > 0 {
-			p.out <- chunk{b: b, evs: evs}
+			p.out <- chunk{b: b, off: off, evs: evs}
 		}
 	}
 }
@@ -293,9 +352,17 @@ func (p *Pipeline) write() {
 	timer.Stop()
 	flush := func() {
 		if len(evs) > 0 {
-			err := p.commit(evs)
-			for _, c := range pending {
-				c.b.complete(int64(len(c.evs)), err, p.gate)
+			if err := p.commit(evs); err != nil {
+				// Only Close's deadline ends commit's retries: the
+				// batch goes to the spool, as the raw messages it came
+				// from (the detector has seen their events).
+				for i := range pending {
+					p.spool.add(pending[i].b, pending[i].raws(), true)
+				}
+			} else {
+				for _, c := range pending {
+					c.b.complete(int64(len(c.evs)), nil, p.gate)
+				}
 			}
 		}
 		clear(evs) // drop references so stored events can be collected
@@ -328,32 +395,50 @@ func (p *Pipeline) write() {
 	}
 }
 
-// commit writes evs, retrying with backoff. A final failure is returned so
-// the producers learn of it; the events are counted as dropped.
+// commit writes evs, retrying with backoff for as long as the store
+// refuses them: a store error never drops events. Meanwhile the batch
+// holds its places in the queue, which is how the pushback reaches the
+// inputs. Only Close's deadline ends the retries; commit then returns an
+// error and the caller spools the batch.
 func (p *Pipeline) commit(evs []*event.Event) error {
 	start := time.Now()
-	backoff := 50 * time.Millisecond
-	var err error
-	for attempt := 0; attempt <= p.cfg.StoreRetries; attempt++ {
-		if attempt > 0 {
-			p.log.Warn("store batch failed, retrying", "events", len(evs), "attempt", attempt, "err", err)
-			select {
-			case <-time.After(backoff):
-			case <-p.ctx.Done():
-				// The drain deadline passed: no more waiting.
-			}
-			backoff = min(backoff*2, 5*time.Second)
+	backoff := minBackoff
+	failing := false
+	defer func() {
+		if failing {
+			p.failing.Add(-1)
 		}
-		if err = p.store.Append(p.ctx, evs); err == nil {
+	}()
+	for attempt := 1; ; attempt++ {
+		if err := p.ctx.Err(); err != nil {
+			return fmt.Errorf("storing %d events: %w", len(evs), err)
+		}
+		err := p.store.Append(p.ctx, evs)
+		if err == nil {
+			if failing {
+				p.log.Info("store recovered", "events", len(evs), "attempts", attempt, "after", time.Since(start).Round(time.Millisecond))
+			}
 			p.m.Stored.Add(float64(len(evs)))
 			p.m.BatchSeconds.Observe(time.Since(start).Seconds())
 			p.m.BatchEvents.Observe(float64(len(evs)))
 			return nil
 		}
+		if p.ctx.Err() != nil {
+			return fmt.Errorf("storing %d events: %w", len(evs), err)
+		}
+		if !failing {
+			failing = true
+			p.failing.Add(1)
+		}
+		p.log.Warn("store refused a batch; holding it and retrying", "events", len(evs), "attempt", attempt, "retry_in", backoff, "err", err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-p.ctx.Done():
+			t.Stop()
+		}
+		backoff = min(2*backoff, maxBackoff)
 	}
-	p.m.Dropped.WithLabelValues("store_error").Add(float64(len(evs)))
-	p.log.Error("store batch lost after retries", "events", len(evs), "err", err)
-	return fmt.Errorf("storing %d events: %w", len(evs), err)
 }
 
 // complete records that n events of b are committed (or failed with err);
@@ -376,9 +461,13 @@ func (b *batch) complete(n int64, err error, g *gate) {
 }
 
 // Close stops accepting messages and drains: every accepted message is
-// parsed and committed before it returns. If ctx ends first, pending store
-// retries are abandoned, Close still waits for the writers to finish, and
-// returns ctx's error.
+// parsed and committed before it returns. If ctx ends first, the store is
+// no longer waited for: the raw messages not yet committed are written to
+// a spool file in Config.SpoolDir and synced, their producers are told
+// they are durable, and Close returns nil. Close returns an error only if
+// messages are lost: when there is no spool directory or the spool cannot
+// be written. Without a deadline on ctx, Close waits for a failing store
+// for as long as it takes.
 func (p *Pipeline) Close(ctx context.Context) error {
 	p.mu.Lock()
 	if !p.closed {
@@ -387,14 +476,153 @@ func (p *Pipeline) Close(ctx context.Context) error {
 		close(p.in)
 	}
 	p.mu.Unlock()
+	var late error
 	select {
 	case <-p.stopped:
-		p.cancel()
-		return nil
 	case <-ctx.Done():
-		p.cancel()
+		late = ctx.Err()
+		p.cancel() // workers and writers now spool instead of storing
 		<-p.stopped
-		return fmt.Errorf("draining pipeline: %w", ctx.Err())
+	}
+	p.cancel()
+	path, n, err := p.spool.finish(p.gate)
+	if n == 0 {
+		return nil
+	}
+	if err != nil {
+		p.m.Dropped.WithLabelValues("spool_error").Add(float64(n))
+		return fmt.Errorf("draining pipeline: %d messages not stored in time (%w) and not spooled: %w", n, late, err)
+	}
+	p.log.Warn("the store did not take every message before the shutdown deadline; the rest is spooled and is stored at the next start",
+		"messages", n, "spool", path)
+	return nil
+}
+
+// replayBatch is how many spooled messages Replay queues at once.
+const replayBatch = 512
+
+// Replay queues the messages of every spool file in Config.SpoolDir,
+// oldest file first, and returns once all are queued (it waits while the
+// queue is full) with the numbers of files and messages. Call it before
+// the inputs start, so that replayed messages are stored ahead of new ones.
+//
+// A file is removed only once every one of its messages is stored (or
+// spooled again by a Close that ran out of time). A file whose tail is
+// damaged has its good records replayed and is then renamed NAME.corrupt
+// instead of removed, so it is neither replayed twice nor lost to
+// inspection; the damage is logged. If ctx ends before a file is fully
+// queued, the file stays and is replayed again at the next start: its
+// messages may then be stored twice, never lost.
+func (p *Pipeline) Replay(ctx context.Context) (files, msgs int, err error) {
+	if p.cfg.SpoolDir == "" {
+		return 0, 0, nil
+	}
+	paths, err := spoolFiles(p.cfg.SpoolDir)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, path := range paths {
+		n, err := p.replayFile(ctx, path)
+		msgs += n
+		if err != nil {
+			return files, msgs, err
+		}
+		files++
+	}
+	return files, msgs, nil
+}
+
+func (p *Pipeline) replayFile(ctx context.Context, path string) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("replaying spool: %w", err)
+	}
+	defer f.Close()
+	r := &replaying{p: p, path: path}
+	r.outstanding.Add(1) // held until every batch is queued
+	var (
+		batch    []ingest.Raw
+		detected bool
+		queued   int
+	)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		r.outstanding.Add(1)
+		if err := p.submit(ctx, batch, r.done, true, detected); err != nil {
+			r.outstanding.Add(-1)
+			return fmt.Errorf("replaying spool %q: %w", path, err)
+		}
+		queued += len(batch)
+		batch = make([]ingest.Raw, 0, replayBatch)
+		return nil
+	}
+	_, rerr := readSpool(f, func(rec *spoolRecord) error {
+		if rec.Detected != detected {
+			if err := flush(); err != nil {
+				return err
+			}
+			detected = rec.Detected
+		}
+		batch = append(batch, rec.raw())
+		if len(batch) == replayBatch {
+			return flush()
+		}
+		return nil
+	})
+	if rerr == nil || errors.Is(rerr, ErrCorruptSpool) {
+		if err := flush(); err != nil {
+			rerr = err
+		}
+	}
+	switch {
+	case errors.Is(rerr, ErrCorruptSpool):
+		p.log.Error("spool file damaged: its readable messages are replayed, the rest is lost; the file is kept as "+path+spoolCorruptExt,
+			"spool", path, "replayed", queued, "err", rerr)
+		r.corrupt.Store(true)
+	case rerr != nil:
+		r.keep.Store(true)
+		r.release()
+		return queued, rerr
+	}
+	if queued > 0 {
+		p.log.Info("replaying spooled messages", "spool", path, "messages", queued)
+	}
+	r.release()
+	return queued, nil
+}
+
+// replaying tracks one spool file's replay: it is removed (or set aside,
+// when damaged) once every batch queued from it is durable.
+type replaying struct {
+	p           *Pipeline
+	path        string
+	outstanding atomic.Int64
+	keep        atomic.Bool // a batch failed or the file was not fully read: leave it
+	corrupt     atomic.Bool
+}
+
+func (r *replaying) done(err error) {
+	if err != nil {
+		r.keep.Store(true)
+		r.p.log.Error("spooled messages not stored; the spool file stays for the next start", "spool", r.path, "err", err)
+	}
+	r.release()
+}
+
+func (r *replaying) release() {
+	if r.outstanding.Add(-1) != 0 || r.keep.Load() {
+		return
+	}
+	var err error
+	if r.corrupt.Load() {
+		err = os.Rename(r.path, r.path+spoolCorruptExt)
+	} else {
+		err = os.Remove(r.path)
+	}
+	if err != nil {
+		r.p.log.Error("removing a replayed spool file; its messages may be stored again at the next start", "spool", r.path, "err", err)
 	}
 }
 
@@ -404,6 +632,9 @@ type gate struct {
 	n, cap int
 	wake   chan struct{} // closed and replaced on every release
 	done   bool
+	// overflow admits a waiter whose context ends instead of failing it
+	// (see BeginShutdown).
+	overflow bool
 }
 
 func newGate(capacity int) *gate { return &gate{cap: capacity, wake: make(chan struct{})} }
@@ -439,9 +670,22 @@ func (g *gate) acquire(ctx context.Context, n int) error {
 		select {
 		case <-wake:
 		case <-ctx.Done():
+			g.mu.Lock()
+			if g.overflow && !g.done {
+				g.n += n
+				g.mu.Unlock()
+				return nil
+			}
+			g.mu.Unlock()
 			return ctx.Err()
 		}
 	}
+}
+
+func (g *gate) setOverflow() {
+	g.mu.Lock()
+	g.overflow = true
+	g.mu.Unlock()
 }
 
 func (g *gate) release(n int) {

@@ -177,35 +177,120 @@ func TestClosedRefuses(t *testing.T) {
 	}
 }
 
-func TestStoreFailureReportedAndCounted(t *testing.T) {
+// TestStoreFailsThenRecovers: a store that refuses several batches in a
+// row loses nothing; every event is stored once, and none is counted as
+// dropped.
+func TestStoreFailsThenRecovers(t *testing.T) {
 	st := &memStore{}
-	st.fail.Store(100)
+	st.fail.Store(4)
 	m := metrics.New()
-	p := New(Config{QueueSize: 10, Workers: 1, Writers: 1, BatchSize: 10, FlushInterval: time.Millisecond, StoreRetries: 2}, lineParser{}, st, m, nil)
-	done := make(chan error, 1)
-	p.Offer(raws("a", 3), func(err error) { done <- err })
-	if err := <-done; err == nil {
-		t.Fatal("done(nil) for a batch the store refused")
+	p := New(Config{QueueSize: 64, Workers: 2, Writers: 2, BatchSize: 16, FlushInterval: time.Millisecond}, lineParser{}, st, m, nil)
+	var wg sync.WaitGroup
+	const producers, per = 4, 200
+	for g := range producers {
+		wg.Go(func() {
+			for i := 0; i < per; i += 10 {
+				if err := p.Enqueue(context.Background(), raws(fmt.Sprintf("p%d-%d-", g, i), 10)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
 	}
-	if got := testutil.ToFloat64(m.Dropped.WithLabelValues("store_error")); got != 3 {
-		t.Errorf("dropped = %v, want 3", got)
+	wg.Wait()
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
 	}
-	if got := st.calls.Load(); got != 3 {
-		t.Errorf("store attempts = %d, want 3 (1 + 2 retries)", got)
+	if got, want := st.count(), producers*per; got != want {
+		t.Fatalf("stored %d events, want %d", got, want)
 	}
-	p.Close(context.Background())
+	seen := map[string]bool{}
+	for _, m := range st.msgs {
+		if seen[m] {
+			t.Fatalf("event %q stored twice", m)
+		}
+		seen[m] = true
+	}
+	if got := st.fail.Load(); got != 0 {
+		t.Errorf("store still had %d failures to give, want all 4 used", got)
+	}
+	if got := testutil.ToFloat64(m.Dropped.WithLabelValues("store_error")); got != 0 {
+		t.Errorf("dropped = %v, want 0", got)
+	}
 }
 
-func TestRetryRecovers(t *testing.T) {
-	st := &memStore{}
-	st.fail.Store(2)
-	p := New(Config{QueueSize: 10, Workers: 1, Writers: 1, BatchSize: 10, FlushInterval: time.Millisecond, StoreRetries: 3}, lineParser{}, st, nil, nil)
-	done := make(chan error, 1)
-	p.Offer(raws("a", 3), func(err error) { done <- err })
-	if err := <-done; err != nil {
-		t.Fatalf("done(%v) although the third attempt succeeded", err)
+// gatedStore refuses every Append until ok is closed.
+type gatedStore struct {
+	memStore
+	ok       chan struct{}
+	refusals atomic.Int32
+}
+
+func (s *gatedStore) Append(ctx context.Context, evs []*event.Event) error {
+	select {
+	case <-s.ok:
+		return s.memStore.Append(ctx, evs)
+	default:
+		s.refusals.Add(1)
+		return errors.New("disk on fire")
 	}
-	p.Close(context.Background())
+}
+
+// TestOfferUnavailableWhileStoreFails: while the store refuses batches,
+// Offer refuses with ErrUnavailable (HTTP answers 503), which a caller
+// that retries ErrFull also retries; the held batch is stored once the
+// store is back and its producer is told.
+func TestOfferUnavailableWhileStoreFails(t *testing.T) {
+	st := &gatedStore{ok: make(chan struct{})}
+	p := New(Config{QueueSize: 100, Workers: 1, Writers: 1, BatchSize: 10, FlushInterval: time.Millisecond}, lineParser{}, st, nil, nil)
+	done := make(chan error, 1)
+	if err := p.Offer(raws("held", 5), func(err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := p.Offer(raws("probe", 1), nil)
+		if errors.Is(err, ingest.ErrUnavailable) {
+			if !errors.Is(err, ingest.ErrFull) {
+				t.Errorf("ErrUnavailable does not wrap ErrFull")
+			}
+			break
+		}
+		if err != nil {
+			t.Fatalf("Offer while the store fails: got %v, want nil or ErrUnavailable", err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Offer never answered ErrUnavailable while the store refused every batch")
+		}
+		time.Sleep(time.Millisecond) // polling for the writer's first refusal
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("done(%v) while the store refuses everything", err)
+	default:
+	}
+	close(st.ok)
+	if err := <-done; err != nil {
+		t.Fatalf("done: %v", err)
+	}
+	// The store is back: Offer accepts again.
+	deadline = time.Now().Add(10 * time.Second)
+	for errors.Is(p.Offer(raws("after", 1), nil), ingest.ErrUnavailable) {
+		if time.Now().After(deadline) {
+			t.Fatal("Offer still refuses after the store recovered")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, m := range st.msgs {
+		got[m[:4]]++
+	}
+	if got["held"] != 5 {
+		t.Errorf("stored %d of the 5 held messages", got["held"])
+	}
 }
 
 func TestParseErrorsCounted(t *testing.T) {
@@ -239,14 +324,18 @@ func TestDetectorSeesEveryEvent(t *testing.T) {
 	}
 }
 
-func TestCloseDeadline(t *testing.T) {
+func TestCloseDeadlineWithoutSpoolLoses(t *testing.T) {
 	st := &memStore{block: make(chan struct{})}
-	p := New(Config{FlushInterval: time.Millisecond}, lineParser{}, st, nil, nil)
+	m := metrics.New()
+	p := New(Config{FlushInterval: time.Millisecond}, lineParser{}, st, m, nil)
 	p.Enqueue(context.Background(), raws("a", 1))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
 	if err := p.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Close with a stuck store: got %v, want deadline exceeded", err)
+		t.Fatalf("Close with a stuck store and no spool: got %v, want deadline exceeded", err)
+	}
+	if got := testutil.ToFloat64(m.Dropped.WithLabelValues("spool_error")); got != 1 {
+		t.Errorf("dropped = %v, want 1", got)
 	}
 }
 
