@@ -127,6 +127,7 @@ func TestBulkErrors(t *testing.T) {
 		{"empty", "\n", bearer("good"), sinkOK, 400, "action_request_validation_exception"},
 		{"full", `{"index":{"_index":"a"}}` + "\n{}\n", bearer("good"), sinkFull, 429, "es_rejected_execution_exception"},
 		{"closed", `{"index":{"_index":"a"}}` + "\n{}\n", bearer("good"), sinkClosed, 503, "unavailable_shards_exception"},
+		{"store failing", `{"index":{"_index":"a"}}` + "\n{}\n", bearer("good"), sinkDown, 503, "unavailable_shards_exception"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -126,7 +126,7 @@ func (h *Handlers) hecSubmit(w http.ResponseWriter, r *http.Request, msgs []inge
 	if err := h.submit(r, InputHEC, msgs); err != nil {
 		switch status := statusOf(err); {
 		case errors.Is(err, errClientGone):
-		case status == http.StatusTooManyRequests || errors.Is(err, ingest.ErrClosed):
+		case status == http.StatusTooManyRequests || errors.Is(err, ingest.ErrClosed) || errors.Is(err, ingest.ErrUnavailable):
 			hecFail(w, status, hecServerBusy, "Server is busy", nil)
 		default:
 			hecFail(w, status, hecInternalError, "Internal server error", nil)

@@ -78,6 +78,7 @@ func TestHECErrors(t *testing.T) {
 		{"bad time", "/services/collector/event", `{"event":"a","time":"soon"}`, splunk("good"), sinkOK, 400, hecInvalidFormat, ptr(0)},
 		{"full", "/services/collector/event", `{"event":"a"}`, splunk("good"), sinkFull, 429, hecServerBusy, nil},
 		{"closed", "/services/collector/event", `{"event":"a"}`, splunk("good"), sinkClosed, 503, hecServerBusy, nil},
+		{"store failing", "/services/collector/event", `{"event":"a"}`, splunk("good"), sinkDown, 503, hecServerBusy, nil},
 		{"failed", "/services/collector/raw", "line", splunk("good"), sinkFail, 503, hecInternalError, nil},
 		{"raw no data", "/services/collector/raw", "\n\n", splunk("good"), sinkOK, 400, hecNoData, nil},
 	}

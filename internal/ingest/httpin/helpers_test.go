@@ -25,6 +25,7 @@ const (
 	sinkClosed                 // ErrClosed
 	sinkFail                   // accept, then done(error)
 	sinkHang                   // accept, never call done
+	sinkDown                   // ErrUnavailable: the store is failing
 )
 
 type fakeSink struct {
@@ -45,6 +46,8 @@ func (s *fakeSink) Offer(msgs []ingest.Raw, done func(error)) error {
 		return ingest.ErrFull
 	case sinkClosed:
 		return ingest.ErrClosed
+	case sinkDown:
+		return ingest.ErrUnavailable
 	}
 	if !s.discard {
 		s.mu.Lock()

@@ -7,8 +7,9 @@
 // accepted, with the decompressed size bounded too), validates all of it
 // before queueing anything, offers the messages to the sink without
 // blocking, and answers success only once the sink reports them durably
-// stored. A full pipeline is answered with 429 and Retry-After, a closed or
-// failing one with 503.
+// stored. A full pipeline is answered with 429 and Retry-After; a closed
+// one, or one whose store is failing (ingest.ErrUnavailable: the pipeline
+// holds what it has and takes nothing new), with 503 and Retry-After.
 package httpin
 
 import (
@@ -380,9 +381,12 @@ func (h *Handlers) submit(r *http.Request, input string, msgs []ingest.Raw) erro
 	h.stats.Received(input, len(msgs))
 	done := make(chan error, 1)
 	if err := h.sink.Offer(msgs, func(err error) { done <- err }); err != nil {
-		reason := "full"
-		if !errors.Is(err, ingest.ErrFull) {
-			reason = "closed"
+		reason := "closed"
+		switch {
+		case errors.Is(err, ingest.ErrUnavailable):
+			reason = "unavailable"
+		case errors.Is(err, ingest.ErrFull):
+			reason = "full"
 		}
 		h.stats.Rejected(input, reason, len(msgs))
 		return err
@@ -415,6 +419,10 @@ func statusOf(err error) int {
 		return http.StatusUnsupportedMediaType
 	case errors.Is(err, errBadGzip), errors.Is(err, errNoData), errors.Is(err, errBodyRead), errors.As(err, &se):
 		return http.StatusBadRequest
+	case errors.Is(err, ingest.ErrUnavailable):
+		// Checked before ErrFull, which it wraps: the store is failing,
+		// not merely busy.
+		return http.StatusServiceUnavailable
 	case errors.Is(err, ingest.ErrFull), errors.Is(err, errBusy):
 		return http.StatusTooManyRequests
 	}

@@ -50,6 +50,7 @@ func TestNativeIngest(t *testing.T) {
 		{name: "basic auth password is the token", body: `{"a":1}`, hdr: map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("elastic:good"))}, wantStatus: 200},
 		{name: "full", body: `{"a":1}`, mode: sinkFull, wantStatus: 429, wantRetry: "1"},
 		{name: "closed", body: `{"a":1}`, mode: sinkClosed, wantStatus: 503, wantRetry: "5"},
+		{name: "store failing", body: `{"a":1}`, mode: sinkDown, wantStatus: 503, wantRetry: "5"},
 		{name: "storage failed", body: `{"a":1}`, mode: sinkFail, wantStatus: 503, wantRetry: "5"},
 		{name: "unsupported encoding", body: `{"a":1}`, hdr: map[string]string{"Authorization": "Bearer good", "Content-Encoding": "br"}, wantStatus: 415},
 		{name: "bad gzip", body: `{"a":1}`, hdr: map[string]string{"Authorization": "Bearer good", "Content-Encoding": "gzip"}, wantStatus: 400},
