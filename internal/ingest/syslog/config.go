@@ -7,6 +7,12 @@
 // the connection's reads, so backpressure reaches the sender through TCP.
 // Each message is FormatSyslog without its transport framing; decoding the
 // syslog header is the pipeline's job.
+//
+// Shutdown drains: the listeners stop accepting, then every open
+// connection is read until its peer closes it, it goes quiet, or the drain
+// deadline passes, and UDP reads what its socket buffer holds, so that
+// what senders already wrote is handed to the pipeline rather than lost in
+// the socket buffers.
 package syslog
 
 import (
@@ -65,9 +71,10 @@ type Config struct {
 	// UDPReadBuffer is the SO_RCVBUF requested for the UDP socket (the
 	// kernel may cap it at net.core.rmem_max). Default 8 MiB.
 	UDPReadBuffer int
-	// ShutdownTimeout bounds how long, after the context is cancelled,
-	// connections may take to hand their buffered messages to the sink.
-	// Default 5 s.
+	// ShutdownTimeout bounds the drain when the context passed to Start
+	// is cancelled, or Shutdown is called with a context without deadline:
+	// how long connections are still read and their messages handed to
+	// the sink. Default 5 s.
 	ShutdownTimeout time.Duration
 	// Tags are copied onto every message.
 	Tags []string

@@ -17,11 +17,25 @@ import (
 	"github.com/vigilsec/vigil/internal/ingest"
 )
 
-// errShutdown ends a connection's reads when the server stops.
-var errShutdown = errors.New("syslog server shutting down")
-
 // handshakeTimeout bounds a TLS handshake.
 const handshakeTimeout = 30 * time.Second
+
+// At shutdown the server drains: it reads what its peers already sent
+// before it stops. drainQuiet ends a stream connection's drain once the
+// connection has delivered nothing for that long: what a peer wrote before
+// the shutdown is in the socket buffers, or (on a stream the receive window
+// held back) follows each of our reads within a round trip, so a gap this
+// long means there is no more; a peer that keeps an idle connection open
+// (rsyslog does) would otherwise hold the shutdown to its deadline.
+// udpDrainQuiet is the same for UDP, whose received datagrams are all in
+// the socket buffer already. acceptDrain is how long the listeners still
+// accept, so that connections the kernel completed before the shutdown
+// (waiting in its accept queue) are drained rather than reset.
+const (
+	drainQuiet    = 250 * time.Millisecond
+	udpDrainQuiet = 50 * time.Millisecond
+	acceptDrain   = 50 * time.Millisecond
+)
 
 // longAgo is a deadline in the past, used to interrupt blocked reads.
 var longAgo = time.Unix(1, 0)
@@ -35,19 +49,28 @@ type Server struct {
 	log    *slog.Logger
 	tlsCfg *tls.Config
 
-	udp   *net.UDPConn
-	tcp   net.Listener
-	tlsLn net.Listener
+	udp    *net.UDPConn
+	tcp    net.Listener
+	tlsLn  net.Listener
+	tlsRaw net.Listener // the TCP listener under tlsLn
 
 	// drainCtx is used for every Enqueue. It outlives the serving context
-	// by ShutdownTimeout so that buffered messages still reach the sink.
+	// until the drain deadline so that what was read still reaches the
+	// sink.
 	drainCtx    context.Context
 	cancelDrain context.CancelFunc
 
-	closing atomic.Bool
+	// closing is set once shutdown begins; drainEnd, its deadline, is
+	// written before and read only after closing is seen set.
+	closing  atomic.Bool
+	drainEnd time.Time
+	stopOnce sync.Once
+	stopping chan struct{} // closed when shutdown begins
+	udpWake  atomic.Bool   // set when shutdown interrupts the UDP read
+
 	nconns  atomic.Int64
 	mu      sync.Mutex
-	conns   map[net.Conn]struct{}
+	conns   map[net.Conn]*atomic.Bool // the flag is set when shutdown interrupts the conn's read
 	wg      sync.WaitGroup
 	done    chan struct{}
 	started atomic.Bool
@@ -70,7 +93,8 @@ func New(cfg Config, sink ingest.Sink, stats ingest.Stats, log *slog.Logger) (*S
 		log = slog.New(slog.DiscardHandler)
 	}
 	cfg.Tags = slices.Clip(slices.Clone(cfg.Tags))
-	s := &Server{cfg: cfg, sink: sink, stats: stats, log: log, conns: make(map[net.Conn]struct{}), done: make(chan struct{})}
+	s := &Server{cfg: cfg, sink: sink, stats: stats, log: log, conns: make(map[net.Conn]*atomic.Bool),
+		done: make(chan struct{}), stopping: make(chan struct{})}
 	if cfg.TLSAddr != "" {
 		tc, err := loadTLS(cfg)
 		if err != nil {
@@ -106,8 +130,9 @@ func loadTLS(cfg Config) (*tls.Config, error) {
 }
 
 // Start binds the configured listeners and serves them in the background
-// until ctx is cancelled. Listen errors are returned before anything is
-// served. Call Wait to wait for the shutdown to finish.
+// until Shutdown is called or ctx is cancelled, which shuts down the same
+// way with ShutdownTimeout as the deadline. Listen errors are returned
+// before anything is served. Call Wait to wait for the shutdown to finish.
 func (s *Server) Start(ctx context.Context) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("syslog: server already started")
@@ -144,6 +169,7 @@ func (s *Server) Start(ctx context.Context) error {
 			closeAll()
 			return fmt.Errorf("syslog: listening on tls %q: %w", s.cfg.TLSAddr, err)
 		}
+		s.tlsRaw = ln
 		s.tlsLn = tls.NewListener(ln, s.tlsCfg)
 	}
 	s.drainCtx, s.cancelDrain = context.WithCancel(context.WithoutCancel(ctx))
@@ -160,8 +186,11 @@ func (s *Server) Start(ctx context.Context) error {
 		s.wg.Go(func() { s.serveStream(s.tlsLn, InputTLS) })
 	}
 	go func() {
-		<-ctx.Done()
-		s.shutdown()
+		select {
+		case <-ctx.Done():
+			s.beginShutdown(time.Now().Add(s.cfg.ShutdownTimeout))
+		case <-s.stopping:
+		}
 		s.wg.Wait()
 		s.cancelDrain()
 		if s.udp != nil {
@@ -172,9 +201,34 @@ func (s *Server) Start(ctx context.Context) error {
 	return nil
 }
 
-// Wait blocks until the server has stopped after its context was
-// cancelled: listeners closed and every connection's buffered messages
-// handed to the sink (or ShutdownTimeout passed).
+// Shutdown stops the server gracefully, as http.Server.Shutdown does. The
+// listeners stop accepting (after taking the connections already waiting
+// in the kernel's accept queue); every open connection is then read until
+// its peer closes it, it goes quiet, or ctx's deadline passes
+// (ShutdownTimeout from now if ctx has none), and what is read is handed to
+// the sink; UDP reads what its socket buffer holds. Shutdown returns once
+// every reader has stopped, or with ctx's error if ctx ends first; the
+// readers stop by the deadline either way.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if !s.started.Load() {
+		return errors.New("syslog: server not started")
+	}
+	end, ok := ctx.Deadline()
+	if !ok {
+		end = time.Now().Add(s.cfg.ShutdownTimeout)
+	}
+	s.beginShutdown(end)
+	select {
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("syslog: draining connections: %w", ctx.Err())
+	}
+}
+
+// Wait blocks until the server has stopped after Shutdown or the
+// cancellation of its context: listeners closed and what every connection
+// delivered handed to the sink (or the drain deadline passed).
 func (s *Server) Wait() {
 	<-s.done
 }
@@ -217,23 +271,51 @@ func (s *Server) Connections() int {
 	return int(s.nconns.Load())
 }
 
-func (s *Server) shutdown() {
-	s.closing.Store(true)
-	time.AfterFunc(s.cfg.ShutdownTimeout, s.cancelDrain)
-	if s.tcp != nil {
-		s.tcp.Close()
+// beginShutdown starts the drain, to end by end. Only the first call
+// counts.
+func (s *Server) beginShutdown(end time.Time) {
+	s.stopOnce.Do(func() {
+		s.drainEnd = end
+		s.closing.Store(true)
+		close(s.stopping)
+		time.AfterFunc(time.Until(end), s.cancelDrain)
+		// The accept loops close their listeners when Accept fails, which
+		// it does once the accept queue is empty and this deadline passed.
+		for _, ln := range []net.Listener{s.tcp, s.tlsRaw} {
+			if ln == nil {
+				continue
+			}
+			if d, ok := ln.(interface{ SetDeadline(time.Time) error }); !ok || d.SetDeadline(time.Now().Add(acceptDrain)) != nil {
+				ln.Close()
+			}
+		}
+		// Blocked reads wake up, see the shutdown and re-arm their
+		// deadlines for the drain; the flag tells them this deadline was
+		// not theirs.
+		if s.udp != nil {
+			s.udpWake.Store(true)
+			s.udp.SetReadDeadline(longAgo)
+		}
+		s.mu.Lock()
+		for c, wake := range s.conns {
+			wake.Store(true)
+			c.SetReadDeadline(longAgo)
+		}
+		s.mu.Unlock()
+	})
+}
+
+// drainDeadline is the read deadline during the drain: quiet from now,
+// but no later than the drain's end.
+func (s *Server) drainDeadline(now time.Time, quiet time.Duration) time.Time {
+	return earlier(now.Add(quiet), s.drainEnd)
+}
+
+func earlier(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
 	}
-	if s.tlsLn != nil {
-		s.tlsLn.Close()
-	}
-	if s.udp != nil {
-		s.udp.SetReadDeadline(longAgo)
-	}
-	s.mu.Lock()
-	for c := range s.conns {
-		c.SetReadDeadline(longAgo)
-	}
-	s.mu.Unlock()
+	return a
 }
 
 func (s *Server) serveStream(ln net.Listener, input string) {
@@ -241,7 +323,12 @@ func (s *Server) serveStream(ln net.Listener, input string) {
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
-			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
+			if s.closing.Load() {
+				// The accept queue is drained (its deadline passed).
+				ln.Close()
+				return
+			}
+			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			// Out of file descriptors and the like: back off as net/http does.
@@ -257,14 +344,14 @@ func (s *Server) serveStream(ln net.Listener, input string) {
 			s.stats.Rejected(input, "too_many_connections", 1)
 			continue
 		}
+		// A connection accepted during the drain drains from its first
+		// read (it sees closing set).
+		wake := new(atomic.Bool)
 		s.mu.Lock()
-		s.conns[conn] = struct{}{}
-		if s.closing.Load() {
-			conn.SetReadDeadline(longAgo)
-		}
+		s.conns[conn] = wake
 		s.mu.Unlock()
 		s.wg.Go(func() {
-			s.handleConn(conn, input)
+			s.handleConn(conn, input, wake)
 			s.mu.Lock()
 			delete(s.conns, conn)
 			s.mu.Unlock()
@@ -273,32 +360,25 @@ func (s *Server) serveStream(ln net.Listener, input string) {
 	}
 }
 
-// setDeadline sets conn's read deadline unless the server is shutting
-// down, in which case it reports errShutdown.
-func (s *Server) setDeadline(c interface{ SetReadDeadline(time.Time) error }, t time.Time) error {
-	if s.closing.Load() {
-		return errShutdown
-	}
-	c.SetReadDeadline(t)
-	if s.closing.Load() {
-		// Shutdown may have set its deadline before ours.
-		c.SetReadDeadline(longAgo)
-	}
-	return nil
-}
-
-func (s *Server) handleConn(conn net.Conn, input string) {
+// handleConn reads conn until it ends, the idle timeout passes, or (after
+// shutdown began) its drain ends. wake is set when the shutdown interrupts
+// its read.
+func (s *Server) handleConn(conn net.Conn, input string, wake *atomic.Bool) {
 	defer conn.Close()
 	peer := conn.RemoteAddr().String()
 	if tc, ok := conn.(*tls.Conn); ok {
-		if s.closing.Load() {
-			return
-		}
 		// A handshake gets less time than an idle connection: a peer that
 		// is not speaking TLS should not hold a connection slot for long.
-		conn.SetDeadline(time.Now().Add(min(s.cfg.IdleTimeout, handshakeTimeout)))
-		if s.closing.Load() {
-			conn.SetReadDeadline(longAgo)
+		// During the drain it gets until the drain's end.
+		hd := time.Now().Add(min(s.cfg.IdleTimeout, handshakeTimeout))
+		closing := s.closing.Load()
+		if closing {
+			hd = earlier(hd, s.drainEnd)
+		}
+		conn.SetDeadline(hd)
+		if !closing && s.closing.Load() {
+			// Shutdown began meanwhile; its wake-up may have come first.
+			conn.SetReadDeadline(earlier(hd, s.drainEnd))
 		}
 		err := tc.Handshake()
 		conn.SetWriteDeadline(time.Time{})
@@ -310,38 +390,71 @@ func (s *Server) handleConn(conn net.Conn, input string) {
 	}
 	b := s.newBatcher(input, peer)
 	fr := newFramer(conn, s.cfg.MaxMessageSize)
-	// A batch waits up to BatchWait for more messages, so that a connection
-	// trickling messages still hands them over in batches; the read
-	// deadline is then the batch's, and its expiry flushes the batch and
-	// reads on. Otherwise the deadline is the idle timeout, counted from
-	// the last data received.
+	// Read deadlines serve three ends. A batch waits up to BatchWait for
+	// more messages, so that a connection trickling messages still hands
+	// them over in batches; the read deadline is then the batch's, and its
+	// expiry flushes the batch and reads on. Otherwise the deadline is the
+	// idle timeout, counted from the last data received. Once shutdown
+	// began, the connection drains instead: it reads on until the peer
+	// closes it, sends nothing for drainQuiet, or the drain's end passes.
 	lastData := time.Now()
 	seenReads := 0
 	batchDeadline := false
+	draining := false
+	drainArmed := false
 	fr.beforeRead = func() error {
-		now := time.Now()
 		if fr.reads != seenReads {
-			lastData, seenReads = now, fr.reads
+			lastData, seenReads = time.Now(), fr.reads
 		}
+		if len(b.msgs) > 0 && !time.Now().Before(b.now.Add(s.cfg.BatchWait)) {
+			if err := b.flush(s.drainCtx); err != nil {
+				return err
+			}
+		}
+		// After the flush, which may have waited for room in the sink.
+		now := time.Now()
+		draining = s.closing.Load()
 		deadline := lastData.Add(s.cfg.IdleTimeout)
+		if draining {
+			deadline = s.drainDeadline(now, drainQuiet)
+		}
 		batchDeadline = false
 		if len(b.msgs) > 0 {
-			bd := b.now.Add(s.cfg.BatchWait)
-			if !bd.After(now) {
-				if err := b.flush(s.drainCtx); err != nil {
-					return err
-				}
-			} else if bd.Before(deadline) {
+			if bd := b.now.Add(s.cfg.BatchWait); bd.Before(deadline) {
 				deadline, batchDeadline = bd, true
 			}
 		}
-		return s.setDeadline(conn, deadline)
+		switch {
+		case draining && !drainArmed:
+			// The first drain deadline. Under s.mu, so that shutdown's
+			// wake-up (flag and deadline, set together under s.mu) comes
+			// wholly before it, and is dropped as stale, or wholly after,
+			// and is seen: a stale flag would cost another quiet wait.
+			s.mu.Lock()
+			wake.Store(false)
+			conn.SetReadDeadline(deadline)
+			s.mu.Unlock()
+			drainArmed = true
+		default:
+			conn.SetReadDeadline(deadline)
+			if !draining && s.closing.Load() {
+				// Shutdown began after we looked, and its wake-up may
+				// have come before our deadline replaced it.
+				conn.SetReadDeadline(longAgo)
+			}
+		}
+		return nil
 	}
 	fr.retryRead = func(err error) bool {
-		if !batchDeadline || !errors.Is(err, os.ErrDeadlineExceeded) || s.closing.Load() {
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			return false
 		}
-		return b.flush(s.drainCtx) == nil
+		if batchDeadline {
+			return b.flush(s.drainCtx) == nil
+		}
+		// Woken by the shutdown: read on, draining. Otherwise the idle
+		// timeout passed, or the drain ended.
+		return wake.Swap(false) || (!draining && s.closing.Load())
 	}
 	for {
 		f, err := fr.next()

@@ -39,12 +39,15 @@ type fakeSink struct {
 	msgs    []ingest.Raw
 	count   atomic.Int64
 	calls   atomic.Int64
+	waiting atomic.Int64 // Enqueue calls waiting at the gate
 	discard bool
 	gate    chan struct{}
 }
 
 func (s *fakeSink) Enqueue(ctx context.Context, msgs []ingest.Raw) error {
 	if s.gate != nil {
+		s.waiting.Add(1)
+		defer s.waiting.Add(-1)
 		select {
 		case <-s.gate:
 		case <-ctx.Done():

@@ -11,8 +11,8 @@ import (
 // maxDatagram is the largest UDP payload over IPv4 or IPv6 without jumbograms.
 const maxDatagram = 65535
 
-// serveUDP reads datagrams until shutdown. Each datagram is one message; a
-// trailing newline is stripped.
+// serveUDP reads datagrams until shutdown, then drains the socket buffer.
+// Each datagram is one message; a trailing newline is stripped.
 func (s *Server) serveUDP(pc *net.UDPConn) {
 	// One byte beyond the limit tells a datagram that was cut from one that
 	// fits exactly.
@@ -21,29 +21,37 @@ func (s *Server) serveUDP(pc *net.UDPConn) {
 	var lastAddr netip.AddrPort
 	var first time.Time
 	for {
-		if s.closing.Load() {
-			break
+		// A partial batch waits up to BatchWait for more datagrams. Once
+		// shutdown began, the reads drain what the socket buffer holds:
+		// until a read finds nothing for udpDrainQuiet, or the drain ends.
+		draining := s.closing.Load()
+		var deadline time.Time
+		if draining {
+			deadline = s.drainDeadline(time.Now(), udpDrainQuiet)
+		} else if len(b.msgs) > 0 {
+			deadline = first.Add(s.cfg.BatchWait)
 		}
-		if len(b.msgs) > 0 {
-			pc.SetReadDeadline(first.Add(s.cfg.BatchWait))
-		} else {
-			pc.SetReadDeadline(time.Time{})
-		}
-		if s.closing.Load() {
-			break
+		pc.SetReadDeadline(deadline)
+		if !draining && s.closing.Load() {
+			// Shutdown's wake-up may have come before our deadline.
+			pc.SetReadDeadline(longAgo)
 		}
 		n, addr, err := pc.ReadFromUDPAddrPort(buf)
 		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) && !s.closing.Load() {
-				if b.flush(s.drainCtx) != nil && s.drainCtx.Err() != nil {
-					return
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				if errors.Is(err, net.ErrClosed) {
+					break
 				}
+				// ICMP-triggered errors and the like: keep serving.
 				continue
 			}
-			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
-				break
+			if s.udpWake.Swap(false) || (!draining && s.closing.Load()) {
+				continue // woken by the shutdown: drain
 			}
-			// ICMP-triggered errors and the like: keep serving.
+			if draining {
+				break // the buffer is empty, or the drain ended
+			}
+			b.flush(s.drainCtx) // the batch's wait ended
 			continue
 		}
 		data := buf[:n]
