@@ -133,6 +133,9 @@ type batch struct {
 	// detected is set for messages replayed from a spool whose events the
 	// detector already saw before the shutdown that spooled them.
 	detected bool
+	// spilled is set for a batch written to the spool without entering
+	// the queue: it holds no places there.
+	spilled bool
 }
 
 // chunk is a run of parsed events of one batch on its way to a writer:
@@ -206,7 +209,8 @@ func (p *Pipeline) QueueDepth() int { return p.gate.used() }
 func (p *Pipeline) QueueSize() int { return p.cfg.QueueSize }
 
 // Enqueue implements ingest.Sink: it blocks while the queue is full, until
-// ctx ends. After BeginShutdown, a wait that ctx ends admits msgs anyway.
+// ctx ends. After BeginShutdown it never blocks: what does not fit in the
+// queue goes to the spool.
 func (p *Pipeline) Enqueue(ctx context.Context, msgs []ingest.Raw) error {
 	return p.submit(ctx, msgs, nil, true, false)
 }
@@ -222,12 +226,14 @@ func (p *Pipeline) Offer(msgs []ingest.Raw, done func(error)) error {
 }
 
 // BeginShutdown tells the pipeline that shutdown has begun and the inputs
-// are draining: from now on an Enqueue whose context ends while it waits
-// for room admits its messages over capacity instead of failing. An input
-// ends that wait at its drain deadline holding messages it already read
-// off a socket; they are in memory either way, so admitting them costs no
-// memory, and Close then stores or spools them rather than losing them.
-func (p *Pipeline) BeginShutdown() { p.gate.setOverflow() }
+// are draining what their peers already sent: from now on an Enqueue that
+// finds the queue full writes its messages to the spool instead of
+// waiting. The drain then runs at the speed of the disk rather than of the
+// store, so it empties the socket buffers well before its deadline, and
+// what it read is not lost if the deadline comes first. Replay stores
+// those messages at the next start. Offer is unchanged: its callers can
+// send again.
+func (p *Pipeline) BeginShutdown() { p.gate.startSpill() }
 
 func (p *Pipeline) submit(ctx context.Context, msgs []ingest.Raw, done func(error), wait, detected bool) error {
 	if len(msgs) == 0 {
@@ -238,7 +244,11 @@ func (p *Pipeline) submit(ctx context.Context, msgs []ingest.Raw, done func(erro
 	}
 	n := len(msgs)
 	if wait {
-		if err := p.gate.acquire(ctx, n); err != nil {
+		err := p.gate.acquire(ctx, n)
+		if errors.Is(err, errSpill) {
+			return p.spill(msgs, detected)
+		}
+		if err != nil {
 			return err
 		}
 	} else if p.failing.Load() > 0 || !p.gate.tryAcquire(n) {
@@ -258,11 +268,21 @@ func (p *Pipeline) submit(ctx context.Context, msgs []ingest.Raw, done func(erro
 	}
 	b := &batch{msgs: msgs, done: done, detected: detected}
 	b.remaining.Store(int64(n))
-	// This does not block: the gate admits at most QueueSize messages, so
-	// at most QueueSize batches, but for the few it admits over capacity
-	// at shutdown (BeginShutdown), which may wait here for the workers.
-	p.in <- b
+	p.in <- b // never blocks: the gate admits at most QueueSize messages, so at most QueueSize batches
 	p.mu.RUnlock()
+	return nil
+}
+
+// spill writes msgs to the spool, beside the queue (see BeginShutdown).
+func (p *Pipeline) spill(msgs []ingest.Raw, detected bool) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return ingest.ErrClosed
+	}
+	b := &batch{msgs: msgs, detected: detected, spilled: true}
+	b.remaining.Store(int64(len(msgs)))
+	p.spool.add(b, msgs, detected)
 	return nil
 }
 
@@ -450,7 +470,9 @@ func (b *batch) complete(n int64, err error, g *gate) {
 	if b.remaining.Add(-n) != 0 {
 		return
 	}
-	g.release(len(b.msgs))
+	if !b.spilled {
+		g.release(len(b.msgs))
+	}
 	if b.done != nil {
 		var e error
 		if f := b.failed.Load(); f != nil {
@@ -626,15 +648,17 @@ func (r *replaying) release() {
 	}
 }
 
+// errSpill tells a producer that the gate is full and shutdown has begun:
+// its messages go to the spool (see BeginShutdown).
+var errSpill = errors.New("queue full at shutdown: spill")
+
 // gate is a counting semaphore whose waiters can give up.
 type gate struct {
 	mu     sync.Mutex
 	n, cap int
 	wake   chan struct{} // closed and replaced on every release
 	done   bool
-	// overflow admits a waiter whose context ends instead of failing it
-	// (see BeginShutdown).
-	overflow bool
+	spill  bool // acquire fails with errSpill instead of waiting
 }
 
 func newGate(capacity int) *gate { return &gate{cap: capacity, wake: make(chan struct{})} }
@@ -665,32 +689,33 @@ func (g *gate) acquire(ctx context.Context, n int) error {
 			g.mu.Unlock()
 			return nil
 		}
+		if g.spill {
+			g.mu.Unlock()
+			return errSpill
+		}
 		wake := g.wake
 		g.mu.Unlock()
 		select {
 		case <-wake:
 		case <-ctx.Done():
-			g.mu.Lock()
-			if g.overflow && !g.done {
-				g.n += n
-				g.mu.Unlock()
-				return nil
-			}
-			g.mu.Unlock()
 			return ctx.Err()
 		}
 	}
 }
 
-func (g *gate) setOverflow() {
-	g.mu.Lock()
-	g.overflow = true
-	g.mu.Unlock()
-}
-
 func (g *gate) release(n int) {
 	g.mu.Lock()
 	g.n -= n
+	close(g.wake)
+	g.wake = make(chan struct{})
+	g.mu.Unlock()
+}
+
+// startSpill makes waiting and future acquires that do not fit fail with
+// errSpill.
+func (g *gate) startSpill() {
+	g.mu.Lock()
+	g.spill = true
 	close(g.wake)
 	g.wake = make(chan struct{})
 	g.mu.Unlock()
