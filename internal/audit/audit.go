@@ -1,16 +1,18 @@
 // Package audit keeps the record of every change made through Vigil: who,
 // when, what, and the object before and after. Entries are only ever
-// added.
+// added: each has a gapless sequence number and the SHA-256 of its content
+// chained to the previous entry's, triggers refuse UPDATE and DELETE, and
+// Verify walks the chain (see docs/incidents.md, "Audit").
 package audit
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
-
-	"github.com/vigilsec/vigil/internal/alert"
 )
 
 // Entry is one recorded change.
@@ -22,6 +24,10 @@ type Entry struct {
 	Target string          `json:"target"` // the object's id
 	Before json.RawMessage `json:"before,omitempty"`
 	After  json.RawMessage `json:"after,omitempty"`
+	// Seq and Hash are the entry's place in the chain and its hash (hex),
+	// assigned when it is appended: RecordTx ignores them.
+	Seq  int64  `json:"seq,omitempty"`
+	Hash string `json:"hash,omitempty"`
 }
 
 // Log is the audit log in the meta database.
@@ -30,48 +36,138 @@ type Log struct {
 	now func() time.Time
 }
 
-// Open creates the table if needed.
+// Open brings the table up to date (Migrate, in a transaction of its own)
+// and returns the log.
 func Open(ctx context.Context, db *sql.DB) (*Log, error) {
-	_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS audit_log (
-		id TEXT PRIMARY KEY,
-		time INTEGER NOT NULL,
-		actor TEXT NOT NULL,
-		action TEXT NOT NULL,
-		target TEXT NOT NULL,
-		before TEXT NOT NULL DEFAULT '',
-		after TEXT NOT NULL DEFAULT ''
-	);
-	CREATE INDEX IF NOT EXISTS audit_log_time ON audit_log(time);
-	CREATE INDEX IF NOT EXISTS audit_log_target ON audit_log(target, time);`)
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("creating audit table: %w", err)
+		return nil, fmt.Errorf("opening audit log: %w", err)
+	}
+	if err := Migrate(ctx, tx); err != nil {
+		tx.Rollback()
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("opening audit log: %w", err)
 	}
 	return &Log{db: db, now: time.Now}, nil
 }
 
-func raw(v any) string {
+func raw(v any) json.RawMessage {
 	if v == nil {
-		return ""
+		return nil
 	}
 	if b, ok := v.(json.RawMessage); ok {
-		return string(b)
+		return b
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		return ""
+		return nil
 	}
-	return string(b)
+	return b
 }
 
-// Record adds an entry. before and after are marshalled to JSON (nil:
-// none); secrets must be removed by the caller.
+// newID is a random entry id. The audit package makes its own rather than
+// borrowing another package's so that the metadata store can depend on it
+// without a cycle.
+func newID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Record adds an entry in a transaction of its own. before and after are
+// marshalled to JSON (nil: none); secrets must be removed by the caller.
 func (l *Log) Record(ctx context.Context, actor, action, target string, before, after any) error {
-	_, err := l.db.ExecContext(ctx, `INSERT INTO audit_log (id, time, actor, action, target, before, after) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		alert.NewID(), l.now().UnixNano(), actor, action, target, raw(before), raw(after))
+	e := Entry{Actor: actor, Action: action, Target: target, Before: raw(before), After: raw(after)}
+	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("writing audit log: %w", err)
 	}
+	if err := l.RecordTx(ctx, tx, e); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("writing audit log: %w", err)
+	}
 	return nil
+}
+
+// RecordTx appends entries at the end of the chain within the caller's
+// transaction, so that a change and its audit entry commit or roll back
+// together. An entry without an ID or Time gets a new id and the current
+// time. The transaction must hold SQLite's write lock before it reads the
+// tail (the meta database begins write transactions IMMEDIATE): that is
+// what serialises appends into one chain. Were two appends to read the same
+// tail anyway, the unique index on seq refuses the second one rather than
+// letting the chain fork.
+func (l *Log) RecordTx(ctx context.Context, tx *sql.Tx, entries ...Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	// The tail is read every time instead of cached: a cache would have to
+	// follow every rollback of every caller's transaction, and this is one
+	// lookup in the seq index.
+	seq, prev, err := tail(ctx, tx)
+	if err != nil {
+		return err
+	}
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO audit_log (id, time, actor, action, target, before, after, seq, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("writing audit log: %w", err)
+	}
+	defer ins.Close()
+	var buf []byte
+	for _, e := range entries {
+		r := row{id: e.ID, actor: e.Actor, action: e.Action, target: e.Target, before: e.Before, after: e.After}
+		if r.id == "" {
+			r.id = newID()
+		}
+		t := e.Time
+		if t.IsZero() {
+			t = l.now()
+		}
+		r.time = t.UnixNano()
+		seq++
+		r.seq = seq
+		var h [32]byte
+		h, buf = r.hash(prev, buf)
+		if _, err := ins.ExecContext(ctx, r.id, r.time, r.actor, r.action, r.target, string(r.before), string(r.after),
+			r.seq, hex.EncodeToString(prev[:]), hex.EncodeToString(h[:])); err != nil {
+			return fmt.Errorf("writing audit log entry seq %d (%s %s): %w", seq, e.Action, e.Target, err)
+		}
+		prev = h
+	}
+	return nil
+}
+
+// tail returns the last entry's seq and hash: 0 and the genesis hash (32
+// zero bytes) when the chain is empty.
+func tail(ctx context.Context, q querier) (int64, [32]byte, error) {
+	var seq int64
+	var h string
+	var prev [32]byte
+	err := q.QueryRowContext(ctx, `SELECT seq, hash FROM audit_log WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1`).Scan(&seq, &h)
+	switch {
+	case err == sql.ErrNoRows:
+		return 0, prev, nil
+	case err != nil:
+		return 0, prev, fmt.Errorf("reading audit log tail: %w", err)
+	}
+	if !decodeHash(h, &prev) {
+		// Chaining onto a malformed hash would hide the damage; refusing
+		// to append makes it loud.
+		return 0, prev, fmt.Errorf("audit log tail seq %d has a malformed hash %q: run vigil audit verify", seq, h)
+	}
+	return seq, prev, nil
+}
+
+// querier is what *sql.DB, *sql.Tx and *sql.Conn have in common.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
 // Filter selects entries.
@@ -87,7 +183,7 @@ func (l *Log) List(ctx context.Context, f Filter) ([]Entry, error) {
 		f.Limit = 100
 	}
 	f.Limit = min(f.Limit, 10000)
-	q := `SELECT id, time, actor, action, target, before, after FROM audit_log WHERE time >= ?`
+	q := `SELECT id, time, actor, action, target, before, after, seq, hash FROM audit_log WHERE time >= ?`
 	args := []any{f.Since.UnixNano()}
 	if f.Since.IsZero() {
 		args[0] = int64(0)
@@ -110,8 +206,10 @@ func (l *Log) List(ctx context.Context, f Filter) ([]Entry, error) {
 		var e Entry
 		var t int64
 		var before, after string
-		if err := rows.Scan(&e.ID, &t, &e.Actor, &e.Action, &e.Target, &before, &after); err != nil {
-			return nil, err
+		var seq sql.NullInt64
+		var h sql.NullString
+		if err := rows.Scan(&e.ID, &t, &e.Actor, &e.Action, &e.Target, &before, &after, &seq, &h); err != nil {
+			return nil, fmt.Errorf("reading audit log: %w", err)
 		}
 		e.Time = time.Unix(0, t).UTC()
 		if before != "" {
@@ -120,7 +218,11 @@ func (l *Log) List(ctx context.Context, f Filter) ([]Entry, error) {
 		if after != "" {
 			e.After = json.RawMessage(after)
 		}
+		e.Seq, e.Hash = seq.Int64, h.String
 		out = append(out, e)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading audit log: %w", err)
+	}
+	return out, nil
 }
