@@ -1,0 +1,173 @@
+package main
+
+import (
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/vigilsec/vigil/internal/audit"
+	_ "modernc.org/sqlite"
+)
+
+func newAuditCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Check the audit log",
+		Args:  usageArgs(cobra.NoArgs),
+	}
+	cmd.AddCommand(newAuditVerifyCmd())
+	return cmd
+}
+
+func newAuditVerifyCmd() *cobra.Command {
+	var serverURL, token, dataDir, format string
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Verify the audit log's hash chain",
+		Long: `Walk the audit log in sequence order, recompute every entry's hash and check
+that each entry names the previous one's (see docs/incidents.md, "Audit").
+Reads DATA/meta.db directly and read-only (--data, default ./vigil-data; the
+server may be running), or asks a running server (--server, --token or env
+VIGIL_TOKEN; admin role).
+
+  vigil audit verify --data /var/lib/vigil
+
+The exit status is 0 when the chain is intact, 1 when it is broken (the
+first break is printed) or could not be read, 2 on a usage error. Keep the
+head seq and hash it prints somewhere else: a later run that no longer
+reaches them shows that entries were removed or rewritten at the end.`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "text" && format != "json" {
+				return usageError{fmt.Errorf("--format: %q is not text or json", format)}
+			}
+			var (
+				rep   audit.Report
+				where string
+				err   error
+			)
+			switch {
+			case serverURL != "" && dataDir != "":
+				return usageError{errors.New("give --server or --data, not both")}
+			case serverURL != "":
+				if token == "" {
+					token = os.Getenv("VIGIL_TOKEN")
+				}
+				where = serverURL
+				rep, err = verifyServer(cmd, serverURL, token)
+			default:
+				if dataDir == "" {
+					dataDir = "./vigil-data"
+				}
+				where = filepath.Join(dataDir, "meta.db")
+				rep, err = verifyDir(cmd, where)
+			}
+			if err != nil {
+				return err
+			}
+			if err := printReport(cmd.OutOrStdout(), where, rep, format); err != nil {
+				return err
+			}
+			if !rep.OK {
+				return exitCode(1)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dataDir, "data", "", "data directory whose meta.db to read (default ./vigil-data unless --server is given)")
+	f.StringVar(&serverURL, "server", "", "ask this server instead (GET /api/v1/audit/verify)")
+	f.StringVar(&token, "token", "", "API token of an admin (default: env VIGIL_TOKEN)")
+	f.StringVar(&format, "format", "text", "output format: text or json")
+	return cmd
+}
+
+// verifyDir verifies the audit log in a meta database file. It opens the
+// file read-only, so it neither creates a missing database nor migrates an
+// old one; SQLite's WAL lets it read beside a running server.
+func verifyDir(cmd *cobra.Command, path string) (audit.Report, error) {
+	if _, err := os.Stat(path); err != nil {
+		return audit.Report{}, fmt.Errorf("--data: %w", err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return audit.Report{}, fmt.Errorf("opening %s: %w", path, err)
+	}
+	defer db.Close()
+	rep, err := audit.Verify(cmd.Context(), db)
+	if err != nil {
+		return rep, fmt.Errorf("%s: %w", path, err)
+	}
+	return rep, nil
+}
+
+func verifyServer(cmd *cobra.Command, base, token string) (audit.Report, error) {
+	u, err := url.Parse(strings.TrimRight(base, "/") + "/api/v1/audit/verify")
+	if err != nil {
+		return audit.Report{}, usageError{fmt.Errorf("--server: %w", err)}
+	}
+	req, err := http.NewRequestWithContext(cmd.Context(), "GET", u.String(), nil)
+	if err != nil {
+		return audit.Report{}, usageError{fmt.Errorf("--server: %w", err)}
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return audit.Report{}, fmt.Errorf("verifying audit log on %s: %w", base, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return audit.Report{}, fmt.Errorf("reading answer of %s: %w", base, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			return audit.Report{}, fmt.Errorf("server answered %s: %s", resp.Status, e.Error)
+		}
+		return audit.Report{}, fmt.Errorf("server answered %s", resp.Status)
+	}
+	var rep audit.Report
+	if err := json.Unmarshal(body, &rep); err != nil {
+		return audit.Report{}, fmt.Errorf("decoding answer of %s: %w", base, err)
+	}
+	// A report that says OK and names a break (or the reverse) is not one
+	// this command can vouch for.
+	if rep.OK != (rep.Break == nil) {
+		return audit.Report{}, fmt.Errorf("answer of %s is inconsistent: ok %v with break %+v", base, rep.OK, rep.Break)
+	}
+	return rep, nil
+}
+
+func printReport(w io.Writer, where string, rep audit.Report, format string) error {
+	if format == "json" {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	}
+	head := "no entries"
+	if rep.HeadSeq > 0 {
+		head = fmt.Sprintf("seq %d hash %s", rep.HeadSeq, rep.HeadHash)
+	}
+	var err error
+	if rep.OK {
+		_, err = fmt.Fprintf(w, "audit log %s: OK, %d entries checked\nhead: %s\n", where, rep.Entries, head)
+	} else {
+		_, err = fmt.Fprintf(w, "audit log %s: BROKEN at seq %d (%s)\n%s\n%d entries checked before it; last intact: %s\n",
+			where, rep.Break.Seq, rep.Break.Reason, rep.Break.Message, rep.Entries, head)
+	}
+	return err
+}
