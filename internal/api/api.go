@@ -97,6 +97,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/status", a.Require(auth.PermRead, http.HandlerFunc(a.status)))
 	mux.Handle("GET /api/v1/alerts", a.Require(auth.PermRead, http.HandlerFunc(a.listAlerts)))
 	a.registerIncidents(mux)
+	mux.Handle("GET /api/v1/audit/verify", a.Require(auth.PermAdmin, http.HandlerFunc(a.verifyAudit)))
 	mux.Handle("GET /api/v1/rules", a.Require(auth.PermRead, http.HandlerFunc(a.listRules)))
 	mux.Handle("POST /api/v1/rules/reload", a.Require(auth.PermWrite, http.HandlerFunc(a.reloadRules)))
 	mux.Handle("GET /api/v1/intel", a.Require(auth.PermRead, http.HandlerFunc(a.intelStatus)))

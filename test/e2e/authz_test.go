@@ -222,6 +222,7 @@ func authzEndpoints() []endpoint {
 
 		// Audit and rules.
 		{method: "GET", path: "/api/v1/audit", role: needAdmin, ok: 200, prep: static("/api/v1/audit?since=24h&limit=5", "")},
+		{method: "GET", path: "/api/v1/audit/verify", role: needAdmin, ok: 200},
 		{method: "GET", path: "/api/v1/rules", role: needViewer, ok: 200},
 		{method: "POST", path: "/api/v1/rules/reload", role: needAnalyst, ok: 200},
 
