@@ -209,8 +209,8 @@ func (p *Pipeline) QueueDepth() int { return p.gate.used() }
 func (p *Pipeline) QueueSize() int { return p.cfg.QueueSize }
 
 // Enqueue implements ingest.Sink: it blocks while the queue is full, until
-// ctx ends. After BeginShutdown it never blocks: what does not fit in the
-// queue goes to the spool.
+// ctx ends. From BeginShutdown's spillAt on it never blocks: what does not
+// fit in the queue goes to the spool.
 func (p *Pipeline) Enqueue(ctx context.Context, msgs []ingest.Raw) error {
 	return p.submit(ctx, msgs, nil, true, false)
 }
@@ -226,14 +226,17 @@ func (p *Pipeline) Offer(msgs []ingest.Raw, done func(error)) error {
 }
 
 // BeginShutdown tells the pipeline that shutdown has begun and the inputs
-// are draining what their peers already sent: from now on an Enqueue that
-// finds the queue full writes its messages to the spool instead of
-// waiting. The drain then runs at the speed of the disk rather than of the
-// store, so it empties the socket buffers well before its deadline, and
-// what it read is not lost if the deadline comes first. Replay stores
-// those messages at the next start. Offer is unchanged: its callers can
-// send again.
-func (p *Pipeline) BeginShutdown() { p.gate.startSpill() }
+// are draining what their peers already sent: from spillAt on, an Enqueue
+// that finds the queue full, or is waiting for room, writes its messages
+// to the spool instead. Until then the drain hands messages over as fast
+// as the store takes them, so that they are searchable at once; after, as
+// fast as the disk takes them, so that the drain empties the socket
+// buffers before its deadline and what it read is not lost if the deadline
+// comes first. Replay stores spilled messages at the next start. Offer is
+// unchanged: its callers can send again.
+func (p *Pipeline) BeginShutdown(spillAt time.Time) {
+	time.AfterFunc(time.Until(spillAt), p.gate.startSpill)
+}
 
 func (p *Pipeline) submit(ctx context.Context, msgs []ingest.Raw, done func(error), wait, detected bool) error {
 	if len(msgs) == 0 {
@@ -515,7 +518,7 @@ func (p *Pipeline) Close(ctx context.Context) error {
 		p.m.Dropped.WithLabelValues("spool_error").Add(float64(n))
 		return fmt.Errorf("draining pipeline: %d messages not stored in time (%w) and not spooled: %w", n, late, err)
 	}
-	p.log.Warn("the store did not take every message before the shutdown deadline; the rest is spooled and is stored at the next start",
+	p.log.Warn("messages spooled at shutdown (not stored by the deadline, or beyond the queue while inputs drained); they are stored at the next start",
 		"messages", n, "spool", path)
 	return nil
 }

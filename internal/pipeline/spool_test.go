@@ -290,9 +290,10 @@ func TestReplayKeepsGoodRecordsOfDamagedSpool(t *testing.T) {
 	}
 }
 
-// TestBeginShutdownSpillsWhatDoesNotFit: after BeginShutdown an Enqueue
-// that finds the queue full, or was waiting for room, returns at once with
-// its messages in the spool, so a draining input never waits for the store.
+// TestBeginShutdownSpillsWhatDoesNotFit: from BeginShutdown's spill time
+// on, an Enqueue that finds the queue full, or was waiting for room,
+// returns at once with its messages in the spool, so a draining input does
+// not wait for the store.
 func TestBeginShutdownSpillsWhatDoesNotFit(t *testing.T) {
 	dir := t.TempDir()
 	st := &gatedStore{ok: make(chan struct{})}
@@ -302,7 +303,7 @@ func TestBeginShutdownSpillsWhatDoesNotFit(t *testing.T) {
 	}
 	waiter := make(chan error, 1)
 	go func() { waiter <- p.Enqueue(context.Background(), raws("b", 2)) }()
-	p.BeginShutdown()
+	p.BeginShutdown(time.Now())
 	late := make(chan error, 1)
 	go func() { late <- p.Enqueue(context.Background(), raws("c", 2)) }()
 	for name, ch := range map[string]chan error{"waiting Enqueue": waiter, "Enqueue after BeginShutdown": late} {
