@@ -41,11 +41,23 @@ import (
 	"github.com/vigilsec/vigil/internal/store/sqlite"
 )
 
-// Shutdown budgets.
+// Shares of the shutdown budget (cfg.ShutdownTimeout), in percent, counted
+// from the signal. Until inputShare the inputs drain: syslog connections
+// are read to their end and HTTP requests in flight finish, while the
+// pipeline keeps storing. From spillShare on, what the draining inputs
+// read beyond a full queue goes to the spool rather than waiting for the
+// store, so the drain ends in time. Until storeShare the pipeline stores
+// what it holds; what is left then is spooled too. The rest of the budget
+// is for writing the spool and closing the alert path and the store, so
+// that the process exits within the budget.
 const (
-	httpShutdownTimeout = 30 * time.Second
-	drainTimeout        = 2 * time.Minute
+	spillShare = 25
+	inputShare = 50
+	storeShare = 80
 )
+
+// shareOf returns pct percent of d.
+func shareOf(d time.Duration, pct int64) time.Duration { return d * time.Duration(pct) / 100 }
 
 // Server is one running Vigil server.
 type Server struct {
@@ -329,6 +341,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		Writers:       cfg.Pipeline.Writers,
 		BatchSize:     cfg.Pipeline.BatchSize,
 		FlushInterval: cfg.Pipeline.FlushInterval,
+		SpoolDir:      filepath.Join(cfg.Data, "spool"),
 	}, parse.New(parse.Options{ShareData: true}), st, s.Metrics, s.log)
 	var det pipeline.Detector = s.Recorder
 	if len(cfg.Intel.Feeds) > 0 {
@@ -350,6 +363,12 @@ func (s *Server) Run(ctx context.Context) (err error) {
 			s.Pipeline.Close(context.Background())
 		}
 	}()
+	// What the last shutdown spooled is queued before the inputs start.
+	if files, n, err := s.Pipeline.Replay(ctx); err != nil {
+		return err
+	} else if files > 0 {
+		s.log.Info("spooled messages from the last shutdown queued for storage", "files", files, "messages", n)
+	}
 	s.Metrics.GaugeFunc("vigil_queue_depth", "Messages accepted but not yet stored.", func() float64 { return float64(s.Pipeline.QueueDepth()) })
 	s.Metrics.GaugeFunc("vigil_queue_capacity", "Capacity of the pipeline queue in messages.", func() float64 { return float64(s.Pipeline.QueueSize()) })
 	s.Metrics.GaugeFunc("vigil_store_bytes", "Size of the event store on disk.", func() float64 {
@@ -459,28 +478,42 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		s.log.Error("http server stopped", "err", err)
 	}
 
-	// Shutdown, in order: stop taking new data, drain, close.
+	// Shutdown, in order, within cfg.ShutdownTimeout: the inputs stop
+	// taking new data and hand over what they already received, the
+	// pipeline stores it or spools it, then the rest closes.
 	s.ready.Store(false)
-	s.log.Info("shutting down: stopping inputs")
-	stopInputs()
+	began := time.Now()
+	s.log.Info("shutting down: draining inputs", "budget", cfg.ShutdownTimeout)
+	s.Pipeline.BeginShutdown(began.Add(shareOf(cfg.ShutdownTimeout, spillShare)))
+	ictx, cancel := context.WithDeadline(context.Background(), began.Add(shareOf(cfg.ShutdownTimeout, inputShare)))
+	var drains sync.WaitGroup
 	if sl != nil {
-		sl.Wait()
+		drains.Go(func() {
+			if err := sl.Shutdown(ictx); err != nil {
+				s.log.Warn("syslog shutdown", "err", err)
+			}
+		})
 	}
+	drains.Go(func() {
+		// Requests in flight wait for their events to be stored; past
+		// the deadline their clients get no answer and send again.
+		if err := hs.Shutdown(ictx); err != nil {
+			s.log.Warn("http shutdown", "err", err)
+			hs.Close()
+		}
+	})
+	stopInputs() // file tailers, the demo, SIGHUP
 	files.Wait()
-	hctx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
-	if err := hs.Shutdown(hctx); err != nil {
-		s.log.Warn("http shutdown", "err", err)
-		hs.Close()
-	}
+	drains.Wait()
 	cancel()
 	s.log.Info("shutting down: draining pipeline", "queued", s.Pipeline.QueueDepth())
-	dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	dctx, cancel := context.WithDeadline(context.Background(), began.Add(shareOf(cfg.ShutdownTimeout, storeShare)))
 	defer cancel()
 	pipeClosed = true
 	if err := s.Pipeline.Close(dctx); err != nil {
 		return err
 	}
-	s.log.Info("shutdown complete")
+	s.log.Info("shutdown complete", "took", time.Since(began).Round(time.Millisecond))
 	return nil
 }
 
