@@ -340,36 +340,73 @@ func rehash(t *testing.T, db *sql.DB, seq int64, rest bool) {
 	}
 }
 
-// TestVerifyNeedsAnchor records what the chain alone cannot show: dropping
-// the newest entries, or rewriting an entry and every one after it, leaves
-// a chain that verifies. The head seq and hash of an earlier report, kept
-// elsewhere, are what catch it.
+// TestVerifyNeedsAnchor records what the chain alone cannot show, and what
+// an anchor (an earlier report's head, kept elsewhere) does: dropping the
+// newest entries, or rewriting an entry and every one after it, leaves a
+// chain that verifies, but not through the anchor.
 func TestVerifyNeedsAnchor(t *testing.T) {
 	tests := []struct {
-		name   string
-		tamper func(t *testing.T, db *sql.DB)
-		want   int64
+		name    string
+		tamper  func(t *testing.T, db *sql.DB)
+		entries int64 // that verify without the anchor
+		msg     string
 	}{
 		{"truncated", func(t *testing.T, db *sql.DB) {
 			if _, err := db.Exec(`DELETE FROM audit_log WHERE seq > 8`); err != nil {
 				t.Fatal(err)
 			}
-		}, 8},
+		}, 8, "seq 10: missing, but the anchor recorded it"},
 		{"rewritten to the end", func(t *testing.T, db *sql.DB) {
 			if _, err := db.Exec(`UPDATE audit_log SET actor = 'mallory' WHERE seq = 8`); err != nil {
 				t.Fatal(err)
 			}
 			rehash(t, db, 8, true)
-		}, 10},
+		}, 10, "but the anchor recorded"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
 			l, path := newLog(t)
 			record(t, l, 10)
-			anchor := verifyOK(t, l, 10)
+			head := verifyOK(t, l, 10)
+			anchor := Anchor{Seq: head.HeadSeq, Hash: head.HeadHash}
+			// Untouched, the chain passes through its anchors.
+			if rep, err := l.Verify(ctx, anchor, Anchor{Seq: 3, Hash: chain(t, l.db)[2][2]}); err != nil || !rep.OK {
+				t.Fatalf("Verify with anchors before tampering: got %+v, %v, want OK", rep, err)
+			}
 			tt.tamper(t, tamperDB(t, path))
-			if got := verifyOK(t, l, tt.want); got.HeadHash == anchor.HeadHash {
-				t.Errorf("head hash unchanged by the tampering: %s", got.HeadHash)
+			verifyOK(t, l, tt.entries)
+			rep, err := l.Verify(ctx, anchor)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.OK || rep.Break == nil || rep.Break.Seq != 10 || rep.Break.Reason != BreakAnchor || !strings.Contains(rep.Break.Message, tt.msg) {
+				t.Errorf("Verify with the anchor: got %+v (break %+v), want an anchor break at seq 10 saying %q", rep, rep.Break, tt.msg)
+			}
+		})
+	}
+}
+
+func TestParseAnchor(t *testing.T) {
+	h := strings.Repeat("ab", 32)
+	tests := []struct {
+		in      string
+		want    Anchor
+		wantErr bool
+	}{
+		{in: "12:" + h, want: Anchor{Seq: 12, Hash: h}},
+		{in: "12:" + strings.ToUpper(h), want: Anchor{Seq: 12, Hash: h}},
+		{in: "0:" + h, wantErr: true},
+		{in: "x:" + h, wantErr: true},
+		{in: h, wantErr: true},
+		{in: "12:" + h[:62], wantErr: true},
+		{in: "12:" + h[:62] + "zz", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseAnchor(tt.in)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("got %+v, %v; want %+v, error %v", got, err, tt.want, tt.wantErr)
 			}
 		})
 	}

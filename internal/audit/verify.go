@@ -1,11 +1,15 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 )
 
 // ErrNoLog is returned by Verify when the database has no audit_log table.
@@ -22,7 +26,28 @@ const (
 	BreakPrev      = "prev"      // prev is not the previous entry's hash: entries were removed or reordered
 	BreakHash      = "hash"      // the stored hash is not the hash of the entry: it was changed
 	BreakUnchained = "unchained" // entries without a seq: written around the chain
+	BreakAnchor    = "anchor"    // an entry's hash differs from, or the chain ends before, an anchor
 )
+
+// Anchor is an entry's seq and hash as an earlier Report gave them (its
+// head), kept somewhere else. Verify checks that the chain still passes
+// through it: the one thing the chain cannot show by itself is that its
+// newest entries were dropped, or rewritten all the way to the end.
+type Anchor struct {
+	Seq  int64
+	Hash string // hex
+}
+
+// ParseAnchor parses "SEQ:HASH".
+func ParseAnchor(s string) (Anchor, error) {
+	seq, h, ok := strings.Cut(s, ":")
+	n, err := strconv.ParseInt(seq, 10, 64)
+	var sum [32]byte
+	if !ok || err != nil || n < 1 || !decodeHash(strings.ToLower(h), &sum) {
+		return Anchor{}, fmt.Errorf("anchor %q: want SEQ:HASH, a seq from 1 and a hex SHA-256", s)
+	}
+	return Anchor{Seq: n, Hash: strings.ToLower(h)}, nil
+}
 
 // Break is the first place where the chain does not hold.
 type Break struct {
@@ -40,26 +65,28 @@ type Report struct {
 	// OK, those before the break otherwise.
 	Entries int64 `json:"entries"`
 	// HeadSeq and HeadHash are the last verified entry's seq and hash.
-	// Keeping them somewhere else (a ticket, a log shipped off the host)
-	// is what later shows that no entry after them was removed or
-	// rewritten: the chain alone cannot tell a truncated log from a
-	// shorter one.
+	// Kept somewhere else (a ticket, a log shipped off the host), they
+	// are an Anchor for later runs: the chain alone cannot tell a
+	// truncated log from a shorter one.
 	HeadSeq  int64  `json:"head_seq"`
 	HeadHash string `json:"head_hash,omitempty"`
 	Break    *Break `json:"break,omitempty"`
 }
 
 // Verify walks the chain; see the package function Verify.
-func (l *Log) Verify(ctx context.Context) (Report, error) { return Verify(ctx, l.db) }
+func (l *Log) Verify(ctx context.Context, anchors ...Anchor) (Report, error) {
+	return Verify(ctx, l.db, anchors...)
+}
 
 // Verify walks the audit log in db in seq order, recomputing every hash,
 // and reports the first break: a missing seq, a prev that is not the
 // previous entry's hash, a stored hash that does not match the entry, or
-// entries without a seq. It streams the entries (memory does not grow with
+// entries without a seq; and, for each anchor, that the entry at its seq
+// still has its hash. It streams the entries (memory does not grow with
 // the log) and only reads, so it runs on a read-only connection and beside
 // a running server; it holds no write lock, so appends go on meanwhile and
 // the walk sees the chain as it was when it started.
-func Verify(ctx context.Context, db *sql.DB) (Report, error) {
+func Verify(ctx context.Context, db *sql.DB, anchors ...Anchor) (Report, error) {
 	cols, err := columns(ctx, db)
 	if err != nil {
 		return Report{}, err
@@ -70,7 +97,9 @@ func Verify(ctx context.Context, db *sql.DB) (Report, error) {
 	case !cols["seq"] || !cols["prev"] || !cols["hash"]:
 		return Report{}, ErrNotChained
 	}
-	rep, err := walk(ctx, db)
+	anchors = slices.Clone(anchors)
+	slices.SortFunc(anchors, func(a, b Anchor) int { return cmp.Compare(a.Seq, b.Seq) })
+	rep, err := walk(ctx, db, anchors)
 	if err != nil || rep.Break != nil {
 		return rep, err
 	}
@@ -86,7 +115,7 @@ func Verify(ctx context.Context, db *sql.DB) (Report, error) {
 	return rep, nil
 }
 
-func walk(ctx context.Context, db *sql.DB) (Report, error) {
+func walk(ctx context.Context, db *sql.DB, anchors []Anchor) (Report, error) {
 	rows, err := db.QueryContext(ctx, `SELECT seq, id, time, actor, action, target, before, after, prev, hash FROM audit_log WHERE seq IS NOT NULL ORDER BY seq`)
 	if err != nil {
 		return Report{}, fmt.Errorf("verifying audit log: %w", err)
@@ -136,12 +165,25 @@ func walk(ctx context.Context, db *sql.DB) (Report, error) {
 				"seq %d: stored hash %q is not the hash of the entry's content, %s: the entry (id %s, action %s) was changed",
 				r.seq, hHex, hex.EncodeToString(h[:]), id, action)})
 		}
+		for len(anchors) > 0 && anchors[0].Seq == r.seq {
+			if got := hex.EncodeToString(h[:]); got != anchors[0].Hash {
+				return stop(Break{Seq: r.seq, Reason: BreakAnchor, Message: fmt.Sprintf(
+					"seq %d: hash %s, but the anchor recorded %s: the log was rewritten from this entry or before it on",
+					r.seq, got, anchors[0].Hash)})
+			}
+			anchors = anchors[1:]
+		}
 		prev = h
 		rep.Entries++
 		rep.HeadSeq = r.seq
 	}
 	if err := rows.Err(); err != nil {
 		return rep, fmt.Errorf("verifying audit log after seq %d: %w", rep.HeadSeq, err)
+	}
+	if len(anchors) > 0 {
+		return stop(Break{Seq: anchors[0].Seq, Reason: BreakAnchor, Message: fmt.Sprintf(
+			"seq %d: missing, but the anchor recorded it with hash %s: the chain ends at seq %d, entries at its end were removed",
+			anchors[0].Seq, anchors[0].Hash, rep.HeadSeq)})
 	}
 	rep.OK = true
 	if rep.HeadSeq > 0 {
