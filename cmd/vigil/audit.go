@@ -21,14 +21,24 @@ func newAuditCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Check the audit log",
-		Args:  usageArgs(cobra.NoArgs),
+		// Without a Run, cobra answers an unknown subcommand with the help
+		// and exit status 0, which a script would take for success.
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError{fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())}
+			}
+			return cmd.Help()
+		},
 	}
 	cmd.AddCommand(newAuditVerifyCmd())
 	return cmd
 }
 
 func newAuditVerifyCmd() *cobra.Command {
-	var serverURL, token, dataDir, format string
+	var (
+		serverURL, token, dataDir, format string
+		anchorArgs                        []string
+	)
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Verify the audit log's hash chain",
@@ -41,13 +51,25 @@ VIGIL_TOKEN; admin role).
   vigil audit verify --data /var/lib/vigil
 
 The exit status is 0 when the chain is intact, 1 when it is broken (the
-first break is printed) or could not be read, 2 on a usage error. Keep the
-head seq and hash it prints somewhere else: a later run that no longer
-reaches them shows that entries were removed or rewritten at the end.`,
+first break is printed) or could not be read, 2 on a usage error.
+
+The chain cannot show by itself that its newest entries were dropped, or
+rewritten all the way to the end. Keep the head it prints somewhere else
+and pass it back later: --anchor SEQ:HASH fails unless the chain still
+passes through that entry with that hash.
+
+  vigil audit verify --data /var/lib/vigil --anchor 1234:6f1c...`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "text" && format != "json" {
 				return usageError{fmt.Errorf("--format: %q is not text or json", format)}
+			}
+			anchors := make([]audit.Anchor, len(anchorArgs))
+			for i, a := range anchorArgs {
+				var err error
+				if anchors[i], err = audit.ParseAnchor(a); err != nil {
+					return usageError{fmt.Errorf("--anchor: %w", err)}
+				}
 			}
 			var (
 				rep   audit.Report
@@ -62,18 +84,18 @@ reaches them shows that entries were removed or rewritten at the end.`,
 					token = os.Getenv("VIGIL_TOKEN")
 				}
 				where = serverURL
-				rep, err = verifyServer(cmd, serverURL, token)
+				rep, err = verifyServer(cmd, serverURL, token, anchorArgs)
 			default:
 				if dataDir == "" {
 					dataDir = "./vigil-data"
 				}
 				where = filepath.Join(dataDir, "meta.db")
-				rep, err = verifyDir(cmd, where)
+				rep, err = verifyDir(cmd, where, anchors)
 			}
 			if err != nil {
 				return err
 			}
-			if err := printReport(cmd.OutOrStdout(), where, rep, format); err != nil {
+			if err := printReport(cmd.OutOrStdout(), where, rep, len(anchors), format); err != nil {
 				return err
 			}
 			if !rep.OK {
@@ -87,13 +109,14 @@ reaches them shows that entries were removed or rewritten at the end.`,
 	f.StringVar(&serverURL, "server", "", "ask this server instead (GET /api/v1/audit/verify)")
 	f.StringVar(&token, "token", "", "API token of an admin (default: env VIGIL_TOKEN)")
 	f.StringVar(&format, "format", "text", "output format: text or json")
+	f.StringArrayVar(&anchorArgs, "anchor", nil, "SEQ:HASH of an entry as an earlier run printed it: fail unless the chain still passes through it (repeatable)")
 	return cmd
 }
 
 // verifyDir verifies the audit log in a meta database file. It opens the
 // file read-only, so it neither creates a missing database nor migrates an
 // old one; SQLite's WAL lets it read beside a running server.
-func verifyDir(cmd *cobra.Command, path string) (audit.Report, error) {
+func verifyDir(cmd *cobra.Command, path string, anchors []audit.Anchor) (audit.Report, error) {
 	if _, err := os.Stat(path); err != nil {
 		return audit.Report{}, fmt.Errorf("--data: %w", err)
 	}
@@ -102,17 +125,20 @@ func verifyDir(cmd *cobra.Command, path string) (audit.Report, error) {
 		return audit.Report{}, fmt.Errorf("opening %s: %w", path, err)
 	}
 	defer db.Close()
-	rep, err := audit.Verify(cmd.Context(), db)
+	rep, err := audit.Verify(cmd.Context(), db, anchors...)
 	if err != nil {
 		return rep, fmt.Errorf("%s: %w", path, err)
 	}
 	return rep, nil
 }
 
-func verifyServer(cmd *cobra.Command, base, token string) (audit.Report, error) {
+func verifyServer(cmd *cobra.Command, base, token string, anchors []string) (audit.Report, error) {
 	u, err := url.Parse(strings.TrimRight(base, "/") + "/api/v1/audit/verify")
 	if err != nil {
 		return audit.Report{}, usageError{fmt.Errorf("--server: %w", err)}
+	}
+	if len(anchors) > 0 {
+		u.RawQuery = url.Values{"anchor": anchors}.Encode()
 	}
 	req, err := http.NewRequestWithContext(cmd.Context(), "GET", u.String(), nil)
 	if err != nil {
@@ -149,7 +175,7 @@ func verifyServer(cmd *cobra.Command, base, token string) (audit.Report, error) 
 	return rep, nil
 }
 
-func printReport(w io.Writer, where string, rep audit.Report, format string) error {
+func printReport(w io.Writer, where string, rep audit.Report, anchors int, format string) error {
 	if format == "json" {
 		b, err := json.MarshalIndent(rep, "", "  ")
 		if err != nil {
@@ -165,6 +191,9 @@ func printReport(w io.Writer, where string, rep audit.Report, format string) err
 	var err error
 	if rep.OK {
 		_, err = fmt.Fprintf(w, "audit log %s: OK, %d entries checked\nhead: %s\n", where, rep.Entries, head)
+		if err == nil && anchors > 0 {
+			_, err = fmt.Fprintf(w, "anchors: all %d on the chain\n", anchors)
+		}
 	} else {
 		_, err = fmt.Fprintf(w, "audit log %s: BROKEN at seq %d (%s)\n%s\n%d entries checked before it; last intact: %s\n",
 			where, rep.Break.Seq, rep.Break.Reason, rep.Break.Message, rep.Entries, head)

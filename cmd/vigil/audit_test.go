@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -50,7 +51,13 @@ func runVigil(t *testing.T, args ...string) (string, error) {
 }
 
 func TestAuditVerify(t *testing.T) {
-	intact, _ := auditDir(t, 3)
+	intact, idb := auditDir(t, 3)
+	head, err := audit.Verify(context.Background(), idb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchor := fmt.Sprintf("%d:%s", head.HeadSeq, head.HeadHash)
+	past := fmt.Sprintf("%d:%s", head.HeadSeq+1, head.HeadHash)
 	broken, db := auditDir(t, 3)
 	for _, s := range []string{`DROP TRIGGER audit_log_no_update`, `UPDATE audit_log SET actor = 'mallory' WHERE seq = 2`} {
 		if _, err := db.Exec(s); err != nil {
@@ -79,11 +86,16 @@ func TestAuditVerify(t *testing.T) {
 		{"intact", []string{"audit", "verify", "--data", intact}, []string{"OK, 3 entries checked", "head: seq 3 hash "}, "", 0},
 		{"intact json", []string{"audit", "verify", "--data", intact, "--format", "json"}, []string{`"ok": true`, `"entries": 3`}, "", 0},
 		{"broken", []string{"audit", "verify", "--data", broken}, []string{"BROKEN at seq 2 (hash)", "was changed", "1 entries checked before it; last intact: seq 1"}, "", 1},
+		{"anchor on the chain", []string{"audit", "verify", "--data", intact, "--anchor", anchor, "--anchor", anchor}, []string{"OK, 3 entries checked", "anchors: all 2 on the chain"}, "", 0},
+		{"anchor past the end", []string{"audit", "verify", "--data", intact, "--anchor", past}, []string{"BROKEN at seq 4 (anchor)", "entries at its end were removed"}, "", 1},
+		{"bad anchor", []string{"audit", "verify", "--data", intact, "--anchor", "3"}, nil, "want SEQ:HASH", 2},
 		{"no such directory", []string{"audit", "verify", "--data", filepath.Join(intact, "nope")}, nil, "no such file", 1},
 		{"before the chain", []string{"audit", "verify", "--data", old}, nil, "no hash chain yet", 1},
 		{"both sources", []string{"audit", "verify", "--data", intact, "--server", "http://127.0.0.1:1"}, nil, "", 2},
 		{"argument", []string{"audit", "verify", intact}, nil, "", 2},
 		{"bad format", []string{"audit", "verify", "--data", intact, "--format", "xml"}, nil, "", 2},
+		{"unknown subcommand", []string{"audit", "verfiy"}, nil, "unknown command", 2},
+		{"help", []string{"audit"}, []string{"verify"}, "", 0},
 		{"unknown flag", []string{"audit", "verify", "--dta", intact}, nil, "", 2},
 	}
 	for _, tt := range tests {

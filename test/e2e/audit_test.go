@@ -75,13 +75,17 @@ func TestAuditVerify(t *testing.T) {
 	if !rep.OK || rep.Entries < 4 || rep.HeadSeq != rep.Entries || len(rep.HeadHash) != 64 {
 		t.Fatalf("GET /api/v1/audit/verify: got %s, want ok with at least 4 entries", b)
 	}
-	out, code := runAuditVerify(t, "--server", "http://"+s.http, "--token", testToken)
-	if code != 0 || !strings.Contains(out, "OK,") {
-		t.Fatalf("vigil audit verify --server: exit %d, want 0:\n%s", code, out)
+	anchor := fmt.Sprintf("%d:%s", rep.HeadSeq, rep.HeadHash)
+	out, code := runAuditVerify(t, "--server", "http://"+s.http, "--token", testToken, "--anchor", anchor)
+	if code != 0 || !strings.Contains(out, "OK,") || !strings.Contains(out, "anchors: all 1 on the chain") {
+		t.Fatalf("vigil audit verify --server --anchor: exit %d, want 0 and the anchor on the chain:\n%s", code, out)
+	}
+	if resp, b := s.request("GET", "/api/v1/audit/verify?anchor=nonsense", testToken, nil); resp.StatusCode != 400 {
+		t.Errorf("GET /api/v1/audit/verify?anchor=nonsense: HTTP %d, want 400: %s", resp.StatusCode, b)
 	}
 	s.terminate()
 
-	out, code = runAuditVerify(t, "--data", s.data)
+	out, code = runAuditVerify(t, "--data", s.data, "--anchor", anchor)
 	if want := fmt.Sprintf("OK, %d entries checked", rep.Entries); code != 0 || !strings.Contains(out, want) || !strings.Contains(out, rep.HeadHash) {
 		t.Fatalf("vigil audit verify --data on the stopped server's data: exit %d, want 0 and %q and head hash %s:\n%s", code, want, rep.HeadHash, out)
 	}
