@@ -516,7 +516,7 @@ func (p *Pipeline) Close(ctx context.Context) error {
 	}
 	if err != nil {
 		p.m.Dropped.WithLabelValues("spool_error").Add(float64(n))
-		return fmt.Errorf("draining pipeline: %d messages not stored in time (%w) and not spooled: %w", n, late, err)
+		return fmt.Errorf("draining pipeline: %d messages neither stored nor spooled: %w", n, errors.Join(err, late))
 	}
 	p.log.Warn("messages spooled at shutdown (not stored by the deadline, or beyond the queue while inputs drained); they are stored at the next start",
 		"messages", n, "spool", path)

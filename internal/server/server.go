@@ -360,7 +360,13 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	pipeClosed := false
 	defer func() {
 		if !pipeClosed {
-			s.Pipeline.Close(context.Background())
+			// An early return: bounded all the same, since the pipeline
+			// waits for a failing store for as long as it is let.
+			cctx, cancel := context.WithTimeout(context.Background(), shareOf(cfg.ShutdownTimeout, storeShare))
+			defer cancel()
+			if err := s.Pipeline.Close(cctx); err != nil {
+				s.log.Error("closing the pipeline", "err", err)
+			}
 		}
 	}()
 	// What the last shutdown spooled is queued before the inputs start.
