@@ -70,10 +70,21 @@ type Server struct {
 
 	nconns  atomic.Int64
 	mu      sync.Mutex
-	conns   map[net.Conn]*atomic.Bool // the flag is set when shutdown interrupts the conn's read
+	conns   map[net.Conn]*connState
 	wg      sync.WaitGroup
 	done    chan struct{}
 	started atomic.Bool
+}
+
+// connState is what shutdown needs to know of a stream connection.
+type connState struct {
+	// wake is set when shutdown interrupts the connection's read.
+	wake atomic.Bool
+	// handshaking is set while its TLS handshake runs (under Server.mu):
+	// shutdown then gives the handshake until the drain's end instead of
+	// interrupting it, since a failed handshake cannot resume, and a TLS
+	// 1.3 client may already have sent data behind its Finished message.
+	handshaking bool
 }
 
 // New validates cfg, loads the TLS certificate if a TLS listener is
@@ -93,7 +104,7 @@ func New(cfg Config, sink ingest.Sink, stats ingest.Stats, log *slog.Logger) (*S
 		log = slog.New(slog.DiscardHandler)
 	}
 	cfg.Tags = slices.Clip(slices.Clone(cfg.Tags))
-	s := &Server{cfg: cfg, sink: sink, stats: stats, log: log, conns: make(map[net.Conn]*atomic.Bool),
+	s := &Server{cfg: cfg, sink: sink, stats: stats, log: log, conns: make(map[net.Conn]*connState),
 		done: make(chan struct{}), stopping: make(chan struct{})}
 	if cfg.TLSAddr != "" {
 		tc, err := loadTLS(cfg)
@@ -297,8 +308,12 @@ func (s *Server) beginShutdown(end time.Time) {
 			s.udp.SetReadDeadline(longAgo)
 		}
 		s.mu.Lock()
-		for c, wake := range s.conns {
-			wake.Store(true)
+		for c, st := range s.conns {
+			if st.handshaking {
+				c.SetReadDeadline(end)
+				continue
+			}
+			st.wake.Store(true)
 			c.SetReadDeadline(longAgo)
 		}
 		s.mu.Unlock()
@@ -346,12 +361,13 @@ func (s *Server) serveStream(ln net.Listener, input string) {
 		}
 		// A connection accepted during the drain drains from its first
 		// read (it sees closing set).
-		wake := new(atomic.Bool)
+		st := &connState{}
+		_, st.handshaking = conn.(*tls.Conn)
 		s.mu.Lock()
-		s.conns[conn] = wake
+		s.conns[conn] = st
 		s.mu.Unlock()
 		s.wg.Go(func() {
-			s.handleConn(conn, input, wake)
+			s.handleConn(conn, input, st)
 			s.mu.Lock()
 			delete(s.conns, conn)
 			s.mu.Unlock()
@@ -361,9 +377,8 @@ func (s *Server) serveStream(ln net.Listener, input string) {
 }
 
 // handleConn reads conn until it ends, the idle timeout passes, or (after
-// shutdown began) its drain ends. wake is set when the shutdown interrupts
-// its read.
-func (s *Server) handleConn(conn net.Conn, input string, wake *atomic.Bool) {
+// shutdown began) its drain ends.
+func (s *Server) handleConn(conn net.Conn, input string, st *connState) {
 	defer conn.Close()
 	peer := conn.RemoteAddr().String()
 	if tc, ok := conn.(*tls.Conn); ok {
@@ -371,17 +386,17 @@ func (s *Server) handleConn(conn net.Conn, input string, wake *atomic.Bool) {
 		// is not speaking TLS should not hold a connection slot for long.
 		// During the drain it gets until the drain's end.
 		hd := time.Now().Add(min(s.cfg.IdleTimeout, handshakeTimeout))
-		closing := s.closing.Load()
-		if closing {
+		s.mu.Lock() // against shutdown's deadline for handshakes
+		if s.closing.Load() {
 			hd = earlier(hd, s.drainEnd)
 		}
 		conn.SetDeadline(hd)
-		if !closing && s.closing.Load() {
-			// Shutdown began meanwhile; its wake-up may have come first.
-			conn.SetReadDeadline(earlier(hd, s.drainEnd))
-		}
+		s.mu.Unlock()
 		err := tc.Handshake()
 		conn.SetWriteDeadline(time.Time{})
+		s.mu.Lock()
+		st.handshaking = false
+		s.mu.Unlock()
 		if err != nil {
 			s.stats.Rejected(input, "tls_handshake", 1)
 			s.log.Debug("syslog: tls handshake failed", "peer", peer, "err", err)
@@ -431,7 +446,7 @@ func (s *Server) handleConn(conn net.Conn, input string, wake *atomic.Bool) {
 			// wholly before it, and is dropped as stale, or wholly after,
 			// and is seen: a stale flag would cost another quiet wait.
 			s.mu.Lock()
-			wake.Store(false)
+			st.wake.Store(false)
 			conn.SetReadDeadline(deadline)
 			s.mu.Unlock()
 			drainArmed = true
@@ -454,7 +469,7 @@ func (s *Server) handleConn(conn net.Conn, input string, wake *atomic.Bool) {
 		}
 		// Woken by the shutdown: read on, draining. Otherwise the idle
 		// timeout passed, or the drain ended.
-		return wake.Swap(false) || (!draining && s.closing.Load())
+		return st.wake.Swap(false) || (!draining && s.closing.Load())
 	}
 	for {
 		f, err := fr.next()
