@@ -724,3 +724,28 @@ func BenchmarkRecord(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRecordTx appends 100 entries a transaction, as a caller that
+// records a batch of actions does: the tail is read once a batch.
+func BenchmarkRecordTx(b *testing.B) {
+	l, _ := newLog(b)
+	ctx := context.Background()
+	es := make([]Entry, 100)
+	for i := range es {
+		es[i] = Entry{Actor: "vigil", Action: "action.block_ip", Target: fmt.Sprint("198.51.100.", i), After: json.RawMessage(`{"status":"done"}`)}
+	}
+	for b.Loop() {
+		tx, err := l.db.BeginTx(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := l.RecordTx(ctx, tx, es...); err != nil {
+			b.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(es)), "ns/entry")
+}
+
