@@ -748,4 +748,3 @@ func BenchmarkRecordTx(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(es)), "ns/entry")
 }
-
