@@ -1,7 +1,6 @@
 package detect
 
 import (
-	"container/list"
 	"fmt"
 	"math"
 	"slices"
@@ -27,9 +26,16 @@ import (
 //     the correlation matches and the group's entries are cleared, so one
 //     burst gives one detection.
 //   - Entries older than the group's newest entry minus timespan are
-//     dropped. State is bounded by Options.MaxGroups (least recently used
-//     group evicted) and Options.MaxGroupEntries (oldest entry dropped);
-//     both are counted in Stats.
+//     dropped. State is bounded by Options.MaxGroups and
+//     Options.MaxGroupEntries (oldest entry dropped); both are counted in
+//     Stats. Groups are evicted by a segmented LRU: a group seen once waits
+//     on probation, a group seen again is protected, and the least recently
+//     used group on probation goes first (a protected one only while
+//     protected groups hold more than 80 % of MaxGroups, or nothing is on
+//     probation). So a flood of one-off keys (internet noise: one failed
+//     login from each of a million addresses) churns probation and does
+//     not push out the groups that are building up to a detection, such as
+//     each address of a brute-force wave.
 
 // ccorr is a compiled correlation rule.
 type ccorr struct {
@@ -45,6 +51,9 @@ type ccorr struct {
 	valKeys  [][]event.Key // input -> value field keys
 	emit     bool
 	parents  []corrInput
+	// capHint is the most entries a group of this correlation holds when
+	// that is known (an event count that completes at N), else 0.
+	capHint int
 }
 
 // corrInput is a link from a referenced rule or correlation to a
@@ -54,21 +63,53 @@ type corrInput struct {
 	input int
 }
 
+// entry is one match in a group. Groups can number hundreds of
+// thousands (one per attacking address of a wave), each holding up to the
+// correlation's threshold of entries, so an entry is kept small: its time
+// in Unix nanoseconds, its fields ordered without padding (48 bytes).
 type entry struct {
-	t     time.Time
-	input int
-	val   string
+	t     int64
 	num   float64
-	hasN  bool
+	val   string
 	ev    *event.Event
+	input int32
+	hasN  bool
 }
+
+// when is the entry's time: at, if that is the same instant (keeping its
+// location), else from its nanoseconds.
+func (x entry) when(at time.Time) time.Time {
+	if nanos(at) == x.t {
+		return at
+	}
+	return time.Unix(0, x.t).UTC()
+}
+
+// nanos is t in Unix nanoseconds, clamped to what an int64 holds (event
+// times come from the events, and a hostile one may be any year).
+func nanos(t time.Time) int64 {
+	switch {
+	case t.Before(minNanos):
+		return math.MinInt64
+	case t.After(maxNanos):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+var minNanos, maxNanos = time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
 
 type group struct {
 	c       *ccorr
 	key     string
 	vals    []GroupValue
 	entries []entry // sorted by time
-	elem    *list.Element
+	// prev and next link the group into its LRU list (intrusive: a
+	// list element per group would cost an allocation and 48 bytes).
+	prev, next *group
+	// prot is set once the group was seen twice: it then lives on the
+	// protected list.
+	prot bool
 }
 
 // correlator holds the correlation rules and their state.
@@ -82,7 +123,8 @@ type correlator struct {
 	keyBuf   []byte // group keys are built here (under mu)
 	mu       sync.Mutex
 	groups   map[string]*group
-	lru      *list.List // front: most recently used
+	lru      glist // protected groups; front: most recently used
+	lruProb  glist // groups on probation; front: most recently used
 	evicted  atomic.Int64
 	dropped  atomic.Int64
 	matched  atomic.Int64
@@ -120,7 +162,6 @@ func newCorrelator(e *Engine, corrs []*sigma.Rule, byRef map[string]*sigma.Rule,
 		maxEnt:   e.opts.MaxGroupEntries,
 		keepKeys: keepKeys(e.opts.KeepFields),
 		groups:   map[string]*group{},
-		lru:      list.New(),
 	}
 	var skipped []Skipped
 	compiled := map[*sigma.Rule]*ccorr{}
@@ -216,6 +257,19 @@ func (c *correlator) compile(e *Engine, r *sigma.Rule, byRef map[string]*sigma.R
 		cc.ops = co.Condition.Ops
 		cc.pct = co.Condition.Percentile
 	}
+	if co.Type == sigma.CorrEventCount {
+		// A count that only has to reach N completes (and clears the
+		// group) at its N-th entry: a group never holds more, so its
+		// entries get room for N at once instead of growing by doubling.
+		for _, op := range cc.ops {
+			if (op.Op == sigma.OpGTE || op.Op == sigma.OpGT) && op.Value >= 1 && op.Value < 1e6 {
+				cc.capHint = int(op.Value) + 1
+				if op.Op == sigma.OpGTE {
+					cc.capHint = int(math.Ceil(op.Value))
+				}
+			}
+		}
+	}
 	if len(cc.ops) == 0 && co.Type != sigma.CorrTemporal && co.Type != sigma.CorrTemporalOrdered {
 		return nil, fmt.Errorf("%w: %s correlation without a condition", ErrUnsupported, co.Type)
 	}
@@ -298,7 +352,10 @@ func (c *correlator) compile(e *Engine, r *sigma.Rule, byRef map[string]*sigma.R
 func (c *correlator) feed(cr *crule, ev *event.Event, fn func(Detection)) {
 	// The state outlives this call: keep a copy, so that callers may reuse
 	// ev once Match returns.
-	kept := c.keep(ev)
+	var kept *event.Event
+	if c.maxEv > 1 {
+		kept = c.keep(ev) // with one event per detection, the completing one is live
+	}
 	var out []Detection
 	c.mu.Lock()
 	for i, cc := range cr.corrs {
@@ -358,7 +415,16 @@ func (c *correlator) keep(ev *event.Event) *event.Event {
 // for a chained correlation's detection).
 func (c *correlator) add(cc *ccorr, input int, ev, kept *event.Event, t time.Time, out []Detection) []Detection {
 	g := c.group(cc, input, ev)
-	en := entry{t: t, input: input, ev: kept}
+	tn, span := nanos(t), int64(cc.span)
+	en := entry{t: tn, input: int32(input), ev: kept}
+	if len(g.entries) == 0 {
+		// A group's first entry keeps no event copy: most groups are
+		// one-offs that never complete (one failed login from each of a
+		// million addresses), and the copy would be most of their memory.
+		// A detection's Events then start at the second entry; the
+		// completing event is always there.
+		en.ev = nil
+	}
 	if keys := cc.valKeys[input]; len(keys) > 0 {
 		var sb strings.Builder
 		present := false
@@ -382,8 +448,11 @@ func (c *correlator) add(cc *ccorr, input int, ev, kept *event.Event, t time.Tim
 		}
 		en.val = sb.String()
 	}
+	if n, want := len(g.entries), min(cc.capHint, c.maxEnt); n > 0 && n == cap(g.entries) && want > n {
+		g.entries = slices.Grow(g.entries, want-n)
+	}
 	// Insert in time order; events usually arrive in order.
-	i := sort.Search(len(g.entries), func(i int) bool { return g.entries[i].t.After(t) })
+	i := sort.Search(len(g.entries), func(i int) bool { return g.entries[i].t > tn })
 	g.entries = slices.Insert(g.entries, i, en)
 	// Only the newest maxEv entries keep their event (a detection carries
 	// no more): the group's memory is entries of a few words each, not
@@ -397,7 +466,7 @@ func (c *correlator) add(cc *ccorr, input int, ev, kept *event.Event, t time.Tim
 	}
 	newest := g.entries[len(g.entries)-1].t
 	// Drop what no window can reach any more, then enforce the cap.
-	cut := sort.Search(len(g.entries), func(i int) bool { return !g.entries[i].t.Before(newest.Add(-cc.span)) })
+	cut := sort.Search(len(g.entries), func(i int) bool { return g.entries[i].t >= newest-span })
 	if cut > 0 {
 		g.entries = slices.Delete(g.entries, 0, cut)
 	}
@@ -407,18 +476,18 @@ func (c *correlator) add(cc *ccorr, input int, ev, kept *event.Event, t time.Tim
 	}
 	// Windows containing t: ending at t, and (late events) ending at each
 	// later entry up to t+span.
-	var endsBuf [8]time.Time // on the stack unless late events need more
-	ends := append(endsBuf[:0], t)
+	var endsBuf [8]int64 // on the stack unless late events need more
+	ends := append(endsBuf[:0], tn)
 	for _, x := range g.entries {
-		if x.t.After(t) && !x.t.After(t.Add(cc.span)) && len(ends) < 64 {
-			if !x.t.Equal(ends[len(ends)-1]) {
+		if x.t > tn && x.t <= tn+span && len(ends) < 64 {
+			if x.t != ends[len(ends)-1] {
 				ends = append(ends, x.t)
 			}
 		}
 	}
 	for _, end := range ends {
-		lo := sort.Search(len(g.entries), func(i int) bool { return !g.entries[i].t.Before(end.Add(-cc.span)) })
-		hi := sort.Search(len(g.entries), func(i int) bool { return g.entries[i].t.After(end) })
+		lo := sort.Search(len(g.entries), func(i int) bool { return g.entries[i].t >= end-span })
+		hi := sort.Search(len(g.entries), func(i int) bool { return g.entries[i].t > end })
 		win := g.entries[lo:hi]
 		v, ok := cc.measure(win)
 		if !ok || !cc.holds(v) {
@@ -434,7 +503,7 @@ func (c *correlator) add(cc *ccorr, input int, ev, kept *event.Event, t time.Tim
 		d := Detection{
 			Rule:  cc.rule,
 			Event: last.ev,
-			Time:  last.t,
+			Time:  last.when(t),
 			Group: slices.Clone(g.vals),
 			Count: len(win),
 			Value: v,
@@ -450,7 +519,11 @@ func (c *correlator) add(cc *ccorr, input int, ev, kept *event.Event, t time.Tim
 			out = append(out, d)
 		}
 		for _, p := range cc.parents {
-			out = c.add(p.c, p.input, d.Event, c.keep(d.Event), d.Time, out)
+			var kept *event.Event
+			if c.maxEv > 1 {
+				kept = c.keep(d.Event)
+			}
+			out = c.add(p.c, p.input, d.Event, kept, d.Time, out)
 		}
 		break
 	}
@@ -469,7 +542,13 @@ func (c *correlator) group(cc *ccorr, input int, ev *event.Event) *group {
 	}
 	c.keyBuf = b
 	if g, ok := c.groups[string(b)]; ok {
-		c.lru.MoveToFront(g.elem)
+		if g.prot {
+			c.lru.moveToFront(g)
+		} else {
+			c.lruProb.remove(g)
+			g.prot = true
+			c.lru.pushFront(g)
+		}
 		return g
 	}
 	key := string(b)
@@ -479,28 +558,81 @@ func (c *correlator) group(cc *ccorr, input int, ev *event.Event) *group {
 	// allocation beyond the key.
 	var g *group
 	for len(c.groups) >= c.maxGrp {
-		og := c.lru.Back().Value.(*group)
+		og := c.victim()
 		delete(c.groups, og.key)
 		c.evicted.Add(1)
-		if g != nil {
-			c.lru.Remove(g.elem)
-		}
+		c.listOf(og).remove(og)
 		g = og
 	}
 	if g != nil {
 		clear(g.entries) // drop their events
-		*g = group{c: cc, key: key, vals: g.vals[:0], entries: g.entries[:0], elem: g.elem}
-		c.lru.MoveToFront(g.elem)
+		*g = group{c: cc, key: key, vals: g.vals[:0], entries: g.entries[:0]}
 	} else {
 		g = &group{c: cc, key: key}
-		g.elem = c.lru.PushFront(g)
 	}
+	c.lruProb.pushFront(g)
 	for j, k := range cc.groupKey[input] {
 		v, _ := ev.Get(k)
 		g.vals = append(g.vals, GroupValue{Field: cc.groupBy[j], Value: strings.Clone(v.Str)})
 	}
 	c.groups[key] = g
 	return g
+}
+
+// victim is the group to evict: the least recently used on probation,
+// unless the protected groups hold more than 80 % of the cap (or nothing
+// is on probation).
+func (c *correlator) victim() *group {
+	if c.lruProb.n == 0 || c.lru.n*5 > c.maxGrp*4 {
+		return c.lru.tail
+	}
+	return c.lruProb.tail
+}
+
+func (c *correlator) listOf(g *group) *glist {
+	if g.prot {
+		return &c.lru
+	}
+	return &c.lruProb
+}
+
+// glist is a doubly linked list of groups through their prev and next.
+type glist struct {
+	head, tail *group
+	n          int
+}
+
+func (l *glist) pushFront(g *group) {
+	g.prev, g.next = nil, l.head
+	if l.head != nil {
+		l.head.prev = g
+	} else {
+		l.tail = g
+	}
+	l.head = g
+	l.n++
+}
+
+func (l *glist) remove(g *group) {
+	if g.prev != nil {
+		g.prev.next = g.next
+	} else {
+		l.head = g.next
+	}
+	if g.next != nil {
+		g.next.prev = g.prev
+	} else {
+		l.tail = g.prev
+	}
+	g.prev, g.next = nil, nil
+	l.n--
+}
+
+func (l *glist) moveToFront(g *group) {
+	if l.head != g {
+		l.remove(g)
+		l.pushFront(g)
+	}
 }
 
 // measure computes the correlation's quantity over a window; ok is false
@@ -530,7 +662,7 @@ func (cc *ccorr) measure(win []entry) (float64, bool) {
 		// increasing entries, ties in time allowed in list order).
 		n := 0
 		for _, x := range win {
-			if n < cc.ninputs && x.input == n {
+			if n < cc.ninputs && int(x.input) == n {
 				n++
 			}
 		}
@@ -600,8 +732,15 @@ func (e *Engine) TransferState(old *Engine) {
 	defer old.corr.mu.Unlock()
 	e.corr.mu.Lock()
 	defer e.corr.mu.Unlock()
-	for el := old.corr.lru.Back(); el != nil; el = el.Prev() {
-		og := el.Value.(*group)
+	// Probation first, then protected, each oldest first: pushed to the
+	// front in that order, the protected groups end up the most recent.
+	var olds []*group
+	for _, l := range []*glist{&old.corr.lruProb, &old.corr.lru} {
+		for g := l.tail; g != nil; g = g.prev {
+			olds = append(olds, g)
+		}
+	}
+	for _, og := range olds {
 		cc, ok := target[ident(og.c)]
 		if !ok {
 			continue
@@ -614,8 +753,8 @@ func (e *Engine) TransferState(old *Engine) {
 		if len(e.corr.groups) >= e.corr.maxGrp {
 			break
 		}
-		g := &group{c: cc, key: key, vals: og.vals, entries: og.entries}
-		g.elem = e.corr.lru.PushFront(g)
+		g := &group{c: cc, key: key, vals: og.vals, entries: og.entries, prot: og.prot}
+		e.corr.listOf(g).pushFront(g)
 		e.corr.groups[key] = g
 	}
 }

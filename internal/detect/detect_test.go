@@ -2,6 +2,7 @@ package detect
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -296,7 +297,8 @@ func TestCorrelationKeepsFewEvents(t *testing.T) {
 
 // TestCorrelationKeepFields: with KeepFields, contributing events keep
 // those fields and the correlation's own (group-by), nothing else; the
-// event that completes the window comes whole.
+// event that completes the window comes whole. The group's first entry
+// keeps no copy (most groups are one-offs).
 func TestCorrelationKeepFields(t *testing.T) {
 	eng, _, _ := Compile(mustRules(t, corrRules), Options{KeepFields: []string{"src"}})
 	var got []Detection
@@ -309,14 +311,14 @@ func TestCorrelationKeepFields(t *testing.T) {
 			}
 		}
 	}
-	if len(got) != 1 || len(got[0].Events) != 3 {
-		t.Fatalf("got %+v, want one correlation with 3 events", got)
+	if len(got) != 1 || len(got[0].Events) != 2 {
+		t.Fatalf("got %+v, want one correlation with 2 events (the first entry keeps none)", got)
 	}
 	d := got[0]
 	if d.Event.Raw != "raw line" || d.Event.Str("big") == "" {
 		t.Errorf("the completing event is not whole: %s", d.Event.AppendJSON(nil))
 	}
-	for _, ev := range d.Events[:2] {
+	for _, ev := range d.Events[:1] {
 		var names []string
 		for _, f := range ev.Fields {
 			names = append(names, f.Key.Name())
@@ -324,5 +326,30 @@ func TestCorrelationKeepFields(t *testing.T) {
 		if diff := cmp.Diff([]string{"User", "Host", "src"}, names); diff != "" || ev.Raw != "" || ev.Time.IsZero() {
 			t.Errorf("kept event %s: fields (-want +got):\n%s", ev.AppendJSON(nil), diff)
 		}
+	}
+}
+
+// TestCorrelationEvictsOneOffsFirst floods the state with one-off keys
+// (one failed login from each of many users) while one user keeps
+// failing: once seen twice, the repeat offender's group is protected, so
+// the correlation still completes although far more keys than MaxGroups
+// went by in between.
+func TestCorrelationEvictsOneOffsFirst(t *testing.T) {
+	eng, _, _ := Compile(mustRules(t, corrRules), Options{MaxGroups: 10})
+	var got []Detection
+	for i, sec := range []int{0, 1, 30} {
+		got = append(got, eng.MatchAll(testEvent(sec, "Outcome", "failure", "User", "mallory", "Host", "h1"))...)
+		if i == 0 {
+			continue // seen twice before the flood
+		}
+		for j := 0; j < 75; j++ {
+			eng.MatchAll(testEvent(sec, "Outcome", "failure", "User", fmt.Sprintf("noise%d-%d", i, j), "Host", "h1"))
+		}
+	}
+	if len(got) != 1 || got[0].Group[0].Value != "mallory" {
+		t.Fatalf("got %d detections, want mallory's brute force", len(got))
+	}
+	if st := eng.CorrelationStats(); st.EvictedGroups != 141 {
+		t.Errorf("got %d groups evicted, want 141 (of 150 one-offs, the 9 last stay)", st.EvictedGroups)
 	}
 }
