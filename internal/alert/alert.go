@@ -44,6 +44,12 @@ type Alert struct {
 	Status string `json:"status"`
 	// DedupKey identifies "the same rule on the same entities".
 	DedupKey string `json:"-"`
+	// Campaign marks an alert that stands for one rule firing on many
+	// subjects (addresses, users, hosts) within a window: a storm. Its
+	// Entities hold the first values; EntityCount says how many subjects
+	// there are, and every one is listed by Store.Members.
+	Campaign    bool  `json:"campaign,omitempty"`
+	EntityCount int64 `json:"entity_count,omitempty"`
 }
 
 // Levels are the Sigma levels in increasing severity.
@@ -190,7 +196,7 @@ func Open(ctx context.Context, db *sql.DB) (*Store, error) {
 // DB returns the database the store lives in.
 func (s *Store) DB() *sql.DB { return s.db }
 
-const alertColumns = `id, rule_id, rule_title, level, tags, count, first_seen, last_seen, entities, grp, event, incident_id, status, dedup_key`
+const alertColumns = `id, rule_id, rule_title, level, tags, count, first_seen, last_seen, entities, grp, event, incident_id, status, dedup_key, campaign, entity_count`
 
 func marshal(v any) string {
 	b, _ := json.Marshal(v)
@@ -203,19 +209,22 @@ func insert(ctx context.Context, tx *sql.Tx, a *Alert) error {
 	if len(a.Group) > 0 {
 		grp = marshal(a.Group)
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO alerts (`+alertColumns+`, level_rank) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := tx.ExecContext(ctx, `INSERT INTO alerts (`+alertColumns+`, level_rank) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, a.RuleID, a.RuleTitle, a.Level, marshal(nonNil(a.Tags)), a.Count, a.FirstSeen.UnixNano(), a.LastSeen.UnixNano(),
-		marshal(a.Entities), grp, string(a.Event), a.IncidentID, a.Status, a.DedupKey, LevelRank(a.Level))
+		marshal(a.Entities), grp, string(a.Event), a.IncidentID, a.Status, a.DedupKey, a.Campaign, a.EntityCount, LevelRank(a.Level))
 	if err != nil {
 		return fmt.Errorf("storing alert for rule %s: %w", a.RuleID, err)
 	}
 	return nil
 }
 
+// updateAlertSQL writes the changing columns of an alert (hot path: by
+// primary key).
+const updateAlertSQL = `UPDATE alerts SET count = ?, first_seen = ?, last_seen = ?, entities = ?, entity_count = ? WHERE id = ?`
+
 // update writes the changing columns of an existing alert.
 func update(ctx context.Context, tx *sql.Tx, a *Alert) error {
-	_, err := tx.ExecContext(ctx, `UPDATE alerts SET count = ?, first_seen = ?, last_seen = ?, entities = ? WHERE id = ?`,
-		a.Count, a.FirstSeen.UnixNano(), a.LastSeen.UnixNano(), marshal(a.Entities), a.ID)
+	_, err := tx.ExecContext(ctx, updateAlertSQL, a.Count, a.FirstSeen.UnixNano(), a.LastSeen.UnixNano(), marshal(a.Entities), a.EntityCount, a.ID)
 	if err != nil {
 		return fmt.Errorf("updating alert %s: %w", a.ID, err)
 	}
@@ -237,7 +246,7 @@ func scanAlert(r scanner) (Alert, error) {
 		tags, ents, grp, evj string
 		first, last          int64
 	)
-	if err := r.Scan(&a.ID, &a.RuleID, &a.RuleTitle, &a.Level, &tags, &a.Count, &first, &last, &ents, &grp, &evj, &a.IncidentID, &a.Status, &a.DedupKey); err != nil {
+	if err := r.Scan(&a.ID, &a.RuleID, &a.RuleTitle, &a.Level, &tags, &a.Count, &first, &last, &ents, &grp, &evj, &a.IncidentID, &a.Status, &a.DedupKey, &a.Campaign, &a.EntityCount); err != nil {
 		return a, err
 	}
 	_ = json.Unmarshal([]byte(tags), &a.Tags)

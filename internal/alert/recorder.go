@@ -29,6 +29,10 @@ type Change struct {
 	Added int64
 	// Event is the detection's event (of the last detection folded in).
 	Event *event.Event
+	// Members are, for a campaign alert, the subjects new to it in this
+	// batch (all of them when the campaign is new): a playbook acts on
+	// each once.
+	Members []Member
 }
 
 // Hook sees every batch of alert changes after it is committed, in the
@@ -59,6 +63,22 @@ type Options struct {
 	// but they do not become alerts: informational rules are context, and
 	// an alert per failed login would drown the analyst and the pipeline.
 	MinLevel string
+	// QueueSize bounds the detections waiting for the writer (default
+	// 65,536). Detection never waits for the writer, so that storing
+	// events never waits on the alert path: past the bound a detection is
+	// shed and counted (OnShed), and its event is stored all the same.
+	QueueSize int
+	// MaxOpen bounds the in-memory index of open alerts that repeats fold
+	// into (default 100,000). Past it the index drops what it holds
+	// (OnEvict) and misses consult the table.
+	MaxOpen int
+	// Campaign groups storms (see CampaignOptions).
+	Campaign CampaignOptions
+	// OnShed is told of each detection shed because the queue was full;
+	// OnEvict of entries dropped from the open-alert index. Either may be
+	// nil.
+	OnShed  func()
+	OnEvict func(n int)
 }
 
 // Recorder runs every event through the current rule set and turns what
@@ -76,14 +96,27 @@ type Recorder struct {
 	hooksMu sync.Mutex
 	hooks   []Hook
 
-	ch      chan pending
+	ch      chan *pending
 	wg      sync.WaitGroup
 	closing sync.Once
 
-	// live indexes the open alerts by dedup key (writer goroutine only).
-	live    map[string]*Alert
-	newest  time.Time // latest event time seen, for evicting live entries
-	flushMu sync.Mutex
+	// live indexes the open alerts by dedup key (writer goroutine only,
+	// or under flushMu). While complete is set it holds every open alert
+	// of the window, so a miss needs no lookup in the table; it is unset
+	// when the index had to drop entries to stay within MaxOpen.
+	live     map[string]*Alert
+	complete bool
+	newest   time.Time // latest event time seen, for evicting live entries
+	flushMu  sync.Mutex
+
+	// camps are the rules' open campaigns and track the rules' recent
+	// distinct subjects (writer goroutine only, or under flushMu).
+	camps map[string]*campaign
+	track map[string]*tracker
+
+	stopping    atomic.Bool
+	shed        atomic.Int64
+	lastShedLog atomic.Int64
 }
 
 type matcherBox struct{ m Matcher }
@@ -114,9 +147,20 @@ func NewRecorder(ctx context.Context, s *Store, log *slog.Logger, o Options) (*R
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Recorder{minRank: LevelRank(o.MinLevel), store: s, log: log, opts: o, ch: make(chan pending, 4096), live: map[string]*Alert{}}
+	if o.QueueSize <= 0 {
+		o.QueueSize = 65536
+	}
+	if o.MaxOpen <= 0 {
+		o.MaxOpen = 100000
+	}
+	o.Campaign.setDefaults()
+	r := &Recorder{minRank: LevelRank(o.MinLevel), store: s, log: log, opts: o, ch: make(chan *pending, o.QueueSize),
+		live: map[string]*Alert{}, camps: map[string]*campaign{}, track: map[string]*tracker{}}
 	r.sup = newSuppressor(s, o.Now)
 	if err := r.sup.load(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.loadOpen(ctx); err != nil {
 		return nil, err
 	}
 	r.wg.Add(1)
@@ -164,7 +208,107 @@ func (r *Recorder) Record(d detect.Detection) {
 		}
 		return
 	}
-	r.ch <- pending{a: FromDetection(d), ev: d.Event}
+	select {
+	case r.ch <- &pending{a: FromDetection(d), ev: d.Event}:
+	default:
+		r.shedOne(d.Rule.ID)
+	}
+}
+
+// Raise records an alert that Vigil itself raises (a playbook's circuit
+// breaker opening, say), through the same path as detections. It waits
+// for room in the queue: such alerts are few and must not be shed.
+func (r *Recorder) Raise(a Alert) {
+	if a.ID == "" {
+		a.ID = NewID()
+	}
+	if a.Status == "" {
+		a.Status = "open"
+	}
+	if a.Count == 0 {
+		a.Count = 1
+	}
+	if a.Entities == nil {
+		a.Entities = map[string][]string{}
+	}
+	if a.FirstSeen.IsZero() {
+		a.FirstSeen = r.opts.Now().UTC()
+		a.LastSeen = a.FirstSeen
+	}
+	if a.Event == nil {
+		a.Event = []byte("{}")
+	}
+	a.DedupKey = DedupKey(a.RuleID, a.Group, a.Entities)
+	r.ch <- &pending{a: a}
+}
+
+// shedOne counts a detection the full queue could not take, and says so
+// in the log at most every ten seconds.
+func (r *Recorder) shedOne(ruleID string) {
+	n := r.shed.Add(1)
+	if r.opts.OnShed != nil {
+		r.opts.OnShed()
+	}
+	now := time.Now().UnixNano()
+	if last := r.lastShedLog.Load(); now-last > int64(10*time.Second) && r.lastShedLog.CompareAndSwap(last, now) {
+		r.log.Warn("alert queue full: detections shed (their events are stored)", "rule", ruleID, "shed_total", n)
+	}
+}
+
+// QueueDepth is how many detections wait for the writer.
+func (r *Recorder) QueueDepth() int { return len(r.ch) }
+
+// Shed returns how many detections were shed since start.
+func (r *Recorder) Shed() int64 { return r.shed.Load() }
+
+// openAlertsSQL loads the open alerts of the window when the recorder
+// starts (by the status, last_seen index).
+const openAlertsSQL = `SELECT ` + alertColumns + ` FROM alerts WHERE status = 'open' AND last_seen >= ? ORDER BY last_seen DESC LIMIT ?`
+
+// loadOpen fills the open-alert index from the table: every open alert
+// last seen within the window of the newest one, and the open campaigns.
+func (r *Recorder) loadOpen(ctx context.Context) error {
+	var newest sql.NullInt64
+	if err := r.store.db.QueryRowContext(ctx, `SELECT max(last_seen) FROM alerts`).Scan(&newest); err != nil {
+		return fmt.Errorf("loading open alerts: %w", err)
+	}
+	clear(r.live)
+	clear(r.camps)
+	r.complete = true
+	if !newest.Valid {
+		return nil
+	}
+	since := time.Unix(0, newest.Int64).Add(-max(r.opts.Window, r.opts.Campaign.Window))
+	rows, err := r.store.db.QueryContext(ctx, openAlertsSQL, since.UnixNano(), r.opts.MaxOpen+1)
+	if err != nil {
+		return fmt.Errorf("loading open alerts: %w", err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		a, err := scanAlert(rows)
+		if err != nil {
+			return fmt.Errorf("loading open alerts: %w", err)
+		}
+		if n++; n > r.opts.MaxOpen {
+			r.complete = false
+			break
+		}
+		a.Event = nil // the index needs none of it
+		if a.LastSeen.After(r.newest) {
+			r.newest = a.LastSeen
+		}
+		if a.Campaign {
+			if _, ok := r.camps[a.RuleID]; !ok {
+				// Members are counted in the table from here on: the
+				// set of earlier ones is not reloaded.
+				r.camps[a.RuleID] = &campaign{alert: a, overflow: true}
+			}
+			continue
+		}
+		r.live[a.DedupKey] = &a
+	}
+	return rows.Err()
 }
 
 // FromDetection builds the alert of one detection.
@@ -207,7 +351,7 @@ func FromDetection(d detect.Detection) Alert {
 
 func (r *Recorder) write() {
 	defer r.wg.Done()
-	batch := make([]pending, 0, 256)
+	batch := make([]*pending, 0, 1024)
 	flush := func() {
 		if len(batch) == 0 {
 			return
@@ -246,17 +390,22 @@ func (r *Recorder) write() {
 	}
 }
 
-// commit folds a batch into the alert table in one transaction, retrying
-// a few times, then tells the hooks.
-func (r *Recorder) commit(batch []pending) {
+// commit folds a batch into the alert table in one transaction, then
+// tells the hooks. A failing table is retried with backoff for as long as
+// it fails (detections meanwhile queue, then are shed and counted); only
+// once Close has begun does it give up after a few more tries, and say so.
+func (r *Recorder) commit(batch []*pending) {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
 	var changes []Change
 	var err error
-	for attempt := 0; attempt < 5; attempt++ {
+	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
-			r.log.Warn("storing alerts failed, retrying", "alerts", len(batch), "err", err)
-			time.Sleep(time.Duration(100<<attempt) * time.Millisecond)
+			if r.stopping.Load() && attempt >= 5 {
+				break
+			}
+			r.log.Warn("storing alerts failed, retrying", "alerts", len(batch), "attempt", attempt, "err", err)
+			time.Sleep(min(time.Duration(100<<min(attempt, 6))*time.Millisecond, 5*time.Second))
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		changes, err = r.fold(ctx, batch)
@@ -266,8 +415,10 @@ func (r *Recorder) commit(batch []pending) {
 		}
 	}
 	if err != nil {
-		r.log.Error("alerts lost after retries", "alerts", len(batch), "err", err)
-		r.live = map[string]*Alert{} // the cache may disagree with the table now
+		r.log.Error("alerts not stored at shutdown after retries", "alerts", len(batch), "err", err)
+		// The indexes may disagree with the table now.
+		clear(r.live)
+		r.complete = false
 		return
 	}
 	if r.opts.OnAlert != nil {
@@ -281,24 +432,45 @@ func (r *Recorder) commit(batch []pending) {
 	for _, h := range hooks {
 		h.AlertsChanged(context.Background(), changes)
 	}
+	// Hooks may have placed alerts in incidents: later repeats carry it.
+	for i := range changes {
+		a := &changes[i].Alert
+		if a.IncidentID == "" {
+			continue
+		}
+		if a.Campaign {
+			if c := r.camps[a.RuleID]; c != nil && c.alert.ID == a.ID {
+				c.alert.IncidentID = a.IncidentID
+			}
+		} else if l := r.live[a.DedupKey]; l != nil && l.ID == a.ID {
+			l.IncidentID = a.IncidentID
+		}
+	}
 	r.evict()
 }
 
-func (r *Recorder) fold(ctx context.Context, batch []pending) ([]Change, error) {
+func (r *Recorder) fold(ctx context.Context, batch []*pending) ([]Change, error) {
 	tx, err := r.store.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	// Work on copies so a failed transaction leaves the cache untouched.
-	// One key can yield two alerts in a batch (a repeat after the window),
-	// so changes are a list and cur maps each key to its latest entry.
+	// Work on copies so a failed transaction leaves the indexes untouched
+	// (the commit is retried). One key can yield two alerts in a batch (a
+	// repeat after the window), so changes are a list and cur maps each
+	// key to its latest entry.
 	var changes []Change
 	cur := map[string]int{}
+	deltas := map[string]*campDelta{}
+	var dorder []*campDelta
+	newest := r.newest
 	for _, p := range batch {
 		a := p.a
-		if a.LastSeen.After(r.newest) {
-			r.newest = a.LastSeen
+		if a.LastSeen.After(newest) {
+			newest = a.LastSeen
+		}
+		if r.foldCampaign(&a, p.ev, deltas, &dorder) {
+			continue
 		}
 		var prev *Alert
 		if i, ok := cur[a.DedupKey]; ok {
@@ -307,9 +479,11 @@ func (r *Recorder) fold(ctx context.Context, batch []pending) ([]Change, error) 
 			c := *l
 			c.Entities = mergeEntities(nil, l.Entities)
 			prev = &c
-		} else if l, err := r.lookup(ctx, tx, a.DedupKey, a.FirstSeen.Add(-r.opts.Window)); err != nil {
-			return nil, err
-		} else if l != nil {
+		} else if !r.complete {
+			l, err := r.lookup(ctx, tx, a.DedupKey, a.FirstSeen.Add(-r.opts.Window))
+			if err != nil {
+				return nil, err
+			}
 			prev = l
 		}
 		if prev != nil && prev.Status == "open" && a.FirstSeen.Sub(prev.LastSeen) <= r.opts.Window {
@@ -343,21 +517,158 @@ func (r *Recorder) fold(ctx context.Context, batch []pending) ([]Change, error) 
 			return nil, err
 		}
 	}
+	if len(dorder) > 0 {
+		stmt, err := tx.PrepareContext(ctx, upsertMemberSQL)
+		if err != nil {
+			return nil, err
+		}
+		defer stmt.Close()
+		for _, d := range dorder {
+			if err := writeDelta(ctx, tx, stmt, d); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
+	r.newest = newest
 	for k, i := range cur {
 		a := changes[i].Alert
+		a.Event = nil // the index needs none of it
 		r.live[k] = &a
+	}
+	for _, d := range dorder {
+		changes = append(changes, r.applyDelta(d))
 	}
 	return changes, nil
 }
 
-// lookup finds the open alert of key last seen after since (after a
-// restart, or once the cache evicted it).
+// foldCampaign folds a into its rule's campaign when there is one, or
+// when a makes one; it reports whether it did.
+func (r *Recorder) foldCampaign(a *Alert, ev *event.Event, deltas map[string]*campDelta, dorder *[]*campDelta) bool {
+	co := r.opts.Campaign
+	if co.Threshold < 0 || a.Campaign {
+		return false
+	}
+	k := subject(a)
+	if k.value == "" {
+		return false
+	}
+	d := deltas[a.RuleID]
+	if d == nil {
+		c := r.camps[a.RuleID]
+		if c != nil && (c.alert.Status != "open" || a.FirstSeen.Sub(c.alert.LastSeen) > co.Window) {
+			delete(r.camps, a.RuleID) // over: the next storm is a new campaign
+			c = nil
+		}
+		if c == nil {
+			tr := r.track[a.RuleID]
+			if tr == nil {
+				tr = &tracker{seen: map[memberKey]time.Time{}}
+				r.track[a.RuleID] = tr
+			}
+			if tr.add(k, a.LastSeen, co.Window) < co.Threshold {
+				return false
+			}
+			c = &campaign{members: map[memberKey]struct{}{}}
+			ca := Alert{
+				ID: NewID(), RuleID: a.RuleID, RuleTitle: a.RuleTitle, Level: a.Level, Tags: a.Tags, Status: "open",
+				FirstSeen: a.FirstSeen, LastSeen: a.LastSeen, Entities: map[string][]string{}, Event: a.Event,
+				Campaign: true, DedupKey: "campaign:" + a.RuleID,
+			}
+			d = &campDelta{c: c, isNew: true, alert: ca, members: map[memberKey]*Member{}}
+			// The subjects that made the campaign are its first members
+			// (their own alerts stand as they are).
+			for m, t := range tr.seen {
+				if m != k {
+					r.addMember(d, m, t, t, 1)
+					if t.Before(d.alert.FirstSeen) {
+						d.alert.FirstSeen = t
+					}
+				}
+			}
+		} else {
+			ca := c.alert
+			ca.Entities = mergeEntities(nil, c.alert.Entities)
+			d = &campDelta{c: c, alert: ca, members: map[memberKey]*Member{}, countFromTable: c.overflow}
+		}
+		deltas[a.RuleID] = d
+		*dorder = append(*dorder, d)
+	}
+	d.alert.Count += a.Count
+	d.added += a.Count
+	if a.LastSeen.After(d.alert.LastSeen) {
+		d.alert.LastSeen = a.LastSeen
+	}
+	if a.FirstSeen.Before(d.alert.FirstSeen) {
+		d.alert.FirstSeen = a.FirstSeen
+	}
+	d.alert.Entities = mergeEntities(d.alert.Entities, a.Entities)
+	d.ev = ev
+	r.addMember(d, k, a.FirstSeen, a.LastSeen, a.Count)
+	return true
+}
+
+// addMember records one detection of subject k in the batch's delta.
+func (r *Recorder) addMember(d *campDelta, k memberKey, first, last time.Time, n int64) {
+	m := d.members[k]
+	if m == nil {
+		m = &Member{Kind: k.kind, Value: k.value, FirstSeen: first, LastSeen: last}
+		d.members[k] = m
+		d.order = append(d.order, k)
+		_, known := d.c.members[k]
+		if d.c.overflow || !known {
+			d.freshKeys = append(d.freshKeys, k)
+			if !d.countFromTable {
+				if len(d.c.members)+len(d.freshKeys) > r.opts.Campaign.MaxMembers {
+					d.countFromTable = true
+				} else {
+					d.alert.EntityCount++
+				}
+			}
+		}
+	}
+	m.Count += n
+	if first.Before(m.FirstSeen) {
+		m.FirstSeen = first
+	}
+	if last.After(m.LastSeen) {
+		m.LastSeen = last
+	}
+}
+
+// applyDelta makes a committed batch's campaign changes current and
+// returns the change hooks see.
+func (r *Recorder) applyDelta(d *campDelta) Change {
+	c := d.c
+	c.alert = d.alert
+	c.alert.Event = nil
+	fresh := make([]Member, len(d.freshKeys))
+	for i, k := range d.freshKeys {
+		fresh[i] = *d.members[k]
+	}
+	if d.countFromTable {
+		c.overflow, c.members = true, nil
+	} else if !c.overflow {
+		for _, k := range d.freshKeys {
+			c.members[k] = struct{}{}
+		}
+	}
+	if d.isNew {
+		r.camps[d.alert.RuleID] = c
+		delete(r.track, d.alert.RuleID)
+	}
+	return Change{Alert: d.alert, New: d.isNew, Added: d.added, Event: d.ev, Members: fresh}
+}
+
+// lookupSQL finds the open alert of a dedup key (by the alerts_dedup
+// index); the recorder asks it only when its index is incomplete.
+const lookupSQL = `SELECT ` + alertColumns + ` FROM alerts WHERE dedup_key = ? AND last_seen >= ? AND status = 'open' ORDER BY last_seen DESC LIMIT 1`
+
+// lookup finds the open alert of key last seen after since.
 func (r *Recorder) lookup(ctx context.Context, tx *sql.Tx, key string, since time.Time) (*Alert, error) {
-	a, err := scanAlert(tx.QueryRowContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE dedup_key = ? AND last_seen >= ? AND status = 'open' ORDER BY last_seen DESC LIMIT 1`,
-		key, since.UnixNano()))
+	a, err := scanAlert(tx.QueryRowContext(ctx, lookupSQL, key, since.UnixNano()))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -367,9 +678,11 @@ func (r *Recorder) lookup(ctx context.Context, tx *sql.Tx, key string, since tim
 	return &a, nil
 }
 
-// evict drops cached alerts that can no longer take repeats.
+// evict drops indexed alerts that can no longer take repeats; past
+// MaxOpen it drops them all and consults the table on misses from then
+// on.
 func (r *Recorder) evict() {
-	if len(r.live) < 4096 {
+	if len(r.live) <= r.opts.MaxOpen {
 		return
 	}
 	cut := r.newest.Add(-r.opts.Window)
@@ -378,24 +691,44 @@ func (r *Recorder) evict() {
 			delete(r.live, k)
 		}
 	}
-	if len(r.live) > 100000 {
-		clear(r.live) // the table still has them; lookups refill the cache
+	if n := len(r.live); n > r.opts.MaxOpen {
+		clear(r.live)
+		r.complete = false
+		if r.opts.OnEvict != nil {
+			r.opts.OnEvict(n)
+		}
 	}
 }
 
-// Forget drops cached state of alerts whose status changed elsewhere (an
-// incident closed them), so later repeats consult the table.
+// Forget reloads the index of open alerts after their status changed
+// elsewhere (an incident closed them), so later repeats do not fold into
+// a closed alert. Open campaigns keep their member sets.
 func (r *Recorder) Forget() {
 	r.flushMu.Lock()
-	clear(r.live)
-	r.flushMu.Unlock()
+	defer r.flushMu.Unlock()
+	old := r.camps
+	r.camps = map[string]*campaign{}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.loadOpen(ctx); err != nil {
+		r.log.Error("reloading open alerts", "err", err)
+		clear(r.live)
+		r.complete = false
+		return
+	}
+	for rule, c := range r.camps {
+		if o := old[rule]; o != nil && o.alert.ID == c.alert.ID {
+			o.alert.Status = c.alert.Status
+			r.camps[rule] = o
+		}
+	}
 }
 
 // Flush waits until every detection recorded before the call is committed
 // and its hooks have run.
 func (r *Recorder) Flush() {
 	done := make(chan struct{})
-	r.ch <- pending{flushed: done}
+	r.ch <- &pending{flushed: done}
 	<-done
 }
 
@@ -425,6 +758,7 @@ func (r *Recorder) RemoveSuppression(ctx context.Context, id string) error {
 // Close stores every pending alert and stops the writer. Detect must not be
 // called after Close.
 func (r *Recorder) Close() {
+	r.stopping.Store(true)
 	r.closing.Do(func() { close(r.ch) })
 	r.wg.Wait()
 }

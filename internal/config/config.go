@@ -69,6 +69,33 @@ type Alerts struct {
 	// Window folds repeats of a rule on the same entities into one alert
 	// while they come within it of the last one (default 1h).
 	Window time.Duration `koanf:"window"`
+	// QueueSize bounds the detections waiting to become alerts (default
+	// 65536); past it detections are shed and counted
+	// (vigil_detections_shed_total), their events stored all the same.
+	QueueSize int `koanf:"queue_size"`
+	// Campaign groups storms: one rule firing for many subjects.
+	Campaign Campaign `koanf:"campaign"`
+	// CorrelationGroups bounds the correlation state (group-by keys held
+	// at once, default 250000); past it the least recently used one-off
+	// key goes first (vigil_correlation_groups_evicted_total).
+	CorrelationGroups int `koanf:"correlation_groups"`
+	// CorrelationEvents is how many contributing events a correlation
+	// keeps for its alert's entities (default 1: the completing event, so
+	// that a wave of 100,000 addresses costs no event copies; raise it to
+	// list, say, every user a brute force tried on its alert).
+	CorrelationEvents int `koanf:"correlation_events"`
+}
+
+// Campaign configures storm grouping: when one rule raises alerts for
+// Threshold distinct subjects (source addresses, users, hosts) within
+// Window, its further detections fold into one campaign alert and one
+// incident that list every subject.
+type Campaign struct {
+	// Threshold is the number of distinct subjects (default 5; -1
+	// disables campaigns).
+	Threshold int `koanf:"threshold"`
+	// Window (default 10m).
+	Window time.Duration `koanf:"window"`
 }
 
 // Incidents configures how alerts group into incidents.
@@ -194,7 +221,8 @@ func Default() Config {
 			FlushInterval: 100 * time.Millisecond,
 		},
 		Retention: Retention{MaxAge: 30 * 24 * time.Hour},
-		Alerts:    Alerts{MinLevel: "low", Window: time.Hour},
+		Alerts: Alerts{MinLevel: "low", Window: time.Hour, QueueSize: 65536, CorrelationGroups: 250000, CorrelationEvents: 1,
+			Campaign: Campaign{Threshold: 5, Window: 10 * time.Minute}},
 		Incidents: Incidents{Window: 24 * time.Hour, MinLevel: "medium", RiskThreshold: 100},
 		Ingest:    Ingest{MaxBodySize: 16 << 20},
 		Log:       Log{Level: "info", Format: "text"},
@@ -393,6 +421,23 @@ func (c *Config) Validate() error {
 	}
 	if sigma.LevelRank(c.Alerts.MinLevel) < 0 {
 		add("alerts.min_level: %q is not one of %s", c.Alerts.MinLevel, strings.Join(sigma.Levels, ", "))
+	}
+	if c.Alerts.QueueSize <= 0 {
+		add("alerts.queue_size: must be positive")
+	}
+	if c.Alerts.CorrelationGroups <= 0 {
+		add("alerts.correlation_groups: must be positive")
+	}
+	if c.Alerts.CorrelationEvents <= 0 {
+		add("alerts.correlation_events: must be positive")
+	}
+	if c.Alerts.Campaign.Threshold == 0 || c.Alerts.Campaign.Threshold < -1 {
+		add("alerts.campaign.threshold: %d (want 2 or more, or -1 to disable campaigns)", c.Alerts.Campaign.Threshold)
+	} else if c.Alerts.Campaign.Threshold == 1 {
+		add("alerts.campaign.threshold: 1 would make every alert a campaign (want 2 or more, or -1)")
+	}
+	if c.Alerts.Campaign.Window <= 0 {
+		add("alerts.campaign.window: must be positive")
 	}
 	if c.Alerts.Window <= 0 {
 		add("alerts.window: must be positive")

@@ -326,6 +326,12 @@ func (m *Manager) AlertsChanged(ctx context.Context, changes []alert.Change) {
 				ch  alert.Change
 			}{inc, *c})
 		}
+		if c.Alert.Campaign {
+			// A campaign is already the aggregate that risk scoring
+			// builds up to; scoring its first subjects with the whole
+			// wave's count would only open a risk incident per subject.
+			continue
+		}
 		if inc2, err := m.addRisk(ctx, c); err != nil {
 			m.log.Error("scoring entity risk", "alert", c.Alert.ID, "err", err)
 		} else if inc2 != nil {
@@ -363,9 +369,14 @@ func (m *Manager) place(ctx context.Context, c *alert.Change) (*Incident, bool, 
 		return nil, false, err
 	}
 	defer tx.Rollback()
-	incID, err := m.findOpen(ctx, tx, a.Entities, now)
-	if err != nil {
-		return nil, false, err
+	// A campaign alert opens an incident of its own: it lists many
+	// subjects, and joining it to the incident of whichever subject came
+	// first would bury the wave in one address's case.
+	var incID string
+	if !a.Campaign || alert.LevelRank(a.Level) < alert.LevelRank(m.opts.MinLevel) {
+		if incID, err = m.findOpen(ctx, tx, a.Entities, now); err != nil {
+			return nil, false, err
+		}
 	}
 	var opened *Incident
 	if incID == "" {
@@ -422,6 +433,9 @@ func (m *Manager) attach(ctx context.Context, tx execer, incID string, a *alert.
 }
 
 func titleFor(a *alert.Alert) string {
+	if a.Campaign {
+		return "Campaign: " + a.RuleTitle
+	}
 	for _, k := range []string{"source.ip", "user", "host"} {
 		if vs := a.Entities[k]; len(vs) > 0 {
 			return a.RuleTitle + " — " + vs[0]

@@ -31,6 +31,11 @@ type Metrics struct {
 	Detections *prometheus.CounterVec
 	// Suppressed counts detections a suppression kept from alerting.
 	Suppressed prometheus.Counter
+	// DetectionsShed counts detections the alert queue had no room for.
+	DetectionsShed prometheus.Counter
+	// AlertIndexEvicted counts entries the open-alert index dropped to
+	// stay within its bound.
+	AlertIndexEvicted prometheus.Counter
 }
 
 // New registers Vigil's metrics, plus the Go and process collectors, in a
@@ -73,9 +78,15 @@ func New() *Metrics {
 		Suppressed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_detections_suppressed_total", Help: "Detections a suppression kept from alerting.",
 		}),
+		DetectionsShed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_detections_shed_total", Help: "Detections shed because the alert queue was full (their events are stored).",
+		}),
+		AlertIndexEvicted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_alert_index_evicted_total", Help: "Open alerts dropped from the in-memory dedup index to stay within its bound.",
+		}),
 	}
 	r.MustRegister(m.EventsIn, m.RejectedMsgs, m.ParseErrors, m.Stored, m.Dropped,
-		m.BatchSeconds, m.BatchEvents, m.QuerySeconds, m.Detections, m.Suppressed)
+		m.BatchSeconds, m.BatchEvents, m.QuerySeconds, m.Detections, m.Suppressed, m.DetectionsShed, m.AlertIndexEvicted)
 	return m
 }
 
@@ -88,6 +99,12 @@ func (m *Metrics) Rejected(input, reason string, n int) {
 }
 
 // GaugeFunc registers a gauge whose value is read from fn at scrape time.
+// CounterFunc registers a counter read from fn (a count kept elsewhere,
+// such as the correlation state's evictions).
+func (m *Metrics) CounterFunc(name, help string, fn func() float64) {
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, fn))
+}
+
 func (m *Metrics) GaugeFunc(name, help string, fn func() float64) {
 	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, fn))
 }

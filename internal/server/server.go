@@ -105,7 +105,9 @@ func (s *Server) ReloadRules() error {
 	start := time.Now()
 	// Correlation state keeps of each contributing event only what alerts
 	// take from it (entities), not the whole event.
-	l, err := ruleset.Load(ruleset.Options{Builtin: true, Dirs: dirs, Detect: detect.Options{KeepFields: alert.EntityFields()}})
+	l, err := ruleset.Load(ruleset.Options{Builtin: true, Dirs: dirs, Detect: detect.Options{
+		KeepFields: alert.EntityFields(), MaxGroups: s.cfg.Alerts.CorrelationGroups, MaxEventsPerDetection: s.cfg.Alerts.CorrelationEvents,
+	}})
 	if err != nil {
 		return fmt.Errorf("loading rules: %w", err)
 	}
@@ -246,6 +248,10 @@ func (s *Server) Run(ctx context.Context) (err error) {
 			s.Metrics.Detections.WithLabelValues(d.Rule.Level).Inc()
 		},
 		OnSuppressed: func(string) { s.Metrics.Suppressed.Inc() },
+		QueueSize:    cfg.Alerts.QueueSize,
+		Campaign:     alert.CampaignOptions{Threshold: cfg.Alerts.Campaign.Threshold, Window: cfg.Alerts.Campaign.Window},
+		OnShed:       func() { s.Metrics.DetectionsShed.Inc() },
+		OnEvict:      func(n int) { s.Metrics.AlertIndexEvicted.Add(float64(n)) },
 	})
 	if err != nil {
 		return err
@@ -375,6 +381,16 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	} else if files > 0 {
 		s.log.Info("spooled messages from the last shutdown queued for storage", "files", files, "messages", n)
 	}
+	corrStats := func() detect.CorrelationStats {
+		if l := s.Rules(); l != nil {
+			return l.Engine.CorrelationStats()
+		}
+		return detect.CorrelationStats{}
+	}
+	s.Metrics.GaugeFunc("vigil_correlation_groups", "Correlation groups (group-by keys) held now.", func() float64 { return float64(corrStats().Groups) })
+	s.Metrics.CounterFunc("vigil_correlation_groups_evicted_total", "Correlation groups dropped at the alerts.correlation_groups bound (since the last rule reload).",
+		func() float64 { return float64(corrStats().EvictedGroups) })
+	s.Metrics.GaugeFunc("vigil_alert_queue_depth", "Detections waiting to become alerts.", func() float64 { return float64(s.Recorder.QueueDepth()) })
 	s.Metrics.GaugeFunc("vigil_queue_depth", "Messages accepted but not yet stored.", func() float64 { return float64(s.Pipeline.QueueDepth()) })
 	s.Metrics.GaugeFunc("vigil_queue_capacity", "Capacity of the pipeline queue in messages.", func() float64 { return float64(s.Pipeline.QueueSize()) })
 	s.Metrics.GaugeFunc("vigil_store_bytes", "Size of the event store on disk.", func() float64 {

@@ -1,0 +1,197 @@
+package alert
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/event"
+)
+
+// CampaignOptions tune storm grouping: when one rule raises alerts for
+// Threshold distinct subjects within Window, every further detection of
+// the rule (until it has been quiet for Window) folds into one campaign
+// alert that lists the subjects, instead of raising an alert, and so an
+// incident and a playbook run, per subject. It is what Splunk ES's
+// throttling and Elastic's alert grouping give an analyst facing a wave
+// from thousands of addresses: one thing to work, with every address on it.
+type CampaignOptions struct {
+	// Threshold is the number of distinct subjects that makes a campaign
+	// (default 5; negative: never group).
+	Threshold int
+	// Window is how close together the subjects must be, and how long a
+	// quiet campaign stays open (default 10 minutes).
+	Window time.Duration
+	// MaxMembers bounds the subjects a campaign keeps in memory to tell
+	// new ones from repeats (default 500,000). Past it, subjects are still
+	// recorded in the table and counted there.
+	MaxMembers int
+}
+
+func (o *CampaignOptions) setDefaults() {
+	if o.Threshold == 0 {
+		o.Threshold = 5
+	}
+	if o.Window <= 0 {
+		o.Window = 10 * time.Minute
+	}
+	if o.MaxMembers <= 0 {
+		o.MaxMembers = 500000
+	}
+}
+
+// Member is one subject of a campaign alert.
+type Member struct {
+	Kind      string    `json:"kind"`
+	Value     string    `json:"value"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+	Count     int64     `json:"count"`
+}
+
+type memberKey struct{ kind, value string }
+
+// subject is what a campaign counts for an alert: a correlation's
+// group-by values, else its first acting entity.
+func subject(a *Alert) memberKey {
+	if len(a.Group) > 0 {
+		keys := make([]string, 0, len(a.Group))
+		for k := range a.Group {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		vals := make([]string, len(keys))
+		for i, k := range keys {
+			vals[i] = a.Group[k]
+		}
+		return memberKey{strings.Join(keys, ","), strings.Join(vals, ",")}
+	}
+	for _, k := range []string{"source.ip", "user", "host", "destination.ip", "file.hash", "process", "file"} {
+		if vs := a.Entities[k]; len(vs) > 0 {
+			return memberKey{k, vs[0]}
+		}
+	}
+	return memberKey{}
+}
+
+// MemberFilter selects members of a campaign alert.
+type MemberFilter struct {
+	// Prefix keeps values that start with it (an address prefix such as
+	// "198.51.100.").
+	Prefix string
+	// Limit bounds the page (default 1,000, at most 100,000); Offset
+	// skips that many first.
+	Limit, Offset int
+}
+
+// membersSQL lists one alert's members in value order (by the primary
+// key, so a page costs its size, not the campaign's).
+const membersSQL = `SELECT kind, value, first_seen, last_seen, count FROM alert_members
+	WHERE alert_id = ? AND value >= ? AND value < ? ORDER BY alert_id, kind, value LIMIT ? OFFSET ?`
+
+// Members lists the subjects of a campaign alert.
+func (s *Store) Members(ctx context.Context, alertID string, f MemberFilter) ([]Member, error) {
+	if f.Limit <= 0 {
+		f.Limit = 1000
+	}
+	f.Limit = min(f.Limit, 100000)
+	f.Offset = max(f.Offset, 0)
+	hi := "\U0010FFFF"
+	if f.Prefix != "" {
+		hi = f.Prefix + "\U0010FFFF"
+	}
+	rows, err := s.db.QueryContext(ctx, membersSQL, alertID, f.Prefix, hi, f.Limit, f.Offset)
+	if err != nil {
+		return nil, fmt.Errorf("listing members of alert %s: %w", alertID, err)
+	}
+	defer rows.Close()
+	out := []Member{}
+	for rows.Next() {
+		var m Member
+		var first, last int64
+		if err := rows.Scan(&m.Kind, &m.Value, &first, &last, &m.Count); err != nil {
+			return nil, fmt.Errorf("listing members of alert %s: %w", alertID, err)
+		}
+		m.FirstSeen, m.LastSeen = time.Unix(0, first).UTC(), time.Unix(0, last).UTC()
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// upsertMemberSQL records a member's latest state (hot path: by primary
+// key).
+const upsertMemberSQL = `INSERT INTO alert_members (alert_id, kind, value, first_seen, last_seen, count) VALUES (?, ?, ?, ?, ?, ?)
+	ON CONFLICT(alert_id, kind, value) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen),
+	last_seen = max(last_seen, excluded.last_seen), count = count + excluded.count`
+
+// countMembersSQL counts a campaign's members once it has outgrown the
+// in-memory set.
+const countMembersSQL = `SELECT count(*) FROM alert_members WHERE alert_id = ?`
+
+// campaign is a campaign alert the recorder is folding detections into
+// (writer goroutine only).
+type campaign struct {
+	alert   Alert
+	members map[memberKey]struct{}
+	// overflow is set once members outgrew MaxMembers: from then on the
+	// table, not the map, tells how many there are.
+	overflow bool
+}
+
+// campDelta is what one batch does to a campaign; it is applied to the
+// campaign only once the batch is committed, so a failed commit that is
+// retried does not count twice.
+type campDelta struct {
+	c       *campaign
+	isNew   bool
+	alert   Alert
+	added   int64
+	members map[memberKey]*Member
+	order   []memberKey // members in the order first seen in the batch
+	// freshKeys are the members new to the campaign.
+	freshKeys []memberKey
+	ev        *event.Event
+	// countFromTable is set when the members outgrow the in-memory set:
+	// the table then tells how many there are.
+	countFromTable bool
+}
+
+// tracker counts the distinct subjects of a rule's recent alerts, until
+// they make a campaign.
+type tracker struct {
+	seen map[memberKey]time.Time
+}
+
+func (t *tracker) add(k memberKey, at time.Time, window time.Duration) int {
+	for m, when := range t.seen {
+		if at.Sub(when) > window {
+			delete(t.seen, m)
+		}
+	}
+	if old, ok := t.seen[k]; !ok || at.After(old) {
+		t.seen[k] = at
+	}
+	return len(t.seen)
+}
+
+// writeDelta stores a campaign's batch: the alert row and its members.
+func writeDelta(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt, d *campDelta) error {
+	for _, k := range d.order {
+		m := d.members[k]
+		if _, err := stmt.ExecContext(ctx, d.alert.ID, m.Kind, m.Value, m.FirstSeen.UnixNano(), m.LastSeen.UnixNano(), m.Count); err != nil {
+			return fmt.Errorf("recording campaign member: %w", err)
+		}
+	}
+	if d.countFromTable {
+		if err := tx.QueryRowContext(ctx, countMembersSQL, d.alert.ID).Scan(&d.alert.EntityCount); err != nil {
+			return fmt.Errorf("counting campaign members: %w", err)
+		}
+	}
+	if d.isNew {
+		return insert(ctx, tx, &d.alert)
+	}
+	return update(ctx, tx, &d.alert)
+}
