@@ -36,8 +36,10 @@ type Log struct {
 	now func() time.Time
 }
 
-// Open brings the table up to date (Migrate, in a transaction of its own)
-// and returns the log.
+// Open returns the audit log of db. Its schema is migration 3 of package
+// meta (Migrate); Open runs Migrate again, which changes nothing on a
+// migrated database but chains rows that an older Vigil appended to an
+// upgraded data directory without a sequence number.
 func Open(ctx context.Context, db *sql.DB) (*Log, error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {

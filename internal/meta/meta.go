@@ -63,12 +63,22 @@ func current(ctx context.Context, q querier) (int, error) {
 }
 
 func ensureTable(ctx context.Context, db *sql.DB) error {
-	_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	// In a transaction, so that it waits for a concurrent writer (the
+	// metadata database begins write transactions IMMEDIATE, which honours
+	// the busy timeout) instead of failing with SQLITE_BUSY.
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("creating schema_migrations: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY,
 		name TEXT NOT NULL,
 		applied INTEGER NOT NULL
-	)`)
-	if err != nil {
+	)`); err != nil {
+		return fmt.Errorf("creating schema_migrations: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("creating schema_migrations: %w", err)
 	}
 	return nil

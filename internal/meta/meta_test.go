@@ -127,6 +127,17 @@ func TestTooNewRefused(t *testing.T) {
 func TestConcurrentMigrate(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "meta.db")
+	// The file exists (in WAL mode) before the processes race, as the
+	// store creates it when it opens; two first opens of a new file can
+	// fail on the WAL switch, which the busy handler does not cover.
+	first, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Ping(); err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
 	for range 4 {

@@ -3,6 +3,8 @@ package meta
 import (
 	"context"
 	"database/sql"
+
+	"github.com/vigilsec/vigil/internal/audit"
 )
 
 // migrations are the schema steps, oldest first. Never edit a step that
@@ -37,4 +39,5 @@ var migrations = []Migration{
 			`CREATE INDEX IF NOT EXISTS response_blocks_until ON response_blocks(until)`,
 		)
 	}},
+	{Version: 3, Name: "audit log: sequence numbers, hash chain, append-only triggers", Up: audit.Migrate},
 }
