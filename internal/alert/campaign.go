@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -122,10 +123,14 @@ func (s *Store) Members(ctx context.Context, alertID string, f MemberFilter) ([]
 }
 
 // upsertMemberSQL records a member's latest state (hot path: by primary
-// key).
+// key). It returns the stored count: when that is the batch's own count
+// the member is new (every stored count is at least one), which is how a
+// campaign whose member set is no longer in memory tells new members from
+// repeats.
 const upsertMemberSQL = `INSERT INTO alert_members (alert_id, kind, value, first_seen, last_seen, count) VALUES (?, ?, ?, ?, ?, ?)
 	ON CONFLICT(alert_id, kind, value) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen),
-	last_seen = max(last_seen, excluded.last_seen), count = count + excluded.count`
+	last_seen = max(last_seen, excluded.last_seen), count = count + excluded.count
+	RETURNING count`
 
 // countMembersSQL counts a campaign's members once it has outgrown the
 // in-memory set.
@@ -178,12 +183,26 @@ func (t *tracker) add(k memberKey, at time.Time, window time.Duration) int {
 }
 
 // writeDelta stores a campaign's batch: the alert row and its members.
+// When the campaign's member set is not in memory (it overflowed
+// MaxMembers, or the campaign was loaded at start), every subject of the
+// batch is a candidate in freshKeys, and the table tells which are new.
 func writeDelta(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt, d *campDelta) error {
+	var known map[memberKey]bool
 	for _, k := range d.order {
 		m := d.members[k]
-		if _, err := stmt.ExecContext(ctx, d.alert.ID, m.Kind, m.Value, m.FirstSeen.UnixNano(), m.LastSeen.UnixNano(), m.Count); err != nil {
+		var stored int64
+		if err := stmt.QueryRowContext(ctx, d.alert.ID, m.Kind, m.Value, m.FirstSeen.UnixNano(), m.LastSeen.UnixNano(), m.Count).Scan(&stored); err != nil {
 			return fmt.Errorf("recording campaign member: %w", err)
 		}
+		if d.c.overflow && stored != m.Count {
+			if known == nil {
+				known = map[memberKey]bool{}
+			}
+			known[k] = true
+		}
+	}
+	if len(known) > 0 {
+		d.freshKeys = slices.DeleteFunc(d.freshKeys, func(k memberKey) bool { return known[k] })
 	}
 	if d.countFromTable {
 		if err := tx.QueryRowContext(ctx, countMembersSQL, d.alert.ID).Scan(&d.alert.EntityCount); err != nil {
