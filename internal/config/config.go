@@ -79,11 +79,6 @@ type Alerts struct {
 	// at once, default 250000); past it the least recently used one-off
 	// key goes first (vigil_correlation_groups_evicted_total).
 	CorrelationGroups int `koanf:"correlation_groups"`
-	// CorrelationEvents is how many contributing events a correlation
-	// keeps for its alert's entities (default 1: the completing event, so
-	// that a wave of 100,000 addresses costs no event copies; raise it to
-	// list, say, every user a brute force tried on its alert).
-	CorrelationEvents int `koanf:"correlation_events"`
 }
 
 // Campaign configures storm grouping: when one rule raises alerts for
@@ -124,6 +119,13 @@ type Respond struct {
 	// {{.TTL}}, {{.TTLSeconds}}, {{.Incident}}, {{.Rule}}. No shell is
 	// involved; targets are validated before they reach a command.
 	Commands map[string][]string `koanf:"commands"`
+	// BatchCommands maps block_ip and unblock_ip to a command run once per
+	// batch of up to 1,000 addresses, which it reads on standard input,
+	// one rendered Line each (default "{{.Target}}"): a wave of thousands
+	// of addresses is a few set updates. For nftables: argv
+	// ["nft", "-f", "-"], line
+	// "add element inet filter vigil_block { {{.Target}} timeout {{.TTLSeconds}}s }".
+	BatchCommands map[string]BatchCommand `koanf:"batch_commands"`
 	// NeverBlock lists addresses and prefixes block_ip must never block
 	// (loopback is always included).
 	NeverBlock []string `koanf:"never_block"`
@@ -131,6 +133,12 @@ type Respond struct {
 	// Country, and ASN) for the enrich_geoip playbook step.
 	GeoIPDB string `koanf:"geoip_db"`
 	ASNDB   string `koanf:"asn_db"`
+}
+
+// BatchCommand is a command for a batch of targets.
+type BatchCommand struct {
+	Argv []string `koanf:"argv"`
+	Line string   `koanf:"line"`
 }
 
 // Syslog configures the syslog listeners. An empty address disables one.
@@ -221,7 +229,7 @@ func Default() Config {
 			FlushInterval: 100 * time.Millisecond,
 		},
 		Retention: Retention{MaxAge: 30 * 24 * time.Hour},
-		Alerts: Alerts{MinLevel: "low", Window: time.Hour, QueueSize: 65536, CorrelationGroups: 250000, CorrelationEvents: 1,
+		Alerts: Alerts{MinLevel: "low", Window: time.Hour, QueueSize: 65536, CorrelationGroups: 250000,
 			Campaign: Campaign{Threshold: 5, Window: 10 * time.Minute}},
 		Incidents: Incidents{Window: 24 * time.Hour, MinLevel: "medium", RiskThreshold: 100},
 		Ingest:    Ingest{MaxBodySize: 16 << 20},
@@ -427,9 +435,6 @@ func (c *Config) Validate() error {
 	}
 	if c.Alerts.CorrelationGroups <= 0 {
 		add("alerts.correlation_groups: must be positive")
-	}
-	if c.Alerts.CorrelationEvents <= 0 {
-		add("alerts.correlation_events: must be positive")
 	}
 	if c.Alerts.Campaign.Threshold == 0 || c.Alerts.Campaign.Threshold < -1 {
 		add("alerts.campaign.threshold: %d (want 2 or more, or -1 to disable campaigns)", c.Alerts.Campaign.Threshold)

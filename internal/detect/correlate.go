@@ -110,6 +110,10 @@ type group struct {
 	// prot is set once the group was seen twice: it then lives on the
 	// protected list.
 	prot bool
+	// dig is, with Options.KeepFields, the distinct kept field values of
+	// the group's entries (see digest): what a detection reports of its
+	// contributing events, without keeping the events.
+	dig string
 }
 
 // correlator holds the correlation rules and their state.
@@ -353,7 +357,7 @@ func (c *correlator) feed(cr *crule, ev *event.Event, fn func(Detection)) {
 	// The state outlives this call: keep a copy, so that callers may reuse
 	// ev once Match returns.
 	var kept *event.Event
-	if c.maxEv > 1 {
+	if c.keepKeys == nil && c.maxEv > 1 {
 		kept = c.keep(ev) // with one event per detection, the completing one is live
 	}
 	var out []Detection
@@ -451,6 +455,9 @@ func (c *correlator) add(cc *ccorr, input int, ev, kept *event.Event, t time.Tim
 	if n, want := len(g.entries), min(cc.capHint, c.maxEnt); n > 0 && n == cap(g.entries) && want > n {
 		g.entries = slices.Grow(g.entries, want-n)
 	}
+	if c.keepKeys != nil {
+		g.dig = c.digest(g.dig, ev)
+	}
 	// Insert in time order; events usually arrive in order.
 	i := sort.Search(len(g.entries), func(i int) bool { return g.entries[i].t > tn })
 	g.entries = slices.Insert(g.entries, i, en)
@@ -508,19 +515,25 @@ func (c *correlator) add(cc *ccorr, input int, ev, kept *event.Event, t time.Tim
 			Count: len(win),
 			Value: v,
 		}
-		from := max(0, len(win)-c.maxEv)
-		for _, x := range win[from:] {
-			if x.ev != nil {
-				d.Events = append(d.Events, x.ev)
+		if c.keepKeys != nil {
+			if g.dig != "" {
+				d.Events = []*event.Event{fromDigest(g.dig, time.Unix(0, win[0].t).UTC(), ev)}
+			}
+		} else {
+			from := max(0, len(win)-c.maxEv)
+			for _, x := range win[from:] {
+				if x.ev != nil {
+					d.Events = append(d.Events, x.ev)
+				}
 			}
 		}
-		g.entries = g.entries[:0]
+		g.entries, g.dig = g.entries[:0], ""
 		if cc.emit {
 			out = append(out, d)
 		}
 		for _, p := range cc.parents {
 			var kept *event.Event
-			if c.maxEv > 1 {
+			if c.keepKeys == nil && c.maxEv > 1 {
 				kept = c.keep(d.Event)
 			}
 			out = c.add(p.c, p.input, d.Event, kept, d.Time, out)
@@ -757,6 +770,81 @@ func (e *Engine) TransferState(old *Engine) {
 		e.corr.listOf(g).pushFront(g)
 		e.corr.groups[key] = g
 	}
+}
+
+// Digest limits: a value longer than maxDigestValue is cut, and values
+// past maxDigest bytes in all are not added.
+const (
+	maxDigestValue = 256
+	maxDigest      = 1024
+)
+
+// digest adds the kept field values of ev that dig lacks. A digest is a
+// string of records: the field key (4 bytes, little endian), the value's
+// length (2 bytes) and the value. It stands for a group's contributing
+// events where Options.KeepFields are all that is used of them (alert
+// entities): the users a brute force tried, its source, its host — a
+// hundred bytes or so for ten events, where copies of the events would be
+// a few kilobytes, and a wave of 100,000 addresses holds 100,000 groups.
+func (c *correlator) digest(dig string, ev *event.Event) string {
+	var add []byte
+	for _, f := range ev.Fields {
+		if !c.keepKeys[f.Key] || f.Value.Str == "" {
+			continue
+		}
+		v := f.Value.Str
+		if len(v) > maxDigestValue {
+			v = v[:maxDigestValue]
+		}
+		if digestHas(dig, f.Key, v) || digestHas(string(add), f.Key, v) {
+			continue
+		}
+		if len(dig)+len(add)+6+len(v) > maxDigest {
+			break
+		}
+		add = append(add, byte(f.Key), byte(f.Key>>8), byte(f.Key>>16), byte(f.Key>>24), byte(len(v)), byte(len(v)>>8))
+		add = append(add, v...)
+	}
+	if len(add) == 0 {
+		return dig
+	}
+	return dig + string(add)
+}
+
+// digestRecords calls fn for each record of dig.
+func digestRecords(dig string, fn func(k event.Key, v string) bool) {
+	for len(dig) >= 6 {
+		k := event.Key(uint32(dig[0]) | uint32(dig[1])<<8 | uint32(dig[2])<<16 | uint32(dig[3])<<24)
+		n := int(dig[4]) | int(dig[5])<<8
+		if len(dig) < 6+n {
+			return
+		}
+		if !fn(k, dig[6:6+n]) {
+			return
+		}
+		dig = dig[6+n:]
+	}
+}
+
+func digestHas(dig string, k event.Key, v string) bool {
+	found := false
+	digestRecords(dig, func(k2 event.Key, v2 string) bool {
+		found = k2 == k && v2 == v
+		return !found
+	})
+	return found
+}
+
+// fromDigest is the event a detection reports for its contributing
+// events: every distinct kept value, at the time of the first of them,
+// with the completing event's input and logsource.
+func fromDigest(dig string, first time.Time, last *event.Event) *event.Event {
+	ev := &event.Event{Time: first, Received: last.Received, Input: last.Input, Logsource: last.Logsource}
+	digestRecords(dig, func(k event.Key, v string) bool {
+		ev.Fields = append(ev.Fields, event.Field{Key: k, Value: event.String(v)})
+		return true
+	})
+	return ev
 }
 
 func keepKeys(names []string) map[event.Key]bool {

@@ -295,15 +295,15 @@ func TestCorrelationKeepsFewEvents(t *testing.T) {
 	}
 }
 
-// TestCorrelationKeepFields: with KeepFields, contributing events keep
-// those fields and the correlation's own (group-by), nothing else; the
-// event that completes the window comes whole. The group's first entry
-// keeps no copy (most groups are one-offs).
+// TestCorrelationKeepFields: with KeepFields, a correlation reports its
+// contributing events as one event holding every distinct value of those
+// fields and of its own (group-by) fields, nothing else, at the time of
+// the first; the event that completes the window comes whole.
 func TestCorrelationKeepFields(t *testing.T) {
 	eng, _, _ := Compile(mustRules(t, corrRules), Options{KeepFields: []string{"src"}})
 	var got []Detection
 	for i := 0; i < 3; i++ {
-		ev := testEvent(i, "Outcome", "failure", "User", "u", "Host", "h", "src", "10.0.0.1", "big", strings.Repeat("x", 100))
+		ev := testEvent(i, "Outcome", "failure", "User", "u", "Host", "h", "src", fmt.Sprintf("10.0.0.%d", i%2), "big", strings.Repeat("x", 100))
 		ev.Raw = "raw line"
 		for _, d := range eng.MatchAll(ev) {
 			if d.Rule.ID == "bf" {
@@ -311,20 +311,40 @@ func TestCorrelationKeepFields(t *testing.T) {
 			}
 		}
 	}
-	if len(got) != 1 || len(got[0].Events) != 2 {
-		t.Fatalf("got %+v, want one correlation with 2 events (the first entry keeps none)", got)
+	if len(got) != 1 || len(got[0].Events) != 1 {
+		t.Fatalf("got %+v, want one correlation with one summary event", got)
 	}
 	d := got[0]
 	if d.Event.Raw != "raw line" || d.Event.Str("big") == "" {
 		t.Errorf("the completing event is not whole: %s", d.Event.AppendJSON(nil))
 	}
-	for _, ev := range d.Events[:1] {
-		var names []string
-		for _, f := range ev.Fields {
-			names = append(names, f.Key.Name())
-		}
-		if diff := cmp.Diff([]string{"User", "Host", "src"}, names); diff != "" || ev.Raw != "" || ev.Time.IsZero() {
-			t.Errorf("kept event %s: fields (-want +got):\n%s", ev.AppendJSON(nil), diff)
+	sum := d.Events[0]
+	var names []string
+	for _, f := range sum.Fields {
+		names = append(names, f.Key.Name()+"="+f.Value.Str)
+	}
+	if diff := cmp.Diff([]string{"User=u", "Host=h", "src=10.0.0.0", "src=10.0.0.1"}, names); diff != "" || sum.Raw != "" || !sum.Time.Equal(confBase) {
+		t.Errorf("summary event %s at %v: fields (-want +got):\n%s", sum.AppendJSON(nil), sum.Time, diff)
+	}
+}
+
+// TestDigestBounds: a digest keeps each value once, cuts long values and
+// stops growing at its bound.
+func TestDigestBounds(t *testing.T) {
+	c := &correlator{keepKeys: keepKeys([]string{"User"})}
+	var dig string
+	for i := range 200 {
+		dig = c.digest(dig, testEvent(0, "User", fmt.Sprintf("user%03d", i%150)))
+		dig = c.digest(dig, testEvent(0, "User", strings.Repeat("y", 1000)))
+	}
+	if len(dig) > maxDigest {
+		t.Errorf("digest of %d bytes, want at most %d", len(dig), maxDigest)
+	}
+	seen := map[string]int{}
+	digestRecords(dig, func(_ event.Key, v string) bool { seen[v]++; return true })
+	for v, n := range seen {
+		if n != 1 || len(v) > maxDigestValue {
+			t.Errorf("value %.20q... (%d bytes) %d times, want once and at most %d bytes", v, len(v), n, maxDigestValue)
 		}
 	}
 }

@@ -106,7 +106,7 @@ func (s *Server) ReloadRules() error {
 	// Correlation state keeps of each contributing event only what alerts
 	// take from it (entities), not the whole event.
 	l, err := ruleset.Load(ruleset.Options{Builtin: true, Dirs: dirs, Detect: detect.Options{
-		KeepFields: alert.EntityFields(), MaxGroups: s.cfg.Alerts.CorrelationGroups, MaxEventsPerDetection: s.cfg.Alerts.CorrelationEvents,
+		KeepFields: alert.EntityFields(), MaxGroups: s.cfg.Alerts.CorrelationGroups,
 	}})
 	if err != nil {
 		return fmt.Errorf("loading rules: %w", err)
@@ -281,11 +281,14 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		}
 	}()
 	ropts := respond.Options{
-		Commands: cfg.Respond.Commands, NeverBlock: cfg.Respond.NeverBlock,
-		Audit: func(ctx context.Context, actor, action, target string, after any) {
-			if err := s.Audit.Record(ctx, actor, action, target, nil, after); err != nil {
-				s.log.Error("audit record lost", "action", action, "err", err)
-			}
+		Commands: cfg.Respond.Commands, NeverBlock: cfg.Respond.NeverBlock, BatchCommands: batchCommands(cfg.Respond.BatchCommands),
+		Audit: s.Audit.RecordTx,
+		OnBreakerOpen: func(playbook, reason string) {
+			s.Recorder.Raise(alert.Alert{
+				RuleID: "vigil-playbook-circuit-open", RuleTitle: "Playbook stopped by its circuit breaker: " + playbook,
+				Level: "high", Tags: []string{"vigil.response"}, Group: map[string]string{"playbook": playbook},
+				Event: mustJSON(map[string]string{"playbook": playbook, "reason": reason}),
+			})
 		},
 		Notify: func(ctx context.Context, text string, inc *incident.Incident) error {
 			n := incidentNotification(inc)
@@ -537,6 +540,22 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	}
 	s.log.Info("shutdown complete", "took", time.Since(began).Round(time.Millisecond))
 	return nil
+}
+
+func batchCommands(in map[string]config.BatchCommand) map[string]respond.BatchCommand {
+	out := make(map[string]respond.BatchCommand, len(in))
+	for k, v := range in {
+		out[k] = respond.BatchCommand{Argv: v.Argv, Line: v.Line}
+	}
+	return out
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only maps of strings are passed
+	}
+	return b
 }
 
 func addrString(a net.Addr) string {
