@@ -115,6 +115,8 @@ type Recorder struct {
 	track map[string]*tracker
 
 	stopping    atomic.Bool
+	raisedMu    sync.Mutex
+	raised      []*pending
 	shed        atomic.Int64
 	lastShedLog atomic.Int64
 }
@@ -216,8 +218,10 @@ func (r *Recorder) Record(d detect.Detection) {
 }
 
 // Raise records an alert that Vigil itself raises (a playbook's circuit
-// breaker opening, say), through the same path as detections. It waits
-// for room in the queue: such alerts are few and must not be shed.
+// breaker opening, say), through the same path as detections. It never
+// waits: the alert joins a small list the writer takes in at its next
+// batch (the caller may be a hook the writer is waiting for). Past 1,000
+// waiting, raised alerts are shed and counted like detections.
 func (r *Recorder) Raise(a Alert) {
 	if a.ID == "" {
 		a.ID = NewID()
@@ -239,7 +243,23 @@ func (r *Recorder) Raise(a Alert) {
 		a.Event = []byte("{}")
 	}
 	a.DedupKey = DedupKey(a.RuleID, a.Group, a.Entities)
-	r.ch <- &pending{a: a}
+	r.raisedMu.Lock()
+	defer r.raisedMu.Unlock()
+	if len(r.raised) >= 1000 {
+		r.shedOne(a.RuleID)
+		return
+	}
+	r.raised = append(r.raised, &pending{a: a})
+}
+
+// takeRaised moves the raised alerts into batch.
+func (r *Recorder) takeRaised(batch []*pending) []*pending {
+	r.raisedMu.Lock()
+	defer r.raisedMu.Unlock()
+	batch = append(batch, r.raised...)
+	clear(r.raised)
+	r.raised = r.raised[:0]
+	return batch
 }
 
 // shedOne counts a detection the full queue could not take, and says so
@@ -353,6 +373,7 @@ func (r *Recorder) write() {
 	defer r.wg.Done()
 	batch := make([]*pending, 0, 1024)
 	flush := func() {
+		batch = r.takeRaised(batch)
 		if len(batch) == 0 {
 			return
 		}

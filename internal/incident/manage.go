@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -379,27 +380,121 @@ func (m *Manager) FlagObservable(ctx context.Context, id, actor, kind, value str
 }
 
 // RecordAction records a response action on an incident (its timeline
-// gets a line too).
+// gets a line too), in a transaction of its own.
 func (m *Manager) RecordAction(ctx context.Context, id string, a *Action) error {
-	if a.ID == "" {
-		a.ID = alert.NewID()
-	}
-	if a.Time.IsZero() {
-		a.Time = m.opts.Now().UTC()
-	}
-	_, err := m.db.ExecContext(ctx, `INSERT INTO incident_actions (id, incident_id, time, name, target, status, result, actor, playbook) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT(id) DO UPDATE SET status = excluded.status, result = excluded.result, time = excluded.time, actor = excluded.actor`,
-		a.ID, id, a.Time.UnixNano(), a.Name, a.Target, a.Status, a.Result, a.Actor, a.Playbook)
+	tx, err := m.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("recording action: %w", err)
 	}
-	text := fmt.Sprintf("%s %s: %s", a.Name, a.Target, a.Status)
-	if a.Result != "" {
-		text += " (" + a.Result + ")"
+	defer tx.Rollback()
+	if err := m.RecordActionsTx(ctx, tx, id, []*Action{a}); err != nil {
+		return err
 	}
-	m.addEntry(ctx, m.db, id, a.Time, "action", a.Actor, text, map[string]string{"action_id": a.ID, "playbook": a.Playbook})
-	m.touch(ctx, id, a.Time)
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("recording action: %w", err)
+	}
 	return nil
+}
+
+// upsertActionSQL writes an action's state: first its intent
+// ("running"), then its result, under the same id.
+const upsertActionSQL = `INSERT INTO incident_actions (id, incident_id, time, name, target, status, result, actor, playbook) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT(id) DO UPDATE SET status = excluded.status, result = excluded.result, time = excluded.time, actor = excluded.actor`
+
+// RecordActionsTx records actions on an incident inside the caller's
+// transaction, so that the caller's own records of them (the audit log,
+// the block set) commit or fail with them. The timeline gets one line for
+// the lot: a wave's thousands of blocks are one line, not thousands.
+func (m *Manager) RecordActionsTx(ctx context.Context, tx *sql.Tx, id string, acts []*Action) error {
+	if len(acts) == 0 {
+		return nil
+	}
+	now := m.opts.Now().UTC()
+	stmt, err := tx.PrepareContext(ctx, upsertActionSQL)
+	if err != nil {
+		return fmt.Errorf("recording action: %w", err)
+	}
+	defer stmt.Close()
+	counts := map[string]int{}
+	for _, a := range acts {
+		if a.ID == "" {
+			a.ID = alert.NewID()
+		}
+		if a.Time.IsZero() {
+			a.Time = now
+		}
+		if _, err := stmt.ExecContext(ctx, a.ID, id, a.Time.UnixNano(), a.Name, a.Target, a.Status, a.Result, a.Actor, a.Playbook); err != nil {
+			return fmt.Errorf("recording action: %w", err)
+		}
+		counts[a.Status]++
+	}
+	a := acts[0]
+	var text string
+	var data any
+	if len(acts) == 1 {
+		text = fmt.Sprintf("%s %s: %s", a.Name, a.Target, a.Status)
+		if a.Result != "" {
+			text += " (" + a.Result + ")"
+		}
+		data = map[string]string{"action_id": a.ID, "playbook": a.Playbook}
+	} else {
+		parts := make([]string, 0, len(counts))
+		for st, n := range counts {
+			parts = append(parts, fmt.Sprintf("%s %d", st, n))
+		}
+		sort.Strings(parts)
+		text = fmt.Sprintf("%s on %d targets: %s", a.Name, len(acts), strings.Join(parts, ", "))
+		if a.Result != "" && counts[a.Status] == len(acts) {
+			text += " (" + a.Result + ")"
+		}
+		data = map[string]any{"actions": len(acts), "first_action_id": a.ID, "playbook": a.Playbook}
+	}
+	if err := m.addEntry(ctx, tx, id, a.Time, "action", a.Actor, text, data); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE incidents SET updated = ? WHERE id = ? AND updated < ?`, a.Time.UnixNano(), id, a.Time.UnixNano()); err != nil {
+		return fmt.Errorf("recording action: %w", err)
+	}
+	return nil
+}
+
+// FinishRunning gives every action a crash left "running" its honest
+// result: unknown. It returns them and their incidents (for the audit
+// log).
+func (m *Manager) FinishRunning(ctx context.Context, tx *sql.Tx) ([]Action, []string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, incident_id, name, target, actor, playbook FROM incident_actions WHERE status = 'running'`)
+	if err != nil {
+		return nil, nil, fmt.Errorf("finding interrupted actions: %w", err)
+	}
+	var out []Action
+	var incs []string
+	for rows.Next() {
+		var a Action
+		var inc string
+		if err := rows.Scan(&a.ID, &inc, &a.Name, &a.Target, &a.Actor, &a.Playbook); err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		out = append(out, a)
+		incs = append(incs, inc)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	now := m.opts.Now().UTC()
+	for i := range out {
+		out[i].Status, out[i].Result, out[i].Time = "unknown", "vigil stopped while the action ran; whether it took effect is unknown", now
+		if _, err := tx.ExecContext(ctx, `UPDATE incident_actions SET status = ?, result = ?, time = ? WHERE id = ?`,
+			out[i].Status, out[i].Result, now.UnixNano(), out[i].ID); err != nil {
+			return nil, nil, fmt.Errorf("finishing interrupted action: %w", err)
+		}
+		if err := m.addEntry(ctx, tx, incs[i], now, "action", "vigil",
+			fmt.Sprintf("%s %s: unknown (%s)", out[i].Name, out[i].Target, out[i].Result), map[string]string{"action_id": out[i].ID}); err != nil {
+			return nil, nil, err
+		}
+	}
+	return out, incs, nil
 }
 
 // Action returns one recorded action.

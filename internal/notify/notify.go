@@ -165,7 +165,6 @@ type Notifier struct {
 	runDone chan struct{}
 }
 
-
 // Outbox states.
 const (
 	statePending   = "pending"

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/audit"
 	"github.com/vigilsec/vigil/internal/incident"
 )
 
@@ -38,8 +40,11 @@ type Playbook struct {
 	Trigger     Trigger `yaml:"trigger" json:"trigger"`
 	Steps       []Step  `yaml:"steps" json:"steps"`
 	// Disabled playbooks are listed but never run.
-	Disabled bool   `yaml:"disabled" json:"disabled"`
-	Source   string `yaml:"-" json:"source"`
+	Disabled bool `yaml:"disabled" json:"disabled"`
+	// RateLimit bounds the commands the playbook runs per minute (default
+	// 600); past it the runner waits. A batch of addresses is one command.
+	RateLimit int    `yaml:"rate_limit" json:"rate_limit,omitempty"`
+	Source    string `yaml:"-" json:"source"`
 }
 
 // Trigger says when a playbook runs.
@@ -69,7 +74,10 @@ type Step struct {
 	TTL Duration `yaml:"ttl" json:"ttl,omitempty"`
 	// With holds the action's parameters (url, method, body, title, text,
 	// route), which may use templates: {{.Target}}, {{.Rule}}, {{.Level}},
-	// {{.Incident}}.
+	// {{.Incident}}. A step without a target that follows a step with one
+	// speaks of what that step did: {{.Target}} lists the targets it acted
+	// on successfully and {{.Count}} counts them, and the step is skipped
+	// (and recorded so) when there were none.
 	With map[string]string `yaml:"with" json:"with,omitempty"`
 	// If is a condition: "level >= high" (levels compare by severity).
 	If string `yaml:"if" json:"if,omitempty"`
@@ -263,12 +271,46 @@ type Options struct {
 	// IntelLookup, if set, returns the threat-intel entries that list a
 	// value ("feed: description"), for the intel_lookup action.
 	IntelLookup func(value string) []string
-	// Audit, if set, records every action taken in the audit log.
-	Audit func(ctx context.Context, actor, action, target string, after any)
+	// BatchCommands maps an action (block_ip, unblock_ip) to a command
+	// run once for a batch of targets, which it reads on its standard
+	// input, one Line per target: a wave of thousands of addresses is a
+	// few set updates, not thousands of processes. It takes precedence
+	// over Commands.
+	BatchCommands map[string]BatchCommand
+	// Audit, if set, appends the audit entries of actions inside the
+	// transaction that records them (audit.Log.RecordTx), so that no
+	// action is recorded without its audit entry or the reverse.
+	Audit func(ctx context.Context, tx *sql.Tx, entries ...audit.Entry) error
+	// BreakerFailures is how many consecutive failed commands open a
+	// playbook's circuit breaker (default 5): its commands then stop,
+	// each recorded as skipped, until BreakerCooldown (default 10m) has
+	// passed or the playbooks are reloaded.
+	BreakerFailures int
+	BreakerCooldown time.Duration
+	// OnBreakerOpen, if set, is told when a playbook's breaker opens (the
+	// server raises an alert).
+	OnBreakerOpen func(playbook, reason string)
 	// Notify, if set, queues a notification for the notify action (text
 	// from with.text) through every route whose filters match.
 	Notify func(ctx context.Context, text string, inc *incident.Incident) error
 }
+
+// BatchCommand is a command for a batch of targets: Argv (templates of
+// {{.Count}}, {{.TTL}}, {{.TTLSeconds}}, {{.Incident}}, {{.Rule}}) is run
+// once, and its standard input gets Line (a template of {{.Target}},
+// {{.TTL}}, {{.TTLSeconds}}; default "{{.Target}}") once per target,
+// each on its own line. For nftables:
+//
+//	argv: ["nft", "-f", "-"]
+//	line: "add element inet filter vigil_block { {{.Target}} timeout {{.TTLSeconds}}s }"
+type BatchCommand struct {
+	Argv []string
+	Line string
+}
+
+// batchSize bounds the targets of one batch command and of one
+// recording transaction.
+const batchSize = 1000
 
 // Runner runs playbooks against alerts and incidents.
 type Runner struct {
@@ -284,6 +326,11 @@ type Runner struct {
 	work   chan func(context.Context)
 	stop   chan struct{}
 	stopMu sync.Once
+
+	// guards are the playbooks' rate limits and circuit breakers (worker
+	// goroutine, and Manual under guardMu).
+	guardMu sync.Mutex
+	guards  map[string]*guard
 }
 
 // New returns a Runner. rules resolves a rule reference (id or name) to
@@ -298,7 +345,13 @@ func New(ctx context.Context, db *sql.DB, inc *incident.Manager, log *slog.Logge
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Runner{o: o, db: db, inc: inc, log: log, rules: rules, work: make(chan func(context.Context), 1024), stop: make(chan struct{})}
+	if o.BreakerFailures <= 0 {
+		o.BreakerFailures = 5
+	}
+	if o.BreakerCooldown <= 0 {
+		o.BreakerCooldown = 10 * time.Minute
+	}
+	r := &Runner{o: o, db: db, inc: inc, log: log, rules: rules, work: make(chan func(context.Context), 1024), stop: make(chan struct{}), guards: map[string]*guard{}}
 	never := append([]string{"127.0.0.0/8", "::1/128"}, o.NeverBlock...)
 	for _, s := range never {
 		p, err := netip.ParsePrefix(s)
@@ -321,6 +374,23 @@ func New(ctx context.Context, db *sql.DB, inc *incident.Manager, log *slog.Logge
 			}
 		}
 	}
+	for name, bc := range o.BatchCommands {
+		if name != "block_ip" && name != "unblock_ip" {
+			return nil, fmt.Errorf("batch command for %s: only block_ip and unblock_ip take batches", name)
+		}
+		if len(bc.Argv) == 0 {
+			return nil, fmt.Errorf("batch command for %s is empty", name)
+		}
+		for i, a := range append(append([]string(nil), bc.Argv...), bc.Line) {
+			if _, err := template.New("").Option("missingkey=error").Parse(a); err != nil {
+				return nil, fmt.Errorf("batch command for %s, template %d: %w", name, i, err)
+			}
+		}
+	}
+
+	if err := r.finishInterrupted(ctx); err != nil {
+		return nil, err
+	}
 	r.wg.Add(2)
 	go r.worker()
 	go r.unblocker()
@@ -333,6 +403,9 @@ func (r *Runner) SetPlaybooks(ps []*Playbook) {
 	r.mu.Lock()
 	r.books = ps
 	r.mu.Unlock()
+	r.guardMu.Lock()
+	clear(r.guards) // a reload closes the breakers
+	r.guardMu.Unlock()
 }
 
 // Playbooks returns the playbooks.
@@ -404,10 +477,24 @@ func (r *Runner) matches(p *Playbook, on string, t trigger, tags []string) bool 
 // for a command.
 func (r *Runner) AlertsChanged(ctx context.Context, changes []alert.Change) {
 	for _, c := range changes {
-		if !c.New || c.Alert.IncidentID == "" {
+		if c.Alert.IncidentID == "" {
 			continue // actions are recorded on incidents
 		}
 		t := trigger{IncidentID: c.Alert.IncidentID, RuleID: c.Alert.RuleID, Rule: c.Alert.RuleTitle, Level: c.Alert.Level, Entities: c.Alert.Entities}
+		if c.Alert.Campaign {
+			// A campaign's playbooks act on each subject once, as it
+			// joins: the change lists the new ones (all of them when the
+			// campaign is new).
+			if len(c.Members) == 0 {
+				continue
+			}
+			t.Entities = map[string][]string{}
+			for _, m := range c.Members {
+				t.Entities[m.Kind] = append(t.Entities[m.Kind], m.Value)
+			}
+		} else if !c.New {
+			continue
+		}
 		for _, p := range r.Playbooks() {
 			if r.matches(p, "alert", t, c.Alert.Tags) {
 				r.enqueue(p, t, 0)
@@ -492,6 +579,10 @@ func (r *Runner) Close() {
 
 // run executes steps of p from step from.
 func (r *Runner) run(ctx context.Context, p *Playbook, t trigger, from int) {
+	var (
+		prevRan bool     // a step with a target ran before this one
+		prevOK  []string // the targets it acted on successfully
+	)
 	for i := from; i < len(p.Steps); i++ {
 		s := p.Steps[i]
 		if s.If != "" {
@@ -503,7 +594,7 @@ func (r *Runner) run(ctx context.Context, p *Playbook, t trigger, from int) {
 		if s.Action == "approval" {
 			a := &incident.Action{Name: "approval", Target: s.Name, Status: "pending_approval", Actor: "playbook", Playbook: p.Name,
 				Result: "waiting for a person to approve the next steps"}
-			if err := r.inc.RecordAction(ctx, t.IncidentID, a); err != nil {
+			if err := r.recordActions(ctx, t.IncidentID, "playbook:"+p.Name, []*incident.Action{a}, nil); err != nil {
 				r.log.Error("recording approval request", "err", err)
 				return
 			}
@@ -513,36 +604,252 @@ func (r *Runner) run(ctx context.Context, p *Playbook, t trigger, from int) {
 			}
 			return
 		}
-		targets := []string{""}
-		if s.Target != "" {
-			targets = t.Entities[s.Target]
-			if len(targets) == 0 {
-				r.record(ctx, t, p, s.Action, "(none)", "skipped", "no "+s.Target+" in the alert", "playbook")
-				continue
+		if s.Target == "" {
+			target, count := "", 0
+			if prevRan {
+				if len(prevOK) == 0 {
+					r.recordOne(ctx, t, p, s.Action, "(none)", "skipped", "the step before it acted on no target", "playbook")
+					continue
+				}
+				target, count = summarize(prevOK), len(prevOK)
 			}
+			status, result := r.doCounted(ctx, p, s, t, target, count)
+			r.recordOne(ctx, t, p, s.Action, target, status, result, "playbook")
+			continue
 		}
-		for _, target := range targets {
-			status, result := r.do(ctx, p, s, t, target)
-			r.record(ctx, t, p, s.Action, target, status, result, "playbook")
+		targets := t.Entities[s.Target]
+		prevRan, prevOK = true, nil
+		if len(targets) == 0 {
+			r.recordOne(ctx, t, p, s.Action, "(none)", "skipped", "no "+s.Target+" in the alert", "playbook")
+			continue
+		}
+		for start := 0; start < len(targets); start += batchSize {
+			ok, err := r.doTargets(ctx, p, s, t, targets[start:min(start+batchSize, len(targets))])
+			prevOK = append(prevOK, ok...)
+			if err != nil {
+				// The intent could not be recorded: nothing was done, and
+				// the rest is not attempted.
+				r.log.Error("recording actions; the step stops", "playbook", p.Name, "action", s.Action, "err", err)
+				break
+			}
 		}
 	}
 }
 
-func (r *Runner) record(ctx context.Context, t trigger, p *Playbook, name, target, status, result, actor string) {
-	a := &incident.Action{Name: name, Target: target, Status: status, Result: result, Actor: actor}
-	if p != nil {
-		a.Playbook = p.Name
+// summarize lists targets for a message: the first ten, then how many
+// more.
+func summarize(ts []string) string {
+	if len(ts) <= 10 {
+		return strings.Join(ts, ", ")
 	}
-	if err := r.inc.RecordAction(ctx, t.IncidentID, a); err != nil {
-		r.log.Error("recording action", "action", name, "target", target, "err", err)
+	return strings.Join(ts[:10], ", ") + fmt.Sprintf(" and %d more", len(ts)-10)
+}
+
+// doTargets acts on a batch of targets: it records every action as
+// running (its intent) before anything is done, performs them, and records
+// each result with the block set and the audit entries in one
+// transaction. It returns the targets acted on successfully.
+func (r *Runner) doTargets(ctx context.Context, p *Playbook, s Step, t trigger, targets []string) ([]string, error) {
+	by := "playbook:" + p.Name
+	acts := make([]*incident.Action, len(targets))
+	for i, tg := range targets {
+		acts[i] = &incident.Action{Name: s.Action, Target: tg, Status: "running", Actor: "playbook", Playbook: p.Name}
+	}
+	if err := r.recordActions(ctx, t.IncidentID, by, acts, nil); err != nil {
+		return nil, err
+	}
+	blocks := r.perform(ctx, p, s, t, acts)
+	if err := r.recordActions(ctx, t.IncidentID, by, acts, blocks); err != nil {
+		// The actions ran but their results are not recorded: they stay
+		// "running" and become "unknown" at the next start.
+		return nil, err
+	}
+	var ok []string
+	for _, a := range acts {
+		if a.Status == "ok" {
+			ok = append(ok, a.Target)
+		}
+	}
+	return ok, nil
+}
+
+// block is an entry of the block set, written with the result of the
+// block_ip that made it.
+type block struct {
+	ip    string
+	until time.Time
+}
+
+// perform does the actions (all of one step) and sets each one's status
+// and result; for block_ip with a TTL it returns the blocks to schedule.
+func (r *Runner) perform(ctx context.Context, p *Playbook, s Step, t trigger, acts []*incident.Action) []block {
+	if s.Action != "block_ip" && s.Action != "unblock_ip" {
+		for _, a := range acts {
+			a.Status, a.Result = r.do(ctx, p, s, t, a.Target)
+		}
+		return nil
+	}
+	d := tmplData{TTL: time.Duration(s.TTL).String(), TTLSeconds: int64(time.Duration(s.TTL) / time.Second),
+		Incident: t.IncidentID, Rule: t.Rule, Level: t.Level}
+	var valid []*incident.Action
+	for _, a := range acts {
+		ip, status, result := r.checkAddr(a.Target)
+		if status != "" {
+			a.Status, a.Result = status, result
+			continue
+		}
+		a.Target = ip
+		valid = append(valid, a)
+	}
+	if len(valid) == 0 {
+		return nil
+	}
+	g := r.guard(p)
+	bc, batch := r.o.BatchCommands[s.Action]
+	if !batch && len(r.o.Commands[s.Action]) == 0 {
+		for _, a := range valid {
+			a.Status, a.Result = "skipped", "no command configured for "+s.Action+" (respond.batch_commands or respond.commands)"
+		}
+		return nil
+	}
+	if batch {
+		ips := make([]string, len(valid))
+		for i, a := range valid {
+			ips[i] = a.Target
+		}
+		status, result := g.run(ctx, r, func() (string, string) { return r.batchCommand(ctx, s.Action, bc, d, ips) })
+		for _, a := range valid {
+			a.Status, a.Result = status, result
+		}
+	} else {
+		for _, a := range valid {
+			d.Target = a.Target
+			a.Status, a.Result = g.run(ctx, r, func() (string, string) { return r.command(ctx, s.Action, d) })
+		}
+	}
+	if s.Action != "block_ip" || s.TTL <= 0 {
+		return nil
+	}
+	until := r.o.Now().Add(time.Duration(s.TTL))
+	var blocks []block
+	for _, a := range valid {
+		if a.Status == "ok" {
+			blocks = append(blocks, block{a.Target, until})
+			a.Result += "; unblock scheduled at " + until.UTC().Format(time.RFC3339)
+		}
+	}
+	return blocks
+}
+
+// checkAddr validates a block_ip or unblock_ip target: an IP address
+// without a zone (a zone is free text: "fe80::1%;touch x"), outside
+// never_block. It returns the address in canonical form, or the status
+// and result that refuse it.
+func (r *Runner) checkAddr(target string) (ip, status, result string) {
+	addr, err := netip.ParseAddr(target)
+	if err != nil {
+		return "", "failed", fmt.Sprintf("%q is not an IP address", target)
+	}
+	if addr.Zone() != "" {
+		return "", "failed", fmt.Sprintf("%q has an IPv6 zone; only plain addresses are blocked", target)
+	}
+	addr = addr.Unmap()
+	for _, n := range r.never {
+		if n.Contains(addr) {
+			return "", "skipped", fmt.Sprintf("%s is in never_block %s", addr, n)
+		}
+	}
+	return addr.String(), "", ""
+}
+
+// recordActions writes actions (their intent or their result), the
+// blocks they made and their audit entries in one transaction.
+func (r *Runner) recordActions(ctx context.Context, incID, by string, acts []*incident.Action, blocks []block) error {
+	tx, err := r.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("recording actions: %w", err)
+	}
+	defer tx.Rollback()
+	if err := r.inc.RecordActionsTx(ctx, tx, incID, acts); err != nil {
+		return err
+	}
+	if len(blocks) > 0 {
+		stmt, err := tx.PrepareContext(ctx, upsertBlockSQL)
+		if err != nil {
+			return fmt.Errorf("recording blocks: %w", err)
+		}
+		defer stmt.Close()
+		for _, b := range blocks {
+			if _, err := stmt.ExecContext(ctx, b.ip, b.until.UnixNano(), incID, strings.TrimPrefix(by, "playbook:")); err != nil {
+				return fmt.Errorf("recording blocks: %w", err)
+			}
+		}
 	}
 	if r.o.Audit != nil {
-		by := actor
-		if p != nil && p.Name != "" {
+		entries := make([]audit.Entry, len(acts))
+		for i, a := range acts {
+			after, _ := json.Marshal(a)
+			entries[i] = audit.Entry{Actor: by, Action: "action." + a.Name, Target: incID, After: after}
+		}
+		if err := r.o.Audit(ctx, tx, entries...); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("recording actions: %w", err)
+	}
+	return nil
+}
+
+// upsertBlockSQL adds an address to the block set, or extends its block.
+const upsertBlockSQL = `INSERT INTO response_blocks (ip, until, incident_id, playbook) VALUES (?, ?, ?, ?)
+	ON CONFLICT(ip) DO UPDATE SET until = max(until, excluded.until), incident_id = excluded.incident_id`
+
+// recordOne records one action, done, with its audit entry.
+func (r *Runner) recordOne(ctx context.Context, t trigger, p *Playbook, name, target, status, result, actor string) {
+	a := &incident.Action{Name: name, Target: target, Status: status, Result: result, Actor: actor}
+	by := actor
+	if p != nil {
+		a.Playbook = p.Name
+		if p.Name != "" {
 			by = "playbook:" + p.Name
 		}
-		r.o.Audit(ctx, by, "action."+name, t.IncidentID, a)
 	}
+	if err := r.recordActions(ctx, t.IncidentID, by, []*incident.Action{a}, nil); err != nil {
+		r.log.Error("recording action", "action", name, "target", target, "err", err)
+	}
+}
+
+// finishInterrupted gives the actions a crash left running their result
+// (unknown), with audit entries.
+func (r *Runner) finishInterrupted(ctx context.Context) error {
+	tx, err := r.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("finishing interrupted actions: %w", err)
+	}
+	defer tx.Rollback()
+	acts, incs, err := r.inc.FinishRunning(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if len(acts) == 0 {
+		return nil
+	}
+	if r.o.Audit != nil {
+		entries := make([]audit.Entry, len(acts))
+		for i := range acts {
+			after, _ := json.Marshal(acts[i])
+			entries[i] = audit.Entry{Actor: "vigil", Action: "action." + acts[i].Name, Target: incs[i], After: after}
+		}
+		if err := r.o.Audit(ctx, tx, entries...); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("finishing interrupted actions: %w", err)
+	}
+	r.log.Warn("actions interrupted by the last stop are recorded with an unknown result", "actions", len(acts))
+	return nil
 }
 
 // Decide approves or rejects a paused playbook; approval runs its
@@ -591,6 +898,7 @@ func (r *Runner) Decide(ctx context.Context, incidentID, actionID, actor string,
 // tmplData is what templates see.
 type tmplData struct {
 	Target     string
+	Count      int
 	TTL        string
 	TTLSeconds int64
 	Incident   string
@@ -614,38 +922,33 @@ var userRe = regexp.MustCompile(`^[A-Za-z0-9._@\\$-]{1,128}$`)
 
 // do performs one action on one target and returns its status and result.
 func (r *Runner) do(ctx context.Context, p *Playbook, s Step, t trigger, target string) (string, string) {
-	d := tmplData{Target: target, TTL: time.Duration(s.TTL).String(), TTLSeconds: int64(time.Duration(s.TTL) / time.Second),
+	return r.doCounted(ctx, p, s, t, target, 0)
+}
+
+// doCounted is do with {{.Count}} set (a step that follows a step with
+// targets).
+func (r *Runner) doCounted(ctx context.Context, p *Playbook, s Step, t trigger, target string, count int) (string, string) {
+	d := tmplData{Target: target, Count: count, TTL: time.Duration(s.TTL).String(), TTLSeconds: int64(time.Duration(s.TTL) / time.Second),
 		Incident: t.IncidentID, Rule: t.Rule, Level: t.Level}
 	switch s.Action {
 	case "block_ip", "unblock_ip":
-		addr, err := netip.ParseAddr(target)
-		if err != nil {
-			return "failed", fmt.Sprintf("%q is not an IP address", target)
-		}
-		addr = addr.Unmap()
-		for _, n := range r.never {
-			if n.Contains(addr) {
-				return "skipped", fmt.Sprintf("%s is in never_block %s", addr, n)
+		a := &incident.Action{Name: s.Action, Target: target}
+		blocks := r.perform(ctx, p, s, t, []*incident.Action{a})
+		for _, b := range blocks {
+			if _, err := r.db.ExecContext(ctx, upsertBlockSQL, b.ip, b.until.UnixNano(), t.IncidentID, p.Name); err != nil {
+				return "failed", a.Result + "; could not schedule the unblock: " + err.Error()
 			}
 		}
-		d.Target = addr.String()
-		status, res := r.command(ctx, s.Action, d)
-		if s.Action == "block_ip" && status == "ok" && s.TTL > 0 {
-			until := r.o.Now().Add(time.Duration(s.TTL))
-			if _, err := r.db.ExecContext(ctx, `INSERT INTO response_blocks (ip, until, incident_id, playbook) VALUES (?, ?, ?, ?)
-				ON CONFLICT(ip) DO UPDATE SET until = max(until, excluded.until), incident_id = excluded.incident_id`,
-				d.Target, until.UnixNano(), t.IncidentID, p.Name); err != nil {
-				res += "; could not schedule the unblock: " + err.Error()
-			} else {
-				res += "; unblock scheduled at " + until.UTC().Format(time.RFC3339)
-			}
-		}
-		return status, res
+		return a.Status, a.Result
 	case "disable_user":
-		if !userRe.MatchString(target) {
+		if !userRe.MatchString(target) || strings.HasPrefix(target, "-") {
+			// A leading dash would read as an option of the command.
 			return "failed", fmt.Sprintf("%q is not a plain user name", target)
 		}
-		return r.command(ctx, s.Action, d)
+		if len(r.o.Commands[s.Action]) == 0 {
+			return r.command(ctx, s.Action, d) // skipped, without taking from the rate limit
+		}
+		return r.guard(p).run(ctx, r, func() (string, string) { return r.command(ctx, s.Action, d) })
 	case "create_task":
 		title, err := render(s.With["title"], d)
 		if err != nil || title == "" {
@@ -755,6 +1058,132 @@ func (r *Runner) command(ctx context.Context, action string, d tmplData) (string
 	return "ok", res
 }
 
+// batchCommand runs an action's batch command once for ips, which it
+// gets on its standard input.
+func (r *Runner) batchCommand(ctx context.Context, action string, bc BatchCommand, d tmplData, ips []string) (string, string) {
+	d.Count = len(ips)
+	args := make([]string, len(bc.Argv))
+	for i, a := range bc.Argv {
+		v, err := render(a, d)
+		if err != nil {
+			return "failed", fmt.Sprintf("batch command for %s, argument %d: %v", action, i, err)
+		}
+		args[i] = v
+	}
+	line := bc.Line
+	if line == "" {
+		line = "{{.Target}}"
+	}
+	tl, err := template.New("line").Option("missingkey=error").Parse(line)
+	if err != nil {
+		return "failed", "batch command line: " + err.Error()
+	}
+	var in bytes.Buffer
+	for _, ip := range ips {
+		d.Target = ip
+		if err := tl.Execute(&in, d); err != nil {
+			return "failed", "batch command line: " + err.Error()
+		}
+		in.WriteByte('\n')
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.Stdin = &in
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Run()
+	res := strings.TrimSpace(out.String())
+	if len(res) > 2000 {
+		res = res[:2000] + "…"
+	}
+	if err != nil {
+		return "failed", strings.TrimSpace(fmt.Sprintf("%s (batch of %d): %v %s", args[0], len(ips), err, res))
+	}
+	if res == "" {
+		res = fmt.Sprintf("%s succeeded (batch of %d)", args[0], len(ips))
+	}
+	return "ok", res
+}
+
+// guard is a playbook's rate limit (a token bucket of commands per
+// minute) and circuit breaker (open after BreakerFailures consecutive
+// failed commands, for BreakerCooldown).
+type guard struct {
+	tokens    float64
+	last      time.Time
+	perMinute float64
+	failures  int
+	openUntil time.Time
+	name      string
+}
+
+func (r *Runner) guard(p *Playbook) *guard {
+	r.guardMu.Lock()
+	defer r.guardMu.Unlock()
+	g := r.guards[p.Name]
+	if g == nil {
+		rate := p.RateLimit
+		if rate <= 0 {
+			rate = 600
+		}
+		g = &guard{tokens: max(float64(rate)/10, 1), perMinute: float64(rate), last: r.o.Now(), name: p.Name}
+		r.guards[p.Name] = g
+	}
+	return g
+}
+
+// run runs one command under the guard: it waits for the rate limit,
+// refuses while the breaker is open, and counts the outcome.
+func (g *guard) run(ctx context.Context, r *Runner, cmd func() (string, string)) (string, string) {
+	r.guardMu.Lock()
+	now := r.o.Now()
+	if now.Before(g.openUntil) {
+		until := g.openUntil
+		r.guardMu.Unlock()
+		return "skipped", fmt.Sprintf("circuit breaker open after %d consecutive failures, until %s (or a playbook reload)",
+			r.o.BreakerFailures, until.UTC().Format(time.RFC3339))
+	}
+	// The bucket holds a tenth of a minute's commands: bursts beyond that
+	// are spread out.
+	g.tokens = min(g.tokens+now.Sub(g.last).Minutes()*g.perMinute, max(g.perMinute/10, 1))
+	g.last = now
+	wait := time.Duration(0)
+	if g.tokens < 1 {
+		wait = time.Duration((1 - g.tokens) / g.perMinute * float64(time.Minute))
+	}
+	g.tokens--
+	r.guardMu.Unlock()
+	if wait > 0 {
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return "failed", "not run: waiting for the playbook's rate limit was cut short: " + ctx.Err().Error()
+		case <-r.stop:
+			return "skipped", "not run: vigil stopped while the command waited for the playbook's rate limit"
+		}
+	}
+	status, result := cmd()
+	r.guardMu.Lock()
+	defer r.guardMu.Unlock()
+	switch status {
+	case "failed":
+		g.failures++
+		if g.failures >= r.o.BreakerFailures {
+			g.openUntil = r.o.Now().Add(r.o.BreakerCooldown)
+			g.failures = 0
+			reason := fmt.Sprintf("%d consecutive commands failed; the last: %s", r.o.BreakerFailures, result)
+			r.log.Error("playbook circuit breaker open: its commands stop", "playbook", g.name, "until", g.openUntil, "reason", reason)
+			if r.o.OnBreakerOpen != nil {
+				r.o.OnBreakerOpen(g.name, reason) // must not wait: the alert path may be waiting for this runner
+			}
+		}
+	case "ok":
+		g.failures = 0
+	}
+	return status, result
+}
+
 func (r *Runner) httpRequest(ctx context.Context, s Step, d tmplData) (string, string) {
 	u, err := render(s.With["url"], d)
 	if err != nil || !(strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")) {
@@ -805,29 +1234,100 @@ func (r *Runner) unblocker() {
 	}
 }
 
+// dueBlocksSQL lists blocks whose TTL has passed (by the until index).
+const dueBlocksSQL = `SELECT ip, incident_id, playbook FROM response_blocks WHERE until <= ? ORDER BY until LIMIT ?`
+
+// unblockDue lifts the blocks whose TTL has passed, in batches (a wave's
+// blocks expire together): each incident's and playbook's due addresses
+// are one batch command, or one command each when only a per-address
+// command is configured. A failed unblock stays due and is tried again.
 func (r *Runner) unblockDue(ctx context.Context) {
-	rows, err := r.db.QueryContext(ctx, `SELECT ip, incident_id, playbook FROM response_blocks WHERE until <= ?`, r.o.Now().UnixNano())
+	rows, err := r.db.QueryContext(ctx, dueBlocksSQL, r.o.Now().UnixNano(), 10*batchSize)
 	if err != nil {
 		r.log.Error("reading due unblocks", "err", err)
 		return
 	}
-	type due struct{ ip, inc, pb string }
-	var list []due
+	type key struct{ inc, pb string }
+	due := map[key][]string{}
+	var order []key
 	for rows.Next() {
-		var d due
-		if rows.Scan(&d.ip, &d.inc, &d.pb) == nil {
-			list = append(list, d)
-		}
-	}
-	rows.Close()
-	for _, d := range list {
-		status, res := r.command(ctx, "unblock_ip", tmplData{Target: d.ip, Incident: d.inc})
-		if status == "failed" {
-			r.log.Warn("unblock failed; retrying", "ip", d.ip, "result", res)
+		var ip string
+		var k key
+		if rows.Scan(&ip, &k.inc, &k.pb) != nil {
 			continue
 		}
-		r.db.ExecContext(ctx, `DELETE FROM response_blocks WHERE ip = ?`, d.ip)
-		r.record(ctx, trigger{IncidentID: d.inc}, &Playbook{Name: d.pb}, "unblock_ip", d.ip, status, "block expired; "+res, "vigil")
+		if _, ok := due[k]; !ok {
+			order = append(order, k)
+		}
+		due[k] = append(due[k], ip)
+	}
+	rows.Close()
+	for _, k := range order {
+		ips := due[k]
+		for start := 0; start < len(ips); start += batchSize {
+			r.unblock(ctx, k.inc, k.pb, ips[start:min(start+batchSize, len(ips))])
+		}
+	}
+}
+
+// unblock lifts one batch of expired blocks, recorded like any action:
+// intent, then result with the block set change, in transactions with
+// their audit entries.
+func (r *Runner) unblock(ctx context.Context, incID, pb string, ips []string) {
+	acts := make([]*incident.Action, len(ips))
+	for i, ip := range ips {
+		acts[i] = &incident.Action{Name: "unblock_ip", Target: ip, Status: "running", Actor: "vigil", Playbook: pb}
+	}
+	if err := r.recordActions(ctx, incID, "vigil", acts, nil); err != nil {
+		r.log.Error("recording unblocks", "err", err)
+		return
+	}
+	r.perform(ctx, &Playbook{Name: pb}, Step{Action: "unblock_ip"}, trigger{IncidentID: incID}, acts)
+	var lifted, retry []string
+	for _, a := range acts {
+		if a.Status == "failed" {
+			r.log.Warn("unblock failed; retrying in a minute", "ip", a.Target, "result", a.Result)
+			retry = append(retry, a.Target)
+			continue
+		}
+		a.Result = "block expired; " + a.Result
+		lifted = append(lifted, a.Target)
+	}
+	tx, err := r.db.BeginTx(ctx, nil)
+	if err != nil {
+		r.log.Error("recording unblocks", "err", err)
+		return
+	}
+	defer tx.Rollback()
+	if err := r.inc.RecordActionsTx(ctx, tx, incID, acts); err != nil {
+		r.log.Error("recording unblocks", "err", err)
+		return
+	}
+	for _, ip := range lifted {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM response_blocks WHERE ip = ?`, ip); err != nil {
+			r.log.Error("recording unblocks", "err", err)
+			return
+		}
+	}
+	for _, ip := range retry {
+		if _, err := tx.ExecContext(ctx, `UPDATE response_blocks SET until = ? WHERE ip = ?`, r.o.Now().Add(time.Minute).UnixNano(), ip); err != nil {
+			r.log.Error("recording unblocks", "err", err)
+			return
+		}
+	}
+	if r.o.Audit != nil {
+		entries := make([]audit.Entry, len(acts))
+		for i, a := range acts {
+			after, _ := json.Marshal(a)
+			entries[i] = audit.Entry{Actor: "vigil", Action: "action.unblock_ip", Target: incID, After: after}
+		}
+		if err := r.o.Audit(ctx, tx, entries...); err != nil {
+			r.log.Error("recording unblocks", "err", err)
+			return
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		r.log.Error("recording unblocks", "err", err)
 	}
 }
 

@@ -3,6 +3,8 @@ package respond
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"github.com/vigilsec/vigil/internal/audit"
 	"github.com/vigilsec/vigil/internal/meta"
 	"net/http"
 	"net/http/httptest"
@@ -29,11 +31,13 @@ type fixture struct {
 	now    atomic.Int64
 	server *httptest.Server
 	hits   atomic.Int32
+	db     *sql.DB
+	audit  *audit.Log
 }
 
 // newFixture builds a runner whose block and unblock commands append their
 // arguments to a file, the way a real nft or ipset call would receive them.
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, opts ...func(o *Options, dir string)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "meta.db")+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)")
@@ -56,7 +60,11 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f.hits.Add(1) }))
 	t.Cleanup(f.server.Close)
-	f.r, err = New(ctx, db, f.inc, nil, Options{
+	f.db = db
+	if f.audit, err = audit.Open(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	o := Options{
 		Commands: map[string][]string{
 			"block_ip":     {script, "block", "{{.Target}}", "{{.TTLSeconds}}"},
 			"unblock_ip":   {script, "unblock", "{{.Target}}"},
@@ -64,7 +72,12 @@ func newFixture(t *testing.T) *fixture {
 		},
 		NeverBlock: []string{"10.0.0.0/8"},
 		Now:        clock,
-	}, func(ref string) (string, string, bool) {
+		Audit:      f.audit.RecordTx,
+	}
+	for _, fn := range opts {
+		fn(&o, dir)
+	}
+	f.r, err = New(ctx, db, f.inc, nil, o, func(ref string) (string, string, bool) {
 		if ref == "vigil_ssh_brute_force" {
 			return "rule-brute", ref, true
 		}
@@ -258,5 +271,210 @@ steps:
 		if got[k] != v {
 			t.Errorf("%s: got %q, want %q", k, got[k], v)
 		}
+	}
+}
+
+func countRows(t *testing.T, db *sql.DB, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(q, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+// TestCampaignBlocksInBatches: a campaign of 2,500 addresses is blocked
+// by three runs of the batch command (each reading its addresses on
+// stdin), every address gets one action record, intent then result, with
+// audit entries in the same transactions, and lands in the block set;
+// addresses that must not be blocked are recorded as refused.
+func TestCampaignBlocksInBatches(t *testing.T) {
+	f := newFixture(t, func(o *Options, dir string) {
+		script := filepath.Join(dir, "batch.sh")
+		os.WriteFile(script, []byte("#!/bin/sh\ncat >> "+filepath.Join(dir, "set.txt")+"\necho \"$1 $2\" >> "+filepath.Join(dir, "runs.txt")+"\n"), 0o700)
+		o.BatchCommands = map[string]BatchCommand{"block_ip": {Argv: []string{script, "{{.Count}}", "{{.TTLSeconds}}"}, Line: "add {{.Target}} timeout {{.TTLSeconds}}s"}}
+	})
+	p, err := Parse([]byte(BuiltinSSHBruteForce), "builtin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.r.SetPlaybooks([]*Playbook{p})
+	var members []alert.Member
+	for i := range 2500 {
+		members = append(members, alert.Member{Kind: "source.ip", Value: fmt.Sprintf("198.18.%d.%d", i/256, i%256)})
+	}
+	members = append(members,
+		alert.Member{Kind: "source.ip", Value: "fe80::1%;touch x"}, // a zone is free text
+		alert.Member{Kind: "source.ip", Value: "::1%1"},            // loopback behind a zone
+		alert.Member{Kind: "source.ip", Value: "10.9.9.9"})         // never_block
+	f.r.AlertsChanged(context.Background(), []alert.Change{{New: true, Members: members, Alert: alert.Alert{
+		ID: "c1", RuleID: "rule-brute", RuleTitle: "SSH brute force", Level: "high", IncidentID: f.incID, Campaign: true,
+		Entities: map[string][]string{"source.ip": {"198.18.0.0"}},
+	}}})
+	f.r.Flush()
+	dir := filepath.Dir(f.log)
+	rb, _ := os.ReadFile(filepath.Join(dir, "runs.txt"))
+	if got := string(rb); got != "1000 3600\n1000 3600\n500 3600\n" {
+		t.Errorf("batch runs (count ttl): %q, want 1000, 1000 and 500 addresses", got)
+	}
+	sb, _ := os.ReadFile(filepath.Join(dir, "set.txt"))
+	if lines := strings.Split(strings.TrimSpace(string(sb)), "\n"); len(lines) != 2500 || lines[0] != "add 198.18.0.0 timeout 3600s" {
+		t.Errorf("set updates: %d lines starting %q, want 2,500 starting add 198.18.0.0 timeout 3600s", len(lines), lines[0])
+	}
+	if strings.Contains(string(sb), "touch") || strings.Contains(string(sb), "::1") {
+		t.Errorf("a refused address reached the command: %q", sb)
+	}
+	if n := countRows(t, f.db, `SELECT count(*) FROM response_blocks`); n != 2500 {
+		t.Errorf("block set: %d addresses, want 2500", n)
+	}
+	for _, tc := range []struct {
+		status string
+		want   int
+	}{{"ok", 2500}, {"failed", 2}, {"skipped", 1}, {"running", 0}} {
+		if n := countRows(t, f.db, `SELECT count(*) FROM incident_actions WHERE name = 'block_ip' AND status = ?`, tc.status); n != tc.want {
+			t.Errorf("block_ip actions %s: %d, want %d", tc.status, n, tc.want)
+		}
+	}
+	if n := countRows(t, f.db, `SELECT count(DISTINCT target) FROM incident_actions WHERE name = 'block_ip'`); n != 2503 {
+		t.Errorf("block_ip action records: %d targets, want one per address (2503)", n)
+	}
+	// Each action: an intent entry and a result entry, chained.
+	if n := countRows(t, f.db, `SELECT count(*) FROM audit_log WHERE action = 'action.block_ip'`); n != 2*2503 {
+		t.Errorf("audit entries for block_ip: %d, want %d", n, 2*2503)
+	}
+	rep, err := f.audit.Verify(context.Background())
+	if err != nil || rep.Break != nil {
+		t.Errorf("audit chain: %+v, %v", rep.Break, err)
+	}
+	// The note says what was done, and only that.
+	var notes []string
+	inc, _ := f.inc.Get(context.Background(), f.incID)
+	for _, c := range inc.Comments {
+		notes = append(notes, c.Text)
+	}
+	if len(notes) != 1 || !strings.HasPrefix(notes[0], "Blocked 198.18.0.0, 198.18.0.1,") || !strings.Contains(notes[0], "and 2490 more for 1h") {
+		t.Errorf("notes %q, want one naming the 2,500 addresses blocked", notes)
+	}
+}
+
+// TestNoteAfterNothingDone: with no block command configured, the block
+// is skipped and the note that would say "Blocked ..." is skipped too,
+// instead of claiming a block that did not happen.
+func TestNoteAfterNothingDone(t *testing.T) {
+	f := newFixture(t, func(o *Options, _ string) { o.Commands = nil })
+	p, err := Parse([]byte(BuiltinSSHBruteForce), "builtin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.r.SetPlaybooks([]*Playbook{p})
+	f.r.AlertsChanged(context.Background(), []alert.Change{{New: true, Alert: alert.Alert{
+		ID: "a1", RuleID: "rule-brute", RuleTitle: "SSH brute force", Level: "high", IncidentID: f.incID,
+		Entities: map[string][]string{"source.ip": {"203.0.113.9"}},
+	}}})
+	f.r.Flush()
+	as := f.actions(t)
+	if len(as) != 2 || as[0].Status != "skipped" || as[1].Name != "comment" || as[1].Status != "skipped" || as[1].Result != "the step before it acted on no target" {
+		t.Fatalf("actions %+v: want the block skipped and the note skipped", as)
+	}
+	inc, _ := f.inc.Get(context.Background(), f.incID)
+	if len(inc.Comments) != 0 {
+		t.Errorf("comments %+v, want none", inc.Comments)
+	}
+	if n := countRows(t, f.db, `SELECT count(*) FROM response_blocks`); n != 0 {
+		t.Errorf("block set: %d, want 0 (nothing was blocked)", n)
+	}
+}
+
+// TestCircuitBreaker: after five failed commands the playbook's commands
+// stop (recorded as skipped) and an alert is raised, once; a reload
+// closes the breaker.
+func TestCircuitBreaker(t *testing.T) {
+	var opened []string
+	f := newFixture(t, func(o *Options, dir string) {
+		fail := filepath.Join(dir, "fail.sh")
+		os.WriteFile(fail, []byte("#!/bin/sh\necho no permission >&2\nexit 1\n"), 0o700)
+		o.Commands = map[string][]string{"block_ip": {fail, "{{.Target}}"}}
+		o.OnBreakerOpen = func(pb, reason string) { opened = append(opened, pb+": "+reason) }
+	})
+	p, err := Parse([]byte(BuiltinSSHBruteForce), "builtin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.r.SetPlaybooks([]*Playbook{p})
+	var ips []string
+	for i := range 8 {
+		ips = append(ips, fmt.Sprintf("203.0.113.%d", i+1))
+	}
+	f.r.AlertsChanged(context.Background(), []alert.Change{{New: true, Alert: alert.Alert{
+		ID: "a1", RuleID: "rule-brute", RuleTitle: "SSH brute force", Level: "high", IncidentID: f.incID,
+		Entities: map[string][]string{"source.ip": ips},
+	}}})
+	f.r.Flush()
+	var failed, skipped int
+	for _, a := range f.actions(t) {
+		switch {
+		case a.Name == "block_ip" && a.Status == "failed":
+			failed++
+		case a.Name == "block_ip" && a.Status == "skipped" && strings.Contains(a.Result, "circuit breaker open"):
+			skipped++
+		}
+	}
+	if failed != 5 || skipped != 3 || len(opened) != 1 {
+		t.Errorf("got %d failed, %d skipped by the breaker, %d alerts; want 5, 3, 1", failed, skipped, len(opened))
+	}
+	f.r.SetPlaybooks([]*Playbook{p}) // a reload closes it
+	if st, res := f.r.guard(p).run(context.Background(), f.r, func() (string, string) { return "ok", "" }); st != "ok" {
+		t.Errorf("after a reload: %s %s, want the command to run", st, res)
+	}
+}
+
+// TestInterruptedActionsGetAResult: an action a crash left running is
+// recorded with an unknown result at the next start, with its audit
+// entry.
+func TestInterruptedActionsGetAResult(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	tx, _ := f.db.Begin()
+	if err := f.inc.RecordActionsTx(ctx, tx, f.incID, []*incident.Action{{Name: "block_ip", Target: "203.0.113.7", Status: "running", Actor: "playbook"}}); err != nil {
+		t.Fatal(err)
+	}
+	tx.Commit()
+	r, err := New(ctx, f.db, f.inc, nil, Options{Audit: f.audit.RecordTx}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	as := f.actions(t)
+	if len(as) != 1 || as[0].Status != "unknown" {
+		t.Fatalf("actions %+v, want the interrupted one recorded as unknown", as)
+	}
+	if n := countRows(t, f.db, `SELECT count(*) FROM audit_log WHERE action = 'action.block_ip'`); n != 1 {
+		t.Errorf("audit entries: %d, want 1", n)
+	}
+}
+
+// TestHostileTargets: targets from logs never reach a command's options
+// or carry text past validation.
+func TestHostileTargets(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for _, tc := range []struct{ action, target string }{
+		{"block_ip", "fe80::1%;touch x"},
+		{"block_ip", "::1%lo"},
+		{"block_ip", "::1%1"},
+		{"block_ip", "fe80::1%eth0\nrm -rf /"},
+		{"disable_user", "--help"},
+		{"disable_user", "-r"},
+	} {
+		a, err := f.r.Manual(ctx, f.incID, "alice", tc.action, tc.target, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Status != "failed" {
+			t.Errorf("%s %q: %s (%s), want failed", tc.action, tc.target, a.Status, a.Result)
+		}
+	}
+	if got := f.cmdLog(t); got != "" {
+		t.Errorf("commands run: %q, want none", got)
 	}
 }

@@ -150,7 +150,6 @@ func New(ctx context.Context, o Options) (*Console, error) {
 	return c, nil
 }
 
-
 // Register mounts the console's routes on mux, except GET / (the
 // overview), which the caller mounts with Overview because the
 // Elasticsearch ingest shares that path.

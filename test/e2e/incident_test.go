@@ -253,8 +253,9 @@ func TestSSHBruteForceIncident(t *testing.T) {
 		actions[e.Action] += e.Actor + " "
 	}
 	for action, actor := range map[string]string{
-		"incident.open":    "vigil ",
-		"action.block_ip":  "playbook:ssh-brute-force-block ",
+		"incident.open": "vigil ",
+		// Recorded twice: its intent before it ran, its result after.
+		"action.block_ip":  "playbook:ssh-brute-force-block playbook:ssh-brute-force-block ",
 		"incident.comment": "bootstrap ",
 		"incident.update":  "bootstrap bootstrap ",
 	} {
