@@ -65,15 +65,42 @@ type corrInput struct {
 
 // entry is one match in a group. Groups can number hundreds of
 // thousands (one per attacking address of a wave), each holding up to the
-// correlation's threshold of entries, so an entry is kept small: its time
-// in Unix nanoseconds, its fields ordered without padding (48 bytes).
+// correlation's threshold of entries, so an entry is small: its time in
+// Unix nanoseconds and its input (24 bytes); the measured value and the
+// kept event, which an event count under KeepFields has none of, hang off
+// it only when there are any.
 type entry struct {
 	t     int64
-	num   float64
-	val   string
-	ev    *event.Event
+	aux   *entryAux
 	input int32
-	hasN  bool
+}
+
+// entryAux is the part of an entry most correlations do not need.
+type entryAux struct {
+	val  string
+	num  float64
+	hasN bool
+	ev   *event.Event
+}
+
+func (x entry) event() *event.Event {
+	if x.aux == nil {
+		return nil
+	}
+	return x.aux.ev
+}
+
+func (x entry) value() string {
+	if x.aux == nil {
+		return ""
+	}
+	return x.aux.val
+}
+
+func (x *entry) dropEvent() {
+	if x.aux != nil {
+		x.aux.ev = nil
+	}
 }
 
 // when is the entry's time: at, if that is the same instant (keeping its
@@ -101,8 +128,7 @@ var minNanos, maxNanos = time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64
 
 type group struct {
 	c       *ccorr
-	key     string
-	vals    []GroupValue
+	key     string  // the correlation's index, then each group-by value after a NUL
 	entries []entry // sorted by time
 	// prev and next link the group into its LRU list (intrusive: a
 	// list element per group would cost an allocation and 48 bytes).
@@ -420,16 +446,19 @@ func (c *correlator) keep(ev *event.Event) *event.Event {
 func (c *correlator) add(cc *ccorr, input int, ev, kept *event.Event, t time.Time, out []Detection) []Detection {
 	g := c.group(cc, input, ev)
 	tn, span := nanos(t), int64(cc.span)
-	en := entry{t: tn, input: int32(input), ev: kept}
-	if len(g.entries) == 0 {
+	en := entry{t: tn, input: int32(input)}
+	if kept != nil && len(g.entries) > 0 {
 		// A group's first entry keeps no event copy: most groups are
 		// one-offs that never complete (one failed login from each of a
 		// million addresses), and the copy would be most of their memory.
 		// A detection's Events then start at the second entry; the
 		// completing event is always there.
-		en.ev = nil
+		en.aux = &entryAux{ev: kept}
 	}
 	if keys := cc.valKeys[input]; len(keys) > 0 {
+		if en.aux == nil {
+			en.aux = &entryAux{}
+		}
 		var sb strings.Builder
 		present := false
 		for j, k := range keys {
@@ -443,14 +472,14 @@ func (c *correlator) add(cc *ccorr, input int, ev, kept *event.Event, t time.Tim
 			sb.WriteString(v.Str)
 			if j == 0 && ok {
 				if n, ok := numberOf(v); ok {
-					en.num, en.hasN = n, true
+					en.aux.num, en.aux.hasN = n, true
 				}
 			}
 		}
 		if !present && cc.typ != sigma.CorrEventCount {
 			return out // the measured field is absent: nothing to count
 		}
-		en.val = sb.String()
+		en.aux.val = sb.String()
 	}
 	if n, want := len(g.entries), min(cc.capHint, c.maxEnt); n > 0 && n == cap(g.entries) && want > n {
 		g.entries = slices.Grow(g.entries, want-n)
@@ -466,9 +495,9 @@ func (c *correlator) add(cc *ccorr, input int, ev, kept *event.Event, t time.Tim
 	// whole events.
 	if k := len(g.entries) - 1 - c.maxEv; k >= 0 {
 		if i <= k {
-			g.entries[i].ev = nil
+			g.entries[i].dropEvent()
 		} else {
-			g.entries[k].ev = nil
+			g.entries[k].dropEvent()
 		}
 	}
 	newest := g.entries[len(g.entries)-1].t
@@ -502,16 +531,17 @@ func (c *correlator) add(cc *ccorr, input int, ev, kept *event.Event, t time.Tim
 		}
 		c.matched.Add(1)
 		last := win[len(win)-1]
-		if last.ev == kept || last.ev == nil {
+		lastEv := last.event()
+		if lastEv == kept || lastEv == nil {
 			// The window ends with this event (use it whole), or a late
 			// event closed a window whose own events were pruned.
-			last.ev = ev
+			lastEv = ev
 		}
 		d := Detection{
 			Rule:  cc.rule,
-			Event: last.ev,
+			Event: lastEv,
 			Time:  last.when(t),
-			Group: slices.Clone(g.vals),
+			Group: g.values(),
 			Count: len(win),
 			Value: v,
 		}
@@ -522,8 +552,8 @@ func (c *correlator) add(cc *ccorr, input int, ev, kept *event.Event, t time.Tim
 		} else {
 			from := max(0, len(win)-c.maxEv)
 			for _, x := range win[from:] {
-				if x.ev != nil {
-					d.Events = append(d.Events, x.ev)
+				if xe := x.event(); xe != nil {
+					d.Events = append(d.Events, xe)
 				}
 			}
 		}
@@ -579,17 +609,31 @@ func (c *correlator) group(cc *ccorr, input int, ev *event.Event) *group {
 	}
 	if g != nil {
 		clear(g.entries) // drop their events
-		*g = group{c: cc, key: key, vals: g.vals[:0], entries: g.entries[:0]}
+		*g = group{c: cc, key: key, entries: g.entries[:0]}
 	} else {
 		g = &group{c: cc, key: key}
 	}
 	c.lruProb.pushFront(g)
-	for j, k := range cc.groupKey[input] {
-		v, _ := ev.Get(k)
-		g.vals = append(g.vals, GroupValue{Field: cc.groupBy[j], Value: strings.Clone(v.Str)})
-	}
 	c.groups[key] = g
 	return g
+}
+
+// values returns the group's group-by values, from its key (they are
+// not kept twice).
+func (g *group) values() []GroupValue {
+	if len(g.c.groupBy) == 0 {
+		return nil
+	}
+	_, rest, _ := strings.Cut(g.key, "\x00")
+	parts := strings.SplitN(rest, "\x00", len(g.c.groupBy))
+	out := make([]GroupValue, len(g.c.groupBy))
+	for i, f := range g.c.groupBy {
+		out[i].Field = f
+		if i < len(parts) {
+			out[i].Value = parts[i]
+		}
+	}
+	return out
 }
 
 // victim is the group to evict: the least recently used on probation,
@@ -657,7 +701,7 @@ func (cc *ccorr) measure(win []entry) (float64, bool) {
 	case sigma.CorrValueCount:
 		seen := map[string]bool{}
 		for _, x := range win {
-			seen[x.val] = true
+			seen[x.value()] = true
 		}
 		return float64(len(seen)), true
 	case sigma.CorrTemporal:
@@ -683,8 +727,8 @@ func (cc *ccorr) measure(win []entry) (float64, bool) {
 	case sigma.CorrValueSum, sigma.CorrValueAvg, sigma.CorrValuePercentile:
 		var nums []float64
 		for _, x := range win {
-			if x.hasN {
-				nums = append(nums, x.num)
+			if x.aux != nil && x.aux.hasN {
+				nums = append(nums, x.aux.num)
 			}
 		}
 		if len(nums) == 0 {
@@ -760,13 +804,13 @@ func (e *Engine) TransferState(old *Engine) {
 		}
 		_, rest, _ := strings.Cut(og.key, "\x00")
 		key := strconv.Itoa(cc.idx) + "\x00" + rest
-		if len(og.vals) == 0 {
+		if len(og.c.groupBy) == 0 {
 			key = strconv.Itoa(cc.idx)
 		}
 		if len(e.corr.groups) >= e.corr.maxGrp {
 			break
 		}
-		g := &group{c: cc, key: key, vals: og.vals, entries: og.entries, prot: og.prot}
+		g := &group{c: cc, key: key, entries: og.entries, prot: og.prot, dig: og.dig}
 		e.corr.listOf(g).pushFront(g)
 		e.corr.groups[key] = g
 	}

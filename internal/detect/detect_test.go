@@ -266,7 +266,7 @@ func TestCorrelationKeepsFewEvents(t *testing.T) {
 	for _, g := range eng.corr.groups {
 		for i, en := range g.entries {
 			entries++
-			if en.ev != nil {
+			if en.event() != nil {
 				kept++
 				if i < len(g.entries)-4 {
 					t.Errorf("entry %d of %d (t=%v) keeps its event", i, len(g.entries), en.t)
