@@ -3,6 +3,7 @@ package alert
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -80,18 +81,29 @@ func subject(a *Alert) memberKey {
 
 // MemberFilter selects members of a campaign alert.
 type MemberFilter struct {
+	// Kind keeps one kind of subject (default: the campaign's, which is
+	// one kind in practice: a rule's subjects are all of one kind).
+	Kind string
 	// Prefix keeps values that start with it (an address prefix such as
 	// "198.51.100.").
 	Prefix string
+	// After starts the page after this value (the last of the previous
+	// page): paging by After reads only the page.
+	After string
 	// Limit bounds the page (default 1,000, at most 100,000); Offset
 	// skips that many first.
 	Limit, Offset int
 }
 
-// membersSQL lists one alert's members in value order (by the primary
-// key, so a page costs its size, not the campaign's).
+// membersSQL lists one alert's members of one kind in value order, from
+// a value on (a range of the primary key: a page from a prefix or after
+// the last value of the previous page costs its size, not the
+// campaign's).
 const membersSQL = `SELECT kind, value, first_seen, last_seen, count FROM alert_members
-	WHERE alert_id = ? AND value >= ? AND value < ? ORDER BY alert_id, kind, value LIMIT ? OFFSET ?`
+	WHERE alert_id = ? AND kind = ? AND value >= ? AND value < ? ORDER BY alert_id, kind, value LIMIT ? OFFSET ?`
+
+// memberKindSQL finds the kind of a campaign's subjects.
+const memberKindSQL = `SELECT kind FROM alert_members WHERE alert_id = ? LIMIT 1`
 
 // Members lists the subjects of a campaign alert.
 func (s *Store) Members(ctx context.Context, alertID string, f MemberFilter) ([]Member, error) {
@@ -104,7 +116,20 @@ func (s *Store) Members(ctx context.Context, alertID string, f MemberFilter) ([]
 	if f.Prefix != "" {
 		hi = f.Prefix + "\U0010FFFF"
 	}
-	rows, err := s.db.QueryContext(ctx, membersSQL, alertID, f.Prefix, hi, f.Limit, f.Offset)
+	if f.Kind == "" {
+		err := s.db.QueryRowContext(ctx, memberKindSQL, alertID).Scan(&f.Kind)
+		if errors.Is(err, sql.ErrNoRows) {
+			return []Member{}, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("listing members of alert %s: %w", alertID, err)
+		}
+	}
+	lo := f.Prefix
+	if f.After != "" && f.After >= lo {
+		lo = f.After + "\x00"
+	}
+	rows, err := s.db.QueryContext(ctx, membersSQL, alertID, f.Kind, lo, hi, f.Limit, f.Offset)
 	if err != nil {
 		return nil, fmt.Errorf("listing members of alert %s: %w", alertID, err)
 	}
@@ -131,10 +156,6 @@ const upsertMemberSQL = `INSERT INTO alert_members (alert_id, kind, value, first
 	ON CONFLICT(alert_id, kind, value) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen),
 	last_seen = max(last_seen, excluded.last_seen), count = count + excluded.count
 	RETURNING count`
-
-// countMembersSQL counts a campaign's members once it has outgrown the
-// in-memory set.
-const countMembersSQL = `SELECT count(*) FROM alert_members WHERE alert_id = ?`
 
 // campaign is a campaign alert the recorder is folding detections into
 // (writer goroutine only).
@@ -188,11 +209,15 @@ func (t *tracker) add(k memberKey, at time.Time, window time.Duration) int {
 // batch is a candidate in freshKeys, and the table tells which are new.
 func writeDelta(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt, d *campDelta) error {
 	var known map[memberKey]bool
+	var added int64 // rows new to the table
 	for _, k := range d.order {
 		m := d.members[k]
 		var stored int64
 		if err := stmt.QueryRowContext(ctx, d.alert.ID, m.Kind, m.Value, m.FirstSeen.UnixNano(), m.LastSeen.UnixNano(), m.Count).Scan(&stored); err != nil {
 			return fmt.Errorf("recording campaign member: %w", err)
+		}
+		if stored == m.Count {
+			added++
 		}
 		if d.c.overflow && stored != m.Count {
 			if known == nil {
@@ -205,9 +230,9 @@ func writeDelta(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt, d *campDelta) e
 		d.freshKeys = slices.DeleteFunc(d.freshKeys, func(k memberKey) bool { return known[k] })
 	}
 	if d.countFromTable {
-		if err := tx.QueryRowContext(ctx, countMembersSQL, d.alert.ID).Scan(&d.alert.EntityCount); err != nil {
-			return fmt.Errorf("counting campaign members: %w", err)
-		}
+		// Past the in-memory set, the table tells which members are new:
+		// a row whose stored count is this batch's was inserted by it.
+		d.alert.EntityCount = d.c.alert.EntityCount + added
 	}
 	if d.isNew {
 		return insert(ctx, tx, &d.alert)

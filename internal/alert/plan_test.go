@@ -19,7 +19,7 @@ func TestHotPathPlans(t *testing.T) {
 		{Name: "updateAlertSQL", Query: updateAlertSQL, Args: []any{2, now, now, `{"source.ip":["203.0.113.5"]}`, 0, "a1"}},
 		{Name: "upsertMemberSQL", Query: upsertMemberSQL, Args: []any{"a1", "source.ip", "203.0.113.5", now, now, 1}},
 		{Name: "newest alert (loadOpen)", Query: `SELECT max(last_seen) FROM alerts`, Index: "alerts_last_seen"},
-		{Name: "countMembersSQL", Query: countMembersSQL, Args: []any{"a1"}},
-		{Name: "membersSQL", Query: membersSQL, Args: []any{"a1", "198.51.100.", "198.51.100.\U0010FFFF", 1000, 0}},
+		{Name: "membersSQL", Query: membersSQL, Args: []any{"a1", "source.ip", "198.51.100.", "198.51.100.\U0010FFFF", 1000, 0}},
+		{Name: "memberKindSQL", Query: memberKindSQL, Args: []any{"a1"}},
 	})
 }

@@ -96,6 +96,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/search", a.Require(auth.PermRead, http.HandlerFunc(a.search)))
 	mux.Handle("GET /api/v1/status", a.Require(auth.PermRead, http.HandlerFunc(a.status)))
 	mux.Handle("GET /api/v1/alerts", a.Require(auth.PermRead, http.HandlerFunc(a.listAlerts)))
+	mux.Handle("GET /api/v1/alerts/{id}/members", a.Require(auth.PermRead, http.HandlerFunc(a.listMembers)))
 	a.registerIncidents(mux)
 	mux.Handle("GET /api/v1/audit/verify", a.Require(auth.PermAdmin, http.HandlerFunc(a.verifyAudit)))
 	mux.Handle("GET /api/v1/rules", a.Require(auth.PermRead, http.HandlerFunc(a.listRules)))

@@ -152,6 +152,9 @@ func authzEndpoints() []endpoint {
 		{method: "GET", path: "/api/v1/alerts/{id}", role: needViewer, ok: 200, prep: func(t *testing.T, f *authzFixture, _ string) call {
 			return call{path: "/api/v1/alerts/" + f.alerts[2]}
 		}},
+		{method: "GET", path: "/api/v1/alerts/{id}/members", role: needViewer, ok: 200, prep: func(t *testing.T, f *authzFixture, _ string) call {
+			return call{path: "/api/v1/alerts/" + f.alerts[2] + "/members?limit=10"}
+		}},
 
 		// Incidents.
 		{method: "GET", path: "/api/v1/incidents", role: needViewer, ok: 200, prep: static("/api/v1/incidents?limit=10", "")},
