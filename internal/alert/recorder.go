@@ -79,6 +79,13 @@ type Options struct {
 	// nil.
 	OnShed  func()
 	OnEvict func(n int)
+	// WriteLock, if set, is held around each write transaction. The
+	// server shares one between the heavy writers of the metadata
+	// database (this recorder and the response runner): SQLite's busy
+	// handler retries with growing sleeps, so a writer that loops (the
+	// runner recording a wave's thousands of blocks) can starve another;
+	// a Go mutex hands the database over in turn instead.
+	WriteLock sync.Locker
 }
 
 // Recorder runs every event through the current rule set and turns what
@@ -429,7 +436,13 @@ func (r *Recorder) commit(batch []*pending) {
 			time.Sleep(min(time.Duration(100<<min(attempt, 6))*time.Millisecond, 5*time.Second))
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if r.opts.WriteLock != nil {
+			r.opts.WriteLock.Lock()
+		}
 		changes, err = r.fold(ctx, batch)
+		if r.opts.WriteLock != nil {
+			r.opts.WriteLock.Unlock()
+		}
 		cancel()
 		if err == nil {
 			break

@@ -287,6 +287,9 @@ type Options struct {
 	// passed or the playbooks are reloaded.
 	BreakerFailures int
 	BreakerCooldown time.Duration
+	// WriteLock, if set, is held around each write transaction (see
+	// alert.Options.WriteLock).
+	WriteLock sync.Locker
 	// OnBreakerOpen, if set, is told when a playbook's breaker opens (the
 	// server raises an alert).
 	OnBreakerOpen func(playbook, reason string)
@@ -309,8 +312,9 @@ type BatchCommand struct {
 }
 
 // batchSize bounds the targets of one batch command and of one
-// recording transaction.
-const batchSize = 1000
+// recording transaction (which holds the metadata database's write lock
+// for a few tens of milliseconds).
+const batchSize = 500
 
 // Runner runs playbooks against alerts and incidents.
 type Runner struct {
@@ -765,6 +769,8 @@ func (r *Runner) checkAddr(target string) (ip, status, result string) {
 // recordActions writes actions (their intent or their result), the
 // blocks they made and their audit entries in one transaction.
 func (r *Runner) recordActions(ctx context.Context, incID, by string, acts []*incident.Action, blocks []block) error {
+	unlock := r.lockWrites()
+	defer unlock()
 	tx, err := r.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("recording actions: %w", err)
@@ -801,6 +807,15 @@ func (r *Runner) recordActions(ctx context.Context, incID, by string, acts []*in
 	return nil
 }
 
+// lockWrites takes the shared write lock, if any, and returns its release.
+func (r *Runner) lockWrites() func() {
+	if r.o.WriteLock == nil {
+		return func() {}
+	}
+	r.o.WriteLock.Lock()
+	return r.o.WriteLock.Unlock
+}
+
 // upsertBlockSQL adds an address to the block set, or extends its block.
 const upsertBlockSQL = `INSERT INTO response_blocks (ip, until, incident_id, playbook) VALUES (?, ?, ?, ?)
 	ON CONFLICT(ip) DO UPDATE SET until = max(until, excluded.until), incident_id = excluded.incident_id`
@@ -823,6 +838,8 @@ func (r *Runner) recordOne(ctx context.Context, t trigger, p *Playbook, name, ta
 // finishInterrupted gives the actions a crash left running their result
 // (unknown), with audit entries.
 func (r *Runner) finishInterrupted(ctx context.Context) error {
+	unlock := r.lockWrites()
+	defer unlock()
 	tx, err := r.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("finishing interrupted actions: %w", err)
@@ -1293,6 +1310,8 @@ func (r *Runner) unblock(ctx context.Context, incID, pb string, ips []string) {
 		a.Result = "block expired; " + a.Result
 		lifted = append(lifted, a.Target)
 	}
+	unlock := r.lockWrites()
+	defer unlock()
 	tx, err := r.db.BeginTx(ctx, nil)
 	if err != nil {
 		r.log.Error("recording unblocks", "err", err)

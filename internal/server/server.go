@@ -83,6 +83,10 @@ type Server struct {
 	Notifier  *notify.Notifier
 	Intel     *intel.Manager
 
+	// metaWrites is held around the write transactions of the alert
+	// recorder and the response runner (see alert.Options.WriteLock).
+	metaWrites sync.Mutex
+
 	rules      atomic.Pointer[ruleset.Loaded]
 	reloadMu   sync.Mutex
 	ruleFilter func(alert.Matcher) alert.Matcher
@@ -249,6 +253,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		},
 		OnSuppressed: func(string) { s.Metrics.Suppressed.Inc() },
 		QueueSize:    cfg.Alerts.QueueSize,
+		WriteLock:    &s.metaWrites,
 		Campaign:     alert.CampaignOptions{Threshold: cfg.Alerts.Campaign.Threshold, Window: cfg.Alerts.Campaign.Window},
 		OnShed:       func() { s.Metrics.DetectionsShed.Inc() },
 		OnEvict:      func(n int) { s.Metrics.AlertIndexEvicted.Add(float64(n)) },
@@ -282,7 +287,8 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	}()
 	ropts := respond.Options{
 		Commands: cfg.Respond.Commands, NeverBlock: cfg.Respond.NeverBlock, BatchCommands: batchCommands(cfg.Respond.BatchCommands),
-		Audit: s.Audit.RecordTx,
+		Audit:     s.Audit.RecordTx,
+		WriteLock: &s.metaWrites,
 		OnBreakerOpen: func(playbook, reason string) {
 			s.Recorder.Raise(alert.Alert{
 				RuleID: "vigil-playbook-circuit-open", RuleTitle: "Playbook stopped by its circuit breaker: " + playbook,
