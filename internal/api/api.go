@@ -24,6 +24,7 @@ import (
 	"github.com/vigilsec/vigil/internal/query"
 	"github.com/vigilsec/vigil/internal/respond"
 	"github.com/vigilsec/vigil/internal/ruleset"
+	"github.com/vigilsec/vigil/internal/rulestate"
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/internal/timeparse"
 )
@@ -59,11 +60,17 @@ type Options struct {
 	Rules func() *ruleset.Loaded
 	// Reload loads the rules again.
 	Reload func() error
+	// RuleState enables and disables rules: the same State the console
+	// changes and the detection path filters with. Nil answers 503 to its
+	// endpoints.
+	RuleState *rulestate.State
 }
 
 // API is the REST API.
 type API struct {
 	o Options
+	// triage assigns and acknowledges alerts, as the console does.
+	triage *alert.Triager
 }
 
 // New returns the API.
@@ -77,7 +84,15 @@ func New(o Options) *API {
 	if o.Ready == nil {
 		o.Ready = func() error { return nil }
 	}
-	return &API{o: o}
+	a := &API{o: o}
+	if o.Alerts != nil {
+		topts := alert.TriageOptions{Now: o.Now}
+		if o.Audit != nil {
+			topts.Audit = o.Audit.RecordTx
+		}
+		a.triage = alert.NewTriager(o.Alerts, topts)
+	}
+	return a
 }
 
 // Register mounts the API's routes on mux.
@@ -98,9 +113,12 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/alerts", a.Require(auth.PermRead, http.HandlerFunc(a.listAlerts)))
 	mux.Handle("GET /api/v1/alerts/{id}/members", a.Require(auth.PermRead, http.HandlerFunc(a.listMembers)))
 	a.registerIncidents(mux)
+	a.registerTriage(mux)
 	mux.Handle("GET /api/v1/audit/verify", a.Require(auth.PermAdmin, http.HandlerFunc(a.verifyAudit)))
 	mux.Handle("GET /api/v1/rules", a.Require(auth.PermRead, http.HandlerFunc(a.listRules)))
 	mux.Handle("POST /api/v1/rules/reload", a.Require(auth.PermWrite, http.HandlerFunc(a.reloadRules)))
+	mux.Handle("POST /api/v1/rules/{id}/disable", a.Require(auth.PermWrite, http.HandlerFunc(a.ruleState(true))))
+	mux.Handle("POST /api/v1/rules/{id}/enable", a.Require(auth.PermWrite, http.HandlerFunc(a.ruleState(false))))
 	mux.Handle("GET /api/v1/intel", a.Require(auth.PermRead, http.HandlerFunc(a.intelStatus)))
 	mux.Handle("GET /api/v1/users", a.Require(auth.PermAdmin, http.HandlerFunc(a.listUsers)))
 	mux.Handle("POST /api/v1/users", a.Require(auth.PermAdmin, http.HandlerFunc(a.createUser)))

@@ -65,7 +65,7 @@ func notFoundOr(w http.ResponseWriter, err error) {
 }
 
 func (a *API) getAlert(w http.ResponseWriter, r *http.Request) {
-	al, err := a.o.Alerts.Get(r.Context(), r.PathValue("id"))
+	al, err := a.triage.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
 		notFoundOr(w, err)
 		return
