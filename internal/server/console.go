@@ -48,7 +48,7 @@ func (s *Server) registerConsole(mux *http.ServeMux, a *api.API) {
 	}
 	c, err := web.New(context.Background(), web.Options{
 		Store: s.Store, Auth: s.Auth, Alerts: s.Alerts, Recorder: s.Recorder, Incidents: s.Incidents, Audit: s.Audit,
-		Runner: s.Runner, Notifier: s.Notifier, Metrics: s.Metrics, Pipeline: s.Pipeline, Rules: s.Rules,
+		Runner: s.Runner, Notifier: s.Notifier, Metrics: s.Metrics, Pipeline: s.Pipeline, Rules: s.Rules, RuleState: s.RuleState,
 		ReloadPlaybooks: s.ReloadPlaybooks, Intel: intelStatus(s.Intel), Inputs: inputs, Retention: strings.Join(retention, ", "), Log: s.log,
 	})
 	if err != nil {
@@ -57,10 +57,6 @@ func (s *Server) registerConsole(mux *http.ServeMux, a *api.API) {
 		return
 	}
 	c.Register(mux)
-	s.ruleFilter = c.RuleFilter // before any reload can run: the server is not ready yet
-	if l := s.Rules(); l != nil {
-		s.applyEngine(l.Engine)
-	}
 	es := httpin.New(httpin.Config{MaxBodySize: int64(cfg.Ingest.MaxBodySize), NoRoot: true}, s.Pipeline, ingestAuth{s.Auth}, s.Metrics, s.log)
 	overview := c.Overview()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {

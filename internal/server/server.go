@@ -38,6 +38,7 @@ import (
 	"github.com/vigilsec/vigil/internal/pipeline"
 	"github.com/vigilsec/vigil/internal/respond"
 	"github.com/vigilsec/vigil/internal/ruleset"
+	"github.com/vigilsec/vigil/internal/rulestate"
 	"github.com/vigilsec/vigil/internal/store/sqlite"
 )
 
@@ -82,6 +83,7 @@ type Server struct {
 	Runner    *respond.Runner
 	Notifier  *notify.Notifier
 	Intel     *intel.Manager
+	RuleState *rulestate.State
 
 	// metaWrites is held around the write transactions of the alert
 	// recorder and the response runner (see alert.Options.WriteLock).
@@ -128,8 +130,9 @@ func (s *Server) ReloadRules() error {
 	return nil
 }
 
-// applyEngine puts e in force, behind the console's rule filter when there
-// is one, so rules disabled in the console stay disabled across reloads.
+// applyEngine puts e in force, behind the rule-state filter when there is
+// one, so rules disabled in the console or the API stay disabled across
+// reloads.
 func (s *Server) applyEngine(e *detect.Engine) {
 	var m alert.Matcher = e
 	if s.ruleFilter != nil {
@@ -273,6 +276,12 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	// One rule state for the console, the API and every engine put in
+	// force, so a rule disabled anywhere stays disabled across reloads.
+	if s.RuleState, err = rulestate.Open(ctx, st.Meta(), rulestate.Options{Audit: s.Audit.RecordTx}); err != nil {
+		return err
+	}
+	s.ruleFilter = s.RuleState.Filter
 	s.Notifier, err = notify.Open(ctx, st.Meta(), notify.Options{Logger: s.log})
 	if err != nil {
 		return fmt.Errorf("notifications: %w", err)
@@ -416,7 +425,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	mux := http.NewServeMux()
 	apiSrv := api.New(api.Options{
 		Store: st, Auth: s.Auth, Metrics: s.Metrics, Log: s.log, Alerts: alerts, Recorder: s.Recorder, Incidents: s.Incidents, Audit: s.Audit, Runner: s.Runner, ReloadPlaybooks: s.ReloadPlaybooks, Intel: s.Intel, Rules: s.Rules,
-		Reload: s.ReloadRules,
+		Reload: s.ReloadRules, RuleState: s.RuleState,
 		Ready: func() error {
 			if !s.ready.Load() {
 				return errors.New("starting or stopping")

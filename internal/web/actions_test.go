@@ -6,14 +6,18 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/audit"
 	"github.com/vigilsec/vigil/internal/detect"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/respond"
+	"github.com/vigilsec/vigil/internal/rulestate"
 	"github.com/vigilsec/vigil/internal/sigma"
 )
 
@@ -37,7 +41,7 @@ func TestAlertBulkOperations(t *testing.T) {
 	}
 	post(url.Values{"op": {"ack"}, "id": ids[:2]})
 	post(url.Values{"op": {"assign"}, "id": ids[1:3], "assignee": {"bob"}})
-	tri, err := e.c.triageOf(ctx, ids)
+	tri, err := e.c.triage.Of(ctx, ids)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,6 +52,10 @@ func TestAlertBulkOperations(t *testing.T) {
 	want := map[string][2]string{ids[0]: {"analyst", ""}, ids[1]: {"analyst", "bob"}, ids[2]: {"", "bob"}}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("triage (-want +got):\n%s", d)
+	}
+	// One audit entry per alert, written by the Triager.
+	if es, err := e.o.Audit.List(ctx, audit.Filter{Action: "alert.ack"}); err != nil || len(es) != 2 || es[0].Actor != "analyst" {
+		t.Errorf("audit entries for the ack: got %+v, %v; want 2 by analyst", es, err)
 	}
 	_, page := c.get("/alerts?assignee=bob")
 	if n := strings.Count(page, `name="id" value=`); n != 2 {
@@ -83,6 +91,33 @@ func TestAlertBulkOperations(t *testing.T) {
 	}
 }
 
+// TestTriageSharedWithAPI: triage changed outside the console, through a
+// Triager of its own as the API has, shows on the console's alert pages.
+func TestTriageSharedWithAPI(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ids := e.addAlerts(t, 2)
+	api := alert.NewTriager(e.o.Alerts, alert.TriageOptions{Audit: e.o.Audit.RecordTx})
+	if err := api.Ack(ctx, ids[:1], "soar-token"); err != nil {
+		t.Fatal(err)
+	}
+	if err := api.Assign(ctx, ids[:1], "carol", "soar-token"); err != nil {
+		t.Fatal(err)
+	}
+	c := e.client(t)
+	c.login("viewer")
+	_, page := c.get("/alerts/" + ids[0])
+	for _, want := range []string{"soar-token, ", `<td>carol</td>`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("alert page: %q missing", want)
+		}
+	}
+	_, page = c.get("/alerts?assignee=carol")
+	if n := strings.Count(page, `<span class="pill">ack soar-token</span> <span class="pill">→ carol</span>`); n != 1 {
+		t.Errorf("alerts assigned to carol: got %d rows, want 1", n)
+	}
+}
+
 // fakeMatcher reports one detection of its rule for every event.
 type fakeMatcher struct{ rule *sigma.Rule }
 
@@ -93,7 +128,9 @@ func (f fakeMatcher) Match(ev *event.Event, fn func(detect.Detection)) {
 func TestDisabledRulesAreFiltered(t *testing.T) {
 	e := newEnv(t)
 	rule := builtinRules(t).Set.Rules[0]
-	m := e.c.RuleFilter(fakeMatcher{rule})
+	// The server filters its engine with the same State the console
+	// changes.
+	m := e.o.RuleState.Filter(fakeMatcher{rule})
 	count := func() int {
 		n := 0
 		m.Match(&event.Event{}, func(detect.Detection) { n++ })
@@ -112,17 +149,53 @@ func TestDisabledRulesAreFiltered(t *testing.T) {
 	if !strings.Contains(page, ">disabled</span>") {
 		t.Errorf("rules page does not show the rule disabled")
 	}
-	// The state survives a restart: a new console reads it back.
-	c2, err := New(context.Background(), e.o)
+	// The state survives a restart: a new State reads it back.
+	rs, err := rulestate.Open(context.Background(), e.db.Meta(), rulestate.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c2.DisabledRules()[rule.ID] {
+	if !rs.IsDisabled(rule.ID) {
 		t.Errorf("disabled state lost on restart")
 	}
 	c.post("/rules/state", url.Values{"id": {rule.ID}, "state": {"enabled"}})
 	if got := count(); got != 1 {
 		t.Errorf("re-enabled rule: got %d detections, want 1", got)
+	}
+	// Each change is audited once, by the rule-state service.
+	es, err := e.o.Audit.List(context.Background(), audit.Filter{Target: rule.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acts []string
+	for _, en := range es {
+		acts = append(acts, en.Action+" by "+en.Actor)
+	}
+	if want := []string{"rule.enable by analyst", "rule.disable by analyst"}; !slices.Equal(acts, want) {
+		t.Errorf("audit entries: got %v, want %v", acts, want)
+	}
+}
+
+// TestRuleStateSharedWithAPI: a rule disabled through the State outside
+// the console (as the API does) shows disabled on the console's pages, and
+// the console's enable button enables it for everyone.
+func TestRuleStateSharedWithAPI(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	rule := builtinRules(t).Set.Rules[0]
+	if err := e.o.RuleState.Disable(ctx, rule.ID, "api-token"); err != nil {
+		t.Fatal(err)
+	}
+	c := e.client(t)
+	c.login("viewer")
+	_, page := c.get("/rules/view?id=" + url.QueryEscape(rule.ID))
+	if !strings.Contains(page, "state <b>disabled</b>") {
+		t.Errorf("rule page does not show the rule disabled elsewhere")
+	}
+	c = e.client(t)
+	c.login("analyst")
+	c.post("/rules/state", url.Values{"id": {rule.ID}, "state": {"enabled"}})
+	if e.o.RuleState.IsDisabled(rule.ID) {
+		t.Errorf("rule still disabled after the console enabled it")
 	}
 }
 

@@ -17,25 +17,8 @@ import (
 	"github.com/vigilsec/vigil/internal/timeparse"
 )
 
-// Alerts have an open/closed status in the alert package; the console
-// adds triage on top, in its own table: who acknowledged an alert and who
-// it is assigned to.
-
-// triage is the console's state of one alert.
-type triage struct {
-	Assignee string
-	AckedBy  string
-	AckedAt  time.Time
-}
-
-// alertRow is one alert with its triage state.
-type alertRow struct {
-	alert.Alert
-	triage
-}
-
 type alertsData struct {
-	Alerts  []alertRow
+	Alerts  []alert.Triaged // with who they are assigned to and who acknowledged them
 	Filter  url.Values
 	Levels  []string
 	Limit   int
@@ -44,42 +27,6 @@ type alertsData struct {
 }
 
 const maxBulk = 1000
-
-func (c *Console) triageOf(ctx context.Context, ids []string) (map[string]triage, error) {
-	out := map[string]triage{}
-	for len(ids) > 0 {
-		n := min(len(ids), 500)
-		chunk := ids[:n]
-		ids = ids[n:]
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
-		rows, err := c.db.QueryContext(ctx, `SELECT alert_id, assignee, acked_by, acked_at FROM console_alert_triage WHERE alert_id IN (?`+
-			strings.Repeat(",?", len(chunk)-1)+`)`, args...)
-		if err != nil {
-			return nil, fmt.Errorf("reading alert triage: %w", err)
-		}
-		for rows.Next() {
-			var id string
-			var t triage
-			var at int64
-			if err := rows.Scan(&id, &t.Assignee, &t.AckedBy, &at); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("reading alert triage: %w", err)
-			}
-			if at != 0 {
-				t.AckedAt = time.Unix(0, at)
-			}
-			out[id] = t
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("reading alert triage: %w", err)
-		}
-	}
-	return out, nil
-}
 
 func (c *Console) alerts(w http.ResponseWriter, r *http.Request, s *session) {
 	start := time.Now()
@@ -100,36 +47,26 @@ func (c *Console) alerts(w http.ResponseWriter, r *http.Request, s *session) {
 	if n, err := strconv.Atoi(v.Get("limit")); err == nil && n > 0 {
 		f.Limit = min(n, 2000)
 	}
-	as, err := c.o.Alerts.List(r.Context(), f)
+	as, err := c.triage.List(r.Context(), f)
 	if err != nil {
 		back(w, r, "/alerts", "", err)
 		return
 	}
 	assignee := v.Get("assignee")
-	ids := make([]string, len(as))
-	for i := range as {
-		ids[i] = as[i].ID
-	}
-	tri, err := c.triageOf(r.Context(), ids)
-	if err != nil {
-		c.fail(w, err)
-		return
-	}
 	d := alertsData{Filter: v, Levels: alert.Levels, Limit: f.Limit}
 	for _, a := range as {
-		t := tri[a.ID]
 		switch assignee {
 		case "":
 		case "-":
-			if t.Assignee != "" {
+			if a.Assignee != "" {
 				continue
 			}
 		default:
-			if t.Assignee != assignee {
+			if a.Assignee != assignee {
 				continue
 			}
 		}
-		d.Alerts = append(d.Alerts, alertRow{Alert: a, triage: t})
+		d.Alerts = append(d.Alerts, a)
 	}
 	if l := c.o.Rules(); l != nil && l.Set != nil {
 		for _, ru := range l.Set.Rules {
@@ -143,14 +80,14 @@ func (c *Console) alerts(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 type alertData struct {
-	Alert    alertRow
+	Alert    alert.Triaged
 	Event    string
 	Entities [][2]string
 }
 
 func (c *Console) alertPage(w http.ResponseWriter, r *http.Request, s *session) {
 	start := time.Now()
-	a, err := c.o.Alerts.Get(r.Context(), r.PathValue("id"))
+	a, err := c.triage.Get(r.Context(), r.PathValue("id"))
 	if errors.Is(err, alert.ErrNotFound) {
 		http.NotFound(w, r)
 		return
@@ -159,12 +96,7 @@ func (c *Console) alertPage(w http.ResponseWriter, r *http.Request, s *session) 
 		c.fail(w, err)
 		return
 	}
-	tri, err := c.triageOf(r.Context(), []string{a.ID})
-	if err != nil {
-		c.fail(w, err)
-		return
-	}
-	d := alertData{Alert: alertRow{Alert: a, triage: tri[a.ID]}, Event: prettyJSON(a.Event)}
+	d := alertData{Alert: a, Event: prettyJSON(a.Event)}
 	kinds := make([]string, 0, len(a.Entities))
 	for k := range a.Entities {
 		kinds = append(kinds, k)
@@ -212,21 +144,19 @@ func (c *Console) alertsBulk(w http.ResponseWriter, r *http.Request, s *session)
 		return
 	}
 	op := r.PostFormValue("op")
-	now := c.o.Now()
 	var err error
 	var msg string
+	// Triage is audited by the Triager (one entry per alert, in the
+	// change's transaction), as the API's triage is.
+	audited := false
 	switch op {
 	case "ack":
-		err = c.upsertTriage(ctx, ids, `acked_by = excluded.acked_by, acked_at = excluded.acked_at`, "", s.Username, now.UnixNano())
-		msg = fmt.Sprintf("Acknowledged %d alerts.", len(ids))
+		err = c.triage.Ack(ctx, ids, s.Username)
+		msg, audited = fmt.Sprintf("Acknowledged %d alerts.", len(ids)), true
 	case "assign":
 		who := strings.TrimSpace(r.PostFormValue("assignee"))
-		if len(who) > 64 {
-			err = errors.New("assignee: at most 64 characters")
-			break
-		}
-		err = c.upsertTriage(ctx, ids, `assignee = excluded.assignee`, who, "", 0)
-		msg = fmt.Sprintf("Assigned %d alerts to %q.", len(ids), who)
+		err = c.triage.Assign(ctx, ids, who, s.Username)
+		msg, audited = fmt.Sprintf("Assigned %d alerts to %q.", len(ids), who), true
 	case "close", "reopen":
 		status := "closed"
 		if op == "reopen" {
@@ -249,30 +179,10 @@ func (c *Console) alertsBulk(w http.ResponseWriter, r *http.Request, s *session)
 	default:
 		err = fmt.Errorf("unknown operation %q", op)
 	}
-	if err == nil {
+	if err == nil && !audited {
 		c.audit(ctx, s.Username, "alert."+op, strings.Join(ids, ","), map[string]any{"alerts": ids})
 	}
 	back(w, r, ret, msg, err)
-}
-
-func (c *Console) upsertTriage(ctx context.Context, ids []string, set, assignee, ackedBy string, ackedAt int64) error {
-	tx, err := c.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("updating alerts: %w", err)
-	}
-	defer tx.Rollback()
-	for _, id := range ids {
-		_, err := tx.ExecContext(ctx, `INSERT INTO console_alert_triage (alert_id, assignee, acked_by, acked_at)
-			SELECT id, ?, ?, ? FROM alerts WHERE id = ?
-			ON CONFLICT(alert_id) DO UPDATE SET `+set, assignee, ackedBy, ackedAt, id)
-		if err != nil {
-			return fmt.Errorf("updating alert %s: %w", id, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("updating alerts: %w", err)
-	}
-	return nil
 }
 
 // setAlertStatus opens or closes alerts. The alert package keeps the

@@ -2,8 +2,6 @@ package web
 
 import (
 	"context"
-	"github.com/vigilsec/vigil/internal/detect"
-	"github.com/vigilsec/vigil/internal/event"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -48,43 +46,6 @@ func BenchmarkPages(b *testing.B) {
 				if rec.Code != http.StatusOK {
 					b.Fatalf("GET %s: got %d", p, rec.Code)
 				}
-			}
-		})
-	}
-}
-
-// BenchmarkRuleFilter measures what the disabled-rule filter adds to the
-// detection path, with no rule disabled and with one disabled.
-//
-//	go test -run '^$' -bench BenchmarkRuleFilter ./internal/web/
-func BenchmarkRuleFilter(b *testing.B) {
-	rule := builtinRules(b).Set.Rules[0]
-	ev := &event.Event{}
-	count := 0
-	fn := func(detect.Detection) { count++ }
-	b.Run("direct", func(b *testing.B) {
-		m := fakeMatcher{rule}
-		b.ReportAllocs()
-		for b.Loop() {
-			m.Match(ev, fn)
-		}
-	})
-	for _, disabled := range []bool{false, true} {
-		name := "wrapped/none-disabled"
-		if disabled {
-			name = "wrapped/one-disabled"
-		}
-		b.Run(name, func(b *testing.B) {
-			f := &ruleFilter{}
-			ids := map[string]bool{}
-			if disabled {
-				ids["some-other-rule"] = true
-			}
-			f.ids.Store(&ids)
-			m := &filteredMatcher{m: fakeMatcher{rule}, f: f}
-			b.ReportAllocs()
-			for b.Loop() {
-				m.Match(ev, fn)
 			}
 		})
 	}

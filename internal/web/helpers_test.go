@@ -24,6 +24,7 @@ import (
 	"github.com/vigilsec/vigil/internal/notify"
 	"github.com/vigilsec/vigil/internal/respond"
 	"github.com/vigilsec/vigil/internal/ruleset"
+	"github.com/vigilsec/vigil/internal/rulestate"
 	"github.com/vigilsec/vigil/internal/store/sqlite"
 )
 
@@ -122,9 +123,13 @@ func newEnv(tb testing.TB, opts ...func(*Options)) *env {
 		tb.Fatal(err)
 	}
 	runner.SetPlaybooks([]*respond.Playbook{book})
+	rs, err := rulestate.Open(ctx, st.Meta(), rulestate.Options{Audit: aud.RecordTx, Now: clk.Now})
+	if err != nil {
+		tb.Fatal(err)
+	}
 	o := Options{
 		Store: st, Auth: a, Alerts: alerts, Recorder: rec, Incidents: incs, Audit: aud, Runner: runner, Notifier: nt,
-		Metrics: metrics.New(), Rules: func() *ruleset.Loaded { return rules }, Log: log, Now: clk.Now,
+		Metrics: metrics.New(), Rules: func() *ruleset.Loaded { return rules }, RuleState: rs, Log: log, Now: clk.Now,
 		Inputs: []Input{{Name: "syslog-tcp", Addr: "127.0.0.1:5514"}}, Retention: "max age 720h0m0s",
 	}
 	for _, f := range opts {

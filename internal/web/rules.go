@@ -52,7 +52,7 @@ func (c *Console) ruleRows() ([]ruleRow, []string) {
 		if err := skipped[r]; err != nil {
 			row.State, row.Reason = "skipped", err.Error()
 		}
-		if c.disabled.disabled(r.ID) {
+		if c.o.RuleState != nil && c.o.RuleState.IsDisabled(r.ID) {
 			row.State, row.Disabled = "disabled", true
 		}
 		out = append(out, row)
@@ -176,6 +176,8 @@ func dropKeys(v any, keys ...string) any {
 	return v
 }
 
+// ruleState enables or disables a rule through the rule-state service,
+// which audits the change (the API changes it the same way).
 func (c *Console) ruleState(w http.ResponseWriter, r *http.Request, s *session) {
 	id := r.PostFormValue("id")
 	row, ok := c.findRule(id)
@@ -183,16 +185,19 @@ func (c *Console) ruleState(w http.ResponseWriter, r *http.Request, s *session) 
 		back(w, r, "/rules", "", fmt.Errorf("no rule with id %q", id))
 		return
 	}
+	if c.o.RuleState == nil {
+		back(w, r, "/rules/view?id="+row.ID, "", errors.New("rule state is not available"))
+		return
+	}
 	disable := r.PostFormValue("state") == "disabled"
-	if err := c.setRuleDisabled(r.Context(), row.ID, s.Username, disable); err != nil {
+	change, verb := c.o.RuleState.Enable, "enabled"
+	if disable {
+		change, verb = c.o.RuleState.Disable, "disabled"
+	}
+	if err := change(r.Context(), row.ID, s.Username); err != nil {
 		back(w, r, "/rules/view?id="+row.ID, "", err)
 		return
 	}
-	verb := "enabled"
-	if disable {
-		verb = "disabled"
-	}
-	c.audit(r.Context(), s.Username, "rule."+strings.TrimSuffix(verb, "d"), row.ID, map[string]string{"title": row.Title})
 	ret := r.PostFormValue("return")
 	if ret != "" {
 		ret = safeNext(ret)

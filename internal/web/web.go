@@ -29,6 +29,7 @@ import (
 	"github.com/vigilsec/vigil/internal/notify"
 	"github.com/vigilsec/vigil/internal/respond"
 	"github.com/vigilsec/vigil/internal/ruleset"
+	"github.com/vigilsec/vigil/internal/rulestate"
 	"github.com/vigilsec/vigil/internal/store"
 )
 
@@ -74,6 +75,9 @@ type Options struct {
 	Pipeline  Queue
 	// Rules returns the rule set in force.
 	Rules func() *ruleset.Loaded
+	// RuleState enables and disables rules: the same State the API
+	// changes and the server's detection path filters with.
+	RuleState *rulestate.State
 	// ReloadPlaybooks loads the playbooks again.
 	ReloadPlaybooks func() error
 	// Intel reports the threat-intelligence feeds; nil shows that intel
@@ -104,12 +108,14 @@ type Console struct {
 	limiter    *limiter
 	rate       *rateSampler
 	inputRates inputRates
-	disabled   *ruleFilter
-	static     http.Handler
+	// triage assigns and acknowledges alerts, as the API does.
+	triage *alert.Triager
+	static http.Handler
 }
 
-// New opens the console's tables in the meta database and parses the
-// templates.
+// New parses the templates and sets up the console over the metadata
+// database (sessions are the console's own; alert triage and rule state
+// belong to their domain services).
 func New(ctx context.Context, o Options) (*Console, error) {
 	if o.Store == nil || o.Auth == nil {
 		return nil, errors.New("web console: store and auth are required")
@@ -134,8 +140,12 @@ func New(ctx context.Context, o Options) (*Console, error) {
 	if c.tmpl, err = parseTemplates(); err != nil {
 		return nil, err
 	}
-	if c.disabled, err = loadRuleFilter(ctx, c.db); err != nil {
-		return nil, err
+	if o.Alerts != nil {
+		topts := alert.TriageOptions{Now: o.Now}
+		if o.Audit != nil {
+			topts.Audit = o.Audit.RecordTx
+		}
+		c.triage = alert.NewTriager(o.Alerts, topts)
 	}
 	// A first sample, so the first page shown has a rate to measure from.
 	if o.Metrics != nil {
@@ -228,14 +238,4 @@ func (c *Console) serveStatic(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	c.static.ServeHTTP(w, r)
-}
-
-// RuleFilter wraps a rule engine so that detections of rules disabled in
-// the console are dropped. The server sets the recorder's engine to
-// RuleFilter(l.Engine) on every rule reload.
-func (c *Console) RuleFilter(m alert.Matcher) alert.Matcher {
-	if m == nil {
-		return nil
-	}
-	return &filteredMatcher{m: m, f: c.disabled}
 }
