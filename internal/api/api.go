@@ -61,7 +61,7 @@ type Options struct {
 	// Reload loads the rules again.
 	Reload func() error
 	// RuleState enables and disables rules: the same State the console
-	// changes and the detection path filters with. Nil answers 503 to its
+	// changes and the detection path filters with. Nil answers 500 to its
 	// endpoints.
 	RuleState *rulestate.State
 }

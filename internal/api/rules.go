@@ -108,7 +108,7 @@ func (a *API) reloadRules(w http.ResponseWriter, r *http.Request) {
 func (a *API) ruleState(disable bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if a.o.RuleState == nil {
-			writeError(w, http.StatusServiceUnavailable, "rule state is not available")
+			writeError(w, http.StatusInternalServerError, "rule state is not available")
 			return
 		}
 		id := r.PathValue("id")

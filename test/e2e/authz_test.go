@@ -128,9 +128,12 @@ func jsonBody(v any) string {
 }
 
 const (
-	authzPlaybook  = "e2e-approval"
-	authzRuleID    = "ad2306a2-0c47-419b-882e-77491986837f" // built-in "SSH authentication failure"
-	authzAlertIPv4 = "198.51.100.%d"
+	authzPlaybook = "e2e-approval"
+	authzRuleID   = "ad2306a2-0c47-419b-882e-77491986837f" // built-in "SSH authentication failure"
+	// authzStateRuleID is disabled and enabled by the matrix: a rule the
+	// fixture's events do not match.
+	authzStateRuleID = "a940e08e-815a-43b7-8919-58c9bf0105b9" // built-in "Local user account created"
+	authzAlertIPv4   = "198.51.100.%d"
 )
 
 // authzEndpoints is every route of the server, as registered by
@@ -154,6 +157,14 @@ func authzEndpoints() []endpoint {
 		}},
 		{method: "GET", path: "/api/v1/alerts/{id}/members", role: needViewer, ok: 200, prep: func(t *testing.T, f *authzFixture, _ string) call {
 			return call{path: "/api/v1/alerts/" + f.alerts[2] + "/members?limit=10"}
+		}},
+		// Triage: each caller assigns the alert to itself, so that every
+		// allowed call is a change with its own audit entry.
+		{method: "PATCH", path: "/api/v1/alerts/{id}", role: needAnalyst, ok: 200, prep: func(t *testing.T, f *authzFixture, caller string) call {
+			return call{path: "/api/v1/alerts/" + f.alerts[2], body: jsonBody(map[string]any{"assignee": "assigned-by-" + caller})}
+		}},
+		{method: "POST", path: "/api/v1/alerts/{id}/ack", role: needAnalyst, ok: 200, prep: func(t *testing.T, f *authzFixture, _ string) call {
+			return call{path: "/api/v1/alerts/" + f.alerts[2] + "/ack"}
 		}},
 
 		// Incidents.
@@ -228,6 +239,16 @@ func authzEndpoints() []endpoint {
 		{method: "GET", path: "/api/v1/audit/verify", role: needAdmin, ok: 200},
 		{method: "GET", path: "/api/v1/rules", role: needViewer, ok: 200},
 		{method: "POST", path: "/api/v1/rules/reload", role: needAnalyst, ok: 200},
+		// The rule is put in the other state first, so that every allowed
+		// call changes it (and is audited).
+		{method: "POST", path: "/api/v1/rules/{id}/disable", role: needAnalyst, ok: 200, prep: func(t *testing.T, f *authzFixture, _ string) call {
+			f.admin(t, "POST", "/api/v1/rules/"+authzStateRuleID+"/enable", nil, nil, 200)
+			return call{path: "/api/v1/rules/" + authzStateRuleID + "/disable"}
+		}},
+		{method: "POST", path: "/api/v1/rules/{id}/enable", role: needAnalyst, ok: 200, prep: func(t *testing.T, f *authzFixture, _ string) call {
+			f.admin(t, "POST", "/api/v1/rules/"+authzStateRuleID+"/disable", nil, nil, 200)
+			return call{path: "/api/v1/rules/" + authzStateRuleID + "/enable"}
+		}},
 
 		// Users and tokens.
 		{method: "GET", path: "/api/v1/users", role: needAdmin, ok: 200},
@@ -654,6 +675,19 @@ func checkNoSideEffects(t *testing.T, f *authzFixture) {
 		}
 		return c
 	}
+	// Triage and rule-state changes are audited by their services, one
+	// entry per change, under the caller's token name (authz-ROLE-N).
+	audited := map[string][]string{}
+	for _, action := range []string{"alert.assign", "alert.ack", "rule.disable", "rule.enable"} {
+		var log struct{ Entries []struct{ Actor string } }
+		f.admin(t, "GET", "/api/v1/audit?limit=1000&action="+action, nil, &log, 200)
+		for _, e := range log.Entries {
+			audited[action] = append(audited[action], e.Actor)
+		}
+	}
+	byCaller := func(action, caller string) int {
+		return count(len(audited[action]), func(i int) bool { return strings.HasPrefix(audited[action][i], "authz-"+caller+"-") })
+	}
 	for _, caller := range callers {
 		checks := []struct {
 			what string
@@ -667,6 +701,10 @@ func checkNoSideEffects(t *testing.T, f *authzFixture) {
 			{"users", needAdmin, count(len(users.Users), func(i int) bool { return users.Users[i].Username == "user-by-"+caller })},
 			{"tokens", needAdmin, count(len(toks.Tokens), func(i int) bool { return toks.Tokens[i].Name == "token-by-"+caller })},
 			{"routes", needAdmin, count(len(routes.Routes), func(i int) bool { return strings.HasPrefix(routes.Routes[i].Name, "route-by-"+caller+"-") })},
+			{"alerts assigned", needAnalyst, byCaller("alert.assign", caller)},
+			{"alerts acknowledged", needAnalyst, byCaller("alert.ack", caller)},
+			{"rules disabled", needAnalyst, byCaller("rule.disable", caller)},
+			{"rules enabled", needAnalyst, byCaller("rule.enable", caller)},
 		}
 		for _, c := range checks {
 			want := 0
