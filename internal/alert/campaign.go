@@ -155,7 +155,27 @@ func (s *Store) Members(ctx context.Context, alertID string, f MemberFilter) ([]
 const upsertMemberSQL = `INSERT INTO alert_members (alert_id, kind, value, first_seen, last_seen, count) VALUES (?, ?, ?, ?, ?, ?)
 	ON CONFLICT(alert_id, kind, value) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen),
 	last_seen = max(last_seen, excluded.last_seen), count = count + excluded.count
-	RETURNING count`
+	RETURNING kind, value, count`
+
+// membersPerStatement is how many members one upsert statement writes: a
+// wave's members arrive by the thousand, and a statement per member spent
+// more in database/sql than in SQLite.
+const membersPerStatement = 64
+
+// upsertMembersSQL is upsertMemberSQL for n members at once.
+func upsertMembersSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO alert_members (alert_id, kind, value, first_seen, last_seen, count) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`(?, ?, ?, ?, ?, ?)`)
+	}
+	_, rest, _ := strings.Cut(upsertMemberSQL, "(?, ?, ?, ?, ?, ?)")
+	b.WriteString(rest)
+	return b.String()
+}
 
 // campaign is a campaign alert the recorder is folding detections into
 // (writer goroutine only).
@@ -179,6 +199,9 @@ type campDelta struct {
 	order   []memberKey // members in the order first seen in the batch
 	// freshKeys are the members new to the campaign.
 	freshKeys []memberKey
+	// founders are the subjects whose own alerts made the campaign: its
+	// members, but already acted on (fewer than the threshold).
+	founders []memberKey
 	ev        *event.Event
 	// countFromTable is set when the members outgrow the in-memory set:
 	// the table then tells how many there are.
@@ -207,35 +230,87 @@ func (t *tracker) add(k memberKey, at time.Time, window time.Duration) int {
 // When the campaign's member set is not in memory (it overflowed
 // MaxMembers, or the campaign was loaded at start), every subject of the
 // batch is a candidate in freshKeys, and the table tells which are new.
-func writeDelta(ctx context.Context, tx *sql.Tx, stmt *sql.Stmt, d *campDelta) error {
+func writeDelta(ctx context.Context, tx *sql.Tx, stmts *memberStmts, d *campDelta) error {
 	var known map[memberKey]bool
 	var added int64 // rows new to the table
-	for _, k := range d.order {
-		m := d.members[k]
-		var stored int64
-		if err := stmt.QueryRowContext(ctx, d.alert.ID, m.Kind, m.Value, m.FirstSeen.UnixNano(), m.LastSeen.UnixNano(), m.Count).Scan(&stored); err != nil {
-			return fmt.Errorf("recording campaign member: %w", err)
+	args := make([]any, 0, 6*membersPerStatement)
+	for start := 0; start < len(d.order); start += membersPerStatement {
+		chunk := d.order[start:min(start+membersPerStatement, len(d.order))]
+		args = args[:0]
+		for _, k := range chunk {
+			m := d.members[k]
+			args = append(args, d.alert.ID, m.Kind, m.Value, m.FirstSeen.UnixNano(), m.LastSeen.UnixNano(), m.Count)
 		}
-		if stored == m.Count {
-			added++
+		stmt, err := stmts.get(ctx, tx, len(chunk))
+		if err != nil {
+			return fmt.Errorf("recording campaign members: %w", err)
 		}
-		if d.c.overflow && stored != m.Count {
-			if known == nil {
-				known = map[memberKey]bool{}
+		rows, err := stmt.QueryContext(ctx, args...)
+		if err != nil {
+			return fmt.Errorf("recording campaign members: %w", err)
+		}
+		for rows.Next() {
+			var k memberKey
+			var stored int64
+			if err := rows.Scan(&k.kind, &k.value, &stored); err != nil {
+				rows.Close()
+				return fmt.Errorf("recording campaign members: %w", err)
 			}
-			known[k] = true
+			m := d.members[k]
+			if m == nil {
+				continue
+			}
+			// A row whose stored count is this batch's was inserted by
+			// it: every stored count is at least one.
+			if stored == m.Count {
+				added++
+			} else if d.c.overflow {
+				if known == nil {
+					known = map[memberKey]bool{}
+				}
+				known[k] = true
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("recording campaign members: %w", err)
 		}
 	}
 	if len(known) > 0 {
 		d.freshKeys = slices.DeleteFunc(d.freshKeys, func(k memberKey) bool { return known[k] })
 	}
 	if d.countFromTable {
-		// Past the in-memory set, the table tells which members are new:
-		// a row whose stored count is this batch's was inserted by it.
+		// Past the in-memory set, the table tells which members are new.
 		d.alert.EntityCount = d.c.alert.EntityCount + added
 	}
 	if d.isNew {
 		return insert(ctx, tx, &d.alert)
 	}
 	return update(ctx, tx, &d.alert)
+}
+
+// memberStmts are a transaction's member upserts, by number of rows.
+type memberStmts struct {
+	byN map[int]*sql.Stmt
+}
+
+func (m *memberStmts) get(ctx context.Context, tx *sql.Tx, n int) (*sql.Stmt, error) {
+	if st := m.byN[n]; st != nil {
+		return st, nil
+	}
+	st, err := tx.PrepareContext(ctx, upsertMembersSQL(n))
+	if err != nil {
+		return nil, err
+	}
+	if m.byN == nil {
+		m.byN = map[int]*sql.Stmt{}
+	}
+	m.byN[n] = st
+	return st, nil
+}
+
+func (m *memberStmts) close() {
+	for _, st := range m.byN {
+		st.Close()
+	}
 }

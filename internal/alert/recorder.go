@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -131,6 +132,11 @@ type Recorder struct {
 type matcherBox struct{ m Matcher }
 
 type pending struct {
+	// a is the alert of a detection (Record), its event not rendered yet
+	// (see withEvent): a detection that folds into a campaign or an open
+	// alert never pays for it. The rest of the alert is built by the
+	// pipeline's workers, in parallel, so that the one writer does as
+	// little as it can per detection.
 	a  Alert
 	ev *event.Event
 	// flushed, when set, marks a Flush request: the writer commits what it
@@ -218,7 +224,7 @@ func (r *Recorder) Record(d detect.Detection) {
 		return
 	}
 	select {
-	case r.ch <- &pending{a: FromDetection(d), ev: d.Event}:
+	case r.ch <- &pending{a: fromDetection(d, false), ev: d.Event}:
 	default:
 		r.shedOne(d.Rule.ID)
 	}
@@ -338,8 +344,22 @@ func (r *Recorder) loadOpen(ctx context.Context) error {
 	return rows.Err()
 }
 
+// alert returns the alert of p, without its event rendered (see
+// withEvent).
+func (p *pending) alert() Alert { return p.a }
+
+// withEvent renders ev as the alert's event if it has none yet: only an
+// alert that is stored new needs it.
+func withEvent(a *Alert, ev *event.Event) {
+	if a.Event == nil && ev != nil {
+		a.Event = ev.AppendJSON(nil)
+	}
+}
+
 // FromDetection builds the alert of one detection.
-func FromDetection(d detect.Detection) Alert {
+func FromDetection(d detect.Detection) Alert { return fromDetection(d, true) }
+
+func fromDetection(d detect.Detection, render bool) Alert {
 	t := d.Time
 	if t.IsZero() && d.Event != nil {
 		t = d.Event.Timestamp()
@@ -358,7 +378,9 @@ func FromDetection(d detect.Detection) Alert {
 	}
 	if d.Event != nil {
 		a.Entities = Entities(d.Event)
-		a.Event = d.Event.AppendJSON(nil)
+		if render {
+			a.Event = d.Event.AppendJSON(nil)
+		}
 	}
 	for _, ev := range d.Events {
 		a.Entities = mergeEntities(a.Entities, Entities(ev))
@@ -499,7 +521,7 @@ func (r *Recorder) fold(ctx context.Context, batch []*pending) ([]Change, error)
 	var dorder []*campDelta
 	newest := r.newest
 	for _, p := range batch {
-		a := p.a
+		a := p.alert()
 		if a.LastSeen.After(newest) {
 			newest = a.LastSeen
 		}
@@ -539,6 +561,7 @@ func (r *Recorder) fold(ctx context.Context, batch []*pending) ([]Change, error)
 			continue
 		}
 		cur[a.DedupKey] = len(changes)
+		withEvent(&a, p.ev)
 		changes = append(changes, Change{Alert: a, New: true, Added: a.Count, Event: p.ev})
 	}
 	for i := range changes {
@@ -552,13 +575,10 @@ func (r *Recorder) fold(ctx context.Context, batch []*pending) ([]Change, error)
 		}
 	}
 	if len(dorder) > 0 {
-		stmt, err := tx.PrepareContext(ctx, upsertMemberSQL)
-		if err != nil {
-			return nil, err
-		}
-		defer stmt.Close()
+		var stmts memberStmts
+		defer stmts.close()
 		for _, d := range dorder {
-			if err := writeDelta(ctx, tx, stmt, d); err != nil {
+			if err := writeDelta(ctx, tx, &stmts, d); err != nil {
 				return nil, err
 			}
 		}
@@ -611,12 +631,16 @@ func (r *Recorder) foldCampaign(a *Alert, ev *event.Event, deltas map[string]*ca
 				FirstSeen: a.FirstSeen, LastSeen: a.LastSeen, Entities: map[string][]string{}, Event: a.Event,
 				Campaign: true, DedupKey: "campaign:" + a.RuleID,
 			}
+			withEvent(&ca, ev)
 			d = &campDelta{c: c, isNew: true, alert: ca, members: map[memberKey]*Member{}}
 			// The subjects that made the campaign are its first members
 			// (their own alerts stand as they are).
 			for m, t := range tr.seen {
 				if m != k {
 					r.addMember(d, m, t, t, 1)
+					// Its own alert has been acted on: it is a member,
+					// but not one for the campaign's playbooks.
+					d.founders = append(d.founders, m)
 					if t.Before(d.alert.FirstSeen) {
 						d.alert.FirstSeen = t
 					}
@@ -678,9 +702,11 @@ func (r *Recorder) applyDelta(d *campDelta) Change {
 	c := d.c
 	c.alert = d.alert
 	c.alert.Event = nil
-	fresh := make([]Member, len(d.freshKeys))
-	for i, k := range d.freshKeys {
-		fresh[i] = *d.members[k]
+	fresh := make([]Member, 0, len(d.freshKeys))
+	for _, k := range d.freshKeys {
+		if !slices.Contains(d.founders, k) {
+			fresh = append(fresh, *d.members[k])
+		}
 	}
 	if d.countFromTable {
 		c.overflow, c.members = true, nil

@@ -139,6 +139,11 @@ type Options struct {
 	Risk RiskOptions
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+	// WriteLock, if set, is held while AlertsChanged writes (see
+	// alert.Options.WriteLock): it runs in the alert writer, which must
+	// not sleep in SQLite's busy handler while the response runner
+	// records a wave's blocks.
+	WriteLock sync.Locker
 }
 
 // Manager keeps incidents in the meta database.
@@ -313,6 +318,9 @@ func (m *Manager) AlertsChanged(ctx context.Context, changes []alert.Change) {
 		ch  alert.Change
 	}
 	m.mu.Lock()
+	if m.opts.WriteLock != nil {
+		m.opts.WriteLock.Lock()
+	}
 	for i := range changes {
 		c := &changes[i]
 		inc, isNew, err := m.place(ctx, c)
@@ -340,6 +348,9 @@ func (m *Manager) AlertsChanged(ctx context.Context, changes []alert.Change) {
 				ch  alert.Change
 			}{inc2, *c})
 		}
+	}
+	if m.opts.WriteLock != nil {
+		m.opts.WriteLock.Unlock()
 	}
 	m.mu.Unlock()
 	if m.OnOpened != nil {

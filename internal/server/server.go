@@ -32,6 +32,7 @@ import (
 	"github.com/vigilsec/vigil/internal/incident"
 	"github.com/vigilsec/vigil/internal/ingest/syslog"
 	"github.com/vigilsec/vigil/internal/intel"
+	"github.com/vigilsec/vigil/internal/meta"
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/notify"
 	"github.com/vigilsec/vigil/internal/parse"
@@ -85,9 +86,9 @@ type Server struct {
 	Intel     *intel.Manager
 	RuleState *rulestate.State
 
-	// metaWrites is held around the write transactions of the alert
-	// recorder and the response runner (see alert.Options.WriteLock).
-	metaWrites sync.Mutex
+	// metaWrites orders the write transactions of the alert path (urgent)
+	// and the response runner (background) on the metadata database.
+	metaWrites meta.WriteLock
 
 	rules      atomic.Pointer[ruleset.Loaded]
 	reloadMu   sync.Mutex
@@ -256,7 +257,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		},
 		OnSuppressed: func(string) { s.Metrics.Suppressed.Inc() },
 		QueueSize:    cfg.Alerts.QueueSize,
-		WriteLock:    &s.metaWrites,
+		WriteLock:    s.metaWrites.Urgent(),
 		Campaign:     alert.CampaignOptions{Threshold: cfg.Alerts.Campaign.Threshold, Window: cfg.Alerts.Campaign.Window},
 		OnShed:       func() { s.Metrics.DetectionsShed.Inc() },
 		OnEvict:      func(n int) { s.Metrics.AlertIndexEvicted.Add(float64(n)) },
@@ -266,7 +267,8 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	}
 	s.Incidents, err = incident.Open(ctx, st.Meta(), alerts, s.log, incident.Options{
 		Window: cfg.Incidents.Window, MinLevel: cfg.Incidents.MinLevel,
-		Risk: incident.RiskOptions{Threshold: cfg.Incidents.RiskThreshold},
+		Risk:      incident.RiskOptions{Threshold: cfg.Incidents.RiskThreshold},
+		WriteLock: s.metaWrites.Urgent(),
 	})
 	if err != nil {
 		return err
@@ -297,7 +299,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	ropts := respond.Options{
 		Commands: cfg.Respond.Commands, NeverBlock: cfg.Respond.NeverBlock, BatchCommands: batchCommands(cfg.Respond.BatchCommands),
 		Audit:     s.Audit.RecordTx,
-		WriteLock: &s.metaWrites,
+		WriteLock: s.metaWrites.Background(),
 		OnBreakerOpen: func(playbook, reason string) {
 			s.Recorder.Raise(alert.Alert{
 				RuleID: "vigil-playbook-circuit-open", RuleTitle: "Playbook stopped by its circuit breaker: " + playbook,
