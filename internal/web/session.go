@@ -44,11 +44,6 @@ type session struct {
 	LastSeen time.Time
 }
 
-// principal returns the session's user as the API sees callers.
-func (s *session) principal() *auth.Principal {
-	return &auth.Principal{Name: s.Username, Role: s.Role}
-}
-
 func randomToken() string {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {

@@ -156,7 +156,7 @@ func TestLoginCookieFlags(t *testing.T) {
 func TestLoginNeedsCSRFAndRightPassword(t *testing.T) {
 	e := newEnv(t)
 	c := e.client(t)
-	form := c.loginForm("admin", testPassword)
+	c.loginForm("admin", testPassword) // for its login CSRF cookie: the forged token below must be what fails
 	bad := url.Values{"username": {"admin"}, "password": {testPassword}, "csrf_token": {"forged"}}
 	if resp, _ := c.do("POST", "/login", bad, nil); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("login with a wrong CSRF token: got %d, want 403", resp.StatusCode)
@@ -169,7 +169,7 @@ func TestLoginNeedsCSRFAndRightPassword(t *testing.T) {
 	if resp, body := c.do("POST", "/login", wrong, nil); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "Wrong username or password") {
 		t.Errorf("wrong password: got %d, want 401 with a message", resp.StatusCode)
 	}
-	form = c.loginForm("admin", testPassword)
+	form := c.loginForm("admin", testPassword)
 	if resp, _ := c.do("POST", "/login", form, nil); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("good login: got %d, want 303", resp.StatusCode)
 	}
