@@ -3,6 +3,7 @@ package respond
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"github.com/vigilsec/vigil/internal/audit"
 	"github.com/vigilsec/vigil/internal/meta"
@@ -338,9 +339,36 @@ func TestCampaignBlocksInBatches(t *testing.T) {
 	if n := countRows(t, f.db, `SELECT count(DISTINCT target) FROM incident_actions WHERE name = 'block_ip'`); n != 2503 {
 		t.Errorf("block_ip action records: %d targets, want one per address (2503)", n)
 	}
-	// Each action: an intent entry and a result entry, chained.
-	if n := countRows(t, f.db, `SELECT count(*) FROM audit_log WHERE action = 'action.block_ip'`); n != 2*2503 {
-		t.Errorf("audit entries for block_ip: %d, want %d", n, 2*2503)
+	// Each action is in two audit entries, its intent and its result,
+	// each entry recording the actions of one transaction.
+	perTarget := map[string]int{}
+	rows, err := f.db.Query(`SELECT after FROM audit_log WHERE action = 'action.block_ip'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := 0
+	for rows.Next() {
+		var after string
+		rows.Scan(&after)
+		entries++
+		var batch struct{ Actions []incident.Action }
+		var one incident.Action
+		if json.Unmarshal([]byte(after), &batch); len(batch.Actions) > 0 {
+			for _, a := range batch.Actions {
+				perTarget[a.Target]++
+			}
+		} else if json.Unmarshal([]byte(after), &one) == nil {
+			perTarget[one.Target]++
+		}
+	}
+	rows.Close()
+	if len(perTarget) != 2503 || entries > 2*(2500/batchSize+3) {
+		t.Errorf("audit: %d targets in %d entries, want 2503 targets in at most %d entries", len(perTarget), entries, 2*(2500/batchSize+3))
+	}
+	for tg, n := range perTarget {
+		if n != 2 {
+			t.Errorf("target %q in %d audit entries, want 2 (intent, result)", tg, n)
+		}
 	}
 	rep, err := f.audit.Verify(context.Background())
 	if err != nil || rep.Break != nil {

@@ -406,14 +406,24 @@ func TestStormCampaign(t *testing.T) {
 	if running := queryStrings(t, db, `SELECT name || ' ' || target FROM incident_actions WHERE status = 'running'`); len(running) > 0 {
 		t.Errorf("actions left running: got %d, want 0, e.g. %v", len(running), running[:min(len(running), 10)])
 	}
-	// Each action has two audit entries: its intent and its result.
+	// Each action is in two audit entries, its intent and its result; an
+	// entry records the actions of one transaction (one action, or
+	// {"actions": [...]} for a batch).
 	var audited []string
 	for _, after := range queryStrings(t, db, `SELECT after FROM audit_log WHERE action = 'action.block_ip'`) {
-		var a struct{ Target string }
+		var a struct {
+			Target  string
+			Actions []struct{ Target string }
+		}
 		if err := json.Unmarshal([]byte(after), &a); err != nil {
 			t.Fatalf("audit entry of action.block_ip: %v: %s", err, after)
 		}
-		audited = append(audited, a.Target)
+		if len(a.Actions) == 0 {
+			audited = append(audited, a.Target)
+		}
+		for _, x := range a.Actions {
+			audited = append(audited, x.Target)
+		}
 	}
 	slices.Sort(audited)
 	checkEachOnce(t, "action.block_ip audit entries (every other one)", stride2(t, audited), attackers)
