@@ -201,6 +201,11 @@ func (c *Console) setAlertStatus(ctx context.Context, ids []string, status strin
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("updating alerts: %w", err)
 	}
+	if c.o.Recorder != nil {
+		// The recorder folds repeats into the open alerts it indexes: a
+		// closed alert must leave its index, a reopened one may join it.
+		c.o.Recorder.Forget()
+	}
 	return nil
 }
 
