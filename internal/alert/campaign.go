@@ -202,7 +202,7 @@ type campDelta struct {
 	// founders are the subjects whose own alerts made the campaign: its
 	// members, but already acted on (fewer than the threshold).
 	founders []memberKey
-	ev        *event.Event
+	ev       *event.Event
 	// countFromTable is set when the members outgrow the in-memory set:
 	// the table then tells how many there are.
 	countFromTable bool
