@@ -40,4 +40,16 @@ var migrations = []Migration{
 		)
 	}},
 	{Version: 3, Name: "audit log: sequence numbers, hash chain, append-only triggers", Up: audit.Migrate},
+	{Version: 4, Name: "response queue: playbook runs survive a crash", Up: func(ctx context.Context, tx *sql.Tx) error {
+		// A playbook run is saved when it is queued and deleted when it
+		// has run, so that a run queued behind a slow command when the
+		// process dies runs at the next start instead of never.
+		return execAll(ctx, tx, `CREATE TABLE IF NOT EXISTS response_queue (
+			id TEXT PRIMARY KEY,
+			created INTEGER NOT NULL,
+			playbook TEXT NOT NULL,
+			step INTEGER NOT NULL,
+			trigger TEXT NOT NULL
+		)`)
+	}},
 }

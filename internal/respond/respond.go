@@ -290,6 +290,9 @@ type Options struct {
 	// WriteLock, if set, is held around each write transaction (see
 	// alert.Options.WriteLock).
 	WriteLock sync.Locker
+	// QueueLock, if set, is held while a queued run is saved (the alert
+	// path's side of the same lock: runs are queued from its hooks).
+	QueueLock sync.Locker
 	// OnBreakerOpen, if set, is told when a playbook's breaker opens (the
 	// server raises an alert).
 	OnBreakerOpen func(playbook, reason string)
@@ -536,11 +539,99 @@ func (r *Runner) RunManual(ctx context.Context, name, incidentID, actor string) 
 	return nil
 }
 
+// enqueue queues a run of p from step from. The run is saved first
+// (response_queue) and deleted once it has run, so that a crash loses no
+// queued run: Resume runs what the last process left.
 func (r *Runner) enqueue(p *Playbook, t trigger, from int) {
+	id := alert.NewID()
+	if err := r.saveQueued(id, p.Name, t, from); err != nil {
+		r.log.Error("saving a queued playbook run; it runs, but a crash before it would lose it", "playbook", p.Name, "err", err)
+	}
+	r.queue(id, p, t, from)
+}
+
+func (r *Runner) queue(id string, p *Playbook, t trigger, from int) {
 	select {
-	case r.work <- func(ctx context.Context) { r.run(ctx, p, t, from) }:
+	case r.work <- func(ctx context.Context) {
+		r.run(ctx, p, t, from)
+		r.dropQueued(id)
+	}:
 	case <-r.stop:
 	}
+}
+
+// saveQueued and dropQueued write the queue table by primary key.
+func (r *Runner) saveQueued(id, playbook string, t trigger, from int) error {
+	unlock := r.lockQueue()
+	defer unlock()
+	_, err := r.db.Exec(`INSERT INTO response_queue (id, created, playbook, step, trigger) VALUES (?, ?, ?, ?, ?)`,
+		id, time.Now().UnixNano(), playbook, from, mustJSON(t))
+	return err
+}
+
+func (r *Runner) dropQueued(id string) {
+	unlock := r.lockWrites()
+	defer unlock()
+	if _, err := r.db.Exec(`DELETE FROM response_queue WHERE id = ?`, id); err != nil {
+		r.log.Error("removing a finished playbook run from the queue; it will run again at the next start", "err", err)
+	}
+}
+
+// lockQueue takes the lock that saving a queued run needs: the urgent
+// side when the caller is the alert path (runs are queued from its hooks,
+// which must not wait behind the runner's own transactions).
+func (r *Runner) lockQueue() func() {
+	if r.o.QueueLock == nil {
+		return func() {}
+	}
+	r.o.QueueLock.Lock()
+	return r.o.QueueLock.Unlock
+}
+
+// Resume queues the runs that the last process saved but did not finish
+// (it died first). Call it once the playbooks are loaded. A run whose
+// playbook is no longer loaded is recorded as skipped on its incident.
+func (r *Runner) Resume(ctx context.Context) error {
+	rows, err := r.db.QueryContext(ctx, `SELECT id, playbook, step, trigger FROM response_queue ORDER BY created`)
+	if err != nil {
+		return fmt.Errorf("reading queued playbook runs: %w", err)
+	}
+	type saved struct {
+		id, pb, trig string
+		step         int
+	}
+	var list []saved
+	for rows.Next() {
+		var q saved
+		if err := rows.Scan(&q.id, &q.pb, &q.step, &q.trig); err != nil {
+			rows.Close()
+			return fmt.Errorf("reading queued playbook runs: %w", err)
+		}
+		list = append(list, q)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading queued playbook runs: %w", err)
+	}
+	for _, q := range list {
+		var t trigger
+		if err := jsonUnmarshal(q.trig, &t); err != nil {
+			r.log.Error("a queued playbook run is unreadable; dropped", "playbook", q.pb, "err", err)
+			r.dropQueued(q.id)
+			continue
+		}
+		p := r.Playbook(q.pb)
+		if p == nil {
+			r.recordOne(ctx, t, &Playbook{Name: q.pb}, "playbook", q.pb, "skipped", "queued before a restart, and no longer loaded", "vigil")
+			r.dropQueued(q.id)
+			continue
+		}
+		r.queue(q.id, p, t, q.step)
+	}
+	if len(list) > 0 {
+		r.log.Warn("playbook runs queued before the last stop are running now", "runs", len(list))
+	}
+	return nil
 }
 
 func (r *Runner) worker() {

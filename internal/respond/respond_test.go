@@ -506,3 +506,54 @@ func TestHostileTargets(t *testing.T) {
 		t.Errorf("commands run: %q, want none", got)
 	}
 }
+
+// TestQueuedRunsSurviveARestart: a run queued when the process died (saved
+// in response_queue, never run) runs at the next start, once the
+// playbooks are loaded, and leaves the queue; a run whose playbook is gone
+// is recorded as skipped.
+func TestQueuedRunsSurviveARestart(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	p, err := Parse([]byte(BuiltinSSHBruteForce), "builtin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	trig := trigger{IncidentID: f.incID, RuleID: "rule-brute", Rule: "SSH brute force", Level: "high",
+		Entities: map[string][]string{"source.ip": {"203.0.113.50"}}}
+	// What a process that died with these runs queued left behind.
+	if err := f.r.saveQueued("q1", p.Name, trig, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.r.saveQueued("q2", "gone-playbook", trig, 0); err != nil {
+		t.Fatal(err)
+	}
+	f.r.SetPlaybooks([]*Playbook{p})
+	if err := f.r.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.r.Flush()
+	if got := f.cmdLog(t); got != "block 203.0.113.50 3600\n" {
+		t.Errorf("commands after Resume: %q, want the queued block", got)
+	}
+	if n := countRows(t, f.db, `SELECT count(*) FROM response_queue`); n != 0 {
+		t.Errorf("queue after the runs: %d rows, want 0", n)
+	}
+	var skipped int
+	for _, a := range f.actions(t) {
+		if a.Name == "playbook" && a.Target == "gone-playbook" && a.Status == "skipped" {
+			skipped++
+		}
+	}
+	if skipped != 1 {
+		t.Errorf("the run of an unloaded playbook: %d skipped records, want 1", skipped)
+	}
+	// Runs queued and run normally leave nothing behind.
+	f.r.AlertsChanged(ctx, []alert.Change{{New: true, Alert: alert.Alert{
+		ID: "a2", RuleID: "rule-brute", RuleTitle: "SSH brute force", Level: "high", IncidentID: f.incID,
+		Entities: map[string][]string{"source.ip": {"203.0.113.51"}},
+	}}})
+	f.r.Flush()
+	if n := countRows(t, f.db, `SELECT count(*) FROM response_queue`); n != 0 {
+		t.Errorf("queue after a normal run: %d rows, want 0", n)
+	}
+}

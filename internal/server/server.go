@@ -300,6 +300,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		Commands: cfg.Respond.Commands, NeverBlock: cfg.Respond.NeverBlock, BatchCommands: batchCommands(cfg.Respond.BatchCommands),
 		Audit:     s.Audit.RecordTx,
 		WriteLock: s.metaWrites.Background(),
+		QueueLock: s.metaWrites.Urgent(),
 		OnBreakerOpen: func(playbook, reason string) {
 			s.Recorder.Raise(alert.Alert{
 				RuleID: "vigil-playbook-circuit-open", RuleTitle: "Playbook stopped by its circuit breaker: " + playbook,
@@ -342,6 +343,9 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	}()
 	if err := s.ReloadPlaybooks(); err != nil {
 		return err
+	}
+	if err := s.Runner.Resume(ctx); err != nil {
+		return fmt.Errorf("response: %w", err)
 	}
 	// Hook order matters: incidents first (they set the alert's incident),
 	// then playbooks, which record their actions on that incident.

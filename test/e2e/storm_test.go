@@ -669,6 +669,21 @@ func TestStormKill9HTTP(t *testing.T) {
 			len(m), perBatch, perBatch, strings.Join(m, "\n"))
 	}
 	members := s2.bruteForceCampaign().EntityCount
+	// The playbook runs queued when the server died (saved in
+	// response_queue) run after the restart: every member of the
+	// campaign ends up blocked. This polls the block command's own
+	// record, an external process's output.
+	deadline = time.Now().Add(30 * time.Second)
+	blockedNow := func() int {
+		b, _ := os.ReadFile(blk.Blocked)
+		return distinct(strings.Fields(string(b)))
+	}
+	for blockedNow() < int(members) && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := blockedNow(); n < int(members) {
+		t.Errorf("addresses blocked after the restart: got %d, want every member of the campaign (%d)", n, members)
+	}
 	s2.terminate()
 
 	if out, code := runAuditVerify(t, "--data", s.data); code != 0 || !strings.Contains(out, "OK,") {
@@ -683,6 +698,12 @@ func TestStormKill9HTTP(t *testing.T) {
 		t.Errorf("block_ip actions marked unknown after the restart: got 0, want the held batch's")
 	}
 	blocks := queryStrings(t, db, `SELECT ip FROM response_blocks`)
+	if len(blocks) < int(members) {
+		t.Errorf("block set after the restart: got %d addresses, want every member of the campaign (%d)", len(blocks), members)
+	}
+	if queued := queryStrings(t, db, `SELECT id FROM response_queue`); len(queued) > 0 {
+		t.Errorf("playbook runs left queued: got %d, want 0", len(queued))
+	}
 	t.Logf("%d of %d batches acknowledged before kill -9, all stored after restart; %d block_ip actions the crash interrupted marked unknown; campaign of %d addresses, %d in the block set",
 		nAcked, batches, len(unknown), members, len(blocks))
 }
