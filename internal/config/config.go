@@ -120,7 +120,7 @@ type Respond struct {
 	// involved; targets are validated before they reach a command.
 	Commands map[string][]string `koanf:"commands"`
 	// BatchCommands maps block_ip and unblock_ip to a command run once per
-	// batch of up to 1,000 addresses, which it reads on standard input,
+	// batch of up to 500 addresses, which it reads on standard input,
 	// one rendered Line each (default "{{.Target}}"): a wave of thousands
 	// of addresses is a few set updates. For nftables: argv
 	// ["nft", "-f", "-"], line
