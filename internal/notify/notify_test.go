@@ -675,25 +675,32 @@ func TestMetrics(t *testing.T) {
 	run(t, n)
 	mustNotify(t, n, alertN("m1", "high", "x"))
 	mustNotify(t, n, alertN("m2", "high", "x"))
-	waitFor(t, 10*time.Second, "delivered", func() bool { return stats(t, n).Delivered == 2 })
-	got := map[string]float64{}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("Gather: %v", err)
-	}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			key := mf.GetName()
-			for _, l := range m.GetLabel() {
-				key += "," + l.GetName() + "=" + l.GetValue()
-			}
-			if m.Counter != nil {
-				got[key] = m.GetCounter().GetValue()
-			} else {
-				got[key] = m.GetGauge().GetValue()
+	gather := func() map[string]float64 {
+		got := map[string]float64{}
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatalf("Gather: %v", err)
+		}
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				key := mf.GetName()
+				for _, l := range m.GetLabel() {
+					key += "," + l.GetName() + "=" + l.GetValue()
+				}
+				if m.Counter != nil {
+					got[key] = m.GetCounter().GetValue()
+				} else {
+					got[key] = m.GetGauge().GetValue()
+				}
 			}
 		}
+		return got
 	}
+	// The outbox row is committed before the delivery counter moves: wait
+	// for both, not only the row.
+	delivered := "vigil_notify_notifications_total,route=" + rt.ID + ",state=delivered"
+	waitFor(t, 10*time.Second, "delivered", func() bool { return stats(t, n).Delivered == 2 && gather()[delivered] == 2 })
+	got := gather()
 	want := map[string]float64{
 		"vigil_notify_notifications_total,route=" + rt.ID + ",state=delivered": 2,
 		"vigil_notify_attempt_failures_total,route=" + rt.ID:                   1,
