@@ -349,6 +349,9 @@ func (m *Manager) AlertsChanged(ctx context.Context, changes []alert.Change) {
 			}{inc2, *c})
 		}
 	}
+	if err := m.flushRisk(ctx); err != nil {
+		m.log.Error("writing entity risk", "err", err)
+	}
 	if m.opts.WriteLock != nil {
 		m.opts.WriteLock.Unlock()
 	}

@@ -3,6 +3,7 @@ package incident
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"github.com/vigilsec/vigil/internal/meta"
 	"path/filepath"
 	"strings"
@@ -291,5 +292,56 @@ func TestInformationalDetectionsDoNotAlertByDefault(t *testing.T) {
 	}
 	if _, err := alert.NewRecorder(ctx, as, nil, alert.Options{MinLevel: "severe"}); err == nil {
 		t.Error("an unknown min level was accepted")
+	}
+}
+
+// TestRiskIndexBounded: entity scores live in a bounded in-memory index
+// written once per batch; past the bound the index is dropped (counted)
+// and scores are read back from the table, so a score survives an
+// eviction and the table always has what the index had.
+func TestRiskIndexBounded(t *testing.T) {
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "meta.db")+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	if _, _, err := meta.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	as, _ := alert.Open(ctx, db)
+	evicted := 0
+	now := time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC)
+	m, err := Open(ctx, db, as, nil, Options{Now: func() time.Time { return now },
+		Risk: RiskOptions{MaxEntities: 3, Threshold: 1000, OnEvict: func(n int) { evicted += n }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	change := func(user string) alert.Change {
+		return alert.Change{Added: 1, Alert: alert.Alert{ID: alert.NewID(), RuleID: "r", RuleTitle: "r", Level: "low",
+			LastSeen: now, FirstSeen: now, Entities: map[string][]string{"user": {user}}}}
+	}
+	// Ten users, then the first again: the index (3 scores) overflows.
+	for i := range 10 {
+		m.AlertsChanged(ctx, []alert.Change{change(fmt.Sprintf("u%d", i))})
+	}
+	m.AlertsChanged(ctx, []alert.Change{change("u0")})
+	if evicted == 0 {
+		t.Error("no eviction counted past MaxEntities")
+	}
+	if len(m.risk.scores) > 3 {
+		t.Errorf("index holds %d scores, want at most 3", len(m.risk.scores))
+	}
+	var score float64
+	if err := db.QueryRow(`SELECT score FROM entity_risk WHERE kind = 'user' AND value = 'u0'`).Scan(&score); err != nil {
+		t.Fatal(err)
+	}
+	if score != 10 { // two low alerts, 5 points each, no decay at the same instant
+		t.Errorf("u0's score in the table: %v, want 10 (kept across the eviction)", score)
+	}
+	var n int
+	db.QueryRow(`SELECT count(*) FROM entity_risk`).Scan(&n)
+	if n != 10 {
+		t.Errorf("scores in the table: %d, want 10", n)
 	}
 }

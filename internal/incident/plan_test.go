@@ -52,18 +52,17 @@ func TestHotPathPlans(t *testing.T) {
 			Args:  []any{"i1", "a1"},
 		},
 		{
-			// Manager.addRisk: an entity's score.
-			Name:  "addRisk (read)",
-			Query: `SELECT score, updated, over FROM entity_risk WHERE kind = ? AND value = ?`,
+			// Manager.riskState: an entity's score, on an index miss.
+			Name:  "riskSelectSQL",
+			Query: riskSelectSQL,
 			Args:  []any{"source.ip", "203.0.113.5"},
 		},
 		{
-			// Manager.addRisk: the new score (the conflict target is the
-			// primary key, or the statement would not prepare).
-			Name: "addRisk (upsert)",
-			Query: `INSERT INTO entity_risk (kind, value, score, updated, over) VALUES (?, ?, ?, ?, ?)
-				ON CONFLICT(kind, value) DO UPDATE SET score = excluded.score, updated = excluded.updated, over = excluded.over`,
-			Args: []any{"source.ip", "203.0.113.5", 40.0, now, false},
+			// Manager.flushRisk: a changed score (the conflict target is
+			// the primary key, or the statement would not prepare).
+			Name:  "riskUpsertSQL",
+			Query: riskUpsertSQL,
+			Args:  []any{"source.ip", "203.0.113.5", 40.0, now, false},
 		},
 	})
 }

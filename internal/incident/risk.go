@@ -25,10 +25,29 @@ type RiskOptions struct {
 	Threshold float64
 	// Kinds are the entity kinds scored (default user, host, source.ip).
 	Kinds []string
+	// MaxEntities bounds the scores held in memory (default 100,000);
+	// past it the index drops what it holds (counted by OnEvict) and
+	// reads scores back from the table as they come up again.
+	MaxEntities int
+	// OnEvict, if set, is told how many scores the index dropped.
+	OnEvict func(n int)
 }
 
+// riskBook is the bounded in-memory index of entity scores (under the
+// manager's mu): scoring an alert reads no table, and the scores a batch
+// of alerts changed are written in one transaction.
 type riskBook struct {
-	o RiskOptions
+	o      RiskOptions
+	scores map[riskKey]*riskState
+	dirty  map[riskKey]*riskState
+}
+
+type riskKey struct{ kind, value string }
+
+type riskState struct {
+	score   float64
+	updated time.Time
+	over    bool
 }
 
 func newRiskBook(o RiskOptions) *riskBook {
@@ -44,7 +63,10 @@ func newRiskBook(o RiskOptions) *riskBook {
 	if len(o.Kinds) == 0 {
 		o.Kinds = []string{"user", "host", "source.ip"}
 	}
-	return &riskBook{o: o}
+	if o.MaxEntities <= 0 {
+		o.MaxEntities = 100000
+	}
+	return &riskBook{o: o, scores: map[riskKey]*riskState{}, dirty: map[riskKey]*riskState{}}
 }
 
 // decay returns score s, last updated at from, as it stands at to.
@@ -64,9 +86,76 @@ type Risk struct {
 	Updated time.Time `json:"updated"`
 }
 
+// riskSelectSQL and riskUpsertSQL read and write one entity's score (by
+// primary key).
+const (
+	riskSelectSQL = `SELECT score, updated, over FROM entity_risk WHERE kind = ? AND value = ?`
+	riskUpsertSQL = `INSERT INTO entity_risk (kind, value, score, updated, over) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT(kind, value) DO UPDATE SET score = excluded.score, updated = excluded.updated, over = excluded.over`
+)
+
+// state returns an entity's score from the index, reading the table on
+// a miss. Called with m.mu held.
+func (m *Manager) riskState(ctx context.Context, k riskKey) (*riskState, error) {
+	if st := m.risk.scores[k]; st != nil {
+		return st, nil
+	}
+	var score float64
+	var upd int64
+	var over bool
+	err := m.db.QueryRowContext(ctx, riskSelectSQL, k.kind, k.value).Scan(&score, &upd, &over)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	if len(m.risk.scores) >= m.risk.o.MaxEntities {
+		// Written scores are in the table: dropping them loses nothing
+		// but the next read of each.
+		if err := m.flushRisk(ctx); err != nil {
+			return nil, err
+		}
+		n := len(m.risk.scores)
+		clear(m.risk.scores)
+		if m.risk.o.OnEvict != nil {
+			m.risk.o.OnEvict(n)
+		}
+	}
+	st := &riskState{score: score, updated: fromNano(upd), over: over}
+	m.risk.scores[k] = st
+	return st, nil
+}
+
+// flushRisk writes the scores changed since the last flush in one
+// transaction. Called with m.mu held.
+func (m *Manager) flushRisk(ctx context.Context) error {
+	if len(m.risk.dirty) == 0 {
+		return nil
+	}
+	tx, err := m.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("writing entity risk: %w", err)
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, riskUpsertSQL)
+	if err != nil {
+		return fmt.Errorf("writing entity risk: %w", err)
+	}
+	defer stmt.Close()
+	for k, st := range m.risk.dirty {
+		if _, err := stmt.ExecContext(ctx, k.kind, k.value, st.score, st.updated.UnixNano(), st.over); err != nil {
+			return fmt.Errorf("writing entity risk: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("writing entity risk: %w", err)
+	}
+	clear(m.risk.dirty)
+	return nil
+}
+
 // addRisk scores the alert's detections against its entities (by event
 // time) and opens an incident for an entity that crosses the threshold.
-// Called with m.mu held.
+// Scores change in the index; AlertsChanged writes them at the end of
+// its batch (flushRisk). Called with m.mu held.
 func (m *Manager) addRisk(ctx context.Context, c *alert.Change) (*Incident, error) {
 	pts := m.risk.o.Points[c.Alert.Level] * float64(c.Added)
 	if pts == 0 {
@@ -76,27 +165,22 @@ func (m *Manager) addRisk(ctx context.Context, c *alert.Change) (*Incident, erro
 	var opened *Incident
 	for _, kind := range m.risk.o.Kinds {
 		for _, v := range c.Alert.Entities[kind] {
-			var score float64
-			var upd int64
-			var over bool
-			err := m.db.QueryRowContext(ctx, `SELECT score, updated, over FROM entity_risk WHERE kind = ? AND value = ?`, kind, v).Scan(&score, &upd, &over)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			k := riskKey{kind, v}
+			st, err := m.riskState(ctx, k)
+			if err != nil {
 				return nil, err
 			}
-			last := fromNano(upd)
-			if t.Before(last) {
-				t = last // scores never go back in time
+			at := t
+			if at.Before(st.updated) {
+				at = st.updated // scores never go back in time
 			}
-			score = m.risk.decay(score, last, t) + pts
-			crossed := !over && score >= m.risk.o.Threshold
-			over = score >= m.risk.o.Threshold/2 && (over || crossed) // re-arm once the score has halved
-			if _, err := m.db.ExecContext(ctx, `INSERT INTO entity_risk (kind, value, score, updated, over) VALUES (?, ?, ?, ?, ?)
-				ON CONFLICT(kind, value) DO UPDATE SET score = excluded.score, updated = excluded.updated, over = excluded.over`,
-				kind, v, score, t.UnixNano(), over); err != nil {
-				return nil, err
-			}
+			st.score = m.risk.decay(st.score, st.updated, at) + pts
+			st.updated = at
+			crossed := !st.over && st.score >= m.risk.o.Threshold
+			st.over = st.score >= m.risk.o.Threshold/2 && (st.over || crossed) // re-arm once the score has halved
+			m.risk.dirty[k] = st
 			if crossed && opened == nil {
-				inc, err := m.openRiskIncident(ctx, kind, v, score)
+				inc, err := m.openRiskIncident(ctx, kind, v, st.score)
 				if err != nil {
 					return nil, err
 				}

@@ -36,6 +36,9 @@ type Metrics struct {
 	// AlertIndexEvicted counts entries the open-alert index dropped to
 	// stay within its bound.
 	AlertIndexEvicted prometheus.Counter
+	// RiskIndexEvicted counts entity scores the risk index dropped to stay
+	// within its bound.
+	RiskIndexEvicted prometheus.Counter
 }
 
 // New registers Vigil's metrics, plus the Go and process collectors, in a
@@ -84,9 +87,12 @@ func New() *Metrics {
 		AlertIndexEvicted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_alert_index_evicted_total", Help: "Open alerts dropped from the in-memory dedup index to stay within its bound.",
 		}),
+		RiskIndexEvicted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_risk_index_evicted_total", Help: "Entity risk scores dropped from the in-memory index to stay within its bound (they are read back from the table).",
+		}),
 	}
 	r.MustRegister(m.EventsIn, m.RejectedMsgs, m.ParseErrors, m.Stored, m.Dropped,
-		m.BatchSeconds, m.BatchEvents, m.QuerySeconds, m.Detections, m.Suppressed, m.DetectionsShed, m.AlertIndexEvicted)
+		m.BatchSeconds, m.BatchEvents, m.QuerySeconds, m.Detections, m.Suppressed, m.DetectionsShed, m.AlertIndexEvicted, m.RiskIndexEvicted)
 	return m
 }
 

@@ -267,7 +267,8 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	}
 	s.Incidents, err = incident.Open(ctx, st.Meta(), alerts, s.log, incident.Options{
 		Window: cfg.Incidents.Window, MinLevel: cfg.Incidents.MinLevel,
-		Risk:      incident.RiskOptions{Threshold: cfg.Incidents.RiskThreshold},
+		Risk: incident.RiskOptions{Threshold: cfg.Incidents.RiskThreshold,
+			OnEvict: func(n int) { s.Metrics.RiskIndexEvicted.Add(float64(n)) }},
 		WriteLock: s.metaWrites.Urgent(),
 	})
 	if err != nil {
