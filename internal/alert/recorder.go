@@ -224,7 +224,7 @@ func (r *Recorder) Record(d detect.Detection) {
 		return
 	}
 	select {
-	case r.ch <- &pending{a: fromDetection(d, false), ev: d.Event}:
+	case r.ch <- &pending{a: fromDetection(d), ev: d.Event}:
 	default:
 		r.shedOne(d.Rule.ID)
 	}
@@ -344,10 +344,6 @@ func (r *Recorder) loadOpen(ctx context.Context) error {
 	return rows.Err()
 }
 
-// alert returns the alert of p, without its event rendered (see
-// withEvent).
-func (p *pending) alert() Alert { return p.a }
-
 // withEvent renders ev as the alert's event if it has none yet: only an
 // alert that is stored new needs it.
 func withEvent(a *Alert, ev *event.Event) {
@@ -356,10 +352,9 @@ func withEvent(a *Alert, ev *event.Event) {
 	}
 }
 
-// FromDetection builds the alert of one detection.
-func FromDetection(d detect.Detection) Alert { return fromDetection(d, true) }
-
-func fromDetection(d detect.Detection, render bool) Alert {
+// fromDetection builds the alert of one detection, its event not
+// rendered (withEvent does that for an alert stored new).
+func fromDetection(d detect.Detection) Alert {
 	t := d.Time
 	if t.IsZero() && d.Event != nil {
 		t = d.Event.Timestamp()
@@ -378,9 +373,6 @@ func fromDetection(d detect.Detection, render bool) Alert {
 	}
 	if d.Event != nil {
 		a.Entities = Entities(d.Event)
-		if render {
-			a.Event = d.Event.AppendJSON(nil)
-		}
 	}
 	for _, ev := range d.Events {
 		a.Entities = mergeEntities(a.Entities, Entities(ev))
@@ -521,7 +513,7 @@ func (r *Recorder) fold(ctx context.Context, batch []*pending) ([]Change, error)
 	var dorder []*campDelta
 	newest := r.newest
 	for _, p := range batch {
-		a := p.alert()
+		a := p.a
 		if a.LastSeen.After(newest) {
 			newest = a.LastSeen
 		}

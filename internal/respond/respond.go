@@ -562,7 +562,9 @@ func (r *Runner) queue(id string, p *Playbook, t trigger, from int) {
 
 // saveQueued and dropQueued write the queue table by primary key.
 func (r *Runner) saveQueued(id, playbook string, t trigger, from int) error {
-	unlock := r.lockQueue()
+	// The alert path's side of the lock: runs are queued from its hooks,
+	// which must not wait behind the runner's own transactions.
+	unlock := hold(r.o.QueueLock)
 	defer unlock()
 	_, err := r.db.Exec(`INSERT INTO response_queue (id, created, playbook, step, trigger) VALUES (?, ?, ?, ?, ?)`,
 		id, time.Now().UnixNano(), playbook, from, mustJSON(t))
@@ -570,22 +572,11 @@ func (r *Runner) saveQueued(id, playbook string, t trigger, from int) error {
 }
 
 func (r *Runner) dropQueued(id string) {
-	unlock := r.lockWrites()
+	unlock := hold(r.o.WriteLock)
 	defer unlock()
 	if _, err := r.db.Exec(`DELETE FROM response_queue WHERE id = ?`, id); err != nil {
 		r.log.Error("removing a finished playbook run from the queue; it will run again at the next start", "err", err)
 	}
-}
-
-// lockQueue takes the lock that saving a queued run needs: the urgent
-// side when the caller is the alert path (runs are queued from its hooks,
-// which must not wait behind the runner's own transactions).
-func (r *Runner) lockQueue() func() {
-	if r.o.QueueLock == nil {
-		return func() {}
-	}
-	r.o.QueueLock.Lock()
-	return r.o.QueueLock.Unlock
 }
 
 // Resume queues the runs that the last process saved but did not finish
@@ -754,7 +745,23 @@ func (r *Runner) doTargets(ctx context.Context, p *Playbook, s Step, t trigger, 
 		return nil, err
 	}
 	blocks := r.perform(ctx, p, s, t, acts)
-	if err := r.recordActions(ctx, t.IncidentID, by, acts, blocks); err != nil {
+	addBlocks := func(tx *sql.Tx) error {
+		if len(blocks) == 0 {
+			return nil
+		}
+		stmt, err := tx.PrepareContext(ctx, upsertBlockSQL)
+		if err != nil {
+			return fmt.Errorf("recording blocks: %w", err)
+		}
+		defer stmt.Close()
+		for _, b := range blocks {
+			if _, err := stmt.ExecContext(ctx, b.ip, b.until.UnixNano(), t.IncidentID, p.Name); err != nil {
+				return fmt.Errorf("recording blocks: %w", err)
+			}
+		}
+		return nil
+	}
+	if err := r.recordActions(ctx, t.IncidentID, by, acts, addBlocks); err != nil {
 		// The actions ran but their results are not recorded: they stay
 		// "running" and become "unknown" at the next start.
 		return nil, err
@@ -857,10 +864,11 @@ func (r *Runner) checkAddr(target string) (ip, status, result string) {
 	return addr.String(), "", ""
 }
 
-// recordActions writes actions (their intent or their result), the
-// blocks they made and their audit entries in one transaction.
-func (r *Runner) recordActions(ctx context.Context, incID, by string, acts []*incident.Action, blocks []block) error {
-	unlock := r.lockWrites()
+// recordActions writes actions (their intent or their result), what
+// also writes (the block set's change) and their audit entry in one
+// transaction.
+func (r *Runner) recordActions(ctx context.Context, incID, by string, acts []*incident.Action, also func(*sql.Tx) error) error {
+	unlock := hold(r.o.WriteLock)
 	defer unlock()
 	tx, err := r.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -870,16 +878,9 @@ func (r *Runner) recordActions(ctx context.Context, incID, by string, acts []*in
 	if err := r.inc.RecordActionsTx(ctx, tx, incID, acts); err != nil {
 		return err
 	}
-	if len(blocks) > 0 {
-		stmt, err := tx.PrepareContext(ctx, upsertBlockSQL)
-		if err != nil {
-			return fmt.Errorf("recording blocks: %w", err)
-		}
-		defer stmt.Close()
-		for _, b := range blocks {
-			if _, err := stmt.ExecContext(ctx, b.ip, b.until.UnixNano(), incID, strings.TrimPrefix(by, "playbook:")); err != nil {
-				return fmt.Errorf("recording blocks: %w", err)
-			}
+	if also != nil {
+		if err := also(tx); err != nil {
+			return err
 		}
 	}
 	if r.o.Audit != nil {
@@ -893,13 +894,13 @@ func (r *Runner) recordActions(ctx context.Context, incID, by string, acts []*in
 	return nil
 }
 
-// lockWrites takes the shared write lock, if any, and returns its release.
-func (r *Runner) lockWrites() func() {
-	if r.o.WriteLock == nil {
+// hold takes l, if any, and returns its release.
+func hold(l sync.Locker) func() {
+	if l == nil {
 		return func() {}
 	}
-	r.o.WriteLock.Lock()
-	return r.o.WriteLock.Unlock
+	l.Lock()
+	return l.Unlock
 }
 
 // actionsEntry is the audit entry of actions recorded together (all of
@@ -940,7 +941,7 @@ func (r *Runner) recordOne(ctx context.Context, t trigger, p *Playbook, name, ta
 // finishInterrupted gives the actions a crash left running their result
 // (unknown), with audit entries.
 func (r *Runner) finishInterrupted(ctx context.Context) error {
-	unlock := r.lockWrites()
+	unlock := hold(r.o.WriteLock)
 	defer unlock()
 	tx, err := r.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -1412,37 +1413,22 @@ func (r *Runner) unblock(ctx context.Context, incID, pb string, ips []string) {
 		a.Result = "block expired; " + a.Result
 		lifted = append(lifted, a.Target)
 	}
-	unlock := r.lockWrites()
-	defer unlock()
-	tx, err := r.db.BeginTx(ctx, nil)
-	if err != nil {
-		r.log.Error("recording unblocks", "err", err)
-		return
-	}
-	defer tx.Rollback()
-	if err := r.inc.RecordActionsTx(ctx, tx, incID, acts); err != nil {
-		r.log.Error("recording unblocks", "err", err)
-		return
-	}
-	for _, ip := range lifted {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM response_blocks WHERE ip = ?`, ip); err != nil {
-			r.log.Error("recording unblocks", "err", err)
-			return
+	// The block set follows: lifted blocks leave it, failed ones are
+	// tried again in a minute.
+	changeSet := func(tx *sql.Tx) error {
+		for _, ip := range lifted {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM response_blocks WHERE ip = ?`, ip); err != nil {
+				return err
+			}
 		}
-	}
-	for _, ip := range retry {
-		if _, err := tx.ExecContext(ctx, `UPDATE response_blocks SET until = ? WHERE ip = ?`, r.o.Now().Add(time.Minute).UnixNano(), ip); err != nil {
-			r.log.Error("recording unblocks", "err", err)
-			return
+		for _, ip := range retry {
+			if _, err := tx.ExecContext(ctx, `UPDATE response_blocks SET until = ? WHERE ip = ?`, r.o.Now().Add(time.Minute).UnixNano(), ip); err != nil {
+				return err
+			}
 		}
+		return nil
 	}
-	if r.o.Audit != nil {
-		if err := r.o.Audit(ctx, tx, actionsEntry("vigil", incID, acts)); err != nil {
-			r.log.Error("recording unblocks", "err", err)
-			return
-		}
-	}
-	if err := tx.Commit(); err != nil {
+	if err := r.recordActions(ctx, incID, "vigil", acts, changeSet); err != nil {
 		r.log.Error("recording unblocks", "err", err)
 	}
 }
