@@ -67,3 +67,25 @@ func TestWriteLockUrgentFirst(t *testing.T) {
 		t.Errorf("an urgent Lock waited %v", worst)
 	}
 }
+
+// TestWriteLockOrder: a background writer that asked for the lock
+// before an urgent one still gets it after it.
+func TestWriteLockOrder(t *testing.T) {
+	var l WriteLock
+	ur, bg := l.Urgent(), l.Background()
+	ur.Lock() // A holds it
+	order := make(chan string, 2)
+	go func() { bg.Lock(); order <- "background"; bg.Unlock() }() // C asks first
+	// Give C time to ask. Correctness does not depend on it (C never
+	// takes the lock while an urgent writer waits); it is what would make
+	// a lock without priority, which serves C first, fail.
+	time.Sleep(20 * time.Millisecond)
+	go func() { ur.Lock(); order <- "urgent"; ur.Unlock() }() // B asks second
+	for l.urgent.Load() != 2 {
+		time.Sleep(time.Millisecond) // until B is waiting
+	}
+	ur.Unlock()
+	if first, second := <-order, <-order; first != "urgent" || second != "background" {
+		t.Errorf("got %s then %s, want the urgent writer first", first, second)
+	}
+}
