@@ -553,7 +553,10 @@ func (r *Runner) enqueue(p *Playbook, t trigger, from int) {
 func (r *Runner) queue(id string, p *Playbook, t trigger, from int) {
 	select {
 	case r.work <- func(ctx context.Context) {
-		r.run(ctx, p, t, from)
+		if err := r.run(ctx, p, t, from); err != nil {
+			r.log.Error("playbook run stopped; it stays queued and runs again at the next start", "playbook", p.Name, "err", err)
+			return
+		}
 		r.dropQueued(id)
 	}:
 	case <-r.stop:
@@ -664,7 +667,10 @@ func (r *Runner) Close() {
 }
 
 // run executes steps of p from step from.
-func (r *Runner) run(ctx context.Context, p *Playbook, t trigger, from int) {
+// run executes the steps; it returns an error when it could not record
+// what it was about to do (a store error), so that the run stays queued
+// and runs again at the next start rather than being lost.
+func (r *Runner) run(ctx context.Context, p *Playbook, t trigger, from int) error {
 	var (
 		prevRan bool     // a step with a target ran before this one
 		prevOK  []string // the targets it acted on successfully
@@ -680,15 +686,15 @@ func (r *Runner) run(ctx context.Context, p *Playbook, t trigger, from int) {
 		if s.Action == "approval" {
 			a := &incident.Action{Name: "approval", Target: s.Name, Status: "pending_approval", Actor: "playbook", Playbook: p.Name,
 				Result: "waiting for a person to approve the next steps"}
-			if err := r.recordActions(ctx, t.IncidentID, "playbook:"+p.Name, []*incident.Action{a}, nil); err != nil {
-				r.log.Error("recording approval request", "err", err)
-				return
+			pause := func(tx *sql.Tx) error {
+				_, err := tx.ExecContext(ctx, `INSERT INTO response_pending (action_id, incident_id, playbook, step, trigger) VALUES (?, ?, ?, ?, ?)`,
+					a.ID, t.IncidentID, p.Name, i+1, mustJSON(t))
+				return err
 			}
-			if _, err := r.db.ExecContext(ctx, `INSERT INTO response_pending (action_id, incident_id, playbook, step, trigger) VALUES (?, ?, ?, ?, ?)`,
-				a.ID, t.IncidentID, p.Name, i+1, mustJSON(t)); err != nil {
-				r.log.Error("saving paused playbook", "err", err)
+			if err := r.recordActions(ctx, t.IncidentID, "playbook:"+p.Name, []*incident.Action{a}, pause); err != nil {
+				return fmt.Errorf("recording the approval request: %w", err)
 			}
-			return
+			return nil
 		}
 		if s.Target == "" {
 			target, count := "", 0
@@ -699,8 +705,9 @@ func (r *Runner) run(ctx context.Context, p *Playbook, t trigger, from int) {
 				}
 				target, count = summarize(prevOK), len(prevOK)
 			}
-			status, result := r.doCounted(ctx, p, s, t, target, count)
-			r.recordOne(ctx, t, p, s.Action, target, status, result, "playbook")
+			if _, err := r.doTargets(ctx, p, s, t, []string{target}, count); err != nil {
+				return fmt.Errorf("recording %s: %w", s.Action, err)
+			}
 			continue
 		}
 		targets := t.Entities[s.Target]
@@ -710,16 +717,14 @@ func (r *Runner) run(ctx context.Context, p *Playbook, t trigger, from int) {
 			continue
 		}
 		for start := 0; start < len(targets); start += batchSize {
-			ok, err := r.doTargets(ctx, p, s, t, targets[start:min(start+batchSize, len(targets))])
+			ok, err := r.doTargets(ctx, p, s, t, targets[start:min(start+batchSize, len(targets))], 0)
 			prevOK = append(prevOK, ok...)
 			if err != nil {
-				// The intent could not be recorded: nothing was done, and
-				// the rest is not attempted.
-				r.log.Error("recording actions; the step stops", "playbook", p.Name, "action", s.Action, "err", err)
-				break
+				return fmt.Errorf("recording %s: %w", s.Action, err)
 			}
 		}
 	}
+	return nil
 }
 
 // summarize lists targets for a message: the first ten, then how many
@@ -735,7 +740,9 @@ func summarize(ts []string) string {
 // running (its intent) before anything is done, performs them, and records
 // each result with the block set and the audit entries in one
 // transaction. It returns the targets acted on successfully.
-func (r *Runner) doTargets(ctx context.Context, p *Playbook, s Step, t trigger, targets []string) ([]string, error) {
+//
+// count is {{.Count}} for a step that follows a step with targets.
+func (r *Runner) doTargets(ctx context.Context, p *Playbook, s Step, t trigger, targets []string, count int) ([]string, error) {
 	by := "playbook:" + p.Name
 	acts := make([]*incident.Action, len(targets))
 	for i, tg := range targets {
@@ -744,7 +751,7 @@ func (r *Runner) doTargets(ctx context.Context, p *Playbook, s Step, t trigger, 
 	if err := r.recordActions(ctx, t.IncidentID, by, acts, nil); err != nil {
 		return nil, err
 	}
-	blocks := r.perform(ctx, p, s, t, acts)
+	blocks := r.perform(ctx, p, s, t, acts, count)
 	addBlocks := func(tx *sql.Tx) error {
 		if len(blocks) == 0 {
 			return nil
@@ -784,10 +791,10 @@ type block struct {
 
 // perform does the actions (all of one step) and sets each one's status
 // and result; for block_ip with a TTL it returns the blocks to schedule.
-func (r *Runner) perform(ctx context.Context, p *Playbook, s Step, t trigger, acts []*incident.Action) []block {
+func (r *Runner) perform(ctx context.Context, p *Playbook, s Step, t trigger, acts []*incident.Action, count int) []block {
 	if s.Action != "block_ip" && s.Action != "unblock_ip" {
 		for _, a := range acts {
-			a.Status, a.Result = r.do(ctx, p, s, t, a.Target)
+			a.Status, a.Result = r.doCounted(ctx, p, s, t, a.Target, count)
 		}
 		return nil
 	}
@@ -1053,7 +1060,7 @@ func (r *Runner) doCounted(ctx context.Context, p *Playbook, s Step, t trigger, 
 	switch s.Action {
 	case "block_ip", "unblock_ip":
 		a := &incident.Action{Name: s.Action, Target: target}
-		blocks := r.perform(ctx, p, s, t, []*incident.Action{a})
+		blocks := r.perform(ctx, p, s, t, []*incident.Action{a}, 0)
 		for _, b := range blocks {
 			if _, err := r.db.ExecContext(ctx, upsertBlockSQL, b.ip, b.until.UnixNano(), t.IncidentID, p.Name); err != nil {
 				return "failed", a.Result + "; could not schedule the unblock: " + err.Error()
@@ -1402,7 +1409,7 @@ func (r *Runner) unblock(ctx context.Context, incID, pb string, ips []string) {
 		r.log.Error("recording unblocks", "err", err)
 		return
 	}
-	r.perform(ctx, &Playbook{Name: pb}, Step{Action: "unblock_ip"}, trigger{IncidentID: incID}, acts)
+	r.perform(ctx, &Playbook{Name: pb}, Step{Action: "unblock_ip"}, trigger{IncidentID: incID}, acts, 0)
 	var lifted, retry []string
 	for _, a := range acts {
 		if a.Status == "failed" {

@@ -557,3 +557,43 @@ func TestQueuedRunsSurviveARestart(t *testing.T) {
 		t.Errorf("queue after a normal run: %d rows, want 0", n)
 	}
 }
+
+// TestRunKeptQueuedOnStoreError: when a run cannot record what it is
+// about to do (the store refuses), it does nothing and stays queued; the
+// next start runs it.
+func TestRunKeptQueuedOnStoreError(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	p, err := Parse([]byte(BuiltinSSHBruteForce), "builtin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.r.SetPlaybooks([]*Playbook{p})
+	if _, err := f.db.Exec(`CREATE TRIGGER refuse BEFORE INSERT ON incident_actions BEGIN SELECT RAISE(ABORT, 'disk full'); END`); err != nil {
+		t.Fatal(err)
+	}
+	f.r.AlertsChanged(ctx, []alert.Change{{New: true, Alert: alert.Alert{
+		ID: "a1", RuleID: "rule-brute", RuleTitle: "SSH brute force", Level: "high", IncidentID: f.incID,
+		Entities: map[string][]string{"source.ip": {"203.0.113.60"}},
+	}}})
+	f.r.Flush()
+	if got := f.cmdLog(t); got != "" {
+		t.Errorf("commands run without their record: %q, want none", got)
+	}
+	if n := countRows(t, f.db, `SELECT count(*) FROM response_queue`); n != 1 {
+		t.Fatalf("queue after the refused run: %d rows, want 1", n)
+	}
+	if _, err := f.db.Exec(`DROP TRIGGER refuse`); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.r.Resume(ctx); err != nil { // what the next start does
+		t.Fatal(err)
+	}
+	f.r.Flush()
+	if got := f.cmdLog(t); got != "block 203.0.113.60 3600\n" {
+		t.Errorf("commands after the store recovered: %q, want the block", got)
+	}
+	if n := countRows(t, f.db, `SELECT count(*) FROM response_queue`); n != 0 {
+		t.Errorf("queue after the run: %d rows, want 0", n)
+	}
+}
