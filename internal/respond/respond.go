@@ -380,6 +380,9 @@ func New(ctx context.Context, db *sql.DB, inc *incident.Manager, log *slog.Logge
 				return nil, fmt.Errorf("command for %s, argument %d: %w", name, i, err)
 			}
 		}
+		if err := checkArgv("command for "+name, argv); err != nil {
+			return nil, err
+		}
 	}
 	for name, bc := range o.BatchCommands {
 		if name != "block_ip" && name != "unblock_ip" {
@@ -392,6 +395,12 @@ func New(ctx context.Context, db *sql.DB, inc *incident.Manager, log *slog.Logge
 			if _, err := template.New("").Option("missingkey=error").Parse(a); err != nil {
 				return nil, fmt.Errorf("batch command for %s, template %d: %w", name, i, err)
 			}
+		}
+		if err := checkArgv("batch command for "+name, bc.Argv); err != nil {
+			return nil, err
+		}
+		if err := checkLine("batch command for "+name, bc.Line); err != nil {
+			return nil, err
 		}
 	}
 
@@ -1045,7 +1054,11 @@ func render(s string, d tmplData) (string, error) {
 	return b.String(), nil
 }
 
-var userRe = regexp.MustCompile(`^[A-Za-z0-9._@\\$-]{1,128}$`)
+// userRe is a plain user name: letters, digits, . _ @ - and a domain's
+// backslash (CORP\bob), with a $ only at the end (a Windows machine
+// account, HOST$), so that no shell syntax can hide in it; a leading
+// dash is refused separately.
+var userRe = regexp.MustCompile(`^[A-Za-z0-9._@\\-]{1,127}\$?$`)
 
 // do performs one action on one target and returns its status and result.
 func (r *Runner) do(ctx context.Context, p *Playbook, s Step, t trigger, target string) (string, string) {

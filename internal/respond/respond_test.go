@@ -493,6 +493,11 @@ func TestHostileTargets(t *testing.T) {
 		{"block_ip", "fe80::1%eth0\nrm -rf /"},
 		{"disable_user", "--help"},
 		{"disable_user", "-r"},
+		{"disable_user", "a$(touch x)"},
+		{"disable_user", "$HOME"},
+		{"disable_user", "bob;id"},
+		{"disable_user", "bob id"},
+		{"disable_user", "bob\nid"},
 	} {
 		a, err := f.r.Manual(ctx, f.incID, "alice", tc.action, tc.target, 0, nil)
 		if err != nil {
