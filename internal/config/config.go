@@ -21,6 +21,7 @@ import (
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
 	"github.com/vigilsec/vigil/internal/intel"
+	"github.com/vigilsec/vigil/internal/shellsafe"
 )
 
 // Config is the whole server configuration.
@@ -425,6 +426,18 @@ func (c *Config) Validate() error {
 		}
 		if len(argv) == 0 || argv[0] == "" {
 			add("respond.commands.%s: empty command", action)
+		} else if err := shellsafe.CheckArgv("respond.commands."+action, argv); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for action, bc := range c.Respond.BatchCommands {
+		if len(bc.Argv) > 0 {
+			if err := shellsafe.CheckArgv("respond.batch_commands."+action+".argv", bc.Argv); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := shellsafe.CheckLine("respond.batch_commands."+action+".line", bc.Line); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if sigma.LevelRank(c.Alerts.MinLevel) < 0 {

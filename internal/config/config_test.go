@@ -98,6 +98,15 @@ func TestValidate(t *testing.T) {
 		{"syslog disabled", func(c *Config) { c.Syslog.UDP, c.Syslog.TCP = "", "" }, ""},
 		{"zero shutdown timeout", func(c *Config) { c.ShutdownTimeout = 0 }, "shutdown_timeout"},
 		{"negative shutdown timeout", func(c *Config) { c.ShutdownTimeout = -time.Second }, "shutdown_timeout"},
+		{"template in a shell script", func(c *Config) {
+			c.Respond.Commands = map[string][]string{"block_ip": {"sh", "-c", "nft add element inet filter b { {{.Target}} }"}}
+		}, "respond.commands.block_ip: sh -c"},
+		{"positional parameter", func(c *Config) {
+			c.Respond.Commands = map[string][]string{"block_ip": {"sh", "-c", `nft add element inet filter b { "$1" }`, "sh", "{{.Target}}"}}
+		}, ""},
+		{"rule title in a batch line", func(c *Config) {
+			c.Respond.BatchCommands = map[string]BatchCommand{"block_ip": {Argv: []string{"nft", "-f", "-"}, Line: "# {{.Rule}}"}}
+		}, "respond.batch_commands.block_ip.line"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

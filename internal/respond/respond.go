@@ -31,6 +31,7 @@ import (
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/audit"
 	"github.com/vigilsec/vigil/internal/incident"
+	"github.com/vigilsec/vigil/internal/shellsafe"
 )
 
 // Playbook is one response procedure.
@@ -380,7 +381,7 @@ func New(ctx context.Context, db *sql.DB, inc *incident.Manager, log *slog.Logge
 				return nil, fmt.Errorf("command for %s, argument %d: %w", name, i, err)
 			}
 		}
-		if err := checkArgv("command for "+name, argv); err != nil {
+		if err := shellsafe.CheckArgv("command for "+name, argv); err != nil {
 			return nil, err
 		}
 	}
@@ -396,10 +397,10 @@ func New(ctx context.Context, db *sql.DB, inc *incident.Manager, log *slog.Logge
 				return nil, fmt.Errorf("batch command for %s, template %d: %w", name, i, err)
 			}
 		}
-		if err := checkArgv("batch command for "+name, bc.Argv); err != nil {
+		if err := shellsafe.CheckArgv("batch command for "+name, bc.Argv); err != nil {
 			return nil, err
 		}
-		if err := checkLine("batch command for "+name, bc.Line); err != nil {
+		if err := shellsafe.CheckLine("batch command for "+name, bc.Line); err != nil {
 			return nil, err
 		}
 	}

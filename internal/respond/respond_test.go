@@ -602,3 +602,16 @@ func TestRunKeptQueuedOnStoreError(t *testing.T) {
 		t.Errorf("queue after the run: %d rows, want 0", n)
 	}
 }
+
+// TestUserNames: the names disable_user accepts.
+func TestUserNames(t *testing.T) {
+	for name, want := range map[string]bool{
+		"bob": true, "bob.smith@corp.example": true, `CORP\bob`: true, "HOST$": true, "svc_backup-2": true,
+		"a$b": false, "$HOME": false, "a$(id)": false, "bob id": false, "bob;id": false, "bob\n": false, "": false,
+		strings.Repeat("a", 128): false,
+	} {
+		if got := userRe.MatchString(name); got != want {
+			t.Errorf("userRe.MatchString(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

@@ -1,4 +1,19 @@
-package respond
+// Package shellsafe refuses command templates that would hand a rendered
+// value to a shell.
+//
+// Vigil runs response commands without a shell: each argument is rendered
+// on its own and handed to exec as one argv element, so a value can never
+// split into words or run as code. Two configurations would give that
+// back, and CheckArgv refuses both:
+//
+//   - a template inside a shell's -c script ([sh, -c, "nft ... {{.Target}}"]):
+//     the shell parses the rendered text. The target belongs in a
+//     positional parameter instead: [sh, -c, 'nft ... "$1"', sh, "{{.Target}}"].
+//   - ssh, which joins its remote command into one string that the remote
+//     shell parses: its arguments may use only the fields Vigil validates
+//     to shell-inert text (a canonical IP address, a plain user name,
+//     numbers, durations and incident ids), never a rule's title or level.
+package shellsafe
 
 import (
 	"fmt"
@@ -8,33 +23,20 @@ import (
 	"text/template/parse"
 )
 
-// Commands run without a shell: each argument is rendered on its own and
-// handed to exec as one argv element, so a value can never split into
-// words or run as code. Two configurations would give that back, and
-// checkArgv refuses both:
-//
-//   - a template inside a shell's -c script ([sh, -c, "nft ... {{.Target}}"]):
-//     the shell parses the rendered text. The target belongs in a
-//     positional parameter instead: [sh, -c, 'nft ... "$1"', sh, "{{.Target}}"].
-//   - ssh, which joins its remote command into one string that the remote
-//     shell parses: its arguments may use only the fields Vigil validates
-//     to shell-inert text (a canonical IP address, a plain user name,
-//     numbers, durations and incident ids), never a rule's title or level.
-
 // shells are the programs whose -c argument is a script.
 var shells = map[string]bool{
 	"sh": true, "bash": true, "dash": true, "zsh": true, "ksh": true, "mksh": true,
 	"ash": true, "busybox": true, "fish": true, "csh": true, "tcsh": true,
 }
 
-// shellSafeFields are the template fields whose values cannot carry shell
+// safeFields are the template fields whose values cannot carry shell
 // syntax: Target is a canonical IP address or a user name matching
 // userRe, the others are numbers, durations and generated ids.
-var shellSafeFields = map[string]bool{".Target": true, ".Count": true, ".TTL": true, ".TTLSeconds": true, ".Incident": true}
+var safeFields = map[string]bool{".Target": true, ".Count": true, ".TTL": true, ".TTLSeconds": true, ".Incident": true}
 
-// checkArgv refuses a command whose templates a shell would parse (see
+// CheckArgv refuses a command whose templates a shell would parse (see
 // above). what names the command in the error ("command for block_ip").
-func checkArgv(what string, argv []string) error {
+func CheckArgv(what string, argv []string) error {
 	// The shell or ssh may come after a wrapper (sudo, env, busybox,
 	// timeout ...): look at every argument.
 	for i, a := range argv {
@@ -51,7 +53,7 @@ func checkArgv(what string, argv []string) error {
 					return fmt.Errorf("%s: %w", what, err)
 				}
 				for _, f := range fields {
-					if !shellSafeFields[f] {
+					if !safeFields[f] {
 						return fmt.Errorf("%s: ssh hands its remote command to a shell, and {{%s}} may hold shell syntax; "+
 							"only {{.Target}}, {{.Count}}, {{.TTL}}, {{.TTLSeconds}} and {{.Incident}} may be used in an ssh command", what, f)
 					}
@@ -143,16 +145,16 @@ func templateFields(s string) ([]string, error) {
 	return out, nil
 }
 
-// checkLine refuses fields other than the shell-safe ones in a batch
+// CheckLine refuses fields other than the shell-safe ones in a batch
 // command's line: lines are read by an interpreter (nft -f -, a shell),
 // one per target, so a value must not carry its syntax or a line break.
-func checkLine(what, line string) error {
+func CheckLine(what, line string) error {
 	fields, err := templateFields(line)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	for _, f := range fields {
-		if !shellSafeFields[f] {
+		if !safeFields[f] {
 			return fmt.Errorf("%s: a line is read by an interpreter, and {{%s}} may hold its syntax or a line break; "+
 				"a line may use {{.Target}}, {{.Count}}, {{.TTL}}, {{.TTLSeconds}} and {{.Incident}}", what, f)
 		}
