@@ -34,8 +34,16 @@
 //     comes from @timestamp, timestamp, time, ts or date (RFC 3339 or epoch
 //     seconds/milliseconds/microseconds/nanoseconds). Objects deeper than
 //     Options.MaxDepth are kept as JSON text; fields beyond Options.MaxFields
-//     are dropped (tag truncated). A "message" (or "msg") string is run
-//     through the app parsers, with the program from process.name.
+//     are dropped (tag truncated). The record's message ("message", or
+//     "msg", "log" as Fluent Bit names it, "MESSAGE" as journald does) is
+//     run through the app parsers, with the program from process.name,
+//     program, ident, appname, syslog.appname, service or
+//     SYSLOG_IDENTIFIER; a message that is itself a syslog line (a line of
+//     /var/log/auth.log that Filebeat, Fluent Bit, Vector or the
+//     OpenTelemetry Collector read from a file) is decoded as if it had
+//     come over syslog: its header adds the program, pid, priority, and
+//     the host and time when the record has none, and the record keeps
+//     its own fields and message.
 //   - Windows events as evtx_dump JSON ({"Event": {"System", "EventData" |
 //     "UserData"}}), as Winlogbeat documents (winlog.*) and as rendered XML
 //     (<Event>...</Event>, also Sysmon for Linux over syslog), and flat JSON

@@ -79,15 +79,24 @@ func (st *state) embeddedJSON(msg string) {
 	}
 }
 
-// jsonMessage runs the app parsers on the "message" of a JSON document that
-// a shipper forwarded without parsing it (a Filebeat log line, say).
+// jsonMessage runs the app parsers on the message of a JSON record that a
+// shipper forwarded without parsing it: "message" (Filebeat, Vector, the
+// OpenTelemetry Collector's body), "msg", "log" (Fluent Bit, Docker) or
+// "MESSAGE" (journald). The program comes from the record
+// (process.name, program, ident, appname, syslog.appname, service,
+// SYSLOG_IDENTIFIER) or, when the message is itself a syslog line (a line
+// of /var/log/auth.log that a file-tailing shipper read), from the line's
+// header, as if it had come over syslog; the record keeps its own fields.
 func (st *state) jsonMessage(v *fastjson.Value) {
 	m := v.Get("message")
 	if m == nil {
-		// Many loggers name the message "msg": keep it as message too, so
-		// that full-text search and Sigma keywords see it.
-		if m = v.Get("msg"); m != nil && m.Type() == fastjson.TypeString {
-			st.setArena(kMessage, event.KindString, 0, m.GetStringBytes())
+		// Other names for the message: keep it as message too, so that
+		// full-text search and Sigma keywords see it.
+		for _, name := range [...]string{"msg", "log", "MESSAGE"} {
+			if m = v.Get(name); m != nil && m.Type() == fastjson.TypeString {
+				st.setArena(kMessage, event.KindString, 0, m.GetStringBytes())
+				break
+			}
 		}
 	}
 	if m == nil || m.Type() != fastjson.TypeString || v.Get("event", "dataset") != nil {
@@ -99,15 +108,24 @@ func (st *state) jsonMessage(v *fastjson.Value) {
 		return
 	}
 	prog := ""
-	for _, path := range [...][]string{{"process", "name"}, {"program"}, {"ident"}, {"appname"}, {"syslog", "appname"}} {
+	for _, path := range [...][]string{{"process", "name"}, {"program"}, {"ident"}, {"appname"}, {"syslog", "appname"}, {"service"}, {"SYSLOG_IDENTIFIER"}} {
 		if p := v.Get(path...); p != nil && p.Type() == fastjson.TypeString {
 			prog = st.ev.Str(joinPath(path))
 			break
 		}
 	}
+	line := trimRightNewline(msg.Str)
+	if prog == "" && (looksLikeSyslogTimestamp(line) || len(line) > 2 && line[0] == '<' && isDigit(line[1])) {
+		st.nested = true
+		ok := st.decodeSyslog(line)
+		st.nested = false
+		if ok {
+			return
+		}
+	}
 	hint := st.ev.Str("log.file.path")
 	n := len(st.ev.Fields)
-	st.body(msg.Str, prog, hint)
+	st.body(line, prog, hint)
 	if len(st.ev.Fields) > n && prog != "" {
 		st.setLogsource("linux", "", serviceOf(prog))
 	}

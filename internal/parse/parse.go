@@ -87,6 +87,10 @@ type state struct {
 	failed bool
 	// kindSet is set once event.kind was added.
 	kindSet bool
+	// nested is set while a syslog line found inside a JSON record's
+	// message is decoded: the record keeps its own message, host and
+	// time, and the line adds what the record lacks.
+	nested bool
 	// arena collects decoded text (unescaped JSON strings, names) so that
 	// one string conversion at the end serves every field; pending records
 	// which fields take which slice of it.
@@ -136,6 +140,7 @@ func (p *Parser) Parse(r *ingest.Raw, ev *event.Event) {
 	st.truncated = false
 	st.failed = false
 	st.kindSet = false
+	st.nested = false
 	st.name = st.name[:0]
 
 	nTransport := len(ev.Fields)

@@ -96,14 +96,16 @@ func (st *state) rfc5424(s string) {
 	msgid, s := nextToken(s)
 	if ts != "-" {
 		if t, ok := parseTimestamp(ts, st.p.loc); ok {
-			ev.Time = t
-		} else {
+			if !st.nested || ev.Time.IsZero() {
+				ev.Time = t
+			}
+		} else if !st.nested {
 			st.failed = true
 		}
 	}
 	host, app, procid, msgid = nilDash(host), nilDash(app), nilDash(procid), nilDash(msgid)
 	st.kind()
-	st.setStr(kHostName, host)
+	st.setHost(host)
 	st.setStr(kProcName, app)
 	st.setStr(kSyslogAppName, app)
 	st.setNum(kProcPID, procid)
@@ -125,7 +127,7 @@ func (st *state) rfc5424(s string) {
 	// BSD message they forward as RFC 5424 (RSYSLOG_SyslogProtocol23Format),
 	// so MSG starts with blanks that are no part of the text.
 	s = strings.TrimLeft(s, " \t")
-	st.setStr(kMessage, s)
+	st.setMessage(s)
 	st.setLogsource("linux", "", serviceOf(app))
 	st.body(s, app, "")
 }
@@ -222,7 +224,9 @@ func (st *state) rfc3164(pri int, s string) bool {
 		return false
 	}
 	if ok {
-		ev.Time = t
+		if !st.nested || ev.Time.IsZero() {
+			ev.Time = t
+		}
 		s = s[n:]
 		// Cisco devices end the timestamp with a colon.
 		s = strings.TrimPrefix(s, ":")
@@ -243,11 +247,11 @@ func (st *state) rfc3164(pri int, s string) bool {
 	if !hasTag {
 		msg = s
 	}
-	st.setStr(kHostName, nilDash(host))
+	st.setHost(nilDash(host))
 	st.setStr(kProcName, prog)
 	st.setStr(kSyslogAppName, prog)
 	st.setNum(kProcPID, pid)
-	st.setStr(kMessage, msg)
+	st.setMessage(msg)
 	if isCiscoMessage(msg) {
 		st.setLogsource("cisco", "", "syslog")
 	} else {
@@ -255,6 +259,23 @@ func (st *state) rfc3164(pri int, s string) bool {
 	}
 	st.body(msg, prog, "")
 	return true
+}
+
+// setHost sets host.name from a syslog header, unless the JSON record
+// around a nested line already named its host.
+func (st *state) setHost(host string) {
+	if st.nested && st.ev.Has(kHostName) {
+		return
+	}
+	st.setStr(kHostName, host)
+}
+
+// setMessage sets message from a syslog header's MSG, unless the line is
+// nested in a JSON record, which keeps its own message (the whole line).
+func (st *state) setMessage(msg string) {
+	if !st.nested {
+		st.setStr(kMessage, msg)
+	}
 }
 
 // isBodyStart reports whether tok starts a structured message rather than
