@@ -33,6 +33,7 @@ const (
 	DefaultMaxMessageSize  = 64 << 10
 	DefaultIdleTimeout     = 5 * time.Minute
 	DefaultMaxConnections  = 1024
+	DefaultMaxPerSource    = 64
 	DefaultBatchSize       = 512
 	DefaultBatchWait       = 5 * time.Millisecond
 	DefaultUDPReadBuffer   = 8 << 20
@@ -63,6 +64,12 @@ type Config struct {
 	// together). Connections beyond it are accepted and closed at once.
 	// Default 1024.
 	MaxConnections int
+	// MaxConnectionsPerSource bounds the concurrent stream connections
+	// from one source (an IPv4 address or an IPv6 /64), so that one peer
+	// cannot hold every slot of MaxConnections: its connections beyond it
+	// are accepted and closed at once, and other sources are not affected.
+	// Default 64.
+	MaxConnectionsPerSource int
 	// BatchSize is the most messages handed to the sink at once. Default 512.
 	BatchSize int
 	// BatchWait is how long a partial batch waits for more messages before
@@ -89,6 +96,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxConnections == 0 {
 		c.MaxConnections = DefaultMaxConnections
+	}
+	if c.MaxConnectionsPerSource == 0 {
+		c.MaxConnectionsPerSource = DefaultMaxPerSource
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = DefaultBatchSize
@@ -127,6 +137,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxConnections < 0 {
 		errs = append(errs, fmt.Errorf("max connections %d: must not be negative", c.MaxConnections))
+	}
+	if c.MaxConnectionsPerSource < 0 {
+		errs = append(errs, fmt.Errorf("max connections per source %d: must not be negative", c.MaxConnectionsPerSource))
 	}
 	if c.BatchSize < 0 {
 		errs = append(errs, fmt.Errorf("batch size %d: must not be negative", c.BatchSize))

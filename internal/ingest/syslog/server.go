@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vigilsec/vigil/internal/connlimit"
 	"github.com/vigilsec/vigil/internal/ingest"
 )
 
@@ -68,8 +69,11 @@ type Server struct {
 	stopping chan struct{} // closed when shutdown begins
 	udpWake  atomic.Bool   // set when shutdown interrupts the UDP read
 
-	nconns  atomic.Int64
-	mu      sync.Mutex
+	// limit holds a slot per open stream connection, in total and per
+	// source; idleClosed counts connections closed by the idle timeout.
+	limit      *connlimit.Limiter
+	idleClosed atomic.Uint64
+	mu         sync.Mutex
 	conns   map[net.Conn]*connState
 	wg      sync.WaitGroup
 	done    chan struct{}
@@ -105,7 +109,8 @@ func New(cfg Config, sink ingest.Sink, stats ingest.Stats, log *slog.Logger) (*S
 	}
 	cfg.Tags = slices.Clip(slices.Clone(cfg.Tags))
 	s := &Server{cfg: cfg, sink: sink, stats: stats, log: log, conns: make(map[net.Conn]*connState),
-		done: make(chan struct{}), stopping: make(chan struct{})}
+		done: make(chan struct{}), stopping: make(chan struct{}),
+		limit: connlimit.New(connlimit.Limits{Max: cfg.MaxConnections, PerSource: cfg.MaxConnectionsPerSource})}
 	if cfg.TLSAddr != "" {
 		tc, err := loadTLS(cfg)
 		if err != nil {
@@ -279,7 +284,31 @@ func (s *Server) TLSAddr() net.Addr {
 
 // Connections returns the number of open stream connections.
 func (s *Server) Connections() int {
-	return int(s.nconns.Load())
+	return s.limit.Open()
+}
+
+// ConnStats counts what the stream listeners did with connections.
+type ConnStats struct {
+	// Open is the number of stream connections held now.
+	Open int
+	// RefusedTotal counts connections closed at once because
+	// MaxConnections were open.
+	RefusedTotal uint64
+	// RefusedPerSource counts connections closed at once because their
+	// source held MaxConnectionsPerSource.
+	RefusedPerSource uint64
+	// IdleClosed counts connections closed after IdleTimeout without data.
+	IdleClosed uint64
+}
+
+// ConnStats returns the connection counters (TCP and TLS together).
+func (s *Server) ConnStats() ConnStats {
+	return ConnStats{
+		Open:             s.limit.Open(),
+		RefusedTotal:     s.limit.Refused(connlimit.ErrTotal),
+		RefusedPerSource: s.limit.Refused(connlimit.ErrPerSource),
+		IdleClosed:       s.idleClosed.Load(),
+	}
 }
 
 // beginShutdown starts the drain, to end by end. Only the first call
@@ -353,10 +382,18 @@ func (s *Server) serveStream(ln net.Listener, input string) {
 			continue
 		}
 		backoff = 0
-		if s.nconns.Add(1) > int64(s.cfg.MaxConnections) {
-			s.nconns.Add(-1)
+		release, err := s.limit.Acquire(conn.RemoteAddr())
+		if err != nil {
+			// Refused at once, before any read or handshake: a peer over
+			// its share holds nothing, and other sources keep their slots.
+			// Counted first, so that whoever sees the close sees the count.
+			reason := "too_many_connections"
+			if errors.Is(err, connlimit.ErrPerSource) {
+				reason = "too_many_connections_per_source"
+			}
+			s.stats.Rejected(input, reason, 1)
+			s.log.Debug("syslog: connection refused", "input", input, "peer", conn.RemoteAddr().String(), "reason", err)
 			conn.Close()
-			s.stats.Rejected(input, "too_many_connections", 1)
 			continue
 		}
 		// A connection accepted during the drain drains from its first
@@ -371,7 +408,7 @@ func (s *Server) serveStream(ln net.Listener, input string) {
 			s.mu.Lock()
 			delete(s.conns, conn)
 			s.mu.Unlock()
-			s.nconns.Add(-1)
+			release()
 		})
 	}
 }
@@ -492,7 +529,11 @@ func (s *Server) handleConn(conn net.Conn, input string, st *connState) {
 			s.stats.Rejected(input, "bad_frame", 1)
 			s.log.Debug("syslog: closing connection after a bad frame", "input", input, "peer", peer)
 		case errors.Is(err, os.ErrDeadlineExceeded) && !s.closing.Load():
+			// What the peer sent before going quiet, a partial last
+			// line included (as at EOF), is in the batch flushed below.
+			s.idleClosed.Add(1)
 			s.stats.Rejected(input, "idle_timeout", 1)
+			s.log.Debug("syslog: closing idle connection", "input", input, "peer", peer, "idle", s.cfg.IdleTimeout)
 		}
 		break
 	}
