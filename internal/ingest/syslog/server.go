@@ -74,10 +74,10 @@ type Server struct {
 	limit      *connlimit.Limiter
 	idleClosed atomic.Uint64
 	mu         sync.Mutex
-	conns   map[net.Conn]*connState
-	wg      sync.WaitGroup
-	done    chan struct{}
-	started atomic.Bool
+	conns      map[net.Conn]*connState
+	wg         sync.WaitGroup
+	done       chan struct{}
+	started    atomic.Bool
 }
 
 // connState is what shutdown needs to know of a stream connection.
