@@ -27,3 +27,10 @@ func (a *API) verifyAudit(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, rep)
 }
+
+// Audit records a change made by the caller of r under its token's name,
+// as the API's own handlers do: for endpoints other packages mount behind
+// Require (the notification routes).
+func (a *API) Audit(r *http.Request, action, target string, before, after any) {
+	a.audit(r, action, target, before, after)
+}

@@ -16,8 +16,13 @@ const maxBody = 1 << 20
 
 // Register mounts the route API on mux. require wraps a handler with the
 // authentication and permission check: reads need auth.PermRead, changes
-// and tests auth.PermAdmin.
-func (n *Notifier) Register(mux *http.ServeMux, require func(perm auth.Permission, h http.Handler) http.Handler) {
+// and tests auth.PermAdmin. audit records every change and test (nil
+// records nothing).
+func (n *Notifier) Register(mux *http.ServeMux, require func(perm auth.Permission, h http.Handler) http.Handler, audit Auditor) {
+	if audit == nil {
+		audit = func(*http.Request, string, string, any, any) {}
+	}
+	n.audit = audit
 	mux.Handle("GET /api/v1/routes", require(auth.PermRead, http.HandlerFunc(n.handleList)))
 	mux.Handle("POST /api/v1/routes", require(auth.PermAdmin, http.HandlerFunc(n.handleCreate)))
 	mux.Handle("GET /api/v1/routes/{id}", require(auth.PermRead, http.HandlerFunc(n.handleGet)))
@@ -98,7 +103,7 @@ func (n *Notifier) handleCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	json.Unmarshal(body, &probe)
 	rt.Enabled = probe.Enabled == nil || *probe.Enabled
-	if rt.Secret == masked || (rt.Email != nil && rt.Email.Password == masked) {
+	if rt.Secret == masked || (rt.Email != nil && rt.Email.Password == masked) || strings.Contains(rt.URL, masked) {
 		writeError(w, http.StatusBadRequest, `"***" is the mask of a stored secret, not a secret`)
 		return
 	}
@@ -107,6 +112,7 @@ func (n *Notifier) handleCreate(w http.ResponseWriter, r *http.Request) {
 		writeRouteError(w, err)
 		return
 	}
+	n.audit(r, "route.create", created.ID, nil, created.Masked())
 	w.Header().Set("Location", "/api/v1/routes/"+created.ID)
 	writeJSON(w, http.StatusCreated, n.view(r, created))
 }
@@ -149,6 +155,10 @@ func (n *Notifier) handlePatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt.ID = id
+	if rt.URL, err = restoreURL(rt.URL, old.URL); err != nil {
+		writeRouteError(w, err)
+		return
+	}
 	if rt.Secret == masked {
 		rt.Secret = old.Secret
 	}
@@ -163,19 +173,30 @@ func (n *Notifier) handlePatch(w http.ResponseWriter, r *http.Request) {
 		writeRouteError(w, err)
 		return
 	}
+	n.audit(r, "route.update", updated.ID, old.Masked(), updated.Masked())
 	writeJSON(w, http.StatusOK, n.view(r, updated))
 }
 
 func (n *Notifier) handleDelete(w http.ResponseWriter, r *http.Request) {
-	if err := n.DeleteRoute(r.Context(), r.PathValue("id")); err != nil {
+	id := r.PathValue("id")
+	old, err := n.GetRoute(r.Context(), id)
+	if err == nil {
+		err = n.DeleteRoute(r.Context(), id)
+	}
+	if err != nil {
 		writeRouteError(w, err)
 		return
 	}
+	n.audit(r, "route.delete", id, old.Masked(), nil)
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func (n *Notifier) handleTest(w http.ResponseWriter, r *http.Request) {
 	err := n.Test(r.Context(), r.PathValue("id"))
+	if !errors.Is(err, ErrNotFound) {
+		// A test sends a message: recorded whether it was delivered or not.
+		n.audit(r, "route.test", r.PathValue("id"), nil, map[string]bool{"delivered": err == nil})
+	}
 	switch {
 	case errors.Is(err, ErrNotFound):
 		writeRouteError(w, err)

@@ -30,7 +30,7 @@ func apiServer(t *testing.T, n *Notifier) *httptest.Server {
 			}
 			h.ServeHTTP(w, r)
 		})
-	})
+	}, nil)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv

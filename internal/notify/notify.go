@@ -152,6 +152,7 @@ type Notifier struct {
 	log  *slog.Logger
 
 	metrics *counters
+	audit   Auditor // set by Register: records the route API's changes
 
 	mu     sync.RWMutex
 	routes map[string]*Route // cache of the routes table

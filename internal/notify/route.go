@@ -3,7 +3,6 @@ package notify
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/vigilsec/vigil/internal/sigma"
 	"net"
 	"net/mail"
 	"net/netip"
@@ -12,6 +11,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/redact"
+	"github.com/vigilsec/vigil/internal/sigma"
 )
 
 // Route types.
@@ -136,9 +138,13 @@ func (r *Route) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Masked returns a copy of r with secrets replaced by "***", for the API.
+// Masked returns a copy of r with secrets replaced by "***", for the API,
+// the console and the audit log: the HMAC secret, the SMTP password and
+// the secret parts of the URL (see redact.URL; a route sent back with the
+// masked URL keeps the stored one).
 func (r Route) Masked() Route {
 	c := *r.clone()
+	c.URL = redact.URL(c.URL)
 	if c.Secret != "" {
 		c.Secret = masked
 	}

@@ -441,7 +441,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		},
 	})
 	apiSrv.Register(mux)
-	s.Notifier.Register(mux, apiSrv.Require)
+	s.Notifier.Register(mux, apiSrv.Require, apiSrv.Audit)
 	s.registerConsole(mux, apiSrv)
 	registerIngest(mux, cfg, s.Pipeline, s.Auth, s.Metrics, s.log)
 	ln, err := net.Listen("tcp", cfg.HTTP)

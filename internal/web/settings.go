@@ -213,6 +213,11 @@ func (c *Console) settingsRouteTest(w http.ResponseWriter, r *http.Request, s *s
 		return
 	}
 	err := c.o.Notifier.Test(r.Context(), r.PathValue("id"))
+	if !errors.Is(err, notify.ErrNotFound) {
+		// A test sends a message: recorded whether it was delivered or not,
+		// as the API records it.
+		c.audit(r.Context(), s.Username, "route.test", r.PathValue("id"), map[string]bool{"delivered": err == nil})
+	}
 	back(w, r, "/settings#routes", "Test notification queued.", err)
 }
 
