@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,12 +25,12 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"text/template"
 	"time"
 
 	"github.com/goccy/go-yaml"
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/audit"
+	"github.com/vigilsec/vigil/internal/egress"
 	"github.com/vigilsec/vigil/internal/incident"
 	"github.com/vigilsec/vigil/internal/shellsafe"
 )
@@ -73,12 +74,15 @@ type Step struct {
 	Target string `yaml:"target" json:"target,omitempty"`
 	// TTL is how long a block lasts before Vigil lifts it (block_ip).
 	TTL Duration `yaml:"ttl" json:"ttl,omitempty"`
-	// With holds the action's parameters (url, method, body, title, text,
-	// route), which may use templates: {{.Target}}, {{.Rule}}, {{.Level}},
-	// {{.Incident}}. A step without a target that follows a step with one
-	// speaks of what that step did: {{.Target}} lists the targets it acted
-	// on successfully and {{.Count}} counts them, and the step is skipped
-	// (and recorded so) when there were none.
+	// With holds the action's parameters (destination and body for
+	// http_request, title for create_task, text for comment and notify),
+	// which may use templates: {{.Target}}, {{.Rule}}, {{.Level}},
+	// {{.Incident}}, if/else and a few functions, but no loops (see
+	// template.go); values are escaped for where they land. A step without
+	// a target that follows a step with one speaks of what that step did:
+	// {{.Target}} lists the targets it acted on successfully and {{.Count}}
+	// counts them, and the step is skipped (and recorded so) when there
+	// were none.
 	With map[string]string `yaml:"with" json:"with,omitempty"`
 	// If is a condition: "level >= high" (levels compare by severity).
 	If string `yaml:"if" json:"if,omitempty"`
@@ -132,10 +136,43 @@ func (p *Playbook) Validate() error {
 				errs = append(errs, fmt.Errorf("step %d: if: %w", i+1, err))
 			}
 		}
-		for k, v := range s.With {
-			if _, err := template.New(k).Option("missingkey=error").Parse(v); err != nil {
-				errs = append(errs, fmt.Errorf("step %d: with.%s: %w", i+1, k, err))
+		if err := checkWith(s.Action, s.With, false); err != nil {
+			errs = append(errs, fmt.Errorf("step %d: %w", i+1, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkWith checks an action's parameters: each parses as an allowed
+// template for where it goes, and http_request names a destination
+// instead of a URL. manual is for a person's one-off action, which may not
+// give an http_request a body: the destination's is used.
+func checkWith(action string, with map[string]string, manual bool) error {
+	if len(with) > maxWith {
+		return fmt.Errorf("%d parameters, more than %d", len(with), maxWith)
+	}
+	var errs []error
+	if action == "http_request" {
+		for _, k := range []string{"url", "method", "content_type", "headers"} {
+			if _, ok := with[k]; ok {
+				errs = append(errs, fmt.Errorf("with.%s: http_request calls a destination an admin configured (respond.http_destinations), named in with.destination; its URL, method and headers come from there", k))
 			}
+		}
+		if manual {
+			if _, ok := with["body"]; ok {
+				errs = append(errs, errors.New("with.body: a manual http_request sends its destination's body"))
+			}
+		}
+		if strings.TrimSpace(with["destination"]) == "" {
+			errs = append(errs, errors.New("with.destination: http_request needs the name of a destination from respond.http_destinations"))
+		}
+	}
+	for k, v := range with {
+		if k == "destination" || k == "assignee" {
+			continue // plain values, not templates
+		}
+		if _, err := parseTemplate("with."+k, v, withContext(k)); err != nil {
+			errs = append(errs, err) // it names with.<key> and the position
 		}
 	}
 	return errors.Join(errs...)
@@ -262,8 +299,13 @@ type Options struct {
 	// NeverBlock lists addresses and prefixes block_ip refuses (default:
 	// loopback; add your own networks).
 	NeverBlock []string
-	// HTTPClient for http_request (default: 10 s timeout).
-	HTTPClient *http.Client
+	// Destinations are the HTTP endpoints http_request may call, by name
+	// (respond.http_destinations): playbooks and analysts choose one, they
+	// never give a URL.
+	Destinations map[string]Destination
+	// Egress is the policy every http_request connection goes through
+	// (nil: the default policy, which refuses internal addresses).
+	Egress *egress.Policy
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// GeoIP, if set, describes an address (country, city, AS) for the
@@ -315,6 +357,83 @@ type BatchCommand struct {
 	Line string
 }
 
+// Destination is an HTTP endpoint that http_request may call, configured
+// by an admin.
+type Destination struct {
+	// URL is http or https; a template whose values may go into its path,
+	// query or fragment (escaped for each), never its scheme or host:
+	// "https://hr.example/api/users/{{.Target}}/lock?incident={{.Incident}}".
+	URL string
+	// Method is GET, POST, PUT, PATCH or DELETE (default POST).
+	Method string
+	// Headers are sent as they are (credentials, for example).
+	Headers map[string]string
+	// Body is the JSON template sent when the step gives none (a manual
+	// action always sends it): inside a JSON string a value is string
+	// escaped, elsewhere it is a whole JSON value.
+	Body string
+}
+
+// destination is a checked Destination.
+type destination struct {
+	name    string
+	method  string
+	url     *tmpl
+	body    *tmpl
+	headers map[string]string
+}
+
+var destNameRe = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// checkDestination parses and checks d; a host written as an address is
+// checked against the egress policy now, a name when it is dialled.
+func checkDestination(name string, d Destination, policy *egress.Policy) (*destination, error) {
+	if !destNameRe.MatchString(name) {
+		return nil, fmt.Errorf("destination %q: names are 1 to 64 letters, digits, '.', '_' or '-'", name)
+	}
+	out := &destination{name: name, method: strings.ToUpper(strings.TrimSpace(d.Method)), headers: map[string]string{}}
+	switch out.method {
+	case "":
+		out.method = http.MethodPost
+	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+	default:
+		return nil, fmt.Errorf("destination %q: method %q is not GET, POST, PUT, PATCH or DELETE", name, d.Method)
+	}
+	u, err := parseTemplate("destination "+name+" url", d.URL, ctxURL)
+	if err != nil {
+		return nil, err
+	}
+	out.url = u
+	// The scheme and host are fixed text: render with empty values to
+	// read them.
+	probe, err := u.render(tmplData{})
+	if err != nil {
+		return nil, fmt.Errorf("destination %q: url: %w", name, err)
+	}
+	pu, err := url.Parse(probe)
+	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || pu.User != nil {
+		return nil, fmt.Errorf("destination %q: url %q: want http or https, a host, and no user:password (use headers)", name, d.URL)
+	}
+	if err := policy.CheckHost(pu.Hostname()); err != nil {
+		return nil, fmt.Errorf("destination %q: host %s: %s; allow it with egress.allow", name, pu.Hostname(), egress.Detail(err))
+	}
+	if d.Body != "" {
+		if out.body, err = parseTemplate("destination "+name+" body", d.Body, ctxJSON); err != nil {
+			return nil, err
+		}
+	}
+	for k, v := range d.Headers {
+		if k == "" || strings.ContainsFunc(k, func(r rune) bool { return r <= ' ' || r >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", r) }) {
+			return nil, fmt.Errorf("destination %q: header name %q is not a token", name, k)
+		}
+		if strings.ContainsFunc(v, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) {
+			return nil, fmt.Errorf("destination %q: header %s holds a control character", name, k)
+		}
+		out.headers[http.CanonicalHeaderKey(k)] = v
+	}
+	return out, nil
+}
+
 // batchSize bounds the targets of one batch command and of one
 // recording transaction (which holds the metadata database's write lock
 // for a few tens of milliseconds).
@@ -323,6 +442,8 @@ const batchSize = 500
 // Runner runs playbooks against alerts and incidents.
 type Runner struct {
 	o      Options
+	dests  map[string]*destination
+	client *http.Client
 	db     *sql.DB
 	inc    *incident.Manager
 	log    *slog.Logger
@@ -347,9 +468,6 @@ func New(ctx context.Context, db *sql.DB, inc *incident.Manager, log *slog.Logge
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
-	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -359,7 +477,17 @@ func New(ctx context.Context, db *sql.DB, inc *incident.Manager, log *slog.Logge
 	if o.BreakerCooldown <= 0 {
 		o.BreakerCooldown = 10 * time.Minute
 	}
-	r := &Runner{o: o, db: db, inc: inc, log: log, rules: rules, work: make(chan func(context.Context), 1024), stop: make(chan struct{}), guards: map[string]*guard{}}
+	r := &Runner{o: o, db: db, inc: inc, log: log, rules: rules, work: make(chan func(context.Context), 1024), stop: make(chan struct{}), guards: map[string]*guard{},
+		dests: map[string]*destination{},
+		// Redirects are not followed: a destination answers for itself.
+		client: o.Egress.Client(egress.ClientOptions{Timeout: 10 * time.Second})}
+	for name, d := range o.Destinations {
+		cd, err := checkDestination(name, d, o.Egress)
+		if err != nil {
+			return nil, fmt.Errorf("respond.http_destinations: %w", err)
+		}
+		r.dests[name] = cd
+	}
 	never := append([]string{"127.0.0.0/8", "::1/128"}, o.NeverBlock...)
 	for _, s := range never {
 		p, err := netip.ParsePrefix(s)
@@ -377,7 +505,7 @@ func New(ctx context.Context, db *sql.DB, inc *incident.Manager, log *slog.Logge
 			return nil, fmt.Errorf("command for %s is empty", name)
 		}
 		for i, a := range argv {
-			if _, err := template.New("").Option("missingkey=error").Parse(a); err != nil {
+			if _, err := parseTemplate(fmt.Sprintf("respond.commands.%s[%d]", name, i), a, ctxArg); err != nil {
 				return nil, fmt.Errorf("command for %s, argument %d: %w", name, i, err)
 			}
 		}
@@ -392,10 +520,13 @@ func New(ctx context.Context, db *sql.DB, inc *incident.Manager, log *slog.Logge
 		if len(bc.Argv) == 0 {
 			return nil, fmt.Errorf("batch command for %s is empty", name)
 		}
-		for i, a := range append(append([]string(nil), bc.Argv...), bc.Line) {
-			if _, err := template.New("").Option("missingkey=error").Parse(a); err != nil {
+		for i, a := range bc.Argv {
+			if _, err := parseTemplate(fmt.Sprintf("respond.batch_commands.%s.argv[%d]", name, i), a, ctxArg); err != nil {
 				return nil, fmt.Errorf("batch command for %s, template %d: %w", name, i, err)
 			}
+		}
+		if _, err := parseTemplate("respond.batch_commands."+name+".line", bc.Line, ctxLine); err != nil {
+			return nil, fmt.Errorf("batch command for %s, line: %w", name, err)
 		}
 		if err := shellsafe.CheckArgv("batch command for "+name, bc.Argv); err != nil {
 			return nil, err
@@ -412,6 +543,21 @@ func New(ctx context.Context, db *sql.DB, inc *incident.Manager, log *slog.Logge
 	go r.worker()
 	go r.unblocker()
 	return r, nil
+}
+
+// Check reports what p needs that the runner lacks: an http_request
+// step's destination that respond.http_destinations does not configure.
+func (r *Runner) Check(p *Playbook) error {
+	var errs []error
+	for i, s := range p.Steps {
+		if s.Action != "http_request" {
+			continue
+		}
+		if name := strings.TrimSpace(s.With["destination"]); r.dests[name] == nil {
+			errs = append(errs, fmt.Errorf("%s: step %d: destination %q is not configured (respond.http_destinations)", p.Source, i+1, name))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // SetPlaybooks replaces the playbooks (built-in and loaded).
@@ -1043,18 +1189,6 @@ type tmplData struct {
 	Level      string
 }
 
-func render(s string, d tmplData) (string, error) {
-	t, err := template.New("").Option("missingkey=error").Parse(s)
-	if err != nil {
-		return "", err
-	}
-	var b bytes.Buffer
-	if err := t.Execute(&b, d); err != nil {
-		return "", err
-	}
-	return b.String(), nil
-}
-
 // userRe is a plain user name: letters, digits, . _ @ - and a domain's
 // backslash (CORP\bob), with a $ only at the end (a Windows machine
 // account, HOST$), so that no shell syntax can hide in it; a leading
@@ -1091,7 +1225,7 @@ func (r *Runner) doCounted(ctx context.Context, p *Playbook, s Step, t trigger, 
 		}
 		return r.guard(p).run(ctx, r, func() (string, string) { return r.command(ctx, s.Action, d) })
 	case "create_task":
-		title, err := render(s.With["title"], d)
+		title, err := render(s.With["title"], ctxLine, d)
 		if err != nil || title == "" {
 			return "failed", "with.title: " + errString(err, "empty")
 		}
@@ -1100,7 +1234,7 @@ func (r *Runner) doCounted(ctx context.Context, p *Playbook, s Step, t trigger, 
 		}
 		return "ok", "task added: " + title
 	case "comment":
-		text, err := render(s.With["text"], d)
+		text, err := render(s.With["text"], ctxLine, d)
 		if err != nil || text == "" {
 			return "failed", "with.text: " + errString(err, "empty")
 		}
@@ -1112,7 +1246,7 @@ func (r *Runner) doCounted(ctx context.Context, p *Playbook, s Step, t trigger, 
 		if r.o.Notify == nil {
 			return "skipped", "notifications are not configured"
 		}
-		text, err := render(s.With["text"], d)
+		text, err := render(s.With["text"], ctxLine, d)
 		if err != nil {
 			return "failed", "with.text: " + err.Error()
 		}
@@ -1174,7 +1308,7 @@ func (r *Runner) command(ctx context.Context, action string, d tmplData) (string
 	}
 	args := make([]string, len(argv))
 	for i, a := range argv {
-		v, err := render(a, d)
+		v, err := render(a, ctxArg, d)
 		if err != nil {
 			return "failed", fmt.Sprintf("command argument %d: %v", i, err)
 		}
@@ -1205,7 +1339,7 @@ func (r *Runner) batchCommand(ctx context.Context, action string, bc BatchComman
 	d.Count = len(ips)
 	args := make([]string, len(bc.Argv))
 	for i, a := range bc.Argv {
-		v, err := render(a, d)
+		v, err := render(a, ctxArg, d)
 		if err != nil {
 			return "failed", fmt.Sprintf("batch command for %s, argument %d: %v", action, i, err)
 		}
@@ -1215,16 +1349,18 @@ func (r *Runner) batchCommand(ctx context.Context, action string, bc BatchComman
 	if line == "" {
 		line = "{{.Target}}"
 	}
-	tl, err := template.New("line").Option("missingkey=error").Parse(line)
+	tl, err := parseTemplate("line", line, ctxLine)
 	if err != nil {
 		return "failed", "batch command line: " + err.Error()
 	}
 	var in bytes.Buffer
 	for _, ip := range ips {
 		d.Target = ip
-		if err := tl.Execute(&in, d); err != nil {
+		l, err := tl.render(d)
+		if err != nil {
 			return "failed", "batch command line: " + err.Error()
 		}
+		in.WriteString(l)
 		in.WriteByte('\n')
 	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
@@ -1325,38 +1461,67 @@ func (g *guard) run(ctx context.Context, r *Runner, cmd func() (string, string))
 	return status, result
 }
 
+// httpRequest calls the step's destination. The caller learns the
+// destination's answer (its status) or that the request failed, never
+// why a connection failed: that would tell what is reachable inside the
+// network. The server log has the detail.
 func (r *Runner) httpRequest(ctx context.Context, s Step, d tmplData) (string, string) {
-	u, err := render(s.With["url"], d)
-	if err != nil || !(strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")) {
-		return "failed", "with.url: want an http or https URL"
+	name := strings.TrimSpace(s.With["destination"])
+	dest := r.dests[name]
+	if dest == nil {
+		return "failed", fmt.Sprintf("unknown destination %q (respond.http_destinations)", name)
 	}
-	method := strings.ToUpper(s.With["method"])
-	if method == "" {
-		method = "POST"
-	}
-	body, err := render(s.With["body"], d)
+	u, err := dest.url.render(d)
 	if err != nil {
-		return "failed", "with.body: " + err.Error()
+		return "failed", "destination " + name + " url: " + err.Error()
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, strings.NewReader(body))
+	var body string
+	if text, ok := s.With["body"]; ok && text != "" {
+		if body, err = render(text, ctxJSON, d); err != nil {
+			return "failed", "with.body: " + err.Error()
+		}
+	} else if dest.body != nil {
+		if body, err = dest.body.render(d); err != nil {
+			return "failed", "destination " + name + " body: " + err.Error()
+		}
+	}
+	if body != "" && !json.Valid([]byte(body)) {
+		return "failed", "the body is not valid JSON once rendered"
+	}
+	req, err := http.NewRequestWithContext(ctx, dest.method, u, strings.NewReader(body))
 	if err != nil {
-		return "failed", err.Error()
+		return "failed", "destination " + name + ": " + err.Error()
 	}
-	if ct := s.With["content_type"]; ct != "" {
-		req.Header.Set("Content-Type", ct)
-	} else if body != "" {
+	for k, v := range dest.headers {
+		req.Header.Set(k, v)
+	}
+	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := r.o.HTTPClient.Do(req)
+	req.Header.Set("User-Agent", "Vigil")
+	what := dest.method + " " + name
+	resp, err := r.client.Do(req)
 	if err != nil {
-		return "failed", err.Error()
+		var ue *url.Error
+		detail := err
+		if errors.As(err, &ue) {
+			detail = ue.Err // the URL may carry the target and credentials
+		}
+		r.log.Warn("http_request failed", "destination", name, "err", egress.Detail(detail))
+		if errors.Is(err, egress.ErrRefused) {
+			return "failed", what + ": " + egress.ErrRefused.Error()
+		}
+		return "failed", what + ": request failed"
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode/100 != 2 {
-		return "failed", method + " " + u + ": " + resp.Status
+	switch {
+	case resp.StatusCode/100 == 3:
+		return "failed", what + ": " + resp.Status + " (redirects are not followed)"
+	case resp.StatusCode/100 != 2:
+		return "failed", what + ": " + resp.Status
 	}
-	return "ok", method + " " + u + ": " + resp.Status
+	return "ok", what + ": " + resp.Status
 }
 
 // unblocker lifts blocks whose TTL has passed, also those set before a
@@ -1459,6 +1624,11 @@ func (r *Runner) unblock(ctx context.Context, incID, pb string, ips []string) {
 func (r *Runner) Manual(ctx context.Context, incidentID, actor, action, target string, ttl time.Duration, with map[string]string) (incident.Action, error) {
 	if !actions[action] || action == "approval" {
 		return incident.Action{}, fmt.Errorf("unknown action %q", action)
+	}
+	// Parameters are checked before anything runs: a template with a loop
+	// or too large is refused here, whatever the action.
+	if err := checkWith(action, with, true); err != nil {
+		return incident.Action{}, err
 	}
 	inc, err := r.inc.Get(ctx, incidentID)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/vigilsec/vigil/internal/audit"
+	"github.com/vigilsec/vigil/internal/egress"
 	"github.com/vigilsec/vigil/internal/meta"
 	"net/http"
 	"net/http/httptest"
@@ -74,6 +75,10 @@ func newFixture(t *testing.T, opts ...func(o *Options, dir string)) *fixture {
 		NeverBlock: []string{"10.0.0.0/8"},
 		Now:        clock,
 		Audit:      f.audit.RecordTx,
+		// The test receiver listens on loopback, which the egress policy
+		// refuses unless allowed: allowed the documented way.
+		Egress:       egress.MustNew("127.0.0.1/32"),
+		Destinations: map[string]Destination{"firewall-team": {URL: f.server.URL + "/hook"}},
 	}
 	for _, fn := range opts {
 		fn(&o, dir)
@@ -172,7 +177,7 @@ func TestApprovalGate(t *testing.T) {
 trigger: {on: manual}
 steps:
   - {action: approval, name: ok to call the firewall team?}
-  - {action: http_request, with: {url: "`+f.server.URL+`/hook", body: '{"ip":"{{.Target}}"}'}}
+  - {action: http_request, with: {destination: firewall-team, body: '{"ip":"{{.Target}}"}'}}
 `), "test")
 	if err != nil {
 		t.Fatal(err)
