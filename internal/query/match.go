@@ -235,7 +235,7 @@ func cost(n node) int {
 			return 1
 		}
 		return 2
-	case virtualNode:
+	case virtualNode, cidrSetNode:
 		return 2
 	case textNode:
 		return 4
@@ -271,9 +271,18 @@ func compileExpr(e Expr) node {
 		sortByCost(n)
 		return n
 	case *Or:
-		n := make(orNode, len(e.Terms))
-		for i, t := range e.Terms {
-			n[i] = compileExpr(t)
+		// CIDR terms on one field become one set: a parse and a binary
+		// search per value instead of one parse per term.
+		groups, rest := GroupCIDR(e.Terms)
+		n := make(orNode, 0, len(groups)+len(rest))
+		for _, g := range groups {
+			n = append(n, cidrSetNode{NewCIDRSet(g)})
+		}
+		for _, t := range rest {
+			n = append(n, compileExpr(t))
+		}
+		if len(n) == 1 {
+			return n[0]
 		}
 		sortByCost(n)
 		return n

@@ -105,8 +105,18 @@ func (c *compiler) expr(e query.Expr) fragment {
 		}
 		return join(parts, " AND ")
 	case *query.Or:
+		// CIDR terms on one field are tested as one set (one call per
+		// row, not one per term).
+		groups, rest := query.GroupCIDR(e.Terms)
 		var parts []fragment
-		for _, t := range e.Terms {
+		for _, g := range groups {
+			f, ok := c.cidrSet(g)
+			if !ok {
+				return c.docFragment(e)
+			}
+			parts = append(parts, f)
+		}
+		for _, t := range rest {
 			f := c.expr(t)
 			if f.doc {
 				return c.docFragment(e)
@@ -192,6 +202,27 @@ func (c *compiler) term(t *query.Term) (fragment, bool) {
 		}, true
 	}
 	return fragment{}, false
+}
+
+// cidrSet compiles the OR of CIDR terms on one field (see
+// query.GroupCIDR) to a column condition when the field is promoted.
+func (c *compiler) cidrSet(terms []*query.Term) (fragment, bool) {
+	i := promotedIndex(terms[0].Field)
+	if i < 0 {
+		return fragment{}, false
+	}
+	col := "e." + promoted[i].col
+	bit := int64(1) << i
+	or := make([]query.Expr, len(terms))
+	for j, t := range terms {
+		or[j] = t
+	}
+	sid := c.reg(query.NewCIDRSet(terms))
+	id := c.reg(query.CompileExpr(&query.Or{Terms: or}))
+	return fragment{
+		sql:  "(CASE WHEN e.cx & ? THEN vigil_match(e.doc, ?) ELSE vigil_val(" + col + ", ?) END)",
+		args: []any{bit, id, sid},
+	}, true
 }
 
 func hasASCIILetter(s string) bool {

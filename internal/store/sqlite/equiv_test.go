@@ -123,6 +123,12 @@ var equivQueries = []string{
 	`log.original:*`,
 	`message:*`,
 	`NOT (user.name:alice OR source.ip:10.0.0.0/8) AND event.outcome:*`,
+	// CIDR sets (an OR of CIDR terms on one field), promoted or not.
+	`source.ip:10.0.0.0/24 OR source.ip:10.1.0.0/16 OR source.ip:fe80::/10 OR source.ip:10.2.3.0/24`,
+	`source.ip:10.1.2.3/32 OR source.ip:10.1.2.30/32 OR user.name:alice`,
+	`destination.ip:10.0.0.0/9 OR destination.ip:10.3.0.0/16`,
+	`custom.f:10.0.0.0/8 OR custom.f:fe80::/16`,
+	`NOT (source.ip:10.0.0.0/12 OR source.ip:10.2.0.0/16) AND event.outcome:*`,
 }
 
 // reference evaluates q over evs in memory: total and the newest-first list.

@@ -15,7 +15,7 @@ import (
 // value of the query ever becomes SQL text:
 //
 //	vigil_match(doc, id)  the compiled filter id on the decoded document
-//	vigil_val(text, id)   the compiled term id on one promoted value
+//	vigil_val(text, id)   the compiled term (or CIDR set) id on one promoted value
 //	vigil_bloom(bloom, id) the block condition id on a block's filter
 //	vigil_sortkey(doc, name) the first value of a field, as it sorts
 var (
@@ -79,7 +79,7 @@ func init() {
 	sqlite.MustRegisterFunction("vigil_val", &sqlite.FunctionImpl{
 		NArgs: 2, Deterministic: true, VolatileArgs: true,
 		Scalar: func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
-			m, ok := prog[*query.TermMatcher](args[1])
+			m, ok := prog[valueMatcher](args[1])
 			if !ok {
 				return nil, errUnknownProgram
 			}
@@ -111,6 +111,12 @@ func init() {
 			return sortKey(ev, name), nil
 		},
 	})
+}
+
+// valueMatcher tests one value of a field: a *query.TermMatcher or a
+// *query.CIDRSet.
+type valueMatcher interface {
+	MatchValue(v event.Value) bool
 }
 
 // sortKey is the value an event sorts by for a field: the first non-null
