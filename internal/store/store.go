@@ -7,6 +7,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/event"
@@ -39,7 +40,25 @@ type SearchRequest struct {
 	Limit int
 	// Offset skips that many events (or rows) first.
 	Offset int
+	// MaxGroups bounds the groups (rows before sort and limit) an
+	// aggregate query may form: 0 means DefaultMaxGroups, a negative value
+	// no bound. Past it the search stops with a *LimitError wrapping
+	// ErrTooManyGroups.
+	MaxGroups int
+	// MaxBytes is the search's memory budget: the approximate bytes of its
+	// group keys, aggregate state (distinct sets included) and buffered
+	// events. 0 means DefaultMaxBytes, a negative value no bound. Past it
+	// the search stops with a *LimitError wrapping ErrMemoryBudget.
+	MaxBytes int64
 }
+
+// DefaultMaxGroups is the bound on an aggregate's groups when a request
+// names none.
+const DefaultMaxGroups = 10000
+
+// DefaultMaxBytes is the memory budget of a search when a request names
+// none.
+const DefaultMaxBytes = 64 << 20
 
 // DefaultLimit is the number of events a search returns when the request
 // and the query name no limit.
@@ -90,3 +109,34 @@ var ErrClosed = errors.New("store closed")
 // ErrBadRequest is wrapped by errors about a request the store cannot run,
 // such as a limit out of range or an unsupported query shape.
 var ErrBadRequest = errors.New("bad search request")
+
+// Errors a *LimitError wraps.
+var (
+	// ErrTooManyGroups means an aggregate formed more groups than
+	// SearchRequest.MaxGroups.
+	ErrTooManyGroups = errors.New("too many groups")
+	// ErrMemoryBudget means a search needed more memory than
+	// SearchRequest.MaxBytes.
+	ErrMemoryBudget = errors.New("query memory budget exceeded")
+)
+
+// LimitError is the error of a search stopped by one of its bounds. Its
+// text names the bound and never a path or a value of the data.
+type LimitError struct {
+	// Err is ErrTooManyGroups or ErrMemoryBudget.
+	Err error
+	// Limit is the bound that was exceeded: groups or bytes.
+	Limit int64
+}
+
+func (e *LimitError) Error() string {
+	if errors.Is(e.Err, ErrMemoryBudget) {
+		if e.Limit >= 1<<20 && e.Limit%(1<<20) == 0 {
+			return fmt.Sprintf("%v (limit %d MiB)", e.Err, e.Limit>>20)
+		}
+		return fmt.Sprintf("%v (limit %d bytes)", e.Err, e.Limit)
+	}
+	return fmt.Sprintf("%v (limit %d)", e.Err, e.Limit)
+}
+
+func (e *LimitError) Unwrap() error { return e.Err }

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/event"
@@ -26,6 +25,10 @@ import (
 // is count() or count(promoted), each segment answers in SQL with GROUP BY
 // (an index scan on sealed segments); otherwise its matching documents are
 // aggregated in Go. Either way the per-segment groups merge in Go.
+//
+// The search's budget bounds the groups (per segment and merged) and the
+// memory of keys and aggregate state, distinct sets included: past either
+// the search stops with a *store.LimitError instead of growing.
 
 type aggSpec struct {
 	by     []string
@@ -81,11 +84,13 @@ func newSpec(q *query.Query) *aggSpec {
 	return sp
 }
 
-// groups collects groups under an encoded key.
+// groups collects groups under an encoded key, within a budget.
 type groups struct {
-	mu sync.Mutex
-	m  map[string]*groupState
+	m map[string]*groupState
+	b *budget
 }
+
+func newGroups(b *budget) *groups { return &groups{m: map[string]*groupState{}, b: b} }
 
 func keyString(key []any) string {
 	if len(key) == 1 {
@@ -115,10 +120,17 @@ func keyString(key []any) string {
 	return string(b)
 }
 
-func (g *groups) get(sp *aggSpec, key []any) *groupState {
+// get returns the group of key, creating it when the budget allows.
+func (g *groups) get(sp *aggSpec, key []any) (*groupState, error) {
 	ks := keyString(key)
 	st := g.m[ks]
 	if st == nil {
+		if err := g.b.checkGroups(len(g.m) + 1); err != nil {
+			return nil, err
+		}
+		if err := g.b.charge(groupCost(ks, key, len(sp.aggs), sp.sets())); err != nil {
+			return nil, err
+		}
 		st = &groupState{key: key, aggs: make([]aggState, len(sp.aggs))}
 		for i := range st.aggs {
 			st.aggs[i].min, st.aggs[i].max = math.Inf(1), math.Inf(-1)
@@ -128,7 +140,30 @@ func (g *groups) get(sp *aggSpec, key []any) *groupState {
 		}
 		g.m[ks] = st
 	}
-	return st
+	return st, nil
+}
+
+// sets is the number of distinct sets (dc aggregates) of a group.
+func (sp *aggSpec) sets() int {
+	n := 0
+	for _, a := range sp.aggs {
+		if a.Func == query.AggDC {
+			n++
+		}
+	}
+	return n
+}
+
+// addToSet adds v to a distinct set, charging a new value to b.
+func addToSet(b *budget, set map[string]struct{}, v string) error {
+	if _, ok := set[v]; ok {
+		return nil
+	}
+	if err := b.charge(int64(setValueBytes + len(v))); err != nil {
+		return err
+	}
+	set[v] = struct{}{}
+	return nil
 }
 
 func bucketTime(ts, span int64) time.Time {
@@ -137,7 +172,7 @@ func bucketTime(ts, span int64) time.Time {
 }
 
 // addEvent aggregates one event (general path).
-func (sp *aggSpec) addEvent(g *groups, ts int64, ev *event.Event) {
+func (sp *aggSpec) addEvent(g *groups, ts int64, ev *event.Event) error {
 	key := make([]any, 0, len(sp.by)+1)
 	if sp.isTC {
 		key = append(key, bucketTime(ts, sp.span))
@@ -153,7 +188,10 @@ func (sp *aggSpec) addEvent(g *groups, ts int64, ev *event.Event) {
 		})
 		key = append(key, v)
 	}
-	st := g.get(sp, key)
+	st, err := g.get(sp, key)
+	if err != nil {
+		return err
+	}
 	st.n++
 	for i, a := range sp.aggs {
 		as := &st.aggs[i]
@@ -169,7 +207,9 @@ func (sp *aggSpec) addEvent(g *groups, ts int64, ev *event.Event) {
 			seen = true
 			switch a.Func {
 			case query.AggDC:
-				as.set[x.Str] = struct{}{}
+				if err = addToSet(g.b, as.set, x.Str); err != nil {
+					return false
+				}
 			case query.AggMin, query.AggMax, query.AggSum, query.AggAvg:
 				if n, ok := query.NumericValue(x); ok {
 					as.num++
@@ -180,19 +220,25 @@ func (sp *aggSpec) addEvent(g *groups, ts int64, ev *event.Event) {
 			}
 			return true
 		})
+		if err != nil {
+			return err
+		}
 		if seen {
 			as.count++
 		}
 	}
+	return nil
 }
 
 func (sc *scan) aggregate(ctx context.Context, q *query.Query, segs []*segment, req store.SearchRequest) (*store.Result, error) {
 	sp := newSpec(q)
+	bud := newBudget(req)
 	perSeg := make([]*groups, len(segs))
 	err := parallel(ctx, segs, func(i int, s *segment) error {
-		g := &groups{m: map[string]*groupState{}}
+		g := newGroups(bud)
 		perSeg[i] = g
 		var absorb func(minTS, maxTS, n int64) bool
+		var absorbErr error
 		if sp.fast && len(sp.by) == 0 && sp.countOnly() && sc.comp.where == "" && sc.comp.bloom.trivial() {
 			// Without a filter, a block inside the time range (and inside
 			// one time bucket) is counted from its row count alone.
@@ -205,7 +251,14 @@ func (sc *scan) aggregate(ctx context.Context, q *query.Query, segs []*segment, 
 					}
 					key = []any{b}
 				}
-				st := g.get(sp, key)
+				if absorbErr != nil {
+					return false
+				}
+				st, err := g.get(sp, key)
+				if err != nil {
+					absorbErr = err
+					return false
+				}
 				st.n += n
 				for i := range st.aggs {
 					st.aggs[i].count += n
@@ -213,7 +266,10 @@ func (sc *scan) aggregate(ctx context.Context, q *query.Query, segs []*segment, 
 				return true
 			}
 		}
-		return sc.segTxAbsorb(ctx, s, absorb, func(tx *sql.Tx, from, where string, args []any, absorbed *idSet) error {
+		err := sc.segTxAbsorb(ctx, s, absorb, func(tx *sql.Tx, from, where string, args []any, absorbed *idSet) error {
+			if absorbErr != nil {
+				return absorbErr
+			}
 			if sp.fast && (sp.isTC || absorbed.len() > 0) {
 				// Grouping by a time bucket sorts in SQLite; a Go map over
 				// the rows is several times cheaper.
@@ -237,23 +293,34 @@ func (sc *scan) aggregate(ctx context.Context, q *query.Query, segs []*segment, 
 				if err != nil {
 					return err
 				}
-				sp.addEvent(g, ts, ev)
+				if err := sp.addEvent(g, ts, ev); err != nil {
+					return err
+				}
 			}
 			return rows.Err()
 		})
+		if err == nil {
+			err = absorbErr // the segment had nothing else to scan
+		}
+		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, limitErr(err)
 	}
-	// Merge.
-	all := &groups{m: map[string]*groupState{}}
-	for _, g := range perSeg {
+	// Merge: groups move into all (their memory is already counted); a
+	// distinct value new to the merged set is counted again.
+	all := newGroups(bud)
+	for i, g := range perSeg {
 		if g == nil {
 			continue
 		}
+		perSeg[i] = nil
 		for ks, st := range g.m {
 			dst := all.m[ks]
 			if dst == nil {
+				if err := bud.checkGroups(len(all.m) + 1); err != nil {
+					return nil, err
+				}
 				all.m[ks] = st
 				continue
 			}
@@ -266,13 +333,18 @@ func (sc *scan) aggregate(ctx context.Context, q *query.Query, segs []*segment, 
 				d.min = math.Min(d.min, s.min)
 				d.max = math.Max(d.max, s.max)
 				for v := range s.set {
-					d.set[v] = struct{}{}
+					if err := addToSet(bud, d.set, v); err != nil {
+						return nil, err
+					}
 				}
 			}
 		}
 	}
 	if !sp.isTC && len(sp.by) == 0 && len(all.m) == 0 {
-		all.get(sp, []any{}) // stats without by: one row, even over no events
+		// Stats without by: one row, even over no events.
+		if _, err := all.get(sp, []any{}); err != nil {
+			return nil, err
+		}
 	}
 	res := &store.Result{}
 	cols := []string{}
@@ -458,7 +530,10 @@ func (sc *scan) fastRows(ctx context.Context, tx *sql.Tx, sp *aggSpec, g *groups
 				}
 				key = append(key, lastVals[i])
 			}
-			st = g.get(sp, key)
+			var err error
+			if st, err = g.get(sp, key); err != nil {
+				return err
+			}
 			last, lastBucket = st, bucket
 		}
 		st.n++
@@ -548,7 +623,10 @@ func (sc *scan) fastAgg(ctx context.Context, tx *sql.Tx, sp *aggSpec, g *groups,
 				key = append(key, fmt.Sprint(x))
 			}
 		}
-		st := g.get(sp, key)
+		st, err := g.get(sp, key)
+		if err != nil {
+			return err
+		}
 		st.n += n
 		j := nkey + 1
 		for i, a := range sp.aggs {

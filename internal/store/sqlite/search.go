@@ -323,6 +323,12 @@ func effectiveLimit(q *query.Query, req store.SearchRequest, def int) int {
 	return n
 }
 
+// events answers an event query in two passes. First every segment
+// counts its matches and offers its best offset+limit candidates (id,
+// time and sort keys, no document) to one bounded set shared by the
+// segments; then only the documents of the candidates that made the page
+// are read and decoded. Memory is bounded by the page, not by the number
+// of segments times the page.
 func (sc *scan) events(ctx context.Context, q *query.Query, segs []*segment, req store.SearchRequest) (*store.Result, error) {
 	limit := effectiveLimit(q, req, store.DefaultLimit)
 	need := req.Offset + limit
@@ -333,67 +339,42 @@ func (sc *scan) events(ctx context.Context, q *query.Query, segs []*segment, req
 	if s := q.Sort(); s != nil {
 		sortKeys = s.Keys
 	}
-	order, orderArgs := orderBy(sortKeys)
+	bud := newBudget(req)
+	cands := &candSet{need: need, keys: sortKeys, b: bud}
 	counts := make([]int64, len(segs))
-	hits := make([][]hit, len(segs))
 	err := parallel(ctx, segs, func(i int, s *segment) error {
-		if sc.comp.where == "" && sc.comp.bloom.trivial() && len(sortKeys) == 0 && need > 0 {
-			return sc.readTx(ctx, s, func(tx *sql.Tx) error {
-				return sc.newestAll(ctx, tx, s, need, &counts[i], &hits[i])
+		var hs []hit
+		var err error
+		switch {
+		case sc.comp.where == "" && sc.comp.bloom.trivial() && len(sortKeys) == 0 && need > 0:
+			err = sc.readTx(ctx, s, func(tx *sql.Tx) error {
+				return sc.newestAll(ctx, tx, s, need, &counts[i], &hs)
+			})
+		default:
+			err = sc.segTx(ctx, s, func(tx *sql.Tx, from, where string, args []any) error {
+				if sc.comp.where != "" && len(sortKeys) == 0 && need > 0 {
+					// One pass: the filter runs once per row, Go counts and
+					// keeps the newest ids.
+					return sc.newest(ctx, tx, s, from, where, args, need, &counts[i], &hs)
+				}
+				return sc.sorted(ctx, tx, s, from, where, args, sortKeys, need, &counts[i], &hs)
 			})
 		}
-		return sc.segTx(ctx, s, func(tx *sql.Tx, from, where string, args []any) error {
-			if sc.comp.where != "" && len(sortKeys) == 0 && need > 0 {
-				// One pass: the filter runs once per row, Go counts and
-				// keeps the newest ids, then reads only their documents.
-				return sc.newest(ctx, tx, s, from, where, args, need, &counts[i], &hits[i])
-			}
-			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+from+where, args...).Scan(&counts[i]); err != nil {
-				return err
-			}
-			if counts[i] == 0 || need == 0 {
-				return nil
-			}
-			qargs := append(append(append([]any(nil), args...), orderArgs...), need)
-			rows, err := tx.QueryContext(ctx, "SELECT e.id, e.ts, e.doc FROM "+from+where+" ORDER BY "+order+" LIMIT ?", qargs...)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var h hit
-				var doc []byte
-				if err := rows.Scan(&h.id, &h.ts, &doc); err != nil {
-					return err
-				}
-				ev, err := decodeDoc(doc)
-				if err != nil {
-					return fmt.Errorf("event %d: %w", h.id, err)
-				}
-				h.seg, h.ev = s, ev
-				h.keys = hitKeys(&h, sortKeys)
-				hits[i] = append(hits[i], h)
-			}
-			return rows.Err()
-		})
+		if err != nil {
+			return err
+		}
+		return cands.add(hs)
 	})
 	if err != nil {
-		return nil, err
+		return nil, limitErr(err)
 	}
 	res := &store.Result{}
-	var all []hit
-	for i := range segs {
-		res.Total += counts[i]
-		all = append(all, hits[i]...)
+	for _, n := range counts {
+		res.Total += n
 	}
-	slices.SortStableFunc(all, func(a, b hit) int { return compareHits(&a, &b, sortKeys) })
-	if req.Offset < len(all) {
-		all = all[req.Offset:]
-	} else {
-		all = nil
-	}
-	if len(all) > limit {
-		all = all[:limit]
+	page := cands.page(req.Offset, limit)
+	if err := sc.readPage(ctx, page, bud); err != nil {
+		return nil, limitErr(err)
 	}
 	var keep map[string]bool
 	if f := q.Fields(); f != nil {
@@ -403,15 +384,219 @@ func (sc *scan) events(ctx context.Context, q *query.Query, segs []*segment, req
 			keep[n] = true
 		}
 	}
-	res.Events = make([]store.Hit, 0, len(all))
-	for _, h := range all {
+	res.Events = make([]store.Hit, 0, len(page))
+	for _, h := range page {
 		ev := h.ev
+		if ev == nil {
+			continue // its segment was dropped by retention in between
+		}
 		if keep != nil {
 			ev = project(ev, keep)
 		}
 		res.Events = append(res.Events, store.Hit{ID: h.seg.day + "/" + h.seg.name + ":" + strconv.FormatInt(h.id, 10), Event: ev})
 	}
 	return res, nil
+}
+
+// sorted counts the matches of a segment and returns its first need rows
+// in the query's order, with their sort keys computed in SQL.
+func (sc *scan) sorted(ctx context.Context, tx *sql.Tx, s *segment, from, where string, args []any, keys []query.SortKey, need int, count *int64, out *[]hit) error {
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+from+where, args...).Scan(count); err != nil {
+		return err
+	}
+	if *count == 0 || need == 0 {
+		return nil
+	}
+	sel, selArgs, order := sortedSelect(keys)
+	qargs := append(append(append([]any(nil), selArgs...), args...), need)
+	rows, err := tx.QueryContext(ctx, "SELECT "+sel+" FROM "+from+where+" ORDER BY "+order+" LIMIT ?", qargs...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	nk := 0
+	for _, k := range keys {
+		if k.Field != event.FieldTimestamp {
+			nk++
+		}
+	}
+	vals := make([]any, nk)
+	dest := make([]any, 2+nk)
+	for {
+		if !rows.Next() {
+			return rows.Err()
+		}
+		h := hit{seg: s}
+		dest[0], dest[1] = &h.id, &h.ts
+		for j := range vals {
+			vals[j] = nil
+			dest[2+j] = &vals[j]
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		h.keys = make([]any, len(keys))
+		j := 0
+		for i, k := range keys {
+			if k.Field == event.FieldTimestamp {
+				h.keys[i] = float64(h.ts)
+				continue
+			}
+			v := vals[j]
+			j++
+			if b, ok := v.([]byte); ok {
+				v = string(b)
+			}
+			h.keys[i] = v
+		}
+		*out = append(*out, h)
+	}
+}
+
+// sortedSelect returns the select list (id, ts, then the sort keys other
+// than @timestamp), its bound arguments and the ORDER BY clause of a
+// sorted event query: the keys, then newest first.
+func sortedSelect(keys []query.SortKey) (sel string, args []any, order string) {
+	cols := []string{"e.id", "e.ts"}
+	var parts []string
+	for i, k := range keys {
+		expr := "e.ts"
+		if k.Field != event.FieldTimestamp {
+			expr = "k" + itoa(i)
+			cols = append(cols, "vigil_sortkey(e.doc, ?) AS "+expr)
+			args = append(args, k.Field)
+		}
+		if k.Desc {
+			expr += " DESC"
+		}
+		parts = append(parts, expr)
+	}
+	parts = append(parts, "e.ts DESC", "e.id DESC")
+	return strings.Join(cols, ", "), args, strings.Join(parts, ", ")
+}
+
+// candSet keeps the best need candidates of an event query across
+// segments (by compareHits), trimming as segments add theirs.
+type candSet struct {
+	mu      sync.Mutex
+	need    int
+	keys    []query.SortKey
+	b       *budget
+	c       []hit
+	charged int64
+}
+
+func candCost(h *hit) int64 {
+	n := int64(candBytes + len(h.keys)*keyCellBytes)
+	for _, k := range h.keys {
+		if s, ok := k.(string); ok {
+			n += int64(len(s))
+		}
+	}
+	return n
+}
+
+// add offers one segment's candidates.
+func (cs *candSet) add(hs []hit) error {
+	if len(hs) == 0 {
+		return nil
+	}
+	var n int64
+	for i := range hs {
+		n += candCost(&hs[i])
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if err := cs.b.charge(n); err != nil {
+		cs.b.release(n)
+		return err
+	}
+	cs.charged += n
+	cs.c = append(cs.c, hs...)
+	if len(cs.c) > 2*cs.need {
+		cs.trim()
+	}
+	return nil
+}
+
+// trim sorts the candidates and keeps the best need, giving back the
+// memory of the rest.
+func (cs *candSet) trim() {
+	slices.SortFunc(cs.c, func(a, b hit) int { return compareHits(&a, &b, cs.keys) })
+	if len(cs.c) <= cs.need {
+		return
+	}
+	var n int64
+	for i := cs.need; i < len(cs.c); i++ {
+		n += candCost(&cs.c[i])
+	}
+	cs.b.release(n)
+	cs.charged -= n
+	cs.c = slices.Clone(cs.c[:cs.need])
+}
+
+// page returns the candidates from offset, at most limit of them, in order.
+func (cs *candSet) page(offset, limit int) []hit {
+	cs.trim()
+	c := cs.c
+	if offset < len(c) {
+		c = c[offset:]
+	} else {
+		c = nil
+	}
+	if len(c) > limit {
+		c = c[:limit]
+	}
+	return c
+}
+
+// readPage reads and decodes the documents of the page's hits, segment by
+// segment, charging them to b.
+func (sc *scan) readPage(ctx context.Context, page []hit, b *budget) error {
+	bySeg := map[*segment][]int{}
+	var segs []*segment
+	for i := range page {
+		s := page[i].seg
+		if _, ok := bySeg[s]; !ok {
+			segs = append(segs, s)
+		}
+		bySeg[s] = append(bySeg[s], i)
+	}
+	return parallel(ctx, segs, func(_ int, s *segment) error {
+		idx := bySeg[s]
+		byID := make(map[int64]int, len(idx))
+		ids := make([]int64, 0, len(idx))
+		for _, i := range idx {
+			byID[page[i].id] = i
+			ids = append(ids, page[i].id)
+		}
+		return sc.readTx(ctx, s, func(tx *sql.Tx) error {
+			return readDocs(ctx, tx, ids, func(id int64, doc []byte) error {
+				i, ok := byID[id]
+				if !ok {
+					return nil
+				}
+				if err := b.charge(docCost(doc)); err != nil {
+					return err
+				}
+				ev, err := decodeDoc(doc)
+				if err != nil {
+					return fmt.Errorf("event %d: %w", id, err)
+				}
+				page[i].ev = ev // each hit written by one worker only
+				return nil
+			})
+		})
+	})
+}
+
+// docCost estimates the heap of a decoded event from its document: its
+// texts (about the document's length) and its fields.
+func docCost(doc []byte) int64 {
+	// Texts are copied out of the document (about its length); fields
+	// cost about as much again (a 15-field, 500-byte document decodes to
+	// some 1.3 KB).
+	return int64(eventBytes + 2*len(doc))
 }
 
 // topN keeps the newest n (id, ts) pairs: a min-heap on (ts, id) whose
@@ -482,7 +667,7 @@ func scanTop(ctx context.Context, tx *sql.Tx, t *topN, q string, args []any) (in
 }
 
 // newest counts the matching rows of a segment and returns the newest
-// need of them (by time, then id) with their documents.
+// need of them (by time, then id) as candidates.
 func (sc *scan) newest(ctx context.Context, tx *sql.Tx, s *segment, from, where string, args []any, need int, count *int64, out *[]hit) error {
 	t := &topN{n: need}
 	n, err := scanTop(ctx, tx, t, "SELECT e.id, e.ts FROM "+from+where, args)
@@ -490,7 +675,15 @@ func (sc *scan) newest(ctx context.Context, tx *sql.Tx, s *segment, from, where 
 		return err
 	}
 	*count = n
-	return readHits(ctx, tx, s, t.top, out)
+	candidates(s, t.top, out)
+	return nil
+}
+
+// candidates appends the kept rows of a segment as hits without documents.
+func candidates(s *segment, top [][2]int64, out *[]hit) {
+	for _, r := range top {
+		*out = append(*out, hit{seg: s, id: r[0], ts: r[1]})
+	}
 }
 
 // newestAll serves a search without a filter: it counts whole blocks from
@@ -543,40 +736,38 @@ func (sc *scan) newestAll(ctx context.Context, tx *sql.Tx, s *segment, need int,
 		}
 		*count += n
 	}
-	return readHits(ctx, tx, s, t.top, out)
+	candidates(s, t.top, out)
+	return nil
 }
 
-// readHits reads and decodes the documents of the kept rows.
-func readHits(ctx context.Context, tx *sql.Tx, s *segment, top [][2]int64, out *[]hit) error {
-	byID := make(map[int64]int64, len(top))
-	ids := make([]any, 0, len(top))
-	for _, r := range top {
-		byID[r[0]] = r[1]
-		ids = append(ids, r[0])
-	}
+// readDocs calls fn with the document of each id that exists, 500 ids to
+// a statement. doc is valid only during the call.
+func readDocs(ctx context.Context, tx *sql.Tx, ids []int64, fn func(id int64, doc []byte) error) error {
 	const chunk = 500
+	args := make([]any, 0, min(chunk, len(ids)))
 	for len(ids) > 0 {
 		part := ids[:min(chunk, len(ids))]
 		ids = ids[len(part):]
+		args = args[:0]
+		for _, id := range part {
+			args = append(args, id)
+		}
 		q := "SELECT id, doc FROM events WHERE id IN (?" + strings.Repeat(",?", len(part)-1) + ")"
-		rows, err := tx.QueryContext(ctx, q, part...)
+		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
-			var h hit
+			var id int64
 			var doc sql.RawBytes
-			if err := rows.Scan(&h.id, &doc); err != nil {
+			if err := rows.Scan(&id, &doc); err != nil {
 				rows.Close()
 				return err
 			}
-			ev, err := decodeDoc(doc)
-			if err != nil {
+			if err := fn(id, doc); err != nil {
 				rows.Close()
-				return fmt.Errorf("event %d: %w", h.id, err)
+				return err
 			}
-			h.ts, h.seg, h.ev = byID[h.id], s, ev
-			*out = append(*out, h)
 		}
 		err = rows.Err()
 		rows.Close()
@@ -612,42 +803,6 @@ func project(ev *event.Event, keep map[string]bool) *event.Event {
 		if keep[f.Key.Name()] {
 			out.Fields = append(out.Fields, f)
 		}
-	}
-	return out
-}
-
-// orderBy returns the ORDER BY clause of an event query: the sort keys,
-// then newest first.
-func orderBy(keys []query.SortKey) (string, []any) {
-	var parts []string
-	var args []any
-	for _, k := range keys {
-		expr := "vigil_sortkey(e.doc, ?)"
-		if k.Field == event.FieldTimestamp {
-			expr = "e.ts"
-		} else {
-			args = append(args, k.Field)
-		}
-		if k.Desc {
-			expr += " DESC"
-		}
-		parts = append(parts, expr)
-	}
-	parts = append(parts, "e.ts DESC", "e.id DESC")
-	return strings.Join(parts, ", "), args
-}
-
-func hitKeys(h *hit, keys []query.SortKey) []any {
-	if len(keys) == 0 {
-		return nil
-	}
-	out := make([]any, len(keys))
-	for i, k := range keys {
-		if k.Field == event.FieldTimestamp {
-			out[i] = float64(h.ts)
-			continue
-		}
-		out[i] = sortKey(h.ev, k.Field)
 	}
 	return out
 }
