@@ -26,6 +26,7 @@ import (
 	"github.com/vigilsec/vigil/internal/audit"
 	"github.com/vigilsec/vigil/internal/auth"
 	"github.com/vigilsec/vigil/internal/config"
+	"github.com/vigilsec/vigil/internal/datadir"
 	"github.com/vigilsec/vigil/internal/demo"
 	"github.com/vigilsec/vigil/internal/detect"
 	"github.com/vigilsec/vigil/internal/geoip"
@@ -219,6 +220,18 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	cfg := s.cfg
 	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
 		return fmt.Errorf("creating data directory: %w", err)
+	}
+	lock, err := datadir.Acquire(cfg.Data)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if rerr := lock.Release(); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("releasing the data directory's lock: %w", rerr))
+		}
+	}()
+	if lock.Previous != "" {
+		s.log.Warn("took over the data directory's lock from a process that did not release it (killed, or the machine stopped)", "previous", lock.Previous)
 	}
 	st, err := sqlite.Open(ctx, filepath.Join(cfg.Data), sqlite.Options{
 		MaxAge:   cfg.Retention.MaxAge,
