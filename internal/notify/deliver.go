@@ -40,6 +40,9 @@ type deliveryError struct {
 	// are tried MaxPermanentTries times only.
 	permanent  bool
 	retryAfter time.Duration
+	// status is the receiver's answer ("500 Internal Server Error"), when
+	// it answered: the one thing a route test reports.
+	status string
 }
 
 func (e *deliveryError) Error() string { return e.err.Error() }

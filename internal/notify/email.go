@@ -53,8 +53,7 @@ func (s *emailSender) send(ctx context.Context, m *message) error {
 	}
 	tlsConf.ServerName = e.Host
 
-	d := net.Dialer{Timeout: s.n.opts.DialTimeout}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := s.n.opts.Egress.Dialer(s.n.opts.DialTimeout).DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return &deliveryError{err: fmt.Errorf("connecting to smtp %s: %w", addr, err)}
 	}
@@ -172,45 +171,76 @@ func (a plainAuth) Next(_ []byte, more bool) ([]byte, error) {
 func smtpErr(addr, stage string, err error) error {
 	e := &deliveryError{err: fmt.Errorf("smtp %s: %s: %w", addr, stage, err)}
 	var te *textproto.Error
-	if errors.As(err, &te) && te.Code >= 500 {
-		e.permanent = true
+	if errors.As(err, &te) {
+		e.status = fmt.Sprintf("%d to %s", te.Code, stage)
+		e.permanent = te.Code >= 500
 	}
 	return e
 }
 
 // headerText removes line breaks (header injection) and encodes non-ASCII.
 func headerText(s string) string {
-	s = strings.Join(strings.Fields(sanitizeLine(s)), " ")
+	s = strings.Join(strings.Fields(oneLine(s)), " ")
 	return mime.QEncoding.Encode("utf-8", s)
+}
+
+// oneLine keeps a value on one line of a mail body: line breaks, other
+// control characters and the Unicode line and paragraph separators become
+// spaces. Entity values come from logs; a line break in one would add
+// lines (a forged "Link:" or a whole forged message) to the body.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if breaksLine(r) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+}
+
+// breaksLine reports whether r is a control character (C0, DEL, C1: line
+// feed, carriage return, NEL...) or a Unicode line or paragraph separator.
+func breaksLine(r rune) bool {
+	return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029'
+}
+
+// oneLines is oneLine of each of vs, joined with ", ".
+func oneLines(vs []string) string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = oneLine(v)
+	}
+	return strings.Join(out, ", ")
 }
 
 func emailMessage(m *message, from *mail.Address, to []string, now time.Time, host string) []byte {
 	var level, title string
 	var body strings.Builder
+	// Every value from a notification is written with oneLine: the
+	// body's lines are the ones written here, whatever the values hold.
 	if m.d != nil {
 		d := m.d
 		level, title = d.Level, "Digest: "+d.Title
 		fmt.Fprintf(&body, "%s\n\nFrom %s to %s.\n\nBy level: %s\nTop rules: %s\n\n",
-			d.Summary, d.First.UTC().Format(time.RFC3339), d.Last.UTC().Format(time.RFC3339),
-			countsText(d.ByLevel, levelOrder), strings.Join(topRules(d.ByRule, 10), ", "))
+			oneLine(d.Summary), d.First.UTC().Format(time.RFC3339), d.Last.UTC().Format(time.RFC3339),
+			oneLine(countsText(d.ByLevel, levelOrder)), oneLines(topRules(d.ByRule, 10)))
 		for _, it := range d.Items {
-			fmt.Fprintf(&body, "- [%s] %s (%s) %s\n", it.Level, it.Title, it.RuleID, it.Time.UTC().Format(time.RFC3339))
+			fmt.Fprintf(&body, "- [%s] %s (%s) %s\n", oneLine(it.Level), oneLine(it.Title), oneLine(it.RuleID), it.Time.UTC().Format(time.RFC3339))
 			if it.Link != "" {
-				fmt.Fprintf(&body, "  %s\n", it.Link)
+				fmt.Fprintf(&body, "  %s\n", oneLine(it.Link))
 			}
 		}
 	} else {
 		nt := m.n
 		level, title = nt.Level, nt.Title
-		fmt.Fprintf(&body, "%s\n\nLevel: %s\nKind: %s\nTime: %s\n", nt.Title, nt.Level, nt.Kind, nt.Time.UTC().Format(time.RFC3339))
+		fmt.Fprintf(&body, "%s\n\nLevel: %s\nKind: %s\nTime: %s\n", oneLine(nt.Title), oneLine(nt.Level), oneLine(nt.Kind), nt.Time.UTC().Format(time.RFC3339))
 		if nt.RuleID != "" {
-			fmt.Fprintf(&body, "Rule: %s\n", nt.RuleID)
+			fmt.Fprintf(&body, "Rule: %s\n", oneLine(nt.RuleID))
 		}
 		if len(nt.Tags) > 0 {
-			fmt.Fprintf(&body, "Tags: %s\n", strings.Join(nt.Tags, ", "))
+			fmt.Fprintf(&body, "Tags: %s\n", oneLines(nt.Tags))
 		}
 		if nt.Summary != "" {
-			fmt.Fprintf(&body, "\n%s\n", nt.Summary)
+			fmt.Fprintf(&body, "\n%s\n", oneLine(nt.Summary))
 		}
 		if len(nt.Entities) > 0 {
 			body.WriteString("\nEntities:\n")
@@ -220,14 +250,14 @@ func emailMessage(m *message, from *mail.Address, to []string, now time.Time, ho
 			}
 			slices.Sort(kinds)
 			for _, k := range kinds {
-				fmt.Fprintf(&body, "  %s: %s\n", k, strings.Join(nt.Entities[k], ", "))
+				fmt.Fprintf(&body, "  %s: %s\n", oneLine(k), oneLines(nt.Entities[k]))
 			}
 		}
 		if nt.Link != "" {
-			fmt.Fprintf(&body, "\n%s\n", nt.Link)
+			fmt.Fprintf(&body, "\n%s\n", oneLine(nt.Link))
 		}
 	}
-	fmt.Fprintf(&body, "\n-- \nVigil delivery %s\n", m.deliveryID)
+	fmt.Fprintf(&body, "\n-- \nVigil delivery %s\n", oneLine(m.deliveryID))
 
 	var b bytes.Buffer
 	hdr := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"github.com/vigilsec/vigil/internal/egress"
 	"github.com/vigilsec/vigil/internal/meta"
 	"io"
 	"log/slog"
@@ -38,6 +39,10 @@ func testOptions() Options {
 		Version:    "1.2.3",
 		Hostname:   "vigil-test",
 		Logger:     slog.New(slog.DiscardHandler),
+		// The tests' receivers listen on loopback, which the egress
+		// policy refuses unless an admin allows it: allowed here the
+		// documented way (egress.allow).
+		Egress: egress.MustNew("127.0.0.0/8", "::1/128"),
 	}
 }
 

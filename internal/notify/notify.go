@@ -18,11 +18,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vigilsec/vigil/internal/egress"
 )
 
 // Notification is one alert or incident to deliver.
@@ -78,8 +81,10 @@ type Options struct {
 	// Retain is how long delivered and dead rows stay in the outbox for
 	// statistics (default 7 days delivered, 4×Retain dead).
 	Retain time.Duration
-	// HTTPClient posts webhooks (default: 10 s timeout, no redirects).
-	HTTPClient *http.Client
+	// Egress is the policy every webhook, Slack, SMTP and syslog
+	// connection goes through (nil: the default policy, which refuses
+	// loopback, private, link-local and other internal addresses).
+	Egress *egress.Policy
 	// TLSConfig is the base TLS configuration for SMTP STARTTLS and syslog
 	// over TLS (for example extra RootCAs); ServerName is set per route.
 	TLSConfig *tls.Config
@@ -122,13 +127,6 @@ func (o *Options) setDefaults() {
 	if o.DialTimeout <= 0 {
 		o.DialTimeout = 10 * time.Second
 	}
-	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{
-			Timeout: 10 * time.Second,
-			// A redirected POST becomes a GET: report the redirect instead.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
-	}
 	if o.Version == "" {
 		o.Version = "dev"
 	}
@@ -150,6 +148,10 @@ type Notifier struct {
 	db   *sql.DB
 	opts Options
 	log  *slog.Logger
+	// client posts webhooks through the egress policy, 10 s per request,
+	// without following redirects (a redirected POST becomes a GET: the
+	// redirect is reported instead).
+	client *http.Client
 
 	metrics *counters
 	audit   Auditor // set by Register: records the route API's changes
@@ -185,6 +187,7 @@ func Open(ctx context.Context, db *sql.DB, opts Options) (*Notifier, error) {
 		routes:  map[string]*Route{},
 		changed: make(chan struct{}, 1),
 		metrics: newCounters(),
+		client:  opts.Egress.Client(egress.ClientOptions{Timeout: 10 * time.Second}),
 	}
 	rows, err := db.QueryContext(ctx, `SELECT id, config FROM notify_routes`)
 	if err != nil {
@@ -222,6 +225,9 @@ func (n *Notifier) CreateRoute(ctx context.Context, r Route) (Route, error) {
 	if err := r.Validate(); err != nil {
 		return Route{}, err
 	}
+	if err := n.checkEgress(&r); err != nil {
+		return Route{}, err
+	}
 	cfg, err := json.Marshal(&r)
 	if err != nil {
 		return Route{}, fmt.Errorf("encoding route: %w", err)
@@ -241,6 +247,9 @@ func (n *Notifier) CreateRoute(ctx context.Context, r Route) (Route, error) {
 func (n *Notifier) UpdateRoute(ctx context.Context, r Route) (Route, error) {
 	r.normalize()
 	if err := r.Validate(); err != nil {
+		return Route{}, err
+	}
+	if err := n.checkEgress(&r); err != nil {
 		return Route{}, err
 	}
 	cfg, err := json.Marshal(&r)
@@ -454,7 +463,11 @@ func (n *Notifier) Stats(ctx context.Context) (Stats, error) {
 }
 
 // Test sends a test notification to the route at once, bypassing filters,
-// rate limit and outbox, and returns the delivery error if any.
+// rate limit and outbox, and returns the delivery error if any. The
+// error says what the receiver answered (a status or reply code) or that
+// the policy refused the destination, and nothing of the receiver's body
+// or of what the connection saw: a test must not be a probe of the
+// network. The detail goes to the server log.
 func (n *Notifier) Test(ctx context.Context, id string) error {
 	r, ok := n.route(id)
 	if !ok {
@@ -475,7 +488,60 @@ func (n *Notifier) Test(ctx context.Context, id string) error {
 	s := n.newSender(r)
 	defer s.close()
 	if err := s.send(ctx, &message{route: r, event: KindTest, deliveryID: r.ID + ":" + nt.ID, n: nt}); err != nil {
-		return fmt.Errorf("testing route %q: %w", r.Name, err)
+		n.log.Warn("route test failed", "route", r.Name, "type", r.Type, "err", egress.Detail(err))
+		return &testError{msg: fmt.Sprintf("testing route %q: %s", r.Name, publicReason(err)), err: err}
+	}
+	return nil
+}
+
+// testError is a failed test: its message is for the caller, the error
+// it wraps for the log.
+type testError struct {
+	msg string
+	err error
+}
+
+func (e *testError) Error() string { return e.msg }
+func (e *testError) Unwrap() error { return e.err }
+
+// publicReason says why a delivery failed in terms that do not describe
+// the network: the receiver's status or reply code, or the policy's
+// refusal; anything else is "delivery failed".
+func publicReason(err error) string {
+	if errors.Is(err, egress.ErrRefused) {
+		return egress.ErrRefused.Error()
+	}
+	var de *deliveryError
+	if errors.As(err, &de) && de.status != "" {
+		return "the receiver answered " + de.status
+	}
+	return "delivery failed (the server log has the detail)"
+}
+
+// checkEgress refuses a route whose destination is written as an address
+// the egress policy refuses (in any of the forms a resolver reads: dotted,
+// decimal, hex, short, bracketed IPv6); names are checked when dialled.
+func (n *Notifier) checkEgress(r *Route) error {
+	var host, what string
+	switch r.Type {
+	case TypeWebhook, TypeSlack:
+		u, err := url.Parse(r.URL)
+		if err != nil {
+			return nil // Validate reported it
+		}
+		host, what = u.Hostname(), "url host"
+	case TypeEmail:
+		if r.Email != nil {
+			host, what = r.Email.Host, "email host"
+		}
+	case TypeSyslog:
+		if r.Syslog != nil {
+			host, _, _ = net.SplitHostPort(r.Syslog.Addr)
+			what = "syslog host"
+		}
+	}
+	if err := n.opts.Egress.CheckHost(host); err != nil {
+		return &invalidError{fmt.Sprintf("route %q: %s %s is refused by the egress policy (%s); an admin allows it with egress.allow", r.Name, what, host, egress.Detail(err))}
 	}
 	return nil
 }

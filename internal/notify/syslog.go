@@ -81,7 +81,7 @@ func cefHeaderEscape(s string) string {
 			b.WriteString(`\\`)
 		case r == '|':
 			b.WriteString(`\|`)
-		case r < 0x20 || r == 0x7f:
+		case breaksLine(r):
 			b.WriteByte(' ')
 		default:
 			b.WriteRune(r)
@@ -105,7 +105,7 @@ func cefExtEscape(s string) string {
 			b.WriteString(`\n`)
 		case r == '\r':
 			b.WriteString(`\r`)
-		case r < 0x20 || r == 0x7f:
+		case breaksLine(r):
 			b.WriteByte(' ')
 		default:
 			b.WriteRune(r)
@@ -211,7 +211,7 @@ func sdEscape(s string) string {
 		case r == '"' || r == '\\' || r == ']':
 			b.WriteByte('\\')
 			b.WriteRune(r)
-		case r == '\n' || r == '\r':
+		case breaksLine(r):
 			b.WriteByte(' ')
 		default:
 			b.WriteRune(r)
@@ -318,12 +318,9 @@ func formatSyslog(m *message, format, version, host string) string {
 		}
 	}
 	b.WriteString(" \ufeff")
-	b.WriteString(strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\r' {
-			return ' '
-		}
-		return r
-	}, strings.ToValidUTF8(msg, "\uFFFD")))
+	// One line: line breaks and every other control character (NEL and
+	// the Unicode separators included) become spaces.
+	b.WriteString(oneLine(strings.ToValidUTF8(msg, "\uFFFD")))
 	return b.String()
 }
 
@@ -363,7 +360,7 @@ func (s *syslogSender) close() {
 }
 
 func (s *syslogSender) dial(ctx context.Context, c *SyslogConfig) (net.Conn, error) {
-	d := net.Dialer{Timeout: s.n.opts.DialTimeout}
+	d := s.n.opts.Egress.Dialer(s.n.opts.DialTimeout)
 	switch c.Network {
 	case "udp":
 		return d.DialContext(ctx, "udp", c.Addr)
@@ -376,7 +373,7 @@ func (s *syslogSender) dial(ctx context.Context, c *SyslogConfig) (net.Conn, err
 			conf = s.n.opts.TLSConfig.Clone()
 		}
 		conf.ServerName = host
-		td := tls.Dialer{NetDialer: &d, Config: conf}
+		td := tls.Dialer{NetDialer: d, Config: conf}
 		return td.DialContext(ctx, "tcp", c.Addr)
 	}
 	return nil, fmt.Errorf("unknown syslog network %q", c.Network)
