@@ -139,17 +139,23 @@ func (c *Console) show(w http.ResponseWriter, r *http.Request, s *session, nav, 
 	c.tmpl.render(w, http.StatusOK, nav, v)
 }
 
-// back redirects (303) to path after a form post, with a message.
+// back redirects (303) to path after a form post, with a message. The
+// message goes into the query, before any #fragment of path: after it, the
+// browser would keep it out of the request and the page would never show
+// it.
 func back(w http.ResponseWriter, r *http.Request, p, msg string, err error) {
-	u := p
+	u, frag, hasFrag := strings.Cut(p, "#")
 	sep := "?"
-	if strings.Contains(p, "?") {
+	if strings.Contains(u, "?") {
 		sep = "&"
 	}
 	if err != nil {
 		u += sep + "err=" + url.QueryEscape(err.Error())
 	} else if msg != "" {
 		u += sep + "msg=" + url.QueryEscape(msg)
+	}
+	if hasFrag {
+		u += "#" + frag
 	}
 	http.Redirect(w, r, u, http.StatusSeeOther)
 }
