@@ -330,9 +330,14 @@ var (
 // credentials masked, and name=value or "name": "value" pairs whose name
 // is a secret (IsSecretName) masked.
 func Text(s string) string {
-	if s == "" {
-		return ""
+	if !mayHoldSecret(s) {
+		return s // the common case on the action path: no regexp runs
 	}
+	return maskText(s)
+}
+
+// maskText is Text without its shortcut.
+func maskText(s string) string {
 	s = urlInText.ReplaceAllStringFunc(s, func(m string) string {
 		// Sentence punctuation after a URL is not part of it.
 		trimmed := strings.TrimRight(m, ".,;:!?)]}")
@@ -347,6 +352,24 @@ func Text(s string) string {
 		}
 		return sub[1] + sub[2] + Mask
 	})
+}
+
+// mayHoldSecret reports whether Text could change s: a URL and a
+// name=value or name: value pair need '=' or ':', a credential the word
+// bearer or basic.
+func mayHoldSecret(s string) bool {
+	if strings.ContainsAny(s, "=:") {
+		return true
+	}
+	for i := 0; i+5 <= len(s); i++ {
+		switch s[i] | 0x20 {
+		case 'b':
+			if i+6 <= len(s) && strings.EqualFold(s[i:i+6], "bearer") || strings.EqualFold(s[i:i+5], "basic") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Params returns a copy of a playbook step's parameters as they may be

@@ -196,9 +196,14 @@ func FuzzText(f *testing.F) {
 	f.Add("", "token=", "abcdefgh", "")
 	f.Add("error: ", "https://u:", "hunter2hunter2", "@h/x")
 	f.Add("x ", "Bearer ", "abcdef0123", " y")
+	f.Add("blocked ", "", "203.0.113.7", " for 1h")
+	f.Add("", "BASIC ", "dXNlcjpwYXNz", "")
 	f.Fuzz(func(t *testing.T, before, lead, secret, after string) {
 		s := before + lead + secret + after
 		got := Text(s)
+		if !mayHoldSecret(s) && maskText(s) != s {
+			t.Fatalf("Text(%q) takes its shortcut, but masking would give %q", s, maskText(s))
+		}
 		if again := Text(got); again != got {
 			t.Fatalf("Text not idempotent: Text(%q) = %q, Text of that = %q", s, got, again)
 		}
