@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/auth"
+	"github.com/vigilsec/vigil/internal/respond"
 	"github.com/vigilsec/vigil/internal/timeparse"
 )
 
@@ -17,8 +18,16 @@ func (a *API) registerRespond(mux *http.ServeMux) {
 	mux.Handle("POST /api/v1/incidents/{id}/actions/{action}/reject", a.Require(auth.PermWrite, http.HandlerFunc(a.decide(false))))
 }
 
+// listPlaybooks answers the playbooks with their parameters masked
+// (respond.Playbook.Masked): viewers read this list, and an admin reads
+// secrets from the playbook files, not from here.
 func (a *API) listPlaybooks(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"playbooks": a.o.Runner.Playbooks()})
+	pbs := a.o.Runner.Playbooks()
+	out := make([]*respond.Playbook, len(pbs))
+	for i, p := range pbs {
+		out[i] = p.Masked()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"playbooks": out})
 }
 
 func (a *API) reloadPlaybooks(w http.ResponseWriter, r *http.Request) {

@@ -86,6 +86,10 @@ type Step struct {
 	With map[string]string `yaml:"with" json:"with,omitempty"`
 	// If is a condition: "level >= high" (levels compare by severity).
 	If string `yaml:"if" json:"if,omitempty"`
+	// Secret names parameters of With that the API and the console show
+	// as "***"; parameters named like secrets (token, api_key, password,
+	// header.Authorization, ...) are masked without being named here.
+	Secret []string `yaml:"secret" json:"secret,omitempty"`
 }
 
 // Duration reads "1h", "30m" from YAML.
@@ -138,6 +142,11 @@ func (p *Playbook) Validate() error {
 		}
 		if err := checkWith(s.Action, s.With, false); err != nil {
 			errs = append(errs, fmt.Errorf("step %d: %w", i+1, err))
+		}
+		for _, k := range s.Secret {
+			if _, ok := s.With[k]; !ok {
+				errs = append(errs, fmt.Errorf("step %d: secret %q names no parameter of with", i+1, k))
+			}
 		}
 	}
 	return errors.Join(errs...)
