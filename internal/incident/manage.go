@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/redact"
 )
 
 // ListFilter selects incidents.
@@ -145,6 +146,7 @@ func (m *Manager) actions(ctx context.Context, id string) ([]Action, error) {
 			return nil, err
 		}
 		a.Time = fromNano(t)
+		a.Result = redact.Text(a.Result) // recorded before results were masked
 		out = append(out, a)
 	}
 	return out, rows.Err()
@@ -423,6 +425,10 @@ func (m *Manager) RecordActionsTx(ctx context.Context, tx *sql.Tx, id string, ac
 		if a.Time.IsZero() {
 			a.Time = now
 		}
+		// A result may quote a URL or header with its secret ("POST
+		// https://h/?api_key=...: 200"): viewers read it, so it is stored
+		// masked, and so is the timeline line made from it.
+		a.Result = redact.Text(a.Result)
 		if _, err := stmt.ExecContext(ctx, a.ID, id, a.Time.UnixNano(), a.Name, a.Target, a.Status, a.Result, a.Actor, a.Playbook); err != nil {
 			return fmt.Errorf("recording action: %w", err)
 		}

@@ -42,19 +42,96 @@ var funcs = map[string]any{
 		return s
 	},
 	"join": strings.Join,
-	// md escapes text for a Markdown table cell or line.
-	"md": func(s string) string {
-		return strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ", "<", "&lt;", ">", "&gt;").Replace(s)
+	// md escapes text for a Markdown table cell or a line: one line, no
+	// Markdown or HTML.
+	"md": mdInline,
+	// mdText escapes text written by a person (a summary, a root cause)
+	// as Markdown paragraphs, or gives def when there is none.
+	"mdText": func(s, def string) string {
+		if strings.TrimSpace(s) == "" {
+			return def
+		}
+		return mdBlock(s)
 	},
+}
+
+// mdInline escapes s for one line of Markdown (a table cell, a list
+// item): line breaks become spaces, then mdBlock.
+func mdInline(s string) string {
+	return mdBlock(strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ").Replace(s))
+}
+
+// mdBlock escapes text from analysts and logs so that Markdown renders it
+// as the same text: no links, images, emphasis, code, tables, headings,
+// lists or raw HTML. <, > and & become entities (no tag, autolink or
+// entity survives); the other characters that are active anywhere in a
+// line are backslash-escaped (CommonMark lets any ASCII punctuation be
+// escaped); and those active only at the start of a line (#, +, -, =, and
+// the . or ) after a number) are escaped there. Line breaks stay, with
+// \r\n and \r read as \n. A bare http(s) URL may still be shown as a link
+// by renderers that autolink (GitHub): its text is the URL itself.
+func mdBlock(s string) string {
+	s = strings.NewReplacer("\r\n", "\n", "\r", "\n").Replace(s)
+	var b strings.Builder
+	b.Grow(len(s) + len(s)/8)
+	lineStart, digits := true, false
+	rs := []rune(s)
+	for i, r := range rs {
+		switch r {
+		case '_':
+			// Inside a word (block_ip, user_name) an underscore never
+			// opens or closes emphasis: keep it readable there.
+			if i == 0 || i == len(rs)-1 || !alnum(rs[i-1]) || !alnum(rs[i+1]) {
+				b.WriteByte('\\')
+			}
+			b.WriteRune(r)
+		case '&':
+			b.WriteString("&amp;")
+		case '<':
+			b.WriteString("&lt;")
+		case '>':
+			b.WriteString("&gt;")
+		case '\\', '`', '*', '[', ']', '(', ')', '!', '|', '~', '$', '{', '}', '^':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case '#', '+', '-', '=':
+			if lineStart {
+				b.WriteByte('\\')
+			}
+			b.WriteRune(r)
+		case '.':
+			if digits {
+				b.WriteByte('\\')
+			}
+			b.WriteRune(r)
+		default:
+			b.WriteRune(r)
+		}
+		switch {
+		case r == '\n':
+			lineStart, digits = true, false
+		case lineStart && (r == ' ' || r == '\t'):
+			// still at the start: indentation
+		case (lineStart || digits) && '0' <= r && r <= '9':
+			lineStart, digits = false, true
+		default:
+			lineStart, digits = false, false
+		}
+	}
+	return b.String()
+}
+
+func alnum(r rune) bool {
+	return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9'
 }
 
 var mdReport = template.Must(template.New("md").Funcs(funcs).Parse(`# Incident report: {{md .Title}}
 
 | | |
 |---|---|
-| Incident | {{.ID}} |
+| Incident | {{md .ID}} |
 | Status | {{.Status}} |
-| Severity | {{.Severity}} |
+| Severity | {{md .Severity}} |
 | Assignee | {{md (or .Assignee "unassigned")}} |
 | Opened | {{ts .Created}} |
 | Acknowledged | {{ts .AcknowledgedAt}} (after {{.TimeToAck}}) |
@@ -64,44 +141,44 @@ var mdReport = template.Must(template.New("md").Funcs(funcs).Parse(`# Incident r
 
 ## Summary
 
-{{or .Summary "_No summary written._"}}
+{{mdText .Summary "_No summary written._"}}
 
 ## Timeline
 
 | Time | Kind | Who | What |
 |---|---|---|---|
-{{range .Timeline}}| {{ts .Time}} | {{.Kind}} | {{md .Actor}} | {{md .Text}} |
+{{range .Timeline}}| {{ts .Time}} | {{md .Kind}} | {{md .Actor}} | {{md .Text}} |
 {{end}}
 ## Alerts
 
 | Level | Rule | Count | First seen | Last seen |
 |---|---|---|---|---|
-{{range .Alerts}}| {{.Level}} | {{md .RuleTitle}} | {{.Count}} | {{ts .FirstSeen}} | {{ts .LastSeen}} |
+{{range .Alerts}}| {{md .Level}} | {{md .RuleTitle}} | {{.Count}} | {{ts .FirstSeen}} | {{ts .LastSeen}} |
 {{end}}
 ## Observables
 
 | Kind | Value | IOC |
 |---|---|---|
-{{range .Observables}}| {{.Kind}} | {{md .Value}} | {{if .IOC}}yes{{else}}no{{end}} |
+{{range .Observables}}| {{md .Kind}} | {{md .Value}} | {{if .IOC}}yes{{else}}no{{end}} |
 {{end}}
 ## Actions taken
 
 {{if .Actions}}| Time | Action | Target | Result | By |
 |---|---|---|---|---|
-{{range .Actions}}| {{ts .Time}} | {{.Name}} | {{md .Target}} | {{.Status}}{{if .Result}}: {{md .Result}}{{end}} | {{md .Actor}}{{if .Playbook}} (playbook {{md .Playbook}}){{end}} |
+{{range .Actions}}| {{ts .Time}} | {{md .Name}} | {{md .Target}} | {{md .Status}}{{if .Result}}: {{md .Result}}{{end}} | {{md .Actor}}{{if .Playbook}} (playbook {{md .Playbook}}){{end}} |
 {{end}}{{else}}_None._
 {{end}}
 ## Root cause
 
-{{or .RootCause "_Not yet determined._"}}
+{{mdText .RootCause "_Not yet determined._"}}
 
 ## Impact
 
-{{or .Impact "_Not yet assessed._"}}
+{{mdText .Impact "_Not yet assessed._"}}
 
 ## Lessons learned
 
-{{or .LessonsLearned "_None recorded._"}}
+{{mdText .LessonsLearned "_None recorded._"}}
 
 ## Tasks
 
