@@ -112,6 +112,9 @@ type Service struct {
 
 	mu    sync.Mutex
 	cache map[[32]byte]cached
+
+	// throttle limits password checks (Login).
+	throttle *Throttle
 }
 
 type cached struct {
@@ -126,7 +129,7 @@ const cacheTTL = 30 * time.Second
 
 // Open creates the token table if needed.
 func Open(ctx context.Context, db *sql.DB) (*Service, error) {
-	return &Service{db: db, now: time.Now, cache: map[[32]byte]cached{}}, nil
+	return &Service{db: db, now: time.Now, cache: map[[32]byte]cached{}, throttle: NewThrottle(LoginLimits{}, nil)}, nil
 }
 
 func hashToken(secret string) [32]byte { return sha256.Sum256([]byte(secret)) }

@@ -137,17 +137,27 @@ func TestUsers(t *testing.T) {
 	if _, err := s.CreateUser(ctx, "alice", "another long password", RoleViewer); err == nil {
 		t.Error("a duplicate username was accepted")
 	}
-	p, err := s.Login(ctx, "alice", "correct horse battery")
+	p, err := s.Login(ctx, Credentials{Username: "alice", Password: "correct horse battery"})
 	if err != nil || p.Role != RoleAnalyst {
 		t.Fatalf("login: %+v, %v", p, err)
 	}
-	for _, bad := range [][2]string{{"alice", "wrong password!!"}, {"nobody", "correct horse battery"}} {
-		if _, err := s.Login(ctx, bad[0], bad[1]); !errors.Is(err, ErrBadLogin) {
-			t.Errorf("login %s: got %v, want ErrBadLogin", bad[0], err)
+	for _, tc := range []struct {
+		user, password string
+		unknown        bool
+	}{
+		{"alice", "wrong password!!", false},
+		{"alice", strings.Repeat("x", MaxPasswordLength+1), false},
+		{"nobody", "correct horse battery", true},
+		{"correct horse battery", "x", true}, // a password typed as the name
+		{strings.Repeat("a", 65), "correct horse battery", true},
+	} {
+		_, err := s.Login(ctx, Credentials{Username: tc.user, Password: tc.password})
+		if !errors.Is(err, ErrBadLogin) || errors.Is(err, ErrUnknownUser) != tc.unknown {
+			t.Errorf("login %.20q: got %v, want ErrBadLogin (unknown user: %v)", tc.user, err, tc.unknown)
 		}
 	}
 	s.SetUserDisabled(ctx, u.ID, true)
-	if _, err := s.Login(ctx, "alice", "correct horse battery"); !errors.Is(err, ErrBadLogin) {
+	if _, err := s.Login(ctx, Credentials{Username: "alice", Password: "correct horse battery"}); !errors.Is(err, ErrBadLogin) {
 		t.Errorf("disabled user logged in: %v", err)
 	}
 	var hash string

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -89,7 +90,7 @@ func (s *Service) CreateUser(ctx context.Context, username, password string, rol
 	if err := validUsername(username); err != nil {
 		return User{}, err
 	}
-	if utf8.RuneCountInString(password) < MinPasswordLength || len(password) > 1024 {
+	if utf8.RuneCountInString(password) < MinPasswordLength || len(password) > MaxPasswordLength {
 		return User{}, fmt.Errorf("password must be at least %d characters", MinPasswordLength)
 	}
 	if _, err := ParseRole(string(role)); err != nil {
@@ -110,24 +111,77 @@ func (s *Service) CreateUser(ctx context.Context, username, password string, rol
 	return u, nil
 }
 
-// Login checks a username and password and returns the user's principal.
-func (s *Service) Login(ctx context.Context, username, password string) (*Principal, error) {
-	var id, hash, role string
-	var disabled bool
-	err := s.db.QueryRowContext(ctx, `SELECT id, hash, role, disabled FROM users WHERE username = ?`, username).Scan(&id, &hash, &role, &disabled)
-	if errors.Is(err, sql.ErrNoRows) {
-		// Spend the same time as a real check so timing does not reveal
-		// which usernames exist.
-		CheckPassword(dummyHash, password)
-		return nil, ErrBadLogin
+// Credentials are what a sign-in presents.
+type Credentials struct {
+	Username string
+	Password string
+	// Source is the client's address (package clientip); the zero Addr
+	// is one shared unknown source.
+	Source netip.Addr
+}
+
+// MaxPasswordLength is the longest password accepted: longer ones are
+// refused when set and fail without being hashed when presented.
+const MaxPasswordLength = 1024
+
+// ErrUnknownUser is the ErrBadLogin of a user name that names no user. It
+// is for the server's own records (an audit entry must not keep a name
+// that may be a password typed in the wrong field); a caller must answer
+// it exactly as ErrBadLogin.
+var ErrUnknownUser = fmt.Errorf("%w (no such user)", ErrBadLogin)
+
+// SetLoginThrottle replaces the throttle Login uses (call it before
+// serving). Open installs one with the default limits.
+func (s *Service) SetLoginThrottle(t *Throttle) { s.throttle = t }
+
+// LoginThrottle returns the throttle Login uses.
+func (s *Service) LoginThrottle() *Throttle { return s.throttle }
+
+// Login checks credentials and returns the user's principal. The attempt
+// first reserves its place with the login throttle, atomically and before
+// the password is hashed: a refused attempt returns a *RefusedError
+// (wrapping ErrLoginBusy or ErrLoginLocked) without hashing anything. A
+// wrong user name or password, or a disabled user, returns ErrBadLogin
+// (ErrUnknownUser when the name names no user).
+func (s *Service) Login(ctx context.Context, c Credentials) (*Principal, error) {
+	var (
+		hash, role string
+		disabled   bool
+		known      bool
+	)
+	if validUsername(c.Username) == nil {
+		err := s.db.QueryRowContext(ctx, `SELECT hash, role, disabled FROM users WHERE username = ?`, c.Username).Scan(&hash, &role, &disabled)
+		switch {
+		case err == nil:
+			known = true
+		case !errors.Is(err, sql.ErrNoRows):
+			return nil, fmt.Errorf("looking up user: %w", err)
+		}
 	}
+	res, err := s.throttle.Begin(c.Username, known, c.Source)
 	if err != nil {
-		return nil, fmt.Errorf("looking up user: %w", err)
+		return nil, err
 	}
-	if !CheckPassword(hash, password) || disabled {
+	ok := false
+	defer func() { res.Done(ok) }()
+	if len(c.Password) > MaxPasswordLength {
+		return nil, ErrBadLogin // no such password was ever set: nothing to hash
+	}
+	if !known {
+		// Spend the time of a real check so that timing does not tell
+		// which user names exist (a name no user may have, too long or
+		// with other characters, is refused as fast as it is parsed:
+		// that tells nothing).
+		if validUsername(c.Username) == nil {
+			CheckPassword(dummyHash, c.Password)
+		}
+		return nil, ErrUnknownUser
+	}
+	if !CheckPassword(hash, c.Password) || disabled {
 		return nil, ErrBadLogin
 	}
-	return &Principal{Name: username, Role: Role(role)}, nil
+	ok = true
+	return &Principal{Name: c.Username, Role: Role(role)}, nil
 }
 
 var dummyHash = HashPassword("not a real password, only for timing")

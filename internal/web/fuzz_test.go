@@ -62,14 +62,23 @@ func FuzzAddFilter(f *testing.F) {
 }
 
 func FuzzSafeNext(f *testing.F) {
-	for _, s := range []string{"/", "/alerts?x=1", "//evil.example", "/\\evil", "https://evil.example", "/login?next=/x", "/a\r\nSet-Cookie: x=1", ""} {
+	for _, s := range []string{"/", "/alerts?x=1", "//evil.example", "/\\evil", "https://evil.example", "/login?next=/x", "/a\r\nSet-Cookie: x=1", "",
+		"/\t/evil.example", "/%09/evil.example", "/%2F/evil.example", "/\\\\evil", "/.//evil.example", "/..//evil.example"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, next string) {
 		got := safeNext(next)
-		if got != "/" && (got != next || !strings.HasPrefix(got, "/") || strings.HasPrefix(got, "//") ||
-			strings.HasPrefix(got, "/\\") || strings.ContainsAny(got, "\r\n")) {
+		if got == "/" {
+			return
+		}
+		if !strings.HasPrefix(got, "/") || strings.HasPrefix(got, "//") || strings.ContainsAny(got, "\\\t\r\n\x00 ") {
 			t.Fatalf("safeNext(%q) = %q: not a local path", next, got)
+		}
+		if host := browserHost(got); host != "vigil.example" {
+			t.Fatalf("safeNext(%q) = %q: a browser goes to %q", next, got, host)
+		}
+		if again := safeNext(got); again != got {
+			t.Fatalf("safeNext(%q) = %q, but safeNext(%q) = %q", next, got, got, again)
 		}
 	})
 }

@@ -76,6 +76,7 @@ func newEnv(tb testing.TB, opts ...func(*Options)) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	a.SetLoginThrottle(auth.NewThrottle(auth.LoginLimits{}, clk.Now))
 	for _, u := range []struct {
 		name string
 		role auth.Role

@@ -3,113 +3,17 @@ package web
 import (
 	"crypto/subtle"
 	"errors"
-	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/auth"
 )
 
-// Login throttling: after limitFree failures of one client address or one
-// username, further attempts are refused (429) for a window that starts at
-// limitBase and doubles with every further failure, up to limitMax. A
-// success clears the username's and the address's record; records without
-// a failure for limitForget are forgotten.
-const (
-	limitFree    = 5
-	limitBase    = 15 * time.Second
-	limitMax     = 15 * time.Minute
-	limitForget  = time.Hour
-	limitEntries = 100_000
-	maxUsername  = 128
-)
-
-type limitEntry struct {
-	fails int
-	last  time.Time
-	until time.Time
-}
-
-// limiter counts failed logins per key ("ip:..." and "user:...").
-type limiter struct {
-	now func() time.Time
-	mu  sync.Mutex
-	m   map[string]*limitEntry
-}
-
-func newLimiter(now func() time.Time) *limiter {
-	return &limiter{now: now, m: map[string]*limitEntry{}}
-}
-
-// blocked returns how long key must still wait, or 0.
-func (l *limiter) blocked(key string) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e := l.m[key]
-	if e == nil {
-		return 0
-	}
-	if d := e.until.Sub(l.now()); d > 0 {
-		return d
-	}
-	return 0
-}
-
-// fail records a failed login for key.
-func (l *limiter) fail(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	e := l.m[key]
-	if e == nil || now.Sub(e.last) > limitForget {
-		if len(l.m) >= limitEntries {
-			l.pruneLocked(now)
-		}
-		e = &limitEntry{}
-		l.m[key] = e
-	}
-	e.fails++
-	e.last = now
-	if e.fails >= limitFree {
-		d := limitBase << min(e.fails-limitFree, 16)
-		e.until = now.Add(min(d, limitMax))
-	}
-}
-
-// pruneLocked drops forgotten entries; if every entry is recent it drops
-// unlocked ones, so a flood of addresses cannot grow the map without bound
-// nor lift a running lockout.
-func (l *limiter) pruneLocked(now time.Time) {
-	for k, e := range l.m {
-		if now.Sub(e.last) > limitForget {
-			delete(l.m, k)
-		}
-	}
-	if len(l.m) < limitEntries {
-		return
-	}
-	for k, e := range l.m {
-		if !now.Before(e.until) {
-			delete(l.m, k)
-		}
-	}
-}
-
-func (l *limiter) reset(key string) {
-	l.mu.Lock()
-	delete(l.m, key)
-	l.mu.Unlock()
-}
-
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+// maxUsername bounds the user name the login form takes: no user name is
+// longer (auth allows 64 characters), and cutting it keeps what is echoed
+// back and handed on small whatever is posted.
+const maxUsername = 128
 
 type loginData struct {
 	Title    string
@@ -151,38 +55,46 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	username, password := r.PostFormValue("username"), r.PostFormValue("password")
 	next := r.PostFormValue("next")
-	// No user name is longer (auth allows 64 characters); cutting it keeps
-	// the limiter's keys and the audit log small whatever is posted.
 	if len(username) > maxUsername {
 		username = username[:maxUsername]
 	}
-	ipKey, userKey := "ip:"+clientIP(r), "user:"+username
-	if wait := max(c.limiter.blocked(ipKey), c.limiter.blocked(userKey)); wait > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
-		c.renderLogin(w, r, http.StatusTooManyRequests, loginData{Next: next, Username: username,
-			Error: "Too many failed attempts. Try again in " + wait.Round(time.Second).String() + "."})
+	client := c.o.ClientIP.Resolve(r)
+	now := c.o.Now()
+	defer c.failed.flush(r.Context(), c, now)
+	p, err := c.o.Auth.Login(r.Context(), auth.Credentials{Username: username, Password: password, Source: client.Addr})
+	var refused *auth.RefusedError
+	switch {
+	case errors.As(err, &refused):
+		// Refused before any password check: nothing was hashed and
+		// nothing is audited (the refusals are counted in
+		// vigil_login_refused_total).
+		secs := int(refused.RetryAfter / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		msg := "Too many sign-ins in progress. Try again in a moment."
+		if errors.Is(refused, auth.ErrLoginLocked) {
+			msg = "Too many failed attempts. Try again in " + refused.RetryAfter.String() + "."
+		}
+		c.renderLogin(w, r, http.StatusTooManyRequests, loginData{Next: next, Username: username, Error: msg})
 		return
-	}
-	p, err := c.o.Auth.Login(r.Context(), username, password)
-	if err != nil {
+	case err != nil:
 		if !errors.Is(err, auth.ErrBadLogin) {
 			c.o.Log.Error("console login", "err", err)
 		}
-		c.limiter.fail(ipKey)
-		c.limiter.fail(userKey)
-		c.audit(r.Context(), username, "console.login_failed", username, nil)
+		known := ""
+		if errors.Is(err, auth.ErrBadLogin) && !errors.Is(err, auth.ErrUnknownUser) {
+			known = username
+		}
+		c.failed.record(now, client.Addr, known)
 		c.renderLogin(w, r, http.StatusUnauthorized, loginData{Next: next, Username: username, Error: "Wrong username or password."})
 		return
 	}
-	c.limiter.reset(ipKey)
-	c.limiter.reset(userKey)
 	id, err := c.createSession(r.Context(), p.Name)
 	if err != nil {
 		c.o.Log.Error("console login", "err", err)
 		http.Error(w, "could not start a session", http.StatusInternalServerError)
 		return
 	}
-	c.audit(r.Context(), p.Name, "console.login", p.Name, nil)
+	c.audit(r.Context(), p.Name, "console.login", p.Name, map[string]string{"source": sourceString(auth.SourcePrefix(client.Addr))})
 	c.setCookie(w, r, loginCSRFCookie, "", -1)
 	c.setCookie(w, r, sessionCookie, id, int(c.o.SessionMax.Seconds()))
 	http.Redirect(w, r, safeNext(next), http.StatusSeeOther)

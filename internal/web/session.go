@@ -122,15 +122,16 @@ func (c *Console) deleteSession(ctx context.Context, idHash []byte) {
 	}
 }
 
-// isTLS reports whether the request reached us over TLS.
+// isTLS reports whether the request reached us over TLS: directly, or
+// through a trusted proxy that says so (X-Forwarded-Proto).
 func (c *Console) isTLS(r *http.Request) bool {
-	return r.TLS != nil || (c.o.TrustForwardedProto && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"))
+	return c.o.ClientIP.Resolve(r).HTTPS
 }
 
 func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{
 		Name: name, Value: value, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: c.isTLS(r),
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: c.o.SecureCookies || c.isTLS(r),
 	})
 }
 
@@ -204,13 +205,42 @@ func (c *Console) page(perm auth.Permission, h handlerFunc) http.Handler {
 	}))
 }
 
-// safeNext returns a local path to go to after login, or "/".
+// maxNext bounds the length of a redirect target after sign-in.
+const maxNext = 2048
+
+// safeNext returns where to go after signing in: next if it is a path on
+// this site, otherwise "/". next is attacker-controlled (a link to
+// /login?next=... can come from anywhere), so it must parse as a URL with
+// no scheme, host or user, its path must start with exactly one "/", and it
+// may not hold control characters or backslashes anywhere: browsers drop
+// TAB, CR and LF from URLs and read "\" as "/", which would turn "/<TAB>/host"
+// or "/\host" into "//host", another site.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.HasPrefix(next, "/login") || strings.ContainsAny(next, "\r\n") {
+	if next == "" || len(next) > maxNext || next[0] != '/' {
 		return "/"
 	}
-	return next
+	for i := 0; i < len(next); i++ {
+		if b := next[i]; b < 0x20 || b == 0x7f || b == '\\' || b == ' ' {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") || strings.HasPrefix(next, "//") {
+		return "/"
+	}
+	// Back to the login page would loop.
+	if u.Path == "/login" || strings.HasPrefix(u.Path, "/login/") {
+		return "/"
+	}
+	out := u.EscapedPath()
+	if u.RawQuery != "" {
+		out += "?" + u.RawQuery
+	}
+	if len(out) > maxNext || strings.HasPrefix(out, "//") || !strings.HasPrefix(out, "/") {
+		return "/"
+	}
+	return out
 }
 
 func containsFold(s, sub string) bool {

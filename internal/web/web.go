@@ -23,6 +23,7 @@ import (
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/audit"
 	"github.com/vigilsec/vigil/internal/auth"
+	"github.com/vigilsec/vigil/internal/clientip"
 	"github.com/vigilsec/vigil/internal/incident"
 	"github.com/vigilsec/vigil/internal/intel"
 	"github.com/vigilsec/vigil/internal/metrics"
@@ -87,9 +88,17 @@ type Options struct {
 	Inputs []Input
 	// Retention describes the retention policy for the sources page.
 	Retention string
-	// TrustForwardedProto treats "X-Forwarded-Proto: https" as TLS (set it
-	// only behind a TLS-terminating proxy that sets the header).
-	TrustForwardedProto bool
+	// ClientIP finds a request's client address (sign-in throttling, the
+	// audit log) and whether it came over TLS, believing X-Forwarded-For
+	// and X-Forwarded-Proto only from trusted proxies; nil trusts none.
+	ClientIP *clientip.Resolver
+	// SecureCookies marks the console's cookies Secure on every response,
+	// not only on those to requests that came over TLS (directly, or by a
+	// trusted proxy's X-Forwarded-Proto).
+	SecureCookies bool
+	// FailedLoginWindow is how long failed sign-ins from one source are
+	// counted into one audit entry after the first (default 10 min).
+	FailedLoginWindow time.Duration
 	// SessionIdle ends a session unused for this long (default 30 min).
 	SessionIdle time.Duration
 	// SessionMax ends a session this long after login (default 12 h).
@@ -105,7 +114,7 @@ type Console struct {
 	o          Options
 	db         *sql.DB
 	tmpl       *templates
-	limiter    *limiter
+	failed     *failedLogins
 	rate       *rateSampler
 	inputRates inputRates
 	// triage assigns and acknowledges alerts, as the API does.
@@ -135,7 +144,10 @@ func New(ctx context.Context, o Options) (*Console, error) {
 	if o.Rules == nil {
 		o.Rules = func() *ruleset.Loaded { return nil }
 	}
-	c := &Console{o: o, db: o.Store.Meta(), limiter: newLimiter(o.Now), rate: &rateSampler{}}
+	if o.FailedLoginWindow <= 0 {
+		o.FailedLoginWindow = defaultAuditWindow
+	}
+	c := &Console{o: o, db: o.Store.Meta(), failed: newFailedLogins(o.FailedLoginWindow, maxAuditSources), rate: &rateSampler{}}
 	var err error
 	if c.tmpl, err = parseTemplates(); err != nil {
 		return nil, err
@@ -147,6 +159,7 @@ func New(ctx context.Context, o Options) (*Console, error) {
 		}
 		c.triage = alert.NewTriager(o.Alerts, topts)
 	}
+	c.registerLoginMetrics()
 	// A first sample, so the first page shown has a rate to measure from.
 	if o.Metrics != nil {
 		mfs := c.gather()

@@ -2,13 +2,19 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vigilsec/vigil/internal/audit"
+	"github.com/vigilsec/vigil/internal/auth"
+	"github.com/vigilsec/vigil/internal/clientip"
 	"github.com/vigilsec/vigil/internal/incident"
 )
 
@@ -117,18 +123,30 @@ func TestSecurityHeadersAndNoInlineScript(t *testing.T) {
 }
 
 func TestLoginCookieFlags(t *testing.T) {
+	loopback, err := clientip.New([]string{"127.0.0.1/32", "::1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	elsewhere, err := clientip.New([]string{"10.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name       string
 		hdr        map[string]string
-		trust      bool
+		proxies    *clientip.Resolver
+		force      bool
 		wantSecure bool
 	}{
-		{"plain http", nil, false, false},
-		{"forwarded https, not trusted", map[string]string{"X-Forwarded-Proto": "https"}, false, false},
-		{"forwarded https, trusted", map[string]string{"X-Forwarded-Proto": "https"}, true, true},
+		{"plain http", nil, nil, false, false},
+		{"forwarded https, no trusted proxy", map[string]string{"X-Forwarded-Proto": "https"}, nil, false, false},
+		{"forwarded https, peer not a trusted proxy", map[string]string{"X-Forwarded-Proto": "https"}, elsewhere, false, false},
+		{"forwarded https from a trusted proxy", map[string]string{"X-Forwarded-Proto": "https"}, loopback, false, true},
+		{"forwarded http from a trusted proxy", map[string]string{"X-Forwarded-Proto": "http"}, loopback, false, false},
+		{"forced", nil, nil, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, func(o *Options) { o.TrustForwardedProto = tc.trust })
+			e := newEnv(t, func(o *Options) { o.ClientIP, o.SecureCookies = tc.proxies, tc.force })
 			c := e.client(t)
 			resp, _ := c.do("POST", "/login", c.loginForm("analyst", testPassword), tc.hdr)
 			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
@@ -335,49 +353,240 @@ func TestSessionExpiry(t *testing.T) {
 }
 
 func TestLoginRateLimit(t *testing.T) {
-	e := newEnv(t)
+	proxies, err := clientip.New([]string{"127.0.0.1/32", "::1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(o *Options) { o.ClientIP = proxies })
+	lim := e.o.Auth.LoginThrottle().Limits()
 	c := e.client(t)
-	for i := range limitFree {
+	for i := range lim.MaxFailures {
 		resp, _ := c.do("POST", "/login", c.loginForm("admin", "wrong password "+string(rune('a'+i))), nil)
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("failure %d: got %d, want 401", i+1, resp.StatusCode)
 		}
 	}
-	resp, _ := c.do("POST", "/login", c.loginForm("admin", testPassword), nil)
-	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("right password while locked: got %d Retry-After %q, want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	resp, body := c.do("POST", "/login", c.loginForm("admin", testPassword), nil)
+	if got, want := resp.Header.Get("Retry-After"), strconv.Itoa(int(lim.LockBase.Seconds())); resp.StatusCode != http.StatusTooManyRequests || got != want {
+		t.Fatalf("right password while locked: got %d Retry-After %q, want 429 with Retry-After %s", resp.StatusCode, got, want)
 	}
-	// Another username from the same address is locked too (per address).
-	if resp, _ := c.do("POST", "/login", c.loginForm("viewer", testPassword), nil); resp.StatusCode != http.StatusTooManyRequests {
-		t.Errorf("other user, same address: got %d, want 429", resp.StatusCode)
+	if !strings.Contains(body, "Too many failed attempts") {
+		t.Errorf("locked: got page %.200q, want it to say why", body)
 	}
-	e.clock.Advance(limitBase + time.Second)
+	// The lock is admin's from this address: another user from it, and
+	// admin from another address, sign in.
+	viewer := e.client(t)
+	if resp, _ := viewer.do("POST", "/login", viewer.loginForm("viewer", testPassword), nil); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("other user, same address: got %d, want 303", resp.StatusCode)
+	}
+	other := e.client(t)
+	if resp, _ := other.do("POST", "/login", other.loginForm("admin", testPassword), map[string]string{"X-Forwarded-For": "198.51.100.7"}); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("admin from another address: got %d, want 303", resp.StatusCode)
+	}
+	e.clock.Advance(lim.LockBase + time.Second)
 	if resp, _ := c.do("POST", "/login", c.loginForm("admin", testPassword), nil); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("after the lockout: got %d, want 303", resp.StatusCode)
 	}
 }
 
-func TestLimiterBackoff(t *testing.T) {
-	clk := &clock{}
-	l := newLimiter(clk.Now)
-	for range limitFree - 1 {
-		l.fail("user:a")
-	}
-	if got := l.blocked("user:a"); got != 0 {
-		t.Fatalf("after %d failures: got wait %v, want 0", limitFree-1, got)
-	}
-	want := limitBase
-	for range 10 {
-		l.fail("user:a")
-		if got := l.blocked("user:a"); got != min(want, limitMax) {
-			t.Errorf("got wait %v, want %v", got, min(want, limitMax))
+// TestLoginBusy: with every hashing slot of a source taken, a sign-in from
+// it is answered 429 at once, and nothing is hashed.
+func TestLoginBusy(t *testing.T) {
+	e := newEnv(t)
+	th := e.o.Auth.LoginThrottle()
+	c := e.client(t)
+	form := c.loginForm("admin", testPassword)
+	var held []*auth.Reservation
+	for range th.Limits().MaxHashingPerSource {
+		r, err := th.Begin("someone", false, netip.MustParseAddr("127.0.0.1"))
+		if err != nil {
+			t.Fatal(err)
 		}
-		want *= 2
+		held = append(held, r)
 	}
-	l.reset("user:a")
-	if got := l.blocked("user:a"); got != 0 {
-		t.Errorf("after reset: got wait %v, want 0", got)
+	before := th.Stats().Checks
+	resp, body := c.do("POST", "/login", form, nil)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("got %d Retry-After %q, want 429 with Retry-After 1", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
+	if !strings.Contains(body, "in progress") {
+		t.Errorf("busy: got page %.200q, want it to say why", body)
+	}
+	if got := th.Stats().Checks; got != before {
+		t.Errorf("got %d password checks, want %d: a refused sign-in was hashed", got, before)
+	}
+	for _, r := range held {
+		r.Done(false)
+	}
+	if resp, _ := c.do("POST", "/login", c.loginForm("admin", testPassword), nil); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("once the slots are free: got %d, want 303", resp.StatusCode)
+	}
+}
+
+func TestFailedLoginAudit(t *testing.T) {
+	proxies, err := clientip.New([]string{"127.0.0.1/32", "::1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(o *Options) { o.ClientIP = proxies; o.FailedLoginWindow = time.Minute })
+	ctx := context.Background()
+	const typed = "Tr0ub4dor-and-3" // a password typed into the user-name field
+	from := func(ip string) map[string]string { return map[string]string{"X-Forwarded-For": ip} }
+	c := e.client(t)
+	for _, u := range []string{typed, "admin", typed, "nobody"} {
+		if resp, _ := c.do("POST", "/login", c.loginForm(u, "wrong "+typed), from("198.51.100.1")); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("got %d, want 401", resp.StatusCode)
+		}
+	}
+	entries := func(action string) []audit.Entry {
+		t.Helper()
+		es, err := e.o.Audit.List(ctx, audit.Filter{Action: action, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return es
+	}
+	first := entries("console.login_failed")
+	if len(first) != 1 || first[0].Actor != unknownUser || first[0].Target != "198.51.100.1" {
+		t.Fatalf("got %+v, want one console.login_failed by %q for 198.51.100.1", first, unknownUser)
+	}
+	if n := len(entries("console.login_failed_repeated")); n != 0 {
+		t.Errorf("got %d summaries before the window ended, want 0", n)
+	}
+	// The window ends; the next sign-in activity writes the summary.
+	e.clock.Advance(time.Minute)
+	c.login("viewer")
+	rep := entries("console.login_failed_repeated")
+	if len(rep) != 1 {
+		t.Fatalf("got %d summaries, want 1", len(rep))
+	}
+	var sum struct {
+		Source  string         `json:"source"`
+		Fails   int            `json:"failures"`
+		Unknown int            `json:"unknown_user_failures"`
+		Users   map[string]int `json:"users"`
+	}
+	if err := json.Unmarshal(rep[0].After, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Source != "198.51.100.1" || sum.Fails != 3 || sum.Unknown != 2 || sum.Users["admin"] != 1 {
+		t.Errorf("got summary %+v, want 3 more failures from 198.51.100.1: 2 unknown users, 1 admin", sum)
+	}
+	ok := entries("console.login")
+	if len(ok) != 1 || ok[0].Actor != "viewer" || !strings.Contains(string(ok[0].After), "127.0.0.1") {
+		t.Errorf("got %+v, want the viewer's sign-in from 127.0.0.1", ok)
+	}
+	all, err := e.o.Audit.List(ctx, audit.Filter{Limit: 10000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, en := range all {
+		if b, _ := json.Marshal(en); strings.Contains(string(b), typed) || strings.Contains(string(b), "nobody") {
+			t.Errorf("audit entry %s keeps what was typed: %s", en.Action, b)
+		}
+	}
+}
+
+// TestFailedLoginAuditSources: past maxAuditSources sources in a window,
+// failures share one window: the audit log gets at most maxAuditSources+1
+// first entries per window however many sources there are.
+func TestFailedLoginAuditSources(t *testing.T) {
+	f := newFailedLogins(time.Minute, maxAuditSources)
+	now := time.Now()
+	for i := range maxAuditSources + 50 {
+		a := netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})
+		f.record(now, a, "")
+		f.record(now, a, "admin")
+	}
+	var first, summaries int
+	f.mu.Lock()
+	for _, p := range f.pending {
+		if p.action == "console.login_failed" {
+			first++
+		}
+	}
+	f.pending = nil
+	f.expireLocked(now.Add(time.Minute))
+	for _, p := range f.pending {
+		if p.action == "console.login_failed_repeated" {
+			summaries++
+			if p.target == otherSources {
+				if got := p.after.(map[string]any)["failures"]; got != 99 {
+					t.Errorf("other sources: got %v further failures, want 99 (100 less the first)", got)
+				}
+			}
+		}
+	}
+	open := len(f.open)
+	f.mu.Unlock()
+	if first != maxAuditSources+1 || summaries != maxAuditSources+1 {
+		t.Errorf("got %d first entries and %d summaries, want %d each", first, summaries, maxAuditSources+1)
+	}
+	if open != 0 {
+		t.Errorf("got %d windows open after they ended, want 0", open)
+	}
+}
+
+func TestSafeNext(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"/alerts?x=1", "/alerts?x=1"},
+		{"/incidents/abc", "/incidents/abc"},
+		{"/search?q=user.name%3Aroot", "/search?q=user.name%3Aroot"},
+		{"", "/"},
+		{"alerts", "/"},
+		{"//evil.example", "/"},
+		{"/\\evil.example", "/"},
+		{"/\\\\evil.example", "/"},
+		{"\\evil.example", "/"},
+		{"/\t/evil.example", "/"},
+		{"/\t\t/evil.example", "/"},
+		{"/\r\n/evil.example", "/"},
+		{"/\n/evil.example", "/"},
+		{"/\x00/evil.example", "/"},
+		{"/\x7f/evil.example", "/"},
+		{" //evil.example", "/"},
+		{"/ /evil.example", "/"},
+		{"https://evil.example", "/"},
+		{"https:/evil.example", "/"},
+		{"javascript:alert(1)", "/"},
+		{"/%2F/evil.example", "/"},
+		{"///evil.example", "/"},
+		{"/a\r\nSet-Cookie: x=1", "/"},
+		{"/login", "/"},
+		{"/login?next=/x", "/"},
+		{"/" + strings.Repeat("a", maxNext), "/"},
+		{"/alerts#frag", "/alerts"},
+		{"/%09/evil.example", "/%09/evil.example"}, // an escaped TAB stays in the path: same site
+	} {
+		got := safeNext(tc.in)
+		if got != tc.want {
+			t.Errorf("safeNext(%q): got %q, want %q", tc.in, got, tc.want)
+		}
+		if host := browserHost(got); host != "vigil.example" {
+			t.Errorf("safeNext(%q) = %q: a browser would go to %q", tc.in, got, host)
+		}
+	}
+}
+
+// browserHost returns the host a browser on https://vigil.example/login
+// goes to when redirected to loc: browsers drop TAB, CR and LF, strip
+// leading and trailing spaces and control characters, and read "\" as "/".
+func browserHost(loc string) string {
+	loc = strings.Map(func(r rune) rune {
+		switch r {
+		case '\t', '\r', '\n':
+			return -1
+		case '\\':
+			return '/'
+		}
+		return r
+	}, strings.TrimFunc(loc, func(r rune) bool { return r <= ' ' }))
+	base, _ := url.Parse("https://vigil.example/login")
+	u, err := url.Parse(loc)
+	if err != nil {
+		return "unparseable"
+	}
+	return base.ResolveReference(u).Host
 }
 
 func TestWantsConsole(t *testing.T) {
