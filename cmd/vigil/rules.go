@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/vigilsec/vigil/internal/egress"
 	"github.com/vigilsec/vigil/internal/parse"
 	"github.com/vigilsec/vigil/internal/ruleset"
 	"github.com/vigilsec/vigil/internal/sigma"
@@ -279,6 +281,7 @@ const DefaultRulesURL = "https://github.com/SigmaHQ/sigma/releases/latest/downlo
 
 func newRulesUpdateCmd() *cobra.Command {
 	var url, data string
+	var allow []string
 	cmd := &cobra.Command{
 		Use:   "update",
 		Short: "Download a SigmaHQ rule package into the data directory",
@@ -293,7 +296,20 @@ only once the new package is unpacked and loads.`,
 			if url == "" {
 				url = DefaultRulesURL
 			}
-			res, err := ruleset.Update(cmd.Context(), nil, url, filepath.Join(data, "rules", "sigmahq"))
+			// The download goes through the egress policy, as the
+			// server's do: a mirror on an internal address must be
+			// allowed (the same setting as the server's egress.allow).
+			if env := os.Getenv("VIGIL_EGRESS_ALLOW"); len(allow) == 0 && env != "" {
+				allow = strings.Split(env, ",")
+			}
+			policy, err := egress.New(allow)
+			if err != nil {
+				return err
+			}
+			res, err := ruleset.Update(cmd.Context(), policy, url, filepath.Join(data, "rules", "sigmahq"))
+			if errors.Is(err, egress.ErrRefused) {
+				return fmt.Errorf("%w (%s; allow it with --egress-allow CIDR)", err, egress.Detail(err))
+			}
 			if err != nil {
 				return err
 			}
@@ -307,5 +323,6 @@ only once the new package is unpacked and loads.`,
 	f := cmd.Flags()
 	f.StringVar(&url, "url", "", "package URL (default: env VIGIL_RULES_URL, else SigmaHQ's latest all-rules release)")
 	f.StringVar(&data, "data", "./vigil-data", "data directory")
+	f.StringArrayVar(&allow, "egress-allow", nil, "address or CIDR the download may reach although internal (repeatable; default: env VIGIL_EGRESS_ALLOW, comma-separated)")
 	return cmd
 }

@@ -13,6 +13,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/egress"
 )
 
 // Format is the format of a feed.
@@ -248,6 +250,16 @@ func (r *recordingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// maxFeedRedirects is how many redirects a feed download follows; each
+// hop dials through the egress policy.
+const maxFeedRedirects = 10
+
+// feedClient is the client of feed downloads: through the egress policy,
+// without a global timeout (each fetch has its feed's).
+func feedClient(p *egress.Policy) *http.Client {
+	return p.Client(egress.ClientOptions{MaxRedirects: maxFeedRedirects})
+}
+
 // fetch loads a feed. It returns an error when the feed could not be read
 // whole, in which case the previous indicators are to be kept.
 func fetch(ctx context.Context, client *http.Client, cfg FeedConfig, prev validator) (fetchResult, error) {
@@ -289,6 +301,11 @@ func fetch(ctx context.Context, client *http.Client, cfg FeedConfig, prev valida
 		}
 		resp, err := client.Do(req)
 		if err != nil {
+			if re := (*egress.RefusedError)(nil); errors.As(err, &re) {
+				// Viewers read the status: the refused address stays
+				// out of its message (egress.Detail has it, for the log).
+				return res, fmt.Errorf("fetching %s: %w", cfg.source(), re)
+			}
 			var ue *url.Error
 			if errors.As(err, &ue) {
 				err = ue.Err // the URL may carry a key

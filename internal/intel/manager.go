@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vigilsec/vigil/internal/egress"
 	"github.com/vigilsec/vigil/internal/event"
 )
 
@@ -25,9 +26,10 @@ const retryAfterFailure = 5 * time.Minute
 type Options struct {
 	// Logger receives reload reports; nil discards them.
 	Logger *slog.Logger
-	// Client fetches URL feeds; nil uses a client without a global timeout
-	// (each fetch is bounded by its feed's Timeout).
-	Client *http.Client
+	// Egress is the policy feed downloads go through, redirects included
+	// (nil: the default policy, which refuses internal addresses). Each
+	// fetch is bounded by its feed's Timeout.
+	Egress *egress.Policy
 	// Fields maps event fields to the kind of indicator they hold; nil
 	// means DefaultFields().
 	Fields map[string]Kind
@@ -86,10 +88,7 @@ type Manager struct {
 // New validates the feed configurations and returns a Manager with an empty
 // index. Call Load or Run to load the feeds.
 func New(feeds []FeedConfig, opts Options) (*Manager, error) {
-	m := &Manager{opts: opts, client: opts.Client, now: opts.Now, dirty: make(chan struct{}, 1)}
-	if m.client == nil {
-		m.client = &http.Client{}
-	}
+	m := &Manager{opts: opts, client: feedClient(opts.Egress), now: opts.Now, dirty: make(chan struct{}, 1)}
 	if m.now == nil {
 		m.now = time.Now
 	}
@@ -258,7 +257,7 @@ func (m *Manager) loadFeed(ctx context.Context, f *feedState) (changed bool, err
 	if err != nil {
 		st.LastError = err.Error()
 		m.opts.Logger.Warn("intel feed not reloaded, keeping previous indicators",
-			"feed", f.cfg.Name, "indicators", len(f.inds), "err", err)
+			"feed", f.cfg.Name, "indicators", len(f.inds), "err", egress.Detail(err))
 		return false, fmt.Errorf("intel feed %q: %w", f.cfg.Name, err)
 	}
 	st.LastError = ""

@@ -4,6 +4,7 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,8 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilsec/vigil/internal/egress"
 	"github.com/vigilsec/vigil/internal/event"
 )
+
+// loopback allows the tests' feed servers, which listen on 127.0.0.1:
+// the egress policy refuses loopback unless an admin allows it.
+var loopback = egress.MustNew("127.0.0.1/32")
 
 // feedServer serves a feed body with an ETag and answers conditional
 // requests with 304, recording what it was asked.
@@ -66,7 +72,7 @@ func TestManagerHTTPConditional(t *testing.T) {
 	fs.set("198.51.100.1\n198.51.100.2\n", `"v1"`, 0)
 	srv := httptest.NewServer(fs)
 	defer srv.Close()
-	m, err := New([]FeedConfig{{Name: "web", URL: srv.URL + "/feed.txt?key=secret", Headers: map[string]string{"Authorization": "Bearer t0k"}}}, Options{})
+	m, err := New([]FeedConfig{{Name: "web", URL: srv.URL + "/feed.txt?key=secret", Headers: map[string]string{"Authorization": "Bearer t0k"}}}, Options{Egress: loopback})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +142,7 @@ func TestManagerBadFeedKeepsIndicators(t *testing.T) {
 	m, err := New([]FeedConfig{
 		{Name: "csv", URL: srv.URL, Format: FormatCSV, CSV: CSVColumns{Value: "ip"}, MaxSize: 200},
 		{Name: "stix", Path: stixPath, Format: FormatSTIX},
-	}, Options{})
+	}, Options{Egress: loopback})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +402,7 @@ func TestManagerHTTPIfModifiedSince(t *testing.T) {
 		mu.Unlock()
 	}))
 	defer srv.Close()
-	m, err := New([]FeedConfig{{Name: "lm", URL: srv.URL}}, Options{})
+	m, err := New([]FeedConfig{{Name: "lm", URL: srv.URL}}, Options{Egress: loopback})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -427,4 +433,45 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	n, err := w.ResponseWriter.Write(p)
 	w.n += n
 	return n, err
+}
+
+// TestFeedEgress is finding 4 of issue 10 for feeds: a feed URL on an
+// address the policy refuses, by name or behind a redirect from an
+// allowed server, is not fetched, and the status viewers read says
+// "refused" without the address.
+func TestFeedEgress(t *testing.T) {
+	var innerHits atomic.Int32
+	inner := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		innerHits.Add(1)
+		fmt.Fprintln(w, "198.51.100.9")
+	}))
+	defer inner.Close()
+	l, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("cannot listen on 127.0.0.2: %v", err)
+	}
+	outer := &httptest.Server{Listener: l, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, inner.URL+"/feed.txt", http.StatusFound)
+	})}}
+	outer.Start()
+	defer outer.Close()
+	_, port, _ := net.SplitHostPort(inner.Listener.Addr().String())
+	m, err := New([]FeedConfig{
+		{Name: "by-name", URL: "http://localhost:" + port + "/feed.txt"},
+		{Name: "redirected", URL: outer.URL + "/feed.txt"},
+	}, Options{Egress: egress.MustNew("127.0.0.2/32")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Load(context.Background()); err == nil {
+		t.Fatal("Load: nil error, want both feeds refused")
+	}
+	for _, st := range m.Status() {
+		if !strings.HasSuffix(st.LastError, ": destination refused by egress policy") || strings.Contains(st.LastError, "127.0.0.1:") {
+			t.Errorf("feed %s: last error %q, want the refusal without the address", st.Name, st.LastError)
+		}
+	}
+	if n := innerHits.Load(); n != 0 {
+		t.Errorf("the loopback server got %d requests, want 0", n)
+	}
 }

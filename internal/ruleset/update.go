@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigilsec/vigil/internal/egress"
 	"github.com/vigilsec/vigil/internal/sigma"
 )
 
@@ -32,14 +33,19 @@ type UpdateResult struct {
 	Errors []error // rule files that did not parse (installed anyway, reported)
 }
 
+// maxRedirects is how many redirects a download follows (GitHub's release
+// links redirect to their storage); each hop dials through the egress
+// policy.
+const maxRedirects = 10
+
 // Update downloads a rule package (a zip archive such as SigmaHQ's release
 // packages) from url and installs its .yml files in dest, replacing what was
 // there only once the new set is unpacked and loads. Paths inside the
-// archive that would escape dest are refused.
-func Update(ctx context.Context, client *http.Client, url, dest string) (*UpdateResult, error) {
-	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Minute}
-	}
+// archive that would escape dest are refused. The download, redirects
+// included, goes through the egress policy (nil: the default policy, which
+// refuses internal addresses).
+func Update(ctx context.Context, policy *egress.Policy, url, dest string) (*UpdateResult, error) {
+	client := policy.Client(egress.ClientOptions{Timeout: 10 * time.Minute, MaxRedirects: maxRedirects})
 	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("rule package URL: %w", err)
