@@ -64,6 +64,9 @@ VIGIL_BOOTSTRAP_TOKEN, ...), then these flags. See docs/configuration.md.`,
 			if f.Changed("rules") {
 				cfg.Rules, _ = f.GetStringArray("rules")
 			}
+			if f.Changed("trust-proxy") {
+				cfg.TrustProxy, _ = f.GetStringSlice("trust-proxy")
+			}
 			if f.Changed("shutdown-timeout") {
 				cfg.ShutdownTimeout, _ = f.GetDuration("shutdown-timeout")
 			}
@@ -101,6 +104,7 @@ VIGIL_BOOTSTRAP_TOKEN, ...), then these flags. See docs/configuration.md.`,
 	f.String("tls-cert", "", "PEM certificate for --syslog-tls")
 	f.String("tls-key", "", "PEM private key for --syslog-tls")
 	f.StringArray("rules", nil, "extra Sigma rule directory (repeatable)")
+	f.StringSlice("trust-proxy", nil, "reverse proxies (CIDR[,CIDR]) whose X-Forwarded-For and X-Forwarded-Proto are believed (env VIGIL_TRUST_PROXY; default none)")
 	f.String("bootstrap-token", "", "create an admin API token with this value if it does not exist (env VIGIL_BOOTSTRAP_TOKEN)")
 	f.String("log-level", d.Log.Level, "log level: debug, info, warn, error")
 	f.String("log-format", d.Log.Format, "log format: text or json")

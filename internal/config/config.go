@@ -20,6 +20,7 @@ import (
 	"github.com/knadh/koanf/providers/env/v2"
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
+	"github.com/vigilsec/vigil/internal/clientip"
 	"github.com/vigilsec/vigil/internal/intel"
 	"github.com/vigilsec/vigil/internal/shellsafe"
 )
@@ -55,6 +56,14 @@ type Config struct {
 	Alerts    Alerts    `koanf:"alerts"`
 	Incidents Incidents `koanf:"incidents"`
 	Log       Log       `koanf:"log"`
+
+	// Login limits console sign-in: password hashing, throttling and the
+	// audit of failures (docs/security.md).
+	Login Login `koanf:"login"`
+	// TrustProxy lists the reverse proxies (CIDR prefixes or addresses)
+	// whose X-Forwarded-For and X-Forwarded-Proto are believed; from any
+	// other peer they are ignored (default none).
+	TrustProxy []string `koanf:"trust_proxy"`
 
 	// UnknownEnv lists VIGIL_* variables that name no setting. They are
 	// not errors (the command-line tools read VIGIL_TOKEN and others from
@@ -202,6 +211,49 @@ type Ingest struct {
 	MaxBodySize ByteSize `koanf:"max_body_size"`
 }
 
+// Login limits console sign-in. Every password check (argon2id, 19 MiB)
+// reserves its place before it runs; an attempt over a limit is answered
+// 429 at once, with Retry-After, without hashing.
+type Login struct {
+	// MaxHashing bounds the password checks running at once (0, the
+	// default: max(2, GOMAXPROCS)).
+	MaxHashing int `koanf:"max_hashing"`
+	// MaxHashingPerSource bounds those of one source: an IPv4 address or
+	// an IPv6 /64 (default 2).
+	MaxHashingPerSource int `koanf:"max_hashing_per_source"`
+	// MaxFailures locks a user name for one source after this many
+	// failures from it (default 5).
+	MaxFailures int `koanf:"max_failures"`
+	// MaxSourceFailures locks a source for every user name after this
+	// many failures from it (default 20).
+	MaxSourceFailures int `koanf:"max_source_failures"`
+	// MaxUserFailures locks an existing user after this many failures
+	// from all sources together, except from sources the user signed in
+	// from within Remember (default 100).
+	MaxUserFailures int `koanf:"max_user_failures"`
+	// LockBase is the first lock (default 15s); each further failure
+	// doubles it, up to LockMax (default 15m).
+	LockBase time.Duration `koanf:"lock_base"`
+	LockMax  time.Duration `koanf:"lock_max"`
+	// Forget drops the failures of a key after this long without one
+	// (default 1h).
+	Forget time.Duration `koanf:"forget"`
+	// Remember is how long a successful sign-in exempts its source from
+	// the user-wide lock (default 720h).
+	Remember time.Duration `koanf:"remember"`
+	// MaxEntries bounds the throttle's records (default 100000, about
+	// 35 MB); past it the least recently used goes first.
+	MaxEntries int `koanf:"max_entries"`
+	// AuditWindow: after the first failed sign-in from a source, further
+	// failures from it for this long are audited as one entry with their
+	// count (default 10m).
+	AuditWindow time.Duration `koanf:"audit_window"`
+	// SecureCookies marks the console's cookies Secure on every response
+	// (default false: only on requests that came over TLS, directly or
+	// through a trusted proxy's X-Forwarded-Proto).
+	SecureCookies bool `koanf:"secure_cookies"`
+}
+
 // Log configures Vigil's own logs.
 type Log struct {
 	// Level is debug, info, warn or error.
@@ -235,6 +287,9 @@ func Default() Config {
 		Incidents: Incidents{Window: 24 * time.Hour, MinLevel: "medium", RiskThreshold: 100},
 		Ingest:    Ingest{MaxBodySize: 16 << 20},
 		Log:       Log{Level: "info", Format: "text"},
+		Login: Login{MaxHashingPerSource: 2, MaxFailures: 5, MaxSourceFailures: 20, MaxUserFailures: 100,
+			LockBase: 15 * time.Second, LockMax: 15 * time.Minute, Forget: time.Hour, Remember: 30 * 24 * time.Hour,
+			MaxEntries: 100_000, AuditWindow: 10 * time.Minute},
 	}
 }
 
@@ -487,6 +542,12 @@ func (c *Config) Validate() error {
 		}
 		names[f.Name] = true
 	}
+	c.Login.validate(add)
+	for i, p := range c.TrustProxy {
+		if _, err := clientip.ParsePrefix(p); err != nil {
+			add("trust_proxy[%d]: %w", i, err)
+		}
+	}
 	if c.Ingest.MaxBodySize < 1024 {
 		add("ingest.max_body_size: must be at least 1KiB")
 	}
@@ -501,6 +562,32 @@ func (c *Config) Validate() error {
 		add("log.format: %q is not text or json", c.Log.Format)
 	}
 	return errors.Join(errs...)
+}
+
+// validate checks the sign-in limits.
+func (l *Login) validate(add func(format string, a ...any)) {
+	if l.MaxHashing < 0 || l.MaxHashing > 1024 {
+		add("login.max_hashing: %d is outside 0..1024 (0: max(2, GOMAXPROCS))", l.MaxHashing)
+	}
+	if l.MaxHashingPerSource < 1 || (l.MaxHashing > 0 && l.MaxHashingPerSource > l.MaxHashing) {
+		add("login.max_hashing_per_source: %d is outside 1..login.max_hashing", l.MaxHashingPerSource)
+	}
+	for name, n := range map[string]int{"max_failures": l.MaxFailures, "max_source_failures": l.MaxSourceFailures, "max_user_failures": l.MaxUserFailures} {
+		if n < 1 {
+			add("login.%s: must be at least 1", name)
+		}
+	}
+	for name, d := range map[string]time.Duration{"lock_base": l.LockBase, "lock_max": l.LockMax, "forget": l.Forget, "remember": l.Remember, "audit_window": l.AuditWindow} {
+		if d < time.Second {
+			add("login.%s: must be at least 1s", name)
+		}
+	}
+	if l.LockMax < l.LockBase {
+		add("login.lock_max: %v is shorter than lock_base %v", l.LockMax, l.LockBase)
+	}
+	if l.MaxEntries < 1000 {
+		add("login.max_entries: %d is below 1000", l.MaxEntries)
+	}
 }
 
 func checkAddr(a string) error {

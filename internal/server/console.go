@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/api"
+	"github.com/vigilsec/vigil/internal/clientip"
 	"github.com/vigilsec/vigil/internal/ingest/httpin"
 	"github.com/vigilsec/vigil/internal/ingest/syslog"
 	"github.com/vigilsec/vigil/internal/intel"
@@ -46,7 +47,13 @@ func (s *Server) registerConsole(mux *http.ServeMux, a *api.API) {
 	if n := int64(cfg.Retention.MaxSize); n > 0 {
 		retention = append(retention, fmt.Sprintf("at most %.1f GiB", float64(n)/(1<<30)))
 	}
+	proxies, err := clientip.New(cfg.TrustProxy)
+	if err != nil {
+		s.log.Error("web console disabled", "err", err)
+		return
+	}
 	c, err := web.New(context.Background(), web.Options{
+		ClientIP: proxies, SecureCookies: cfg.Login.SecureCookies, FailedLoginWindow: cfg.Login.AuditWindow,
 		Store: s.Store, Auth: s.Auth, Alerts: s.Alerts, Recorder: s.Recorder, Incidents: s.Incidents, Audit: s.Audit,
 		Runner: s.Runner, Notifier: s.Notifier, Metrics: s.Metrics, Pipeline: s.Pipeline, Rules: s.Rules, RuleState: s.RuleState,
 		ReloadPlaybooks: s.ReloadPlaybooks, Intel: intelStatus(s.Intel), Inputs: inputs, Retention: strings.Join(retention, ", "), Log: s.log,

@@ -251,6 +251,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	s.Auth.SetLoginThrottle(loginThrottle(cfg.Login))
 	if cfg.BootstrapToken != "" {
 		if err := s.Auth.EnsureToken(ctx, "bootstrap", cfg.BootstrapToken, auth.RoleAdmin); err != nil {
 			return fmt.Errorf("bootstrap token: %w", err)
