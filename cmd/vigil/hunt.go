@@ -2,8 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/csv"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"github.com/vigilsec/vigil/internal/csvsafe"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/hunt"
 	"github.com/vigilsec/vigil/internal/logsource"
@@ -261,12 +260,9 @@ func renderCSV(f *hunt.Finding, b []byte) []byte {
 	if f.Event != nil {
 		ev = appendEventJSON(nil, f.Event)
 	}
-	buf := bytes.NewBuffer(b)
-	w := csv.NewWriter(buf)
-	w.Write([]string{findingTime(f).UTC().Format(time.RFC3339Nano), f.Rule.Level, f.Rule.ID, f.Rule.Title,
+	// The host comes from the logs scanned: csvsafe neutralises formulas.
+	return csvsafe.Append(b, []string{findingTime(f).UTC().Format(time.RFC3339Nano), f.Rule.Level, f.Rule.ID, f.Rule.Title,
 		strings.Join(f.Rule.Tags, " "), f.Host, f.File, string(ev)})
-	w.Flush() // a bytes.Buffer does not fail
-	return buf.Bytes()
 }
 
 func (fw *findingWriter) write(f hunt.Finding) error {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/vigilsec/vigil/internal/api"
+	"github.com/vigilsec/vigil/internal/csvsafe"
 	"github.com/vigilsec/vigil/internal/query"
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/internal/store/sqlite"
@@ -161,7 +161,9 @@ func printResult(w io.Writer, body []byte, format string) error {
 	}
 	switch format {
 	case "csv":
-		cw := csv.NewWriter(w)
+		// Field names and values come from logs: csvsafe quotes every
+		// cell and neutralises formulas, in the header too.
+		cw := csvsafe.NewWriter(w)
 		cw.Write(cols)
 		for _, row := range rows {
 			rec := make([]string, len(row))

@@ -1,12 +1,12 @@
 package api
 
 import (
-	"encoding/csv"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/csvsafe"
 )
 
 // listMembers answers GET /api/v1/alerts/{id}/members: the subjects of a
@@ -49,7 +49,8 @@ func (a *API) listMembers(w http.ResponseWriter, r *http.Request) {
 	case "csv":
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", `attachment; filename="alert-`+id+`-members.csv"`)
-		cw := csv.NewWriter(w)
+		// Members are values from logs: a user name can be a formula.
+		cw := csvsafe.NewWriter(w)
 		cw.Write([]string{"kind", "value", "first_seen", "last_seen", "count"})
 		f.Limit, f.Offset = 10000, 0
 		for {

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"html/template"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/api"
+	"github.com/vigilsec/vigil/internal/csvsafe"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/query"
 	"github.com/vigilsec/vigil/internal/store"
@@ -448,16 +448,18 @@ func (c *Console) searchExport(w http.ResponseWriter, r *http.Request, s *sessio
 
 // writeCSV writes a result as CSV: the aggregate's columns, or for events
 // @timestamp then every field name seen (repeated fields joined by "; ").
-// Cells that a spreadsheet would run as a formula are prefixed with '.
+// Every cell, the header's field names included (they come from logs), is
+// quoted, and one a spreadsheet would run as a formula is prefixed with '
+// (csvsafe).
 func writeCSV(w http.ResponseWriter, res *store.Result) {
-	cw := csv.NewWriter(w)
+	cw := csvsafe.NewWriter(w)
 	defer cw.Flush()
 	if res.Rows != nil || (res.Columns != nil && res.Events == nil) {
 		cw.Write(res.Columns)
 		for _, row := range res.Rows {
 			out := make([]string, len(row))
 			for i, cell := range row {
-				out[i] = csvSafe(cellString(cell))
+				out[i] = cellString(cell)
 			}
 			cw.Write(out)
 		}
@@ -493,16 +495,6 @@ func writeCSV(w http.ResponseWriter, res *store.Result) {
 			}
 			out[i] += f.Value.Str
 		}
-		for i := 1; i < len(out); i++ {
-			out[i] = csvSafe(out[i])
-		}
 		cw.Write(out)
 	}
-}
-
-func csvSafe(s string) string {
-	if s != "" && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r') {
-		return "'" + s
-	}
-	return s
 }
