@@ -21,7 +21,9 @@ import (
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
 	"github.com/vigilsec/vigil/internal/clientip"
+	"github.com/vigilsec/vigil/internal/egress"
 	"github.com/vigilsec/vigil/internal/intel"
+	"github.com/vigilsec/vigil/internal/respond"
 	"github.com/vigilsec/vigil/internal/shellsafe"
 )
 
@@ -53,6 +55,9 @@ type Config struct {
 	Ingest    Ingest    `koanf:"ingest"`
 	Respond   Respond   `koanf:"respond"`
 	Intel     Intel     `koanf:"intel"`
+	// Egress is the policy of Vigil's outbound connections (http_request,
+	// notification routes, intel feeds, rule downloads).
+	Egress Egress `koanf:"egress"`
 	Alerts    Alerts    `koanf:"alerts"`
 	Incidents Incidents `koanf:"incidents"`
 	Log       Log       `koanf:"log"`
@@ -143,6 +148,45 @@ type Respond struct {
 	// Country, and ASN) for the enrich_geoip playbook step.
 	GeoIPDB string `koanf:"geoip_db"`
 	ASNDB   string `koanf:"asn_db"`
+	// HTTPDestinations are the endpoints the http_request action may call,
+	// by name: playbooks and analysts choose one (with.destination), they
+	// never give a URL.
+	HTTPDestinations map[string]HTTPDestination `koanf:"http_destinations"`
+}
+
+// HTTPDestination is an endpoint of the http_request action.
+type HTTPDestination struct {
+	// URL is http or https; {{.Target}} and the other fields may go into
+	// its path, query or fragment (escaped for each), not its scheme or
+	// host.
+	URL string `koanf:"url"`
+	// Method is GET, POST, PUT, PATCH or DELETE (default POST).
+	Method string `koanf:"method"`
+	// Headers are sent as they are (an Authorization header, for example).
+	Headers map[string]string `koanf:"headers"`
+	// Body is a JSON template, sent when a playbook step gives none and by
+	// manual actions; values inside a JSON string are string-escaped,
+	// elsewhere they are whole JSON values.
+	Body string `koanf:"body"`
+}
+
+// Egress configures the outbound connection policy: loopback, private,
+// shared (CGNAT), link-local (cloud metadata), unspecified, multicast and
+// reserved addresses are refused unless listed in Allow.
+type Egress struct {
+	// Allow lists addresses and CIDR prefixes Vigil may connect to
+	// although they are internal (default none).
+	Allow []string `koanf:"allow"`
+}
+
+// Destinations returns the http_request destinations as package respond
+// takes them.
+func (r Respond) Destinations() map[string]respond.Destination {
+	out := make(map[string]respond.Destination, len(r.HTTPDestinations))
+	for name, d := range r.HTTPDestinations {
+		out[name] = respond.Destination{URL: d.URL, Method: d.Method, Headers: d.Headers, Body: d.Body}
+	}
+	return out
 }
 
 // BatchCommand is a command for a batch of targets.
@@ -530,6 +574,15 @@ func (c *Config) Validate() error {
 		}
 		if _, err := os.Stat(p); err != nil {
 			add("%s: %w", name, err)
+		}
+	}
+	policy, err := egress.New(c.Egress.Allow)
+	if err != nil {
+		add("%w", err)
+	}
+	for name, d := range c.Respond.Destinations() {
+		if err := respond.CheckDestination(name, d, policy); err != nil {
+			add("respond.http_destinations: %w", err)
 		}
 	}
 	names := map[string]bool{}

@@ -392,13 +392,23 @@ type destination struct {
 	headers map[string]string
 }
 
-var destNameRe = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+var destNameRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// CheckDestination reports what is wrong with destination d (its name, URL
+// template, method, headers and body template); a host written as an
+// address the egress policy refuses is refused now, a name is checked
+// when it is dialled. New runs it on every destination; --check-config
+// too.
+func CheckDestination(name string, d Destination, policy *egress.Policy) error {
+	_, err := checkDestination(name, d, policy)
+	return err
+}
 
 // checkDestination parses and checks d; a host written as an address is
 // checked against the egress policy now, a name when it is dialled.
 func checkDestination(name string, d Destination, policy *egress.Policy) (*destination, error) {
 	if !destNameRe.MatchString(name) {
-		return nil, fmt.Errorf("destination %q: names are 1 to 64 letters, digits, '.', '_' or '-'", name)
+		return nil, fmt.Errorf("destination %q: names are 1 to 64 letters, digits, '_' or '-'", name)
 	}
 	out := &destination{name: name, method: strings.ToUpper(strings.TrimSpace(d.Method)), headers: map[string]string{}}
 	switch out.method {

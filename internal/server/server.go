@@ -29,6 +29,7 @@ import (
 	"github.com/vigilsec/vigil/internal/datadir"
 	"github.com/vigilsec/vigil/internal/demo"
 	"github.com/vigilsec/vigil/internal/detect"
+	"github.com/vigilsec/vigil/internal/egress"
 	"github.com/vigilsec/vigil/internal/geoip"
 	"github.com/vigilsec/vigil/internal/incident"
 	"github.com/vigilsec/vigil/internal/ingest/syslog"
@@ -160,6 +161,13 @@ func (s *Server) ReloadPlaybooks() error {
 			continue
 		}
 		books = append(books, p)
+	}
+	var errs []error
+	for _, p := range books {
+		errs = append(errs, s.Runner.Check(p)) // http_request destinations exist
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	s.Runner.SetPlaybooks(books)
 	s.log.Info("playbooks loaded", "playbooks", len(books))
@@ -299,7 +307,13 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		return err
 	}
 	s.ruleFilter = s.RuleState.Filter
-	s.Notifier, err = notify.Open(ctx, st.Meta(), notify.Options{Logger: s.log})
+	// One egress policy for every outbound connection: notification
+	// routes, http_request, intel feeds.
+	egressPolicy, err := egress.New(cfg.Egress.Allow)
+	if err != nil {
+		return err
+	}
+	s.Notifier, err = notify.Open(ctx, st.Meta(), notify.Options{Logger: s.log, Egress: egressPolicy})
 	if err != nil {
 		return fmt.Errorf("notifications: %w", err)
 	}
@@ -313,6 +327,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	}()
 	ropts := respond.Options{
 		Commands: cfg.Respond.Commands, NeverBlock: cfg.Respond.NeverBlock, BatchCommands: batchCommands(cfg.Respond.BatchCommands),
+		Destinations: cfg.Respond.Destinations(), Egress: egressPolicy,
 		Audit:     s.Audit.RecordTx,
 		WriteLock: s.metaWrites.Background(),
 		QueueLock: s.metaWrites.Urgent(),
@@ -390,7 +405,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	}, parse.New(parse.Options{ShareData: true}), st, s.Metrics, s.log)
 	var det pipeline.Detector = s.Recorder
 	if len(cfg.Intel.Feeds) > 0 {
-		s.Intel, err = intel.New(cfg.Intel.Feeds, intel.Options{Logger: s.log})
+		s.Intel, err = intel.New(cfg.Intel.Feeds, intel.Options{Logger: s.log, Egress: egressPolicy})
 		if err != nil {
 			return fmt.Errorf("intel: %w", err)
 		}
