@@ -25,6 +25,7 @@ import (
 	"github.com/vigilsec/vigil/internal/respond"
 	"github.com/vigilsec/vigil/internal/ruleset"
 	"github.com/vigilsec/vigil/internal/rulestate"
+	"github.com/vigilsec/vigil/internal/searchlimit"
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/internal/timeparse"
 )
@@ -38,6 +39,9 @@ type Options struct {
 	Auth    *auth.Service
 	Metrics *metrics.Metrics
 	Log     *slog.Logger
+	// Search runs searches within the server's search limits (nil: a
+	// limiter with the default limits).
+	Search *searchlimit.Limiter
 	// Ready reports nil when the server accepts traffic.
 	Ready func() error
 	// Now is the clock (tests); nil means time.Now.
@@ -83,6 +87,9 @@ func New(o Options) *API {
 	}
 	if o.Ready == nil {
 		o.Ready = func() error { return nil }
+	}
+	if o.Search == nil {
+		o.Search = searchlimit.New(searchlimit.Limits{})
 	}
 	a := &API{o: o}
 	if o.Alerts != nil {
@@ -201,23 +208,41 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) {
 		}
 		*dst = n
 	}
-	res, err := a.o.Store.Search(r.Context(), req)
+	res, err := a.o.Search.Search(r.Context(), a.o.Store, searchUser(r.Context()), req)
 	if err != nil {
-		if errors.Is(err, store.ErrBadRequest) {
-			writeError(w, http.StatusBadRequest, err.Error())
-			return
-		}
 		if r.Context().Err() != nil {
 			return // client went away
 		}
-		a.o.Log.Error("search failed", "query", q, "err", err)
-		writeError(w, http.StatusInternalServerError, "search failed: "+err.Error())
+		// Bounds (busy 429, too many groups or memory 422, timeout 503)
+		// and bad requests say what was wrong; anything else is logged
+		// and answered without its detail.
+		status, msg, retry := searchlimit.Public(err)
+		if status == http.StatusInternalServerError {
+			a.o.Log.Error("search failed", "query", q, "err", err)
+		}
+		if retry > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(retry))
+		}
+		writeError(w, status, msg)
 		return
 	}
 	a.o.Metrics.QuerySeconds.Observe(time.Since(start).Seconds())
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	w.Write(AppendResult(nil, res))
+}
+
+// searchUser names the caller for the per-user search limit: the API
+// token it authenticated with.
+func searchUser(ctx context.Context) string {
+	p := PrincipalFrom(ctx)
+	if p == nil {
+		return ""
+	}
+	if p.TokenID != "" {
+		return "token:" + p.TokenID
+	}
+	return "user:" + p.Name
 }
 
 // AppendResult appends the JSON form of a search result: {"total": N,

@@ -57,9 +57,10 @@ type Config struct {
 	Intel     Intel     `koanf:"intel"`
 	// Egress is the policy of Vigil's outbound connections (http_request,
 	// notification routes, intel feeds, rule downloads).
-	Egress Egress `koanf:"egress"`
+	Egress    Egress    `koanf:"egress"`
 	Alerts    Alerts    `koanf:"alerts"`
 	Incidents Incidents `koanf:"incidents"`
+	Search    Search    `koanf:"search"`
 	Log       Log       `koanf:"log"`
 
 	// Login limits console sign-in: password hashing, throttling and the
@@ -298,6 +299,31 @@ type Login struct {
 	SecureCookies bool `koanf:"secure_cookies"`
 }
 
+// Search bounds what searches may cost the server; the API's and the
+// console's run through one limiter (docs/security.md, "Search limits").
+type Search struct {
+	// MaxGroups bounds the groups (rows before sort and limit) of one
+	// stats or timechart; past it the search fails with "too many groups"
+	// (default 10000).
+	MaxGroups int `koanf:"max_groups"`
+	// MaxQueryMemory is one search's memory budget: group keys,
+	// aggregate state, distinct values and buffered events, estimated
+	// (default 64MiB).
+	MaxQueryMemory ByteSize `koanf:"max_query_memory"`
+	// Timeout stops a search that runs longer (default 30s).
+	Timeout time.Duration `koanf:"timeout"`
+	// MaxConcurrent bounds the searches running at once, all users
+	// together (default 4); MaxConcurrentPerUser those of one user or API
+	// token (default 3).
+	MaxConcurrent        int `koanf:"max_concurrent"`
+	MaxConcurrentPerUser int `koanf:"max_concurrent_per_user"`
+	// QueueWait is how long a search past either bound waits for a turn
+	// before it is answered 429 with Retry-After (default 2s; 0 answers at
+	// once); at most MaxQueued wait at a time (default 64).
+	QueueWait time.Duration `koanf:"queue_wait"`
+	MaxQueued int           `koanf:"max_queued"`
+}
+
 // Log configures Vigil's own logs.
 type Log struct {
 	// Level is debug, info, warn or error.
@@ -334,6 +360,9 @@ func Default() Config {
 		Login: Login{MaxHashingPerSource: 2, MaxFailures: 5, MaxSourceFailures: 20, MaxUserFailures: 100,
 			LockBase: 15 * time.Second, LockMax: 15 * time.Minute, Forget: time.Hour, Remember: 30 * 24 * time.Hour,
 			MaxEntries: 100_000, AuditWindow: 10 * time.Minute},
+
+		Search: Search{MaxGroups: 10000, MaxQueryMemory: 64 << 20, Timeout: 30 * time.Second,
+			MaxConcurrent: 4, MaxConcurrentPerUser: 3, QueueWait: 2 * time.Second, MaxQueued: 64},
 	}
 }
 
@@ -600,6 +629,28 @@ func (c *Config) Validate() error {
 		if _, err := clientip.ParsePrefix(p); err != nil {
 			add("trust_proxy[%d]: %w", i, err)
 		}
+	}
+	sr := c.Search
+	if sr.MaxGroups < 1 {
+		add("search.max_groups: must be at least 1")
+	}
+	if sr.MaxQueryMemory < 1<<20 {
+		add("search.max_query_memory: must be at least 1MiB")
+	}
+	if sr.Timeout < 100*time.Millisecond || sr.Timeout > time.Hour {
+		add("search.timeout: %v is outside 100ms..1h", sr.Timeout)
+	}
+	if sr.MaxConcurrent < 1 {
+		add("search.max_concurrent: must be at least 1")
+	}
+	if sr.MaxConcurrentPerUser < 1 || sr.MaxConcurrentPerUser > sr.MaxConcurrent {
+		add("search.max_concurrent_per_user: %d is outside 1..search.max_concurrent (%d)", sr.MaxConcurrentPerUser, sr.MaxConcurrent)
+	}
+	if sr.QueueWait < 0 || sr.QueueWait > time.Minute {
+		add("search.queue_wait: %v is outside 0..1m", sr.QueueWait)
+	}
+	if sr.MaxQueued < 1 {
+		add("search.max_queued: must be at least 1")
 	}
 	if c.Ingest.MaxBodySize < 1024 {
 		add("ingest.max_body_size: must be at least 1KiB")

@@ -42,6 +42,7 @@ import (
 	"github.com/vigilsec/vigil/internal/respond"
 	"github.com/vigilsec/vigil/internal/ruleset"
 	"github.com/vigilsec/vigil/internal/rulestate"
+	"github.com/vigilsec/vigil/internal/searchlimit"
 	"github.com/vigilsec/vigil/internal/store/sqlite"
 )
 
@@ -87,6 +88,8 @@ type Server struct {
 	Notifier  *notify.Notifier
 	Intel     *intel.Manager
 	RuleState *rulestate.State
+	// searches bounds the API's and the console's searches together.
+	searches *searchlimit.Limiter
 
 	// metaWrites orders the write transactions of the alert path (urgent)
 	// and the response runner (background) on the metadata database.
@@ -459,9 +462,13 @@ func (s *Server) Run(ctx context.Context) (err error) {
 
 	// HTTP: API and ingest endpoints on one listener.
 	mux := http.NewServeMux()
+	s.searches = searchlimit.New(searchLimits(cfg.Search))
+	if err := s.searches.Register(s.Metrics.Registry); err != nil {
+		return err
+	}
 	apiSrv := api.New(api.Options{
 		Store: st, Auth: s.Auth, Metrics: s.Metrics, Log: s.log, Alerts: alerts, Recorder: s.Recorder, Incidents: s.Incidents, Audit: s.Audit, Runner: s.Runner, ReloadPlaybooks: s.ReloadPlaybooks, Intel: s.Intel, Rules: s.Rules,
-		Reload: s.ReloadRules, RuleState: s.RuleState,
+		Reload: s.ReloadRules, RuleState: s.RuleState, Search: s.searches,
 		Ready: func() error {
 			if !s.ready.Load() {
 				return errors.New("starting or stopping")

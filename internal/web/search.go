@@ -15,6 +15,7 @@ import (
 	"github.com/vigilsec/vigil/internal/csvsafe"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/query"
+	"github.com/vigilsec/vigil/internal/searchlimit"
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/internal/timeparse"
 )
@@ -119,14 +120,28 @@ type searchData struct {
 // maxSidebarFields bounds the fields whose top values the sidebar shows.
 const maxSidebarFields = 8
 
-func (c *Console) runSearch(r *http.Request, p searchParams, limit int) (*store.Result, time.Duration, error) {
+// runSearch runs a search for the signed-in user within the search
+// limits (the same limiter as the API's; the console's user is one
+// "user").
+func (c *Console) runSearch(r *http.Request, s *session, p searchParams, limit int) (*store.Result, time.Duration, error) {
 	start := time.Now()
-	res, err := c.o.Store.Search(r.Context(), store.SearchRequest{Query: p.parsed, From: p.from, To: p.to, Limit: limit})
+	res, err := c.o.Search.Search(r.Context(), c.o.Store, "user:"+s.Username, store.SearchRequest{Query: p.parsed, From: p.from, To: p.to, Limit: limit})
 	took := time.Since(start)
 	if err == nil && c.o.Metrics != nil {
 		c.o.Metrics.QuerySeconds.Observe(took.Seconds())
 	}
 	return res, took, err
+}
+
+// searchError is what the page says of a search error: bounds and bad
+// queries say what was wrong, anything else is logged and shown without
+// its detail (a store error may name files).
+func (c *Console) searchError(r *http.Request, err error) string {
+	status, msg, _ := searchlimit.Public(err)
+	if status == http.StatusInternalServerError && r.Context().Err() == nil {
+		c.o.Log.Error("search failed", "err", err)
+	}
+	return msg
 }
 
 func (c *Console) search(w http.ResponseWriter, r *http.Request, s *session) {
@@ -140,10 +155,10 @@ func (c *Console) search(w http.ResponseWriter, r *http.Request, s *session) {
 		c.show(w, r, s, "search", "Search", d, start)
 		return
 	}
-	res, took, err := c.runSearch(r, p, store.DefaultLimit)
+	res, took, err := c.runSearch(r, s, p, store.DefaultLimit)
 	d.Ran, d.Took = true, took
 	if err != nil {
-		d.Err = err.Error()
+		d.Err = c.searchError(r, err)
 		c.show(w, r, s, "search", "Search", d, start)
 		return
 	}
@@ -242,9 +257,11 @@ func (c *Console) searchRows(w http.ResponseWriter, r *http.Request, s *session)
 	d.P = p
 	if err == nil {
 		var res *store.Result
-		res, d.Took, err = c.runSearch(r, p, store.DefaultLimit)
+		res, d.Took, err = c.runSearch(r, s, p, store.DefaultLimit)
 		if err == nil {
 			c.fillResult(&d, res)
+		} else {
+			err = errors.New(c.searchError(r, err))
 		}
 	}
 	if err != nil {
@@ -259,6 +276,8 @@ func (c *Console) searchRows(w http.ResponseWriter, r *http.Request, s *session)
 type fieldTop struct {
 	Field  string
 	Values []valueCount
+	// Note replaces the values when there are too many to count.
+	Note string
 }
 
 type valueCount struct {
@@ -296,8 +315,16 @@ func (c *Console) searchFields(w http.ResponseWriter, r *http.Request, s *sessio
 		var res *store.Result
 		sp := p
 		sp.parsed = sq
-		res, _, err = c.runSearch(r, sp, 5)
+		res, _, err = c.runSearch(r, s, sp, 5)
+		if le, ok := errors.AsType[*store.LimitError](err); ok && errors.Is(le, store.ErrTooManyGroups) {
+			// A field with more values than an aggregate may group: say
+			// so and go on with the other fields.
+			tops = append(tops, fieldTop{Field: f, Note: fmt.Sprintf("more than %d values", le.Limit)})
+			err = nil
+			continue
+		}
 		if err != nil {
+			err = errors.New(c.searchError(r, err))
 			break
 		}
 		ft := fieldTop{Field: f}
@@ -354,8 +381,10 @@ func (c *Console) searchChart(w http.ResponseWriter, r *http.Request, s *session
 			sp := p
 			sp.parsed, sp.from, sp.to = sq, from, to
 			var res *store.Result
-			res, _, err = c.runSearch(r, sp, store.MaxLimit)
-			if err == nil {
+			res, _, err = c.runSearch(r, s, sp, store.MaxLimit)
+			if err != nil {
+				err = errors.New(c.searchError(r, err))
+			} else {
 				first := from.Truncate(span)
 				n := int(to.Sub(first)/span) + 1
 				vals := make([]float64, n)
@@ -422,13 +451,13 @@ func (c *Console) searchExport(w http.ResponseWriter, r *http.Request, s *sessio
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	res, _, err := c.runSearch(r, p, store.MaxLimit)
+	res, _, err := c.runSearch(r, s, p, store.MaxLimit)
 	if err != nil {
-		code := http.StatusInternalServerError
-		if errors.Is(err, store.ErrBadRequest) {
-			code = http.StatusBadRequest
+		code, _, retry := searchlimit.Public(err)
+		if retry > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(retry))
 		}
-		http.Error(w, err.Error(), code)
+		http.Error(w, c.searchError(r, err), code)
 		return
 	}
 	c.audit(r.Context(), s.Username, "search.export", p.Q, map[string]any{"format": r.URL.Query().Get("format")})

@@ -31,6 +31,7 @@ import (
 	"github.com/vigilsec/vigil/internal/respond"
 	"github.com/vigilsec/vigil/internal/ruleset"
 	"github.com/vigilsec/vigil/internal/rulestate"
+	"github.com/vigilsec/vigil/internal/searchlimit"
 	"github.com/vigilsec/vigil/internal/store"
 )
 
@@ -88,6 +89,9 @@ type Options struct {
 	Inputs []Input
 	// Retention describes the retention policy for the sources page.
 	Retention string
+	// Search runs searches within the server's search limits (nil: a
+	// limiter with the default limits).
+	Search *searchlimit.Limiter
 	// ClientIP finds a request's client address (sign-in throttling, the
 	// audit log) and whether it came over TLS, believing X-Forwarded-For
 	// and X-Forwarded-Proto only from trusted proxies; nil trusts none.
@@ -146,6 +150,9 @@ func New(ctx context.Context, o Options) (*Console, error) {
 	}
 	if o.FailedLoginWindow <= 0 {
 		o.FailedLoginWindow = defaultAuditWindow
+	}
+	if o.Search == nil {
+		o.Search = searchlimit.New(searchlimit.Limits{})
 	}
 	c := &Console{o: o, db: o.Store.Meta(), failed: newFailedLogins(o.FailedLoginWindow, maxAuditSources), rate: &rateSampler{}}
 	var err error
