@@ -87,6 +87,9 @@ type Options struct {
 	// runner recording a wave's thousands of blocks) can starve another;
 	// a Go mutex hands the database over in turn instead.
 	WriteLock sync.Locker
+	// SuppressionMaxExpiry is the longest a suppression added by someone
+	// who is not an admin may last (default DefaultSuppressionMaxExpiry).
+	SuppressionMaxExpiry time.Duration
 }
 
 // Recorder runs every event through the current rule set and turns what
@@ -161,6 +164,9 @@ func NewRecorder(ctx context.Context, s *Store, log *slog.Logger, o Options) (*R
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if o.SuppressionMaxExpiry <= 0 {
+		o.SuppressionMaxExpiry = DefaultSuppressionMaxExpiry
 	}
 	if o.QueueSize <= 0 {
 		o.QueueSize = 65536
@@ -787,11 +793,17 @@ func (r *Recorder) Flush() {
 	<-done
 }
 
-// AddSuppression stores a suppression and applies it at once.
-func (r *Recorder) AddSuppression(ctx context.Context, s *Suppression) error {
+// AddSuppression stores a suppression and applies it at once. admin says
+// whether its author is an admin: see CheckSuppression for what only an
+// admin may add.
+func (r *Recorder) AddSuppression(ctx context.Context, s *Suppression, admin bool) error {
 	r.sup.mu.Lock()
 	defer r.sup.mu.Unlock()
-	if err := r.store.CreateSuppression(ctx, s, r.opts.Now()); err != nil {
+	now := r.opts.Now()
+	if err := CheckSuppression(s, admin, now, r.opts.SuppressionMaxExpiry); err != nil {
+		return err
+	}
+	if err := r.store.CreateSuppression(ctx, s, now); err != nil {
 		return err
 	}
 	return r.sup.load(ctx)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,45 @@ type Suppression struct {
 	Expires time.Time `json:"expires,omitzero"`
 	Hits    int64     `json:"hits"`
 	LastHit time.Time `json:"last_hit,omitzero"`
+}
+
+// DefaultSuppressionMaxExpiry is the longest a suppression added by
+// someone who is not an admin may last, unless configured otherwise.
+const DefaultSuppressionMaxExpiry = 30 * 24 * time.Hour
+
+// ErrForbidden is returned for a suppression its author's role may not
+// add.
+var ErrForbidden = errors.New("forbidden")
+
+// CheckSuppression applies the rules on who may silence what, before s is
+// stored. A suppression for every rule (rule_id "*") silences everything
+// its query matches, and all of it when the query is empty: only an admin
+// may add one, and it must expire. Anyone else's suppression must expire,
+// within maxExpiry of now; an admin's for one rule may be permanent.
+// Wildcards other than the whole "*" are refused: rule ids match exactly.
+// Refusals by role wrap ErrForbidden.
+func CheckSuppression(s *Suppression, admin bool, now time.Time, maxExpiry time.Duration) error {
+	s.RuleID = strings.TrimSpace(s.RuleID)
+	if s.RuleID != "*" && strings.Contains(s.RuleID, "*") {
+		return fmt.Errorf("rule_id %q: name one rule, or \"*\" for every rule; rule ids do not take wildcards", s.RuleID)
+	}
+	limit := strings.TrimSuffix(strings.TrimSuffix(maxExpiry.String(), "0s"), "0m")
+	if days := maxExpiry / (24 * time.Hour); days > 0 && maxExpiry%(24*time.Hour) == 0 {
+		limit = fmt.Sprintf("%dd", days)
+	}
+	switch {
+	case s.RuleID == "*" && !admin:
+		return fmt.Errorf("%w: rule_id \"*\" silences every rule: only an admin may add it", ErrForbidden)
+	case s.RuleID == "*" && s.Expires.IsZero():
+		return errors.New("rule_id \"*\" silences every rule: it needs an expiry (expires)")
+	case admin:
+		return nil
+	case s.Expires.IsZero():
+		return fmt.Errorf("%w: a suppression needs an expiry (expires) of at most %s; only an admin may add a permanent one", ErrForbidden, limit)
+	case s.Expires.Sub(now) > maxExpiry:
+		return fmt.Errorf("%w: expires %s is more than %s from now; only an admin may suppress for longer", ErrForbidden, s.Expires.UTC().Format(time.RFC3339), limit)
+	}
+	return nil
 }
 
 // Active reports whether s applies at t.

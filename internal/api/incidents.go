@@ -325,8 +325,13 @@ func (a *API) createSuppression(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := a.o.Recorder.AddSuppression(r.Context(), sp); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	p := PrincipalFrom(r.Context())
+	if err := a.o.Recorder.AddSuppression(r.Context(), sp, p != nil && p.Can(auth.PermAdmin)); err != nil {
+		code := http.StatusBadRequest
+		if errors.Is(err, alert.ErrForbidden) {
+			code = http.StatusForbidden
+		}
+		writeError(w, code, err.Error())
 		return
 	}
 	a.audit(r, "suppression.create", sp.ID, nil, sp)

@@ -95,6 +95,10 @@ type Alerts struct {
 	// at once, default 250000); past it the least recently used one-off
 	// key goes first (vigil_correlation_groups_evicted_total).
 	CorrelationGroups int `koanf:"correlation_groups"`
+	// SuppressionMaxExpiry is the longest a suppression added by an
+	// analyst may last (default 720h, 30 days); only an admin may add a
+	// longer or permanent one, or one for every rule ("*").
+	SuppressionMaxExpiry time.Duration `koanf:"suppression_max_expiry"`
 }
 
 // Campaign configures storm grouping: when one rule raises alerts for
@@ -352,7 +356,7 @@ func Default() Config {
 			FlushInterval: 100 * time.Millisecond,
 		},
 		Retention: Retention{MaxAge: 30 * 24 * time.Hour},
-		Alerts: Alerts{MinLevel: "low", Window: time.Hour, QueueSize: 65536, CorrelationGroups: 250000,
+		Alerts: Alerts{MinLevel: "low", Window: time.Hour, QueueSize: 65536, CorrelationGroups: 250000, SuppressionMaxExpiry: 30 * 24 * time.Hour,
 			Campaign: Campaign{Threshold: 5, Window: 10 * time.Minute}},
 		Incidents: Incidents{Window: 24 * time.Hour, MinLevel: "medium", RiskThreshold: 100},
 		Ingest:    Ingest{MaxBodySize: 16 << 20},
@@ -576,6 +580,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Alerts.CorrelationGroups <= 0 {
 		add("alerts.correlation_groups: must be positive")
+	}
+	if c.Alerts.SuppressionMaxExpiry <= 0 {
+		add("alerts.suppression_max_expiry: %s (want a positive duration such as 720h)", c.Alerts.SuppressionMaxExpiry)
 	}
 	if c.Alerts.Campaign.Threshold == 0 || c.Alerts.Campaign.Threshold < -1 {
 		add("alerts.campaign.threshold: %d (want 2 or more, or -1 to disable campaigns)", c.Alerts.Campaign.Threshold)

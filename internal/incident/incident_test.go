@@ -142,7 +142,7 @@ func TestSuppression(t *testing.T) {
 	ctx := context.Background()
 	r := rule("r1", "Failed login", "high")
 	sp := &alert.Suppression{RuleID: "r1", Query: "source.ip:10.0.0.0/8", Reason: "internal scanner", Author: "alice", Expires: f.now.Add(time.Hour)}
-	if err := f.rec.AddSuppression(ctx, sp); err != nil {
+	if err := f.rec.AddSuppression(ctx, sp, true); err != nil {
 		t.Fatal(err)
 	}
 	f.detect(r, ev(f.now, "source.ip", "10.1.2.3"))

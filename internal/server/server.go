@@ -286,6 +286,8 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		Campaign:     alert.CampaignOptions{Threshold: cfg.Alerts.Campaign.Threshold, Window: cfg.Alerts.Campaign.Window},
 		OnShed:       func() { s.Metrics.DetectionsShed.Inc() },
 		OnEvict:      func(n int) { s.Metrics.AlertIndexEvicted.Add(float64(n)) },
+
+		SuppressionMaxExpiry: cfg.Alerts.SuppressionMaxExpiry,
 	})
 	if err != nil {
 		return err

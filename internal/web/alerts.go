@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/auth"
 	"github.com/vigilsec/vigil/internal/timeparse"
 )
 
@@ -166,7 +167,7 @@ func (c *Console) alertsBulk(w http.ResponseWriter, r *http.Request, s *session)
 		msg = fmt.Sprintf("Set %d alerts %s.", len(ids), status)
 	case "suppress":
 		var n int
-		n, err = c.suppressAlerts(ctx, ids, s.Username, r.PostFormValue("reason"), r.PostFormValue("query"), r.PostFormValue("expires"))
+		n, err = c.suppressAlerts(ctx, ids, s.Username, s.Role.Can(auth.PermAdmin), r.PostFormValue("reason"), r.PostFormValue("query"), r.PostFormValue("expires"))
 		msg = fmt.Sprintf("Added %d suppressions.", n)
 	case "incident":
 		id, ierr := c.incidentFromAlerts(ctx, ids, s.Username, r.PostFormValue("title"), r.PostFormValue("severity"))
@@ -209,8 +210,9 @@ func (c *Console) setAlertStatus(ctx context.Context, ids []string, status strin
 	return nil
 }
 
-// suppressAlerts adds one suppression per rule of the selected alerts.
-func (c *Console) suppressAlerts(ctx context.Context, ids []string, actor, reason, q, expires string) (int, error) {
+// suppressAlerts adds one suppression per rule of the selected alerts;
+// admin says whether actor is an admin (alert.CheckSuppression).
+func (c *Console) suppressAlerts(ctx context.Context, ids []string, actor string, admin bool, reason, q, expires string) (int, error) {
 	if c.o.Recorder == nil {
 		return 0, errors.New("suppressions are not available")
 	}
@@ -234,7 +236,7 @@ func (c *Console) suppressAlerts(ctx context.Context, ids []string, actor, reaso
 		}
 		seen[a.RuleID] = true
 		sp := &alert.Suppression{RuleID: a.RuleID, Query: q, Reason: strings.TrimSpace(reason), Author: actor, Expires: exp}
-		if err := c.o.Recorder.AddSuppression(ctx, sp); err != nil {
+		if err := c.o.Recorder.AddSuppression(ctx, sp, admin); err != nil {
 			return n, err
 		}
 		n++

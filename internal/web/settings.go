@@ -61,7 +61,9 @@ func (c *Console) settingsData(r *http.Request, s *session) (settingsData, error
 		}
 	}
 	if c.o.Runner != nil {
-		d.Playbooks = c.o.Runner.Playbooks()
+		for _, p := range c.o.Runner.Playbooks() {
+			d.Playbooks = append(d.Playbooks, p.Masked()) // as the API shows them
+		}
 	}
 	if c.o.Alerts != nil {
 		if d.Suppressions, err = c.o.Alerts.ListSuppressions(ctx); err != nil {
@@ -248,7 +250,7 @@ func (c *Console) settingsSuppression(w http.ResponseWriter, r *http.Request, s 
 		}
 		sp.Expires = c.o.Now().Add(d)
 	}
-	err := c.o.Recorder.AddSuppression(r.Context(), sp)
+	err := c.o.Recorder.AddSuppression(r.Context(), sp, s.Role.Can(auth.PermAdmin))
 	if err == nil {
 		c.audit(r.Context(), s.Username, "suppression.create", sp.ID, sp)
 	}

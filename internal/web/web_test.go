@@ -255,7 +255,9 @@ func TestRolesEnforced(t *testing.T) {
 		{"/incidents/" + inc.ID + "/comments", url.Values{"text": {"hi"}}},
 		{"/incidents/" + inc.ID + "/actions", url.Values{"action": {"comment"}, "text": {"x"}}},
 		{"/rules/state", url.Values{"id": {builtinRules(t).Set.Rules[0].ID}, "state": {"disabled"}}},
-		{"/settings/suppressions", url.Values{"rule_id": {"*"}, "reason": {"x"}}},
+		// An analyst suppresses one rule for a while; every rule ("*") or
+		// for ever is an admin's (checked below).
+		{"/settings/suppressions", url.Values{"rule_id": {"r1"}, "reason": {"x"}, "expires": {"7d"}}},
 	}
 	admins := []struct {
 		path string
@@ -293,6 +295,18 @@ func TestRolesEnforced(t *testing.T) {
 		if resp, body := analyst.post(w.path, w.form); resp.StatusCode != http.StatusSeeOther || strings.Contains(resp.Header.Get("Location"), "err=") {
 			t.Errorf("analyst POST %s: got %d to %q, want 303 without error; %.200s", w.path, resp.StatusCode, resp.Header.Get("Location"), body)
 		}
+	}
+	for _, form := range []url.Values{
+		{"rule_id": {"*"}, "reason": {"x"}, "expires": {"1h"}},
+		{"rule_id": {"r1"}, "reason": {"x"}},
+	} {
+		if resp, _ := analyst.post("/settings/suppressions", form); !strings.Contains(resp.Header.Get("Location"), "err=forbidden") {
+			t.Errorf("analyst POST /settings/suppressions %v: got %d to %q, want it refused as forbidden", form, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	sups, _ := e.o.Alerts.ListSuppressions(context.Background())
+	if len(sups) != 1 || sups[0].RuleID != "r1" || sups[0].Expires.IsZero() {
+		t.Errorf("suppressions: got %+v, want only the analyst's expiring one on r1", sups)
 	}
 }
 
