@@ -63,6 +63,10 @@ type Config struct {
 	Search    Search    `koanf:"search"`
 	Log       Log       `koanf:"log"`
 
+	// HTTPServer hardens the HTTP listener: TLS, timeouts and connection
+	// caps.
+	HTTPServer HTTPServer `koanf:"http_server"`
+
 	// Login limits console sign-in: password hashing, throttling and the
 	// audit of failures (docs/security.md).
 	Login Login `koanf:"login"`
@@ -214,6 +218,10 @@ type Syslog struct {
 	MaxMessageSize int `koanf:"max_message_size"`
 	// MaxConnections bounds concurrent TCP/TLS connections.
 	MaxConnections int `koanf:"max_connections"`
+	// MaxConnectionsPerSource bounds the concurrent TCP/TLS connections
+	// of one source (an IPv4 address or an IPv6 /64); past it a new
+	// connection from that source is closed at once, others unaffected.
+	MaxConnectionsPerSource int `koanf:"max_connections_per_source"`
 	// IdleTimeout closes a stream connection that sends nothing for this long.
 	IdleTimeout time.Duration `koanf:"idle_timeout"`
 	// Tags are added to every event from the syslog inputs.
@@ -258,6 +266,38 @@ type Retention struct {
 type Ingest struct {
 	// MaxBodySize bounds one request body (after decompression).
 	MaxBodySize ByteSize `koanf:"max_body_size"`
+	// ReadTimeout bounds reading one ingest request body; it replaces
+	// http_server.read_timeout for the ingest endpoints, whose bodies are
+	// large (default 1m).
+	ReadTimeout time.Duration `koanf:"read_timeout"`
+}
+
+// HTTPServer configures the HTTP listener (API, ingest, console).
+type HTTPServer struct {
+	// TLSCert and TLSKey are PEM files: when both are set the listener
+	// speaks HTTPS only (TLS 1.2 or later).
+	TLSCert string `koanf:"tls_cert"`
+	TLSKey  string `koanf:"tls_key"`
+	// ReadHeaderTimeout bounds reading a request's headers (default 10s).
+	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout"`
+	// ReadTimeout bounds reading a whole request, body included (default
+	// 30s); the ingest endpoints use ingest.read_timeout instead.
+	ReadTimeout time.Duration `koanf:"read_timeout"`
+	// WriteTimeout bounds each write of a response to the socket (default
+	// 60s): a client that stops reading is cut off, a long export that
+	// keeps moving is not.
+	WriteTimeout time.Duration `koanf:"write_timeout"`
+	// IdleTimeout closes a keep-alive connection idle this long (default 2m).
+	IdleTimeout time.Duration `koanf:"idle_timeout"`
+	// MaxHeaderBytes bounds a request's headers (default 64KiB).
+	MaxHeaderBytes ByteSize `koanf:"max_header_bytes"`
+	// MaxConnections bounds concurrent connections (default 1024);
+	// MaxConnectionsPerSource those of one source address, an IPv4
+	// address or an IPv6 /64 (default 64; behind a reverse proxy every
+	// connection comes from the proxy: raise it). Connections past either
+	// are closed at once.
+	MaxConnections          int `koanf:"max_connections"`
+	MaxConnectionsPerSource int `koanf:"max_connections_per_source"`
 }
 
 // Login limits console sign-in. Every password check (argon2id, 19 MiB)
@@ -348,6 +388,8 @@ func Default() Config {
 			MaxMessageSize: 64 << 10,
 			MaxConnections: 1024,
 			IdleTimeout:    5 * time.Minute,
+
+			MaxConnectionsPerSource: 64,
 		},
 		Pipeline: Pipeline{
 			QueueSize:     32 << 10,
@@ -359,8 +401,11 @@ func Default() Config {
 		Alerts: Alerts{MinLevel: "low", Window: time.Hour, QueueSize: 65536, CorrelationGroups: 250000, SuppressionMaxExpiry: 30 * 24 * time.Hour,
 			Campaign: Campaign{Threshold: 5, Window: 10 * time.Minute}},
 		Incidents: Incidents{Window: 24 * time.Hour, MinLevel: "medium", RiskThreshold: 100},
-		Ingest:    Ingest{MaxBodySize: 16 << 20},
+		Ingest:    Ingest{MaxBodySize: 16 << 20, ReadTimeout: time.Minute},
 		Log:       Log{Level: "info", Format: "text"},
+
+		HTTPServer: HTTPServer{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: time.Minute,
+			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, MaxConnections: 1024, MaxConnectionsPerSource: 64},
 		Login: Login{MaxHashingPerSource: 2, MaxFailures: 5, MaxSourceFailures: 20, MaxUserFailures: 100,
 			LockBase: 15 * time.Second, LockMax: 15 * time.Minute, Forget: time.Hour, Remember: 30 * 24 * time.Hour,
 			MaxEntries: 100_000, AuditWindow: 10 * time.Minute},
@@ -512,6 +557,9 @@ func (c *Config) Validate() error {
 	if c.Syslog.MaxMessageSize < 256 || c.Syslog.MaxMessageSize > 16<<20 {
 		add("syslog.max_message_size: %d is outside 256..16777216", c.Syslog.MaxMessageSize)
 	}
+	if c.Syslog.MaxConnectionsPerSource < 1 {
+		add("syslog.max_connections_per_source: must be at least 1")
+	}
 	if c.Syslog.MaxConnections < 1 {
 		add("syslog.max_connections: must be at least 1")
 	}
@@ -659,6 +707,10 @@ func (c *Config) Validate() error {
 	if sr.MaxQueued < 1 {
 		add("search.max_queued: must be at least 1")
 	}
+	if c.Ingest.ReadTimeout < time.Second {
+		add("ingest.read_timeout: must be at least 1s")
+	}
+	c.HTTPServer.validate(add)
 	if c.Ingest.MaxBodySize < 1024 {
 		add("ingest.max_body_size: must be at least 1KiB")
 	}
@@ -698,6 +750,39 @@ func (l *Login) validate(add func(format string, a ...any)) {
 	}
 	if l.MaxEntries < 1000 {
 		add("login.max_entries: %d is below 1000", l.MaxEntries)
+	}
+}
+
+// validate checks the HTTP listener's settings.
+func (h *HTTPServer) validate(add func(format string, a ...any)) {
+	if (h.TLSCert == "") != (h.TLSKey == "") {
+		add("http_server: tls_cert and tls_key go together (--http-tls-cert, --http-tls-key)")
+	}
+	for name, p := range map[string]string{"http_server.tls_cert": h.TLSCert, "http_server.tls_key": h.TLSKey} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err != nil {
+			add("%s: %w", name, err)
+		}
+	}
+	for name, d := range map[string]time.Duration{"read_header_timeout": h.ReadHeaderTimeout, "read_timeout": h.ReadTimeout,
+		"write_timeout": h.WriteTimeout, "idle_timeout": h.IdleTimeout} {
+		if d < time.Second {
+			add("http_server.%s: must be at least 1s", name)
+		}
+	}
+	if h.ReadHeaderTimeout > h.ReadTimeout {
+		add("http_server.read_header_timeout: %v is longer than read_timeout %v", h.ReadHeaderTimeout, h.ReadTimeout)
+	}
+	if h.MaxHeaderBytes < 4<<10 || h.MaxHeaderBytes > 1<<20 {
+		add("http_server.max_header_bytes: %d is outside 4KiB..1MiB", h.MaxHeaderBytes)
+	}
+	if h.MaxConnections < 1 {
+		add("http_server.max_connections: must be at least 1")
+	}
+	if h.MaxConnectionsPerSource < 1 {
+		add("http_server.max_connections_per_source: must be at least 1")
 	}
 }
 

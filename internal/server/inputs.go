@@ -23,5 +23,5 @@ func (a ingestAuth) Authenticate(r *http.Request, token string) (httpin.Principa
 }
 
 func registerIngest(mux *http.ServeMux, cfg config.Config, sink ingest.Sink, a *auth.Service, m *metrics.Metrics, log *slog.Logger) {
-	httpin.New(httpin.Config{MaxBodySize: int64(cfg.Ingest.MaxBodySize), NoRoot: true}, sink, ingestAuth{a}, m, log).Register(mux)
+	httpin.New(httpin.Config{MaxBodySize: int64(cfg.Ingest.MaxBodySize), ReadTimeout: cfg.Ingest.ReadTimeout, NoRoot: true}, sink, ingestAuth{a}, m, log).Register(mux)
 }

@@ -487,15 +487,14 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("listening on http %q: %w", cfg.HTTP, err)
 	}
 	s.HTTPAddr = ln.Addr()
-	hs := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	hl, err := newHTTPListener(ln, cfg.HTTPServer, mux, s.Metrics.Registry, s.log)
+	if err != nil {
+		ln.Close()
+		return err
 	}
+	hs := hl.srv
 	httpDone := make(chan error, 1)
-	go func() { httpDone <- hs.Serve(ln) }()
+	go func() { httpDone <- hl.serve() }()
 
 	// Stream inputs get their own context so they stop before the pipeline.
 	inCtx, stopInputs := context.WithCancel(context.WithoutCancel(ctx))
@@ -506,7 +505,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 			UDPAddr: cfg.Syslog.UDP, TCPAddr: cfg.Syslog.TCP, TLSAddr: cfg.Syslog.TLS,
 			TLSCertFile: cfg.Syslog.TLSCert, TLSKeyFile: cfg.Syslog.TLSKey, TLSClientCAFile: cfg.Syslog.TLSClientCA,
 			MaxMessageSize: cfg.Syslog.MaxMessageSize, IdleTimeout: cfg.Syslog.IdleTimeout,
-			MaxConnections: cfg.Syslog.MaxConnections, Tags: cfg.Syslog.Tags,
+			MaxConnections: cfg.Syslog.MaxConnections, MaxConnectionsPerSource: cfg.Syslog.MaxConnectionsPerSource, Tags: cfg.Syslog.Tags,
 		}, s.Pipeline, s.Metrics, s.log)
 		if err == nil {
 			err = sl.Start(inCtx)
@@ -516,6 +515,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 			return err
 		}
 		s.SyslogAddr.UDP, s.SyslogAddr.TCP, s.SyslogAddr.TLS = sl.UDPAddr(), sl.TCPAddr(), sl.TLSAddr()
+		registerSyslogConnMetrics(s.Metrics.Registry, sl)
 	}
 	files, err := startFiles(inCtx, cfg, s.Pipeline, s.Metrics, s.log)
 	if err != nil {
