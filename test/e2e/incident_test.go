@@ -75,7 +75,9 @@ func TestSSHBruteForceIncident(t *testing.T) {
 	script := filepath.Join(dir, "block.sh")
 	os.WriteFile(script, []byte("#!/bin/sh\necho \"$@\" >> "+blocked+"\n"), 0o700)
 	cfg := filepath.Join(dir, "vigil.yml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("respond:\n  commands:\n    block_ip: [%q, block, \"{{.Target}}\", \"{{.TTLSeconds}}\"]\n", script)), 0o600)
+	// The webhook receiver is on loopback, which the egress policy
+	// refuses unless an admin allows it: allowed the documented way.
+	os.WriteFile(cfg, []byte(fmt.Sprintf("egress:\n  allow: [127.0.0.1/32]\nrespond:\n  commands:\n    block_ip: [%q, block, \"{{.Target}}\", \"{{.TTLSeconds}}\"]\n", script)), 0o600)
 	s := startServer(t, serverOpts{extra: []string{"--config", cfg}})
 
 	// A webhook receiver that checks every signature.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -14,7 +16,13 @@ import (
 // notification arrives exactly once.
 func TestNotificationSurvivesRestart(t *testing.T) {
 	recvAddr := freePort(t, "tcp") // nothing listens here yet
-	s := startServer(t, serverOpts{})
+	// The receiver is on loopback, which the egress policy refuses unless
+	// an admin allows it: allowed the documented way.
+	cfg := filepath.Join(t.TempDir(), "vigil.yml")
+	if err := os.WriteFile(cfg, []byte("egress:\n  allow: [127.0.0.1/32]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, serverOpts{extra: []string{"--config", cfg}})
 	s.sendJSON("POST", "/api/v1/routes", map[string]any{"name": "down", "type": "webhook", "url": "http://" + recvAddr + "/hook", "secret": "s3cret-s3cret", "min_level": "high"}, nil, 201)
 
 	// A path traversal attempt raises a high alert.
@@ -55,7 +63,7 @@ func TestNotificationSurvivesRestart(t *testing.T) {
 	})}
 	go srv.Serve(ln)
 	defer srv.Close()
-	startServer(t, serverOpts{data: s.data})
+	startServer(t, serverOpts{data: s.data, extra: []string{"--config", cfg}})
 	deadline = time.Now().Add(60 * time.Second)
 	for {
 		mu.Lock()
