@@ -18,7 +18,10 @@ import (
 // for concurrent use.
 type Store interface {
 	// Append stores evs durably: when it returns nil they are committed
-	// (they survive a process kill) and searchable.
+	// (they survive a process kill) and searchable. The events of one UTC
+	// day are committed together or not at all: an error stores none of
+	// them, except a *PartialError, which lists the events (of the days)
+	// not stored. An error wraps ErrDiskFull when the disk is full.
 	Append(ctx context.Context, evs []*event.Event) error
 	// Search runs a query over the stored events.
 	Search(ctx context.Context, req SearchRequest) (*Result, error)

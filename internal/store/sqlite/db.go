@@ -174,6 +174,9 @@ type segment struct {
 	// creation until it is closed (which may be after it left the
 	// writers map): a segment never has two writers.
 	writing atomic.Bool
+	// full is set when an append found no room for its batch: the
+	// segment takes no more rows and is sealed.
+	full atomic.Bool
 	// use is held shared while a search reads the segment or a writer
 	// writes it, and exclusively when retention deletes it.
 	use sync.RWMutex
@@ -251,20 +254,18 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 // (a committed transaction survives a process crash), a busy timeout so that
 // readers and the writer of one file wait for each other rather than fail.
 func dsn(path string, cacheKiB int, readOnly bool) string {
-	q := []string{
-		"_pragma=busy_timeout(10000)",
-		"_pragma=page_size(65536)",
-		"_pragma=journal_mode(WAL)",
-		"_pragma=synchronous(NORMAL)",
-		"_pragma=temp_store(memory)",
-		"_pragma=journal_size_limit(67108864)",
-		"_pragma=cache_size(-" + strconv.Itoa(cacheKiB) + ")",
-	}
+	q := []string{"_pragma=busy_timeout(10000)"}
 	if readOnly {
-		// No memory map unless the reader cache asks for one (sealed
-		// segments, see mmapBytes).
+		// Nothing that writes: the journal mode is in the file (a
+		// reader on a full disk must not try to set it), and no memory
+		// map unless the reader cache asks for one (sealed segments, see
+		// mmapBytes).
 		q = append(q, "_pragma=query_only(1)")
+	} else {
+		q = append(q, "_pragma=page_size(65536)", "_pragma=journal_mode(WAL)", "_pragma=synchronous(NORMAL)",
+			"_pragma=journal_size_limit(67108864)")
 	}
+	q = append(q, "_pragma=temp_store(memory)", "_pragma=cache_size(-"+strconv.Itoa(cacheKiB)+")")
 	return "file:" + path + "?" + strings.Join(q, "&")
 }
 
@@ -277,6 +278,9 @@ func (db *DB) load(ctx context.Context) error {
 	}
 	for _, de := range ents {
 		if !de.IsDir() {
+			if strings.HasPrefix(de.Name(), ".probe-") {
+				os.Remove(filepath.Join(root, de.Name())) // left by a crash during Probe
+			}
 			continue
 		}
 		t, err := time.Parse(dayLayout, de.Name())

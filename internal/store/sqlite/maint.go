@@ -256,6 +256,38 @@ func (db *DB) dropDay(name string) error {
 	return nil
 }
 
+// probeBytes is what Probe writes: more than an append needs to get going
+// (a few 64 KiB pages of WAL).
+const probeBytes = 1 << 20
+
+// Probe reports whether the store can write again, without storing
+// anything: it writes probeBytes to a temporary file beside the segments,
+// syncs and removes it. Errors of a full disk wrap store.ErrDiskFull. The
+// pipeline calls it while appends fail, so that readiness recovers when
+// space is freed even if no event arrives to try.
+func (db *DB) Probe(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Join(db.dir, "events"), ".probe-*")
+	if err != nil {
+		return diskFull(fmt.Errorf("probing the store: %w", err))
+	}
+	name := f.Name()
+	defer os.Remove(name)
+	_, err = f.Write(make([]byte, probeBytes))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return diskFull(fmt.Errorf("probing the store: %w", err))
+	}
+	return nil
+}
+
 // readerCache keeps read connections to segments, bounded, with reference
 // counts so that eviction never closes a handle in use.
 type readerCache struct {

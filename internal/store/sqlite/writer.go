@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/event"
@@ -114,7 +115,13 @@ type blockState struct {
 }
 
 // Append stores evs durably. When it returns nil every event is committed
-// to its day's partition and visible to searches.
+// to its day's partition and visible to searches. The events of one day
+// are written in one transaction, into one segment: an Append whose events
+// are of one day stores all of them or none, so that a caller told of a
+// failure can send the same events again without duplicating any. An
+// Append spanning days writes the days in parallel; if some fail and
+// others commit, the error is a *store.PartialError listing the events not
+// stored. Errors of a full disk wrap store.ErrDiskFull.
 func (db *DB) Append(ctx context.Context, evs []*event.Event) error {
 	if len(evs) == 0 {
 		return nil
@@ -150,44 +157,53 @@ func (db *DB) Append(ctx context.Context, evs []*event.Event) error {
 			groups[len(groups)-1].evs = append(groups[len(groups)-1].evs, ev)
 		}
 	}
-	var (
-		wg   sync.WaitGroup
-		emu  sync.Mutex
-		errs []error
-	)
-	run := func(dayName string, shard int, part []*event.Event) {
-		if err := db.appendShard(ctx, dayName, shard, part, now); err != nil {
-			emu.Lock()
-			errs = append(errs, err)
-			emu.Unlock()
+	dayName := func(d int64) string { return time.Unix(d*86400, 0).UTC().Format(dayLayout) }
+	if len(groups) == 1 {
+		if err := db.appendDay(ctx, dayName(groups[0].day), groups[0].evs, now); err != nil {
+			return diskFull(fmt.Errorf("appending %d events: %w", len(groups[0].evs), err))
 		}
+		return nil
 	}
-	for _, g := range groups {
-		dayName := time.Unix(g.day*86400, 0).UTC().Format(dayLayout)
-		n := db.opts.Shards
-		if m := len(g.evs) / 256; m < n {
-			n = max(m, 1)
-		}
-		first := int(db.rr.Add(1)) % db.opts.Shards
-		per := (len(g.evs) + n - 1) / n
-		for i := 0; i < n; i++ {
-			part := g.evs[i*per : min((i+1)*per, len(g.evs))]
-			if len(part) == 0 {
-				continue
-			}
-			shard := (first + i) % db.opts.Shards
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				run(dayName, shard, part)
-			}()
-		}
+	errs := make([]error, len(groups))
+	var wg sync.WaitGroup
+	for i, g := range groups {
+		wg.Go(func() { errs[i] = db.appendDay(ctx, dayName(g.day), g.evs, now) })
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("appending %d events: %w", len(evs), err)
+	var (
+		unstored []*event.Event
+		failed   []error
+	)
+	for i, err := range errs {
+		if err != nil {
+			unstored = append(unstored, groups[i].evs...)
+			failed = append(failed, err)
+		}
 	}
-	return nil
+	if len(failed) == 0 {
+		return nil
+	}
+	err := diskFull(fmt.Errorf("appending %d events: %w", len(unstored), errors.Join(failed...)))
+	if len(failed) < len(groups) {
+		return &store.PartialError{Unstored: unstored, Err: err}
+	}
+	return err
+}
+
+// sqliteFull is SQLite's primary result code SQLITE_FULL.
+const sqliteFull = 13
+
+// diskFull wraps err with store.ErrDiskFull when it comes from a full disk
+// or quota: SQLITE_FULL, ENOSPC or EDQUOT.
+func diskFull(err error) error {
+	if err == nil || errors.Is(err, store.ErrDiskFull) {
+		return err
+	}
+	var coded interface{ Code() int }
+	if (errors.As(err, &coded) && coded.Code()&0xff == sqliteFull) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w: %w", store.ErrDiskFull, err)
+	}
+	return err
 }
 
 // eventTime is the time an event is stored under: its Timestamp, or now
@@ -217,31 +233,36 @@ func dayOf(t time.Time) int64 {
 	return min(max(d, minDay), maxDay)
 }
 
-// appendShard writes evs to the shard's writer of the day, rolling to a
-// new segment when one fills.
-func (db *DB) appendShard(ctx context.Context, dayName string, shard int, evs []*event.Event, now time.Time) error {
-	for len(evs) > 0 {
+// appendDay writes evs, all of one day, in one transaction of one shard's
+// segment: the first shard (round robin) whose writer is free, so that
+// concurrent appends fill the shards in parallel. A segment without room
+// for all of evs is rolled first, so that evs never straddle two files; a
+// batch larger than SegmentRows goes whole into a new segment, which then
+// holds more than SegmentRows rows.
+func (db *DB) appendDay(ctx context.Context, dayName string, evs []*event.Event, now time.Time) error {
+	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		w, err := db.writerFor(ctx, writerKey{day: dayName, shard: shard})
+		w, err := db.lockWriter(ctx, dayName)
 		if err != nil {
 			return err
 		}
-		w.mu.Lock()
 		if w.closed.Load() {
 			w.mu.Unlock()
 			continue // evicted meanwhile: take a fresh one
 		}
-		room := db.opts.SegmentRows - w.seg.rows.Load()
-		part := evs
-		if int64(len(part)) > room {
-			part = part[:max(room, 0)]
+		if rows := w.seg.rows.Load(); rows > 0 && rows+int64(len(evs)) > db.opts.SegmentRows {
+			w.seg.full.Store(true)
+			w.mu.Unlock()
+			db.retire(w, true)
+			continue
 		}
-		if len(part) > 0 {
-			err = w.append(ctx, part, now)
-		}
+		err = w.append(ctx, evs, now)
 		full := w.seg.rows.Load() >= db.opts.SegmentRows
+		if full {
+			w.seg.full.Store(true)
+		}
 		w.mu.Unlock()
 		if err != nil {
 			// The writer's state may be out of step with the file: reopen
@@ -252,9 +273,30 @@ func (db *DB) appendShard(ctx context.Context, dayName string, shard int, evs []
 		if full {
 			db.retire(w, true)
 		}
-		evs = evs[len(part):]
+		return nil
 	}
-	return nil
+}
+
+// lockWriter returns a writer of the day with its mutex held: the first
+// free one from the next shard in round robin, else (every shard busy)
+// the next shard's, once it is free.
+func (db *DB) lockWriter(ctx context.Context, dayName string) (*writer, error) {
+	first := int(db.rr.Add(1) % uint64(db.opts.Shards))
+	for i := range db.opts.Shards {
+		w, err := db.writerFor(ctx, writerKey{day: dayName, shard: (first + i) % db.opts.Shards})
+		if err != nil {
+			return nil, err
+		}
+		if w.mu.TryLock() {
+			return w, nil
+		}
+	}
+	w, err := db.writerFor(ctx, writerKey{day: dayName, shard: first})
+	if err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	return w, nil
 }
 
 // writerFor returns the open writer of key, opening it (and evicting the
@@ -355,7 +397,8 @@ func (db *DB) openWriter(ctx context.Context, key writerKey) (*writer, error) {
 			}
 		}
 	}
-	if seg == nil || seg.sealed.Load() || seg.sealing.Load() || seg.writing.Load() || seg.rows.Load() >= db.opts.SegmentRows {
+	created := false
+	if seg == nil || seg.sealed.Load() || seg.sealing.Load() || seg.writing.Load() || seg.full.Load() || seg.rows.Load() >= db.opts.SegmentRows {
 		if err := os.MkdirAll(dirPath, 0o750); err != nil {
 			return nil, fmt.Errorf("creating partition %q: %w", dirPath, err)
 		}
@@ -364,19 +407,41 @@ func (db *DB) openWriter(ctx context.Context, key writerKey) (*writer, error) {
 			path: filepath.Join(dirPath, name+".db"), name: name,
 			day: key.day, shard: key.shard, seq: maxSeq + 1,
 		}
-		d.segs = append(d.segs, seg)
+		created = true
 	}
 	w, err := newWriter(ctx, db, key, seg)
 	if err != nil {
+		if created {
+			// A segment that could not be set up (a full disk) is not
+			// listed, and its files go: a search would otherwise open
+			// a file without a schema, and fail on it.
+			for _, p := range []string{seg.path, seg.path + "-wal", seg.path + "-shm", seg.path + "-journal"} {
+				if rerr := os.Remove(p); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+					err = errors.Join(err, rerr)
+				}
+			}
+		}
 		return nil, err
+	}
+	if created {
+		d.segs = append(d.segs, seg)
 	}
 	seg.writing.Store(true)
 	return w, nil
 }
 
+// writerDSNHook, set by tests only, returns more of a segment writer's
+// connection string: a test fills a segment (SQLITE_FULL) with
+// "&_pragma=max_page_count(N)" instead of filling a disk.
+var writerDSNHook func(path string) string
+
 func newWriter(ctx context.Context, db *DB, key writerKey, seg *segment) (_ *writer, err error) {
 	w := &writer{db: db, key: key, seg: seg}
-	w.sqldb, err = sql.Open("sqlite", dsn(seg.path, db.opts.CacheKiB, false)+"&_pragma=wal_autocheckpoint(0)")
+	q := dsn(seg.path, db.opts.CacheKiB, false) + "&_pragma=wal_autocheckpoint(0)"
+	if writerDSNHook != nil {
+		q += writerDSNHook(seg.path)
+	}
+	w.sqldb, err = sql.Open("sqlite", q)
 	if err != nil {
 		return nil, fmt.Errorf("opening segment %q: %w", seg.path, err)
 	}
