@@ -109,7 +109,11 @@ func (a *API) Register(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := a.o.Ready(); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+			status, reason := "not ready", err.Error()
+			if de, ok := errors.AsType[*DegradedError](err); ok {
+				status, reason = "degraded", de.Reason
+			}
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": status, "reason": reason})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

@@ -15,6 +15,14 @@
 // committed, so that when Close's deadline passes before the store has
 // taken everything, the raw messages still held are written to a spool
 // file in Config.SpoolDir; Replay queues them again at the next start.
+//
+// A batch given to Offer with a done function is stored whole or not at
+// all, since its producer can send it again: it goes to the store in one
+// piece, and when the store refuses it (a full disk) it is withdrawn and
+// done reports the error at once, rather than being held and retried;
+// with OfferContext it is also withdrawn when its context ends before it
+// is stored. A producer told of a failure therefore never finds part of
+// its batch stored, and its retry stores each message once.
 package pipeline
 
 import (
@@ -32,6 +40,7 @@ import (
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/ingest"
 	"github.com/vigilsec/vigil/internal/metrics"
+	"github.com/vigilsec/vigil/internal/store"
 )
 
 // Parser turns one raw message into an event. It must not fail: input it
@@ -43,6 +52,15 @@ type Parser interface {
 // Store commits events durably.
 type Store interface {
 	Append(ctx context.Context, evs []*event.Event) error
+}
+
+// Prober is a Store that can tell whether it can write again without
+// storing anything (the SQLite store writes a scratch file). While appends
+// fail, the pipeline probes it every probe interval, so that it takes new
+// batches again (and readiness recovers) once space is freed, even when
+// no batch arrives to try.
+type Prober interface {
+	Probe(ctx context.Context) error
 }
 
 // Detector sees every parsed event before it is stored. It must not keep ev
@@ -105,6 +123,8 @@ type Pipeline struct {
 	// failing counts the writers whose current batch the store refused;
 	// while it is not zero Offer refuses with ingest.ErrUnavailable.
 	failing atomic.Int32
+	// health is the store's state as the last append found it.
+	health health
 
 	mu     sync.RWMutex // held for reading while sending on in; for writing by Close
 	closed bool
@@ -120,6 +140,112 @@ type Pipeline struct {
 
 type detectorBox struct{ d Detector }
 
+// probeInterval is how often, while the store is failing and no batch is
+// being retried, Offer lets one batch through to find out whether the
+// store is back; the others are refused with ingest.ErrUnavailable.
+const probeInterval = time.Second
+
+// health records the last store failure until an append (or a probe)
+// succeeds.
+type health struct {
+	mu      sync.Mutex
+	err     error
+	probeAt time.Time
+	probing bool // a probe loop runs
+}
+
+// failed records err; it reports whether the caller should start a probe
+// loop (none runs).
+func (h *health) failed(err error) (startProbe bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.err = err
+	h.probeAt = time.Now().Add(probeInterval)
+	startProbe = !h.probing
+	h.probing = true
+	return startProbe
+}
+
+// probeDone ends the probe loop if the store is healthy again; it
+// reports whether the loop should stop.
+func (h *health) probeDone() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.err == nil {
+		h.probing = false
+		return true
+	}
+	return false
+}
+
+func (h *health) ok() {
+	h.mu.Lock()
+	h.err = nil
+	h.mu.Unlock()
+}
+
+func (h *health) get() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.err
+}
+
+// admit reports whether an Offer may go to the store: the store is not
+// known to fail, or it is time for the next probe. Otherwise it returns
+// the store's last error.
+func (h *health) admit(now time.Time) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.err == nil {
+		return nil
+	}
+	if now.Before(h.probeAt) {
+		return h.err
+	}
+	h.probeAt = now.Add(probeInterval)
+	return nil
+}
+
+// storeFailed records a failed append and, with a store that can be
+// probed, makes sure a probe loop runs until the store is writable.
+func (p *Pipeline) storeFailed(err error) {
+	pr, ok := p.store.(Prober)
+	if !p.health.failed(err) || !ok {
+		return
+	}
+	go func() {
+		t := time.NewTicker(probeInterval)
+		defer t.Stop()
+		for !p.health.probeDone() {
+			select {
+			case <-t.C:
+			case <-p.ctx.Done():
+				p.health.mu.Lock()
+				p.health.probing = false
+				p.health.mu.Unlock()
+				return
+			}
+			if err := pr.Probe(p.ctx); err == nil && p.health.get() != nil {
+				p.log.Info("store writable again (probe)")
+				p.health.ok()
+			}
+		}
+	}()
+}
+
+// StoreError returns the error of the store's last append while the store
+// is failing (a full disk, say), and nil once an append succeeds. The
+// server reports it as degraded readiness.
+func (p *Pipeline) StoreError() error { return p.health.get() }
+
+// unavailable is the error Offer refuses with while the store fails.
+func unavailable(cause error) error {
+	if cause == nil {
+		return ingest.ErrUnavailable
+	}
+	return fmt.Errorf("%w: %w", ingest.ErrUnavailable, cause)
+}
+
 var _ ingest.Sink = (*Pipeline)(nil)
 
 // batch is one producer's submission. It keeps its raw messages until
@@ -130,6 +256,22 @@ type batch struct {
 	done      func(error)
 	remaining atomic.Int64 // events not yet committed (or spooled, or failed)
 	failed    atomic.Pointer[error]
+	// atomic is set for a batch offered with a done function: it is
+	// stored whole or withdrawn (see the package documentation).
+	atomic bool
+	// state is batchPending, batchClaimed or batchWithdrawn; only
+	// atomic batches leave batchPending.
+	state atomic.Int32
+	// stopWatch stops watching the OfferContext context, if any (set
+	// while the watch may already be running, hence atomic).
+	stopWatch atomic.Pointer[func() bool]
+	// ctx is the OfferContext context. When it ends while a writer is
+	// storing the batch, abandoned is set and cancelAttempt (the writer's,
+	// while its append runs) interrupts the append, so that the batch can
+	// still be withdrawn if the store had not committed it.
+	ctx           context.Context
+	abandoned     atomic.Bool
+	cancelAttempt atomic.Pointer[context.CancelCauseFunc]
 	// detected is set for messages replayed from a spool whose events the
 	// detector already saw before the shutdown that spooled them.
 	detected bool
@@ -138,15 +280,83 @@ type batch struct {
 	spilled bool
 }
 
-// chunk is a run of parsed events of one batch on its way to a writer:
-// the events of b.msgs[off:off+len(evs)].
-type chunk struct {
-	b   *batch
-	off int
-	evs []*event.Event
+// States of an atomic batch.
+const (
+	// batchPending: queued or parsed, not yet given to the store; it can
+	// still be withdrawn.
+	batchPending int32 = iota
+	// batchClaimed: a writer is storing it (or Close is spooling it); its
+	// outcome is the store's.
+	batchClaimed
+	// batchWithdrawn: its producer was told it failed, and nothing of it
+	// is or will be stored.
+	batchWithdrawn
+)
+
+// claim marks b as being stored; false means it was withdrawn.
+func (b *batch) claim() bool {
+	return !b.atomic || b.state.CompareAndSwap(batchPending, batchClaimed) || b.state.Load() == batchClaimed
 }
 
-func (c *chunk) raws() []ingest.Raw { return c.b.msgs[c.off : c.off+len(c.evs)] }
+// withdraw tells b's producer that b failed with err, if b can still be
+// withdrawn (it was not given to the store). The batch's queue places are
+// freed by whoever holds it next (discard).
+func (b *batch) withdraw(err error) bool {
+	if !b.atomic || !b.state.CompareAndSwap(batchPending, batchWithdrawn) {
+		return false
+	}
+	b.finish(err)
+	return true
+}
+
+// finish stops the context watch and tells the producer.
+func (b *batch) finish(err error) {
+	if stop := b.stopWatch.Load(); stop != nil {
+		(*stop)()
+	}
+	if b.done != nil {
+		b.done(err)
+	}
+}
+
+// watch is the OfferContext context's end: withdraw b, or, when a writer
+// has it, ask the writer to give it up.
+func (b *batch) watch() {
+	cause := context.Cause(b.ctx)
+	if b.withdraw(cause) {
+		return
+	}
+	b.abandoned.Store(true)
+	if cancel := b.cancelAttempt.Load(); cancel != nil {
+		(*cancel)(cause)
+	}
+}
+
+// withdrawn reports whether b was withdrawn.
+func (b *batch) withdrawn() bool { return b.atomic && b.state.Load() == batchWithdrawn }
+
+// discard frees the queue places of a withdrawn batch that leaves the
+// pipeline.
+func (p *Pipeline) discard(b *batch) {
+	if !b.spilled {
+		p.gate.release(len(b.msgs))
+	}
+}
+
+// chunk is a run of parsed events of one batch on its way to a writer:
+// evs are the events of raws, which are messages of b; n is how many
+// there were (after a partial append, evs and raws hold only those not
+// stored yet).
+type chunk struct {
+	b    *batch
+	evs  []*event.Event
+	raws []ingest.Raw
+	n    int
+}
+
+func newChunk(b *batch, off int, evs []*event.Event) chunk {
+	return chunk{b: b, evs: evs, raws: b.msgs[off : off+len(evs)], n: len(evs)}
+}
 
 const chunkSize = 256
 
@@ -221,8 +431,22 @@ func (p *Pipeline) Enqueue(ctx context.Context, msgs []ingest.Raw) error {
 // caller can hold it as well as the pipeline can). Messages written to the
 // spool at a shutdown count as durable: done gets nil once the spool is
 // synced.
+//
+// With a done function the batch is stored whole or not at all: when the
+// store refuses it, done gets an error wrapping ingest.ErrUnavailable (and
+// the store's error) and none of its messages is stored.
 func (p *Pipeline) Offer(msgs []ingest.Raw, done func(error)) error {
-	return p.submit(context.Background(), msgs, done, false, false)
+	return p.OfferContext(context.Background(), msgs, done)
+}
+
+// OfferContext is Offer with a context: when ctx ends before the batch is
+// given to the store, the batch is withdrawn and done gets ctx's error;
+// nothing of it is stored. When it is already being stored, done reports
+// that outcome as usual. HTTP inputs pass the request's context with their
+// wait timeout, so that a request answered with an error leaves nothing
+// behind that the client's retry would duplicate.
+func (p *Pipeline) OfferContext(ctx context.Context, msgs []ingest.Raw, done func(error)) error {
+	return p.submit(ctx, msgs, done, false, false)
 }
 
 // BeginShutdown tells the pipeline that shutdown has begun and the inputs
@@ -254,14 +478,25 @@ func (p *Pipeline) submit(ctx context.Context, msgs []ingest.Raw, done func(erro
 		if err != nil {
 			return err
 		}
-	} else if p.failing.Load() > 0 || !p.gate.tryAcquire(n) {
+	} else {
 		switch {
+		case p.failing.Load() > 0:
+			if p.isClosed() {
+				return ingest.ErrClosed
+			}
+			return unavailable(p.health.get())
 		case p.isClosed():
 			return ingest.ErrClosed
-		case p.failing.Load() > 0:
-			return ingest.ErrUnavailable
 		}
-		return ingest.ErrFull
+		if err := p.health.admit(time.Now()); err != nil {
+			return unavailable(err)
+		}
+		if !p.gate.tryAcquire(n) {
+			if p.isClosed() {
+				return ingest.ErrClosed
+			}
+			return ingest.ErrFull
+		}
 	}
 	p.mu.RLock()
 	if p.closed {
@@ -269,8 +504,13 @@ func (p *Pipeline) submit(ctx context.Context, msgs []ingest.Raw, done func(erro
 		p.gate.release(n)
 		return ingest.ErrClosed
 	}
-	b := &batch{msgs: msgs, done: done, detected: detected}
+	b := &batch{msgs: msgs, done: done, detected: detected, atomic: !wait && done != nil}
 	b.remaining.Store(int64(n))
+	if b.atomic && ctx.Done() != nil {
+		b.ctx = ctx
+		stop := context.AfterFunc(ctx, b.watch)
+		b.stopWatch.Store(&stop)
+	}
 	p.in <- b // never blocks: the gate admits at most QueueSize messages, so at most QueueSize batches
 	p.mu.RUnlock()
 	return nil
@@ -311,13 +551,27 @@ func (p *Pipeline) work() {
 		slab    []event.Field
 	)
 	for b := range p.in {
+		if !b.claimable() {
+			p.discard(b) // withdrawn while queued: its producer was told
+			continue
+		}
 		if p.ctx.Err() != nil {
 			// Close's deadline passed: parsing now would only delay the
 			// spool, and replay parses these at the next start.
-			p.spool.add(b, b.msgs, b.detected)
+			if b.claim() {
+				p.spool.add(b, b.msgs, b.detected)
+			} else {
+				p.discard(b)
+			}
 			continue
 		}
-		evs := make([]*event.Event, 0, min(len(b.msgs), chunkSize))
+		// An atomic batch travels as one chunk, so that one writer stores
+		// it in one append.
+		size := chunkSize
+		if b.atomic {
+			size = len(b.msgs)
+		}
+		evs := make([]*event.Event, 0, min(len(b.msgs), size))
 		var parseErrs int
 		off := 0
 		for i := range b.msgs {
@@ -343,8 +597,8 @@ func (p *Pipeline) work() {
 				box.d.Detect(ev)
 			}
 			evs = append(evs, ev)
-			if len(evs) == chunkSize {
-				p.out <- chunk{b: b, off: off, evs: evs}
+			if len(evs) == size && i+1 < len(b.msgs) {
+				p.out <- newChunk(b, off, evs)
 				off = i + 1
 				evs = make([]*event.Event, 0, chunkSize)
 				if p.ctx.Err() != nil && off < len(b.msgs) {
@@ -357,10 +611,13 @@ func (p *Pipeline) work() {
 			p.m.ParseErrors.WithLabelValues(b.msgs[0].Input).Add(float64(parseErrs))
 		}
 		if len(evs) > 0 {
-			p.out <- chunk{b: b, off: off, evs: evs}
+			p.out <- newChunk(b, off, evs)
 		}
 	}
 }
+
+// claimable reports whether b is still to be stored (not withdrawn).
+func (b *batch) claimable() bool { return !b.withdrawn() }
 
 // write commits chunks in batches of up to BatchSize events, at least every
 // FlushInterval.
@@ -374,22 +631,12 @@ func (p *Pipeline) write() {
 	)
 	timer.Stop()
 	flush := func() {
-		if len(evs) > 0 {
-			if err := p.commit(evs); err != nil {
-				// Only Close's deadline ends commit's retries: the
-				// batch goes to the spool, as the raw messages it came
-				// from (the detector has seen their events).
-				for i := range pending {
-					p.spool.add(pending[i].b, pending[i].raws(), true)
-				}
-			} else {
-				for _, c := range pending {
-					c.b.complete(int64(len(c.evs)), nil, p.gate)
-				}
-			}
+		if len(pending) > 0 {
+			p.commit(pending, evs)
 		}
 		clear(evs) // drop references so stored events can be collected
 		evs = evs[:0]
+		clear(pending)
 		pending = pending[:0]
 		if armed {
 			timer.Stop()
@@ -418,12 +665,17 @@ func (p *Pipeline) write() {
 	}
 }
 
-// commit writes evs, retrying with backoff for as long as the store
-// refuses them: a store error never drops events. Meanwhile the batch
-// holds its places in the queue, which is how the pushback reaches the
-// inputs. Only Close's deadline ends the retries; commit then returns an
-// error and the caller spools the batch.
-func (p *Pipeline) commit(evs []*event.Event) error {
+// commit stores the chunks, retrying with backoff for as long as the store
+// refuses them: a store error never drops events. Meanwhile the chunks hold
+// their places in the queue, which is how the pushback reaches the inputs.
+// Atomic batches are the exception: one the store refuses is withdrawn
+// and its producer told at once (it can send again), and one withdrawn
+// by its producer meanwhile is left out of the next attempt. After a
+// partial append (some days stored) only what is not stored is retried.
+// Only Close's deadline ends the retries: what is left then is spooled,
+// as the raw messages it came from (the detector has seen their events).
+// evs is scratch space for the events of one attempt.
+func (p *Pipeline) commit(pending []chunk, evs []*event.Event) {
 	start := time.Now()
 	backoff := minBackoff
 	failing := false
@@ -433,27 +685,113 @@ func (p *Pipeline) commit(evs []*event.Event) error {
 		}
 	}()
 	for attempt := 1; ; attempt++ {
-		if err := p.ctx.Err(); err != nil {
-			return fmt.Errorf("storing %d events: %w", len(evs), err)
+		live := pending[:0]
+		evs = evs[:0]
+		for _, c := range pending {
+			if !c.b.claim() {
+				p.discard(c.b) // withdrawn by its producer
+				continue
+			}
+			live = append(live, c)
+			evs = append(evs, c.evs...)
 		}
-		err := p.store.Append(p.ctx, evs)
+		clear(pending[len(live):])
+		pending = live
+		if len(pending) == 0 {
+			return
+		}
+		if p.ctx.Err() != nil {
+			p.spoolChunks(pending)
+			return
+		}
+		// An atomic batch whose producer gives up while it is being
+		// stored interrupts the attempt (see batch.watch).
+		actx, cancel := context.WithCancelCause(p.ctx)
+		for _, c := range pending {
+			if c.b.atomic {
+				c.b.cancelAttempt.Store(&cancel)
+				if c.b.abandoned.Load() {
+					cancel(context.Cause(c.b.ctx))
+				}
+			}
+		}
+		err := p.store.Append(actx, evs)
+		for _, c := range pending {
+			if c.b.atomic {
+				c.b.cancelAttempt.Store(nil)
+			}
+		}
+		interrupted := err != nil && actx.Err() != nil && p.ctx.Err() == nil
+		cancel(nil)
 		if err == nil {
 			if failing {
 				p.log.Info("store recovered", "events", len(evs), "attempts", attempt, "after", time.Since(start).Round(time.Millisecond))
 			}
+			p.health.ok()
 			p.m.Stored.Add(float64(len(evs)))
 			p.m.BatchSeconds.Observe(time.Since(start).Seconds())
 			p.m.BatchEvents.Observe(float64(len(evs)))
-			return nil
+			for _, c := range pending {
+				c.b.complete(int64(c.n), nil, p.gate)
+			}
+			return
+		}
+		var partial *store.PartialError
+		if errors.As(err, &partial) {
+			p.m.Stored.Add(float64(len(evs) - len(partial.Unstored)))
+			pending = keepUnstored(pending, partial.Unstored, p.gate)
 		}
 		if p.ctx.Err() != nil {
-			return fmt.Errorf("storing %d events: %w", len(evs), err)
+			p.spoolChunks(pending)
+			return
+		}
+		if interrupted {
+			// Not the store's failure: a producer gave up. Its batch, if
+			// nothing of it was stored, is withdrawn; the others go again
+			// at once, atomic ones withdrawable again.
+			kept := pending[:0]
+			for _, c := range pending {
+				switch {
+				case c.b.atomic && len(c.evs) == c.n && c.b.abandoned.Load():
+					c.b.state.Store(batchWithdrawn)
+					p.discard(c.b)
+					c.b.finish(context.Cause(c.b.ctx))
+					continue
+				case c.b.atomic && len(c.evs) == c.n:
+					c.b.state.Store(batchPending)
+				}
+				kept = append(kept, c)
+			}
+			clear(pending[len(kept):])
+			pending = kept
+			continue
+		}
+		p.storeFailed(err)
+		kept := pending[:0]
+		withdrawn := 0
+		for _, c := range pending {
+			if c.b.atomic && len(c.evs) == c.n {
+				// Nothing of it is stored: withdraw it, its producer
+				// sends it again.
+				c.b.state.Store(batchWithdrawn)
+				p.discard(c.b)
+				c.b.finish(unavailable(err))
+				withdrawn++
+				continue
+			}
+			kept = append(kept, c)
+		}
+		clear(pending[len(kept):])
+		pending = kept
+		if len(pending) == 0 {
+			p.log.Warn("store refused a batch; its producers were told to send it again", "events", len(evs), "batches", withdrawn, "err", err)
+			return
 		}
 		if !failing {
 			failing = true
 			p.failing.Add(1)
 		}
-		p.log.Warn("store refused a batch; holding it and retrying", "events", len(evs), "attempt", attempt, "retry_in", backoff, "err", err)
+		p.log.Warn("store refused a batch; holding it and retrying", "events", len(evs), "withdrawn_batches", withdrawn, "attempt", attempt, "retry_in", backoff, "err", err)
 		t := time.NewTimer(backoff)
 		select {
 		case <-t.C:
@@ -461,6 +799,45 @@ func (p *Pipeline) commit(evs []*event.Event) error {
 			t.Stop()
 		}
 		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// keepUnstored drops from the chunks the events a partial append stored:
+// chunks left with nothing are complete.
+func keepUnstored(pending []chunk, unstored []*event.Event, g *gate) []chunk {
+	left := make(map[*event.Event]bool, len(unstored))
+	for _, ev := range unstored {
+		left[ev] = true
+	}
+	kept := pending[:0]
+	for _, c := range pending {
+		evs := make([]*event.Event, 0, len(c.evs))
+		raws := make([]ingest.Raw, 0, len(c.evs))
+		for i, ev := range c.evs {
+			if left[ev] {
+				evs = append(evs, ev)
+				raws = append(raws, c.raws[i])
+			}
+		}
+		c.evs, c.raws = evs, raws
+		if len(c.evs) == 0 {
+			c.b.complete(int64(c.n), nil, g)
+			continue
+		}
+		kept = append(kept, c)
+	}
+	clear(pending[len(kept):])
+	return kept
+}
+
+// spoolChunks writes what the chunks hold to the spool (Close's deadline
+// passed); the part a partial append stored is complete.
+func (p *Pipeline) spoolChunks(pending []chunk) {
+	for _, c := range pending {
+		p.spool.add(c.b, c.raws, true)
+		if stored := c.n - len(c.evs); stored > 0 {
+			c.b.complete(int64(stored), nil, p.gate)
+		}
 	}
 }
 
@@ -476,13 +853,11 @@ func (b *batch) complete(n int64, err error, g *gate) {
 	if !b.spilled {
 		g.release(len(b.msgs))
 	}
-	if b.done != nil {
-		var e error
-		if f := b.failed.Load(); f != nil {
-			e = *f
-		}
-		b.done(e)
+	var e error
+	if f := b.failed.Load(); f != nil {
+		e = *f
 	}
+	b.finish(e)
 }
 
 // Close stops accepting messages and drains: every accepted message is

@@ -5,15 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/ingest"
 	"github.com/vigilsec/vigil/internal/metrics"
+	"github.com/vigilsec/vigil/internal/store"
 )
 
 // lineParser stores the message text; "bad" lines get the parse_error tag.
@@ -236,10 +239,13 @@ func (s *gatedStore) Append(ctx context.Context, evs []*event.Event) error {
 	}
 }
 
-// TestOfferUnavailableWhileStoreFails: while the store refuses batches,
-// Offer refuses with ErrUnavailable (HTTP answers 503), which a caller
-// that retries ErrFull also retries; the held batch is stored once the
-// store is back and its producer is told.
+// TestOfferUnavailableWhileStoreFails: a batch offered with a done
+// function that the store refuses is withdrawn at once: done gets
+// ErrUnavailable (which wraps ErrFull, so a caller that retries a full
+// pipeline retries this too) and none of it is stored. While the store
+// fails, Offer refuses with ErrUnavailable (HTTP answers 503), letting one
+// batch through per probe interval; once the store is back, the producer's
+// retry stores each message once.
 func TestOfferUnavailableWhileStoreFails(t *testing.T) {
 	st := &gatedStore{ok: make(chan struct{})}
 	p := New(Config{QueueSize: 100, Workers: 1, Writers: 1, BatchSize: 10, FlushInterval: time.Millisecond}, lineParser{}, st, nil, nil)
@@ -247,49 +253,214 @@ func TestOfferUnavailableWhileStoreFails(t *testing.T) {
 	if err := p.Offer(raws("held", 5), func(err error) { done <- err }); err != nil {
 		t.Fatal(err)
 	}
+	err := <-done
+	if !errors.Is(err, ingest.ErrUnavailable) || !errors.Is(err, ingest.ErrFull) {
+		t.Fatalf("done for a refused batch: got %v, want ErrUnavailable wrapping ErrFull", err)
+	}
+	if !strings.Contains(err.Error(), "disk on fire") {
+		t.Errorf("done's error %q does not carry the store's", err)
+	}
+	if got := p.StoreError(); got == nil {
+		t.Error("StoreError() = nil while the store fails")
+	}
+	// Refused at once until the next probe.
+	if err := p.Offer(raws("probe", 1), nil); !errors.Is(err, ingest.ErrUnavailable) {
+		t.Fatalf("Offer right after a refusal: got %v, want ErrUnavailable", err)
+	}
+	if got := p.QueueDepth(); got != 0 {
+		t.Errorf("queue depth after the withdrawal: got %d, want 0", got)
+	}
+	close(st.ok)
+	// The producer sends again; once the probe interval has passed the
+	// store gets it.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		err := p.Offer(raws("probe", 1), nil)
-		if errors.Is(err, ingest.ErrUnavailable) {
-			if !errors.Is(err, ingest.ErrFull) {
-				t.Errorf("ErrUnavailable does not wrap ErrFull")
+		err := p.Offer(raws("held", 5), func(err error) { done <- err })
+		if err == nil {
+			if err := <-done; err != nil {
+				t.Fatalf("done after the store recovered: %v", err)
 			}
 			break
 		}
-		if err != nil {
-			t.Fatalf("Offer while the store fails: got %v, want nil or ErrUnavailable", err)
+		if !errors.Is(err, ingest.ErrUnavailable) || time.Now().After(deadline) {
+			t.Fatalf("Offer after the store recovered: %v", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("Offer never answered ErrUnavailable while the store refused every batch")
-		}
-		time.Sleep(time.Millisecond) // polling for the writer's first refusal
+		time.Sleep(10 * time.Millisecond) // polling: the probe interval is a real timer
 	}
-	select {
-	case err := <-done:
-		t.Fatalf("done(%v) while the store refuses everything", err)
-	default:
-	}
-	close(st.ok)
-	if err := <-done; err != nil {
-		t.Fatalf("done: %v", err)
-	}
-	// The store is back: Offer accepts again.
-	deadline = time.Now().Add(10 * time.Second)
-	for errors.Is(p.Offer(raws("after", 1), nil), ingest.ErrUnavailable) {
-		if time.Now().After(deadline) {
-			t.Fatal("Offer still refuses after the store recovered")
-		}
-		time.Sleep(time.Millisecond)
+	if got := p.StoreError(); got != nil {
+		t.Errorf("StoreError() = %v after a successful append, want nil", got)
 	}
 	if err := p.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]int{}
 	for _, m := range st.msgs {
-		got[m[:4]]++
+		got[m]++
 	}
-	if got["held"] != 5 {
-		t.Errorf("stored %d of the 5 held messages", got["held"])
+	for i := range 5 {
+		if n := got["held"+strconv.Itoa(i)]; n != 1 {
+			t.Errorf("held%d stored %d times, want 1", i, n)
+		}
+	}
+}
+
+// TestOfferContextWithdraws: a batch whose context ends before it reaches
+// the store is withdrawn (done gets the context's error) and never stored;
+// one that is stored first is not affected by its context ending later.
+func TestOfferContextWithdraws(t *testing.T) {
+	st := &memStore{block: make(chan struct{})}
+	p := New(Config{QueueSize: 100, Workers: 1, Writers: 1, BatchSize: 10, FlushInterval: time.Millisecond}, lineParser{}, st, nil, nil)
+	// The first batch occupies the only writer (its Append blocks).
+	first := make(chan error, 1)
+	if err := p.Offer(raws("first", 3), func(err error) { first <- err }); err != nil {
+		t.Fatal(err)
+	}
+	for st.calls.Load() == 0 {
+		time.Sleep(time.Millisecond) // polling for the writer to reach the store
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	second := make(chan error, 1)
+	if err := p.OfferContext(ctx, raws("second", 4), func(err error) { second <- err }); err != nil {
+		t.Fatal(err)
+	}
+	cause := errors.New("client gave up")
+	cancel(cause)
+	if err := <-second; !errors.Is(err, cause) {
+		t.Fatalf("done for the withdrawn batch: got %v, want %v", err, cause)
+	}
+	close(st.block)
+	if err := <-first; err != nil {
+		t.Fatalf("first batch: %v", err)
+	}
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range st.msgs {
+		if strings.HasPrefix(m, "second") {
+			t.Errorf("withdrawn message %q was stored", m)
+		}
+	}
+	if got := p.QueueDepth(); got != 0 {
+		t.Errorf("queue depth after close: got %d, want 0 (the withdrawn batch's places freed)", got)
+	}
+}
+
+// TestOfferContextInterruptsAppend: when the producer of a batch that is
+// already in the store's hands gives up, the append is interrupted: the
+// batch is withdrawn (nothing of it stored, done gets the cause) and the
+// other messages of that append are stored on the next attempt.
+func TestOfferContextInterruptsAppend(t *testing.T) {
+	st := &memStore{block: make(chan struct{})}
+	p := New(Config{QueueSize: 100, Workers: 1, Writers: 1, BatchSize: 100, FlushInterval: 50 * time.Millisecond}, lineParser{}, st, nil, nil)
+	if err := p.Enqueue(context.Background(), raws("stream", 3)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	done := make(chan error, 1)
+	if err := p.OfferContext(ctx, raws("offered", 2), func(err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	for st.calls.Load() == 0 {
+		time.Sleep(time.Millisecond) // polling for the writer to reach the store
+	}
+	cause := errors.New("client went away")
+	cancel(cause)
+	if err := <-done; !errors.Is(err, cause) {
+		t.Fatalf("done: got %v, want %v", err, cause)
+	}
+	close(st.block)
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, m := range st.msgs {
+		got[m]++
+	}
+	for _, m := range []string{"stream0", "stream1", "stream2"} {
+		if got[m] != 1 {
+			t.Errorf("%s stored %d times, want 1", m, got[m])
+		}
+	}
+	for _, m := range []string{"offered0", "offered1"} {
+		if got[m] != 0 {
+			t.Errorf("withdrawn %s stored %d times, want 0", m, got[m])
+		}
+	}
+	if calls := st.calls.Load(); calls < 2 {
+		t.Errorf("store called %d times, want the interrupted attempt and another", calls)
+	}
+}
+
+// partialStore stores the events of every day but one, and reports the
+// others with a *store.PartialError, as the SQLite store does when one
+// day's file is full.
+type partialStore struct {
+	memStore
+	failDay string // message prefix that fails while fail > 0
+	fail    atomic.Int32
+}
+
+func (s *partialStore) Append(ctx context.Context, evs []*event.Event) error {
+	if s.fail.Load() == 0 {
+		return s.memStore.Append(ctx, evs)
+	}
+	s.fail.Add(-1)
+	var ok, bad []*event.Event
+	for _, ev := range evs {
+		if strings.HasPrefix(ev.Raw, s.failDay) {
+			bad = append(bad, ev)
+		} else {
+			ok = append(ok, ev)
+		}
+	}
+	if len(bad) == 0 {
+		return s.memStore.Append(ctx, evs)
+	}
+	s.memStore.Append(ctx, ok)
+	if len(ok) == 0 {
+		return errors.New("day full")
+	}
+	return &store.PartialError{Unstored: bad, Err: errors.New("day full")}
+}
+
+// TestPartialAppendRetriesOnlyTheRest: after an append that stored some
+// days, only the events not stored are retried: each is stored once.
+func TestPartialAppendRetriesOnlyTheRest(t *testing.T) {
+	tests := []struct {
+		name  string
+		offer bool
+	}{
+		{"enqueued", false},
+		{"offered, part stored: kept and finished", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := &partialStore{failDay: "b"}
+			st.fail.Store(2)
+			p := New(Config{QueueSize: 100, Workers: 1, Writers: 1, BatchSize: 100, FlushInterval: time.Millisecond}, lineParser{}, st, nil, nil)
+			msgs := append(raws("a", 5), raws("b", 5)...)
+			if tt.offer {
+				done := make(chan error, 1)
+				if err := p.Offer(msgs, func(err error) { done <- err }); err != nil {
+					t.Fatal(err)
+				}
+				if err := <-done; err != nil {
+					t.Fatalf("done: %v, want nil (part stored: the rest is retried, not withdrawn)", err)
+				}
+			} else if err := p.Enqueue(context.Background(), msgs); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]int{}
+			for _, m := range st.msgs {
+				got[m]++
+			}
+			if len(got) != 10 || len(st.msgs) != 10 {
+				t.Fatalf("stored %d messages (%d distinct), want 10 once each: %v", len(st.msgs), len(got), got)
+			}
+		})
 	}
 }
 
@@ -356,4 +527,68 @@ func BenchmarkPipeline(b *testing.B) {
 	}
 	p.Close(context.Background())
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+}
+
+// probedStore refuses appends while full; Probe says whether it is.
+type probedStore struct {
+	memStore
+	full   atomic.Bool
+	probes atomic.Int32
+}
+
+func (s *probedStore) Append(ctx context.Context, evs []*event.Event) error {
+	if s.full.Load() {
+		return fmt.Errorf("appending: %w", store.ErrDiskFull)
+	}
+	return s.memStore.Append(ctx, evs)
+}
+
+func (s *probedStore) Probe(context.Context) error {
+	s.probes.Add(1)
+	if s.full.Load() {
+		return store.ErrDiskFull
+	}
+	return nil
+}
+
+// TestProbeRecoversWithoutTraffic: after a refused append, the pipeline
+// probes the store until it can write again, so that StoreError (the
+// server's readiness) clears once space is freed even when no batch
+// arrives to try; no probing goes on while the store is healthy.
+func TestProbeRecoversWithoutTraffic(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &probedStore{}
+		st.full.Store(true)
+		p := New(Config{QueueSize: 10, Workers: 1, Writers: 1, BatchSize: 10, FlushInterval: time.Millisecond}, lineParser{}, st, nil, nil)
+		done := make(chan error, 1)
+		if err := p.Offer(raws("x", 2), func(err error) { done <- err }); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; !errors.Is(err, store.ErrDiskFull) {
+			t.Fatalf("done: got %v, want ErrDiskFull", err)
+		}
+		time.Sleep(3 * probeInterval)
+		synctest.Wait()
+		if err := p.StoreError(); !errors.Is(err, store.ErrDiskFull) {
+			t.Fatalf("StoreError while full: got %v, want ErrDiskFull", err)
+		}
+		if n := st.probes.Load(); n < 2 {
+			t.Errorf("probes while full: got %d, want one per interval", n)
+		}
+		st.full.Store(false)
+		time.Sleep(probeInterval)
+		synctest.Wait()
+		if err := p.StoreError(); err != nil {
+			t.Fatalf("StoreError after space was freed: got %v, want nil", err)
+		}
+		n := st.probes.Load()
+		time.Sleep(5 * probeInterval)
+		synctest.Wait()
+		if got := st.probes.Load(); got != n {
+			t.Errorf("probes while healthy: got %d more, want 0", got-n)
+		}
+		if err := p.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

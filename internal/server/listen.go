@@ -2,15 +2,18 @@ package server
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vigilsec/vigil/internal/api"
 	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/connlimit"
 	"github.com/vigilsec/vigil/internal/ingest/syslog"
+	"github.com/vigilsec/vigil/internal/store"
 )
 
 // httpListener is the HTTP server and its limited listener.
@@ -103,4 +106,19 @@ func registerSyslogConnMetrics(m prometheus.Registerer, sl *syslog.Server) {
 		Name: "vigil_connections_idle_closed_total", Help: "Stream connections closed after the idle timeout without data, by listener.",
 		ConstLabels: prometheus.Labels{"listener": listener},
 	}, func() float64 { return float64(sl.ConnStats().IdleClosed) }))
+}
+
+// storeHealth is readiness's view of the event store: degraded while its
+// appends fail (a full disk), with a reason fit for any client. Search
+// keeps working meanwhile; /healthz (liveness) is not affected.
+func (s *Server) storeHealth() error {
+	err := s.Pipeline.StoreError()
+	if err == nil {
+		return nil
+	}
+	reason := store.Public(err)
+	if !errors.Is(err, store.ErrDiskFull) {
+		reason = "event store cannot write: " + reason
+	}
+	return &api.DegradedError{Reason: reason}
 }

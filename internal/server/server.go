@@ -475,7 +475,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 			if !s.ready.Load() {
 				return errors.New("starting or stopping")
 			}
-			return nil
+			return s.storeHealth()
 		},
 	})
 	apiSrv.Register(mux)

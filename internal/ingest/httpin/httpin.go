@@ -15,6 +15,7 @@ package httpin
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/ingest"
+	"github.com/vigilsec/vigil/internal/store"
 )
 
 // Input names, as set on Raw.Input and used with ingest.Stats.
@@ -372,15 +374,37 @@ func bodyError(err error, gzipped bool) error {
 	return fmt.Errorf("%w: %w", errBodyRead, err)
 }
 
+// contextOfferer is a sink whose offered batches can be withdrawn: when
+// ctx ends before a batch reaches the store, done gets ctx's cause and
+// nothing of the batch is stored (the pipeline implements it).
+type contextOfferer interface {
+	OfferContext(ctx context.Context, msgs []ingest.Raw, done func(error)) error
+}
+
 // submit offers msgs to the sink and waits until they are durably stored,
-// the client goes away, or WaitTimeout passes.
+// the client goes away, or WaitTimeout passes. With a sink that can
+// withdraw a batch, a request answered with an error leaves nothing of its
+// batch stored: the batch is withdrawn when the client goes away or the
+// wait ends, unless the store already has it, in which case its verdict
+// is awaited (at most another WaitTimeout). The error returned is fit for
+// the client: the store's own error, with its file paths, is logged.
 func (h *Handlers) submit(r *http.Request, input string, msgs []ingest.Raw) error {
 	if len(msgs) == 0 {
 		return nil
 	}
 	h.stats.Received(input, len(msgs))
+	ctx, cancel := context.WithTimeoutCause(r.Context(), h.cfg.WaitTimeout, errWaitTimeout)
+	defer cancel()
 	done := make(chan error, 1)
-	if err := h.sink.Offer(msgs, func(err error) { done <- err }); err != nil {
+	report := func(err error) { done <- err }
+	var err error
+	oc, withdrawable := h.sink.(contextOfferer)
+	if withdrawable {
+		err = oc.OfferContext(ctx, msgs, report)
+	} else {
+		err = h.sink.Offer(msgs, report)
+	}
+	if err != nil {
 		reason := "closed"
 		switch {
 		case errors.Is(err, ingest.ErrUnavailable):
@@ -389,22 +413,72 @@ func (h *Handlers) submit(r *http.Request, input string, msgs []ingest.Raw) erro
 			reason = "full"
 		}
 		h.stats.Rejected(input, reason, len(msgs))
-		return err
+		return h.publicError(input, len(msgs), err)
 	}
-	t := time.NewTimer(h.cfg.WaitTimeout)
-	defer t.Stop()
+	var verdict error
 	select {
-	case err := <-done:
-		if err != nil {
-			h.stats.Rejected(input, "failed", len(msgs))
-			return fmt.Errorf("storing %d messages: %w", len(msgs), err)
+	case verdict = <-done:
+	case <-ctx.Done():
+		if !withdrawable {
+			if r.Context().Err() != nil {
+				return errClientGone
+			}
+			return errWaitTimeout
 		}
+		t := time.NewTimer(h.cfg.WaitTimeout)
+		defer t.Stop()
+		select {
+		case verdict = <-done:
+		case <-t.C:
+			// The store has the batch and is still at it: the client may
+			// send it again, and find part of it twice if a batch of
+			// several days was half stored.
+			h.log.Warn("http ingest: no verdict from the store in time", "input", input, "messages", len(msgs))
+			return errWaitTimeout
+		}
+	}
+	switch {
+	case verdict == nil:
 		return nil
-	case <-r.Context().Done():
+	case r.Context().Err() != nil:
 		return errClientGone
-	case <-t.C:
+	case errors.Is(verdict, errWaitTimeout):
 		return errWaitTimeout
 	}
+	h.stats.Rejected(input, "failed", len(msgs))
+	return h.publicError(input, len(msgs), verdict)
+}
+
+// clientError is an error whose text is fit for a client; it still wraps
+// the error it stands for, so that statusOf classifies it.
+type clientError struct {
+	msg string
+	err error
+}
+
+func (e *clientError) Error() string { return e.msg }
+func (e *clientError) Unwrap() error { return e.err }
+
+// publicError logs a store or pipeline error in full and returns what the
+// client may see of it: no file paths, no internal detail.
+func (h *Handlers) publicError(input string, n int, err error) error {
+	var msg string
+	switch {
+	case errors.Is(err, ingest.ErrUnavailable):
+		msg = "store unavailable"
+		if err != ingest.ErrUnavailable {
+			msg += ": " + store.Public(err)
+		}
+	case errors.Is(err, ingest.ErrClosed):
+		return ingest.ErrClosed
+	case errors.Is(err, ingest.ErrFull):
+		return ingest.ErrFull
+	default:
+		msg = fmt.Sprintf("storing %d messages: %s", n, store.Public(err))
+	}
+	// The pipeline logs the store's failures; this is per request.
+	h.log.Debug("http ingest: batch not stored", "input", input, "messages", n, "err", err)
+	return &clientError{msg: msg, err: err}
 }
 
 // statusOf maps an error from readBody or submit to an HTTP status.
