@@ -162,7 +162,9 @@ func newRSFixture(t *testing.T) *rsFixture {
 	// result is then recorded on the incident.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		var got struct{ Actions []struct{ Name, Status string } }
+		var got struct {
+			Actions []struct{ Name, Status string }
+		}
 		f.api(t, testToken, "GET", "/api/v1/incidents/"+inc.ID, nil, &got, 200)
 		done := false
 		for _, a := range got.Actions {
@@ -275,7 +277,9 @@ func TestRedteamSecrets(t *testing.T) {
 			}
 		}
 		// What is shown still says where things go.
-		var list struct{ Routes []struct{ Name, URL, Secret string } }
+		var list struct {
+			Routes []struct{ Name, URL, Secret string }
+		}
 		f.api(t, f.tokens["viewer"], "GET", "/api/v1/routes", nil, &list, 200)
 		want := map[string]string{"rs-slack": "https://hooks.slack.com/***", "rs-apikey": f.hook + "/in?api_key=***&team=soc"}
 		for _, r := range list.Routes {
