@@ -139,6 +139,7 @@ func TestRedteamOutboundTemplateBomb(t *testing.T) {
 	analyst := outboundToken(t, s, "analyst")
 	inc := outboundIncident(t, s)
 	before := outboundPeakRSS(t, s)
+	var slowest time.Duration
 	bomb := `{{range 50000000}}AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA{{end}}`
 	for _, tc := range []struct {
 		name string
@@ -157,6 +158,7 @@ func TestRedteamOutboundTemplateBomb(t *testing.T) {
 		code, out := outboundCall(t, s, "POST", "/api/v1/incidents/"+inc+"/actions", analyst,
 			map[string]any{"name": tc.name, "target": "203.0.113.9", "with": tc.with})
 		took := time.Since(start)
+		slowest = max(slowest, took)
 		msg, _ := out["error"].(string)
 		if code != 400 || !strings.Contains(msg, tc.want) {
 			t.Errorf("%s %.40q: HTTP %d %q, want 400 saying %q", tc.name, tc.with, code, msg, tc.want)
@@ -166,7 +168,7 @@ func TestRedteamOutboundTemplateBomb(t *testing.T) {
 		}
 	}
 	after := outboundPeakRSS(t, s)
-	t.Logf("peak RSS (VmHWM) before %.1f MiB, after %.1f MiB", float64(before)/(1<<20), float64(after)/(1<<20))
+	t.Logf("peak RSS (VmHWM) before %.1f MiB, after %.1f MiB; slowest refusal %v", float64(before)/(1<<20), float64(after)/(1<<20), slowest)
 	if after-before > 50<<20 {
 		t.Errorf("peak RSS grew by %.1f MiB, want under 50 MiB", float64(after-before)/(1<<20))
 	}
