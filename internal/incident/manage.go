@@ -105,6 +105,11 @@ func (m *Manager) Get(ctx context.Context, id string) (*Incident, error) {
 		if data != "" {
 			e.Data = json.RawMessage(data)
 		}
+		if e.Kind == "action" {
+			// Made from an action's result, which may have been recorded
+			// before results were masked.
+			e.Text = redact.Text(e.Text)
+		}
 		inc.Timeline = append(inc.Timeline, e)
 		if e.Kind == "comment" {
 			inc.Comments = append(inc.Comments, e)

@@ -140,6 +140,31 @@ func TestActionResultMasked(t *testing.T) {
 			t.Errorf("timeline entry %q holds the secret", e.Text)
 		}
 	}
+
+	// Rows recorded before results were masked are masked when read.
+	old := "POST https://h.example/x?api_key=old-key-0123: 200"
+	if _, err := f.inc.db.ExecContext(ctx, `INSERT INTO incident_actions (id, incident_id, time, name, target, status, result, actor, playbook) VALUES ('old', ?, ?, 'http_request', '', 'ok', ?, 'p', 'p')`,
+		inc.ID, f.now.UnixNano(), old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.inc.db.ExecContext(ctx, `INSERT INTO incident_timeline (id, incident_id, time, kind, actor, text) VALUES ('old', ?, ?, 'action', 'p', ?)`,
+		inc.ID, f.now.UnixNano(), "http_request ok ("+old+")"); err != nil {
+		t.Fatal(err)
+	}
+	full, err = f.inc.Get(ctx, inc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range full.Actions {
+		if strings.Contains(a.Result, "old-key-0123") {
+			t.Errorf("old action's result %q holds its key", a.Result)
+		}
+	}
+	for _, e := range full.Timeline {
+		if strings.Contains(e.Text, "old-key-0123") {
+			t.Errorf("old timeline entry %q holds its key", e.Text)
+		}
+	}
 }
 
 // FuzzMarkdown checks that mdBlock leaves no character active: every
