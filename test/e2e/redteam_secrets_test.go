@@ -159,7 +159,8 @@ func newRSFixture(t *testing.T) *rsFixture {
 	f.incident = inc.ID
 	f.api(t, f.tokens["analyst"], "POST", "/api/v1/incidents/"+inc.ID+"/playbooks/rs-secrets", nil, nil, 202)
 	// Wait for the playbook's request to reach the receiver: the action's
-	// result is then recorded on the incident.
+	// result is then recorded on the incident. The playbook runs in the
+	// server process, so this polls it (a wait for a real process).
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		var got struct {
