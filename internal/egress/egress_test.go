@@ -329,6 +329,25 @@ func TestClientRedirectLimit(t *testing.T) {
 	}
 }
 
+func TestClientBoundsResponseHeaders(t *testing.T) {
+	for _, tc := range []struct {
+		size int
+		ok   bool
+	}{
+		{60 << 10, true},
+		{70 << 10, false}, // past MaxResponseHeaderBytes (64 KiB)
+	} {
+		srv := newReceiver(t, "127.0.0.1", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Big", strings.Repeat("a", tc.size))
+		})
+		c := MustNew("127.0.0.1/32").Client(ClientOptions{Timeout: 10 * time.Second})
+		_, err := get(t, c, srv.URL)
+		if (err == nil) != tc.ok {
+			t.Errorf("a %d KiB header: got %v, want ok %v", tc.size>>10, err, tc.ok)
+		}
+	}
+}
+
 func TestClientIgnoresProxyEnvironment(t *testing.T) {
 	proxy := newReceiver(t, "127.0.0.1", nil)
 	target := newReceiver(t, "127.0.0.2", nil)

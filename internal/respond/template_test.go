@@ -73,6 +73,16 @@ func TestTemplateRefuses(t *testing.T) {
 	}
 }
 
+func TestTemplateSizeBound(t *testing.T) {
+	at := strings.Repeat("a", maxTemplateSize-len("{{.Target}}")) + "{{.Target}}"
+	if _, err := parseTemplate("t", at, ctxLine); err != nil {
+		t.Errorf("a template of exactly %d bytes: %v", len(at), err)
+	}
+	if _, err := parseTemplate("t", at+"a", ctxLine); !errors.Is(err, ErrTemplate) {
+		t.Errorf("a template of %d bytes: got %v, want ErrTemplate", len(at)+1, err)
+	}
+}
+
 func TestTemplateErrorsSayWhere(t *testing.T) {
 	_, err := parseTemplate("with.text", "ok {{.Target}}\n{{range 3}}x{{end}}", ctxLine)
 	if !errors.Is(err, ErrTemplate) {
