@@ -39,9 +39,8 @@ func refAgg(q *query.Query, evs []*event.Event) (cols []string, rows [][]any) {
 		cols = append(cols, a.Name())
 	}
 	type grp struct {
-		key  []any
-		evs  []*event.Event
-		skey string
+		key []any
+		evs []*event.Event
 	}
 	groups := map[string]*grp{}
 	for _, ev := range evs {

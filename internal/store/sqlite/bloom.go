@@ -95,7 +95,7 @@ func nameState(name string) uint64 {
 	for i := 0; i < len(name); i++ {
 		h = (h ^ uint64(name[i])) * fnvPrime
 	}
-	return (h ^ 0) * fnvPrime
+	return h * fnvPrime // a zero byte (h ^ 0 is h) ends the name
 }
 
 func valueHash(h uint64, value string) uint64 {

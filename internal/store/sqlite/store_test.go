@@ -70,7 +70,7 @@ func TestInjection(t *testing.T) {
 			// Values equal ASCII-case-insensitively count too.
 			var want int64
 			for j, w := range hostile {
-				if strings.EqualFold(w, v) || strings.ToLower(w) == strings.ToLower(v) {
+				if strings.EqualFold(w, v) {
 					_ = j
 					want++
 				}
