@@ -692,6 +692,14 @@ func (p *Pipeline) commit(pending []chunk, evs []*event.Event) {
 				p.discard(c.b) // withdrawn by its producer
 				continue
 			}
+			if c.b.atomic && c.b.abandoned.Load() && len(c.evs) == c.n {
+				// Its producer gave up during the last attempt, which
+				// stored none of it: withdraw it now.
+				c.b.state.Store(batchWithdrawn)
+				p.discard(c.b)
+				c.b.finish(context.Cause(c.b.ctx))
+				continue
+			}
 			live = append(live, c)
 			evs = append(evs, c.evs...)
 		}
@@ -705,12 +713,14 @@ func (p *Pipeline) commit(pending []chunk, evs []*event.Event) {
 			return
 		}
 		// An atomic batch whose producer gives up while it is being
-		// stored interrupts the attempt (see batch.watch).
+		// stored interrupts the attempt (see batch.watch), so that it can
+		// still be withdrawn; not once part of it is stored (a partial
+		// append): that part cannot be taken back, so the rest is stored.
 		actx, cancel := context.WithCancelCause(p.ctx)
 		for _, c := range pending {
-			if c.b.atomic {
+			if c.b.atomic && len(c.evs) == c.n {
 				c.b.cancelAttempt.Store(&cancel)
-				if c.b.abandoned.Load() {
+				if c.b.abandoned.Load() { // gave up before the store above
 					cancel(context.Cause(c.b.ctx))
 				}
 			}

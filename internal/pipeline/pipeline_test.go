@@ -401,6 +401,10 @@ type partialStore struct {
 }
 
 func (s *partialStore) Append(ctx context.Context, evs []*event.Event) error {
+	if err := ctx.Err(); err != nil {
+		s.calls.Add(1)
+		return err // interrupted, as SQLite is
+	}
 	if s.fail.Load() == 0 {
 		return s.memStore.Append(ctx, evs)
 	}
@@ -589,6 +593,53 @@ func TestProbeRecoversWithoutTraffic(t *testing.T) {
 		}
 		if err := p.Close(context.Background()); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// TestAbandonedPartialBatchIsFinished: a batch part of which a partial
+// append stored cannot be withdrawn when its producer gives up; the rest
+// is retried with backoff (no busy loop interrupting each attempt) and
+// stored once the store can, each message once.
+func TestAbandonedPartialBatchIsFinished(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &partialStore{failDay: "b"}
+		st.fail.Store(1 << 30)
+		p := New(Config{QueueSize: 100, Workers: 1, Writers: 1, BatchSize: 100, FlushInterval: time.Millisecond}, lineParser{}, st, nil, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		if err := p.OfferContext(ctx, append(raws("a", 3), raws("b", 3)...), func(err error) { done <- err }); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+		synctest.Wait()
+		cancel()
+		calls := st.calls.Load()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if n := st.calls.Load() - calls; n > 10 {
+			t.Errorf("store called %d times in a second after the producer gave up, want a few (backoff)", n)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("done(%v) before the rest was stored", err)
+		default:
+		}
+		st.fail.Store(0)
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if err := <-done; err != nil {
+			t.Fatalf("done: %v", err)
+		}
+		if err := p.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int{}
+		for _, m := range st.msgs {
+			got[m]++
+		}
+		if len(got) != 6 || len(st.msgs) != 6 {
+			t.Errorf("stored %v, want each of the 6 messages once", got)
 		}
 	})
 }
