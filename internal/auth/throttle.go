@@ -37,9 +37,11 @@ import (
 // (DefaultLoginLimits).
 type LoginLimits struct {
 	// MaxHashing bounds the password checks running at once (default
-	// max(2, GOMAXPROCS)).
+	// max(1, GOMAXPROCS/2): hashing never takes more than half the CPUs,
+	// so a storm of sign-ins leaves the rest of the server responsive).
 	MaxHashing int
-	// MaxHashingPerSource bounds those from one source (default 2).
+	// MaxHashingPerSource bounds those from one source (default 2; never
+	// more than MaxHashing).
 	MaxHashingPerSource int
 	// MaxFailures locks a user name for one source after this many
 	// failures from it (default 5).
@@ -68,7 +70,7 @@ type LoginLimits struct {
 // DefaultLoginLimits returns the limits used for zero fields.
 func DefaultLoginLimits() LoginLimits {
 	return LoginLimits{
-		MaxHashing:          max(2, runtime.GOMAXPROCS(0)),
+		MaxHashing:          max(1, runtime.GOMAXPROCS(0)/2),
 		MaxHashingPerSource: 2,
 		MaxFailures:         5,
 		MaxSourceFailures:   20,
@@ -104,6 +106,7 @@ func (l LoginLimits) withDefaults() LoginLimits {
 	setD(&l.Forget, d.Forget)
 	setD(&l.Remember, d.Remember)
 	l.LockMax = max(l.LockMax, l.LockBase)
+	l.MaxHashingPerSource = min(l.MaxHashingPerSource, l.MaxHashing)
 	return l
 }
 
@@ -273,6 +276,26 @@ type Reservation struct {
 	src  netip.Prefix
 	recs []*record
 	done bool
+}
+
+// Precheck refuses at once, without reserving anything, a sign-in from
+// src that Begin would refuse whatever its user name: every hashing slot
+// (overall or the source's) is taken, or the source is locked. It saves
+// looking the user up for the attempts a storm brings; Begin still decides.
+func (t *Throttle) Precheck(src netip.Addr) error {
+	p := SourcePrefix(src)
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if r := t.recs[key{src: p}]; r != nil && r.until.After(now) {
+		t.locked.Add(1)
+		return &RefusedError{Err: ErrLoginLocked, RetryAfter: roundUp(r.until.Sub(now))}
+	}
+	if t.inflight >= t.lim.MaxHashing || t.perSource[p] >= t.lim.MaxHashingPerSource {
+		t.busy.Add(1)
+		return &RefusedError{Err: ErrLoginBusy, RetryAfter: time.Second}
+	}
+	return nil
 }
 
 // Begin reserves a password check for user (known: an existing user's

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -95,6 +96,9 @@ func TestThrottleHashingCaps(t *testing.T) {
 			if got := th.Stats().InFlight; got != tc.wantAdmit {
 				t.Errorf("got %d in flight, want %d", got, tc.wantAdmit)
 			}
+			if err := th.Precheck(tc.sources[len(tc.sources)-1]); !errors.Is(refusal(t, err), ErrLoginBusy) {
+				t.Errorf("Precheck with the slots taken: got %v, want ErrLoginBusy", err)
+			}
 			for _, r := range held {
 				r.Done(true)
 				r.Done(true) // a second Done changes nothing
@@ -111,11 +115,14 @@ func TestThrottleHashingCaps(t *testing.T) {
 
 func TestThrottleDefaults(t *testing.T) {
 	d := DefaultLoginLimits()
-	if d.MaxHashing < 2 || d.MaxHashingPerSource != 2 || d.MaxFailures != 5 || d.LockBase != 15*time.Second || d.LockMax != 15*time.Minute {
-		t.Errorf("got %+v, want max(2, GOMAXPROCS), 2 per source, 5 failures, 15s..15m", d)
+	if d.MaxHashing != max(1, runtime.GOMAXPROCS(0)/2) || d.MaxHashingPerSource != 2 || d.MaxFailures != 5 || d.LockBase != 15*time.Second || d.LockMax != 15*time.Minute {
+		t.Errorf("got %+v, want max(1, GOMAXPROCS/2), 2 per source, 5 failures, 15s..15m", d)
 	}
 	if got := NewThrottle(LoginLimits{MaxFailures: 7}, nil).Limits(); got.MaxFailures != 7 || got.MaxEntries != d.MaxEntries {
 		t.Errorf("got %+v, want MaxFailures 7 and the other defaults", got)
+	}
+	if got := NewThrottle(LoginLimits{MaxHashing: 1, MaxHashingPerSource: 4}, nil).Limits().MaxHashingPerSource; got != 1 {
+		t.Errorf("got MaxHashingPerSource %d with MaxHashing 1, want 1", got)
 	}
 }
 
@@ -210,6 +217,12 @@ func TestThrottleOtherSources(t *testing.T) {
 		if _, err := th.Begin(u, true, srcA); !errors.Is(err, ErrLoginLocked) {
 			t.Errorf("%s from A after 8 failures from A: got %v, want ErrLoginLocked", u, err)
 		}
+	}
+	if err := th.Precheck(srcA); !errors.Is(refusal(t, err), ErrLoginLocked) {
+		t.Errorf("Precheck of A after 8 failures from A: got %v, want ErrLoginLocked", err)
+	}
+	if err := th.Precheck(srcB); err != nil {
+		t.Errorf("Precheck of B: got %v, want nil", err)
 	}
 	r, err = th.Begin("carol", true, srcB)
 	if err != nil {
@@ -338,8 +351,10 @@ func TestThrottleUnlock(t *testing.T) {
 	if n := th.Unlock("alice", netip.Addr{}); n != 1 {
 		t.Errorf("Unlock(alice): got %d lifted, want 1", n)
 	}
-	if _, err := th.Begin("alice", true, srcA); err != nil {
+	if r, err := th.Begin("alice", true, srcA); err != nil {
 		t.Errorf("alice from A after Unlock: got %v, want admitted", err)
+	} else {
+		r.Done(true)
 	}
 	if n := th.Unlock("", srcB); n != 3 {
 		t.Errorf("Unlock(B): got %d lifted, want 3", n)

@@ -144,6 +144,9 @@ func (s *Service) LoginThrottle() *Throttle { return s.throttle }
 // wrong user name or password, or a disabled user, returns ErrBadLogin
 // (ErrUnknownUser when the name names no user).
 func (s *Service) Login(ctx context.Context, c Credentials) (*Principal, error) {
+	if err := s.throttle.Precheck(c.Source); err != nil {
+		return nil, err
+	}
 	var (
 		hash, role string
 		disabled   bool

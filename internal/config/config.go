@@ -305,7 +305,7 @@ type HTTPServer struct {
 // 429 at once, with Retry-After, without hashing.
 type Login struct {
 	// MaxHashing bounds the password checks running at once (0, the
-	// default: max(2, GOMAXPROCS)).
+	// default: max(1, GOMAXPROCS/2)).
 	MaxHashing int `koanf:"max_hashing"`
 	// MaxHashingPerSource bounds those of one source: an IPv4 address or
 	// an IPv6 /64 (default 2).
@@ -730,7 +730,7 @@ func (c *Config) Validate() error {
 // validate checks the sign-in limits.
 func (l *Login) validate(add func(format string, a ...any)) {
 	if l.MaxHashing < 0 || l.MaxHashing > 1024 {
-		add("login.max_hashing: %d is outside 0..1024 (0: max(2, GOMAXPROCS))", l.MaxHashing)
+		add("login.max_hashing: %d is outside 0..1024 (0: max(1, GOMAXPROCS/2))", l.MaxHashing)
 	}
 	if l.MaxHashingPerSource < 1 || (l.MaxHashing > 0 && l.MaxHashingPerSource > l.MaxHashing) {
 		add("login.max_hashing_per_source: %d is outside 1..login.max_hashing", l.MaxHashingPerSource)
