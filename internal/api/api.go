@@ -136,6 +136,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/tokens", a.Require(auth.PermAdmin, http.HandlerFunc(a.listTokens)))
 	mux.Handle("POST /api/v1/tokens", a.Require(auth.PermAdmin, http.HandlerFunc(a.createToken)))
 	mux.Handle("DELETE /api/v1/tokens/{id}", a.Require(auth.PermAdmin, http.HandlerFunc(a.revokeToken)))
+	a.registerLogin(mux)
 }
 
 type principalKey struct{}

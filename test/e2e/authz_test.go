@@ -264,6 +264,12 @@ func authzEndpoints() []endpoint {
 			return call{path: "/api/v1/tokens/" + id}
 		}},
 
+		// Sign-in locks.
+		{method: "GET", path: "/api/v1/login/locks", role: needAdmin, ok: 200},
+		{method: "POST", path: "/api/v1/login/unlock", role: needAdmin, ok: 200, prep: func(t *testing.T, f *authzFixture, caller string) call {
+			return call{path: "/api/v1/login/unlock", body: jsonBody(map[string]any{"user": "unlocked-by-" + caller})}
+		}},
+
 		// Notification routes.
 		{method: "GET", path: "/api/v1/routes", role: needViewer, ok: 200},
 		{method: "POST", path: "/api/v1/routes", role: needAdmin, ok: 201, prep: func(t *testing.T, f *authzFixture, caller string) call {
@@ -680,7 +686,7 @@ func checkNoSideEffects(t *testing.T, f *authzFixture) {
 	// Triage and rule-state changes are audited by their services, one
 	// entry per change, under the caller's token name (authz-ROLE-N).
 	audited := map[string][]string{}
-	for _, action := range []string{"alert.assign", "alert.ack", "rule.disable", "rule.enable"} {
+	for _, action := range []string{"alert.assign", "alert.ack", "rule.disable", "rule.enable", "login.unlock"} {
 		var log struct{ Entries []struct{ Actor string } }
 		f.admin(t, "GET", "/api/v1/audit?limit=1000&action="+action, nil, &log, 200)
 		for _, e := range log.Entries {
@@ -707,6 +713,7 @@ func checkNoSideEffects(t *testing.T, f *authzFixture) {
 			{"alerts acknowledged", needAnalyst, byCaller("alert.ack", caller)},
 			{"rules disabled", needAnalyst, byCaller("rule.disable", caller)},
 			{"rules enabled", needAnalyst, byCaller("rule.enable", caller)},
+			{"sign-in unlocks", needAdmin, byCaller("login.unlock", caller)},
 		}
 		for _, c := range checks {
 			want := 0
