@@ -291,11 +291,12 @@ type HTTPServer struct {
 	IdleTimeout time.Duration `koanf:"idle_timeout"`
 	// MaxHeaderBytes bounds a request's headers (default 64KiB).
 	MaxHeaderBytes ByteSize `koanf:"max_header_bytes"`
-	// MaxConnections bounds concurrent connections (default 1024);
+	// MaxConnections bounds concurrent connections (default 4096);
 	// MaxConnectionsPerSource those of one source address, an IPv4
-	// address or an IPv6 /64 (default 64; behind a reverse proxy every
-	// connection comes from the proxy: raise it). Connections past either
-	// are closed at once.
+	// address or an IPv6 /64 (default 256; a browser opens 6, a shipper a
+	// few). The proxies of trust_proxy are bound by MaxConnections only:
+	// they carry every client's connections. Connections past either are
+	// closed at once.
 	MaxConnections          int `koanf:"max_connections"`
 	MaxConnectionsPerSource int `koanf:"max_connections_per_source"`
 }
@@ -405,7 +406,7 @@ func Default() Config {
 		Log:       Log{Level: "info", Format: "text"},
 
 		HTTPServer: HTTPServer{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: time.Minute,
-			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, MaxConnections: 1024, MaxConnectionsPerSource: 64},
+			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, MaxConnections: 4096, MaxConnectionsPerSource: 256},
 		Login: Login{MaxHashingPerSource: 2, MaxFailures: 5, MaxSourceFailures: 20, MaxUserFailures: 100,
 			LockBase: 15 * time.Second, LockMax: 15 * time.Minute, Forget: time.Hour, Remember: 30 * 24 * time.Hour,
 			MaxEntries: 100_000, AuditWindow: 10 * time.Minute},

@@ -75,7 +75,7 @@ func TestListenerKeysLoad(t *testing.T) {
 		{"idle timeout from env", cfg.HTTPServer.IdleTimeout, 7 * time.Second},
 		{"ingest read timeout from env", cfg.Ingest.ReadTimeout, 2 * time.Minute},
 		{"default write timeout", cfg.HTTPServer.WriteTimeout, time.Minute},
-		{"default http connections", cfg.HTTPServer.MaxConnections, 1024},
+		{"default http connections", cfg.HTTPServer.MaxConnections, 4096},
 	}
 	for _, c := range checks {
 		if c.got != c.want {

@@ -25,6 +25,10 @@ type Limits struct {
 	// normally given, so an attacker gains nothing by cycling through the
 	// addresses of its own network).
 	PerSource int
+	// Shared lists the addresses whose connections PerSource does not
+	// bound (only Max does): trusted reverse proxies and the like, which
+	// carry many clients' connections.
+	Shared []netip.Prefix
 }
 
 // Refusal errors, returned by Acquire and counted by Refused.
@@ -58,6 +62,17 @@ func New(lim Limits) *Limiter {
 // IPv6 address. Addresses that are not IP (a Unix socket) share the zero
 // Addr.
 func Source(addr net.Addr) netip.Addr {
+	ip := addrIP(addr)
+	if ip.Is6() {
+		if p, err := ip.Prefix(64); err == nil {
+			return p.Addr()
+		}
+	}
+	return ip
+}
+
+// addrIP is addr's IP address, unmapped and without zone.
+func addrIP(addr net.Addr) netip.Addr {
 	var ip netip.Addr
 	switch a := addr.(type) {
 	case *net.TCPAddr:
@@ -71,13 +86,17 @@ func Source(addr net.Addr) netip.Addr {
 			}
 		}
 	}
-	ip = ip.Unmap().WithZone("")
-	if ip.Is6() {
-		if p, err := ip.Prefix(64); err == nil {
-			return p.Addr()
+	return ip.Unmap().WithZone("")
+}
+
+// shared reports whether ip is one of lim.Shared.
+func (l *Limiter) shared(ip netip.Addr) bool {
+	for _, p := range l.lim.Shared {
+		if p.Contains(ip) {
+			return true
 		}
 	}
-	return ip
+	return false
 }
 
 // Acquire takes a slot for a connection from addr. It returns the function
@@ -86,13 +105,14 @@ func Source(addr net.Addr) netip.Addr {
 // refusal is counted.
 func (l *Limiter) Acquire(addr net.Addr) (release func(), err error) {
 	src := Source(addr)
+	bounded := l.lim.PerSource > 0 && !l.shared(addrIP(addr))
 	l.mu.Lock()
 	switch {
 	case l.lim.Max > 0 && l.total >= l.lim.Max:
 		l.mu.Unlock()
 		l.total0.Add(1)
 		return nil, ErrTotal
-	case l.lim.PerSource > 0 && l.bySrc[src] >= l.lim.PerSource:
+	case bounded && l.bySrc[src] >= l.lim.PerSource:
 		l.mu.Unlock()
 		l.src0.Add(1)
 		return nil, ErrPerSource

@@ -67,6 +67,18 @@ func TestAcquireBounds(t *testing.T) {
 			wantErr: []error{nil, ErrPerSource, nil},
 		},
 		{
+			name:    "a shared address is bound by the total only",
+			lim:     Limits{Max: 4, PerSource: 1, Shared: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/32"), netip.MustParsePrefix("2001:db8::5/128")}},
+			from:    []string{"10.0.0.1", "10.0.0.1", "10.0.0.2", "10.0.0.2", "10.0.0.1", "10.0.0.1"},
+			wantErr: []error{nil, nil, nil, ErrPerSource, nil, ErrTotal},
+		},
+		{
+			name:    "shared ipv6 address, others of its /64 still bound",
+			lim:     Limits{PerSource: 1, Shared: []netip.Prefix{netip.MustParsePrefix("2001:db8::5/128")}},
+			from:    []string{"2001:db8::5", "2001:db8::5", "2001:db8::6"},
+			wantErr: []error{nil, nil, ErrPerSource},
+		},
+		{
 			name:    "no bounds",
 			lim:     Limits{},
 			from:    []string{"10.0.0.1", "10.0.0.1", "10.0.0.1"},

@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vigilsec/vigil/internal/api"
+	"github.com/vigilsec/vigil/internal/clientip"
 	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/connlimit"
 	"github.com/vigilsec/vigil/internal/ingest/syslog"
@@ -20,16 +22,27 @@ import (
 type httpListener struct {
 	srv *http.Server
 	ln  *connlimit.Listener
+	lim *connlimit.Limiter
 	tls bool
 }
 
 // newHTTPListener wraps ln (a bound TCP listener) for the HTTP server: a
-// connection cap in total and per source, a per-write timeout, and the
-// server's read, header and idle timeouts. With a certificate configured
-// it serves HTTPS only. The certificate is loaded here, so that a bad one
-// stops the start rather than the first handshake.
-func newHTTPListener(ln net.Listener, cfg config.HTTPServer, h http.Handler, m prometheus.Registerer, log *slog.Logger) (*httpListener, error) {
-	lim := connlimit.New(connlimit.Limits{Max: cfg.MaxConnections, PerSource: cfg.MaxConnectionsPerSource})
+// connection cap in total and per source (trusted proxies, which carry
+// many clients, only count towards the total), a per-write timeout, and
+// the server's read, header and idle timeouts. With a certificate
+// configured it serves HTTPS only. The certificate is loaded here, so that
+// a bad one stops the start rather than the first handshake.
+func newHTTPListener(ln net.Listener, all config.Config, h http.Handler, m prometheus.Registerer, log *slog.Logger) (*httpListener, error) {
+	cfg := all.HTTPServer
+	var proxies []netip.Prefix
+	for _, s := range all.TrustProxy {
+		p, err := clientip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("trust_proxy: %w", err)
+		}
+		proxies = append(proxies, p)
+	}
+	lim := connlimit.New(connlimit.Limits{Max: cfg.MaxConnections, PerSource: cfg.MaxConnectionsPerSource, Shared: proxies})
 	cl := connlimit.NewListener(ln, lim)
 	// Not http.Server.WriteTimeout: that bounds a whole response, and a
 	// large search export may rightly take longer; what must not happen
@@ -38,7 +51,7 @@ func newHTTPListener(ln net.Listener, cfg config.HTTPServer, h http.Handler, m p
 	cl.OnRefuse = func(addr net.Addr, reason error) {
 		log.Debug("http: connection refused", "peer", addr.String(), "reason", reason)
 	}
-	hl := &httpListener{ln: cl, srv: &http.Server{
+	hl := &httpListener{ln: cl, lim: lim, srv: &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		// Every request is read within ReadTimeout, body included; the

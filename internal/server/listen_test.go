@@ -23,16 +23,19 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vigilsec/vigil/internal/config"
+	"github.com/vigilsec/vigil/internal/connlimit"
 )
 
 // startListener serves h on a loopback listener with cfg's limits.
-func startListener(t *testing.T, cfg config.HTTPServer, h http.Handler) (*httpListener, string) {
+func startListener(t *testing.T, cfg config.HTTPServer, h http.Handler, trustProxy ...string) (*httpListener, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	hl, err := newHTTPListener(ln, cfg, h, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	all := config.Default()
+	all.HTTPServer, all.TrustProxy = cfg, trustProxy
+	hl, err := newHTTPListener(ln, all, h, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		ln.Close()
 		t.Fatal(err)
@@ -165,6 +168,32 @@ func TestConnectionCapPerSource(t *testing.T) {
 	}
 }
 
+// TestTrustedProxyNotCappedPerSource: a trusted reverse proxy carries many
+// clients' connections: only the total cap bounds it.
+func TestTrustedProxyNotCappedPerSource(t *testing.T) {
+	cfg := testHTTPConfig()
+	cfg.ReadHeaderTimeout, cfg.ReadTimeout = 30*time.Second, 30*time.Second
+	cfg.MaxConnectionsPerSource, cfg.MaxConnections = 2, 5
+	hl, addr := startListener(t, cfg, http.NotFoundHandler(), "127.0.0.1")
+	for range 7 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for hl.lim.Open() != 5 || hl.lim.Refused(connlimit.ErrTotal) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("open %d, refused for the total %d: want 5 and 2", hl.lim.Open(), hl.lim.Refused(connlimit.ErrTotal))
+		}
+		time.Sleep(5 * time.Millisecond) // polling the accept loop
+	}
+	if got := hl.lim.Refused(connlimit.ErrPerSource); got != 0 {
+		t.Errorf("refused per source: got %d, want 0 for a trusted proxy", got)
+	}
+}
+
 // TestHTTPS: with a certificate the listener speaks TLS 1.2 or later only.
 func TestHTTPS(t *testing.T) {
 	dir := t.TempDir()
@@ -225,9 +254,10 @@ func TestHTTPSBadCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	cfg := testHTTPConfig()
-	cfg.TLSCert, cfg.TLSKey = bad, bad
-	_, err = newHTTPListener(ln, cfg, http.NotFoundHandler(), nil, slog.New(slog.DiscardHandler))
+	all := config.Default()
+	all.HTTPServer = testHTTPConfig()
+	all.HTTPServer.TLSCert, all.HTTPServer.TLSKey = bad, bad
+	_, err = newHTTPListener(ln, all, http.NotFoundHandler(), nil, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "https: loading certificate") {
 		t.Fatalf("got %v, want a certificate loading error", err)
 	}

@@ -487,7 +487,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("listening on http %q: %w", cfg.HTTP, err)
 	}
 	s.HTTPAddr = ln.Addr()
-	hl, err := newHTTPListener(ln, cfg.HTTPServer, mux, s.Metrics.Registry, s.log)
+	hl, err := newHTTPListener(ln, cfg, mux, s.Metrics.Registry, s.log)
 	if err != nil {
 		ln.Close()
 		return err
