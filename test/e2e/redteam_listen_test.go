@@ -99,8 +99,9 @@ func TestRedteamListenSyslogLockout(t *testing.T) {
 	for range attackers {
 		held = append(held, listenDial(t, "127.0.0.1", s.tcp))
 	}
-	s.listenWaitMetric(`vigil_connections_refused_total{listener="syslog",reason="per_source"}`,
+	refused := s.listenWaitMetric(`vigil_connections_refused_total{listener="syslog",reason="per_source"}`,
 		func(v float64) bool { return v == attackers-perSource }, 10*time.Second)
+	t.Logf("%d attacker connections: %v refused at once", attackers, refused)
 	if got := s.listenMetric(`vigil_connections_open{listener="syslog"}`); got != perSource {
 		t.Errorf("syslog connections open: got %v, want %d (the attacker's share)", got, perSource)
 	}
@@ -118,9 +119,11 @@ func TestRedteamListenSyslogLockout(t *testing.T) {
 	legit := listenDial(t, "127.0.0.2", s.tcp)
 	fmt.Fprint(legit, "<13>Dec  7 10:00:00 web-01 app: legit-sender-line-8c1f\n")
 	legit.Close()
+	sent := time.Now()
 	if r := s.waitTotal(`"legit-sender-line-8c1f"`, 1, 15*time.Second); r.Total != 1 {
 		t.Fatalf("the legitimate sender's line: found %d, want 1", r.Total)
 	}
+	t.Logf("the legitimate line searchable %v after it was sent", time.Since(sent).Round(time.Millisecond))
 }
 
 // TestRedteamListenSyslogIdle: a connection that goes quiet is closed
@@ -197,7 +200,9 @@ func TestRedteamListenSlowHTTP(t *testing.T) {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				t.Fatalf("the slow client was not cut off within %v", tt.within+5*time.Second)
 			}
-			if took := time.Since(start); took > tt.within {
+			took := time.Since(start)
+			t.Logf("cut off after %v", took.Round(time.Millisecond))
+			if took > tt.within {
 				t.Errorf("cut off after %v, want within %v", took, tt.within)
 			}
 		})
@@ -360,7 +365,9 @@ func TestRedteamListenDiskFull(t *testing.T) {
 	for i := range 1000 {
 		fmt.Fprintf(&batch, `{"message":"full-batch-7a41","n":%d}`+"\n", i)
 	}
+	start := time.Now()
 	status, body := ingest(batch.String())
+	t.Logf("ingest with the disk full: %d in %v: %s", status, time.Since(start).Round(time.Millisecond), strings.TrimSpace(body))
 	if status != http.StatusServiceUnavailable {
 		t.Fatalf("ingest with the disk full: got %d %s, want 503", status, body)
 	}
@@ -375,6 +382,7 @@ func TestRedteamListenDiskFull(t *testing.T) {
 	resp, b := s.request("GET", "/readyz", "", nil)
 	var ready struct{ Status, Reason string }
 	json.Unmarshal(b, &ready)
+	t.Logf("/readyz with the disk full: %d %s", resp.StatusCode, b)
 	if resp.StatusCode != http.StatusServiceUnavailable || ready.Status != "degraded" || !strings.HasPrefix(ready.Reason, "disk full: ") {
 		t.Errorf("/readyz with the disk full: got %d %s, want 503 degraded, reason disk full", resp.StatusCode, b)
 	}
