@@ -123,3 +123,43 @@ func TestLoginLocks(t *testing.T) {
 		t.Errorf("got %d login.unlock entries (%+v), want 3 by admin-token", len(es), es)
 	}
 }
+
+// TestLoginLocksListBound: GET /api/v1/login/locks lists at most
+// maxLocksListed locks; total counts them all.
+func TestLoginLocksListBound(t *testing.T) {
+	ctx := context.Background()
+	db := metatest.Open(t)
+	as, err := auth.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	th := auth.NewThrottle(auth.LoginLimits{MaxFailures: 1, MaxEntries: 10_000}, nil)
+	as.SetLoginThrottle(th)
+	for i := range maxLocksListed + 1 {
+		r, err := th.Begin("someone", false, netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Done(false)
+	}
+	admin, _, err := as.CreateToken(ctx, "admin-token", auth.RoleAdmin, nil, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	New(Options{Auth: as, Metrics: metrics.New()}).Register(mux)
+	req := httptest.NewRequest("GET", "/api/v1/login/locks", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, req)
+	var got struct {
+		Locks []auth.Lock `json:"locks"`
+		Total int         `json:"total"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &got); w.Code != http.StatusOK || err != nil {
+		t.Fatalf("got %d %.200s (%v), want 200", w.Code, w.Body, err)
+	}
+	if len(got.Locks) != maxLocksListed || got.Total != maxLocksListed+1 {
+		t.Errorf("got %d locks listed of %d, want %d of %d", len(got.Locks), got.Total, maxLocksListed, maxLocksListed+1)
+	}
+}

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -538,6 +539,52 @@ func TestFailedLoginAuditSources(t *testing.T) {
 	}
 	if open != 0 {
 		t.Errorf("got %d windows open after they ended, want 0", open)
+	}
+}
+
+// TestFailedLoginAuditUsers: a summary lists at most maxAuditUsers known
+// users by name; failures of further users are counted together.
+func TestFailedLoginAuditUsers(t *testing.T) {
+	f := newFailedLogins(time.Minute, maxAuditSources)
+	now := time.Now()
+	src := netip.MustParseAddr("192.0.2.1")
+	f.record(now, src, "first")
+	for i := range maxAuditUsers + 3 {
+		f.record(now, src, fmt.Sprintf("user%02d", i))
+	}
+	f.record(now, src, "user00") // a listed user again: still by name
+	f.mu.Lock()
+	f.pending = nil
+	f.expireLocked(now.Add(time.Minute))
+	pending := f.pending
+	f.mu.Unlock()
+	if len(pending) != 1 {
+		t.Fatalf("got %d entries, want one summary", len(pending))
+	}
+	after := pending[0].after.(map[string]any)
+	users := after["users"].(map[string]int)
+	if len(users) != maxAuditUsers || users["user00"] != 2 || after["other_users"] != 3 || after["failures"] != maxAuditUsers+4 {
+		t.Errorf("got users %v, other_users %v, failures %v; want %d named (user00 twice), 3 others, %d failures",
+			users, after["other_users"], after["failures"], maxAuditUsers, maxAuditUsers+4)
+	}
+}
+
+// TestLoginLongUsername: a user name past maxUsername is cut, answered
+// like any wrong name, and audited as an unknown user.
+func TestLoginLongUsername(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(t)
+	long := strings.Repeat("p4ssw0rd-", 2000)
+	resp, body := c.do("POST", "/login", c.loginForm(long, "x"), nil)
+	if resp.StatusCode != http.StatusUnauthorized || strings.Contains(body, long[:maxUsername+1]) {
+		t.Fatalf("got %d, echoing %d bytes of the name; want 401 and at most %d bytes", resp.StatusCode, strings.Count(body, "p4ssw0rd"), maxUsername)
+	}
+	es, err := e.o.Audit.List(context.Background(), audit.Filter{Action: "console.login_failed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 1 || es[0].Actor != unknownUser || strings.Contains(string(es[0].After), "p4ssw0rd") {
+		t.Errorf("got %+v, want one entry by %q without the name", es, unknownUser)
 	}
 }
 
