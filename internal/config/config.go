@@ -349,11 +349,11 @@ type Login struct {
 type Search struct {
 	// MaxGroups bounds the groups (rows before sort and limit) of one
 	// stats or timechart; past it the search fails with "too many groups"
-	// (default 10000).
+	// (default 1000000).
 	MaxGroups int `koanf:"max_groups"`
 	// MaxQueryMemory is one search's memory budget: group keys,
 	// aggregate state, distinct values and buffered events, estimated
-	// (default 64MiB).
+	// (default 256MiB).
 	MaxQueryMemory ByteSize `koanf:"max_query_memory"`
 	// Timeout stops a search that runs longer (default 30s).
 	Timeout time.Duration `koanf:"timeout"`
@@ -411,7 +411,7 @@ func Default() Config {
 			LockBase: 15 * time.Second, LockMax: 15 * time.Minute, Forget: time.Hour, Remember: 30 * 24 * time.Hour,
 			MaxEntries: 100_000, AuditWindow: 10 * time.Minute},
 
-		Search: Search{MaxGroups: 10000, MaxQueryMemory: 64 << 20, Timeout: 30 * time.Second,
+		Search: Search{MaxGroups: 1_000_000, MaxQueryMemory: 256 << 20, Timeout: 30 * time.Second,
 			MaxConcurrent: 4, MaxConcurrentPerUser: 3, QueueWait: 2 * time.Second, MaxQueued: 64},
 	}
 }

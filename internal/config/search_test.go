@@ -55,7 +55,7 @@ func TestValidateSearch(t *testing.T) {
 
 func TestSearchKeysLoad(t *testing.T) {
 	d := Default().Search
-	want := Search{MaxGroups: 10000, MaxQueryMemory: 64 << 20, Timeout: 30 * time.Second,
+	want := Search{MaxGroups: 1_000_000, MaxQueryMemory: 256 << 20, Timeout: 30 * time.Second,
 		MaxConcurrent: 4, MaxConcurrentPerUser: 3, QueueWait: 2 * time.Second, MaxQueued: 64}
 	if d != want {
 		t.Errorf("defaults: got %+v, want %+v", d, want)

@@ -57,11 +57,11 @@ type SearchRequest struct {
 
 // DefaultMaxGroups is the bound on an aggregate's groups when a request
 // names none.
-const DefaultMaxGroups = 10000
+const DefaultMaxGroups = 1_000_000
 
 // DefaultMaxBytes is the memory budget of a search when a request names
 // none.
-const DefaultMaxBytes = 64 << 20
+const DefaultMaxBytes = 256 << 20
 
 // DefaultLimit is the number of events a search returns when the request
 // and the query name no limit.

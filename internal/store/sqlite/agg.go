@@ -318,6 +318,12 @@ func (sc *scan) aggregate(ctx context.Context, q *query.Query, segs []*segment, 
 			continue
 		}
 		perSeg[i] = nil
+		if len(all.m) == 0 {
+			// The first segment's groups are the start of the merge, as
+			// they are (copying them cost a second map of every group).
+			all.m = g.m
+			continue
+		}
 		for ks, st := range g.m {
 			dst := all.m[ks]
 			if dst == nil {
@@ -358,9 +364,11 @@ func (sc *scan) aggregate(ctx context.Context, q *query.Query, segs []*segment, 
 	for _, a := range sp.aggs {
 		cols = append(cols, a.Name())
 	}
+	res.Rows = make([][]any, 0, len(all.m))
 	for _, st := range all.m {
 		res.Total += st.n
-		row := append([]any(nil), st.key...)
+		row := make([]any, 0, len(st.key)+len(sp.aggs))
+		row = append(row, st.key...)
 		for i, a := range sp.aggs {
 			as := &st.aggs[i]
 			switch a.Func {

@@ -127,3 +127,24 @@ func BenchmarkStatsHighCardDoc(b *testing.B) {
 func BenchmarkCIDRList256(b *testing.B) {
 	benchHC(b, cidrList256()+" | stats count()")
 }
+
+// BenchmarkStatsTopNHighCard: the top ten of every event's own address,
+// which forms every group (the question the group bound must allow).
+func BenchmarkStatsTopNHighCard(b *testing.B) {
+	db := hcStore(b)
+	q, err := query.Parse("| stats count() by source.ip | sort -count | limit 10")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := db.Search(ctx, store.SearchRequest{Query: q, MaxGroups: 1_000_000, MaxBytes: 1 << 30})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(res.Rows) != 10 {
+			b.Fatalf("%d rows, want 10", len(res.Rows))
+		}
+	}
+}

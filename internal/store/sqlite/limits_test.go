@@ -114,12 +114,17 @@ func TestMaxGroupsMerged(t *testing.T) {
 	wantLimit(t, err, store.ErrTooManyGroups, 150)
 }
 
-// TestDefaultMaxGroups: a request that names no bound gets
-// store.DefaultMaxGroups.
-func TestDefaultMaxGroups(t *testing.T) {
-	db := openDistinct(t, store.DefaultMaxGroups+1, true)
-	_, err := db.Search(context.Background(), store.SearchRequest{Query: mustParse(t, "| stats count() by session.id")})
-	wantLimit(t, err, store.ErrTooManyGroups, store.DefaultMaxGroups)
+// TestDefaultBounds: a request that names no bound gets
+// store.DefaultMaxGroups and store.DefaultMaxBytes (a million groups are
+// too many to form in a unit test; TestMaxGroups* check the bound itself).
+func TestDefaultBounds(t *testing.T) {
+	b := newBudget(store.SearchRequest{})
+	if b.maxGroups != store.DefaultMaxGroups || b.maxBytes != store.DefaultMaxBytes {
+		t.Errorf("bounds of a request naming none: %d groups, %d bytes; want %d, %d", b.maxGroups, b.maxBytes, store.DefaultMaxGroups, store.DefaultMaxBytes)
+	}
+	if err := b.checkGroups(store.DefaultMaxGroups + 1); !errors.Is(err, store.ErrTooManyGroups) {
+		t.Errorf("checkGroups(DefaultMaxGroups+1) = %v, want ErrTooManyGroups", err)
+	}
 }
 
 // TestMemoryBudget: distinct sets, groups and buffered events are counted
