@@ -579,6 +579,18 @@ func (r *Runner) Check(p *Playbook) error {
 	return errors.Join(errs...)
 }
 
+// Destinations returns the names of the configured http_request
+// destinations (respond.http_destinations), sorted: what an analyst may
+// choose from.
+func (r *Runner) Destinations() []string {
+	names := make([]string, 0, len(r.dests))
+	for name := range r.dests {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
 // SetPlaybooks replaces the playbooks (built-in and loaded).
 func (r *Runner) SetPlaybooks(ps []*Playbook) {
 	sort.Slice(ps, func(i, j int) bool { return ps[i].Name < ps[j].Name })

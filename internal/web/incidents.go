@@ -56,8 +56,11 @@ type incidentData struct {
 	Levels    []string
 	Playbooks []*respond.Playbook
 	Actions   []string
-	Pending   []incident.Action
-	Entities  [][2]string
+	// Destinations are the http_request destinations an analyst may
+	// choose from.
+	Destinations []string
+	Pending      []incident.Action
+	Entities     [][2]string
 }
 
 func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, s *session) {
@@ -78,6 +81,7 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, s *sessio
 	d := incidentData{Inc: inc, Statuses: statuses, Levels: alert.Levels, Actions: manualActions}
 	if c.o.Runner != nil {
 		d.Playbooks = c.o.Runner.Playbooks()
+		d.Destinations = c.o.Runner.Destinations()
 	}
 	for _, a := range inc.Actions {
 		if a.Status == "pending_approval" {
@@ -218,7 +222,11 @@ func (c *Console) incidentAction(w http.ResponseWriter, r *http.Request, s *sess
 		ttl = d
 	}
 	with := map[string]string{}
-	if text := strings.TrimSpace(r.PostFormValue("text")); text != "" {
+	if name == "http_request" {
+		// An http_request calls a destination an admin configured, by
+		// name; it takes no text.
+		with["destination"] = r.PostFormValue("destination")
+	} else if text := strings.TrimSpace(r.PostFormValue("text")); text != "" {
 		with["text"], with["title"] = text, text
 	}
 	act, err := c.o.Runner.Manual(r.Context(), r.PathValue("id"), s.Username, name, target, ttl, with)
