@@ -15,6 +15,11 @@ import (
 type Format uint8
 
 // Formats.
+// FieldTime is the field of Raw.Fields that carries a time the transport
+// was given for the event (HEC's envelope "time"), in RFC 3339: it is the
+// event's time, before any time in the message.
+const FieldTime = "@timestamp"
+
 const (
 	// FormatAuto detects: a JSON object, CEF, LEEF, syslog (RFC 5424 or
 	// 3164), else plain text; app parsers (sshd, sudo, nginx, ...) apply to
@@ -63,7 +68,7 @@ type Raw struct {
 	// Fields are extra fields that the transport carried beside the
 	// message (HEC host/source/sourcetype, the bulk index, the file path as
 	// log.file.path), set on the event before parsing so that the message's
-	// own fields win.
+	// own fields win. The one exception is FieldTime.
 	Fields map[string]string
 	// Truncated is set when the input cut Data at its size limit.
 	Truncated bool

@@ -159,6 +159,13 @@ func (p *Parser) Parse(r *ingest.Raw, ev *event.Event) {
 	if st.truncated {
 		ev.AddTag(event.TagTruncated)
 	}
+	if ts, ok := r.Fields[ingest.FieldTime]; ok {
+		// The transport's own time (HEC's envelope "time") is the event's
+		// time, as Splunk takes it, whatever the message says.
+		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+			ev.Time = t
+		}
+	}
 	if ev.Time.IsZero() {
 		ev.Time = ev.Received
 	}

@@ -496,3 +496,25 @@ func TestMessageFieldsWin(t *testing.T) {
 		t.Errorf("got source %q, want %q", got, want)
 	}
 }
+
+// TestTransportTime: a time the transport was given (HEC's envelope
+// "time") is the event's time, over the message's own and the receive
+// time; a malformed one is ignored.
+func TestTransportTime(t *testing.T) {
+	p := New(Options{})
+	for _, tc := range []struct {
+		name, data, ts string
+		want           time.Time
+	}{
+		{"syslog line", "<13>Nov 21 10:00:00 h sshd[1]: x", "2023-11-14T22:13:20.123Z", time.Date(2023, 11, 14, 22, 13, 20, 123e6, time.UTC)},
+		{"json with its own time", `{"@timestamp":"2026-11-21T10:00:00Z","message":"x"}`, "2023-11-14T22:13:20Z", time.Date(2023, 11, 14, 22, 13, 20, 0, time.UTC)},
+		{"text", "plain text", "2023-11-14T22:13:20Z", time.Date(2023, 11, 14, 22, 13, 20, 0, time.UTC)},
+		{"malformed", "plain text", "soon", testReceived},
+	} {
+		var ev event.Event
+		p.Parse(&ingest.Raw{Data: []byte(tc.data), Received: testReceived, Fields: map[string]string{ingest.FieldTime: tc.ts}}, &ev)
+		if !ev.Time.Equal(tc.want) {
+			t.Errorf("%s: time %v, want %v", tc.name, ev.Time, tc.want)
+		}
+	}
+}

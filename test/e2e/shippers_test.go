@@ -157,3 +157,42 @@ func TestShipperRecordsHunt(t *testing.T) {
 		}
 	}
 }
+
+// TestHECTime: the envelope's time is the event's @timestamp, as Splunk
+// takes it (it was the receive time); host, source and sourcetype are
+// kept.
+func TestHECTime(t *testing.T) {
+	s := startServer(t, serverOpts{})
+	// What Splunk's logging libraries send: epoch seconds with a
+	// fraction, host, source, sourcetype, and the line as the event.
+	body := `{"time":1700000000.123,"host":"web01","source":"/var/log/auth.log","sourcetype":"linux_secure","index":"main","event":"Nov 14 22:13:20 web01 sshd[1]: Failed password for root from 198.51.100.90 port 50000 ssh2"}` +
+		`{"time":"1700000001","event":{"message":"hec marker two","user":"bob"}}`
+	req, _ := http.NewRequest("POST", "http://"+s.http+"/services/collector/event", strings.NewReader(body))
+	req.Header.Set("Authorization", "Splunk "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("HEC: HTTP %d %s", resp.StatusCode, b)
+	}
+	r := s.waitTotal("source.ip:198.51.100.90", 1, 20*time.Second)
+	if r.Total != 1 {
+		t.Fatalf("the HEC line was not stored parsed (total %d)", r.Total)
+	}
+	ev := r.Events[0]
+	if got := str(ev["@timestamp"]); got != "2023-11-14T22:13:20.123Z" {
+		t.Errorf("@timestamp %q, want the envelope's time 2023-11-14T22:13:20.123Z", got)
+	}
+	for k, want := range map[string]string{"host.name": "web01", "hec.source": "/var/log/auth.log", "hec.sourcetype": "linux_secure", "hec.index": "main", "event.dataset": "sshd"} {
+		if got := str(ev[k]); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	r = s.waitTotal(`"hec marker two"`, 1, 20*time.Second)
+	if r.Total != 1 || str(r.Events[0]["@timestamp"]) != "2023-11-14T22:13:21Z" {
+		t.Errorf("second event: %+v, want @timestamp 2023-11-14T22:13:21Z", r.Events)
+	}
+}

@@ -37,7 +37,7 @@ const (
 	// "fields" object.
 	FieldHECFieldsPrefix = "hec.fields."
 	fieldHostName        = "host.name"
-	fieldTimestamp       = "@timestamp"
+	fieldTimestamp       = ingest.FieldTime
 )
 
 type hecResponse struct {
