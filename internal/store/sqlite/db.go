@@ -20,7 +20,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	metaschema "github.com/vigilsec/vigil/internal/meta"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -204,24 +203,11 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 		ckptCh:  make(chan *writer, 64),
 		stop:    make(chan struct{}),
 	}
-	// Write transactions on the meta database begin IMMEDIATE: several
-	// packages write it concurrently (alerts, incidents, notifications,
-	// sessions), and a deferred transaction that reads first and writes
-	// later fails with SQLITE_BUSY_SNAPSHOT, which the busy timeout does
-	// not retry, whenever another writer commits in between.
-	meta, err := sql.Open("sqlite", dsn(filepath.Join(dir, "meta.db"), 4096, false)+"&_txlock=immediate")
+	meta, err := OpenMeta(ctx, dir)
 	if err != nil {
-		return nil, fmt.Errorf("opening store meta database in %q: %w", dir, err)
-	}
-	if err := meta.PingContext(ctx); err != nil {
-		meta.Close()
-		return nil, fmt.Errorf("opening store meta database in %q: %w", dir, err)
+		return nil, err
 	}
 	db.meta = meta
-	if _, _, err := metaschema.Migrate(ctx, meta); err != nil {
-		meta.Close()
-		return nil, fmt.Errorf("migrating the metadata database in %q: %w", dir, err)
-	}
 	if err := db.load(ctx); err != nil {
 		meta.Close()
 		db.readers.closeAll()
