@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -36,6 +35,9 @@ type User struct {
 	Role     Role      `json:"role"`
 	Created  time.Time `json:"created"`
 	Disabled bool      `json:"disabled"`
+	// LastLogin is the user's last console sign-in as the audit log
+	// records it (zero: none recorded). ListUsers and GetUser fill it.
+	LastLogin time.Time `json:"last_login,omitzero"`
 }
 
 // ErrBadLogin is returned for a wrong username or password (never saying
@@ -85,30 +87,10 @@ func validUsername(u string) error {
 	return nil
 }
 
-// CreateUser adds a user.
+// CreateUser adds a user without an audit entry (the caller records
+// one); AddUser records it in the same transaction.
 func (s *Service) CreateUser(ctx context.Context, username, password string, role Role) (User, error) {
-	if err := validUsername(username); err != nil {
-		return User{}, err
-	}
-	if utf8.RuneCountInString(password) < MinPasswordLength || len(password) > MaxPasswordLength {
-		return User{}, fmt.Errorf("password must be at least %d characters", MinPasswordLength)
-	}
-	if _, err := ParseRole(string(role)); err != nil {
-		return User{}, err
-	}
-	if role == RoleIngest {
-		return User{}, errors.New("role ingest is for tokens, not people")
-	}
-	u := User{ID: randomID(10), Username: username, Role: role, Created: s.now().UTC()}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO users (id, username, hash, role, created) VALUES (?, ?, ?, ?, ?)`,
-		u.ID, username, HashPassword(password), string(role), u.Created.UnixNano())
-	if err != nil {
-		if strings.Contains(err.Error(), "UNIQUE") {
-			return User{}, fmt.Errorf("user %q already exists", username)
-		}
-		return User{}, fmt.Errorf("storing user: %w", err)
-	}
-	return u, nil
+	return s.AddUser(ctx, Change{}, username, password, role)
 }
 
 // Credentials are what a sign-in presents.
@@ -207,7 +189,17 @@ func (s *Service) ListUsers(ctx context.Context) ([]User, error) {
 		u.Role, u.Created = Role(role), time.Unix(0, created).UTC()
 		out = append(out, u)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing users: %w", err)
+	}
+	rows.Close()
+	for i := range out {
+		var err error
+		if out[i].LastLogin, err = s.lastLogin(ctx, out[i].Username); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // SetUserDisabled disables or re-enables a user.
