@@ -133,6 +133,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/intel", a.Require(auth.PermRead, http.HandlerFunc(a.intelStatus)))
 	mux.Handle("GET /api/v1/users", a.Require(auth.PermAdmin, http.HandlerFunc(a.listUsers)))
 	mux.Handle("POST /api/v1/users", a.Require(auth.PermAdmin, http.HandlerFunc(a.createUser)))
+	a.registerUsers(mux)
 	mux.Handle("GET /api/v1/tokens", a.Require(auth.PermAdmin, http.HandlerFunc(a.listTokens)))
 	mux.Handle("POST /api/v1/tokens", a.Require(auth.PermAdmin, http.HandlerFunc(a.createToken)))
 	mux.Handle("DELETE /api/v1/tokens/{id}", a.Require(auth.PermAdmin, http.HandlerFunc(a.revokeToken)))
