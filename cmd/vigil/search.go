@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"sort"
@@ -60,10 +59,7 @@ or env VIGIL_TOKEN) or directly against a data directory (--data).
 				if serverURL == "" {
 					serverURL = "http://127.0.0.1:8080"
 				}
-				if token == "" {
-					token = os.Getenv("VIGIL_TOKEN")
-				}
-				body, err = searchServer(cmd, serverURL, token, q, from, to, limit)
+				body, err = searchServer(cmd, serverURL, serverToken(token), q, from, to, limit)
 			}
 			if err != nil {
 				return err
@@ -83,10 +79,6 @@ or env VIGIL_TOKEN) or directly against a data directory (--data).
 }
 
 func searchServer(cmd *cobra.Command, base, token, q string, from, to time.Time, limit int) ([]byte, error) {
-	u, err := url.Parse(strings.TrimRight(base, "/") + "/api/v1/search")
-	if err != nil {
-		return nil, fmt.Errorf("--server: %w", err)
-	}
 	v := url.Values{"q": {q}, "limit": {strconv.Itoa(limit)}}
 	if !from.IsZero() {
 		v.Set("from", from.Format(time.RFC3339Nano))
@@ -94,31 +86,7 @@ func searchServer(cmd *cobra.Command, base, token, q string, from, to time.Time,
 	if !to.IsZero() {
 		v.Set("to", to.Format(time.RFC3339Nano))
 	}
-	u.RawQuery = v.Encode()
-	req, err := http.NewRequestWithContext(cmd.Context(), "GET", u.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("searching %s: %w", base, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<30))
-	if err != nil {
-		return nil, fmt.Errorf("reading search result: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return nil, fmt.Errorf("server answered %s: %s", resp.Status, e.Error)
-		}
-		return nil, fmt.Errorf("server answered %s", resp.Status)
-	}
-	return body, nil
+	return serverCall(cmd.Context(), "searching", base, token, "GET", "/api/v1/search", v, nil, 1<<30)
 }
 
 func searchDir(cmd *cobra.Command, dir, q string, from, to time.Time, limit int) ([]byte, error) {

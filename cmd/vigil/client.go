@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+)
+
+// serverToken is the API token of a command that talks to a server: its
+// --token, or env VIGIL_TOKEN when that is empty.
+func serverToken(token string) string {
+	if token == "" {
+		return os.Getenv("VIGIL_TOKEN")
+	}
+	return token
+}
+
+// serverCall sends one request to the REST API of the server at base
+// (with the bearer token, when given) and returns the body of a 2xx
+// answer, reading at most limit bytes of it. Any other answer is an error
+// that carries the server's own message. what says what the command was
+// doing, for the error of a failed connection ("searching").
+func serverCall(ctx context.Context, what, base, token, method, path string, query url.Values, body io.Reader, limit int64) ([]byte, error) {
+	u, err := url.Parse(strings.TrimRight(base, "/") + path)
+	if err != nil {
+		return nil, fmt.Errorf("--server: %w", err)
+	}
+	if query != nil {
+		u.RawQuery = query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return nil, fmt.Errorf("--server: %w", err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", what, base, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	if err != nil {
+		return nil, fmt.Errorf("reading the answer of %s: %w", base, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		var e struct{ Error string }
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			return nil, fmt.Errorf("server answered %s: %s", resp.Status, e.Error)
+		}
+		return nil, fmt.Errorf("server answered %s", resp.Status)
+	}
+	return b, nil
+}
