@@ -1,6 +1,7 @@
 package query
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"net/netip"
@@ -8,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/event"
 )
 
 // Default bounds of the parser.
@@ -70,15 +73,25 @@ func Parse(s string) (*Query, error) {
 
 // ParseWith parses a query with the given bounds. Errors are *Error.
 func ParseWith(s string, o Options) (*Query, error) {
+	q, _, err := ParseWarn(s, o)
+	return q, err
+}
+
+// ParseWarn parses a query like ParseWith and also returns warnings about
+// text that parses but likely does not say what was meant, such as a
+// lowercase "and" between two terms (searched as a word, not the
+// operator). At most MaxWarnings are returned, then one that counts the
+// rest.
+func ParseWarn(s string, o Options) (*Query, []Warning, error) {
 	p := &parser{src: s, opts: o.withDefaults()}
 	if len(s) > p.opts.MaxLength {
-		return nil, p.errAt(p.opts.MaxLength, "query is longer than %d bytes", p.opts.MaxLength)
+		return nil, nil, p.errAt(p.opts.MaxLength, "query is longer than %d bytes", p.opts.MaxLength)
 	}
 	q, err := p.parseQuery()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return q, nil
+	return q, capWarnings(p.warnings, p.dropped), nil
 }
 
 type parser struct {
@@ -88,12 +101,24 @@ type parser struct {
 	opts  Options
 	// pipePos holds the offset of each pipe's command, for messages.
 	pipePos []int
+	// warnings are notes about text that parses but likely does not say
+	// what was meant (see ParseWarn); dropped counts those past
+	// MaxWarnings.
+	warnings []Warning
+	dropped  int
 }
 
 // errAt returns an *Error at byte offset off.
 func (p *parser) errAt(off int, format string, args ...any) *Error {
+	off, line, col := p.position(off)
+	return &Error{Offset: off, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)}
+}
+
+// position returns off clamped to the text, and its 1-based line and
+// column (in characters).
+func (p *parser) position(off int) (offset, line, col int) {
 	off = min(max(off, 0), len(p.src))
-	line, col := 1, 1
+	line, col = 1, 1
 	for _, r := range p.src[:off] {
 		if r == '\n' {
 			line++
@@ -102,7 +127,17 @@ func (p *parser) errAt(off int, format string, args ...any) *Error {
 			col++
 		}
 	}
-	return &Error{Offset: off, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)}
+	return off, line, col
+}
+
+// warnAt records a warning at byte offset off.
+func (p *parser) warnAt(off int, format string, args ...any) {
+	if len(p.warnings) >= MaxWarnings {
+		p.dropped++
+		return
+	}
+	off, line, col := p.position(off)
+	p.warnings = append(p.warnings, Warning{Offset: off, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)})
 }
 
 func isSpace(c byte) bool {
@@ -272,6 +307,7 @@ func appendFlat(terms []Expr, x Expr, and bool) []Expr {
 }
 
 func (p *parser) parseAnd(group bool, field string) (Expr, error) {
+	p.noteLowerOperator(false)
 	x, err := p.parseUnary(group, field)
 	if err != nil {
 		return nil, err
@@ -290,6 +326,7 @@ func (p *parser) parseAnd(group bool, field string) (Expr, error) {
 			p.pos += len("AND")
 			p.skipSpace()
 		}
+		p.noteLowerOperator(true)
 		y, err := p.parseUnary(group, field)
 		if err != nil {
 			return nil, err
@@ -303,6 +340,46 @@ func (p *parser) parseAnd(group bool, field string) (Expr, error) {
 		return x, nil
 	}
 	return &And{Terms: terms}, nil
+}
+
+// noteLowerOperator records a warning when the text at the current
+// position is "and", "or" or "not" in other than upper case where the
+// operator would stand: "and" and "or" between two terms (between is true
+// when a term comes before), "not" before a term. The word is searched as
+// a word, which someone used to KQL or SQL rarely means: such a query
+// quietly finds less (or nothing).
+func (p *parser) noteLowerOperator(between bool) {
+	end := p.pos
+	for end < len(p.src) && end-p.pos < 4 && isTokenByte(p.src[end]) {
+		end++
+	}
+	w := p.src[p.pos:end]
+	var op string
+	for _, kw := range [...]string{"AND", "OR", "NOT"} {
+		if len(w) == len(kw) && strings.EqualFold(w, kw) {
+			op = kw
+		}
+	}
+	if op == "" || w == op || (op != "NOT" && !between) {
+		return
+	}
+	// The word must stand alone ("and-x", "or:1" are other things) and a
+	// term must follow it.
+	if end == len(p.src) || !(isSpace(p.src[end]) || p.src[end] == '(' || p.src[end] == '"') {
+		return
+	}
+	next := end
+	for next < len(p.src) && isSpace(p.src[next]) {
+		next++
+	}
+	if next == len(p.src) || p.src[next] == ')' || p.src[next] == '|' {
+		return
+	}
+	what := "lowercase"
+	if w != strings.ToLower(w) {
+		what = "mixed-case"
+	}
+	p.warnAt(p.pos, "%s %q is searched as a word; write %s for the operator", what, w, op)
 }
 
 func (p *parser) parseUnary(group bool, field string) (Expr, error) {
@@ -388,25 +465,69 @@ func (p *parser) parseOperand(group bool, field string) (Expr, error) {
 		if s == "" {
 			return nil, p.errAt(start, "empty phrase")
 		}
+		if p.peek() == '~' {
+			return nil, p.errAt(p.pos, `proximity search ("..."~N) is not supported: search the words without quotes, or the exact phrase without ~`)
+		}
 		return &Term{Op: OpPhrase, Value: s}, nil
 	}
 	if group {
+		if c := p.peek(); c == '[' || c == '{' {
+			return p.parseRange(field)
+		}
 		return p.parseValue(field)
 	}
 	w := p.readUnquoted(true)
+	switch w.raw {
+	case "&&":
+		return nil, p.errAt(start, `"&&" is not an operator: write AND`)
+	case "=", "==":
+		return nil, p.errAt(start, `%q is not an operator: write field:value`, w.raw)
+	case "!=":
+		return nil, p.errAt(start, `"!=" is not an operator: write NOT field:value`)
+	}
 	switch p.peek() {
 	case ':', '<', '>':
 		if w.raw == "" {
+			if start > 0 && isSpace(p.src[start-1]) {
+				return nil, p.errAt(start, "expected a field name before %q (write field%cvalue, without spaces)", p.peek(), p.peek())
+			}
 			return nil, p.errAt(start, "expected a field name before %q", p.peek())
 		}
 		if w.escaped || !validField(w.lit) {
+			if !w.escaped && len(w.lit) > 1 && validField(w.lit[1:]) {
+				switch w.lit[0] {
+				case '!':
+					return nil, p.errAt(start, `"!" is not an operator: write NOT %s%c...`, w.lit[1:], p.peek())
+				case '+':
+					return nil, p.errAt(start, `"+" is not needed: terms are required (joined by AND) unless OR joins them; write %s%c...`, w.lit[1:], p.peek())
+				}
+			}
 			return nil, p.errAt(start, "invalid field name %q (quote text that contains %q)", w.lit, p.peek())
 		}
 		if p.peek() == ':' {
 			p.pos++
+			if w.lit == "_exists_" {
+				return p.parseExists()
+			}
 			return p.parseFieldValue(w.lit)
 		}
 		return p.parseComparison(w.lit)
+	case '"':
+		// field="x" is SPL or SQL: here it would be the word "field="
+		// and, separately, the phrase "x".
+		if !w.escaped {
+			name, neg := strings.TrimSuffix(w.lit, "="), ""
+			name = strings.TrimSuffix(name, "=")
+			if n, ok := strings.CutSuffix(name, "!"); ok {
+				name, neg = n, "NOT "
+			}
+			if name != w.lit && validField(name) {
+				return nil, p.errAt(start, `%q before a quoted value is not a comparison: write %s%s:"..." to match the field, or quote the whole text to search for it`, w.lit, neg, name)
+			}
+		}
+	}
+	if !w.escaped && len(w.lit) > 1 && w.lit[0] == '!' && isTokenByte(w.lit[1]) {
+		return nil, p.errAt(start, `"!" is not an operator: write NOT %s, or quote "%s" to search for the text`, w.lit[1:], w.lit)
 	}
 	if w.wild {
 		if !validTokenPattern(w.pattern) {
@@ -423,12 +544,28 @@ func (p *parser) parseOperand(group bool, field string) (Expr, error) {
 	return &Term{Op: OpWord, Value: w.lit}, nil
 }
 
+// parseExists parses what follows "_exists_:" (Lucene's form of
+// field:*).
+func (p *parser) parseExists() (Expr, error) {
+	start := p.pos
+	name := p.readName()
+	if name == "" || !(p.eof() || isSpace(p.peek()) || isDelim(p.peek())) {
+		return nil, p.errAt(start, `expected a field name after "_exists_:" (or write field:* for events that have the field)`)
+	}
+	return &Term{Field: name, Op: OpExists}, nil
+}
+
 // parseFieldValue parses what follows "field:".
 func (p *parser) parseFieldValue(field string) (Expr, error) {
 	if p.atExprEnd() || isSpace(p.peek()) {
+		if isSpace(p.peek()) {
+			return nil, p.errAt(p.pos, "expected value after %q (no space after the colon)", field+":")
+		}
 		return nil, p.errAt(p.pos, "expected value after %q", field+":")
 	}
 	switch p.peek() {
+	case '[', '{':
+		return p.parseRange(field)
 	case '(':
 		open := p.pos
 		if err := p.enter(open); err != nil {
@@ -504,22 +641,151 @@ func (p *parser) parseComparison(field string) (Expr, error) {
 	} else {
 		v = p.readUnquoted(false).lit
 	}
-	t := &Term{Field: field, Op: op, Value: v}
-	timeField := field == "@timestamp" || field == "event.ingested"
-	if !timeField {
+	t, ok := comparison(field, op, v)
+	if ok {
+		return t, nil
+	}
+	if isTimeField(field) {
+		return nil, p.errAt(vstart, "expected an RFC 3339 time such as 2026-11-22T10:00:00Z after %q, found %q", field+op.String(), v)
+	}
+	return nil, p.errAt(vstart, "expected a number or an RFC 3339 time after %q, found %q", field+op.String(), v)
+}
+
+// isTimeField reports whether field compares only as a time.
+func isTimeField(field string) bool {
+	return field == event.FieldTimestamp || field == fieldIngested
+}
+
+// comparison returns the comparison term field op v, with v parsed as a
+// number or a time (see OpLte); ok is false when v is neither (or, for
+// @timestamp and event.ingested, not a time).
+func comparison(field string, op Op, v string) (t *Term, ok bool) {
+	t = &Term{Field: field, Op: op, Value: v}
+	if !isTimeField(field) {
 		if n, ok := parseNumber(v); ok {
 			t.Num = n
-			return t, nil
+			return t, true
 		}
 	}
 	if tm, ok := parseTime(v); ok {
 		t.Time = tm
-		return t, nil
+		return t, true
 	}
-	if timeField {
-		return nil, p.errAt(vstart, "expected an RFC 3339 time such as 2026-11-22T10:00:00Z after %q, found %q", field+op.String(), v)
+	return nil, false
+}
+
+// parseRange parses a range at '[' or '{': field:[a TO b] is exactly
+// field>=a AND field<=b, and a brace makes its side exclusive ({a TO b}:
+// field>a AND field<b; the two kinds may be mixed). A bound * leaves that
+// side open, and [* TO *] is field:*. Bounds are numbers or RFC 3339 times
+// (both of one kind), quoted or not.
+func (p *parser) parseRange(field string) (Expr, error) {
+	start := p.pos
+	inclusiveLo := p.src[p.pos] == '['
+	p.pos++
+	p.skipSpace()
+	lo, loStart, err := p.rangeBound(field)
+	if err != nil {
+		return nil, err
 	}
-	return nil, p.errAt(vstart, "expected a number or an RFC 3339 time after %q, found %q", field+op.String(), v)
+	p.skipSpace()
+	if !p.word("TO") {
+		found := p.describe(p.pos)
+		if end := strings.IndexAny(p.src[p.pos:], " \t\n\r\v\f]}()\"|"); end > 0 {
+			found = strconv.Quote(p.src[p.pos : p.pos+end])
+		}
+		if p.peek() == ']' || p.peek() == '}' || p.eof() {
+			return nil, p.errAt(p.pos, `expected "TO" in range %q, found %s (to match a value that starts with %q, quote it: %s:"%s...")`, field+":[a TO b]", found, string(p.src[start]), field, string(p.src[start]))
+		}
+		return nil, p.errAt(p.pos, `expected "TO" in range %q, found %s`, field+":[a TO b]", found)
+	}
+	p.pos += len("TO")
+	p.skipSpace()
+	hi, hiStart, err := p.rangeBound(field)
+	if err != nil {
+		return nil, err
+	}
+	p.skipSpace()
+	if c := p.peek(); c != ']' && c != '}' {
+		return nil, p.errAt(p.pos, `expected "]" or "}" to close the range at column %d, found %s`, p.errAt(start, "").Col, p.describe(p.pos))
+	}
+	inclusiveHi := p.peek() == ']'
+	p.pos++
+	if !p.eof() && !isSpace(p.peek()) && !isDelim(p.peek()) {
+		return nil, p.errAt(p.pos, "unexpected %s after the range", p.describe(p.pos))
+	}
+	opLo, opHi := OpGt, OpLt
+	if inclusiveLo {
+		opLo = OpGte
+	}
+	if inclusiveHi {
+		opHi = OpLte
+	}
+	var terms []Expr
+	var tlo, thi *Term
+	for _, b := range [...]struct {
+		v   string
+		off int
+		op  Op
+		t   **Term
+	}{{lo, loStart, opLo, &tlo}, {hi, hiStart, opHi, &thi}} {
+		if b.v == "*" {
+			continue
+		}
+		t, ok := comparison(field, b.op, b.v)
+		if !ok {
+			if isTimeField(field) {
+				return nil, p.errAt(b.off, "expected an RFC 3339 time such as 2026-11-22T10:00:00Z or * as a bound of %q, found %q", field+":[a TO b]", b.v)
+			}
+			return nil, p.errAt(b.off, "expected a number, an RFC 3339 time or * as a bound of %q, found %q (ranges compare numbers and times; for text, use wildcards such as %s:web*)", field+":[a TO b]", b.v, field)
+		}
+		*b.t = t
+		terms = append(terms, t)
+	}
+	switch {
+	case len(terms) == 0:
+		return &Term{Field: field, Op: OpExists}, nil
+	case len(terms) == 1:
+		return terms[0], nil
+	}
+	if tlo.Time.IsZero() != thi.Time.IsZero() {
+		return nil, p.errAt(start, "range bounds of %q must both be numbers or both times, found %q and %q", field, lo, hi)
+	}
+	c := cmp.Compare(tlo.Num, thi.Num)
+	if !tlo.Time.IsZero() {
+		c = tlo.Time.Compare(thi.Time)
+	}
+	if c > 0 || c == 0 && !(inclusiveLo && inclusiveHi) {
+		return nil, p.errAt(start, "range %s matches no value: its lower bound %q is not below its upper bound %q", p.src[start:p.pos], lo, hi)
+	}
+	return &And{Terms: terms}, nil
+}
+
+// rangeBound reads one bound of a range: a quoted string or text up to a
+// space or the closing bracket.
+func (p *parser) rangeBound(field string) (v string, off int, err error) {
+	off = p.pos
+	if p.peek() == '"' {
+		v, err = p.readQuoted()
+	} else {
+		for p.pos < len(p.src) {
+			c := p.src[p.pos]
+			if isSpace(c) || isDelim(c) || c == ']' || c == '}' {
+				break
+			}
+			p.pos++
+		}
+		v = p.src[off:p.pos]
+	}
+	switch {
+	case err != nil:
+		return "", off, err
+	case v == "":
+		return "", off, p.errAt(off, "expected a bound in range %q, found %s", field+":[a TO b]", p.describe(off))
+	case len(v) > MaxTermLength:
+		return "", off, p.errAt(off, "value is longer than %d bytes", MaxTermLength)
+	}
+	return v, off, nil
 }
 
 // parseNumber parses a finite number.
@@ -714,6 +980,9 @@ func (p *parser) parsePipe() (Pipe, error) {
 	start := p.pos
 	name := strings.ToLower(p.readName())
 	if name == "" {
+		if p.peek() == '|' && p.pos > 0 && p.src[p.pos-1] == '|' {
+			return nil, p.errAt(p.pos-1, `"||" is not an operator: write OR`)
+		}
 		return nil, p.errAt(p.pos, "expected a command after \"|\", found %s", p.describe(p.pos))
 	}
 	p.skipSpace()
@@ -784,7 +1053,33 @@ func (p *parser) parsePipe() (Pipe, error) {
 		}
 		return &Fields{Names: names}, nil
 	}
+	if advice, ok := pipeAdvice[name]; ok {
+		return nil, p.errAt(start, "unknown command %q: %s", name, advice)
+	}
 	return nil, p.errAt(start, "unknown command %q: want stats, timechart, sort, limit or fields", name)
+}
+
+// pipeAdvice says how to write what commands of other query languages
+// (SPL, ES|QL, KQL, SQL) do.
+var pipeAdvice = map[string]string{
+	"head":    `write "limit N" (as in | limit 10)`,
+	"take":    `write "limit N" (as in | limit 10)`,
+	"tail":    `write "sort @timestamp | limit N" for the oldest events (results come newest first)`,
+	"where":   `put conditions in the filter before the first "|" (as in status>=500 | stats count())`,
+	"search":  `put conditions in the filter before the first "|" (as in status>=500 | stats count())`,
+	"filter":  `put conditions in the filter before the first "|" (as in status>=500 | stats count())`,
+	"top":     `write "stats count() by FIELD | sort -count | limit 10"`,
+	"rare":    `write "stats count() by FIELD | sort count | limit 10"`,
+	"table":   `write "fields a, b"`,
+	"select":  `write "fields a, b"`,
+	"keep":    `write "fields a, b"`,
+	"project": `write "fields a, b"`,
+	"count":   `write "stats count()"`,
+	"dedup":   `write "stats count() by FIELD" for the distinct values`,
+	"uniq":    `write "stats count() by FIELD" for the distinct values`,
+	"chart":   `write "stats AGG(...) by FIELD" or "timechart span=5m AGG(...)"`,
+	"order":   `write "sort FIELD" (or "sort -FIELD" for descending)`,
+	"sort_by": `write "sort FIELD" (or "sort -FIELD" for descending)`,
 }
 
 // readName reads a field or column name (field bytes, not starting with

@@ -195,7 +195,7 @@ func TestParseErrors(t *testing.T) {
 		want string
 	}{
 		{"user.name:", `query:1:11: expected value after "user.name:"`},
-		{"root AND user.name: x", `query:1:20: expected value after "user.name:"`},
+		{"root AND user.name: x", `query:1:20: expected value after "user.name:" (no space after the colon)`},
 		{"a\nb AND user.name:", `query:2:17: expected value after "user.name:"`},
 		{`"unterminated`, `query:1:1: unterminated quoted string`},
 		{`a "unterminated \"`, `query:1:3: unterminated quoted string`},
@@ -419,11 +419,25 @@ func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		`f:(a OR "b c" -d*)`, `a\ b\*c\\`, `"\"`, `port>=-1e9`, `x:y:z`, "a\x00b", "\xff\xfe:\x80",
 		`| timechart span=1d count() by h | sort -count | limit 3 | fields count`,
+		`status:[400 TO 499]`, `n:{1 TO *]`, `f:(a OR [1 TO 2})`, `@timestamp:["2026-11-22" TO 2026-11-23}`,
+		`a and b or not c`, `_exists_:user.name`, `user.name="x"`, `a && b || !c`, `"a b"~2`, `| head 10`,
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		_, ws, werr := ParseWarn(s, Options{})
+		if len(ws) > MaxWarnings+1 {
+			t.Fatalf("ParseWarn(%q): %d warnings, want at most %d", s, len(ws), MaxWarnings+1)
+		}
+		for _, w := range ws {
+			if w.Offset < 0 || w.Offset > len(s) || w.Line < 0 || w.Col < 0 || w.Msg == "" {
+				t.Fatalf("ParseWarn(%q) warning out of range: %+v", s, w)
+			}
+		}
 		q, err := Parse(s)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("Parse(%q) error %v, ParseWarn error %v", s, err, werr)
+		}
 		if err != nil {
 			var perr *Error
 			if !errors.As(err, &perr) {

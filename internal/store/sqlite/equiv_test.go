@@ -129,6 +129,17 @@ var equivQueries = []string{
 	`destination.ip:10.0.0.0/9 OR destination.ip:10.3.0.0/16`,
 	`custom.f:10.0.0.0/8 OR custom.f:fe80::/16`,
 	`NOT (source.ip:10.0.0.0/12 OR source.ip:10.2.0.0/16) AND event.outcome:*`,
+	// Ranges are their two comparisons, promoted or not.
+	`http.response.status_code:[400 TO 499]`,
+	`http.response.status_code:{0 TO 50}`,
+	`http.response.status_code:[40 TO *]`,
+	`NOT http.response.status_code:[-5 TO 5}`,
+	`custom.f:[4 TO 42]`,
+	`custom.f:{* TO 10]`,
+	`custom.f:[* TO *]`,
+	`@timestamp:[2026-11-21T06:00:00Z TO 2026-11-21T09:00:00Z}`,
+	`event.outcome:failure AND http.response.status_code:(404 OR [500 TO 599])`,
+	`_exists_:custom.f`,
 }
 
 // reference evaluates q over evs in memory: total and the newest-first list.
