@@ -220,6 +220,7 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.Handle("GET /attack", read(c.attack))
 	mux.Handle("GET /sources", read(c.sources))
 	mux.Handle("GET /settings", read(c.settings))
+	mux.Handle("POST /settings/password", read(c.changePassword))
 	mux.Handle("POST /settings/users", admin(c.settingsUser))
 	mux.Handle("POST /settings/users/{id}", admin(c.settingsUserState))
 	mux.Handle("POST /settings/tokens", admin(c.settingsToken))
