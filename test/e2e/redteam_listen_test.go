@@ -99,6 +99,17 @@ func TestRedteamListenSyslogLockout(t *testing.T) {
 	for range attackers {
 		held = append(held, listenDial(t, "127.0.0.1", s.tcp))
 	}
+	// The server accepts in order: the legitimate sender's connection
+	// comes after all of the attacker's. Before, it found the 1,024
+	// slots taken, was closed at once, and its line was lost.
+	legit := listenDial(t, "127.0.0.2", s.tcp)
+	fmt.Fprint(legit, "<13>Dec  7 10:00:00 web-01 app: legit-sender-line-8c1f\n")
+	legit.Close()
+	sent := time.Now()
+	if r := s.waitTotal(`"legit-sender-line-8c1f"`, 1, 15*time.Second); r.Total != 1 {
+		t.Fatalf("the legitimate sender's line: found %d, want 1", r.Total)
+	}
+	t.Logf("the legitimate line searchable %v after it was sent", time.Since(sent).Round(time.Millisecond))
 	refused := s.listenWaitMetric(`vigil_connections_refused_total{listener="syslog",reason="per_source"}`,
 		func(v float64) bool { return v == attackers-perSource }, 10*time.Second)
 	t.Logf("%d attacker connections: %v refused at once", attackers, refused)
@@ -116,14 +127,6 @@ func TestRedteamListenSyslogLockout(t *testing.T) {
 	if closed != attackers-perSource {
 		t.Errorf("attacker connections closed by the server: got %d, want %d", closed, attackers-perSource)
 	}
-	legit := listenDial(t, "127.0.0.2", s.tcp)
-	fmt.Fprint(legit, "<13>Dec  7 10:00:00 web-01 app: legit-sender-line-8c1f\n")
-	legit.Close()
-	sent := time.Now()
-	if r := s.waitTotal(`"legit-sender-line-8c1f"`, 1, 15*time.Second); r.Total != 1 {
-		t.Fatalf("the legitimate sender's line: found %d, want 1", r.Total)
-	}
-	t.Logf("the legitimate line searchable %v after it was sent", time.Since(sent).Round(time.Millisecond))
 }
 
 // TestRedteamListenSyslogIdle: a connection that goes quiet is closed
@@ -257,8 +260,9 @@ func TestRedteamListenHTTPS(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := make(chan struct{})
+	var exitErr error
+	go func() { exitErr = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -282,11 +286,13 @@ func TestRedteamListenHTTPS(t *testing.T) {
 			}
 		}
 		select {
-		case err := <-exited:
-			t.Fatalf("vigil serve exited: %v\n%s", err, log.String())
+		case <-exited:
+			t.Fatalf("vigil serve exited: %v\n%s", exitErr, log.String())
 		default:
 		}
 		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			<-exited // the log is complete, and no longer written
 			t.Fatalf("not ready over HTTPS after 60s: %v\n%s", err, log.String())
 		}
 		time.Sleep(50 * time.Millisecond) // polling the starting server
