@@ -255,6 +255,13 @@ func authzEndpoints() []endpoint {
 		{method: "POST", path: "/api/v1/users", role: needAdmin, ok: 201, prep: func(t *testing.T, f *authzFixture, caller string) call {
 			return call{path: "/api/v1/users", body: jsonBody(map[string]any{"username": "user-by-" + caller, "password": "correct horse battery staple", "role": "viewer"})}
 		}},
+		// Each caller disables a user of its own, so that every allowed
+		// call is a change with its own audit entry.
+		{method: "PATCH", path: "/api/v1/users/{username}", role: needAdmin, ok: 200, prep: func(t *testing.T, f *authzFixture, caller string) call {
+			name := f.unique("patched-by-" + caller)
+			f.admin(t, "POST", "/api/v1/users", map[string]any{"username": name, "password": "correct horse battery staple", "role": "viewer"}, nil, 201)
+			return call{path: "/api/v1/users/" + name, body: `{"disabled":true}`}
+		}},
 		{method: "GET", path: "/api/v1/tokens", role: needAdmin, ok: 200},
 		{method: "POST", path: "/api/v1/tokens", role: needAdmin, ok: 201, prep: func(t *testing.T, f *authzFixture, caller string) call {
 			return call{path: "/api/v1/tokens", body: jsonBody(map[string]any{"name": "token-by-" + caller, "role": "viewer", "expires": "30d", "tags": []string{"authz"}})}
@@ -686,7 +693,7 @@ func checkNoSideEffects(t *testing.T, f *authzFixture) {
 	// Triage and rule-state changes are audited by their services, one
 	// entry per change, under the caller's token name (authz-ROLE-N).
 	audited := map[string][]string{}
-	for _, action := range []string{"alert.assign", "alert.ack", "rule.disable", "rule.enable", "login.unlock"} {
+	for _, action := range []string{"alert.assign", "alert.ack", "rule.disable", "rule.enable", "login.unlock", "user.update"} {
 		var log struct{ Entries []struct{ Actor string } }
 		f.admin(t, "GET", "/api/v1/audit?limit=1000&action="+action, nil, &log, 200)
 		for _, e := range log.Entries {
@@ -714,6 +721,7 @@ func checkNoSideEffects(t *testing.T, f *authzFixture) {
 			{"rules disabled", needAnalyst, byCaller("rule.disable", caller)},
 			{"rules enabled", needAnalyst, byCaller("rule.enable", caller)},
 			{"sign-in unlocks", needAdmin, byCaller("login.unlock", caller)},
+			{"users disabled", needAdmin, byCaller("user.update", caller)},
 		}
 		for _, c := range checks {
 			want := 0
