@@ -194,6 +194,36 @@ func TestTrustedProxyNotCappedPerSource(t *testing.T) {
 	}
 }
 
+// TestMaxHeaderBytes: headers past http_server.max_header_bytes are
+// answered 431.
+func TestMaxHeaderBytes(t *testing.T) {
+	cfg := testHTTPConfig()
+	cfg.MaxHeaderBytes = 4 << 10
+	_, addr := startListener(t, cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	tests := []struct {
+		name   string
+		header int
+		want   int
+	}{
+		{"within", 1 << 10, http.StatusOK},
+		{"past", 16 << 10, http.StatusRequestHeaderFieldsTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+			req.Header.Set("X-Big", strings.Repeat("b", tt.header))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Errorf("got %d, want %d", resp.StatusCode, tt.want)
+			}
+		})
+	}
+}
+
 // TestHTTPS: with a certificate the listener speaks TLS 1.2 or later only.
 func TestHTTPS(t *testing.T) {
 	dir := t.TempDir()
