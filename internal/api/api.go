@@ -187,7 +187,7 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "query longer than 16 KiB")
 		return
 	}
-	parsed, err := query.Parse(q)
+	parsed, warns, err := query.ParseWarn(q, query.Options{})
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -235,7 +235,7 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) {
 	a.o.Metrics.QuerySeconds.Observe(time.Since(start).Seconds())
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	w.Write(AppendResult(nil, res))
+	w.Write(AppendResult(nil, res, Warnings(parsed, warns, res, query.SeenFields)...))
 }
 
 // searchUser names the caller for the per-user search limit: the API
@@ -251,11 +251,52 @@ func searchUser(ctx context.Context) string {
 	return "user:" + p.Name
 }
 
+// IsAggregateResult reports whether res is an aggregate's table (Columns
+// and Rows) rather than events.
+func IsAggregateResult(res *store.Result) bool {
+	return res.Rows != nil || (res.Columns != nil && res.Events == nil)
+}
+
+// Warnings returns the warnings of a search: those of parsing it
+// (query.ParseWarn), then those that need the data (query.Advise: field
+// names no event has, with suggestions; words such as user.name=root when
+// nothing matched). fields is the set of known field names, usually
+// query.SeenFields.
+func Warnings(q *query.Query, parsed []query.Warning, res *store.Result, fields query.FieldSet) []string {
+	empty := res.Total == 0
+	if IsAggregateResult(res) {
+		empty = len(res.Rows) == 0
+	}
+	var out []string
+	for _, w := range parsed {
+		out = append(out, w.String())
+	}
+	for _, w := range query.Advise(q, fields, empty) {
+		out = append(out, w.String())
+	}
+	return out
+}
+
 // AppendResult appends the JSON form of a search result: {"total": N,
 // "events": [...]} for event results (each event flat, with "_id"), and
-// {"columns": [...], "rows": [[...]]} for aggregates.
-func AppendResult(b []byte, res *store.Result) []byte {
-	if res.Rows != nil || (res.Columns != nil && res.Events == nil) {
+// {"columns": [...], "rows": [[...]]} for aggregates. An event query with
+// a fields pipe gives {"total": N, "columns": [...], "events": [...]}
+// where each event has exactly the columns, in their order (null when the
+// event lacks the field; an array when it has several values), and no
+// "_id". Warnings, when there are any, follow as "warnings": [...].
+func AppendResult(b []byte, res *store.Result, warnings ...string) []byte {
+	b = appendResult(b, res)
+	if len(warnings) == 0 {
+		return b
+	}
+	b = append(b[:len(b)-1], `,"warnings":`...)
+	ws, _ := json.Marshal(warnings)
+	b = append(b, ws...)
+	return append(b, '}')
+}
+
+func appendResult(b []byte, res *store.Result) []byte {
+	if IsAggregateResult(res) {
 		b = append(b, `{"columns":`...)
 		cols, _ := json.Marshal(nonNil(res.Columns))
 		b = append(b, cols...)
@@ -277,10 +318,19 @@ func AppendResult(b []byte, res *store.Result) []byte {
 	}
 	b = append(b, `{"total":`...)
 	b = strconv.AppendInt(b, res.Total, 10)
+	if res.Columns != nil {
+		b = append(b, `,"columns":`...)
+		cols, _ := json.Marshal(res.Columns)
+		b = append(b, cols...)
+	}
 	b = append(b, `,"events":[`...)
 	for i, h := range res.Events {
 		if i > 0 {
 			b = append(b, ',')
+		}
+		if res.Columns != nil {
+			b = AppendProjected(b, h.Event, res.Columns)
+			continue
 		}
 		if h.ID == "" {
 			b = h.Event.AppendJSON(b)
@@ -295,6 +345,43 @@ func AppendResult(b []byte, res *store.Result) []byte {
 		b = append(b[:n], b[n+1:]...) // drop its opening brace
 	}
 	return append(b, "]}"...)
+}
+
+// AppendProjected appends ev as a JSON object of exactly cols, in order:
+// a field's value, an array when it has several, null when it has none.
+// Values are looked up as the query language does (query.FieldValues), so
+// @timestamp, tags and the other reserved names work too.
+func AppendProjected(b []byte, ev *event.Event, cols []string) []byte {
+	b = append(b, '{')
+	var vals []event.Value
+	for i, c := range cols {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = event.AppendString(b, c)
+		b = append(b, ':')
+		vals = vals[:0]
+		query.FieldValues(ev, c, func(v event.Value) bool {
+			vals = append(vals, v)
+			return true
+		})
+		switch len(vals) {
+		case 0:
+			b = append(b, "null"...)
+		case 1:
+			b = vals[0].AppendJSON(b)
+		default:
+			b = append(b, '[')
+			for j, v := range vals {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = v.AppendJSON(b)
+			}
+			b = append(b, ']')
+		}
+	}
+	return append(b, '}')
 }
 
 func nonNil(s []string) []string {

@@ -43,7 +43,12 @@ func (db *DB) Search(ctx context.Context, req store.SearchRequest) (*store.Resul
 		hi = clampNanos(req.To)
 	}
 	if lo > hi {
-		return &store.Result{Columns: q.OutputColumns()}, nil
+		res := &store.Result{Columns: q.OutputColumns()}
+		if !q.IsAggregate() {
+			// An event query (with a fields pipe: Columns) answers events.
+			res.Events = []store.Hit{}
+		}
+		return res, nil
 	}
 	sc := scan{db: db, comp: comp, lo: lo, hi: hi}
 	if q.IsAggregate() {
