@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net/url"
 	"os"
 	"sort"
@@ -64,7 +68,7 @@ or env VIGIL_TOKEN) or directly against a data directory (--data).
 			if err != nil {
 				return err
 			}
-			return printResult(cmd.OutOrStdout(), body, format)
+			return printResult(cmd.OutOrStdout(), cmd.ErrOrStderr(), body, format)
 		},
 	}
 	f := cmd.Flags()
@@ -73,7 +77,7 @@ or env VIGIL_TOKEN) or directly against a data directory (--data).
 	f.StringVar(&dataDir, "data", "", "search this data directory directly instead of a server")
 	f.StringVar(&since, "since", "", "start of the time range: RFC 3339 time, date, or a duration ago (15m, 24h, 7d)")
 	f.StringVar(&until, "until", "", "end of the time range (same forms as --since)")
-	f.StringVar(&format, "format", "table", "output format: table, json or csv")
+	f.StringVar(&format, "format", "table", "output format: table, json, ndjson (one JSON object per event or row) or csv")
 	f.IntVar(&limit, "limit", 100, "most events to return")
 	return cmd
 }
@@ -98,34 +102,81 @@ func searchDir(cmd *cobra.Command, dir, q string, from, to time.Time, limit int)
 		return nil, err
 	}
 	defer st.Close()
-	parsed, _ := query.Parse(q)
+	parsed, warns, err := query.ParseWarn(q, query.Options{})
+	if err != nil {
+		return nil, err
+	}
 	res, err := st.Search(cmd.Context(), store.SearchRequest{Query: parsed, From: from, To: to, Limit: limit})
 	if err != nil {
 		return nil, err
 	}
-	return api.AppendResult(nil, res), nil
+	fields := dirFields{ctx: cmd.Context(), st: st, from: from, to: to}
+	return api.AppendResult(nil, res, api.Warnings(parsed, warns, res, fields)...), nil
 }
 
-// printResult writes a search response body (the API's JSON) in format.
-func printResult(w io.Writer, body []byte, format string) error {
-	if format == "json" {
-		_, err := w.Write(append(body, '\n'))
-		return err
+// dirFields is the FieldSet of a data directory searched directly. A fresh
+// process has read few events, so a name it has not seen is looked for in
+// the searched range (a search for name:*, which reads the events and so
+// learns their field names for suggestions) before a warning says that no
+// event has it.
+type dirFields struct {
+	ctx      context.Context
+	st       store.Store
+	from, to time.Time
+}
+
+func (d dirFields) Has(name string) bool {
+	if query.SeenFields.Has(name) {
+		return true
 	}
-	var r struct {
-		Total   *int64           `json:"total"`
-		Events  []map[string]any `json:"events"`
-		Columns []string         `json:"columns"`
-		Rows    [][]any          `json:"rows"`
-	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.UseNumber()
-	if err := dec.Decode(&r); err != nil {
+	q := &query.Query{Filter: &query.Term{Field: name, Op: query.OpExists}}
+	res, err := d.st.Search(d.ctx, store.SearchRequest{Query: q, From: d.from, To: d.to, Limit: 1})
+	// On an error, say nothing rather than something untrue.
+	return err != nil || res.Total > 0
+}
+
+func (d dirFields) Names() iter.Seq[string] { return query.SeenFields.Names() }
+
+// searchBody is the API's search response (see api.AppendResult).
+type searchBody struct {
+	Total    *int64              `json:"total"`
+	Columns  []string            `json:"columns"`
+	Events   []json.RawMessage   `json:"events"`
+	Rows     [][]json.RawMessage `json:"rows"`
+	Warnings []string            `json:"warnings"`
+}
+
+// printResult writes a search response body (the API's JSON) in format,
+// and its warnings to errw. A fields pipe's columns are kept, in their
+// order, in every format.
+func printResult(w, errw io.Writer, body []byte, format string) error {
+	var r searchBody
+	if err := json.Unmarshal(body, &r); err != nil {
 		return fmt.Errorf("decoding search result: %w", err)
 	}
-	cols, rows := r.Columns, r.Rows
-	if r.Total != nil {
-		cols, rows = eventTable(r.Events, format == "csv")
+	if err := writeResult(w, body, &r, format); err != nil {
+		return err
+	}
+	for _, msg := range r.Warnings {
+		fmt.Fprintf(errw, "warning: %s\n", printable(msg))
+	}
+	return nil
+}
+
+func writeResult(w io.Writer, body []byte, r *searchBody, format string) error {
+	switch format {
+	case "json":
+		_, err := w.Write(append(body, '\n'))
+		return err
+	case "ndjson":
+		return writeNDJSON(w, r)
+	case "csv", "table":
+	default:
+		return fmt.Errorf("unknown --format %q (want table, json, ndjson or csv)", format)
+	}
+	cols, rows, err := r.table(format == "csv")
+	if err != nil {
+		return err
 	}
 	switch format {
 	case "csv":
@@ -142,7 +193,7 @@ func printResult(w io.Writer, body []byte, format string) error {
 		}
 		cw.Flush()
 		return cw.Error()
-	case "table":
+	default:
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, strings.ToUpper(strings.Join(cols, "\t")))
 		for _, row := range rows {
@@ -160,7 +211,110 @@ func printResult(w io.Writer, body []byte, format string) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("unknown --format %q (want table, json or csv)", format)
+}
+
+// table lays the result out as columns and rows: an aggregate's table, the
+// columns of a fields pipe, or for other events the time, host, dataset
+// and message (all: every field seen).
+func (r *searchBody) table(all bool) ([]string, [][]any, error) {
+	if r.Total == nil {
+		rows := make([][]any, len(r.Rows))
+		for i, raw := range r.Rows {
+			rows[i] = make([]any, len(raw))
+			for j, c := range raw {
+				v, err := decodeValue(c)
+				if err != nil {
+					return nil, nil, err
+				}
+				rows[i][j] = v
+			}
+		}
+		return r.Columns, rows, nil
+	}
+	evs := make([]map[string]any, len(r.Events))
+	for i, raw := range r.Events {
+		v, err := decodeValue(raw)
+		if err != nil {
+			return nil, nil, err
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, nil, fmt.Errorf("decoding search result: event %d is not an object", i)
+		}
+		evs[i] = m
+	}
+	if r.Columns != nil {
+		rows := make([][]any, len(evs))
+		for i, e := range evs {
+			rows[i] = make([]any, len(r.Columns))
+			for j, c := range r.Columns {
+				rows[i][j] = e[c]
+			}
+		}
+		return r.Columns, rows, nil
+	}
+	cols, rows := eventTable(evs, all)
+	return cols, rows, nil
+}
+
+func decodeValue(raw json.RawMessage) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("decoding search result: %w", err)
+	}
+	return v, nil
+}
+
+// writeNDJSON writes one JSON object per line: each event as the API gives
+// it (with a fields pipe: exactly its columns, in order), or each
+// aggregate row as an object of its columns, in order.
+func writeNDJSON(w io.Writer, r *searchBody) error {
+	bw := bufio.NewWriter(w)
+	if r.Total != nil {
+		for _, ev := range r.Events {
+			var buf bytes.Buffer
+			if err := json.Compact(&buf, ev); err != nil {
+				return fmt.Errorf("decoding search result: %w", err)
+			}
+			buf.WriteByte('\n')
+			bw.Write(buf.Bytes())
+		}
+		return bw.Flush()
+	}
+	for _, row := range r.Rows {
+		if len(row) != len(r.Columns) {
+			return fmt.Errorf("decoding search result: a row has %d cells for %d columns", len(row), len(r.Columns))
+		}
+		bw.WriteByte('{')
+		for i, c := range r.Columns {
+			if i > 0 {
+				bw.WriteByte(',')
+			}
+			k, _ := json.Marshal(c)
+			bw.Write(k)
+			bw.WriteByte(':')
+			var buf bytes.Buffer
+			if err := json.Compact(&buf, row[i]); err != nil {
+				return fmt.Errorf("decoding search result: %w", err)
+			}
+			bw.Write(buf.Bytes())
+		}
+		bw.WriteString("}\n")
+	}
+	return bw.Flush()
+}
+
+// printable replaces control characters (a warning can quote names that
+// came from logs) so that they cannot drive the terminal.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r >= 0x7f && r < 0xa0 {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 // eventTable lays events out as rows: for a table, the time, host, dataset
