@@ -32,6 +32,7 @@ type searchParams struct {
 	Tail               bool
 	from, to           time.Time
 	parsed             *query.Query
+	warnings           []query.Warning
 }
 
 func (c *Console) parseSearch(v url.Values) (searchParams, error) {
@@ -60,7 +61,7 @@ func (c *Console) parseSearch(v url.Values) (searchParams, error) {
 		}
 		p.from = now.Add(-d)
 	}
-	if p.parsed, err = query.Parse(p.Q); err != nil {
+	if p.parsed, p.warnings, err = query.ParseWarn(p.Q, query.Options{}); err != nil {
 		return p, err
 	}
 	return p, nil
@@ -115,6 +116,12 @@ type searchData struct {
 	Rows    [][]string
 	Took    time.Duration
 	Fields  []string
+	// Warnings say why a query may not find what was meant (see
+	// api.Warnings).
+	Warnings []string
+	// Projected is set for an event query with a fields pipe, shown as a
+	// table of its columns.
+	Projected bool
 }
 
 // maxSidebarFields bounds the fields whose top values the sidebar shows.
@@ -163,11 +170,20 @@ func (c *Console) search(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	c.fillResult(&d, res)
+	d.Warnings = api.Warnings(p.parsed, p.warnings, res, query.SeenFields)
 	c.show(w, r, s, "search", "Search", d, start)
 }
 
 func (c *Console) fillResult(d *searchData, res *store.Result) {
 	d.Total = res.Total
+	if res.Columns != nil && !api.IsAggregateResult(res) {
+		// A fields pipe: exactly its columns, in its order.
+		d.Projected, d.Columns = true, res.Columns
+		for _, h := range res.Events {
+			d.Rows = append(d.Rows, projectedCells(h.Event, res.Columns))
+		}
+		return
+	}
 	if res.Rows != nil || (res.Columns != nil && res.Events == nil) {
 		d.Columns = res.Columns
 		for _, row := range res.Rows {
@@ -235,6 +251,22 @@ func preferredField(f string) int {
 		}
 	}
 	return len(sidebarFirst)
+}
+
+// projectedCells returns the text of ev's values of cols, in order;
+// several values of one field are joined by "; ".
+func projectedCells(ev *event.Event, cols []string) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		query.FieldValues(ev, c, func(v event.Value) bool {
+			if out[i] != "" {
+				out[i] += "; "
+			}
+			out[i] += v.Str
+			return true
+		})
+	}
+	return out
 }
 
 func cellString(v any) string {
@@ -483,6 +515,14 @@ func (c *Console) searchExport(w http.ResponseWriter, r *http.Request, s *sessio
 func writeCSV(w http.ResponseWriter, res *store.Result) {
 	cw := csvsafe.NewWriter(w)
 	defer cw.Flush()
+	if res.Columns != nil && !api.IsAggregateResult(res) {
+		// A fields pipe: exactly its columns, in its order.
+		cw.Write(res.Columns)
+		for _, h := range res.Events {
+			cw.Write(projectedCells(h.Event, res.Columns))
+		}
+		return
+	}
 	if res.Rows != nil || (res.Columns != nil && res.Events == nil) {
 		cw.Write(res.Columns)
 		for _, row := range res.Rows {
