@@ -1,7 +1,9 @@
 package web
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -58,4 +60,27 @@ func (c *Console) changePassword(w http.ResponseWriter, r *http.Request, s *sess
 		msg += " Your " + strconv.Itoa(n) + " other sessions were signed out."
 	}
 	back(w, r, to, msg, nil)
+}
+
+// setUserDisabled disables or enables the user with id as the API and
+// vigil user do (auth.UpdateUser): the change, the end of the user's
+// sessions and the audit entry in one transaction, and never the last
+// enabled admin.
+func (c *Console) setUserDisabled(ctx context.Context, s *session, id string, disable bool) error {
+	users, err := c.o.Auth.ListUsers(ctx)
+	if err != nil {
+		return err
+	}
+	for _, u := range users {
+		if u.ID != id {
+			continue
+		}
+		ch := auth.Change{Actor: s.Username}
+		if c.o.Audit != nil {
+			ch.Audit = c.o.Audit.RecordTx
+		}
+		_, err := c.o.Auth.UpdateUser(ctx, ch, u.Username, auth.UserUpdate{Disabled: &disable})
+		return err
+	}
+	return fmt.Errorf("user id %q: %w", id, auth.ErrNoUser)
 }

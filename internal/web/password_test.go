@@ -81,3 +81,56 @@ func TestChangePassword(t *testing.T) {
 		t.Errorf("the audit log holds a password: %s", b)
 	}
 }
+
+// TestSettingsDisableUser: the settings page's Disable button ends the
+// user's sessions and is audited in the change's transaction, and it
+// cannot disable the last enabled admin.
+func TestSettingsDisableUser(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	admin, analyst := e.client(t), e.client(t)
+	admin.login("admin")
+	analyst.login("analyst")
+	ids := map[string]string{}
+	users, err := e.o.Auth.ListUsers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		ids[u.Username] = u.ID
+	}
+	tests := []struct {
+		name, id, disabled, wantErr string
+	}{
+		{"last admin", ids["admin"], "true", "last enabled admin"},
+		{"no such user", "nope", "true", "no such user"},
+		{"analyst", ids["analyst"], "true", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, _ := admin.post("/settings/users/"+tt.id, url.Values{"disabled": {tt.disabled}})
+			loc, _ := url.Parse(resp.Header.Get("Location"))
+			if resp.StatusCode != http.StatusSeeOther || !strings.Contains(loc.Query().Get("err"), tt.wantErr) || (tt.wantErr == "") != (loc.Query().Get("err") == "") {
+				t.Errorf("got %d to %q, want 303 with err %q", resp.StatusCode, resp.Header.Get("Location"), tt.wantErr)
+			}
+		})
+	}
+	var n int
+	e.db.Meta().QueryRow(`SELECT count(*) FROM console_sessions WHERE username = 'analyst'`).Scan(&n)
+	if n != 0 {
+		t.Errorf("the disabled analyst has %d sessions, want 0", n)
+	}
+	if resp, _ := analyst.get("/alerts"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the disabled analyst's session: got %d, want 303 to /login", resp.StatusCode)
+	}
+	if resp, _ := admin.get("/settings"); resp.StatusCode != http.StatusOK {
+		t.Errorf("the admin after refusing to disable them: got %d, want 200", resp.StatusCode)
+	}
+	es, err := e.o.Audit.List(ctx, audit.Filter{Action: "user.update"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 1 || es[0].Actor != "admin" || es[0].Target != ids["analyst"] || !strings.Contains(string(es[0].After), `"sessions_ended":1`) {
+		t.Errorf("audit: got %+v, want one user.update of the analyst by admin, 1 session ended", es)
+	}
+}

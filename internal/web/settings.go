@@ -101,11 +101,7 @@ func (c *Console) settingsUser(w http.ResponseWriter, r *http.Request, s *sessio
 
 func (c *Console) settingsUserState(w http.ResponseWriter, r *http.Request, s *session) {
 	disable := r.PostFormValue("disabled") == "true"
-	id := r.PathValue("id")
-	err := c.o.Auth.SetUserDisabled(r.Context(), id, disable)
-	if err == nil {
-		c.audit(r.Context(), s.Username, "user.update", id, map[string]bool{"disabled": disable})
-	}
+	err := c.setUserDisabled(r.Context(), s, r.PathValue("id"), disable)
 	back(w, r, "/settings#users", "User updated.", err)
 }
 
