@@ -22,9 +22,10 @@ func serverToken(token string) string {
 
 // serverCall sends one request to the REST API of the server at base
 // (with the bearer token, when given) and returns the body of a 2xx
-// answer, reading at most limit bytes of it. Any other answer is an error
-// that carries the server's own message. what says what the command was
-// doing, for the error of a failed connection ("searching").
+// answer of at most limit bytes (a longer one is an error, not cut
+// short). Any other answer is an error that carries the server's own
+// message. what says what the command was doing, for the error of a
+// failed connection ("searching").
 func serverCall(ctx context.Context, what, base, token, method, path string, query url.Values, body io.Reader, limit int64) ([]byte, error) {
 	u, err := url.Parse(strings.TrimRight(base, "/") + path)
 	if err != nil {
@@ -48,7 +49,8 @@ func serverCall(ctx context.Context, what, base, token, method, path string, que
 		return nil, fmt.Errorf("%s %s: %w", what, base, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	// An error's message is read whatever limit the answer has.
+	b, err := io.ReadAll(io.LimitReader(resp.Body, max(limit, 64<<10)+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading the answer of %s: %w", base, err)
 	}
@@ -58,6 +60,9 @@ func serverCall(ctx context.Context, what, base, token, method, path string, que
 			return nil, fmt.Errorf("server answered %s: %s", resp.Status, e.Error)
 		}
 		return nil, fmt.Errorf("server answered %s", resp.Status)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("the answer of %s is larger than %d bytes; narrow the request", base, limit)
 	}
 	return b, nil
 }
