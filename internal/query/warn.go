@@ -23,6 +23,10 @@ const MaxWarnings = 10
 // from logs) answers in bounded time. Names past it are not suggested.
 const MaxSuggestNames = 100_000
 
+// MaxSuggestFor bounds the unknown names of one query Advise looks for
+// suggestions for; the others are reported without.
+const MaxSuggestFor = 3
+
 // maxSuggestLen is the longest known name that is suggested.
 const maxSuggestLen = 256
 
@@ -112,9 +116,9 @@ var virtualNames = []string{event.FieldTimestamp, fieldIngested, fieldInput, fie
 //     reads like a comparison in another language, such as
 //     user.name=root, which is searched as text.
 //
-// Checking a name is a lookup; suggestions are looked for only for
-// unknown names, among the first MaxSuggestNames known names. At most
-// MaxWarnings are returned, then one that counts the rest.
+// Checking a name is a lookup; suggestions are looked for only for the
+// first MaxSuggestFor unknown names, among the first MaxSuggestNames known
+// names. At most MaxWarnings are returned, then one that counts the rest.
 func Advise(q *Query, fields FieldSet, empty bool) []Warning {
 	var ws []Warning
 	dropped := 0
@@ -136,7 +140,8 @@ func Advise(q *Query, fields FieldSet, empty bool) []Warning {
 		unknown = unknown[:MaxWarnings]
 	}
 	if len(unknown) > 0 {
-		sugg := suggest(unknown, fields.Names())
+		sugg := suggest(unknown[:min(len(unknown), MaxSuggestFor)], fields.Names())
+		sugg = append(sugg, make([]suggestion, len(unknown)-len(sugg))...)
 		for i, name := range unknown {
 			msg := fmt.Sprintf("no event has field %q", name)
 			switch {
@@ -314,9 +319,10 @@ func abs(x int) int {
 }
 
 // osaDistance returns the optimal string alignment distance of a and b
-// (insertions, deletions, substitutions and swaps of adjacent bytes), or a
-// value >= limit when it is at least limit. The rows are scratch space,
-// returned for reuse.
+// (insertions, deletions, substitutions and swaps of adjacent bytes), or
+// limit when it is at least limit. Only cells within limit of the diagonal
+// are computed (a cell farther off is at least limit), so a comparison
+// costs O(len(a)·limit). The rows are scratch space, returned for reuse.
 func osaDistance(a, b string, limit int, prev2, prev, cur []int) (int, []int, []int, []int) {
 	if abs(len(a)-len(b)) >= limit {
 		return limit, prev2, prev, cur
@@ -324,12 +330,21 @@ func osaDistance(a, b string, limit int, prev2, prev, cur []int) (int, []int, []
 	m := len(b) + 1
 	prev2, prev, cur = grow(prev2, m), grow(prev, m), grow(cur, m)
 	for j := range m {
-		prev[j] = j
+		prev[j] = min(j, limit)
 	}
 	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		rowMin := i
-		for j := 1; j < m; j++ {
+		lo, hi := max(1, i-limit+1), min(m-1, i+limit-1)
+		// The cells just outside the band, which the next cells and the
+		// next row read, are at least limit.
+		cur[0] = min(i, limit)
+		if lo-1 >= 1 {
+			cur[lo-1] = limit
+		}
+		if hi+1 < m {
+			cur[hi+1] = limit
+		}
+		rowMin := cur[0]
+		for j := lo; j <= hi; j++ {
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
@@ -338,6 +353,7 @@ func osaDistance(a, b string, limit int, prev2, prev, cur []int) (int, []int, []
 			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
 				v = min(v, prev2[j-2]+1)
 			}
+			v = min(v, limit)
 			cur[j] = v
 			rowMin = min(rowMin, v)
 		}
@@ -346,7 +362,7 @@ func osaDistance(a, b string, limit int, prev2, prev, cur []int) (int, []int, []
 		}
 		prev2, prev, cur = prev, cur, prev2
 	}
-	return prev[m-1], prev2, prev, cur
+	return min(prev[m-1], limit), prev2, prev, cur
 }
 
 func grow(s []int, n int) []int {

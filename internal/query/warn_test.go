@@ -313,6 +313,25 @@ func TestAdviseBounds(t *testing.T) {
 		t.Errorf("last warning: got %q, want %q", got, want)
 	}
 
+	// Suggestions for the first MaxSuggestFor unknown names only.
+	var typos []string
+	for i := range MaxSuggestFor + 1 {
+		typos = append(typos, fmt.Sprintf("sorce%d.ip:1", i))
+	}
+	var got []string
+	for _, w := range Advise(mustParse(t, strings.Join(typos, " ")), names{"source0.ip", "source1.ip", "source2.ip", "source3.ip"}, true) {
+		got = append(got, w.String())
+	}
+	want := []string{
+		`no event has field "sorce0.ip"; did you mean "source0.ip"?`,
+		`no event has field "sorce1.ip"; did you mean "source1.ip"?`,
+		`no event has field "sorce2.ip"; did you mean "source2.ip"?`,
+		`no event has field "sorce3.ip"`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("suggestions past MaxSuggestFor (-want +got):\n%s", diff)
+	}
+
 	// Suggestions come from the first MaxSuggestNames names only.
 	filler := make(names, MaxSuggestNames-1)
 	for i := range filler {
@@ -411,3 +430,38 @@ func FuzzOSADistance(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkAdviseSuggest measures the worst case of one query: MaxWarnings
+// unknown names, MaxSuggestFor of them compared with MaxSuggestNames known
+// names of their length and prefix.
+func BenchmarkAdviseSuggest(b *testing.B) {
+	known := make([]string, MaxSuggestNames)
+	has := make(map[string]bool, len(known))
+	for i := range known {
+		known[i] = fmt.Sprintf("field.name.%07d", i)
+		has[known[i]] = true
+	}
+	var terms []string
+	for i := range MaxWarnings {
+		terms = append(terms, fmt.Sprintf("field.name.x%06d:1", i))
+	}
+	q, err := Parse(strings.Join(terms, " "))
+	if err != nil {
+		b.Fatal(err)
+	}
+	fs := mapFields{has, known}
+	for b.Loop() {
+		if ws := Advise(q, fs, true); len(ws) != MaxWarnings {
+			b.Fatalf("got %d warnings, want %d", len(ws), MaxWarnings)
+		}
+	}
+}
+
+// mapFields is a FieldSet with a map lookup, as the real one has.
+type mapFields struct {
+	has   map[string]bool
+	names []string
+}
+
+func (m mapFields) Has(name string) bool    { return m.has[name] }
+func (m mapFields) Names() iter.Seq[string] { return slices.Values(m.names) }
