@@ -208,3 +208,27 @@ func TestPrintResultHostileWarning(t *testing.T) {
 		t.Errorf("stderr: got %q, want %q", got, want)
 	}
 }
+
+// FuzzPrintResult feeds printResult bodies a server could send: it
+// answers or fails, in every format, and never panics.
+func FuzzPrintResult(f *testing.F) {
+	for _, s := range []string{
+		`{"total":1,"events":[{"_id":"a","@timestamp":"2026-11-22T10:00:00Z","message":"x"}]}`,
+		`{"total":1,"columns":["a","b"],"events":[{"a":1,"b":[1,"x",null]}],"warnings":["w"]}`,
+		`{"columns":["n","u"],"rows":[[1,"a"],[2]]}`,
+		`{"total":1,"events":[1]}`, `{"columns":null,"rows":[[{}]]}`, `[]`, `{"warnings":["\u001b[2J"]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, format := range []string{"table", "csv", "json", "ndjson"} {
+			var out, errb bytes.Buffer
+			printResult(&out, &errb, body, format)
+			for _, r := range errb.String() {
+				if r < 0x20 && r != '\n' || r >= 0x7f && r < 0xa0 {
+					t.Fatalf("stderr holds control character %U: %q", r, errb.String())
+				}
+			}
+		}
+	})
+}
