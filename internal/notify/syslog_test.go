@@ -137,9 +137,11 @@ func FuzzFormatCEF(f *testing.F) {
 			t.Fatalf("parsing %q: %v", line, err)
 		}
 		clean := func(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
+		// Controls (C0, DEL, C1) and the Unicode line separators become
+		// spaces; an extension value keeps CR and LF, escaped.
 		hdr := func(s string) string {
 			return strings.Map(func(r rune) rune {
-				if r < 0x20 || r == 0x7f {
+				if breaksLine(r) {
 					return ' '
 				}
 				return r
@@ -147,7 +149,7 @@ func FuzzFormatCEF(f *testing.F) {
 		}
 		val := func(s string) string {
 			return strings.Map(func(r rune) rune {
-				if (r < 0x20 && r != '\n' && r != '\r') || r == 0x7f {
+				if breaksLine(r) && r != '\n' && r != '\r' {
 					return ' '
 				}
 				return r
