@@ -177,7 +177,7 @@ func NewRecorder(ctx context.Context, s *Store, log *slog.Logger, o Options) (*R
 	o.Campaign.setDefaults()
 	r := &Recorder{minRank: LevelRank(o.MinLevel), store: s, log: log, opts: o, ch: make(chan *pending, o.QueueSize),
 		live: map[string]*Alert{}, camps: map[string]*campaign{}, track: map[string]*tracker{}}
-	r.sup = newSuppressor(s, o.Now)
+	r.sup = newSuppressor(s, o.Now, r.log)
 	if err := r.sup.load(ctx); err != nil {
 		return nil, err
 	}

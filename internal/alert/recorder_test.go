@@ -666,3 +666,33 @@ func founderSubjects(hook *recordingHook) map[string]int {
 	}
 	return out
 }
+
+// TestUnparsableSuppressionIsSkipped: a stored suppression whose query
+// this version no longer reads (saved by an older one) does not stop the
+// recorder from starting; it is not applied, and the others are.
+func TestUnparsableSuppressionIsSkipped(t *testing.T) {
+	db := metatest.Open(t)
+	ctx := context.Background()
+	s, err := Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if _, err := db.ExecContext(ctx, `INSERT INTO suppressions (id, rule_id, query, reason, author, created, expires) VALUES ('old', 'r1', 'a && b', 'saved by an older version', 'alice', ?, 0)`, now.UnixNano()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateSuppression(ctx, &Suppression{RuleID: "r2", Reason: "known scanner", Author: "alice"}, now); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewRecorder(ctx, s, nil, Options{})
+	if err != nil {
+		t.Fatalf("NewRecorder with an unparsable stored suppression: %v", err)
+	}
+	defer r.Close()
+	if got := r.sup.match("r1", nil); got != nil {
+		t.Errorf("the unparsable suppression applies: %+v", got.Suppression)
+	}
+	if got := r.sup.match("r2", nil); got == nil {
+		t.Error("the valid suppression does not apply")
+	}
+}

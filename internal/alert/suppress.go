@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -88,10 +89,11 @@ type suppressor struct {
 	mu    sync.Mutex // serialises changes
 	cur   atomic.Pointer[[]*compiledSuppression]
 	now   func() time.Time
+	log   *slog.Logger
 }
 
-func newSuppressor(s *Store, now func() time.Time) *suppressor {
-	sp := &suppressor{store: s, now: now}
+func newSuppressor(s *Store, now func() time.Time, log *slog.Logger) *suppressor {
+	sp := &suppressor{store: s, now: now, log: log}
 	empty := []*compiledSuppression{}
 	sp.cur.Store(&empty)
 	return sp
@@ -107,7 +109,12 @@ func (sp *suppressor) load(ctx context.Context) error {
 	for _, s := range list {
 		q, err := query.Parse(s.Query)
 		if err != nil {
-			return fmt.Errorf("suppression %s: %w", s.ID, err)
+			// A query saved by an older version that this one no longer
+			// reads (its syntax became an error) must not stop the
+			// server: the suppression is not applied, so its alerts come
+			// through (noise, not silence), and the operator is told.
+			sp.log.Warn("suppression not applied: its query no longer parses; remove it and add it again", "id", s.ID, "rule_id", s.RuleID, "query", s.Query, "err", err)
+			continue
 		}
 		out = append(out, &compiledSuppression{Suppression: s, m: query.CompileExpr(q.Filter)})
 	}
