@@ -52,4 +52,22 @@ var migrations = []Migration{
 			trigger TEXT NOT NULL
 		)`)
 	}},
+	{Version: 5, Name: "console sessions: short id, source address, user agent", Up: func(ctx context.Context, tx *sql.Tx) error {
+		// Sessions are listed and revoked by a short id derived from the
+		// hash the table keys them by (never the secret, nor the whole
+		// hash), with where they signed in from.
+		for _, c := range [][2]string{
+			{"short_id", "TEXT NOT NULL DEFAULT ''"},
+			{"source", "TEXT NOT NULL DEFAULT ''"},
+			{"user_agent", "TEXT NOT NULL DEFAULT ''"},
+		} {
+			if err := addColumn(ctx, tx, "console_sessions", c[0], c[1]); err != nil {
+				return err
+			}
+		}
+		return execAll(ctx, tx,
+			`UPDATE console_sessions SET short_id = lower(hex(substr(id_hash, 1, 8))) WHERE short_id = ''`,
+			`CREATE INDEX IF NOT EXISTS console_sessions_short_id ON console_sessions(short_id)`,
+		)
+	}},
 }
