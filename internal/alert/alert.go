@@ -272,22 +272,83 @@ type Filter struct {
 	Status string
 	// Since keeps alerts last seen at or after this time.
 	Since time.Time
-	// Limit bounds the result (default 100, at most 10,000).
+	// Assignee keeps the alerts assigned to this name (their triage, see
+	// Triager); NoAssignee keeps those assigned to no one.
+	Assignee string
+	// Limit bounds the result (default 100, at most MaxList).
 	Limit int
+	// Offset skips that many alerts first (at most MaxOffset), for paging
+	// through a list longer than a page.
+	Offset int
 }
+
+// MaxList bounds Filter.Limit.
+const MaxList = 10000
+
+// MaxOffset bounds Filter.Offset: paging this deep is better done by
+// narrowing the filter (a level, a rule, a time).
+const MaxOffset = 1_000_000
+
+// NoAssignee is the Filter.Assignee that selects unassigned alerts.
+const NoAssignee = "-"
+
+// ErrOffset is returned for a Filter.Offset past MaxOffset.
+var ErrOffset = errors.New("offset out of range")
 
 // List returns alerts, most recently seen first.
 func (s *Store) List(ctx context.Context, f Filter) ([]Alert, error) {
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
-	f.Limit = min(f.Limit, 10000)
-	q := `SELECT ` + alertColumns + ` FROM alerts WHERE 1=1`
+	f.Limit = min(f.Limit, MaxList)
+	where, args, err := f.where()
+	if err != nil {
+		return nil, err
+	}
+	q := `SELECT ` + alertColumns + ` FROM alerts WHERE ` + where + ` ORDER BY last_seen DESC, id LIMIT ? OFFSET ?`
+	args = append(args, f.Limit, f.Offset)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing alerts: %w", err)
+	}
+	defer rows.Close()
+	out := []Alert{}
+	for rows.Next() {
+		a, err := scanAlert(rows)
+		if err != nil {
+			return nil, fmt.Errorf("listing alerts: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// Total returns how many alerts f selects, whatever its Limit and Offset:
+// the "of N" of a page of List.
+func (s *Store) Total(ctx context.Context, f Filter) (int64, error) {
+	where, args, err := f.where()
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM alerts WHERE `+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting alerts: %w", err)
+	}
+	return n, nil
+}
+
+// where returns the SQL condition of f over the alerts table and its
+// arguments (bound, never pasted).
+func (f Filter) where() (string, []any, error) {
+	if f.Offset < 0 || f.Offset > MaxOffset {
+		return "", nil, fmt.Errorf("%w: %d (want 0 to %d)", ErrOffset, f.Offset, MaxOffset)
+	}
+	q := `1=1`
 	var args []any
 	if f.MinLevel != "" {
 		r := LevelRank(f.MinLevel)
 		if r < 0 {
-			return nil, fmt.Errorf("unknown level %q (want one of %s)", f.MinLevel, strings.Join(Levels, ", "))
+			return "", nil, fmt.Errorf("unknown level %q (want one of %s)", f.MinLevel, strings.Join(Levels, ", "))
 		}
 		q += ` AND level_rank >= ?`
 		args = append(args, r)
@@ -308,22 +369,15 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Alert, error) {
 		q += ` AND last_seen >= ?`
 		args = append(args, f.Since.UnixNano())
 	}
-	q += ` ORDER BY last_seen DESC, id LIMIT ?`
-	args = append(args, f.Limit)
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("listing alerts: %w", err)
+	switch f.Assignee {
+	case "":
+	case NoAssignee:
+		q += ` AND NOT EXISTS (SELECT 1 FROM console_alert_triage t WHERE t.alert_id = alerts.id AND t.assignee != '')`
+	default:
+		q += ` AND EXISTS (SELECT 1 FROM console_alert_triage t WHERE t.alert_id = alerts.id AND t.assignee = ?)`
+		args = append(args, f.Assignee)
 	}
-	defer rows.Close()
-	out := []Alert{}
-	for rows.Next() {
-		a, err := scanAlert(rows)
-		if err != nil {
-			return nil, fmt.Errorf("listing alerts: %w", err)
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return q, args, nil
 }
 
 // Get returns one alert.

@@ -20,8 +20,15 @@ type ListFilter struct {
 	// closed.
 	Status   string
 	Assignee string
-	Limit    int
+	// Limit bounds the result (default 100, at most 10,000).
+	Limit int
+	// Offset skips that many incidents first (at most MaxOffset), for
+	// paging through a list longer than a page.
+	Offset int
 }
+
+// MaxOffset bounds ListFilter.Offset.
+const MaxOffset = 1_000_000
 
 // List returns incidents, most recently active first.
 func (m *Manager) List(ctx context.Context, f ListFilter) ([]Incident, error) {
@@ -29,25 +36,13 @@ func (m *Manager) List(ctx context.Context, f ListFilter) ([]Incident, error) {
 		f.Limit = 100
 	}
 	f.Limit = min(f.Limit, 10000)
-	q := `SELECT ` + incidentColumns + `, (SELECT count(*) FROM alerts a WHERE a.incident_id = incidents.id) FROM incidents WHERE 1=1`
-	var args []any
-	switch f.Status {
-	case "":
-	case "open":
-		q += ` AND status NOT IN ('resolved', 'false_positive')`
-	default:
-		if _, err := ParseStatus(f.Status); err != nil {
-			return nil, err
-		}
-		q += ` AND status = ?`
-		args = append(args, f.Status)
+	where, args, err := f.where()
+	if err != nil {
+		return nil, err
 	}
-	if f.Assignee != "" {
-		q += ` AND assignee = ?`
-		args = append(args, f.Assignee)
-	}
-	q += ` ORDER BY updated DESC LIMIT ?`
-	args = append(args, f.Limit)
+	q := `SELECT ` + incidentColumns + `, (SELECT count(*) FROM alerts a WHERE a.incident_id = incidents.id) FROM incidents WHERE ` +
+		where + ` ORDER BY updated DESC, id LIMIT ? OFFSET ?`
+	args = append(args, f.Limit, f.Offset)
 	rows, err := m.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing incidents: %w", err)
@@ -65,6 +60,46 @@ func (m *Manager) List(ctx context.Context, f ListFilter) ([]Incident, error) {
 		out = append(out, inc)
 	}
 	return out, rows.Err()
+}
+
+// Total returns how many incidents f selects, whatever its Limit and
+// Offset: the "of N" of a page of List.
+func (m *Manager) Total(ctx context.Context, f ListFilter) (int64, error) {
+	where, args, err := f.where()
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	if err := m.db.QueryRowContext(ctx, `SELECT count(*) FROM incidents WHERE `+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting incidents: %w", err)
+	}
+	return n, nil
+}
+
+// where returns the SQL condition of f over the incidents table and its
+// bound arguments.
+func (f ListFilter) where() (string, []any, error) {
+	if f.Offset < 0 || f.Offset > MaxOffset {
+		return "", nil, fmt.Errorf("offset %d out of range (want 0 to %d)", f.Offset, MaxOffset)
+	}
+	q := `1=1`
+	var args []any
+	switch f.Status {
+	case "":
+	case "open":
+		q += ` AND status NOT IN ('resolved', 'false_positive')`
+	default:
+		if _, err := ParseStatus(f.Status); err != nil {
+			return "", nil, err
+		}
+		q += ` AND status = ?`
+		args = append(args, f.Status)
+	}
+	if f.Assignee != "" {
+		q += ` AND assignee = ?`
+		args = append(args, f.Assignee)
+	}
+	return q, args, nil
 }
 
 // scanPlus scans the incident columns and one more.
