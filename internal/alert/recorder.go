@@ -383,7 +383,10 @@ func fromDetection(d detect.Detection) Alert {
 	for _, ev := range d.Events {
 		a.Entities = mergeEntities(a.Entities, Entities(ev))
 	}
-	if len(d.Events) > 0 {
+	switch {
+	case !d.First.IsZero():
+		a.FirstSeen = d.First
+	case len(d.Events) > 0:
 		a.FirstSeen = d.Events[0].Timestamp()
 	}
 	if len(d.Group) > 0 {

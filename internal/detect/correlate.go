@@ -541,6 +541,7 @@ func (c *correlator) add(cc *ccorr, input int, ev, kept *event.Event, t time.Tim
 			Rule:  cc.rule,
 			Event: lastEv,
 			Time:  last.when(t),
+			First: win[0].when(t),
 			Group: g.values(),
 			Count: len(win),
 			Value: v,

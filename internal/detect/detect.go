@@ -104,6 +104,11 @@ type Detection struct {
 	Event *event.Event
 	// Time is the event time of Event.
 	Time time.Time
+	// First is, for a correlation, the event time of the first event that
+	// contributed (the window's start, which Events may not reach: they
+	// hold at most MaxEventsPerDetection events and never the group's
+	// first); zero for detections.
+	First time.Time
 	// Group is the correlation's group-by values (nil for detections).
 	Group []GroupValue
 	// Count is, for a correlation, how many events contributed (within
@@ -378,6 +383,11 @@ func (e *Engine) Rules() []*sigma.Rule {
 	}
 	return out
 }
+
+// Logsources returns the logsource mapping the engine routes events
+// with: which events belong to a rule's logsource and how its field names
+// map to theirs.
+func (e *Engine) Logsources() *logsource.Table { return e.table }
 
 // Correlations returns the correlation rules loaded.
 func (e *Engine) Correlations() []*sigma.Rule {

@@ -70,6 +70,11 @@ func TestCorrelationDetection(t *testing.T) {
 	if want := confBase.Add(20 * time.Second); !d.Time.Equal(want) {
 		t.Errorf("got time %v, want %v", d.Time, want)
 	}
+	// The first contributing event keeps no copy (Events start at the
+	// second), but its time is the detection's First.
+	if !d.First.Equal(confBase) || !d.Events[0].Timestamp().Equal(confBase.Add(10*time.Second)) {
+		t.Errorf("got first %v and first kept event at %v, want %v and %v", d.First, d.Events[0].Timestamp(), confBase, confBase.Add(10*time.Second))
+	}
 	wantGroup := []GroupValue{{"User", "bob"}, {"Host", "h1"}}
 	if diff := cmp.Diff(wantGroup, d.Group); diff != "" {
 		t.Errorf("group mismatch (-want +got):\n%s", diff)
@@ -292,6 +297,9 @@ func TestCorrelationKeepsFewEvents(t *testing.T) {
 	}
 	if ts := corr[0].Events[3].Timestamp(); !ts.Equal(confBase.Add(39 * time.Second)) {
 		t.Errorf("last contributing event at %v, want the newest", ts)
+	}
+	if !corr[0].First.Equal(confBase) {
+		t.Errorf("first contributing event at %v, want %v (the oldest of the window, though its event is not kept)", corr[0].First, confBase)
 	}
 }
 
