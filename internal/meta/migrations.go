@@ -70,4 +70,16 @@ var migrations = []Migration{
 			`CREATE INDEX IF NOT EXISTS console_sessions_short_id ON console_sessions(short_id)`,
 		)
 	}},
+	{Version: 6, Name: "users of single sign-on: the provider's issuer and subject", Up: func(ctx context.Context, tx *sql.Tx) error {
+		// A user made by a single sign-on is linked to the provider's
+		// (issuer, subject), never to a name a person may choose at the
+		// provider; they have no password (hash '').
+		for _, c := range []string{"sso_issuer", "sso_subject"} {
+			if err := addColumn(ctx, tx, "users", c, "TEXT NOT NULL DEFAULT ''"); err != nil {
+				return err
+			}
+		}
+		return execAll(ctx, tx,
+			`CREATE UNIQUE INDEX IF NOT EXISTS users_sso ON users(sso_issuer, sso_subject) WHERE sso_issuer != ''`)
+	}},
 }
