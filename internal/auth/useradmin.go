@@ -65,6 +65,13 @@ type Change struct {
 // AddUser adds a user, audited as user.create within the same
 // transaction.
 func (s *Service) AddUser(ctx context.Context, c Change, username, password string, role Role) (User, error) {
+	return s.addUser(ctx, c, username, password, role, nil)
+}
+
+// addUser is AddUser; check, when set, runs in the transaction after the
+// insert and before the audit entry, and its error rolls both back (the
+// first-run setup refuses there a second admin made meanwhile).
+func (s *Service) addUser(ctx context.Context, c Change, username, password string, role Role, check func(tx *sql.Tx, u User) error) (User, error) {
 	if err := validUsername(username); err != nil {
 		return User{}, err
 	}
@@ -86,6 +93,11 @@ func (s *Service) AddUser(ctx context.Context, c Change, username, password stri
 				return fmt.Errorf("user %q already exists", username)
 			}
 			return fmt.Errorf("storing user: %w", err)
+		}
+		if check != nil {
+			if err := check(tx, u); err != nil {
+				return err
+			}
 		}
 		return c.record(ctx, tx, audit.Entry{Action: "user.create", Target: u.ID, After: auditJSON(u)})
 	})
