@@ -34,6 +34,7 @@ func TestDataDirLock(t *testing.T) {
 	s.cmd.Process.Kill()
 	<-s.exited
 	s2 := startServer(t, serverOpts{data: s.data})
+	s2.terminate() // its log is read once the process has written all of it
 	if !strings.Contains(s2.log.String(), "took over the data directory's lock") || !strings.Contains(s2.log.String(), fmt.Sprintf("pid %d", s.cmd.Process.Pid)) {
 		t.Errorf("restart after kill -9: log does not report the stale lock it took over:\n%s", s2.log)
 	}
