@@ -138,6 +138,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("POST /api/v1/tokens", a.Require(auth.PermAdmin, http.HandlerFunc(a.createToken)))
 	mux.Handle("DELETE /api/v1/tokens/{id}", a.Require(auth.PermAdmin, http.HandlerFunc(a.revokeToken)))
 	a.registerLogin(mux)
+	a.registerSessions(mux)
 }
 
 type principalKey struct{}
@@ -450,7 +451,8 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	role, err := auth.ParseRole(req.Role)
+	// No default role: a token has the role its creator chose.
+	role, err := auth.ParseTokenRole(req.Role)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
