@@ -21,6 +21,8 @@ type loginData struct {
 	Next     string
 	Username string
 	Error    string
+	// Setup links to the first-run setup: no admin account exists yet.
+	Setup bool
 }
 
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -37,6 +39,7 @@ func (c *Console) renderLogin(w http.ResponseWriter, r *http.Request, code int, 
 	d.Title = "Sign in"
 	d.CSRF = randomToken()
 	d.Next = safeNext(d.Next)
+	d.Setup = c.setupOpen(r)
 	c.setCookie(w, r, loginCSRFCookie, d.CSRF, 3600)
 	c.tmpl.render(w, code, "login", d)
 }

@@ -84,7 +84,7 @@ func (t *templates) render(w http.ResponseWriter, code int, name string, data an
 		return
 	}
 	entry := "layout"
-	if name == "login" {
+	if name == "login" || name == "setup" {
 		entry = "bare"
 	}
 	if v, ok := data.(*view); ok && v.Partial != "" {

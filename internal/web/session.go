@@ -36,7 +36,9 @@ const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 
 // session is a logged-in user.
 type session struct {
-	idHash   []byte
+	idHash []byte
+	// shortID names the session in listings (auth.SessionID).
+	shortID  string
 	Username string
 	Role     auth.Role
 	CSRF     string
@@ -58,11 +60,15 @@ func hashID(id string) []byte {
 }
 
 // createSession stores a new session for username and returns its id.
+// The session keeps where it was started from (the client address and
+// User-Agent that secure put in ctx), for the session listings.
 func (c *Console) createSession(ctx context.Context, username string) (id string, err error) {
 	id = randomToken()
 	now := c.o.Now().UnixNano()
-	_, err = c.db.ExecContext(ctx, `INSERT INTO console_sessions (id_hash, username, csrf, created, last_seen) VALUES (?, ?, ?, ?, ?)`,
-		hashID(id), username, randomToken(), now, now)
+	h := hashID(id)
+	cl, _ := ctx.Value(sessionClientKey{}).(sessionClient)
+	_, err = c.db.ExecContext(ctx, `INSERT INTO console_sessions (id_hash, username, csrf, created, last_seen, short_id, source, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		h, username, randomToken(), now, now, auth.SessionID(h), cl.source, cl.userAgent)
 	if err != nil {
 		return "", fmt.Errorf("storing session: %w", err)
 	}
@@ -93,6 +99,7 @@ func (c *Console) lookupSession(r *http.Request) (*session, error) {
 		created, lastSeen int64
 	)
 	s.idHash = hashID(ck.Value)
+	s.shortID = auth.SessionID(s.idHash)
 	err = c.db.QueryRowContext(r.Context(), `SELECT s.username, s.csrf, s.created, s.last_seen, u.role, u.disabled
 		FROM console_sessions s JOIN users u ON u.username = s.username WHERE s.id_hash = ?`, s.idHash).
 		Scan(&s.Username, &s.CSRF, &created, &lastSeen, &role, &disabled)
@@ -146,7 +153,9 @@ func (c *Console) secure(h http.Handler) http.Handler {
 		if c.isTLS(r) {
 			hd.Set("Strict-Transport-Security", "max-age=31536000")
 		}
-		h.ServeHTTP(w, r)
+		// Every way into a session (password, first-run setup, single
+		// sign-on) passes here, so createSession finds where from.
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionClientKey{}, c.sessionClientOf(r))))
 	})
 }
 

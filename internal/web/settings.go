@@ -26,6 +26,8 @@ type settingsData struct {
 	Users        []auth.User
 	Tokens       []auth.Token
 	Roles        []auth.Role
+	TokenRoles   []auth.Role // the token form's, least powerful first
+	Sessions     sessionsData
 	NewToken     string
 	Routes       []notify.Route
 	Playbooks    []*respond.Playbook
@@ -42,7 +44,11 @@ func (c *Console) settingsData(r *http.Request, s *session) (settingsData, error
 		d.RoleTable = append(d.RoleTable, roleInfo{Role: ro, Ingest: ro.Can(auth.PermIngest), Read: ro.Can(auth.PermRead),
 			Write: ro.Can(auth.PermWrite), Admin: ro.Can(auth.PermAdmin)})
 	}
+	d.TokenRoles = auth.TokenRoles
 	var err error
+	if d.Sessions, err = c.sessionsData(r, s); err != nil {
+		return d, err
+	}
 	if s.Role.Can(auth.PermAdmin) {
 		if d.Users, err = c.o.Auth.ListUsers(ctx); err != nil {
 			return d, err
@@ -107,7 +113,7 @@ func (c *Console) settingsUserState(w http.ResponseWriter, r *http.Request, s *s
 
 func (c *Console) settingsToken(w http.ResponseWriter, r *http.Request, s *session) {
 	start := time.Now()
-	role, err := auth.ParseRole(r.PostFormValue("role"))
+	role, err := auth.ParseTokenRole(r.PostFormValue("role"))
 	var expires time.Time
 	if err == nil && r.PostFormValue("expires") != "" {
 		var dur time.Duration

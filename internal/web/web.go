@@ -103,10 +103,16 @@ type Options struct {
 	// FailedLoginWindow is how long failed sign-ins from one source are
 	// counted into one audit entry after the first (default 10 min).
 	FailedLoginWindow time.Duration
-	// SessionIdle ends a session unused for this long (default 30 min).
+	// SessionIdle ends a session unused for this long (default
+	// auth.DefaultSessionIdle, 30 min).
 	SessionIdle time.Duration
-	// SessionMax ends a session this long after login (default 12 h).
+	// SessionMax ends a session this long after login (default
+	// auth.DefaultSessionMax, 12 h).
 	SessionMax time.Duration
+	// Setup is the first-run setup (nil: none, an admin existed at start):
+	// while it is open, /setup creates the first admin and the login page
+	// links to it.
+	Setup *auth.Setup
 	// Log receives errors; nil discards them.
 	Log *slog.Logger
 	// Now is the clock (tests); nil means time.Now.
@@ -140,10 +146,10 @@ func New(ctx context.Context, o Options) (*Console, error) {
 		o.Now = time.Now
 	}
 	if o.SessionIdle <= 0 {
-		o.SessionIdle = 30 * time.Minute
+		o.SessionIdle = auth.DefaultSessionIdle
 	}
 	if o.SessionMax <= 0 {
-		o.SessionMax = 12 * time.Hour
+		o.SessionMax = auth.DefaultSessionMax
 	}
 	if o.Rules == nil {
 		o.Rules = func() *ruleset.Loaded { return nil }
@@ -188,6 +194,8 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.Handle("GET /login", c.secure(http.HandlerFunc(c.loginPage)))
 	mux.Handle("POST /login", c.secure(http.HandlerFunc(c.login)))
 	mux.Handle("POST /logout", c.page(auth.PermRead, c.logout))
+	mux.Handle("GET /setup", c.secure(http.HandlerFunc(c.setupPage)))
+	mux.Handle("POST /setup", c.secure(http.HandlerFunc(c.setup)))
 
 	read := func(h handlerFunc) http.Handler { return c.page(auth.PermRead, h) }
 	write := func(h handlerFunc) http.Handler { return c.page(auth.PermWrite, h) }
@@ -221,6 +229,8 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.Handle("GET /sources", read(c.sources))
 	mux.Handle("GET /settings", read(c.settings))
 	mux.Handle("POST /settings/password", read(c.changePassword))
+	mux.Handle("POST /settings/sessions/others", read(c.revokeOtherSessions))
+	mux.Handle("POST /settings/sessions/{id}/revoke", read(c.revokeSession))
 	mux.Handle("POST /settings/users", admin(c.settingsUser))
 	mux.Handle("POST /settings/users/{id}", admin(c.settingsUserState))
 	mux.Handle("POST /settings/tokens", admin(c.settingsToken))
