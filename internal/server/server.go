@@ -90,6 +90,8 @@ type Server struct {
 	RuleState *rulestate.State
 	// searches bounds the API's and the console's searches together.
 	searches *searchlimit.Limiter
+	// setup is the first-run setup while no admin user exists at start.
+	setup *auth.Setup
 
 	// metaWrites orders the write transactions of the alert path (urgent)
 	// and the response runner (background) on the metadata database.
@@ -267,6 +269,9 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		if err := s.Auth.EnsureToken(ctx, "bootstrap", cfg.BootstrapToken, auth.RoleAdmin); err != nil {
 			return fmt.Errorf("bootstrap token: %w", err)
 		}
+	}
+	if err := s.prepareFirstRun(ctx); err != nil {
+		return err
 	}
 
 	alerts, err := alert.Open(ctx, st.Meta())
@@ -544,6 +549,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		}
 	}()
 
+	s.announceFirstRun(s.HTTPAddr, hl.tls)
 	s.ready.Store(true)
 	close(s.started)
 	if cfg.Demo {
