@@ -271,6 +271,12 @@ func authzEndpoints() []endpoint {
 			return call{path: "/api/v1/tokens/" + id}
 		}},
 
+		// Console sessions: each caller ends a session of its own.
+		{method: "GET", path: "/api/v1/sessions", role: needAdmin, ok: 200},
+		{method: "DELETE", path: "/api/v1/sessions/{id}", role: needAdmin, ok: 204, prep: func(t *testing.T, f *authzFixture, caller string) call {
+			return call{path: "/api/v1/sessions/" + f.newSession(t, caller)}
+		}},
+
 		// Sign-in locks.
 		{method: "GET", path: "/api/v1/login/locks", role: needAdmin, ok: 200},
 		{method: "POST", path: "/api/v1/login/unlock", role: needAdmin, ok: 200, prep: func(t *testing.T, f *authzFixture, caller string) call {
@@ -693,7 +699,7 @@ func checkNoSideEffects(t *testing.T, f *authzFixture) {
 	// Triage and rule-state changes are audited by their services, one
 	// entry per change, under the caller's token name (authz-ROLE-N).
 	audited := map[string][]string{}
-	for _, action := range []string{"alert.assign", "alert.ack", "rule.disable", "rule.enable", "login.unlock", "user.update"} {
+	for _, action := range []string{"alert.assign", "alert.ack", "rule.disable", "rule.enable", "login.unlock", "user.update", "session.revoke"} {
 		var log struct{ Entries []struct{ Actor string } }
 		f.admin(t, "GET", "/api/v1/audit?limit=1000&action="+action, nil, &log, 200)
 		for _, e := range log.Entries {
@@ -722,6 +728,7 @@ func checkNoSideEffects(t *testing.T, f *authzFixture) {
 			{"rules enabled", needAnalyst, byCaller("rule.enable", caller)},
 			{"sign-in unlocks", needAdmin, byCaller("login.unlock", caller)},
 			{"users disabled", needAdmin, byCaller("user.update", caller)},
+			{"sessions revoked", needAdmin, byCaller("session.revoke", caller)},
 		}
 		for _, c := range checks {
 			want := 0
