@@ -196,3 +196,30 @@ func TestHECTime(t *testing.T) {
 		t.Errorf("second event: %+v, want @timestamp 2023-11-14T22:13:21Z", r.Events)
 	}
 }
+
+// TestHuntCSVFormulaGuard: a value from a log that a spreadsheet would run
+// as a formula (a host named "=2+5", "@SUM(1)", "+cmd", "-1+1") is
+// neutralised in vigil hunt's CSV, as in the console's and vigil search's.
+func TestHuntCSVFormulaGuard(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	hosts := []string{"=2+5", "@SUM(1)", "+cmd|' /C calc'!A0", "-1+1"}
+	for h, host := range hosts {
+		for i, l := range authLogLines(fmt.Sprintf("198.51.100.%d", 80+h), 12) {
+			b, _ := json.Marshal(map[string]any{"host": map[string]any{"name": host}, "message": l, "n": i})
+			out.Write(append(b, '\n'))
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hostile.jsonl"), out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runHunt(t, dir, "--format", "csv", "--no-progress", "--min-level", "high", "hostile.jsonl")
+	if r.code != 0 {
+		t.Fatalf("vigil hunt exited %d\n%s", r.code, r.stderr)
+	}
+	for _, host := range hosts {
+		if !strings.Contains(r.stdout, `"'`+strings.ReplaceAll(host, `"`, `""`)+`"`) {
+			t.Errorf("host %q is not neutralised (want the cell \"'%s\") in:\n%s", host, host, r.stdout)
+		}
+	}
+}
