@@ -156,6 +156,9 @@ func (s *Service) UpdateUser(ctx context.Context, c Change, username string, up 
 		if err != nil {
 			return err
 		}
+		if hash != "" && before.SSO != "" {
+			return fmt.Errorf("user %q: %w", username, ErrSSOUser)
+		}
 		after := before
 		if up.Disabled != nil {
 			after.Disabled = *up.Disabled
@@ -220,6 +223,9 @@ func (s *Service) ChangeOwnPassword(ctx context.Context, c Change, cur Credentia
 	if newPassword == cur.Password {
 		return Updated{}, fmt.Errorf("%w: the new password is the current one", ErrPasswordPolicy)
 	}
+	if u, err := userByName(ctx, s.db, cur.Username); err == nil && u.SSO != "" {
+		return Updated{}, fmt.Errorf("user %q: %w", cur.Username, ErrSSOUser)
+	}
 	if _, err := s.Login(ctx, cur); err != nil {
 		return Updated{}, err
 	}
@@ -250,8 +256,8 @@ func userByName(ctx context.Context, q interface {
 		role    string
 		created int64
 	)
-	err := q.QueryRowContext(ctx, `SELECT id, username, role, created, disabled FROM users WHERE username = ?`, username).
-		Scan(&u.ID, &u.Username, &role, &created, &u.Disabled)
+	err := q.QueryRowContext(ctx, `SELECT id, username, role, created, disabled, sso_issuer FROM users WHERE username = ?`, username).
+		Scan(&u.ID, &u.Username, &role, &created, &u.Disabled, &u.SSO)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, fmt.Errorf("user %q: %w", username, ErrNoUser)
 	}

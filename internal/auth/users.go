@@ -38,6 +38,9 @@ type User struct {
 	// LastLogin is the user's last console sign-in as the audit log
 	// records it (zero: none recorded). ListUsers and GetUser fill it.
 	LastLogin time.Time `json:"last_login,omitzero"`
+	// SSO is the issuer of the single sign-on provider the user signs in
+	// with, who has no password; empty for a user with a password.
+	SSO string `json:"sso,omitempty"`
 }
 
 // ErrBadLogin is returned for a wrong username or password (never saying
@@ -173,7 +176,7 @@ var dummyHash = HashPassword("not a real password, only for timing")
 
 // ListUsers returns every user.
 func (s *Service) ListUsers(ctx context.Context) ([]User, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, username, role, created, disabled FROM users ORDER BY username`)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, username, role, created, disabled, sso_issuer FROM users ORDER BY username`)
 	if err != nil {
 		return nil, fmt.Errorf("listing users: %w", err)
 	}
@@ -183,7 +186,7 @@ func (s *Service) ListUsers(ctx context.Context) ([]User, error) {
 		var u User
 		var role string
 		var created int64
-		if err := rows.Scan(&u.ID, &u.Username, &role, &created, &u.Disabled); err != nil {
+		if err := rows.Scan(&u.ID, &u.Username, &role, &created, &u.Disabled, &u.SSO); err != nil {
 			return nil, err
 		}
 		u.Role, u.Created = Role(role), time.Unix(0, created).UTC()
