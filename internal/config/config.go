@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"github.com/vigilsec/vigil/internal/sigma"
 	"net"
+	"net/url"
 	"os"
 	"reflect"
 	"sort"
@@ -23,6 +24,7 @@ import (
 	"github.com/vigilsec/vigil/internal/clientip"
 	"github.com/vigilsec/vigil/internal/egress"
 	"github.com/vigilsec/vigil/internal/intel"
+	"github.com/vigilsec/vigil/internal/oidc"
 	"github.com/vigilsec/vigil/internal/respond"
 	"github.com/vigilsec/vigil/internal/shellsafe"
 )
@@ -70,6 +72,9 @@ type Config struct {
 	// Login limits console sign-in: password hashing, throttling and the
 	// audit of failures (docs/security.md).
 	Login Login `koanf:"login"`
+	// OIDC is single sign-on through an OpenID Connect provider (off
+	// unless oidc.issuer is set; docs/security.md, "Single sign-on").
+	OIDC oidc.Config `koanf:"oidc"`
 	// TrustProxy lists the reverse proxies (CIDR prefixes or addresses)
 	// whose X-Forwarded-For and X-Forwarded-Proto are believed; from any
 	// other peer they are ignored (default none).
@@ -681,6 +686,15 @@ func (c *Config) Validate() error {
 		names[f.Name] = true
 	}
 	c.Login.validate(add)
+	if err := c.OIDC.Validate(); err != nil {
+		errs = append(errs, err)
+	} else if c.OIDC.Enabled() && policy != nil {
+		if u, err := url.Parse(c.OIDC.Issuer); err == nil {
+			if err := policy.CheckHost(u.Hostname()); err != nil {
+				add("oidc.issuer: %s, which the egress policy refuses; add it to egress.allow", egress.Detail(err))
+			}
+		}
+	}
 	for i, p := range c.TrustProxy {
 		if _, err := clientip.ParsePrefix(p); err != nil {
 			add("trust_proxy[%d]: %w", i, err)

@@ -37,6 +37,7 @@ import (
 	"github.com/vigilsec/vigil/internal/meta"
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/notify"
+	"github.com/vigilsec/vigil/internal/oidc"
 	"github.com/vigilsec/vigil/internal/parse"
 	"github.com/vigilsec/vigil/internal/pipeline"
 	"github.com/vigilsec/vigil/internal/respond"
@@ -92,6 +93,8 @@ type Server struct {
 	searches *searchlimit.Limiter
 	// setup is the first-run setup while no admin user exists at start.
 	setup *auth.Setup
+	// oidc is single sign-on (nil: not configured).
+	oidc *oidc.RP
 
 	// metaWrites orders the write transactions of the alert path (urgent)
 	// and the response runner (background) on the metadata database.
@@ -322,6 +325,15 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	egressPolicy, err := egress.New(cfg.Egress.Allow)
 	if err != nil {
 		return err
+	}
+	if cfg.OIDC.Enabled() {
+		// Discovery, keys, token and userinfo go through the egress
+		// policy; the provider is asked at the first sign-in.
+		s.oidc, err = oidc.New(cfg.OIDC, oidc.Options{Client: egressPolicy.Client(egress.ClientOptions{Timeout: 30 * time.Second, MaxRedirects: 3})})
+		if err != nil {
+			return fmt.Errorf("single sign-on: %w", err)
+		}
+		s.log.Info("single sign-on", "issuer", cfg.OIDC.Issuer, "client_id", cfg.OIDC.ClientID, "redirect_url", cfg.OIDC.RedirectURL)
 	}
 	s.Notifier, err = notify.Open(ctx, st.Meta(), notify.Options{Logger: s.log, Egress: egressPolicy})
 	if err != nil {

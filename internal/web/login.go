@@ -23,6 +23,9 @@ type loginData struct {
 	Error    string
 	// Setup links to the first-run setup: no admin account exists yet.
 	Setup bool
+	// SSO names the single sign-on provider of the "Sign in with"
+	// button (empty: none configured).
+	SSO string
 }
 
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -40,6 +43,9 @@ func (c *Console) renderLogin(w http.ResponseWriter, r *http.Request, code int, 
 	d.CSRF = randomToken()
 	d.Next = safeNext(d.Next)
 	d.Setup = c.setupOpen(r)
+	if c.o.OIDC != nil {
+		d.SSO = c.o.OIDC.Name()
+	}
 	c.setCookie(w, r, loginCSRFCookie, d.CSRF, 3600)
 	c.tmpl.render(w, code, "login", d)
 }
@@ -97,7 +103,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "could not start a session", http.StatusInternalServerError)
 		return
 	}
-	c.audit(r.Context(), p.Name, "console.login", p.Name, map[string]string{"source": sourceString(auth.SourcePrefix(client.Addr))})
+	c.audit(r.Context(), p.Name, "console.login", p.Name, map[string]string{"source": sourceString(auth.SourcePrefix(client.Addr)), "method": "password"})
 	c.setCookie(w, r, loginCSRFCookie, "", -1)
 	c.setCookie(w, r, sessionCookie, id, int(c.o.SessionMax.Seconds()))
 	http.Redirect(w, r, safeNext(next), http.StatusSeeOther)

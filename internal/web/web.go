@@ -28,6 +28,7 @@ import (
 	"github.com/vigilsec/vigil/internal/intel"
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/notify"
+	"github.com/vigilsec/vigil/internal/oidc"
 	"github.com/vigilsec/vigil/internal/respond"
 	"github.com/vigilsec/vigil/internal/ruleset"
 	"github.com/vigilsec/vigil/internal/rulestate"
@@ -113,6 +114,10 @@ type Options struct {
 	// while it is open, /setup creates the first admin and the login page
 	// links to it.
 	Setup *auth.Setup
+	// OIDC is the single sign-on provider (nil: none): the login page
+	// offers "Sign in with" it, through /auth/oidc/login and
+	// /auth/oidc/callback.
+	OIDC *oidc.RP
 	// Log receives errors; nil discards them.
 	Log *slog.Logger
 	// Now is the clock (tests); nil means time.Now.
@@ -196,6 +201,10 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.Handle("POST /logout", c.page(auth.PermRead, c.logout))
 	mux.Handle("GET /setup", c.secure(http.HandlerFunc(c.setupPage)))
 	mux.Handle("POST /setup", c.secure(http.HandlerFunc(c.setup)))
+	if c.o.OIDC != nil {
+		mux.Handle("GET /auth/oidc/login", c.secure(http.HandlerFunc(c.ssoBegin)))
+		mux.Handle("GET /auth/oidc/callback", c.secure(http.HandlerFunc(c.ssoCallback)))
+	}
 
 	read := func(h handlerFunc) http.Handler { return c.page(auth.PermRead, h) }
 	write := func(h handlerFunc) http.Handler { return c.page(auth.PermWrite, h) }
