@@ -228,7 +228,9 @@ func TestSessions(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("audit: HTTP %d: %s", resp.StatusCode, b)
 	}
-	var log struct{ Entries []struct{ Actor, Target string } }
+	var log struct {
+		Entries []struct{ Actor, Target string }
+	}
 	if err := json.Unmarshal(b, &log); err != nil {
 		t.Fatal(err)
 	}
