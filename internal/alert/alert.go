@@ -83,6 +83,17 @@ func EntityFields() []string {
 	return out
 }
 
+// KindFields lists the event fields an entity kind is read from, in the
+// order Entities reads them (nil for an unknown kind).
+func KindFields(kind string) []string {
+	for _, e := range entityFields {
+		if e.kind == kind {
+			return append([]string(nil), e.fields...)
+		}
+	}
+	return nil
+}
+
 // maxEntityValues bounds the values kept per entity kind.
 const maxEntityValues = 32
 
