@@ -196,6 +196,7 @@ func New(ctx context.Context, o Options) (*Console, error) {
 // Elasticsearch ingest shares that path.
 func (c *Console) Register(mux *http.ServeMux) {
 	mux.Handle("GET /static/", c.secure(http.HandlerFunc(c.serveStatic)))
+	mux.Handle("GET /favicon.ico", c.secure(http.HandlerFunc(c.serveFavicon)))
 	mux.Handle("GET /login", c.secure(http.HandlerFunc(c.loginPage)))
 	mux.Handle("POST /login", c.secure(http.HandlerFunc(c.login)))
 	mux.Handle("POST /logout", c.page(auth.PermRead, c.logout))
