@@ -19,20 +19,67 @@ import (
 )
 
 type alertsData struct {
-	Alerts  []alert.Triaged // with who they are assigned to and who acknowledged them
+	Alerts  []alertRow
 	Filter  url.Values
 	Levels  []string
-	Limit   int
+	Pager   pager
 	Rules   []ruleCount
 	Playing bool
 }
 
+// alertRow is an alert of the list (with who it is assigned to and who
+// acknowledged it) and the first few of its entities.
+type alertRow struct {
+	alert.Triaged
+	Ents []entityView
+}
+
+// entityView is one entity value shown in a list; More counts the values
+// of its kind not shown.
+type entityView struct {
+	Kind, Value string
+	More        int
+}
+
+// listEntities are the entity values an alert row shows per kind (the
+// alert's page shows all).
+const listEntities = 3
+
+// entityViews returns up to per values of each kind, kinds in order.
+func entityViews(ents map[string][]string, per int) []entityView {
+	kinds := make([]string, 0, len(ents))
+	for k := range ents {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	var out []entityView
+	for _, k := range kinds {
+		vs := ents[k]
+		for i, v := range vs {
+			if i == per {
+				out[len(out)-1].More = len(vs) - per
+				break
+			}
+			out = append(out, entityView{Kind: k, Value: v})
+		}
+	}
+	return out
+}
+
 const maxBulk = 1000
+
+// alertsPage is the default page size of the alert list; the limit
+// parameter asks for up to maxAlertsPage.
+const (
+	alertsPage    = 200
+	maxAlertsPage = 2000
+)
 
 func (c *Console) alerts(w http.ResponseWriter, r *http.Request, s *session) {
 	start := time.Now()
 	v := r.URL.Query()
-	f := alert.Filter{MinLevel: v.Get("min_level"), RuleID: v.Get("rule_id"), IncidentID: v.Get("incident_id"), Status: v.Get("status"), Limit: 200}
+	f := alert.Filter{MinLevel: v.Get("min_level"), RuleID: v.Get("rule_id"), IncidentID: v.Get("incident_id"), Status: v.Get("status"),
+		Assignee: v.Get("assignee"), Limit: alertsPage}
 	if !v.Has("status") {
 		f.Status = "open"
 		v.Set("status", "open")
@@ -46,28 +93,27 @@ func (c *Console) alerts(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	if n, err := strconv.Atoi(v.Get("limit")); err == nil && n > 0 {
-		f.Limit = min(n, 2000)
+		f.Limit = min(n, maxAlertsPage)
+	}
+	if f.Offset, err = pageOffset(v, alert.MaxOffset); err != nil {
+		back(w, r, "/alerts", "", err)
+		return
 	}
 	as, err := c.triage.List(r.Context(), f)
 	if err != nil {
 		back(w, r, "/alerts", "", err)
 		return
 	}
-	assignee := v.Get("assignee")
-	d := alertsData{Filter: v, Levels: alert.Levels, Limit: f.Limit}
+	total, err := c.o.Alerts.Total(r.Context(), f)
+	if err != nil {
+		back(w, r, "/alerts", "", err)
+		return
+	}
+	d := alertsData{Filter: v, Levels: alert.Levels,
+		Pager: pager{Path: "/alerts", Params: v, Offset: f.Offset, Size: f.Limit, Shown: len(as), Total: total, Exact: true,
+			MaxOffset: alert.MaxOffset, Noun: "alerts", Beyond: "narrow the filter to see the rest."}}
 	for _, a := range as {
-		switch assignee {
-		case "":
-		case "-":
-			if a.Assignee != "" {
-				continue
-			}
-		default:
-			if a.Assignee != assignee {
-				continue
-			}
-		}
-		d.Alerts = append(d.Alerts, a)
+		d.Alerts = append(d.Alerts, alertRow{Triaged: a, Ents: entityViews(a.Entities, listEntities)})
 	}
 	if l := c.o.Rules(); l != nil && l.Set != nil {
 		for _, ru := range l.Set.Rules {
@@ -84,6 +130,8 @@ type alertData struct {
 	Alert    alert.Triaged
 	Event    string
 	Entities [][2]string
+	// Events is the search that lists the alert's events.
+	Events alertEvents
 }
 
 func (c *Console) alertPage(w http.ResponseWriter, r *http.Request, s *session) {
@@ -97,7 +145,7 @@ func (c *Console) alertPage(w http.ResponseWriter, r *http.Request, s *session) 
 		c.fail(w, err)
 		return
 	}
-	d := alertData{Alert: a, Event: prettyJSON(a.Event)}
+	d := alertData{Alert: a, Event: prettyJSON(a.Event), Events: eventsOf(a.Alert, c.o.Rules())}
 	kinds := make([]string, 0, len(a.Entities))
 	for k := range a.Entities {
 		kinds = append(kinds, k)

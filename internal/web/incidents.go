@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"sort"
 	"strings"
 	"time"
 
@@ -24,7 +26,11 @@ type incidentsData struct {
 	Status    string
 	Assignee  string
 	Statuses  []incident.Status
+	Pager     pager
 }
+
+// incidentsPage is the page size of the incident list.
+const incidentsPage = 200
 
 func (c *Console) incidents(w http.ResponseWriter, r *http.Request, s *session) {
 	start := time.Now()
@@ -41,12 +47,27 @@ func (c *Console) incidents(w http.ResponseWriter, r *http.Request, s *session) 
 	if st == "any" {
 		st = ""
 	}
-	var err error
-	d.Incidents, err = c.o.Incidents.List(r.Context(), incident.ListFilter{Status: st, Assignee: d.Assignee, Limit: 200})
+	off, err := pageOffset(v, incident.MaxOffset)
 	if err != nil {
 		back(w, r, "/incidents", "", err)
 		return
 	}
+	f := incident.ListFilter{Status: st, Assignee: d.Assignee, Limit: incidentsPage, Offset: off}
+	if d.Incidents, err = c.o.Incidents.List(r.Context(), f); err != nil {
+		back(w, r, "/incidents", "", err)
+		return
+	}
+	total, err := c.o.Incidents.Total(r.Context(), f)
+	if err != nil {
+		back(w, r, "/incidents", "", err)
+		return
+	}
+	params := url.Values{"status": {d.Status}}
+	if d.Assignee != "" {
+		params.Set("assignee", d.Assignee)
+	}
+	d.Pager = pager{Path: "/incidents", Params: params, Offset: off, Size: incidentsPage, Shown: len(d.Incidents), Total: total, Exact: true,
+		MaxOffset: incident.MaxOffset, Noun: "incidents", Beyond: "narrow the filter to see the rest."}
 	c.show(w, r, s, "incidents", "Incidents", d, start)
 }
 
@@ -61,7 +82,22 @@ type incidentData struct {
 	Destinations []string
 	Pending      []incident.Action
 	Entities     [][2]string
+	// Alerts are the first incidentAlerts of the incident's alerts; the
+	// alert list, filtered to the incident, pages through all of them.
+	Alerts     []alert.Alert
+	AlertsLink string
+	// Timeline is the newest incidentTimeline entries, or all of them
+	// when the page was asked for all (AllTimeline).
+	Timeline    []incident.Entry
+	AllTimeline bool
 }
+
+// incidentAlerts and incidentTimeline bound what an incident's page shows
+// at once of its alerts and timeline entries.
+const (
+	incidentAlerts   = 50
+	incidentTimeline = 200
+)
 
 func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, s *session) {
 	start := time.Now()
@@ -88,10 +124,21 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, s *sessio
 			d.Pending = append(d.Pending, a)
 		}
 	}
-	for k, vs := range inc.Entities {
-		for _, v := range vs {
+	kinds := make([]string, 0, len(inc.Entities))
+	for k := range inc.Entities {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		for _, v := range inc.Entities[k] {
 			d.Entities = append(d.Entities, [2]string{k, v})
 		}
+	}
+	d.Alerts = inc.Alerts[:min(len(inc.Alerts), incidentAlerts)]
+	d.AlertsLink = "/alerts?" + url.Values{"incident_id": {inc.ID}, "status": {"any"}}.Encode()
+	d.Timeline, d.AllTimeline = inc.Timeline, r.URL.Query().Get("timeline") == "all"
+	if !d.AllTimeline && len(d.Timeline) > incidentTimeline {
+		d.Timeline = d.Timeline[len(d.Timeline)-incidentTimeline:]
 	}
 	c.show(w, r, s, "incident", inc.Title, d, start)
 }

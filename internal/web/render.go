@@ -25,13 +25,8 @@ type templates struct {
 }
 
 var funcs = template.FuncMap{
-	"time": func(t time.Time) string {
-		if t.IsZero() {
-			return "—"
-		}
-		return t.UTC().Format("2006-01-02 15:04:05")
-	},
-	"ago":      ago,
+	"time":     timeHTML,
+	"ago":      agoHTML,
 	"dur":      fmtDuration,
 	"join":     strings.Join,
 	"levelcls": func(l string) string { return "lvl lvl-" + template.HTMLEscapeString(l) },

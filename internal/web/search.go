@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,13 +28,22 @@ var ranges = []struct{ Value, Label string }{
 	{"7d", "Last 7 days"}, {"30d", "Last 30 days"}, {"all", "All time"}, {"custom", "Custom…"},
 }
 
+// searchPage is how many events (or rows) a page of results shows.
+const searchPage = store.DefaultLimit
+
+// maxSearchOffset is the deepest page of a search: the store answers at
+// most store.MaxLimit events past the offset's start.
+const maxSearchOffset = store.MaxLimit - searchPage
+
 // searchParams is a search as the URL carries it.
 type searchParams struct {
 	Q, Range, From, To string
 	Tail               bool
-	from, to           time.Time
-	parsed             *query.Query
-	warnings           []query.Warning
+	// Offset is where the page of results starts.
+	Offset   int
+	from, to time.Time
+	parsed   *query.Query
+	warnings []query.Warning
 }
 
 func (c *Console) parseSearch(v url.Values) (searchParams, error) {
@@ -43,8 +54,11 @@ func (c *Console) parseSearch(v url.Values) (searchParams, error) {
 	if len(p.Q) > api.MaxQueryLength {
 		return p, errors.New("query longer than 16 KiB")
 	}
-	now := c.o.Now()
 	var err error
+	if p.Offset, err = pageOffset(v, maxSearchOffset); err != nil {
+		return p, fmt.Errorf("%w (a search pages through its first %s results: narrow the time range or the query to see the rest)", err, fmtNum(store.MaxLimit))
+	}
+	now := c.o.Now()
 	switch p.Range {
 	case "all":
 	case "custom":
@@ -96,6 +110,13 @@ func (p searchParams) Without(field string) string {
 	return p.values(q).Encode()
 }
 
+// cell is one cell of a result table: text, or a time (shown as a
+// <time> in the user's zone).
+type cell struct {
+	S string
+	T time.Time
+}
+
 type eventRow struct {
 	ID     string
 	Time   time.Time
@@ -113,9 +134,13 @@ type searchData struct {
 	Total   int64
 	Events  []eventRow
 	Columns []string
-	Rows    [][]string
-	Took    time.Duration
-	Fields  []string
+	Rows    [][]cell
+	// Pager pages through the events (or the rows of an aggregate).
+	Pager pager
+	// Chart draws a timechart's rows.
+	Chart  template.HTML
+	Took   time.Duration
+	Fields []string
 	// Warnings say why a query may not find what was meant (see
 	// api.Warnings).
 	Warnings []string
@@ -130,9 +155,9 @@ const maxSidebarFields = 8
 // runSearch runs a search for the signed-in user within the search
 // limits (the same limiter as the API's; the console's user is one
 // "user").
-func (c *Console) runSearch(r *http.Request, s *session, p searchParams, limit int) (*store.Result, time.Duration, error) {
+func (c *Console) runSearch(r *http.Request, s *session, p searchParams, limit, offset int) (*store.Result, time.Duration, error) {
 	start := time.Now()
-	res, err := c.o.Search.Search(r.Context(), c.o.Store, "user:"+s.Username, store.SearchRequest{Query: p.parsed, From: p.from, To: p.to, Limit: limit})
+	res, err := c.o.Search.Search(r.Context(), c.o.Store, "user:"+s.Username, store.SearchRequest{Query: p.parsed, From: p.from, To: p.to, Limit: limit, Offset: offset})
 	took := time.Since(start)
 	if err == nil && c.o.Metrics != nil {
 		c.o.Metrics.QuerySeconds.Observe(took.Seconds())
@@ -162,7 +187,16 @@ func (c *Console) search(w http.ResponseWriter, r *http.Request, s *session) {
 		c.show(w, r, s, "search", "Search", d, start)
 		return
 	}
-	res, took, err := c.runSearch(r, s, p, store.DefaultLimit)
+	// An aggregate's rows are few and cheap next to the events they
+	// count: all of them (up to the store's bound) are read, to draw a
+	// timechart whole and to say how many rows there are; a page of them
+	// is shown. Events are read a page at a time.
+	agg := p.parsed.IsAggregate()
+	limit, offset := searchPage, p.Offset
+	if agg {
+		limit, offset = store.MaxLimit, 0
+	}
+	res, took, err := c.runSearch(r, s, p, limit, offset)
 	d.Ran, d.Took = true, took
 	if err != nil {
 		d.Err = c.searchError(r, err)
@@ -171,7 +205,122 @@ func (c *Console) search(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	c.fillResult(&d, res)
 	d.Warnings = api.Warnings(p.parsed, p.warnings, res, query.SeenFields)
+	d.Pager = pager{Path: "/search", Params: p.values(p.Q), Offset: p.Offset, Size: searchPage, Exact: true,
+		MaxOffset: maxSearchOffset, Noun: "events", Beyond: "narrow the time range or the query to see the rest."}
+	if agg {
+		d.Chart = timechartChart(p.parsed, res)
+		d.Pager.Noun, d.Pager.Total = "rows", int64(len(d.Rows))
+		d.Pager.Exact = len(d.Rows) < store.MaxLimit
+		d.Rows = d.Rows[min(p.Offset, len(d.Rows)):min(p.Offset+searchPage, len(d.Rows))]
+		d.Pager.Shown = len(d.Rows)
+	} else {
+		d.Pager.Total = res.Total
+		if n, ok := limitPipe(p.parsed); ok && int64(n) < d.Pager.Total {
+			d.Pager.Total = int64(n) // the query asks for no more
+		}
+		d.Pager.Shown = len(d.Events) + len(d.Rows)
+	}
 	c.show(w, r, s, "search", "Search", d, start)
+}
+
+// limitPipe returns the N of the query's limit pipe.
+func limitPipe(q *query.Query) (int, bool) {
+	for _, pp := range q.Pipes {
+		if l, ok := pp.(*query.Limit); ok {
+			return l.N, true
+		}
+	}
+	return 0, false
+}
+
+// timechartChart draws the rows of a timechart query as lines over time:
+// one per aggregate, or per value of the by field (and aggregate); ""
+// when the query has no timechart or its rows lost the time column.
+func timechartChart(q *query.Query, res *store.Result) template.HTML {
+	var tc *query.Timechart
+	for _, pp := range q.Pipes {
+		if t, ok := pp.(*query.Timechart); ok {
+			tc = t
+		}
+	}
+	if tc == nil || len(res.Rows) == 0 {
+		return ""
+	}
+	col := func(name string) int { return slices.Index(res.Columns, name) }
+	ti, bi := col(query.TimeColumn), -1
+	if ti < 0 {
+		return ""
+	}
+	if tc.By != "" {
+		bi = col(tc.By)
+	}
+	type aggCol struct {
+		i        int
+		name     string
+		additive bool
+	}
+	var aggs []aggCol
+	for _, a := range tc.Aggs {
+		if i := col(a.Name()); i >= 0 {
+			aggs = append(aggs, aggCol{i, a.Name(), a.Func == query.AggCount || a.Func == query.AggSum || a.Func == query.AggDC})
+		}
+	}
+	if len(aggs) == 0 {
+		return ""
+	}
+	var order []string
+	series := map[string]*lineSeries{}
+	for _, row := range res.Rows {
+		t, ok := row[ti].(time.Time)
+		if !ok {
+			continue
+		}
+		for _, a := range aggs {
+			v, ok := numericCell(row[a.i])
+			if !ok {
+				continue
+			}
+			name := a.name
+			if bi >= 0 {
+				name = cellString(row[bi])
+				if row[bi] == nil {
+					name = "(none)"
+				}
+				if len(aggs) > 1 {
+					name += " · " + a.name
+				}
+			}
+			sr := series[name]
+			if sr == nil {
+				sr = &lineSeries{Name: name, Additive: a.additive}
+				series[name] = sr
+				order = append(order, name)
+			}
+			sr.Points = append(sr.Points, linePoint{T: t, V: v})
+		}
+	}
+	var ss []lineSeries
+	for _, name := range order {
+		sr := series[name]
+		slices.SortStableFunc(sr.Points, func(a, b linePoint) int { return a.T.Compare(b.T) })
+		ss = append(ss, *sr)
+	}
+	if len(ss) == 0 {
+		return ""
+	}
+	return lineChart("Timechart: "+strings.TrimPrefix(tc.String(), "timechart "), tc.Span, ss)
+}
+
+func numericCell(v any) (float64, bool) {
+	switch x := v.(type) {
+	case int64:
+		return float64(x), true
+	case float64:
+		return x, !math.IsNaN(x) && !math.IsInf(x, 0)
+	case int:
+		return float64(x), true
+	}
+	return 0, false
 }
 
 func (c *Console) fillResult(d *searchData, res *store.Result) {
@@ -180,16 +329,23 @@ func (c *Console) fillResult(d *searchData, res *store.Result) {
 		// A fields pipe: exactly its columns, in its order.
 		d.Projected, d.Columns = true, res.Columns
 		for _, h := range res.Events {
-			d.Rows = append(d.Rows, projectedCells(h.Event, res.Columns))
+			var cells []cell
+			for _, s := range projectedCells(h.Event, res.Columns) {
+				cells = append(cells, cell{S: s})
+			}
+			d.Rows = append(d.Rows, cells)
 		}
 		return
 	}
 	if res.Rows != nil || (res.Columns != nil && res.Events == nil) {
 		d.Columns = res.Columns
 		for _, row := range res.Rows {
-			cells := make([]string, len(row))
-			for i, cell := range row {
-				cells[i] = cellString(cell)
+			cells := make([]cell, len(row))
+			for i, v := range row {
+				if t, ok := v.(time.Time); ok {
+					cells[i].T = t
+				}
+				cells[i].S = cellString(v)
 			}
 			d.Rows = append(d.Rows, cells)
 		}
@@ -289,7 +445,7 @@ func (c *Console) searchRows(w http.ResponseWriter, r *http.Request, s *session)
 	d.P = p
 	if err == nil {
 		var res *store.Result
-		res, d.Took, err = c.runSearch(r, s, p, store.DefaultLimit)
+		res, d.Took, err = c.runSearch(r, s, p, store.DefaultLimit, 0)
 		if err == nil {
 			c.fillResult(&d, res)
 		} else {
@@ -347,7 +503,7 @@ func (c *Console) searchFields(w http.ResponseWriter, r *http.Request, s *sessio
 		var res *store.Result
 		sp := p
 		sp.parsed = sq
-		res, _, err = c.runSearch(r, s, sp, 5)
+		res, _, err = c.runSearch(r, s, sp, 5, 0)
 		if le, ok := errors.AsType[*store.LimitError](err); ok && errors.Is(le, store.ErrTooManyGroups) {
 			// A field with more values than an aggregate may group: say
 			// so and go on with the other fields.
@@ -413,7 +569,7 @@ func (c *Console) searchChart(w http.ResponseWriter, r *http.Request, s *session
 			sp := p
 			sp.parsed, sp.from, sp.to = sq, from, to
 			var res *store.Result
-			res, _, err = c.runSearch(r, s, sp, store.MaxLimit)
+			res, _, err = c.runSearch(r, s, sp, store.MaxLimit, 0)
 			if err != nil {
 				err = errors.New(c.searchError(r, err))
 			} else {
@@ -483,7 +639,7 @@ func (c *Console) searchExport(w http.ResponseWriter, r *http.Request, s *sessio
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	res, _, err := c.runSearch(r, s, p, store.MaxLimit)
+	res, _, err := c.runSearch(r, s, p, store.MaxLimit, 0)
 	if err != nil {
 		code, _, retry := searchlimit.Public(err)
 		if retry > 0 {
