@@ -89,7 +89,7 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, auth.ErrNoUser):
 		writeError(w, http.StatusNotFound, err.Error())
 		return
-	case errors.Is(err, auth.ErrLastAdmin):
+	case errors.Is(err, auth.ErrLastAdmin), errors.Is(err, auth.ErrSSOUser):
 		writeError(w, http.StatusConflict, err.Error())
 		return
 	case errors.Is(err, auth.ErrPasswordPolicy):

@@ -40,6 +40,9 @@ func (c *Console) changePassword(w http.ResponseWriter, r *http.Request, s *sess
 	case errors.Is(err, auth.ErrPasswordPolicy):
 		back(w, r, to, "", err)
 		return
+	case errors.Is(err, auth.ErrSSOUser):
+		back(w, r, to, "", errors.New("you sign in with single sign-on and have no password here; nothing changed"))
+		return
 	case err != nil:
 		c.fail(w, err)
 		return

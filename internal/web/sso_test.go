@@ -183,6 +183,17 @@ func TestSSOSignIn(t *testing.T) {
 		t.Errorf("password sign-in of an SSO user: got %d, want 401", resp.StatusCode)
 	}
 
+	// Nor can she set one: she has none to change.
+	_, settings := c.get("/settings")
+	if m := csrfInput.FindStringSubmatch(settings); m != nil {
+		c.csrf = m[1]
+	}
+	resp, _ = c.post("/settings/password", url.Values{"current": {""}, "password": {"a new long passphrase"}, "password2": {"a new long passphrase"}})
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.Contains(loc, "err=") ||
+		!strings.Contains(loc, url.QueryEscape("you sign in with single sign-on and have no password here")) {
+		t.Errorf("password change of an SSO user: got %d to %q, want back with the single sign-on message", resp.StatusCode, loc)
+	}
+
 	// The provider now puts her among the admins: her next sign-in makes
 	// her admin, in every session of hers.
 	e.p.SetPerson(map[string]any{"sub": "sub-1", "preferred_username": "alice", "email": "alice@example.com",

@@ -249,6 +249,11 @@ func TestOIDCSignIn(t *testing.T) {
 	if !found {
 		t.Errorf("users: got %s, want test-user@127.0.0.1, analyst, sso %s", b, issuer)
 	}
+	// No password can be set for her: she signs in at the provider.
+	resp, b = s.request("PATCH", "/api/v1/users/test-user@127.0.0.1", testToken, strings.NewReader(`{"password":"a long new passphrase"}`))
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(string(b), "signs in with single sign-on and has no password") {
+		t.Errorf("PATCH a password: got %d %s, want 409 saying she signs in with single sign-on", resp.StatusCode, b)
+	}
 	logins := auditOf(t, s, "console.login")
 	if len(logins) != 1 || logins[0].Actor != "test-user@127.0.0.1" || !strings.Contains(string(logins[0].After), `"method":"oidc"`) {
 		t.Errorf("console.login: got %+v, want one by test-user@127.0.0.1 with method oidc", logins)
