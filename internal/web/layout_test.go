@@ -435,3 +435,22 @@ func TestAlertPageLinksEvents(t *testing.T) {
 		t.Errorf("the search of its events: summary %q, want %q", got, want)
 	}
 }
+
+func TestTruncate(t *testing.T) {
+	for _, tt := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"exactly10!", 10, "exactly10!"},
+		{"0123456789abc", 10, "0123456789…"},
+		{"aé", 2, "a…"}, // é is two bytes: not cut in half
+		{"日本語", 4, "日…"},
+		{"日本語", 0, "…"},
+	} {
+		if got := truncate(tt.s, tt.n); got != tt.want {
+			t.Errorf("truncate(%q, %d): got %q, want %q", tt.s, tt.n, got, tt.want)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/auth"
@@ -38,12 +39,19 @@ var funcs = template.FuncMap{
 	"lower":    strings.ToLower,
 	"add":      func(a, b int) int { return a + b },
 	"title":    func(s string) string { return strings.ReplaceAll(s, "_", " ") },
-	"truncate": func(s string, n int) string {
-		if len(s) <= n {
-			return s
-		}
-		return s[:n] + "…"
-	},
+	"truncate": truncate,
+}
+
+// truncate cuts s to at most n bytes, at a character boundary, and marks
+// the cut with an ellipsis.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 func parseTemplates() (*templates, error) {
