@@ -120,7 +120,12 @@ export async function startVigil({ args = [], bootstrap = "e2e-bootstrap-token-0
   async function stop() {
     proc.kill("SIGTERM");
     // A real process shutting down: wait for its exit (or give up).
-    await new Promise((r) => { proc.once("exit", r); setTimeout(r, 20000); });
+    // The timer is cleared once it exits, so that it does not hold the
+    // test file open for its 20 seconds.
+    await new Promise((r) => {
+      const timer = setTimeout(r, 20000);
+      proc.once("exit", () => { clearTimeout(timer); r(); });
+    });
     rmSync(tmp, { recursive: true, force: true });
   }
 
