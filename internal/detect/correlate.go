@@ -39,15 +39,19 @@ import (
 
 // ccorr is a compiled correlation rule.
 type ccorr struct {
-	idx      int
-	rule     *sigma.Rule
-	typ      sigma.CorrelationType
-	span     time.Duration
-	ops      []sigma.Threshold
-	pct      float64
-	ninputs  int
-	groupBy  []string
-	groupKey [][]event.Key // input -> group-by keys
+	idx     int
+	rule    *sigma.Rule
+	typ     sigma.CorrelationType
+	span    time.Duration
+	ops     []sigma.Threshold
+	pct     float64
+	ninputs int
+	groupBy []string
+	// groupKey lists, per input and per group-by field, the event keys
+	// that may hold the field: its name as written, then what each
+	// logsource source of the input rule maps it to (c-ip is source.ip
+	// in nginx's events). The first one an event has is its value.
+	groupKey [][][]event.Key
 	valKeys  [][]event.Key // input -> value field keys
 	emit     bool
 	parents  []corrInput
@@ -256,6 +260,24 @@ func anyGenerate(cs []*ccorr) bool {
 	return false
 }
 
+// groupCandidates returns the keys that may hold group-by field name in
+// the events of input rule t: name itself, then its mapping in every
+// logsource source that provides t's logsource (a correlation input that
+// is itself a correlation reports events with the names as written).
+func groupCandidates(e *Engine, t *sigma.Rule, name string) []event.Key {
+	keys := []event.Key{event.Intern(name)}
+	if t.Kind != sigma.KindDetection || e.table == nil {
+		return keys
+	}
+	for _, s := range e.table.Covering(evLogsource(t.Logsource)) {
+		k := event.Intern(e.table.Field(s, name))
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
 func anyGenerateInputs(ps []corrInput) bool {
 	for _, p := range ps {
 		if p.c.rule.Correlation.Generate {
@@ -331,9 +353,10 @@ func (c *correlator) compile(e *Engine, r *sigma.Rule, byRef map[string]*sigma.R
 			}
 			return name
 		}
-		var gk, vk []event.Key
+		var gk [][]event.Key
+		var vk []event.Key
 		for _, g := range co.GroupBy {
-			gk = append(gk, event.Intern(fieldFor(g)))
+			gk = append(gk, groupCandidates(e, t, fieldFor(g)))
 		}
 		if co.Condition != nil {
 			for _, f := range co.Condition.Field {
@@ -344,8 +367,10 @@ func (c *correlator) compile(e *Engine, r *sigma.Rule, byRef map[string]*sigma.R
 		cc.valKeys = append(cc.valKeys, vk)
 		if c.keepKeys != nil {
 			// Kept events feed chained correlations: keep what they read.
-			for _, k := range append(gk, vk...) {
-				c.keepKeys[k] = true
+			for _, ks := range append(gk, vk) {
+				for _, k := range ks {
+					c.keepKeys[k] = true
+				}
 			}
 		}
 		switch t.Kind {
@@ -579,8 +604,14 @@ func (c *correlator) group(cc *ccorr, input int, ev *event.Event) *group {
 	// The key is built in a buffer reused under c.mu; looking it up does
 	// not allocate, only a new group does.
 	b := strconv.AppendInt(c.keyBuf[:0], int64(cc.idx), 10)
-	for _, k := range cc.groupKey[input] {
-		v, _ := ev.Get(k)
+	for _, ks := range cc.groupKey[input] {
+		var v event.Value
+		for _, k := range ks {
+			if x, ok := ev.Get(k); ok {
+				v = x
+				break
+			}
+		}
 		b = append(b, 0)
 		b = append(b, v.Str...)
 	}

@@ -381,3 +381,62 @@ func TestCorrelationEvictsOneOffsFirst(t *testing.T) {
 		t.Errorf("got %d groups evicted, want 141 (of 150 one-offs, the 9 last stay)", st.EvictedGroups)
 	}
 }
+
+// TestCorrelationGroupByIsMapped: a correlation groups by the field as
+// its input rule's logsource maps it. The web scanning rule groups by
+// c-ip; nginx's events carry the client as source.ip, and grouping by the
+// raw name put every scanner in one group.
+func TestCorrelationGroupByIsMapped(t *testing.T) {
+	rules := mustRules(t, `
+title: not found
+id: nf
+logsource: {category: webserver}
+detection:
+  sel:
+    sc-status: 404
+  condition: sel
+---
+title: scanning
+id: scan
+correlation:
+  type: event_count
+  rules: [nf]
+  group-by: [c-ip]
+  timespan: 2m
+  condition:
+    gte: 3
+`)
+	eng, skipped, err := Compile(rules, Options{})
+	if err != nil || len(skipped) > 0 {
+		t.Fatalf("Compile: %v %v", err, skipped)
+	}
+	web := func(sec int, ip string) *event.Event {
+		ev := &event.Event{Logsource: event.Logsource{Category: "webserver"}, Time: confBase.Add(time.Duration(sec) * time.Second)}
+		ev.Set("source.ip", event.String(ip))
+		ev.Set("http.response.status_code", event.Int(404))
+		return ev
+	}
+	var got []Detection
+	// Two sources, two 404s each: no source reaches three.
+	for i, ip := range []string{"203.0.113.1", "203.0.113.2", "203.0.113.1", "203.0.113.2"} {
+		for _, d := range eng.MatchAll(web(i, ip)) {
+			if d.Rule.ID == "scan" {
+				got = append(got, d)
+			}
+		}
+	}
+	if len(got) != 0 {
+		t.Fatalf("two sources with two 404s each made %d scanning detections (group %v), want none", len(got), got[0].Group)
+	}
+	for _, d := range eng.MatchAll(web(10, "203.0.113.1")) {
+		if d.Rule.ID == "scan" {
+			got = append(got, d)
+		}
+	}
+	if len(got) != 1 {
+		t.Fatalf("the third 404 from one source: %d detections, want 1", len(got))
+	}
+	if want := []GroupValue{{"c-ip", "203.0.113.1"}}; !cmp.Equal(want, got[0].Group) {
+		t.Errorf("group %v, want %v", got[0].Group, want)
+	}
+}

@@ -86,7 +86,7 @@ func eventsOf(a alert.Alert, l *ruleset.Loaded) alertEvents {
 		n = qand(b.rule(r, true), b.entities(a))
 	default:
 		b.note("the rule of this alert is not loaded: the search lists the events of its entities in its time")
-		n = qand(b.group(a.Group, func(f string) string { return f }), b.entities(a))
+		n = qand(b.group(a.Group, func(f string) []string { return []string{f} }), b.entities(a))
 	}
 	if n.k == qFalse {
 		// Only a subset could be written: nothing is better than a
@@ -606,7 +606,13 @@ func hasNonASCIILetter(s string) bool {
 // the events by field (the engine reads group-by fields by the name
 // written, or an alias's name for the rule). An empty value is a group of
 // events that lack the field.
-func (b *qbuilder) group(group map[string]string, fieldFor func(string) string) qnode {
+//
+// fieldsFor lists the event fields that may hold a group-by name, as the
+// engine reads them: the name, then what the input rule's logsource
+// sources map it to (c-ip is source.ip in nginx's events). The engine
+// takes the first one an event has; the search takes any of them that
+// holds the value, which can only be wider.
+func (b *qbuilder) group(group map[string]string, fieldsFor func(string) []string) qnode {
 	names := make([]string, 0, len(group))
 	for k := range group {
 		names = append(names, k)
@@ -614,18 +620,41 @@ func (b *qbuilder) group(group map[string]string, fieldFor func(string) string) 
 	slices.Sort(names)
 	var parts []qnode
 	for _, g := range names {
-		f := fieldFor(g)
-		if !validField(f) {
-			parts = append(parts, b.unsupported(true, fmt.Sprintf("the group-by %s cannot be named in the query language", fieldLabel(f))))
-			continue
+		var alts []qnode
+		for _, f := range fieldsFor(g) {
+			if !validField(f) {
+				alts = append(alts, b.unsupported(true, fmt.Sprintf("the group-by %s cannot be named in the query language", fieldLabel(f))))
+				continue
+			}
+			if group[g] == "" {
+				alts = append(alts, qnot(qexpr(exists(f))))
+			} else {
+				alts = append(alts, b.term(eq(f, group[g]), true))
+			}
 		}
-		if v := group[g]; v == "" {
-			parts = append(parts, qnot(qexpr(exists(f))))
+		if group[g] == "" {
+			parts = append(parts, qand(alts...)) // no field holds it
 		} else {
-			parts = append(parts, b.term(eq(f, v), true))
+			parts = append(parts, qor(alts...))
 		}
 	}
 	return qand(parts...)
+}
+
+// groupFields returns the fields that may hold group-by name in the
+// events of detection rule t (see group).
+func (b *qbuilder) groupFields(t *sigma.Rule, name string) []string {
+	out := []string{name}
+	if b.table == nil || t.Kind != sigma.KindDetection {
+		return out
+	}
+	want := event.Logsource{Product: strings.ToLower(t.Logsource.Product), Category: strings.ToLower(t.Logsource.Category), Service: strings.ToLower(t.Logsource.Service)}
+	for _, i := range b.table.Covering(want) {
+		if f := b.table.Field(i, name); !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // correlation returns the query of a correlation's contributing events
@@ -677,7 +706,7 @@ func (b *qbuilder) correlation(r *sigma.Rule, group map[string]string, depth int
 		default:
 			base = b.unsupported(true, fmt.Sprintf("the correlation names %q, which is neither a detection nor a correlation", ref))
 		}
-		alts = append(alts, qand(base, b.group(g, fieldFor)))
+		alts = append(alts, qand(base, b.group(g, func(name string) []string { return b.groupFields(t, fieldFor(name)) })))
 	}
 	return qor(alts...), back
 }

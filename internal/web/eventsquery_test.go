@@ -218,10 +218,16 @@ func TestAlertEventsQuery(t *testing.T) {
 			wantQuery: "logsource.product:linux AND logsource.service:sshd AND event.dataset:sshd AND event.action:ssh_invalid_user AND Computer:dc01 AND TargetUserName:svc-new",
 		},
 		{
-			name: "a correlation grouped by a field no event has: the events without it",
+			name: "a correlation grouped by a field no event has: the events without it, in any field that holds it",
 			a:    alert.Alert{RuleID: ruleID("Web content scanning from one source"), Group: map[string]string{"c-ip": ""}},
 			wantQuery: "(logsource.category:webserver AND sc-status:404 OR http.request.method:* AND (event.dataset:*.access OR event.dataset:*access) AND http.response.status_code:404 " +
-				"OR logsource.category:webserver AND http.response.status_code:404) AND NOT c-ip:*",
+				"OR logsource.category:webserver AND http.response.status_code:404) AND NOT c-ip:* AND NOT source.ip:*",
+		},
+		{
+			name: "a correlation grouped by a mapped field: the value in the field as written or as mapped (c-ip is source.ip)",
+			a:    alert.Alert{RuleID: ruleID("Web content scanning from one source"), Group: map[string]string{"c-ip": "203.0.113.77"}},
+			wantQuery: "(logsource.category:webserver AND sc-status:404 OR http.request.method:* AND (event.dataset:*.access OR event.dataset:*access) AND http.response.status_code:404 " +
+				"OR logsource.category:webserver AND http.response.status_code:404) AND (c-ip:203.0.113.77 OR source.ip:203.0.113.77)",
 		},
 		{
 			name: "a correlation of a correlation reaches back by the inner window",
