@@ -141,49 +141,42 @@ type qnode struct {
 func qexpr(e query.Expr) qnode { return qnode{e: e} }
 
 func qand(ns ...qnode) qnode {
-	var terms []query.Expr
-	seen := map[string]bool{}
-	for _, n := range ns {
-		switch n.k {
-		case qFalse:
-			return n
-		case qExpr:
-			// Flattened, and each term once: a chained correlation
-			// narrows to the same group twice.
-			sub := []query.Expr{n.e}
-			if a, ok := n.e.(*query.And); ok {
-				sub = a.Terms
-			}
-			for _, e := range sub {
-				if s := e.String(); !seen[s] {
-					seen[s] = true
-					terms = append(terms, e)
-				}
-			}
+	// Each term once: a chained correlation narrows to the same group
+	// twice.
+	return qjoin(ns, qFalse, func(e query.Expr) []query.Expr {
+		if a, ok := e.(*query.And); ok {
+			return a.Terms
 		}
-	}
-	switch len(terms) {
-	case 0:
-		return qnode{k: qTrue}
-	case 1:
-		return qexpr(terms[0])
-	}
-	return qexpr(&query.And{Terms: terms})
+		return nil
+	}, func(ts []query.Expr) query.Expr { return &query.And{Terms: ts} })
 }
 
 func qor(ns ...qnode) qnode {
+	// The same branch twice (two mapping sources with the same predicate
+	// and names) is written once.
+	return qjoin(ns, qTrue, func(e query.Expr) []query.Expr {
+		if o, ok := e.(*query.Or); ok {
+			return o.Terms
+		}
+		return nil
+	}, func(ts []query.Expr) query.Expr { return &query.Or{Terms: ts} })
+}
+
+// qjoin joins ns into an AND or an OR: absorb is the constant that
+// decides the whole (false for AND, true for OR), the other one drops
+// out; nested joins of the same kind (what flat unpacks) are flattened,
+// and each term is kept once.
+func qjoin(ns []qnode, absorb qkind, flat func(query.Expr) []query.Expr, join func([]query.Expr) query.Expr) qnode {
 	var terms []query.Expr
 	seen := map[string]bool{}
 	for _, n := range ns {
 		switch n.k {
-		case qTrue:
+		case absorb:
 			return n
 		case qExpr:
-			// Flattened, and the same branch twice (two mapping sources
-			// with the same predicate and names) written once.
-			sub := []query.Expr{n.e}
-			if o, ok := n.e.(*query.Or); ok {
-				sub = o.Terms
+			sub := flat(n.e)
+			if sub == nil {
+				sub = []query.Expr{n.e}
 			}
 			for _, e := range sub {
 				if s := e.String(); !seen[s] {
@@ -195,11 +188,14 @@ func qor(ns ...qnode) qnode {
 	}
 	switch len(terms) {
 	case 0:
+		if absorb == qFalse {
+			return qnode{k: qTrue}
+		}
 		return qnode{k: qFalse}
 	case 1:
 		return qexpr(terms[0])
 	}
-	return qexpr(&query.Or{Terms: terms})
+	return qexpr(join(terms))
 }
 
 func qnot(n qnode) qnode {

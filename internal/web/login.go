@@ -50,16 +50,27 @@ func (c *Console) renderLogin(w http.ResponseWriter, r *http.Request, code int, 
 	c.tmpl.render(w, code, "login", d)
 }
 
-func (c *Console) login(w http.ResponseWriter, r *http.Request) {
+// preSessionForm parses a form posted before there is a session (sign-in,
+// first-run setup), bounded at 64 KiB, and checks its CSRF token against
+// the cookie the form's page set (double submit). It answers the request
+// and returns false when either fails.
+func preSessionForm(w http.ResponseWriter, r *http.Request, cookie string) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
 		http.Error(w, "bad form", http.StatusBadRequest)
-		return
+		return false
 	}
-	ck, err := r.Cookie(loginCSRFCookie)
+	ck, err := r.Cookie(cookie)
 	tok := r.PostFormValue(csrfField)
 	if err != nil || tok == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(tok)) != 1 {
 		http.Error(w, "missing or invalid CSRF token", http.StatusForbidden)
+		return false
+	}
+	return true
+}
+
+func (c *Console) login(w http.ResponseWriter, r *http.Request) {
+	if !preSessionForm(w, r, loginCSRFCookie) {
 		return
 	}
 	username, password := r.PostFormValue("username"), r.PostFormValue("password")

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"crypto/subtle"
 	"errors"
 	"net/http"
 	"strconv"
@@ -59,15 +58,7 @@ func (c *Console) setup(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "bad form", http.StatusBadRequest)
-		return
-	}
-	ck, err := r.Cookie(setupCSRFCookie)
-	tok := r.PostFormValue(csrfField)
-	if err != nil || tok == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(tok)) != 1 {
-		http.Error(w, "missing or invalid CSRF token", http.StatusForbidden)
+	if !preSessionForm(w, r, setupCSRFCookie) {
 		return
 	}
 	username := r.PostFormValue("username")
