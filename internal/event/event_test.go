@@ -98,7 +98,7 @@ func TestEventEditing(t *testing.T) {
 func FuzzAppendJSON(f *testing.F) {
 	f.Add("user.name", "root", "raw line", 1.5)
 	f.Add("x", "Inf", "NaN", math.Inf(1))
-	f.Add("a\"b", "\xff\xfe\u2028", "\x00", -0.0)
+	f.Add("a\"b", "\xff\xfe\u2028", "\x00", math.Copysign(0, -1)) // a negative zero
 	f.Fuzz(func(t *testing.T, name, val, raw string, num float64) {
 		ev := &Event{Raw: raw, Input: val}
 		ev.SetString(name, val)

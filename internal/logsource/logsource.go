@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -307,5 +306,3 @@ func lowerAll(l []string) []string {
 	}
 	return out
 }
-
-func formatID(n int64) string { return strconv.FormatInt(n, 10) }

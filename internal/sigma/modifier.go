@@ -86,15 +86,6 @@ func Modifiers() []string {
 // permutations times placeholder values).
 const maxExpansions = 4096
 
-// itemSpec is the parsed key of a field item.
-type itemSpec struct {
-	field      string
-	mods       []string
-	transforms []string
-	keyPos     Pos
-	keyword    bool
-}
-
 // modPos returns the position of the i-th modifier in a key written at pos.
 func modPos(key string, pos Pos, quoted bool, idx int) Pos {
 	if !pos.IsValid() {

@@ -150,13 +150,13 @@ func TestFollowAndFields(t *testing.T) {
 	waitState(t, filepath.Join(dir, "state.json"))
 	// Started at the end: the old line is skipped.
 	appendFile(t, log, "first\r\n\nsecond\npart")
-	got := sink.waitLines(t, 2)
+	sink.waitLines(t, 2)
 	time.Sleep(50 * time.Millisecond)
 	if diff := cmp.Diff([]string{"first", "second"}, sink.lines()); diff != "" {
 		t.Errorf("lines mismatch (-want +got):\n%s", diff)
 	}
 	appendFile(t, log, "ial\n")
-	got = sink.waitLines(t, 3)
+	got := sink.waitLines(t, 3)
 	if got[2] != "partial" {
 		t.Errorf("got %q, want the partial line completed", got[2])
 	}
