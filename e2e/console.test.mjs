@@ -14,131 +14,55 @@
 // under CI=true, where they fail: .ci/run installs both.
 //
 //   cd e2e && npm ci && npm test
-import { test, before, after } from "node:test";
+import { before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from "node:fs";
-import { createServer, createConnection } from "node:net";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import * as h from "./harness.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = join(here, "..");
-const shots = join(here, "screenshots");
-const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
 const bootstrap = "e2e-bootstrap-token-0123456789";
 const password = "e2e password 12345";
 const attacker = "203.0.113.77";
 
-let skip = "";
-let playwright;
-try {
-  playwright = await import("playwright-core");
-} catch {
-  skip = "playwright-core is not installed (run npm ci in e2e/)";
-}
-if (!skip && !existsSync(chromiumPath)) skip = `no chromium at ${chromiumPath} (apt-get install chromium)`;
-if (skip && process.env.CI === "true") {
-  test("browser tests can run", () => assert.fail(`CI=true but ${skip}`));
-}
-const t = skip ? (name, fn) => test(name, { skip }, fn) : test;
+const { playwright, skip, t } = await h.browserTests();
 
-let tmp, server, base, syslogPort, browser, blockLog;
+let dir, vigil, base, api, browser, blockLog;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.unref();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
+const newPage = () => h.newPage(browser);
+const closePage = h.closePage;
+const login = (page, user) => h.login(browser, page, base, user, password);
+const shot = h.shot;
 
-async function api(method, path, body, token = bootstrap) {
-  const res = await fetch(base + path, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
-async function waitFor(what, fn, timeoutMs = 30000) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? ": " + last.message : ""}`);
-}
-
-function syslogLines(lines) {
-  return new Promise((resolve, reject) => {
-    const c = createConnection({ host: "127.0.0.1", port: syslogPort }, () => {
-      c.end(lines.map((l) => l + "\n").join(""), resolve);
-    });
-    c.on("error", reject);
-  });
-}
-
-function rfc3164(date) {
-  const mon = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][date.getUTCMonth()];
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${mon} ${String(date.getUTCDate()).padStart(2, " ")} ${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())}`;
+async function logout(page) {
+  await Promise.all([page.waitForURL(/\/login/), page.getByRole("button", { name: "Sign out" }).click()]);
 }
 
 before(async () => {
   if (skip) return;
-  tmp = mkdtempSync(join(tmpdir(), "vigil-e2e-"));
-  mkdirSync(shots, { recursive: true });
-  let bin = process.env.VIGIL_E2E_BIN;
-  if (!bin) {
-    bin = join(tmp, "vigil");
-    execFileSync("go", ["build", "-o", bin, "./cmd/vigil"], { cwd: repo, stdio: "inherit" });
-  }
+  dir = mkdtempSync(join(tmpdir(), "vigil-e2e-console-"));
   // block_ip runs a script that records its arguments.
-  blockLog = join(tmp, "blocked.txt");
-  const script = join(tmp, "block.sh");
+  blockLog = join(dir, "blocked.txt");
+  const script = join(dir, "block.sh");
   writeFileSync(script, `#!/bin/sh\necho "$@" >> '${blockLog}'\n`);
   chmodSync(script, 0o755);
-  const cfg = join(tmp, "vigil.yml");
+  const cfg = join(dir, "vigil.yml");
   writeFileSync(cfg, `respond:\n  commands:\n    block_ip: ["${script}", "block", "{{.Target}}", "{{.TTLSeconds}}"]\n`);
-
-  const httpPort = await freePort();
-  syslogPort = await freePort();
-  base = `http://127.0.0.1:${httpPort}`;
-  server = spawn(bin, ["serve", "--data", join(tmp, "data"), "--http", `127.0.0.1:${httpPort}`,
-    "--syslog-udp", "", "--syslog-tcp", `127.0.0.1:${syslogPort}`, "--bootstrap-token", bootstrap, "--config", cfg],
-  { stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  server.stderr.on("data", (d) => { stderr = (stderr + d).slice(-8000); });
-  server.on("exit", (code) => { if (code) console.error(`vigil serve exited ${code}:\n${stderr}`); });
-  await waitFor("vigil to be ready", async () => (await fetch(base + "/readyz")).ok, 60000);
+  vigil = await h.startVigil({ args: ["--config", cfg], bootstrap });
+  ({ base, api } = vigil);
 
   for (const role of ["admin", "analyst", "viewer"]) {
     await api("POST", "/api/v1/users", { username: role, password, role });
   }
   // An SSH brute force that succeeds, over syslog TCP.
-  const now = rfc3164(new Date());
+  const now = h.rfc3164(new Date());
   const lines = [];
   for (let i = 0; i < 12; i++) {
     lines.push(`<38>${now} web01 sshd[${3000 + i}]: Failed password for root from ${attacker} port ${40000 + i} ssh2`);
   }
   lines.push(`<38>${now} web01 sshd[3100]: Accepted password for root from ${attacker} port 41000 ssh2`);
   lines.push(`<38>${now} web01 sshd[3101]: Invalid user oracle from 198.51.100.23 port 41001`);
-  await syslogLines(lines);
+  await vigil.syslog(lines);
   // Web requests over the HTTP API.
   const web = [];
   for (const p of ["/index.html", "/.env", "/wp-login.php", "/admin"]) {
@@ -146,60 +70,16 @@ before(async () => {
       "url.path": p, "http.response.status_code": 404, message: `GET ${p} 404` }));
   }
   await api("POST", "/api/v1/ingest", web.join("\n"));
-  await waitFor("alerts", async () => (await api("GET", "/api/v1/alerts?limit=10")).alerts.length >= 2);
+  await h.waitFor("alerts", async () => (await api("GET", "/api/v1/alerts?limit=10")).alerts.length >= 2);
 
-  browser = await playwright.chromium.launchPersistentContext(join(tmp, "chromium-profile"), {
-    executablePath: chromiumPath,
-    headless: true,
-    viewport: { width: 1366, height: 900 },
-    acceptDownloads: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync"],
-  });
+  browser = await h.launchBrowser(playwright, dir, { acceptDownloads: true });
 });
 
 after(async () => {
   if (browser) await browser.close();
-  if (server) {
-    server.kill("SIGTERM");
-    await new Promise((r) => { server.once("exit", r); setTimeout(r, 20000); });
-  }
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  if (vigil) await vigil.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
-
-// Pages record script errors and Content-Security-Policy violations;
-// closePage fails the test if there were any.
-async function newPage() {
-  const page = await browser.newPage();
-  page.problems = [];
-  page.on("pageerror", (e) => page.problems.push("page error: " + e.message));
-  page.on("console", (m) => {
-    if (m.type() === "error" && /Content Security Policy|Refused to/i.test(m.text())) page.problems.push("CSP: " + m.text());
-  });
-  return page;
-}
-
-async function closePage(page) {
-  const problems = page.problems;
-  await page.close();
-  assert.deepEqual(problems, [], "script errors or CSP violations");
-}
-
-async function login(page, user) {
-  await browser.clearCookies(); // one browser profile: start each test signed out
-  await page.goto(base + "/login");
-  await page.getByLabel("Username").fill(user);
-  await page.getByLabel("Password").fill(password);
-  await Promise.all([page.waitForURL(base + "/"), page.getByRole("button", { name: "Sign in" }).click()]);
-}
-
-async function logout(page) {
-  await Promise.all([page.waitForURL(/\/login/), page.getByRole("button", { name: "Sign out" }).click()]);
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: join(shots, name + ".png"), fullPage: true });
-}
 
 const mainPages = ["/", "/search", "/alerts", "/incidents", "/rules", "/attack", "/sources", "/settings"];
 
@@ -283,7 +163,7 @@ t("an analyst works an alert into an incident", async () => {
   }
   await page.goto(base + "/rules?q=ssh");
   await Promise.all([page.waitForURL(/\/rules\/view/), page.getByRole("link", { name: "SSH authentication failure" }).click()]);
-  await page.getByLabel(/Events: a JSON array/).fill(`<38>${rfc3164(new Date())} web01 sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2`);
+  await page.getByLabel(/Events: a JSON array/).fill(`<38>${h.rfc3164(new Date())} web01 sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2`);
   await page.getByRole("button", { name: "Test", exact: true }).click();
   await page.getByText("1 of 1 events match.").waitFor();
   await shot(page, "rule");
