@@ -144,18 +144,24 @@ func (s *server) start() {
 }
 
 // terminate sends SIGTERM and waits for a clean exit.
-func (s *server) terminate() {
+func (s *server) terminate() { s.terminateWithin(60 * time.Second) }
+
+// terminateWithin sends SIGTERM, fails the test unless the server exits
+// cleanly within d, and returns how long it took.
+func (s *server) terminateWithin(d time.Duration) time.Duration {
 	s.t.Helper()
+	start := time.Now()
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.exited:
 		if s.exitErr != nil {
-			s.t.Fatalf("vigil serve exited with %v after SIGTERM\n%s", s.exitErr, s.log)
+			s.t.Fatalf("vigil serve exited with %v after SIGTERM\n%s", s.exitErr, tail(s.log.String(), 4000))
 		}
-	case <-time.After(60 * time.Second):
+	case <-time.After(d):
 		s.cmd.Process.Kill()
-		s.t.Fatalf("vigil serve did not stop within 60s of SIGTERM\n%s", s.log)
+		s.t.Fatalf("vigil serve did not stop within %v of SIGTERM\n%s", d, tail(s.log.String(), 4000))
 	}
+	return time.Since(start)
 }
 
 func (s *server) stop() {

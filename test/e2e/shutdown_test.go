@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -77,17 +76,7 @@ func TestSIGTERMRightAfterTCPSender(t *testing.T) {
 			if t.Failed() {
 				return
 			}
-			start := time.Now()
-			s.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-s.exited:
-			case <-time.After(15 * time.Second):
-				t.Fatalf("vigil serve still running 15s after SIGTERM\n%s", tail(s.log.String(), 4000))
-			}
-			took := time.Since(start)
-			if s.exitErr != nil {
-				t.Fatalf("vigil serve exited with %v after SIGTERM\n%s", s.exitErr, tail(s.log.String(), 4000))
-			}
+			took := s.terminateWithin(15 * time.Second)
 			for _, c := range open {
 				c.Close()
 			}
