@@ -423,6 +423,12 @@ func (c checker) escapeURL(n parse.Node, s urlState) (urlState, error) {
 			return s, c.errorf(n, "substitutions may go into the URL's path, query or fragment, not its scheme or host")
 		}
 	case *parse.IfNode:
+		if s < urlPath {
+			// Text in a branch would choose the scheme or host by the
+			// data, and the host checked when the destination is loaded
+			// (rendered with empty values) would not be the one called.
+			return s, c.errorf(n, "if may go into the URL's path, query or fragment, not its scheme or host")
+		}
 		a, err := c.escapeURL(n.List, s)
 		if err != nil {
 			return s, err

@@ -272,6 +272,7 @@ func TestCheckDestination(t *testing.T) {
 		{"method", Destination{URL: "https://hr.example/", Method: "CONNECT"}, "method"},
 		{"header break", Destination{URL: "https://hr.example/", Headers: map[string]string{"X-A": "a\r\nX-B: b"}}, "control character"},
 		{"header name", Destination{URL: "https://hr.example/", Headers: map[string]string{"X A": "a"}}, "not a token"},
+		{"host chosen by if", Destination{URL: `https://{{if eq .Level "high"}}169.254.169.254{{else}}hr.example{{end}}/x`}, "not its scheme or host"},
 		{"body loop", Destination{URL: "https://hr.example/", Body: `{"a": "{{range 9}}{{end}}"}`}, "range"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
