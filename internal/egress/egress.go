@@ -166,14 +166,6 @@ func MustNew(allow ...string) *Policy {
 	return p
 }
 
-// Allowed lists the allow-list's prefixes.
-func (p *Policy) Allowed() []netip.Prefix {
-	if p == nil {
-		return nil
-	}
-	return append([]netip.Prefix(nil), p.allow...)
-}
-
 // Check returns nil when a may be connected to, else a *RefusedError.
 func (p *Policy) Check(a netip.Addr) error {
 	u := a.WithZone("").Unmap()
