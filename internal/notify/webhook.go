@@ -72,7 +72,7 @@ func (s *webhookSender) send(ctx context.Context, m *message) error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
 	}
-	status := sanitizeLine(resp.Status)
+	status := oneLine(resp.Status)
 	e := &deliveryError{err: fmt.Errorf("posting to %s: %s", redactURL(m.route.URL), status), status: status}
 	e.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), s.n.opts.Now())
 	switch c := resp.StatusCode; {
@@ -103,15 +103,6 @@ func redactURL(u string) string {
 		host = h
 	}
 	return scheme + "://" + host
-}
-
-func sanitizeLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, strings.ToValidUTF8(s, "?"))
 }
 
 // parseRetryAfter reads delay-seconds or an HTTP date, capped at a day.
