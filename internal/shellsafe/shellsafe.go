@@ -48,15 +48,13 @@ func CheckArgv(what string, argv []string) error {
 			}
 		case prog == "ssh":
 			for _, a := range argv[i+1:] {
-				fields, err := templateFields(a)
+				f, err := unsafeField(a)
 				if err != nil {
 					return fmt.Errorf("%s: %w", what, err)
 				}
-				for _, f := range fields {
-					if !safeFields[f] {
-						return fmt.Errorf("%s: ssh hands its remote command to a shell, and {{%s}} may hold shell syntax; "+
-							"only {{.Target}}, {{.Count}}, {{.TTL}}, {{.TTLSeconds}} and {{.Incident}} may be used in an ssh command", what, f)
-					}
+				if f != "" {
+					return fmt.Errorf("%s: ssh hands its remote command to a shell, and {{%s}} may hold shell syntax; "+
+						"only {{.Target}}, {{.Count}}, {{.TTL}}, {{.TTLSeconds}} and {{.Incident}} may be used in an ssh command", what, f)
 				}
 			}
 			return nil
@@ -149,15 +147,28 @@ func templateFields(s string) ([]string, error) {
 // command's line: lines are read by an interpreter (nft -f -, a shell),
 // one per target, so a value must not carry its syntax or a line break.
 func CheckLine(what, line string) error {
-	fields, err := templateFields(line)
+	f, err := unsafeField(line)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	for _, f := range fields {
-		if !safeFields[f] {
-			return fmt.Errorf("%s: a line is read by an interpreter, and {{%s}} may hold its syntax or a line break; "+
-				"a line may use {{.Target}}, {{.Count}}, {{.TTL}}, {{.TTLSeconds}} and {{.Incident}}", what, f)
-		}
+	if f != "" {
+		return fmt.Errorf("%s: a line is read by an interpreter, and {{%s}} may hold its syntax or a line break; "+
+			"a line may use {{.Target}}, {{.Count}}, {{.TTL}}, {{.TTLSeconds}} and {{.Incident}}", what, f)
 	}
 	return nil
+}
+
+// unsafeField returns the first field of template s that is not one of
+// the shell-safe ones, or "" when there is none.
+func unsafeField(s string) (string, error) {
+	fields, err := templateFields(s)
+	if err != nil {
+		return "", err
+	}
+	for _, f := range fields {
+		if !safeFields[f] {
+			return f, nil
+		}
+	}
+	return "", nil
 }
