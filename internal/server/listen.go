@@ -71,7 +71,7 @@ func newHTTPListener(ln net.Listener, all config.Config, h http.Handler, m prome
 		hl.tls = true
 	}
 	if m != nil {
-		registerConnMetrics(m, "http", lim)
+		registerConnMetrics(m, "http", lim.Open, lim.Refused)
 	}
 	return hl, nil
 }
@@ -87,16 +87,21 @@ func (hl *httpListener) serve() error {
 	return hl.srv.Serve(hl.ln)
 }
 
-// registerConnMetrics exports a listener's connection counters.
-func registerConnMetrics(m prometheus.Registerer, listener string, lim *connlimit.Limiter) {
+// connHelp is the help of vigil_connections_refused_total.
+const connHelp = "Connections closed at once because a connection cap was reached (total, or per source address), by listener."
+
+// registerConnMetrics exports a listener's connection counters: open is
+// the connections held now, refused the connections refused with
+// connlimit.ErrTotal or connlimit.ErrPerSource.
+func registerConnMetrics(m prometheus.Registerer, listener string, open func() int, refused func(error) uint64) {
 	m.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "vigil_connections_open", Help: "Connections held now, by listener.", ConstLabels: prometheus.Labels{"listener": listener},
-	}, func() float64 { return float64(lim.Open()) }))
+	}, func() float64 { return float64(open()) }))
 	for reason, err := range map[string]error{"total": connlimit.ErrTotal, "per_source": connlimit.ErrPerSource} {
 		m.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "vigil_connections_refused_total", Help: "Connections closed at once because a connection cap was reached (total, or per source address), by listener.",
+			Name: "vigil_connections_refused_total", Help: connHelp,
 			ConstLabels: prometheus.Labels{"listener": listener, "reason": reason},
-		}, func() float64 { return float64(lim.Refused(err)) }))
+		}, func() float64 { return float64(refused(err)) }))
 	}
 }
 
@@ -104,17 +109,12 @@ func registerConnMetrics(m prometheus.Registerer, listener string, lim *connlimi
 // connection counters.
 func registerSyslogConnMetrics(m prometheus.Registerer, sl *syslog.Server) {
 	const listener = "syslog"
-	m.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "vigil_connections_open", Help: "Connections held now, by listener.", ConstLabels: prometheus.Labels{"listener": listener},
-	}, func() float64 { return float64(sl.ConnStats().Open) }))
-	m.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "vigil_connections_refused_total", Help: "Connections closed at once because a connection cap was reached (total, or per source address), by listener.",
-		ConstLabels: prometheus.Labels{"listener": listener, "reason": "total"},
-	}, func() float64 { return float64(sl.ConnStats().RefusedTotal) }))
-	m.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "vigil_connections_refused_total", Help: "Connections closed at once because a connection cap was reached (total, or per source address), by listener.",
-		ConstLabels: prometheus.Labels{"listener": listener, "reason": "per_source"},
-	}, func() float64 { return float64(sl.ConnStats().RefusedPerSource) }))
+	registerConnMetrics(m, listener, sl.Connections, func(err error) uint64 {
+		if errors.Is(err, connlimit.ErrPerSource) {
+			return sl.ConnStats().RefusedPerSource
+		}
+		return sl.ConnStats().RefusedTotal
+	})
 	m.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "vigil_connections_idle_closed_total", Help: "Stream connections closed after the idle timeout without data, by listener.",
 		ConstLabels: prometheus.Labels{"listener": listener},
