@@ -343,6 +343,14 @@ func (p *Pipeline) discard(b *batch) {
 	}
 }
 
+// drop withdraws b, which a writer holds and nothing of which is stored,
+// frees its queue places and tells its producer err.
+func (p *Pipeline) drop(b *batch, err error) {
+	b.state.Store(batchWithdrawn)
+	p.discard(b)
+	b.finish(err)
+}
+
 // chunk is a run of parsed events of one batch on its way to a writer:
 // evs are the events of raws, which are messages of b; n is how many
 // there were (after a partial append, evs and raws hold only those not
@@ -353,6 +361,10 @@ type chunk struct {
 	raws []ingest.Raw
 	n    int
 }
+
+// whole reports whether c is an atomic batch nothing of which is stored
+// yet: one that can still be withdrawn.
+func (c *chunk) whole() bool { return c.b.atomic && len(c.evs) == c.n }
 
 func newChunk(b *batch, off int, evs []*event.Event) chunk {
 	return chunk{b: b, evs: evs, raws: b.msgs[off : off+len(evs)], n: len(evs)}
@@ -551,7 +563,7 @@ func (p *Pipeline) work() {
 		slab    []event.Field
 	)
 	for b := range p.in {
-		if !b.claimable() {
+		if b.withdrawn() {
 			p.discard(b) // withdrawn while queued: its producer was told
 			continue
 		}
@@ -615,9 +627,6 @@ func (p *Pipeline) work() {
 		}
 	}
 }
-
-// claimable reports whether b is still to be stored (not withdrawn).
-func (b *batch) claimable() bool { return !b.withdrawn() }
 
 // write commits chunks in batches of up to BatchSize events, at least every
 // FlushInterval.
@@ -692,12 +701,10 @@ func (p *Pipeline) commit(pending []chunk, evs []*event.Event) {
 				p.discard(c.b) // withdrawn by its producer
 				continue
 			}
-			if c.b.atomic && c.b.abandoned.Load() && len(c.evs) == c.n {
+			if c.whole() && c.b.abandoned.Load() {
 				// Its producer gave up during the last attempt, which
 				// stored none of it: withdraw it now.
-				c.b.state.Store(batchWithdrawn)
-				p.discard(c.b)
-				c.b.finish(context.Cause(c.b.ctx))
+				p.drop(c.b, context.Cause(c.b.ctx))
 				continue
 			}
 			live = append(live, c)
@@ -718,7 +725,7 @@ func (p *Pipeline) commit(pending []chunk, evs []*event.Event) {
 		// append): that part cannot be taken back, so the rest is stored.
 		actx, cancel := context.WithCancelCause(p.ctx)
 		for _, c := range pending {
-			if c.b.atomic && len(c.evs) == c.n {
+			if c.whole() {
 				c.b.cancelAttempt.Store(&cancel)
 				if c.b.abandoned.Load() { // gave up before the store above
 					cancel(context.Cause(c.b.ctx))
@@ -762,12 +769,10 @@ func (p *Pipeline) commit(pending []chunk, evs []*event.Event) {
 			kept := pending[:0]
 			for _, c := range pending {
 				switch {
-				case c.b.atomic && len(c.evs) == c.n && c.b.abandoned.Load():
-					c.b.state.Store(batchWithdrawn)
-					p.discard(c.b)
-					c.b.finish(context.Cause(c.b.ctx))
+				case c.whole() && c.b.abandoned.Load():
+					p.drop(c.b, context.Cause(c.b.ctx))
 					continue
-				case c.b.atomic && len(c.evs) == c.n:
+				case c.whole():
 					c.b.state.Store(batchPending)
 				}
 				kept = append(kept, c)
@@ -780,12 +785,10 @@ func (p *Pipeline) commit(pending []chunk, evs []*event.Event) {
 		kept := pending[:0]
 		withdrawn := 0
 		for _, c := range pending {
-			if c.b.atomic && len(c.evs) == c.n {
+			if c.whole() {
 				// Nothing of it is stored: withdraw it, its producer
 				// sends it again.
-				c.b.state.Store(batchWithdrawn)
-				p.discard(c.b)
-				c.b.finish(unavailable(err))
+				p.drop(c.b, unavailable(err))
 				withdrawn++
 				continue
 			}
