@@ -626,6 +626,11 @@ type trigger struct {
 	Rule       string              `json:"rule"`
 	Level      string              `json:"level"`
 	Entities   map[string][]string `json:"entities"`
+	// PrevRan and PrevOK carry, into a run resumed at a later step (after
+	// a restart, or an approval), what the last step with a target did:
+	// whether one ran and the targets it acted on successfully.
+	PrevRan bool     `json:"prev_ran,omitempty"`
+	PrevOK  []string `json:"prev_ok,omitempty"`
 }
 
 func (r *Runner) matches(p *Playbook, on string, t trigger, tags []string) bool {
@@ -740,7 +745,8 @@ func (r *Runner) enqueue(p *Playbook, t trigger, from int) {
 func (r *Runner) queue(id string, p *Playbook, t trigger, from int) {
 	select {
 	case r.work <- func(ctx context.Context) {
-		if err := r.run(ctx, p, t, from); err != nil {
+		advance := func(next int, t trigger) error { return r.advanceQueued(id, next, t) }
+		if err := r.run(ctx, p, t, from, advance); err != nil {
 			r.log.Error("playbook run stopped; it stays queued and runs again at the next start", "playbook", p.Name, "err", err)
 			return
 		}
@@ -759,6 +765,17 @@ func (r *Runner) saveQueued(id, playbook string, t trigger, from int) error {
 	_, err := r.db.Exec(`INSERT INTO response_queue (id, created, playbook, step, trigger) VALUES (?, ?, ?, ?, ?)`,
 		id, time.Now().UnixNano(), playbook, from, mustJSON(t))
 	return err
+}
+
+// advanceQueued moves a queued run on to step next: the steps before it
+// are done, and a restart must not do them again.
+func (r *Runner) advanceQueued(id string, next int, t trigger) error {
+	unlock := hold(r.o.WriteLock)
+	defer unlock()
+	if _, err := r.db.Exec(`UPDATE response_queue SET step = ?, trigger = ? WHERE id = ?`, next, mustJSON(t), id); err != nil {
+		return fmt.Errorf("saving the run's progress: %w", err)
+	}
+	return nil
 }
 
 func (r *Runner) dropQueued(id string) {
@@ -853,16 +870,24 @@ func (r *Runner) Close() {
 	r.wg.Wait()
 }
 
-// run executes steps of p from step from.
-// run executes the steps; it returns an error when it could not record
-// what it was about to do (a store error), so that the run stays queued
-// and runs again at the next start rather than being lost.
-func (r *Runner) run(ctx context.Context, p *Playbook, t trigger, from int) error {
+// run executes the steps of p from step from; it returns an error when it
+// could not record what it was about to do (a store error), so that the
+// run stays queued and runs again at the next start rather than being
+// lost. advance, if set, is told before each later step that the steps
+// before it are done (with what the last targeted step did), so that a
+// run resumed after a restart starts there and does none of them twice.
+func (r *Runner) run(ctx context.Context, p *Playbook, t trigger, from int, advance func(next int, t trigger) error) error {
 	var (
-		prevRan bool     // a step with a target ran before this one
-		prevOK  []string // the targets it acted on successfully
+		prevRan = t.PrevRan // a step with a target ran before this one
+		prevOK  = t.PrevOK  // the targets it acted on successfully
 	)
 	for i := from; i < len(p.Steps); i++ {
+		t.PrevRan, t.PrevOK = prevRan, prevOK
+		if i > from && advance != nil {
+			if err := advance(i, t); err != nil {
+				return err
+			}
+		}
 		s := p.Steps[i]
 		if s.If != "" {
 			c, _ := parseCond(s.If)

@@ -620,3 +620,75 @@ func TestUserNames(t *testing.T) {
 		}
 	}
 }
+
+// TestQueuedRunKeepsItsProgress: a queued run's row moves on as its steps
+// finish, so that a restart resumes at the step it was in and does none
+// of the steps before it again; what the last targeted step did travels
+// with it, so the note after a block still names the blocked address.
+func TestQueuedRunKeepsItsProgress(t *testing.T) {
+	release := make(chan struct{})
+	reached := make(chan struct{}, 1)
+	hold := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached <- struct{}{}
+		<-release
+	}))
+	defer hold.Close()
+	f := newFixture(t, func(o *Options, dir string) {
+		o.Destinations = map[string]Destination{"slow": {URL: hold.URL + "/x"}}
+	})
+	ctx := context.Background()
+	p, err := Parse([]byte(`name: two-steps
+trigger: {on: manual}
+steps:
+  - action: comment
+    with: {text: "first step"}
+  - action: http_request
+    with: {destination: slow}
+`), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.r.SetPlaybooks([]*Playbook{p})
+	f.r.enqueue(p, trigger{IncidentID: f.incID}, 0)
+	<-reached // the second step is running: the first is done
+	var step int
+	if err := f.db.QueryRow(`SELECT step FROM response_queue`).Scan(&step); err != nil {
+		t.Fatal(err)
+	}
+	if step != 1 {
+		t.Errorf("queued run's step while its second step runs: %d, want 1", step)
+	}
+	close(release)
+	f.r.Flush()
+	if n := countRows(t, f.db, `SELECT count(*) FROM response_queue`); n != 0 {
+		t.Errorf("queue after the run: %d rows, want 0", n)
+	}
+
+	// A run saved after its block step (as a killed process leaves it)
+	// resumes at the note, which names what the block step did.
+	b, err := Parse([]byte(BuiltinSSHBruteForce), "builtin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.r.SetPlaybooks([]*Playbook{b})
+	trig := trigger{IncidentID: f.incID, Rule: "SSH brute force", Level: "high",
+		Entities: map[string][]string{"source.ip": {"203.0.113.60"}}, PrevRan: true, PrevOK: []string{"203.0.113.60"}}
+	if err := f.r.saveQueued("q3", b.Name, trig, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.r.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.r.Flush()
+	if got := f.cmdLog(t); got != "" {
+		t.Errorf("commands after resuming past the block step: %q, want none", got)
+	}
+	inc, _ := f.inc.Get(ctx, f.incID)
+	var notes []string
+	for _, c := range inc.Comments {
+		notes = append(notes, c.Text)
+	}
+	if len(notes) != 2 || !strings.HasPrefix(notes[1], "Blocked 203.0.113.60 for 1h") {
+		t.Errorf("notes %q, want the first step's and one naming the address blocked before the restart", notes)
+	}
+}
