@@ -108,7 +108,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.renderLogin(w, r, http.StatusUnauthorized, loginData{Next: next, Username: username, Error: "Wrong username or password."})
 		return
 	}
-	id, err := c.createSession(r.Context(), p.Name)
+	id, err := c.createSession(r, p.Name)
 	if err != nil {
 		c.o.Log.Error("console login", "err", err)
 		http.Error(w, "could not start a session", http.StatusInternalServerError)

@@ -47,7 +47,7 @@ func (c *Console) changePassword(w http.ResponseWriter, r *http.Request, s *sess
 		c.fail(w, err)
 		return
 	}
-	id, err := c.createSession(r.Context(), s.Username)
+	id, err := c.createSession(r, s.Username)
 	if err != nil {
 		// The password is changed and every session ended: the user
 		// signs in again with the new one.

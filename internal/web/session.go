@@ -59,14 +59,15 @@ func hashID(id string) []byte {
 	return h[:]
 }
 
-// createSession stores a new session for username and returns its id.
-// The session keeps where it was started from (the client address and
-// User-Agent that secure put in ctx), for the session listings.
-func (c *Console) createSession(ctx context.Context, username string) (id string, err error) {
+// createSession stores a new session for username, signed in by r, and
+// returns its id. The session keeps where it was started from (r's client
+// address and User-Agent), for the session listings.
+func (c *Console) createSession(r *http.Request, username string) (id string, err error) {
+	ctx := r.Context()
 	id = randomToken()
 	now := c.o.Now().UnixNano()
 	h := hashID(id)
-	cl, _ := ctx.Value(sessionClientKey{}).(sessionClient)
+	cl := c.sessionClientOf(r)
 	_, err = c.db.ExecContext(ctx, `INSERT INTO console_sessions (id_hash, username, csrf, created, last_seen, short_id, source, user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		h, username, randomToken(), now, now, auth.SessionID(h), cl.source, cl.userAgent)
 	if err != nil {
@@ -153,9 +154,7 @@ func (c *Console) secure(h http.Handler) http.Handler {
 		if c.isTLS(r) {
 			hd.Set("Strict-Transport-Security", "max-age=31536000")
 		}
-		// Every way into a session (password, first-run setup, single
-		// sign-on) passes here, so createSession finds where from.
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionClientKey{}, c.sessionClientOf(r))))
+		h.ServeHTTP(w, r)
 	})
 }
 

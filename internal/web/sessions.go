@@ -23,8 +23,6 @@ type sessionClient struct {
 	source, userAgent string
 }
 
-type sessionClientKey struct{}
-
 func (c *Console) sessionClientOf(r *http.Request) sessionClient {
 	cl := sessionClient{userAgent: cleanUserAgent(r.UserAgent())}
 	if a := c.o.ClientIP.Resolve(r).Addr; a.IsValid() {

@@ -105,7 +105,7 @@ func (c *Console) setup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.o.Log.Info("first-run setup done: admin account created", "user", u.Username, "source", sourceString(auth.SourcePrefix(client.Addr)))
-	id, err := c.createSession(r.Context(), u.Username)
+	id, err := c.createSession(r, u.Username)
 	if err != nil {
 		// The account exists: its owner signs in on the login page.
 		c.o.Log.Error("console session after the first-run setup", "err", err)

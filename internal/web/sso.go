@@ -70,7 +70,7 @@ func (c *Console) ssoCallback(w http.ResponseWriter, r *http.Request) {
 		c.ssoRefusedUser(w, r, err, id, source)
 		return
 	}
-	sid, err := c.createSession(ctx, u.Username)
+	sid, err := c.createSession(r, u.Username)
 	if err != nil {
 		c.o.Log.Error("single sign-on", "err", err)
 		http.Error(w, "could not start a session", http.StatusInternalServerError)
