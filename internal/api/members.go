@@ -41,8 +41,15 @@ func (a *API) listMembers(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusInternalServerError, err.Error())
 			return
 		}
+		// A full page may have more after it. The store pages by 1,000
+		// by default and by at most 100,000 (alert.MemberFilter): a limit
+		// past that gives a page of 100,000, which is full too.
+		page := f.Limit
+		if page == 0 {
+			page = 1000
+		}
 		next := ""
-		if f.Limit > 0 && len(ms) == f.Limit || f.Limit == 0 && len(ms) == 1000 {
+		if len(ms) > 0 && len(ms) == min(page, 100000) {
 			next = ms[len(ms)-1].Value
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"members": ms, "next_after": next})
