@@ -337,7 +337,7 @@ func (c *Console) fillResult(d *searchData, res *store.Result) {
 		}
 		return
 	}
-	if res.Rows != nil || (res.Columns != nil && res.Events == nil) {
+	if api.IsAggregateResult(res) {
 		d.Columns = res.Columns
 		for _, row := range res.Rows {
 			cells := make([]cell, len(row))
@@ -679,7 +679,7 @@ func writeCSV(w http.ResponseWriter, res *store.Result) {
 		}
 		return
 	}
-	if res.Rows != nil || (res.Columns != nil && res.Events == nil) {
+	if api.IsAggregateResult(res) {
 		cw.Write(res.Columns)
 		for _, row := range res.Rows {
 			out := make([]string, len(row))
