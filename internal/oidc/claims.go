@@ -76,22 +76,24 @@ func (c claims) str(name string) string {
 	return ""
 }
 
-// verified reads email_verified, which some providers send as a string;
-// absent is not false.
-func (c claims) unverified() bool {
+// verified reads email_verified, which some providers send as a string.
+// Absent is not verified: where an email decides who may sign in
+// (allowed_domains), an address the provider did not vouch for must not
+// (anyone can put any address on an account at some providers).
+func (c claims) verified() bool {
 	raw, ok := c["email_verified"]
 	if !ok {
 		return false
 	}
 	var b bool
 	if json.Unmarshal(raw, &b) == nil {
-		return !b
+		return b
 	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
-		return !strings.EqualFold(s, "true")
+		return strings.EqualFold(s, "true")
 	}
-	return true
+	return false
 }
 
 // lookup finds the claim name: exactly, else as a dotted path into nested
@@ -181,7 +183,7 @@ func (cfg *Config) identify(issuer, subject string, c claims) (Identity, error) 
 				allowed = true
 			}
 		}
-		if !allowed || c.unverified() {
+		if !allowed || !c.verified() {
 			return Identity{}, &Refusal{Reason: ReasonDomain, Who: who(),
 				msg: fmt.Sprintf("%s may not sign in: a verified email address in %s is required",
 					who(), strings.Join(cfg.AllowedDomains, ", "))}

@@ -222,6 +222,9 @@ func TestFinish(t *testing.T) {
 		{name: "unverified email", setup: func(p *oidctest.Provider) {
 			p.SetPerson(person(map[string]any{"email_verified": "false"}), nil)
 		}, cfg: func(c *Config) { c.AllowedDomains = []string{"example.com"} }, reason: ReasonDomain},
+		{name: "email without email_verified", setup: func(p *oidctest.Provider) {
+			p.SetPerson(person(map[string]any{"email_verified": nil}), nil)
+		}, cfg: func(c *Config) { c.AllowedDomains = []string{"example.com"} }, reason: ReasonDomain},
 		{name: "subject past the bound", setup: func(p *oidctest.Provider) {
 			p.SetPerson(person(map[string]any{"sub": strings.Repeat("s", 256)}), nil)
 		}, reason: ReasonBadSubject, msg: "longer than 255 bytes"},
