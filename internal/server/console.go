@@ -65,6 +65,7 @@ func (s *Server) registerConsole(mux *http.ServeMux, a *api.API) {
 		return
 	}
 	c.Register(mux)
+	s.console = c
 	es := httpin.New(httpin.Config{MaxBodySize: int64(cfg.Ingest.MaxBodySize), ReadTimeout: cfg.Ingest.ReadTimeout, NoRoot: true}, s.Pipeline, ingestAuth{s.Auth}, s.Metrics, s.log)
 	overview := c.Overview()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {

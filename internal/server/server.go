@@ -45,6 +45,7 @@ import (
 	"github.com/vigilsec/vigil/internal/rulestate"
 	"github.com/vigilsec/vigil/internal/searchlimit"
 	"github.com/vigilsec/vigil/internal/store/sqlite"
+	"github.com/vigilsec/vigil/internal/web"
 )
 
 // Shares of the shutdown budget (cfg.ShutdownTimeout), in percent, counted
@@ -89,6 +90,9 @@ type Server struct {
 	Notifier  *notify.Notifier
 	Intel     *intel.Manager
 	RuleState *rulestate.State
+	// console is the web console, when it could be set up: its held
+	// failed sign-in summaries are written at shutdown.
+	console *web.Console
 	// searches bounds the API's and the console's searches together.
 	searches *searchlimit.Limiter
 	// setup is the first-run setup while no admin user exists at start.
@@ -608,6 +612,10 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	stopInputs() // file tailers, the demo, SIGHUP
 	files.Wait()
 	drains.Wait()
+	if s.console != nil {
+		// No sign-in can come any more: write what the console holds.
+		s.console.Close(context.Background())
+	}
 	cancel()
 	s.log.Info("shutting down: draining pipeline", "queued", s.Pipeline.QueueDepth())
 	dctx, cancel := context.WithDeadline(context.Background(), began.Add(shareOf(cfg.ShutdownTimeout, storeShare)))

@@ -202,3 +202,11 @@ func (c *Console) registerLoginMetrics() {
 		}
 	}
 }
+
+// Close writes to the audit log the failed sign-ins still held in memory:
+// the summaries of windows that have not ended, which the next sign-in
+// would have written. The server calls it once its HTTP listener has
+// stopped, so that a shutdown loses none of them.
+func (c *Console) Close(ctx context.Context) {
+	c.failed.flush(ctx, c, c.o.Now().Add(c.failed.window))
+}

@@ -718,3 +718,29 @@ func TestPrettyJSONKeepsText(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// TestFailedLoginAuditOnClose: the summary of a window that has not ended
+// is written when the console closes (the server's shutdown), not lost.
+func TestFailedLoginAuditOnClose(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.FailedLoginWindow = time.Hour })
+	c := e.client(t)
+	for range 3 {
+		if resp, _ := c.do("POST", "/login", c.loginForm("admin", "wrong password"), nil); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("got %d, want 401", resp.StatusCode)
+		}
+	}
+	count := func() int {
+		es, err := e.o.Audit.List(context.Background(), audit.Filter{Action: "console.login_failed_repeated", Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(es)
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("got %d summaries while the window is open, want 0", n)
+	}
+	e.c.Close(context.Background())
+	if n := count(); n != 1 {
+		t.Errorf("got %d summaries after Close, want 1", n)
+	}
+}
