@@ -1,7 +1,11 @@
 package httpin
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -179,4 +183,81 @@ func FuzzOTLPProto(f *testing.F) {
 			}
 		}
 	})
+}
+
+// benchLogs returns n log records under one resource and one scope, each
+// with a string body, both timestamps, severity, trace and span ids and
+// six attributes of every common kind; the resource and the scope carry
+// attributes too.
+func benchLogs(n int) plog.Logs {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	ra := rl.Resource().Attributes()
+	ra.PutStr("service.name", "checkout")
+	ra.PutStr("host.name", "web01.example.com")
+	ra.PutStr("os.type", "linux")
+	ra.PutStr("k8s.pod.name", "checkout-7d9f8b6c5-x2x7q")
+	sl := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().SetName("github.com/example/checkout/auth")
+	sl.Scope().SetVersion("1.4.2")
+	sl.Scope().Attributes().PutStr("library.language", "go")
+	t0 := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	for i := range n {
+		lr := sl.LogRecords().AppendEmpty()
+		lr.SetTimestamp(pcommon.NewTimestampFromTime(t0.Add(time.Duration(i) * time.Millisecond)))
+		lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(t0.Add(time.Duration(i)*time.Millisecond + time.Microsecond)))
+		lr.SetSeverityText("WARN")
+		lr.SetSeverityNumber(plog.SeverityNumberWarn)
+		lr.Body().SetStr(fmt.Sprintf("Failed password for invalid user admin%d from 203.0.113.7 port 51234 ssh2", i))
+		lr.SetTraceID(pcommon.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, byte(i)})
+		lr.SetSpanID(pcommon.SpanID{1, 2, 3, 4, 5, 6, 7, byte(i)})
+		a := lr.Attributes()
+		a.PutStr("user.name", "admin")
+		a.PutInt("source.port", 51234)
+		a.PutDouble("duration", 0.25)
+		a.PutBool("ok", false)
+		m := a.PutEmptyMap("http")
+		m.PutStr("method", "POST")
+		m.PutInt("status_code", 401)
+		s := a.PutEmptySlice("tags")
+		s.AppendEmpty().SetStr("ssh")
+		s.AppendEmpty().SetStr("auth")
+	}
+	return ld
+}
+
+// BenchmarkOTLP posts one request of 100 log records to the OTLP handler
+// (in process, no network) per iteration, in each encoding.
+func BenchmarkOTLP(b *testing.B) {
+	req := plogotlp.NewExportRequestFromLogs(benchLogs(100))
+	pb, err := req.MarshalProto()
+	if err != nil {
+		b.Fatal(err)
+	}
+	js, err := req.MarshalJSON()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		ct   string
+		body []byte
+	}{{ctProtobuf, pb}, {ctJSON, js}} {
+		b.Run(strings.TrimPrefix(bc.ct, "application/"), func(b *testing.B) {
+			h := New(Config{}, &fakeSink{discard: true}, testAuth, nil, nil)
+			mux := http.NewServeMux()
+			h.Register(mux)
+			b.SetBytes(int64(len(bc.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				r := httptest.NewRequest("POST", "/v1/logs", bytes.NewReader(bc.body))
+				r.Header.Set("Authorization", "Bearer good")
+				r.Header.Set("Content-Type", bc.ct)
+				w := httptest.NewRecorder()
+				mux.ServeHTTP(w, r)
+				if w.Code != http.StatusOK {
+					b.Fatalf("got status %d (%s), want 200", w.Code, w.Body)
+				}
+			}
+		})
+	}
 }
