@@ -13,7 +13,8 @@
 // shape.
 //
 // Domain packages never create or alter tables: they read and write the
-// tables their migrations define.
+// tables their migrations define, through database/sql, with SQL that both
+// engines run (see Backend).
 package meta
 
 import (
@@ -35,16 +36,48 @@ type Migration struct {
 // ErrTooNew is returned when the database was migrated by a newer Vigil.
 var ErrTooNew = errors.New("metadata schema is newer than this version of vigil")
 
-// Migrations returns the schema steps in order.
-func Migrations() []Migration { return migrations }
+// Schema is one engine's list of migrations. Every engine has the same
+// versions with the same meaning: version N of the SQLite schema and
+// version N of the PostgreSQL schema hold the same tables, columns and
+// rules, each in its engine's types.
+type Schema struct {
+	// Engine names the engine the steps are written for.
+	Engine string
+	// VersionTable creates schema_migrations when it is missing (version,
+	// name, applied in Unix nanoseconds).
+	VersionTable string
+	// Steps are the migrations, oldest first, numbered from 1 without gaps.
+	Steps []Migration
+}
+
+// SQLite is the schema of a metadata database in SQLite (meta.db).
+var SQLite = &Schema{
+	Engine: "sqlite",
+	VersionTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY,
+		name TEXT NOT NULL,
+		applied INTEGER NOT NULL
+	)`,
+	Steps: migrations,
+}
+
+// Migrations returns the SQLite schema's steps in order.
+func Migrations() []Migration { return SQLite.Steps }
 
 // Latest is the schema version this binary writes.
-func Latest() int { return migrations[len(migrations)-1].Version }
+func Latest() int { return SQLite.Latest() }
 
-// Version returns the database's schema version (0 for a database that
-// predates migrations or is empty).
-func Version(ctx context.Context, db *sql.DB) (int, error) {
-	if err := ensureTable(ctx, db); err != nil {
+// Latest is the version of the schema's last step.
+func (s *Schema) Latest() int { return s.Steps[len(s.Steps)-1].Version }
+
+// Version returns the SQLite database's schema version (0 for a database
+// that predates migrations or is empty).
+func Version(ctx context.Context, db *sql.DB) (int, error) { return SQLite.Version(ctx, db) }
+
+// Version returns db's schema version (0 for an empty database, or an
+// SQLite one that predates migrations).
+func (s *Schema) Version(ctx context.Context, db *sql.DB) (int, error) {
+	if err := s.ensureTable(ctx, db); err != nil {
 		return 0, err
 	}
 	return current(ctx, db)
@@ -62,20 +95,18 @@ func current(ctx context.Context, q querier) (int, error) {
 	return int(v.Int64), nil
 }
 
-func ensureTable(ctx context.Context, db *sql.DB) error {
+func (s *Schema) ensureTable(ctx context.Context, db *sql.DB) error {
 	// In a transaction, so that it waits for a concurrent writer (the
-	// metadata database begins write transactions IMMEDIATE, which honours
-	// the busy timeout) instead of failing with SQLITE_BUSY.
+	// metadata database begins write transactions IMMEDIATE on SQLite and
+	// under the writer lock on PostgreSQL) instead of failing with
+	// SQLITE_BUSY, or with a duplicate catalog row when two PostgreSQL
+	// clients create the table at once.
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("creating schema_migrations: %w", err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER PRIMARY KEY,
-		name TEXT NOT NULL,
-		applied INTEGER NOT NULL
-	)`); err != nil {
+	if _, err := tx.ExecContext(ctx, s.VersionTable); err != nil {
 		return fmt.Errorf("creating schema_migrations: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -84,28 +115,40 @@ func ensureTable(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// Migrate brings db to the latest schema and returns the versions it
-// moved between. It is safe to run concurrently from two processes: each
-// step re-reads the version inside its (immediate) transaction.
+// Migrate brings the SQLite database db to the latest schema and returns
+// the versions it moved between.
 func Migrate(ctx context.Context, db *sql.DB) (from, to int, err error) {
-	return migrateTo(ctx, db, Latest())
+	return SQLite.Migrate(ctx, db)
 }
 
-// migrateTo applies the steps up to and including version target (tests
-// use it to build a database of an intermediate version).
+// Migrate brings db to the schema's latest version and returns the
+// versions it moved between. It is safe to run concurrently from two
+// processes: each step re-reads the version inside its (write-locked)
+// transaction.
+func (s *Schema) Migrate(ctx context.Context, db *sql.DB) (from, to int, err error) {
+	return s.MigrateTo(ctx, db, s.Latest())
+}
+
+// migrateTo applies the SQLite steps up to and including version target.
 func migrateTo(ctx context.Context, db *sql.DB, target int) (from, to int, err error) {
-	if err := ensureTable(ctx, db); err != nil {
+	return SQLite.MigrateTo(ctx, db, target)
+}
+
+// MigrateTo applies the steps up to and including version target (tests
+// use it to build a database of an intermediate version).
+func (s *Schema) MigrateTo(ctx context.Context, db *sql.DB, target int) (from, to int, err error) {
+	if err := s.ensureTable(ctx, db); err != nil {
 		return 0, 0, err
 	}
 	from, err = current(ctx, db)
 	if err != nil {
 		return 0, 0, err
 	}
-	if from > Latest() {
-		return from, from, fmt.Errorf("%w: database at version %d, this binary knows up to %d", ErrTooNew, from, Latest())
+	if from > s.Latest() {
+		return from, from, fmt.Errorf("%w: database at version %d, this binary knows up to %d", ErrTooNew, from, s.Latest())
 	}
 	to = from
-	for _, m := range migrations {
+	for _, m := range s.Steps {
 		if m.Version <= to || m.Version > target {
 			continue
 		}
@@ -144,6 +187,11 @@ func apply(ctx context.Context, db *sql.DB, m Migration) error {
 		return fmt.Errorf("migration %d (%s): %w", m.Version, m.Name, err)
 	}
 	return nil
+}
+
+// ExecAll runs statements in order (a migration step made of DDL alone).
+func ExecAll(ctx context.Context, tx *sql.Tx, stmts ...string) error {
+	return execAll(ctx, tx, stmts...)
 }
 
 // execAll runs statements in order.

@@ -72,6 +72,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Now returns the current time; tests set it. Default time.Now.
 	Now func() time.Time
+	// Meta, when set, is the metadata database that Meta returns (a
+	// migrated PostgreSQL one, vigil serve --postgres) instead of the data
+	// directory's meta.db, which is then neither created nor opened. Once
+	// Open has succeeded, the store closes it.
+	Meta *sql.DB
 }
 
 func (o *Options) setDefaults() error {
@@ -203,13 +208,18 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 		ckptCh:  make(chan *writer, 64),
 		stop:    make(chan struct{}),
 	}
-	meta, err := OpenMeta(ctx, dir)
-	if err != nil {
-		return nil, err
+	meta := opts.Meta
+	if meta == nil {
+		var err error
+		if meta, err = OpenMeta(ctx, dir); err != nil {
+			return nil, err
+		}
 	}
 	db.meta = meta
 	if err := db.load(ctx); err != nil {
-		meta.Close()
+		if opts.Meta == nil {
+			meta.Close()
+		}
 		db.readers.closeAll()
 		return nil, err
 	}
@@ -338,9 +348,9 @@ func (db *DB) loadSegment(ctx context.Context, s *segment) error {
 }
 
 // Meta returns the small metadata database (meta.db in the data
-// directory) in which other packages keep their own tables: tokens, users,
-// alerts, file offsets. It uses WAL and a busy timeout. The store owns it:
-// do not close it.
+// directory, or Options.Meta) in which other packages keep their own
+// tables: tokens, users, alerts, file offsets. meta.db uses WAL and a busy
+// timeout. The store owns it: do not close it.
 func (db *DB) Meta() *sql.DB { return db.meta }
 
 // Dir returns the data directory.
