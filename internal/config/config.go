@@ -49,6 +49,11 @@ type Config struct {
 	// the pipeline stores what it holds, and what it could not store in
 	// time is spooled to DATA/spool and stored at the next start.
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+	// MemoryLimit is the soft limit of the server's Go heap (Go's
+	// GOMEMLIMIT), raised by each running search's memory budget
+	// (internal/memlimit). 0 sets none. The environment variable
+	// GOMEMLIMIT, when set, takes precedence.
+	MemoryLimit ByteSize `koanf:"memory_limit"`
 
 	Syslog    Syslog    `koanf:"syslog"`
 	Files     []File    `koanf:"files"`
@@ -388,6 +393,7 @@ func Default() Config {
 		Data:            "./vigil-data",
 		HTTP:            "127.0.0.1:8080",
 		ShutdownTimeout: 10 * time.Second,
+		MemoryLimit:     400 << 20,
 		Syslog: Syslog{
 			UDP:            "127.0.0.1:5514",
 			TCP:            "127.0.0.1:5514",
@@ -600,6 +606,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		add("shutdown_timeout: must be positive")
+	}
+	if c.MemoryLimit != 0 && c.MemoryLimit < 64<<20 {
+		add("memory_limit: %d bytes is below 64MiB (0 sets no limit)", c.MemoryLimit)
 	}
 	if c.Retention.MaxAge < 0 {
 		add("retention.max_age: must not be negative")

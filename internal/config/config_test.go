@@ -15,7 +15,7 @@ func TestLoadLayers(t *testing.T) {
 	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := Load(path, []string{"VIGIL_HTTP=127.0.0.1:9999", "VIGIL_SYSLOG_TAGS=a, b", "VIGIL_BOOTSTRAP_TOKEN=s3cret", "VIGIL_SHUTDOWN_TIMEOUT=3s", "OTHER=1"})
+	cfg, err := Load(path, []string{"VIGIL_HTTP=127.0.0.1:9999", "VIGIL_SYSLOG_TAGS=a, b", "VIGIL_BOOTSTRAP_TOKEN=s3cret", "VIGIL_SHUTDOWN_TIMEOUT=3s", "VIGIL_MEMORY_LIMIT=1GiB", "OTHER=1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,6 +35,8 @@ func TestLoadLayers(t *testing.T) {
 		{"default batch", cfg.Pipeline.BatchSize, Default().Pipeline.BatchSize},
 		{"shutdown timeout from env", cfg.ShutdownTimeout, 3 * time.Second},
 		{"default shutdown timeout", Default().ShutdownTimeout, 10 * time.Second},
+		{"default memory limit", Default().MemoryLimit, ByteSize(400 << 20)},
+		{"memory limit from env", cfg.MemoryLimit, ByteSize(1 << 30)},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -98,6 +100,8 @@ func TestValidate(t *testing.T) {
 		{"syslog disabled", func(c *Config) { c.Syslog.UDP, c.Syslog.TCP = "", "" }, ""},
 		{"zero shutdown timeout", func(c *Config) { c.ShutdownTimeout = 0 }, "shutdown_timeout"},
 		{"negative shutdown timeout", func(c *Config) { c.ShutdownTimeout = -time.Second }, "shutdown_timeout"},
+		{"memory limit too small", func(c *Config) { c.MemoryLimit = 1 << 20 }, "memory_limit"},
+		{"no memory limit", func(c *Config) { c.MemoryLimit = 0 }, ""},
 		{"template in a shell script", func(c *Config) {
 			c.Respond.Commands = map[string][]string{"block_ip": {"sh", "-c", "nft add element inet filter b { {{.Target}} }"}}
 		}, "respond.commands.block_ip: sh -c"},

@@ -133,7 +133,17 @@ type Limiter struct {
 
 	runningGauge prometheus.GaugeFunc
 	refused      *prometheus.CounterVec
+
+	// reserve, if set, holds each running search's memory budget (see
+	// ReserveWith).
+	reserve func(bytes int64) (release func())
 }
+
+// ReserveWith makes each search, while it runs, reserve its memory budget
+// with fn, which returns the function that gives it back: the server
+// raises its soft memory limit by as much (internal/memlimit). Call it
+// before the first search.
+func (l *Limiter) ReserveWith(fn func(bytes int64) (release func())) { l.reserve = fn }
 
 // New returns a Limiter with l's bounds (defaults for its zero fields).
 func New(l Limits) *Limiter {
@@ -193,6 +203,9 @@ func (l *Limiter) Search(ctx context.Context, st store.Store, user string, req s
 	}
 	if req.MaxBytes == 0 {
 		req.MaxBytes = l.lim.MaxBytes
+	}
+	if l.reserve != nil {
+		defer l.reserve(req.MaxBytes)()
 	}
 	sctx, cancel := context.WithTimeoutCause(ctx, l.lim.Timeout, errTimedOut)
 	defer cancel()

@@ -299,3 +299,30 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("refused groups: got %v, want 1", got)
 	}
 }
+
+func TestSearchReservesItsMemoryBudget(t *testing.T) {
+	var held, during int64
+	st := &fakeStore{search: func(_ context.Context, req store.SearchRequest) (*store.Result, error) {
+		during = held
+		return &store.Result{}, nil
+	}}
+	l := New(Limits{MaxBytes: 64 << 20})
+	l.ReserveWith(func(n int64) func() {
+		held += n
+		return func() { held -= n }
+	})
+	for _, tc := range []struct {
+		req  store.SearchRequest
+		want int64
+	}{{store.SearchRequest{}, 64 << 20}, {store.SearchRequest{MaxBytes: 8 << 20}, 8 << 20}} {
+		if _, err := l.Search(context.Background(), st, "u", tc.req); err != nil {
+			t.Fatal(err)
+		}
+		if during != tc.want {
+			t.Errorf("reserved during the search: got %d, want %d", during, tc.want)
+		}
+		if held != 0 {
+			t.Errorf("reserved after the search: got %d, want 0", held)
+		}
+	}
+}

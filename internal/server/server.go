@@ -34,6 +34,7 @@ import (
 	"github.com/vigilsec/vigil/internal/incident"
 	"github.com/vigilsec/vigil/internal/ingest/syslog"
 	"github.com/vigilsec/vigil/internal/intel"
+	"github.com/vigilsec/vigil/internal/memlimit"
 	"github.com/vigilsec/vigil/internal/meta"
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/notify"
@@ -252,6 +253,12 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	}()
 	if lock.Previous != "" {
 		s.log.Warn("took over the data directory's lock from a process that did not release it (killed, or the machine stopped)", "previous", lock.Previous)
+	}
+	// The soft memory limit (GOMEMLIMIT, when set, is the operator's and
+	// stays): see internal/memlimit.
+	mem := memlimit.New(0)
+	if os.Getenv("GOMEMLIMIT") == "" {
+		mem = memlimit.New(int64(cfg.MemoryLimit))
 	}
 	st, err := sqlite.Open(ctx, filepath.Join(cfg.Data), sqlite.Options{
 		MaxAge:   cfg.Retention.MaxAge,
@@ -486,6 +493,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	// HTTP: API and ingest endpoints on one listener.
 	mux := http.NewServeMux()
 	s.searches = searchlimit.New(searchLimits(cfg.Search))
+	s.searches.ReserveWith(mem.Reserve)
 	if err := s.searches.Register(s.Metrics.Registry); err != nil {
 		return err
 	}
