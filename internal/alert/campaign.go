@@ -153,8 +153,10 @@ func (s *Store) Members(ctx context.Context, alertID string, f MemberFilter) ([]
 // campaign whose member set is no longer in memory tells new members from
 // repeats.
 const upsertMemberSQL = `INSERT INTO alert_members (alert_id, kind, value, first_seen, last_seen, count) VALUES (?, ?, ?, ?, ?, ?)
-	ON CONFLICT(alert_id, kind, value) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen),
-	last_seen = max(last_seen, excluded.last_seen), count = count + excluded.count
+	ON CONFLICT(alert_id, kind, value) DO UPDATE SET
+	first_seen = CASE WHEN excluded.first_seen < alert_members.first_seen THEN excluded.first_seen ELSE alert_members.first_seen END,
+	last_seen = CASE WHEN excluded.last_seen > alert_members.last_seen THEN excluded.last_seen ELSE alert_members.last_seen END,
+	count = alert_members.count + excluded.count
 	RETURNING kind, value, count`
 
 // membersPerStatement is how many members one upsert statement writes: a

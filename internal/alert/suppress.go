@@ -147,7 +147,8 @@ func (sp *suppressor) flushHits(ctx context.Context) error {
 		if n == 0 {
 			continue
 		}
-		if _, err := sp.store.db.ExecContext(ctx, `UPDATE suppressions SET hits = hits + ?, last_hit = max(last_hit, ?) WHERE id = ?`, n, s.last.Load(), s.ID); err != nil {
+		if _, err := sp.store.db.ExecContext(ctx, `UPDATE suppressions SET hits = hits + ?, last_hit = CASE WHEN last_hit > ? THEN last_hit ELSE ? END WHERE id = ?`,
+			n, s.last.Load(), s.last.Load(), s.ID); err != nil {
 			s.hits.Add(n)
 			return fmt.Errorf("recording suppression hits: %w", err)
 		}

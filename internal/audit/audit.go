@@ -37,10 +37,19 @@ type Log struct {
 }
 
 // Open returns the audit log of db. Its schema is migration 3 of package
-// meta (Migrate); Open runs Migrate again, which changes nothing on a
-// migrated database but chains rows that an older Vigil appended to an
-// upgraded data directory without a sequence number.
+// meta (Migrate in SQLite); when the log is not chained throughout (rows
+// that an older Vigil appended to an upgraded data directory without a
+// sequence number, or an SQLite database without the table), Open runs
+// Migrate again, which chains them. A log that is (every PostgreSQL one:
+// its seq is NOT NULL) is left as it is.
 func Open(ctx context.Context, db *sql.DB) (*Log, error) {
+	need, err := needsMigrate(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("opening audit log: %w", err)
+	}
+	if !need {
+		return &Log{db: db, now: time.Now}, nil
+	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("opening audit log: %w", err)
@@ -53,6 +62,23 @@ func Open(ctx context.Context, db *sql.DB) (*Log, error) {
 		return nil, fmt.Errorf("opening audit log: %w", err)
 	}
 	return &Log{db: db, now: time.Now}, nil
+}
+
+// needsMigrate reports whether the log lacks a chain column or has rows
+// outside the chain.
+func needsMigrate(ctx context.Context, q querier) (bool, error) {
+	cols, err := columns(ctx, q)
+	if err != nil {
+		return false, err
+	}
+	if !cols["seq"] || !cols["prev"] || !cols["hash"] {
+		return true, nil
+	}
+	var unchained bool
+	if err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM audit_log WHERE seq IS NULL)`).Scan(&unchained); err != nil {
+		return false, fmt.Errorf("reading audit log: %w", err)
+	}
+	return unchained, nil
 }
 
 func raw(v any) json.RawMessage {

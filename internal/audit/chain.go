@@ -114,7 +114,7 @@ func Migrate(ctx context.Context, tx *sql.Tx) error {
 		return fmt.Errorf("migrating audit log: creating seq index: %w", err)
 	}
 	var unchained int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM audit_log WHERE seq IS NULL LIMIT 1)`).Scan(&unchained); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM audit_log WHERE seq IS NULL LIMIT 1) AS u`).Scan(&unchained); err != nil {
 		return fmt.Errorf("migrating audit log: %w", err)
 	}
 	if unchained > 0 {
@@ -137,7 +137,8 @@ func Migrate(ctx context.Context, tx *sql.Tx) error {
 }
 
 // columns returns the names of audit_log's columns (none when the table
-// does not exist).
+// does not exist). The PostgreSQL schema defines pragma_table_info as
+// SQLite has it, over information_schema.
 func columns(ctx context.Context, q querier) (map[string]bool, error) {
 	rows, err := q.QueryContext(ctx, `SELECT name FROM pragma_table_info('audit_log')`)
 	if err != nil {

@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/vigilsec/vigil/internal/audit"
+	"github.com/vigilsec/vigil/internal/meta"
 )
 
 // Errors of the user changes.
@@ -89,7 +89,7 @@ func (s *Service) addUser(ctx context.Context, c Change, username, password stri
 		_, err := tx.ExecContext(ctx, `INSERT INTO users (id, username, hash, role, created) VALUES (?, ?, ?, ?, ?)`,
 			u.ID, username, hash, string(role), u.Created.UnixNano())
 		if err != nil {
-			if strings.Contains(err.Error(), "UNIQUE") {
+			if meta.IsUniqueViolation(err) {
 				return fmt.Errorf("user %q already exists", username)
 			}
 			return fmt.Errorf("storing user: %w", err)

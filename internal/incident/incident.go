@@ -259,7 +259,7 @@ func (m *Manager) addEntry(ctx context.Context, x execer, incID string, t time.T
 func (m *Manager) saveEntities(ctx context.Context, x execer, incID string, ents map[string][]string) error {
 	for kind, vs := range ents {
 		for _, v := range vs {
-			if _, err := x.ExecContext(ctx, `INSERT OR IGNORE INTO incident_entities (incident_id, kind, value) VALUES (?, ?, ?)`, incID, kind, v); err != nil {
+			if _, err := x.ExecContext(ctx, `INSERT INTO incident_entities (incident_id, kind, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, incID, kind, v); err != nil {
 				return fmt.Errorf("recording entities: %w", err)
 			}
 		}

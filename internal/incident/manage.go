@@ -667,7 +667,9 @@ func (m *Manager) Merge(ctx context.Context, target string, from []string, actor
 			`UPDATE incident_timeline SET incident_id = ? WHERE incident_id = ?`,
 			`UPDATE incident_actions SET incident_id = ? WHERE incident_id = ?`,
 			`UPDATE incident_tasks SET incident_id = ? WHERE incident_id = ?`,
-			`UPDATE OR IGNORE incident_entities SET incident_id = ? WHERE incident_id = ?`,
+			// An entity both incidents have keeps the target's row (and
+			// its IOC mark); the source's rows go below.
+			`INSERT INTO incident_entities (incident_id, kind, value, ioc) SELECT ?, kind, value, ioc FROM incident_entities WHERE incident_id = ? ON CONFLICT DO NOTHING`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, target, src); err != nil {
 				return fmt.Errorf("merging incident %s: %w", src, err)

@@ -216,7 +216,7 @@ func (m *Manager) openRiskIncident(ctx context.Context, kind, value string, scor
 		return nil, err
 	}
 	// Attach the entity's unattached recent alerts.
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM alerts WHERE incident_id = '' AND status = 'open' AND last_seen >= ? AND entities LIKE ? ESCAPE '\'`,
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM alerts WHERE incident_id = '' AND status = 'open' AND last_seen >= ? AND lower(entities) LIKE lower(?) ESCAPE '\'`,
 		now.Add(-m.risk.o.HalfLife*4).UnixNano(), "%"+likeEscape(value)+"%")
 	if err != nil {
 		return nil, err

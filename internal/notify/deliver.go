@@ -352,7 +352,7 @@ func permanentDead(err error) error { return deadNow{err} }
 func (w *worker) formDigest(ctx context.Context, r *Route, mode string) (string, error) {
 	did := "digest-" + newID()
 	res, err := w.n.db.ExecContext(ctx, `UPDATE notify_outbox SET digest_id = ?, next_attempt = 0
-		WHERE rowid IN (SELECT rowid FROM notify_outbox
+		WHERE digest_id = '' AND rowid IN (SELECT rowid FROM notify_outbox
 			WHERE route_id = ? AND state = 'pending' AND digest_id = '' AND (? = '' OR mode = ?)
 			ORDER BY rowid LIMIT ?)`,
 		did, r.ID, mode, mode, maxDigestItems)

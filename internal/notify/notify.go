@@ -385,9 +385,9 @@ func (n *Notifier) NotifyAll(ctx context.Context, nts []Notification) error {
 		return fmt.Errorf("queueing notifications: %w", err)
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO notify_outbox
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO notify_outbox
 		(route_id, notification_id, kind, level, payload, created, next_attempt)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
 	if err != nil {
 		return fmt.Errorf("queueing notifications: %w", err)
 	}

@@ -1140,7 +1140,8 @@ func actionsEntry(by, incID string, acts []*incident.Action) audit.Entry {
 
 // upsertBlockSQL adds an address to the block set, or extends its block.
 const upsertBlockSQL = `INSERT INTO response_blocks (ip, until, incident_id, playbook) VALUES (?, ?, ?, ?)
-	ON CONFLICT(ip) DO UPDATE SET until = max(until, excluded.until), incident_id = excluded.incident_id`
+	ON CONFLICT(ip) DO UPDATE SET until = CASE WHEN excluded.until > response_blocks.until THEN excluded.until ELSE response_blocks.until END,
+	incident_id = excluded.incident_id`
 
 // recordOne records one action, done, with its audit entry.
 func (r *Runner) recordOne(ctx context.Context, t trigger, p *Playbook, name, target, status, result, actor string) {
