@@ -37,6 +37,7 @@ var (
 func init() {
 	keys.Store(&keyTable{byName: map[string]Key{}, names: []string{""}})
 	pending = map[string]Key{}
+	initBinaryKeys()
 }
 
 // Intern returns the key for name, assigning a new one the first time.

@@ -24,8 +24,8 @@ func FuzzDecodeDoc(f *testing.F) {
 	}
 	f.Add([]byte{})
 	f.Add(docV1)
-	f.Add([]byte{docVersion, 3, 0x80})
-	f.Add([]byte{docVersion, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Add([]byte{2 /* version */, 3, 0x80})
+	f.Add([]byte{2 /* version */, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ev, err := decodeDoc(b)
 		if err != nil {

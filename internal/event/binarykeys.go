@@ -1,9 +1,7 @@
-package sqlite
+package event
 
 import (
 	"slices"
-
-	"github.com/vigilsec/vigil/internal/event"
 )
 
 // docKeys are field names a version 2 document writes as a small number
@@ -50,30 +48,31 @@ var docKeys = [...]string{
 	"log.source.address", "vigil.transport",
 }
 
-// docKeyOf is the interned key of each code (index 0 unused).
-var docKeyOf = func() []event.Key {
-	out := make([]event.Key, len(docKeys)+1)
-	for i, name := range docKeys {
-		out[i+1] = event.Intern(name)
-	}
-	return out
-}()
-
+// docKeyOf is the interned key of each code (index 0 unused), and
 // docKeyCode maps an interned key to its code (0: spelled out). The
-// well-known names are interned first thing, so their keys are small and a
-// slice indexed by key suffices.
-var docKeyCode = func() []uint16 {
-	codes := make([]uint16, slices.Max(docKeyOf)+1)
-	for code, k := range docKeyOf[1:] {
-		if codes[k] != 0 {
-			panic("sqlite: duplicate document key " + docKeys[code])
-		}
-		codes[k] = uint16(code + 1)
-	}
-	return codes
-}()
+// well-known names are interned first thing (initBinaryKeys runs in the
+// package's init, once the key table exists), so their keys are small and
+// a slice indexed by key suffices.
+var (
+	docKeyOf   []Key
+	docKeyCode []uint16
+)
 
-func codeOf(k event.Key) uint64 {
+func initBinaryKeys() {
+	docKeyOf = make([]Key, len(docKeys)+1)
+	for i, name := range docKeys {
+		docKeyOf[i+1] = Intern(name)
+	}
+	docKeyCode = make([]uint16, slices.Max(docKeyOf)+1)
+	for code, k := range docKeyOf[1:] {
+		if docKeyCode[k] != 0 {
+			panic("event: duplicate binary key " + docKeys[code])
+		}
+		docKeyCode[k] = uint16(code + 1)
+	}
+}
+
+func codeOf(k Key) uint64 {
 	if int(k) < len(docKeyCode) {
 		return uint64(docKeyCode[k])
 	}
