@@ -16,6 +16,7 @@ import (
 	"github.com/vigilsec/vigil/internal/parse"
 	"github.com/vigilsec/vigil/internal/ruleset"
 	"github.com/vigilsec/vigil/internal/sigma"
+	"github.com/vigilsec/vigil/internal/termsafe"
 )
 
 func newRulesCmd() *cobra.Command {
@@ -193,9 +194,9 @@ func newRulesListCmd() *cobra.Command {
 				}
 				state := "loaded"
 				if err := skipped[r]; err != nil {
-					state = "skipped: " + oneLine(err.Error(), 60)
+					state = "skipped: " + termsafe.Line(err.Error(), 60)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Level, r.Status, ls, oneLine(r.Title, 70), state)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Level, r.Status, ls, termsafe.Line(r.Title, 70), state)
 				n++
 			}
 			tw.Flush()
@@ -235,7 +236,7 @@ func newRulesCoverageCmd() *cobra.Command {
 					by = "NOT MAPPED (only events whose parser sets this logsource)"
 					unmapped++
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%s\n", ls, c.Rules, oneLine(by, 100))
+				fmt.Fprintf(tw, "%s\t%d\t%s\n", ls, c.Rules, termsafe.Line(by, 100))
 			}
 			tw.Flush()
 			fmt.Fprintf(out, "%d logsources without a mapping\n\n", unmapped)

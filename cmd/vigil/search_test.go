@@ -3,15 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/vigilsec/vigil/internal/event"
-	"github.com/vigilsec/vigil/internal/query"
-	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/internal/store/sqlite"
 )
 
@@ -158,77 +154,4 @@ func TestSearchWarns(t *testing.T) {
 			}
 		})
 	}
-}
-
-// existsStore answers an exists query with one event when its field is in
-// have.
-type existsStore struct {
-	store.Store
-	have    map[string]bool
-	queries []string
-}
-
-func (s *existsStore) Search(_ context.Context, req store.SearchRequest) (*store.Result, error) {
-	s.queries = append(s.queries, req.Query.String())
-	t, ok := req.Query.Filter.(*query.Term)
-	if ok && t.Op == query.OpExists && s.have[t.Field] {
-		return &store.Result{Total: 1}, nil
-	}
-	return &store.Result{}, nil
-}
-
-func TestDirFields(t *testing.T) {
-	event.Intern("dirfields.seen")
-	st := &existsStore{have: map[string]bool{"dirfields.stored": true}}
-	d := dirFields{ctx: context.Background(), st: st}
-	for _, tt := range []struct {
-		name string
-		want bool
-	}{
-		{"dirfields.seen", true},     // known to the process: no search
-		{"dirfields.stored", true},   // found in the store
-		{"dirfields.nowhere", false}, // in neither
-	} {
-		if got := d.Has(tt.name); got != tt.want {
-			t.Errorf("Has(%q): got %v, want %v", tt.name, got, tt.want)
-		}
-	}
-	if diff := cmp.Diff([]string{"dirfields.stored:*", "dirfields.nowhere:*"}, st.queries); diff != "" {
-		t.Errorf("store searches (-want +got):\n%s", diff)
-	}
-}
-
-func TestPrintResultHostileWarning(t *testing.T) {
-	body, _ := json.Marshal(map[string]any{"total": 0, "events": []any{}, "warnings": []string{"no event has field \"x\x1b[2J\u009b\""}})
-	var out, errb bytes.Buffer
-	if err := printResult(&out, &errb, body, "table"); err != nil {
-		t.Fatal(err)
-	}
-	if got, want := errb.String(), "warning: no event has field \"x?[2J?\"\n"; got != want {
-		t.Errorf("stderr: got %q, want %q", got, want)
-	}
-}
-
-// FuzzPrintResult feeds printResult bodies a server could send: it
-// answers or fails, in every format, and never panics.
-func FuzzPrintResult(f *testing.F) {
-	for _, s := range []string{
-		`{"total":1,"events":[{"_id":"a","@timestamp":"2026-11-22T10:00:00Z","message":"x"}]}`,
-		`{"total":1,"columns":["a","b"],"events":[{"a":1,"b":[1,"x",null]}],"warnings":["w"]}`,
-		`{"columns":["n","u"],"rows":[[1,"a"],[2]]}`,
-		`{"total":1,"events":[1]}`, `{"columns":null,"rows":[[{}]]}`, `[]`, `{"warnings":["\u001b[2J"]}`,
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		for _, format := range []string{"table", "csv", "json", "ndjson"} {
-			var out, errb bytes.Buffer
-			printResult(&out, &errb, body, format)
-			for _, r := range errb.String() {
-				if r < 0x20 && r != '\n' || r >= 0x7f && r < 0xa0 {
-					t.Fatalf("stderr holds control character %U: %q", r, errb.String())
-				}
-			}
-		}
-	})
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/vigilsec/vigil/internal/apiclient"
 	"github.com/vigilsec/vigil/internal/audit"
 	"github.com/vigilsec/vigil/internal/auth"
 	"github.com/vigilsec/vigil/internal/store/sqlite"
@@ -86,7 +87,7 @@ func (t *userTarget) open(ctx context.Context, create bool) (userStore, error) {
 	case t.serverURL != "" && t.dataDir != "":
 		return nil, usageError{errors.New("give --server or --data, not both")}
 	case t.serverURL != "":
-		token := serverToken(t.token)
+		token := apiclient.Token(t.token)
 		if token == "" {
 			return nil, usageError{errors.New("--server needs an admin's API token: --token or env VIGIL_TOKEN")}
 		}
@@ -178,7 +179,7 @@ func (s *serverUsers) call(ctx context.Context, method, path string, in, out any
 		}
 		body = bytes.NewReader(b)
 	}
-	b, err := serverCall(ctx, "reaching", s.base, s.token, method, path, nil, body, maxUsersAnswer)
+	b, err := apiclient.Call(ctx, "reaching", s.base, s.token, method, path, nil, body, maxUsersAnswer)
 	if err != nil {
 		return err
 	}

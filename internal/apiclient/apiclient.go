@@ -1,4 +1,7 @@
-package main
+// Package apiclient calls Vigil's REST API for the command-line tools
+// (vigil search, vigil user with --server): a bearer token, an answer read
+// up to a bound, and the server's own message when it refuses.
+package apiclient
 
 import (
 	"context"
@@ -9,24 +12,30 @@ import (
 	"net/url"
 	"os"
 	"strings"
+
+	"github.com/vigilsec/vigil/internal/termsafe"
 )
 
-// serverToken is the API token of a command that talks to a server: its
+// TokenEnv is the environment variable that holds the API token when
+// none is given on the command line.
+const TokenEnv = "VIGIL_TOKEN"
+
+// Token is the API token of a command that talks to a server: its
 // --token, or env VIGIL_TOKEN when that is empty.
-func serverToken(token string) string {
+func Token(token string) string {
 	if token == "" {
-		return os.Getenv("VIGIL_TOKEN")
+		return os.Getenv(TokenEnv)
 	}
 	return token
 }
 
-// serverCall sends one request to the REST API of the server at base
+// Call sends one request to the REST API of the server at base
 // (with the bearer token, when given) and returns the body of a 2xx
 // answer of at most limit bytes (a longer one is an error, not cut
 // short). Any other answer is an error that carries the server's own
 // message. what says what the command was doing, for the error of a
 // failed connection ("searching").
-func serverCall(ctx context.Context, what, base, token, method, path string, query url.Values, body io.Reader, limit int64) ([]byte, error) {
+func Call(ctx context.Context, what, base, token, method, path string, query url.Values, body io.Reader, limit int64) ([]byte, error) {
 	u, err := url.Parse(strings.TrimRight(base, "/") + path)
 	if err != nil {
 		return nil, fmt.Errorf("--server: %w", err)
@@ -57,7 +66,8 @@ func serverCall(ctx context.Context, what, base, token, method, path string, que
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		var e struct{ Error string }
 		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			return nil, fmt.Errorf("server answered %s: %s", resp.Status, e.Error)
+			// The message is printed: it may not drive the terminal.
+			return nil, fmt.Errorf("server answered %s: %s", resp.Status, termsafe.String(e.Error))
 		}
 		return nil, fmt.Errorf("server answered %s", resp.Status)
 	}
