@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -118,21 +117,6 @@ func TestAuditVerify(t *testing.T) {
 	if err := odb.QueryRow(`SELECT count(*) FROM pragma_table_info('audit_log')`).Scan(&n); err != nil || n != 7 {
 		t.Errorf("old audit_log after verify: got %d columns (%v), want the 7 it had", n, err)
 	}
-}
-
-// exitStatus is the status main would exit with after err.
-func exitStatus(err error) int {
-	var ec exitCode
-	var ue usageError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ec):
-		return int(ec)
-	case errors.As(err, &ue):
-		return 2
-	}
-	return 1
 }
 
 func TestAuditVerifyServer(t *testing.T) {

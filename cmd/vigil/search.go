@@ -38,15 +38,15 @@ or env VIGIL_TOKEN) or directly against a data directory (--data).
 			now := time.Now()
 			var err error
 			if r.From, err = timeparse.Parse(since, now); err != nil {
-				return fmt.Errorf("--since: %w", err)
+				return usageError{fmt.Errorf("--since: %w", err)}
 			}
 			if r.To, err = timeparse.Parse(until, now); err != nil {
-				return fmt.Errorf("--until: %w", err)
+				return usageError{fmt.Errorf("--until: %w", err)}
 			}
 			var body []byte
 			switch {
 			case serverURL != "" && dataDir != "":
-				return errors.New("give --server or --data, not both")
+				return usageError{errors.New("give --server or --data, not both")}
 			case dataDir != "":
 				body, err = searchcli.Dir(cmd.Context(), dataDir, r)
 			default:

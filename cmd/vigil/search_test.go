@@ -1,8 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -40,17 +40,14 @@ func searchDataDir(t *testing.T) string {
 }
 
 // runSearch runs `vigil search` in process and returns its standard
-// output and error streams.
+// output and error streams, and an error for an exit status other than 0.
 func runSearch(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	var prof profiles
-	root := newRoot(&prof)
-	var out, errb bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errb)
-	root.SetArgs(append([]string{"search"}, args...))
-	err = root.ExecuteContext(context.Background())
-	return out.String(), errb.String(), err
+	r := runCLI(t, append([]string{"search"}, args...)...)
+	if r.code != 0 {
+		err = fmt.Errorf("exit status %d", r.code)
+	}
+	return r.stdout, r.stderr, err
 }
 
 func TestSearchFieldsOrder(t *testing.T) {
@@ -138,8 +135,8 @@ func TestSearchWarns(t *testing.T) {
 		t.Run(tt.q, func(t *testing.T) {
 			out, errOut, err := runSearch(t, "--data", dir, tt.q)
 			if tt.wantErr != "" {
-				if err == nil || err.Error() != tt.wantErr {
-					t.Fatalf("got error %v, want %q", err, tt.wantErr)
+				if err == nil || errOut != "vigil: "+tt.wantErr+"\n" {
+					t.Fatalf("got %v, stderr %q; want exit status 1 and stderr %q", err, errOut, "vigil: "+tt.wantErr+"\n")
 				}
 				return
 			}
