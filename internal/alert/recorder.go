@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/detect"
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/journal"
 )
 
 // Matcher is the part of a compiled rule set the recorder runs.
@@ -90,6 +91,13 @@ type Options struct {
 	// SuppressionMaxExpiry is the longest a suppression added by someone
 	// who is not an admin may last (default DefaultSuppressionMaxExpiry).
 	SuppressionMaxExpiry time.Duration
+	// Journal, if set, makes the hand-off from detection to the writer
+	// durable (see handoff.go): the server opens it in the data
+	// directory. Without one, queued detections live in memory only.
+	Journal *journal.Journal
+	// OnJournalError is told of each detection queued without its
+	// journal record (the journal failed; disk full, say); may be nil.
+	OnJournalError func()
 }
 
 // Recorder runs every event through the current rule set and turns what
@@ -130,6 +138,11 @@ type Recorder struct {
 	raised      []*pending
 	shed        atomic.Int64
 	lastShedLog atomic.Int64
+
+	// handoffMu orders journal appends with queue sends (handoff.go).
+	handoffMu      sync.Mutex
+	journalErrs    atomic.Int64
+	lastJournalLog atomic.Int64
 }
 
 type matcherBox struct{ m Matcher }
@@ -145,6 +158,8 @@ type pending struct {
 	// flushed, when set, marks a Flush request: the writer commits what it
 	// holds and closes it.
 	flushed chan struct{}
+	// seq is the detection's journal record (0: none).
+	seq uint64
 }
 
 // NewRecorder starts a recorder writing to s. Suppressions are loaded from
@@ -229,11 +244,7 @@ func (r *Recorder) Record(d detect.Detection) {
 		}
 		return
 	}
-	select {
-	case r.ch <- &pending{a: fromDetection(d), ev: d.Event}:
-	default:
-		r.shedOne(d.Rule.ID)
-	}
+	r.queue(&pending{a: fromDetection(d), ev: d.Event})
 }
 
 // Raise records an alert that Vigil itself raises (a playbook's circuit
@@ -399,6 +410,15 @@ func fromDetection(d detect.Detection) Alert {
 	return a
 }
 
+// lastSeq returns the highest journal record of batch (0: none).
+func lastSeq(batch []*pending) uint64 {
+	var seq uint64
+	for _, p := range batch {
+		seq = max(seq, p.seq)
+	}
+	return seq
+}
+
 func (r *Recorder) write() {
 	defer r.wg.Done()
 	batch := make([]*pending, 0, 1024)
@@ -472,11 +492,20 @@ func (r *Recorder) commit(batch []*pending) {
 		}
 	}
 	if err != nil {
-		r.log.Error("alerts not stored at shutdown after retries", "alerts", len(batch), "err", err)
+		if r.opts.Journal != nil {
+			r.log.Error("alerts not stored at shutdown after retries; their detections stay in the hand-off journal and are stored at the next start", "alerts", len(batch), "err", err)
+		} else {
+			r.log.Error("alerts not stored at shutdown after retries", "alerts", len(batch), "err", err)
+		}
 		// The indexes may disagree with the table now.
 		clear(r.live)
 		r.complete = false
 		return
+	}
+	if seq := lastSeq(batch); seq > 0 {
+		if err := r.opts.Journal.Release(seq); err != nil {
+			r.log.Warn("alert hand-off journal: removing committed segments", "err", err)
+		}
 	}
 	if r.opts.OnAlert != nil {
 		for _, c := range changes {
@@ -582,6 +611,11 @@ func (r *Recorder) fold(ctx context.Context, batch []*pending) ([]Change, error)
 			if err := writeDelta(ctx, tx, &stmts, d); err != nil {
 				return nil, err
 			}
+		}
+	}
+	if seq := lastSeq(batch); seq > 0 {
+		if err := saveHandoff(ctx, tx, seq); err != nil {
+			return nil, err
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -82,4 +82,13 @@ var migrations = []Migration{
 		return execAll(ctx, tx,
 			`CREATE UNIQUE INDEX IF NOT EXISTS users_sso ON users(sso_issuer, sso_subject) WHERE sso_issuer != ''`)
 	}},
+	{Version: 7, Name: "durable alert hand-off: the last journal record committed", Up: func(ctx context.Context, tx *sql.Tx) error {
+		// Detections cross a journal on disk to the alert writer, which
+		// commits here, with the alerts, the number of the last record
+		// they hold (internal/alert/handoff.go).
+		return execAll(ctx, tx, `CREATE TABLE IF NOT EXISTS alert_handoff (
+			journal TEXT PRIMARY KEY,
+			seq INTEGER NOT NULL
+		)`)
+	}},
 }

@@ -33,6 +33,9 @@ type Metrics struct {
 	Suppressed prometheus.Counter
 	// DetectionsShed counts detections the alert queue had no room for.
 	DetectionsShed prometheus.Counter
+	// DetectionsNotDurable counts detections queued without their record
+	// in the hand-off journal (the journal failed).
+	DetectionsNotDurable prometheus.Counter
 	// AlertIndexEvicted counts entries the open-alert index dropped to
 	// stay within its bound.
 	AlertIndexEvicted prometheus.Counter
@@ -84,6 +87,9 @@ func New() *Metrics {
 		DetectionsShed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_detections_shed_total", Help: "Detections shed because the alert queue was full (their events are stored).",
 		}),
+		DetectionsNotDurable: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_detections_not_durable_total", Help: "Detections queued for the alert writer without their record in the hand-off journal (it failed: a crash before they are committed loses them).",
+		}),
 		AlertIndexEvicted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_alert_index_evicted_total", Help: "Open alerts dropped from the in-memory dedup index to stay within its bound.",
 		}),
@@ -92,7 +98,7 @@ func New() *Metrics {
 		}),
 	}
 	r.MustRegister(m.EventsIn, m.RejectedMsgs, m.ParseErrors, m.Stored, m.Dropped,
-		m.BatchSeconds, m.BatchEvents, m.QuerySeconds, m.Detections, m.Suppressed, m.DetectionsShed, m.AlertIndexEvicted, m.RiskIndexEvicted)
+		m.BatchSeconds, m.BatchEvents, m.QuerySeconds, m.Detections, m.Suppressed, m.DetectionsShed, m.DetectionsNotDurable, m.AlertIndexEvicted, m.RiskIndexEvicted)
 	return m
 }
 

@@ -70,6 +70,15 @@ type Detector interface {
 	Detect(ev *event.Event)
 }
 
+// DetectionSyncer is a Detector whose hand-off of detections becomes
+// durable when SyncDetections returns (the alert recorder's journal). The
+// pipeline calls it before it stores a batch, so that the detections of
+// every stored (and acknowledged) event survive a crash. An error is
+// counted by the detector; the events are stored all the same.
+type DetectionSyncer interface {
+	SyncDetections() error
+}
+
 // Config sizes the pipeline.
 type Config struct {
 	QueueSize     int
@@ -719,6 +728,9 @@ func (p *Pipeline) commit(pending []chunk, evs []*event.Event) {
 			p.spoolChunks(pending)
 			return
 		}
+		if attempt == 1 {
+			p.syncDetections()
+		}
 		// An atomic batch whose producer gives up while it is being
 		// stored interrupts the attempt (see batch.watch), so that it can
 		// still be withdrawn; not once part of it is stored (a partial
@@ -843,6 +855,16 @@ func keepUnstored(pending []chunk, unstored []*event.Event, g *gate) []chunk {
 	return kept
 }
 
+// syncDetections makes the detector's hand-off durable, if it has one
+// (see DetectionSyncer). A failure is counted and logged by the detector.
+func (p *Pipeline) syncDetections() {
+	if box := p.det.Load(); box != nil {
+		if s, ok := box.d.(DetectionSyncer); ok {
+			_ = s.SyncDetections()
+		}
+	}
+}
+
 // spoolChunks writes what the chunks hold to the spool (Close's deadline
 // passed); the part a partial append stored is complete.
 func (p *Pipeline) spoolChunks(pending []chunk) {
@@ -898,6 +920,9 @@ func (p *Pipeline) Close(ctx context.Context) error {
 		<-p.stopped
 	}
 	p.cancel()
+	// Spooled messages that were detected are replayed without detection:
+	// their detections must be durable first.
+	p.syncDetections()
 	path, n, err := p.spool.finish(p.gate)
 	if n == 0 {
 		return nil

@@ -499,6 +499,50 @@ func TestDetectorSeesEveryEvent(t *testing.T) {
 	}
 }
 
+// syncingDetector counts the events it saw and, at each SyncDetections,
+// how many of them were synced.
+type syncingDetector struct {
+	seen, synced atomic.Int64
+}
+
+func (d *syncingDetector) Detect(*event.Event) { d.seen.Add(1) }
+func (d *syncingDetector) SyncDetections() error {
+	d.synced.Store(d.seen.Load())
+	return nil
+}
+
+// checkingStore fails the test if it is asked to store events whose
+// detections are not synced yet.
+type checkingStore struct {
+	t      *testing.T
+	d      *syncingDetector
+	stored atomic.Int64
+}
+
+func (s *checkingStore) Append(_ context.Context, evs []*event.Event) error {
+	n := s.stored.Add(int64(len(evs)))
+	if synced := s.d.synced.Load(); synced < n {
+		s.t.Errorf("storing up to event %d with detections synced only up to %d", n, synced)
+	}
+	return nil
+}
+
+func TestDetectionsSyncedBeforeStore(t *testing.T) {
+	d := &syncingDetector{}
+	st := &checkingStore{t: t, d: d}
+	// One worker and one writer: events reach the store in the order
+	// the detector saw them.
+	p := New(Config{Workers: 1, Writers: 1, BatchSize: 64}, lineParser{}, st, nil, nil)
+	p.SetDetector(d)
+	for range 20 {
+		p.Enqueue(context.Background(), raws("e", 50))
+	}
+	p.Close(context.Background())
+	if got := st.stored.Load(); got != 1000 {
+		t.Fatalf("stored %d, want 1000", got)
+	}
+}
+
 func TestCloseDeadlineWithoutSpoolLoses(t *testing.T) {
 	st := &memStore{block: make(chan struct{})}
 	m := metrics.New()

@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -21,6 +22,18 @@ func (ds detectors) Detect(ev *event.Event) {
 	for _, d := range ds {
 		d.Detect(ev)
 	}
+}
+
+// SyncDetections syncs the detectors that hand detections over durably
+// (pipeline.DetectionSyncer).
+func (ds detectors) SyncDetections() error {
+	var errs []error
+	for _, d := range ds {
+		if s, ok := d.(pipeline.DetectionSyncer); ok {
+			errs = append(errs, s.SyncDetections())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // intelDetector turns threat-intel hits into alerts. Each (feed, kind,

@@ -34,6 +34,7 @@ import (
 	"github.com/vigilsec/vigil/internal/incident"
 	"github.com/vigilsec/vigil/internal/ingest/syslog"
 	"github.com/vigilsec/vigil/internal/intel"
+	"github.com/vigilsec/vigil/internal/journal"
 	"github.com/vigilsec/vigil/internal/memlimit"
 	"github.com/vigilsec/vigil/internal/meta"
 	"github.com/vigilsec/vigil/internal/metrics"
@@ -293,7 +294,20 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		return err
 	}
 	s.Alerts = alerts
+	// Detections cross to the alert writer through a journal on disk
+	// (internal/alert/handoff.go), closed after the recorder.
+	handoff, err := journal.Open(filepath.Join(cfg.Data, "journal", alert.HandoffName), journal.Options{})
+	if err != nil {
+		return fmt.Errorf("alert hand-off: %w", err)
+	}
+	defer func() {
+		if err := handoff.Close(); err != nil {
+			s.log.Error("closing the alert hand-off journal", "err", err)
+		}
+	}()
 	s.Recorder, err = alert.NewRecorder(ctx, alerts, s.log, alert.Options{
+		Journal:        handoff,
+		OnJournalError: func() { s.Metrics.DetectionsNotDurable.Inc() },
 		MinLevel: cfg.Alerts.MinLevel,
 		Window:   cfg.Alerts.Window,
 		OnDetection: func(d *detect.Detection) {
@@ -426,6 +440,14 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	}
 	if err := s.ReloadRules(); err != nil {
 		return err
+	}
+	// Detections the last run handed over but did not commit (a crash,
+	// or a metadata database that failed at shutdown), now that the
+	// hooks are in place and before new events arrive.
+	if n, err := s.Recorder.ReplayJournal(ctx); err != nil {
+		return fmt.Errorf("alert hand-off: %w", err)
+	} else if n > 0 {
+		s.log.Info("detections from the last run's hand-off journal queued as alerts", "detections", n)
 	}
 
 	s.Pipeline = pipeline.New(pipeline.Config{
