@@ -668,6 +668,19 @@ func TestStormKill9HTTP(t *testing.T) {
 			len(m), perBatch, perBatch, strings.Join(m, "\n"))
 	}
 	members := s2.bruteForceCampaign().EntityCount
+	// Each acknowledged batch completed its attackers' brute forces: their
+	// detections crossed the durable hand-off before the batch was
+	// stored, so the campaign holds every one of them even where the
+	// kill came before the alert writer committed them (the restart
+	// replays the journal).
+	deadline = time.Now().Add(20 * time.Second)
+	for members < nAcked*attackersPer && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		members = s2.bruteForceCampaign().EntityCount
+	}
+	if members < nAcked*attackersPer {
+		t.Errorf("campaign members after kill -9 and restart: got %d, want at least the %d attackers of the %d acknowledged batches", members, nAcked*attackersPer, nAcked)
+	}
 	// The playbook runs queued when the server died (saved in
 	// response_queue) run after the restart: every member of the
 	// campaign ends up blocked. This polls the block command's own
