@@ -1,7 +1,9 @@
 // Package metatest helps the tests of the packages that keep state in the
-// metadata database: it opens a migrated database in a test's temporary
-// directory, and checks with EXPLAIN QUERY PLAN that a hot-path statement
-// reaches its rows through an index instead of scanning a table.
+// metadata database: it opens a migrated database, in SQLite in a test's
+// temporary directory or in PostgreSQL in a schema of its own on a
+// private cluster (Engines runs a test once per engine), and checks with
+// EXPLAIN QUERY PLAN that a hot-path statement reaches its rows through an
+// index instead of scanning a table (SQLite's plans).
 package metatest
 
 import (
@@ -10,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/vigilsec/vigil/internal/meta"
@@ -23,17 +26,71 @@ func DSN(path string) string {
 	return "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate"
 }
 
-// Open returns a database at the latest schema in a temporary directory,
-// closed when the test ends.
+// Engine names a metadata database engine.
+type Engine string
+
+// The engines.
+const (
+	SQLite   Engine = "sqlite"
+	Postgres Engine = "postgres"
+)
+
+// engines maps the name of a test that Engines started to its engine.
+var engines sync.Map
+
+// Engines runs f as a subtest per engine, named after it ("sqlite",
+// "postgres"); within f and its subtests, Open and OpenPath open that
+// engine's database. The PostgreSQL subtest skips where PostgreSQL is not
+// installed, and fails there when the CI environment variable is set.
+func Engines(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	for _, e := range []Engine{SQLite, Postgres} {
+		t.Run(string(e), func(t *testing.T) {
+			if e == Postgres {
+				PostgresCluster(t)
+			}
+			engines.Store(t.Name(), e)
+			t.Cleanup(func() { engines.Delete(t.Name()) })
+			f(t)
+		})
+	}
+}
+
+// EngineOf returns the engine that Open gives tb: the one of the Engines
+// subtest tb is in, or SQLite.
+func EngineOf(tb testing.TB) Engine {
+	name := tb.Name()
+	for {
+		if e, ok := engines.Load(name); ok {
+			return e.(Engine)
+		}
+		i := strings.LastIndexByte(name, '/')
+		if i < 0 {
+			return SQLite
+		}
+		name = name[:i]
+	}
+}
+
+// Open returns a database at the latest schema of the test's engine (in
+// SQLite, in a temporary directory), closed when the test ends.
 func Open(tb testing.TB) *sql.DB {
 	tb.Helper()
+	if EngineOf(tb) == Postgres {
+		return openPostgres(tb, "")
+	}
 	return OpenPath(tb, filepath.Join(tb.TempDir(), "meta.db"))
 }
 
 // OpenPath opens (and migrates) the database at path, closed when the test
-// ends. Tests that reopen a database after a restart use it.
+// ends. Tests that reopen a database after a restart use it. In
+// PostgreSQL, path names a schema: each OpenPath of one path opens the
+// same one.
 func OpenPath(tb testing.TB, path string) *sql.DB {
 	tb.Helper()
+	if EngineOf(tb) == Postgres {
+		return openPostgres(tb, path)
+	}
 	db, err := sql.Open("sqlite", DSN(path))
 	if err != nil {
 		tb.Fatal(err)
