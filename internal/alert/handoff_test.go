@@ -27,6 +27,10 @@ func openJournal(t *testing.T, dir string) *journal.Journal {
 // writer could not commit before the process ended are committed at the
 // next start, once, with hooks told, and a third start replays nothing.
 func TestHandoffSurvivesAFailedShutdown(t *testing.T) {
+	metatest.Engines(t, testHandoffSurvivesAFailedShutdown)
+}
+
+func testHandoffSurvivesAFailedShutdown(t *testing.T) {
 	dir := t.TempDir()
 	dbPath, jdir := filepath.Join(dir, "meta.db"), filepath.Join(dir, "journal")
 	ctx := context.Background()
@@ -107,6 +111,10 @@ func TestHandoffSurvivesAFailedShutdown(t *testing.T) {
 // TestHandoffCommittedIsNotReplayed: detections committed normally are
 // released and never come back, and numbering goes on after them.
 func TestHandoffCommittedIsNotReplayed(t *testing.T) {
+	metatest.Engines(t, testHandoffCommittedIsNotReplayed)
+}
+
+func testHandoffCommittedIsNotReplayed(t *testing.T) {
 	dir := t.TempDir()
 	dbPath, jdir := filepath.Join(dir, "meta.db"), filepath.Join(dir, "journal")
 	ctx := context.Background()
@@ -140,7 +148,9 @@ func TestHandoffCommittedIsNotReplayed(t *testing.T) {
 // TestHandoffShedIsNotJournaled: past the queue's bound a detection is
 // shed and counted, and not written to the journal (it would be replayed
 // as if it had been queued).
-func TestHandoffShedIsNotJournaled(t *testing.T) {
+func TestHandoffShedIsNotJournaled(t *testing.T) { metatest.Engines(t, testHandoffShedIsNotJournaled) }
+
+func testHandoffShedIsNotJournaled(t *testing.T) {
 	dir := t.TempDir()
 	j := openJournal(t, filepath.Join(dir, "journal"))
 	hold := &signalLock{entered: make(chan struct{}, 1)}

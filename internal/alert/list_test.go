@@ -10,12 +10,15 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/vigilsec/vigil/internal/detect"
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/meta/metatest"
 )
 
 // TestListPaging pages through alerts with Offset and counts them with
 // Total, with the assignee filter in the query (so a page is a page of the
 // filtered list, not a filtered page).
-func TestListPaging(t *testing.T) {
+func TestListPaging(t *testing.T) { metatest.Engines(t, testListPaging) }
+
+func testListPaging(t *testing.T) {
 	ctx := context.Background()
 	f := newTriageFixture(t, 25) // a0 ... a24, a24 seen last
 	if err := f.tr.Assign(ctx, []string{"a24", "a20", "a3"}, "bob", "alice"); err != nil {

@@ -142,7 +142,9 @@ func memberCount(t *testing.T, db *sql.DB, alertID string) int64 {
 // with every detection in one batch, with a batch per detection (folding
 // through the open-alert index), and with a batch per detection and an
 // index that overflowed (folding through lookupSQL).
-func TestRecorderDedup(t *testing.T) {
+func TestRecorderDedup(t *testing.T) { metatest.Engines(t, testRecorderDedup) }
+
+func testRecorderDedup(t *testing.T) {
 	brute, scan := testRule("r-brute"), testRule("r-scan")
 	type d struct {
 		r     *sigma.Rule
@@ -216,7 +218,9 @@ func TestRecorderDedup(t *testing.T) {
 // subjects are plain alerts, the threshold-th starts a campaign alert that
 // lists the earlier ones, and 10,000 more fold into it, each listed once
 // in the table and once in the hooks' changes.
-func TestRecorderCampaign(t *testing.T) {
+func TestRecorderCampaign(t *testing.T) { metatest.Engines(t, testRecorderCampaign) }
+
+func testRecorderCampaign(t *testing.T) {
 	const threshold, wave = 5, 10000
 	ctx := context.Background()
 	db := metatest.Open(t)
@@ -352,7 +356,9 @@ func TestRecorderCampaign(t *testing.T) {
 // TestRecorderCampaignEnds checks that a campaign takes in subjects while
 // they come within its window of the last one, and that after a quiet
 // window the next wave is a campaign of its own.
-func TestRecorderCampaignEnds(t *testing.T) {
+func TestRecorderCampaignEnds(t *testing.T) { metatest.Engines(t, testRecorderCampaignEnds) }
+
+func testRecorderCampaignEnds(t *testing.T) {
 	const threshold = 3
 	window := 10 * time.Minute
 	tests := []struct {
@@ -404,6 +410,10 @@ func TestRecorderCampaignEnds(t *testing.T) {
 // in-memory member set (MaxMembers) still counts its subjects exactly:
 // EntityCount is the table's count after every batch, repeats included.
 func TestRecorderCampaignMaxMembers(t *testing.T) {
+	metatest.Engines(t, testRecorderCampaignMaxMembers)
+}
+
+func testRecorderCampaignMaxMembers(t *testing.T) {
 	for _, maxMembers := range []int{1, 4, 10, 30} {
 		t.Run(fmt.Sprint("max ", maxMembers), func(t *testing.T) {
 			db := metatest.Open(t)
@@ -463,7 +473,9 @@ func (h *blockingHook) AlertsChanged(context.Context, []Change) {
 // TestRecorderShed stalls the writer in a hook and checks that Record
 // still returns at once, that what the full queue cannot take is counted,
 // and that what it took is stored once the writer moves again.
-func TestRecorderShed(t *testing.T) {
+func TestRecorderShed(t *testing.T) { metatest.Engines(t, testRecorderShed) }
+
+func testRecorderShed(t *testing.T) {
 	const queue, extra = 2, 8
 	db := metatest.Open(t)
 	var onShed atomic.Int64
@@ -517,7 +529,9 @@ func TestRecorderShed(t *testing.T) {
 // TestRecorderRestart closes a recorder and starts another on the same
 // database: repeats fold into the alerts stored before, found in the index
 // loaded at start, and an open campaign goes on as the same alert.
-func TestRecorderRestart(t *testing.T) {
+func TestRecorderRestart(t *testing.T) { metatest.Engines(t, testRecorderRestart) }
+
+func testRecorderRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "meta.db")
 	db := metatest.OpenPath(t, path)
 	o := Options{Window: time.Hour, Campaign: CampaignOptions{Threshold: 3, Window: 10 * time.Minute}}
@@ -575,7 +589,9 @@ func TestRecorderRestart(t *testing.T) {
 // TestRecorderForget closes an alert in the table, as an incident does,
 // and checks that after Forget a repeat raises a new alert instead of
 // folding into the closed one.
-func TestRecorderForget(t *testing.T) {
+func TestRecorderForget(t *testing.T) { metatest.Engines(t, testRecorderForget) }
+
+func testRecorderForget(t *testing.T) {
 	tests := []struct {
 		name string
 		// campaign closes the campaign alert (the repeat then goes to
@@ -671,6 +687,10 @@ func founderSubjects(hook *recordingHook) map[string]int {
 // this version no longer reads (saved by an older one) does not stop the
 // recorder from starting; it is not applied, and the others are.
 func TestUnparsableSuppressionIsSkipped(t *testing.T) {
+	metatest.Engines(t, testUnparsableSuppressionIsSkipped)
+}
+
+func testUnparsableSuppressionIsSkipped(t *testing.T) {
 	db := metatest.Open(t)
 	ctx := context.Background()
 	s, err := Open(ctx, db)

@@ -54,7 +54,9 @@ func TestCheckSuppression(t *testing.T) {
 
 // TestAddSuppressionPolicy: the recorder applies CheckSuppression with its
 // configured limit, and stores nothing it refuses.
-func TestAddSuppressionPolicy(t *testing.T) {
+func TestAddSuppressionPolicy(t *testing.T) { metatest.Engines(t, testAddSuppressionPolicy) }
+
+func testAddSuppressionPolicy(t *testing.T) {
 	now := time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC)
 	rec, s := newRecorder(t, metatest.Open(t), Options{Now: func() time.Time { return now }, SuppressionMaxExpiry: 24 * time.Hour})
 	ctx := t.Context()

@@ -75,7 +75,9 @@ func (f *triageFixture) apply(ctx context.Context, st triageStep) error {
 	return f.tr.Assign(ctx, st.ids, st.assignee, st.actor)
 }
 
-func TestTriage(t *testing.T) {
+func TestTriage(t *testing.T) { metatest.Engines(t, testTriage) }
+
+func testTriage(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 13, 0, 0, 0, time.UTC)
 	at := func(step int) time.Time { return t0.Add(time.Duration(step) * time.Minute) }
 	tests := []struct {
@@ -162,7 +164,9 @@ func TestTriage(t *testing.T) {
 	}
 }
 
-func TestTriageRefused(t *testing.T) {
+func TestTriageRefused(t *testing.T) { metatest.Engines(t, testTriageRefused) }
+
+func testTriageRefused(t *testing.T) {
 	tests := []struct {
 		name string
 		step triageStep
@@ -206,7 +210,9 @@ func TestTriageRefused(t *testing.T) {
 
 // TestTriageAuditEntry checks what one entry holds: the alert's triage
 // before and after.
-func TestTriageAuditEntry(t *testing.T) {
+func TestTriageAuditEntry(t *testing.T) { metatest.Engines(t, testTriageAuditEntry) }
+
+func testTriageAuditEntry(t *testing.T) {
 	ctx := context.Background()
 	f := newTriageFixture(t, 1)
 	if err := f.tr.Assign(ctx, []string{"a0"}, "bob", "alice"); err != nil {

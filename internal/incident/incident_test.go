@@ -2,10 +2,7 @@ package incident
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"github.com/vigilsec/vigil/internal/meta"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +10,7 @@ import (
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/detect"
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/meta/metatest"
 	"github.com/vigilsec/vigil/internal/sigma"
 	_ "modernc.org/sqlite"
 )
@@ -26,15 +24,9 @@ type fixture struct {
 
 func newFixture(t *testing.T, o Options) *fixture {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "meta.db")+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := meta.Migrate(context.Background(), db); err != nil {
-		t.Fatalf("migrating: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := metatest.Open(t)
 	ctx := context.Background()
+	var err error
 	f := &fixture{now: time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC)}
 	clock := func() time.Time { return f.now }
 	if f.alerts, err = alert.Open(ctx, db); err != nil {
@@ -69,7 +61,9 @@ func (f *fixture) detect(r *sigma.Rule, e *event.Event) {
 	f.rec.Record(detect.Detection{Rule: r, Event: e, Time: e.Time, Count: 1})
 }
 
-func TestDedupAndGrouping(t *testing.T) {
+func TestDedupAndGrouping(t *testing.T) { metatest.Engines(t, testDedupAndGrouping) }
+
+func testDedupAndGrouping(t *testing.T) {
 	f := newFixture(t, Options{})
 	ctx := context.Background()
 	fail := rule("r-fail", "SSH authentication failure", "informational", "attack.credential-access")
@@ -119,7 +113,9 @@ func countOf(as []alert.Alert) int64 {
 	return as[0].Count
 }
 
-func TestDedupWindowAndEntities(t *testing.T) {
+func TestDedupWindowAndEntities(t *testing.T) { metatest.Engines(t, testDedupWindowAndEntities) }
+
+func testDedupWindowAndEntities(t *testing.T) {
 	f := newFixture(t, Options{})
 	ctx := context.Background()
 	r := rule("r1", "Failed login", "low")
@@ -137,7 +133,9 @@ func TestDedupWindowAndEntities(t *testing.T) {
 	}
 }
 
-func TestSuppression(t *testing.T) {
+func TestSuppression(t *testing.T) { metatest.Engines(t, testSuppression) }
+
+func testSuppression(t *testing.T) {
 	f := newFixture(t, Options{})
 	ctx := context.Background()
 	r := rule("r1", "Failed login", "high")
@@ -163,7 +161,9 @@ func TestSuppression(t *testing.T) {
 	}
 }
 
-func TestStatusTimesAndMetrics(t *testing.T) {
+func TestStatusTimesAndMetrics(t *testing.T) { metatest.Engines(t, testStatusTimesAndMetrics) }
+
+func testStatusTimesAndMetrics(t *testing.T) {
 	f := newFixture(t, Options{})
 	ctx := context.Background()
 	inc, err := f.inc.Create(ctx, "alice", "Manual case", "medium", nil)
@@ -198,7 +198,9 @@ func TestStatusTimesAndMetrics(t *testing.T) {
 	}
 }
 
-func TestRiskOpensIncident(t *testing.T) {
+func TestRiskOpensIncident(t *testing.T) { metatest.Engines(t, testRiskOpensIncident) }
+
+func testRiskOpensIncident(t *testing.T) {
 	f := newFixture(t, Options{Risk: RiskOptions{Threshold: 50}})
 	ctx := context.Background()
 	// Low alerts (5 points each) from different rules on one user: none
@@ -222,7 +224,9 @@ func TestRiskOpensIncident(t *testing.T) {
 	}
 }
 
-func TestMergeSplitReport(t *testing.T) {
+func TestMergeSplitReport(t *testing.T) { metatest.Engines(t, testMergeSplitReport) }
+
+func testMergeSplitReport(t *testing.T) {
 	f := newFixture(t, Options{})
 	ctx := context.Background()
 	f.detect(rule("a", "Rule A", "high"), ev(f.now, "source.ip", "192.0.2.1"))
@@ -266,14 +270,11 @@ func TestMergeSplitReport(t *testing.T) {
 }
 
 func TestInformationalDetectionsDoNotAlertByDefault(t *testing.T) {
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "meta.db")+"?_pragma=journal_mode(WAL)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := meta.Migrate(context.Background(), db); err != nil {
-		t.Fatalf("migrating: %v", err)
-	}
-	defer db.Close()
+	metatest.Engines(t, testInformationalDetectionsDoNotAlertByDefault)
+}
+
+func testInformationalDetectionsDoNotAlertByDefault(t *testing.T) {
+	db := metatest.Open(t)
 	ctx := context.Background()
 	as, _ := alert.Open(ctx, db)
 	seen := 0
@@ -299,16 +300,11 @@ func TestInformationalDetectionsDoNotAlertByDefault(t *testing.T) {
 // written once per batch; past the bound the index is dropped (counted)
 // and scores are read back from the table, so a score survives an
 // eviction and the table always has what the index had.
-func TestRiskIndexBounded(t *testing.T) {
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "meta.db")+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+func TestRiskIndexBounded(t *testing.T) { metatest.Engines(t, testRiskIndexBounded) }
+
+func testRiskIndexBounded(t *testing.T) {
+	db := metatest.Open(t)
 	ctx := context.Background()
-	if _, _, err := meta.Migrate(ctx, db); err != nil {
-		t.Fatal(err)
-	}
 	as, _ := alert.Open(ctx, db)
 	evicted := 0
 	now := time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC)

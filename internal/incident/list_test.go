@@ -7,11 +7,15 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/vigilsec/vigil/internal/meta/metatest"
 )
 
 // TestListPaging pages through incidents with Offset and counts them with
 // Total.
-func TestListPaging(t *testing.T) {
+func TestListPaging(t *testing.T) { metatest.Engines(t, testListPaging) }
+
+func testListPaging(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, Options{})
 	var ids []string // newest first

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/meta/metatest"
 )
 
 func TestMarkdownEscape(t *testing.T) {
@@ -56,7 +58,9 @@ var hostileMarkdown = []string{
 // write: a tag, an image or a link, unescaped.
 var activeMarkdown = regexp.MustCompile(`<[A-Za-z/!?]|(^|[^\\])!\[|(^|[^\\])\]\(|(^|[^\\])\]:`)
 
-func TestReportHostileMarkdown(t *testing.T) {
+func TestReportHostileMarkdown(t *testing.T) { metatest.Engines(t, testReportHostileMarkdown) }
+
+func testReportHostileMarkdown(t *testing.T) {
 	f := newFixture(t, Options{})
 	ctx := context.Background()
 	f.detect(rule("r-x", "Rule <b>X</b> [see](https://evil.example)", "high"), ev(f.now, "source.ip", "192.0.2.7", "user.name", "![u](https://evil.example/u.png)"))
@@ -116,7 +120,9 @@ func TestReportHostileMarkdown(t *testing.T) {
 
 // TestActionResultMasked: a result that quotes a URL with its key is
 // stored and shown masked, in the actions and in the timeline.
-func TestActionResultMasked(t *testing.T) {
+func TestActionResultMasked(t *testing.T) { metatest.Engines(t, testActionResultMasked) }
+
+func testActionResultMasked(t *testing.T) {
 	f := newFixture(t, Options{})
 	ctx := context.Background()
 	inc, err := f.inc.Create(ctx, "alice", "manual", "medium", nil)
