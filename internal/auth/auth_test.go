@@ -2,35 +2,26 @@ package auth
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"github.com/vigilsec/vigil/internal/meta"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	_ "modernc.org/sqlite"
+	"github.com/vigilsec/vigil/internal/meta/metatest"
 )
 
 func openService(t *testing.T) *Service {
 	t.Helper()
-	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := meta.Migrate(context.Background(), db); err != nil {
-		t.Fatalf("migrating: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	s, err := Open(context.Background(), db)
+	s, err := Open(context.Background(), metatest.Open(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-func TestTokenLifecycle(t *testing.T) {
+func TestTokenLifecycle(t *testing.T) { metatest.Engines(t, testTokenLifecycle) }
+
+func testTokenLifecycle(t *testing.T) {
 	ctx := context.Background()
 	s := openService(t)
 	secret, tok, err := s.CreateToken(ctx, "shipper", RoleIngest, []string{"dmz"}, time.Time{})
@@ -61,7 +52,9 @@ func TestTokenLifecycle(t *testing.T) {
 	}
 }
 
-func TestExpiredToken(t *testing.T) {
+func TestExpiredToken(t *testing.T) { metatest.Engines(t, testExpiredToken) }
+
+func testExpiredToken(t *testing.T) {
 	ctx := context.Background()
 	s := openService(t)
 	now := time.Now()
@@ -79,7 +72,9 @@ func TestExpiredToken(t *testing.T) {
 	}
 }
 
-func TestEnsureTokenIdempotent(t *testing.T) {
+func TestEnsureTokenIdempotent(t *testing.T) { metatest.Engines(t, testEnsureTokenIdempotent) }
+
+func testEnsureTokenIdempotent(t *testing.T) {
 	ctx := context.Background()
 	s := openService(t)
 	const secret = "automation-secret-0123456789"
@@ -121,7 +116,9 @@ func TestRoles(t *testing.T) {
 	}
 }
 
-func TestUsers(t *testing.T) {
+func TestUsers(t *testing.T) { metatest.Engines(t, testUsers) }
+
+func testUsers(t *testing.T) {
 	ctx := context.Background()
 	s := openService(t)
 	if _, err := s.CreateUser(ctx, "alice", "short", RoleAnalyst); err == nil {

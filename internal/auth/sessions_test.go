@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vigilsec/vigil/internal/audit"
+	"github.com/vigilsec/vigil/internal/meta/metatest"
 )
 
 // storeSession adds a console session as package web makes it, and
@@ -79,7 +80,9 @@ func FuzzParseSessionID(f *testing.F) {
 	})
 }
 
-func TestListSessions(t *testing.T) {
+func TestListSessions(t *testing.T) { metatest.Engines(t, testListSessions) }
+
+func testListSessions(t *testing.T) {
 	ctx := t.Context()
 	s, _, db := openAudited(t)
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -146,7 +149,9 @@ func TestListSessionsBound(t *testing.T) {
 	}
 }
 
-func TestRevokeSession(t *testing.T) {
+func TestRevokeSession(t *testing.T) { metatest.Engines(t, testRevokeSession) }
+
+func testRevokeSession(t *testing.T) {
 	ctx := t.Context()
 	s, l, db := openAudited(t)
 	now := time.Now()
@@ -215,11 +220,13 @@ func TestRevokeSession(t *testing.T) {
 	}
 }
 
-func TestRevokeSessionAmbiguous(t *testing.T) {
+func TestRevokeSessionAmbiguous(t *testing.T) { metatest.Engines(t, testRevokeSessionAmbiguous) }
+
+func testRevokeSessionAmbiguous(t *testing.T) {
 	s, _, db := openAudited(t)
 	now := time.Now().UnixNano()
-	for _, h := range []string{"0102030405060708aa", "0102030405060708bb"} {
-		if _, err := db.Exec(`INSERT INTO console_sessions (id_hash, username, csrf, created, last_seen, short_id) VALUES (x'`+h+`', 'alice', 'c', ?, ?, '0102030405060708')`, now, now); err != nil {
+	for _, h := range [][]byte{{1, 2, 3, 4, 5, 6, 7, 8, 0xaa}, {1, 2, 3, 4, 5, 6, 7, 8, 0xbb}} {
+		if _, err := db.Exec(`INSERT INTO console_sessions (id_hash, username, csrf, created, last_seen, short_id) VALUES (?, 'alice', 'c', ?, ?, '0102030405060708')`, h, now, now); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -234,7 +241,9 @@ func TestRevokeSessionAmbiguous(t *testing.T) {
 	}
 }
 
-func TestRevokeOtherSessions(t *testing.T) {
+func TestRevokeOtherSessions(t *testing.T) { metatest.Engines(t, testRevokeOtherSessions) }
+
+func testRevokeOtherSessions(t *testing.T) {
 	ctx := t.Context()
 	s, l, db := openAudited(t)
 	now := time.Now()

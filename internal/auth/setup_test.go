@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/vigilsec/vigil/internal/audit"
+	"github.com/vigilsec/vigil/internal/meta/metatest"
 )
 
 var setupCodeShape = regexp.MustCompile(`^[A-Z2-7]{4}(-[A-Z2-7]{4}){7}$`)
@@ -120,7 +121,9 @@ func TestNormalizeSetupCode(t *testing.T) {
 	}
 }
 
-func TestSetupComplete(t *testing.T) {
+func TestSetupComplete(t *testing.T) { metatest.Engines(t, testSetupComplete) }
+
+func testSetupComplete(t *testing.T) {
 	ctx := context.Background()
 	s, l, st := newTestSetup(t)
 	code := st.Code()
@@ -201,6 +204,10 @@ func TestSetupComplete(t *testing.T) {
 }
 
 func TestSetupVoidOnceAnAdminExists(t *testing.T) {
+	metatest.Engines(t, testSetupVoidOnceAnAdminExists)
+}
+
+func testSetupVoidOnceAnAdminExists(t *testing.T) {
 	ctx := context.Background()
 	s, l, st := newTestSetup(t)
 	code := st.Code()
@@ -221,7 +228,9 @@ func TestSetupVoidOnceAnAdminExists(t *testing.T) {
 	}
 }
 
-func TestSetupOnce(t *testing.T) {
+func TestSetupOnce(t *testing.T) { metatest.Engines(t, testSetupOnce) }
+
+func testSetupOnce(t *testing.T) {
 	ctx := context.Background()
 	s, _, st := newTestSetup(t)
 	code := st.Code()
@@ -262,7 +271,9 @@ func TestSetupOnce(t *testing.T) {
 	}
 }
 
-func TestSetupAdminMadeMeanwhile(t *testing.T) {
+func TestSetupAdminMadeMeanwhile(t *testing.T) { metatest.Engines(t, testSetupAdminMadeMeanwhile) }
+
+func testSetupAdminMadeMeanwhile(t *testing.T) {
 	// The transaction's own check: an admin that appears after the code
 	// was checked (another process: vigil user add --data) makes the
 	// setup's insert roll back.

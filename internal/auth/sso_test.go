@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/vigilsec/vigil/internal/audit"
+	"github.com/vigilsec/vigil/internal/meta/metatest"
 )
 
 // TestSSOLogin: the first sign-in makes a user without a password linked
@@ -13,7 +14,9 @@ import (
 // name the provider sends then) and re-apply the role; a taken name, a
 // disabled user and bad identities are refused; each change is audited
 // once.
-func TestSSOLogin(t *testing.T) {
+func TestSSOLogin(t *testing.T) { metatest.Engines(t, testSSOLogin) }
+
+func testSSOLogin(t *testing.T) {
 	ctx := t.Context()
 	s, l, _ := openAudited(t)
 	if _, err := s.AddUser(ctx, Change{}, "root", "a local admin passphrase", RoleAdmin); err != nil {

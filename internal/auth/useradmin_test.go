@@ -63,7 +63,9 @@ func TestValidatePassword(t *testing.T) {
 	}
 }
 
-func TestAddUserAudited(t *testing.T) {
+func TestAddUserAudited(t *testing.T) { metatest.Engines(t, testAddUserAudited) }
+
+func testAddUserAudited(t *testing.T) {
 	ctx := t.Context()
 	s, l, db := openAudited(t)
 	const pw = "alice's own passphrase"
@@ -138,7 +140,9 @@ func sessionsOf(t *testing.T, db *sql.DB, user string) int {
 	return n
 }
 
-func TestUpdateUser(t *testing.T) {
+func TestUpdateUser(t *testing.T) { metatest.Engines(t, testUpdateUser) }
+
+func testUpdateUser(t *testing.T) {
 	const oldPW, newPW = "alice's old passphrase", "alice's new passphrase"
 	tests := []struct {
 		name        string
@@ -232,7 +236,9 @@ func TestUpdateUser(t *testing.T) {
 	}
 }
 
-func TestUpdateUserUnknown(t *testing.T) {
+func TestUpdateUserUnknown(t *testing.T) { metatest.Engines(t, testUpdateUserUnknown) }
+
+func testUpdateUserUnknown(t *testing.T) {
 	s, _, _ := openAudited(t)
 	for _, name := range []string{"nobody", "", strings.Repeat("a", 65), "bad name"} {
 		if _, err := s.UpdateUser(t.Context(), Change{}, name, UserUpdate{Disabled: ptr(true)}); !errors.Is(err, ErrNoUser) {
@@ -246,7 +252,9 @@ func TestUpdateUserUnknown(t *testing.T) {
 
 // TestUpdateUserAuditFails: a change whose audit entry cannot be written
 // is not made, and the sessions stay.
-func TestUpdateUserAuditFails(t *testing.T) {
+func TestUpdateUserAuditFails(t *testing.T) { metatest.Engines(t, testUpdateUserAuditFails) }
+
+func testUpdateUserAuditFails(t *testing.T) {
 	ctx := t.Context()
 	s, _, db := openAudited(t)
 	if _, err := s.CreateUser(ctx, "alice", "alice's old passphrase", RoleAnalyst); err != nil {
@@ -274,7 +282,9 @@ func TestUpdateUserAuditFails(t *testing.T) {
 
 // TestLastAdmin: the last enabled admin can be neither disabled nor
 // demoted; with a second admin, either can.
-func TestLastAdmin(t *testing.T) {
+func TestLastAdmin(t *testing.T) { metatest.Engines(t, testLastAdmin) }
+
+func testLastAdmin(t *testing.T) {
 	ctx := t.Context()
 	s, _, _ := openAudited(t)
 	if _, err := s.CreateUser(ctx, "root", "the admin's passphrase", RoleAdmin); err != nil {
@@ -306,7 +316,9 @@ func TestLastAdmin(t *testing.T) {
 	}
 }
 
-func TestChangeOwnPassword(t *testing.T) {
+func TestChangeOwnPassword(t *testing.T) { metatest.Engines(t, testChangeOwnPassword) }
+
+func testChangeOwnPassword(t *testing.T) {
 	ctx := t.Context()
 	s, l, db := openAudited(t)
 	const oldPW, newPW = "alice's old passphrase", "alice's new passphrase"
@@ -343,7 +355,9 @@ func TestChangeOwnPassword(t *testing.T) {
 
 // TestLastLogin: the last sign-in comes from the newest console.login
 // entry about the user, found through an index.
-func TestLastLogin(t *testing.T) {
+func TestLastLogin(t *testing.T) { metatest.Engines(t, testLastLogin) }
+
+func testLastLogin(t *testing.T) {
 	ctx := t.Context()
 	s, l, db := openAudited(t)
 	for _, n := range []string{"alice", "bob"} {

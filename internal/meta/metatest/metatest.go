@@ -162,11 +162,17 @@ type Statement struct {
 }
 
 // CheckIndexed runs EXPLAIN QUERY PLAN on every statement against db and
-// fails the test for each one that reads a table without a key. The
+// fails the test for each one that reads a table without a key (in a
+// PostgreSQL subtest of Engines it checks nothing). The
 // metadata database is never ANALYZEd, so the plans of a migrated empty
 // database are the plans production runs.
 func CheckIndexed(t *testing.T, db *sql.DB, stmts []Statement) {
 	t.Helper()
+	if EngineOf(t) == Postgres {
+		// The plans are SQLite's; the same test checks them in its
+		// sqlite subtest.
+		return
+	}
 	for _, s := range stmts {
 		t.Run(s.Name, func(t *testing.T) {
 			plan, err := Plan(context.Background(), db, s.Query, s.Args...)
