@@ -955,10 +955,28 @@ func summarize(ts []string) string {
 //
 // count is {{.Count}} for a step that follows a step with targets.
 func (r *Runner) doTargets(ctx context.Context, p *Playbook, s Step, t trigger, targets []string, count int) ([]string, error) {
-	by := "playbook:" + p.Name
+	acts, err := r.act(ctx, p, s, t, targets, count, "playbook", "playbook:"+p.Name)
+	if err != nil {
+		return nil, err
+	}
+	var ok []string
+	for _, a := range acts {
+		if a.Status == "ok" {
+			ok = append(ok, a.Target)
+		}
+	}
+	return ok, nil
+}
+
+// act records the actions of a step on targets as running (their
+// intent), with their audit entry by by, before anything is done;
+// performs them; and records each result with the block set and the
+// audit entries in one transaction. actor is the actions' actor
+// ("playbook", or the user who acted by hand).
+func (r *Runner) act(ctx context.Context, p *Playbook, s Step, t trigger, targets []string, count int, actor, by string) ([]*incident.Action, error) {
 	acts := make([]*incident.Action, len(targets))
 	for i, tg := range targets {
-		acts[i] = &incident.Action{Name: s.Action, Target: tg, Status: "running", Actor: "playbook", Playbook: p.Name}
+		acts[i] = &incident.Action{Name: s.Action, Target: tg, Status: "running", Actor: actor, Playbook: p.Name}
 	}
 	if err := r.recordActions(ctx, t.IncidentID, by, acts, nil); err != nil {
 		return nil, err
@@ -985,13 +1003,7 @@ func (r *Runner) doTargets(ctx context.Context, p *Playbook, s Step, t trigger, 
 		// "running" and become "unknown" at the next start.
 		return nil, err
 	}
-	var ok []string
-	for _, a := range acts {
-		if a.Status == "ok" {
-			ok = append(ok, a.Target)
-		}
-	}
-	return ok, nil
+	return acts, nil
 }
 
 // block is an entry of the block set, written with the result of the
@@ -1677,7 +1689,8 @@ func (r *Runner) unblock(ctx context.Context, incID, pb string, ips []string) {
 }
 
 // Manual runs one action by hand on an incident (for analysts), recorded
-// with the actor's name.
+// with the actor's name: its intent and its result each with their audit
+// entry (action.NAME, by the actor) in one transaction, as a playbook's.
 func (r *Runner) Manual(ctx context.Context, incidentID, actor, action, target string, ttl time.Duration, with map[string]string) (incident.Action, error) {
 	if !actions[action] || action == "approval" {
 		return incident.Action{}, fmt.Errorf("unknown action %q", action)
@@ -1694,10 +1707,11 @@ func (r *Runner) Manual(ctx context.Context, incidentID, actor, action, target s
 	p := &Playbook{Name: ""}
 	s := Step{Action: action, TTL: Duration(ttl), With: with}
 	t := trigger{IncidentID: inc.ID, Level: inc.Severity, Entities: inc.Entities, Rule: inc.Title}
-	status, res := r.do(ctx, p, s, t, target)
-	a := &incident.Action{Name: action, Target: target, Status: status, Result: res, Actor: actor}
-	if err := r.inc.RecordAction(ctx, inc.ID, a); err != nil {
+	// As a playbook's: the intent is recorded (and audited) before the
+	// action runs, and its result with its audit entry after.
+	acts, err := r.act(ctx, p, s, t, []string{target}, 0, actor, actor)
+	if err != nil {
 		return incident.Action{}, err
 	}
-	return *a, nil
+	return *acts[0], nil
 }

@@ -692,3 +692,47 @@ steps:
 		t.Errorf("notes %q, want the first step's and one naming the address blocked before the restart", notes)
 	}
 }
+
+// TestManualActionRecordedBeforeItRuns: an action taken by hand is
+// recorded (and audited) as running before its command runs and with its
+// result after; when its intent cannot be recorded, it does not run.
+func TestManualActionRecordedBeforeItRuns(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	a, err := f.r.Manual(ctx, f.incID, "alice", "block_ip", "203.0.113.77", time.Hour, nil)
+	if err != nil || a.Status != "ok" || a.Actor != "alice" {
+		t.Fatalf("manual block: %+v, %v; want ok by alice", a, err)
+	}
+	var entries []string
+	rows, err := f.db.Query(`SELECT actor, action, after FROM audit_log WHERE action = 'action.block_ip' ORDER BY seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var actor, action, after string
+		rows.Scan(&actor, &action, &after)
+		var act incident.Action
+		json.Unmarshal([]byte(after), &act)
+		entries = append(entries, actor+" "+act.Status+" "+act.Target)
+	}
+	rows.Close()
+	if want := []string{"alice running 203.0.113.77", "alice ok 203.0.113.77"}; fmt.Sprint(entries) != fmt.Sprint(want) {
+		t.Fatalf("audit entries: got %q, want %q", entries, want)
+	}
+	var until int64
+	if err := f.db.QueryRow(`SELECT until FROM response_blocks WHERE ip = '203.0.113.77'`).Scan(&until); err != nil {
+		t.Fatalf("block set: %v", err)
+	}
+
+	// The metadata database refuses writes: the action must not run.
+	if _, err := f.db.Exec(`CREATE TRIGGER no_actions BEFORE INSERT ON incident_actions BEGIN SELECT RAISE(ABORT, 'disk full'); END`); err != nil {
+		t.Fatal(err)
+	}
+	before := f.cmdLog(t)
+	if _, err := f.r.Manual(ctx, f.incID, "alice", "block_ip", "203.0.113.78", time.Hour, nil); err == nil {
+		t.Fatal("manual block with no way to record it: no error")
+	}
+	if got := f.cmdLog(t); got != before {
+		t.Fatalf("the command ran without its record: log grew by %q", strings.TrimPrefix(got, before))
+	}
+}

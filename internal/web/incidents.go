@@ -278,8 +278,7 @@ func (c *Console) incidentAction(w http.ResponseWriter, r *http.Request, s *sess
 	}
 	act, err := c.o.Runner.Manual(r.Context(), r.PathValue("id"), s.Username, name, target, ttl, with)
 	msg := ""
-	if err == nil {
-		c.audit(r.Context(), s.Username, "action."+name, r.PathValue("id"), act)
+	if err == nil { // the runner recorded it with its audit entries
 		msg = fmt.Sprintf("Action %s: %s %s", name, act.Status, act.Result)
 	}
 	back(w, r, c.incidentURL(r)+"#actions", msg, err)
