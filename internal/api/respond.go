@@ -85,11 +85,11 @@ func (a *API) decide(approve bool) http.HandlerFunc {
 			notFoundOr(w, err)
 			return
 		}
-		verb, status := "approve", "approved"
+		// The runner recorded the decision with its audit entry.
+		status := "approved"
 		if !approve {
-			verb, status = "reject", "rejected"
+			status = "rejected"
 		}
-		a.audit(r, "action."+verb, id, nil, map[string]string{"action": action})
 		writeJSON(w, http.StatusOK, map[string]string{"status": status})
 	}
 }

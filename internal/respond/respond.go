@@ -1207,44 +1207,100 @@ func (r *Runner) finishInterrupted(ctx context.Context) error {
 // Decide approves or rejects a paused playbook; approval runs its
 // remaining steps.
 func (r *Runner) Decide(ctx context.Context, incidentID, actionID, actor string, approve bool) error {
-	var pb, trig string
-	var step int
-	err := r.db.QueryRowContext(ctx, `SELECT playbook, step, trigger FROM response_pending WHERE action_id = ? AND incident_id = ?`, actionID, incidentID).Scan(&pb, &step, &trig)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("no approval %q waits on incident %q: %w", actionID, incidentID, incident.ErrNotFound)
-	}
-	if err != nil {
-		return err
-	}
-	if _, err := r.db.ExecContext(ctx, `DELETE FROM response_pending WHERE action_id = ?`, actionID); err != nil {
-		return err
-	}
 	a, err := r.inc.Action(ctx, incidentID, actionID)
 	if err != nil {
 		return err
 	}
+	verb := "reject"
 	a.Actor, a.Time = actor, r.o.Now().UTC()
 	if approve {
+		verb = "approve"
 		a.Status, a.Result = "approved", "approved by "+actor
 	} else {
 		a.Status, a.Result = "rejected", "rejected by "+actor
 	}
-	if err := r.inc.RecordAction(ctx, incidentID, &a); err != nil {
+	// One transaction claims the approval (a second decision finds none),
+	// records the decision with its audit entry and, on approval, saves
+	// the run's rest: a crash leaves the approval either waiting or
+	// decided and queued, and two analysts deciding at once cannot both
+	// continue the playbook.
+	var (
+		runID string
+		p     *Playbook
+		t     trigger
+		step  int
+	)
+	err = func() error {
+		unlock := hold(r.o.WriteLock)
+		defer unlock()
+		var err error
+		runID, p, t, step, err = r.decideTx(ctx, incidentID, actionID, actor, verb, &a, approve)
+		return err
+	}()
+	if err != nil {
 		return err
 	}
-	if !approve {
-		return nil
+	if approve {
+		// Outside the lock: the queue may be full, and its worker needs
+		// the lock to record what it does.
+		r.queue(runID, p, t, step)
 	}
-	p := r.Playbook(pb)
-	if p == nil {
-		return fmt.Errorf("playbook %q is no longer loaded", pb)
-	}
-	var t trigger
-	if err := jsonUnmarshal(trig, &t); err != nil {
-		return err
-	}
-	r.enqueue(p, t, step)
 	return nil
+}
+
+// decideTx is Decide's transaction (WriteLock held): it returns, for an
+// approval, the saved run's id, the playbook, the trigger and the step to
+// go on from.
+func (r *Runner) decideTx(ctx context.Context, incidentID, actionID, actor, verb string, a *incident.Action, approve bool) (runID string, p *Playbook, t trigger, step int, err error) {
+	tx, err := r.db.BeginTx(ctx, nil)
+	if err != nil {
+		return "", nil, t, 0, fmt.Errorf("deciding an approval: %w", err)
+	}
+	defer tx.Rollback()
+	var pb, trig string
+	err = tx.QueryRowContext(ctx, `SELECT playbook, step, trigger FROM response_pending WHERE action_id = ? AND incident_id = ?`, actionID, incidentID).Scan(&pb, &step, &trig)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil, t, 0, fmt.Errorf("no approval %q waits on incident %q: %w", actionID, incidentID, incident.ErrNotFound)
+	}
+	if err != nil {
+		return "", nil, t, 0, fmt.Errorf("deciding an approval: %w", err)
+	}
+	if approve {
+		// Refused before anything is written: the approval keeps
+		// waiting rather than being consumed by a run that cannot go on.
+		if p = r.Playbook(pb); p == nil {
+			return "", nil, t, 0, fmt.Errorf("playbook %q is no longer loaded", pb)
+		}
+		if err := jsonUnmarshal(trig, &t); err != nil {
+			return "", nil, t, 0, err
+		}
+	}
+	fail := func(err error) (string, *Playbook, trigger, int, error) {
+		return "", nil, t, 0, fmt.Errorf("deciding an approval: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM response_pending WHERE action_id = ?`, actionID); err != nil {
+		return fail(err)
+	}
+	if err := r.inc.RecordActionsTx(ctx, tx, incidentID, []*incident.Action{a}); err != nil {
+		return fail(err)
+	}
+	if r.o.Audit != nil {
+		after, _ := json.Marshal(map[string]string{"action": actionID})
+		if err := r.o.Audit(ctx, tx, audit.Entry{Actor: actor, Action: "action." + verb, Target: incidentID, After: after}); err != nil {
+			return fail(err)
+		}
+	}
+	if approve {
+		runID = alert.NewID()
+		if _, err := tx.ExecContext(ctx, `INSERT INTO response_queue (id, created, playbook, step, trigger) VALUES (?, ?, ?, ?, ?)`,
+			runID, time.Now().UnixNano(), pb, step, trig); err != nil {
+			return fail(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fail(err)
+	}
+	return runID, p, t, step, nil
 }
 
 // tmplData is what templates see.

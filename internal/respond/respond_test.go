@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/vigilsec/vigil/internal/audit"
 	"github.com/vigilsec/vigil/internal/egress"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -202,6 +204,78 @@ steps:
 	}
 	if err := f.r.Decide(ctx, f.incID, as[0].ID, "bob", true); err == nil {
 		t.Error("an approval was decided twice")
+	}
+}
+
+// TestApprovalDecidedOnce: two analysts approving the same step at once
+// continue the playbook once; the decision is audited once, in the
+// transaction that records it.
+func TestApprovalDecidedOnce(t *testing.T) {
+	f := newFixture(t)
+	p, err := Parse([]byte(`name: careful
+trigger: {on: manual}
+steps:
+  - {action: approval, name: ok to call the firewall team?}
+  - {action: http_request, with: {destination: firewall-team, body: '{"ip":"{{.Target}}"}'}}
+`), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.r.SetPlaybooks([]*Playbook{p})
+	ctx := context.Background()
+	if err := f.r.RunManual(ctx, "careful", f.incID, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	f.r.Flush()
+	pendingID := f.actions(t)[0].ID
+	var wg sync.WaitGroup
+	var ok atomic.Int32
+	for _, who := range []string{"bob", "carol", "dave"} {
+		wg.Go(func() {
+			if err := f.r.Decide(ctx, f.incID, pendingID, who, true); err == nil {
+				ok.Add(1)
+			} else if !errors.Is(err, incident.ErrNotFound) {
+				t.Errorf("%s: %v, want success or not found", who, err)
+			}
+		})
+	}
+	wg.Wait()
+	f.r.Flush()
+	if ok.Load() != 1 || f.hits.Load() != 1 {
+		t.Fatalf("%d decisions succeeded and the firewall team was called %d times; want 1 and 1", ok.Load(), f.hits.Load())
+	}
+	var n int
+	if err := f.db.QueryRow(`SELECT count(*) FROM audit_log WHERE action = 'action.approve' AND target = ?`, f.incID).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("action.approve audit entries: %d (%v), want 1", n, err)
+	}
+	if err := f.db.QueryRow(`SELECT count(*) FROM response_queue`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("runs left queued: %d (%v), want 0", n, err)
+	}
+}
+
+// TestApprovalWaitsWhenItsPlaybookIsGone: approving a step whose playbook
+// is no longer loaded is refused and the approval keeps waiting (it is not
+// consumed by a run that cannot go on).
+func TestApprovalWaitsWhenItsPlaybookIsGone(t *testing.T) {
+	f := newFixture(t)
+	p, _ := Parse([]byte("name: careful\ntrigger: {on: manual}\nsteps:\n  - {action: approval}\n  - {action: comment, with: {text: go}}\n"), "test")
+	f.r.SetPlaybooks([]*Playbook{p})
+	ctx := context.Background()
+	if err := f.r.RunManual(ctx, "careful", f.incID, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	f.r.Flush()
+	pendingID := f.actions(t)[0].ID
+	f.r.SetPlaybooks(nil)
+	if err := f.r.Decide(ctx, f.incID, pendingID, "bob", true); err == nil {
+		t.Fatal("approved a step of a playbook that is gone")
+	}
+	if as := f.actions(t); as[0].Status != "pending_approval" {
+		t.Fatalf("after the refused approval: %+v, want it still pending", as[0])
+	}
+	f.r.SetPlaybooks([]*Playbook{p})
+	if err := f.r.Decide(ctx, f.incID, pendingID, "bob", true); err != nil {
+		t.Fatalf("approving once the playbook is back: %v", err)
 	}
 }
 

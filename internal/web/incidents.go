@@ -294,9 +294,7 @@ func (c *Console) incidentDecide(w http.ResponseWriter, r *http.Request, s *sess
 		http.NotFound(w, r)
 		return
 	}
+	// The runner records the decision with its audit entry.
 	err := c.o.Runner.Decide(r.Context(), r.PathValue("id"), r.PathValue("action"), s.Username, dec == "approve")
-	if err == nil {
-		c.audit(r.Context(), s.Username, "action."+dec, r.PathValue("id"), map[string]string{"action": r.PathValue("action")})
-	}
 	back(w, r, c.incidentURL(r)+"#actions", "Action "+dec+"d.", err)
 }
