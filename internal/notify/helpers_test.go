@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"github.com/vigilsec/vigil/internal/egress"
 	"github.com/vigilsec/vigil/internal/meta"
+	"github.com/vigilsec/vigil/internal/meta/metatest"
 	"io"
 	"log/slog"
 	"net/http"
@@ -19,9 +20,13 @@ import (
 )
 
 // openDB opens (or reopens) a SQLite file the way the server opens its meta
-// database.
+// database; in a PostgreSQL subtest (metatest.Engines), the schema path
+// names.
 func openDB(t testing.TB, path string) *sql.DB {
 	t.Helper()
+	if metatest.EngineOf(t) == metatest.Postgres {
+		return metatest.OpenPath(t, path)
+	}
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")
 	if err != nil {
 		t.Fatalf("opening %s: %v", path, err)

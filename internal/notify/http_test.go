@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vigilsec/vigil/internal/auth"
+	"github.com/vigilsec/vigil/internal/meta/metatest"
 )
 
 // apiServer mounts the route API behind a require that lets a request
@@ -191,7 +192,9 @@ func TestRouteAPITestFailureReportsError(t *testing.T) {
 	}
 }
 
-func TestRouteSurvivesReopen(t *testing.T) {
+func TestRouteSurvivesReopen(t *testing.T) { metatest.Engines(t, testRouteSurvivesReopen) }
+
+func testRouteSurvivesReopen(t *testing.T) {
 	n := newNotifier(t, testOptions())
 	rt := mustCreate(t, n, Route{Name: "persist", Type: TypeWebhook, URL: "https://h.example/x", Secret: "s", Digest: time.Minute, Tags: []string{"a"}})
 	n2, err := Open(t.Context(), n.db, testOptions())

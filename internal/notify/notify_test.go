@@ -20,6 +20,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigilsec/vigil/internal/meta/metatest"
 )
 
 func TestWebhookSignatureAndShape(t *testing.T) {
@@ -135,7 +137,9 @@ func TestFiltersEndToEnd(t *testing.T) {
 	}
 }
 
-func TestNotifyIdempotent(t *testing.T) {
+func TestNotifyIdempotent(t *testing.T) { metatest.Engines(t, testNotifyIdempotent) }
+
+func testNotifyIdempotent(t *testing.T) {
 	n := newNotifier(t, testOptions())
 	rc, srv := newReceiver(t, nil)
 	mustCreate(t, n, Route{Name: "r", Type: TypeWebhook, URL: srv.URL})
@@ -163,6 +167,10 @@ func TestNotifyRejectsInvalid(t *testing.T) {
 }
 
 func TestRetryWithBackoffThenDeliveredOnce(t *testing.T) {
+	metatest.Engines(t, testRetryWithBackoffThenDeliveredOnce)
+}
+
+func testRetryWithBackoffThenDeliveredOnce(t *testing.T) {
 	opts := testOptions()
 	opts.BackoffMin = 40 * time.Millisecond
 	n := newNotifier(t, opts)
@@ -252,6 +260,10 @@ func freeAddr(t *testing.T) string {
 }
 
 func TestRestartWhileReceiverDownDeliversExactlyOnce(t *testing.T) {
+	metatest.Engines(t, testRestartWhileReceiverDownDeliversExactlyOnce)
+}
+
+func testRestartWhileReceiverDownDeliversExactlyOnce(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "meta.db")
 	addr := freeAddr(t)
 	ctx := context.Background()
@@ -318,6 +330,10 @@ func TestRestartWhileReceiverDownDeliversExactlyOnce(t *testing.T) {
 }
 
 func TestClientErrorIsDeadAfterLimitedTries(t *testing.T) {
+	metatest.Engines(t, testClientErrorIsDeadAfterLimitedTries)
+}
+
+func testClientErrorIsDeadAfterLimitedTries(t *testing.T) {
 	n := newNotifier(t, testOptions())
 	rc, srv := newReceiver(t, func(int, http.ResponseWriter) int { return http.StatusBadRequest })
 	rt := mustCreate(t, n, Route{Name: "bad", Type: TypeWebhook, URL: srv.URL})
@@ -334,7 +350,9 @@ func TestClientErrorIsDeadAfterLimitedTries(t *testing.T) {
 	}
 }
 
-func TestMaxAgeMakesDead(t *testing.T) {
+func TestMaxAgeMakesDead(t *testing.T) { metatest.Engines(t, testMaxAgeMakesDead) }
+
+func testMaxAgeMakesDead(t *testing.T) {
 	opts := testOptions()
 	opts.MaxAge = 150 * time.Millisecond
 	n := newNotifier(t, opts)
@@ -371,6 +389,10 @@ func carried(t *testing.T, r request) (kind string, ids []string) {
 }
 
 func TestRateLimitExcessGoesToDigest(t *testing.T) {
+	metatest.Engines(t, testRateLimitExcessGoesToDigest)
+}
+
+func testRateLimitExcessGoesToDigest(t *testing.T) {
 	opts := testOptions()
 	opts.RateWindow = time.Second
 	n := newNotifier(t, opts)
@@ -415,7 +437,9 @@ func TestRateLimitExcessGoesToDigest(t *testing.T) {
 	}
 }
 
-func TestDigestMode(t *testing.T) {
+func TestDigestMode(t *testing.T) { metatest.Engines(t, testDigestMode) }
+
+func testDigestMode(t *testing.T) {
 	n := newNotifier(t, testOptions())
 	rc, srv := newReceiver(t, nil)
 	rt := mustCreate(t, n, Route{Name: "daily", Type: TypeWebhook, URL: srv.URL, Secret: "d", Digest: 300 * time.Millisecond})
@@ -463,6 +487,10 @@ func TestDigestMode(t *testing.T) {
 }
 
 func TestDigestRetryKeepsDeliveryID(t *testing.T) {
+	metatest.Engines(t, testDigestRetryKeepsDeliveryID)
+}
+
+func testDigestRetryKeepsDeliveryID(t *testing.T) {
 	n := newNotifier(t, testOptions())
 	rc, srv := newReceiver(t, func(i int, w http.ResponseWriter) int {
 		if i == 1 {
@@ -484,7 +512,9 @@ func TestDigestRetryKeepsDeliveryID(t *testing.T) {
 	}
 }
 
-func TestConcurrentNotify(t *testing.T) {
+func TestConcurrentNotify(t *testing.T) { metatest.Engines(t, testConcurrentNotify) }
+
+func testConcurrentNotify(t *testing.T) {
 	n := newNotifier(t, testOptions())
 	rc, srv := newReceiver(t, nil)
 	mustCreate(t, n, Route{Name: "a", Type: TypeWebhook, URL: srv.URL})
@@ -661,7 +691,9 @@ func BenchmarkMatches(b *testing.B) {
 	}
 }
 
-func TestMetrics(t *testing.T) {
+func TestMetrics(t *testing.T) { metatest.Engines(t, testMetrics) }
+
+func testMetrics(t *testing.T) {
 	n := newNotifier(t, testOptions())
 	_, srv := newReceiver(t, func(i int, w http.ResponseWriter) int {
 		if i == 1 {
