@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/vigilsec/vigil/internal/ingest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
@@ -166,23 +165,6 @@ func appendLen(b []byte, n int) []byte {
 		n >>= 7
 	}
 	return append(b, byte(n))
-}
-
-func FuzzOTLPProto(f *testing.F) {
-	b, _ := plogotlp.NewExportRequestFromLogs(sampleLogs()).MarshalProto()
-	f.Add(b)
-	f.Add([]byte{0x0a, 0x00})
-	f.Fuzz(func(t *testing.T, in []byte) {
-		req, err := decodeOTLP(in, ctProtobuf)
-		if err != nil {
-			return
-		}
-		for _, m := range otlpMessages(req.Logs(), ingest.Raw{}) {
-			if !json.Valid(m.Data) {
-				t.Fatalf("record %q is not valid JSON", m.Data)
-			}
-		}
-	})
 }
 
 // benchLogs returns n log records under one resource and one scope, each
