@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"github.com/vigilsec/vigil/internal/audit"
 	"github.com/vigilsec/vigil/internal/egress"
-	"github.com/vigilsec/vigil/internal/meta"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -24,6 +23,7 @@ import (
 	"github.com/vigilsec/vigil/internal/geoip"
 	"github.com/vigilsec/vigil/internal/geoip/geoiptest"
 	"github.com/vigilsec/vigil/internal/incident"
+	"github.com/vigilsec/vigil/internal/meta/metatest"
 	_ "modernc.org/sqlite"
 )
 
@@ -44,15 +44,9 @@ type fixture struct {
 func newFixture(t *testing.T, opts ...func(o *Options, dir string)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "meta.db")+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := meta.Migrate(context.Background(), db); err != nil {
-		t.Fatalf("migrating: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := metatest.Open(t)
 	ctx := context.Background()
+	var err error
 	f := &fixture{log: filepath.Join(dir, "cmd.log")}
 	f.now.Store(time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC).UnixNano())
 	clock := func() time.Time { return time.Unix(0, f.now.Load()) }
@@ -118,6 +112,10 @@ func (f *fixture) actions(t *testing.T) []incident.Action {
 }
 
 func TestBuiltinSSHPlaybookBlocksAndUnblocks(t *testing.T) {
+	metatest.Engines(t, testBuiltinSSHPlaybookBlocksAndUnblocks)
+}
+
+func testBuiltinSSHPlaybookBlocksAndUnblocks(t *testing.T) {
 	f := newFixture(t)
 	p, err := Parse([]byte(BuiltinSSHBruteForce), "builtin")
 	if err != nil {
@@ -148,7 +146,9 @@ func TestBuiltinSSHPlaybookBlocksAndUnblocks(t *testing.T) {
 	}
 }
 
-func TestTargetsAreValidated(t *testing.T) {
+func TestTargetsAreValidated(t *testing.T) { metatest.Engines(t, testTargetsAreValidated) }
+
+func testTargetsAreValidated(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -173,7 +173,9 @@ func TestTargetsAreValidated(t *testing.T) {
 	}
 }
 
-func TestApprovalGate(t *testing.T) {
+func TestApprovalGate(t *testing.T) { metatest.Engines(t, testApprovalGate) }
+
+func testApprovalGate(t *testing.T) {
 	f := newFixture(t)
 	p, err := Parse([]byte(`name: careful
 trigger: {on: manual}
@@ -210,7 +212,9 @@ steps:
 // TestApprovalDecidedOnce: two analysts approving the same step at once
 // continue the playbook once; the decision is audited once, in the
 // transaction that records it.
-func TestApprovalDecidedOnce(t *testing.T) {
+func TestApprovalDecidedOnce(t *testing.T) { metatest.Engines(t, testApprovalDecidedOnce) }
+
+func testApprovalDecidedOnce(t *testing.T) {
 	f := newFixture(t)
 	p, err := Parse([]byte(`name: careful
 trigger: {on: manual}
@@ -257,6 +261,10 @@ steps:
 // is no longer loaded is refused and the approval keeps waiting (it is not
 // consumed by a run that cannot go on).
 func TestApprovalWaitsWhenItsPlaybookIsGone(t *testing.T) {
+	metatest.Engines(t, testApprovalWaitsWhenItsPlaybookIsGone)
+}
+
+func testApprovalWaitsWhenItsPlaybookIsGone(t *testing.T) {
 	f := newFixture(t)
 	p, _ := Parse([]byte("name: careful\ntrigger: {on: manual}\nsteps:\n  - {action: approval}\n  - {action: comment, with: {text: go}}\n"), "test")
 	f.r.SetPlaybooks([]*Playbook{p})
@@ -368,7 +376,9 @@ func countRows(t *testing.T, db *sql.DB, q string, args ...any) int {
 // stdin), every address gets one action record, intent then result, with
 // audit entries in the same transactions, and lands in the block set;
 // addresses that must not be blocked are recorded as refused.
-func TestCampaignBlocksInBatches(t *testing.T) {
+func TestCampaignBlocksInBatches(t *testing.T) { metatest.Engines(t, testCampaignBlocksInBatches) }
+
+func testCampaignBlocksInBatches(t *testing.T) {
 	f := newFixture(t, func(o *Options, dir string) {
 		script := filepath.Join(dir, "batch.sh")
 		os.WriteFile(script, []byte("#!/bin/sh\ncat >> "+filepath.Join(dir, "set.txt")+"\necho \"$1 $2\" >> "+filepath.Join(dir, "runs.txt")+"\n"), 0o700)
@@ -467,7 +477,9 @@ func TestCampaignBlocksInBatches(t *testing.T) {
 // TestNoteAfterNothingDone: with no block command configured, the block
 // is skipped and the note that would say "Blocked ..." is skipped too,
 // instead of claiming a block that did not happen.
-func TestNoteAfterNothingDone(t *testing.T) {
+func TestNoteAfterNothingDone(t *testing.T) { metatest.Engines(t, testNoteAfterNothingDone) }
+
+func testNoteAfterNothingDone(t *testing.T) {
 	f := newFixture(t, func(o *Options, _ string) { o.Commands = nil })
 	p, err := Parse([]byte(BuiltinSSHBruteForce), "builtin")
 	if err != nil {
@@ -495,7 +507,9 @@ func TestNoteAfterNothingDone(t *testing.T) {
 // TestCircuitBreaker: after five failed commands the playbook's commands
 // stop (recorded as skipped) and an alert is raised, once; a reload
 // closes the breaker.
-func TestCircuitBreaker(t *testing.T) {
+func TestCircuitBreaker(t *testing.T) { metatest.Engines(t, testCircuitBreaker) }
+
+func testCircuitBreaker(t *testing.T) {
 	var opened []string
 	f := newFixture(t, func(o *Options, dir string) {
 		fail := filepath.Join(dir, "fail.sh")
@@ -539,6 +553,10 @@ func TestCircuitBreaker(t *testing.T) {
 // recorded with an unknown result at the next start, with its audit
 // entry.
 func TestInterruptedActionsGetAResult(t *testing.T) {
+	metatest.Engines(t, testInterruptedActionsGetAResult)
+}
+
+func testInterruptedActionsGetAResult(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	tx, _ := f.db.Begin()
@@ -595,7 +613,9 @@ func TestHostileTargets(t *testing.T) {
 // in response_queue, never run) runs at the next start, once the
 // playbooks are loaded, and leaves the queue; a run whose playbook is gone
 // is recorded as skipped.
-func TestQueuedRunsSurviveARestart(t *testing.T) {
+func TestQueuedRunsSurviveARestart(t *testing.T) { metatest.Engines(t, testQueuedRunsSurviveARestart) }
+
+func testQueuedRunsSurviveARestart(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	p, err := Parse([]byte(BuiltinSSHBruteForce), "builtin")
@@ -645,7 +665,9 @@ func TestQueuedRunsSurviveARestart(t *testing.T) {
 // TestRunKeptQueuedOnStoreError: when a run cannot record what it is
 // about to do (the store refuses), it does nothing and stays queued; the
 // next start runs it.
-func TestRunKeptQueuedOnStoreError(t *testing.T) {
+func TestRunKeptQueuedOnStoreError(t *testing.T) { metatest.Engines(t, testRunKeptQueuedOnStoreError) }
+
+func testRunKeptQueuedOnStoreError(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	p, err := Parse([]byte(BuiltinSSHBruteForce), "builtin")
@@ -653,9 +675,7 @@ func TestRunKeptQueuedOnStoreError(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.r.SetPlaybooks([]*Playbook{p})
-	if _, err := f.db.Exec(`CREATE TRIGGER refuse BEFORE INSERT ON incident_actions BEGIN SELECT RAISE(ABORT, 'disk full'); END`); err != nil {
-		t.Fatal(err)
-	}
+	refuseActions(t, f.db)
 	f.r.AlertsChanged(ctx, []alert.Change{{New: true, Alert: alert.Alert{
 		ID: "a1", RuleID: "rule-brute", RuleTitle: "SSH brute force", Level: "high", IncidentID: f.incID,
 		Entities: map[string][]string{"source.ip": {"203.0.113.60"}},
@@ -667,9 +687,7 @@ func TestRunKeptQueuedOnStoreError(t *testing.T) {
 	if n := countRows(t, f.db, `SELECT count(*) FROM response_queue`); n != 1 {
 		t.Fatalf("queue after the refused run: %d rows, want 1", n)
 	}
-	if _, err := f.db.Exec(`DROP TRIGGER refuse`); err != nil {
-		t.Fatal(err)
-	}
+	allowActions(t, f.db)
 	if err := f.r.Resume(ctx); err != nil { // what the next start does
 		t.Fatal(err)
 	}
@@ -699,7 +717,9 @@ func TestUserNames(t *testing.T) {
 // finish, so that a restart resumes at the step it was in and does none
 // of the steps before it again; what the last targeted step did travels
 // with it, so the note after a block still names the blocked address.
-func TestQueuedRunKeepsItsProgress(t *testing.T) {
+func TestQueuedRunKeepsItsProgress(t *testing.T) { metatest.Engines(t, testQueuedRunKeepsItsProgress) }
+
+func testQueuedRunKeepsItsProgress(t *testing.T) {
 	release := make(chan struct{})
 	reached := make(chan struct{}, 1)
 	hold := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -771,6 +791,10 @@ steps:
 // recorded (and audited) as running before its command runs and with its
 // result after; when its intent cannot be recorded, it does not run.
 func TestManualActionRecordedBeforeItRuns(t *testing.T) {
+	metatest.Engines(t, testManualActionRecordedBeforeItRuns)
+}
+
+func testManualActionRecordedBeforeItRuns(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	a, err := f.r.Manual(ctx, f.incID, "alice", "block_ip", "203.0.113.77", time.Hour, nil)
@@ -799,14 +823,41 @@ func TestManualActionRecordedBeforeItRuns(t *testing.T) {
 	}
 
 	// The metadata database refuses writes: the action must not run.
-	if _, err := f.db.Exec(`CREATE TRIGGER no_actions BEFORE INSERT ON incident_actions BEGIN SELECT RAISE(ABORT, 'disk full'); END`); err != nil {
-		t.Fatal(err)
-	}
+	refuseActions(t, f.db)
 	before := f.cmdLog(t)
 	if _, err := f.r.Manual(ctx, f.incID, "alice", "block_ip", "203.0.113.78", time.Hour, nil); err == nil {
 		t.Fatal("manual block with no way to record it: no error")
 	}
 	if got := f.cmdLog(t); got != before {
 		t.Fatalf("the command ran without its record: log grew by %q", strings.TrimPrefix(got, before))
+	}
+}
+
+// refuseActions makes the database refuse every new incident action, as
+// a full disk would, until allowActions.
+func refuseActions(t *testing.T, db *sql.DB) {
+	t.Helper()
+	stmts := []string{`CREATE TRIGGER refuse BEFORE INSERT ON incident_actions BEGIN SELECT RAISE(ABORT, 'disk full'); END`}
+	if metatest.EngineOf(t) == metatest.Postgres {
+		stmts = []string{
+			`CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$`,
+			`CREATE TRIGGER refuse BEFORE INSERT ON incident_actions FOR EACH ROW EXECUTE FUNCTION refuse()`,
+		}
+	}
+	for _, q := range stmts {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func allowActions(t *testing.T, db *sql.DB) {
+	t.Helper()
+	q := `DROP TRIGGER refuse`
+	if metatest.EngineOf(t) == metatest.Postgres {
+		q += ` ON incident_actions`
+	}
+	if _, err := db.Exec(q); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -50,7 +50,9 @@ type op struct {
 	actor   string
 }
 
-func TestDisableEnable(t *testing.T) {
+func TestDisableEnable(t *testing.T) { metatest.Engines(t, testDisableEnable) }
+
+func testDisableEnable(t *testing.T) {
 	rules := fakeMatcher{{ID: "r1"}, {ID: "r2"}, {ID: "r3"}}
 	tests := []struct {
 		name      string
@@ -129,7 +131,9 @@ func TestDisableEnable(t *testing.T) {
 	}
 }
 
-func TestAuditEntry(t *testing.T) {
+func TestAuditEntry(t *testing.T) { metatest.Engines(t, testAuditEntry) }
+
+func testAuditEntry(t *testing.T) {
 	ctx := context.Background()
 	db := metatest.Open(t)
 	log, err := audit.Open(ctx, db)
@@ -157,7 +161,9 @@ func TestAuditEntry(t *testing.T) {
 
 // TestAuditFailureUndoesChange: a change whose audit entry cannot be
 // written is not made, in the database or in memory.
-func TestAuditFailureUndoesChange(t *testing.T) {
+func TestAuditFailureUndoesChange(t *testing.T) { metatest.Engines(t, testAuditFailureUndoesChange) }
+
+func testAuditFailureUndoesChange(t *testing.T) {
 	ctx := context.Background()
 	db := metatest.Open(t)
 	boom := errors.New("audit log unavailable")
@@ -195,7 +201,9 @@ func TestNoRuleID(t *testing.T) {
 
 // TestConcurrentChanges changes rules from many goroutines while the
 // filter runs; the set in memory ends as the database has it.
-func TestConcurrentChanges(t *testing.T) {
+func TestConcurrentChanges(t *testing.T) { metatest.Engines(t, testConcurrentChanges) }
+
+func testConcurrentChanges(t *testing.T) {
 	ctx := context.Background()
 	db := metatest.Open(t)
 	s, err := Open(ctx, db, Options{})
