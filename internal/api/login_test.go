@@ -17,7 +17,9 @@ import (
 	"github.com/vigilsec/vigil/internal/metrics"
 )
 
-func TestLoginLocks(t *testing.T) {
+func TestLoginLocks(t *testing.T) { metatest.Engines(t, testLoginLocks) }
+
+func testLoginLocks(t *testing.T) {
 	ctx := context.Background()
 	db := metatest.Open(t)
 	as, err := auth.Open(ctx, db)

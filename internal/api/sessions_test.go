@@ -81,7 +81,9 @@ func (f *apiFixture) call(t *testing.T, method, path, token, body string) (int, 
 	return resp.StatusCode, string(b)
 }
 
-func TestSessionsEndpoints(t *testing.T) {
+func TestSessionsEndpoints(t *testing.T) { metatest.Engines(t, testSessionsEndpoints) }
+
+func testSessionsEndpoints(t *testing.T) {
 	f, addSession := newAPIFixture(t)
 	const aliceSecret = "alice-session-secret-0123456789abcdef"
 	alice := addSession(aliceSecret, "alice")
@@ -137,7 +139,9 @@ func TestSessionsEndpoints(t *testing.T) {
 	}
 }
 
-func TestCreateTokenRole(t *testing.T) {
+func TestCreateTokenRole(t *testing.T) { metatest.Engines(t, testCreateTokenRole) }
+
+func testCreateTokenRole(t *testing.T) {
 	f, _ := newAPIFixture(t)
 	tests := []struct {
 		name, body string

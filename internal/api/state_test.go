@@ -99,7 +99,9 @@ func (f *stateFixture) do(t *testing.T, role auth.Role, method, path, body strin
 // TestTriageEndpoints: analysts and admins triage through the API;
 // viewers may not; the answer is the alert with its triage, and the change
 // is what the console's Triager reads.
-func TestTriageEndpoints(t *testing.T) {
+func TestTriageEndpoints(t *testing.T) { metatest.Engines(t, testTriageEndpoints) }
+
+func testTriageEndpoints(t *testing.T) {
 	tests := []struct {
 		name   string
 		role   auth.Role
@@ -173,7 +175,9 @@ func TestTriageEndpoints(t *testing.T) {
 
 // TestTriageAudited: an API change is audited once, under the token's
 // name, by the Triager.
-func TestTriageAudited(t *testing.T) {
+func TestTriageAudited(t *testing.T) { metatest.Engines(t, testTriageAudited) }
+
+func testTriageAudited(t *testing.T) {
 	f := newStateFixture(t)
 	if status, body := f.do(t, auth.RoleAnalyst, "PATCH", "/api/v1/alerts/a1", `{"assignee":"carol"}`); status != 200 {
 		t.Fatalf("PATCH: got HTTP %d: %s", status, body)
@@ -189,7 +193,9 @@ func TestTriageAudited(t *testing.T) {
 
 // TestRuleStateEndpoints: disabling and enabling a rule through the API
 // changes the State the console and the detection path read.
-func TestRuleStateEndpoints(t *testing.T) {
+func TestRuleStateEndpoints(t *testing.T) { metatest.Engines(t, testRuleStateEndpoints) }
+
+func testRuleStateEndpoints(t *testing.T) {
 	tests := []struct {
 		name     string
 		role     auth.Role

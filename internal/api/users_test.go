@@ -15,7 +15,9 @@ import (
 	"github.com/vigilsec/vigil/internal/metrics"
 )
 
-func TestUpdateUser(t *testing.T) {
+func TestUpdateUser(t *testing.T) { metatest.Engines(t, testUpdateUser) }
+
+func testUpdateUser(t *testing.T) {
 	ctx := t.Context()
 	db := metatest.Open(t)
 	as, err := auth.Open(ctx, db)
@@ -42,7 +44,7 @@ func TestUpdateUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now().UnixNano()
-	if _, err := db.Exec(`INSERT INTO console_sessions (id_hash, username, csrf, created, last_seen) VALUES (x'01', 'alice', 'c', ?, ?)`, now, now); err != nil {
+	if _, err := db.Exec(`INSERT INTO console_sessions (id_hash, username, csrf, created, last_seen) VALUES (?, 'alice', 'c', ?, ?)`, []byte{1}, now, now); err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
