@@ -16,12 +16,15 @@ import (
 	"github.com/vigilsec/vigil/internal/audit"
 	"github.com/vigilsec/vigil/internal/detect"
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/meta/metatest"
 	"github.com/vigilsec/vigil/internal/respond"
 	"github.com/vigilsec/vigil/internal/rulestate"
 	"github.com/vigilsec/vigil/internal/sigma"
 )
 
-func TestAlertBulkOperations(t *testing.T) {
+func TestAlertBulkOperations(t *testing.T) { metatest.Engines(t, testAlertBulkOperations) }
+
+func testAlertBulkOperations(t *testing.T) {
 	e := newEnv(t)
 	ids := e.addAlerts(t, 4)
 	c := e.client(t)
@@ -93,7 +96,9 @@ func TestAlertBulkOperations(t *testing.T) {
 
 // TestTriageSharedWithAPI: triage changed outside the console, through a
 // Triager of its own as the API has, shows on the console's alert pages.
-func TestTriageSharedWithAPI(t *testing.T) {
+func TestTriageSharedWithAPI(t *testing.T) { metatest.Engines(t, testTriageSharedWithAPI) }
+
+func testTriageSharedWithAPI(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	ids := e.addAlerts(t, 2)
@@ -178,7 +183,9 @@ func TestDisabledRulesAreFiltered(t *testing.T) {
 // TestRuleStateSharedWithAPI: a rule disabled through the State outside
 // the console (as the API does) shows disabled on the console's pages, and
 // the console's enable button enables it for everyone.
-func TestRuleStateSharedWithAPI(t *testing.T) {
+func TestRuleStateSharedWithAPI(t *testing.T) { metatest.Engines(t, testRuleStateSharedWithAPI) }
+
+func testRuleStateSharedWithAPI(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	rule := builtinRules(t).Set.Rules[0]
@@ -339,7 +346,9 @@ func TestSettingsRoutes(t *testing.T) {
 	}
 }
 
-func TestPlaybookApproval(t *testing.T) {
+func TestPlaybookApproval(t *testing.T) { metatest.Engines(t, testPlaybookApproval) }
+
+func testPlaybookApproval(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	book, err := respond.Parse([]byte(`name: approve-then-comment

@@ -20,6 +20,7 @@ import (
 	"github.com/vigilsec/vigil/internal/audit"
 	"github.com/vigilsec/vigil/internal/auth"
 	"github.com/vigilsec/vigil/internal/incident"
+	"github.com/vigilsec/vigil/internal/meta/metatest"
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/notify"
 	"github.com/vigilsec/vigil/internal/respond"
@@ -64,7 +65,11 @@ type env struct {
 func newEnv(tb testing.TB, opts ...func(*Options)) *env {
 	tb.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, tb.TempDir(), sqlite.Options{})
+	var so sqlite.Options
+	if metatest.EngineOf(tb) == metatest.Postgres {
+		so.Meta = metatest.Open(tb) // in a subtest of metatest.Engines
+	}
+	st, err := sqlite.Open(ctx, tb.TempDir(), so)
 	if err != nil {
 		tb.Fatalf("opening store: %v", err)
 	}

@@ -8,9 +8,13 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/vigilsec/vigil/internal/meta/metatest"
 )
 
-func TestAlertActivity(t *testing.T) {
+func TestAlertActivity(t *testing.T) { metatest.Engines(t, testAlertActivity) }
+
+func testAlertActivity(t *testing.T) {
 	e := newEnv(t)
 	now := e.clock.Now()
 	since := now.Truncate(time.Hour).Add(-(overviewHours - 1) * time.Hour)

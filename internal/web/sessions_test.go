@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/audit"
 	"github.com/vigilsec/vigil/internal/auth"
+	"github.com/vigilsec/vigil/internal/meta/metatest"
 )
 
 // loginAs signs c in as user with a User-Agent, keeps the session's CSRF
@@ -45,7 +46,9 @@ func (c *client) signedOut() bool {
 	return resp.StatusCode == http.StatusSeeOther && strings.HasPrefix(resp.Header.Get("Location"), "/login")
 }
 
-func TestSessionsOnSettings(t *testing.T) {
+func TestSessionsOnSettings(t *testing.T) { metatest.Engines(t, testSessionsOnSettings) }
+
+func testSessionsOnSettings(t *testing.T) {
 	e := newEnv(t)
 	laptop, phone, tablet := e.client(t), e.client(t), e.client(t)
 	idLaptop := laptop.loginAs("analyst", "Laptop Browser/1.0")
@@ -146,7 +149,9 @@ func TestSessionsOnSettings(t *testing.T) {
 	}
 }
 
-func TestSessionSourceAndUserAgent(t *testing.T) {
+func TestSessionSourceAndUserAgent(t *testing.T) { metatest.Engines(t, testSessionSourceAndUserAgent) }
+
+func testSessionSourceAndUserAgent(t *testing.T) {
 	e := newEnv(t)
 	c := e.client(t)
 	// What an HTTP client lets through: tabs, C1 controls, bidirectional

@@ -17,6 +17,7 @@ import (
 	"github.com/vigilsec/vigil/internal/auth"
 	"github.com/vigilsec/vigil/internal/clientip"
 	"github.com/vigilsec/vigil/internal/incident"
+	"github.com/vigilsec/vigil/internal/meta/metatest"
 )
 
 // pages are every console page a GET reaches.
@@ -314,7 +315,9 @@ func TestRolesEnforced(t *testing.T) {
 	}
 }
 
-func TestSessionExpiry(t *testing.T) {
+func TestSessionExpiry(t *testing.T) { metatest.Engines(t, testSessionExpiry) }
+
+func testSessionExpiry(t *testing.T) {
 	e := newEnv(t)
 	c := e.client(t)
 	c.login("viewer")
@@ -441,7 +444,9 @@ func TestLoginBusy(t *testing.T) {
 	}
 }
 
-func TestFailedLoginAudit(t *testing.T) {
+func TestFailedLoginAudit(t *testing.T) { metatest.Engines(t, testFailedLoginAudit) }
+
+func testFailedLoginAudit(t *testing.T) {
 	proxies, err := clientip.New([]string{"127.0.0.1/32", "::1"})
 	if err != nil {
 		t.Fatal(err)
