@@ -98,6 +98,7 @@ func (h *Handlers) otlp(w http.ResponseWriter, r *http.Request) {
 	}
 	base := ingest.Raw{Format: ingest.FormatJSON, Input: InputOTLP, Received: time.Now(), Peer: r.RemoteAddr, Tags: h.tags(p)}
 	msgs, err := d.messages(base, otlpMaxEvents(h.cfg.MaxBodySize))
+	d.release()
 	if err != nil {
 		status := statusOf(err)
 		h.stats.Rejected(InputOTLP, rejectReason(status), 1)
@@ -111,8 +112,8 @@ func (h *Handlers) otlp(w http.ResponseWriter, r *http.Request) {
 		otlpFail(w, ct, statusOf(err), err.Error())
 		return
 	}
-	// An ExportLogsServiceResponse with an empty partial_success, as the
-	// collector's own receiver answers.
+	// An ExportLogsServiceResponse with an empty partial_success (what
+	// pdata's ExportResponse encodes to).
 	out := otlpOKProto
 	if ct == ctJSON {
 		out = otlpOKJSON
@@ -127,7 +128,8 @@ var (
 	otlpOKJSON  = []byte(`{"partialSuccess":{}}`)
 )
 
-// decodeOTLP decodes a request body in either encoding.
+// decodeOTLP decodes a request body in either encoding. The caller
+// releases the result once done with it.
 func decodeOTLP(body []byte, ct string) (*otlpLogs, error) {
 	if ct == ctJSON {
 		d, err := decodeOTLPJSON(body)

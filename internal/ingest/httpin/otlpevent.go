@@ -26,11 +26,17 @@ func otlpMaxEvents(maxBody int64) int {
 	return int(max(4*maxBody, 64<<20))
 }
 
+// otlpEventOverhead is what each event counts toward the bound beside its
+// bytes: its message header, so that many tiny events are bounded too.
+const otlpEventOverhead = 128
+
 // messages turns every log record into a FormatJSON message (see
-// appendRecord), failing with errTooLarge once they pass limit bytes.
+// appendRecord), failing with errTooLarge once they pass limit bytes
+// (counting otlpEventOverhead per event).
 func (d *otlpLogs) messages(base ingest.Raw, limit int) ([]ingest.Raw, error) {
 	msgs := make([]ingest.Raw, 0, len(d.records))
-	w := flatWriter{limit: limit}
+	w := &d.w
+	w.total, w.limit, w.over = 0, limit, false
 	for _, rl := range d.resources {
 		scopes := d.scopes[rl.first:rl.end]
 		// With no scope_logs, a protobuf request's deprecated_scope_logs
@@ -43,8 +49,8 @@ func (d *otlpLogs) messages(base ingest.Raw, limit int) ([]ingest.Raw, error) {
 			}
 			for j := sc.first; j < sc.end; j++ {
 				w.reset()
-				d.appendRecord(&w, rl.attrs, sc, &d.records[j])
-				w.total += len(w.b)
+				d.appendRecord(w, rl.attrs, sc, &d.records[j])
+				w.total += len(w.b) + otlpEventOverhead
 				if w.over || w.total > limit {
 					return nil, fmt.Errorf("%w: the log records make more than %d bytes of events; send fewer per request", errTooLarge, limit)
 				}
@@ -90,12 +96,12 @@ func (d *otlpLogs) appendRecord(w *flatWriter, res int32, sc *otlpScope, lr *otl
 		w.name = append(w.name[:0], "otel.body."...)
 		d.flatMap(w, lr.body.list, 0)
 	case kindStr:
-		w.str("message", lr.body.s)
+		w.str("message", d.text(lr.body.s))
 	default:
 		w.tmp = d.appendAsString(w.tmp[:0], lr.body)
 		w.str("message", w.tmp)
 	}
-	lvl := lr.severityText
+	lvl := d.text(lr.severityText)
 	if len(lvl) == 0 {
 		lvl = []byte(severityName(lr.severity))
 	}
@@ -109,8 +115,8 @@ func (d *otlpLogs) appendRecord(w *flatWriter, res int32, sc *otlpScope, lr *otl
 	if lr.spanID != [8]byte{} && w.key([]byte("span.id")) {
 		w.b = appendHex(w.b, lr.spanID[:])
 	}
-	w.str("otel.scope.name", sc.name)
-	w.str("otel.scope.version", sc.version)
+	w.str("otel.scope.name", d.text(sc.name))
+	w.str("otel.scope.version", d.text(sc.version))
 	w.name = w.name[:0]
 	d.flatMap(w, lr.attrs, 0)
 	w.name = w.name[:0]
@@ -133,7 +139,7 @@ func (d *otlpLogs) flatMap(w *flatWriter, l int32, depth int) {
 	prefix := len(w.name)
 	for i := d.lists[l].head; i >= 0 && !w.over; i = d.nodes[i].next {
 		n := &d.nodes[i]
-		w.name = append(w.name[:prefix], n.key...)
+		w.name = append(w.name[:prefix], d.text(n.key)...)
 		switch {
 		case n.val.kind == kindEmpty:
 		case n.val.kind == kindMap && depth < maxFlatDepth:
@@ -169,7 +175,7 @@ func (w *flatWriter) reset() {
 // key writes the member name k and reports true, or reports false if k
 // was already written (or the writer is over its limit).
 func (w *flatWriter) key(k []byte) bool {
-	if w.total+len(w.b) > w.limit {
+	if w.total+len(w.b)+otlpEventOverhead > w.limit {
 		w.over = true
 	}
 	if w.over || !w.seen.add(k) {
@@ -221,7 +227,7 @@ func severityName(n int32) string {
 func (d *otlpLogs) appendScalar(b []byte, tmp *[]byte, v otlpValue) []byte {
 	switch v.kind {
 	case kindStr:
-		return event.AppendString(b, unsafeString(v.s))
+		return event.AppendString(b, unsafeString(d.text(v.s)))
 	case kindInt:
 		return strconv.AppendInt(b, int64(v.n), 10)
 	case kindDouble:
@@ -234,7 +240,7 @@ func (d *otlpLogs) appendScalar(b []byte, tmp *[]byte, v otlpValue) []byte {
 		return strconv.AppendBool(b, v.n != 0)
 	case kindBytes:
 		b = append(b, '"')
-		b = base64.StdEncoding.AppendEncode(b, v.s)
+		b = base64.StdEncoding.AppendEncode(b, d.text(v.s))
 		return append(b, '"')
 	case kindArray:
 		b = append(b, '[')
@@ -265,7 +271,7 @@ func (d *otlpLogs) appendScalar(b []byte, tmp *[]byte, v otlpValue) []byte {
 func (d *otlpLogs) appendAsString(b []byte, v otlpValue) []byte {
 	switch v.kind {
 	case kindStr:
-		return append(b, v.s...)
+		return append(b, d.text(v.s)...)
 	case kindBool:
 		return strconv.AppendBool(b, v.n != 0)
 	case kindDouble:
@@ -273,7 +279,7 @@ func (d *otlpLogs) appendAsString(b []byte, v otlpValue) []byte {
 	case kindInt:
 		return strconv.AppendInt(b, int64(v.n), 10)
 	case kindBytes:
-		return base64.StdEncoding.AppendEncode(b, v.s)
+		return base64.StdEncoding.AppendEncode(b, d.text(v.s))
 	case kindMap, kindArray:
 		start := len(b)
 		b, ok := d.appendJSON(b, v)
@@ -295,7 +301,7 @@ func (d *otlpLogs) appendJSON(b []byte, v otlpValue) ([]byte, bool) {
 	case kindEmpty:
 		return append(b, "null"...), true
 	case kindStr:
-		return appendJSONString(b, v.s), true
+		return appendJSONString(b, d.text(v.s)), true
 	case kindBool:
 		return strconv.AppendBool(b, v.n != 0), true
 	case kindInt:
@@ -307,11 +313,12 @@ func (d *otlpLogs) appendJSON(b []byte, v otlpValue) ([]byte, bool) {
 		}
 		return append(b, float64AsString(f)...), true
 	case kindBytes:
-		if len(v.s) == 0 {
+		raw := d.text(v.s)
+		if len(raw) == 0 {
 			return append(b, "null"...), true
 		}
 		b = append(b, '"')
-		b = base64.StdEncoding.AppendEncode(b, v.s)
+		b = base64.StdEncoding.AppendEncode(b, raw)
 		return append(b, '"'), true
 	case kindArray:
 		b = append(b, '[')
@@ -332,18 +339,18 @@ func (d *otlpLogs) appendJSON(b []byte, v otlpValue) ([]byte, bool) {
 	for i := d.lists[v.list].head; i >= 0; i = d.nodes[i].next {
 		members = append(members, &d.nodes[i])
 	}
-	slices.SortStableFunc(members, func(x, y *otlpNode) int { return bytes.Compare(x.key, y.key) })
+	slices.SortStableFunc(members, func(x, y *otlpNode) int { return bytes.Compare(d.text(x.key), d.text(y.key)) })
 	b = append(b, '{')
 	first := true
 	for i, m := range members {
-		if i+1 < len(members) && bytes.Equal(m.key, members[i+1].key) {
+		if i+1 < len(members) && bytes.Equal(d.text(m.key), d.text(members[i+1].key)) {
 			continue
 		}
 		if !first {
 			b = append(b, ',')
 		}
 		first = false
-		b = appendJSONString(b, m.key)
+		b = appendJSONString(b, d.text(m.key))
 		b = append(b, ':')
 		var ok bool
 		if b, ok = d.appendJSON(b, m.val); !ok {

@@ -184,15 +184,33 @@ func (r *jsonReader) str() ([]byte, error) {
 	if err != nil || !escaped {
 		return raw, err
 	}
-	return unescape(raw), nil
+	return appendUnescaped(make([]byte, 0, len(raw)), raw), nil
 }
 
-// unescape decodes the escapes of a string rawStr has checked. UTF-16
-// surrogates that do not pair become U+FFFD, the way the OTLP collector's
-// JSON decoder (json-iterator) does it, so that attribute names compare
-// the same.
-func unescape(raw []byte) []byte {
-	out := make([]byte, 0, len(raw))
+// textSpan reads a string field (null reads as empty) into d: a span of
+// the body, or of d.extra if it has escapes.
+func (r *jsonReader) textSpan(d *otlpLogs) (span, error) {
+	switch r.peek() {
+	case '"':
+		start := r.pos + 1
+		raw, escaped, err := r.rawStr()
+		if err != nil || !escaped {
+			return span{uint32(start), uint32(start + len(raw))}, err
+		}
+		off := len(d.extra)
+		d.extra = appendUnescaped(d.extra, raw)
+		return span{uint32(off) | extraBit, uint32(len(d.extra))}, nil
+	case 'n':
+		return span{}, r.literal("null")
+	}
+	return span{}, r.unexpected("a string")
+}
+
+// appendUnescaped appends the decoded escapes of a string rawStr has
+// checked. UTF-16 surrogates that do not pair become U+FFFD, the way the
+// OTLP collector's JSON decoder (json-iterator) does it, so that
+// attribute names compare the same.
+func appendUnescaped(out, raw []byte) []byte {
 	u4 := func(i int) rune {
 		return unhex(raw[i])<<12 | unhex(raw[i+1])<<8 | unhex(raw[i+2])<<4 | unhex(raw[i+3])
 	}
@@ -456,14 +474,14 @@ func (r *jsonReader) id(dst []byte) error {
 	return nil
 }
 
-// base64Bytes reads a bytes field.
-func (r *jsonReader) base64Bytes() ([]byte, error) {
+// base64Bytes reads a bytes field into d.extra.
+func (r *jsonReader) base64Bytes(d *otlpLogs) (span, error) {
 	if r.peek() != '"' {
-		return nil, r.unexpected("a base64 string")
+		return span{}, r.unexpected("a base64 string")
 	}
 	raw, escaped, err := r.rawStr()
 	if err != nil || len(raw) == 0 {
-		return nil, err
+		return span{}, err
 	}
 	if !escaped {
 		enc := base64.StdEncoding
@@ -473,31 +491,41 @@ func (r *jsonReader) base64Bytes() ([]byte, error) {
 		if len(raw)%4 != 0 {
 			enc = enc.WithPadding(base64.NoPadding)
 		}
-		out := make([]byte, enc.DecodedLen(len(raw)))
-		n, err := enc.Decode(out, raw)
-		if err == nil {
-			return out[:n], nil
+		off := len(d.extra)
+		if d.extra, err = enc.AppendDecode(d.extra, raw); err == nil {
+			return span{uint32(off) | extraBit, uint32(len(d.extra))}, nil
 		}
+		d.extra = d.extra[:off]
 	}
-	return nil, r.errorf("bytes value: invalid base64")
+	return span{}, r.errorf("bytes value: invalid base64")
 }
 
 // decodeOTLPJSON decodes an ExportLogsServiceRequest in OTLP/JSON.
 func decodeOTLPJSON(body []byte) (*otlpLogs, error) {
-	d := &otlpLogs{}
-	r := &jsonReader{b: body}
+	d, err := getLogs(body)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.jsonRequest(&jsonReader{b: body}); err != nil {
+		d.release()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *otlpLogs) jsonRequest(r *jsonReader) error {
 	if r.peek(); r.pos == len(r.b) {
-		return nil, errNoData
+		return errNoData
 	}
 	null, err := r.open('{')
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for first, n := true, 0; !null; {
 		key, more, err := r.member(&first)
 		if err != nil || !more {
 			if err != nil {
-				return nil, err
+				return err
 			}
 			break
 		}
@@ -514,13 +542,13 @@ func decodeOTLPJSON(body []byte) (*otlpLogs, error) {
 			err = r.skip()
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if r.peek(); r.pos != len(r.b) {
-		return nil, r.errorf("data after the json value")
+		return r.errorf("data after the json value")
 	}
-	return d, nil
+	return nil
 }
 
 // array calls fn for each element of an array field (null is empty); fn
@@ -643,9 +671,9 @@ func (d *otlpLogs) jsonScopeLogs(r *jsonReader, deprecated bool) error {
 				var err error
 				switch string(key) {
 				case "name":
-					sc.name, err = r.text()
+					sc.name, err = r.textSpan(d)
 				case "version":
-					sc.version, err = r.text()
+					sc.version, err = r.textSpan(d)
 				case "attributes":
 					// Checked, not written to events.
 					if err = d.jsonKeyValues(r, d.newList()); err != nil {
@@ -689,7 +717,7 @@ func (d *otlpLogs) jsonLogRecord(r *jsonReader) error {
 		case "severityNumber", "severity_number":
 			lr.severity, err = r.severity()
 		case "severityText", "severity_text":
-			lr.severityText, err = r.text()
+			lr.severityText, err = r.textSpan(d)
 		case "body":
 			if lr.body, err = d.jsonAnyValue(r, lr.body); err != nil {
 				err = fmt.Errorf("body: %w", err)
@@ -717,13 +745,13 @@ func (d *otlpLogs) jsonLogRecord(r *jsonReader) error {
 
 // jsonKeyValue reads a KeyValue and appends it to list l.
 func (d *otlpLogs) jsonKeyValue(r *jsonReader, l int32) error {
-	var key []byte
+	var key span
 	var v otlpValue
 	err := r.object(func(k []byte) error {
 		var err error
 		switch string(k) {
 		case "key":
-			key, err = r.text()
+			key, err = r.textSpan(d)
 		case "value":
 			if v, err = d.jsonAnyValue(r, v); err != nil {
 				err = fmt.Errorf("value: %w", err)
@@ -749,8 +777,8 @@ func (d *otlpLogs) jsonAnyValue(r *jsonReader, v otlpValue) (otlpValue, error) {
 		var err error
 		switch string(key) {
 		case "stringValue", "string_value":
-			var s []byte
-			s, err = r.text()
+			var s span
+			s, err = r.textSpan(d)
 			v = otlpValue{kind: kindStr, s: s}
 		case "boolValue", "bool_value":
 			var b bool
@@ -778,7 +806,7 @@ func (d *otlpLogs) jsonAnyValue(r *jsonReader, v otlpValue) (otlpValue, error) {
 					if err != nil {
 						return fmt.Errorf("arrayValue.values[%d]: %w", d.lists[v.list].n, err)
 					}
-					d.push(v.list, nil, e)
+					d.push(v.list, span{}, e)
 					return nil
 				})
 			})
@@ -794,8 +822,8 @@ func (d *otlpLogs) jsonAnyValue(r *jsonReader, v otlpValue) (otlpValue, error) {
 				return nil
 			})
 		case "bytesValue", "bytes_value":
-			var b []byte
-			b, err = r.base64Bytes()
+			var b span
+			b, err = r.base64Bytes(d)
 			v = otlpValue{kind: kindBytes, s: b}
 		case "stringValueStrindex", "string_value_strindex":
 			// An index into a profiles dictionary that logs do not

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"sync"
 )
 
 // This file decodes an OTLP ExportLogsServiceRequest straight from the
@@ -28,21 +29,29 @@ const (
 	kindMap
 )
 
-// otlpValue is a decoded AnyValue. Strings and bytes point into the
-// request body (or, for JSON strings with escapes, into a copy).
+// span locates a string or bytes value: src[off:end] in the request body,
+// or, with extraBit set in off, in otlpLogs.extra (JSON strings with
+// escapes, base64 bytes). Spans keep the arenas free of pointers, so that
+// the garbage collector does not scan them and a pooled arena does not
+// keep an old body alive.
+type span struct{ off, end uint32 }
+
+const extraBit = 1 << 31
+
+// otlpValue is a decoded AnyValue.
 type otlpValue struct {
 	kind valueKind
-	s    []byte // kindStr, kindBytes
-	n    uint64 // kindBool (0 or 1), kindInt (int64 bits), kindDouble (float64 bits)
 	list int32  // kindArray, kindMap: index in otlpLogs.lists
+	s    span   // kindStr, kindBytes
+	n    uint64 // kindBool (0 or 1), kindInt (int64 bits), kindDouble (float64 bits)
 }
 
 // otlpNode is one member of an attribute list, a kvlist or an array
 // (whose members have no key).
 type otlpNode struct {
-	key  []byte
-	val  otlpValue
+	key  span
 	next int32 // next member of the same list, or -1
+	val  otlpValue
 }
 
 // otlpList is a linked list of nodes: members of nested values are
@@ -57,7 +66,7 @@ type otlpList struct {
 type otlpRecord struct {
 	time, observed uint64
 	severity       int32
-	severityText   []byte
+	severityText   span
 	body           otlpValue
 	traceID        [16]byte
 	spanID         [8]byte
@@ -67,7 +76,7 @@ type otlpRecord struct {
 // otlpScope is a decoded ScopeLogs; its records are
 // otlpLogs.records[first:end].
 type otlpScope struct {
-	name, version []byte
+	name, version span
 	first, end    int32
 	deprecated    bool // from ResourceLogs.deprecated_scope_logs
 }
@@ -83,13 +92,57 @@ type otlpResource struct {
 	migrate bool
 }
 
-// otlpLogs is a decoded ExportLogsServiceRequest, kept in flat arenas.
+// otlpLogs is a decoded ExportLogsServiceRequest, kept in flat arenas
+// that are reused from request to request (see getLogs).
 type otlpLogs struct {
+	src       []byte // the request body
+	extra     []byte
 	resources []otlpResource
 	scopes    []otlpScope
 	records   []otlpRecord
 	lists     []otlpList
 	nodes     []otlpNode
+	w         flatWriter // scratch for messages
+}
+
+var logsPool = sync.Pool{New: func() any { return new(otlpLogs) }}
+
+// maxPooledNodes bounds the arenas kept for reuse: a rare huge request
+// should not hold its memory for good.
+const maxPooledNodes = 1 << 16
+
+// getLogs returns empty arenas for decoding body, which must be shorter
+// than extraBit.
+func getLogs(body []byte) (*otlpLogs, error) {
+	if len(body) >= extraBit {
+		return nil, fmt.Errorf("body of %d bytes: the decoder takes less than %d", len(body), extraBit)
+	}
+	d := logsPool.Get().(*otlpLogs)
+	d.src = body
+	return d, nil
+}
+
+// release empties d and returns it to the pool.
+func (d *otlpLogs) release() {
+	if cap(d.nodes) > maxPooledNodes || cap(d.records) > maxPooledNodes || cap(d.extra) > 64*maxPooledNodes || cap(d.w.b) > 64*maxPooledNodes {
+		return
+	}
+	d.src = nil
+	d.extra = d.extra[:0]
+	d.resources = d.resources[:0]
+	d.scopes = d.scopes[:0]
+	d.records = d.records[:0]
+	d.lists = d.lists[:0]
+	d.nodes = d.nodes[:0]
+	logsPool.Put(d)
+}
+
+// text returns the bytes sp locates.
+func (d *otlpLogs) text(sp span) []byte {
+	if sp.off&extraBit != 0 {
+		return d.extra[sp.off&^extraBit : sp.end]
+	}
+	return d.src[sp.off:sp.end]
 }
 
 // newList starts an empty list and returns its index.
@@ -99,7 +152,7 @@ func (d *otlpLogs) newList() int32 {
 }
 
 // push appends a member to list l.
-func (d *otlpLogs) push(l int32, key []byte, v otlpValue) {
+func (d *otlpLogs) push(l int32, key span, v otlpValue) {
 	i := int32(len(d.nodes))
 	d.nodes = append(d.nodes, otlpNode{key: key, val: v, next: -1})
 	ls := &d.lists[l]
@@ -126,15 +179,21 @@ const (
 	wireI32    = 5
 )
 
-// pbReader reads the fields of one protobuf message.
+// pbReader reads the fields of one protobuf message, b[pos:end].
+// Offsets in errors are from the start of the body.
 type pbReader struct {
-	b   []byte
-	pos int
+	b        []byte
+	pos, end int
+}
+
+// reader returns a reader of the message at sp.
+func (d *otlpLogs) reader(sp span) pbReader {
+	return pbReader{b: d.src, pos: int(sp.off), end: int(sp.end)}
 }
 
 // next reads the next field's tag.
 func (r *pbReader) next() (field int32, wire int, err error) {
-	tag, n := binary.Uvarint(r.b[r.pos:])
+	tag, n := binary.Uvarint(r.b[r.pos:r.end])
 	if n <= 0 {
 		return 0, 0, fmt.Errorf("offset %d: malformed field tag", r.pos)
 	}
@@ -147,7 +206,7 @@ func (r *pbReader) next() (field int32, wire int, err error) {
 }
 
 func (r *pbReader) varint() (uint64, error) {
-	v, n := binary.Uvarint(r.b[r.pos:])
+	v, n := binary.Uvarint(r.b[r.pos:r.end])
 	if n <= 0 {
 		return 0, fmt.Errorf("offset %d: malformed varint", r.pos)
 	}
@@ -156,7 +215,7 @@ func (r *pbReader) varint() (uint64, error) {
 }
 
 func (r *pbReader) fixed64() (uint64, error) {
-	if len(r.b)-r.pos < 8 {
+	if r.end-r.pos < 8 {
 		return 0, fmt.Errorf("offset %d: truncated fixed64", r.pos)
 	}
 	v := binary.LittleEndian.Uint64(r.b[r.pos:])
@@ -164,14 +223,14 @@ func (r *pbReader) fixed64() (uint64, error) {
 	return v, nil
 }
 
-func (r *pbReader) bytes() ([]byte, error) {
-	l, n := binary.Uvarint(r.b[r.pos:])
-	if n <= 0 || l > uint64(len(r.b)-r.pos-n) {
-		return nil, fmt.Errorf("offset %d: malformed length", r.pos)
+func (r *pbReader) bytes() (span, error) {
+	l, n := binary.Uvarint(r.b[r.pos:r.end])
+	if n <= 0 || l > uint64(r.end-r.pos-n) {
+		return span{}, fmt.Errorf("offset %d: malformed length", r.pos)
 	}
 	start := r.pos + n
 	r.pos = start + int(l)
-	return r.b[start:r.pos:r.pos], nil
+	return span{uint32(start), uint32(r.pos)}, nil
 }
 
 // skip passes over a field of a wire type the message does not use.
@@ -189,7 +248,7 @@ func (r *pbReader) skip(wire int) error {
 		_, err := r.bytes()
 		return err
 	case wireI32:
-		if len(r.b)-r.pos < 4 {
+		if r.end-r.pos < 4 {
 			return fmt.Errorf("offset %d: truncated fixed32", r.pos)
 		}
 		r.pos += 4
@@ -208,9 +267,9 @@ func (r *pbReader) want(field int32, wire, want int) error {
 
 // field reads a field of a known number: its wire type must be want;
 // varint and fixed64 values come back in v, length-delimited ones in b.
-func (r *pbReader) field(field int32, wire, want int) (v uint64, b []byte, err error) {
+func (r *pbReader) field(field int32, wire, want int) (v uint64, b span, err error) {
 	if err := r.want(field, wire, want); err != nil {
-		return 0, nil, err
+		return 0, span{}, err
 	}
 	switch want {
 	case wireVarint:
@@ -227,39 +286,50 @@ func (r *pbReader) field(field int32, wire, want int) (v uint64, b []byte, err e
 
 // decodeOTLPProto decodes an ExportLogsServiceRequest.
 func decodeOTLPProto(body []byte) (*otlpLogs, error) {
-	d := &otlpLogs{}
-	r := pbReader{b: body}
-	for n := 0; r.pos < len(r.b); {
+	d, err := getLogs(body)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.request(); err != nil {
+		d.release()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *otlpLogs) request() error {
+	r := pbReader{b: d.src, end: len(d.src)}
+	for n := 0; r.pos < r.end; {
 		f, w, err := r.next()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if f != 1 {
 			if err := r.skip(w); err != nil {
-				return nil, err
+				return err
 			}
 			continue
 		}
 		_, b, err := r.field(f, w, wireLen)
 		if err != nil {
-			return nil, fmt.Errorf("resource_logs: %w", err)
+			return fmt.Errorf("resource_logs: %w", err)
 		}
 		if err := d.resourceLogs(b, 1); err != nil {
-			return nil, fmt.Errorf("resource_logs[%d]: %w", n, err)
+			return fmt.Errorf("resource_logs[%d]: %w", n, err)
 		}
 		n++
 	}
-	return d, nil
+	return nil
 }
 
-func (d *otlpLogs) resourceLogs(b []byte, depth int) error {
+func (d *otlpLogs) resourceLogs(m span, depth int) error {
 	if depth > maxProtoDepth {
 		return errProtoTooDeep
 	}
 	rl := otlpResource{attrs: d.newList(), first: int32(len(d.scopes)), migrate: true}
-	r := pbReader{b: b}
+	r := d.reader(m)
 	scopes, deprecated := 0, 0
-	for r.pos < len(r.b) {
+	for r.pos < r.end {
 		f, w, err := r.next()
 		if err != nil {
 			return err
@@ -306,12 +376,12 @@ func (d *otlpLogs) resourceLogs(b []byte, depth int) error {
 	return nil
 }
 
-func (d *otlpLogs) resource(b []byte, attrs int32, depth int) error {
+func (d *otlpLogs) resource(m span, attrs int32, depth int) error {
 	if depth > maxProtoDepth {
 		return errProtoTooDeep
 	}
-	r := pbReader{b: b}
-	for r.pos < len(r.b) {
+	r := d.reader(m)
+	for r.pos < r.end {
 		f, w, err := r.next()
 		if err != nil {
 			return err
@@ -332,7 +402,7 @@ func (d *otlpLogs) resource(b []byte, attrs int32, depth int) error {
 		case 3: // entity_refs
 			_, sub, err := r.field(f, w, wireLen)
 			if err == nil {
-				err = entityRef(sub)
+				err = d.entityRef(sub)
 			}
 			if err != nil {
 				return fmt.Errorf("entity_refs: %w", err)
@@ -347,9 +417,9 @@ func (d *otlpLogs) resource(b []byte, attrs int32, depth int) error {
 }
 
 // entityRef checks an EntityRef, which events do not use.
-func entityRef(b []byte) error {
-	r := pbReader{b: b}
-	for r.pos < len(r.b) {
+func (d *otlpLogs) entityRef(m span) error {
+	r := d.reader(m)
+	for r.pos < r.end {
 		f, w, err := r.next()
 		if err != nil {
 			return err
@@ -367,15 +437,15 @@ func entityRef(b []byte) error {
 	return nil
 }
 
-func (d *otlpLogs) scopeLogs(b []byte, deprecated bool, depth int) error {
+func (d *otlpLogs) scopeLogs(m span, deprecated bool, depth int) error {
 	if depth > maxProtoDepth {
 		return errProtoTooDeep
 	}
 	// Records are appended to d.records as they come, so the scope's own
 	// entry is added once they are all in.
 	sc := otlpScope{first: int32(len(d.records)), deprecated: deprecated}
-	r := pbReader{b: b}
-	for n := 0; r.pos < len(r.b); {
+	r := d.reader(m)
+	for n := 0; r.pos < r.end; {
 		f, w, err := r.next()
 		if err != nil {
 			return err
@@ -413,13 +483,13 @@ func (d *otlpLogs) scopeLogs(b []byte, deprecated bool, depth int) error {
 	return nil
 }
 
-func (d *otlpLogs) scope(b []byte, sc *otlpScope, depth int) error {
+func (d *otlpLogs) scope(m span, sc *otlpScope, depth int) error {
 	if depth > maxProtoDepth {
 		return errProtoTooDeep
 	}
 	var attrs int32 = -1
-	r := pbReader{b: b}
-	for r.pos < len(r.b) {
+	r := d.reader(m)
+	for r.pos < r.end {
 		f, w, err := r.next()
 		if err != nil {
 			return err
@@ -459,13 +529,13 @@ func (d *otlpLogs) scope(b []byte, sc *otlpScope, depth int) error {
 	return nil
 }
 
-func (d *otlpLogs) logRecord(b []byte, depth int) error {
+func (d *otlpLogs) logRecord(m span, depth int) error {
 	if depth > maxProtoDepth {
 		return errProtoTooDeep
 	}
 	lr := otlpRecord{attrs: d.newList()}
-	r := pbReader{b: b}
-	for r.pos < len(r.b) {
+	r := d.reader(m)
+	for r.pos < r.end {
 		f, w, err := r.next()
 		if err != nil {
 			return err
@@ -527,13 +597,13 @@ func (d *otlpLogs) logRecord(b []byte, depth int) error {
 				dst = lr.spanID[:]
 			}
 			// An empty id clears the field, as pdata's decoder does.
-			switch len(id) {
+			switch b := d.text(id); len(b) {
 			case 0:
 				clear(dst)
 			case len(dst):
-				copy(dst, id)
+				copy(dst, b)
 			default:
-				return fmt.Errorf("field %d: id of %d bytes, want %d", f, len(id), len(dst))
+				return fmt.Errorf("field %d: id of %d bytes, want %d", f, len(b), len(dst))
 			}
 		case 12: // event_name
 			if _, _, err := r.field(f, w, wireLen); err != nil {
@@ -550,14 +620,14 @@ func (d *otlpLogs) logRecord(b []byte, depth int) error {
 }
 
 // keyValue decodes a KeyValue and appends it to list l.
-func (d *otlpLogs) keyValue(b []byte, l int32, depth int) error {
+func (d *otlpLogs) keyValue(m span, l int32, depth int) error {
 	if depth > maxProtoDepth {
 		return errProtoTooDeep
 	}
-	var key []byte
+	var key span
 	var v otlpValue
-	r := pbReader{b: b}
-	for r.pos < len(r.b) {
+	r := d.reader(m)
+	for r.pos < r.end {
 		f, w, err := r.next()
 		if err != nil {
 			return err
@@ -593,12 +663,12 @@ func (d *otlpLogs) keyValue(b []byte, l int32, depth int) error {
 
 // anyValue decodes an AnyValue into v, which holds the value of earlier
 // occurrences of the same field: each oneof member replaces it.
-func (d *otlpLogs) anyValue(b []byte, v otlpValue, depth int) (otlpValue, error) {
+func (d *otlpLogs) anyValue(m span, v otlpValue, depth int) (otlpValue, error) {
 	if depth > maxProtoDepth {
 		return v, errProtoTooDeep
 	}
-	r := pbReader{b: b}
-	for r.pos < len(r.b) {
+	r := d.reader(m)
+	for r.pos < r.end {
 		f, w, err := r.next()
 		if err != nil {
 			return v, err
@@ -666,13 +736,13 @@ func (d *otlpLogs) anyValue(b []byte, v otlpValue, depth int) (otlpValue, error)
 	return v, nil
 }
 
-func (d *otlpLogs) arrayValue(b []byte, depth int) (otlpValue, error) {
+func (d *otlpLogs) arrayValue(m span, depth int) (otlpValue, error) {
 	v := otlpValue{kind: kindArray, list: d.newList()}
 	if depth > maxProtoDepth {
 		return v, errProtoTooDeep
 	}
-	r := pbReader{b: b}
-	for r.pos < len(r.b) {
+	r := d.reader(m)
+	for r.pos < r.end {
 		f, w, err := r.next()
 		if err != nil {
 			return v, err
@@ -691,18 +761,18 @@ func (d *otlpLogs) arrayValue(b []byte, depth int) (otlpValue, error) {
 		if err != nil {
 			return v, fmt.Errorf("values[%d]: %w", d.lists[v.list].n, err)
 		}
-		d.push(v.list, nil, e)
+		d.push(v.list, span{}, e)
 	}
 	return v, nil
 }
 
-func (d *otlpLogs) kvList(b []byte, depth int) (otlpValue, error) {
+func (d *otlpLogs) kvList(m span, depth int) (otlpValue, error) {
 	v := otlpValue{kind: kindMap, list: d.newList()}
 	if depth > maxProtoDepth {
 		return v, errProtoTooDeep
 	}
-	r := pbReader{b: b}
-	for r.pos < len(r.b) {
+	r := d.reader(m)
+	for r.pos < r.end {
 		f, w, err := r.next()
 		if err != nil {
 			return v, err

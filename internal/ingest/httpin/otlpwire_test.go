@@ -28,6 +28,7 @@ func newEvents(body []byte, ct string, limit int) ([]string, error) {
 		return nil, err
 	}
 	msgs, err := d.messages(ingest.Raw{}, limit)
+	d.release()
 	if err != nil {
 		return nil, err
 	}
@@ -555,4 +556,154 @@ func FuzzOTLPJSON(f *testing.F) {
 			t.Fatalf("refused valid JSON pdata accepts: %v", err)
 		}
 	})
+}
+
+// TestOTLPBounds hits each bound of the decoder and of the events it
+// writes, at the limit and one past it.
+func TestOTLPBounds(t *testing.T) {
+	t.Run("protobuf depth", func(t *testing.T) {
+		// An AnyValue nesting n arrays, and a record attribute holding it.
+		value := func(n int) []byte {
+			v := pbStr(1, "leaf")
+			for range n {
+				v = pbMsg(5, pbMsg(1, v))
+			}
+			return v
+		}
+		nested := func(n int) []byte { return pbRecords(nil, pbKV(6, "a", value(n))) }
+		// The deepest the old walker accepted.
+		n := 0
+		for pdataCheckProtoDepth(nested(n+1)) == nil {
+			n++
+		}
+		if _, err := newEvents(nested(n), ctProtobuf, math.MaxInt); err != nil {
+			t.Errorf("%d nested arrays: got %v, want them accepted", n, err)
+		}
+		_, err := newEvents(nested(n+1), ctProtobuf, math.MaxInt)
+		if !errors.Is(err, errProtoTooDeep) {
+			t.Errorf("%d nested arrays: got %v, want %v", n+1, err, errProtoTooDeep)
+		}
+		// deprecated_scope_logs, which the old walker did not look into
+		// (pdata's decoder, which recurses, then took any depth).
+		deep := pbMsg(1, pbMsg(1000, pbMsg(2, pbKV(6, "a", value(n+1)))))
+		if _, err := newEvents(deep, ctProtobuf, math.MaxInt); !errors.Is(err, errProtoTooDeep) {
+			t.Errorf("deprecated scope logs: got %v, want %v", err, errProtoTooDeep)
+		}
+		if _, err := oldEvents(deep, ctProtobuf); err != nil {
+			t.Errorf("deprecated scope logs: pdata path got %v, want it accepted", err)
+		}
+	})
+	t.Run("json depth", func(t *testing.T) {
+		// The request object is level 1: an unknown member holding k
+		// nested arrays reaches level k+1.
+		nested := func(k int) []byte {
+			return []byte(`{"x":` + strings.Repeat("[", k) + strings.Repeat("]", k) + `}`)
+		}
+		if _, err := newEvents(nested(MaxDepth-1), ctJSON, math.MaxInt); err != nil {
+			t.Errorf("depth %d: got %v, want it accepted", MaxDepth, err)
+		}
+		if _, err := newEvents(nested(MaxDepth), ctJSON, math.MaxInt); !errors.Is(err, errTooDeep) {
+			t.Errorf("depth %d: got %v, want %v", MaxDepth+1, err, errTooDeep)
+		}
+	})
+	t.Run("flattened depth", func(t *testing.T) {
+		// Maps nested maxFlatDepth deep are flattened; one more level is
+		// written as JSON text.
+		nested := func(n int) []byte {
+			v := pbStr(1, "leaf")
+			for i := n; i > 0; i-- {
+				v = pbMsg(6, pbKV(1, fmt.Sprint(i), v))
+			}
+			return pbRecords(nil, pbKV(6, "m", v))
+		}
+		for _, tt := range []struct {
+			levels int
+			want   string
+		}{
+			{maxFlatDepth, `{"otel.scope.name":"s","m.1.2.3.4.5.6.7.8.9.10.11.12.13.14.15.16":"leaf"}`},
+			{maxFlatDepth + 1, `{"otel.scope.name":"s","m.1.2.3.4.5.6.7.8.9.10.11.12.13.14.15.16":"{\"17\":\"leaf\"}"}`},
+		} {
+			got, err := newEvents(nested(tt.levels), ctProtobuf, math.MaxInt)
+			if err != nil || len(got) != 1 || got[0] != tt.want {
+				t.Errorf("%d levels: got %q, %v, want %s", tt.levels, got, err, tt.want)
+			}
+		}
+	})
+	t.Run("events per request", func(t *testing.T) {
+		body := pbRecords(pbKV(1, "host.name", pbStr(1, "web01")), pbMsg(5, pbStr(1, "a")), pbMsg(5, pbStr(1, "b")))
+		d, err := decodeOTLP(body, ctProtobuf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs, err := d.messages(ingest.Raw{}, math.MaxInt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total := 0
+		for _, m := range msgs {
+			total += len(m.Data) + otlpEventOverhead
+		}
+		if _, err := d.messages(ingest.Raw{}, total); err != nil {
+			t.Errorf("limit %d, the events' size: got %v, want them written", total, err)
+		}
+		if _, err := d.messages(ingest.Raw{}, total-1); !errors.Is(err, errTooLarge) {
+			t.Errorf("limit %d: got %v, want %v", total-1, err, errTooLarge)
+		}
+	})
+}
+
+// TestOTLPExpansionRefused sends a body that expands quadratically: a
+// resource attribute of 256 KiB repeated in 300 records is 75 MiB of
+// events from a 256 KiB request.
+func TestOTLPExpansionRefused(t *testing.T) {
+	body := pbMsg(1, pbMsg(1, pbKV(1, "big", pbStr(1, strings.Repeat("x", 256<<10)))), pbMsg(2, bytes.Repeat(pbMsg(2), 300)))
+	sink := &fakeSink{}
+	srv, stats := newTestServer(t, Config{}, sink)
+	status, _, got := post(t, srv, "POST", "/v1/logs", body, map[string]string{"Authorization": "Bearer good", "Content-Type": ctProtobuf})
+	if status != 413 || !bytes.Contains(got, []byte("send fewer")) {
+		t.Errorf("got status %d (%q), want 413 asking for fewer records", status, got)
+	}
+	if n := len(sink.snapshot()); n != 0 {
+		t.Errorf("got %d messages stored, want none", n)
+	}
+	if got := stats.RejectedCount(InputOTLP, "too_large"); got != 1 {
+		t.Errorf("got %d too_large rejections, want 1", got)
+	}
+}
+
+// TestOTLPDifferences pins where the direct decoder deliberately differs
+// from the pdata path it replaced.
+func TestOTLPDifferences(t *testing.T) {
+	rec := func(fields string) string {
+		return `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{` + fields + `}]}]}]}`
+	}
+	tests := []struct {
+		name, ct, body string
+		oldOK, newOK   bool
+		why            string
+	}{
+		{"json member named empty", ctJSON, `{"":1,` + rec(`"body":{"stringValue":"x"}`)[1:], true, true,
+			`json-iterator ends the object at a member named "" (dropping the records after it); it is skipped like any unknown member`},
+		{"severity TRACE", ctJSON, rec(`"severityNumber":"SEVERITY_NUMBER_TRACE"`), false, true, `pdata's table spells it "SEVERITY_NUMBER_TRACE "`},
+		{"base64 url unpadded", ctJSON, rec(`"attributes":[{"key":"b","value":{"bytesValue":"-_8"}}]`), false, true, "the protobuf JSON mapping allows both alphabets, padded or not"},
+		{"timestamp past uint64", ctJSON, rec(`"timeUnixNano":91700000000000000001`), true, false, "json-iterator wraps it"},
+		{"huge number in unknown member", ctJSON, rec(`"x":1e999`), false, true, "json-iterator refuses it even while skipping it"},
+		{"NUL after the request", ctJSON, "{}\x00", false, false, "not JSON"},
+		{"protobuf field number past int32", ctProtobuf, string(pbRecords(nil, append(binary.AppendUvarint(nil, (1<<32|5)<<3|2), 0))), true, false,
+			"pdata truncates field numbers to int32 (this one becomes the body) and its depth walker did not"},
+		{"protobuf group in entity_refs", ctProtobuf, string(pbMsg(1, pbMsg(1, pbMsg(3, pbTag(9, 3), pbTag(9, 4), pbStr(2, "t"))))), true, false,
+			"groups were refused everywhere the old walker looked, which was not there"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want, oldErr := oldEvents([]byte(tt.body), tt.ct)
+			got, err := newEvents([]byte(tt.body), tt.ct, math.MaxInt)
+			if (oldErr == nil) != tt.oldOK || (err == nil) != tt.newOK {
+				t.Fatalf("got pdata %v, direct %v; want pdata ok=%v, direct ok=%v (%s)", oldErr, err, tt.oldOK, tt.newOK, tt.why)
+			}
+			if tt.oldOK && tt.newOK && cmp.Equal(want, got) {
+				t.Errorf("got the same events %q from both, want them to differ (%s)", got, tt.why)
+			}
+		})
+	}
 }
