@@ -15,6 +15,12 @@ var (
 	kGroupEff    = event.Intern("group.effective.id")
 )
 
+// The audit daemons' programs carry the auditd service; their records
+// are told by their shape (content), whatever the program.
+func init() {
+	registerApp(app{programs: []string{"auditd", "audispd", "audisp-syslog", "audit"}, service: "auditd"})
+}
+
 // auditHexKeys are the keys whose values auditd writes hex-encoded (without
 // quotes) when they contain spaces, quotes or control characters.
 var auditHexKeys = map[string]bool{

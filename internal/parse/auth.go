@@ -6,6 +6,32 @@ import (
 	"github.com/vigilsec/vigil/internal/event"
 )
 
+// The authentication apps. sshd, sudo, cron and the auth.log programs
+// (su, login, passwd, useradd, ...) have a Sigma service; chage and
+// newusers share the account parser without one.
+func init() {
+	registerApp(app{programs: []string{"sshd", "sshd-session", "sshd-auth"}, service: "sshd",
+		decode: func(st *state, _, msg string) bool { return st.sshd(msg) }})
+	registerApp(app{programs: []string{"sudo"}, service: "sudo",
+		decode: func(st *state, _, msg string) bool { return st.sudo(msg) }})
+	registerApp(app{programs: []string{"su"}, serviceIsProgram: true,
+		decode: func(st *state, _, msg string) bool { return st.su(msg) }})
+	registerApp(app{programs: []string{"useradd", "usermod", "userdel", "groupadd", "groupmod", "groupdel", "passwd", "chpasswd", "gpasswd"}, serviceIsProgram: true,
+		decode: (*state).accounts})
+	registerApp(app{programs: []string{"chage", "newusers"}, decode: (*state).accounts})
+	registerApp(app{programs: []string{"login"}, serviceIsProgram: true,
+		decode: func(st *state, _, msg string) bool { return st.login(msg) }})
+	registerApp(app{programs: []string{"systemd-logind"}, serviceIsProgram: true,
+		decode: func(st *state, _, msg string) bool { return st.logind(msg) }})
+	registerApp(app{programs: []string{"cron", "CRON", "crond"}, service: "cron",
+		decode: func(st *state, _, msg string) bool { return st.cron(msg) }})
+	// Services without a parser of their own: their messages go to the
+	// pam_unix decoder and to their shape.
+	registerApp(app{programs: []string{"anacron"}, service: "cron"})
+	registerApp(app{programs: []string{"polkitd"}, serviceIsProgram: true})
+	registerApp(app{programs: []string{"vsftpd"}, service: "vsftpd"})
+}
+
 // Values shared by the authentication parsers.
 var (
 	vAuthentication = event.String("authentication")

@@ -6,75 +6,21 @@ import (
 	"github.com/vigilsec/vigil/internal/event"
 )
 
-// serviceOf maps a syslog program to the Sigma linux service its messages
-// belong to, or "".
-func serviceOf(prog string) string {
-	switch prog {
-	case "sshd", "sshd-session", "sshd-auth":
-		return "sshd"
-	case "sudo":
-		return "sudo"
-	case "cron", "CRON", "crond", "anacron":
-		return "cron"
-	case "auditd", "audispd", "audisp-syslog", "audit":
-		return "auditd"
-	case "vsftpd":
-		return "vsftpd"
-	// The auth.log programs: the logsource mapping gathers them into
-	// linux/auth.
-	case "su", "login", "passwd", "useradd", "userdel", "usermod", "groupadd", "groupdel", "groupmod", "chpasswd", "gpasswd", "polkitd", "systemd-logind":
-		return prog
-	}
-	return ""
-}
-
-// body decodes a message text: first by the program that logged it, then by
-// its shape (CEF, LEEF, JSON, auditd, web logs, key=value). hint is a file
+// body decodes a message text: first by the app registered for the
+// program that logged it (see registerApp), then by its shape (CEF, LEEF,
+// JSON, auditd, web logs, key=value). A program without an app of its own
+// (or with a service only) gets the pam_unix decoder first. hint is a file
 // path or other context naming the source, used to tell nginx from Apache.
 func (st *state) body(msg, prog, hint string) {
 	if msg == "" {
 		return
 	}
-	switch prog {
-	case "":
-	case "sshd", "sshd-session", "sshd-auth":
-		if st.sshd(msg) {
-			return
-		}
-	case "sudo":
-		if st.sudo(msg) {
-			return
-		}
-	case "su":
-		if st.su(msg) {
-			return
-		}
-	case "useradd", "usermod", "userdel", "groupadd", "groupmod", "groupdel", "passwd", "chpasswd", "gpasswd", "chage", "newusers":
-		if st.accounts(prog, msg) {
-			return
-		}
-	case "login":
-		if st.login(msg) {
-			return
-		}
-	case "systemd-logind":
-		if st.logind(msg) {
-			return
-		}
-	case "cron", "CRON", "crond":
-		if st.cron(msg) {
-			return
-		}
-	case "nginx":
-		if st.web(msg, "nginx") {
-			return
-		}
-	case "apache", "apache2", "httpd":
-		if st.web(msg, "apache") {
-			return
-		}
-	default:
-		if strings.HasPrefix(msg, "pam_unix(") && st.pamUnix(msg, prog) {
+	if prog != "" {
+		if a := apps[prog]; a != nil && a.decode != nil {
+			if a.decode(st, prog, msg) {
+				return
+			}
+		} else if strings.HasPrefix(msg, "pam_unix(") && st.pamUnix(msg, prog) {
 			return
 		}
 	}

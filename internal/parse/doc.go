@@ -72,7 +72,9 @@
 // # App parsers
 //
 // They run on the message text, chosen by the syslog program or, for text
-// without one, by the shape of the line. Every event gets event.kind=event;
+// without one, by the shape of the line. Each registers its program names,
+// their Sigma service and its decoder (registerApp, app.go): adding a
+// parser is adding a file and its test. Every event gets event.kind=event;
 // the parsers set event.category, event.action, event.outcome and
 // event.dataset.
 //

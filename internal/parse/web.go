@@ -15,6 +15,13 @@ var (
 	kXFF        = event.Intern("http.request.x_forwarded_for")
 )
 
+// nginx and Apache logged over syslog: the program names the server (a
+// line without one is told by its file path or its shape, see content).
+func init() {
+	registerApp(app{programs: []string{"nginx"}, decode: func(st *state, _, msg string) bool { return st.web(msg, "nginx") }})
+	registerApp(app{programs: []string{"apache", "apache2", "httpd"}, decode: func(st *state, _, msg string) bool { return st.web(msg, "apache") }})
+}
+
 // web decodes an access log line (combined or common format) or an nginx or
 // Apache error log line. product is "nginx", "apache" or "" when unknown;
 // an error line's shape names its server.
