@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/vigilsec/vigil/internal/ascii"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/logsource"
 	"github.com/vigilsec/vigil/internal/sigma"
@@ -306,7 +307,7 @@ const maxPlans = 4096
 // then a separator.
 func (e *Engine) appendKnown(k []byte, used map[string]bool, s string) []byte {
 	start := len(k)
-	k = appendLowerASCII(k, s)
+	k = ascii.AppendLower(k, s)
 	if !used[string(k[start:])] {
 		k = k[:start]
 	}
@@ -319,17 +320,6 @@ func binaryAppendUvarint(b []byte, v uint64) []byte {
 		v >>= 7
 	}
 	return append(b, byte(v))
-}
-
-func appendLowerASCII(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		dst = append(dst, c)
-	}
-	return dst
 }
 
 // buildPlan gathers the instances of the routing outcome (own logsource

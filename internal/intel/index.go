@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigilsec/vigil/internal/ascii"
 	"github.com/vigilsec/vigil/internal/event"
 )
 
@@ -577,7 +578,7 @@ func (m *matcher) matchEmail(s string) {
 		return
 	}
 	var buf [maxEmailLen]byte
-	b := appendLower(buf[:0], v)
+	b := ascii.AppendLower(buf[:0], v)
 	m.emit(lookupBytes(&x.emails, b, x.h.bytes(b)), s)
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/vigilsec/vigil/internal/ascii"
 )
 
 // Bounds of single values. Longer values are rejected from feeds and never
@@ -222,14 +224,14 @@ func normalizeDomain(s string) (string, error) {
 	if strings.Trim(s[strings.LastIndexByte(s, '.')+1:], "0123456789") == "" {
 		return "", errBadHost
 	}
-	return asciiLower(s), nil
+	return ascii.Lower(s), nil
 }
 
 func normalizeHash(s string) (string, error) {
 	if !isHexDigest(s) {
 		return "", errBadHash
 	}
-	return asciiLower(s), nil
+	return ascii.Lower(s), nil
 }
 
 func normalizeEmail(s string) (string, error) {
@@ -246,7 +248,7 @@ func normalizeEmail(s string) (string, error) {
 	if at <= 0 || at == len(s)-1 || strings.LastIndexByte(s, '@') != at || len(s) > maxEmailLen || strings.ContainsAny(s, " \t<>,;\"") {
 		return "", errBadEmail
 	}
-	return asciiLower(s), nil
+	return ascii.Lower(s), nil
 }
 
 // normalizeURL returns the normalized form of an absolute URL: scheme and
@@ -318,7 +320,7 @@ scan:
 	if h := strings.IndexByte(rest, '#'); h >= 0 {
 		rest = rest[:h]
 	}
-	dst = appendLower(dst, scheme)
+	dst = ascii.AppendLower(dst, scheme)
 	dst = append(dst, "://"...)
 	host := auth
 	if at >= 0 {
@@ -345,7 +347,7 @@ scan:
 	if host == "" || host[len(host)-1] == '.' || host[0] != '[' && colons > 1 {
 		return dst, 0, "", false
 	}
-	dst = appendLower(dst, host)
+	dst = ascii.AppendLower(dst, host)
 	if port != "" {
 		dst = append(dst, ':')
 		dst = append(dst, port...)
@@ -387,28 +389,4 @@ func defaultPort(scheme string) string {
 		return "21"
 	}
 	return ""
-}
-
-// asciiLower lower-cases the ASCII letters of s and leaves every other
-// byte alone, as matching does: names and addresses compare equal in ASCII
-// case only, and bytes that are not valid UTF-8 survive.
-func asciiLower(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; 'A' <= c && c <= 'Z' {
-			return string(appendLower(nil, s))
-		}
-	}
-	return s
-}
-
-func appendLower(dst []byte, s string) []byte {
-	n := len(dst)
-	dst = append(dst, s...)
-	b := dst[n:]
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return dst
 }

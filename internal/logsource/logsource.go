@@ -28,6 +28,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 
+	"github.com/vigilsec/vigil/internal/ascii"
 	"github.com/vigilsec/vigil/internal/event"
 )
 
@@ -287,22 +288,10 @@ func Satisfies(have, want event.Logsource) bool {
 		(want.Service == "" || strings.EqualFold(want.Service, have.Service))
 }
 
-// lowerASCII returns s with ASCII letters lowered, appended to dst.
-func lowerASCII(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		dst = append(dst, c)
-	}
-	return dst
-}
-
 func lowerAll(l []string) []string {
 	out := make([]string, len(l))
 	for i, s := range l {
-		out[i] = string(lowerASCII(nil, s))
+		out[i] = ascii.Lower(s)
 	}
 	return out
 }

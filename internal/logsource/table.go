@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vigilsec/vigil/internal/ascii"
 	"github.com/vigilsec/vigil/internal/event"
 )
 
@@ -213,7 +214,7 @@ func (t *Table) Covering(want event.Logsource) []int {
 func (t *Table) Route(ev *event.Event, dst []int) []int {
 	start := len(dst)
 	var buf [64]byte
-	p := lowerASCII(buf[:0], ev.Logsource.Product)
+	p := ascii.AppendLower(buf[:0], ev.Logsource.Product)
 	if b := t.byProduct[string(p)]; b != nil {
 		dst = t.routeBucket(b, ev, dst, start)
 	}
@@ -238,7 +239,7 @@ func (t *Table) routeBucket(b *bucket, ev *event.Event, dst []int, start int) []
 				continue
 			}
 			if m := b.byValue[f.Key]; m != nil && len(f.Value.Str) <= len(buf) {
-				for _, i := range m[string(lowerASCII(buf[:0], f.Value.Str))] {
+				for _, i := range m[string(ascii.AppendLower(buf[:0], f.Value.Str))] {
 					dst = t.check(i, ev, dst, start)
 				}
 			}

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/vigilsec/vigil/internal/ascii"
 )
 
 // FuzzWildcard checks the wildcard matcher against a regular expression
@@ -42,7 +44,7 @@ func FuzzWildcard(f *testing.F) {
 		if !utf8Clean(pattern) || !utf8Clean(s) {
 			return
 		}
-		want := rx.MatchString(lowerASCII(s))
+		want := rx.MatchString(ascii.Lower(s))
 		if got := MatchWildcard(pattern, s); got != want {
 			t.Fatalf("MatchWildcard(%q, %q) = %v, regexp %q says %v", pattern, s, got, re.String(), want)
 		}
@@ -65,7 +67,7 @@ func FuzzWords(f *testing.F) {
 		Tokens(text, func(tok string) { toks = append(toks, tok) })
 		Tokens(w, func(tok string) { want = append(want, tok) })
 		for _, tok := range toks {
-			if tok == "" || tok != lowerASCII(tok) {
+			if tok == "" || tok != ascii.Lower(tok) {
 				t.Fatalf("Tokens(%q) gave %q", text, tok)
 			}
 			for i := 0; i < len(tok); i++ {
@@ -86,7 +88,7 @@ func FuzzWords(f *testing.F) {
 			t.Fatalf("word %q in %q: got %v, want %v", w, text, got, ref)
 		}
 		ph := CompileTerm(&Term{Op: OpPhrase, Value: w})
-		if got, want := ph.MatchText(text), strings.Contains(lowerASCII(text), lowerASCII(w)); got != want {
+		if got, want := ph.MatchText(text), strings.Contains(ascii.Lower(text), ascii.Lower(w)); got != want {
 			t.Fatalf("phrase %q in %q: got %v, want %v", w, text, got, want)
 		}
 	})

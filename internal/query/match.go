@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/vigilsec/vigil/internal/ascii"
 	"github.com/vigilsec/vigil/internal/event"
 )
 
@@ -327,7 +328,7 @@ func CompileTerm(t *Term) *TermMatcher {
 		m.text = true
 		switch t.Op {
 		case OpPhrase:
-			m.lower = lowerASCII(t.Value)
+			m.lower = ascii.Lower(t.Value)
 			m.bad = m.lower == ""
 		case OpWord:
 			Tokens(t.Value, func(tok string) { m.words = append(m.words, tok) })
@@ -347,7 +348,7 @@ func CompileTerm(t *Term) *TermMatcher {
 	}
 	switch t.Op {
 	case OpEq:
-		m.lower = lowerASCII(t.Value)
+		m.lower = ascii.Lower(t.Value)
 	case OpWildcard:
 		m.pat = compilePattern(t.Value)
 	case OpCIDR:

@@ -1,5 +1,9 @@
 package query
 
+import (
+	"github.com/vigilsec/vigil/internal/ascii"
+)
+
 // Full-text tokens.
 //
 // A token is a maximal run of token bytes: ASCII letters and digits, and
@@ -44,28 +48,9 @@ func Tokens(s string, fn func(tok string)) {
 		if start == end {
 			return
 		}
-		fn(lowerASCII(s[start:end]))
+		fn(ascii.Lower(s[start:end]))
 		i = end
 	}
-}
-
-// lowerASCII returns s with A-Z folded to a-z, allocating only when s has
-// an upper-case letter.
-func lowerASCII(s string) string {
-	i := 0
-	for i < len(s) && !(s[i] >= 'A' && s[i] <= 'Z') {
-		i++
-	}
-	if i == len(s) {
-		return s
-	}
-	b := []byte(s)
-	for ; i < len(b); i++ {
-		if c := b[i]; c >= 'A' && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
 }
 
 // lower folds one ASCII letter.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/vigilsec/vigil/internal/ascii"
 	"github.com/vigilsec/vigil/internal/event"
 )
 
@@ -253,7 +254,7 @@ func suggest(unknown []string, known iter.Seq[string]) []suggestion {
 	out := make([]suggestion, len(unknown))
 	lower := make([]string, len(unknown))
 	for i, u := range unknown {
-		lower[i] = lowerASCII(u)
+		lower[i] = ascii.Lower(u)
 		out[i].best = maxDistance(u) + 1
 	}
 	var row0, row1, row2 []int
@@ -265,7 +266,7 @@ func suggest(unknown []string, known iter.Seq[string]) []suggestion {
 		if len(name) > maxSuggestLen || !validField(name) {
 			continue
 		}
-		ln := lowerASCII(name)
+		ln := ascii.Lower(name)
 		for i, u := range unknown {
 			s := &out[i]
 			if name == u {
