@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/vigilsec/vigil/internal/audit"
+	"github.com/vigilsec/vigil/internal/meta/postgres"
 	_ "modernc.org/sqlite"
 )
 
@@ -36,8 +37,8 @@ func newAuditCmd() *cobra.Command {
 
 func newAuditVerifyCmd() *cobra.Command {
 	var (
-		serverURL, token, dataDir, format string
-		anchorArgs                        []string
+		serverURL, token, dataDir, format, pgDSN string
+		anchorArgs                               []string
 	)
 	cmd := &cobra.Command{
 		Use:   "verify",
@@ -45,8 +46,9 @@ func newAuditVerifyCmd() *cobra.Command {
 		Long: `Walk the audit log in sequence order, recompute every entry's hash and check
 that each entry names the previous one's (see docs/incidents.md, "Audit").
 Reads DATA/meta.db directly and read-only (--data, default ./vigil-data; the
-server may be running), or asks a running server (--server, --token or env
-VIGIL_TOKEN; admin role).
+server may be running), or the PostgreSQL database of a server run with
+--postgres (the same --postgres DSN, or env VIGIL_POSTGRES; it only reads),
+or asks a running server (--server, --token or env VIGIL_TOKEN; admin role).
 
   vigil audit verify --data /var/lib/vigil
 
@@ -76,9 +78,17 @@ passes through that entry with that hash.
 				where string
 				err   error
 			)
+			if pgDSN == "" && dataDir == "" && serverURL == "" {
+				pgDSN = os.Getenv("VIGIL_POSTGRES")
+			}
 			switch {
 			case serverURL != "" && dataDir != "":
 				return usageError{errors.New("give --server or --data, not both")}
+			case pgDSN != "" && (serverURL != "" || dataDir != ""):
+				return usageError{errors.New("give --postgres without --server and --data: it names the database itself")}
+			case pgDSN != "":
+				where = "PostgreSQL " + postgres.Redact(pgDSN)
+				rep, err = verifyPostgres(cmd, pgDSN, anchors)
 			case serverURL != "":
 				if token == "" {
 					token = os.Getenv("VIGIL_TOKEN")
@@ -107,6 +117,7 @@ passes through that entry with that hash.
 	f := cmd.Flags()
 	f.StringVar(&dataDir, "data", "", "data directory whose meta.db to read (default ./vigil-data unless --server is given)")
 	f.StringVar(&serverURL, "server", "", "ask this server instead (GET /api/v1/audit/verify)")
+	f.StringVar(&pgDSN, "postgres", "", "read this PostgreSQL metadata database (the DSN of vigil serve --postgres; default: env VIGIL_POSTGRES)")
 	f.StringVar(&token, "token", "", "API token of an admin (default: env VIGIL_TOKEN)")
 	f.StringVar(&format, "format", "text", "output format: text or json")
 	f.StringArrayVar(&anchorArgs, "anchor", nil, "SEQ:HASH of an entry as an earlier run printed it: fail unless the chain still passes through it (repeatable)")
@@ -128,6 +139,21 @@ func verifyDir(cmd *cobra.Command, path string, anchors []audit.Anchor) (audit.R
 	rep, err := audit.Verify(cmd.Context(), db, anchors...)
 	if err != nil {
 		return rep, fmt.Errorf("%s: %w", path, err)
+	}
+	return rep, nil
+}
+
+// verifyPostgres verifies the audit log in a PostgreSQL metadata
+// database. It only reads (no migration), beside a running server.
+func verifyPostgres(cmd *cobra.Command, dsn string, anchors []audit.Anchor) (audit.Report, error) {
+	db, err := postgres.OpenDB(dsn)
+	if err != nil {
+		return audit.Report{}, usageError{fmt.Errorf("--postgres: %w", err)}
+	}
+	defer db.Close()
+	rep, err := audit.Verify(cmd.Context(), db, anchors...)
+	if err != nil {
+		return rep, fmt.Errorf("PostgreSQL %s: %w", postgres.Redact(dsn), err)
 	}
 	return rep, nil
 }

@@ -24,7 +24,8 @@ func newServeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server: inputs, pipeline, API",
-		Long: `Run the Vigil server with the embedded store in --data.
+		Long: `Run the Vigil server with the embedded store in --data (events, and the
+metadata in DATA/meta.db unless --postgres names a PostgreSQL database).
 
 Configuration is layered: built-in defaults, then the YAML file given with
 --config, then VIGIL_* environment variables (VIGIL_HTTP, VIGIL_SYSLOG_TCP,
@@ -58,6 +59,7 @@ VIGIL_BOOTSTRAP_TOKEN, ...), then these flags. See docs/configuration.md.`,
 			str("http-tls-cert", &cfg.HTTPServer.TLSCert)
 			str("http-tls-key", &cfg.HTTPServer.TLSKey)
 			str("bootstrap-token", &cfg.BootstrapToken)
+			str("postgres", &cfg.Postgres)
 			str("log-level", &cfg.Log.Level)
 			str("log-format", &cfg.Log.Format)
 			if f.Changed("demo") {
@@ -110,6 +112,7 @@ VIGIL_BOOTSTRAP_TOKEN, ...), then these flags. See docs/configuration.md.`,
 	f.StringArray("rules", nil, "extra Sigma rule directory (repeatable)")
 	f.StringSlice("trust-proxy", nil, "reverse proxies (CIDR[,CIDR]) whose X-Forwarded-For and X-Forwarded-Proto are believed (env VIGIL_TRUST_PROXY; default none)")
 	f.String("bootstrap-token", "", "create an admin API token with this value if it does not exist (env VIGIL_BOOTSTRAP_TOKEN)")
+	f.String("postgres", "", "keep the metadata (alerts, incidents, users, audit, ...) in this PostgreSQL database (a DSN: postgres://user:password@host/db) instead of DATA/meta.db (env VIGIL_POSTGRES)")
 	f.String("log-level", d.Log.Level, "log level: debug, info, warn, error")
 	f.String("log-format", d.Log.Format, "log format: text or json")
 	f.Duration("shutdown-timeout", d.ShutdownTimeout, "bound on a shutdown, from SIGTERM to exit; what cannot be stored in time is spooled to DATA/spool (env VIGIL_SHUTDOWN_TIMEOUT)")

@@ -23,6 +23,7 @@ import (
 	"github.com/vigilsec/vigil/internal/apiclient"
 	"github.com/vigilsec/vigil/internal/audit"
 	"github.com/vigilsec/vigil/internal/auth"
+	"github.com/vigilsec/vigil/internal/meta/postgres"
 	"github.com/vigilsec/vigil/internal/store/sqlite"
 	"golang.org/x/term"
 )
@@ -33,9 +34,11 @@ func newUserCmd() *cobra.Command {
 		Short: "Manage console users: add, passwd, list, disable, enable",
 		Long: `Manage the people who sign in to the console, directly in a data directory
 (--data DIR, default ./vigil-data: its meta.db, beside a running server or
-not) or through a running server's API (--server URL with an admin's
---token or env VIGIL_TOKEN). Every change is audited: under "cli:<os user>"
-with --data, under the token's name with --server.
+not), in the PostgreSQL database of a server run with --postgres (the same
+--postgres DSN, or env VIGIL_POSTGRES), or through a running server's API
+(--server URL with an admin's --token or env VIGIL_TOKEN). Every change is
+audited: under "cli:<os user>" with --data or --postgres, under the
+token's name with --server.
 
 Passwords are read from standard input (one line; on a terminal, typed twice
 without echo) or from --password-file FILE, never from the command line.
@@ -62,13 +65,14 @@ A new password or disabling ends the user's console sessions at once.`,
 // userTarget is where a vigil user command works: a data directory's
 // meta.db, or a server's REST API.
 type userTarget struct {
-	dataDir, serverURL, token string
+	dataDir, serverURL, token, postgres string
 }
 
 func (t *userTarget) register(f *pflag.FlagSet) {
 	f.StringVar(&t.dataDir, "data", "", "data directory whose meta.db to change (default ./vigil-data unless --server is given)")
 	f.StringVar(&t.serverURL, "server", "", "change users through this server's API instead")
 	f.StringVar(&t.token, "token", "", "API token of an admin, with --server (default: env VIGIL_TOKEN)")
+	f.StringVar(&t.postgres, "postgres", "", "change the users in this PostgreSQL metadata database (the DSN of vigil serve --postgres; default: env VIGIL_POSTGRES)")
 }
 
 // userStore is what the subcommands do, on a data directory or a server.
@@ -83,9 +87,20 @@ type userStore interface {
 // open returns the store the flags name. create allows a data directory
 // that does not exist yet (vigil user add before the first vigil serve).
 func (t *userTarget) open(ctx context.Context, create bool) (userStore, error) {
+	if t.postgres == "" && t.dataDir == "" && t.serverURL == "" {
+		t.postgres = os.Getenv("VIGIL_POSTGRES")
+	}
 	switch {
 	case t.serverURL != "" && t.dataDir != "":
 		return nil, usageError{errors.New("give --server or --data, not both")}
+	case t.postgres != "" && (t.serverURL != "" || t.dataDir != ""):
+		return nil, usageError{errors.New("give --postgres without --server and --data: it names the database itself")}
+	case t.postgres != "":
+		pg, err := postgres.Open(ctx, t.postgres)
+		if err != nil {
+			return nil, err
+		}
+		return t.openDB(ctx, pg.DB(), "PostgreSQL "+postgres.Redact(t.postgres))
 	case t.serverURL != "":
 		token := apiclient.Token(t.token)
 		if token == "" {
@@ -112,6 +127,12 @@ func (t *userTarget) open(ctx context.Context, create bool) (userStore, error) {
 	if err != nil {
 		return nil, err
 	}
+	return t.openDB(ctx, db, path)
+}
+
+// openDB returns the users of the metadata database db (named where in
+// messages), which it closes.
+func (t *userTarget) openDB(ctx context.Context, db *sql.DB, where string) (userStore, error) {
 	as, err := auth.Open(ctx, db)
 	if err != nil {
 		db.Close()
@@ -122,7 +143,7 @@ func (t *userTarget) open(ctx context.Context, create bool) (userStore, error) {
 		db.Close()
 		return nil, err
 	}
-	return &dirUsers{path: path, db: db, auth: as, change: auth.Change{Actor: cliActor(), Audit: al.RecordTx}}, nil
+	return &dirUsers{path: where, db: db, auth: as, change: auth.Change{Actor: cliActor(), Audit: al.RecordTx}}, nil
 }
 
 // cliActor names the person at the command line in the audit log.
@@ -140,12 +161,13 @@ func cliActor() string {
 	return "cli:" + name
 }
 
-// dirUsers changes the users of a data directory's meta.db directly. The
-// server may be running on it: SQLite's WAL and busy timeout serialise
-// the writes, and the server reads users and sessions from the database on
+// dirUsers changes the users of a data directory's meta.db (or a
+// PostgreSQL metadata database) directly. The server may be running on it:
+// SQLite's WAL and busy timeout (PostgreSQL's writer lock) serialise the
+// writes, and the server reads users and sessions from the database on
 // every sign-in and request.
 type dirUsers struct {
-	path string
+	path string // where, in messages
 	db   *sql.DB
 	auth *auth.Service
 	// change audits every change as made by the person at the command line.

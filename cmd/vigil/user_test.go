@@ -233,6 +233,8 @@ func TestUserCommands(t *testing.T) {
 		{"no role", "a long passphrase\n", []string{"user", "add", "bob", "--data", dir}, "--role is required", true},
 		{"no name", "", []string{"user", "disable", "--data", dir}, "accepts 1 arg", true},
 		{"both targets", "", []string{"user", "list", "--data", dir, "--server", url}, "give --server or --data, not both", true},
+		{"postgres and data", "", []string{"user", "list", "--data", dir, "--postgres", "postgres://vigil:s3cret@127.0.0.1:1/vigil"}, "give --postgres without --server and --data", true},
+		{"postgres unreachable", "", []string{"user", "list", "--postgres", "postgres://vigil:s3cret@127.0.0.1:1/vigil?connect_timeout=5"}, "postgres://vigil:xxxxx@127.0.0.1:1/vigil", false},
 		{"no token", "", []string{"user", "list", "--server", url}, "--server needs an admin's API token", true},
 		{"viewer token", "", []string{"user", "list", "--server", url, "--token", viewer}, "403 Forbidden: role viewer may not do this", false},
 		{"bad token", "", []string{"user", "list", "--server", url, "--token", "nope"}, "401 Unauthorized", false},
@@ -252,6 +254,9 @@ func TestUserCommands(t *testing.T) {
 			var ue usageError
 			if err == nil || !strings.Contains(err.Error(), tc.want) || errors.As(err, &ue) != tc.usage {
 				t.Errorf("got %v, want an error saying %q (usage error: %v)", err, tc.want, tc.usage)
+			}
+			if err != nil && strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("got %v: the DSN's password shows", err)
 			}
 		})
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/vigilsec/vigil/internal/clientip"
 	"github.com/vigilsec/vigil/internal/egress"
 	"github.com/vigilsec/vigil/internal/intel"
+	"github.com/vigilsec/vigil/internal/meta/postgres"
 	"github.com/vigilsec/vigil/internal/oidc"
 	"github.com/vigilsec/vigil/internal/respond"
 	"github.com/vigilsec/vigil/internal/shellsafe"
@@ -38,6 +39,12 @@ type Config struct {
 	// BootstrapToken, when set, idempotently creates an admin API token
 	// with this value at start-up (for automation). Never logged.
 	BootstrapToken string `koanf:"bootstrap_token"`
+	// Postgres, when set, is the DSN of the PostgreSQL database that
+	// holds the metadata (alerts, incidents, users, tokens, sessions,
+	// audit, notification and response state) instead of DATA/meta.db;
+	// events stay in the data directory (docs/storage.md). Logged only
+	// with its password redacted.
+	Postgres string `koanf:"postgres"`
 	// Demo replays a built-in attack scenario after start-up, so a first
 	// run has detections, incidents and ATT&CK hits to show.
 	Demo bool `koanf:"demo"`
@@ -539,6 +546,11 @@ func (c *Config) Validate() error {
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	if c.Data == "" {
 		add("data: must not be empty")
+	}
+	if c.Postgres != "" {
+		if err := postgres.Check(c.Postgres); err != nil {
+			add("postgres: %w", err)
+		}
 	}
 	if c.HTTP == "" {
 		add("http: must not be empty")

@@ -37,6 +37,7 @@ import (
 	"github.com/vigilsec/vigil/internal/journal"
 	"github.com/vigilsec/vigil/internal/memlimit"
 	"github.com/vigilsec/vigil/internal/meta"
+	"github.com/vigilsec/vigil/internal/meta/postgres"
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/notify"
 	"github.com/vigilsec/vigil/internal/oidc"
@@ -261,11 +262,24 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		mem = memlimit.New(int64(cfg.MemoryLimit))
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(cfg.Data), sqlite.Options{
-		MaxAge:   cfg.Retention.MaxAge,
-		MaxBytes: int64(cfg.Retention.MaxSize),
-	})
+	// The metadata lives in PostgreSQL with --postgres, else in the data
+	// directory's meta.db; the store hands it out either way.
+	var pg *postgres.DB
+	if cfg.Postgres != "" {
+		if pg, err = postgres.Open(ctx, cfg.Postgres); err != nil {
+			return err
+		}
+		s.log.Info("metadata in PostgreSQL", "dsn", postgres.Redact(cfg.Postgres))
+	}
+	so := sqlite.Options{MaxAge: cfg.Retention.MaxAge, MaxBytes: int64(cfg.Retention.MaxSize)}
+	if pg != nil {
+		so.Meta = pg.DB()
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(cfg.Data), so)
 	if err != nil {
+		if pg != nil {
+			pg.Close()
+		}
 		return fmt.Errorf("opening store in %q: %w", cfg.Data, err)
 	}
 	s.Store = st

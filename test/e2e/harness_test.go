@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/meta/metatest"
 )
 
 var vigilBin string
@@ -29,7 +31,7 @@ func TestMain(m *testing.M) {
 	// checkout) instead of building this tree.
 	if bin := os.Getenv("VIGIL_E2E_BIN"); bin != "" {
 		vigilBin = bin
-		os.Exit(m.Run())
+		os.Exit(metatest.Main(m)) // m.Run, then stop PostgreSQL if a test started it
 	}
 	dir, err := os.MkdirTemp("", "vigil-e2e-")
 	if err != nil {
@@ -43,7 +45,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "building vigil:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := metatest.Main(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -54,6 +54,15 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	return &DB{db: db}, nil
 }
 
+// Check reports whether dsn parses as a PostgreSQL DSN, without
+// connecting (configuration validation); its error shows no password.
+func Check(dsn string) error {
+	if _, err := pgx.ParseConfig(dsn); err != nil {
+		return fmt.Errorf("not a PostgreSQL DSN (%s): %w", Redact(dsn), errRedacted{err, dsn})
+	}
+	return nil
+}
+
 // OpenDB returns the database of dsn through this package's driver,
 // neither connecting nor migrating (tests build databases of earlier
 // versions with it).
