@@ -35,8 +35,10 @@ const otlpEventOverhead = 128
 // (counting otlpEventOverhead per event).
 func (d *otlpLogs) messages(base ingest.Raw, limit int) ([]ingest.Raw, error) {
 	msgs := make([]ingest.Raw, 0, len(d.records))
-	w := &d.w
-	w.total, w.limit, w.over = 0, limit, false
+	// A local writer (its buffers kept in d between requests): writes to
+	// its fields then need no write barriers.
+	w := &flatWriter{b: d.w.b, seen: d.w.seen, name: d.w.name, tmp: d.w.tmp, limit: limit}
+	defer func() { d.w = *w }()
 	for _, rl := range d.resources {
 		scopes := d.scopes[rl.first:rl.end]
 		// With no scope_logs, a protobuf request's deprecated_scope_logs
