@@ -60,8 +60,13 @@ type sender interface {
 }
 
 func (n *Notifier) newSender(r *Route) sender {
-	if o := outputs[r.Type]; o != nil {
-		return o.newSender(n)
+	switch r.Type {
+	case TypeWebhook, TypeSlack:
+		return &webhookSender{n: n}
+	case TypeEmail:
+		return &emailSender{n: n}
+	case TypeSyslog:
+		return &syslogSender{n: n}
 	}
 	return errSender{fmt.Errorf("unknown route type %q", r.Type)}
 }

@@ -16,7 +16,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -514,8 +516,22 @@ func publicReason(err error) string {
 // decimal, hex, short, bracketed IPv6); names are checked when dialled.
 func (n *Notifier) checkEgress(r *Route) error {
 	var host, what string
-	if o := outputs[r.Type]; o != nil {
-		host, what = o.host(r)
+	switch r.Type {
+	case TypeWebhook, TypeSlack:
+		u, err := url.Parse(r.URL)
+		if err != nil {
+			return nil // Validate reported it
+		}
+		host, what = u.Hostname(), "url host"
+	case TypeEmail:
+		if r.Email != nil {
+			host, what = r.Email.Host, "email host"
+		}
+	case TypeSyslog:
+		if r.Syslog != nil {
+			host, _, _ = net.SplitHostPort(r.Syslog.Addr)
+			what = "syslog host"
+		}
 	}
 	if err := n.opts.Egress.CheckHost(host); err != nil {
 		return &invalidError{fmt.Sprintf("route %q: %s %s is refused by the egress policy (%s); an admin allows it with egress.allow", r.Name, what, host, egress.Detail(err))}
