@@ -14,7 +14,6 @@ import (
 
 	"github.com/vigilsec/vigil/internal/detect"
 	"github.com/vigilsec/vigil/internal/event"
-	"github.com/vigilsec/vigil/internal/ids"
 	"github.com/vigilsec/vigil/internal/journal"
 )
 
@@ -255,7 +254,7 @@ func (r *Recorder) Record(d detect.Detection) {
 // waiting, raised alerts are shed and counted like detections.
 func (r *Recorder) Raise(a Alert) {
 	if a.ID == "" {
-		a.ID = ids.New()
+		a.ID = NewID()
 	}
 	if a.Status == "" {
 		a.Status = "open"
@@ -378,7 +377,7 @@ func fromDetection(d detect.Detection) Alert {
 		t = d.Event.Timestamp()
 	}
 	a := Alert{
-		ID:        ids.New(),
+		ID:        NewID(),
 		RuleID:    d.Rule.ID,
 		RuleTitle: d.Rule.Title,
 		Level:     d.Rule.Level,
@@ -663,7 +662,7 @@ func (r *Recorder) foldCampaign(a *Alert, ev *event.Event, deltas map[string]*ca
 			}
 			c = &campaign{members: map[memberKey]struct{}{}}
 			ca := Alert{
-				ID: ids.New(), RuleID: a.RuleID, RuleTitle: a.RuleTitle, Level: a.Level, Tags: a.Tags, Status: "open",
+				ID: NewID(), RuleID: a.RuleID, RuleTitle: a.RuleTitle, Level: a.Level, Tags: a.Tags, Status: "open",
 				FirstSeen: a.FirstSeen, LastSeen: a.LastSeen, Entities: map[string][]string{}, Event: a.Event,
 				Campaign: true, DedupKey: "campaign:" + a.RuleID,
 			}
@@ -760,7 +759,7 @@ func (r *Recorder) applyDelta(d *campDelta) Change {
 
 // lookupSQL finds the open alert of a dedup key (by the alerts_dedup
 // index); the recorder asks it only when its index is incomplete. Testing
-// status || ” (an expression no index covers; SQLite's unary + does the
+// status || '' (an expression no index covers; SQLite's unary + does the
 // same but is no operator on text in PostgreSQL) keeps the planner off the
 // (status, last_seen) index, which it would otherwise pick and so read
 // every open alert of the window for each lookup (TestHotPathPlans).

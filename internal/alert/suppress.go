@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/event"
-	"github.com/vigilsec/vigil/internal/ids"
 	"github.com/vigilsec/vigil/internal/query"
 )
 
@@ -174,7 +173,7 @@ func (s *Store) CreateSuppression(ctx context.Context, sp *Suppression, now time
 	if !sp.Expires.IsZero() && !sp.Expires.After(now) {
 		return errors.New("expires is in the past")
 	}
-	sp.ID, sp.Created = ids.New(), now.UTC()
+	sp.ID, sp.Created = NewID(), now.UTC()
 	var exp int64
 	if !sp.Expires.IsZero() {
 		exp = sp.Expires.UnixNano()

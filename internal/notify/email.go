@@ -18,6 +18,63 @@ import (
 	"time"
 )
 
+// TypeEmail is the route type of email.go: SMTP with STARTTLS or
+// implicit TLS.
+const TypeEmail = "email"
+
+func init() {
+	registerOutput(TypeEmail, output{
+		normalize: func(r *Route) {
+			if r.Email != nil && r.Email.Port == 0 {
+				r.Email.Port = 587
+				if r.Email.ImplicitTLS {
+					r.Email.Port = 465
+				}
+			}
+		},
+		validate: func(r *Route, bad func(string, ...any) error) error {
+			e := r.Email
+			if e == nil {
+				return bad("email settings are required")
+			}
+			if strings.TrimSpace(e.Host) == "" {
+				return bad("email host is required")
+			}
+			if e.Port < 1 || e.Port > 65535 {
+				return bad("email port %d is out of range", e.Port)
+			}
+			if _, err := mail.ParseAddress(e.From); err != nil {
+				return bad("email from %q is not an address", e.From)
+			}
+			if len(e.To) == 0 {
+				return bad("email to is required")
+			}
+			for _, to := range e.To {
+				if _, err := mail.ParseAddress(to); err != nil {
+					return bad("email to %q is not an address", to)
+				}
+			}
+			if strings.ContainsAny(e.Host+e.From+e.Username, "\r\n") {
+				return bad("email settings contain a line break")
+			}
+			return nil
+		},
+		host: func(r *Route) (string, string) {
+			if r.Email == nil {
+				return "", ""
+			}
+			return r.Email.Host, "email host"
+		},
+		secrets: func(r *Route) []*string {
+			if r.Email == nil {
+				return []*string{nil}
+			}
+			return []*string{&r.Email.Password}
+		},
+		newSender: func(n *Notifier) sender { return &emailSender{n: n} },
+	})
+}
+
 // emailSender sends one SMTP message per delivery.
 type emailSender struct{ n *Notifier }
 

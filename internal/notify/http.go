@@ -103,7 +103,7 @@ func (n *Notifier) handleCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	json.Unmarshal(body, &probe)
 	rt.Enabled = probe.Enabled == nil || *probe.Enabled
-	if rt.Secret == masked || (rt.Email != nil && rt.Email.Password == masked) || strings.Contains(rt.URL, masked) {
+	if rt.holdsMask() {
 		writeError(w, http.StatusBadRequest, `"***" is the mask of a stored secret, not a secret`)
 		return
 	}
@@ -159,15 +159,7 @@ func (n *Notifier) handlePatch(w http.ResponseWriter, r *http.Request) {
 		writeRouteError(w, err)
 		return
 	}
-	if rt.Secret == masked {
-		rt.Secret = old.Secret
-	}
-	if rt.Email != nil && rt.Email.Password == masked {
-		rt.Email.Password = ""
-		if old.Email != nil {
-			rt.Email.Password = old.Email.Password
-		}
-	}
+	rt.restoreSecrets(&old)
 	updated, err := n.UpdateRoute(r.Context(), rt)
 	if err != nil {
 		writeRouteError(w, err)

@@ -10,21 +10,20 @@ package notify
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/url"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vigilsec/vigil/internal/egress"
-	"github.com/vigilsec/vigil/internal/ids"
 )
 
 // Notification is one alert or incident to deliver.
@@ -211,9 +210,15 @@ func Open(ctx context.Context, db *sql.DB, opts Options) (*Notifier, error) {
 	return n, nil
 }
 
+func newID() string {
+	var b [10]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
 // CreateRoute validates r, gives it a new id, stores it and returns it.
 func (n *Notifier) CreateRoute(ctx context.Context, r Route) (Route, error) {
-	r.ID = ids.New()
+	r.ID = newID()
 	r.normalize()
 	if err := r.Validate(); err != nil {
 		return Route{}, err
@@ -468,7 +473,7 @@ func (n *Notifier) Test(ctx context.Context, id string) error {
 	}
 	now := n.opts.Now()
 	nt := &Notification{
-		ID:       "test-" + ids.New(),
+		ID:       "test-" + newID(),
 		Kind:     KindTest,
 		Level:    "informational",
 		Title:    "Vigil test notification",
@@ -516,22 +521,8 @@ func publicReason(err error) string {
 // decimal, hex, short, bracketed IPv6); names are checked when dialled.
 func (n *Notifier) checkEgress(r *Route) error {
 	var host, what string
-	switch r.Type {
-	case TypeWebhook, TypeSlack:
-		u, err := url.Parse(r.URL)
-		if err != nil {
-			return nil // Validate reported it
-		}
-		host, what = u.Hostname(), "url host"
-	case TypeEmail:
-		if r.Email != nil {
-			host, what = r.Email.Host, "email host"
-		}
-	case TypeSyslog:
-		if r.Syslog != nil {
-			host, _, _ = net.SplitHostPort(r.Syslog.Addr)
-			what = "syslog host"
-		}
+	if o := outputs[r.Type]; o != nil {
+		host, what = o.host(r)
 	}
 	if err := n.opts.Egress.CheckHost(host); err != nil {
 		return &invalidError{fmt.Sprintf("route %q: %s %s is refused by the egress policy (%s); an admin allows it with egress.allow", r.Name, what, host, egress.Detail(err))}

@@ -3,10 +3,7 @@ package notify
 import (
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/mail"
 	"net/netip"
-	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -14,14 +11,6 @@ import (
 
 	"github.com/vigilsec/vigil/internal/redact"
 	"github.com/vigilsec/vigil/internal/sigma"
-)
-
-// Route types.
-const (
-	TypeWebhook = "webhook"
-	TypeSlack   = "slack"
-	TypeEmail   = "email"
-	TypeSyslog  = "syslog"
 )
 
 // Route is a destination with its filters and delivery policy.
@@ -145,12 +134,11 @@ func (r *Route) UnmarshalJSON(b []byte) error {
 func (r Route) Masked() Route {
 	c := *r.clone()
 	c.URL = redact.URL(c.URL)
-	if c.Secret != "" {
-		c.Secret = masked
-	}
-	if c.Email != nil && c.Email.Password != "" {
-		c.Email.Password = masked
-	}
+	eachSecret(&c, func(p *string) {
+		if *p != "" {
+			*p = masked
+		}
+	})
 	return c
 }
 
@@ -193,20 +181,9 @@ func (r *Route) normalize() {
 	for i, t := range r.Rules {
 		r.Rules[i] = strings.TrimSpace(t)
 	}
-	if r.Syslog != nil {
-		r.Syslog.Network = strings.ToLower(strings.TrimSpace(r.Syslog.Network))
-		if r.Syslog.Network == "" {
-			r.Syslog.Network = "tcp"
-		}
-		r.Syslog.Format = strings.ToLower(strings.TrimSpace(r.Syslog.Format))
-		if r.Syslog.Format == "" {
-			r.Syslog.Format = "cef"
-		}
-	}
-	if r.Email != nil && r.Email.Port == 0 {
-		r.Email.Port = 587
-		if r.Email.ImplicitTLS {
-			r.Email.Port = 465
+	for _, typ := range types() {
+		if o := outputs[typ]; o.normalize != nil {
+			o.normalize(r)
 		}
 	}
 }
@@ -238,67 +215,14 @@ func (r *Route) Validate() error {
 			return bad("empty entity kind in filter")
 		}
 	}
-	switch r.Type {
-	case TypeWebhook, TypeSlack:
-		u, err := url.Parse(r.URL)
-		if r.URL == "" || err != nil {
-			return bad("url %q is not a valid URL", r.URL)
-		}
-		if u.Scheme != "http" && u.Scheme != "https" {
-			return bad("url scheme %q is not http or https", u.Scheme)
-		}
-		if u.Host == "" {
-			return bad("url %q has no host", r.URL)
-		}
-	case TypeEmail:
-		e := r.Email
-		if e == nil {
-			return bad("email settings are required")
-		}
-		if strings.TrimSpace(e.Host) == "" {
-			return bad("email host is required")
-		}
-		if e.Port < 1 || e.Port > 65535 {
-			return bad("email port %d is out of range", e.Port)
-		}
-		if _, err := mail.ParseAddress(e.From); err != nil {
-			return bad("email from %q is not an address", e.From)
-		}
-		if len(e.To) == 0 {
-			return bad("email to is required")
-		}
-		for _, to := range e.To {
-			if _, err := mail.ParseAddress(to); err != nil {
-				return bad("email to %q is not an address", to)
-			}
-		}
-		if strings.ContainsAny(e.Host+e.From+e.Username, "\r\n") {
-			return bad("email settings contain a line break")
-		}
-	case TypeSyslog:
-		s := r.Syslog
-		if s == nil {
-			return bad("syslog settings are required")
-		}
-		if _, _, err := net.SplitHostPort(s.Addr); err != nil {
-			return bad("syslog addr %q is not host:port", s.Addr)
-		}
-		switch s.Network {
-		case "udp", "tcp", "tls":
-		default:
-			return bad("syslog network %q is not udp, tcp or tls", s.Network)
-		}
-		switch s.Format {
-		case "cef", "rfc5424":
-		default:
-			return bad("syslog format %q is not cef or rfc5424", s.Format)
-		}
-	case "":
-		return bad("type is required (webhook, slack, email or syslog)")
-	default:
-		return bad("unknown type %q (want webhook, slack, email or syslog)", r.Type)
+	if r.Type == "" {
+		return bad("type is required (%s)", typeList())
 	}
-	return nil
+	o := outputs[r.Type]
+	if o == nil {
+		return bad("unknown type %q (want %s)", r.Type, typeList())
+	}
+	return o.validate(r, bad)
 }
 
 var levels = sigma.Levels

@@ -345,6 +345,57 @@ func truncateSyslog(s string, n int) string {
 	return s
 }
 
+// TypeSyslog is the route type of syslog.go: CEF or RFC 5424 over UDP,
+// TCP (octet counting) or TLS.
+const TypeSyslog = "syslog"
+
+func init() {
+	registerOutput(TypeSyslog, output{
+		normalize: func(r *Route) {
+			if r.Syslog == nil {
+				return
+			}
+			r.Syslog.Network = strings.ToLower(strings.TrimSpace(r.Syslog.Network))
+			if r.Syslog.Network == "" {
+				r.Syslog.Network = "tcp"
+			}
+			r.Syslog.Format = strings.ToLower(strings.TrimSpace(r.Syslog.Format))
+			if r.Syslog.Format == "" {
+				r.Syslog.Format = "cef"
+			}
+		},
+		validate: func(r *Route, bad func(string, ...any) error) error {
+			s := r.Syslog
+			if s == nil {
+				return bad("syslog settings are required")
+			}
+			if _, _, err := net.SplitHostPort(s.Addr); err != nil {
+				return bad("syslog addr %q is not host:port", s.Addr)
+			}
+			switch s.Network {
+			case "udp", "tcp", "tls":
+			default:
+				return bad("syslog network %q is not udp, tcp or tls", s.Network)
+			}
+			switch s.Format {
+			case "cef", "rfc5424":
+			default:
+				return bad("syslog format %q is not cef or rfc5424", s.Format)
+			}
+			return nil
+		},
+		host: func(r *Route) (string, string) {
+			if r.Syslog == nil {
+				return "", ""
+			}
+			host, _, _ := net.SplitHostPort(r.Syslog.Addr)
+			return host, "syslog host"
+		},
+		// The sender holds its connection: the worker closes it.
+		newSender: func(n *Notifier) sender { return &syslogSender{n: n} },
+	})
+}
+
 // syslogSender keeps one connection per route for TCP and TLS.
 type syslogSender struct {
 	n    *Notifier

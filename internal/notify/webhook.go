@@ -10,11 +10,50 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
+
+// Route types of webhook.go: a JSON POST, signed when the route has a
+// secret, and a Slack incoming-webhook message.
+const (
+	TypeWebhook = "webhook"
+	TypeSlack   = "slack"
+)
+
+// webhookOutput serves both webhook types: a URL, an optional HMAC secret.
+var webhookOutput = output{
+	validate: func(r *Route, bad func(string, ...any) error) error {
+		u, err := url.Parse(r.URL)
+		if r.URL == "" || err != nil {
+			return bad("url %q is not a valid URL", r.URL)
+		}
+		if u.Scheme != "http" && u.Scheme != "https" {
+			return bad("url scheme %q is not http or https", u.Scheme)
+		}
+		if u.Host == "" {
+			return bad("url %q has no host", r.URL)
+		}
+		return nil
+	},
+	host: func(r *Route) (string, string) {
+		u, err := url.Parse(r.URL)
+		if err != nil {
+			return "", "" // validate reported it
+		}
+		return u.Hostname(), "url host"
+	},
+	secrets:   func(r *Route) []*string { return []*string{&r.Secret} },
+	newSender: func(n *Notifier) sender { return &webhookSender{n: n} },
+}
+
+func init() {
+	registerOutput(TypeWebhook, webhookOutput)
+	registerOutput(TypeSlack, webhookOutput)
+}
 
 // Sign returns the X-Vigil-Signature value of body under secret:
 // "sha256=" followed by the hex HMAC-SHA256.

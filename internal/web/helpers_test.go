@@ -19,7 +19,6 @@ import (
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/audit"
 	"github.com/vigilsec/vigil/internal/auth"
-	"github.com/vigilsec/vigil/internal/ids"
 	"github.com/vigilsec/vigil/internal/incident"
 	"github.com/vigilsec/vigil/internal/meta/metatest"
 	"github.com/vigilsec/vigil/internal/metrics"
@@ -166,10 +165,10 @@ func (e *env) addAlerts(tb testing.TB, n int) []string {
 	}
 	levels := alert.Levels
 	now := e.clock.Now()
-	out := make([]string, n)
+	ids := make([]string, n)
 	for i := range n {
-		id := ids.New()
-		out[i] = id
+		id := alert.NewID()
+		ids[i] = id
 		lvl := levels[i%len(levels)]
 		seen := now.Add(-time.Duration(i%1440) * time.Minute).UnixNano()
 		ev := fmt.Sprintf(`{"@timestamp":"%s","source.ip":"203.0.113.%d","user.name":"u%d","message":"Failed password"}`,
@@ -186,7 +185,7 @@ func (e *env) addAlerts(tb testing.TB, n int) []string {
 	if err := tx.Commit(); err != nil {
 		tb.Fatal(err)
 	}
-	return out
+	return ids
 }
 
 // client is a browser-like HTTP client with a cookie jar that does not

@@ -15,7 +15,6 @@ import (
 
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/event"
-	"github.com/vigilsec/vigil/internal/ids"
 	"github.com/vigilsec/vigil/internal/store"
 )
 
@@ -407,7 +406,7 @@ func TestAlertPageLinksEvents(t *testing.T) {
 			if d.Rule.Title != "SSH brute force from one source" {
 				continue
 			}
-			id = ids.New()
+			id = alert.NewID()
 			// Stored as the recorder stores it (the recorder's own tests
 			// cover how it gets there).
 			_, err := e.db.Meta().ExecContext(t.Context(), `INSERT INTO alerts (id, rule_id, rule_title, level, level_rank, tags, count, first_seen, last_seen, entities, grp, event, incident_id, status, dedup_key)
