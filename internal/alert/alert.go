@@ -7,7 +7,6 @@ package alert
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -180,13 +179,6 @@ func DedupKey(ruleID string, group map[string]string, ents map[string][]string) 
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
-}
-
-// NewID returns a random id.
-func NewID() string {
-	var b [12]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // ErrNotFound is returned for an unknown alert or suppression id.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/detect"
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/ids"
 	"github.com/vigilsec/vigil/internal/journal"
 )
 
@@ -254,7 +255,7 @@ func (r *Recorder) Record(d detect.Detection) {
 // waiting, raised alerts are shed and counted like detections.
 func (r *Recorder) Raise(a Alert) {
 	if a.ID == "" {
-		a.ID = NewID()
+		a.ID = ids.New()
 	}
 	if a.Status == "" {
 		a.Status = "open"
@@ -377,7 +378,7 @@ func fromDetection(d detect.Detection) Alert {
 		t = d.Event.Timestamp()
 	}
 	a := Alert{
-		ID:        NewID(),
+		ID:        ids.New(),
 		RuleID:    d.Rule.ID,
 		RuleTitle: d.Rule.Title,
 		Level:     d.Rule.Level,
@@ -662,7 +663,7 @@ func (r *Recorder) foldCampaign(a *Alert, ev *event.Event, deltas map[string]*ca
 			}
 			c = &campaign{members: map[memberKey]struct{}{}}
 			ca := Alert{
-				ID: NewID(), RuleID: a.RuleID, RuleTitle: a.RuleTitle, Level: a.Level, Tags: a.Tags, Status: "open",
+				ID: ids.New(), RuleID: a.RuleID, RuleTitle: a.RuleTitle, Level: a.Level, Tags: a.Tags, Status: "open",
 				FirstSeen: a.FirstSeen, LastSeen: a.LastSeen, Entities: map[string][]string{}, Event: a.Event,
 				Campaign: true, DedupKey: "campaign:" + a.RuleID,
 			}
@@ -759,7 +760,7 @@ func (r *Recorder) applyDelta(d *campDelta) Change {
 
 // lookupSQL finds the open alert of a dedup key (by the alerts_dedup
 // index); the recorder asks it only when its index is incomplete. Testing
-// status || '' (an expression no index covers; SQLite's unary + does the
+// status || ” (an expression no index covers; SQLite's unary + does the
 // same but is no operator on text in PostgreSQL) keeps the planner off the
 // (status, last_seen) index, which it would otherwise pick and so read
 // every open alert of the window for each lookup (TestHotPathPlans).

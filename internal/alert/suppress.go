@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/ids"
 	"github.com/vigilsec/vigil/internal/query"
 )
 
@@ -173,7 +174,7 @@ func (s *Store) CreateSuppression(ctx context.Context, sp *Suppression, now time
 	if !sp.Expires.IsZero() && !sp.Expires.After(now) {
 		return errors.New("expires is in the past")
 	}
-	sp.ID, sp.Created = NewID(), now.UTC()
+	sp.ID, sp.Created = ids.New(), now.UTC()
 	var exp int64
 	if !sp.Expires.IsZero() {
 		exp = sp.Expires.UnixNano()

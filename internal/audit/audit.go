@@ -7,12 +7,13 @@ package audit
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/ids"
 )
 
 // Entry is one recorded change.
@@ -95,15 +96,6 @@ func raw(v any) json.RawMessage {
 	return b
 }
 
-// newID is a random entry id. The audit package makes its own rather than
-// borrowing another package's so that the metadata store can depend on it
-// without a cycle.
-func newID() string {
-	var b [12]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
 // Record adds an entry in a transaction of its own. before and after are
 // marshalled to JSON (nil: none); secrets must be removed by the caller.
 func (l *Log) Record(ctx context.Context, actor, action, target string, before, after any) error {
@@ -150,7 +142,7 @@ func (l *Log) RecordTx(ctx context.Context, tx *sql.Tx, entries ...Entry) error 
 	for _, e := range entries {
 		r := row{id: e.ID, actor: e.Actor, action: e.Action, target: e.Target, before: e.Before, after: e.After}
 		if r.id == "" {
-			r.id = newID()
+			r.id = ids.New()
 		}
 		t := e.Time
 		if t.IsZero() {

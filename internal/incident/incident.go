@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/ids"
 )
 
 // Status is where an incident stands.
@@ -249,7 +250,7 @@ func (m *Manager) addEntry(ctx context.Context, x execer, incID string, t time.T
 		d = marshal(data)
 	}
 	_, err := x.ExecContext(ctx, `INSERT INTO incident_timeline (id, incident_id, time, kind, actor, text, data) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		alert.NewID(), incID, t.UnixNano(), kind, actor, text, d)
+		ids.New(), incID, t.UnixNano(), kind, actor, text, d)
 	if err != nil {
 		return fmt.Errorf("adding timeline entry: %w", err)
 	}
@@ -398,7 +399,7 @@ func (m *Manager) place(ctx context.Context, c *alert.Change) (*Incident, bool, 
 			return nil, false, tx.Commit()
 		}
 		inc := &Incident{
-			ID: alert.NewID(), Title: titleFor(a), Status: StatusNew, Severity: a.Level, Source: "alert",
+			ID: ids.New(), Title: titleFor(a), Status: StatusNew, Severity: a.Level, Source: "alert",
 			Created: now, Updated: now, Entities: mergeEntities(nil, a.Entities), Tags: mergeTags(nil, a.Tags),
 		}
 		if err := m.insert(ctx, tx, inc); err != nil {

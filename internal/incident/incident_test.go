@@ -10,6 +10,7 @@ import (
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/detect"
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/ids"
 	"github.com/vigilsec/vigil/internal/meta/metatest"
 	"github.com/vigilsec/vigil/internal/sigma"
 	_ "modernc.org/sqlite"
@@ -314,7 +315,7 @@ func testRiskIndexBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	change := func(user string) alert.Change {
-		return alert.Change{Added: 1, Alert: alert.Alert{ID: alert.NewID(), RuleID: "r", RuleTitle: "r", Level: "low",
+		return alert.Change{Added: 1, Alert: alert.Alert{ID: ids.New(), RuleID: "r", RuleTitle: "r", Level: "low",
 			LastSeen: now, FirstSeen: now, Entities: map[string][]string{"user": {user}}}}
 	}
 	// Ten users, then the first again: the index (3 scores) overflows.

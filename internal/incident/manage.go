@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/ids"
 	"github.com/vigilsec/vigil/internal/redact"
 )
 
@@ -338,7 +339,7 @@ func (m *Manager) Comment(ctx context.Context, id, actor, text string) (Entry, e
 		return Entry{}, err
 	}
 	now := m.opts.Now()
-	e := Entry{ID: alert.NewID(), Time: now.UTC(), Kind: "comment", Actor: actor, Text: text}
+	e := Entry{ID: ids.New(), Time: now.UTC(), Kind: "comment", Actor: actor, Text: text}
 	_, err := m.db.ExecContext(ctx, `INSERT INTO incident_timeline (id, incident_id, time, kind, actor, text) VALUES (?, ?, ?, ?, ?, ?)`,
 		e.ID, id, now.UnixNano(), e.Kind, actor, text)
 	if err != nil {
@@ -371,7 +372,7 @@ func (m *Manager) AddTask(ctx context.Context, id, actor, title, assignee string
 		return Task{}, err
 	}
 	now := m.opts.Now()
-	t := Task{ID: alert.NewID(), Title: title, Assignee: assignee, Created: now.UTC()}
+	t := Task{ID: ids.New(), Title: title, Assignee: assignee, Created: now.UTC()}
 	if _, err := m.db.ExecContext(ctx, `INSERT INTO incident_tasks (id, incident_id, title, assignee, created) VALUES (?, ?, ?, ?, ?)`,
 		t.ID, id, title, assignee, now.UnixNano()); err != nil {
 		return Task{}, fmt.Errorf("adding task: %w", err)
@@ -460,7 +461,7 @@ func (m *Manager) RecordActionsTx(ctx context.Context, tx *sql.Tx, id string, ac
 	counts := map[string]int{}
 	for _, a := range acts {
 		if a.ID == "" {
-			a.ID = alert.NewID()
+			a.ID = ids.New()
 		}
 		if a.Time.IsZero() {
 			a.Time = now
@@ -571,7 +572,7 @@ func (m *Manager) Create(ctx context.Context, actor, title, severity string, ale
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.opts.Now()
-	inc := &Incident{ID: alert.NewID(), Title: title, Status: StatusNew, Severity: severity, Source: "manual",
+	inc := &Incident{ID: ids.New(), Title: title, Status: StatusNew, Severity: severity, Source: "manual",
 		Created: now, Updated: now, Entities: map[string][]string{}, Tags: []string{}}
 	tx, err := m.db.BeginTx(ctx, nil)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/ids"
 )
 
 // RiskOptions configure entity risk (risk-based alerting): every alert adds
@@ -206,7 +207,7 @@ func (m *Manager) openRiskIncident(ctx context.Context, kind, value string, scor
 		return nil, err
 	}
 	defer tx.Rollback()
-	inc := &Incident{ID: alert.NewID(), Title: fmt.Sprintf("Risk threshold exceeded — %s %s", kind, value), Status: StatusNew,
+	inc := &Incident{ID: ids.New(), Title: fmt.Sprintf("Risk threshold exceeded — %s %s", kind, value), Status: StatusNew,
 		Severity: "high", Source: "risk", Created: now, Updated: now, Entities: map[string][]string{kind: {value}}, Tags: []string{}}
 	if err := m.insert(ctx, tx, inc); err != nil {
 		return nil, err

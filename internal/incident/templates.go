@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/ids"
 )
 
 // taskTemplates are the tasks an incident starts with, by ATT&CK tactic of
@@ -75,7 +75,7 @@ func TemplateTasks(tags []string) []string {
 func (m *Manager) addTemplateTasks(ctx context.Context, x execer, incID string, tags []string, now time.Time) error {
 	for i, title := range TemplateTasks(tags) {
 		_, err := x.ExecContext(ctx, `INSERT INTO incident_tasks (id, incident_id, title, created) VALUES (?, ?, ?, ?)`,
-			alert.NewID(), incID, title, now.Add(time.Duration(i)).UnixNano())
+			ids.New(), incID, title, now.Add(time.Duration(i)).UnixNano())
 		if err != nil {
 			return err
 		}

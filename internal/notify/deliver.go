@@ -9,6 +9,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/ids"
 )
 
 // Outbox row modes: a single row is sent on its own; an overflow row
@@ -345,7 +347,7 @@ func permanentDead(err error) error { return deadNow{err} }
 // pending rows of the route (of the given mode, or any) and returns it, or
 // "" when there was nothing to digest.
 func (w *worker) formDigest(ctx context.Context, r *Route, mode string) (string, error) {
-	did := "digest-" + newID()
+	did := "digest-" + ids.New()
 	res, err := w.n.db.ExecContext(ctx, `UPDATE notify_outbox SET digest_id = ?, next_attempt = 0
 		WHERE digest_id = '' AND rowid IN (SELECT rowid FROM notify_outbox
 			WHERE route_id = ? AND state = 'pending' AND digest_id = '' AND (? = '' OR mode = ?)

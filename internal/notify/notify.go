@@ -10,10 +10,8 @@ package notify
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vigilsec/vigil/internal/egress"
+	"github.com/vigilsec/vigil/internal/ids"
 )
 
 // Notification is one alert or incident to deliver.
@@ -210,15 +209,9 @@ func Open(ctx context.Context, db *sql.DB, opts Options) (*Notifier, error) {
 	return n, nil
 }
 
-func newID() string {
-	var b [10]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
 // CreateRoute validates r, gives it a new id, stores it and returns it.
 func (n *Notifier) CreateRoute(ctx context.Context, r Route) (Route, error) {
-	r.ID = newID()
+	r.ID = ids.New()
 	r.normalize()
 	if err := r.Validate(); err != nil {
 		return Route{}, err
@@ -473,7 +466,7 @@ func (n *Notifier) Test(ctx context.Context, id string) error {
 	}
 	now := n.opts.Now()
 	nt := &Notification{
-		ID:       "test-" + newID(),
+		ID:       "test-" + ids.New(),
 		Kind:     KindTest,
 		Level:    "informational",
 		Title:    "Vigil test notification",

@@ -31,6 +31,7 @@ import (
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/audit"
 	"github.com/vigilsec/vigil/internal/egress"
+	"github.com/vigilsec/vigil/internal/ids"
 	"github.com/vigilsec/vigil/internal/incident"
 	"github.com/vigilsec/vigil/internal/shellsafe"
 )
@@ -735,7 +736,7 @@ func (r *Runner) RunManual(ctx context.Context, name, incidentID, actor string) 
 // (response_queue) and deleted once it has run, so that a crash loses no
 // queued run: Resume runs what the last process left.
 func (r *Runner) enqueue(p *Playbook, t trigger, from int) {
-	id := alert.NewID()
+	id := ids.New()
 	if err := r.saveQueued(id, p.Name, t, from); err != nil {
 		r.log.Error("saving a queued playbook run; it runs, but a crash before it would lose it", "playbook", p.Name, "err", err)
 	}
@@ -1291,7 +1292,7 @@ func (r *Runner) decideTx(ctx context.Context, incidentID, actionID, actor, verb
 		}
 	}
 	if approve {
-		runID = alert.NewID()
+		runID = ids.New()
 		if _, err := tx.ExecContext(ctx, `INSERT INTO response_queue (id, created, playbook, step, trigger) VALUES (?, ?, ?, ?, ?)`,
 			runID, time.Now().UnixNano(), pb, step, trig); err != nil {
 			return fail(err)

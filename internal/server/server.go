@@ -31,6 +31,7 @@ import (
 	"github.com/vigilsec/vigil/internal/detect"
 	"github.com/vigilsec/vigil/internal/egress"
 	"github.com/vigilsec/vigil/internal/geoip"
+	"github.com/vigilsec/vigil/internal/ids"
 	"github.com/vigilsec/vigil/internal/incident"
 	"github.com/vigilsec/vigil/internal/ingest/syslog"
 	"github.com/vigilsec/vigil/internal/intel"
@@ -322,8 +323,8 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	s.Recorder, err = alert.NewRecorder(ctx, alerts, s.log, alert.Options{
 		Journal:        handoff,
 		OnJournalError: func() { s.Metrics.DetectionsNotDurable.Inc() },
-		MinLevel: cfg.Alerts.MinLevel,
-		Window:   cfg.Alerts.Window,
+		MinLevel:       cfg.Alerts.MinLevel,
+		Window:         cfg.Alerts.Window,
 		OnDetection: func(d *detect.Detection) {
 			s.Metrics.Detections.WithLabelValues(d.Rule.Level).Inc()
 		},
@@ -401,7 +402,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		},
 		Notify: func(ctx context.Context, text string, inc *incident.Incident) error {
 			n := incidentNotification(inc)
-			n.ID = alert.NewID() // each notify step is its own message
+			n.ID = ids.New() // each notify step is its own message
 			n.Summary = text
 			return s.Notifier.Notify(ctx, n)
 		},

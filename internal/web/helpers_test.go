@@ -19,6 +19,7 @@ import (
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/audit"
 	"github.com/vigilsec/vigil/internal/auth"
+	"github.com/vigilsec/vigil/internal/ids"
 	"github.com/vigilsec/vigil/internal/incident"
 	"github.com/vigilsec/vigil/internal/meta/metatest"
 	"github.com/vigilsec/vigil/internal/metrics"
@@ -165,10 +166,10 @@ func (e *env) addAlerts(tb testing.TB, n int) []string {
 	}
 	levels := alert.Levels
 	now := e.clock.Now()
-	ids := make([]string, n)
+	out := make([]string, n)
 	for i := range n {
-		id := alert.NewID()
-		ids[i] = id
+		id := ids.New()
+		out[i] = id
 		lvl := levels[i%len(levels)]
 		seen := now.Add(-time.Duration(i%1440) * time.Minute).UnixNano()
 		ev := fmt.Sprintf(`{"@timestamp":"%s","source.ip":"203.0.113.%d","user.name":"u%d","message":"Failed password"}`,
@@ -185,7 +186,7 @@ func (e *env) addAlerts(tb testing.TB, n int) []string {
 	if err := tx.Commit(); err != nil {
 		tb.Fatal(err)
 	}
-	return ids
+	return out
 }
 
 // client is a browser-like HTTP client with a cookie jar that does not

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/ids"
 	"github.com/vigilsec/vigil/internal/store"
 )
 
@@ -406,7 +407,7 @@ func TestAlertPageLinksEvents(t *testing.T) {
 			if d.Rule.Title != "SSH brute force from one source" {
 				continue
 			}
-			id = alert.NewID()
+			id = ids.New()
 			// Stored as the recorder stores it (the recorder's own tests
 			// cover how it gets there).
 			_, err := e.db.Meta().ExecContext(t.Context(), `INSERT INTO alerts (id, rule_id, rule_title, level, level_rank, tags, count, first_seen, last_seen, entities, grp, event, incident_id, status, dedup_key)
