@@ -41,15 +41,13 @@ var Schema = &meta.Schema{
 var text = strings.NewReplacer(" TEXT", ` TEXT COLLATE "C"`)
 
 // ddl returns a step that runs the statements in order, with each TEXT
-// column collated "C".
+// column collated "C", in one round trip (a query without parameters
+// may hold several statements; they run in the step's transaction).
 func ddl(stmts ...string) func(context.Context, *sql.Tx) error {
+	script := text.Replace(strings.Join(stmts, ";\n"))
 	return func(ctx context.Context, tx *sql.Tx) error {
-		for _, s := range stmts {
-			if _, err := tx.ExecContext(ctx, text.Replace(s)); err != nil {
-				return err
-			}
-		}
-		return nil
+		_, err := tx.ExecContext(ctx, script)
+		return err
 	}
 }
 
