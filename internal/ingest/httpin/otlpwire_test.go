@@ -707,3 +707,51 @@ func TestOTLPDifferences(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkOTLPDecode turns the 100 records of BenchmarkOTLP's request into
+// messages, without the handler around it, with the pdata path the direct
+// decoder replaced and with the direct decoder.
+func BenchmarkOTLPDecode(b *testing.B) {
+	req := plogotlp.NewExportRequestFromLogs(benchLogs(100))
+	pb, err := req.MarshalProto()
+	if err != nil {
+		b.Fatal(err)
+	}
+	js, err := req.MarshalJSON()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, enc := range []struct {
+		name, ct string
+		body     []byte
+	}{{"protobuf", ctProtobuf, pb}, {"json", ctJSON, js}} {
+		b.Run("pdata/"+enc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(enc.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				req, err := pdataDecode(enc.body, enc.ct)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n := len(pdataMessages(req.Logs(), ingest.Raw{})); n != 100 {
+					b.Fatalf("got %d messages, want 100", n)
+				}
+			}
+		})
+		b.Run("direct/"+enc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(enc.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				d, err := decodeOTLP(enc.body, enc.ct)
+				if err != nil {
+					b.Fatal(err)
+				}
+				msgs, err := d.messages(ingest.Raw{}, math.MaxInt)
+				d.release()
+				if err != nil || len(msgs) != 100 {
+					b.Fatalf("got %d messages, %v, want 100", len(msgs), err)
+				}
+			}
+		})
+	}
+}
