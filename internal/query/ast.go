@@ -151,15 +151,6 @@ func (*Or) isExpr()   {}
 func (*Not) isExpr()  {}
 func (*Term) isExpr() {}
 
-// Pipe is one stage after the filter: *Stats, *Sort, *Limit, *Fields or
-// *Timechart.
-type Pipe interface {
-	isPipe()
-	// String returns the pipe in canonical query syntax (without the
-	// leading "|").
-	String() string
-}
-
 // Aggregate function names.
 const (
 	AggCount = "count" // count() counts rows; count(f) counts rows where f has a non-null value
@@ -193,65 +184,11 @@ func (a Agg) Name() string {
 	return a.Func + "(" + a.Field + ")"
 }
 
-// Stats groups the filtered events by the By fields (none: one group of all
-// events) and computes Aggs per group. Its output columns are the By
-// fields, then the aggregate names.
-//
-// A group-by value is the text of the field's first non-null value; events
-// without one form a group whose value is null. Aggregates over a field
-// take every non-null value (every element of an array). Run documents the
-// full semantics and is the reference implementation.
-type Stats struct {
-	Aggs []Agg
-	By   []string
-}
-
-// SortKey is one sort column.
-type SortKey struct {
-	Field string
-	Desc  bool
-}
-
-// Sort orders the rows (events, or the aggregate's output rows) by Keys.
-type Sort struct {
-	Keys []SortKey
-}
-
-// Limit keeps the first N rows; 1 <= N <= the parser's MaxLimit.
-type Limit struct {
-	N int
-}
-
-// Fields keeps only the named columns (for events: the named fields).
-type Fields struct {
-	Names []string
-}
-
-// TimeColumn is the name of the time-bucket column of a Timechart's output.
-const TimeColumn = "@timestamp"
-
-// Timechart counts or aggregates events per time bucket of width Span
-// (buckets start at multiples of Span since the Unix epoch, UTC), optionally
-// split by one field. Its output columns are TimeColumn (bucket start), the
-// By field when set, then the aggregate names.
-type Timechart struct {
-	Span time.Duration
-	Aggs []Agg
-	By   string
-}
-
-func (*Stats) isPipe()     {}
-func (*Sort) isPipe()      {}
-func (*Limit) isPipe()     {}
-func (*Fields) isPipe()    {}
-func (*Timechart) isPipe() {}
-
 // IsAggregate reports whether the query ends in rows of a Stats or
 // Timechart rather than in events.
 func (q *Query) IsAggregate() bool {
 	for _, p := range q.Pipes {
-		switch p.(type) {
-		case *Stats, *Timechart:
+		if p != nil && p.aggregate() {
 			return true
 		}
 	}
@@ -265,22 +202,8 @@ func (q *Query) IsAggregate() bool {
 func (q *Query) OutputColumns() []string {
 	var cols []string
 	for _, p := range q.Pipes {
-		switch p := p.(type) {
-		case *Stats:
-			cols = append(cols[:0:0], p.By...)
-			for _, a := range p.Aggs {
-				cols = append(cols, a.Name())
-			}
-		case *Timechart:
-			cols = []string{TimeColumn}
-			if p.By != "" {
-				cols = append(cols, p.By)
-			}
-			for _, a := range p.Aggs {
-				cols = append(cols, a.Name())
-			}
-		case *Fields:
-			cols = append([]string(nil), p.Names...)
+		if p != nil {
+			cols = p.columns(cols)
 		}
 	}
 	return cols

@@ -50,33 +50,16 @@ func Run(q *Query, events iter.Seq[*event.Event]) (*Result, error) {
 			evs = append(evs, ev)
 		}
 	}
-	res := &Result{}
-	var sorter *Sort
-	limit := -1
-	var fields *Fields
+	pl := &runPlan{evs: evs, res: &Result{}, limit: -1}
 	for _, p := range q.Pipes {
-		switch p := p.(type) {
-		case *Stats:
-			res.Columns, res.Rows = runStats(evs, p.By, p.Aggs, 0)
-		case *Timechart:
-			var by []string
-			if p.By != "" {
-				by = []string{p.By}
-			}
-			if p.Span < time.Second || p.Span%time.Second != 0 {
-				return nil, fmt.Errorf("running timechart: span %v is not a positive whole number of seconds", p.Span)
-			}
-			res.Columns, res.Rows = runStats(evs, by, p.Aggs, p.Span)
-		case *Sort:
-			sorter = p
-		case *Limit:
-			limit = p.N
-		case *Fields:
-			fields = p
-		default:
-			return nil, fmt.Errorf("running query: unknown pipe %T", p)
+		if p == nil {
+			return nil, errNilPipe
+		}
+		if err := p.plan(pl); err != nil {
+			return nil, err
 		}
 	}
+	res, sorter, limit, fields := pl.res, pl.sorter, pl.limit, pl.fields
 	if !q.IsAggregate() {
 		// Newest first, then the requested order (stable, so ties stay
 		// newest first).
