@@ -131,6 +131,9 @@ func TestPostgresMetadata(t *testing.T) {
 	if out, code := runAuditVerify(t, "--postgres", dsn); code != 0 {
 		t.Errorf("vigil audit verify --postgres after the restart: exit %d:\n%s", code, out)
 	}
+	// The log is read once the process has exited and its output is
+	// copied (reading it while the server writes is a race).
+	s.terminate()
 	if strings.Contains(s.log.String(), password) {
 		t.Errorf("the server's log holds the DSN's password:\n%s", tail(s.log.String(), 4000))
 	}
