@@ -126,8 +126,19 @@ func (g *Group) Go(name string, fn func(ctx context.Context) error) {
 	}()
 }
 
-// Wait returns when ctx ends (nil) or when a goroutine started with Go
-// fails (its error): the caller then stops the group.
+// Fail reports an actor's failure after its start (its listener died,
+// say): Wait returns it. Only the first failure is kept; later ones are
+// logged.
+func (g *Group) Fail(err error) {
+	select {
+	case g.goErrs <- err:
+	default:
+		g.log.Error("failure after start", "err", err)
+	}
+}
+
+// Wait returns when ctx ends (nil), or when a goroutine started with Go
+// or an actor (Fail) fails (its error): the caller then stops the group.
 func (g *Group) Wait(ctx context.Context) error {
 	select {
 	case <-ctx.Done():

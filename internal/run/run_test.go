@@ -160,3 +160,12 @@ func TestWaitReturnsAJobsFailure(t *testing.T) {
 		t.Fatalf("Wait after its context ended: %v, want nil", err)
 	}
 }
+
+func TestFailEndsWait(t *testing.T) {
+	g := New(nil)
+	g.Fail(errors.New("http: listener closed"))
+	g.Fail(errors.New("second")) // logged, not kept
+	if err := g.Wait(context.Background()); err == nil || err.Error() != "http: listener closed" {
+		t.Fatalf("got %v, want the first failure", err)
+	}
+}
