@@ -180,7 +180,7 @@ func TestCLIHunt(t *testing.T) {
 			{"output not writable", []string{"--output", "nodir/out.jsonl", "logs"}, 1, "", "vigil: open nodir/out.jsonl: no such file or directory\n"},
 			{"no path", nil, 2, "", "vigil: requires at least 1 arg(s), only received 0\n"},
 			{"unknown format", []string{"--format", "xml", "logs"}, 2, "", "vigil: --format: \"xml\" is not table, jsonl or csv\n"},
-			{"unknown level", []string{"--min-level", "severe", "logs"}, 2, "", "vigil: --min-level: unknown level \"severe\" (want informational, low, medium, high, critical)\n"},
+			{"unknown level", []string{"--min-level", "severe", "logs"}, 2, "", "vigil: --min-level: unknown level \"severe\" (want informational, low, medium, high or critical)\n"},
 			{"unknown flag", []string{"--colour", "logs"}, 2, "", "vigil: unknown flag: --colour\n"},
 		} {
 			t.Run(tt.name, func(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -15,6 +14,7 @@ import (
 	"github.com/vigilsec/vigil/internal/logsource"
 	"github.com/vigilsec/vigil/internal/parse"
 	"github.com/vigilsec/vigil/internal/ruleset"
+	"github.com/vigilsec/vigil/internal/sigma"
 	"github.com/vigilsec/vigil/internal/termsafe"
 	"golang.org/x/term"
 )
@@ -45,8 +45,8 @@ was made (for CI gates).`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			for flag, v := range map[string]string{"--fail-on": failOn, "--min-level": minLevel} {
-				if v != "" && hunt.LevelRank(v) < 0 {
-					return usageError{fmt.Errorf("%s: unknown level %q (want %s)", flag, v, strings.Join(hunt.Levels, ", "))}
+				if _, err := sigma.ParseLevel(v); v != "" && err != nil {
+					return usageError{fmt.Errorf("%s: %w", flag, err)}
 				}
 			}
 			if !slices.Contains(hunt.Formats, format) {
@@ -132,7 +132,7 @@ was made (for CI gates).`,
 			if err != nil {
 				return err
 			}
-			if failOn != "" && sum.MaxLevel != "" && hunt.LevelRank(sum.MaxLevel) >= hunt.LevelRank(failOn) {
+			if failOn != "" && sum.MaxLevel != "" && sigma.LevelOf(sum.MaxLevel) >= sigma.LevelOf(failOn) {
 				return exitCode(1)
 			}
 			return nil

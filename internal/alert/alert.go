@@ -51,12 +51,10 @@ type Alert struct {
 	EntityCount int64 `json:"entity_count,omitempty"`
 }
 
-// Levels are the Sigma levels in increasing severity.
-var Levels = sigma.Levels
-
-// LevelRank returns the rank of a Sigma level (informational 0 ... critical
-// 4), or -1 for an unknown level.
-func LevelRank(level string) int { return sigma.LevelRank(level) }
+// levelRank is the value of the alerts table's level_rank column, which
+// the minimum-level filter compares: informational 0 ... critical 4, and
+// -1 for a level that is not one.
+func levelRank(l sigma.Level) int { return int(l) - 1 }
 
 // entityFields lists, per entity kind, the event fields it is read from:
 // ECS names first, then the Windows and Sigma names of the same thing.
@@ -214,7 +212,7 @@ func insert(ctx context.Context, tx *sql.Tx, a *Alert) error {
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO alerts (`+alertColumns+`, level_rank) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, a.RuleID, a.RuleTitle, a.Level, marshal(nonNil(a.Tags)), a.Count, a.FirstSeen.UnixNano(), a.LastSeen.UnixNano(),
-		marshal(a.Entities), grp, string(a.Event), a.IncidentID, a.Status, a.DedupKey, a.Campaign, a.EntityCount, LevelRank(a.Level))
+		marshal(a.Entities), grp, string(a.Event), a.IncidentID, a.Status, a.DedupKey, a.Campaign, a.EntityCount, levelRank(sigma.LevelOf(a.Level)))
 	if err != nil {
 		return fmt.Errorf("storing alert for rule %s: %w", a.RuleID, err)
 	}
@@ -349,12 +347,12 @@ func (f Filter) where() (string, []any, error) {
 	q := `1=1`
 	var args []any
 	if f.MinLevel != "" {
-		r := LevelRank(f.MinLevel)
-		if r < 0 {
-			return "", nil, fmt.Errorf("unknown level %q (want one of %s)", f.MinLevel, strings.Join(Levels, ", "))
+		l, err := sigma.ParseLevel(f.MinLevel)
+		if err != nil {
+			return "", nil, err
 		}
 		q += ` AND level_rank >= ?`
-		args = append(args, r)
+		args = append(args, levelRank(l))
 	}
 	if f.RuleID != "" {
 		q += ` AND rule_id = ?`

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/ids"
 	"github.com/vigilsec/vigil/internal/journal"
+	"github.com/vigilsec/vigil/internal/sigma"
 )
 
 // Matcher is the part of a compiled rule set the recorder runs.
@@ -106,12 +106,12 @@ type Options struct {
 // written in batches by one goroutine; when that writer falls behind, the
 // pipeline workers wait (nothing is dropped).
 type Recorder struct {
-	minRank int
-	engine  atomic.Pointer[matcherBox]
-	store   *Store
-	log     *slog.Logger
-	opts    Options
-	sup     *suppressor
+	minLevel sigma.Level
+	engine   atomic.Pointer[matcherBox]
+	store    *Store
+	log      *slog.Logger
+	opts     Options
+	sup      *suppressor
 
 	hooksMu sync.Mutex
 	hooks   []Hook
@@ -175,8 +175,9 @@ func NewRecorder(ctx context.Context, s *Store, log *slog.Logger, o Options) (*R
 	if o.MinLevel == "" {
 		o.MinLevel = "low"
 	}
-	if LevelRank(o.MinLevel) < 0 {
-		return nil, fmt.Errorf("alert min level %q is not one of %s", o.MinLevel, strings.Join(Levels, ", "))
+	minLevel, err := sigma.ParseLevel(o.MinLevel)
+	if err != nil {
+		return nil, fmt.Errorf("alert min level: %w", err)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -191,7 +192,7 @@ func NewRecorder(ctx context.Context, s *Store, log *slog.Logger, o Options) (*R
 		o.MaxOpen = 100000
 	}
 	o.Campaign.setDefaults()
-	r := &Recorder{minRank: LevelRank(o.MinLevel), store: s, log: log, opts: o, ch: make(chan *pending, o.QueueSize),
+	r := &Recorder{minLevel: minLevel, store: s, log: log, opts: o, ch: make(chan *pending, o.QueueSize),
 		live: map[string]*Alert{}, camps: map[string]*campaign{}, track: map[string]*tracker{}}
 	r.sup = newSuppressor(s, o.Now, r.log)
 	if err := r.sup.load(ctx); err != nil {
@@ -236,7 +237,7 @@ func (r *Recorder) Record(d detect.Detection) {
 	if r.opts.OnDetection != nil {
 		r.opts.OnDetection(&d)
 	}
-	if LevelRank(d.Rule.Level) < r.minRank {
+	if sigma.LevelOf(d.Rule.Level) < r.minLevel {
 		return
 	}
 	if r.sup.match(d.Rule.ID, d.Event) != nil {

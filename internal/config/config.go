@@ -647,8 +647,8 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if sigma.LevelRank(c.Alerts.MinLevel) < 0 {
-		add("alerts.min_level: %q is not one of %s", c.Alerts.MinLevel, strings.Join(sigma.Levels, ", "))
+	if _, err := sigma.ParseLevel(c.Alerts.MinLevel); err != nil {
+		add("alerts.min_level: %v", err)
 	}
 	if c.Alerts.QueueSize <= 0 {
 		add("alerts.queue_size: must be positive")
@@ -670,8 +670,8 @@ func (c *Config) Validate() error {
 	if c.Alerts.Window <= 0 {
 		add("alerts.window: must be positive")
 	}
-	if sigma.LevelRank(c.Incidents.MinLevel) < 0 {
-		add("incidents.min_level: %q is not one of %s", c.Incidents.MinLevel, strings.Join(sigma.Levels, ", "))
+	if _, err := sigma.ParseLevel(c.Incidents.MinLevel); err != nil {
+		add("incidents.min_level: %v", err)
 	}
 	if c.Incidents.Window <= 0 {
 		add("incidents.window: must be positive")

@@ -86,14 +86,8 @@ type Summary struct {
 	Errors      []error // unreadable files, corrupt records (the scan goes on)
 	Elapsed     time.Duration
 	MaxLevel    string // the highest level found
-	maxRank     int
+	maxLevel    sigma.Level
 }
-
-// Levels are the Sigma levels in increasing severity.
-var Levels = sigma.Levels
-
-// LevelRank returns the rank of a level (-1 if unknown).
-func LevelRank(l string) int { return sigma.LevelRank(l) }
 
 // tactics maps ATT&CK tactic tag names (as Sigma writes them) to names.
 var tactics = map[string]string{
@@ -130,13 +124,14 @@ func Run(ctx context.Context, paths []string, o Options, emit func(Finding) erro
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
-	minRank := -1
+	var minLevel sigma.Level
 	if o.MinLevel != "" {
-		if minRank = LevelRank(o.MinLevel); minRank < 0 {
-			return nil, fmt.Errorf("unknown level %q (want %s)", o.MinLevel, strings.Join(Levels, ", "))
+		var err error
+		if minLevel, err = sigma.ParseLevel(o.MinLevel); err != nil {
+			return nil, err
 		}
 	}
-	sum := &Summary{ByLevel: map[string]int64{}, ByRule: map[string]int64{}, ByTactic: map[string]int64{}, ByHost: map[string]int64{}, maxRank: -1}
+	sum := &Summary{ByLevel: map[string]int64{}, ByRule: map[string]int64{}, ByTactic: map[string]int64{}, ByHost: map[string]int64{}}
 	files, total, errs := expand(paths)
 	sum.Errors = append(sum.Errors, errs...)
 	if len(files) == 0 {
@@ -236,7 +231,7 @@ func Run(ctx context.Context, paths []string, o Options, emit func(Finding) erro
 					}
 					kept := len(c.findings)
 					o.Engine.Match(ev, func(d detect.Detection) {
-						if minRank >= 0 && LevelRank(d.Rule.Level) < minRank {
+						if minLevel != sigma.NoLevel && sigma.LevelOf(d.Rule.Level) < minLevel {
 							return
 						}
 						c.findings = append(c.findings, Finding{Detection: d, File: c.file, Host: HostOf(d.Event)})
@@ -310,8 +305,8 @@ func (s *Summary) add(f Finding) {
 	s.Findings++
 	s.ByLevel[f.Rule.Level]++
 	s.ByRule[f.Rule.Title]++
-	if r := LevelRank(f.Rule.Level); r > s.maxRank {
-		s.maxRank, s.MaxLevel = r, f.Rule.Level
+	if l := sigma.LevelOf(f.Rule.Level); l > s.maxLevel {
+		s.maxLevel, s.MaxLevel = l, f.Rule.Level
 	}
 	var seen [14]string // there are 14 tactics
 	n := 0

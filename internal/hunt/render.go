@@ -11,7 +11,9 @@ import (
 
 	"github.com/vigilsec/vigil/internal/csvsafe"
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/sigma"
 	"github.com/vigilsec/vigil/internal/termsafe"
+	"slices"
 )
 
 // Formats are the output formats of findings: an aligned table for a
@@ -201,9 +203,9 @@ func WriteSummary(w io.Writer, s *Summary) error {
 		return ew.err
 	}
 	fmt.Fprint(ew, "by level:")
-	for i := len(Levels) - 1; i >= 0; i-- {
-		if n := s.ByLevel[Levels[i]]; n > 0 {
-			fmt.Fprintf(ew, " %s %d", Levels[i], n)
+	for _, l := range slices.Backward(sigma.Levels) {
+		if n := s.ByLevel[l.String()]; n > 0 {
+			fmt.Fprintf(ew, " %s %d", l, n)
 		}
 	}
 	fmt.Fprintln(ew)

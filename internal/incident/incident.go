@@ -20,6 +20,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/ids"
+	"github.com/vigilsec/vigil/internal/sigma"
 )
 
 // Status is where an incident stands.
@@ -172,8 +173,8 @@ func Open(ctx context.Context, db *sql.DB, alerts *alert.Store, log *slog.Logger
 	if o.MinLevel == "" {
 		o.MinLevel = "medium"
 	}
-	if alert.LevelRank(o.MinLevel) < 0 {
-		return nil, fmt.Errorf("incident min level %q is not a Sigma level", o.MinLevel)
+	if _, err := sigma.ParseLevel(o.MinLevel); err != nil {
+		return nil, fmt.Errorf("incident min level: %w", err)
 	}
 	if len(o.GroupBy) == 0 {
 		o.GroupBy = []string{"source.ip", "user", "host", "destination.ip", "file.hash"}
@@ -304,7 +305,7 @@ func mergeTags(a, b []string) []string {
 }
 
 func higher(a, b string) string {
-	if alert.LevelRank(b) > alert.LevelRank(a) {
+	if sigma.LevelOf(b) > sigma.LevelOf(a) {
 		return b
 	}
 	return a
@@ -388,14 +389,15 @@ func (m *Manager) place(ctx context.Context, c *alert.Change) (*Incident, bool, 
 	// subjects, and joining it to the incident of whichever subject came
 	// first would bury the wave in one address's case.
 	var incID string
-	if !a.Campaign || alert.LevelRank(a.Level) < alert.LevelRank(m.opts.MinLevel) {
+	below := sigma.LevelOf(a.Level) < sigma.LevelOf(m.opts.MinLevel)
+	if !a.Campaign || below {
 		if incID, err = m.findOpen(ctx, tx, a.Entities, now); err != nil {
 			return nil, false, err
 		}
 	}
 	var opened *Incident
 	if incID == "" {
-		if alert.LevelRank(a.Level) < alert.LevelRank(m.opts.MinLevel) {
+		if below {
 			return nil, false, tx.Commit()
 		}
 		inc := &Incident{

@@ -13,6 +13,7 @@ import (
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/ids"
 	"github.com/vigilsec/vigil/internal/redact"
+	"github.com/vigilsec/vigil/internal/sigma"
 )
 
 // ListFilter selects incidents.
@@ -270,8 +271,8 @@ func (m *Manager) Update(ctx context.Context, id, actor string, p Patch) (before
 		}
 	}
 	if p.Severity != nil {
-		if alert.LevelRank(*p.Severity) < 0 {
-			return nil, nil, fmt.Errorf("severity %q is not a level (%s)", *p.Severity, strings.Join(alert.Levels, ", "))
+		if _, err := sigma.ParseLevel(*p.Severity); err != nil {
+			return nil, nil, fmt.Errorf("severity: %w", err)
 		}
 		if *p.Severity != cur.Severity {
 			notes = append(notes, fmt.Sprintf("severity %s → %s", cur.Severity, *p.Severity))
@@ -566,8 +567,8 @@ func (m *Manager) Create(ctx context.Context, actor, title, severity string, ale
 	if severity == "" {
 		severity = "medium"
 	}
-	if alert.LevelRank(severity) < 0 {
-		return nil, fmt.Errorf("severity %q is not a level (%s)", severity, strings.Join(alert.Levels, ", "))
+	if _, err := sigma.ParseLevel(severity); err != nil {
+		return nil, fmt.Errorf("severity: %w", err)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/sigma"
 )
 
 // Digest is one message summarising several notifications of a route: sent
@@ -53,7 +55,7 @@ func buildDigest(id string, r *Route, items []*Notification, now time.Time) *Dig
 		ByLevel: map[string]int{}, ByRule: map[string]int{},
 		Items: make([]DigestItem, 0, len(items)),
 	}
-	top := -1
+	top := sigma.NoLevel
 	for _, nt := range items {
 		lvl := nt.Level
 		if lvl == "" {
@@ -65,8 +67,8 @@ func buildDigest(id string, r *Route, items []*Notification, now time.Time) *Dig
 			rule = "(none)"
 		}
 		d.ByRule[rule]++
-		if rk := levelRank(nt.Level); rk > top {
-			top, d.Level = rk, levels[rk]
+		if l := levelOf(nt.Level); l > top {
+			top, d.Level = l, l.String()
 		}
 		if d.First.IsZero() || nt.Time.Before(d.First) {
 			d.First = nt.Time
@@ -92,7 +94,7 @@ func buildDigest(id string, r *Route, items []*Notification, now time.Time) *Dig
 
 // levelOrder sorts level names by severity, highest first.
 func levelOrder(a, b string) bool {
-	ra, rb := levelRank(a), levelRank(b)
+	ra, rb := levelOf(a), levelOf(b)
 	if ra != rb {
 		return ra > rb
 	}

@@ -196,7 +196,7 @@ func (r *Route) Validate() error {
 	if r.Name == "" {
 		return bad("name is required")
 	}
-	if r.MinLevel != "" && levelRank(r.MinLevel) < 0 {
+	if r.MinLevel != "" && levelOf(r.MinLevel) == sigma.NoLevel {
 		return bad("unknown min_level %q (want informational, low, medium, high or critical)", r.MinLevel)
 	}
 	if r.RateLimit < 0 {
@@ -225,16 +225,14 @@ func (r *Route) Validate() error {
 	return o.validate(r, bad)
 }
 
-var levels = sigma.Levels
-
-// levelRank returns 0 (informational) to 4 (critical), or -1; levels from
-// the API are accepted in any case.
-func levelRank(l string) int { return sigma.LevelRank(strings.ToLower(l)) }
+// levelOf reads a level in any case (levels from the API are accepted
+// so); NoLevel for a string that is not one.
+func levelOf(l string) sigma.Level { return sigma.LevelOf(strings.ToLower(l)) }
 
 // Matches reports whether nt passes all of r's filters (each filter that is
 // set must match; within one filter any value may match).
 func (r *Route) Matches(nt *Notification) bool {
-	if r.MinLevel != "" && levelRank(nt.Level) < levelRank(r.MinLevel) {
+	if r.MinLevel != "" && levelOf(nt.Level) < levelOf(r.MinLevel) {
 		return false
 	}
 	if len(r.Rules) > 0 && !slices.Contains(r.Rules, nt.RuleID) {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/vigilsec/vigil/internal/sigma"
 )
 
 // Syslog framing limits.
@@ -40,16 +42,16 @@ func hostname() string {
 
 // cefSeverity maps a Sigma level to CEF's 0-10 scale.
 func cefSeverity(level string) int {
-	switch levelRank(level) {
-	case 0:
+	switch levelOf(level) {
+	case sigma.Informational:
 		return 1
-	case 1:
+	case sigma.Low:
 		return 3
-	case 2:
+	case sigma.Medium:
 		return 5
-	case 3:
+	case sigma.High:
 		return 8
-	case 4:
+	case sigma.Critical:
 		return 10
 	}
 	return 0
@@ -57,14 +59,14 @@ func cefSeverity(level string) int {
 
 // syslogSeverity maps a Sigma level to an RFC 5424 severity.
 func syslogSeverity(level string) int {
-	switch levelRank(level) {
-	case 4:
+	switch levelOf(level) {
+	case sigma.Critical:
 		return 2 // critical
-	case 3:
+	case sigma.High:
 		return 3 // error
-	case 2:
+	case sigma.Medium:
 		return 4 // warning
-	case 1:
+	case sigma.Low:
 		return 5 // notice
 	}
 	return 6 // informational

@@ -34,6 +34,7 @@ import (
 	"github.com/vigilsec/vigil/internal/ids"
 	"github.com/vigilsec/vigil/internal/incident"
 	"github.com/vigilsec/vigil/internal/shellsafe"
+	"github.com/vigilsec/vigil/internal/sigma"
 )
 
 // Playbook is one response procedure.
@@ -123,7 +124,7 @@ func (p *Playbook) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("trigger.on %q: want alert, incident or manual", p.Trigger.On))
 	}
-	if p.Trigger.MinLevel != "" && alert.LevelRank(p.Trigger.MinLevel) < 0 {
+	if p.Trigger.MinLevel != "" && !sigma.LevelOf(p.Trigger.MinLevel).Valid() {
 		errs = append(errs, fmt.Errorf("trigger.min_level %q is not a level", p.Trigger.MinLevel))
 	}
 	if len(p.Steps) == 0 {
@@ -190,8 +191,8 @@ func checkWith(action string, with map[string]string, manual bool) error {
 
 // cond is a parsed "level >= high".
 type cond struct {
-	op   string
-	rank int
+	op    string
+	level sigma.Level
 }
 
 func parseCond(s string) (cond, error) {
@@ -199,8 +200,8 @@ func parseCond(s string) (cond, error) {
 	if len(f) != 3 || f[0] != "level" {
 		return cond{}, fmt.Errorf("%q: want \"level <op> <level>\"", s)
 	}
-	r := alert.LevelRank(f[2])
-	if r < 0 {
+	r := sigma.LevelOf(f[2])
+	if !r.Valid() {
 		return cond{}, fmt.Errorf("%q: %q is not a level", s, f[2])
 	}
 	switch f[1] {
@@ -212,20 +213,20 @@ func parseCond(s string) (cond, error) {
 }
 
 func (c cond) holds(level string) bool {
-	r := alert.LevelRank(level)
+	r := sigma.LevelOf(level)
 	switch c.op {
 	case ">=":
-		return r >= c.rank
+		return r >= c.level
 	case ">":
-		return r > c.rank
+		return r > c.level
 	case "<=":
-		return r <= c.rank
+		return r <= c.level
 	case "<":
-		return r < c.rank
+		return r < c.level
 	case "==":
-		return r == c.rank
+		return r == c.level
 	}
-	return r != c.rank
+	return r != c.level
 }
 
 // LoadDir reads every .yml/.yaml playbook in dir (missing dir: none).
@@ -638,7 +639,7 @@ func (r *Runner) matches(p *Playbook, on string, t trigger, tags []string) bool 
 	if p.Disabled || p.Trigger.On != on {
 		return false
 	}
-	if p.Trigger.MinLevel != "" && alert.LevelRank(t.Level) < alert.LevelRank(p.Trigger.MinLevel) {
+	if p.Trigger.MinLevel != "" && sigma.LevelOf(t.Level) < sigma.LevelOf(p.Trigger.MinLevel) {
 		return false
 	}
 	if len(p.Trigger.Rules) > 0 {

@@ -154,8 +154,10 @@ func (l *linter) common() {
 		}
 		l.add(sev, "id", "id %q is not a UUID", r.ID)
 	}
-	if r.Level != "" && LevelRank(r.Level) < 0 {
-		l.add(SeverityError, "level", "unknown level %q (want informational, low, medium, high or critical)", r.Level)
+	if r.Level != "" {
+		if _, err := ParseLevel(r.Level); err != nil {
+			l.add(SeverityError, "level", "%v", err)
+		}
 	}
 	if r.Status != "" && !statuses[r.Status] {
 		l.add(SeverityError, "status", "unknown status %q (want stable, test, experimental, deprecated or unsupported)", r.Status)

@@ -15,13 +15,14 @@ import (
 
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/auth"
+	"github.com/vigilsec/vigil/internal/sigma"
 	"github.com/vigilsec/vigil/internal/timeparse"
 )
 
 type alertsData struct {
 	Alerts  []alertRow
 	Filter  url.Values
-	Levels  []string
+	Levels  []sigma.Level
 	Pager   pager
 	Rules   []ruleCount
 	Playing bool
@@ -109,7 +110,7 @@ func (c *Console) alerts(w http.ResponseWriter, r *http.Request, s *session) {
 		back(w, r, "/alerts", "", err)
 		return
 	}
-	d := alertsData{Filter: v, Levels: alert.Levels,
+	d := alertsData{Filter: v, Levels: sigma.Levels,
 		Pager: pager{Path: "/alerts", Params: v, Offset: f.Offset, Size: f.Limit, Shown: len(as), Total: total, Exact: true,
 			MaxOffset: alert.MaxOffset, Noun: "alerts", Beyond: "narrow the filter to see the rest."}}
 	for _, a := range as {
@@ -308,7 +309,7 @@ func (c *Console) incidentFromAlerts(ctx context.Context, ids []string, actor, t
 			if title == "" {
 				title = a.RuleTitle
 			}
-			if alert.LevelRank(a.Level) > alert.LevelRank(best) {
+			if sigma.LevelOf(a.Level) > sigma.LevelOf(best) {
 				best = a.Level
 			}
 		}

@@ -27,6 +27,7 @@ import (
 	"github.com/vigilsec/vigil/internal/respond"
 	"github.com/vigilsec/vigil/internal/ruleset"
 	"github.com/vigilsec/vigil/internal/rulestate"
+	"github.com/vigilsec/vigil/internal/sigma"
 	"github.com/vigilsec/vigil/internal/store/sqlite"
 )
 
@@ -164,7 +165,7 @@ func (e *env) addAlerts(tb testing.TB, n int) []string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	levels := alert.Levels
+	levels := sigma.Levels
 	now := e.clock.Now()
 	out := make([]string, n)
 	for i := range n {
@@ -176,7 +177,7 @@ func (e *env) addAlerts(tb testing.TB, n int) []string {
 			time.Unix(0, seen).UTC().Format(time.RFC3339), i%250, i%50)
 		_, err := tx.ExecContext(ctx, `INSERT INTO alerts (id, rule_id, rule_title, level, level_rank, tags, count, first_seen, last_seen, entities, grp, event, incident_id, status, dedup_key)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', ?, '', 'open', ?)`,
-			id, fmt.Sprintf("rule-%d", i%40), fmt.Sprintf("Test rule %d", i%40), lvl, alert.LevelRank(lvl),
+			id, fmt.Sprintf("rule-%d", i%40), fmt.Sprintf("Test rule %d", i%40), lvl.String(), int(lvl)-1, // level_rank: informational 0 ... critical 4
 			`["attack.credential-access","attack.t1110.001"]`, 1+i%7, seen, seen,
 			fmt.Sprintf(`{"source.ip":["203.0.113.%d"],"user":["u%d"],"host":["web%02d"]}`, i%250, i%50, i%20), ev, id)
 		if err != nil {

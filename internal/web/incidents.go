@@ -12,6 +12,7 @@ import (
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/incident"
 	"github.com/vigilsec/vigil/internal/respond"
+	"github.com/vigilsec/vigil/internal/sigma"
 	"github.com/vigilsec/vigil/internal/timeparse"
 )
 
@@ -74,7 +75,7 @@ func (c *Console) incidents(w http.ResponseWriter, r *http.Request, s *session) 
 type incidentData struct {
 	Inc       *incident.Incident
 	Statuses  []incident.Status
-	Levels    []string
+	Levels    []sigma.Level
 	Playbooks []*respond.Playbook
 	Actions   []string
 	// Destinations are the http_request destinations an analyst may
@@ -114,7 +115,7 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, s *sessio
 		c.fail(w, err)
 		return
 	}
-	d := incidentData{Inc: inc, Statuses: statuses, Levels: alert.Levels, Actions: manualActions}
+	d := incidentData{Inc: inc, Statuses: statuses, Levels: sigma.Levels, Actions: manualActions}
 	if c.o.Runner != nil {
 		d.Playbooks = c.o.Runner.Playbooks()
 		d.Destinations = c.o.Runner.Destinations()

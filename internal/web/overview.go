@@ -6,8 +6,8 @@ import (
 	"sort"
 	"time"
 
-	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/incident"
+	"github.com/vigilsec/vigil/internal/sigma"
 	"github.com/vigilsec/vigil/internal/store"
 	"html/template"
 )
@@ -24,7 +24,7 @@ type overviewData struct {
 	HasRate     bool
 	Stored      float64
 	Chart       template.HTML
-	Levels      []string
+	Levels      []sigma.Level
 	LevelTotals map[string]int64
 	TopRules    []ruleCount
 	Risk        []incident.Risk
@@ -39,7 +39,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) {
 	start := time.Now()
 	ctx := r.Context()
 	now := c.o.Now()
-	d := overviewData{Levels: alert.Levels, LevelTotals: map[string]int64{}}
+	d := overviewData{Levels: sigma.Levels, LevelTotals: map[string]int64{}}
 	var err error
 	if d.Stats, err = c.o.Store.Stats(ctx); err != nil {
 		c.fail(w, fmt.Errorf("store stats: %w", err))
@@ -121,7 +121,8 @@ func (c *Console) alertActivity(r *http.Request, since time.Time, limit int) (te
 		return "", nil, fmt.Errorf("alert activity: %w", err)
 	}
 	var ss []series
-	for _, l := range alert.Levels {
+	for _, lv := range sigma.Levels {
+		l := lv.String()
 		v := byLevel[l]
 		if v == nil {
 			v = make([]float64, overviewHours)

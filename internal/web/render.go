@@ -14,7 +14,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/auth"
 	"github.com/vigilsec/vigil/internal/query"
 )
@@ -270,9 +269,6 @@ func addFilter(q, field, value string) string {
 	}
 	return "(" + pq.Filter.String() + ") AND " + term
 }
-
-// levelRank orders Sigma levels; unknown levels sort first.
-func levelRank(l string) int { return alert.LevelRank(l) }
 
 // entityQuery returns a query for the events of an entity: the ECS field
 // for kinds that have one, a phrase search otherwise.

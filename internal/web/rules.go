@@ -92,7 +92,7 @@ func (c *Console) rules(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 	}
 	sort.SliceStable(d.Rules, func(i, j int) bool {
-		if a, b := levelRank(d.Rules[i].Level), levelRank(d.Rules[j].Level); a != b {
+		if a, b := sigma.LevelOf(d.Rules[i].Level), sigma.LevelOf(d.Rules[j].Level); a != b {
 			return a > b
 		}
 		return d.Rules[i].Title < d.Rules[j].Title

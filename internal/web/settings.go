@@ -12,6 +12,7 @@ import (
 	"github.com/vigilsec/vigil/internal/intel"
 	"github.com/vigilsec/vigil/internal/notify"
 	"github.com/vigilsec/vigil/internal/respond"
+	"github.com/vigilsec/vigil/internal/sigma"
 	"github.com/vigilsec/vigil/internal/timeparse"
 )
 
@@ -32,14 +33,14 @@ type settingsData struct {
 	Routes       []notify.Route
 	Playbooks    []*respond.Playbook
 	Suppressions []alert.Suppression
-	Levels       []string
+	Levels       []sigma.Level
 	Intel        []intel.FeedStatus
 	HasIntel     bool
 }
 
 func (c *Console) settingsData(r *http.Request, s *session) (settingsData, error) {
 	ctx := r.Context()
-	d := settingsData{Roles: []auth.Role{auth.RoleAdmin, auth.RoleAnalyst, auth.RoleViewer, auth.RoleIngest}, Levels: alert.Levels}
+	d := settingsData{Roles: []auth.Role{auth.RoleAdmin, auth.RoleAnalyst, auth.RoleViewer, auth.RoleIngest}, Levels: sigma.Levels}
 	for _, ro := range d.Roles {
 		d.RoleTable = append(d.RoleTable, roleInfo{Role: ro, Ingest: ro.Can(auth.PermIngest), Read: ro.Can(auth.PermRead),
 			Write: ro.Can(auth.PermWrite), Admin: ro.Can(auth.PermAdmin)})
