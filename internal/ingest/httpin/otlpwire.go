@@ -114,8 +114,8 @@ const maxPooledNodes = 1 << 16
 // getLogs returns empty arenas for decoding body, which must be shorter
 // than extraBit.
 func getLogs(body []byte) (*otlpLogs, error) {
-	if len(body) >= extraBit {
-		return nil, fmt.Errorf("body of %d bytes: the decoder takes less than %d", len(body), extraBit)
+	if err := spannable(len(body)); err != nil {
+		return nil, err
 	}
 	d := logsPool.Get().(*otlpLogs)
 	d.src = body
@@ -135,6 +135,15 @@ func (d *otlpLogs) release() {
 	d.lists = d.lists[:0]
 	d.nodes = d.nodes[:0]
 	logsPool.Put(d)
+}
+
+// spannable checks that a body of n bytes can be located by spans (far
+// above any max_body_size in use).
+func spannable(n int) error {
+	if n >= extraBit {
+		return fmt.Errorf("body of %d bytes: the otlp decoder takes less than %d", n, extraBit)
+	}
+	return nil
 }
 
 // text returns the bytes sp locates.

@@ -629,6 +629,15 @@ func TestOTLPBounds(t *testing.T) {
 			}
 		}
 	})
+	t.Run("body length", func(t *testing.T) {
+		// Spans address the body with 31 bits.
+		if err := spannable(extraBit - 1); err != nil {
+			t.Errorf("%d bytes: got %v, want it decodable", extraBit-1, err)
+		}
+		if err := spannable(extraBit); err == nil {
+			t.Errorf("%d bytes: got no error, want one", extraBit)
+		}
+	})
 	t.Run("events per request", func(t *testing.T) {
 		body := pbRecords(pbKV(1, "host.name", pbStr(1, "web01")), pbMsg(5, pbStr(1, "a")), pbMsg(5, pbStr(1, "b")))
 		d, err := decodeOTLP(body, ctProtobuf)
