@@ -626,10 +626,8 @@ func (c *Config) Validate() error {
 		add("retention.max_age: must not be negative")
 	}
 	for action, argv := range c.Respond.Commands {
-		switch action {
-		case "block_ip", "unblock_ip", "disable_user":
-		default:
-			add("respond.commands.%s: unknown action (want block_ip, unblock_ip or disable_user)", action)
+		if !respond.Action(action).TakesCommand() {
+			add("respond.commands.%s: unknown action (want %s)", action, respond.ListActions(respond.CommandActions(), "or"))
 		}
 		if len(argv) == 0 || argv[0] == "" {
 			add("respond.commands.%s: empty command", action)

@@ -68,9 +68,10 @@ type Trigger struct {
 // Step is one action of a playbook.
 type Step struct {
 	Name string `yaml:"name" json:"name"`
-	// Action is block_ip, unblock_ip, disable_user, http_request,
-	// create_task, comment, notify or approval.
-	Action string `yaml:"action" json:"action"`
+	// Action is a registered action (see Actions): block_ip, unblock_ip,
+	// disable_user, http_request, create_task, comment, notify, approval,
+	// enrich_geoip or intel_lookup.
+	Action Action `yaml:"action" json:"action"`
 	// Target names the entity kind the action applies to (source.ip,
 	// destination.ip, user, host); the action runs once per value.
 	Target string `yaml:"target" json:"target,omitempty"`
@@ -110,9 +111,6 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // MarshalText implements encoding.TextMarshaler.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
-var actions = map[string]bool{"block_ip": true, "unblock_ip": true, "disable_user": true, "http_request": true,
-	"create_task": true, "comment": true, "notify": true, "approval": true, "enrich_geoip": true, "intel_lookup": true}
-
 // Validate checks a playbook.
 func (p *Playbook) Validate() error {
 	var errs []error
@@ -131,10 +129,11 @@ func (p *Playbook) Validate() error {
 		errs = append(errs, errors.New("no steps"))
 	}
 	for i, s := range p.Steps {
-		if !actions[s.Action] {
+		spec := actions[s.Action]
+		if spec == nil {
 			errs = append(errs, fmt.Errorf("step %d: unknown action %q", i+1, s.Action))
 		}
-		if (s.Action == "block_ip" || s.Action == "unblock_ip" || s.Action == "disable_user" || s.Action == "enrich_geoip" || s.Action == "intel_lookup") && s.Target == "" {
+		if spec != nil && spec.target && s.Target == "" {
 			errs = append(errs, fmt.Errorf("step %d: %s needs a target entity (source.ip, user, ...)", i+1, s.Action))
 		}
 		if s.If != "" {
@@ -142,7 +141,7 @@ func (p *Playbook) Validate() error {
 				errs = append(errs, fmt.Errorf("step %d: if: %w", i+1, err))
 			}
 		}
-		if err := checkWith(s.Action, s.With, false); err != nil {
+		if err := checkWith(string(s.Action), s.With, false); err != nil {
 			errs = append(errs, fmt.Errorf("step %d: %w", i+1, err))
 		}
 		for _, k := range s.Secret {
@@ -154,29 +153,17 @@ func (p *Playbook) Validate() error {
 	return errors.Join(errs...)
 }
 
-// checkWith checks an action's parameters: each parses as an allowed
-// template for where it goes, and http_request names a destination
-// instead of a URL. manual is for a person's one-off action, which may not
-// give an http_request a body: the destination's is used.
+// checkWith checks an action's parameters: there are at most maxWith,
+// each parses as an allowed template for where it goes, and they pass the
+// action's own check (http_request names a destination instead of a URL).
+// manual is for a person's one-off action.
 func checkWith(action string, with map[string]string, manual bool) error {
 	if len(with) > maxWith {
 		return fmt.Errorf("%d parameters, more than %d", len(with), maxWith)
 	}
 	var errs []error
-	if action == "http_request" {
-		for _, k := range []string{"url", "method", "content_type", "headers"} {
-			if _, ok := with[k]; ok {
-				errs = append(errs, fmt.Errorf("with.%s: http_request calls a destination an admin configured (respond.http_destinations), named in with.destination; its URL, method and headers come from there", k))
-			}
-		}
-		if manual {
-			if _, ok := with["body"]; ok {
-				errs = append(errs, errors.New("with.body: a manual http_request sends its destination's body"))
-			}
-		}
-		if strings.TrimSpace(with["destination"]) == "" {
-			errs = append(errs, errors.New("with.destination: http_request needs the name of a destination from respond.http_destinations"))
-		}
+	if spec := actions[Action(action)]; spec != nil && spec.check != nil {
+		errs = append(errs, spec.check(with, manual)...)
 	}
 	for k, v := range with {
 		if k == "destination" || k == "assignee" {
@@ -535,8 +522,8 @@ func New(ctx context.Context, db *sql.DB, inc *incident.Manager, log *slog.Logge
 		}
 	}
 	for name, bc := range o.BatchCommands {
-		if name != "block_ip" && name != "unblock_ip" {
-			return nil, fmt.Errorf("batch command for %s: only block_ip and unblock_ip take batches", name)
+		if spec := actions[Action(name)]; spec == nil || !spec.batch {
+			return nil, fmt.Errorf("batch command for %s: only %s take batches", name, ListActions(BatchActions(), "and"))
 		}
 		if len(bc.Argv) == 0 {
 			return nil, fmt.Errorf("batch command for %s is empty", name)
@@ -571,7 +558,7 @@ func New(ctx context.Context, db *sql.DB, inc *incident.Manager, log *slog.Logge
 func (r *Runner) Check(p *Playbook) error {
 	var errs []error
 	for i, s := range p.Steps {
-		if s.Action != "http_request" {
+		if s.Action != ActionHTTPRequest {
 			continue
 		}
 		if name := strings.TrimSpace(s.With["destination"]); r.dests[name] == nil {
@@ -897,8 +884,8 @@ func (r *Runner) run(ctx context.Context, p *Playbook, t trigger, from int, adva
 				continue
 			}
 		}
-		if s.Action == "approval" {
-			a := &incident.Action{Name: "approval", Target: s.Name, Status: "pending_approval", Actor: "playbook", Playbook: p.Name,
+		if s.Action == ActionApproval {
+			a := &incident.Action{Name: string(ActionApproval), Target: s.Name, Status: "pending_approval", Actor: "playbook", Playbook: p.Name,
 				Result: "waiting for a person to approve the next steps"}
 			pause := func(tx *sql.Tx) error {
 				_, err := tx.ExecContext(ctx, `INSERT INTO response_pending (action_id, incident_id, playbook, step, trigger) VALUES (?, ?, ?, ?, ?)`,
@@ -914,7 +901,7 @@ func (r *Runner) run(ctx context.Context, p *Playbook, t trigger, from int, adva
 			target, count := "", 0
 			if prevRan {
 				if len(prevOK) == 0 {
-					r.recordOne(ctx, t, p, s.Action, "(none)", "skipped", "the step before it acted on no target", "playbook")
+					r.recordOne(ctx, t, p, string(s.Action), "(none)", "skipped", "the step before it acted on no target", "playbook")
 					continue
 				}
 				target, count = summarize(prevOK), len(prevOK)
@@ -927,7 +914,7 @@ func (r *Runner) run(ctx context.Context, p *Playbook, t trigger, from int, adva
 		targets := t.Entities[s.Target]
 		prevRan, prevOK = true, nil
 		if len(targets) == 0 {
-			r.recordOne(ctx, t, p, s.Action, "(none)", "skipped", "no "+s.Target+" in the alert", "playbook")
+			r.recordOne(ctx, t, p, string(s.Action), "(none)", "skipped", "no "+s.Target+" in the alert", "playbook")
 			continue
 		}
 		for start := 0; start < len(targets); start += batchSize {
@@ -978,7 +965,7 @@ func (r *Runner) doTargets(ctx context.Context, p *Playbook, s Step, t trigger, 
 func (r *Runner) act(ctx context.Context, p *Playbook, s Step, t trigger, targets []string, count int, actor, by string) ([]*incident.Action, error) {
 	acts := make([]*incident.Action, len(targets))
 	for i, tg := range targets {
-		acts[i] = &incident.Action{Name: s.Action, Target: tg, Status: "running", Actor: actor, Playbook: p.Name}
+		acts[i] = &incident.Action{Name: string(s.Action), Target: tg, Status: "running", Actor: actor, Playbook: p.Name}
 	}
 	if err := r.recordActions(ctx, t.IncidentID, by, acts, nil); err != nil {
 		return nil, err
@@ -1016,64 +1003,17 @@ type block struct {
 }
 
 // perform does the actions (all of one step) and sets each one's status
-// and result; for block_ip with a TTL it returns the blocks to schedule.
+// and result: together when the action performs them so (block_ip and
+// unblock_ip, see performAll), else one by one. It returns the blocks to
+// schedule (block_ip with a TTL).
 func (r *Runner) perform(ctx context.Context, p *Playbook, s Step, t trigger, acts []*incident.Action, count int) []block {
-	if s.Action != "block_ip" && s.Action != "unblock_ip" {
-		for _, a := range acts {
-			a.Status, a.Result = r.doCounted(ctx, p, s, t, a.Target, count)
-		}
-		return nil
+	if spec := actions[s.Action]; spec != nil && spec.performAll != nil {
+		return spec.performAll(ctx, r, &actionCall{p: p, s: s, t: t, d: newTmplData(s, t, "", count)}, acts)
 	}
-	d := tmplData{TTL: time.Duration(s.TTL).String(), TTLSeconds: int64(time.Duration(s.TTL) / time.Second),
-		Incident: t.IncidentID, Rule: t.Rule, Level: t.Level}
-	var valid []*incident.Action
 	for _, a := range acts {
-		ip, status, result := r.checkAddr(a.Target)
-		if status != "" {
-			a.Status, a.Result = status, result
-			continue
-		}
-		a.Target = ip
-		valid = append(valid, a)
+		a.Status, a.Result = r.doCounted(ctx, p, s, t, a.Target, count)
 	}
-	if len(valid) == 0 {
-		return nil
-	}
-	g := r.guard(p)
-	bc, batch := r.o.BatchCommands[s.Action]
-	if !batch && len(r.o.Commands[s.Action]) == 0 {
-		for _, a := range valid {
-			a.Status, a.Result = "skipped", "no command configured for "+s.Action+" (respond.batch_commands or respond.commands)"
-		}
-		return nil
-	}
-	if batch {
-		ips := make([]string, len(valid))
-		for i, a := range valid {
-			ips[i] = a.Target
-		}
-		status, result := g.run(ctx, r, func() (string, string) { return r.batchCommand(ctx, s.Action, bc, d, ips) })
-		for _, a := range valid {
-			a.Status, a.Result = status, result
-		}
-	} else {
-		for _, a := range valid {
-			d.Target = a.Target
-			a.Status, a.Result = g.run(ctx, r, func() (string, string) { return r.command(ctx, s.Action, d) })
-		}
-	}
-	if s.Action != "block_ip" || s.TTL <= 0 {
-		return nil
-	}
-	until := r.o.Now().Add(time.Duration(s.TTL))
-	var blocks []block
-	for _, a := range valid {
-		if a.Status == "ok" {
-			blocks = append(blocks, block{a.Target, until})
-			a.Result += "; unblock scheduled at " + until.UTC().Format(time.RFC3339)
-		}
-	}
-	return blocks
+	return nil
 }
 
 // checkAddr validates a block_ip or unblock_ip target: an IP address
@@ -1316,108 +1256,20 @@ type tmplData struct {
 	Level      string
 }
 
-// userRe is a plain user name: letters, digits, . _ @ - and a domain's
-// backslash (CORP\bob), with a $ only at the end (a Windows machine
-// account, HOST$), so that no shell syntax can hide in it; a leading
-// dash is refused separately.
-var userRe = regexp.MustCompile(`^[A-Za-z0-9._@\\-]{1,127}\$?$`)
-
-// do performs one action on one target and returns its status and result.
-func (r *Runner) do(ctx context.Context, p *Playbook, s Step, t trigger, target string) (string, string) {
-	return r.doCounted(ctx, p, s, t, target, 0)
+// doCounted performs one action on one target and returns its status and
+// result; count is {{.Count}} (a step that follows a step with targets).
+func (r *Runner) doCounted(ctx context.Context, p *Playbook, s Step, t trigger, target string, count int) (string, string) {
+	spec := actions[s.Action]
+	if spec == nil || spec.do == nil {
+		return "failed", "unknown action " + string(s.Action)
+	}
+	return spec.do(ctx, r, &actionCall{p: p, s: s, t: t, target: target, d: newTmplData(s, t, target, count)})
 }
 
-// doCounted is do with {{.Count}} set (a step that follows a step with
-// targets).
-func (r *Runner) doCounted(ctx context.Context, p *Playbook, s Step, t trigger, target string, count int) (string, string) {
-	d := tmplData{Target: target, Count: count, TTL: time.Duration(s.TTL).String(), TTLSeconds: int64(time.Duration(s.TTL) / time.Second),
+// newTmplData returns what the templates of step s see.
+func newTmplData(s Step, t trigger, target string, count int) tmplData {
+	return tmplData{Target: target, Count: count, TTL: time.Duration(s.TTL).String(), TTLSeconds: int64(time.Duration(s.TTL) / time.Second),
 		Incident: t.IncidentID, Rule: t.Rule, Level: t.Level}
-	switch s.Action {
-	case "block_ip", "unblock_ip":
-		a := &incident.Action{Name: s.Action, Target: target}
-		blocks := r.perform(ctx, p, s, t, []*incident.Action{a}, 0)
-		for _, b := range blocks {
-			if _, err := r.db.ExecContext(ctx, upsertBlockSQL, b.ip, b.until.UnixNano(), t.IncidentID, p.Name); err != nil {
-				return "failed", a.Result + "; could not schedule the unblock: " + err.Error()
-			}
-		}
-		return a.Status, a.Result
-	case "disable_user":
-		if !userRe.MatchString(target) || strings.HasPrefix(target, "-") {
-			// A leading dash would read as an option of the command.
-			return "failed", fmt.Sprintf("%q is not a plain user name", target)
-		}
-		if len(r.o.Commands[s.Action]) == 0 {
-			return r.command(ctx, s.Action, d) // skipped, without taking from the rate limit
-		}
-		return r.guard(p).run(ctx, r, func() (string, string) { return r.command(ctx, s.Action, d) })
-	case "create_task":
-		title, err := render(s.With["title"], ctxLine, d)
-		if err != nil || title == "" {
-			return "failed", "with.title: " + errString(err, "empty")
-		}
-		if _, err := r.inc.AddTask(ctx, t.IncidentID, "playbook", title, s.With["assignee"]); err != nil {
-			return "failed", err.Error()
-		}
-		return "ok", "task added: " + title
-	case "comment":
-		text, err := render(s.With["text"], ctxLine, d)
-		if err != nil || text == "" {
-			return "failed", "with.text: " + errString(err, "empty")
-		}
-		if _, err := r.inc.Comment(ctx, t.IncidentID, "playbook:"+p.Name, text); err != nil {
-			return "failed", err.Error()
-		}
-		return "ok", ""
-	case "notify":
-		if r.o.Notify == nil {
-			return "skipped", "notifications are not configured"
-		}
-		text, err := render(s.With["text"], ctxLine, d)
-		if err != nil {
-			return "failed", "with.text: " + err.Error()
-		}
-		inc, err := r.inc.Get(ctx, t.IncidentID)
-		if err != nil {
-			return "failed", err.Error()
-		}
-		if err := r.o.Notify(ctx, text, inc); err != nil {
-			return "failed", err.Error()
-		}
-		return "ok", "queued for delivery"
-	case "http_request":
-		return r.httpRequest(ctx, s, d)
-	case "enrich_geoip":
-		addr, err := netip.ParseAddr(target)
-		if err != nil {
-			return "failed", fmt.Sprintf("%q is not an IP address", target)
-		}
-		if r.o.GeoIP == nil {
-			return "skipped", "no GeoIP database configured (respond.geoip_db)"
-		}
-		info, err := r.o.GeoIP(addr)
-		if err != nil {
-			return "failed", err.Error()
-		}
-		return "ok", info
-	case "intel_lookup":
-		if r.o.IntelLookup == nil {
-			return "skipped", "no threat-intel feed configured"
-		}
-		hits := r.o.IntelLookup(target)
-		if len(hits) == 0 {
-			return "ok", "not listed in any feed"
-		}
-		// A listed value is an indicator of compromise on this incident.
-		if err := r.inc.FlagObservable(ctx, t.IncidentID, "playbook", s.Target, target, true); err != nil && !errors.Is(err, incident.ErrNotFound) {
-			return "failed", err.Error()
-		}
-		if len(hits) > 5 {
-			hits = append(hits[:5], fmt.Sprintf("and %d more", len(hits)-5))
-		}
-		return "ok", "listed: " + strings.Join(hits, "; ")
-	}
-	return "failed", "unknown action " + s.Action
 }
 
 func errString(err error, def string) string {
@@ -1709,13 +1561,13 @@ func (r *Runner) unblockDue(ctx context.Context) {
 func (r *Runner) unblock(ctx context.Context, incID, pb string, ips []string) {
 	acts := make([]*incident.Action, len(ips))
 	for i, ip := range ips {
-		acts[i] = &incident.Action{Name: "unblock_ip", Target: ip, Status: "running", Actor: "vigil", Playbook: pb}
+		acts[i] = &incident.Action{Name: string(ActionUnblockIP), Target: ip, Status: "running", Actor: "vigil", Playbook: pb}
 	}
 	if err := r.recordActions(ctx, incID, "vigil", acts, nil); err != nil {
 		r.log.Error("recording unblocks", "err", err)
 		return
 	}
-	r.perform(ctx, &Playbook{Name: pb}, Step{Action: "unblock_ip"}, trigger{IncidentID: incID}, acts, 0)
+	r.perform(ctx, &Playbook{Name: pb}, Step{Action: ActionUnblockIP}, trigger{IncidentID: incID}, acts, 0)
 	var lifted, retry []string
 	for _, a := range acts {
 		if a.Status == "failed" {
@@ -1750,7 +1602,7 @@ func (r *Runner) unblock(ctx context.Context, incID, pb string, ips []string) {
 // with the actor's name: its intent and its result each with their audit
 // entry (action.NAME, by the actor) in one transaction, as a playbook's.
 func (r *Runner) Manual(ctx context.Context, incidentID, actor, action, target string, ttl time.Duration, with map[string]string) (incident.Action, error) {
-	if !actions[action] || action == "approval" {
+	if spec := actions[Action(action)]; spec == nil || !spec.manual {
 		return incident.Action{}, fmt.Errorf("unknown action %q", action)
 	}
 	// Parameters are checked before anything runs: a template with a loop
@@ -1763,7 +1615,7 @@ func (r *Runner) Manual(ctx context.Context, incidentID, actor, action, target s
 		return incident.Action{}, err
 	}
 	p := &Playbook{Name: ""}
-	s := Step{Action: action, TTL: Duration(ttl), With: with}
+	s := Step{Action: Action(action), TTL: Duration(ttl), With: with}
 	t := trigger{IncidentID: inc.ID, Level: inc.Severity, Entities: inc.Entities, Rule: inc.Title}
 	// As a playbook's: the intent is recorded (and audited) before the
 	// action runs, and its result with its audit entry after.

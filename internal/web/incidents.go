@@ -19,8 +19,15 @@ import (
 var statuses = []incident.Status{incident.StatusNew, incident.StatusAcknowledged, incident.StatusInvestigating,
 	incident.StatusContained, incident.StatusResolved, incident.StatusFalsePositive}
 
-// manualActions are the response actions a person may run by hand.
-var manualActions = []string{"comment", "create_task", "block_ip", "unblock_ip", "disable_user", "notify", "http_request"}
+// manualActions are the response actions a person may run by hand, as
+// the runner registers them.
+var manualActions = func() []string {
+	var names []string
+	for _, a := range respond.ManualActions() {
+		names = append(names, string(a))
+	}
+	return names
+}()
 
 type incidentsData struct {
 	Incidents []incident.Incident
