@@ -26,7 +26,9 @@ import (
 	"github.com/vigilsec/vigil/internal/intel"
 	"github.com/vigilsec/vigil/internal/meta/postgres"
 	"github.com/vigilsec/vigil/internal/oidc"
+	"github.com/vigilsec/vigil/internal/pipeline"
 	"github.com/vigilsec/vigil/internal/respond"
+	"github.com/vigilsec/vigil/internal/searchlimit"
 	"github.com/vigilsec/vigil/internal/shellsafe"
 )
 
@@ -62,13 +64,13 @@ type Config struct {
 	// GOMEMLIMIT, when set, takes precedence.
 	MemoryLimit ByteSize `koanf:"memory_limit"`
 
-	Syslog    Syslog    `koanf:"syslog"`
-	Files     []File    `koanf:"files"`
-	Pipeline  Pipeline  `koanf:"pipeline"`
-	Retention Retention `koanf:"retention"`
-	Ingest    Ingest    `koanf:"ingest"`
-	Respond   Respond   `koanf:"respond"`
-	Intel     Intel     `koanf:"intel"`
+	Syslog    Syslog          `koanf:"syslog"`
+	Files     []File          `koanf:"files"`
+	Pipeline  pipeline.Config `koanf:"pipeline"`
+	Retention Retention       `koanf:"retention"`
+	Ingest    Ingest          `koanf:"ingest"`
+	Respond   Respond         `koanf:"respond"`
+	Intel     Intel           `koanf:"intel"`
 	// Egress is the policy of Vigil's outbound connections (http_request,
 	// notification routes, intel feeds, rule downloads).
 	Egress    Egress    `koanf:"egress"`
@@ -256,21 +258,6 @@ type File struct {
 	Tags          []string `koanf:"tags"`
 }
 
-// Pipeline sizes the processing pipeline.
-type Pipeline struct {
-	// QueueSize bounds the messages accepted but not yet stored. When it
-	// is full, stream inputs stop reading and HTTP answers 429.
-	QueueSize int `koanf:"queue_size"`
-	// Workers is the number of parse/detect workers (0: one per CPU).
-	Workers int `koanf:"workers"`
-	// Writers is the number of concurrent store writers.
-	Writers int `koanf:"writers"`
-	// BatchSize is the most events written to the store in one transaction.
-	BatchSize int `koanf:"batch_size"`
-	// FlushInterval bounds how long an event waits for its batch to fill.
-	FlushInterval time.Duration `koanf:"flush_interval"`
-}
-
 // Retention drops whole daily partitions by age and by total size.
 type Retention struct {
 	// MaxAge keeps partitions younger than this (0: forever).
@@ -410,12 +397,7 @@ func Default() Config {
 
 			MaxConnectionsPerSource: 64,
 		},
-		Pipeline: Pipeline{
-			QueueSize:     32 << 10,
-			Writers:       2,
-			BatchSize:     8192,
-			FlushInterval: 100 * time.Millisecond,
-		},
+		Pipeline:  pipeline.DefaultConfig(),
 		Retention: Retention{MaxAge: 30 * 24 * time.Hour},
 		Alerts: Alerts{MinLevel: "low", Window: time.Hour, QueueSize: 65536, CorrelationGroups: 250000, SuppressionMaxExpiry: 30 * 24 * time.Hour,
 			Campaign: Campaign{Threshold: 5, Window: 10 * time.Minute}},
@@ -429,9 +411,16 @@ func Default() Config {
 			LockBase: 15 * time.Second, LockMax: 15 * time.Minute, Forget: time.Hour, Remember: 30 * 24 * time.Hour,
 			MaxEntries: 100_000, AuditWindow: 10 * time.Minute},
 
-		Search: Search{MaxGroups: 1_000_000, MaxQueryMemory: 256 << 20, Timeout: 30 * time.Second,
-			MaxConcurrent: 4, MaxConcurrentPerUser: 3, QueueWait: 2 * time.Second, MaxQueued: 64},
+		Search: defaultSearch(),
 	}
+}
+
+// defaultSearch is the search limiter's defaults (searchlimit.Defaults,
+// where they are defined) as the search section.
+func defaultSearch() Search {
+	d := searchlimit.Defaults()
+	return Search{MaxGroups: d.MaxGroups, MaxQueryMemory: ByteSize(d.MaxBytes), Timeout: d.Timeout,
+		MaxConcurrent: d.MaxConcurrent, MaxConcurrentPerUser: d.MaxPerUser, QueueWait: d.QueueWait, MaxQueued: d.MaxQueued}
 }
 
 // EnvPrefix prefixes every environment variable Vigil reads.
@@ -519,7 +508,7 @@ func envKeys() map[string]envKey {
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
 			tag := f.Tag.Get("koanf")
-			if tag == "" {
+			if tag == "" || tag == "-" {
 				continue
 			}
 			path := prefix + tag
@@ -544,6 +533,20 @@ func envKeys() map[string]envKey {
 func (c *Config) Validate() error {
 	var errs []error
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	// section adds a package's own validation of its section, each of
+	// its errors prefixed with the section's key.
+	section := func(key string, err error) {
+		if err == nil {
+			return
+		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				add("%s.%w", key, e)
+			}
+			return
+		}
+		add("%s.%w", key, err)
+	}
 	if c.Data == "" {
 		add("data: must not be empty")
 	}
@@ -600,22 +603,7 @@ func (c *Config) Validate() error {
 			add("files[%d].format: %q is not auto, json or text", i, f.Format)
 		}
 	}
-	p := c.Pipeline
-	if p.QueueSize < 1 {
-		add("pipeline.queue_size: must be at least 1")
-	}
-	if p.Workers < 0 {
-		add("pipeline.workers: must not be negative")
-	}
-	if p.Writers < 1 || p.Writers > 64 {
-		add("pipeline.writers: %d is outside 1..64", p.Writers)
-	}
-	if p.BatchSize < 1 {
-		add("pipeline.batch_size: must be at least 1")
-	}
-	if p.FlushInterval <= 0 {
-		add("pipeline.flush_interval: must be positive")
-	}
+	section("pipeline", c.Pipeline.Validate())
 	if c.ShutdownTimeout <= 0 {
 		add("shutdown_timeout: must be positive")
 	}
@@ -626,8 +614,10 @@ func (c *Config) Validate() error {
 		add("retention.max_age: must not be negative")
 	}
 	for action, argv := range c.Respond.Commands {
-		if !respond.Action(action).TakesCommand() {
-			add("respond.commands.%s: unknown action (want %s)", action, respond.ListActions(respond.CommandActions(), "or"))
+		switch action {
+		case "block_ip", "unblock_ip", "disable_user":
+		default:
+			add("respond.commands.%s: unknown action (want block_ip, unblock_ip or disable_user)", action)
 		}
 		if len(argv) == 0 || argv[0] == "" {
 			add("respond.commands.%s: empty command", action)

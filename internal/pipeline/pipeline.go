@@ -79,17 +79,56 @@ type DetectionSyncer interface {
 	SyncDetections() error
 }
 
-// Config sizes the pipeline.
+// Config sizes the pipeline. It is the pipeline section of the server's
+// configuration (config.Config holds it as it is), and DefaultConfig is
+// the one place its defaults are defined.
 type Config struct {
-	QueueSize     int
-	Workers       int
-	Writers       int
-	BatchSize     int
-	FlushInterval time.Duration
+	// QueueSize bounds the messages accepted but not yet stored. When it
+	// is full, stream inputs stop reading and HTTP answers 429.
+	QueueSize int `koanf:"queue_size"`
+	// Workers is the number of parse/detect workers (0: one per CPU).
+	Workers int `koanf:"workers"`
+	// Writers is the number of concurrent store writers.
+	Writers int `koanf:"writers"`
+	// BatchSize is the most events written to the store in one
+	// transaction.
+	BatchSize int `koanf:"batch_size"`
+	// FlushInterval bounds how long an event waits for its batch to fill.
+	FlushInterval time.Duration `koanf:"flush_interval"`
 	// SpoolDir is where Close writes the raw messages it could not store
 	// before its deadline, and where Replay finds them. Without it such
-	// messages are lost, counted as dropped, and Close reports it.
-	SpoolDir string
+	// messages are lost, counted as dropped, and Close reports it. The
+	// server sets it (DATA/spool); it is not a setting.
+	SpoolDir string `koanf:"-"`
+}
+
+// DefaultConfig returns the default sizes: a queue of 32,768 messages,
+// one worker per CPU, two store writers, batches of up to 8,192 events
+// flushed at least every 100 ms (docs/configuration.md says why).
+func DefaultConfig() Config {
+	return Config{QueueSize: 32 << 10, Writers: 2, BatchSize: 8192, FlushInterval: 100 * time.Millisecond}
+}
+
+// Validate reports every field out of its range, one error per field
+// named by its key.
+func (c Config) Validate() error {
+	var errs []error
+	if c.QueueSize < 1 {
+		errs = append(errs, errors.New("queue_size: must be at least 1"))
+	}
+	if c.Workers < 0 {
+		errs = append(errs, errors.New("workers: must not be negative"))
+	}
+	if c.Writers < 1 || c.Writers > 64 {
+		errs = append(errs, fmt.Errorf("writers: %d is outside 1..64", c.Writers))
+	}
+	if c.BatchSize < 1 {
+		errs = append(errs, errors.New("batch_size: must be at least 1"))
+	}
+	if c.FlushInterval <= 0 {
+		errs = append(errs, errors.New("flush_interval: must be positive"))
+	}
+	return errors.Join(errs...)
 }
 
 // Store retry backoff: short at first, since most store errors are
@@ -100,21 +139,24 @@ const (
 	maxBackoff = 5 * time.Second
 )
 
+// setDefaults gives zero fields their defaults (DefaultConfig; Workers:
+// one per CPU).
 func (c *Config) setDefaults() {
+	d := DefaultConfig()
 	if c.QueueSize <= 0 {
-		c.QueueSize = 65536
+		c.QueueSize = d.QueueSize
 	}
 	if c.Workers <= 0 {
 		c.Workers = runtime.GOMAXPROCS(0)
 	}
 	if c.Writers <= 0 {
-		c.Writers = 1
+		c.Writers = d.Writers
 	}
 	if c.BatchSize <= 0 {
-		c.BatchSize = 4096
+		c.BatchSize = d.BatchSize
 	}
 	if c.FlushInterval <= 0 {
-		c.FlushInterval = 100 * time.Millisecond
+		c.FlushInterval = d.FlushInterval
 	}
 }
 

@@ -338,14 +338,9 @@ func (s *Server) startDetection(ctx context.Context) (err error) {
 	} else if n > 0 {
 		s.log.Info("detections from the last run's hand-off journal queued as alerts", "detections", n)
 	}
-	s.Pipeline = pipeline.New(pipeline.Config{
-		QueueSize:     cfg.Pipeline.QueueSize,
-		Workers:       cfg.Pipeline.Workers,
-		Writers:       cfg.Pipeline.Writers,
-		BatchSize:     cfg.Pipeline.BatchSize,
-		FlushInterval: cfg.Pipeline.FlushInterval,
-		SpoolDir:      filepath.Join(cfg.Data, "spool"),
-	}, parse.New(parse.Options{ShareData: true}), st, s.Metrics, s.log)
+	pc := cfg.Pipeline
+	pc.SpoolDir = filepath.Join(cfg.Data, "spool")
+	s.Pipeline = pipeline.New(pc, parse.New(parse.Options{ShareData: true}), st, s.Metrics, s.log)
 	defer func() {
 		if err != nil {
 			s.stopDetection(context.Background())
