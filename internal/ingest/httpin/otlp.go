@@ -90,14 +90,19 @@ func (h *Handlers) otlp(w http.ResponseWriter, r *http.Request) {
 		otlpFail(w, ct, status, err.Error())
 		return
 	}
-	d, err := decodeOTLP(body, ct)
+	limit := otlpMaxEvents(h.cfg.MaxBodySize)
+	d, err := decodeOTLP(body, ct, limit)
 	if err != nil {
-		h.stats.Rejected(InputOTLP, "bad_request", 1)
-		otlpFail(w, ct, http.StatusBadRequest, err.Error())
+		status := http.StatusBadRequest
+		if errors.Is(err, errTooLarge) {
+			status = http.StatusRequestEntityTooLarge
+		}
+		h.stats.Rejected(InputOTLP, rejectReason(status), 1)
+		otlpFail(w, ct, status, err.Error())
 		return
 	}
 	base := ingest.Raw{Format: ingest.FormatJSON, Input: InputOTLP, Received: time.Now(), Peer: r.RemoteAddr, Tags: h.tags(p)}
-	msgs, err := d.messages(base, otlpMaxEvents(h.cfg.MaxBodySize))
+	msgs, err := d.messages(base, limit)
 	d.release()
 	if err != nil {
 		status := statusOf(err)
@@ -128,17 +133,20 @@ var (
 	otlpOKJSON  = []byte(`{"partialSuccess":{}}`)
 )
 
-// decodeOTLP decodes a request body in either encoding. The caller
-// releases the result once done with it.
-func decodeOTLP(body []byte, ct string) (*otlpLogs, error) {
+// decodeOTLP decodes a request body in either encoding, failing with
+// errTooLarge if it holds more records than events of limit bytes could
+// (so that a body of empty records fails before filling the arenas). The
+// caller releases the result once done with it.
+func decodeOTLP(body []byte, ct string, limit int) (*otlpLogs, error) {
+	maxRecords := limit / (otlpEventOverhead + len("{}"))
 	if ct == ctJSON {
-		d, err := decodeOTLPJSON(body)
+		d, err := decodeOTLPJSON(body, maxRecords)
 		if err != nil {
 			return nil, fmt.Errorf("otlp json: %w", err)
 		}
 		return d, nil
 	}
-	d, err := decodeOTLPProto(body)
+	d, err := decodeOTLPProto(body, maxRecords)
 	if err != nil {
 		return nil, fmt.Errorf("otlp protobuf: %w", err)
 	}

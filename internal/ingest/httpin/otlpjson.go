@@ -501,8 +501,8 @@ func (r *jsonReader) base64Bytes(d *otlpLogs) (span, error) {
 }
 
 // decodeOTLPJSON decodes an ExportLogsServiceRequest in OTLP/JSON.
-func decodeOTLPJSON(body []byte) (*otlpLogs, error) {
-	d, err := getLogs(body)
+func decodeOTLPJSON(body []byte, maxRecords int) (*otlpLogs, error) {
+	d, err := getLogs(body, maxRecords)
 	if err != nil {
 		return nil, err
 	}
@@ -739,8 +739,10 @@ func (d *otlpLogs) jsonLogRecord(r *jsonReader) error {
 		}
 		return err
 	})
-	d.records = append(d.records, lr)
-	return err
+	if err != nil {
+		return err
+	}
+	return d.addRecord(lr)
 }
 
 // jsonKeyValue reads a KeyValue and appends it to list l.

@@ -103,6 +103,8 @@ type otlpLogs struct {
 	lists     []otlpList
 	nodes     []otlpNode
 	w         flatWriter // scratch for messages
+	// maxRecords bounds len(records).
+	maxRecords int
 }
 
 var logsPool = sync.Pool{New: func() any { return new(otlpLogs) }}
@@ -111,15 +113,24 @@ var logsPool = sync.Pool{New: func() any { return new(otlpLogs) }}
 // should not hold its memory for good.
 const maxPooledNodes = 1 << 16
 
-// getLogs returns empty arenas for decoding body, which must be shorter
-// than extraBit.
-func getLogs(body []byte) (*otlpLogs, error) {
+// getLogs returns empty arenas for decoding body (which must be shorter
+// than extraBit) into at most maxRecords records.
+func getLogs(body []byte, maxRecords int) (*otlpLogs, error) {
 	if err := spannable(len(body)); err != nil {
 		return nil, err
 	}
 	d := logsPool.Get().(*otlpLogs)
-	d.src = body
+	d.src, d.maxRecords = body, maxRecords
 	return d, nil
+}
+
+// addRecord appends lr, or fails once there are maxRecords.
+func (d *otlpLogs) addRecord(lr otlpRecord) error {
+	if len(d.records) >= d.maxRecords {
+		return fmt.Errorf("%w: more than %d log records; send fewer per request", errTooLarge, d.maxRecords)
+	}
+	d.records = append(d.records, lr)
+	return nil
 }
 
 // release empties d and returns it to the pool.
@@ -294,8 +305,8 @@ func (r *pbReader) field(field int32, wire, want int) (v uint64, b span, err err
 }
 
 // decodeOTLPProto decodes an ExportLogsServiceRequest.
-func decodeOTLPProto(body []byte) (*otlpLogs, error) {
-	d, err := getLogs(body)
+func decodeOTLPProto(body []byte, maxRecords int) (*otlpLogs, error) {
+	d, err := getLogs(body, maxRecords)
 	if err != nil {
 		return nil, err
 	}
@@ -624,8 +635,7 @@ func (d *otlpLogs) logRecord(m span, depth int) error {
 			}
 		}
 	}
-	d.records = append(d.records, lr)
-	return nil
+	return d.addRecord(lr)
 }
 
 // keyValue decodes a KeyValue and appends it to list l.

@@ -23,7 +23,7 @@ import (
 // newEvents decodes body with the direct decoder and returns its events,
 // failing if they pass limit bytes.
 func newEvents(body []byte, ct string, limit int) ([]string, error) {
-	d, err := decodeOTLP(body, ct)
+	d, err := decodeOTLP(body, ct, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -638,9 +638,30 @@ func TestOTLPBounds(t *testing.T) {
 			t.Errorf("%d bytes: got no error, want one", extraBit)
 		}
 	})
+	t.Run("records per request", func(t *testing.T) {
+		// A limit that three empty records ({} and the overhead each) fit.
+		limit := 3 * (otlpEventOverhead + 2)
+		for _, tt := range []struct {
+			ct   string
+			body func(n int) []byte
+		}{
+			{ctProtobuf, func(n int) []byte { return pbMsg(1, pbMsg(2, bytes.Repeat(pbMsg(2), n))) }},
+			{ctJSON, func(n int) []byte {
+				return []byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{}` + strings.Repeat(`,{}`, n-1) + `]}]}]}`)
+			}},
+		} {
+			if got, err := newEvents(tt.body(3), tt.ct, limit); err != nil || len(got) != 3 {
+				t.Errorf("%s, 3 records: got %d events, %v, want 3", tt.ct, len(got), err)
+			}
+			_, err := newEvents(tt.body(4), tt.ct, limit)
+			if !errors.Is(err, errTooLarge) || !strings.Contains(err.Error(), "more than 3 log records") {
+				t.Errorf("%s, 4 records: got %v, want more than 3 log records", tt.ct, err)
+			}
+		}
+	})
 	t.Run("events per request", func(t *testing.T) {
 		body := pbRecords(pbKV(1, "host.name", pbStr(1, "web01")), pbMsg(5, pbStr(1, "a")), pbMsg(5, pbStr(1, "b")))
-		d, err := decodeOTLP(body, ctProtobuf)
+		d, err := decodeOTLP(body, ctProtobuf, math.MaxInt)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -661,22 +682,34 @@ func TestOTLPBounds(t *testing.T) {
 	})
 }
 
-// TestOTLPExpansionRefused sends a body that expands quadratically: a
-// resource attribute of 256 KiB repeated in 300 records is 75 MiB of
-// events from a 256 KiB request.
+// TestOTLPExpansionRefused sends bodies that expand past the bound on the
+// events of one request.
 func TestOTLPExpansionRefused(t *testing.T) {
-	body := pbMsg(1, pbMsg(1, pbKV(1, "big", pbStr(1, strings.Repeat("x", 256<<10)))), pbMsg(2, bytes.Repeat(pbMsg(2), 300)))
-	sink := &fakeSink{}
-	srv, stats := newTestServer(t, Config{}, sink)
-	status, _, got := post(t, srv, "POST", "/v1/logs", body, map[string]string{"Authorization": "Bearer good", "Content-Type": ctProtobuf})
-	if status != 413 || !bytes.Contains(got, []byte("send fewer")) {
-		t.Errorf("got status %d (%q), want 413 asking for fewer records", status, got)
-	}
-	if n := len(sink.snapshot()); n != 0 {
-		t.Errorf("got %d messages stored, want none", n)
-	}
-	if got := stats.RejectedCount(InputOTLP, "too_large"); got != 1 {
-		t.Errorf("got %d too_large rejections, want 1", got)
+	maxRecords := otlpMaxEvents(DefaultMaxBodySize) / (otlpEventOverhead + 2)
+	for _, tt := range []struct {
+		name string
+		body []byte
+	}{
+		// A resource attribute of 256 KiB repeated in 300 records: 75 MiB
+		// of events from a 256 KiB request.
+		{"resource repeated", pbMsg(1, pbMsg(1, pbKV(1, "big", pbStr(1, strings.Repeat("x", 256<<10)))), pbMsg(2, bytes.Repeat(pbMsg(2), 300)))},
+		// Empty records, two bytes each: refused while decoding.
+		{"empty records", pbMsg(1, pbMsg(2, bytes.Repeat(pbMsg(2), maxRecords+1)))},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sink := &fakeSink{}
+			srv, stats := newTestServer(t, Config{}, sink)
+			status, _, got := post(t, srv, "POST", "/v1/logs", tt.body, map[string]string{"Authorization": "Bearer good", "Content-Type": ctProtobuf})
+			if status != 413 || !bytes.Contains(got, []byte("send fewer")) {
+				t.Errorf("got status %d (%q), want 413 asking for fewer records", status, got)
+			}
+			if n := len(sink.snapshot()); n != 0 {
+				t.Errorf("got %d messages stored, want none", n)
+			}
+			if got := stats.RejectedCount(InputOTLP, "too_large"); got != 1 {
+				t.Errorf("got %d too_large rejections, want 1", got)
+			}
+		})
 	}
 }
 
@@ -751,7 +784,7 @@ func BenchmarkOTLPDecode(b *testing.B) {
 			b.SetBytes(int64(len(enc.body)))
 			b.ReportAllocs()
 			for b.Loop() {
-				d, err := decodeOTLP(enc.body, enc.ct)
+				d, err := decodeOTLP(enc.body, enc.ct, math.MaxInt)
 				if err != nil {
 					b.Fatal(err)
 				}
