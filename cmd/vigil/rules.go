@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/vigilsec/vigil/internal/attack"
 	"github.com/vigilsec/vigil/internal/egress"
 	"github.com/vigilsec/vigil/internal/parse"
 	"github.com/vigilsec/vigil/internal/ruleset"
@@ -245,15 +246,11 @@ func newRulesCoverageCmd() *cobra.Command {
 			tactics := map[string]int{}
 			for _, r := range l.Engine.Rules() {
 				for _, t := range r.Tags {
-					t = strings.ToLower(t)
-					if !strings.HasPrefix(t, "attack.") {
-						continue
-					}
-					x := strings.TrimPrefix(t, "attack.")
-					if len(x) > 1 && x[0] == 't' && x[1] >= '0' && x[1] <= '9' {
-						techniques[strings.ToUpper(x)]++
-					} else if !strings.HasPrefix(x, "g") && !strings.HasPrefix(x, "s0") {
-						tactics[x]++
+					switch tag, _ := attack.ParseTag(t); tag.Kind {
+					case attack.KindTechnique:
+						techniques[tag.ID]++
+					case attack.KindTactic:
+						tactics[tag.ID]++
 					}
 				}
 			}

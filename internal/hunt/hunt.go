@@ -17,13 +17,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/vigilsec/vigil/internal/attack"
 	"github.com/vigilsec/vigil/internal/detect"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/evtx"
@@ -87,16 +86,6 @@ type Summary struct {
 	Elapsed     time.Duration
 	MaxLevel    string // the highest level found
 	maxLevel    sigma.Level
-}
-
-// tactics maps ATT&CK tactic tag names (as Sigma writes them) to names.
-var tactics = map[string]string{
-	"reconnaissance": "Reconnaissance", "resource-development": "Resource Development",
-	"initial-access": "Initial Access", "execution": "Execution", "persistence": "Persistence",
-	"privilege-escalation": "Privilege Escalation", "defense-evasion": "Defense Evasion",
-	"credential-access": "Credential Access", "discovery": "Discovery",
-	"lateral-movement": "Lateral Movement", "collection": "Collection",
-	"command-and-control": "Command and Control", "exfiltration": "Exfiltration", "impact": "Impact",
 }
 
 // chunkEvents is how many records a worker takes at once.
@@ -308,21 +297,12 @@ func (s *Summary) add(f Finding) {
 	if l := sigma.LevelOf(f.Rule.Level); l > s.maxLevel {
 		s.maxLevel, s.MaxLevel = l, f.Rule.Level
 	}
-	var seen [14]string // there are 14 tactics
-	n := 0
-	for _, t := range f.Rule.Tags {
-		if len(t) < 7 || !strings.EqualFold(t[:7], "attack.") {
-			continue
+	if m, err := attack.Load(); err == nil {
+		for _, short := range attack.Tactics(f.Rule.Tags) {
+			if ta, ok := m.Tactic(short); ok {
+				s.ByTactic[ta.Name]++
+			}
 		}
-		name, ok := tactics[strings.ToLower(t[7:])]
-		if !ok || slices.Contains(seen[:n], name) {
-			continue
-		}
-		if n < len(seen) {
-			seen[n] = name
-			n++
-		}
-		s.ByTactic[name]++
 	}
 	if f.Host != "" {
 		s.ByHost[f.Host]++

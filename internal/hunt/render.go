@@ -3,6 +3,7 @@ package hunt
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,7 +14,6 @@ import (
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/sigma"
 	"github.com/vigilsec/vigil/internal/termsafe"
-	"slices"
 )
 
 // Formats are the output formats of findings: an aligned table for a

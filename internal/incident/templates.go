@@ -2,9 +2,9 @@ package incident
 
 import (
 	"context"
-	"strings"
 	"time"
 
+	"github.com/vigilsec/vigil/internal/attack"
 	"github.com/vigilsec/vigil/internal/ids"
 )
 
@@ -60,8 +60,7 @@ var taskTemplates = map[string][]string{
 func TemplateTasks(tags []string) []string {
 	var out []string
 	seen := map[string]bool{}
-	for _, t := range tags {
-		tactic := strings.TrimPrefix(strings.ToLower(t), "attack.")
+	for _, tactic := range attack.Tactics(tags) {
 		for _, task := range taskTemplates[tactic] {
 			if !seen[task] {
 				seen[task] = true

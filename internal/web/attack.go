@@ -1,83 +1,15 @@
 package web
 
-//go:generate go run gen_attack.go
-
 import (
-	_ "embed"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
-	"strings"
-	"sync"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/attack"
 )
-
-// The ATT&CK table is derived from MITRE's data by gen_attack.go;
-// attack/LICENSE.txt carries MITRE's copyright and licence, which the
-// page shows.
-var (
-	//go:embed attack/enterprise.json
-	attackJSON []byte
-	//go:embed attack/LICENSE.txt
-	attackLicense string
-)
-
-type attackTactic struct {
-	ID    string `json:"id"`
-	Short string `json:"short"`
-	Name  string `json:"name"`
-}
-
-type attackTechnique struct {
-	ID      string   `json:"id"`
-	Name    string   `json:"name"`
-	Tactics []string `json:"tactics"`
-	Parent  string   `json:"parent"`
-}
-
-type attackTable struct {
-	Source     string            `json:"source"`
-	Version    string            `json:"version"`
-	Tactics    []attackTactic    `json:"tactics"`
-	Techniques []attackTechnique `json:"techniques"`
-}
-
-var (
-	attackOnce sync.Once
-	attackTab  attackTable
-	attackErr  error
-)
-
-func loadAttack() (*attackTable, error) {
-	attackOnce.Do(func() {
-		if err := json.Unmarshal(attackJSON, &attackTab); err != nil {
-			attackErr = fmt.Errorf("reading the embedded ATT&CK table: %w", err)
-		}
-	})
-	return &attackTab, attackErr
-}
-
-// techniqueIDs returns the ATT&CK technique ids a rule's tags name
-// ("attack.t1059.001" → T1059.001), with the parent of each sub-technique.
-func techniqueIDs(tags []string) []string {
-	var out []string
-	for _, t := range tags {
-		t = strings.ToLower(t)
-		if !strings.HasPrefix(t, "attack.t") {
-			continue
-		}
-		id := strings.ToUpper(t[len("attack."):])
-		if len(id) < 5 {
-			continue
-		}
-		out = append(out, id)
-		if p, _, ok := strings.Cut(id, "."); ok {
-			out = append(out, p)
-		}
-	}
-	return out
-}
 
 type matrixCell struct {
 	ID, Name string
@@ -87,7 +19,7 @@ type matrixCell struct {
 }
 
 type matrixColumn struct {
-	Tactic     attackTactic
+	Tactic     attack.Tactic
 	Techniques []matrixCell
 	Covered    int
 }
@@ -106,7 +38,7 @@ type attackData struct {
 
 func (c *Console) attack(w http.ResponseWriter, r *http.Request, s *session) {
 	start := time.Now()
-	tab, err := loadAttack()
+	tab, err := attack.Load()
 	if err != nil {
 		c.fail(w, err)
 		return
@@ -117,12 +49,8 @@ func (c *Console) attack(w http.ResponseWriter, r *http.Request, s *session) {
 		if row.State != "loaded" {
 			continue
 		}
-		seen := map[string]bool{}
-		for _, id := range techniqueIDs(row.Tags) {
-			if !seen[id] {
-				seen[id] = true
-				rules[id]++
-			}
+		for _, id := range attack.Techniques(row.Tags) {
+			rules[id]++
 		}
 	}
 	hits, err := c.techniqueHits(r)
@@ -136,18 +64,13 @@ func (c *Console) attack(w http.ResponseWriter, r *http.Request, s *session) {
 			subs[t.Parent]++
 		}
 	}
-	d := attackData{OnlyCovered: r.URL.Query().Get("covered") == "1", Source: tab.Source, Version: tab.Version, License: attackLicense}
-	for _, line := range strings.Split(attackLicense, "\n") {
-		if strings.Contains(line, "©") {
-			d.Copyright = strings.Trim(strings.TrimSpace(line), `"`)
-			break
-		}
-	}
+	d := attackData{OnlyCovered: r.URL.Query().Get("covered") == "1", Source: tab.Source, Version: tab.Version,
+		License: attack.License, Copyright: attack.Copyright()}
 	covered := map[string]bool{}
 	for _, ta := range tab.Tactics {
 		col := matrixColumn{Tactic: ta}
 		for _, t := range tab.Techniques {
-			if t.Parent != "" || !hasString(t.Tactics, ta.Short) {
+			if t.Parent != "" || !slices.Contains(t.Tactics, ta.Short) {
 				continue
 			}
 			cell := matrixCell{ID: t.ID, Name: t.Name, Rules: rules[t.ID], Hits: hits[t.ID], Subs: subs[t.ID]}
@@ -179,15 +102,6 @@ func (c *Console) attack(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	d.Covered = len(covered)
 	c.show(w, r, s, "attack", "ATT&CK coverage", d, start)
-}
-
-func hasString(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // techniqueHits counts alerts per technique: alerts per rule from the
@@ -231,12 +145,8 @@ func (c *Console) techniqueHits(r *http.Request) (map[string]int64, error) {
 			}
 			_ = json.Unmarshal([]byte(tj), &tags)
 		}
-		seen := map[string]bool{}
-		for _, t := range techniqueIDs(tags) {
-			if !seen[t] {
-				seen[t] = true
-				hits[t] += n
-			}
+		for _, t := range attack.Techniques(tags) {
+			hits[t] += n
 		}
 	}
 	return hits, nil

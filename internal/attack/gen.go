@@ -1,9 +1,9 @@
 //go:build ignore
 
-// gen_attack derives the console's ATT&CK table (attack/enterprise.json)
+// gen derives the ATT&CK table of package attack (data/enterprise.json)
 // from the compact MITRE ATT&CK Enterprise export in ../shared/attack, and
 // copies MITRE's licence and the version note beside it. Run it with
-// `go generate ./internal/web`.
+// `go generate ./internal/attack`.
 package main
 
 import (
@@ -58,8 +58,8 @@ func main() {
 	if *dir == "" {
 		*dir = findShared()
 	}
-	if err := run(*dir, "attack"); err != nil {
-		fmt.Fprintln(os.Stderr, "gen_attack:", err)
+	if err := run(*dir, "data"); err != nil {
+		fmt.Fprintln(os.Stderr, "gen:", err)
 		os.Exit(1)
 	}
 }
