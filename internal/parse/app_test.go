@@ -31,23 +31,30 @@ func TestServiceOf(t *testing.T) {
 	}
 }
 
-// TestAppDecoders pins which programs have a decoder of their own: the
-// others get the pam_unix fallback, then their shape.
+// TestAppDecoders pins which programs have a decoder of their own and
+// which a service only (those get the pam_unix fallback, then their
+// shape). A parser added later adds its own programs.
 func TestAppDecoders(t *testing.T) {
-	want := []string{
+	decoded := []string{
 		"CRON", "apache", "apache2", "chage", "chpasswd", "cron", "crond", "gpasswd",
 		"groupadd", "groupdel", "groupmod", "httpd", "login", "newusers", "nginx", "passwd",
 		"sshd", "sshd-auth", "sshd-session", "su", "sudo", "systemd-logind", "useradd", "userdel", "usermod",
 	}
-	var got []string
-	for prog, a := range apps {
-		if a.decode != nil {
-			got = append(got, prog)
+	serviceOnly := []string{"anacron", "audisp-syslog", "audispd", "audit", "auditd", "polkitd", "vsftpd"}
+	for _, prog := range decoded {
+		if a := apps[prog]; a == nil || a.decode == nil {
+			t.Errorf("%s: got no decoder, want one", prog)
 		}
 	}
-	slices.Sort(got)
-	if !slices.Equal(got, want) {
-		t.Errorf("programs with a decoder:\ngot  %v\nwant %v", got, want)
+	for _, prog := range serviceOnly {
+		if a := apps[prog]; a == nil || a.decode != nil {
+			t.Errorf("%s: got %+v, want a service without a decoder", prog, a)
+		}
+	}
+	for prog := range apps {
+		if !slices.Contains(decoded, prog) && !slices.Contains(serviceOnly, prog) && apps[prog].decode == nil {
+			t.Errorf("%s: registered without a decoder; a service alone belongs with the others above", prog)
+		}
 	}
 }
 
