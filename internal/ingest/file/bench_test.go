@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vigilsec/vigil/internal/ingest/ingesttest"
 )
 
 // BenchmarkReadBatch measures reading and splitting a batch of lines from
@@ -25,7 +27,7 @@ func BenchmarkReadBatch(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer fh.Close()
-	tl, err := New(Config{Paths: []Path{{Glob: path}}, StateFile: filepath.Join(dir, "s.json")}, &fakeSink{}, nil, nil)
+	tl, err := New(Config{Paths: []Path{{Glob: path}}, StateFile: filepath.Join(dir, "s.json")}, &ingesttest.Sink{}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

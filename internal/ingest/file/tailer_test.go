@@ -3,81 +3,27 @@ package file
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vigilsec/vigil/internal/ingest"
+	"github.com/vigilsec/vigil/internal/ingest/ingesttest"
 )
 
-// fakeSink stores what it is offered. failNext makes the next offers fail
-// durability; full makes them return ErrFull.
-type fakeSink struct {
-	mu       sync.Mutex
-	msgs     []ingest.Raw
-	failNext atomic.Int32
-	full     atomic.Int32
-}
-
-func (s *fakeSink) Enqueue(context.Context, []ingest.Raw) error {
-	return errors.New("fake sink: Enqueue not used by the file input")
-}
-
-func (s *fakeSink) Offer(msgs []ingest.Raw, done func(error)) error {
-	if s.full.Load() > 0 {
-		s.full.Add(-1)
-		return ingest.ErrFull
-	}
-	if s.failNext.Load() > 0 {
-		s.failNext.Add(-1)
-		go done(errors.New("disk full"))
-		return nil
-	}
-	s.mu.Lock()
-	s.msgs = append(s.msgs, msgs...)
-	s.mu.Unlock()
-	go done(nil)
-	return nil
-}
-
-func (s *fakeSink) lines() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []string
-	for _, m := range s.msgs {
-		out = append(out, string(m.Data))
-	}
-	return out
-}
-
-func (s *fakeSink) waitLines(t *testing.T, n int) []string {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got := s.lines()
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("got %d lines %q, want %d", len(got), got, n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// run starts a tailer and returns a stop function that waits for it.
+// run starts a tailer and returns a stop function that waits for it. Call it
+// inside a synctest bubble.
 func run(t *testing.T, cfg Config, sink ingest.Sink) (stop func()) {
 	t.Helper()
 	if cfg.PollInterval == 0 {
-		cfg.PollInterval = 10 * time.Millisecond
+		cfg.PollInterval = pollInterval
 	}
 	if cfg.GlobInterval == 0 {
 		cfg.GlobInterval = 50 * time.Millisecond
@@ -102,20 +48,25 @@ func run(t *testing.T, cfg Config, sink ingest.Sink) (stop func()) {
 	return stop
 }
 
-// waitState waits until the tailer has written its state file, which it
-// does right after its first scan.
-func waitState(t *testing.T, path string) {
+// pollInterval is the tailer's poll interval in these tests: fake time,
+// since every test that runs a tailer runs it in a testing/synctest bubble.
+const pollInterval = 10 * time.Millisecond
+
+// idle waits until the tailer has done all it can and waits for its next
+// poll, then checks that it wrote its state file, which it does after its
+// first scan.
+func idle(t *testing.T, state string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := os.Stat(path); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("state file %s never written", path)
-		}
-		time.Sleep(2 * time.Millisecond)
+	synctest.Wait()
+	if _, err := os.Stat(state); err != nil {
+		t.Fatalf("state file after the first scan: %v", err)
 	}
+}
+
+// polls lets n poll intervals pass, then waits until the tailer is idle.
+func polls(n int) {
+	time.Sleep(time.Duration(n) * pollInterval) // fake time, in the bubble
+	synctest.Wait()
 }
 
 func appendFile(t *testing.T, path, s string) {
@@ -141,50 +92,52 @@ func numbered(prefix string, from, to int) (string, []string) {
 	return b.String(), want
 }
 
-func TestFollowAndFields(t *testing.T) {
+func TestFollowAndFields(t *testing.T) { synctest.Test(t, testFollowAndFields) }
+
+func testFollowAndFields(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "app.log")
 	appendFile(t, log, "old line\n")
-	sink := &fakeSink{}
+	sink := &ingesttest.Sink{}
 	run(t, Config{Paths: []Path{{Glob: filepath.Join(dir, "*.log"), Format: ingest.FormatText, Tags: []string{"t2"}}}, StateFile: filepath.Join(dir, "state.json"), Tags: []string{"t1"}}, sink)
-	waitState(t, filepath.Join(dir, "state.json"))
+	idle(t, filepath.Join(dir, "state.json"))
 	// Started at the end: the old line is skipped.
 	appendFile(t, log, "first\r\n\nsecond\npart")
-	sink.waitLines(t, 2)
-	time.Sleep(50 * time.Millisecond)
-	if diff := cmp.Diff([]string{"first", "second"}, sink.lines()); diff != "" {
+	sink.WaitLines(t, 2)
+	polls(5) // and the partial line stays unread
+	if diff := cmp.Diff([]string{"first", "second"}, sink.Lines()); diff != "" {
 		t.Errorf("lines mismatch (-want +got):\n%s", diff)
 	}
 	appendFile(t, log, "ial\n")
-	got := sink.waitLines(t, 3)
+	got := sink.WaitLines(t, 3)
 	if got[2] != "partial" {
 		t.Errorf("got %q, want the partial line completed", got[2])
 	}
-	sink.mu.Lock()
-	m := sink.msgs[0]
-	sink.mu.Unlock()
+	m := sink.Messages()[0]
 	if m.Input != Input || m.Format != ingest.FormatText || m.Fields[FieldPath] != log || !slices.Equal(m.Tags, []string{"t1", "t2"}) {
 		t.Errorf("got %+v, want input file, text, log.file.path %s, tags", m, log)
 	}
 	// A new file appearing later is read from its beginning.
 	other := filepath.Join(dir, "new.log")
 	appendFile(t, other, "from new file\n")
-	got = sink.waitLines(t, 4)
+	got = sink.WaitLines(t, 4)
 	if got[3] != "from new file" {
 		t.Errorf("got %q, want the new file's first line", got[3])
 	}
 }
 
-func TestRotationByRename(t *testing.T) {
+func TestRotationByRename(t *testing.T) { synctest.Test(t, testRotationByRename) }
+
+func testRotationByRename(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "app.log")
 	appendFile(t, log, "")
-	sink := &fakeSink{}
+	sink := &ingesttest.Sink{}
 	run(t, Config{Paths: []Path{{Glob: log}}, StateFile: filepath.Join(dir, "state.json")}, sink)
-	time.Sleep(30 * time.Millisecond)
+	idle(t, filepath.Join(dir, "state.json"))
 	s1, want := numbered("a", 0, 100)
 	appendFile(t, log, s1)
-	sink.waitLines(t, 100)
+	sink.WaitLines(t, 100)
 	// The writer keeps its descriptor across the rename and writes more.
 	w, err := os.OpenFile(log, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
@@ -200,35 +153,39 @@ func TestRotationByRename(t *testing.T) {
 	s3, want3 := numbered("b", 0, 50)
 	appendFile(t, log, s3)
 	want = append(append(append(want, want2...), "last line without newline"), want3...)
-	got := sink.waitLines(t, len(want))
+	got := sink.WaitLines(t, len(want))
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("lines mismatch (-want +got):\n%s", diff)
 	}
 }
 
-func TestRotationByTruncate(t *testing.T) {
+func TestRotationByTruncate(t *testing.T) { synctest.Test(t, testRotationByTruncate) }
+
+func testRotationByTruncate(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "app.log")
 	appendFile(t, log, "")
-	sink := &fakeSink{}
+	sink := &ingesttest.Sink{}
 	run(t, Config{Paths: []Path{{Glob: log}}, StateFile: filepath.Join(dir, "state.json")}, sink)
-	time.Sleep(30 * time.Millisecond)
+	idle(t, filepath.Join(dir, "state.json"))
 	s1, want := numbered("a", 0, 20)
 	appendFile(t, log, s1)
-	sink.waitLines(t, 20)
+	sink.WaitLines(t, 20)
 	if err := os.Truncate(log, 0); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(30 * time.Millisecond)
+	polls(1) // the tailer sees the truncation before the new lines
 	s2, want2 := numbered("b", 0, 5)
 	appendFile(t, log, s2)
-	got := sink.waitLines(t, 25)
+	got := sink.WaitLines(t, 25)
 	if diff := cmp.Diff(append(want, want2...), got); diff != "" {
 		t.Errorf("lines mismatch (-want +got):\n%s", diff)
 	}
 }
 
-func TestRestartResumes(t *testing.T) {
+func TestRestartResumes(t *testing.T) { synctest.Test(t, testRestartResumes) }
+
+func testRestartResumes(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "app.log")
 	state := filepath.Join(dir, "state.json")
@@ -236,11 +193,11 @@ func TestRestartResumes(t *testing.T) {
 	appendFile(t, log, s1)
 	cfg := Config{Paths: []Path{{Glob: log}}, StateFile: state, StartAtBeginning: true, BatchLines: 100}
 
-	sink1 := &fakeSink{}
+	sink1 := &ingesttest.Sink{}
 	stop := run(t, cfg, sink1)
-	sink1.waitLines(t, 5000)
+	sink1.WaitLines(t, 5000)
 	stop()
-	if diff := cmp.Diff(want1, sink1.lines()); diff != "" {
+	if diff := cmp.Diff(want1, sink1.Lines()); diff != "" {
 		t.Fatalf("first run mismatch (-want +got):\n%.2000s", diff)
 	}
 	var doc stateDoc
@@ -255,32 +212,38 @@ func TestRestartResumes(t *testing.T) {
 	// While stopped, more lines arrive; the restart reads exactly those.
 	s2, want2 := numbered("y", 0, 10)
 	appendFile(t, log, s2)
-	sink2 := &fakeSink{}
+	sink2 := &ingesttest.Sink{}
 	stop = run(t, cfg, sink2)
-	sink2.waitLines(t, 10)
-	time.Sleep(50 * time.Millisecond)
+	sink2.WaitLines(t, 10)
+	polls(5) // and nothing more comes
 	stop()
-	if diff := cmp.Diff(want2, sink2.lines()); diff != "" {
+	if diff := cmp.Diff(want2, sink2.Lines()); diff != "" {
 		t.Errorf("second run mismatch (-want +got):\n%s", diff)
 	}
 }
 
-func TestRetryUntilDurable(t *testing.T) {
+func TestRetryUntilDurable(t *testing.T) { synctest.Test(t, testRetryUntilDurable) }
+
+func testRetryUntilDurable(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "app.log")
 	s1, want := numbered("r", 0, 10)
 	appendFile(t, log, s1)
-	sink := &fakeSink{}
-	sink.full.Store(3)
-	sink.failNext.Store(2)
+	sink := &ingesttest.Sink{}
+	sink.Next(ingesttest.Full, ingesttest.Full, ingesttest.Full, ingesttest.Fail, ingesttest.Fail)
 	run(t, Config{Paths: []Path{{Glob: log}}, StateFile: filepath.Join(dir, "s.json"), StartAtBeginning: true}, sink)
-	got := sink.waitLines(t, 10)
+	got := sink.WaitLines(t, 10)
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("lines mismatch (-want +got):\n%s", diff)
 	}
+	if got := sink.Offers(); got != 6 {
+		t.Errorf("offers: got %d, want 6 (3 refused, 2 failed, 1 stored)", got)
+	}
 }
 
-func TestInodeReuseNotResumed(t *testing.T) {
+func TestInodeReuseNotResumed(t *testing.T) { synctest.Test(t, testInodeReuseNotResumed) }
+
+func testInodeReuseNotResumed(t *testing.T) {
 	// A saved offset whose fingerprint does not match the file at that
 	// inode must not be used.
 	dir := t.TempDir()
@@ -298,30 +261,31 @@ func TestInodeReuseNotResumed(t *testing.T) {
 	if err := saveState(state, map[fileID]savedFile{id: {Path: log, Dev: id.Dev, Ino: id.Ino, Offset: 5, FPLen: 10, FP: "00"}}); err != nil {
 		t.Fatal(err)
 	}
-	sink := &fakeSink{}
+	sink := &ingesttest.Sink{}
 	run(t, Config{Paths: []Path{{Glob: log}}, StateFile: state, StartAtBeginning: true}, sink)
-	got := sink.waitLines(t, 1)
+	got := sink.WaitLines(t, 1)
 	if got[0] != "new content line" {
 		t.Errorf("got %q, want the whole first line", got[0])
 	}
 }
 
-func TestLongLinesAndBinary(t *testing.T) {
+func TestLongLinesAndBinary(t *testing.T) { synctest.Test(t, testLongLinesAndBinary) }
+
+func testLongLinesAndBinary(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "app.log")
 	long := strings.Repeat("L", 1<<20)
 	appendFile(t, log, long+"\nafter\n\x00\xff\xfe binary\n"+long)
-	sink := &fakeSink{}
+	sink := &ingesttest.Sink{}
 	run(t, Config{Paths: []Path{{Glob: log}}, StateFile: filepath.Join(dir, "s.json"), StartAtBeginning: true, MaxLineSize: 1000}, sink)
-	got := sink.waitLines(t, 4)
+	got := sink.WaitLines(t, 4)
 	want := []string{long[:1000], "after", "\x00\xff\xfe binary", long[:1000]}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("lines mismatch (-want +got):\n%.500s", diff)
 	}
-	sink.mu.Lock()
-	defer sink.mu.Unlock()
-	if !sink.msgs[0].Truncated || sink.msgs[1].Truncated || !sink.msgs[3].Truncated {
-		t.Errorf("got truncated flags %v %v %v, want true false true", sink.msgs[0].Truncated, sink.msgs[1].Truncated, sink.msgs[3].Truncated)
+	msgs := sink.Messages()
+	if !msgs[0].Truncated || msgs[1].Truncated || !msgs[3].Truncated {
+		t.Errorf("got truncated flags %v %v %v, want true false true", msgs[0].Truncated, msgs[1].Truncated, msgs[3].Truncated)
 	}
 }
 
@@ -363,7 +327,7 @@ func FuzzReadBatch(f *testing.F) {
 		}
 		defer fh.Close()
 		m := int(max%64) + 1
-		tl, err := New(Config{Paths: []Path{{Glob: path}}, StateFile: filepath.Join(dir, "s.json"), MaxLineSize: m, BatchBytes: 16, BatchLines: 3}, &fakeSink{}, nil, nil)
+		tl, err := New(Config{Paths: []Path{{Glob: path}}, StateFile: filepath.Join(dir, "s.json"), MaxLineSize: m, BatchBytes: 16, BatchLines: 3}, &ingesttest.Sink{}, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -410,7 +374,9 @@ func TestParseFormat(t *testing.T) {
 	}
 }
 
-func TestStartOffsetsPersisted(t *testing.T) {
+func TestStartOffsetsPersisted(t *testing.T) { synctest.Test(t, testStartOffsetsPersisted) }
+
+func testStartOffsetsPersisted(t *testing.T) {
 	// Started at the end, stopped before any new line, restarted after
 	// lines were appended: those lines are read, not skipped.
 	dir := t.TempDir()
@@ -418,35 +384,37 @@ func TestStartOffsetsPersisted(t *testing.T) {
 	state := filepath.Join(dir, "state.json")
 	appendFile(t, log, "old\n")
 	cfg := Config{Paths: []Path{{Glob: log}}, StateFile: state}
-	stop := run(t, cfg, &fakeSink{})
-	waitState(t, state)
+	stop := run(t, cfg, &ingesttest.Sink{})
+	idle(t, state)
 	stop()
 	appendFile(t, log, "while down\n")
-	sink := &fakeSink{}
+	sink := &ingesttest.Sink{}
 	run(t, cfg, sink)
-	if got := sink.waitLines(t, 1); got[0] != "while down" {
+	if got := sink.WaitLines(t, 1); got[0] != "while down" {
 		t.Errorf("got %q, want the line appended while stopped", got)
 	}
 }
 
-func TestTruncatedWhileDown(t *testing.T) {
+func TestTruncatedWhileDown(t *testing.T) { synctest.Test(t, testTruncatedWhileDown) }
+
+func testTruncatedWhileDown(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "app.log")
 	state := filepath.Join(dir, "state.json")
 	s1, _ := numbered("a", 0, 50)
 	appendFile(t, log, s1)
 	cfg := Config{Paths: []Path{{Glob: log}}, StateFile: state, StartAtBeginning: false}
-	stop := run(t, cfg, &fakeSink{})
-	waitState(t, state)
+	stop := run(t, cfg, &ingesttest.Sink{})
+	idle(t, state)
 	stop()
 	// copytruncate while stopped, then new lines.
 	if err := os.Truncate(log, 0); err != nil {
 		t.Fatal(err)
 	}
 	appendFile(t, log, "fresh\n")
-	sink := &fakeSink{}
+	sink := &ingesttest.Sink{}
 	run(t, cfg, sink)
-	if got := sink.waitLines(t, 1); got[0] != "fresh" {
+	if got := sink.WaitLines(t, 1); got[0] != "fresh" {
 		t.Errorf("got %q, want the line written after truncation", got)
 	}
 }
