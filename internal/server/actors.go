@@ -25,7 +25,6 @@ import (
 	"github.com/vigilsec/vigil/internal/geoip"
 	"github.com/vigilsec/vigil/internal/ids"
 	"github.com/vigilsec/vigil/internal/incident"
-	"github.com/vigilsec/vigil/internal/ingest/syslog"
 	"github.com/vigilsec/vigil/internal/intel"
 	"github.com/vigilsec/vigil/internal/journal"
 	"github.com/vigilsec/vigil/internal/memlimit"
@@ -454,34 +453,24 @@ func (s *Server) startListeners(ctx context.Context) (err error) {
 		}
 	}()
 
-	// Stream inputs get their own context, ended when they stop.
-	var inCtx context.Context
-	inCtx, s.stopInputs = context.WithCancel(context.WithoutCancel(ctx))
-	if cfg.Syslog.UDP != "" || cfg.Syslog.TCP != "" || cfg.Syslog.TLS != "" {
-		sl, err := syslog.New(syslog.Config{
-			UDPAddr: cfg.Syslog.UDP, TCPAddr: cfg.Syslog.TCP, TLSAddr: cfg.Syslog.TLS,
-			TLSCertFile: cfg.Syslog.TLSCert, TLSKeyFile: cfg.Syslog.TLSKey, TLSClientCAFile: cfg.Syslog.TLSClientCA,
-			MaxMessageSize: cfg.Syslog.MaxMessageSize, IdleTimeout: cfg.Syslog.IdleTimeout,
-			MaxConnections: cfg.Syslog.MaxConnections, MaxConnectionsPerSource: cfg.Syslog.MaxConnectionsPerSource, Tags: cfg.Syslog.Tags,
-		}, s.Pipeline, s.Metrics, s.log)
-		if err == nil {
-			err = sl.Start(inCtx)
-		}
+	// The stream inputs, each registered from its own file (inputs.go).
+	// Their context ends at once only if the start fails here.
+	inCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer func() {
 		if err != nil {
-			s.stopInputs()
-			return err
+			cancel()
+			s.shutdownInputs(context.Background())
 		}
-		s.syslog = sl
-		s.SyslogAddr.UDP, s.SyslogAddr.TCP, s.SyslogAddr.TLS = sl.UDPAddr(), sl.TCPAddr(), sl.TLSAddr()
-		registerSyslogConnMetrics(s.Metrics.Registry, sl)
-	}
-	s.files, err = startFiles(inCtx, cfg, s.Pipeline, s.Metrics, s.log)
-	if err != nil {
-		s.stopInputs()
-		if s.syslog != nil {
-			s.syslog.Wait()
+	}()
+	s.stopInputs = cancel
+	for _, in := range streamInputs {
+		h, err := in.Open(inCtx, s, s.Pipeline)
+		if err != nil {
+			return fmt.Errorf("input %s: %w", in.Name, err)
 		}
-		return err
+		if h != nil {
+			s.inputs = append(s.inputs, namedInput{in.Name, h})
+		}
 	}
 
 	// SIGHUP reloads the rules, never during a shutdown (the group stops
@@ -519,13 +508,7 @@ func (s *Server) startListeners(ctx context.Context) (err error) {
 // console writes what it holds.
 func (s *Server) stopListeners(ctx context.Context) error {
 	var drains sync.WaitGroup
-	if s.syslog != nil {
-		drains.Go(func() {
-			if err := s.syslog.Shutdown(ctx); err != nil {
-				s.log.Warn("syslog shutdown", "err", err)
-			}
-		})
-	}
+	drains.Go(func() { s.shutdownInputs(ctx) })
 	drains.Go(func() {
 		// Requests in flight wait for their events to be stored; past
 		// the deadline their clients get no answer and send again.
@@ -535,12 +518,31 @@ func (s *Server) stopListeners(ctx context.Context) error {
 		}
 		<-s.httpDone
 	})
-	s.stopInputs() // file tailers
-	s.files.Wait()
 	drains.Wait()
+	s.stopInputs()
 	if s.console != nil {
 		// No sign-in can come any more: write what the console holds.
 		s.console.Close(context.Background())
 	}
 	return nil
+}
+
+// namedInput is a started stream input.
+type namedInput struct {
+	name string
+	h    inputHandle
+}
+
+// shutdownInputs shuts the started stream inputs down together, by ctx's
+// deadline.
+func (s *Server) shutdownInputs(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, in := range s.inputs {
+		wg.Go(func() {
+			if err := in.h.Shutdown(ctx); err != nil {
+				s.log.Warn("input shutdown", "input", in.name, "err", err)
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -1,8 +1,11 @@
 package server
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/vigilsec/vigil/internal/auth"
 	"github.com/vigilsec/vigil/internal/config"
@@ -10,6 +13,38 @@ import (
 	"github.com/vigilsec/vigil/internal/ingest/httpin"
 	"github.com/vigilsec/vigil/internal/metrics"
 )
+
+// A streamInput is an input that reads on its own (from the network, from
+// files) into the pipeline: syslog, the file tailers. Each registers
+// itself from its own file (input_NAME.go), so adding an input is adding
+// that file and its test; the listeners actor opens every registered
+// input the configuration enables, and shuts them down together. (The
+// HTTP ingest endpoints are handlers on the main listener:
+// registerIngest.)
+type streamInput struct {
+	// Name names the input in logs and errors.
+	Name string
+	// Open starts the input when cfg enables it, delivering to sink, and
+	// returns its handle (nil: not enabled). ctx ends when the input
+	// must stop at once (a failed start).
+	Open func(ctx context.Context, s *Server, sink ingest.Sink) (inputHandle, error)
+}
+
+// inputHandle is a started input.
+type inputHandle interface {
+	// Shutdown stops accepting new data, hands what was already received
+	// to the sink by ctx's deadline, and returns once the input's
+	// goroutines have ended.
+	Shutdown(ctx context.Context) error
+}
+
+var streamInputs []streamInput
+
+// registerInput adds an input; inputs open in the order of their names.
+func registerInput(in streamInput) {
+	streamInputs = append(streamInputs, in)
+	slices.SortFunc(streamInputs, func(a, b streamInput) int { return strings.Compare(a.Name, b.Name) })
+}
 
 // ingestAuth adapts the token service to the HTTP inputs.
 type ingestAuth struct{ s *auth.Service }

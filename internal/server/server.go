@@ -27,7 +27,6 @@ import (
 	"github.com/vigilsec/vigil/internal/egress"
 	"github.com/vigilsec/vigil/internal/geoip"
 	"github.com/vigilsec/vigil/internal/incident"
-	"github.com/vigilsec/vigil/internal/ingest/syslog"
 	"github.com/vigilsec/vigil/internal/intel"
 	"github.com/vigilsec/vigil/internal/journal"
 	"github.com/vigilsec/vigil/internal/memlimit"
@@ -117,8 +116,7 @@ type Server struct {
 	httpTLS       bool
 	httpDone      chan struct{}
 	stopInputs    context.CancelFunc
-	syslog        *syslog.Server
-	files         waiter
+	inputs        []namedInput
 	shutdownBegan time.Time
 }
 
