@@ -18,21 +18,22 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigilsec/vigil/internal/entity"
 	"github.com/vigilsec/vigil/internal/event"
 )
 
 // Alert is one stored alert: one rule firing, possibly many times, on the
 // same entities.
 type Alert struct {
-	ID        string              `json:"id"`
-	RuleID    string              `json:"rule_id"`
-	RuleTitle string              `json:"rule_title"`
-	Level     string              `json:"level"`
-	Tags      []string            `json:"tags"`
-	Count     int64               `json:"count"`
-	FirstSeen time.Time           `json:"first_seen"`
-	LastSeen  time.Time           `json:"last_seen"`
-	Entities  map[string][]string `json:"entities"`
+	ID        string          `json:"id"`
+	RuleID    string          `json:"rule_id"`
+	RuleTitle string          `json:"rule_title"`
+	Level     string          `json:"level"`
+	Tags      []string        `json:"tags"`
+	Count     int64           `json:"count"`
+	FirstSeen time.Time       `json:"first_seen"`
+	LastSeen  time.Time       `json:"last_seen"`
+	Entities  entity.Entities `json:"entities"`
 	// Event is the first matched event in its flat JSON form.
 	Event json.RawMessage `json:"event"`
 	// Group holds a correlation's group-by values.
@@ -91,13 +92,11 @@ func KindFields(kind string) []string {
 	return nil
 }
 
-// maxEntityValues bounds the values kept per entity kind.
-const maxEntityValues = 32
-
 // Entities returns the entities named by ev, by kind. Values are
-// de-duplicated; empty values and "-" placeholders are skipped.
-func Entities(ev *event.Event) map[string][]string {
-	out := map[string][]string{}
+// de-duplicated and bounded (entity.MaxValues); empty values and "-"
+// placeholders are skipped.
+func Entities(ev *event.Event) entity.Entities {
+	out := entity.Entities{}
 	for _, e := range entityFields {
 		for _, f := range e.fields {
 			k, ok := event.Lookup(f)
@@ -112,36 +111,11 @@ func Entities(ev *event.Event) map[string][]string {
 				if v == "" || v == "-" {
 					continue
 				}
-				out[e.kind] = addValue(out[e.kind], v)
+				out.Add(e.kind, v)
 			}
 		}
 	}
 	return out
-}
-
-func addValue(s []string, v string) []string {
-	for _, x := range s {
-		if x == v {
-			return s
-		}
-	}
-	if len(s) >= maxEntityValues {
-		return s
-	}
-	return append(s, v)
-}
-
-// mergeEntities adds the values of b to a.
-func mergeEntities(a, b map[string][]string) map[string][]string {
-	if a == nil {
-		a = map[string][]string{}
-	}
-	for k, vs := range b {
-		for _, v := range vs {
-			a[k] = addValue(a[k], v)
-		}
-	}
-	return a
 }
 
 // DedupKey returns the key under which repeats of a rule fold into one
@@ -149,7 +123,7 @@ func mergeEntities(a, b map[string][]string) map[string][]string {
 // detection, the host and the acting party — the source address if there is
 // one, else the user. So thirty failed logins from one address against
 // thirty accounts on one host are one alert whose user entity lists them.
-func DedupKey(ruleID string, group map[string]string, ents map[string][]string) string {
+func DedupKey(ruleID string, group map[string]string, ents entity.Entities) string {
 	h := sha256.New()
 	h.Write([]byte(ruleID))
 	h.Write([]byte{0})
@@ -163,17 +137,11 @@ func DedupKey(ruleID string, group map[string]string, ents map[string][]string) 
 			fmt.Fprintf(h, "g:%s=%s\x00", k, group[k])
 		}
 	} else {
-		first := func(kind string) string {
-			if vs := ents[kind]; len(vs) > 0 {
-				return vs[0]
-			}
-			return ""
-		}
-		fmt.Fprintf(h, "h:%s\x00", first("host"))
-		if ip := first("source.ip"); ip != "" {
+		fmt.Fprintf(h, "h:%s\x00", ents.First("host"))
+		if ip := ents.First("source.ip"); ip != "" {
 			fmt.Fprintf(h, "s:%s\x00", ip)
 		} else {
-			fmt.Fprintf(h, "u:%s\x00", first("user"))
+			fmt.Fprintf(h, "u:%s\x00", ents.First("user"))
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])

@@ -394,7 +394,7 @@ func fromDetection(d detect.Detection) Alert {
 		a.Entities = Entities(d.Event)
 	}
 	for _, ev := range d.Events {
-		a.Entities = mergeEntities(a.Entities, Entities(ev))
+		a.Entities = a.Entities.Merge(Entities(ev))
 	}
 	switch {
 	case !d.First.IsZero():
@@ -565,7 +565,7 @@ func (r *Recorder) fold(ctx context.Context, batch []*pending) ([]Change, error)
 			prev = &changes[i].Alert
 		} else if l := r.live[a.DedupKey]; l != nil {
 			c := *l
-			c.Entities = mergeEntities(nil, l.Entities)
+			c.Entities = l.Entities.Clone()
 			prev = &c
 		} else if !r.complete {
 			l, err := r.lookup(ctx, tx, a.DedupKey, a.FirstSeen.Add(-r.opts.Window))
@@ -582,7 +582,7 @@ func (r *Recorder) fold(ctx context.Context, batch []*pending) ([]Change, error)
 			if a.FirstSeen.Before(prev.FirstSeen) {
 				prev.FirstSeen = a.FirstSeen
 			}
-			prev.Entities = mergeEntities(prev.Entities, a.Entities)
+			prev.Entities = prev.Entities.Merge(a.Entities)
 			if i, ok := cur[a.DedupKey]; ok {
 				changes[i].Added += a.Count
 				changes[i].Event = p.ev
@@ -685,7 +685,7 @@ func (r *Recorder) foldCampaign(a *Alert, ev *event.Event, deltas map[string]*ca
 			}
 		} else {
 			ca := c.alert
-			ca.Entities = mergeEntities(nil, c.alert.Entities)
+			ca.Entities = c.alert.Entities.Clone()
 			d = &campDelta{c: c, alert: ca, members: map[memberKey]*Member{}, countFromTable: c.overflow}
 		}
 		deltas[a.RuleID] = d
@@ -699,7 +699,7 @@ func (r *Recorder) foldCampaign(a *Alert, ev *event.Event, deltas map[string]*ca
 	if a.FirstSeen.Before(d.alert.FirstSeen) {
 		d.alert.FirstSeen = a.FirstSeen
 	}
-	d.alert.Entities = mergeEntities(d.alert.Entities, a.Entities)
+	d.alert.Entities = d.alert.Entities.Merge(a.Entities)
 	d.ev = ev
 	r.addMember(d, k, a.FirstSeen, a.LastSeen, a.Count)
 	return true

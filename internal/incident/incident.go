@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/entity"
 	"github.com/vigilsec/vigil/internal/ids"
 	"github.com/vigilsec/vigil/internal/sigma"
 )
@@ -56,15 +57,15 @@ type Incident struct {
 	Severity string `json:"severity"` // a Sigma level
 	Assignee string `json:"assignee"`
 	// Source says how it was opened: alert, risk or manual.
-	Source         string              `json:"source"`
-	Created        time.Time           `json:"created"`
-	Updated        time.Time           `json:"updated"`
-	AcknowledgedAt time.Time           `json:"acknowledged_at,omitzero"`
-	ContainedAt    time.Time           `json:"contained_at,omitzero"`
-	ResolvedAt     time.Time           `json:"resolved_at,omitzero"`
-	Entities       map[string][]string `json:"entities"`
-	Tags           []string            `json:"tags"`
-	AlertCount     int                 `json:"alert_count"`
+	Source         string          `json:"source"`
+	Created        time.Time       `json:"created"`
+	Updated        time.Time       `json:"updated"`
+	AcknowledgedAt time.Time       `json:"acknowledged_at,omitzero"`
+	ContainedAt    time.Time       `json:"contained_at,omitzero"`
+	ResolvedAt     time.Time       `json:"resolved_at,omitzero"`
+	Entities       entity.Entities `json:"entities"`
+	Tags           []string        `json:"tags"`
+	AlertCount     int             `json:"alert_count"`
 	// Postmortem fields, edited by analysts.
 	Summary        string `json:"summary"`
 	RootCause      string `json:"root_cause"`
@@ -269,26 +270,6 @@ func (m *Manager) saveEntities(ctx context.Context, x execer, incID string, ents
 	return nil
 }
 
-func mergeEntities(a, b map[string][]string) map[string][]string {
-	if a == nil {
-		a = map[string][]string{}
-	}
-	for k, vs := range b {
-	next:
-		for _, v := range vs {
-			for _, x := range a[k] {
-				if x == v {
-					continue next
-				}
-			}
-			if len(a[k]) < 64 {
-				a[k] = append(a[k], v)
-			}
-		}
-	}
-	return a
-}
-
 func mergeTags(a, b []string) []string {
 	seen := map[string]bool{}
 	for _, t := range a {
@@ -402,7 +383,7 @@ func (m *Manager) place(ctx context.Context, c *alert.Change) (*Incident, bool, 
 		}
 		inc := &Incident{
 			ID: ids.New(), Title: titleFor(a), Status: StatusNew, Severity: a.Level, Source: "alert",
-			Created: now, Updated: now, Entities: mergeEntities(nil, a.Entities), Tags: mergeTags(nil, a.Tags),
+			Created: now, Updated: now, Entities: a.Entities.Clone(), Tags: mergeTags(nil, a.Tags),
 		}
 		if err := m.insert(ctx, tx, inc); err != nil {
 			return nil, false, err
@@ -419,7 +400,7 @@ func (m *Manager) place(ctx context.Context, c *alert.Change) (*Incident, bool, 
 		if err != nil {
 			return nil, false, err
 		}
-		inc.Entities = mergeEntities(inc.Entities, a.Entities)
+		inc.Entities = inc.Entities.Merge(a.Entities)
 		inc.Tags = mergeTags(inc.Tags, a.Tags)
 		inc.Severity = higher(inc.Severity, a.Level)
 		if _, err := tx.ExecContext(ctx, `UPDATE incidents SET entities = ?, tags = ?, severity = ?, updated = ? WHERE id = ?`,

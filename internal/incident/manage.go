@@ -600,7 +600,7 @@ func (m *Manager) moveAlerts(ctx context.Context, tx *sql.Tx, inc *Incident, ale
 		if err != nil {
 			return err
 		}
-		inc.Entities = mergeEntities(inc.Entities, a.Entities)
+		inc.Entities = inc.Entities.Merge(a.Entities)
 		inc.Tags = mergeTags(inc.Tags, a.Tags)
 		inc.Severity = higher(inc.Severity, a.Level)
 		if err := m.attach(ctx, tx, inc.ID, &a, now); err != nil {
@@ -661,7 +661,7 @@ func (m *Manager) Merge(ctx context.Context, target string, from []string, actor
 		if err != nil {
 			return err
 		}
-		inc.Entities = mergeEntities(inc.Entities, other.Entities)
+		inc.Entities = inc.Entities.Merge(other.Entities)
 		inc.Tags = mergeTags(inc.Tags, other.Tags)
 		inc.Severity = higher(inc.Severity, other.Severity)
 		for _, q := range []string{
