@@ -122,8 +122,7 @@ func (r *Recorder) journalFailed(err error) {
 	if r.opts.OnJournalError != nil {
 		r.opts.OnJournalError()
 	}
-	now := time.Now().UnixNano()
-	if last := r.lastJournalLog.Load(); now-last > int64(10*time.Second) && r.lastJournalLog.CompareAndSwap(last, now) {
+	if r.lastJournalLog.due(10 * time.Second) {
 		r.log.Error("alert hand-off journal failed: detections are queued in memory only until it works again", "err", err, "not_durable_total", n)
 	}
 }

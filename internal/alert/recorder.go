@@ -138,12 +138,12 @@ type Recorder struct {
 	raisedMu    sync.Mutex
 	raised      []*pending
 	shed        atomic.Int64
-	lastShedLog atomic.Int64
+	lastShedLog logEvery
 
 	// handoffMu orders journal appends with queue sends (handoff.go).
 	handoffMu      sync.Mutex
 	journalErrs    atomic.Int64
-	lastJournalLog atomic.Int64
+	lastJournalLog logEvery
 }
 
 type matcherBox struct{ m Matcher }
@@ -301,10 +301,20 @@ func (r *Recorder) shedOne(ruleID string) {
 	if r.opts.OnShed != nil {
 		r.opts.OnShed()
 	}
-	now := time.Now().UnixNano()
-	if last := r.lastShedLog.Load(); now-last > int64(10*time.Second) && r.lastShedLog.CompareAndSwap(last, now) {
+	if r.lastShedLog.due(10 * time.Second) {
 		r.log.Warn("alert queue full: detections shed (their events are stored)", "rule", ruleID, "shed_total", n)
 	}
+}
+
+// logEvery spaces out a repeated log line.
+type logEvery struct{ last atomic.Int64 }
+
+// due reports whether d has passed since the last time it said so (and
+// then counts from now): one caller among concurrent ones gets true.
+func (l *logEvery) due(d time.Duration) bool {
+	now := time.Now().UnixNano()
+	last := l.last.Load()
+	return now-last > int64(d) && l.last.CompareAndSwap(last, now)
 }
 
 // QueueDepth is how many detections wait for the writer.

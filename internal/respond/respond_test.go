@@ -173,10 +173,11 @@ func testTargetsAreValidated(t *testing.T) {
 	}
 }
 
-func TestApprovalGate(t *testing.T) { metatest.Engines(t, testApprovalGate) }
-
-func testApprovalGate(t *testing.T) {
-	f := newFixture(t)
+// awaitApproval runs, by hand, a playbook whose first step asks for an
+// approval and whose second calls the firewall team (the test receiver),
+// and returns once the run waits on the approval.
+func (f *fixture) awaitApproval(t *testing.T) {
+	t.Helper()
 	p, err := Parse([]byte(`name: careful
 trigger: {on: manual}
 steps:
@@ -187,11 +188,18 @@ steps:
 		t.Fatal(err)
 	}
 	f.r.SetPlaybooks([]*Playbook{p})
-	ctx := context.Background()
-	if err := f.r.RunManual(ctx, "careful", f.incID, "alice"); err != nil {
+	if err := f.r.RunManual(context.Background(), "careful", f.incID, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	f.r.Flush()
+}
+
+func TestApprovalGate(t *testing.T) { metatest.Engines(t, testApprovalGate) }
+
+func testApprovalGate(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.awaitApproval(t)
 	as := f.actions(t)
 	if len(as) != 1 || as[0].Status != "pending_approval" || f.hits.Load() != 0 {
 		t.Fatalf("before approval: actions %+v, hook hits %d; want one pending approval and no request", as, f.hits.Load())
@@ -216,21 +224,8 @@ func TestApprovalDecidedOnce(t *testing.T) { metatest.Engines(t, testApprovalDec
 
 func testApprovalDecidedOnce(t *testing.T) {
 	f := newFixture(t)
-	p, err := Parse([]byte(`name: careful
-trigger: {on: manual}
-steps:
-  - {action: approval, name: ok to call the firewall team?}
-  - {action: http_request, with: {destination: firewall-team, body: '{"ip":"{{.Target}}"}'}}
-`), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.r.SetPlaybooks([]*Playbook{p})
 	ctx := context.Background()
-	if err := f.r.RunManual(ctx, "careful", f.incID, "alice"); err != nil {
-		t.Fatal(err)
-	}
-	f.r.Flush()
+	f.awaitApproval(t)
 	pendingID := f.actions(t)[0].ID
 	var wg sync.WaitGroup
 	var ok atomic.Int32
