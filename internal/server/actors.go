@@ -351,7 +351,13 @@ func (s *Server) startDetection(ctx context.Context) (err error) {
 		if err != nil {
 			return fmt.Errorf("intel: %w", err)
 		}
-		s.group.Go("intel feeds", s.Intel.Run)
+		s.group.Go("intel feeds", func(ctx context.Context) error {
+			// Feeds failing is logged, not a reason to stop the server.
+			if err := s.Intel.Run(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("intel feeds stopped", "err", err)
+			}
+			return nil
+		})
 		det = detectors{s.Recorder, &intelDetector{m: s.Intel, rec: s.Recorder}}
 	}
 	s.Pipeline.SetDetector(det)
