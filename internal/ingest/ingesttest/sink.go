@@ -36,7 +36,7 @@ const (
 // ErrStoreFailed is what a Sink in Fail mode reports to done.
 var ErrStoreFailed = errors.New("ingesttest: storing failed: disk full")
 
-// WaitTimeout bounds every wait of a Sink. Inside a testing/synctest bubble
+// WaitTimeout bounds every wait of a Sink or Stats. Inside a testing/synctest bubble
 // it is fake time, so a test that waits in vain fails at once.
 const WaitTimeout = 10 * time.Second
 
@@ -63,7 +63,7 @@ type Sink struct {
 	offers  int
 	waiting int
 	held    []func(error)
-	changed chan struct{} // closed and cleared on every change
+	changed notifier
 }
 
 var _ ingest.Sink = (*Sink)(nil)
@@ -165,13 +165,7 @@ func (s *Sink) takeLocked(msgs []ingest.Raw) {
 	s.changedLocked()
 }
 
-// changedLocked wakes the waiters.
-func (s *Sink) changedLocked() {
-	if s.changed != nil {
-		close(s.changed)
-		s.changed = nil
-	}
-}
+func (s *Sink) changedLocked() { s.changed.notify() }
 
 // Messages returns a copy of the messages taken so far (none with
 // Discard).
@@ -238,28 +232,13 @@ func (s *Sink) WaitFor(tb testing.TB, what string, cond func() bool) {
 }
 
 func (s *Sink) waitFor(cond func() bool) error {
-	timeout := time.NewTimer(WaitTimeout)
-	defer timeout.Stop()
-	for {
-		s.mu.Lock()
-		if s.changed == nil {
-			s.changed = make(chan struct{})
-		}
-		// Taken before cond runs, so that no change after it is missed.
-		changed := s.changed
-		s.mu.Unlock()
-		if cond() {
-			return nil
-		}
-		select {
-		case <-changed:
-		case <-timeout.C:
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			return fmt.Errorf("timed out after %v: the sink took %d messages in %d batches (%d offers, %d at the gate, %d held)",
-				WaitTimeout, s.count, s.batches, s.offers, s.waiting, len(s.held))
-		}
+	if waitFor(&s.mu, &s.changed, cond) {
+		return nil
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return fmt.Errorf("timed out after %v: the sink took %d messages in %d batches (%d offers, %d at the gate, %d held)",
+		WaitTimeout, s.count, s.batches, s.offers, s.waiting, len(s.held))
 }
 
 // WaitCount waits until the sink has taken at least n messages and

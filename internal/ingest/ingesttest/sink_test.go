@@ -168,3 +168,22 @@ func TestSinkWaitTimesOut(t *testing.T) {
 		}
 	})
 }
+
+func TestStatsWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := NewStats()
+		go func() {
+			st.Received("tcp", 2)
+			st.Rejected("tcp", "too_large", 1)
+			st.Rejected("tcp", "too_large", 1)
+		}()
+		st.WaitRejected(t, "tcp", "too_large", 2)
+		st.WaitReceived(t, "tcp", 2)
+		if got := st.RejectedCount("tcp", "bad_frame"); got != 0 {
+			t.Errorf("bad_frame: got %d, want 0", got)
+		}
+		if waitFor(&st.mu, &st.changed, func() bool { return st.ReceivedCount("tcp") > 2 }) {
+			t.Error("a wait for what never happens: got true, want a timeout")
+		}
+	})
+}

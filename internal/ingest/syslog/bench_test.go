@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilsec/vigil/internal/ingest"
+	"github.com/vigilsec/vigil/internal/ingest/ingesttest"
 )
 
 // sampleStream returns n RFC 5424 lines of about 120 bytes, LF framed.
@@ -48,26 +48,11 @@ func BenchmarkFramer(b *testing.B) {
 	}
 }
 
-// countSink discards messages, counting them.
-type countSink struct {
-	mu sync.Mutex
-	n  int
-}
-
-func (s *countSink) Enqueue(_ context.Context, msgs []ingest.Raw) error {
-	s.mu.Lock()
-	s.n += len(msgs)
-	s.mu.Unlock()
-	return nil
-}
-
-func (s *countSink) Offer([]ingest.Raw, func(error)) error { return nil }
-
 // BenchmarkTCP sends messages over 4 real loopback TCP connections into a
 // discarding sink and reports messages per second received.
 func BenchmarkTCP(b *testing.B) {
 	const conns = 4
-	sink := &countSink{}
+	sink := &ingesttest.Sink{Discard: true}
 	s, err := New(Config{TCPAddr: "127.0.0.1:0"}, sink, nil, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -107,14 +92,6 @@ func BenchmarkTCP(b *testing.B) {
 	for _, c := range cs {
 		c.Close()
 	}
-	for {
-		sink.mu.Lock()
-		n := sink.n
-		sink.mu.Unlock()
-		if n >= sent {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	sink.WaitFor(b, "every message sent", func() bool { return sink.Count() >= sent })
 	b.ReportMetric(float64(sent)/time.Since(start).Seconds(), "msgs/s")
 }

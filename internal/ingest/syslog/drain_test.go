@@ -8,6 +8,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/ingest/ingesttest"
 )
 
 // TestShutdownDrainsConnections: at shutdown, what peers already sent but
@@ -31,7 +33,7 @@ func TestShutdownDrainsConnections(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sink := &fakeSink{gate: make(chan struct{})}
+			sink := &ingesttest.Sink{Gate: make(chan struct{})}
 			s, err := New(Config{TCPAddr: "127.0.0.1:0", TLSAddr: "127.0.0.1:0", TLSCertFile: certFile, TLSKeyFile: keyFile}, sink, nil, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -47,7 +49,7 @@ func TestShutdownDrainsConnections(t *testing.T) {
 			// The first message fills the (gated) sink: the connection's
 			// reader now waits in Enqueue and reads nothing more.
 			fmt.Fprint(c, "<13>first\n")
-			waitFor(t, func() bool { return sink.waiting.Load() == 1 }, "the reader to wait for the sink")
+			sink.WaitFor(t, "the reader to wait for the sink", func() bool { return sink.Waiting() == 1 })
 			for i := range tt.wantCount - 1 {
 				fmt.Fprintf(c, "<13>buffered %d\n", i)
 			}
@@ -60,8 +62,8 @@ func TestShutdownDrainsConnections(t *testing.T) {
 				defer cancel()
 				shut <- s.Shutdown(ctx)
 			}()
-			waitFor(t, s.closing.Load, "shutdown to begin")
-			close(sink.gate) // the pipeline makes room again
+			<-s.stopping     // shutdown began
+			close(sink.Gate) // the pipeline makes room again
 			select {
 			case err := <-shut:
 				if err != nil {
@@ -70,10 +72,10 @@ func TestShutdownDrainsConnections(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("Shutdown did not return")
 			}
-			if got := sink.count.Load(); got != int64(tt.wantCount) {
+			if got := sink.Count(); got != tt.wantCount {
 				t.Fatalf("got %d messages, want %d: what the socket buffers held was lost", got, tt.wantCount)
 			}
-			msgs := sink.snapshot()
+			msgs := sink.Messages()
 			if got, want := string(msgs[len(msgs)-1].Data), fmt.Sprintf("<13>buffered %d", tt.wantCount-2); got != want {
 				t.Errorf("last message %q, want %q", got, want)
 			}
@@ -91,7 +93,7 @@ func TestShutdownDrainsConnections(t *testing.T) {
 // TestShutdownDrainIsBounded: a peer that never stops sending does not
 // hold the shutdown beyond its deadline.
 func TestShutdownDrainIsBounded(t *testing.T) {
-	sink := &fakeSink{discard: true}
+	sink := &ingesttest.Sink{Discard: true}
 	s, err := New(Config{TCPAddr: "127.0.0.1:0"}, sink, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +115,7 @@ func TestShutdownDrainIsBounded(t *testing.T) {
 			}
 		}
 	}()
-	sink.waitCount(t, 1000)
+	sink.WaitCount(t, 1000)
 	const budget = 300 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), budget)
 	defer cancel()
@@ -130,7 +132,7 @@ func TestShutdownDrainIsBounded(t *testing.T) {
 // TestShutdownDrainsUDPBuffer: datagrams received but not yet read when
 // shutdown begins are read and handed over.
 func TestShutdownDrainsUDPBuffer(t *testing.T) {
-	sink := &fakeSink{gate: make(chan struct{})}
+	sink := &ingesttest.Sink{Gate: make(chan struct{})}
 	s, err := New(Config{UDPAddr: "127.0.0.1:0", BatchSize: 1}, sink, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +146,7 @@ func TestShutdownDrainsUDPBuffer(t *testing.T) {
 	}
 	defer c.Close()
 	c.Write([]byte("<13>first"))
-	waitFor(t, func() bool { return sink.waiting.Load() == 1 }, "the reader to wait for the sink")
+	sink.WaitFor(t, "the reader to wait for the sink", func() bool { return sink.Waiting() == 1 })
 	// On loopback a datagram is in the receiver's buffer when Write returns.
 	const n = 200
 	for i := range n {
@@ -158,12 +160,12 @@ func TestShutdownDrainsUDPBuffer(t *testing.T) {
 		defer cancel()
 		shut <- s.Shutdown(ctx)
 	}()
-	waitFor(t, s.closing.Load, "shutdown to begin")
-	close(sink.gate)
+	<-s.stopping // shutdown began
+	close(sink.Gate)
 	if err := <-shut; err != nil {
 		t.Fatal(err)
 	}
-	if got := sink.count.Load(); got != n+1 {
+	if got := sink.Count(); got != n+1 {
 		t.Fatalf("got %d datagrams, want %d", got, n+1)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/ingest/ingesttest"
 )
 
 // dialFrom connects to addr from the loopback address local (127.0.0.1
@@ -55,7 +57,7 @@ func TestPerSourceCap(t *testing.T) {
 			} else {
 				cfg.TCPAddr = "127.0.0.1:0"
 			}
-			sink := &fakeSink{}
+			sink := &ingesttest.Sink{}
 			s, stats, _ := startServer(t, cfg, sink)
 			addr := s.TCPAddr()
 			if tt.tls {
@@ -67,8 +69,10 @@ func TestPerSourceCap(t *testing.T) {
 			for range attackers {
 				held = append(held, dialFrom(t, "127.0.0.1", addr.String(), nil))
 			}
-			waitFor(t, func() bool { return s.ConnStats().RefusedPerSource == attackers-perSource },
-				fmt.Sprintf("%d refusals", attackers-perSource))
+			stats.WaitRejected(t, tt.input, "too_many_connections_per_source", attackers-perSource)
+			if got := s.ConnStats().RefusedPerSource; got != attackers-perSource {
+				t.Errorf("refused per source: got %d, want %d", got, attackers-perSource)
+			}
 			if got := s.Connections(); got != perSource {
 				t.Errorf("open connections: got %d, want %d", got, perSource)
 			}
@@ -87,8 +91,8 @@ func TestPerSourceCap(t *testing.T) {
 			// Another source is served while the attacker holds its share.
 			legit := dialFrom(t, "127.0.0.2", addr.String(), clientTLS)
 			fmt.Fprint(legit, "<13>legit sender\n")
-			sink.waitCount(t, 1)
-			if got := string(sink.snapshot()[0].Data); got != "<13>legit sender" {
+			sink.WaitCount(t, 1)
+			if got := string(sink.Messages()[0].Data); got != "<13>legit sender" {
 				t.Errorf("stored %q, want the legitimate line", got)
 			}
 			if got, want := stats.RejectedCount(tt.input, "too_many_connections_per_source"), attackers-perSource; got != want {
@@ -122,7 +126,7 @@ func TestIdleCloseKeepsLines(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			const idle = 300 * time.Millisecond
-			sink := &fakeSink{}
+			sink := &ingesttest.Sink{}
 			s, stats, _ := startServer(t, Config{TCPAddr: "127.0.0.1:0", IdleTimeout: idle}, sink)
 			c := dialFrom(t, "127.0.0.1", s.TCPAddr().String(), nil)
 			start := time.Now()
@@ -142,9 +146,9 @@ func TestIdleCloseKeepsLines(t *testing.T) {
 			if waited := time.Since(start); waited < idle {
 				t.Errorf("closed after %v, before the idle timeout %v", waited, idle)
 			}
-			sink.waitCount(t, len(tt.want))
+			sink.WaitCount(t, len(tt.want))
 			var got []string
-			for _, m := range sink.snapshot() {
+			for _, m := range sink.Messages() {
 				got = append(got, string(m.Data))
 			}
 			if !slices.Equal(got, tt.want) {

@@ -78,6 +78,11 @@ type Server struct {
 	wg         sync.WaitGroup
 	done       chan struct{}
 	started    atomic.Bool
+
+	// released, when tests set it before Start, is sent to (without
+	// blocking) each time a stream connection has ended and given its slot
+	// back: a test waits for Connections to fall on it, not on a timer.
+	released chan struct{}
 }
 
 // connState is what shutdown needs to know of a stream connection.
@@ -409,6 +414,12 @@ func (s *Server) serveStream(ln net.Listener, input string) {
 			delete(s.conns, conn)
 			s.mu.Unlock()
 			release()
+			if s.released != nil {
+				select {
+				case s.released <- struct{}{}:
+				default:
+				}
+			}
 		})
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"github.com/vigilsec/vigil/internal/ingest/ingesttest"
 	"io"
 	"math/big"
 	mrand "math/rand/v2"
@@ -23,77 +22,25 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vigilsec/vigil/internal/ingest"
+	"github.com/vigilsec/vigil/internal/ingest/ingesttest"
 )
 
-// fakeSink records what it is given. With gate set, Enqueue waits for the
-// gate to be closed (a full pipeline).
-type fakeSink struct {
-	mu      sync.Mutex
-	msgs    []ingest.Raw
-	count   atomic.Int64
-	calls   atomic.Int64
-	waiting atomic.Int64 // Enqueue calls waiting at the gate
-	discard bool
-	gate    chan struct{}
-}
-
-func (s *fakeSink) Enqueue(ctx context.Context, msgs []ingest.Raw) error {
-	if s.gate != nil {
-		s.waiting.Add(1)
-		defer s.waiting.Add(-1)
-		select {
-		case <-s.gate:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	if !s.discard {
-		s.mu.Lock()
-		s.msgs = append(s.msgs, msgs...)
-		s.mu.Unlock()
-	}
-	s.calls.Add(1)
-	s.count.Add(int64(len(msgs)))
-	return nil
-}
-
-func (s *fakeSink) Offer(msgs []ingest.Raw, done func(error)) error {
-	return errors.New("fake sink: Offer not used by syslog")
-}
-
-func (s *fakeSink) snapshot() []ingest.Raw {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]ingest.Raw(nil), s.msgs...)
-}
-
-// waitCount waits until the sink holds at least n messages.
-func (s *fakeSink) waitCount(t *testing.T, n int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for s.count.Load() < int64(n) {
-		if time.Now().After(deadline) {
-			t.Fatalf("got %d messages, want %d", s.count.Load(), n)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // startServer starts a server on loopback with the given config changes.
-func startServer(t *testing.T, cfg Config, sink *fakeSink) (*Server, *ingesttest.Stats, context.CancelFunc) {
+func startServer(t *testing.T, cfg Config, sink *ingesttest.Sink) (*Server, *ingesttest.Stats, context.CancelFunc) {
 	t.Helper()
 	stats := ingesttest.NewStats()
 	s, err := New(cfg, sink, stats, nil)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	s.released = make(chan struct{}, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := s.Start(ctx); err != nil {
 		cancel()
@@ -182,7 +129,7 @@ func sortedViews(msgs []ingest.Raw) []msgView {
 func TestInputs(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile, pool, clientPair := writeCert(t, dir, "server")
-	sink := &fakeSink{}
+	sink := &ingesttest.Sink{}
 	s, stats, _ := startServer(t, Config{
 		UDPAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0", TLSAddr: "127.0.0.1:0",
 		TLSCertFile: certFile, TLSKeyFile: keyFile, TLSClientCAFile: certFile,
@@ -231,7 +178,7 @@ func TestInputs(t *testing.T) {
 		bad.Close()
 	}
 
-	sink.waitCount(t, 8)
+	sink.WaitCount(t, 8)
 	tags := []string{"dc1"}
 	want := []msgView{
 		{"<13>tcp lf one", InputTCP, ingest.FormatSyslog, tags, false},
@@ -243,7 +190,7 @@ func TestInputs(t *testing.T) {
 		{"<13>udp one", InputUDP, ingest.FormatSyslog, tags, false},
 		{"<13>udp two", InputUDP, ingest.FormatSyslog, tags, false},
 	}
-	msgs := sink.snapshot()
+	msgs := sink.Messages()
 	if diff := cmp.Diff(want, sortedViews(msgs)); diff != "" {
 		t.Errorf("messages mismatch (-want +got):\n%s", diff)
 	}
@@ -260,7 +207,7 @@ func TestInputs(t *testing.T) {
 
 func TestDataIsOwned(t *testing.T) {
 	// Messages from consecutive batches must not share writable memory.
-	sink := &fakeSink{}
+	sink := &ingesttest.Sink{}
 	s, _, _ := startServer(t, Config{TCPAddr: "127.0.0.1:0", BatchSize: 3}, sink)
 	c, err := net.Dial("tcp", s.TCPAddr().String())
 	if err != nil {
@@ -270,8 +217,8 @@ func TestDataIsOwned(t *testing.T) {
 		fmt.Fprintf(c, "<13>msg %03d\n", i)
 	}
 	c.Close()
-	sink.waitCount(t, 100)
-	msgs := sink.snapshot()
+	sink.WaitCount(t, 100)
+	msgs := sink.Messages()
 	for _, m := range msgs {
 		if cap(m.Data) != len(m.Data) {
 			t.Fatalf("message %q: got cap %d, want cap == len %d", m.Data, cap(m.Data), len(m.Data))
@@ -328,7 +275,7 @@ func TestHostileStreams(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sink := &fakeSink{}
+			sink := &ingesttest.Sink{}
 			s, stats, _ := startServer(t, Config{TCPAddr: "127.0.0.1:0", MaxMessageSize: max}, sink)
 			c, err := net.Dial("tcp", s.TCPAddr().String())
 			if err != nil {
@@ -347,8 +294,8 @@ func TestHostileStreams(t *testing.T) {
 			if _, err := io.Copy(io.Discard, c); err != nil && !(tt.wantClosed && errors.Is(err, syscall.ECONNRESET)) {
 				t.Fatalf("got read error %v, want the server to close the connection", err)
 			}
-			sink.waitCount(t, len(tt.want))
-			got := views(sink.snapshot())
+			sink.WaitCount(t, len(tt.want))
+			got := views(sink.Messages())
 			for i := range got {
 				got[i].Input, got[i].Format, got[i].Tags = "", 0, nil
 			}
@@ -356,25 +303,28 @@ func TestHostileStreams(t *testing.T) {
 				t.Errorf("messages mismatch (-want +got):\n%.2000s", diff)
 			}
 			if tt.wantReason != "" {
-				waitFor(t, func() bool { return stats.RejectedCount(InputTCP, tt.wantReason) > 0 }, "rejected reason "+tt.wantReason)
+				stats.WaitRejected(t, InputTCP, tt.wantReason, 1)
 			}
 		})
 	}
 }
 
-func waitFor(t *testing.T, cond func() bool, what string) {
+// waitConnections waits until s holds n stream connections, woken by each
+// connection that ends (s must come from startServer).
+func waitConnections(t *testing.T, s *Server, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	timeout := time.After(10 * time.Second)
+	for s.Connections() != n {
+		select {
+		case <-s.released:
+		case <-timeout:
+			t.Fatalf("got %d connections, want %d", s.Connections(), n)
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
 func TestRandomBytes(t *testing.T) {
-	sink := &fakeSink{discard: true}
+	sink := &ingesttest.Sink{Discard: true}
 	s, _, _ := startServer(t, Config{TCPAddr: "127.0.0.1:0", MaxMessageSize: 512}, sink)
 	r := mrand.New(mrand.NewPCG(7, 7))
 	for i := range 20 {
@@ -392,11 +342,11 @@ func TestRandomBytes(t *testing.T) {
 		c.Write(buf)
 		c.Close()
 	}
-	waitFor(t, func() bool { return s.Connections() == 0 }, "all connections to close")
+	waitConnections(t, s, 0)
 }
 
 func TestMaxConnections(t *testing.T) {
-	sink := &fakeSink{}
+	sink := &ingesttest.Sink{}
 	s, stats, _ := startServer(t, Config{TCPAddr: "127.0.0.1:0", MaxConnections: 2}, sink)
 	var held []net.Conn
 	for range 2 {
@@ -407,7 +357,11 @@ func TestMaxConnections(t *testing.T) {
 		defer c.Close()
 		held = append(held, c)
 	}
-	waitFor(t, func() bool { return s.Connections() == 2 }, "two connections")
+	// Both are held: the server reads what each sends.
+	for i, c := range held {
+		fmt.Fprintf(c, "<13>held %d\n", i)
+	}
+	sink.WaitCount(t, 2)
 	c, err := net.Dial("tcp", s.TCPAddr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -422,57 +376,120 @@ func TestMaxConnections(t *testing.T) {
 	}
 	// The held connections still work.
 	fmt.Fprint(held[0], "<13>still here\n")
-	sink.waitCount(t, 1)
+	sink.WaitCount(t, 3)
 }
 
-func TestSlowloris(t *testing.T) {
-	if testing.Short() {
-		t.Skip("slow test")
+// pipeListener is a net.Listener of in-memory connections: in a
+// testing/synctest bubble the accept loop, the reads and their deadlines
+// run on fake time.
+type pipeListener struct {
+	conns  chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newPipeListener() *pipeListener {
+	return &pipeListener{conns: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
 	}
-	sink := &fakeSink{}
-	const idle = 400 * time.Millisecond
-	s, stats, _ := startServer(t, Config{TCPAddr: "127.0.0.1:0", IdleTimeout: idle, MaxConnections: 64}, sink)
-	before := runtime.NumGoroutine()
-	var conns []net.Conn
-	for range 100 {
-		c, err := net.Dial("tcp", s.TCPAddr().String())
+}
+
+func (l *pipeListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
+
+// dial hands the listener one end of a new connection, once it is
+// accepted, and returns the other.
+func (l *pipeListener) dial() net.Conn {
+	srv, peer := net.Pipe()
+	l.conns <- srv
+	return peer
+}
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "pipe" }
+
+func TestSlowloris(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const idle = 400 * time.Millisecond
+		sink := &ingesttest.Sink{}
+		stats := ingesttest.NewStats()
+		s, err := New(Config{TCPAddr: "127.0.0.1:0", IdleTimeout: idle, MaxConnections: 64}, sink, stats, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
-		conns = append(conns, c)
-	}
-	// Each sends a byte every 100 ms, never a newline: held, but bounded.
-	for range 5 {
-		for _, c := range conns {
-			c.Write([]byte("x"))
+		s.released = make(chan struct{}, 1)
+		s.drainCtx = context.Background() // as Start sets it
+		ln := newPipeListener()
+		before := runtime.NumGoroutine()
+		s.wg.Go(func() { s.serveStream(ln, InputTCP) })
+		defer func() {
+			ln.Close()
+			s.wg.Wait()
+		}()
+		var conns []net.Conn
+		for range 100 {
+			c := ln.dial()
+			defer c.Close()
+			conns = append(conns, c)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if got := s.Connections(); got > 64 {
-		t.Errorf("got %d open connections, want at most 64", got)
-	}
-	if got, limit := runtime.NumGoroutine()-before, 64+8; got > limit {
-		t.Errorf("got %d extra goroutines, want at most %d", got, limit)
-	}
-	s.mu.Lock()
-	open := len(s.conns)
-	s.mu.Unlock()
-	if open > 64 {
-		t.Errorf("got %d tracked connections, want at most 64", open)
-	}
-	// Then they go quiet: the idle timeout closes all of them.
-	waitFor(t, func() bool { return s.Connections() == 0 }, "idle connections to be closed")
-	if got := stats.RejectedCount(InputTCP, "idle_timeout"); got != 64 {
-		t.Errorf("got idle_timeout %d, want 64", got)
-	}
-	// What they sent is kept (as a partial last line), not lost.
-	sink.waitCount(t, 64)
+		// Each sends a byte every 100 ms, never a newline: held past the
+		// idle timeout, but bounded.
+		var last time.Time
+		for range 5 {
+			for _, c := range conns {
+				c.Write([]byte("x")) // refused connections fail: they are closed
+			}
+			last = time.Now()
+			time.Sleep(100 * time.Millisecond) // fake time: the attacker's pace
+		}
+		if got := s.Connections(); got != 64 {
+			t.Errorf("got %d open connections after %v of trickling, want 64: held, but at most 64", got, 5*100*time.Millisecond)
+		}
+		if got, limit := runtime.NumGoroutine()-before, 64+8; got > limit {
+			t.Errorf("got %d extra goroutines, want at most %d", got, limit)
+		}
+		s.mu.Lock()
+		open := len(s.conns)
+		s.mu.Unlock()
+		if open > 64 {
+			t.Errorf("got %d tracked connections, want at most 64", open)
+		}
+		if got := stats.RejectedCount(InputTCP, "too_many_connections"); got != 36 {
+			t.Errorf("got too_many_connections %d, want 36", got)
+		}
+		// Then they go quiet: the idle timeout closes all of them.
+		waitConnections(t, s, 0)
+		if waited := time.Since(last); waited != idle {
+			t.Errorf("closed %v after the last byte, want the idle timeout %v", waited, idle)
+		}
+		if got := stats.RejectedCount(InputTCP, "idle_timeout"); got != 64 {
+			t.Errorf("got idle_timeout %d, want 64", got)
+		}
+		// What they sent is kept (as a partial last line), not lost.
+		for _, m := range sink.WaitCount(t, 64) {
+			if string(m.Data) != "xxxxx" {
+				t.Fatalf("stored %q, want the trickled xxxxx", m.Data)
+			}
+		}
+	})
 }
 
 func TestBackpressure(t *testing.T) {
 	gate := make(chan struct{})
-	sink := &fakeSink{gate: gate}
+	sink := &ingesttest.Sink{Gate: gate}
 	s, _, _ := startServer(t, Config{TCPAddr: "127.0.0.1:0"}, sink)
 	c, err := net.Dial("tcp", s.TCPAddr().String())
 	if err != nil {
@@ -498,11 +515,11 @@ func TestBackpressure(t *testing.T) {
 	c.SetWriteDeadline(time.Time{})
 	c.Close()
 	// Everything that was written completely arrives.
-	sink.waitCount(t, sent)
+	sink.WaitCount(t, sent)
 }
 
 func TestShutdownFlushes(t *testing.T) {
-	sink := &fakeSink{}
+	sink := &ingesttest.Sink{}
 	stats := ingesttest.NewStats()
 	s, err := New(Config{TCPAddr: "127.0.0.1:0", UDPAddr: "127.0.0.1:0"}, sink, stats, nil)
 	if err != nil {
@@ -518,7 +535,7 @@ func TestShutdownFlushes(t *testing.T) {
 	}
 	defer c.Close()
 	fmt.Fprint(c, "<13>one\n<13>two\n<13>partial")
-	sink.waitCount(t, 2)
+	sink.WaitCount(t, 2)
 	cancel()
 	done := make(chan struct{})
 	go func() { s.Wait(); close(done) }()
@@ -527,14 +544,14 @@ func TestShutdownFlushes(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Wait did not return after cancel")
 	}
-	got := views(sink.snapshot())
+	got := views(sink.Messages())
 	if len(got) != 3 || got[2].Data != "<13>partial" {
 		t.Errorf("got %v, want the partial line flushed at shutdown", got)
 	}
 }
 
 func TestUDPTruncation(t *testing.T) {
-	sink := &fakeSink{}
+	sink := &ingesttest.Sink{}
 	s, stats, _ := startServer(t, Config{UDPAddr: "127.0.0.1:0", MaxMessageSize: 100}, sink)
 	c, err := net.Dial("udp", s.UDPAddr().String())
 	if err != nil {
@@ -543,8 +560,8 @@ func TestUDPTruncation(t *testing.T) {
 	defer c.Close()
 	msg := bytes.Repeat([]byte("u"), 300)
 	c.Write(msg)
-	sink.waitCount(t, 1)
-	got := sink.snapshot()[0]
+	sink.WaitCount(t, 1)
+	got := sink.Messages()[0]
 	if len(got.Data) != 100 || !got.Truncated {
 		t.Errorf("got %d bytes truncated=%v, want 100 bytes truncated", len(got.Data), got.Truncated)
 	}
@@ -578,7 +595,7 @@ func TestConfigValidate(t *testing.T) {
 func TestTLSHandshakeTimeout(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile, _, _ := writeCert(t, dir, "server")
-	s, stats, _ := startServer(t, Config{TLSAddr: "127.0.0.1:0", TLSCertFile: certFile, TLSKeyFile: keyFile, IdleTimeout: 300 * time.Millisecond}, &fakeSink{})
+	s, stats, _ := startServer(t, Config{TLSAddr: "127.0.0.1:0", TLSCertFile: certFile, TLSKeyFile: keyFile, IdleTimeout: 300 * time.Millisecond}, &ingesttest.Sink{})
 	// A plain TCP client that never starts the handshake is dropped.
 	c, err := net.Dial("tcp", s.TLSAddr().String())
 	if err != nil {
@@ -589,35 +606,68 @@ func TestTLSHandshakeTimeout(t *testing.T) {
 	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("got %v, want the server to close the connection", err)
 	}
-	waitFor(t, func() bool { return stats.RejectedCount(InputTLS, "tls_handshake") == 1 }, "tls_handshake count")
+	stats.WaitRejected(t, InputTLS, "tls_handshake", 1)
+	if got := stats.RejectedCount(InputTLS, "tls_handshake"); got != 1 {
+		t.Errorf("tls_handshake: got %d, want 1", got)
+	}
+}
+
+// pipeConn serves one end of an in-memory connection with s's connection
+// handler, as the accept loop would (over TLS when s has a TLS listener
+// configured), and returns the other end, over TLS with client when it is
+// set. In a testing/synctest bubble the connection's reads and deadlines
+// run on fake time, so a test can pace a peer exactly.
+func pipeConn(t *testing.T, s *Server, input string, client *tls.Config) net.Conn {
+	t.Helper()
+	srv, peer := net.Pipe()
+	s.drainCtx = context.Background() // as Start sets it
+	var conn net.Conn = srv
+	if s.tlsCfg != nil {
+		conn = tls.Server(srv, s.tlsCfg)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.handleConn(conn, input, &connState{handshaking: s.tlsCfg != nil})
+	}()
+	t.Cleanup(func() {
+		peer.Close()
+		<-done
+	})
+	if client != nil {
+		return tls.Client(peer, client)
+	}
+	return peer
 }
 
 func TestTrickleIsBatched(t *testing.T) {
 	// Messages arriving 1 ms apart are handed over in batches of several
-	// (BatchWait 20 ms), not one by one, and none waits much longer.
-	sink := &fakeSink{}
-	s, _, _ := startServer(t, Config{TCPAddr: "127.0.0.1:0", BatchWait: 20 * time.Millisecond}, sink)
-	c, err := net.Dial("tcp", s.TCPAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	const n = 100
-	for i := range n {
-		fmt.Fprintf(c, "<13>msg %d\n", i)
-		time.Sleep(time.Millisecond)
-	}
-	sink.waitCount(t, n)
-	if calls := sink.calls.Load(); calls > n/3 {
-		t.Errorf("got %d Enqueue calls for %d trickled messages, want batches", calls, n)
-	}
-	// A lone message is flushed after BatchWait, without more traffic.
-	fmt.Fprint(c, "<13>lone\n")
-	start := time.Now()
-	sink.waitCount(t, n+1)
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("lone message took %v, want about the batch wait", d)
-	}
+	// (BatchWait 20 ms), not one by one, and none waits longer.
+	synctest.Test(t, func(t *testing.T) {
+		const batchWait = 20 * time.Millisecond
+		sink := &ingesttest.Sink{}
+		s, err := New(Config{TCPAddr: "127.0.0.1:0", BatchWait: batchWait}, sink, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := pipeConn(t, s, InputTCP, nil)
+		const n = 100
+		for i := range n {
+			fmt.Fprintf(c, "<13>msg %d\n", i)
+			time.Sleep(time.Millisecond) // fake time: the peer's pace
+		}
+		sink.WaitCount(t, n)
+		if calls := sink.Batches(); calls > n/3 {
+			t.Errorf("got %d Enqueue calls for %d trickled messages, want batches", calls, n)
+		}
+		// A lone message is flushed after BatchWait, without more traffic.
+		fmt.Fprint(c, "<13>lone\n")
+		start := time.Now()
+		sink.WaitCount(t, n+1)
+		if d := time.Since(start); d != batchWait {
+			t.Errorf("lone message took %v, want the batch wait %v", d, batchWait)
+		}
+	})
 }
 
 func TestTLSTrickleSurvivesBatchDeadlines(t *testing.T) {
@@ -625,26 +675,39 @@ func TestTLSTrickleSurvivesBatchDeadlines(t *testing.T) {
 	// must carry on undamaged.
 	dir := t.TempDir()
 	certFile, keyFile, pool, _ := writeCert(t, dir, "server")
-	sink := &fakeSink{}
-	s, _, _ := startServer(t, Config{TLSAddr: "127.0.0.1:0", TLSCertFile: certFile, TLSKeyFile: keyFile, BatchWait: 2 * time.Millisecond}, sink)
-	c, err := tls.Dial("tcp", s.TLSAddr().String(), &tls.Config{RootCAs: pool})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	const n = 60
-	for i := range n {
-		msg := fmt.Sprintf("<13>tls trickle %d", i)
-		// Write each frame in two halves to put deadlines inside records too.
-		frame := fmt.Sprintf("%d %s", len(msg), msg)
-		c.Write([]byte(frame[:len(frame)/2]))
-		time.Sleep(3 * time.Millisecond)
-		c.Write([]byte(frame[len(frame)/2:]))
-	}
-	sink.waitCount(t, n)
-	for i, m := range sink.snapshot() {
-		if want := fmt.Sprintf("<13>tls trickle %d", i); string(m.Data) != want {
-			t.Fatalf("message %d: got %q, want %q", i, m.Data, want)
+	certTime := time.Now() // the bubble's clock starts in 2000
+	synctest.Test(t, func(t *testing.T) {
+		const batchWait = 2 * time.Millisecond
+		sink := &ingesttest.Sink{}
+		s, err := New(Config{TLSAddr: "127.0.0.1:0", TLSCertFile: certFile, TLSKeyFile: keyFile, BatchWait: batchWait}, sink, nil, nil)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		c := pipeConn(t, s, InputTLS, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", Time: func() time.Time { return certTime }})
+		const n = 60
+		for i := range n {
+			msg := fmt.Sprintf("<13>tls trickle %d", i)
+			// Write each frame in two halves, the batch's deadline passing
+			// between them, to put deadlines inside frames too.
+			frame := fmt.Sprintf("%d %s", len(msg), msg)
+			if _, err := c.Write([]byte(frame[:len(frame)/2])); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(batchWait + time.Millisecond) // fake time: the peer's pace
+			if _, err := c.Write([]byte(frame[len(frame)/2:])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sink.WaitCount(t, n)
+		for i, m := range sink.Messages() {
+			if want := fmt.Sprintf("<13>tls trickle %d", i); string(m.Data) != want {
+				t.Fatalf("message %d: got %q, want %q", i, m.Data, want)
+			}
+		}
+		// Each message was flushed alone, by a deadline that passed while
+		// the next frame was half read.
+		if got := sink.Batches(); got != n {
+			t.Errorf("got %d batches, want %d: one batch deadline inside every frame", got, n)
+		}
+	})
 }
