@@ -246,29 +246,15 @@ func (a *API) splitIncident(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) incidentReport(w http.ResponseWriter, r *http.Request) {
-	format := r.URL.Query().Get("format")
-	if format == "" {
-		format = "md"
-	}
 	inc, err := a.o.Incidents.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
 		notFoundOr(w, err)
 		return
 	}
 	a.addRelatedEvents(r.Context(), inc)
-	body, err := incident.Report(inc, format, a.o.Now())
-	if err != nil {
+	if err := incident.ServeReport(w, r, inc, a.o.Now()); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
-		return
 	}
-	ext, ctype := "md", "text/markdown; charset=utf-8"
-	if format == "html" {
-		ext, ctype = "html", "text/html; charset=utf-8"
-	}
-	w.Header().Set("Content-Type", ctype)
-	w.Header().Set("Content-Disposition", `attachment; filename="incident-`+inc.ID+`.`+ext+`"`)
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
-	w.Write(body)
 }
 
 func (a *API) incidentMetrics(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	htmltemplate "html/template"
+	"net/http"
 	"strings"
 	"text/template"
 	"time"
@@ -248,4 +249,32 @@ func Report(inc *Incident, format string, now time.Time) ([]byte, error) {
 		return nil, fmt.Errorf("report format %q: want md or html", format)
 	}
 	return buf.Bytes(), err
+}
+
+// ServeReport answers a request for inc's report, for the API and the
+// console alike: ?format=md (the default, also markdown) or html, as an
+// attachment named incident-ID.md or .html. The HTML report carries its
+// own inline styles and no script, and its Content-Security-Policy allows
+// nothing else (nor framing). When the report cannot be made (an unknown
+// format) ServeReport writes nothing and returns the error, for the caller
+// to answer 400 in its own error shape.
+func ServeReport(w http.ResponseWriter, r *http.Request, inc *Incident, now time.Time) error {
+	format := r.URL.Query().Get("format")
+	if format == "" {
+		format = "md"
+	}
+	body, err := Report(inc, format, now)
+	if err != nil {
+		return err
+	}
+	ext, ctype := "md", "text/markdown; charset=utf-8"
+	if format == "html" {
+		ext, ctype = "html", "text/html; charset=utf-8"
+	}
+	h := w.Header()
+	h.Set("Content-Type", ctype)
+	h.Set("Content-Disposition", `attachment; filename="incident-`+inc.ID+`.`+ext+`"`)
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	w.Write(body)
+	return nil
 }

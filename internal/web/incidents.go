@@ -156,10 +156,6 @@ func (c *Console) incidentReport(w http.ResponseWriter, r *http.Request, s *sess
 		http.NotFound(w, r)
 		return
 	}
-	format := r.URL.Query().Get("format")
-	if format == "" {
-		format = "md"
-	}
 	inc, err := c.o.Incidents.Get(r.Context(), r.PathValue("id"))
 	if errors.Is(err, incident.ErrNotFound) {
 		http.NotFound(w, r)
@@ -169,20 +165,9 @@ func (c *Console) incidentReport(w http.ResponseWriter, r *http.Request, s *sess
 		c.fail(w, err)
 		return
 	}
-	body, err := incident.Report(inc, format, c.o.Now())
-	if err != nil {
+	if err := incident.ServeReport(w, r, inc, c.o.Now()); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
 	}
-	ext, ctype := "md", "text/markdown; charset=utf-8"
-	if format == "html" {
-		ext, ctype = "html", "text/html; charset=utf-8"
-	}
-	w.Header().Set("Content-Type", ctype)
-	w.Header().Set("Content-Disposition", `attachment; filename="incident-`+inc.ID+`.`+ext+`"`)
-	// The HTML report carries its own inline styles and no script.
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-	w.Write(body)
 }
 
 func (c *Console) incidentURL(r *http.Request) string { return "/incidents/" + r.PathValue("id") }
