@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/ingest/ingesttest"
 )
 
 // ndjson returns n JSON lines of about 200 bytes.
@@ -34,7 +36,7 @@ func BenchmarkSplitObjects(b *testing.B) {
 func BenchmarkHTTPIngestNDJSON(b *testing.B) {
 	const lines = 1000
 	data := ndjson(lines)
-	srv, _ := newTestServer(b, Config{}, &fakeSink{discard: true})
+	srv, _ := newTestServer(b, Config{}, &ingesttest.Sink{Discard: true})
 	client := srv.Client()
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vigilsec/vigil/internal/ingest"
+	"github.com/vigilsec/vigil/internal/ingest/ingesttest"
 )
 
 type bulkResp struct {
@@ -32,7 +33,7 @@ func TestBulk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := &fakeSink{}
+	sink := &ingesttest.Sink{}
 	srv, stats := newTestServer(t, Config{}, sink)
 	status, hdr, got := post(t, srv, "POST", "/logs-default/_bulk", body, map[string]string{"Authorization": "ApiKey " + "aWQ6Z29vZA==", "Content-Type": "application/x-ndjson"})
 	if status != 200 {
@@ -78,7 +79,7 @@ func TestBulk(t *testing.T) {
 		{`{"message":"second"}`, ingest.FormatJSON, map[string]string{FieldESIndex: "logs-default"}},
 		{`{"message":"after the bad ones"}`, ingest.FormatJSON, map[string]string{FieldESIndex: "logs-default"}},
 	}
-	if diff := cmp.Diff(wantMsgs, viewsOf(sink.snapshot())); diff != "" {
+	if diff := cmp.Diff(wantMsgs, viewsOf(sink.Messages())); diff != "" {
 		t.Errorf("messages mismatch (-want +got):\n%s", diff)
 	}
 	if got := stats.RejectedCount(InputBulk, "bad_item"); got != 3 {
@@ -92,7 +93,7 @@ func TestBulkLarge(t *testing.T) {
 	for i := range n {
 		fmt.Fprintf(&b, `{"create":{"_index":"logs-x"}}`+"\n"+`{"message":"event %d","n":%d}`+"\n", i, i)
 	}
-	sink := &fakeSink{}
+	sink := &ingesttest.Sink{}
 	srv, _ := newTestServer(t, Config{}, sink)
 	status, _, got := post(t, srv, "POST", "/_bulk", gz(t, b.Bytes()), map[string]string{"Authorization": "Bearer good", "Content-Encoding": "gzip"})
 	if status != 200 {
@@ -105,7 +106,7 @@ func TestBulkLarge(t *testing.T) {
 	if len(resp.Items) != n || resp.Errors {
 		t.Errorf("got %d items errors=%v, want %d without errors", len(resp.Items), resp.Errors, n)
 	}
-	if got := len(sink.snapshot()); got != n {
+	if got := len(sink.Messages()); got != n {
 		t.Errorf("got %d messages, want %d", got, n)
 	}
 }
@@ -115,23 +116,23 @@ func TestBulkErrors(t *testing.T) {
 		name       string
 		body       string
 		hdr        map[string]string
-		mode       sinkMode
+		mode       ingesttest.Mode
 		wantStatus int
 		wantType   string
 	}{
-		{"no auth", `{"index":{}}` + "\n{}\n", map[string]string{}, sinkOK, 401, "security_exception"},
-		{"malformed action", "{\"index\":\n{}\n", bearer("good"), sinkOK, 400, "illegal_argument_exception"},
-		{"unknown action", `{"upsert":{}}` + "\n{}\n", bearer("good"), sinkOK, 400, "illegal_argument_exception"},
-		{"two keys", `{"index":{},"create":{}}` + "\n{}\n", bearer("good"), sinkOK, 400, "illegal_argument_exception"},
-		{"missing source", `{"index":{"_index":"a"}}` + "\n", bearer("good"), sinkOK, 400, "illegal_argument_exception"},
-		{"empty", "\n", bearer("good"), sinkOK, 400, "action_request_validation_exception"},
-		{"full", `{"index":{"_index":"a"}}` + "\n{}\n", bearer("good"), sinkFull, 429, "es_rejected_execution_exception"},
-		{"closed", `{"index":{"_index":"a"}}` + "\n{}\n", bearer("good"), sinkClosed, 503, "unavailable_shards_exception"},
-		{"store failing", `{"index":{"_index":"a"}}` + "\n{}\n", bearer("good"), sinkDown, 503, "unavailable_shards_exception"},
+		{"no auth", `{"index":{}}` + "\n{}\n", map[string]string{}, ingesttest.Accept, 401, "security_exception"},
+		{"malformed action", "{\"index\":\n{}\n", bearer("good"), ingesttest.Accept, 400, "illegal_argument_exception"},
+		{"unknown action", `{"upsert":{}}` + "\n{}\n", bearer("good"), ingesttest.Accept, 400, "illegal_argument_exception"},
+		{"two keys", `{"index":{},"create":{}}` + "\n{}\n", bearer("good"), ingesttest.Accept, 400, "illegal_argument_exception"},
+		{"missing source", `{"index":{"_index":"a"}}` + "\n", bearer("good"), ingesttest.Accept, 400, "illegal_argument_exception"},
+		{"empty", "\n", bearer("good"), ingesttest.Accept, 400, "action_request_validation_exception"},
+		{"full", `{"index":{"_index":"a"}}` + "\n{}\n", bearer("good"), ingesttest.Full, 429, "es_rejected_execution_exception"},
+		{"closed", `{"index":{"_index":"a"}}` + "\n{}\n", bearer("good"), ingesttest.Closed, 503, "unavailable_shards_exception"},
+		{"store failing", `{"index":{"_index":"a"}}` + "\n{}\n", bearer("good"), ingesttest.Unavailable, 503, "unavailable_shards_exception"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sink := &fakeSink{mode: tt.mode}
+			sink := &ingesttest.Sink{Mode: tt.mode}
 			srv, _ := newTestServer(t, Config{}, sink)
 			status, _, got := post(t, srv, "POST", "/_bulk", []byte(tt.body), tt.hdr)
 			if status != tt.wantStatus {
@@ -149,7 +150,7 @@ func TestBulkErrors(t *testing.T) {
 }
 
 func TestESSetupCalls(t *testing.T) {
-	srv, _ := newTestServer(t, Config{}, &fakeSink{})
+	srv, _ := newTestServer(t, Config{}, &ingesttest.Sink{})
 	basic := map[string]string{"Authorization": "Basic ZWxhc3RpYzpnb29k"} // elastic:good
 	tests := []struct {
 		method, path string
@@ -230,7 +231,7 @@ func FuzzDecodeBulk(f *testing.F) {
 }
 
 func TestESVersionConfig(t *testing.T) {
-	srv, _ := newTestServer(t, Config{ESVersion: "8.17.3"}, &fakeSink{})
+	srv, _ := newTestServer(t, Config{ESVersion: "8.17.3"}, &ingesttest.Sink{})
 	status, _, got := post(t, srv, "GET", "/", nil, bearer("good"))
 	var doc struct {
 		Version struct {

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/valyala/fastjson"
 	"github.com/vigilsec/vigil/internal/ingest"
+	"github.com/vigilsec/vigil/internal/ingest/ingesttest"
 )
 
 type msgView struct {
@@ -36,7 +37,7 @@ func TestHECEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := &fakeSink{}
+	sink := &ingesttest.Sink{}
 	srv, _ := newTestServer(t, Config{}, sink)
 	status, _, got := post(t, srv, "POST", "/services/collector/event?channel=c1", body, splunk("good"))
 	if status != 200 || string(got) != `{"text":"Success","code":0}`+"\n" {
@@ -50,7 +51,7 @@ func TestHECEvent(t *testing.T) {
 		{"<34>Oct 11 22:14:15 mymachine su: 'su root' failed", ingest.FormatAuto, map[string]string{"hec.channel": "c1", "@timestamp": "2023-11-14T22:13:20Z"}},
 		{"42", ingest.FormatAuto, map[string]string{"hec.channel": "c1"}},
 	}
-	if diff := cmp.Diff(want, viewsOf(sink.snapshot())); diff != "" {
+	if diff := cmp.Diff(want, viewsOf(sink.Messages())); diff != "" {
 		t.Errorf("messages mismatch (-want +got):\n%s", diff)
 	}
 }
@@ -61,30 +62,30 @@ func TestHECErrors(t *testing.T) {
 		path       string
 		body       string
 		hdr        map[string]string
-		mode       sinkMode
+		mode       ingesttest.Mode
 		wantStatus int
 		wantCode   int
 		wantItem   *int
 	}{
-		{"no token", "/services/collector/event", `{"event":"x"}`, map[string]string{}, sinkOK, 401, hecTokenRequired, nil},
-		{"invalid token", "/services/collector/event", `{"event":"x"}`, splunk("bad"), sinkOK, 401, hecInvalidToken, nil},
-		{"forbidden", "/services/collector/event", `{"event":"x"}`, splunk("readonly"), sinkOK, 403, hecTokenDisabled, nil},
-		{"no data", "/services/collector/event", ``, splunk("good"), sinkOK, 400, hecNoData, nil},
-		{"only spaces", "/services/collector/event", "  \n", splunk("good"), sinkOK, 400, hecNoData, nil},
-		{"event required", "/services/collector", `{"event":"a"}{"host":"x"}`, splunk("good"), sinkOK, 400, hecEventRequired, ptr(1)},
-		{"event blank", "/services/collector/event", `{"event":""}`, splunk("good"), sinkOK, 400, hecEventBlank, ptr(0)},
-		{"invalid json", "/services/collector/event", `{"event":"a"}{"event":`, splunk("good"), sinkOK, 400, hecInvalidFormat, ptr(1)},
-		{"array", "/services/collector/event", `[{"event":"a"}]`, splunk("good"), sinkOK, 400, hecInvalidFormat, ptr(0)},
-		{"bad time", "/services/collector/event", `{"event":"a","time":"soon"}`, splunk("good"), sinkOK, 400, hecInvalidFormat, ptr(0)},
-		{"full", "/services/collector/event", `{"event":"a"}`, splunk("good"), sinkFull, 429, hecServerBusy, nil},
-		{"closed", "/services/collector/event", `{"event":"a"}`, splunk("good"), sinkClosed, 503, hecServerBusy, nil},
-		{"store failing", "/services/collector/event", `{"event":"a"}`, splunk("good"), sinkDown, 503, hecServerBusy, nil},
-		{"failed", "/services/collector/raw", "line", splunk("good"), sinkFail, 503, hecInternalError, nil},
-		{"raw no data", "/services/collector/raw", "\n\n", splunk("good"), sinkOK, 400, hecNoData, nil},
+		{"no token", "/services/collector/event", `{"event":"x"}`, map[string]string{}, ingesttest.Accept, 401, hecTokenRequired, nil},
+		{"invalid token", "/services/collector/event", `{"event":"x"}`, splunk("bad"), ingesttest.Accept, 401, hecInvalidToken, nil},
+		{"forbidden", "/services/collector/event", `{"event":"x"}`, splunk("readonly"), ingesttest.Accept, 403, hecTokenDisabled, nil},
+		{"no data", "/services/collector/event", ``, splunk("good"), ingesttest.Accept, 400, hecNoData, nil},
+		{"only spaces", "/services/collector/event", "  \n", splunk("good"), ingesttest.Accept, 400, hecNoData, nil},
+		{"event required", "/services/collector", `{"event":"a"}{"host":"x"}`, splunk("good"), ingesttest.Accept, 400, hecEventRequired, ptr(1)},
+		{"event blank", "/services/collector/event", `{"event":""}`, splunk("good"), ingesttest.Accept, 400, hecEventBlank, ptr(0)},
+		{"invalid json", "/services/collector/event", `{"event":"a"}{"event":`, splunk("good"), ingesttest.Accept, 400, hecInvalidFormat, ptr(1)},
+		{"array", "/services/collector/event", `[{"event":"a"}]`, splunk("good"), ingesttest.Accept, 400, hecInvalidFormat, ptr(0)},
+		{"bad time", "/services/collector/event", `{"event":"a","time":"soon"}`, splunk("good"), ingesttest.Accept, 400, hecInvalidFormat, ptr(0)},
+		{"full", "/services/collector/event", `{"event":"a"}`, splunk("good"), ingesttest.Full, 429, hecServerBusy, nil},
+		{"closed", "/services/collector/event", `{"event":"a"}`, splunk("good"), ingesttest.Closed, 503, hecServerBusy, nil},
+		{"store failing", "/services/collector/event", `{"event":"a"}`, splunk("good"), ingesttest.Unavailable, 503, hecServerBusy, nil},
+		{"failed", "/services/collector/raw", "line", splunk("good"), ingesttest.Fail, 503, hecInternalError, nil},
+		{"raw no data", "/services/collector/raw", "\n\n", splunk("good"), ingesttest.Accept, 400, hecNoData, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sink := &fakeSink{mode: tt.mode}
+			sink := &ingesttest.Sink{Mode: tt.mode}
 			srv, _ := newTestServer(t, Config{}, sink)
 			status, _, got := post(t, srv, "POST", tt.path, []byte(tt.body), tt.hdr)
 			if status != tt.wantStatus {
@@ -100,8 +101,8 @@ func TestHECErrors(t *testing.T) {
 			if diff := cmp.Diff(tt.wantItem, resp.InvalidItem); diff != "" {
 				t.Errorf("invalid-event-number mismatch (-want +got):\n%s", diff)
 			}
-			if tt.mode == sinkOK && len(sink.snapshot()) != 0 {
-				t.Errorf("got %d messages queued from a rejected request, want 0", len(sink.snapshot()))
+			if tt.mode == ingesttest.Accept && len(sink.Messages()) != 0 {
+				t.Errorf("got %d messages queued from a rejected request, want 0", len(sink.Messages()))
 			}
 		})
 	}
@@ -144,7 +145,7 @@ func TestHECTime(t *testing.T) {
 }
 
 func TestHECRawAndHealth(t *testing.T) {
-	sink := &fakeSink{}
+	sink := &ingesttest.Sink{}
 	srv, _ := newTestServer(t, Config{}, sink)
 	status, _, got := post(t, srv, "GET", "/services/collector/health", nil, nil)
 	if status != 200 || string(got) != `{"text":"HEC is healthy","code":17}`+"\n" {
@@ -161,7 +162,7 @@ func TestHECRawAndHealth(t *testing.T) {
 		{"Nov 22 04:00:00 host sshd[1]: Accepted publickey for bob", ingest.FormatAuto, f},
 		{"second line", ingest.FormatAuto, f},
 	}
-	if diff := cmp.Diff(want, viewsOf(sink.snapshot())); diff != "" {
+	if diff := cmp.Diff(want, viewsOf(sink.Messages())); diff != "" {
 		t.Errorf("messages mismatch (-want +got):\n%s", diff)
 	}
 }

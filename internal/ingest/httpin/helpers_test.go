@@ -3,71 +3,17 @@ package httpin
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"errors"
-	"github.com/vigilsec/vigil/internal/ingest/ingesttest"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync"
-	"sync/atomic"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/vigilsec/vigil/internal/ingest"
+	"github.com/vigilsec/vigil/internal/ingest/ingesttest"
 )
-
-// sinkMode says how fakeSink answers Offer.
-type sinkMode int
-
-const (
-	sinkOK     sinkMode = iota // accept, then done(nil)
-	sinkFull                   // ErrFull
-	sinkClosed                 // ErrClosed
-	sinkFail                   // accept, then done(error)
-	sinkHang                   // accept, never call done
-	sinkDown                   // ErrUnavailable: the store is failing
-)
-
-type fakeSink struct {
-	mode    sinkMode
-	mu      sync.Mutex
-	msgs    []ingest.Raw
-	doneAt  atomic.Int64 // count of done calls
-	discard bool
-}
-
-func (s *fakeSink) Enqueue(context.Context, []ingest.Raw) error {
-	return errors.New("fake sink: Enqueue not used by http inputs")
-}
-
-func (s *fakeSink) Offer(msgs []ingest.Raw, done func(error)) error {
-	switch s.mode {
-	case sinkFull:
-		return ingest.ErrFull
-	case sinkClosed:
-		return ingest.ErrClosed
-	case sinkDown:
-		return ingest.ErrUnavailable
-	}
-	if !s.discard {
-		s.mu.Lock()
-		s.msgs = append(s.msgs, msgs...)
-		s.mu.Unlock()
-	}
-	switch s.mode {
-	case sinkOK:
-		go func() { s.doneAt.Add(1); done(nil) }()
-	case sinkFail:
-		go done(errors.New("disk full"))
-	}
-	return nil
-}
-
-func (s *fakeSink) snapshot() []ingest.Raw {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]ingest.Raw(nil), s.msgs...)
-}
 
 type fakeAuth map[string]Principal
 
@@ -117,6 +63,37 @@ func post(t testing.TB, srv *httptest.Server, method, path string, body []byte, 
 		t.Fatal(err)
 	}
 	return resp.StatusCode, resp.Header, b
+}
+
+// newTestHandler mounts the handlers on a mux that tests call in process:
+// in a testing/synctest bubble, where a real listener cannot be, the
+// handlers' waits and the pipeline's timers run on fake time.
+func newTestHandler(cfg Config, sink ingest.Sink) (http.Handler, *ingesttest.Stats) {
+	stats := ingesttest.NewStats()
+	mux := http.NewServeMux()
+	New(cfg, sink, testAuth, stats, nil).Register(mux)
+	return mux, stats
+}
+
+// serve is post for a handler called in process.
+func serve(h http.Handler, method, path string, body []byte, hdr map[string]string) (int, http.Header, []byte) {
+	req := httptest.NewRequest(method, path, bytes.NewReader(body))
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Code, rec.Header(), rec.Body.Bytes()
+}
+
+// retryAfter is the wait a 503 or 429 answer asks for.
+func retryAfter(t testing.TB, h http.Header) time.Duration {
+	t.Helper()
+	n, err := strconv.Atoi(h.Get("Retry-After"))
+	if err != nil || n <= 0 {
+		t.Fatalf("Retry-After %q: want a positive number of seconds", h.Get("Retry-After"))
+	}
+	return time.Duration(n) * time.Second
 }
 
 func gz(t testing.TB, b []byte) []byte {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	mrand "math/rand/v2"
 	"net"
@@ -12,10 +13,12 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vigilsec/vigil/internal/ingest"
+	"github.com/vigilsec/vigil/internal/ingest/ingesttest"
 )
 
 func TestNativeIngest(t *testing.T) {
@@ -25,7 +28,7 @@ func TestNativeIngest(t *testing.T) {
 		body       string
 		hdr        map[string]string
 		gzip       bool
-		mode       sinkMode
+		mode       ingesttest.Mode
 		wantStatus int
 		wantBody   string // substring
 		wantMsgs   []string
@@ -48,16 +51,16 @@ func TestNativeIngest(t *testing.T) {
 		{name: "bad token", body: `{}`, hdr: bearer("nope"), wantStatus: 401, wantBody: "invalid token"},
 		{name: "not allowed to ingest", body: `{}`, hdr: bearer("readonly"), wantStatus: 403},
 		{name: "basic auth password is the token", body: `{"a":1}`, hdr: map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("elastic:good"))}, wantStatus: 200},
-		{name: "full", body: `{"a":1}`, mode: sinkFull, wantStatus: 429, wantRetry: "1"},
-		{name: "closed", body: `{"a":1}`, mode: sinkClosed, wantStatus: 503, wantRetry: "5"},
-		{name: "store failing", body: `{"a":1}`, mode: sinkDown, wantStatus: 503, wantRetry: "5"},
-		{name: "storage failed", body: `{"a":1}`, mode: sinkFail, wantStatus: 503, wantRetry: "5"},
+		{name: "full", body: `{"a":1}`, mode: ingesttest.Full, wantStatus: 429, wantRetry: "1"},
+		{name: "closed", body: `{"a":1}`, mode: ingesttest.Closed, wantStatus: 503, wantRetry: "5"},
+		{name: "store failing", body: `{"a":1}`, mode: ingesttest.Unavailable, wantStatus: 503, wantRetry: "5"},
+		{name: "storage failed", body: `{"a":1}`, mode: ingesttest.Fail, wantStatus: 503, wantRetry: "5"},
 		{name: "unsupported encoding", body: `{"a":1}`, hdr: map[string]string{"Authorization": "Bearer good", "Content-Encoding": "br"}, wantStatus: 415},
 		{name: "bad gzip", body: `{"a":1}`, hdr: map[string]string{"Authorization": "Bearer good", "Content-Encoding": "gzip"}, wantStatus: 400},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sink := &fakeSink{mode: tt.mode}
+			sink := &ingesttest.Sink{Mode: tt.mode}
 			srv, _ := newTestServer(t, Config{}, sink)
 			hdr := tt.hdr
 			if hdr == nil {
@@ -83,7 +86,7 @@ func TestNativeIngest(t *testing.T) {
 			}
 			if tt.wantMsgs != nil {
 				var datas []string
-				for _, m := range sink.snapshot() {
+				for _, m := range sink.Messages() {
 					datas = append(datas, string(m.Data))
 					if m.Format != ingest.FormatJSON || m.Input != InputNative {
 						t.Errorf("got format %v input %q, want json http", m.Format, m.Input)
@@ -96,15 +99,15 @@ func TestNativeIngest(t *testing.T) {
 					t.Errorf("messages mismatch (-want +got):\n%s", diff)
 				}
 			}
-			if status != 200 && tt.mode == sinkOK && len(sink.snapshot()) != 0 {
-				t.Errorf("got %d messages queued from a rejected request, want 0", len(sink.snapshot()))
+			if status != 200 && tt.mode == ingesttest.Accept && len(sink.Messages()) != 0 {
+				t.Errorf("got %d messages queued from a rejected request, want 0", len(sink.Messages()))
 			}
 		})
 	}
 }
 
 func TestNativeLimits(t *testing.T) {
-	sink := &fakeSink{}
+	sink := &ingesttest.Sink{}
 	srv, stats := newTestServer(t, Config{MaxBodySize: 1 << 20}, sink)
 	t.Run("body too large", func(t *testing.T) {
 		body := []byte(`{"a":"` + strings.Repeat("x", 2<<20) + `"}`)
@@ -131,63 +134,46 @@ func TestNativeLimits(t *testing.T) {
 }
 
 // TestNativeWaitsForDurability checks that 200 comes only after done(nil),
-// and that a client going away stops the wait.
+// and that a client going away stops the wait. In a testing/synctest
+// bubble, so that "the handler is still waiting" is exact: every goroutine
+// is blocked and it has not answered.
 func TestNativeWaitsForDurability(t *testing.T) {
-	release := make(chan struct{})
-	var doneCalled time.Time
-	sink := &callbackSink{offer: func(msgs []ingest.Raw, done func(error)) error {
-		go func() {
-			<-release
-			doneCalled = time.Now()
-			done(nil)
-		}()
-		return nil
-	}}
-	h := New(Config{}, sink, testAuth, nil, nil)
-	mux := http.NewServeMux()
-	h.Register(mux)
+	synctest.Test(t, func(t *testing.T) {
+		sink := &ingesttest.Sink{Mode: ingesttest.Hold}
+		h, _ := newTestHandler(Config{}, sink)
+		req := httptest.NewRequest("POST", "/api/v1/ingest", strings.NewReader(`{"a":1}`))
+		req.Header.Set("Authorization", "Bearer good")
+		rec := httptest.NewRecorder()
+		served := make(chan struct{})
+		go func() { h.ServeHTTP(rec, req); close(served) }()
+		synctest.Wait()
+		select {
+		case <-served:
+			t.Fatal("handler answered before the batch was durable")
+		default:
+		}
+		if n := sink.Release(nil); n != 1 {
+			t.Fatalf("released %d batches, want 1", n)
+		}
+		<-served
+		if rec.Code != 200 {
+			t.Errorf("got status %d after done(nil), want 200", rec.Code)
+		}
 
-	req := httptest.NewRequest("POST", "/api/v1/ingest", strings.NewReader(`{"a":1}`))
-	req.Header.Set("Authorization", "Bearer good")
-	rec := httptest.NewRecorder()
-	served := make(chan time.Time)
-	go func() { mux.ServeHTTP(rec, req); served <- time.Now() }()
-	select {
-	case <-served:
-		t.Fatal("handler answered before the batch was durable")
-	case <-time.After(100 * time.Millisecond):
-	}
-	close(release)
-	at := <-served
-	if at.Before(doneCalled) || rec.Code != 200 {
-		t.Errorf("got status %d at %v, done at %v; want 200 after done", rec.Code, at, doneCalled)
-	}
-
-	// Client gone: the handler returns without waiting for done.
-	hang := &callbackSink{offer: func([]ingest.Raw, func(error)) error { return nil }}
-	h2 := New(Config{}, hang, testAuth, nil, nil)
-	mux2 := http.NewServeMux()
-	h2.Register(mux2)
-	ctx, cancel := context.WithCancel(context.Background())
-	req2 := httptest.NewRequestWithContext(ctx, "POST", "/api/v1/ingest", strings.NewReader(`{"a":1}`))
-	req2.Header.Set("Authorization", "Bearer good")
-	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
-	finished := make(chan struct{})
-	go func() { mux2.ServeHTTP(httptest.NewRecorder(), req2); close(finished) }()
-	select {
-	case <-finished:
-	case <-time.After(5 * time.Second):
-		t.Fatal("handler kept waiting after the client went away")
-	}
-}
-
-type callbackSink struct {
-	offer func([]ingest.Raw, func(error)) error
-}
-
-func (s *callbackSink) Enqueue(context.Context, []ingest.Raw) error { return nil }
-func (s *callbackSink) Offer(m []ingest.Raw, done func(error)) error {
-	return s.offer(m, done)
+		// Client gone: the handler returns without waiting for done.
+		ctx, cancel := context.WithCancel(context.Background())
+		req2 := httptest.NewRequestWithContext(ctx, "POST", "/api/v1/ingest", strings.NewReader(`{"a":1}`))
+		req2.Header.Set("Authorization", "Bearer good")
+		finished := make(chan struct{})
+		go func() { h.ServeHTTP(httptest.NewRecorder(), req2); close(finished) }()
+		synctest.Wait()
+		if sink.Held() != 1 {
+			t.Fatalf("held batches: got %d, want the second request's", sink.Held())
+		}
+		cancel()
+		<-finished // a handler still waiting for done would deadlock the bubble here
+		sink.Release(errors.New("stored too late"))
+	})
 }
 
 func TestTokenFrom(t *testing.T) {
@@ -266,7 +252,7 @@ func FuzzSplitObjects(f *testing.F) {
 }
 
 func TestSlowBody(t *testing.T) {
-	srv, stats := newTestServer(t, Config{ReadTimeout: 200 * time.Millisecond, MaxConcurrent: 1}, &fakeSink{})
+	srv, stats := newTestServer(t, Config{ReadTimeout: 200 * time.Millisecond, MaxConcurrent: 1}, &ingesttest.Sink{})
 	c, err := net.Dial("tcp", srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -317,7 +303,7 @@ func TestHostileBodies(t *testing.T) {
 	for name, body := range bodies {
 		for _, ep := range endpoints {
 			t.Run(name+ep.path+ep.ct, func(t *testing.T) {
-				sink := &fakeSink{}
+				sink := &ingesttest.Sink{}
 				srv, _ := newTestServer(t, Config{}, sink)
 				hdr := map[string]string{"Authorization": "Bearer good"}
 				if ep.ct != "" {
@@ -331,7 +317,7 @@ func TestHostileBodies(t *testing.T) {
 						t.Errorf("got status %d (%.200s), want a 4xx", status, got)
 					}
 				}
-				if n := len(sink.snapshot()); n != 0 {
+				if n := len(sink.Messages()); n != 0 {
 					t.Errorf("got %d messages queued from junk, want 0", n)
 				}
 			})
@@ -340,7 +326,7 @@ func TestHostileBodies(t *testing.T) {
 }
 
 func TestTruncatedGzip(t *testing.T) {
-	srv, _ := newTestServer(t, Config{}, &fakeSink{})
+	srv, _ := newTestServer(t, Config{}, &ingesttest.Sink{})
 	z := gz(t, []byte(strings.Repeat(`{"a":1}`+"\n", 1000)))
 	status, _, got := post(t, srv, "POST", "/api/v1/ingest", z[:len(z)/2], map[string]string{"Authorization": "Bearer good", "Content-Encoding": "gzip"})
 	if status != http.StatusBadRequest || !strings.Contains(string(got), "gzip") {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/vigilsec/vigil/internal/ingest/ingesttest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
@@ -75,7 +76,7 @@ func TestOTLP(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sink := &fakeSink{}
+			sink := &ingesttest.Sink{}
 			srv, _ := newTestServer(t, Config{}, sink)
 			status, hdr, got := post(t, srv, "POST", "/v1/logs", gz(t, body), map[string]string{
 				"Authorization": "Bearer good", "Content-Type": ct, "Content-Encoding": "gzip",
@@ -96,7 +97,7 @@ func TestOTLP(t *testing.T) {
 				t.Errorf("decoding response %q: %v", got, err)
 			}
 			var records []map[string]any
-			for _, m := range sink.snapshot() {
+			for _, m := range sink.Messages() {
 				var rec map[string]any
 				if err := json.Unmarshal(m.Data, &rec); err != nil {
 					t.Fatalf("record %s: %v", m.Data, err)
@@ -142,7 +143,7 @@ func TestOTLPErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, _ := newTestServer(t, Config{}, &fakeSink{})
+			srv, _ := newTestServer(t, Config{}, &ingesttest.Sink{})
 			hdr := tt.hdr
 			if hdr == nil {
 				hdr = bearer("good")
@@ -225,7 +226,7 @@ func BenchmarkOTLP(b *testing.B) {
 		body []byte
 	}{{ctProtobuf, pb}, {ctJSON, js}} {
 		b.Run(strings.TrimPrefix(bc.ct, "application/"), func(b *testing.B) {
-			h := New(Config{}, &fakeSink{discard: true}, testAuth, nil, nil)
+			h := New(Config{}, &ingesttest.Sink{Discard: true}, testAuth, nil, nil)
 			mux := http.NewServeMux()
 			h.Register(mux)
 			b.SetBytes(int64(len(bc.body)))

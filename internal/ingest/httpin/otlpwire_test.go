@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 
 	"github.com/vigilsec/vigil/internal/ingest"
+	"github.com/vigilsec/vigil/internal/ingest/ingesttest"
 )
 
 // newEvents decodes body with the direct decoder and returns its events,
@@ -697,13 +698,13 @@ func TestOTLPExpansionRefused(t *testing.T) {
 		{"empty records", pbMsg(1, pbMsg(2, bytes.Repeat(pbMsg(2), maxRecords+1)))},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			sink := &fakeSink{}
+			sink := &ingesttest.Sink{}
 			srv, stats := newTestServer(t, Config{}, sink)
 			status, _, got := post(t, srv, "POST", "/v1/logs", tt.body, map[string]string{"Authorization": "Bearer good", "Content-Type": ctProtobuf})
 			if status != 413 || !bytes.Contains(got, []byte("send fewer")) {
 				t.Errorf("got status %d (%q), want 413 asking for fewer records", status, got)
 			}
-			if n := len(sink.snapshot()); n != 0 {
+			if n := len(sink.Messages()); n != 0 {
 				t.Errorf("got %d messages stored, want none", n)
 			}
 			if got := stats.RejectedCount(InputOTLP, "too_large"); got != 1 {

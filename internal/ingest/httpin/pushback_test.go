@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/event"
@@ -31,44 +32,40 @@ func (s *downStore) Append(ctx context.Context, evs []*event.Event) error {
 
 // TestFailingStorePushesBack runs the handlers on a real pipeline whose
 // store fails: requests are answered 503 with Retry-After (never 2xx, never
-// a silent drop) until the store is back, then 200.
+// a silent drop) until the store is back; a client that waits as
+// Retry-After says then gets 200. In a testing/synctest bubble: the
+// pipeline's backoff and probe and the handler's wait are fake time.
 func TestFailingStorePushesBack(t *testing.T) {
-	st := &downStore{up: make(chan struct{})}
-	p := pipeline.New(pipeline.Config{QueueSize: 1000, Workers: 1, Writers: 1, BatchSize: 10, FlushInterval: time.Millisecond}, textParser{}, st, nil, nil)
-	defer p.Close(context.Background())
-	srv, stats := newTestServer(t, Config{WaitTimeout: 100 * time.Millisecond}, p)
-	// The first request is accepted, then waits in vain for the store.
-	status, h, body := post(t, srv, "POST", "/api/v1/ingest", []byte(`{"n":1}`), bearer("good"))
-	if status != http.StatusServiceUnavailable || h.Get("Retry-After") == "" {
-		t.Fatalf("while the store fails: got %d Retry-After %q (%s), want 503 with Retry-After", status, h.Get("Retry-After"), body)
-	}
-	// Later ones are refused at once, as unavailable.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		status, h, body = post(t, srv, "POST", "/api/v1/ingest", []byte(`{"n":2}`), bearer("good"))
-		if status != http.StatusServiceUnavailable || h.Get("Retry-After") != "5" {
-			t.Fatalf("while the store fails: got %d Retry-After %q (%s), want 503 with Retry-After 5", status, h.Get("Retry-After"), body)
+	synctest.Test(t, func(t *testing.T) {
+		st := &downStore{up: make(chan struct{})}
+		p := pipeline.New(pipeline.Config{QueueSize: 1000, Workers: 1, Writers: 1, BatchSize: 10, FlushInterval: time.Millisecond}, textParser{}, st, nil, nil)
+		defer p.Close(context.Background())
+		h, stats := newTestHandler(Config{WaitTimeout: 100 * time.Millisecond}, p)
+		// The first request is accepted, then waits in vain for the store.
+		status, hdr, body := serve(h, "POST", "/api/v1/ingest", []byte(`{"n":1}`), bearer("good"))
+		if status != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" {
+			t.Fatalf("while the store fails: got %d Retry-After %q (%s), want 503 with Retry-After", status, hdr.Get("Retry-After"), body)
 		}
-		if strings.Contains(string(body), "store unavailable") {
-			break
+		// Once the writer has failed, later ones are refused at once, as
+		// unavailable.
+		synctest.Wait()
+		start := time.Now()
+		status, hdr, body = serve(h, "POST", "/api/v1/ingest", []byte(`{"n":2}`), bearer("good"))
+		if status != http.StatusServiceUnavailable || hdr.Get("Retry-After") != "5" || !strings.Contains(string(body), "store unavailable") {
+			t.Fatalf("while the store fails: got %d Retry-After %q (%s), want 503 store unavailable with Retry-After 5", status, hdr.Get("Retry-After"), body)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("never refused as unavailable: last answer %s", body)
+		if waited := time.Since(start); waited != 0 {
+			t.Errorf("refused after %v, want at once", waited)
 		}
-	}
-	if n := stats.RejectedCount(InputNative, "unavailable"); n == 0 {
-		t.Errorf("got unavailable rejections %d, want some", n)
-	}
-	close(st.up)
-	deadline = time.Now().Add(10 * time.Second)
-	for {
-		status, _, body = post(t, srv, "POST", "/api/v1/ingest", []byte(`{"n":3}`), bearer("good"))
-		if status == http.StatusOK {
-			break
+		if n := stats.RejectedCount(InputNative, "unavailable"); n != 1 {
+			t.Errorf("got unavailable rejections %d, want 1", n)
 		}
-		if status != http.StatusServiceUnavailable || time.Now().After(deadline) {
-			t.Fatalf("after the store recovered: got %d (%s), want 200", status, body)
+		close(st.up)
+		// The client waits as told, and its retry is stored.
+		time.Sleep(retryAfter(t, hdr)) // fake time: the client honours Retry-After
+		status, _, body = serve(h, "POST", "/api/v1/ingest", []byte(`{"n":3}`), bearer("good"))
+		if status != http.StatusOK {
+			t.Fatalf("after the store recovered and Retry-After passed: got %d (%s), want 200", status, body)
 		}
-		time.Sleep(10 * time.Millisecond) // polling: the writer's backoff ends on its own timer
-	}
+	})
 }
