@@ -32,17 +32,22 @@ func (lineParser) Parse(r *ingest.Raw, ev *event.Event) {
 	}
 }
 
-// memStore records events; block, when set, holds Append until closed.
+// memStore records events; block, when set, holds Append until closed;
+// entered, when set, is closed by the first Append, so that a test can wait
+// for the writer to reach the store.
 type memStore struct {
-	mu    sync.Mutex
-	msgs  []string
-	block chan struct{}
-	fail  atomic.Int32 // fail this many Appends
-	calls atomic.Int32
+	mu      sync.Mutex
+	msgs    []string
+	block   chan struct{}
+	entered chan struct{}
+	fail    atomic.Int32 // fail this many Appends
+	calls   atomic.Int32
 }
 
 func (s *memStore) Append(ctx context.Context, evs []*event.Event) error {
-	s.calls.Add(1)
+	if s.calls.Add(1) == 1 && s.entered != nil {
+		close(s.entered)
+	}
 	if s.block != nil {
 		select {
 		case <-s.block:
@@ -222,10 +227,12 @@ func TestStoreFailsThenRecovers(t *testing.T) {
 	}
 }
 
-// gatedStore refuses every Append until ok is closed.
+// gatedStore refuses every Append until ok is closed; refused, when set,
+// is closed at the first refusal.
 type gatedStore struct {
 	memStore
 	ok       chan struct{}
+	refused  chan struct{}
 	refusals atomic.Int32
 }
 
@@ -234,7 +241,9 @@ func (s *gatedStore) Append(ctx context.Context, evs []*event.Event) error {
 	case <-s.ok:
 		return s.memStore.Append(ctx, evs)
 	default:
-		s.refusals.Add(1)
+		if s.refusals.Add(1) == 1 && s.refused != nil {
+			close(s.refused)
+		}
 		return errors.New("disk on fire")
 	}
 }
@@ -245,8 +254,13 @@ func (s *gatedStore) Append(ctx context.Context, evs []*event.Event) error {
 // pipeline retries this too) and none of it is stored. While the store
 // fails, Offer refuses with ErrUnavailable (HTTP answers 503), letting one
 // batch through per probe interval; once the store is back, the producer's
-// retry stores each message once.
+// retry stores each message once. In a testing/synctest bubble: the probe
+// interval is fake time.
 func TestOfferUnavailableWhileStoreFails(t *testing.T) {
+	synctest.Test(t, testOfferUnavailableWhileStoreFails)
+}
+
+func testOfferUnavailableWhileStoreFails(t *testing.T) {
 	st := &gatedStore{ok: make(chan struct{})}
 	p := New(Config{QueueSize: 100, Workers: 1, Writers: 1, BatchSize: 10, FlushInterval: time.Millisecond}, lineParser{}, st, nil, nil)
 	done := make(chan error, 1)
@@ -271,21 +285,18 @@ func TestOfferUnavailableWhileStoreFails(t *testing.T) {
 		t.Errorf("queue depth after the withdrawal: got %d, want 0", got)
 	}
 	close(st.ok)
-	// The producer sends again; once the probe interval has passed the
-	// store gets it.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := p.Offer(raws("held", 5), func(err error) { done <- err })
-		if err == nil {
-			if err := <-done; err != nil {
-				t.Fatalf("done after the store recovered: %v", err)
-			}
-			break
-		}
-		if !errors.Is(err, ingest.ErrUnavailable) || time.Now().After(deadline) {
-			t.Fatalf("Offer after the store recovered: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond) // polling: the probe interval is a real timer
+	// Still refused until the probe interval has passed.
+	time.Sleep(probeInterval - time.Millisecond) // fake time
+	if err := p.Offer(raws("early", 1), nil); !errors.Is(err, ingest.ErrUnavailable) {
+		t.Fatalf("Offer before the probe interval passed: got %v, want ErrUnavailable", err)
+	}
+	// The producer sends again once it has; the store gets it.
+	time.Sleep(time.Millisecond) // fake time
+	if err := p.Offer(raws("held", 5), func(err error) { done <- err }); err != nil {
+		t.Fatalf("Offer after the store recovered and the probe interval passed: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("done after the store recovered: %v", err)
 	}
 	if got := p.StoreError(); got != nil {
 		t.Errorf("StoreError() = %v after a successful append, want nil", got)
@@ -308,16 +319,14 @@ func TestOfferUnavailableWhileStoreFails(t *testing.T) {
 // the store is withdrawn (done gets the context's error) and never stored;
 // one that is stored first is not affected by its context ending later.
 func TestOfferContextWithdraws(t *testing.T) {
-	st := &memStore{block: make(chan struct{})}
+	st := &memStore{block: make(chan struct{}), entered: make(chan struct{})}
 	p := New(Config{QueueSize: 100, Workers: 1, Writers: 1, BatchSize: 10, FlushInterval: time.Millisecond}, lineParser{}, st, nil, nil)
 	// The first batch occupies the only writer (its Append blocks).
 	first := make(chan error, 1)
 	if err := p.Offer(raws("first", 3), func(err error) { first <- err }); err != nil {
 		t.Fatal(err)
 	}
-	for st.calls.Load() == 0 {
-		time.Sleep(time.Millisecond) // polling for the writer to reach the store
-	}
+	<-st.entered
 	ctx, cancel := context.WithCancelCause(context.Background())
 	second := make(chan error, 1)
 	if err := p.OfferContext(ctx, raws("second", 4), func(err error) { second <- err }); err != nil {
@@ -350,7 +359,7 @@ func TestOfferContextWithdraws(t *testing.T) {
 // batch is withdrawn (nothing of it stored, done gets the cause) and the
 // other messages of that append are stored on the next attempt.
 func TestOfferContextInterruptsAppend(t *testing.T) {
-	st := &memStore{block: make(chan struct{})}
+	st := &memStore{block: make(chan struct{}), entered: make(chan struct{})}
 	p := New(Config{QueueSize: 100, Workers: 1, Writers: 1, BatchSize: 100, FlushInterval: 50 * time.Millisecond}, lineParser{}, st, nil, nil)
 	if err := p.Enqueue(context.Background(), raws("stream", 3)); err != nil {
 		t.Fatal(err)
@@ -360,9 +369,7 @@ func TestOfferContextInterruptsAppend(t *testing.T) {
 	if err := p.OfferContext(ctx, raws("offered", 2), func(err error) { done <- err }); err != nil {
 		t.Fatal(err)
 	}
-	for st.calls.Load() == 0 {
-		time.Sleep(time.Millisecond) // polling for the writer to reach the store
-	}
+	<-st.entered
 	cause := errors.New("client went away")
 	cancel(cause)
 	if err := <-done; !errors.Is(err, cause) {

@@ -194,7 +194,7 @@ func (d *recordingDetector) Detect(ev *event.Event) {
 func TestCloseSpoolsAndReplayStores(t *testing.T) {
 	dir := t.TempDir()
 	spoolDir := filepath.Join(dir, "spool")
-	down := &gatedStore{ok: make(chan struct{})}
+	down := &gatedStore{ok: make(chan struct{}), refused: make(chan struct{})}
 	det1 := &recordingDetector{}
 	p := New(Config{QueueSize: 2000, Workers: 2, Writers: 2, BatchSize: 100, FlushInterval: time.Millisecond, SpoolDir: spoolDir}, lineParser{}, down, nil, nil)
 	p.SetDetector(det1)
@@ -211,12 +211,10 @@ func TestCloseSpoolsAndReplayStores(t *testing.T) {
 	}
 	// Wait until the store has refused a batch, so the spool holds both
 	// parsed (detected) and unparsed messages.
-	deadline := time.Now().Add(10 * time.Second)
-	for down.refusals.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the store was never asked to store")
-		}
-		time.Sleep(time.Millisecond) // polling for the writer's first attempt
+	select {
+	case <-down.refused:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the store was never asked to store")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
