@@ -27,6 +27,7 @@ import (
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/evtx"
 	"github.com/vigilsec/vigil/internal/ingest"
+	"github.com/vigilsec/vigil/internal/jsonscan"
 )
 
 // Matcher runs events through rules.
@@ -502,21 +503,18 @@ func readJSON(br *bufio.Reader, send func([]ingest.Raw) bool) error {
 // slabSize is the size of the buffers JSON records are copied into.
 const slabSize = 256 << 10
 
-// jsonSplitter cuts a stream into top-level JSON objects. It tracks only
-// strings and nesting depth: values are checked when they are parsed.
-// Between objects it accepts white space and array punctuation, so that
-// an array of objects, JSON lines and concatenated objects all split the
-// same way.
+// jsonSplitter cuts a stream into top-level JSON objects (with
+// jsonscan: values are checked when they are parsed). Between objects it
+// accepts white space and array punctuation, so that an array of objects,
+// JSON lines and concatenated objects all split the same way.
 type jsonSplitter struct {
 	r   io.Reader
 	buf []byte
 	// buf[off:end] is unread data; an object in progress starts at off.
 	off, end int
 	err      error
+	sc       jsonscan.Scanner
 }
-
-// structural marks the bytes the splitter stops at outside strings.
-var structural = [256]bool{'"': true, '{': true, '}': true, '[': true, ']': true}
 
 // next returns the next object. The slice is valid until the next call.
 func (s *jsonSplitter) next() ([]byte, error) {
@@ -536,65 +534,30 @@ func (s *jsonSplitter) next() ([]byte, error) {
 		}
 	}
 object:
-	// i is relative to s.off so that it survives fill moving the data.
-	i, depth, inString := 0, 0, false
 	for {
+		// The scanner goes on from where it stopped, relative to s.off, so
+		// fill may move the data.
 		b := s.buf[s.off:s.end]
-		for i < len(b) {
-			if inString {
-				q := bytes.IndexByte(b[i:], '"')
-				if q < 0 {
-					// The string goes on past the buffer. (Whether a quote
-					// found later is escaped is decided by counting the
-					// backslashes before it, so nothing needs carrying.)
-					i = len(b)
-					break
-				}
-				q += i
-				if trailingBackslashes(b[:q])%2 == 1 {
-					i = q + 1 // an escaped quote
-					continue
-				}
-				inString = false
-				i = q + 1
-				continue
-			}
-			c := b[i]
-			i++
-			if !structural[c] {
-				continue
-			}
-			switch c {
-			case '"':
-				inString = true
-			case '{', '[':
-				depth++
-			default:
-				if depth--; depth == 0 {
-					s.off += i
-					return b[:i], nil
-				}
-			}
+		n, err := s.sc.End(b)
+		if err != nil {
+			return nil, err
 		}
-		if i > maxRecord {
+		if n > 0 {
+			s.off += n
+			return b[:n], nil
+		}
+		if s.sc.Scanned() > maxRecord {
+			s.sc.Reset()
 			return nil, fmt.Errorf("JSON object larger than %d bytes", maxRecord)
 		}
 		if err := s.fill(); err != nil {
+			s.sc.Reset()
 			if err == io.EOF {
 				return nil, errors.New("truncated JSON object at end of file")
 			}
 			return nil, err
 		}
 	}
-}
-
-// trailingBackslashes counts the backslashes b ends with.
-func trailingBackslashes(b []byte) int {
-	n := 0
-	for n < len(b) && b[len(b)-1-n] == '\\' {
-		n++
-	}
-	return n
 }
 
 // fill reads more data, keeping buf[off:end] (moved to the front, the

@@ -9,11 +9,12 @@ package sharedtest
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/vigilsec/vigil/internal/jsonscan"
 )
 
 // Find returns the path of shared/ (joined with sub) beside the repository
@@ -55,19 +56,34 @@ func Dir(tb testing.TB, sub ...string) string {
 	return p
 }
 
-// SplitJSON splits concatenated JSON documents, the layout of the JSON
-// renderings in SigmaHQ's regression_data.
+// SplitJSON splits concatenated JSON documents (objects or arrays, as
+// the JSON renderings in SigmaHQ's regression_data are laid out) with
+// jsonscan, and checks that each is valid JSON.
 func SplitJSON(data []byte) ([]json.RawMessage, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
 	var out []json.RawMessage
-	for {
-		var m json.RawMessage
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				return out, nil
-			}
-			return out, err
+	var sc jsonscan.Scanner
+	for i := 0; ; {
+		for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n') {
+			i++
 		}
-		out = append(out, m)
+		if i == len(data) {
+			return out, nil
+		}
+		if c := data[i]; c != '{' && c != '[' {
+			return out, fmt.Errorf("offset %d: %q between JSON documents", i, c)
+		}
+		n, err := sc.End(data[i:])
+		if err != nil {
+			return out, fmt.Errorf("offset %d: %w", i, err)
+		}
+		if n == 0 {
+			return out, fmt.Errorf("offset %d: unterminated JSON document", i)
+		}
+		doc := data[i : i+n]
+		if !json.Valid(doc) {
+			return out, fmt.Errorf("offset %d: invalid JSON document", i)
+		}
+		out = append(out, bytes.Clone(doc))
+		i += n
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/vigilsec/vigil/internal/jsonscan"
 )
 
 // MaxDepth bounds the nesting of JSON accepted by every endpoint. The
@@ -41,35 +43,26 @@ func skipSpace(data []byte, i int) int {
 
 // scanValue returns the end (exclusive) of the JSON value starting at
 // data[i], which must not be a space. It matches brackets and skips strings
-// but does not validate: callers validate the value once it is known to be
-// bounded in depth. It never recurses.
+// (jsonscan) but does not validate: callers validate the value once it is
+// known to be bounded in depth. It never recurses.
 func scanValue(data []byte, i int) (int, error) {
 	switch data[i] {
 	case '{', '[':
-		depth := 0
-		for j := i; j < len(data); j++ {
-			switch data[j] {
-			case '{', '[':
-				depth++
-				if depth > MaxDepth {
-					return 0, errTooDeep
-				}
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1, nil
-				}
-			case '"':
-				end, err := scanString(data, j)
-				if err != nil {
-					return 0, err
-				}
-				j = end - 1
-			}
+		sc := jsonscan.Scanner{MaxDepth: MaxDepth}
+		n, err := sc.End(data[i:])
+		if err != nil {
+			return 0, errTooDeep
 		}
-		return 0, errUnterminated
+		if n == 0 {
+			return 0, errUnterminated
+		}
+		return i + n, nil
 	case '"':
-		return scanString(data, i)
+		end, ok := jsonscan.StringEnd(data, i)
+		if !ok {
+			return 0, errUnterminated
+		}
+		return end, nil
 	default:
 		j := i
 		for j < len(data) && !isSpace(data[j]) && data[j] != ',' && data[j] != ']' && data[j] != '}' && data[j] != '{' && data[j] != '[' && data[j] != '"' {
@@ -79,28 +72,6 @@ func scanValue(data []byte, i int) (int, error) {
 			return i + 1, nil
 		}
 		return j, nil
-	}
-}
-
-// scanString returns the end (exclusive) of the JSON string starting with
-// the quote at data[i].
-func scanString(data []byte, i int) (int, error) {
-	j := i + 1
-	for {
-		k := bytes.IndexByte(data[j:], '"')
-		if k < 0 {
-			return 0, errUnterminated
-		}
-		j += k
-		// Count the backslashes before the quote: an odd number escapes it.
-		n := 0
-		for b := j - 1; b > i && data[b] == '\\'; b-- {
-			n++
-		}
-		if n%2 == 0 {
-			return j + 1, nil
-		}
-		j++
 	}
 }
 
