@@ -1,0 +1,172 @@
+package vlstore
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/query"
+)
+
+// Column names of the row besides the event's fields. They start with an
+// underscore, which user fields are moved away from (see column).
+const (
+	colDoc = "_vigil.doc"
+	colID  = "_vigil.id"
+)
+
+// column returns the engine column that holds the named event field. The
+// message field is the row's _msg (the full text); names starting with an
+// underscore are prefixed so that no event field can be mistaken for one of
+// the engine's (_time, _msg, _stream) or Vigil's own columns.
+func column(name string) string {
+	if name == event.FieldMessage {
+		return "_msg"
+	}
+	if strings.HasPrefix(name, "_") {
+		return "_u" + name
+	}
+	return name
+}
+
+// quote returns s as a LogsQL quoted string. It is the only way a value or
+// a field name enters a LogsQL query: LogsQL reads a double-quoted string
+// with Go's escapes, so whatever s holds (quotes, pipes, backslashes,
+// newlines, wildcards, invalid UTF-8) it stays one string token.
+func quote(s string) string {
+	return strconv.Quote(s)
+}
+
+// substring returns a filter that matches when the column's text holds lit,
+// folding case: a case-insensitive regular expression of the literal.
+func substring(col, lit string) string {
+	if !utf8.ValidString(lit) {
+		// A regular expression must be valid UTF-8; read every row.
+		return ""
+	}
+	return quote(col) + ":~" + quote("(?i)"+regexp.QuoteMeta(lit))
+}
+
+// prefilter compiles e into a LogsQL filter that matches every row whose
+// event e matches, and possibly more (the caller applies e exactly). It
+// returns "" when no useful filter exists (every row must be read).
+func prefilter(e query.Expr) string {
+	switch e := e.(type) {
+	case nil:
+		return ""
+	case *query.And:
+		var parts []string
+		for _, t := range e.Terms {
+			if f := prefilter(t); f != "" {
+				parts = append(parts, f)
+			}
+		}
+		return join(parts, " AND ")
+	case *query.Or:
+		parts := make([]string, 0, len(e.Terms))
+		for _, t := range e.Terms {
+			f := prefilter(t)
+			if f == "" {
+				// One branch may match anything, so the union may too.
+				return ""
+			}
+			parts = append(parts, f)
+		}
+		return join(parts, " OR ")
+	case *query.Not:
+		// The complement of a superset is not a superset.
+		return ""
+	case *query.Term:
+		return termFilter(e)
+	}
+	return ""
+}
+
+func join(parts []string, sep string) string {
+	switch len(parts) {
+	case 0:
+		return ""
+	case 1:
+		return parts[0]
+	}
+	return "(" + strings.Join(parts, sep) + ")"
+}
+
+// termFilter compiles one term. Every filter it returns is a necessary
+// condition of the term under the language's semantics (docs/query.md):
+//   - a field equal to v (ASCII case folded) holds v as a substring;
+//   - a phrase is a substring of a full text, and full texts are in _msg;
+//   - a word's tokens each occur in a full text;
+//   - a wildcard's literal runs occur in the value (or token) it matches.
+//
+// Regular-expression case folding folds more than ASCII, which only widens
+// the filter. Comparisons, CIDR and exists read every row in the time
+// range: a value's text may be a number, a time or an address in forms the
+// engine's typed filters do not share with the language.
+func termFilter(t *query.Term) string {
+	col := "_msg"
+	if t.Field != "" {
+		col = column(t.Field)
+	}
+	if t.Field == event.FieldTimestamp {
+		// Served by the request's time range and the exact matcher.
+		return ""
+	}
+	switch t.Op {
+	case query.OpEq:
+		if t.Value == "" {
+			return ""
+		}
+		return substring(col, t.Value)
+	case query.OpPhrase:
+		return substring(col, t.Value)
+	case query.OpWord:
+		var parts []string
+		query.Tokens(t.Value, func(tok string) {
+			if f := substring(col, tok); f != "" {
+				parts = append(parts, f)
+			}
+		})
+		return join(parts, " AND ")
+	case query.OpWildcard:
+		var parts []string
+		for _, lit := range literals(t.Value) {
+			if f := substring(col, lit); f != "" {
+				parts = append(parts, f)
+			}
+		}
+		return join(parts, " AND ")
+	}
+	return ""
+}
+
+// literals returns the runs of literal text of a wildcard pattern (see
+// query.OpWildcard: * and ? are wildcards, a backslash makes the next
+// character literal).
+func literals(pattern string) []string {
+	var out []string
+	var cur strings.Builder
+	flush := func() {
+		if cur.Len() > 0 {
+			out = append(out, cur.String())
+			cur.Reset()
+		}
+	}
+	for i := 0; i < len(pattern); i++ {
+		switch c := pattern[i]; c {
+		case '*', '?':
+			flush()
+		case '\\':
+			if i+1 < len(pattern) {
+				i++
+				cur.WriteByte(pattern[i])
+			}
+		default:
+			cur.WriteByte(c)
+		}
+	}
+	flush()
+	return out
+}

@@ -1,0 +1,406 @@
+package vlstore
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/VictoriaLogs/lib/logstorage"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/query"
+	"github.com/vigilsec/vigil/internal/store"
+)
+
+// eventOverhead approximates the memory of a decoded event beyond its
+// document's bytes (the struct, its fields slice, strings' headers).
+const eventOverhead = 256
+
+// Search runs req: the engine reads the rows the compiled filter selects
+// in the time range, the exact filter keeps the matching events, and the
+// query's pipes run in memory (query.Run). Memory is bounded by
+// req.MaxBytes (the decoded events kept), groups by req.MaxGroups.
+func (db *DB) Search(ctx context.Context, req store.SearchRequest) (*store.Result, error) {
+	if req.Limit < 0 || req.Offset < 0 || req.Limit > store.MaxLimit || req.Offset > store.MaxLimit {
+		return nil, fmt.Errorf("limit %d, offset %d: %w", req.Limit, req.Offset, store.ErrBadRequest)
+	}
+	q := req.Query
+	if q == nil {
+		q = &query.Query{}
+	}
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	if db.closed {
+		return nil, store.ErrClosed
+	}
+	text := prefilter(q.Filter)
+	if text == "" {
+		text = "*"
+	}
+	lq, err := logstorage.ParseQuery(text)
+	if err != nil {
+		// The compiled filter is built from quoted pieces only: failing to
+		// parse it is a bug, not the user's error.
+		return nil, fmt.Errorf("compiling query: %w", err)
+	}
+	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
+	if !req.From.IsZero() {
+		lo = clampNanos(req.From)
+	}
+	if !req.To.IsZero() {
+		hi = clampNanos(req.To)
+	}
+	if lo > hi {
+		return emptyResult(q, req)
+	}
+	if lo != math.MinInt64 || hi != math.MaxInt64 {
+		lq.AddTimeFilter(lo, hi)
+	}
+	lq.AddPipeFields([]string{colDoc, colID})
+
+	maxBytes := req.MaxBytes
+	if maxBytes == 0 {
+		maxBytes = store.DefaultMaxBytes
+	}
+	maxGroups := req.MaxGroups
+	if maxGroups == 0 {
+		maxGroups = store.DefaultMaxGroups
+	}
+	col := newCollector(q, req, maxBytes, maxGroups)
+	qctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	col.cancel = cancel
+	qc := logstorage.NewQueryContext(qctx, &logstorage.QueryStats{}, []logstorage.TenantID{tenant}, lq, false, nil)
+	runErr := db.s.RunQuery(qc, col.block)
+	if col.err != nil {
+		return nil, col.err
+	}
+	if runErr != nil {
+		return nil, fmt.Errorf("searching: %w", runErr)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return col.result()
+}
+
+func clampNanos(t time.Time) int64 {
+	switch {
+	case t.Year() < 1678:
+		return math.MinInt64
+	case t.Year() > 2261:
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+func emptyResult(q *query.Query, req store.SearchRequest) (*store.Result, error) {
+	col := newCollector(q, req, -1, -1)
+	return col.result()
+}
+
+// collector receives the engine's blocks (from several workers at once),
+// keeps the events that match exactly and enforces the bounds.
+type meta struct {
+	id   string
+	size int64
+}
+
+type collector struct {
+	q         *query.Query
+	req       store.SearchRequest
+	m         *query.Matcher
+	maxBytes  int64
+	maxGroups int
+	// topN, when > 0, keeps only the newest topN events (an event query
+	// without a sort): Total still counts every match.
+	topN   int
+	cancel context.CancelFunc
+
+	mu    sync.Mutex
+	err   error
+	total int64
+	bytes int64
+	evs   []*event.Event
+	meta  map[*event.Event]meta
+	// need, for an aggregate, names the fields its groups and aggregates
+	// read: the events kept are projected to them.
+	need   map[string]bool
+	groups map[string]struct{}
+	key    strings.Builder
+}
+
+func newCollector(q *query.Query, req store.SearchRequest, maxBytes int64, maxGroups int) *collector {
+	c := &collector{q: q, req: req, m: query.Compile(q), maxBytes: maxBytes, maxGroups: maxGroups, meta: map[*event.Event]meta{}}
+	if !q.IsAggregate() && q.Sort() == nil {
+		c.topN = req.Offset + effectiveLimit(q, req, store.DefaultLimit)
+	}
+	if q.IsAggregate() {
+		if maxGroups >= 0 {
+			c.groups = map[string]struct{}{}
+		}
+		c.need = map[string]bool{}
+		if s := q.Stats(); s != nil {
+			for _, f := range s.By {
+				c.need[f] = true
+			}
+			for _, a := range s.Aggs {
+				c.need[a.Field] = true
+			}
+		}
+		if t := q.Timechart(); t != nil {
+			c.need[t.By] = true
+			for _, a := range t.Aggs {
+				c.need[a.Field] = true
+			}
+		}
+	}
+	return c
+}
+
+func effectiveLimit(q *query.Query, req store.SearchRequest, def int) int {
+	n := req.Limit
+	if n == 0 {
+		n = def
+	}
+	if l := q.Limit(); l != nil && l.N < n {
+		n = l.N
+	}
+	return n
+}
+
+func (c *collector) fail(err error) {
+	if c.err == nil {
+		c.err = err
+	}
+	c.cancel()
+}
+
+// block is the engine's callback: one block of rows with the document and
+// id columns.
+func (c *collector) block(_ uint, db *logstorage.DataBlock) {
+	docs := db.GetColumnByName(colDoc)
+	ids := db.GetColumnByName(colID)
+	if docs == nil || ids == nil {
+		return
+	}
+	for i, doc := range docs.Values {
+		ev, err := event.DecodeBinary([]byte(doc))
+		if err != nil {
+			c.mu.Lock()
+			c.fail(fmt.Errorf("reading stored event: %w", err))
+			c.mu.Unlock()
+			return
+		}
+		if !c.m.Match(ev) {
+			continue
+		}
+		c.add(ev, ids.Values[i], int64(len(doc))+eventOverhead)
+	}
+}
+
+func (c *collector) add(ev *event.Event, id string, size int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return
+	}
+	c.total++
+	if c.groups != nil {
+		k := c.groupKey(ev)
+		if _, ok := c.groups[k]; !ok {
+			if len(c.groups) >= c.maxGroups {
+				c.fail(&store.LimitError{Err: store.ErrTooManyGroups, Limit: int64(c.maxGroups)})
+				return
+			}
+			c.groups[k] = struct{}{}
+			size += int64(len(k))
+		}
+	}
+	if c.need != nil {
+		ev = project(ev, c.need)
+		size = eventOverhead
+		for _, f := range ev.Fields {
+			size += int64(len(f.Value.Str)) + 32
+		}
+	}
+	size += int64(len(id))
+	c.evs = append(c.evs, ev)
+	c.meta[ev] = meta{id: strings.Clone(id), size: size}
+	c.bytes += size
+	if c.topN > 0 && len(c.evs) >= 2*c.topN+64 {
+		c.trim()
+	}
+	if c.maxBytes >= 0 && c.bytes > c.maxBytes {
+		c.fail(&store.LimitError{Err: store.ErrMemoryBudget, Limit: c.maxBytes})
+	}
+}
+
+// trim keeps the newest topN events (ties broken by id, so that the
+// answer does not depend on the order in which blocks arrive).
+func (c *collector) trim() {
+	c.sortNewest()
+	for _, ev := range c.evs[c.topN:] {
+		c.bytes -= c.meta[ev].size
+		delete(c.meta, ev)
+	}
+	c.evs = slices.Clip(c.evs[:c.topN])
+}
+
+func (c *collector) sortNewest() {
+	slices.SortFunc(c.evs, func(a, b *event.Event) int {
+		if d := b.Timestamp().Compare(a.Timestamp()); d != 0 {
+			return d
+		}
+		return strings.Compare(c.meta[a].id, c.meta[b].id)
+	})
+}
+
+// groupKey is the identity of ev's aggregate group: the text of the first
+// non-null value of each by field (and the timechart bucket).
+func (c *collector) groupKey(ev *event.Event) string {
+	c.key.Reset()
+	var by []string
+	if s := c.q.Stats(); s != nil {
+		by = s.By
+	}
+	if t := c.q.Timechart(); t != nil {
+		if t.By != "" {
+			by = []string{t.By}
+		}
+		secs, w := ev.Timestamp().Unix(), int64(t.Span/time.Second)
+		if w > 0 {
+			b := secs / w
+			if secs%w < 0 {
+				b--
+			}
+			fmt.Fprintf(&c.key, "%d\x00", b)
+		}
+	}
+	for _, f := range by {
+		found := false
+		query.FieldValues(ev, f, func(v event.Value) bool {
+			if v.Kind == event.KindNull {
+				return true
+			}
+			c.key.WriteByte(1)
+			c.key.WriteString(v.Str)
+			found = true
+			return false
+		})
+		if !found {
+			c.key.WriteByte(0)
+		}
+		c.key.WriteByte(0)
+	}
+	return c.key.String()
+}
+
+func (c *collector) result() (*store.Result, error) {
+	q := c.q
+	if q.IsAggregate() {
+		return c.aggregate()
+	}
+	limit := effectiveLimit(q, c.req, store.DefaultLimit)
+	if c.req.Offset+limit > store.MaxLimit {
+		return nil, fmt.Errorf("offset %d + limit %d over %d: %w", c.req.Offset, limit, store.MaxLimit, store.ErrBadRequest)
+	}
+	// Newest first (ties by id), then the query's sort, stable.
+	c.sortNewest()
+	noLimit := &query.Query{}
+	for _, p := range q.Pipes {
+		if _, ok := p.(*query.Limit); !ok {
+			noLimit.Pipes = append(noLimit.Pipes, p)
+		}
+	}
+	res, err := query.Run(noLimit, slices.Values(c.evs))
+	if err != nil {
+		return nil, fmt.Errorf("running pipes: %w", err)
+	}
+	evs := res.Events
+	if c.req.Offset < len(evs) {
+		evs = evs[c.req.Offset:]
+	} else {
+		evs = nil
+	}
+	if len(evs) > limit {
+		evs = evs[:limit]
+	}
+	out := &store.Result{Total: c.total, Events: make([]store.Hit, 0, len(evs))}
+	var keep map[string]bool
+	if f := q.Fields(); f != nil {
+		out.Columns = slices.Clone(f.Names)
+		keep = map[string]bool{}
+		for _, n := range f.Names {
+			keep[n] = true
+		}
+	}
+	for _, ev := range evs {
+		id := c.meta[ev].id
+		if keep != nil {
+			ev = project(ev, keep)
+		}
+		out.Events = append(out.Events, store.Hit{ID: id, Event: ev})
+	}
+	return out, nil
+}
+
+func (c *collector) aggregate() (*store.Result, error) {
+	q := c.q
+	noLimit := &query.Query{}
+	for _, p := range q.Pipes {
+		if _, ok := p.(*query.Limit); !ok {
+			noLimit.Pipes = append(noLimit.Pipes, p)
+		}
+	}
+	res, err := query.Run(noLimit, slices.Values(c.evs))
+	if err != nil {
+		if strings.Contains(err.Error(), "not an output column") {
+			return nil, fmt.Errorf("%w: %w", store.ErrBadRequest, err)
+		}
+		return nil, fmt.Errorf("running pipes: %w", err)
+	}
+	rows := res.Rows
+	if c.req.Offset < len(rows) {
+		rows = rows[c.req.Offset:]
+	} else {
+		rows = nil
+	}
+	if limit := effectiveLimit(q, c.req, store.MaxLimit); len(rows) > limit {
+		rows = rows[:limit]
+	}
+	return &store.Result{Total: c.total, Columns: res.Columns, Rows: rows}, nil
+}
+
+// project keeps only the named fields of ev (and its time).
+func project(ev *event.Event, keep map[string]bool) *event.Event {
+	out := &event.Event{Time: ev.Time, Received: ev.Received}
+	if keep[event.FieldOriginal] {
+		out.Raw = ev.Raw
+	}
+	if keep["vigil.input"] {
+		out.Input = ev.Input
+	}
+	if keep[event.FieldTags] {
+		out.Tags = ev.Tags
+	}
+	if keep["logsource.product"] {
+		out.Logsource.Product = ev.Logsource.Product
+	}
+	if keep["logsource.category"] {
+		out.Logsource.Category = ev.Logsource.Category
+	}
+	if keep["logsource.service"] {
+		out.Logsource.Service = ev.Logsource.Service
+	}
+	for _, f := range ev.Fields {
+		if keep[f.Key.Name()] {
+			out.Fields = append(out.Fields, f)
+		}
+	}
+	return out
+}

@@ -1,0 +1,255 @@
+package vlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/VictoriaLogs/lib/logstorage"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/store"
+)
+
+var _ store.Store = (*DB)(nil)
+
+// Options configure a DB. Zero values take the defaults.
+type Options struct {
+	// Retention is how long events are kept (by event time); the engine
+	// drops whole days older than it. 0 means DefaultRetention. The engine
+	// keeps at least one day.
+	Retention time.Duration
+	// MaxDiskBytes drops the oldest days while the store is larger; 0 means
+	// no bound.
+	MaxDiskBytes int64
+	// MaxBackfillAge is how old an event may be when it is appended; 0
+	// means Retention. Older events are refused (ErrOutOfRange), never
+	// dropped silently.
+	MaxBackfillAge time.Duration
+	// FutureSkew is how far in the future an event's time may be; 0 means
+	// one day (the engine's least). Later events are refused.
+	FutureSkew time.Duration
+	// MinFreeDiskBytes puts the store in read-only mode (Append fails with
+	// store.ErrDiskFull, searches keep working) while the disk has less
+	// free space; 0 means DefaultMinFreeDiskBytes, a negative value none.
+	MinFreeDiskBytes int64
+}
+
+// DefaultRetention keeps events for a year.
+const DefaultRetention = 365 * 24 * time.Hour
+
+// DefaultMinFreeDiskBytes is the free space below which the store stops
+// accepting events.
+const DefaultMinFreeDiskBytes = 64 << 20
+
+// ErrOutOfRange is wrapped by the error of an Append with events older than
+// the backfill age or further in the future than allowed.
+var ErrOutOfRange = errors.New("event time outside the store's accepted range")
+
+// dirName is the engine's directory inside the data directory.
+const dirName = "victorialogs"
+
+// DB is an event store on VictoriaLogs' engine.
+type DB struct {
+	opts Options
+	path string
+	s    *logstorage.Storage
+
+	// mu guards closed; Append and Search hold it for reading so that
+	// Close waits for them.
+	mu     sync.RWMutex
+	closed bool
+	// appendMu serialises Append: the engine's durability step (see
+	// Append) covers everything appended before it.
+	appendMu sync.Mutex
+	// idBase and seq make the rows' identifiers unique across opens.
+	idBase string
+	seq    atomic.Uint64
+}
+
+// Holds reports whether dir holds a store of this engine.
+func Holds(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, dirName))
+	return err == nil
+}
+
+// Open opens (creating if needed) the store in dir.
+func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if opts.Retention == 0 {
+		opts.Retention = DefaultRetention
+	}
+	if opts.Retention < 24*time.Hour {
+		return nil, fmt.Errorf("opening store: retention %v under the engine's least, one day: %w", opts.Retention, store.ErrBadRequest)
+	}
+	if opts.MaxBackfillAge <= 0 || opts.MaxBackfillAge > opts.Retention {
+		opts.MaxBackfillAge = opts.Retention
+	}
+	if opts.FutureSkew < 24*time.Hour {
+		opts.FutureSkew = 24 * time.Hour
+	}
+	if opts.MinFreeDiskBytes == 0 {
+		opts.MinFreeDiskBytes = DefaultMinFreeDiskBytes
+	}
+	if opts.MaxDiskBytes < 0 {
+		return nil, fmt.Errorf("opening store: max disk bytes %d: %w", opts.MaxDiskBytes, store.ErrBadRequest)
+	}
+	path := filepath.Join(dir, dirName)
+	// The engine ends the process on I/O errors, so check what can be
+	// checked first: the directory exists and is writable.
+	if err := os.MkdirAll(path, 0o750); err != nil {
+		return nil, fmt.Errorf("opening store: %w", err)
+	}
+	probe := filepath.Join(path, ".vigil-probe")
+	if err := os.WriteFile(probe, nil, 0o600); err != nil {
+		return nil, fmt.Errorf("opening store: directory not writable: %w", err)
+	}
+	if err := os.Remove(probe); err != nil {
+		return nil, fmt.Errorf("opening store: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(path, "partitions")); errors.Is(err, os.ErrNotExist) {
+		// The engine creates its layout only in a directory that does
+		// not exist yet.
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("opening store: %w", err)
+		}
+	}
+	silenceEngineLog()
+	cfg := &logstorage.StorageConfig{
+		Retention:              opts.Retention,
+		MaxDiskSpaceUsageBytes: opts.MaxDiskBytes,
+		MaxBackfillAge:         opts.MaxBackfillAge,
+		FutureRetention:        opts.FutureSkew,
+		MinFreeDiskSpaceBytes:  max(opts.MinFreeDiskBytes, 0),
+		FlushInterval:          time.Second,
+	}
+	db := &DB{
+		opts:   opts,
+		path:   path,
+		s:      logstorage.MustOpenStorage(path, cfg),
+		idBase: strconv.FormatInt(time.Now().UnixNano(), 36) + "-",
+	}
+	return db, nil
+}
+
+// Close flushes the engine's buffers to disk and releases the store.
+func (db *DB) Close() error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.closed {
+		return nil
+	}
+	db.closed = true
+	db.s.MustClose()
+	return nil
+}
+
+// Stats reports the store's size from the engine's counters.
+func (db *DB) Stats(ctx context.Context) (store.Stats, error) {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	if db.closed {
+		return store.Stats{}, store.ErrClosed
+	}
+	var ss logstorage.StorageStats
+	db.s.UpdateStats(&ss)
+	st := store.Stats{
+		Bytes:      int64(ss.CompressedSmallPartSize + ss.CompressedBigPartSize + ss.IndexdbSizeBytes + ss.CompressedInmemorySize),
+		Partitions: int(ss.PartitionsCount),
+		Events:     int64(ss.RowsCount() + ss.PendingRows),
+	}
+	if st.Events > 0 && ss.MinTimestamp <= ss.MaxTimestamp {
+		day := func(ns int64) time.Time {
+			return time.Unix(0, ns).UTC().Truncate(24 * time.Hour)
+		}
+		st.Oldest, st.Newest = day(ss.MinTimestamp), day(ss.MaxTimestamp)
+	}
+	return st, nil
+}
+
+// tenant is the one tenant Vigil's events are kept under.
+var tenant = logstorage.TenantID{}
+
+// streamFields are the stream's key: few values each, and together they
+// group events that are alike (one source's one kind of log).
+var streamFields = []string{"host.name", "event.dataset"}
+
+// Append writes evs as rows and makes them durable before returning: the
+// engine keeps recent rows in memory and writes them to files every
+// second, so Append then forces its in-memory parts to disk (a partition
+// snapshot, which flushes and fsyncs them, deleted right after). Events
+// outside the accepted time range are refused with a *store.PartialError
+// wrapping ErrOutOfRange; the others are stored.
+func (db *DB) Append(ctx context.Context, evs []*event.Event) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	if db.closed {
+		return store.ErrClosed
+	}
+	if len(evs) == 0 {
+		return nil
+	}
+	if db.s.IsReadOnly() {
+		return fmt.Errorf("appending %d events: free disk space under %d bytes: %w", len(evs), db.opts.MinFreeDiskBytes, store.ErrDiskFull)
+	}
+	now := time.Now()
+	oldest := now.Add(-db.opts.MaxBackfillAge)
+	// The engine accepts whole days up to today + FutureSkew.
+	newest := now.Add(db.opts.FutureSkew).UTC().Truncate(24 * time.Hour).Add(24*time.Hour - 1)
+	lr := logstorage.GetLogRows(nil, nil, nil, nil, "")
+	defer logstorage.PutLogRows(lr)
+	var rb rowBuilder
+	var refused []*event.Event
+	days := map[string]bool{}
+	for _, ev := range evs {
+		ts := ev.Timestamp()
+		if ts.Before(oldest) || ts.After(newest) {
+			refused = append(refused, ev)
+			continue
+		}
+		id := db.idBase + strconv.FormatUint(db.seq.Add(1), 36)
+		fields, nStream := rb.build(ev, ts, id)
+		lr.MustAdd(tenant, ts.UnixNano(), fields, nStream)
+		days[ts.UTC().Format("20060102")] = true
+	}
+	db.appendMu.Lock()
+	defer db.appendMu.Unlock()
+	if lr.RowsCount() > 0 {
+		db.s.MustAddRows(lr)
+		if err := db.sync(days); err != nil {
+			return err
+		}
+	}
+	if len(refused) > 0 {
+		return &store.PartialError{Unstored: refused, Err: fmt.Errorf("%d events before %s or after %s: %w",
+			len(refused), oldest.UTC().Format(time.RFC3339), newest.UTC().Format(time.RFC3339), ErrOutOfRange)}
+	}
+	return nil
+}
+
+// sync makes the rows added so far searchable and durable: DebugFlush
+// moves buffered rows into in-memory parts (searchable), and a snapshot of
+// each touched day's partition writes those parts to files and fsyncs
+// them. The snapshot itself (hard links) is removed at once.
+func (db *DB) sync(days map[string]bool) error {
+	db.s.DebugFlush()
+	for day := range days {
+		for _, p := range db.s.PartitionSnapshotMustCreate(day) {
+			if err := db.s.PartitionSnapshotDelete(p); err != nil {
+				return fmt.Errorf("syncing store: %w", err)
+			}
+		}
+	}
+	return nil
+}
