@@ -1,7 +1,9 @@
 package vlstore
 
 import (
+	"encoding/hex"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -18,14 +20,24 @@ const (
 )
 
 // column returns the engine column that holds the named event field. The
-// message field is the row's _msg (the full text); names starting with an
-// underscore are prefixed so that no event field can be mistaken for one of
-// the engine's (_time, _msg, _stream) or Vigil's own columns.
+// message field is the row's _msg (the full text). Other names pass
+// through when they hold only letters, digits and . _ - @ and do not start
+// with an underscore; any other name is hex-encoded behind "_h", and one
+// starting with an underscore gets "_u" in front. So no event field can be
+// mistaken for one of the engine's columns (_time, _msg, _stream) or
+// Vigil's own, and no name can carry LogsQL syntax (a quoted field name
+// ending in * is a prefix of names to LogsQL).
 func column(name string) string {
 	if name == event.FieldMessage {
 		return "_msg"
 	}
-	if strings.HasPrefix(name, "_") {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-' || c == '@') {
+			return "_h" + hex.EncodeToString([]byte(name))
+		}
+	}
+	if name == "" || strings.HasPrefix(name, "_") {
 		return "_u" + name
 	}
 	return name
@@ -125,7 +137,7 @@ func termFilter(t *query.Term) string {
 	case query.OpWord:
 		var parts []string
 		query.Tokens(t.Value, func(tok string) {
-			if f := substring(col, tok); f != "" {
+			if f := substring(col, tok); f != "" && !slices.Contains(parts, f) {
 				parts = append(parts, f)
 			}
 		})
