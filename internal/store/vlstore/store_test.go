@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilsec/vigil/internal/query"
 	"github.com/vigilsec/vigil/internal/store/storetest"
 )
 
@@ -30,4 +31,13 @@ func openTest(t testing.TB, dir string, opts Options) *DB {
 // aggregate queries.
 func TestConformance(t *testing.T) {
 	storetest.Conformance(t, openTest(t, "", Options{Retention: 100 * 365 * 24 * time.Hour}))
+}
+
+func mustParse(t testing.TB, s string) *query.Query {
+	t.Helper()
+	q, err := query.Parse(s)
+	if err != nil {
+		t.Fatalf("parse %q: %v", s, err)
+	}
+	return q
 }
