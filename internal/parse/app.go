@@ -43,8 +43,12 @@ func registerApp(a app) {
 
 // serviceOf maps a syslog program to the Sigma linux service its messages
 // belong to, or "".
-func serviceOf(prog string) string {
-	a := apps[prog]
+func serviceOf(prog string) string { return apps[prog].serviceFor(prog) }
+
+// serviceFor returns the Sigma linux service of the messages of prog,
+// whose app is a (nil: none), or "". A caller that also decodes the
+// message looks the app up once for both.
+func (a *app) serviceFor(prog string) string {
 	switch {
 	case a == nil:
 		return ""

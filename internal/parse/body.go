@@ -11,12 +11,13 @@ import (
 // JSON, auditd, web logs, key=value). A program without an app of its own
 // (or with a service only) gets the pam_unix decoder first. hint is a file
 // path or other context naming the source, used to tell nginx from Apache.
-func (st *state) body(msg, prog, hint string) {
+// a is the app registered for prog (apps[prog]), looked up by the caller.
+func (st *state) body(msg, prog string, a *app, hint string) {
 	if msg == "" {
 		return
 	}
 	if prog != "" {
-		if a := apps[prog]; a != nil && a.decode != nil {
+		if a != nil && a.decode != nil {
 			if a.decode(st, prog, msg) {
 				return
 			}

@@ -125,9 +125,10 @@ func (st *state) jsonMessage(v *fastjson.Value) {
 	}
 	hint := st.ev.Str("log.file.path")
 	n := len(st.ev.Fields)
-	st.body(line, prog, hint)
+	a := apps[prog]
+	st.body(line, prog, a, hint)
 	if len(st.ev.Fields) > n && prog != "" {
-		st.setLogsource("linux", "", serviceOf(prog))
+		st.setLogsource("linux", "", a.serviceFor(prog))
 	}
 }
 

@@ -269,7 +269,7 @@ func (st *state) decodeText(s string, fs map[string]string) {
 	if fs != nil {
 		hint = fs["log.file.path"]
 	}
-	st.body(s, "", hint)
+	st.body(s, "", nil, hint)
 }
 
 // set appends a field unless the field limit is reached.

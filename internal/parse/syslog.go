@@ -128,8 +128,9 @@ func (st *state) rfc5424(s string) {
 	// so MSG starts with blanks that are no part of the text.
 	s = strings.TrimLeft(s, " \t")
 	st.setMessage(s)
-	st.setLogsource("linux", "", serviceOf(app))
-	st.body(s, app, "")
+	a := apps[app]
+	st.setLogsource("linux", "", a.serviceFor(app))
+	st.body(s, app, a, "")
 }
 
 // structuredData parses SD-ELEMENTs ("[id k="v" ...]...") at the start of s
@@ -252,12 +253,13 @@ func (st *state) rfc3164(pri int, s string) bool {
 	st.setStr(kSyslogAppName, prog)
 	st.setNum(kProcPID, pid)
 	st.setMessage(msg)
+	a := apps[prog]
 	if isCiscoMessage(msg) {
 		st.setLogsource("cisco", "", "syslog")
 	} else {
-		st.setLogsource("linux", "", serviceOf(prog))
+		st.setLogsource("linux", "", a.serviceFor(prog))
 	}
-	st.body(msg, prog, "")
+	st.body(msg, prog, a, "")
 	return true
 }
 
