@@ -21,8 +21,9 @@ type Pipe interface {
 	String() string
 	// check checks the pipe's place among the query's pipes and the
 	// columns it names; it returns the pipe's kind, of which a query has
-	// one at most (stats and timechart share "stats").
-	check(c *pipeCheck) (kind string, err error)
+	// one at most (stats and timechart share "stats"), and the columns
+	// the pipes after it may name (c.cols when it does not change them).
+	check(c pipeCheck) (kind string, cols []string, err error)
 	// plan records what Run does for the pipe.
 	plan(pl *runPlan) error
 	// columns returns the output columns after the pipe, given those
@@ -61,6 +62,9 @@ func registerPipe(name string, order int, parse pipeParser) {
 	}
 	if _, clash := pipeAdvice[name]; clash {
 		panic(fmt.Sprintf("query: pipe command %q has advice for another language's command", name))
+	}
+	if len(pipes) == maxPipeKinds {
+		panic(fmt.Sprintf("query: pipe command %q is one more than the %d pipeCheck has room for", name, maxPipeKinds))
 	}
 	pipes[name] = &pipeSpec{name: name, order: order, parse: parse}
 }
@@ -123,38 +127,52 @@ var pipeAdvice = map[string]string{
 	"sort_by": `write "sort FIELD" (or "sort -FIELD" for descending)`,
 }
 
+// maxPipeKinds bounds the pipe commands, and so the kinds a query's pipes
+// may have (one pipe of each at most).
+const maxPipeKinds = 16
+
 // pipeCheck is what a pipe's check sees: its place in the query and the
-// pipes before it.
+// pipes before it. It is passed by value, so checking allocates nothing.
 type pipeCheck struct {
 	p *parser
-	q *Query
-	// i is the pipe's index in q.Pipes and pos the offset of its command.
+	// i is the pipe's index in the query's pipes and pos the offset of
+	// its command.
 	i, pos int
 	// cols are the output columns of the aggregate before the pipe (nil:
 	// events, whose fields are not known).
 	cols []string
 	// seen holds the kinds of the pipes before it.
-	seen map[string]bool
+	seen  [maxPipeKinds]string
+	nseen int
+}
+
+// saw reports whether a pipe of kind came before.
+func (c pipeCheck) saw(kind string) bool {
+	for _, k := range c.seen[:c.nseen] {
+		if k == kind {
+			return true
+		}
+	}
+	return false
 }
 
 // errorf returns a parse error at the pipe's command.
-func (c *pipeCheck) errorf(format string, args ...any) error {
+func (c pipeCheck) errorf(format string, args ...any) error {
 	return c.p.errAt(c.pos, format, args...)
 }
 
-// first checks that an aggregate pipe comes first and sets the columns the
-// pipes after it may name.
-func (c *pipeCheck) first(pp Pipe) error {
+// first checks that an aggregate pipe comes first and returns the columns
+// the pipes after it may name.
+func (c pipeCheck) first(pp Pipe) ([]string, error) {
 	if c.i > 0 {
-		return c.errorf("%s must be the first pipe", strings.Fields(pp.String())[0])
+		return nil, c.errorf("%s must be the first pipe", strings.Fields(pp.String())[0])
 	}
-	c.cols = pp.columns(nil)
-	return nil
+	return pp.columns(nil), nil
 }
 
 // column checks that a column the pipe names is an output column of the
 // aggregate before it, if any.
-func (c *pipeCheck) column(cmd, col string) error {
+func (c pipeCheck) column(cmd, col string) error {
 	if c.cols != nil && !slices.Contains(c.cols, col) {
 		return c.errorf("%s column %q is not an output column (columns: %s)", cmd, col, strings.Join(c.cols, ", "))
 	}
@@ -164,17 +182,19 @@ func (c *pipeCheck) column(cmd, col string) error {
 // validatePipes checks the order of pipes and that pipes after an aggregate
 // refer to its output columns.
 func (p *parser) validatePipes(q *Query) error {
-	c := &pipeCheck{p: p, q: q, seen: map[string]bool{}}
+	c := pipeCheck{p: p}
 	for i, pp := range q.Pipes {
 		c.i, c.pos = i, p.pipePos[i]
-		kind, err := pp.check(c)
+		kind, cols, err := pp.check(c)
 		if err != nil {
 			return err
 		}
-		if c.seen[kind] {
+		if c.saw(kind) {
 			return c.errorf("only one %s pipe is allowed", kind)
 		}
-		c.seen[kind] = true
+		c.seen[c.nseen] = kind
+		c.nseen++
+		c.cols = cols
 	}
 	return nil
 }

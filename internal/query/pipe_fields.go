@@ -32,13 +32,13 @@ func init() {
 	})
 }
 
-func (f *Fields) check(c *pipeCheck) (string, error) {
+func (f *Fields) check(c pipeCheck) (string, []string, error) {
 	for _, n := range f.Names {
 		if err := c.column("fields", n); err != nil {
-			return "", err
+			return "", nil, err
 		}
 	}
-	return "fields", nil
+	return "fields", c.cols, nil
 }
 
 func (f *Fields) plan(pl *runPlan) error {

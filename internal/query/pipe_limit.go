@@ -27,7 +27,7 @@ func init() {
 	})
 }
 
-func (*Limit) check(*pipeCheck) (string, error) { return "limit", nil }
+func (*Limit) check(c pipeCheck) (string, []string, error) { return "limit", c.cols, nil }
 
 func (l *Limit) plan(pl *runPlan) error {
 	pl.limit = l.N

@@ -40,16 +40,16 @@ func init() {
 	})
 }
 
-func (s *Sort) check(c *pipeCheck) (string, error) {
-	if c.seen["limit"] {
-		return "", c.errorf("sort after limit is not supported: put sort before limit")
+func (s *Sort) check(c pipeCheck) (string, []string, error) {
+	if c.saw("limit") {
+		return "", nil, c.errorf("sort after limit is not supported: put sort before limit")
 	}
 	for _, k := range s.Keys {
 		if err := c.column("sort", k.Field); err != nil {
-			return "", err
+			return "", nil, err
 		}
 	}
-	return "sort", nil
+	return "sort", c.cols, nil
 }
 
 func (s *Sort) plan(pl *runPlan) error {

@@ -27,7 +27,10 @@ func init() {
 	})
 }
 
-func (s *Stats) check(c *pipeCheck) (string, error) { return "stats", c.first(s) }
+func (s *Stats) check(c pipeCheck) (string, []string, error) {
+	cols, err := c.first(s)
+	return "stats", cols, err
+}
 
 func (s *Stats) plan(pl *runPlan) error {
 	pl.res.Columns, pl.res.Rows = runStats(pl.evs, s.By, s.Aggs, 0)

@@ -2,6 +2,7 @@ package query
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -64,6 +65,23 @@ func TestRegisterPipeRefused(t *testing.T) {
 			registerPipe(tt.cmd, 99, parse)
 		})
 	}
+	// One command more than a pipeCheck has room for kinds. (No test of
+	// the package runs in parallel: the registry is swapped for a full one.)
+	t.Run("too many", func(t *testing.T) {
+		saved := pipes
+		defer func() { pipes = saved }()
+		pipes = map[string]*pipeSpec{}
+		for i := range maxPipeKinds {
+			pipes[fmt.Sprintf("p%d", i)] = &pipeSpec{}
+		}
+		defer func() {
+			msg, _ := recover().(string)
+			if want := "one more than the 16"; !strings.Contains(msg, want) {
+				t.Errorf("got panic %q, want one containing %q", msg, want)
+			}
+		}()
+		registerPipe("one", 99, parse)
+	})
 }
 
 // TestPipeNil: a query built by hand with a nil pipe is refused by Run and

@@ -24,7 +24,10 @@ func init() {
 	registerPipe("timechart", 20, (*parser).parseTimechart)
 }
 
-func (t *Timechart) check(c *pipeCheck) (string, error) { return "stats", c.first(t) }
+func (t *Timechart) check(c pipeCheck) (string, []string, error) {
+	cols, err := c.first(t)
+	return "stats", cols, err
+}
 
 func (t *Timechart) plan(pl *runPlan) error {
 	var by []string
