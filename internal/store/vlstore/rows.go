@@ -1,6 +1,7 @@
 package vlstore
 
 import (
+	"encoding/hex"
 	"strings"
 	"time"
 
@@ -82,7 +83,7 @@ func (rb *rowBuilder) build(ev *event.Event, ts time.Time, id string) ([]logstor
 	}
 	rb.doc = event.AppendBinary(rb.doc[:0], ev, ts)
 	rb.fields = append(rb.fields,
-		logstorage.Field{Name: colDoc, Value: string(rb.doc)},
+		logstorage.Field{Name: colDoc, Value: hex.EncodeToString(rb.doc)},
 		logstorage.Field{Name: colID, Value: id})
 	return rb.fields, nStream
 }

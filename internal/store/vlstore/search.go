@@ -1,6 +1,7 @@
 package vlstore
 
 import (
+	"encoding/hex"
 	"context"
 	"fmt"
 	"math"
@@ -36,6 +37,9 @@ func (db *DB) Search(ctx context.Context, req store.SearchRequest) (*store.Resul
 	defer db.mu.RUnlock()
 	if db.closed {
 		return nil, store.ErrClosed
+	}
+	if db.dirty.Swap(false) {
+		db.s.DebugFlush()
 	}
 	text := prefilter(q.Filter)
 	if text == "" {
@@ -189,7 +193,14 @@ func (c *collector) block(_ uint, db *logstorage.DataBlock) {
 		return
 	}
 	for i, doc := range docs.Values {
-		ev, err := event.DecodeBinary([]byte(doc))
+		raw, err := hex.DecodeString(doc)
+		if err != nil {
+			c.mu.Lock()
+			c.fail(fmt.Errorf("reading stored event: %w", err))
+			c.mu.Unlock()
+			return
+		}
+		ev, err := event.DecodeBinary(raw)
 		if err != nil {
 			c.mu.Lock()
 			c.fail(fmt.Errorf("reading stored event: %w", err))

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/VictoriaMetrics/VictoriaLogs/lib/logstorage"
@@ -39,7 +40,15 @@ type Options struct {
 	// store.ErrDiskFull, searches keep working) while the disk has less
 	// free space; 0 means DefaultMinFreeDiskBytes, a negative value none.
 	MinFreeDiskBytes int64
+	// CheckpointInterval is how often the engine's recent rows are made
+	// durable so that the write-ahead log they are in can be deleted; 0
+	// means DefaultCheckpointInterval, a negative value only at Close.
+	CheckpointInterval time.Duration
 }
+
+// DefaultCheckpointInterval bounds the write-ahead log to a few seconds of
+// events.
+const DefaultCheckpointInterval = 5 * time.Second
 
 // DefaultRetention keeps events for a year.
 const DefaultRetention = 365 * 24 * time.Hour
@@ -65,12 +74,23 @@ type DB struct {
 	// Close waits for them.
 	mu     sync.RWMutex
 	closed bool
-	// appendMu serialises Append: the engine's durability step (see
-	// Append) covers everything appended before it.
+	// appendMu serialises Append and the write-ahead log: a checkpoint
+	// rotates the log under it, so the rows of every earlier segment are
+	// in the engine when the checkpoint makes them durable.
 	appendMu sync.Mutex
+	wal      *wal
+	// days are the partitions (YYYYMMDD) written since the last checkpoint.
+	days map[string]bool
+	stop chan struct{}
+	done chan struct{}
 	// idBase and seq make the rows' identifiers unique across opens.
 	idBase string
 	seq    atomic.Uint64
+	// dirty is set by Append and cleared by the next Search, which first
+	// makes the engine's buffered rows searchable (so that an appended
+	// event is found by any later search, and ingest does not pay for a
+	// flush per batch).
+	dirty atomic.Bool
 }
 
 // Holds reports whether dir holds a store of this engine.
@@ -131,13 +151,72 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 		MinFreeDiskSpaceBytes:  max(opts.MinFreeDiskBytes, 0),
 		FlushInterval:          time.Second,
 	}
+	if opts.CheckpointInterval == 0 {
+		opts.CheckpointInterval = DefaultCheckpointInterval
+	}
 	db := &DB{
 		opts:   opts,
 		path:   path,
 		s:      logstorage.MustOpenStorage(path, cfg),
 		idBase: strconv.FormatInt(time.Now().UnixNano(), 36) + "-",
+		days:   map[string]bool{},
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
 	}
+	walDir := filepath.Join(dir, walDirName)
+	last, err := db.replay(ctx, walDir)
+	if err != nil {
+		db.s.MustClose()
+		return nil, fmt.Errorf("opening store: replaying the write-ahead log: %w", err)
+	}
+	if db.wal, err = openWAL(walDir, last); err != nil {
+		db.s.MustClose()
+		return nil, fmt.Errorf("opening store: %w", err)
+	}
+	go db.checkpointLoop()
 	return db, nil
+}
+
+// checkpointLoop checkpoints every CheckpointInterval until Close.
+func (db *DB) checkpointLoop() {
+	defer close(db.done)
+	if db.opts.CheckpointInterval < 0 {
+		<-db.stop
+		return
+	}
+	t := time.NewTicker(db.opts.CheckpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.stop:
+			return
+		case <-t.C:
+			// A failed checkpoint keeps its segments: they are replayed at
+			// the next Open, and the next checkpoint retries.
+			_ = db.checkpoint()
+		}
+	}
+}
+
+// checkpoint makes the rows of the write-ahead log's complete segments
+// durable in the engine and deletes those segments.
+func (db *DB) checkpoint() error {
+	db.appendMu.Lock()
+	if db.wal.size == 0 {
+		db.appendMu.Unlock()
+		return nil
+	}
+	if err := db.wal.rotate(); err != nil {
+		db.appendMu.Unlock()
+		return err
+	}
+	days, current := db.days, db.wal.seq
+	db.days = map[string]bool{}
+	db.appendMu.Unlock()
+	if err := db.sync(days); err != nil {
+		return err
+	}
+	return db.wal.drop(current)
 }
 
 // Close flushes the engine's buffers to disk and releases the store.
@@ -148,7 +227,17 @@ func (db *DB) Close() error {
 		return nil
 	}
 	db.closed = true
+	close(db.stop)
+	<-db.done
+	// Closing the engine writes its in-memory rows to files, fsynced: the
+	// log is then covered whole.
 	db.s.MustClose()
+	if err := db.wal.close(); err != nil {
+		return fmt.Errorf("closing store: %w", err)
+	}
+	if err := db.wal.drop(db.wal.seq + 1); err != nil {
+		return fmt.Errorf("closing store: %w", err)
+	}
 	return nil
 }
 
@@ -182,10 +271,10 @@ var tenant = logstorage.TenantID{}
 // group events that are alike (one source's one kind of log).
 var streamFields = []string{"host.name", "event.dataset"}
 
-// Append writes evs as rows and makes them durable before returning: the
-// engine keeps recent rows in memory and writes them to files every
-// second, so Append then forces its in-memory parts to disk (a partition
-// snapshot, which flushes and fsyncs them, deleted right after). Events
+// Append writes evs as rows and makes them durable and searchable before
+// returning: their documents go to the write-ahead log, fsynced, then to
+// the engine, whose buffered rows are flushed into its in-memory parts
+// (see wal.go for when those reach the engine's files). Events
 // outside the accepted time range are refused with a *store.PartialError
 // wrapping ErrOutOfRange; the others are stored.
 func (db *DB) Append(ctx context.Context, evs []*event.Event) error {
@@ -211,7 +300,8 @@ func (db *DB) Append(ctx context.Context, evs []*event.Event) error {
 	defer logstorage.PutLogRows(lr)
 	var rb rowBuilder
 	var refused []*event.Event
-	days := map[string]bool{}
+	db.appendMu.Lock()
+	defer db.appendMu.Unlock()
 	for _, ev := range evs {
 		ts := ev.Timestamp()
 		if ts.Before(oldest) || ts.After(newest) {
@@ -220,16 +310,19 @@ func (db *DB) Append(ctx context.Context, evs []*event.Event) error {
 		}
 		id := db.idBase + strconv.FormatUint(db.seq.Add(1), 36)
 		fields, nStream := rb.build(ev, ts, id)
+		db.wal.add(id, rb.doc)
 		lr.MustAdd(tenant, ts.UnixNano(), fields, nStream)
-		days[ts.UTC().Format("20060102")] = true
+		db.days[ts.UTC().Format("20060102")] = true
 	}
-	db.appendMu.Lock()
-	defer db.appendMu.Unlock()
 	if lr.RowsCount() > 0 {
-		db.s.MustAddRows(lr)
-		if err := db.sync(days); err != nil {
-			return err
+		if err := db.wal.commit(); err != nil {
+			if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+				err = fmt.Errorf("%w: %w", store.ErrDiskFull, err)
+			}
+			return fmt.Errorf("appending %d events: write-ahead log: %w", lr.RowsCount(), err)
 		}
+		db.s.MustAddRows(lr)
+		db.dirty.Store(true)
 	}
 	if len(refused) > 0 {
 		return &store.PartialError{Unstored: refused, Err: fmt.Errorf("%d events before %s or after %s: %w",
@@ -238,10 +331,10 @@ func (db *DB) Append(ctx context.Context, evs []*event.Event) error {
 	return nil
 }
 
-// sync makes the rows added so far searchable and durable: DebugFlush
-// moves buffered rows into in-memory parts (searchable), and a snapshot of
-// each touched day's partition writes those parts to files and fsyncs
-// them. The snapshot itself (hard links) is removed at once.
+// sync makes the rows added so far durable in the engine: DebugFlush
+// moves buffered rows into in-memory parts, and a snapshot of each touched
+// day's partition writes those parts to files and fsyncs them. The
+// snapshot itself (hard links) is removed at once.
 func (db *DB) sync(days map[string]bool) error {
 	db.s.DebugFlush()
 	for day := range days {
