@@ -127,4 +127,3 @@ func BenchmarkQuery(b *testing.B) {
 		})
 	}
 }
-

@@ -1,8 +1,8 @@
 package vlstore
 
 import (
-	"encoding/hex"
 	"context"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"slices"
