@@ -68,6 +68,7 @@ type Config struct {
 	Files     []File          `koanf:"files"`
 	Pipeline  pipeline.Config `koanf:"pipeline"`
 	Retention Retention       `koanf:"retention"`
+	Store     Store           `koanf:"store"`
 	Ingest    Ingest          `koanf:"ingest"`
 	Respond   Respond         `koanf:"respond"`
 	Intel     Intel           `koanf:"intel"`
@@ -266,6 +267,20 @@ type Retention struct {
 	MaxSize ByteSize `koanf:"max_size"`
 }
 
+// Store chooses the event store's engine.
+type Store struct {
+	// Engine is sqlite (default: the SQLite store) or victorialogs
+	// (VictoriaLogs' engine, embedded; docs/storage.md). The metadata
+	// stays in DATA/meta.db (or PostgreSQL) either way.
+	Engine string `koanf:"engine"`
+}
+
+// Store engines.
+const (
+	EngineSQLite       = "sqlite"
+	EngineVictoriaLogs = "victorialogs"
+)
+
 // Ingest configures the HTTP ingest endpoints.
 type Ingest struct {
 	// MaxBodySize bounds one request body (after decompression).
@@ -399,6 +414,7 @@ func Default() Config {
 		},
 		Pipeline:  pipeline.DefaultConfig(),
 		Retention: Retention{MaxAge: 30 * 24 * time.Hour},
+		Store:     Store{Engine: EngineSQLite},
 		Alerts: Alerts{MinLevel: "low", Window: time.Hour, QueueSize: 65536, CorrelationGroups: 250000, SuppressionMaxExpiry: 30 * 24 * time.Hour,
 			Campaign: Campaign{Threshold: 5, Window: 10 * time.Minute}},
 		Incidents: Incidents{Window: 24 * time.Hour, MinLevel: "medium", RiskThreshold: 100},
@@ -612,6 +628,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Retention.MaxAge < 0 {
 		add("retention.max_age: must not be negative")
+	}
+	switch c.Store.Engine {
+	case EngineSQLite:
+	case EngineVictoriaLogs:
+		if c.Retention.MaxAge > 0 && c.Retention.MaxAge < 24*time.Hour {
+			add("retention.max_age: %v is under one day, the least the victorialogs engine keeps (0 keeps events for ever)", c.Retention.MaxAge)
+		}
+	default:
+		add("store.engine: %q is not an engine (want %s or %s)", c.Store.Engine, EngineSQLite, EngineVictoriaLogs)
 	}
 	for action, argv := range c.Respond.Commands {
 		switch action {

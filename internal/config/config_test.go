@@ -102,6 +102,10 @@ func TestValidate(t *testing.T) {
 		{"negative shutdown timeout", func(c *Config) { c.ShutdownTimeout = -time.Second }, "shutdown_timeout"},
 		{"memory limit too small", func(c *Config) { c.MemoryLimit = 1 << 20 }, "memory_limit"},
 		{"no memory limit", func(c *Config) { c.MemoryLimit = 0 }, ""},
+		{"victorialogs engine", func(c *Config) { c.Store.Engine = EngineVictoriaLogs }, ""},
+		{"victorialogs keeping events for ever", func(c *Config) { c.Store.Engine, c.Retention.MaxAge = EngineVictoriaLogs, 0 }, ""},
+		{"victorialogs under a day", func(c *Config) { c.Store.Engine, c.Retention.MaxAge = EngineVictoriaLogs, time.Hour }, "retention.max_age"},
+		{"unknown engine", func(c *Config) { c.Store.Engine = "mysql" }, "store.engine"},
 		{"template in a shell script", func(c *Config) {
 			c.Respond.Commands = map[string][]string{"block_ip": {"sh", "-c", "nft add element inet filter b { {{.Target}} }"}}
 		}, "respond.commands.block_ip: sh -c"},

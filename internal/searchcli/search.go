@@ -19,6 +19,7 @@ import (
 	"github.com/vigilsec/vigil/internal/query"
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/internal/store/sqlite"
+	"github.com/vigilsec/vigil/internal/store/vlstore"
 )
 
 // Request is one search.
@@ -74,7 +75,7 @@ func Dir(ctx context.Context, dir string, r Request) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := sqlite.Open(ctx, dir, sqlite.Options{})
+	st, err := openDir(ctx, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -85,6 +86,17 @@ func Dir(ctx context.Context, dir string, r Request) ([]byte, error) {
 	}
 	fields := dirFields{ctx: ctx, st: st, from: r.From, to: r.To}
 	return api.AppendResult(nil, res, api.Warnings(parsed, warns, res, fields)...), nil
+}
+
+// openDir opens the event store that dir holds: the victorialogs engine's
+// when it has one (store.engine: victorialogs), else the SQLite store.
+func openDir(ctx context.Context, dir string) (store.Store, error) {
+	if vlstore.Holds(dir) {
+		// A retention longer than any server's, so that opening the
+		// store to search it never drops a day.
+		return vlstore.Open(ctx, dir, vlstore.Options{Retention: 100 * 365 * 24 * time.Hour})
+	}
+	return sqlite.Open(ctx, dir, sqlite.Options{})
 }
 
 // dirFields is the FieldSet of a data directory searched directly. A fresh

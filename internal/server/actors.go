@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"github.com/vigilsec/vigil/internal/api"
 	"github.com/vigilsec/vigil/internal/audit"
 	"github.com/vigilsec/vigil/internal/auth"
+	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/datadir"
 	"github.com/vigilsec/vigil/internal/demo"
 	"github.com/vigilsec/vigil/internal/detect"
@@ -37,7 +39,10 @@ import (
 	"github.com/vigilsec/vigil/internal/rulestate"
 	"github.com/vigilsec/vigil/internal/run"
 	"github.com/vigilsec/vigil/internal/searchlimit"
+	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/internal/store/sqlite"
+	"github.com/vigilsec/vigil/internal/store/vlstore"
+	"github.com/vigilsec/vigil/internal/web"
 )
 
 // actors returns the server as an ordered list of actors, each started
@@ -117,12 +122,57 @@ func (s *Server) startStore(ctx context.Context) (err error) {
 		return fmt.Errorf("opening store in %q: %w", cfg.Data, err)
 	}
 	s.Store = st
+	s.Events = st
+	if cfg.Store.Engine == config.EngineVictoriaLogs {
+		vl, err := vlstore.Open(ctx, cfg.Data, vlstore.Options{Retention: vlRetention(cfg.Retention.MaxAge), MaxDiskBytes: int64(cfg.Retention.MaxSize)})
+		if err != nil {
+			st.Close()
+			return fmt.Errorf("opening the victorialogs store in %q: %w", cfg.Data, err)
+		}
+		s.Events = eventsStore{Store: vl, meta: st}
+		s.log.Info("events in the victorialogs engine", "dir", cfg.Data)
+	} else if vlstore.Holds(cfg.Data) {
+		st.Close()
+		return fmt.Errorf("data directory %q holds events of the victorialogs engine: set store.engine: victorialogs", cfg.Data)
+	}
 	s.dataLock = lock
 	return nil
 }
 
+// eventsStore is an event store beside the SQLite store that keeps the
+// metadata (Meta) when events live in another engine.
+type eventsStore struct {
+	store.Store
+	meta *sqlite.DB
+}
+
+func (e eventsStore) Meta() *sql.DB { return e.meta.Meta() }
+
+// Probe reports whether the event store can write again (the pipeline's
+// Prober), when its engine can tell.
+func (e eventsStore) Probe(ctx context.Context) error {
+	if p, ok := e.Store.(pipeline.Prober); ok {
+		return p.Probe(ctx)
+	}
+	return nil
+}
+
+// vlRetention maps retention.max_age to the victorialogs engine, which
+// always has one: 0 (for ever) becomes a century.
+func vlRetention(maxAge time.Duration) time.Duration {
+	if maxAge == 0 {
+		return 100 * 365 * 24 * time.Hour
+	}
+	return maxAge
+}
+
 func (s *Server) stopStore(context.Context) error {
 	var errs []error
+	if s.Events != nil && s.Events != web.Store(s.Store) {
+		if err := s.Events.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing event store: %w", err))
+		}
+	}
 	if err := s.Store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("closing store: %w", err))
 	}
@@ -325,7 +375,7 @@ func (s *Server) stopDomain(context.Context) error {
 // startDetection loads the rules, replays the hand-off, and starts the
 // pipeline with what the last shutdown spooled queued first.
 func (s *Server) startDetection(ctx context.Context) (err error) {
-	cfg, st := s.cfg, s.Store
+	cfg, st := s.cfg, s.Events
 	if err := s.ReloadRules(); err != nil {
 		return err
 	}
@@ -386,7 +436,7 @@ func (s *Server) stopDetection(ctx context.Context) error {
 }
 
 func (s *Server) registerPipelineMetrics() {
-	st := s.Store
+	st := s.Events
 	corrStats := func() detect.CorrelationStats {
 		if l := s.Rules(); l != nil {
 			return l.Engine.CorrelationStats()
@@ -421,7 +471,7 @@ func (s *Server) startListeners(ctx context.Context) (err error) {
 		return err
 	}
 	apiSrv := api.New(api.Options{
-		Store: s.Store, Auth: s.Auth, Metrics: s.Metrics, Log: s.log, Alerts: s.Alerts, Recorder: s.Recorder, Incidents: s.Incidents, Audit: s.Audit, Runner: s.Runner, ReloadPlaybooks: s.ReloadPlaybooks, Intel: s.Intel, Rules: s.Rules,
+		Store: s.Events, Auth: s.Auth, Metrics: s.Metrics, Log: s.log, Alerts: s.Alerts, Recorder: s.Recorder, Incidents: s.Incidents, Audit: s.Audit, Runner: s.Runner, ReloadPlaybooks: s.ReloadPlaybooks, Intel: s.Intel, Rules: s.Rules,
 		Reload: s.ReloadRules, RuleState: s.RuleState, Search: s.searches,
 		Ready: func() error {
 			if !s.ready.Load() {

@@ -54,7 +54,7 @@ func (s *Server) registerConsole(mux *http.ServeMux, a *api.API) {
 	}
 	c, err := web.New(context.Background(), web.Options{
 		ClientIP: proxies, SecureCookies: cfg.Login.SecureCookies, FailedLoginWindow: cfg.Login.AuditWindow,
-		Store: s.Store, Auth: s.Auth, Alerts: s.Alerts, Recorder: s.Recorder, Incidents: s.Incidents, Audit: s.Audit,
+		Store: s.Events, Auth: s.Auth, Alerts: s.Alerts, Recorder: s.Recorder, Incidents: s.Incidents, Audit: s.Audit,
 		Runner: s.Runner, Notifier: s.Notifier, Metrics: s.Metrics, Pipeline: s.Pipeline, Rules: s.Rules, RuleState: s.RuleState,
 		ReloadPlaybooks: s.ReloadPlaybooks, Intel: intelStatus(s.Intel), Inputs: inputs, Retention: strings.Join(retention, ", "), Log: s.log,
 		Search: s.searches, Setup: s.setup, OIDC: s.oidc,

@@ -76,6 +76,7 @@ type Server struct {
 	started   chan struct{}
 	Metrics   *metrics.Metrics
 	Store     *sqlite.DB
+	Events    web.Store
 	Auth      *auth.Service
 	Pipeline  *pipeline.Pipeline
 	Alerts    *alert.Store

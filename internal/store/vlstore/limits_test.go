@@ -184,3 +184,13 @@ func TestInjection(t *testing.T) {
 		t.Errorf("ran %d hostile queries, want at least %d", ran, want)
 	}
 }
+
+// TestLocked: a second Open of a store in use fails with ErrLocked (the
+// engine itself would end the process).
+func TestLocked(t *testing.T) {
+	dir := t.TempDir()
+	openTest(t, dir, Options{})
+	if _, err := Open(context.Background(), dir, Options{}); !errors.Is(err, ErrLocked) {
+		t.Errorf("second Open: got %v, want ErrLocked", err)
+	}
+}

@@ -141,8 +141,10 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 		if err := os.Remove(path); err != nil {
 			return nil, fmt.Errorf("opening store: %w", err)
 		}
+	} else if err := probeLock(path); err != nil {
+		return nil, err
 	}
-	silenceEngineLog()
+	initEngine()
 	cfg := &logstorage.StorageConfig{
 		Retention:              opts.Retention,
 		MaxDiskSpaceUsageBytes: opts.MaxDiskBytes,
@@ -154,10 +156,14 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 	if opts.CheckpointInterval == 0 {
 		opts.CheckpointInterval = DefaultCheckpointInterval
 	}
+	vs, err := mustOpen(path, cfg)
+	if err != nil {
+		return nil, err
+	}
 	db := &DB{
 		opts:   opts,
 		path:   path,
-		s:      logstorage.MustOpenStorage(path, cfg),
+		s:      vs,
 		idBase: strconv.FormatInt(time.Now().UnixNano(), 36) + "-",
 		days:   map[string]bool{},
 		stop:   make(chan struct{}),
@@ -345,4 +351,49 @@ func (db *DB) sync(days map[string]bool) error {
 		}
 	}
 	return nil
+}
+
+// Probe reports whether Append can write again: it fails with
+// store.ErrDiskFull while the engine is read-only (free disk space under
+// MinFreeDiskBytes). The pipeline calls it while appends fail.
+func (db *DB) Probe(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if db.s.IsReadOnly() {
+		return fmt.Errorf("free disk space under %d bytes: %w", db.opts.MinFreeDiskBytes, store.ErrDiskFull)
+	}
+	return nil
+}
+
+// ErrLocked is wrapped by the error of Open when another process has the
+// store open.
+var ErrLocked = errors.New("store in use by another process")
+
+// probeLock fails when another process holds the engine's lock file on
+// path (the engine would end this process instead of returning an error).
+func probeLock(path string) error {
+	f, err := os.OpenFile(filepath.Join(path, "flock.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("opening store: %w", err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return fmt.Errorf("opening store %q: %w", path, ErrLocked)
+		}
+		return fmt.Errorf("opening store: locking: %w", err)
+	}
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+}
+
+// mustOpen opens the engine, turning its panics (it panics on I/O errors
+// while opening, e.g. a corrupt part) into an error.
+func mustOpen(path string, cfg *logstorage.StorageConfig) (s *logstorage.Storage, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = nil, fmt.Errorf("opening store %q: %v", path, r)
+		}
+	}()
+	return logstorage.MustOpenStorage(path, cfg), nil
 }

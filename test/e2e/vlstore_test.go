@@ -1,0 +1,62 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestVictoriaLogsEngine runs `vigil serve` with store.engine:
+// victorialogs: events ingested over HTTP are searchable (filter and
+// aggregate), survive a restart, are found by `vigil search --data`, and a
+// server configured for the SQLite engine refuses the directory.
+func TestVictoriaLogsEngine(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "vigil.yml")
+	if err := os.WriteFile(cfg, []byte("store:\n  engine: victorialogs\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, serverOpts{extra: []string{"--config", cfg}})
+	events := `{"message":"vl GET /admin 404","marker":"vl","user.name":"bob","host.name":"web1","http.response.status_code":404}
+{"message":"vl GET / 200","marker":"vl","user.name":"alice","host.name":"web2","http.response.status_code":200}
+{"message":"vl POST /login 500","marker":"vl","user.name":"carol","host.name":"web1","http.response.status_code":500}
+`
+	resp, body := s.request("POST", "/api/v1/ingest", testToken, strings.NewReader(events))
+	if resp.StatusCode != 200 {
+		t.Fatalf("ingest: HTTP %d: %s", resp.StatusCode, body)
+	}
+	if r := s.waitTotal("marker:vl", 3, 20*time.Second); r.Total != 3 {
+		t.Fatalf("events not searchable: total %d, want 3", r.Total)
+	}
+	r := s.search("marker:vl | stats count() by host.name", 10)
+	if got, want := len(r.Rows), 2; got != want {
+		t.Fatalf("count by host.name: got %d rows (%v), want %d", got, r.Rows, want)
+	}
+	if str(r.Rows[0][0]) != "web1" || str(r.Rows[0][1]) != "2" {
+		t.Errorf("first row: got %v, want [web1 2]", r.Rows[0])
+	}
+	data := s.data
+	s.terminate()
+
+	out, err := exec.Command(vigilBin, "search", "--data", data, "--format", "json", "marker:vl AND user.name:carol").CombinedOutput()
+	if err != nil {
+		t.Fatalf("vigil search --data: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `"total":1`) || !strings.Contains(string(out), "POST /login") {
+		t.Errorf("vigil search --data: got %s, want carol's event and total 1", out)
+	}
+
+	s = startServer(t, serverOpts{data: data, extra: []string{"--config", cfg}})
+	if r := s.search("marker:vl", 10); r.Total != 3 {
+		t.Errorf("after restart: total %d, want 3", r.Total)
+	}
+	s.terminate()
+
+	sq := exec.Command(vigilBin, "serve", "--data", data, "--http", freePort(t, "tcp"), "--syslog-tcp", "", "--syslog-udp", "")
+	out, err = sq.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "store.engine: victorialogs") {
+		t.Errorf("serve with the sqlite engine on a victorialogs directory: got %v\n%s\nwant a refusal naming store.engine", err, tail(string(out), 2000))
+	}
+}
