@@ -208,7 +208,7 @@ func TestTimeout(t *testing.T) {
 		}
 		// The caller going away is not a timeout.
 		ctx, cancel := context.WithCancel(context.Background())
-		go func() { time.Sleep(time.Second); cancel() }()
+		time.AfterFunc(time.Second, cancel) // fake time: the caller gives up
 		_, err = l.Search(ctx, g, "u", store.SearchRequest{})
 		if _, ok := errors.AsType[*TimeoutError](err); ok || !errors.Is(err, context.Canceled) {
 			t.Errorf("cancelled: got %v, want context.Canceled", err)
