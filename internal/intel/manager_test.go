@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/egress"
@@ -72,7 +73,10 @@ func TestManagerHTTPConditional(t *testing.T) {
 	fs.set("198.51.100.1\n198.51.100.2\n", `"v1"`, 0)
 	srv := httptest.NewServer(fs)
 	defer srv.Close()
-	m, err := New([]FeedConfig{{Name: "web", URL: srv.URL + "/feed.txt?key=secret", Headers: map[string]string{"Authorization": "Bearer t0k"}}}, Options{Egress: loopback})
+	var clock atomic.Int64 // Unix seconds
+	clock.Store(time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC).Unix())
+	now := func() time.Time { return time.Unix(clock.Load(), 0) }
+	m, err := New([]FeedConfig{{Name: "web", URL: srv.URL + "/feed.txt?key=secret", Headers: map[string]string{"Authorization": "Bearer t0k"}}}, Options{Egress: loopback, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +97,7 @@ func TestManagerHTTPConditional(t *testing.T) {
 	first := st.LastLoad
 
 	// Unchanged: the server answers 304 and the indicators stay.
-	time.Sleep(time.Millisecond)
+	clock.Add(60)
 	if err := m.Load(ctx); err != nil {
 		t.Fatalf("second load: %v", err)
 	}
@@ -206,13 +210,23 @@ func TestManagerBadFeedKeepsIndicators(t *testing.T) {
 	}
 }
 
+// TestManagerRunReloadsUnderMatch: Run loads the feeds, then reloads a
+// changed one on its refresh interval, while matchers run throughout. In a
+// testing/synctest bubble: the refresh interval is fake time, and the
+// matchers match once per fake millisecond, so the reloads happen among
+// them.
 func TestManagerRunReloadsUnderMatch(t *testing.T) {
+	synctest.Test(t, testManagerRunReloadsUnderMatch)
+}
+
+func testManagerRunReloadsUnderMatch(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "list.txt")
 	if err := os.WriteFile(path, []byte("198.51.100.1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	m, err := New([]FeedConfig{{Name: "file", Path: path, Refresh: time.Second}}, Options{})
+	const refresh = time.Second
+	m, err := New([]FeedConfig{{Name: "file", Path: path, Refresh: refresh}}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,24 +246,23 @@ func TestManagerRunReloadsUnderMatch(t *testing.T) {
 			ev := newEvent("source.ip", "198.51.100.1", "destination.ip", "198.51.100.2")
 			for !stop.Load() {
 				m.Match(ev, func(Hit) { matched.Add(1) })
+				time.Sleep(time.Millisecond) // fake time: the matcher's pace
 			}
 		})
 	}
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s; status %+v", what, m.Status())
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+	synctest.Wait() // the first load is done
+	if got := matchIPs(m, "198.51.100.1"); len(got) != 1 {
+		t.Fatalf("after the first load: got hits %v, want file:198.51.100.1; status %+v", got, m.Status())
 	}
-	waitFor("first load", func() bool { return len(matchIPs(m, "198.51.100.1")) == 1 })
 	if err := os.WriteFile(path, []byte("198.51.100.2\n198.51.100.3\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("reload", func() bool { return len(matchIPs(m, "198.51.100.3")) == 1 })
+	// The refresh interval, with its jitter of up to 10%, passes.
+	time.Sleep(refresh + refresh/10 + time.Millisecond) // fake time
+	synctest.Wait()
+	if got := matchIPs(m, "198.51.100.3"); len(got) != 1 {
+		t.Fatalf("after the refresh interval: got hits %v, want file:198.51.100.3; status %+v", got, m.Status())
+	}
 	if got := matchIPs(m, "198.51.100.1"); len(got) != 0 {
 		t.Errorf("got hits %v after reload, want none", got)
 	}
