@@ -486,7 +486,7 @@ func (f *authzFixture) pendingApproval(t *testing.T, caller string) (inc, action
 		if time.Now().After(deadline) {
 			t.Fatalf("setup: playbook %s on incident %s: no pending approval after 10s (actions %+v)", authzPlaybook, inc, got.Actions)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // polling the vigil serve process: its runner works in the background
 	}
 }
 
@@ -580,7 +580,7 @@ func newAuthzFixture(t *testing.T) *authzFixture {
 		if time.Now().After(deadline) {
 			t.Fatalf("setup: %d alerts for 198.51.100.1-3 after 20s, want 3 (%+v)", len(f.alerts), list.Alerts)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // polling the vigil serve process
 	}
 
 	f.incident = f.newIncident(t, "authorization matrix", f.alerts[0])
@@ -615,7 +615,7 @@ func newAuthzFixture(t *testing.T) *authzFixture {
 		if time.Now().After(deadline) {
 			t.Fatalf("setup: token created with expires 1s still answered HTTP %d after 10s: %s", got, b)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // polling the vigil serve process
 	}
 	return f
 }
@@ -763,7 +763,7 @@ func checkNoSideEffects(t *testing.T, f *authzFixture) {
 				}
 				break
 			}
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(100 * time.Millisecond) // polling the vigil serve process
 		}
 	}
 }

@@ -18,7 +18,7 @@ func TestDemo(t *testing.T) {
 		if len(incs.Incidents) >= 3 || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // polling the vigil serve process: the demo's replay runs for minutes
 	}
 	if len(incs.Incidents) < 3 {
 		t.Fatalf("after a minute of --demo: %d incidents, want the scenario's 3 (%+v)", len(incs.Incidents), incs.Incidents)

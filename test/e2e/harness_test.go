@@ -141,7 +141,7 @@ func (s *server) start() {
 		if time.Now().After(deadline) {
 			s.t.Fatalf("vigil serve not ready after 60s\n%s", s.log)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // polling the starting vigil serve process
 	}
 }
 
@@ -240,7 +240,7 @@ func (s *server) waitTotal(q string, want int64, within time.Duration) searchRes
 		if r.Total >= want || time.Now().After(deadline) {
 			return r
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // polling the vigil serve process
 	}
 }
 

@@ -54,7 +54,7 @@ func TestSIGTERMDuringHTTPIngest(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(1500 * time.Millisecond) // the load's duration: senders run against the vigil serve process for 1.5 s before it is stopped
 	s.terminate()
 	stop.Store(true)
 	wg.Wait()

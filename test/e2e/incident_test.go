@@ -137,7 +137,7 @@ func TestSSHBruteForceIncident(t *testing.T) {
 		if got >= len(want) || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // polling the vigil serve process
 	}
 	perRule := map[string]int{}
 	var incidentID string
@@ -195,7 +195,7 @@ func TestSSHBruteForceIncident(t *testing.T) {
 	// The built-in playbook blocked the source for an hour.
 	deadline = time.Now().Add(10 * time.Second)
 	for !hasAction(inc.Actions, "block_ip", ip) && time.Now().Before(deadline) {
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // polling the vigil serve process
 		s.getJSON("/api/v1/incidents/"+incidentID, &inc)
 	}
 	if !hasAction(inc.Actions, "block_ip", ip) {
@@ -214,7 +214,7 @@ func TestSSHBruteForceIncident(t *testing.T) {
 		if n >= 2 || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // polling the webhook receiver, which the vigil serve process calls
 	}
 	hookMu.Lock()
 	kinds := map[string]int{}

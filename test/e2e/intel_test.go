@@ -32,7 +32,7 @@ func TestIntelMatchRaisesAlert(t *testing.T) {
 		if (len(status.Feeds) == 1 && status.Feeds[0].Indicators == 2) || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // polling the vigil serve process
 	}
 	if len(status.Feeds) != 1 || status.Feeds[0].Indicators != 2 {
 		t.Fatalf("intel status %+v: want the blocklist with 2 indicators", status)
@@ -68,7 +68,7 @@ func TestIntelMatchRaisesAlert(t *testing.T) {
 		if hits > 0 {
 			break
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // polling the vigil serve process
 	}
 	if hits != 1 {
 		t.Fatalf("got %d intel alerts, want 1 (only 198.51.100.200 is listed)", hits)
@@ -96,6 +96,8 @@ steps:
 	os.WriteFile(cfg, []byte(fmt.Sprintf("respond:\n  geoip_db: %q\n  asn_db: %q\nintel:\n  feeds:\n    - name: blocklist\n      path: %q\n      confidence: 90\n", city, asn, feed)), 0o600)
 	s := startServer(t, serverOpts{data: data, extra: []string{"--config", cfg}})
 	var status struct{ Feeds []struct{ Indicators int } }
+	// Polling the vigil serve process.
+	// Polling the vigil serve process.
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		if s.getJSON("/api/v1/intel", &status); len(status.Feeds) == 1 && status.Feeds[0].Indicators == 1 {
 			break
@@ -120,7 +122,7 @@ steps:
 				break
 			}
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // polling the vigil serve process
 	}
 	got := map[string]string{}
 	for _, a := range inc.Actions {

@@ -23,7 +23,8 @@ func TestNotificationSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := startServer(t, serverOpts{extra: []string{"--config", cfg}})
-	s.sendJSON("POST", "/api/v1/routes", map[string]any{"name": "down", "type": "webhook", "url": "http://" + recvAddr + "/hook", "secret": "s3cret-s3cret", "min_level": "high"}, nil, 201)
+	var route struct{ ID string }
+	s.sendJSON("POST", "/api/v1/routes", map[string]any{"name": "down", "type": "webhook", "url": "http://" + recvAddr + "/hook", "secret": "s3cret-s3cret", "min_level": "high"}, &route, 201)
 
 	// A path traversal attempt raises a high alert.
 	conn, err := net.Dial("tcp", s.tcp)
@@ -41,12 +42,14 @@ func TestNotificationSurvivesRestart(t *testing.T) {
 		if len(alerts.Alerts) > 0 || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // polling the vigil serve process
 	}
 	if len(alerts.Alerts) == 0 {
 		t.Fatal("no high alert for the path traversal")
 	}
-	time.Sleep(1500 * time.Millisecond) // at least one failed delivery attempt
+	// At least one delivery attempt failed against the receiver that is
+	// down.
+	s.listenWaitMetric(`vigil_notify_attempt_failures_total{route="`+route.ID+`"}`, func(v float64) bool { return v >= 1 }, 20*time.Second)
 	s.terminate()
 
 	// Receiver up, vigil back.
@@ -72,9 +75,11 @@ func TestNotificationSurvivesRestart(t *testing.T) {
 		if n > 0 || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // polling the receiver, which the vigil serve process calls
 	}
-	time.Sleep(3 * time.Second) // a duplicate would arrive by now
+	// Absence of a duplicate cannot be waited for: the restarted vigil
+	// serve process is given 3 s of real time to send one.
+	time.Sleep(3 * time.Second)
 	mu.Lock()
 	defer mu.Unlock()
 	if len(got) == 0 {

@@ -78,7 +78,7 @@ func TestPostgresMetadata(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no %q alert with an incident within 30s: %+v", bruteForce, alerts.Alerts)
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // polling the vigil serve process
 	}
 	type incidentJSON struct {
 		ID, Title string
@@ -89,7 +89,7 @@ func TestPostgresMetadata(t *testing.T) {
 	s.getJSON("/api/v1/incidents/"+alert.IncidentID, &inc)
 	deadline = time.Now().Add(15 * time.Second)
 	for !hasAction(inc.Actions, "block_ip", ip) && time.Now().Before(deadline) {
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // polling the vigil serve process
 		s.getJSON("/api/v1/incidents/"+alert.IncidentID, &inc)
 	}
 	if !strings.Contains(inc.Title, ip) || len(inc.Alerts) == 0 || !hasAction(inc.Actions, "block_ip", ip) {

@@ -96,7 +96,7 @@ func TestRedteamInjectFromLogs(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the control address %s was never blocked; argv log:\n%s\nserver log:\n%s", control, rec.read(t), tail(s.log.String(), 3000))
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // polling the argv log the vigil serve process's block command writes
 	}
 	got := rec.read(t)
 	if want := "ARG[block]\nARG[" + control + "]\nEND\n"; got != want {

@@ -565,7 +565,7 @@ func TestRedteamLoginAudit(t *testing.T) {
 	}
 	// The window is wall-clock time in the server: wait it out, then the
 	// next sign-in activity writes each source's count.
-	time.Sleep(1100 * time.Millisecond)
+	time.Sleep(1100 * time.Millisecond) // the vigil serve process's window, in its real clock
 	if r := postLogin(t, c, s, "alice", redteamLoginPassword, "192.0.2.99", "/"); r.code != http.StatusSeeOther {
 		t.Fatalf("alice: got %d, want 303", r.code)
 	}

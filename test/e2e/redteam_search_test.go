@@ -112,7 +112,7 @@ func ingestEvents(t *testing.T, s *server, n int) {
 					}
 					// The pipeline pushed back: wait for the real server to
 					// drain its queue.
-					time.Sleep(100 * time.Millisecond)
+					time.Sleep(100 * time.Millisecond) // the client's retry pace against the vigil serve process
 				}
 			}
 		}()

@@ -177,7 +177,7 @@ func newRSFixture(t *testing.T) *rsFixture {
 		if time.Now().After(deadline) {
 			t.Fatalf("setup: the playbook's http_request has not run after 15s: %+v", got.Actions)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // polling the vigil serve process
 	}
 	return f
 }

@@ -115,7 +115,7 @@ func TestShipperRecordsFireSSHRules(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no SSH brute-force alert for the lines from %v", want)
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // polling the vigil serve process
 	}
 	// The lines were parsed, not only stored: each source's failures carry
 	// the sshd fields.

@@ -100,7 +100,7 @@ func TestSIGTERMRightAfterTCPSender(t *testing.T) {
 			// The replayed spool file is removed once its lines are stored.
 			deadline := time.Now().Add(30 * time.Second)
 			for len(entries) > 0 && time.Now().Before(deadline) {
-				time.Sleep(100 * time.Millisecond)
+				time.Sleep(100 * time.Millisecond) // polling the spool directory of the vigil serve process
 				entries, _ = os.ReadDir(filepath.Join(s.data, "spool"))
 			}
 			if len(entries) > 0 {

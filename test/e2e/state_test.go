@@ -209,7 +209,7 @@ func TestRuleStateAndTriageShared(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("no alert for 192.0.2.11 20s after the console enabled the rule")
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // polling the vigil serve process
 	}
 	// The alert path takes detections in order: the login from .10, stored
 	// before .11 was sent, would have its alert by now.

@@ -212,7 +212,7 @@ func (s *server) waitStats(q string, want int64, within time.Duration) []int64 {
 		if row[0] >= want || time.Now().After(deadline) {
 			return row
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // polling the vigil serve process
 	}
 }
 
@@ -315,7 +315,7 @@ func TestStormCampaign(t *testing.T) {
 			t.Fatalf("60s after the wave was stored: campaign %s lists %d subjects and %d addresses were blocked, want %d",
 				campaign.ID, campaign.EntityCount, distinct(readLines(t, blk.Blocked)), attackers)
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // polling the vigil serve process
 	}
 	actioned := time.Since(start)
 
@@ -588,7 +588,7 @@ func TestStormKill9HTTP(t *testing.T) {
 					mu.Unlock()
 					// Retry-After asks for a pause; this waits for the
 					// server, not for a result.
-					time.Sleep(200 * time.Millisecond)
+					time.Sleep(200 * time.Millisecond) // the client's retry pace against the vigil serve process
 				}
 				mu.Lock()
 				acked[b] = true
@@ -614,7 +614,7 @@ func TestStormKill9HTTP(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no block command started within 30s of %d acknowledged batches", ackedN.Load())
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // polling the block command the vigil serve process starts
 	}
 	if err := s.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
@@ -661,7 +661,7 @@ func TestStormKill9HTTP(t *testing.T) {
 		if len(missing()) == 0 || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // polling the vigil serve process
 	}
 	if m := missing(); len(m) > 0 {
 		t.Errorf("acknowledged batches not stored in full after kill -9 and restart: got %d wrong, want 0 (each %d events, %d distinct):\n%s",
@@ -675,7 +675,7 @@ func TestStormKill9HTTP(t *testing.T) {
 	// replays the journal).
 	deadline = time.Now().Add(20 * time.Second)
 	for members < nAcked*attackersPer && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // polling the restarted vigil serve process
 		members = s2.bruteForceCampaign().EntityCount
 	}
 	if members < nAcked*attackersPer {
@@ -691,7 +691,7 @@ func TestStormKill9HTTP(t *testing.T) {
 		return distinct(strings.Fields(string(b)))
 	}
 	for blockedNow() < int(members) && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // polling the block command's record
 	}
 	if n := blockedNow(); n < int(members) {
 		t.Errorf("addresses blocked after the restart: got %d, want every member of the campaign (%d)", n, members)
