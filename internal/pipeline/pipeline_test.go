@@ -622,7 +622,7 @@ func TestProbeRecoversWithoutTraffic(t *testing.T) {
 		if err := <-done; !errors.Is(err, store.ErrDiskFull) {
 			t.Fatalf("done: got %v, want ErrDiskFull", err)
 		}
-		time.Sleep(3 * probeInterval)
+		time.Sleep(3 * probeInterval) // fake time, in the bubble
 		synctest.Wait()
 		if err := p.StoreError(); !errors.Is(err, store.ErrDiskFull) {
 			t.Fatalf("StoreError while full: got %v, want ErrDiskFull", err)
@@ -631,13 +631,13 @@ func TestProbeRecoversWithoutTraffic(t *testing.T) {
 			t.Errorf("probes while full: got %d, want one per interval", n)
 		}
 		st.full.Store(false)
-		time.Sleep(probeInterval)
+		time.Sleep(probeInterval) // fake time, in the bubble
 		synctest.Wait()
 		if err := p.StoreError(); err != nil {
 			t.Fatalf("StoreError after space was freed: got %v, want nil", err)
 		}
 		n := st.probes.Load()
-		time.Sleep(5 * probeInterval)
+		time.Sleep(5 * probeInterval) // fake time, in the bubble
 		synctest.Wait()
 		if got := st.probes.Load(); got != n {
 			t.Errorf("probes while healthy: got %d more, want 0", got-n)
@@ -662,11 +662,11 @@ func TestAbandonedPartialBatchIsFinished(t *testing.T) {
 		if err := p.OfferContext(ctx, append(raws("a", 3), raws("b", 3)...), func(err error) { done <- err }); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // fake time, in the bubble
 		synctest.Wait()
 		cancel()
 		calls := st.calls.Load()
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // fake time, in the bubble
 		synctest.Wait()
 		if n := st.calls.Load() - calls; n > 10 {
 			t.Errorf("store called %d times in a second after the producer gave up, want a few (backoff)", n)
@@ -677,7 +677,7 @@ func TestAbandonedPartialBatchIsFinished(t *testing.T) {
 		default:
 		}
 		st.fail.Store(0)
-		time.Sleep(10 * time.Second)
+		time.Sleep(10 * time.Second) // fake time, in the bubble
 		synctest.Wait()
 		if err := <-done; err != nil {
 			t.Fatalf("done: %v", err)
