@@ -29,6 +29,15 @@ func (db *DB) Search(ctx context.Context, req store.SearchRequest) (*store.Resul
 	if q == nil {
 		q = &query.Query{}
 	}
+	// The pipes this engine runs; one it does not know (a pipe added to
+	// the query language without its SQL here) is refused, never ignored.
+	for _, p := range q.Pipes {
+		switch p.(type) {
+		case *query.Stats, *query.Timechart, *query.Sort, *query.Limit, *query.Fields:
+		default:
+			return nil, fmt.Errorf("the pipe %q is not supported by this store: %w", p.String(), store.ErrBadRequest)
+		}
+	}
 	segs, err := db.segmentsFor(req.From, req.To)
 	if err != nil {
 		return nil, err
