@@ -158,5 +158,28 @@ func FuzzSearch(f *testing.F) {
 		if got.Total != int64(len(want.Events)) {
 			t.Fatalf("Search(%q): total got %d, want %d (prefilter %s)", text, got.Total, len(want.Events), prefilter(q.Filter))
 		}
+		if !q.IsAggregate() {
+			return
+		}
+		// The rows of an aggregate, against query.Run's.
+		wantAgg, err := query.Run(q, slices.Values(fuzzEvs))
+		if err != nil {
+			return
+		}
+		gotAgg, err := fuzzDB.Search(context.Background(), store.SearchRequest{Query: q})
+		if err != nil {
+			t.Fatalf("Search(%q): %v", text, err)
+		}
+		gr, err := querytest.RowsJSON(gotAgg.Rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wr, err := querytest.RowsJSON(wantAgg.Rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if gr != wr {
+			t.Fatalf("Search(%q): rows\n got %s\nwant %s", text, gr, wr)
+		}
 	})
 }

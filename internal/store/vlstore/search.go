@@ -136,6 +136,19 @@ type collector struct {
 	need   map[string]bool
 	groups map[string]struct{}
 	key    strings.Builder
+	// agg holds an aggregate's projected events, each once with the
+	// number of events it stands for: events alike in everything the
+	// aggregate reads (their times cut to the timechart bucket, or dropped
+	// when not read) are kept once, so memory grows with distinct inputs,
+	// not with events.
+	agg    map[string]*aggEntry
+	span   time.Duration
+	keyBuf []byte
+}
+
+type aggEntry struct {
+	ev *event.Event
+	n  int
 }
 
 func newCollector(q *query.Query, req store.SearchRequest, maxBytes int64, maxGroups int) *collector {
@@ -161,7 +174,9 @@ func newCollector(q *query.Query, req store.SearchRequest, maxBytes int64, maxGr
 			for _, a := range t.Aggs {
 				c.need[a.Field] = true
 			}
+			c.span = t.Span
 		}
+		c.agg = map[string]*aggEntry{}
 	}
 	return c
 }
@@ -232,12 +247,9 @@ func (c *collector) add(ev *event.Event, id string, size int64) {
 			size += int64(len(k))
 		}
 	}
-	if c.need != nil {
-		ev = project(ev, c.need)
-		size = eventOverhead
-		for _, f := range ev.Fields {
-			size += int64(len(f.Value.Str)) + 32
-		}
+	if c.agg != nil {
+		c.addAgg(ev)
+		return
 	}
 	size += int64(len(id))
 	c.evs = append(c.evs, ev)
@@ -249,6 +261,50 @@ func (c *collector) add(ev *event.Event, id string, size int64) {
 	if c.maxBytes >= 0 && c.bytes > c.maxBytes {
 		c.fail(&store.LimitError{Err: store.ErrMemoryBudget, Limit: c.maxBytes})
 	}
+}
+
+// addAgg keeps ev, projected to what the aggregate reads, once per
+// distinct projection.
+func (c *collector) addAgg(ev *event.Event) {
+	p := project(ev, c.need)
+	p.Time, p.Received = time.Time{}, time.Time{}
+	switch {
+	case c.span > 0:
+		p.Time = bucketStart(ev.Timestamp(), c.span)
+	case c.need[event.FieldTimestamp]:
+		p.Time = ev.Timestamp()
+	}
+	if c.need["event.ingested"] {
+		p.Received = ev.Received
+		if p.Time.IsZero() {
+			// Keep @timestamp from falling back to Received; it is not read.
+			p.Time = time.Unix(0, 0)
+		}
+	}
+	c.keyBuf = event.AppendBinary(c.keyBuf[:0], p, p.Time)
+	if e, ok := c.agg[string(c.keyBuf)]; ok {
+		e.n++
+		return
+	}
+	c.agg[string(c.keyBuf)] = &aggEntry{ev: p, n: 1}
+	c.bytes += int64(2*len(c.keyBuf)) + eventOverhead
+	if c.maxBytes >= 0 && c.bytes > c.maxBytes {
+		c.fail(&store.LimitError{Err: store.ErrMemoryBudget, Limit: c.maxBytes})
+	}
+}
+
+// bucketStart is the start of t's span-wide bucket from the Unix epoch, as
+// query.Run's timechart counts them.
+func bucketStart(t time.Time, span time.Duration) time.Time {
+	secs, w := t.Unix(), int64(span/time.Second)
+	if w <= 0 {
+		return t
+	}
+	b := secs / w * w
+	if secs%w < 0 {
+		b -= w
+	}
+	return time.Unix(b, 0).UTC()
 }
 
 // trim keeps the newest topN events (ties broken by id, so that the
@@ -368,7 +424,16 @@ func (c *collector) aggregate() (*store.Result, error) {
 			noLimit.Pipes = append(noLimit.Pipes, p)
 		}
 	}
-	res, err := query.Run(noLimit, slices.Values(c.evs))
+	all := func(yield func(*event.Event) bool) {
+		for _, e := range c.agg {
+			for range e.n {
+				if !yield(e.ev) {
+					return
+				}
+			}
+		}
+	}
+	res, err := query.Run(noLimit, all)
 	if err != nil {
 		if strings.Contains(err.Error(), "not an output column") {
 			return nil, fmt.Errorf("%w: %w", store.ErrBadRequest, err)
