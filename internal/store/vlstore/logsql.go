@@ -17,6 +17,10 @@ import (
 const (
 	colDoc = "_vigil.doc"
 	colID  = "_vigil.id"
+	// colEmpty lists, one per line, the columns of the row that hold an
+	// empty value; absent when none does (the engine stores an empty
+	// value as no value).
+	colEmpty = "_vigil.empty"
 )
 
 // column returns the engine column that holds the named event field. The

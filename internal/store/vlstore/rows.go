@@ -18,6 +18,9 @@ type rowBuilder struct {
 	doc    []byte
 	idx    map[string]int
 	text   strings.Builder
+	// empties are the columns that hold an empty value (rare), so that a
+	// search can tell an empty value from none (see colEmpty).
+	empties []string
 }
 
 // build returns ev's row and how many of its leading fields are the
@@ -29,7 +32,11 @@ func (rb *rowBuilder) build(ev *event.Event, ts time.Time, id string) ([]logstor
 		rb.idx = map[string]int{}
 	}
 	clear(rb.idx)
+	rb.empties = rb.empties[:0]
 	add := func(name, v string) {
+		if v == "" {
+			rb.empties = append(rb.empties, name)
+		}
 		if i, ok := rb.idx[name]; ok {
 			rb.fields[i].Value += "\n" + v
 			return
@@ -43,6 +50,9 @@ func (rb *rowBuilder) build(ev *event.Event, ts time.Time, id string) ([]logstor
 		rb.text.Reset()
 		query.FieldValues(ev, name, func(val event.Value) bool {
 			if val.Kind != event.KindNull {
+				if val.Str == "" {
+					rb.empties = append(rb.empties, column(name))
+				}
 				if rb.text.Len() > 0 {
 					rb.text.WriteByte('\n')
 				}
@@ -80,6 +90,9 @@ func (rb *rowBuilder) build(ev *event.Event, ts time.Time, id string) ([]logstor
 			continue
 		}
 		add(column(name), f.Value.Str)
+	}
+	if len(rb.empties) > 0 {
+		rb.fields = append(rb.fields, logstorage.Field{Name: colEmpty, Value: strings.Join(rb.empties, "\n")})
 	}
 	rb.doc = event.AppendBinary(rb.doc[:0], ev, ts)
 	rb.fields = append(rb.fields,

@@ -64,7 +64,15 @@ func (db *DB) Search(ctx context.Context, req store.SearchRequest) (*store.Resul
 	if lo != math.MinInt64 || hi != math.MaxInt64 {
 		lq.AddTimeFilter(lo, hi)
 	}
-	lq.AddPipeFields([]string{colDoc, colID})
+	by, fast := columnsOnly(q)
+	fields := []string{colDoc, colID}
+	if fast {
+		fields = append(fields, colEmpty)
+		for _, f := range by {
+			fields = append(fields, column(f))
+		}
+	}
+	lq.AddPipeFields(fields)
 
 	maxBytes := req.MaxBytes
 	if maxBytes == 0 {
@@ -75,6 +83,9 @@ func (db *DB) Search(ctx context.Context, req store.SearchRequest) (*store.Resul
 		maxGroups = store.DefaultMaxGroups
 	}
 	col := newCollector(q, req, maxBytes, maxGroups)
+	if fast {
+		col.byCols = by
+	}
 	qctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	col.cancel = cancel
@@ -144,6 +155,9 @@ type collector struct {
 	agg    map[string]*aggEntry
 	span   time.Duration
 	keyBuf []byte
+	// byCols, when not nil, are the by fields of an aggregate answered
+	// from its columns (see columnsOnly).
+	byCols []string
 }
 
 type aggEntry struct {
@@ -207,7 +221,26 @@ func (c *collector) block(_ uint, db *logstorage.DataBlock) {
 	if docs == nil || ids == nil {
 		return
 	}
+	var byVals [][]string
+	if c.byCols != nil {
+		byVals = make([][]string, len(c.byCols))
+		for j, f := range c.byCols {
+			if bc := db.GetColumnByName(column(f)); bc != nil {
+				byVals[j] = bc.Values
+			}
+		}
+	}
+	var empties []string
+	if ec := db.GetColumnByName(colEmpty); ec != nil {
+		empties = ec.Values
+	}
+	vals := make([]string, len(c.byCols))
+	missing := make([]bool, len(c.byCols))
 	for i, doc := range docs.Values {
+		if byVals != nil && columnValues(byVals, empties, i, vals, missing) {
+			c.addColumns(vals, missing)
+			continue
+		}
 		raw, err := hex.DecodeString(doc)
 		if err != nil {
 			c.mu.Lock()
@@ -258,6 +291,113 @@ func (c *collector) add(ev *event.Event, id string, size int64) {
 	if c.topN > 0 && len(c.evs) >= 2*c.topN+64 {
 		c.trim()
 	}
+	if c.maxBytes >= 0 && c.bytes > c.maxBytes {
+		c.fail(&store.LimitError{Err: store.ErrMemoryBudget, Limit: c.maxBytes})
+	}
+}
+
+// columnValues fills vals with row i's texts of the by columns (missing
+// when the field has no non-null value) and reports whether they answer.
+// They do not when a line break may separate values or be in one, or
+// when the row holds an empty value somewhere (empties): the document
+// tells then.
+func columnValues(cols [][]string, empties []string, i int, vals []string, missing []bool) bool {
+	for j, col := range cols {
+		v := ""
+		if col != nil {
+			v = col[i]
+		}
+		if v == "" && empties != nil && empties[i] != "" {
+			return false
+		}
+		if strings.IndexByte(v, '\n') >= 0 {
+			return false
+		}
+		vals[j], missing[j] = v, v == ""
+	}
+	return true
+}
+
+// columnsOnly reports whether q is an aggregate that its columns answer
+// without decoding documents, and its by fields: no filter, a stats pipe
+// of count() only, by fields whose column holds the text of their values
+// (not message, whose column is the full text, nor the times).
+func columnsOnly(q *query.Query) ([]string, bool) {
+	s := q.Stats()
+	if q.Filter != nil || s == nil {
+		return nil, false
+	}
+	for _, a := range s.Aggs {
+		if a.Func != query.AggCount || a.Field != "" {
+			return nil, false
+		}
+	}
+	for _, f := range s.By {
+		switch f {
+		case event.FieldTimestamp, "event.ingested", event.FieldMessage:
+			return nil, false
+		}
+	}
+	return s.By, true
+}
+
+// addColumns counts one event of a columns-only aggregate whose by fields
+// have the single texts vals, or none (missing).
+func (c *collector) addColumns(vals []string, missing []bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return
+	}
+	c.total++
+	c.keyBuf = append(c.keyBuf[:0], 1) // unlike a document's first byte
+	for i, v := range vals {
+		if missing[i] {
+			c.keyBuf = append(c.keyBuf, 2)
+		}
+		c.keyBuf = append(c.keyBuf, v...)
+		c.keyBuf = append(c.keyBuf, 0)
+	}
+	if e, ok := c.agg[string(c.keyBuf)]; ok {
+		e.n++
+		return
+	}
+	p := &event.Event{}
+	for i, f := range c.byCols {
+		if missing[i] {
+			continue
+		}
+		v := strings.Clone(vals[i])
+		switch f {
+		case "vigil.input":
+			p.Input = v
+		case "logsource.product":
+			p.Logsource.Product = v
+		case "logsource.category":
+			p.Logsource.Category = v
+		case "logsource.service":
+			p.Logsource.Service = v
+		case event.FieldTags:
+			p.Tags = []string{v}
+		case event.FieldOriginal:
+			p.Raw = v
+		default:
+			p.Set(f, event.String(v))
+		}
+	}
+	if c.groups != nil {
+		k := c.groupKey(p)
+		if _, ok := c.groups[k]; !ok {
+			if len(c.groups) >= c.maxGroups {
+				c.fail(&store.LimitError{Err: store.ErrTooManyGroups, Limit: int64(c.maxGroups)})
+				return
+			}
+			c.groups[k] = struct{}{}
+			c.bytes += int64(len(k))
+		}
+	}
+	c.agg[string(c.keyBuf)] = &aggEntry{ev: p, n: 1}
+	c.bytes += int64(2*len(c.keyBuf)) + eventOverhead
 	if c.maxBytes >= 0 && c.bytes > c.maxBytes {
 		c.fail(&store.LimitError{Err: store.ErrMemoryBudget, Limit: c.maxBytes})
 	}
