@@ -34,7 +34,11 @@ func TestColumnsOnly(t *testing.T) {
 		mk(6, func(ev *event.Event) { ev.Set("f", event.String("b")); ev.Set("f", event.String("c")) }),
 		mk(7, func(ev *event.Event) { ev.Set("f", event.Null()); ev.Set("f", event.String("b")) }),
 		mk(8, func(ev *event.Event) { ev.Set("f", event.Int(5)); ev.Set("host.name", event.String("")) }),
-		mk(9, func(ev *event.Event) { ev.Set("f", event.String("5")); ev.Input = "http"; ev.Tags = []string{"t1", "t2"} }),
+		mk(9, func(ev *event.Event) {
+			ev.Set("f", event.String("5"))
+			ev.Input = "http"
+			ev.Tags = []string{"t1", "t2"}
+		}),
 		mk(10, func(ev *event.Event) { ev.Set("g", event.String("")); ev.Set("f", event.String("a")) }),
 	}
 	if err := db.Append(ctx, evs); err != nil {
