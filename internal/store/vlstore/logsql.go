@@ -65,6 +65,19 @@ func substring(col, lit string) string {
 	return quote(col) + ":~" + quote("(?i)"+regexp.QuoteMeta(lit))
 }
 
+// anyCase returns a filter that matches when the column's text holds v as
+// a phrase (at word boundaries, or the text's ends), folding case: LogsQL's
+// i("..."). A value equal to v is such a phrase, and so is an element of a
+// repeated field (one per line). It returns "" for invalid UTF-8.
+func anyCase(col, v string) string {
+	if !utf8.ValidString(v) {
+		// The engine folds case by decoding UTF-8, which maps invalid
+		// bytes; read every row.
+		return ""
+	}
+	return quote(col) + ":i(" + quote(v) + ")"
+}
+
 // prefilter compiles e into a LogsQL filter that matches every row whose
 // event e matches, and possibly more (the caller applies e exactly). It
 // returns "" when no useful filter exists (every row must be read).
@@ -112,7 +125,7 @@ func join(parts []string, sep string) string {
 
 // termFilter compiles one term. Every filter it returns is a necessary
 // condition of the term under the language's semantics (docs/query.md):
-//   - a field equal to v (ASCII case folded) holds v as a substring;
+//   - a field equal to v (ASCII case folded) holds v as a phrase, in any case;
 //   - a phrase is a substring of a full text, and full texts are in _msg;
 //   - a word's tokens each occur in a full text;
 //   - a wildcard's literal runs occur in the value (or token) it matches.
@@ -135,7 +148,7 @@ func termFilter(t *query.Term) string {
 		if t.Value == "" {
 			return ""
 		}
-		return substring(col, t.Value)
+		return anyCase(col, t.Value)
 	case query.OpPhrase:
 		return substring(col, t.Value)
 	case query.OpWord:

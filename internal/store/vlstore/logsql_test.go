@@ -43,6 +43,37 @@ func checkSubstring(t *testing.T, col, v string) {
 	}
 }
 
+// checkAnyCase asserts that anyCase(col, v) parses as exactly one
+// any-case phrase filter on col with v's text.
+func checkAnyCase(t *testing.T, col, v string) {
+	t.Helper()
+	f := anyCase(col, v)
+	if f == "" {
+		return // invalid UTF-8: no filter, every row read
+	}
+	q, err := logstorage.ParseQuery(f)
+	if err != nil {
+		t.Fatalf("ParseQuery(%q): %v", f, err)
+	}
+	got := q.String()
+	var wants []string
+	for _, c := range []string{col, strconv.Quote(col)} {
+		if col == "_msg" {
+			c = ""
+		}
+		for _, val := range []string{strconv.Quote(v), v} {
+			w := c + ":i(" + val + ")"
+			if c == "" {
+				w = "i(" + val + ")"
+			}
+			wants = append(wants, w)
+		}
+	}
+	if !slices.Contains(wants, got) {
+		t.Fatalf("anyCase(%q, %q) parses as %q, want the one filter %q", col, v, got, wants[1])
+	}
+}
+
 func TestSubstringHostile(t *testing.T) {
 	for _, v := range []string{
 		"a", `x|y`, `"q"`, `a\b`, "l1\nl2", "*", "a b | stats count()", `" OR _msg:*`,
@@ -50,6 +81,7 @@ func TestSubstringHostile(t *testing.T) {
 	} {
 		for _, name := range []string{"user.name", "message", `we"ird | name`, "_time", "x*", ""} {
 			checkSubstring(t, column(name), v)
+			checkAnyCase(t, column(name), v)
 		}
 	}
 }
@@ -60,6 +92,7 @@ func FuzzSubstring(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, col, v string) {
 		checkSubstring(t, column(col), v)
+		checkAnyCase(t, column(col), v)
 	})
 }
 
@@ -71,17 +104,17 @@ func TestPrefilter(t *testing.T) {
 		{`root`, `~"(?i)root"`},
 		{`"Failed password"`, `~"(?i)Failed password"`},
 		{`10.0.0.1`, `~"(?i)10" ~"(?i)0" ~"(?i)1"`},
-		{`user.name:root`, `"user.name":~"(?i)root"`},
-		{`message:x`, `~"(?i)x"`},
+		{`user.name:root`, `"user.name":i(root)`},
+		{`message:x`, `i(x)`},
 		{`user.name:ro*t`, `"user.name":~"(?i)ro" "user.name":~"(?i)t"`},
-		{`user.name:root OR host.name:web`, `"user.name":~"(?i)root" or "host.name":~"(?i)web"`},
-		{`user.name:root AND NOT host.name:web`, `"user.name":~"(?i)root"`},
+		{`user.name:root OR host.name:web`, `"user.name":i(root) or "host.name":i(web)`},
+		{`user.name:root AND NOT host.name:web`, `"user.name":i(root)`},
 		{`user.name:root OR NOT host.name:web`, `*`},
 		{`source.ip:10.0.0.0/8`, `*`},
 		{`source.port>1000`, `*`},
 		{`user.name:*`, `*`},
 		{`@timestamp>2026-01-01T00:00:00Z`, `*`},
-		{`_private:x`, `_u_private:~"(?i)x"`},
+		{`_private:x`, `_u_private:i(x)`},
 	} {
 		t.Run(tc.q, func(t *testing.T) {
 			q, err := query.Parse(tc.q)
