@@ -402,7 +402,7 @@ func Default() Config {
 		Data:            "./vigil-data",
 		HTTP:            "127.0.0.1:8080",
 		ShutdownTimeout: 10 * time.Second,
-		MemoryLimit:     400 << 20,
+		MemoryLimit:     320 << 20,
 		Syslog: Syslog{
 			UDP:            "127.0.0.1:5514",
 			TCP:            "127.0.0.1:5514",
@@ -639,10 +639,8 @@ func (c *Config) Validate() error {
 		add("store.engine: %q is not an engine (want %s or %s)", c.Store.Engine, EngineSQLite, EngineVictoriaLogs)
 	}
 	for action, argv := range c.Respond.Commands {
-		switch action {
-		case "block_ip", "unblock_ip", "disable_user":
-		default:
-			add("respond.commands.%s: unknown action (want block_ip, unblock_ip or disable_user)", action)
+		if !respond.Action(action).TakesCommand() {
+			add("respond.commands.%s: unknown action (want %s)", action, respond.ListActions(respond.CommandActions(), "or"))
 		}
 		if len(argv) == 0 || argv[0] == "" {
 			add("respond.commands.%s: empty command", action)

@@ -35,7 +35,7 @@ func TestLoadLayers(t *testing.T) {
 		{"default batch", cfg.Pipeline.BatchSize, Default().Pipeline.BatchSize},
 		{"shutdown timeout from env", cfg.ShutdownTimeout, 3 * time.Second},
 		{"default shutdown timeout", Default().ShutdownTimeout, 10 * time.Second},
-		{"default memory limit", Default().MemoryLimit, ByteSize(400 << 20)},
+		{"default memory limit", Default().MemoryLimit, ByteSize(320 << 20)},
 		{"memory limit from env", cfg.MemoryLimit, ByteSize(1 << 30)},
 	}
 	for _, c := range checks {

@@ -3,13 +3,14 @@
 //
 // Why: the server collects garbage at 2.5x its live heap (GOGC 150, see
 // cmd/vigil/serve.go), which costs the least CPU per event. Its live heap
-// is bounded by its queues and correlation state (~150 MB under an attack
-// wave of 100,000 addresses, mostly correlation groups), so 2.5x of it
-// plus what the collector has not yet returned put the resident size of a
-// 2-core server at 460-490 MiB under that wave. A soft limit makes the
-// collector work harder only when the heap nears it: under the default
-// (400 MiB) the same wave peaks at ~435 MiB resident, at no measurable cost
-// in ingest rate (docs/benchmarks.md).
+// is bounded by its queues and correlation state (~120 MB in normal
+// traffic, ~150-190 MB under an attack wave of 100,000 addresses, mostly
+// correlation groups), so 2.5x of it plus what the collector has not yet
+// returned put the resident size of a 2-core server at 480-490 MiB under
+// that wave. A soft limit makes the collector work harder only when the
+// heap nears it: under the default (320 MiB) the same wave peaks at ~410
+// MiB resident, at no measurable cost in ingest rate
+// (docs/benchmarks.md), and normal traffic stays below it.
 //
 // A search may legitimately use up to its memory budget (search
 // max_query_memory) on top of the live heap; a fixed limit would then make
