@@ -49,6 +49,9 @@ const (
 // MaxRecord bounds one record's payload.
 const MaxRecord = 16 << 20
 
+// maxSpare bounds the buffer a journal keeps between syncs.
+const maxSpare = 4 << 20
+
 // DefaultSegmentSize is the size past which Sync starts a new segment file.
 const DefaultSegmentSize = 8 << 20
 
@@ -81,6 +84,9 @@ type Journal struct {
 
 	mu   sync.Mutex
 	buf  []byte // records appended and not yet synced
+	// spare is the buffer the last Sync wrote, kept for the next appends
+	// so that a steady flow of records allocates nothing.
+	spare []byte
 	next uint64 // number of the next record
 	err  error  // a write error: the journal stays failed (see Sync)
 
@@ -218,7 +224,7 @@ func (j *Journal) Sync() error {
 	j.mu.Lock()
 	buf, err := j.buf, j.err
 	next := j.next
-	j.buf = nil
+	j.buf, j.spare = j.spare, nil
 	j.mu.Unlock()
 	if err != nil {
 		return err
@@ -226,6 +232,13 @@ func (j *Journal) Sync() error {
 	if len(buf) == 0 {
 		return nil
 	}
+	defer func() {
+		if cap(buf) <= maxSpare {
+			j.mu.Lock()
+			j.spare = buf[:0]
+			j.mu.Unlock()
+		}
+	}()
 	if err := j.write(buf, next); err != nil {
 		err = fmt.Errorf("writing journal %q: %w", j.dir, err)
 		j.mu.Lock()

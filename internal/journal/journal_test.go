@@ -298,3 +298,26 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkAppendSync appends detection-sized records and syncs every
+// 64, as the pipeline does per stored batch.
+func BenchmarkAppendSync(b *testing.B) {
+	j, err := Open(b.TempDir(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer j.Close()
+	rec := bytes.Repeat([]byte("x"), 600)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(rec)))
+	for i := 0; b.Loop(); i++ {
+		if _, err := j.Append(rec); err != nil {
+			b.Fatal(err)
+		}
+		if i%64 == 63 {
+			if err := j.Sync(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
