@@ -82,13 +82,13 @@ type Journal struct {
 	dir  string
 	opts Options
 
-	mu   sync.Mutex
-	buf  []byte // records appended and not yet synced
+	mu  sync.Mutex
+	buf []byte // records appended and not yet synced
 	// spare is the buffer the last Sync wrote, kept for the next appends
 	// so that a steady flow of records allocates nothing.
 	spare []byte
-	next uint64 // number of the next record
-	err  error  // a write error: the journal stays failed (see Sync)
+	next  uint64 // number of the next record
+	err   error  // a write error: the journal stays failed (see Sync)
 
 	syncMu   sync.Mutex // held by one Sync's write and fsync
 	f        *os.File   // active segment, opened by the first Sync
