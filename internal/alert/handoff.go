@@ -4,11 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
+	"github.com/vigilsec/vigil/internal/entity"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/journal"
 )
@@ -25,51 +26,203 @@ import (
 // ReplayJournal at the next start commits those: exactly once, since the
 // committed number moves with the alerts.
 //
-// A journal record is a detection's alert (JSON, without its rendered
-// event) and its event (event.AppendBinary):
+// A journal record is a detection's alert (without its rendered event)
+// and its event (event.AppendBinary), in a binary form that costs no
+// reflection (the alert path writes one per detection under a wave):
 //
-//	uvarint(len(alert JSON)) | alert JSON | event binary (empty: no event)
+//	version(1)=1 | id | rule id | rule title | level | uvarint n, n tags |
+//	varint count | first seen | last seen | uvarint kinds, each: kind,
+//	uvarint n, n values | uvarint n, n (key, value) group pairs |
+//	incident id | status | campaign(1) | varint entity count | event binary
+//	(to the end; empty: no event)
+//
+// where a string is uvarint length + bytes and a time is varint Unix
+// seconds + uvarint nanoseconds.
 
 // HandoffName is the journal's name in the alert_handoff table.
 const HandoffName = "alerts"
 
-// encodePending returns p's journal record.
-func encodePending(p *pending) ([]byte, error) {
-	a := p.a
-	a.Event = nil
-	js, err := json.Marshal(&a)
-	if err != nil {
-		return nil, err
+const recordVersion = 1
+
+// errBadRecord reports a journal record that does not decode.
+var errBadRecord = errors.New("bad journal record")
+
+// appendPending appends p's journal record to b.
+func appendPending(b []byte, p *pending) []byte {
+	a := &p.a
+	b = append(b, recordVersion)
+	for _, s := range []string{a.ID, a.RuleID, a.RuleTitle, a.Level} {
+		b = appendStr(b, s)
 	}
-	b := make([]byte, 0, len(js)+binary.MaxVarintLen32+512)
-	b = binary.AppendUvarint(b, uint64(len(js)))
-	b = append(b, js...)
+	b = binary.AppendUvarint(b, uint64(len(a.Tags)))
+	for _, t := range a.Tags {
+		b = appendStr(b, t)
+	}
+	b = binary.AppendVarint(b, a.Count)
+	b = appendTime(b, a.FirstSeen)
+	b = appendTime(b, a.LastSeen)
+	b = binary.AppendUvarint(b, uint64(len(a.Entities)))
+	for kind, vs := range a.Entities {
+		b = appendStr(b, kind)
+		b = binary.AppendUvarint(b, uint64(len(vs)))
+		for _, v := range vs {
+			b = appendStr(b, v)
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(a.Group)))
+	for k, v := range a.Group {
+		b = appendStr(b, k)
+		b = appendStr(b, v)
+	}
+	b = appendStr(b, a.IncidentID)
+	b = appendStr(b, a.Status)
+	campaign := byte(0)
+	if a.Campaign {
+		campaign = 1
+	}
+	b = append(b, campaign)
+	b = binary.AppendVarint(b, a.EntityCount)
 	if p.ev != nil {
 		b = event.AppendBinary(b, p.ev, p.ev.Timestamp())
 	}
-	return b, nil
+	return b
+}
+
+func appendStr(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	b = binary.AppendVarint(b, t.Unix())
+	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
+}
+
+// recordReader reads a journal record; its first error sticks.
+type recordReader struct {
+	b   []byte
+	err error
+}
+
+func (r *recordReader) fail() {
+	if r.err == nil {
+		r.err = errBadRecord
+	}
+}
+
+func (r *recordReader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *recordReader) varint() int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+// count reads a count of items that take at least a byte each.
+func (r *recordReader) count() int {
+	n := r.uvarint()
+	if n > uint64(len(r.b)) {
+		r.fail()
+		return 0
+	}
+	return int(n)
+}
+
+func (r *recordReader) str() string {
+	n := r.count()
+	if r.err != nil {
+		return ""
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s
+}
+
+func (r *recordReader) time() time.Time {
+	sec, nsec := r.varint(), r.uvarint()
+	if nsec >= 1e9 {
+		r.fail()
+		return time.Time{}
+	}
+	return time.Unix(sec, int64(nsec)).UTC()
+}
+
+func (r *recordReader) byte1() byte {
+	if r.err != nil || len(r.b) == 0 {
+		r.fail()
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
 }
 
 // decodePending decodes a journal record.
 func decodePending(b []byte) (*pending, error) {
-	n, k := binary.Uvarint(b)
-	if k <= 0 || n > uint64(len(b)-k) {
-		return nil, errors.New("journal record: bad alert length")
+	r := &recordReader{b: b}
+	if v := r.byte1(); r.err == nil && v != recordVersion {
+		return nil, fmt.Errorf("journal record version %d: %w", v, errBadRecord)
 	}
-	b = b[k:]
 	p := &pending{}
-	if err := json.Unmarshal(b[:n], &p.a); err != nil {
-		return nil, fmt.Errorf("journal record: %w", err)
+	a := &p.a
+	a.ID, a.RuleID, a.RuleTitle, a.Level = r.str(), r.str(), r.str(), r.str()
+	if n := r.count(); n > 0 {
+		a.Tags = make([]string, 0, n)
+		for range n {
+			a.Tags = append(a.Tags, r.str())
+		}
 	}
-	if p.a.ID == "" || p.a.RuleID == "" {
-		return nil, errors.New("journal record: alert without id or rule")
+	a.Count = r.varint()
+	a.FirstSeen, a.LastSeen = r.time(), r.time()
+	a.Entities = entity.Entities{}
+	for range r.count() {
+		kind := r.str()
+		n := r.count()
+		vs := make([]string, 0, n)
+		for range n {
+			vs = append(vs, r.str())
+		}
+		if r.err == nil {
+			a.Entities[kind] = vs
+		}
 	}
-	if p.a.Entities == nil {
-		p.a.Entities = map[string][]string{}
+	if n := r.count(); n > 0 {
+		a.Group = make(map[string]string, n)
+		for range n {
+			k, v := r.str(), r.str()
+			a.Group[k] = v
+		}
 	}
-	p.a.DedupKey = DedupKey(p.a.RuleID, p.a.Group, p.a.Entities)
-	if rest := b[n:]; len(rest) > 0 {
-		ev, err := event.DecodeBinary(rest)
+	a.IncidentID, a.Status = r.str(), r.str()
+	a.Campaign = r.byte1() == 1
+	a.EntityCount = r.varint()
+	if r.err != nil {
+		return nil, r.err
+	}
+	if a.ID == "" || a.RuleID == "" {
+		return nil, fmt.Errorf("alert without id or rule: %w", errBadRecord)
+	}
+	a.DedupKey = DedupKey(a.RuleID, a.Group, a.Entities)
+	if len(r.b) > 0 {
+		ev, err := event.DecodeBinary(r.b)
 		if err != nil {
 			return nil, fmt.Errorf("journal record: %w", err)
 		}
@@ -77,6 +230,10 @@ func decodePending(b []byte) (*pending, error) {
 	}
 	return p, nil
 }
+
+// recordBufs recycles the buffers records are encoded into (the journal
+// copies a record as it appends it).
+var recordBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
 // queue hands p to the writer: through the journal when there is one
 // (see the top of this file), else in memory only. Past the queue's bound
@@ -90,10 +247,14 @@ func (r *Recorder) queue(p *pending) {
 		}
 		return
 	}
-	rec, err := encodePending(p)
-	if err != nil {
-		r.journalFailed(err)
-	}
+	buf := recordBufs.Get().(*[]byte)
+	rec := appendPending((*buf)[:0], p)
+	defer func() {
+		if cap(rec) <= 64<<10 {
+			*buf = rec[:0]
+			recordBufs.Put(buf)
+		}
+	}()
 	// Under handoffMu a record's number and its place in the queue agree
 	// (the writer commits the highest number of a batch as "all before
 	// it are done"), and only the writer takes from the queue, so a free
@@ -104,12 +265,10 @@ func (r *Recorder) queue(p *pending) {
 		r.shedOne(p.a.RuleID)
 		return
 	}
-	if rec != nil {
-		if seq, err := r.opts.Journal.Append(rec); err != nil {
-			r.journalFailed(err)
-		} else {
-			p.seq = seq
-		}
+	if seq, err := r.opts.Journal.Append(rec); err != nil {
+		r.journalFailed(err)
+	} else {
+		p.seq = seq
 	}
 	r.ch <- p
 }
