@@ -28,7 +28,7 @@ func TestAlertHook(t *testing.T) {
 		{Alert: mk("a3", "low"), New: true},   // below the route's level
 	})
 	waitFor(t, 5*time.Second, "delivery", func() bool { return stats(t, n).Delivered == 1 })
-	time.Sleep(50 * time.Millisecond)
+	settle(t, n)
 	reqs := rc.requests()
 	if len(reqs) != 1 {
 		t.Fatalf("requests: got %d, want 1", len(reqs))

@@ -85,6 +85,22 @@ func run(t testing.TB, n *Notifier) {
 	})
 }
 
+// settle stops the notifier's delivery (Close returns once every delivery
+// in flight has ended) and checks that nothing is left to deliver: what a
+// receiver got is then final. A test that counts deliveries after waiting
+// for some settles instead of sleeping, which could only hope that a
+// duplicate or a late retry would have come within the sleep; a
+// duplicate or a retry still queued is a pending row here.
+func settle(t testing.TB, n *Notifier) {
+	t.Helper()
+	n.Close()
+	if st := stats(t, n); st.Pending != 0 {
+		t.Fatalf("after the deliveries: %d notifications pending, want 0", st.Pending)
+	}
+}
+
+// waitFor polls cond (a state of the notifier's database or a receiver,
+// which changes from other goroutines) until it holds or d passes.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
