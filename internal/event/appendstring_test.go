@@ -17,6 +17,10 @@ func refAppendString(b []byte, s string) []byte {
 			switch {
 			case c == '"' || c == '\\':
 				b = append(b, '\\', c)
+			case c == '\b':
+				b = append(b, `\b`...)
+			case c == '\f':
+				b = append(b, `\f`...)
 			case c == '\n':
 				b = append(b, `\n`...)
 			case c == '\r':

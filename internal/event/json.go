@@ -210,8 +210,10 @@ var plainByte = func() (t [256]bool) {
 
 // AppendString appends s as a JSON string, escaping control characters,
 // quotes, backslashes and the line separators U+2028/U+2029, and replacing
-// invalid UTF-8 with U+FFFD. Unlike encoding/json it leaves <, > and &
-// alone: log text reads better that way, and HTML output escapes for itself.
+// invalid UTF-8 with U+FFFD, byte for byte as encoding/json does with HTML
+// escaping off: it leaves <, > and & alone (log text reads better that
+// way, and HTML output escapes for itself), so that the OTLP decoder's
+// events equal those of the collector's own encoding.
 func AppendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
@@ -233,6 +235,10 @@ func AppendString(b []byte, s string) []byte {
 			switch c {
 			case '"', '\\':
 				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
 			case '\n':
 				b = append(b, '\\', 'n')
 			case '\r':

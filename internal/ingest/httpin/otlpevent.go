@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/vigilsec/vigil/internal/event"
@@ -303,7 +302,7 @@ func (d *otlpLogs) appendJSON(b []byte, v otlpValue) ([]byte, bool) {
 	case kindEmpty:
 		return append(b, "null"...), true
 	case kindStr:
-		return appendJSONString(b, d.text(v.s)), true
+		return event.AppendString(b, unsafeString(d.text(v.s))), true
 	case kindBool:
 		return strconv.AppendBool(b, v.n != 0), true
 	case kindInt:
@@ -352,7 +351,7 @@ func (d *otlpLogs) appendJSON(b []byte, v otlpValue) ([]byte, bool) {
 			b = append(b, ',')
 		}
 		first = false
-		b = appendJSONString(b, d.text(m.key))
+		b = event.AppendString(b, unsafeString(d.text(m.key)))
 		b = append(b, ':')
 		var ok bool
 		if b, ok = d.appendJSON(b, m.val); !ok {
@@ -388,59 +387,6 @@ func float64AsString(f float64) string {
 		}
 	}
 	return string(b)
-}
-
-// appendJSONString appends s as encoding/json does with HTML escaping off
-// (which differs from event.AppendString in writing \b and \f).
-func appendJSONString(b, s []byte) []byte {
-	const hexDigits = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // keySet is a set of names that is emptied in constant time: an open
