@@ -282,6 +282,37 @@ func (e *Event) Timestamp() time.Time {
 	return e.Time
 }
 
+// Project returns a copy of e with only the named fields (a search's
+// "| fields" columns: field names and the reserved names log.original,
+// vigil.input, tags and logsource.*) and its times. Values are shared.
+func (e *Event) Project(keep map[string]bool) *Event {
+	out := &Event{Time: e.Time, Received: e.Received}
+	if keep[FieldOriginal] {
+		out.Raw = e.Raw
+	}
+	if keep["vigil.input"] {
+		out.Input = e.Input
+	}
+	if keep[FieldTags] {
+		out.Tags = e.Tags
+	}
+	if keep["logsource.product"] {
+		out.Logsource.Product = e.Logsource.Product
+	}
+	if keep["logsource.category"] {
+		out.Logsource.Category = e.Logsource.Category
+	}
+	if keep["logsource.service"] {
+		out.Logsource.Service = e.Logsource.Service
+	}
+	for _, f := range e.Fields {
+		if keep[f.Key.Name()] {
+			out.Fields = append(out.Fields, f)
+		}
+	}
+	return out
+}
+
 // Clone returns a deep copy of e (strings are immutable and shared).
 func (e *Event) Clone() *Event {
 	c := *e

@@ -131,3 +131,20 @@ func TestNumber(t *testing.T) {
 		}
 	}
 }
+
+func TestProject(t *testing.T) {
+	at := time.Date(2026, 12, 7, 14, 0, 0, 0, time.UTC)
+	e := &Event{Time: at, Received: at.Add(time.Second), Raw: "raw line", Input: "syslog-tcp", Tags: []string{"edge"},
+		Logsource: Logsource{Product: "linux", Category: "auth", Service: "sshd"}}
+	e.SetString("host.name", "web1")
+	e.SetString("user.name", "root")
+	got := e.Project(map[string]bool{"user.name": true, "log.original": true, "logsource.service": true})
+	want := &Event{Time: e.Time, Received: e.Received, Raw: "raw line", Logsource: Logsource{Service: "sshd"}}
+	want.SetString("user.name", "root")
+	if g, w := string(got.AppendJSON(nil)), string(want.AppendJSON(nil)); g != w {
+		t.Fatalf("projected:\n%s\nwant\n%s", g, w)
+	}
+	if got.Input != "" || got.Tags != nil || got.Logsource.Product != "" {
+		t.Fatalf("projection kept unnamed parts: %+v", got)
+	}
+}

@@ -405,7 +405,7 @@ func (sc *scan) events(ctx context.Context, q *query.Query, segs []*segment, req
 			continue // its segment was dropped by retention in between
 		}
 		if keep != nil {
-			ev = project(ev, keep)
+			ev = ev.Project(keep)
 		}
 		res.Events = append(res.Events, store.Hit{ID: h.seg.day + "/" + h.seg.name + ":" + strconv.FormatInt(h.id, 10), Event: ev})
 	}
@@ -792,34 +792,6 @@ func readDocs(ctx context.Context, tx *sql.Tx, ids []int64, fn func(id int64, do
 	return nil
 }
 
-// project keeps only the named fields of ev (and its time).
-func project(ev *event.Event, keep map[string]bool) *event.Event {
-	out := &event.Event{Time: ev.Time, Received: ev.Received}
-	if keep["log.original"] {
-		out.Raw = ev.Raw
-	}
-	if keep["vigil.input"] {
-		out.Input = ev.Input
-	}
-	if keep["tags"] {
-		out.Tags = ev.Tags
-	}
-	if keep["logsource.product"] {
-		out.Logsource.Product = ev.Logsource.Product
-	}
-	if keep["logsource.category"] {
-		out.Logsource.Category = ev.Logsource.Category
-	}
-	if keep["logsource.service"] {
-		out.Logsource.Service = ev.Logsource.Service
-	}
-	for _, f := range ev.Fields {
-		if keep[f.Key.Name()] {
-			out.Fields = append(out.Fields, f)
-		}
-	}
-	return out
-}
 
 func compareHits(a, b *hit, keys []query.SortKey) int {
 	for i, k := range keys {

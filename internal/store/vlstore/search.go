@@ -406,7 +406,7 @@ func (c *collector) addColumns(vals []string, missing []bool) {
 // addAgg keeps ev, projected to what the aggregate reads, once per
 // distinct projection.
 func (c *collector) addAgg(ev *event.Event) {
-	p := project(ev, c.need)
+	p := ev.Project(c.need)
 	p.Time, p.Received = time.Time{}, time.Time{}
 	switch {
 	case c.span > 0:
@@ -549,7 +549,7 @@ func (c *collector) result() (*store.Result, error) {
 	for _, ev := range evs {
 		id := c.meta[ev].id
 		if keep != nil {
-			ev = project(ev, keep)
+			ev = ev.Project(keep)
 		}
 		out.Events = append(out.Events, store.Hit{ID: id, Event: ev})
 	}
@@ -592,31 +592,3 @@ func (c *collector) aggregate() (*store.Result, error) {
 	return &store.Result{Total: c.total, Columns: res.Columns, Rows: rows}, nil
 }
 
-// project keeps only the named fields of ev (and its time).
-func project(ev *event.Event, keep map[string]bool) *event.Event {
-	out := &event.Event{Time: ev.Time, Received: ev.Received}
-	if keep[event.FieldOriginal] {
-		out.Raw = ev.Raw
-	}
-	if keep["vigil.input"] {
-		out.Input = ev.Input
-	}
-	if keep[event.FieldTags] {
-		out.Tags = ev.Tags
-	}
-	if keep["logsource.product"] {
-		out.Logsource.Product = ev.Logsource.Product
-	}
-	if keep["logsource.category"] {
-		out.Logsource.Category = ev.Logsource.Category
-	}
-	if keep["logsource.service"] {
-		out.Logsource.Service = ev.Logsource.Service
-	}
-	for _, f := range ev.Fields {
-		if keep[f.Key.Name()] {
-			out.Fields = append(out.Fields, f)
-		}
-	}
-	return out
-}
