@@ -792,7 +792,6 @@ func readDocs(ctx context.Context, tx *sql.Tx, ids []int64, fn func(id int64, do
 	return nil
 }
 
-
 func compareHits(a, b *hit, keys []query.SortKey) int {
 	for i, k := range keys {
 		c := compareValues(a.keys[i], b.keys[i])

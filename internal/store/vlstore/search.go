@@ -591,4 +591,3 @@ func (c *collector) aggregate() (*store.Result, error) {
 	}
 	return &store.Result{Total: c.total, Columns: res.Columns, Rows: rows}, nil
 }
-
