@@ -9,8 +9,9 @@
 // returned put the resident size of a 2-core server at 480-490 MiB under
 // that wave. A soft limit makes the collector work harder only when the
 // heap nears it: under the default (320 MiB) the same wave peaks at ~410
-// MiB resident, at no measurable cost in ingest rate
-// (docs/benchmarks.md), and normal traffic stays below it.
+// MiB resident, at no measurable cost in ingest rate, with or without the
+// wave (runs of vigil bench ingest with the limit off and on, in the same
+// hour: docs/benchmarks.md).
 //
 // A search may legitimately use up to its memory budget (search
 // max_query_memory) on top of the live heap; a fixed limit would then make
