@@ -282,7 +282,7 @@ func (r *Recorder) journalFailed(err error) {
 		r.opts.OnJournalError()
 	}
 	if r.lastJournalLog.due(10 * time.Second) {
-		r.log.Error("alert hand-off journal failed: detections are queued in memory only until it works again", "err", err, "not_durable_total", n)
+		r.log.Error("alert hand-off journal failed: from now until the next start, detections are queued in memory only (a crash loses those not yet committed)", "err", err, "not_durable_total", n)
 	}
 }
 
