@@ -17,6 +17,4 @@ func newGen(seed uint64, start time.Time, step time.Duration) *gen {
 	return &gen{storetest.NewGen(seed, start, step)}
 }
 
-func (g *gen) next() *event.Event { return g.Next() }
-
 func (g *gen) batch(n int) []*event.Event { return g.Batch(n) }
