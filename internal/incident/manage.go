@@ -460,7 +460,10 @@ func (m *Manager) RecordActionsTx(ctx context.Context, tx *sql.Tx, id string, ac
 	}
 	defer stmt.Close()
 	counts := map[string]int{}
-	for _, a := range acts {
+	// A batch's actions mostly share one result (one batch command for a
+	// wave's addresses): it is masked once.
+	var rawResult, maskedResult string
+	for i, a := range acts {
 		if a.ID == "" {
 			a.ID = ids.New()
 		}
@@ -470,7 +473,10 @@ func (m *Manager) RecordActionsTx(ctx context.Context, tx *sql.Tx, id string, ac
 		// A result may quote a URL or header with its secret ("POST
 		// https://h/?api_key=...: 200"): viewers read it, so it is stored
 		// masked, and so is the timeline line made from it.
-		a.Result = redact.Text(a.Result)
+		if i == 0 || a.Result != rawResult {
+			rawResult, maskedResult = a.Result, redact.Text(a.Result)
+		}
+		a.Result = maskedResult
 		if _, err := stmt.ExecContext(ctx, a.ID, id, a.Time.UnixNano(), a.Name, a.Target, a.Status, a.Result, a.Actor, a.Playbook); err != nil {
 			return fmt.Errorf("recording action: %w", err)
 		}

@@ -68,7 +68,7 @@ func BenchmarkTextIndex(b *testing.B) {
 		}
 	})
 	b.Run("fts5", func(b *testing.B) {
-		db, err := sql.Open("sqlite", dsn(b.TempDir()+"/fts.db", 32<<10, false))
+		db, err := sql.Open("sqlite", dsn(b.TempDir()+"/fts.db", 32<<10, segmentPageSize, false))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -246,10 +246,22 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 	return db, nil
 }
 
+// Page sizes: event segments hold large encoded blocks read in runs, so
+// they use SQLite's largest page; meta.db holds small rows updated at
+// random (alerts, members, actions), where a 64 KiB page made every
+// update read and rewrite 64 KiB (measured under the storm benchmark:
+// page reads and WAL writes were most of the response path's CPU).
+const (
+	segmentPageSize = 65536
+	metaPageSize    = 4096
+)
+
 // dsn is the connection string of a database file: WAL, synchronous NORMAL
 // (a committed transaction survives a process crash), a busy timeout so that
 // readers and the writer of one file wait for each other rather than fail.
-func dsn(path string, cacheKiB int, readOnly bool) string {
+// pageSize applies when the file is created (an existing file keeps its
+// own).
+func dsn(path string, cacheKiB, pageSize int, readOnly bool) string {
 	q := []string{"_pragma=busy_timeout(10000)"}
 	if readOnly {
 		// Nothing that writes: the journal mode is in the file (a
@@ -258,7 +270,7 @@ func dsn(path string, cacheKiB int, readOnly bool) string {
 		// mmapBytes).
 		q = append(q, "_pragma=query_only(1)")
 	} else {
-		q = append(q, "_pragma=page_size(65536)", "_pragma=journal_mode(WAL)", "_pragma=synchronous(NORMAL)",
+		q = append(q, "_pragma=page_size("+strconv.Itoa(pageSize)+")", "_pragma=journal_mode(WAL)", "_pragma=synchronous(NORMAL)",
 			"_pragma=journal_size_limit(67108864)")
 	}
 	q = append(q, "_pragma=temp_store(memory)", "_pragma=cache_size(-"+strconv.Itoa(cacheKiB)+")")

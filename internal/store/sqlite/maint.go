@@ -54,7 +54,7 @@ func (db *DB) seal(s *segment) error {
 	// configuration gained since (CREATE INDEX IF NOT EXISTS is cheap
 	// otherwise).
 	ctx := context.Background()
-	conn, err := sql.Open("sqlite", dsn(s.path, db.opts.CacheKiB, false))
+	conn, err := sql.Open("sqlite", dsn(s.path, db.opts.CacheKiB, segmentPageSize, false))
 	if err != nil {
 		return err
 	}
@@ -353,7 +353,7 @@ func (c *readerCache) acquire(path string, mapped bool) (*reader, error) {
 			old.stale = true
 		}
 	}
-	q := dsn(path, c.cacheKiB, true)
+	q := dsn(path, c.cacheKiB, segmentPageSize, true)
 	if mapped {
 		q += "&_pragma=mmap_size(" + strconv.Itoa(mmapBytes) + ")"
 	}

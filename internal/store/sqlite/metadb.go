@@ -9,6 +9,12 @@ import (
 	metaschema "github.com/vigilsec/vigil/internal/meta"
 )
 
+// metaCacheKiB is the page cache of each meta.db connection. The writer's
+// working set under an attack wave (open alerts, a campaign's members, the
+// incident's actions) is a few MiB of 4 KiB pages; the cache grows only as
+// pages are read, so readers that touch little hold little.
+const metaCacheKiB = 16 << 10
+
 // OpenMeta opens the metadata database of the data directory dir (its
 // meta.db, created when missing) exactly as Open does, and migrates it to
 // the latest schema. It starts nothing and takes no lock on the directory:
@@ -21,7 +27,7 @@ func OpenMeta(ctx context.Context, dir string) (*sql.DB, error) {
 	// sessions), and a deferred transaction that reads first and writes
 	// later fails with SQLITE_BUSY_SNAPSHOT, which the busy timeout does
 	// not retry, whenever another writer commits in between.
-	meta, err := sql.Open("sqlite", dsn(filepath.Join(dir, "meta.db"), 4096, false)+"&_txlock=immediate")
+	meta, err := sql.Open("sqlite", dsn(filepath.Join(dir, "meta.db"), metaCacheKiB, metaPageSize, false)+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("opening store meta database in %q: %w", dir, err)
 	}

@@ -437,7 +437,7 @@ var writerDSNHook func(path string) string
 
 func newWriter(ctx context.Context, db *DB, key writerKey, seg *segment) (_ *writer, err error) {
 	w := &writer{db: db, key: key, seg: seg}
-	q := dsn(seg.path, db.opts.CacheKiB, false) + "&_pragma=wal_autocheckpoint(0)"
+	q := dsn(seg.path, db.opts.CacheKiB, segmentPageSize, false) + "&_pragma=wal_autocheckpoint(0)"
 	if writerDSNHook != nil {
 		q += writerDSNHook(seg.path)
 	}
