@@ -35,10 +35,10 @@ type CampaignOptions struct {
 
 func (o *CampaignOptions) setDefaults() {
 	if o.Threshold == 0 {
-		o.Threshold = 5
+		o.Threshold = DefaultCampaignThreshold
 	}
 	if o.Window <= 0 {
-		o.Window = 10 * time.Minute
+		o.Window = DefaultCampaignWindow
 	}
 	if o.MaxMembers <= 0 {
 		o.MaxMembers = 500000

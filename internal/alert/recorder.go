@@ -167,13 +167,13 @@ type pending struct {
 // the store.
 func NewRecorder(ctx context.Context, s *Store, log *slog.Logger, o Options) (*Recorder, error) {
 	if o.Window <= 0 {
-		o.Window = time.Hour
+		o.Window = DefaultWindow
 	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	if o.MinLevel == "" {
-		o.MinLevel = "low"
+		o.MinLevel = DefaultMinLevel
 	}
 	minLevel, err := sigma.ParseLevel(o.MinLevel)
 	if err != nil {
@@ -186,7 +186,7 @@ func NewRecorder(ctx context.Context, s *Store, log *slog.Logger, o Options) (*R
 		o.SuppressionMaxExpiry = DefaultSuppressionMaxExpiry
 	}
 	if o.QueueSize <= 0 {
-		o.QueueSize = 65536
+		o.QueueSize = DefaultQueueSize
 	}
 	if o.MaxOpen <= 0 {
 		o.MaxOpen = 100000

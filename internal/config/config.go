@@ -6,7 +6,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"github.com/vigilsec/vigil/internal/sigma"
 	"net"
 	"net/url"
 	"os"
@@ -17,19 +16,21 @@ import (
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+	"github.com/knadh/koanf/maps"
 	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/env/v2"
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
+	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/clientip"
 	"github.com/vigilsec/vigil/internal/egress"
+	"github.com/vigilsec/vigil/internal/incident"
 	"github.com/vigilsec/vigil/internal/intel"
 	"github.com/vigilsec/vigil/internal/meta/postgres"
 	"github.com/vigilsec/vigil/internal/oidc"
 	"github.com/vigilsec/vigil/internal/pipeline"
 	"github.com/vigilsec/vigil/internal/respond"
 	"github.com/vigilsec/vigil/internal/searchlimit"
-	"github.com/vigilsec/vigil/internal/shellsafe"
 )
 
 // Config is the whole server configuration.
@@ -70,15 +71,15 @@ type Config struct {
 	Retention Retention       `koanf:"retention"`
 	Store     Store           `koanf:"store"`
 	Ingest    Ingest          `koanf:"ingest"`
-	Respond   Respond         `koanf:"respond"`
+	Respond   respond.Config  `koanf:"respond"`
 	Intel     Intel           `koanf:"intel"`
 	// Egress is the policy of Vigil's outbound connections (http_request,
 	// notification routes, intel feeds, rule downloads).
-	Egress    Egress    `koanf:"egress"`
-	Alerts    Alerts    `koanf:"alerts"`
-	Incidents Incidents `koanf:"incidents"`
-	Search    Search    `koanf:"search"`
-	Log       Log       `koanf:"log"`
+	Egress    egress.Config   `koanf:"egress"`
+	Alerts    alert.Config    `koanf:"alerts"`
+	Incidents incident.Config `koanf:"incidents"`
+	Search    Search          `koanf:"search"`
+	Log       Log             `koanf:"log"`
 
 	// HTTPServer hardens the HTTP listener: TLS, timeouts and connection
 	// caps.
@@ -101,127 +102,9 @@ type Config struct {
 	UnknownEnv []string `koanf:"-"`
 }
 
-// Alerts configures how detections become alerts.
-type Alerts struct {
-	// MinLevel is the lowest Sigma level that raises an alert (default
-	// low); informational detections feed correlations and are counted.
-	MinLevel string `koanf:"min_level"`
-	// Window folds repeats of a rule on the same entities into one alert
-	// while they come within it of the last one (default 1h).
-	Window time.Duration `koanf:"window"`
-	// QueueSize bounds the detections waiting to become alerts (default
-	// 65536); past it detections are shed and counted
-	// (vigil_detections_shed_total), their events stored all the same.
-	QueueSize int `koanf:"queue_size"`
-	// Campaign groups storms: one rule firing for many subjects.
-	Campaign Campaign `koanf:"campaign"`
-	// CorrelationGroups bounds the correlation state (group-by keys held
-	// at once, default 250000); past it the least recently used one-off
-	// key goes first (vigil_correlation_groups_evicted_total).
-	CorrelationGroups int `koanf:"correlation_groups"`
-	// SuppressionMaxExpiry is the longest a suppression added by an
-	// analyst may last (default 720h, 30 days); only an admin may add a
-	// longer or permanent one, or one for every rule ("*").
-	SuppressionMaxExpiry time.Duration `koanf:"suppression_max_expiry"`
-}
-
-// Campaign configures storm grouping: when one rule raises alerts for
-// Threshold distinct subjects (source addresses, users, hosts) within
-// Window, its further detections fold into one campaign alert and one
-// incident that list every subject.
-type Campaign struct {
-	// Threshold is the number of distinct subjects (default 5; -1
-	// disables campaigns).
-	Threshold int `koanf:"threshold"`
-	// Window (default 10m).
-	Window time.Duration `koanf:"window"`
-}
-
-// Incidents configures how alerts group into incidents.
-type Incidents struct {
-	// Window is how long after its last activity an open incident still
-	// takes in new alerts that share an entity with it (default 24h).
-	Window time.Duration `koanf:"window"`
-	// MinLevel is the lowest alert level that opens an incident on its
-	// own (default medium).
-	MinLevel string `koanf:"min_level"`
-	// RiskThreshold is the entity risk score that opens an incident
-	// (default 100).
-	RiskThreshold float64 `koanf:"risk_threshold"`
-}
-
 // Intel lists the threat-intelligence feeds matched against every event.
 type Intel struct {
 	Feeds []intel.FeedConfig `koanf:"feeds"`
-}
-
-// Respond configures response actions. Playbooks are read from
-// DATA/playbooks besides the built-in ones.
-type Respond struct {
-	// Commands maps an action (block_ip, unblock_ip, disable_user) to the
-	// command it runs, as a list of arguments that may use {{.Target}},
-	// {{.TTL}}, {{.TTLSeconds}}, {{.Incident}}, {{.Rule}}. No shell is
-	// involved; targets are validated before they reach a command.
-	Commands map[string][]string `koanf:"commands"`
-	// BatchCommands maps block_ip and unblock_ip to a command run once per
-	// batch of up to 500 addresses, which it reads on standard input,
-	// one rendered Line each (default "{{.Target}}"): a wave of thousands
-	// of addresses is a few set updates. For nftables: argv
-	// ["nft", "-f", "-"], line
-	// "add element inet filter vigil_block { {{.Target}} timeout {{.TTLSeconds}}s }".
-	BatchCommands map[string]BatchCommand `koanf:"batch_commands"`
-	// NeverBlock lists addresses and prefixes block_ip must never block
-	// (loopback is always included).
-	NeverBlock []string `koanf:"never_block"`
-	// GeoIPDB and ASNDB are MaxMind DB files (GeoIP2/GeoLite2 City or
-	// Country, and ASN) for the enrich_geoip playbook step.
-	GeoIPDB string `koanf:"geoip_db"`
-	ASNDB   string `koanf:"asn_db"`
-	// HTTPDestinations are the endpoints the http_request action may call,
-	// by name: playbooks and analysts choose one (with.destination), they
-	// never give a URL.
-	HTTPDestinations map[string]HTTPDestination `koanf:"http_destinations"`
-}
-
-// HTTPDestination is an endpoint of the http_request action.
-type HTTPDestination struct {
-	// URL is http or https; {{.Target}} and the other fields may go into
-	// its path, query or fragment (escaped for each), not its scheme or
-	// host.
-	URL string `koanf:"url"`
-	// Method is GET, POST, PUT, PATCH or DELETE (default POST).
-	Method string `koanf:"method"`
-	// Headers are sent as they are (an Authorization header, for example).
-	Headers map[string]string `koanf:"headers"`
-	// Body is a JSON template, sent when a playbook step gives none and by
-	// manual actions; values inside a JSON string are string-escaped,
-	// elsewhere they are whole JSON values.
-	Body string `koanf:"body"`
-}
-
-// Egress configures the outbound connection policy: loopback, private,
-// shared (CGNAT), link-local (cloud metadata), unspecified, multicast and
-// reserved addresses are refused unless listed in Allow.
-type Egress struct {
-	// Allow lists addresses and CIDR prefixes Vigil may connect to
-	// although they are internal (default none).
-	Allow []string `koanf:"allow"`
-}
-
-// Destinations returns the http_request destinations as package respond
-// takes them.
-func (r Respond) Destinations() map[string]respond.Destination {
-	out := make(map[string]respond.Destination, len(r.HTTPDestinations))
-	for name, d := range r.HTTPDestinations {
-		out[name] = respond.Destination{URL: d.URL, Method: d.Method, Headers: d.Headers, Body: d.Body}
-	}
-	return out
-}
-
-// BatchCommand is a command for a batch of targets.
-type BatchCommand struct {
-	Argv []string `koanf:"argv"`
-	Line string   `koanf:"line"`
 }
 
 // Syslog configures the syslog listeners. An empty address disables one.
@@ -415,9 +298,8 @@ func Default() Config {
 		Pipeline:  pipeline.DefaultConfig(),
 		Retention: Retention{MaxAge: 30 * 24 * time.Hour},
 		Store:     Store{Engine: EngineSQLite},
-		Alerts: Alerts{MinLevel: "low", Window: time.Hour, QueueSize: 65536, CorrelationGroups: 250000, SuppressionMaxExpiry: 30 * 24 * time.Hour,
-			Campaign: Campaign{Threshold: 5, Window: 10 * time.Minute}},
-		Incidents: Incidents{Window: 24 * time.Hour, MinLevel: "medium", RiskThreshold: 100},
+		Alerts:    alert.DefaultConfig(),
+		Incidents: incident.DefaultConfig(),
 		Ingest:    Ingest{MaxBodySize: 16 << 20, ReadTimeout: time.Minute},
 		Log:       Log{Level: "info", Format: "text"},
 
@@ -443,12 +325,14 @@ func defaultSearch() Search {
 const EnvPrefix = "VIGIL_"
 
 // Load returns the defaults overlaid with the YAML file at path (if path is
-// not empty) and then with VIGIL_* environment variables. The variable for
-// a key is VIGIL_ followed by the key in upper case with dots as
-// underscores: VIGIL_SYSLOG_TCP for syslog.tcp, VIGIL_BOOTSTRAP_TOKEN for
-// bootstrap_token. Unknown keys in the file are errors; unknown VIGIL_*
-// variables are listed in UnknownEnv.
-func Load(path string, environ []string) (Config, error) {
+// not empty), then with VIGIL_* environment variables, then with each of
+// overrides in turn (the command's flags: dotted keys, "syslog.tcp", to
+// values). The variable for a key is VIGIL_ followed by the key in upper
+// case with dots as underscores: VIGIL_SYSLOG_TCP for syslog.tcp,
+// VIGIL_BOOTSTRAP_TOKEN for bootstrap_token. Every layer goes through the
+// same decoder: unknown keys in the file or an override are errors;
+// unknown VIGIL_* variables are listed in UnknownEnv.
+func Load(path string, environ []string, overrides ...map[string]any) (Config, error) {
 	cfg := Default()
 	k := koanf.New(".")
 	if path != "" {
@@ -479,6 +363,11 @@ func Load(path string, environ []string) (Config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("reading environment: %w", err)
 	}
+	for _, o := range overrides {
+		if err := k.Load(layer(o), nil); err != nil {
+			return cfg, fmt.Errorf("reading flags: %w", err)
+		}
+	}
 	dc := &mapstructure.DecoderConfig{
 		DecodeHook: mapstructure.ComposeDecodeHookFunc(
 			mapstructure.StringToTimeDurationHookFunc(),
@@ -498,6 +387,17 @@ func Load(path string, environ []string) (Config, error) {
 	sort.Strings(unknown)
 	cfg.UnknownEnv = unknown
 	return cfg, nil
+}
+
+// layer is a koanf provider of dotted keys and their values (Load's
+// overrides).
+type layer map[string]any
+
+func (l layer) ReadBytes() ([]byte, error) {
+	return nil, errors.New("flag layer: ReadBytes is not supported")
+}
+func (l layer) Read() (map[string]any, error) {
+	return maps.Unflatten(map[string]any(l), "."), nil
 }
 
 func splitList(v string) []string {
@@ -638,75 +538,13 @@ func (c *Config) Validate() error {
 	default:
 		add("store.engine: %q is not an engine (want %s or %s)", c.Store.Engine, EngineSQLite, EngineVictoriaLogs)
 	}
-	for action, argv := range c.Respond.Commands {
-		if !respond.Action(action).TakesCommand() {
-			add("respond.commands.%s: unknown action (want %s)", action, respond.ListActions(respond.CommandActions(), "or"))
-		}
-		if len(argv) == 0 || argv[0] == "" {
-			add("respond.commands.%s: empty command", action)
-		} else if err := shellsafe.CheckArgv("respond.commands."+action, argv); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	for action, bc := range c.Respond.BatchCommands {
-		if len(bc.Argv) > 0 {
-			if err := shellsafe.CheckArgv("respond.batch_commands."+action+".argv", bc.Argv); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		if err := shellsafe.CheckLine("respond.batch_commands."+action+".line", bc.Line); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if _, err := sigma.ParseLevel(c.Alerts.MinLevel); err != nil {
-		add("alerts.min_level: %v", err)
-	}
-	if c.Alerts.QueueSize <= 0 {
-		add("alerts.queue_size: must be positive")
-	}
-	if c.Alerts.CorrelationGroups <= 0 {
-		add("alerts.correlation_groups: must be positive")
-	}
-	if c.Alerts.SuppressionMaxExpiry <= 0 {
-		add("alerts.suppression_max_expiry: %s (want a positive duration such as 720h)", c.Alerts.SuppressionMaxExpiry)
-	}
-	if c.Alerts.Campaign.Threshold == 0 || c.Alerts.Campaign.Threshold < -1 {
-		add("alerts.campaign.threshold: %d (want 2 or more, or -1 to disable campaigns)", c.Alerts.Campaign.Threshold)
-	} else if c.Alerts.Campaign.Threshold == 1 {
-		add("alerts.campaign.threshold: 1 would make every alert a campaign (want 2 or more, or -1)")
-	}
-	if c.Alerts.Campaign.Window <= 0 {
-		add("alerts.campaign.window: must be positive")
-	}
-	if c.Alerts.Window <= 0 {
-		add("alerts.window: must be positive")
-	}
-	if _, err := sigma.ParseLevel(c.Incidents.MinLevel); err != nil {
-		add("incidents.min_level: %v", err)
-	}
-	if c.Incidents.Window <= 0 {
-		add("incidents.window: must be positive")
-	}
-	if c.Incidents.RiskThreshold <= 0 {
-		add("incidents.risk_threshold: must be positive")
-	}
-	for name, p := range map[string]string{"respond.geoip_db": c.Respond.GeoIPDB, "respond.asn_db": c.Respond.ASNDB} {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err != nil {
-			add("%s: %w", name, err)
-		}
-	}
+	section("alerts", c.Alerts.Validate())
+	section("incidents", c.Incidents.Validate())
 	policy, err := egress.New(c.Egress.Allow)
 	if err != nil {
 		add("%w", err)
 	}
-	for name, d := range c.Respond.Destinations() {
-		if err := respond.CheckDestination(name, d, policy); err != nil {
-			add("respond.http_destinations: %w", err)
-		}
-	}
+	section("respond", c.Respond.Validate(policy))
 	names := map[string]bool{}
 	for i, f := range c.Intel.Feeds {
 		if err := f.Validate(); err != nil {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/respond"
 )
 
 func TestLoadLayers(t *testing.T) {
@@ -113,7 +115,7 @@ func TestValidate(t *testing.T) {
 			c.Respond.Commands = map[string][]string{"block_ip": {"sh", "-c", `nft add element inet filter b { "$1" }`, "sh", "{{.Target}}"}}
 		}, ""},
 		{"rule title in a batch line", func(c *Config) {
-			c.Respond.BatchCommands = map[string]BatchCommand{"block_ip": {Argv: []string{"nft", "-f", "-"}, Line: "# {{.Rule}}"}}
+			c.Respond.BatchCommands = map[string]respond.BatchCommand{"block_ip": {Argv: []string{"nft", "-f", "-"}, Line: "# {{.Rule}}"}}
 		}, "respond.batch_commands.block_ip.line"},
 	}
 	for _, tt := range tests {

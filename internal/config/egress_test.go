@@ -37,7 +37,7 @@ respond:
 	}
 	want := map[string]respond.Destination{"hr": {URL: "https://10.20.1.5/api/users/{{.Target}}/lock", Method: "put",
 		Headers: map[string]string{"Authorization": "Bearer t0ken"}, Body: `{"user": "{{.Target}}"}`}}
-	if diff := cmp.Diff(want, cfg.Respond.Destinations()); diff != "" {
+	if diff := cmp.Diff(want, cfg.Respond.HTTPDestinations); diff != "" {
 		t.Errorf("destinations (-want +got):\n%s", diff)
 	}
 
@@ -58,16 +58,16 @@ func TestEgressValidate(t *testing.T) {
 	}{
 		{"bad prefix", func(c *Config) { c.Egress.Allow = []string{"10.0.0.0/33"} }, "egress.allow"},
 		{"metadata destination", func(c *Config) {
-			c.Respond.HTTPDestinations = map[string]HTTPDestination{"m": {URL: "http://169.254.169.254/latest/"}}
+			c.Respond.HTTPDestinations = map[string]respond.Destination{"m": {URL: "http://169.254.169.254/latest/"}}
 		}, "respond.http_destinations: destination \"m\": host 169.254.169.254: 169.254.169.254 is link-local"},
 		{"loopback destination without allow", func(c *Config) {
-			c.Respond.HTTPDestinations = map[string]HTTPDestination{"l": {URL: "http://127.0.0.1:9000/x"}}
+			c.Respond.HTTPDestinations = map[string]respond.Destination{"l": {URL: "http://127.0.0.1:9000/x"}}
 		}, "allow it with egress.allow"},
 		{"template in the host", func(c *Config) {
-			c.Respond.HTTPDestinations = map[string]HTTPDestination{"h": {URL: "https://{{.Target}}/x"}}
+			c.Respond.HTTPDestinations = map[string]respond.Destination{"h": {URL: "https://{{.Target}}/x"}}
 		}, "not its scheme or host"},
 		{"loop in a body", func(c *Config) {
-			c.Respond.HTTPDestinations = map[string]HTTPDestination{"b": {URL: "https://hr.example/", Body: `{{range 9}}{{end}}`}}
+			c.Respond.HTTPDestinations = map[string]respond.Destination{"b": {URL: "https://hr.example/", Body: `{{range 9}}{{end}}`}}
 		}, "range"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -81,7 +81,7 @@ func TestEgressValidate(t *testing.T) {
 	}
 	c := Default()
 	c.Egress.Allow = []string{"127.0.0.1/32"}
-	c.Respond.HTTPDestinations = map[string]HTTPDestination{"l": {URL: "http://127.0.0.1:9000/x"}}
+	c.Respond.HTTPDestinations = map[string]respond.Destination{"l": {URL: "http://127.0.0.1:9000/x"}}
 	if err := c.Validate(); err != nil {
 		t.Errorf("an allow-listed loopback destination: %v", err)
 	}

@@ -169,10 +169,10 @@ type Manager struct {
 // by package meta.
 func Open(ctx context.Context, db *sql.DB, alerts *alert.Store, log *slog.Logger, o Options) (*Manager, error) {
 	if o.Window <= 0 {
-		o.Window = 24 * time.Hour
+		o.Window = DefaultWindow
 	}
 	if o.MinLevel == "" {
-		o.MinLevel = "medium"
+		o.MinLevel = DefaultMinLevel
 	}
 	if _, err := sigma.ParseLevel(o.MinLevel); err != nil {
 		return nil, fmt.Errorf("incident min level: %w", err)

@@ -59,7 +59,7 @@ func newRiskBook(o RiskOptions) *riskBook {
 		o.HalfLife = 24 * time.Hour
 	}
 	if o.Threshold <= 0 {
-		o.Threshold = 100
+		o.Threshold = DefaultRiskThreshold
 	}
 	if len(o.Kinds) == 0 {
 		o.Kinds = []string{"user", "host", "source.ip"}

@@ -351,8 +351,8 @@ type Options struct {
 //	argv: ["nft", "-f", "-"]
 //	line: "add element inet filter vigil_block { {{.Target}} timeout {{.TTLSeconds}}s }"
 type BatchCommand struct {
-	Argv []string
-	Line string
+	Argv []string `koanf:"argv"`
+	Line string   `koanf:"line"`
 }
 
 // Destination is an HTTP endpoint that http_request may call, configured
@@ -361,15 +361,15 @@ type Destination struct {
 	// URL is http or https; a template whose values may go into its path,
 	// query or fragment (escaped for each), never its scheme or host:
 	// "https://hr.example/api/users/{{.Target}}/lock?incident={{.Incident}}".
-	URL string
+	URL string `koanf:"url"`
 	// Method is GET, POST, PUT, PATCH or DELETE (default POST).
-	Method string
+	Method string `koanf:"method"`
 	// Headers are sent as they are (credentials, for example).
-	Headers map[string]string
+	Headers map[string]string `koanf:"headers"`
 	// Body is the JSON template sent when the step gives none (a manual
 	// action always sends it): inside a JSON string a value is string
 	// escaped, elsewhere it is a whole JSON value.
-	Body string
+	Body string `koanf:"body"`
 }
 
 // destination is a checked Destination.

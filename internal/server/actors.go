@@ -293,8 +293,8 @@ func (s *Server) startDomain(ctx context.Context) (err error) {
 	}()
 	undo = append(undo, func() { s.Notifier.Close(); <-s.notifyDone })
 	ropts := respond.Options{
-		Commands: cfg.Respond.Commands, NeverBlock: cfg.Respond.NeverBlock, BatchCommands: batchCommands(cfg.Respond.BatchCommands),
-		Destinations: cfg.Respond.Destinations(), Egress: s.egress,
+		Commands: cfg.Respond.Commands, NeverBlock: cfg.Respond.NeverBlock, BatchCommands: cfg.Respond.BatchCommands,
+		Destinations: cfg.Respond.HTTPDestinations, Egress: s.egress,
 		Audit:     s.Audit.RecordTx,
 		WriteLock: s.metaWrites.Background(),
 		QueueLock: s.metaWrites.Urgent(),

@@ -273,14 +273,6 @@ func (s *Server) Run(ctx context.Context) error {
 	return err
 }
 
-func batchCommands(in map[string]config.BatchCommand) map[string]respond.BatchCommand {
-	out := make(map[string]respond.BatchCommand, len(in))
-	for k, v := range in {
-		out[k] = respond.BatchCommand{Argv: v.Argv, Line: v.Line}
-	}
-	return out
-}
-
 func mustJSON(v any) json.RawMessage {
 	b, err := json.Marshal(v)
 	if err != nil {
