@@ -39,32 +39,32 @@ type LoginLimits struct {
 	// MaxHashing bounds the password checks running at once (default
 	// max(1, GOMAXPROCS/2): hashing never takes more than half the CPUs,
 	// so a storm of sign-ins leaves the rest of the server responsive).
-	MaxHashing int
+	MaxHashing int `koanf:"max_hashing"`
 	// MaxHashingPerSource bounds those from one source (default 2; never
 	// more than MaxHashing).
-	MaxHashingPerSource int
+	MaxHashingPerSource int `koanf:"max_hashing_per_source"`
 	// MaxFailures locks a user name for one source after this many
 	// failures from it (default 5).
-	MaxFailures int
+	MaxFailures int `koanf:"max_failures"`
 	// MaxSourceFailures locks a source after this many failures for any
 	// user names (default 20).
-	MaxSourceFailures int
+	MaxSourceFailures int `koanf:"max_source_failures"`
 	// MaxUserFailures locks an existing user after this many failures from
 	// all sources together, except for sources the user signed in from
 	// (default 100).
-	MaxUserFailures int
+	MaxUserFailures int `koanf:"max_user_failures"`
 	// LockBase is the first lock's length (default 15s); each further
 	// failure doubles it, up to LockMax (default 15m).
-	LockBase time.Duration
-	LockMax  time.Duration
+	LockBase time.Duration `koanf:"lock_base"`
+	LockMax  time.Duration `koanf:"lock_max"`
 	// Forget drops the failures of a key after this long without one
 	// (default 1h).
-	Forget time.Duration
+	Forget time.Duration `koanf:"forget"`
 	// Remember is how long a successful sign-in exempts its source from
 	// the user-wide lock (default 30 days).
-	Remember time.Duration
+	Remember time.Duration `koanf:"remember"`
 	// MaxEntries bounds the records kept (default 100,000: about 35 MB).
-	MaxEntries int
+	MaxEntries int `koanf:"max_entries"`
 }
 
 // DefaultLoginLimits returns the limits used for zero fields.

@@ -22,6 +22,8 @@ import (
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
 	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/auth"
+	"github.com/vigilsec/vigil/internal/bytesize"
 	"github.com/vigilsec/vigil/internal/clientip"
 	"github.com/vigilsec/vigil/internal/egress"
 	"github.com/vigilsec/vigil/internal/incident"
@@ -75,11 +77,11 @@ type Config struct {
 	Intel     Intel           `koanf:"intel"`
 	// Egress is the policy of Vigil's outbound connections (http_request,
 	// notification routes, intel feeds, rule downloads).
-	Egress    egress.Config   `koanf:"egress"`
-	Alerts    alert.Config    `koanf:"alerts"`
-	Incidents incident.Config `koanf:"incidents"`
-	Search    Search          `koanf:"search"`
-	Log       Log             `koanf:"log"`
+	Egress    egress.Config      `koanf:"egress"`
+	Alerts    alert.Config       `koanf:"alerts"`
+	Incidents incident.Config    `koanf:"incidents"`
+	Search    searchlimit.Config `koanf:"search"`
+	Log       Log                `koanf:"log"`
 
 	// HTTPServer hardens the HTTP listener: TLS, timeouts and connection
 	// caps.
@@ -87,7 +89,7 @@ type Config struct {
 
 	// Login limits console sign-in: password hashing, throttling and the
 	// audit of failures (docs/security.md).
-	Login Login `koanf:"login"`
+	Login auth.LoginConfig `koanf:"login"`
 	// OIDC is single sign-on through an OpenID Connect provider (off
 	// unless oidc.issuer is set; docs/security.md, "Single sign-on").
 	OIDC oidc.Config `koanf:"oidc"`
@@ -203,74 +205,6 @@ type HTTPServer struct {
 	MaxConnectionsPerSource int `koanf:"max_connections_per_source"`
 }
 
-// Login limits console sign-in. Every password check (argon2id, 19 MiB)
-// reserves its place before it runs; an attempt over a limit is answered
-// 429 at once, with Retry-After, without hashing.
-type Login struct {
-	// MaxHashing bounds the password checks running at once (0, the
-	// default: max(1, GOMAXPROCS/2)).
-	MaxHashing int `koanf:"max_hashing"`
-	// MaxHashingPerSource bounds those of one source: an IPv4 address or
-	// an IPv6 /64 (default 2).
-	MaxHashingPerSource int `koanf:"max_hashing_per_source"`
-	// MaxFailures locks a user name for one source after this many
-	// failures from it (default 5).
-	MaxFailures int `koanf:"max_failures"`
-	// MaxSourceFailures locks a source for every user name after this
-	// many failures from it (default 20).
-	MaxSourceFailures int `koanf:"max_source_failures"`
-	// MaxUserFailures locks an existing user after this many failures
-	// from all sources together, except from sources the user signed in
-	// from within Remember (default 100).
-	MaxUserFailures int `koanf:"max_user_failures"`
-	// LockBase is the first lock (default 15s); each further failure
-	// doubles it, up to LockMax (default 15m).
-	LockBase time.Duration `koanf:"lock_base"`
-	LockMax  time.Duration `koanf:"lock_max"`
-	// Forget drops the failures of a key after this long without one
-	// (default 1h).
-	Forget time.Duration `koanf:"forget"`
-	// Remember is how long a successful sign-in exempts its source from
-	// the user-wide lock (default 720h).
-	Remember time.Duration `koanf:"remember"`
-	// MaxEntries bounds the throttle's records (default 100000, about
-	// 35 MB); past it the least recently used goes first.
-	MaxEntries int `koanf:"max_entries"`
-	// AuditWindow: after the first failed sign-in from a source, further
-	// failures from it for this long are audited as one entry with their
-	// count (default 10m).
-	AuditWindow time.Duration `koanf:"audit_window"`
-	// SecureCookies marks the console's cookies Secure on every response
-	// (default false: only on requests that came over TLS, directly or
-	// through a trusted proxy's X-Forwarded-Proto).
-	SecureCookies bool `koanf:"secure_cookies"`
-}
-
-// Search bounds what searches may cost the server; the API's and the
-// console's run through one limiter (docs/security.md, "Search limits").
-type Search struct {
-	// MaxGroups bounds the groups (rows before sort and limit) of one
-	// stats or timechart; past it the search fails with "too many groups"
-	// (default 1000000).
-	MaxGroups int `koanf:"max_groups"`
-	// MaxQueryMemory is one search's memory budget: group keys,
-	// aggregate state, distinct values and buffered events, estimated
-	// (default 256MiB).
-	MaxQueryMemory ByteSize `koanf:"max_query_memory"`
-	// Timeout stops a search that runs longer (default 30s).
-	Timeout time.Duration `koanf:"timeout"`
-	// MaxConcurrent bounds the searches running at once, all users
-	// together (default 4); MaxConcurrentPerUser those of one user or API
-	// token (default 3).
-	MaxConcurrent        int `koanf:"max_concurrent"`
-	MaxConcurrentPerUser int `koanf:"max_concurrent_per_user"`
-	// QueueWait is how long a search past either bound waits for a turn
-	// before it is answered 429 with Retry-After (default 2s; 0 answers at
-	// once); at most MaxQueued wait at a time (default 64).
-	QueueWait time.Duration `koanf:"queue_wait"`
-	MaxQueued int           `koanf:"max_queued"`
-}
-
 // Log configures Vigil's own logs.
 type Log struct {
 	// Level is debug, info, warn or error.
@@ -305,20 +239,10 @@ func Default() Config {
 
 		HTTPServer: HTTPServer{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: time.Minute,
 			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, MaxConnections: 4096, MaxConnectionsPerSource: 256},
-		Login: Login{MaxHashingPerSource: 2, MaxFailures: 5, MaxSourceFailures: 20, MaxUserFailures: 100,
-			LockBase: 15 * time.Second, LockMax: 15 * time.Minute, Forget: time.Hour, Remember: 30 * 24 * time.Hour,
-			MaxEntries: 100_000, AuditWindow: 10 * time.Minute},
+		Login: auth.DefaultLoginConfig(),
 
-		Search: defaultSearch(),
+		Search: searchlimit.DefaultConfig(),
 	}
-}
-
-// defaultSearch is the search limiter's defaults (searchlimit.Defaults,
-// where they are defined) as the search section.
-func defaultSearch() Search {
-	d := searchlimit.Defaults()
-	return Search{MaxGroups: d.MaxGroups, MaxQueryMemory: ByteSize(d.MaxBytes), Timeout: d.Timeout,
-		MaxConcurrent: d.MaxConcurrent, MaxConcurrentPerUser: d.MaxPerUser, QueueWait: d.QueueWait, MaxQueued: d.MaxQueued}
 }
 
 // EnvPrefix prefixes every environment variable Vigil reads.
@@ -425,6 +349,12 @@ func envKeys() map[string]envKey {
 			f := t.Field(i)
 			tag := f.Tag.Get("koanf")
 			if tag == "" || tag == "-" {
+				continue
+			}
+			if tag == ",squash" {
+				// An embedded struct whose fields are the section's own
+				// (login's throttle limits).
+				walk(f.Type, prefix)
 				continue
 			}
 			path := prefix + tag
@@ -555,7 +485,7 @@ func (c *Config) Validate() error {
 		}
 		names[f.Name] = true
 	}
-	c.Login.validate(add)
+	section("login", c.Login.Validate())
 	if err := c.OIDC.Validate(); err != nil {
 		errs = append(errs, err)
 	} else if c.OIDC.Enabled() && policy != nil {
@@ -570,28 +500,7 @@ func (c *Config) Validate() error {
 			add("trust_proxy[%d]: %w", i, err)
 		}
 	}
-	sr := c.Search
-	if sr.MaxGroups < 1 {
-		add("search.max_groups: must be at least 1")
-	}
-	if sr.MaxQueryMemory < 1<<20 {
-		add("search.max_query_memory: must be at least 1MiB")
-	}
-	if sr.Timeout < 100*time.Millisecond || sr.Timeout > time.Hour {
-		add("search.timeout: %v is outside 100ms..1h", sr.Timeout)
-	}
-	if sr.MaxConcurrent < 1 {
-		add("search.max_concurrent: must be at least 1")
-	}
-	if sr.MaxConcurrentPerUser < 1 || sr.MaxConcurrentPerUser > sr.MaxConcurrent {
-		add("search.max_concurrent_per_user: %d is outside 1..search.max_concurrent (%d)", sr.MaxConcurrentPerUser, sr.MaxConcurrent)
-	}
-	if sr.QueueWait < 0 || sr.QueueWait > time.Minute {
-		add("search.queue_wait: %v is outside 0..1m", sr.QueueWait)
-	}
-	if sr.MaxQueued < 1 {
-		add("search.max_queued: must be at least 1")
-	}
+	section("search", c.Search.Validate())
 	if c.Ingest.ReadTimeout < time.Second {
 		add("ingest.read_timeout: must be at least 1s")
 	}
@@ -610,32 +519,6 @@ func (c *Config) Validate() error {
 		add("log.format: %q is not text or json", c.Log.Format)
 	}
 	return errors.Join(errs...)
-}
-
-// validate checks the sign-in limits.
-func (l *Login) validate(add func(format string, a ...any)) {
-	if l.MaxHashing < 0 || l.MaxHashing > 1024 {
-		add("login.max_hashing: %d is outside 0..1024 (0: max(1, GOMAXPROCS/2))", l.MaxHashing)
-	}
-	if l.MaxHashingPerSource < 1 || (l.MaxHashing > 0 && l.MaxHashingPerSource > l.MaxHashing) {
-		add("login.max_hashing_per_source: %d is outside 1..login.max_hashing", l.MaxHashingPerSource)
-	}
-	for name, n := range map[string]int{"max_failures": l.MaxFailures, "max_source_failures": l.MaxSourceFailures, "max_user_failures": l.MaxUserFailures} {
-		if n < 1 {
-			add("login.%s: must be at least 1", name)
-		}
-	}
-	for name, d := range map[string]time.Duration{"lock_base": l.LockBase, "lock_max": l.LockMax, "forget": l.Forget, "remember": l.Remember, "audit_window": l.AuditWindow} {
-		if d < time.Second {
-			add("login.%s: must be at least 1s", name)
-		}
-	}
-	if l.LockMax < l.LockBase {
-		add("login.lock_max: %v is shorter than lock_base %v", l.LockMax, l.LockBase)
-	}
-	if l.MaxEntries < 1000 {
-		add("login.max_entries: %d is below 1000", l.MaxEntries)
-	}
 }
 
 // validate checks the HTTP listener's settings.
@@ -684,39 +567,4 @@ func checkAddr(a string) error {
 }
 
 // ByteSize is a size in bytes that reads "512MB", "10GiB", "1024" and so on.
-type ByteSize int64
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (b *ByteSize) UnmarshalText(text []byte) error {
-	n, err := ParseByteSize(string(text))
-	if err != nil {
-		return err
-	}
-	*b = ByteSize(n)
-	return nil
-}
-
-// ParseByteSize parses a size with an optional unit: B, KB/KiB, MB/MiB,
-// GB/GiB, TB/TiB (decimal and binary units both count in powers of 1024, as
-// operators expect of disk budgets).
-func ParseByteSize(s string) (int64, error) {
-	t := strings.TrimSpace(strings.ToUpper(s))
-	i := 0
-	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
-		i++
-	}
-	num, unit := t[:i], strings.TrimSpace(t[i:])
-	f, err := strconv.ParseFloat(num, 64)
-	if err != nil || f < 0 {
-		return 0, fmt.Errorf("invalid size %q", s)
-	}
-	mult := map[string]float64{"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "MIB": 1 << 20,
-		"G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30, "T": 1 << 40, "TB": 1 << 40, "TIB": 1 << 40}[unit]
-	if mult == 0 {
-		return 0, fmt.Errorf("invalid size unit in %q", s)
-	}
-	if f*mult > 1<<62 {
-		return 0, fmt.Errorf("size %q is too large", s)
-	}
-	return int64(f * mult), nil
-}
+type ByteSize = bytesize.Size

@@ -135,20 +135,3 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
-
-func TestParseByteSize(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int64
-		ok   bool
-	}{
-		{"1024", 1024, true}, {"1KB", 1024, true}, {"1.5GiB", 3 << 29, true}, {"10 mb", 10 << 20, true},
-		{"", 0, false}, {"-1", 0, false}, {"1PB", 0, false}, {"99999999999TB", 0, false},
-	}
-	for _, tt := range tests {
-		got, err := ParseByteSize(tt.in)
-		if (err == nil) != tt.ok || got != tt.want {
-			t.Errorf("ParseByteSize(%q) = %d, %v; want %d, ok=%v", tt.in, got, err, tt.want, tt.ok)
-		}
-	}
-}

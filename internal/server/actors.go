@@ -465,7 +465,7 @@ func (s *Server) registerPipelineMetrics() {
 func (s *Server) startListeners(ctx context.Context) (err error) {
 	cfg := s.cfg
 	mux := http.NewServeMux()
-	s.searches = searchlimit.New(searchLimits(cfg.Search))
+	s.searches = searchlimit.New(cfg.Search.Limits())
 	s.searches.ReserveWith(s.mem.Reserve)
 	if err := s.searches.Register(s.Metrics.Registry); err != nil {
 		return err
