@@ -86,3 +86,15 @@ func cmpDigits(a, b string) int {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 func isAlpha(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
+
+// Valid reports whether the ordering k can place v: SemVer and apk reject
+// malformed versions, dpkg and rpm order any non-empty string.
+func Valid(k Kind, v string) bool {
+	switch k {
+	case SemVer:
+		return ValidSemVer(v)
+	case APK:
+		return ValidAPK(v)
+	}
+	return v != ""
+}
