@@ -27,6 +27,7 @@ import (
 	"github.com/vigilsec/vigil/internal/clientip"
 	"github.com/vigilsec/vigil/internal/egress"
 	"github.com/vigilsec/vigil/internal/incident"
+	"github.com/vigilsec/vigil/internal/ingest/httpin"
 	"github.com/vigilsec/vigil/internal/intel"
 	"github.com/vigilsec/vigil/internal/meta/postgres"
 	"github.com/vigilsec/vigil/internal/oidc"
@@ -72,7 +73,7 @@ type Config struct {
 	Pipeline  pipeline.Config `koanf:"pipeline"`
 	Retention Retention       `koanf:"retention"`
 	Store     Store           `koanf:"store"`
-	Ingest    Ingest          `koanf:"ingest"`
+	Ingest    httpin.Config   `koanf:"ingest"`
 	Respond   respond.Config  `koanf:"respond"`
 	Intel     Intel           `koanf:"intel"`
 	// Egress is the policy of Vigil's outbound connections (http_request,
@@ -166,16 +167,6 @@ const (
 	EngineVictoriaLogs = "victorialogs"
 )
 
-// Ingest configures the HTTP ingest endpoints.
-type Ingest struct {
-	// MaxBodySize bounds one request body (after decompression).
-	MaxBodySize ByteSize `koanf:"max_body_size"`
-	// ReadTimeout bounds reading one ingest request body; it replaces
-	// http_server.read_timeout for the ingest endpoints, whose bodies are
-	// large (default 1m).
-	ReadTimeout time.Duration `koanf:"read_timeout"`
-}
-
 // HTTPServer configures the HTTP listener (API, ingest, console).
 type HTTPServer struct {
 	// TLSCert and TLSKey are PEM files: when both are set the listener
@@ -234,7 +225,7 @@ func Default() Config {
 		Store:     Store{Engine: EngineSQLite},
 		Alerts:    alert.DefaultConfig(),
 		Incidents: incident.DefaultConfig(),
-		Ingest:    Ingest{MaxBodySize: 16 << 20, ReadTimeout: time.Minute},
+		Ingest:    httpin.DefaultConfig(),
 		Log:       Log{Level: "info", Format: "text"},
 
 		HTTPServer: HTTPServer{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: time.Minute,
@@ -501,13 +492,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	section("search", c.Search.Validate())
-	if c.Ingest.ReadTimeout < time.Second {
-		add("ingest.read_timeout: must be at least 1s")
-	}
+	section("ingest", c.Ingest.Validate())
 	c.HTTPServer.validate(add)
-	if c.Ingest.MaxBodySize < 1024 {
-		add("ingest.max_body_size: must be at least 1KiB")
-	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":
 	default:

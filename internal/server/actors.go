@@ -482,8 +482,9 @@ func (s *Server) startListeners(ctx context.Context) (err error) {
 	})
 	apiSrv.Register(mux)
 	s.Notifier.Register(mux, apiSrv.Require, apiSrv.Audit)
-	s.registerConsole(mux, apiSrv)
-	registerIngest(mux, cfg, s.Pipeline, s.Auth, s.Metrics, s.log)
+	ingestHTTP := newIngestHTTP(cfg, s.Pipeline, s.Auth, s.Metrics, s.log)
+	ingestHTTP.Register(mux)
+	s.registerConsole(mux, apiSrv, ingestHTTP)
 	ln, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
 		return fmt.Errorf("listening on http %q: %w", cfg.HTTP, err)

@@ -19,7 +19,7 @@ import (
 // Elasticsearch ingest share GET /: a browser (Accept: text/html, no
 // Authorization header) gets the console's overview, a shipper gets the
 // Elasticsearch version document it needs at startup.
-func (s *Server) registerConsole(mux *http.ServeMux, a *api.API) {
+func (s *Server) registerConsole(mux *http.ServeMux, a *api.API, es *httpin.Handlers) {
 	cfg := s.cfg
 	var inputs []web.Input
 	add := func(name, addr string) {
@@ -66,7 +66,6 @@ func (s *Server) registerConsole(mux *http.ServeMux, a *api.API) {
 	}
 	c.Register(mux)
 	s.console = c
-	es := httpin.New(httpin.Config{MaxBodySize: int64(cfg.Ingest.MaxBodySize), ReadTimeout: cfg.Ingest.ReadTimeout, NoRoot: true}, s.Pipeline, ingestAuth{s.Auth}, s.Metrics, s.log)
 	overview := c.Overview()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		if web.WantsConsole(r) {

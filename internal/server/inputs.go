@@ -20,7 +20,7 @@ import (
 // that file and its test; the listeners actor opens every registered
 // input the configuration enables, and shuts them down together. (The
 // HTTP ingest endpoints are handlers on the main listener:
-// registerIngest.)
+// newIngestHTTP.)
 type streamInput struct {
 	// Name names the input in logs and errors.
 	Name string
@@ -57,6 +57,11 @@ func (a ingestAuth) Authenticate(r *http.Request, token string) (httpin.Principa
 	return httpin.Principal{Name: p.Name, Tags: p.Tags, CanIngest: p.Can(auth.PermIngest)}, nil
 }
 
-func registerIngest(mux *http.ServeMux, cfg config.Config, sink ingest.Sink, a *auth.Service, m *metrics.Metrics, log *slog.Logger) {
-	httpin.New(httpin.Config{MaxBodySize: int64(cfg.Ingest.MaxBodySize), ReadTimeout: cfg.Ingest.ReadTimeout, NoRoot: true}, sink, ingestAuth{a}, m, log).Register(mux)
+// newIngestHTTP returns the HTTP ingest handlers of the ingest section,
+// without their GET / (the console's overview shares that path and routes
+// shippers to Root).
+func newIngestHTTP(cfg config.Config, sink ingest.Sink, a *auth.Service, m *metrics.Metrics, log *slog.Logger) *httpin.Handlers {
+	c := cfg.Ingest
+	c.NoRoot = true
+	return httpin.New(c, sink, ingestAuth{a}, m, log)
 }

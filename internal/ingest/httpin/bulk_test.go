@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vigilsec/vigil/internal/ingest"
@@ -259,6 +260,11 @@ func TestConfigValidate(t *testing.T) {
 		{"old major", Config{ESVersion: "6.8.0"}, true},
 		{"negative size", Config{MaxBodySize: -1}, true},
 		{"negative timeout", Config{ReadTimeout: -1}, true},
+		{"defaults", DefaultConfig(), false},
+		{"smallest body", Config{MaxBodySize: 1024}, false},
+		{"tiny body", Config{MaxBodySize: 1023}, true},
+		{"shortest read", Config{ReadTimeout: time.Second}, false},
+		{"too short read", Config{ReadTimeout: time.Second - 1}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

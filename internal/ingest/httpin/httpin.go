@@ -27,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigilsec/vigil/internal/bytesize"
 	"github.com/vigilsec/vigil/internal/ingest"
 	"github.com/vigilsec/vigil/internal/store"
 )
@@ -51,27 +52,27 @@ const (
 type Config struct {
 	// MaxBodySize bounds a request body in bytes, both as sent and after
 	// gzip decompression. Larger bodies are answered with 413. Default 16 MiB.
-	MaxBodySize int64
+	MaxBodySize bytesize.Size `koanf:"max_body_size"`
 	// MaxConcurrent bounds the requests being read or awaiting durability at
 	// once, which bounds the memory held by bodies to about
 	// MaxConcurrent × MaxBodySize. Requests beyond it get 429. Default 64.
-	MaxConcurrent int
+	MaxConcurrent int `koanf:"max_concurrent"`
 	// WaitTimeout bounds how long a request waits for its messages to be
 	// durably stored before it is answered with 503. Default 30 s.
-	WaitTimeout time.Duration
+	WaitTimeout time.Duration `koanf:"wait_timeout"`
 	// ReadTimeout bounds how long reading one request body may take, so a
 	// client trickling its body cannot hold a concurrency slot for long.
 	// It is set per request, on top of the http.Server's own timeouts.
 	// Default 1 minute.
-	ReadTimeout time.Duration
+	ReadTimeout time.Duration `koanf:"read_timeout"`
 	// ESVersion is the version number GET / reports to Elasticsearch
 	// shippers, "8.x.y". Default DefaultESVersion.
-	ESVersion string
+	ESVersion string `koanf:"es_version"`
 	// Tags are copied onto every message, before the principal's tags.
-	Tags []string
+	Tags []string `koanf:"tags"`
 	// NoRoot leaves GET / (and HEAD /) unregistered, for a server that
 	// serves another page there; it then routes shippers to Root itself.
-	NoRoot bool
+	NoRoot bool `koanf:"-"`
 }
 
 func (c *Config) setDefaults() {
@@ -92,28 +93,33 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Validate checks c; zero values mean the defaults.
+// DefaultConfig returns the defaults: the ingest section of the server's
+// configuration (ingest: in YAML, VIGIL_INGEST_* in the environment).
+func DefaultConfig() Config {
+	return Config{MaxBodySize: DefaultMaxBodySize, MaxConcurrent: DefaultMaxConcurrent, WaitTimeout: DefaultWaitTimeout,
+		ReadTimeout: DefaultReadTimeout, ESVersion: DefaultESVersion}
+}
+
+// Validate checks c, one error per field named by its key; zero values
+// mean the defaults.
 func (c Config) Validate() error {
 	var errs []error
-	if c.MaxBodySize < 0 {
-		errs = append(errs, fmt.Errorf("max body size %d: must not be negative", c.MaxBodySize))
+	if c.MaxBodySize < 0 || c.MaxBodySize > 0 && c.MaxBodySize < 1024 {
+		errs = append(errs, fmt.Errorf("max_body_size: %d is below 1KiB", c.MaxBodySize))
 	}
 	if c.MaxConcurrent < 0 {
-		errs = append(errs, fmt.Errorf("max concurrent %d: must not be negative", c.MaxConcurrent))
+		errs = append(errs, fmt.Errorf("max_concurrent: %d must not be negative", c.MaxConcurrent))
 	}
 	if c.WaitTimeout < 0 {
-		errs = append(errs, fmt.Errorf("wait timeout %v: must not be negative", c.WaitTimeout))
+		errs = append(errs, fmt.Errorf("wait_timeout: %v must not be negative", c.WaitTimeout))
 	}
-	if c.ReadTimeout < 0 {
-		errs = append(errs, fmt.Errorf("read timeout %v: must not be negative", c.ReadTimeout))
+	if c.ReadTimeout < 0 || c.ReadTimeout > 0 && c.ReadTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("read_timeout: %v is under 1s", c.ReadTimeout))
 	}
 	if v := c.ESVersion; v != "" && !validESVersion(v) {
-		errs = append(errs, fmt.Errorf("elasticsearch version %q: want MAJOR.MINOR.PATCH with major 7 to 9", v))
+		errs = append(errs, fmt.Errorf("es_version: %q is not MAJOR.MINOR.PATCH with major 7 to 9", v))
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("http ingest config: %w", err)
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // validESVersion checks v is MAJOR.MINOR.PATCH with a major version the
@@ -318,7 +324,7 @@ func (h *Handlers) release() { <-h.sem }
 // readBody reads the whole body, decompressing gzip, bounded by
 // MaxBodySize before and after decompression.
 func (h *Handlers) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	limit := h.cfg.MaxBodySize
+	limit := int64(h.cfg.MaxBodySize)
 	if r.ContentLength > limit {
 		return nil, errTooLarge
 	}

@@ -90,7 +90,7 @@ func (h *Handlers) otlp(w http.ResponseWriter, r *http.Request) {
 		otlpFail(w, ct, status, err.Error())
 		return
 	}
-	limit := otlpMaxEvents(h.cfg.MaxBodySize)
+	limit := otlpMaxEvents(int64(h.cfg.MaxBodySize))
 	d, err := decodeOTLP(body, ct, limit)
 	if err != nil {
 		status := http.StatusBadRequest
