@@ -48,6 +48,9 @@ func (st *state) decodeJSONDoc(s string) {
 	}
 	st.flattenObject(obj, 0)
 	st.jsonTime(v)
+	if st.sensorJSON(v) { // Zeek and Suricata records (zeek.go, suricata.go)
+		return
+	}
 	st.kindSet = st.ev.Has(kKind)
 	st.kind()
 	if ch := obj.Get("Channel"); ch != nil && ch.Type() == fastjson.TypeString && obj.Get("EventID") != nil {
