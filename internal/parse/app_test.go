@@ -13,7 +13,7 @@ func TestServiceOf(t *testing.T) {
 		{"sshd", "sshd"}, {"sshd-session", "sshd"}, {"sshd-auth", "sshd"},
 		{"sudo", "sudo"},
 		{"cron", "cron"}, {"CRON", "cron"}, {"crond", "cron"}, {"anacron", "cron"},
-		{"auditd", "auditd"}, {"audispd", "auditd"}, {"audisp-syslog", "auditd"}, {"audit", "auditd"},
+		{"auditd", "auditd"}, {"audispd", "auditd"}, {"audisp-syslog", "auditd"}, {"audit", "auditd"}, {"auoms", "auditd"},
 		{"vsftpd", "vsftpd"},
 		{"su", "su"}, {"login", "login"}, {"passwd", "passwd"}, {"useradd", "useradd"},
 		{"userdel", "userdel"}, {"usermod", "usermod"}, {"groupadd", "groupadd"},
@@ -40,7 +40,7 @@ func TestAppDecoders(t *testing.T) {
 		"groupadd", "groupdel", "groupmod", "httpd", "login", "newusers", "nginx", "passwd",
 		"sshd", "sshd-auth", "sshd-session", "su", "sudo", "systemd-logind", "useradd", "userdel", "usermod",
 	}
-	serviceOnly := []string{"anacron", "audisp-syslog", "audispd", "audit", "auditd", "polkitd", "vsftpd"}
+	serviceOnly := []string{"anacron", "audisp-syslog", "audispd", "audit", "auditd", "auoms", "polkitd", "vsftpd"}
 	for _, prog := range decoded {
 		if a := apps[prog]; a == nil || a.decode == nil {
 			t.Errorf("%s: got no decoder, want one", prog)

@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,12 +14,23 @@ var (
 	kAuditUID    = event.Intern("user.audit.id")
 	kEffectiveID = event.Intern("user.effective.id")
 	kGroupEff    = event.Intern("group.effective.id")
+	kAuditName   = event.Intern("user.audit.name")
+	kEffName     = event.Intern("user.effective.name")
+	kProcArgs    = event.Intern("process.args")
+	kProcArgc    = event.Intern("process.args_count")
 )
+
+// maxExecArgs bounds the EXECVE arguments (and AUOMS command-line words)
+// gathered into process.args and process.command_line; the a<N> fields
+// themselves are bounded by the event's field limit.
+const maxExecArgs = 256
 
 // The audit daemons' programs carry the auditd service; their records
 // are told by their shape (content), whatever the program.
 func init() {
-	registerApp(app{programs: []string{"auditd", "audispd", "audisp-syslog", "audit"}, service: "auditd"})
+	// auoms is the Azure Monitor agent's audit plugin (OMS-Auditd-Plugin):
+	// its syslog output is auditd's record format.
+	registerApp(app{programs: []string{"auditd", "audispd", "audisp-syslog", "audit", "auoms"}, service: "auditd"})
 }
 
 // auditHexKeys are the keys whose values auditd writes hex-encoded (without
@@ -72,7 +84,11 @@ func (st *state) auditd(msg string) bool {
 		}
 		st.auditField(typ, p)
 	}
-	st.auditPairs(typ, rest)
+	if typ == "AUOMS_EXECVE" {
+		st.auomsExecve(rest)
+	} else {
+		st.auditPairs(typ, rest)
+	}
 	st.setDataset("auditd")
 	return true
 }
@@ -81,7 +97,7 @@ func (st *state) auditd(msg string) bool {
 // is parsed for its own pairs.
 func (st *state) auditPairs(typ, s string) {
 	sc := kvScanner{s: s, sep: 0x1d}
-	var args []string
+	var ex execArgs
 	for {
 		p, ok := sc.next()
 		if !ok {
@@ -94,23 +110,137 @@ func (st *state) auditPairs(typ, s string) {
 		if st.full() {
 			break
 		}
+		if typ == "EXECVE" {
+			if n, part, ok := argPartKey(p.key); ok {
+				// a1[0]=... a1[1]=...: one argument the kernel split
+				// (after a1_len=N); its pieces are joined into a1.
+				ex.addPart(n, part, auditArgValue(p))
+				continue
+			}
+		}
 		v := st.auditField(typ, p)
-		if typ == "EXECVE" && isArgKey(p.key) && len(args) < 256 {
-			args = append(args, v)
+		if typ == "EXECVE" {
+			if n, ok := argKey(p.key); ok {
+				ex.set(n, v)
+			}
 		}
 	}
-	if len(args) > 0 && !st.ev.Has(kProcCmdLine) {
-		st.set(kProcCmdLine, event.String(strings.Join(args, " ")))
+	if typ == "EXECVE" {
+		st.execve(&ex)
 	}
+}
+
+// execArgs gathers the arguments of an EXECVE record by position.
+type execArgs struct {
+	args []string
+	// split marks the arguments that came in pieces (a<N>[<i>]).
+	split []bool
+}
+
+func (ex *execArgs) grow(n int) bool {
+	if n >= maxExecArgs {
+		return false
+	}
+	for len(ex.args) <= n {
+		ex.args = append(ex.args, "")
+		ex.split = append(ex.split, false)
+	}
+	return true
+}
+
+func (ex *execArgs) set(n int, v string) {
+	if ex.grow(n) {
+		ex.args[n] = v
+	}
+}
+
+// addPart appends piece part of argument n. Pieces arrive in order; one
+// out of order (or repeated) is ignored rather than guessed at.
+func (ex *execArgs) addPart(n, part int, v string) {
+	if !ex.grow(n) {
+		return
+	}
+	if !ex.split[n] {
+		if part != 0 {
+			return
+		}
+		ex.split[n] = true
+		ex.args[n] = ""
+	}
+	ex.args[n] += v
+}
+
+// execve adds the ECS fields of an EXECVE record: process.args (each
+// argument), process.args_count, process.command_line (the arguments
+// joined by spaces, as ausearch -i shows them) and process.executable when
+// argv[0] is an absolute path. Split arguments get their a<N> field here.
+func (st *state) execve(ex *execArgs) {
+	if len(ex.args) == 0 {
+		return
+	}
+	for n, v := range ex.args {
+		if ex.split[n] && !st.full() {
+			st.set(st.intern("a"+strconv.Itoa(n)), event.String(v))
+		}
+	}
+	if !st.ev.Has(kProcCmdLine) {
+		st.set(kProcCmdLine, event.String(strings.Join(ex.args, " ")))
+	}
+	st.setArgs(ex.args)
+	if a0 := ex.args[0]; strings.HasPrefix(a0, "/") && !st.ev.Has(kProcExe) {
+		st.set(kProcExe, event.String(a0))
+	}
+}
+
+// setArgs adds process.args (one value per argument) and
+// process.args_count, unless an earlier record part set them.
+func (st *state) setArgs(args []string) {
+	if st.ev.Has(kProcArgs) {
+		return
+	}
+	for _, a := range args {
+		st.set(kProcArgs, event.String(a))
+	}
+	st.set(kProcArgc, event.Int(int64(len(args))))
+}
+
+// argKey returns N of an EXECVE argument key aN.
+func argKey(k string) (int, bool) {
+	if len(k) < 2 || k[0] != 'a' {
+		return 0, false
+	}
+	return atoi(k[1:])
 }
 
 // isArgKey reports whether k is a0, a1, ... (an EXECVE argument).
 func isArgKey(k string) bool {
-	if len(k) < 2 || k[0] != 'a' {
-		return false
-	}
-	_, ok := atoi(k[1:])
+	_, ok := argKey(k)
 	return ok
+}
+
+// argPartKey returns N and I of a split EXECVE argument key aN[I].
+func argPartKey(k string) (n, part int, ok bool) {
+	if len(k) < 5 || k[0] != 'a' || k[len(k)-1] != ']' {
+		return 0, 0, false
+	}
+	num, idx, found := strings.Cut(k[1:len(k)-1], "[")
+	if !found {
+		return 0, 0, false
+	}
+	if n, ok = atoi(num); !ok {
+		return 0, 0, false
+	}
+	part, ok = atoi(idx)
+	return n, part, ok
+}
+
+// auditArgValue decodes an EXECVE argument (or piece of one): quoted as
+// it is, else hex-encoded.
+func auditArgValue(p kvPair) string {
+	if p.quote == 0 && isHexString(p.val) {
+		return decodeAuditHex(p.val, false)
+	}
+	return p.val
 }
 
 // auditField adds one audit pair under its own name and its ECS name, and
@@ -159,6 +289,22 @@ func (st *state) auditField(typ string, p kvPair) string {
 		// acct names the account of user-space records; UID is the
 		// enriched (name) form of uid.
 		st.setStr(kUserName, v)
+	case "AUID", "audit_user":
+		// The enriched form of auid (auditd) and its AUOMS name.
+		st.setStr(kAuditName, v)
+	case "EUID", "effective_user":
+		st.setStr(kEffName, v)
+	case "GID":
+		st.setStr(kGroupName, v)
+	case "user":
+		// AUOMS names the uid "user" (and the gid "group").
+		if strings.HasPrefix(typ, "AUOMS_") {
+			st.setStr(kUserName, v)
+		}
+	case "group":
+		if strings.HasPrefix(typ, "AUOMS_") {
+			st.setStr(kGroupName, v)
+		}
 	case "addr":
 		if isIPLike(v) {
 			st.setStr(kSourceIP, v)
