@@ -57,6 +57,9 @@ func (st *state) decodeJSONDoc(s string) {
 		st.windowsFlat(v)
 		return
 	}
+	if st.azure(v) { // Log Analytics rows (azure.go)
+		return
+	}
 	st.jsonMessage(v)
 }
 

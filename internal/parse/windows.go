@@ -294,7 +294,7 @@ func (st *state) winlogbeat(doc, w *fastjson.Value) {
 // taken from the names those tools use when the Sigma names are absent.
 func (st *state) windowsFlat(doc *fastjson.Value) {
 	if !st.ev.Has(kProviderName) {
-		for _, n := range [...]string{"SourceName", "ProviderName", "Provider"} {
+		for _, n := range [...]string{"SourceName", "ProviderName", "Provider", "EventSourceName", "Source"} {
 			if v := doc.Get(n); v != nil && v.Type() == fastjson.TypeString {
 				st.winStr(kProviderName, v)
 				break
@@ -310,7 +310,7 @@ func (st *state) windowsFlat(doc *fastjson.Value) {
 		}
 	}
 	if st.ev.Time.IsZero() {
-		for _, n := range [...]string{"EventTime", "TimeCreated", "EventReceivedTime"} {
+		for _, n := range [...]string{"EventTime", "TimeCreated", "EventReceivedTime", "TimeGenerated"} {
 			if v := doc.Get(n); v != nil {
 				if t, ok := st.timeValue(v); ok {
 					st.ev.Time = t
@@ -324,6 +324,7 @@ func (st *state) windowsFlat(doc *fastjson.Value) {
 			st.winStr(kMessage, v)
 		}
 	}
+	st.azureWindows(doc) // Log Analytics rows (azure.go)
 	st.flushArena()
 	st.winECS(st.ev.Str("Channel"))
 }
