@@ -11,6 +11,7 @@ import (
 	"github.com/vigilsec/vigil/internal/detect"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/ids"
+	"github.com/vigilsec/vigil/internal/meta"
 	"github.com/vigilsec/vigil/internal/meta/metatest"
 	"github.com/vigilsec/vigil/internal/sigma"
 	_ "modernc.org/sqlite"
@@ -340,5 +341,70 @@ func testRiskIndexBounded(t *testing.T) {
 	db.QueryRow(`SELECT count(*) FROM entity_risk`).Scan(&n)
 	if n != 10 {
 		t.Errorf("scores in the table: %d, want 10", n)
+	}
+}
+
+// A wave's batch is written in chunks of meta.RowsPerStatement: every action
+// of a batch that spans several chunks (and a partial last one) gets its
+// intent, then its result, under its own id, on both engines.
+func TestRecordActionsInChunks(t *testing.T) { metatest.Engines(t, testRecordActionsInChunks) }
+
+func testRecordActionsInChunks(t *testing.T) {
+	f := newFixture(t, Options{})
+	ctx := context.Background()
+	inc, err := f.inc.Create(ctx, "alice", "wave", "high", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 2*meta.RowsPerStatement + 7
+	acts := make([]*Action, n)
+	for i := range acts {
+		acts[i] = &Action{Name: "block_ip", Target: fmt.Sprintf("198.18.0.%d", i), Status: "running", Actor: "playbook", Playbook: "ssh"}
+	}
+	record := func() {
+		t.Helper()
+		tx, err := f.inc.db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		if err := f.inc.RecordActionsTx(ctx, tx, inc.ID, acts); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record()
+	for i, a := range acts {
+		a.Status, a.Result = "ok", "set updated"
+		if i == n-1 {
+			a.Status, a.Result = "failed", "token=s3cret refused"
+		}
+	}
+	record()
+	got, err := f.inc.actions(ctx, inc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n {
+		t.Fatalf("got %d actions, want %d (one row per target, intent and result under one id)", len(got), n)
+	}
+	byTarget := map[string]Action{}
+	for _, a := range got {
+		byTarget[a.Target] = a
+	}
+	for i := range n {
+		a, ok := byTarget[fmt.Sprintf("198.18.0.%d", i)]
+		want := "ok"
+		if i == n-1 {
+			want = "failed"
+		}
+		if !ok || a.Status != want || a.ID != acts[i].ID {
+			t.Errorf("target %d: got %+v, want status %s under id %s", i, a, want, acts[i].ID)
+		}
+	}
+	if r := byTarget[fmt.Sprintf("198.18.0.%d", n-1)].Result; strings.Contains(r, "s3cret") {
+		t.Errorf("result stored unmasked: %q", r)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/ids"
+	"github.com/vigilsec/vigil/internal/meta"
 	"github.com/vigilsec/vigil/internal/redact"
 	"github.com/vigilsec/vigil/internal/sigma"
 )
@@ -440,10 +441,15 @@ func (m *Manager) RecordAction(ctx context.Context, id string, a *Action) error 
 	return nil
 }
 
-// upsertActionSQL writes an action's state: first its intent
-// ("running"), then its result, under the same id.
-const upsertActionSQL = `INSERT INTO incident_actions (id, incident_id, time, name, target, status, result, actor, playbook) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-	ON CONFLICT(id) DO UPDATE SET status = excluded.status, result = excluded.result, time = excluded.time, actor = excluded.actor`
+// upsertActions returns the statement that writes n actions' state:
+// first their intent ("running"), then their result, under the same ids.
+func upsertActions(n int) string {
+	return meta.InsertRows(`INSERT INTO incident_actions (id, incident_id, time, name, target, status, result, actor, playbook) VALUES `, n, 9,
+		` ON CONFLICT(id) DO UPDATE SET status = excluded.status, result = excluded.result, time = excluded.time, actor = excluded.actor`)
+}
+
+// upsertActionsFull is the statement for a whole chunk.
+var upsertActionsFull = upsertActions(meta.RowsPerStatement)
 
 // RecordActionsTx records actions on an incident inside the caller's
 // transaction, so that the caller's own records of them (the audit log,
@@ -454,33 +460,38 @@ func (m *Manager) RecordActionsTx(ctx context.Context, tx *sql.Tx, id string, ac
 		return nil
 	}
 	now := m.opts.Now().UTC()
-	stmt, err := tx.PrepareContext(ctx, upsertActionSQL)
-	if err != nil {
-		return fmt.Errorf("recording action: %w", err)
-	}
-	defer stmt.Close()
 	counts := map[string]int{}
 	// A batch's actions mostly share one result (one batch command for a
 	// wave's addresses): it is masked once.
 	var rawResult, maskedResult string
-	for i, a := range acts {
-		if a.ID == "" {
-			a.ID = ids.New()
+	args := make([]any, 0, 9*min(len(acts), meta.RowsPerStatement))
+	for start := 0; start < len(acts); start += meta.RowsPerStatement {
+		chunk := acts[start:min(start+meta.RowsPerStatement, len(acts))]
+		args = args[:0]
+		for i, a := range chunk {
+			if a.ID == "" {
+				a.ID = ids.New()
+			}
+			if a.Time.IsZero() {
+				a.Time = now
+			}
+			// A result may quote a URL or header with its secret ("POST
+			// https://h/?api_key=...: 200"): viewers read it, so it is
+			// stored masked, and so is the timeline line made from it.
+			if start+i == 0 || a.Result != rawResult {
+				rawResult, maskedResult = a.Result, redact.Text(a.Result)
+			}
+			a.Result = maskedResult
+			args = append(args, a.ID, id, a.Time.UnixNano(), a.Name, a.Target, a.Status, a.Result, a.Actor, a.Playbook)
+			counts[a.Status]++
 		}
-		if a.Time.IsZero() {
-			a.Time = now
+		q := upsertActionsFull
+		if len(chunk) < meta.RowsPerStatement {
+			q = upsertActions(len(chunk))
 		}
-		// A result may quote a URL or header with its secret ("POST
-		// https://h/?api_key=...: 200"): viewers read it, so it is stored
-		// masked, and so is the timeline line made from it.
-		if i == 0 || a.Result != rawResult {
-			rawResult, maskedResult = a.Result, redact.Text(a.Result)
-		}
-		a.Result = maskedResult
-		if _, err := stmt.ExecContext(ctx, a.ID, id, a.Time.UnixNano(), a.Name, a.Target, a.Status, a.Result, a.Actor, a.Playbook); err != nil {
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("recording action: %w", err)
 		}
-		counts[a.Status]++
 	}
 	a := acts[0]
 	var text string

@@ -33,6 +33,7 @@ import (
 	"github.com/vigilsec/vigil/internal/egress"
 	"github.com/vigilsec/vigil/internal/ids"
 	"github.com/vigilsec/vigil/internal/incident"
+	"github.com/vigilsec/vigil/internal/meta"
 	"github.com/vigilsec/vigil/internal/shellsafe"
 	"github.com/vigilsec/vigil/internal/sigma"
 )
@@ -971,22 +972,7 @@ func (r *Runner) act(ctx context.Context, p *Playbook, s Step, t trigger, target
 		return nil, err
 	}
 	blocks := r.perform(ctx, p, s, t, acts, count)
-	addBlocks := func(tx *sql.Tx) error {
-		if len(blocks) == 0 {
-			return nil
-		}
-		stmt, err := tx.PrepareContext(ctx, upsertBlockSQL)
-		if err != nil {
-			return fmt.Errorf("recording blocks: %w", err)
-		}
-		defer stmt.Close()
-		for _, b := range blocks {
-			if _, err := stmt.ExecContext(ctx, b.ip, b.until.UnixNano(), t.IncidentID, p.Name); err != nil {
-				return fmt.Errorf("recording blocks: %w", err)
-			}
-		}
-		return nil
-	}
+	addBlocks := func(tx *sql.Tx) error { return addBlocks(ctx, tx, blocks, t.IncidentID, p.Name) }
 	if err := r.recordActions(ctx, t.IncidentID, by, acts, addBlocks); err != nil {
 		// The actions ran but their results are not recorded: they stay
 		// "running" and become "unknown" at the next start.
@@ -1092,10 +1078,50 @@ func actionsEntry(by, incID string, acts []*incident.Action) audit.Entry {
 	return audit.Entry{Actor: by, Action: "action." + acts[0].Name, Target: incID, After: after}
 }
 
-// upsertBlockSQL adds an address to the block set, or extends its block.
-const upsertBlockSQL = `INSERT INTO response_blocks (ip, until, incident_id, playbook) VALUES (?, ?, ?, ?)
-	ON CONFLICT(ip) DO UPDATE SET until = CASE WHEN excluded.until > response_blocks.until THEN excluded.until ELSE response_blocks.until END,
-	incident_id = excluded.incident_id`
+// upsertBlocks returns the statement that adds n addresses to the block
+// set, or extends their blocks.
+func upsertBlocks(n int) string {
+	return meta.InsertRows(`INSERT INTO response_blocks (ip, until, incident_id, playbook) VALUES `, n, 4,
+		` ON CONFLICT(ip) DO UPDATE SET until = CASE WHEN excluded.until > response_blocks.until THEN excluded.until ELSE response_blocks.until END,
+	incident_id = excluded.incident_id`)
+}
+
+// upsertBlocksFull is the statement for a whole chunk.
+var upsertBlocksFull = upsertBlocks(meta.RowsPerStatement)
+
+// addBlocks writes blocks into the block set in tx, a chunk of
+// meta.RowsPerStatement per statement. An address twice in blocks (two
+// spellings of one address) is written once, with the later expiry.
+func addBlocks(ctx context.Context, tx *sql.Tx, blocks []block, incID, playbook string) error {
+	seen := make(map[string]int, len(blocks))
+	uniq := make([]block, 0, len(blocks))
+	for _, b := range blocks {
+		if i, ok := seen[b.ip]; ok {
+			if b.until.After(uniq[i].until) {
+				uniq[i].until = b.until
+			}
+			continue
+		}
+		seen[b.ip] = len(uniq)
+		uniq = append(uniq, b)
+	}
+	args := make([]any, 0, 4*min(len(uniq), meta.RowsPerStatement))
+	for start := 0; start < len(uniq); start += meta.RowsPerStatement {
+		chunk := uniq[start:min(start+meta.RowsPerStatement, len(uniq))]
+		args = args[:0]
+		for _, b := range chunk {
+			args = append(args, b.ip, b.until.UnixNano(), incID, playbook)
+		}
+		q := upsertBlocksFull
+		if len(chunk) < meta.RowsPerStatement {
+			q = upsertBlocks(len(chunk))
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("recording blocks: %w", err)
+		}
+	}
+	return nil
+}
 
 // recordOne records one action, done, with its audit entry.
 func (r *Runner) recordOne(ctx context.Context, t trigger, p *Playbook, name, target, status, result, actor string) {
