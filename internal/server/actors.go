@@ -395,7 +395,7 @@ func (s *Server) startDetection(ctx context.Context) (err error) {
 			s.stopDetection(context.Background())
 		}
 	}()
-	var det pipeline.Detector = s.Recorder
+	det := detectors{s.Recorder, newSuricataDetector(s.Recorder)}
 	if len(cfg.Intel.Feeds) > 0 {
 		s.Intel, err = intel.New(cfg.Intel.Feeds, intel.Options{Logger: s.log, Egress: s.egress})
 		if err != nil {
@@ -408,7 +408,7 @@ func (s *Server) startDetection(ctx context.Context) (err error) {
 			}
 			return nil
 		})
-		det = detectors{s.Recorder, &intelDetector{m: s.Intel, rec: s.Recorder}}
+		det = append(det, &intelDetector{m: s.Intel, rec: s.Recorder})
 	}
 	s.Pipeline.SetDetector(det)
 	// What the last shutdown spooled is queued before the inputs start.
