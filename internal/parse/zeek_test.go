@@ -349,3 +349,16 @@ func FuzzZeek(f *testing.F) {
 	f.Add([]byte(`{"ts":1e300,"uid":"C","conn_state":"SF","duration":1e300,"id.orig_h":["::1","x"]}`))
 	f.Fuzz(func(t *testing.T, data []byte) { checkSensorEvent(t, data) })
 }
+
+// benchSample parses a testdata sample in a loop (benchParse's loop).
+func benchSample(b *testing.B, name string) {
+	data, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchParse(b, strings.TrimSpace(string(data)), ingest.FormatJSON)
+}
+
+func BenchmarkParseZeekConn(b *testing.B)      { benchSample(b, "zeek/conn.json") }
+func BenchmarkParseZeekDNS(b *testing.B)       { benchSample(b, "zeek/dns.json") }
+func BenchmarkParseSuricataAlert(b *testing.B) { benchSample(b, "suricata/alert.json") }
