@@ -405,11 +405,7 @@ func (p *parser) tokens(pos, end int, cur, attr int32, sbase, nsubs int) (int, e
 		case tokEOF:
 			return pos + 1, nil
 		case tokOpenStart:
-			if pos+11 > end {
-				return 0, errTruncated
-			}
-			// token, dependency id (2), data size (4), name offset (4)
-			name, np, err := p.nameRef(pos+7, end)
+			name, np, err := p.openStart(pos, end, nsubs >= 0)
 			if err != nil {
 				return 0, fmt.Errorf("element at %#x: %w", pos, err)
 			}
@@ -553,6 +549,33 @@ func (p *parser) tokens(pos, end int, cur, attr int32, sbase, nsubs int) (int, e
 		}
 	}
 	return pos, nil
+}
+
+// openStart reads the header of the open start element token at pos and
+// returns the element's name and the position after the name. The header
+// is the token, a dependency id (2 bytes) inside a template definition
+// only, the data size (4) and the name offset (4): elements of the record
+// itself and of BinXML substitution values have no dependency id (as
+// libfwevt and the evtx crate read them; Windows writes such records in
+// some logs, CAPI2's among them). Outside a template, a header whose name
+// does not resolve without the id is read again with it.
+func (p *parser) openStart(pos, end int, inTemplate bool) (int32, int, error) {
+	if inTemplate {
+		if pos+11 > end {
+			return 0, 0, errTruncated
+		}
+		return p.nameRef(pos+7, end)
+	}
+	if pos+9 > end {
+		return 0, 0, errTruncated
+	}
+	name, np, err := p.nameRef(pos+5, end)
+	if err != nil && pos+11 <= end {
+		if n2, np2, err2 := p.nameRef(pos+7, end); err2 == nil {
+			return n2, np2, nil
+		}
+	}
+	return name, np, err
 }
 
 // substitute puts substitution value id (of p.subs[sbase:sbase+nsubs])

@@ -12,6 +12,12 @@ import (
 type bx struct {
 	b    []byte
 	base int // chunk offset of b[0]
+	// inTmpl counts the template definitions being written: only their
+	// elements carry a dependency id.
+	inTmpl int
+	// depOutside writes a dependency id outside template definitions too
+	// (a form the reader accepts when the name does not resolve without).
+	depOutside bool
 }
 
 func (x *bx) pos() int     { return x.base + len(x.b) }
@@ -47,7 +53,9 @@ func (x *bx) open(name string, attrs bool) {
 		tok |= tokMoreBit
 	}
 	x.u8(tok)
-	x.u16(0xffff)
+	if x.inTmpl > 0 || x.depOutside {
+		x.u16(0xffff) // dependency id
+	}
 	x.u32(0) // data size (unused by the reader)
 	x.name(name)
 	if attrs {
@@ -107,7 +115,9 @@ func (x *bx) template(body func(x *bx), subs []sub) {
 	x.u32(0)
 	start := len(x.b)
 	x.fragment()
+	x.inTmpl++
 	body(x)
+	x.inTmpl--
 	x.eof()
 	binary.LittleEndian.PutUint32(x.b[sizeAt:], uint32(len(x.b)-start))
 	x.values(subs)

@@ -52,6 +52,8 @@ func FuzzReader(f *testing.F) {
 	})[:fileHeaderSize+1024])
 
 	f.Add(sysmonLikeFile(3))
+	// Elements outside templates, without and with a dependency id.
+	f.Add(buildFile(capi2Body, func(x *bx) { x.depOutside = true; capi2Body(x) })[:fileHeaderSize+2048])
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// Both reading paths, and walking templates with or without
