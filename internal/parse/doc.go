@@ -54,6 +54,15 @@
 //     ECS host.name, event.code, winlog.channel, winlog.provider_name,
 //     event.dataset windows.<service>. Logsource product windows (linux for
 //     the Linux-Sysmon/Operational channel), service from the channel.
+//   - Zeek JSON logs (a record with ts and _path, or with the fields
+//     only one log has, or read from a file named after a Zeek log) and
+//     Suricata EVE JSON (event_type, timestamp, and flow_id or the
+//     packet's addresses): the sensor's own names as they came, plus ECS
+//     (source.*, destination.*, network.*, dns.*, url.*, http.*, tls.*,
+//     x509.*, file.*, rule.* of Suricata alerts), event.module,
+//     event.dataset zeek.<log> or suricata.eve, and logsource product zeek
+//     or suricata with the log or event type as service (dns records also
+//     category dns). See zeek.go and suricata.go.
 //   - CEF: cef.version, cef.device_vendor, cef.device_product,
 //     cef.device_version, cef.device_event_class_id, cef.name, cef.severity,
 //     observer.*, event.code, rule.name, event.severity; every extension as

@@ -83,6 +83,7 @@ func (st *state) embeddedJSON(msg string) {
 	if st.ev.Time.IsZero() {
 		st.jsonTime(v)
 	}
+	st.sensorJSON(v) // Zeek and Suricata records as a message (zeek.go, suricata.go)
 }
 
 // jsonMessage runs the app parsers on the message of a JSON record that a

@@ -13,7 +13,7 @@ import (
 // Suricata's EVE JSON names that the decoder reads, as the flattened
 // record has them.
 var (
-	kSEventType  = event.Intern("event_type")
+	kSTimestamp  = event.Intern("timestamp")
 	kSSrcIP      = event.Intern("src_ip")
 	kSSrcPort    = event.Intern("src_port")
 	kSDestIP     = event.Intern("dest_ip")
@@ -102,12 +102,18 @@ func (st *state) suricata(et string) {
 	if et == "dns" {
 		ev.Logsource.Category = "dns"
 	}
-	st.kindSet = ev.Has(kKind)
-	if et == "alert" && !st.kindSet {
-		st.kindSet = true
-		st.set(kKind, vAlert)
+	if et == "alert" {
+		st.alertKind()
 	}
+	st.kindSet = ev.Has(kKind)
 	st.kind()
+	if ts, ok := ev.Get(kSTimestamp); ok && ts.Kind == event.KindString {
+		// The time Suricata saw the packet, to the microsecond, over a
+		// syslog header's or a shipper's.
+		if t, ok := parseTimestamp(ts.Str, time.UTC); ok {
+			ev.Time = t
+		}
+	}
 	st.setOnce(kModule, vSuricata)
 	st.setOnce(kDataset, vSuricataEVE)
 	st.aliasIP(kSSrcIP, kSourceIP)

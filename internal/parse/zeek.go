@@ -288,11 +288,10 @@ func (st *state) zeek(v *fastjson.Value, log string) {
 	if log == "dns" {
 		ev.Logsource.Category = "dns"
 	}
-	st.kindSet = ev.Has(kKind)
-	if log == "notice" && !st.kindSet {
-		st.kindSet = true
-		st.set(kKind, vAlert)
+	if log == "notice" {
+		st.alertKind()
 	}
+	st.kindSet = ev.Has(kKind)
 	st.kind()
 	if t, ok := st.zeekTime(); ok {
 		// ts is the time Zeek saw the traffic, whatever time a shipper
@@ -466,6 +465,20 @@ func (st *state) zeekTime() (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return time.Unix(n, ns).UTC(), true
+}
+
+// alertKind sets event.kind alert, replacing the default event.kind event
+// (set before a record that came as a message was decoded) but not a kind
+// the record set itself.
+func (st *state) alertKind() {
+	v, ok := st.ev.Get(kKind)
+	switch {
+	case !ok:
+		st.set(kKind, vAlert)
+	case v.Str == "event":
+		st.replace(kKind, vAlert)
+	}
+	st.kindSet = true
 }
 
 // setOnce adds k=v unless the event already has k.

@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -243,6 +244,56 @@ func TestZeekRecognition(t *testing.T) {
 			}
 			if got := ev.Str("event.dataset"); got != tc.dataset {
 				t.Errorf("event.dataset: got %q, want %q", got, tc.dataset)
+			}
+		})
+	}
+}
+
+// TestSensorRecordInMessage checks records that arrive as the message of
+// another: Suricata's EVE output to syslog, and a shipper that forwards
+// each line of a log file as its message without decoding it. The sensor's
+// own time wins over the envelope's, and alerts stay alerts.
+func TestSensorRecordInMessage(t *testing.T) {
+	eve, err := os.ReadFile(filepath.Join("testdata", "suricata", "alert.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dns, err := os.ReadFile(filepath.Join("testdata", "zeek", "dns.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	quoted := func(b []byte) string { s, _ := json.Marshal(strings.TrimSpace(string(b))); return string(s) }
+	tests := []struct {
+		name, line string
+		format     ingest.Format
+		want       event.Logsource
+		time       string
+		kind       []string
+	}{
+		{"EVE over syslog", "<14>Nov 21 10:05:01 sensor1 suricata[1234]: " + strings.TrimSpace(string(eve)), ingest.FormatAuto,
+			event.Logsource{Product: "suricata", Service: "alert"}, "2026-11-21T10:05:01.734521Z", []string{"alert"}},
+		{"Zeek line as a shipper's message", `{"@timestamp":"2026-11-21T10:00:00Z","message":` + quoted(dns) + `}`, ingest.FormatJSON,
+			event.Logsource{Product: "zeek", Category: "dns", Service: "dns"}, "2026-11-21T10:00:02.118402Z", []string{"event"}},
+		{"EVE line as text", strings.TrimSpace(string(eve)), ingest.FormatText,
+			event.Logsource{Product: "suricata", Service: "alert"}, "2026-11-21T10:05:01.734521Z", []string{"alert"}},
+	}
+	p := New(Options{})
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var ev event.Event
+			p.Parse(&ingest.Raw{Data: []byte(tc.line), Format: tc.format, Received: testReceived}, &ev)
+			if ev.Logsource != tc.want {
+				t.Errorf("logsource: got %+v, want %+v", ev.Logsource, tc.want)
+			}
+			if got := ev.Time.UTC().Format(time.RFC3339Nano); got != tc.time {
+				t.Errorf("time: got %s, want %s", got, tc.time)
+			}
+			var kinds []string
+			for _, v := range ev.Values(nil, kKind) {
+				kinds = append(kinds, v.Str)
+			}
+			if diff := cmp.Diff(tc.kind, kinds); diff != "" {
+				t.Errorf("event.kind (-want +got):\n%s", diff)
 			}
 		})
 	}
