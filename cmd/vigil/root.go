@@ -148,6 +148,6 @@ func newRoot(prof *profiles) *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&prof.cpuPath, "cpuprofile", "", "write a CPU profile of the whole run to this file (for go tool pprof)")
 	pf.StringVar(&prof.memPath, "memprofile", "", "write an allocation profile to this file at exit")
-	root.AddCommand(newServeCmd(), newHuntCmd(), newSearchCmd(), newRulesCmd(), newBenchCmd(), newAuditCmd(), newUserCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newHuntCmd(), newSearchCmd(), newRulesCmd(), newBenchCmd(), newAuditCmd(), newUserCmd(), newStoreCmd(), newVersionCmd())
 	return root
 }

@@ -124,6 +124,13 @@ func (s *Server) startStore(ctx context.Context) (err error) {
 	s.Store = st
 	s.Events = st
 	if cfg.Store.Engine == config.EngineVictoriaLogs {
+		if old, err := st.Stats(ctx); err != nil || old.Events > 0 {
+			st.Close()
+			if err != nil {
+				return fmt.Errorf("opening store in %q: %w", cfg.Data, err)
+			}
+			return fmt.Errorf("data directory %q holds %d events of the sqlite engine, which the victorialogs engine would not search: stop here and run `vigil store migrate --from %s` (docs/storage.md), or set store.engine: sqlite", cfg.Data, old.Events, cfg.Data)
+		}
 		vl, err := vlstore.Open(ctx, cfg.Data, vlstore.Options{Retention: vlRetention(cfg.Retention.MaxAge), MaxDiskBytes: int64(cfg.Retention.MaxSize)})
 		if err != nil {
 			st.Close()

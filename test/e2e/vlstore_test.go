@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,4 +60,53 @@ func TestVictoriaLogsEngine(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "store.engine: victorialogs") {
 		t.Errorf("serve with the sqlite engine on a victorialogs directory: got %v\n%s\nwant a refusal naming store.engine", err, tail(string(out), 2000))
 	}
+}
+
+// TestStoreMigrate moves a data directory of the sqlite engine to the
+// victorialogs engine: a server set for victorialogs first refuses the
+// directory and names the command; `vigil store migrate` copies every
+// event; the server then finds them all.
+func TestStoreMigrate(t *testing.T) {
+	s := startServer(t, serverOpts{})
+	var lines strings.Builder
+	const n = 500
+	for i := range n {
+		fmt.Fprintf(&lines, `{"message":"mig event %d","marker":"mig","host.name":"h%d"}`+"\n", i, i%7)
+	}
+	resp, body := s.request("POST", "/api/v1/ingest", testToken, strings.NewReader(lines.String()))
+	if resp.StatusCode != 200 {
+		t.Fatalf("ingest: HTTP %d: %s", resp.StatusCode, body)
+	}
+	if r := s.waitTotal("marker:mig", n, 20*time.Second); r.Total != n {
+		t.Fatalf("before: total %d, want %d", r.Total, n)
+	}
+	data := s.data
+	s.terminate()
+
+	cfg := filepath.Join(t.TempDir(), "vigil.yml")
+	if err := os.WriteFile(cfg, []byte("store:\n  engine: victorialogs\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	refused := exec.Command(vigilBin, "serve", "--config", cfg, "--data", data, "--http", freePort(t, "tcp"), "--syslog-tcp", "", "--syslog-udp", "")
+	out, err := refused.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "vigil store migrate --from") {
+		t.Fatalf("victorialogs server on sqlite events: got %v\n%s\nwant a refusal naming vigil store migrate", err, tail(string(out), 2000))
+	}
+
+	out, err = exec.Command(vigilBin, "store", "migrate", "--from", data).CombinedOutput()
+	if err != nil {
+		t.Fatalf("vigil store migrate: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), fmt.Sprintf("migrated %d events", n)) {
+		t.Errorf("vigil store migrate said %q, want the count", out)
+	}
+
+	s = startServer(t, serverOpts{data: data, extra: []string{"--config", cfg}})
+	if r := s.search("marker:mig", 10); r.Total != n {
+		t.Errorf("after migration: total %d, want %d", r.Total, n)
+	}
+	if r := s.search("marker:mig | stats count() by host.name", 10); len(r.Rows) != 7 {
+		t.Errorf("after migration: %d hosts, want 7", len(r.Rows))
+	}
+	s.terminate()
 }
