@@ -60,7 +60,7 @@ type Progress struct {
 	// Copied events (this run and earlier runs it resumed), Refused
 	// events, and Total events in the source.
 	Copied, Refused, Total int64
-	Elapsed            time.Duration
+	Elapsed                time.Duration
 }
 
 // Result is what a migration did.
