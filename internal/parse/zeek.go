@@ -437,8 +437,18 @@ func (st *state) zeekTime() (time.Time, bool) {
 			return t, true
 		}
 	}
-	sec, frac, _ := strings.Cut(v.Str, ".")
-	if sec == "" || len(sec) > 11 || len(frac) > 40 {
+	return epochText(v.Str)
+}
+
+// maxEpochFraction bounds the fraction digits of an epoch time's text
+// (digits past nanoseconds are checked, then cut).
+const maxEpochFraction = 40
+
+// epochText reads epoch seconds from their decimal text, exactly to the
+// nanosecond.
+func epochText(s string) (time.Time, bool) {
+	sec, frac, _ := strings.Cut(s, ".")
+	if sec == "" || len(sec) > 11 || len(frac) > maxEpochFraction {
 		return time.Time{}, false
 	}
 	var n int64

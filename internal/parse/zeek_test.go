@@ -330,6 +330,52 @@ func TestZeekHostileValues(t *testing.T) {
 	}
 }
 
+func TestEpochText(t *testing.T) {
+	tests := []struct {
+		in   string
+		want string // "" for not a time
+	}{
+		{"1795255201.482913", "2026-11-21T10:00:01.482913Z"},
+		{"1795255201", "2026-11-21T10:00:01Z"},
+		{"99999999999", "5138-11-16T09:46:39Z"}, // eleven digits: the bound
+		{"100000000000", ""},
+		{"1795255201." + strings.Repeat("9", maxEpochFraction), "2026-11-21T10:00:01.999999999Z"},
+		{"1795255201." + strings.Repeat("9", maxEpochFraction+1), ""},
+		{"1795255201.12x", ""},
+		{"-1.5", ""},
+		{"0.0", ""},
+		{"", ""},
+		{".5", ""},
+	}
+	for _, tc := range tests {
+		got := ""
+		if tm, ok := epochText(tc.in); ok {
+			got = tm.Format(time.RFC3339Nano)
+		}
+		if got != tc.want {
+			t.Errorf("epochText(%q): got %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestSensorPortBounds(t *testing.T) {
+	p := New(Options{})
+	ev := parseLine(t, p, `{"_path":"conn","ts":1,"id.orig_p":65535,"id.resp_p":65536}`)
+	if got := ev.Str("source.port"); got != "65535" {
+		t.Errorf("source.port: got %q, want 65535", got)
+	}
+	if ev.Has(kDestPort) {
+		t.Errorf("destination.port: got %q, want none past 65535", ev.Str("destination.port"))
+	}
+	ev = parseLine(t, p, `{"_path":"conn","ts":1,"id.orig_p":0,"id.resp_p":2.5}`)
+	if got := ev.Str("source.port"); got != "0" {
+		t.Errorf("source.port: got %q, want 0", got)
+	}
+	if ev.Has(kDestPort) {
+		t.Errorf("destination.port: got %q, want none for a fraction", ev.Str("destination.port"))
+	}
+}
+
 func TestZeekTime(t *testing.T) {
 	tests := []struct {
 		ts   string
