@@ -243,6 +243,7 @@ func (st *state) winECS(channel string) {
 			st.set(kDataset, vWindowsOther)
 		}
 	}
+	st.winParams(0) // %%N message parameters (winmsg.go)
 }
 
 // winlogbeat handles a Winlogbeat document: everything is flattened as
