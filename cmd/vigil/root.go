@@ -58,7 +58,7 @@ func exitStatus(err error) int {
 		return 0
 	case errors.As(err, &ec):
 		return int(ec)
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.As(err, new(dataError)):
 		return 2
 	}
 	return 1
@@ -148,6 +148,6 @@ func newRoot(prof *profiles) *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&prof.cpuPath, "cpuprofile", "", "write a CPU profile of the whole run to this file (for go tool pprof)")
 	pf.StringVar(&prof.memPath, "memprofile", "", "write an allocation profile to this file at exit")
-	root.AddCommand(newServeCmd(), newHuntCmd(), newSearchCmd(), newRulesCmd(), newBenchCmd(), newAuditCmd(), newUserCmd(), newStoreCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newHuntCmd(), newSearchCmd(), newRulesCmd(), newBenchCmd(), newAuditCmd(), newUserCmd(), newStoreCmd(), newVulnDBCmd(), newScanCmd(), newVersionCmd())
 	return root
 }

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/vigilsec/vigil/internal/termsafe"
+	"github.com/vigilsec/vigil/internal/vuln/db"
+	"github.com/vigilsec/vigil/internal/vuln/scan"
+)
+
+func newScanCmd() *cobra.Command {
+	var (
+		dir, format, failOn string
+		quiet               bool
+	)
+	cmd := &cobra.Command{
+		Use:   "scan PATH",
+		Short: "Find vulnerable packages in a folder, root filesystem or file, offline",
+		Long: `Scan PATH against the local advisory database (vigil vulndb import fills it):
+go.mod files and Go binaries in a source tree; or, when PATH is a root
+filesystem (it has var/lib/dpkg/status), its Debian or Ubuntu packages
+(matched by source package, the release read from etc/os-release) and the
+Go binaries in its bin folders; or one go.mod file, Go binary or dpkg status
+file. Nothing leaves the machine.
+
+  vigil scan . --format sarif > vigil.sarif
+  vigil scan /srv/rootfs --fail-on attend
+
+One finding per vulnerability and package (CVE, GHSA and GO ids of one
+vulnerability are merged), with the fixed version, CVSS severity, CISA KEV
+and EPSS, and a decision: Act (in KEV), Attend (CVSS >= 9 or EPSS >= 0.5),
+Track (the rest).
+
+Exit status: 0 when no finding is at or above --fail-on, 1 when one is, 2
+for a usage or data error (no database, an unreadable PATH). --fail-on
+takes any (the default), none, a severity (low, medium, high, critical), a
+decision (track, attend, act) or a priority (p1 to p4).`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !slices.Contains(scan.Formats, format) {
+				return usageError{fmt.Errorf("--format: %q is not %s", format, strings.Join(scan.Formats, ", "))}
+			}
+			gate, err := scan.ParseFailOn(failOn)
+			if err != nil {
+				return usageError{err}
+			}
+			stderr := cmd.ErrOrStderr()
+			d, err := db.Open(cmd.Context(), dir, db.Options{ReadOnly: true})
+			if err != nil {
+				return dataError{err}
+			}
+			defer d.Close()
+			if st, err := d.Status(cmd.Context()); err != nil {
+				return dataError{err}
+			} else if t := st.DataTime(); t.IsZero() {
+				fmt.Fprintln(stderr, "warning: the advisory database is empty: vigil vulndb import fills it")
+			} else if a := time.Since(t); a > staleAfter {
+				fmt.Fprintf(stderr, "warning: the advisory data was last imported %s ago (vigil vulndb import refreshes it)\n", age(time.Now(), t))
+			}
+			inv, err := scan.Collect(cmd.Context(), args[0])
+			if err != nil {
+				return dataError{err}
+			}
+			for _, w := range inv.Warnings {
+				fmt.Fprintln(stderr, "warning:", termsafe.Line(w, 300))
+			}
+			findings, err := scan.New(d).Scan(cmd.Context(), inv.Packages)
+			if err != nil {
+				return dataError{err}
+			}
+			if err := scan.Write(cmd.OutOrStdout(), format, scan.Report{Findings: findings, Tool: version}); err != nil {
+				return err
+			}
+			failing := 0
+			for _, f := range findings {
+				if gate(f) {
+					failing++
+				}
+			}
+			if !quiet {
+				fmt.Fprintf(stderr, "scanned %d packages: %d findings, %d at or above --fail-on %s\n", len(inv.Packages), len(findings), failing, failOn)
+			}
+			if failing > 0 {
+				return exitCode(1)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dir, "db", defaultVulnDB, "advisory database folder")
+	f.StringVar(&format, "format", "table", "output format: "+strings.Join(scan.Formats, ", "))
+	f.StringVar(&failOn, "fail-on", "any", "exit 1 when a finding is at or above this level: any, none, low..critical, track, attend, act, p1..p4")
+	f.BoolVarP(&quiet, "quiet", "q", false, "no summary on standard error")
+	return cmd
+}
