@@ -1,6 +1,7 @@
 package server
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -30,12 +31,17 @@ type suricataDetector struct {
 	rules map[suricataRuleKey]*sigma.Rule
 }
 
-// suricataRuleKey identifies one synthetic rule: the title and level are
-// part of it, since a record may name the same signature_id with another
-// text or severity (a rule update, or a sender that lies).
+// suricataRuleKey identifies one synthetic rule: the title, level and
+// tags are part of it, since a record may name the same signature_id with
+// another text, severity or metadata (a rule update, or a sender that
+// lies).
 type suricataRuleKey struct {
-	sid, title, level string
+	sid, title, level, tags string
 }
+
+// maxSuricataTechniques bounds the ATT&CK tags taken from one record's
+// metadata.
+const maxSuricataTechniques = 4
 
 // maxSuricataRules bounds the cached synthetic rules. Signature ids and
 // texts come from the records, so a hostile sender could otherwise grow
@@ -55,8 +61,11 @@ var (
 	kSuricataSig      = event.Intern("alert.signature")
 	kSuricataSeverity = event.Intern("alert.severity")
 	kSuricataCategory = event.Intern("alert.category")
-	kEventModule      = event.Intern("event.module")
-	kEventKind        = event.Intern(event.FieldKind)
+	// Emerging Threats rules name ATT&CK techniques in their metadata
+	// (mitre_technique_id T1071), which EVE writes as a list.
+	kSuricataTechnique = event.Intern("alert.metadata.mitre_technique_id")
+	kEventModule       = event.Intern("event.module")
+	kEventKind         = event.Intern(event.FieldKind)
 )
 
 // Detect implements pipeline.Detector.
@@ -77,7 +86,13 @@ func (d *suricataDetector) Detect(ev *event.Event) {
 	sig, _ := ev.Get(kSuricataSig)
 	sev, _ := ev.Get(kSuricataSeverity)
 	cat, _ := ev.Get(kSuricataCategory)
-	r := d.rule(sid.Str, sig.Str, suricataLevel(sev.Str), cat.Str)
+	var tags []string
+	for _, v := range ev.Values(nil, kSuricataTechnique) {
+		if t, ok := attackTag(v.Str); ok && len(tags) < maxSuricataTechniques && !slices.Contains(tags, t) {
+			tags = append(tags, t)
+		}
+	}
+	r := d.rule(sid.Str, sig.Str, suricataLevel(sev.Str), cat.Str, tags)
 	d.rec.Record(detect.Detection{Rule: r, Event: ev, Time: ev.Timestamp(), Count: 1, Value: 1})
 }
 
@@ -97,6 +112,26 @@ func signatureID(s string) bool {
 	return n <= 1<<32-1
 }
 
+// attackTag turns an ATT&CK technique id (T1071, T1059.001) into the
+// Sigma tag attack.t1071; ok is false for anything else.
+func attackTag(id string) (string, bool) {
+	if (len(id) != 5 && len(id) != 9) || (id[0] != 'T' && id[0] != 't') {
+		return "", false
+	}
+	for i := 1; i < len(id); i++ {
+		if i == 5 {
+			if id[i] != '.' {
+				return "", false
+			}
+			continue
+		}
+		if id[i] < '0' || id[i] > '9' {
+			return "", false
+		}
+	}
+	return "attack.t" + id[1:], true
+}
+
 // suricataLevel maps Suricata's alert severity (1 is the most severe; the
 // classification file's priorities) to a Sigma level.
 func suricataLevel(severity string) string {
@@ -113,9 +148,9 @@ func suricataLevel(severity string) string {
 
 // rule returns the synthetic rule of a signature, building it on first
 // use.
-func (d *suricataDetector) rule(sid, signature, level, category string) *sigma.Rule {
+func (d *suricataDetector) rule(sid, signature, level, category string, techniques []string) *sigma.Rule {
 	title := suricataTitle(sid, signature)
-	key := suricataRuleKey{sid: sid, title: title, level: level}
+	key := suricataRuleKey{sid: sid, title: title, level: level, tags: strings.Join(techniques, " ")}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if r, ok := d.rules[key]; ok {
@@ -128,7 +163,7 @@ func (d *suricataDetector) rule(sid, signature, level, category string) *sigma.R
 	r := &sigma.Rule{
 		ID: "suricata:" + sid, Name: "suricata_" + sid, Title: title, Level: level, Status: "stable",
 		Description: desc,
-		Tags:        []string{"suricata"},
+		Tags:        append([]string{"suricata"}, techniques...),
 		Logsource:   sigma.Logsource{Product: "suricata", Service: "alert"},
 	}
 	if len(d.rules) < maxSuricataRules {

@@ -3,6 +3,7 @@ package server
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -105,24 +106,57 @@ func TestSuricataDetectorTitleBound(t *testing.T) {
 // the cache stops growing at maxSuricataRules while alerts still pass.
 func TestSuricataDetectorRuleCache(t *testing.T) {
 	d := newSuricataDetector(&fakeRecorder{})
-	a := d.rule("1", "x", "high", "")
-	if b := d.rule("1", "x", "high", ""); a != b {
+	a := d.rule("1", "x", "high", "", nil)
+	if b := d.rule("1", "x", "high", "", nil); a != b {
 		t.Errorf("the same signature got two rules")
 	}
-	if c := d.rule("1", "y", "high", ""); c == a || c.ID != a.ID {
+	if c := d.rule("1", "y", "high", "", nil); c == a || c.ID != a.ID {
 		t.Errorf("another text for the same id: got rule %p id %q, want a new rule with id %q", c, c.ID, a.ID)
 	}
+	if c := d.rule("1", "x", "high", "", []string{"attack.t1071"}); c == a || !slices.Equal(c.Tags, []string{"suricata", "attack.t1071"}) {
+		t.Errorf("other tags for the same id: got rule %p tags %v, want a new rule tagged suricata, attack.t1071", c, c.Tags)
+	}
 	for i := len(d.rules); i < maxSuricataRules; i++ {
-		d.rule(strconv.Itoa(1000+i), "s", "low", "")
+		d.rule(strconv.Itoa(1000+i), "s", "low", "", nil)
 	}
 	if len(d.rules) != maxSuricataRules {
 		t.Fatalf("got %d cached rules, want %d", len(d.rules), maxSuricataRules)
 	}
-	r := d.rule("99999999", "past the bound", "low", "c")
+	r := d.rule("99999999", "past the bound", "low", "c", nil)
 	if r == nil || r.ID != "suricata:99999999" || r.Description != "Suricata signature 99999999 (c) fired." {
 		t.Fatalf("past the bound: got %+v, want a rule all the same", r)
 	}
 	if len(d.rules) != maxSuricataRules {
 		t.Errorf("past the bound: got %d cached rules, want %d", len(d.rules), maxSuricataRules)
+	}
+}
+
+func TestSuricataDetectorTechniques(t *testing.T) {
+	sample := alertSample(t)
+	meta := func(ids string) string {
+		return strings.Replace(sample, `"metadata":{"created_at":["2026_11_01"]}`, `"metadata":{"created_at":["2026_11_01"],"mitre_technique_id":[`+ids+`]}`, 1)
+	}
+	tests := []struct {
+		name, line string
+		want       []string
+	}{
+		{"none", sample, []string{"suricata"}},
+		{"one", meta(`"T1105"`), []string{"suricata", "attack.t1105"}},
+		{"sub-technique and repeat", meta(`"T1059.001","T1059.001"`), []string{"suricata", "attack.t1059.001"}},
+		{"not technique ids", meta(`"TA0011","T10x5","1105","T1105.1","T1105;x"`), []string{"suricata"}},
+		{"at the bound", meta(`"T1001","T1002","T1003","T1004"`), []string{"suricata", "attack.t1001", "attack.t1002", "attack.t1003", "attack.t1004"}},
+		{"past the bound", meta(`"T1001","T1002","T1003","T1004","T1005"`), []string{"suricata", "attack.t1001", "attack.t1002", "attack.t1003", "attack.t1004"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &fakeRecorder{}
+			newSuricataDetector(rec).Detect(parseEVE(tc.line))
+			if len(rec.got) != 1 {
+				t.Fatalf("got %d detections, want 1", len(rec.got))
+			}
+			if got := rec.got[0].Rule.Tags; !slices.Equal(got, tc.want) {
+				t.Errorf("tags: got %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
