@@ -281,7 +281,7 @@ func (r *Recorder) journalFailed(err error) {
 	if r.opts.OnJournalError != nil {
 		r.opts.OnJournalError()
 	}
-	if r.lastJournalLog.due(10 * time.Second) {
+	if r.lastJournalLog.Due(10 * time.Second) {
 		r.log.Error("alert hand-off journal failed: from now until the next start, detections are queued in memory only (a crash loses those not yet committed)", "err", err, "not_durable_total", n)
 	}
 }

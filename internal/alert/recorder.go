@@ -15,6 +15,7 @@ import (
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/ids"
 	"github.com/vigilsec/vigil/internal/journal"
+	"github.com/vigilsec/vigil/internal/logevery"
 	"github.com/vigilsec/vigil/internal/sigma"
 )
 
@@ -138,12 +139,12 @@ type Recorder struct {
 	raisedMu    sync.Mutex
 	raised      []*pending
 	shed        atomic.Int64
-	lastShedLog logEvery
+	lastShedLog logevery.Every
 
 	// handoffMu orders journal appends with queue sends (handoff.go).
 	handoffMu      sync.Mutex
 	journalErrs    atomic.Int64
-	lastJournalLog logEvery
+	lastJournalLog logevery.Every
 }
 
 type matcherBox struct{ m Matcher }
@@ -301,20 +302,9 @@ func (r *Recorder) shedOne(ruleID string) {
 	if r.opts.OnShed != nil {
 		r.opts.OnShed()
 	}
-	if r.lastShedLog.due(10 * time.Second) {
+	if r.lastShedLog.Due(10 * time.Second) {
 		r.log.Warn("alert queue full: detections shed (their events are stored)", "rule", ruleID, "shed_total", n)
 	}
-}
-
-// logEvery spaces out a repeated log line.
-type logEvery struct{ last atomic.Int64 }
-
-// due reports whether d has passed since the last time it said so (and
-// then counts from now): one caller among concurrent ones gets true.
-func (l *logEvery) due(d time.Duration) bool {
-	now := time.Now().UnixNano()
-	last := l.last.Load()
-	return now-last > int64(d) && l.last.CompareAndSwap(last, now)
 }
 
 // QueueDepth is how many detections wait for the writer.

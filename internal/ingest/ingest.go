@@ -89,6 +89,23 @@ var ErrUnavailable = fmt.Errorf("store unavailable: %w", ErrFull)
 // more messages. HTTP inputs answer it with 503.
 var ErrClosed = errors.New("pipeline closed")
 
+// RefusedError is the verdict on a batch whose events are stored except
+// Refused of them, which the store refuses for good (their time is
+// outside the range it accepts, store.ErrOutOfRange): sending them again
+// fails again. HTTP inputs answer it with 422.
+type RefusedError struct {
+	// Refused of the batch's Total messages are not stored.
+	Refused, Total int
+	// Err is why (it wraps store.ErrOutOfRange).
+	Err error
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("%d of %d events refused, the others stored: %v", e.Refused, e.Total, e.Err)
+}
+
+func (e *RefusedError) Unwrap() error { return e.Err }
+
 // Sink accepts raw messages. Implementations are safe for concurrent use.
 type Sink interface {
 	// Enqueue queues msgs, blocking while the pipeline is full until ctx is

@@ -39,6 +39,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/ingest"
+	"github.com/vigilsec/vigil/internal/logevery"
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/store"
 )
@@ -174,6 +175,10 @@ type Pipeline struct {
 	// failing counts the writers whose current batch the store refused;
 	// while it is not zero Offer refuses with ingest.ErrUnavailable.
 	failing atomic.Int32
+	// refusedLogged counts the events refused for their time since the
+	// last log line about them (see refuse).
+	refusedLogged  atomic.Int64
+	lastRefusedLog logevery.Every
 	// health is the store's state as the last append found it.
 	health health
 
@@ -307,6 +312,10 @@ type batch struct {
 	done      func(error)
 	remaining atomic.Int64 // events not yet committed (or spooled, or failed)
 	failed    atomic.Pointer[error]
+	// refused counts the events the store refused for good (their time
+	// is outside its range), refusedErr says why (the first cause).
+	refused    atomic.Int64
+	refusedErr atomic.Pointer[error]
 	// atomic is set for a batch offered with a done function: it is
 	// stored whole or withdrawn (see the package documentation).
 	atomic bool
@@ -810,6 +819,13 @@ func (p *Pipeline) commit(pending []chunk, evs []*event.Event) {
 		var partial *store.PartialError
 		if errors.As(err, &partial) {
 			p.m.Stored.Add(float64(len(evs) - len(partial.Unstored)))
+			if errors.Is(partial.Err, store.ErrOutOfRange) {
+				// The rest is stored; these are refused for good
+				// (retrying would refuse them again, for ever).
+				p.health.ok()
+				p.refuse(pending, partial)
+				return
+			}
 			pending = keepUnstored(pending, partial.Unstored, p.gate)
 		}
 		if p.ctx.Err() != nil {
@@ -866,6 +882,38 @@ func (p *Pipeline) commit(pending []chunk, evs []*event.Event) {
 			t.Stop()
 		}
 		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// refuse completes the chunks of an append that stored every event but
+// partial.Unstored, which the store refuses for good: those are counted
+// (vigil_events_dropped_total, reason time_range), logged at most every
+// ten seconds, and reported to their batches' producers
+// (ingest.RefusedError; an HTTP client gets 422).
+func (p *Pipeline) refuse(pending []chunk, partial *store.PartialError) {
+	refused := make(map[*event.Event]bool, len(partial.Unstored))
+	for _, ev := range partial.Unstored {
+		refused[ev] = true
+	}
+	p.m.Dropped.WithLabelValues("time_range").Add(float64(len(partial.Unstored)))
+	if n := p.refusedLogged.Add(int64(len(partial.Unstored))); p.lastRefusedLog.Due(10 * time.Second) {
+		p.refusedLogged.Add(-n)
+		p.log.Warn("store refused events whose time is outside the range it accepts (retention.max_age; more than a day ahead); the others are stored",
+			"refused", n, "err", partial.Err)
+	}
+	for _, c := range pending {
+		k := 0
+		for _, ev := range c.evs {
+			if refused[ev] {
+				k++
+			}
+		}
+		if k > 0 {
+			cause := partial.Err
+			c.b.refusedErr.CompareAndSwap(nil, &cause)
+			c.b.refused.Add(int64(k))
+		}
+		c.b.complete(int64(c.n), nil, p.gate)
 	}
 }
 
@@ -933,6 +981,8 @@ func (b *batch) complete(n int64, err error, g *gate) {
 	var e error
 	if f := b.failed.Load(); f != nil {
 		e = *f
+	} else if r := b.refused.Load(); r > 0 {
+		e = &ingest.RefusedError{Refused: int(r), Total: len(b.msgs), Err: *b.refusedErr.Load()}
 	}
 	b.finish(e)
 }

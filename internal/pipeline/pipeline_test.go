@@ -694,3 +694,64 @@ func TestAbandonedPartialBatchIsFinished(t *testing.T) {
 		}
 	})
 }
+
+// rangeStore refuses for good, as the victorialogs engine does for times
+// outside its range, every event whose message starts with "future"; it
+// stores the others.
+type rangeStore struct{ memStore }
+
+func (s *rangeStore) Append(ctx context.Context, evs []*event.Event) error {
+	var ok, bad []*event.Event
+	for _, ev := range evs {
+		if strings.HasPrefix(ev.Raw, "future") {
+			bad = append(bad, ev)
+		} else {
+			ok = append(ok, ev)
+		}
+	}
+	if err := s.memStore.Append(ctx, ok); err != nil {
+		return err
+	}
+	if len(bad) > 0 {
+		return &store.PartialError{Unstored: bad, Err: fmt.Errorf("%d events after tomorrow: %w", len(bad), store.ErrOutOfRange)}
+	}
+	return nil
+}
+
+// TestOutOfRangeRefusedNotRetried: events the store refuses for good are
+// counted and reported to their producer, never retried (a retry would
+// hold the writer and, through it, every input for ever); the others are
+// stored and the pipeline goes on.
+func TestOutOfRangeRefusedNotRetried(t *testing.T) {
+	m := metrics.New()
+	st := &rangeStore{}
+	p := New(Config{QueueSize: 100, Workers: 1, Writers: 1, BatchSize: 100, FlushInterval: time.Millisecond}, lineParser{}, st, m, nil)
+	done := make(chan error, 1)
+	if err := p.Offer(append(raws("now", 4), raws("future", 3)...), func(err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	err := <-done
+	var re *ingest.RefusedError
+	if !errors.As(err, &re) || re.Refused != 3 || re.Total != 7 || !errors.Is(err, store.ErrOutOfRange) {
+		t.Fatalf("verdict: got %v, want a RefusedError of 3 of 7 wrapping store.ErrOutOfRange", err)
+	}
+	// A syslog-like batch without a verdict, then one that is fine.
+	if err := p.Enqueue(context.Background(), raws("future", 2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Offer(raws("later", 2), func(err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("a later batch: %v, want stored", err)
+	}
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.count(); got != 6 {
+		t.Errorf("stored %d events, want 6 (4 now, 2 later)", got)
+	}
+	if got := testutil.ToFloat64(m.Dropped.WithLabelValues("time_range")); got != 5 {
+		t.Errorf("vigil_events_dropped_total{reason=time_range} = %v, want 5", got)
+	}
+}

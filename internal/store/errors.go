@@ -12,6 +12,12 @@ import (
 // because its disk, or the quota of its files, is full. Reads still work.
 var ErrDiskFull = errors.New("disk full")
 
+// ErrOutOfRange is wrapped by the error (a *PartialError) of an Append
+// whose events include some with a time the store does not accept (older
+// than its retention or backfill age, too far in the future). Those
+// events are refused for good: appending them again fails again.
+var ErrOutOfRange = errors.New("event time outside the store's accepted range")
+
 // PartialError is the error of an Append that committed some of its
 // events but not all: its events of some days are stored, those of the
 // days in Unstored are not. Retrying with Unstored, rather than with every
@@ -41,7 +47,7 @@ func Public(err error) string {
 		return ""
 	case errors.As(err, &le):
 		return le.Error()
-	case errors.Is(err, ErrBadRequest):
+	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrOutOfRange):
 		return err.Error()
 	case errors.Is(err, ErrDiskFull):
 		return "disk full: the event store cannot write until space is freed"

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -109,4 +110,49 @@ func TestStoreMigrate(t *testing.T) {
 		t.Errorf("after migration: %d hosts, want 7", len(r.Rows))
 	}
 	s.terminate()
+}
+
+// TestVictoriaLogsTimeRange: on the victorialogs engine, events whose time
+// is outside the range it accepts are refused for good with a clear error
+// (HTTP 422 naming the range; for syslog a count in
+// vigil_events_dropped_total and a log line), the other events of the
+// batch are stored, and ingest goes on: a hostile timestamp cannot wedge
+// the pipeline.
+func TestVictoriaLogsTimeRange(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "vigil.yml")
+	if err := os.WriteFile(cfg, []byte("store:\n  engine: victorialogs\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, serverOpts{extra: []string{"--config", cfg}})
+	events := `{"message":"tr fine 1","marker":"tr"}
+{"message":"tr from the future","marker":"tr","@timestamp":"2099-01-01T00:00:00Z"}
+{"message":"tr fine 2","marker":"tr"}
+`
+	resp, body := s.request("POST", "/api/v1/ingest", testToken, strings.NewReader(events))
+	if resp.StatusCode != 422 || !strings.Contains(string(body), "1 of 3 events refused") || !strings.Contains(string(body), "accepted range") {
+		t.Fatalf("ingest with a future event: HTTP %d %s, want 422 naming 1 of 3 refused and the range", resp.StatusCode, body)
+	}
+	conn, err := net.Dial("tcp", s.tcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "<13>1 2099-01-01T00:00:00Z h app - - - tr syslog from the future\n")
+	fmt.Fprintf(conn, "<13>1 %s h app - - - tr syslog fine\n", time.Now().UTC().Format(time.RFC3339))
+	conn.Close()
+	if r := s.waitTotal("tr", 3, 20*time.Second); r.Total != 3 {
+		t.Fatalf("stored %d events, want 3 (two over HTTP, one over syslog)", r.Total)
+	}
+	// Ingest goes on after the refusals.
+	resp, body = s.request("POST", "/api/v1/ingest", testToken, strings.NewReader(`{"message":"tr after","marker":"tr"}`+"\n"))
+	if resp.StatusCode != 200 {
+		t.Fatalf("ingest after the refusals: HTTP %d %s", resp.StatusCode, body)
+	}
+	resp, body = s.request("GET", "/metrics", testToken, nil)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `vigil_events_dropped_total{reason="time_range"} 2`) {
+		t.Errorf("metrics: want vigil_events_dropped_total{reason=\"time_range\"} 2 (one HTTP, one syslog); got HTTP %d", resp.StatusCode)
+	}
+	s.terminate()
+	if !strings.Contains(s.log.String(), "outside the range it accepts") {
+		t.Errorf("server log does not mention the refused events:\n%s", tail(s.log.String(), 2000))
+	}
 }

@@ -451,7 +451,11 @@ func (h *Handlers) submit(r *http.Request, input string, msgs []ingest.Raw) erro
 	case errors.Is(verdict, errWaitTimeout):
 		return errWaitTimeout
 	}
-	h.stats.Rejected(input, "failed", len(msgs))
+	if re := (*ingest.RefusedError)(nil); errors.As(verdict, &re) {
+		h.stats.Rejected(input, "time_range", re.Refused)
+	} else {
+		h.stats.Rejected(input, "failed", len(msgs))
+	}
 	return h.publicError(input, len(msgs), verdict)
 }
 
@@ -479,6 +483,10 @@ func (h *Handlers) publicError(input string, n int, err error) error {
 		return ingest.ErrClosed
 	case errors.Is(err, ingest.ErrFull):
 		return ingest.ErrFull
+	case errors.As(err, new(*ingest.RefusedError)):
+		// About the events themselves (their times), with no internal
+		// detail: the client is told which range the store accepts.
+		msg = err.Error()
 	default:
 		msg = fmt.Sprintf("storing %d messages: %s", n, store.Public(err))
 	}
@@ -499,6 +507,10 @@ func statusOf(err error) int {
 		return http.StatusUnsupportedMediaType
 	case errors.Is(err, errBadGzip), errors.Is(err, errNoData), errors.Is(err, errBodyRead), errors.As(err, &se):
 		return http.StatusBadRequest
+	case errors.As(err, new(*ingest.RefusedError)):
+		// Stored but for events the store refuses for good: sending
+		// them again would not help.
+		return http.StatusUnprocessableEntity
 	case errors.Is(err, ingest.ErrUnavailable):
 		// Checked before ErrFull, which it wraps: the store is failing,
 		// not merely busy.

@@ -59,7 +59,7 @@ const DefaultMinFreeDiskBytes = 64 << 20
 
 // ErrOutOfRange is wrapped by the error of an Append with events older than
 // the backfill age or further in the future than allowed.
-var ErrOutOfRange = errors.New("event time outside the store's accepted range")
+var ErrOutOfRange = store.ErrOutOfRange
 
 // dirName is the engine's directory inside the data directory.
 const dirName = "victorialogs"
