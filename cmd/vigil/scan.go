@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -82,7 +83,16 @@ decision (track, attend, act) or a priority (p1 to p4).`,
 				}
 			}
 			if !quiet {
-				fmt.Fprintf(stderr, "scanned %d packages: %d findings, %d at or above --fail-on %s\n", len(inv.Packages), len(findings), failing, failOn)
+				kinds := map[string]int{}
+				for _, p := range inv.Packages {
+					kinds[p.Kind]++
+				}
+				var parts []string
+				for _, k := range slices.Sorted(maps.Keys(kinds)) {
+					parts = append(parts, fmt.Sprintf("%d %s", kinds[k], k))
+				}
+				fmt.Fprintf(stderr, "scanned %d packages (%s): %d findings, %d at or above --fail-on %s\n",
+					len(inv.Packages), strings.Join(parts, ", "), len(findings), failing, failOn)
 			}
 			if failing > 0 {
 				return exitCode(1)
