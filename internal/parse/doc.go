@@ -54,6 +54,18 @@
 //     ECS host.name, event.code, winlog.channel, winlog.provider_name,
 //     event.dataset windows.<service>. Logsource product windows (linux for
 //     the Linux-Sysmon/Operational channel), service from the channel.
+//     Values made only of %%N message parameters (AccessList "%%1538
+//     %%4417", FailureReason "%%2313") get the rendered text, as Event
+//     Viewer shows it, as a second value after the raw one (winmsg.go).
+//   - Azure Monitor / Sentinel (Log Analytics) rows: WindowsEvent with
+//     EventData packed as one JSON string, SecurityEvent and Event with
+//     EventData as XML (unpacked into the data names; the packed string is
+//     dropped), Event's EventLog and Source as Channel and Provider_Name,
+//     and Syslog rows, whose SyslogMessage goes through the app parsers as
+//     a message of ProcessName (Sysmon for Linux XML, auditd, AUOMS, sshd,
+//     ...) with host.name, process.name, process.pid and log.syslog.* from
+//     the columns. TimeGenerated is the event time of any JSON record only
+//     when it has no better one.
 //   - Zeek JSON logs (a record with ts and _path, or with the fields
 //     only one log has, or read from a file named after a Zeek log) and
 //     Suricata EVE JSON (event_type, timestamp, and flow_id or the
@@ -112,6 +124,15 @@
 //     process.executable, process.name, process.pid, process.parent.pid,
 //     process.command_line (EXECVE), process.title, user.id, user.audit.id,
 //     user.name (acct), source.ip, event.outcome. Logsource linux/auditd.
+//     EXECVE also gives process.args, process.args_count and, for an
+//     absolute argv[0], process.executable; split arguments (aN_len,
+//     aN[i]) are joined into aN. AUOMS records (the Azure Monitor agent's
+//     audit plugin, program auoms) are read the same way; AUOMS_EXECVE's
+//     cmdline, whose inner quotes AUOMS does not escape, is taken whole
+//     as process.command_line and split as a shell would into
+//     process.args, and its user, audit_user, effective_user and group
+//     names give user.name, user.audit.name, user.effective.name and
+//     group.name.
 //   - nginx and Apache access logs (common, combined, vhost_combined) and
 //     error logs: source.ip, user.name, http.request.method, url.original,
 //     url.path, url.query, http.version, http.response.status_code,
