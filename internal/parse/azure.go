@@ -234,6 +234,7 @@ func (st *state) azureSyslog(v *fastjson.Value) {
 		// The event's System element names its Computer and ProcessID
 		// itself: one of each, not the row's beside them (host.name and
 		// process.pid keep the row's).
+		st.flushArena() // Delete moves fields
 		ev.Delete(kComputer)
 		ev.Delete(kProcessID)
 	}
