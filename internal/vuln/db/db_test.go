@@ -393,7 +393,7 @@ func TestSharedData(t *testing.T) {
 		{"Debian:7", "nginx", "1.2.1-2.2+wheezy3", ""},
 		{"Debian:7", "nginx", "1.2.1-2.2+deb7u1", "DSA-3029-1"},
 		{"Ubuntu:Pro:14.04:LTS", "linux", "3.13.0-206.257", "UBUNTU-CVE-2025-38094"},
-		{"Ubuntu:14.04:LTS", "linux", "3.13.0-206.257", ""}, // another ecosystem
+		{"Ubuntu:14.04:LTS", "linux", "3.13.0-206.257", ""},   // another ecosystem
 		{"Go", "golang.org/x/text", "v0.3.7", "GO-2021-0113"}, // fixed there, but GO-2022-1059 etc. are later
 	} {
 		hits, err := m.Match(ctx, tt.eco, tt.name, tt.version)

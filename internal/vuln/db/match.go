@@ -18,13 +18,17 @@ type Hit struct {
 	Match    osv.Match
 }
 
-// Matcher matches package versions against the database, compiling each
-// package's advisories once (one indexed lookup per distinct package).
-// It is safe for concurrent use; its cache lives as long as it does.
+// Matcher matches package versions against the database: one indexed
+// lookup per distinct package, each package's advisories compiled once,
+// and each distinct (package, version) evaluated once — a fleet shares
+// most of its versions, so matching many assets costs little more than
+// matching their distinct versions. It is safe for concurrent use; its
+// caches live as long as it does (a scan, a matching run).
 type Matcher struct {
-	db    *DB
-	mu    sync.Mutex
-	cache map[[2]string][]compiled
+	db       *DB
+	mu       sync.RWMutex
+	packages map[[2]string][]compiled
+	results  map[[3]string][]Hit
 }
 
 type compiled struct {
@@ -36,17 +40,25 @@ type compiled struct {
 
 // Matcher returns a new matcher over the database.
 func (db *DB) Matcher() *Matcher {
-	return &Matcher{db: db, cache: map[[2]string][]compiled{}}
+	return &Matcher{db: db, packages: map[[2]string][]compiled{}, results: map[[3]string][]Hit{}}
 }
 
 // Match returns the advisories whose ranges for (ecosystem, name) include
 // version. For Debian and Ubuntu, name is the source package: the
-// distributions' advisories name source packages.
+// distributions' advisories name source packages. The hits are shared
+// between callers: do not modify them.
 func (m *Matcher) Match(ctx context.Context, ecosystem, name, version string) ([]Hit, error) {
+	rkey := [3]string{ecosystem, name, version}
+	m.mu.RLock()
+	hits, ok := m.results[rkey]
+	m.mu.RUnlock()
+	if ok {
+		return hits, nil
+	}
 	key := [2]string{ecosystem, name}
-	m.mu.Lock()
-	cs, ok := m.cache[key]
-	m.mu.Unlock()
+	m.mu.RLock()
+	cs, ok := m.packages[key]
+	m.mu.RUnlock()
 	if !ok {
 		entries, err := m.db.Lookup(ctx, ecosystem, name)
 		if err != nil {
@@ -58,14 +70,16 @@ func (m *Matcher) Match(ctx context.Context, ecosystem, name, version string) ([
 			cs[i] = compiled{advisory: e.Advisory, idx: e.Index, pkg: e.Affected.Package, m: osv.Compile(&e.Affected)}
 		}
 		m.mu.Lock()
-		m.cache[key] = cs
+		m.packages[key] = cs
 		m.mu.Unlock()
 	}
-	var hits []Hit
 	for _, c := range cs {
 		if mt, ok := c.m.Match(version); ok {
 			hits = append(hits, Hit{Advisory: c.advisory, Package: c.pkg, Affected: c.idx, Match: mt})
 		}
 	}
+	m.mu.Lock()
+	m.results[rkey] = hits
+	m.mu.Unlock()
 	return hits, nil
 }
