@@ -83,6 +83,7 @@ VIGIL_BOOTSTRAP_TOKEN, ...), then these flags. See docs/configuration.md.`,
 	f.StringSlice("trust-proxy", nil, "reverse proxies (CIDR[,CIDR]) whose X-Forwarded-For and X-Forwarded-Proto are believed (env VIGIL_TRUST_PROXY; default none)")
 	f.String("bootstrap-token", "", "create an admin API token with this value if it does not exist (env VIGIL_BOOTSTRAP_TOKEN)")
 	f.String("postgres", "", "keep the metadata (alerts, incidents, users, audit, ...) in this PostgreSQL database (a DSN: postgres://user:password@host/db) instead of DATA/meta.db (env VIGIL_POSTGRES)")
+	f.String("events", "", "keep the events in this VictoriaLogs server (http://host:9428, a single node or a cluster's front) instead of DATA; its retention applies (env VIGIL_EVENTS)")
 	f.String("log-level", d.Log.Level, "log level: debug, info, warn, error")
 	f.String("log-format", d.Log.Format, "log format: text or json")
 	f.Duration("shutdown-timeout", d.ShutdownTimeout, "bound on a shutdown, from SIGTERM to exit; what cannot be stored in time is spooled to DATA/spool (env VIGIL_SHUTDOWN_TIMEOUT)")
@@ -96,7 +97,7 @@ VIGIL_BOOTSTRAP_TOKEN, ...), then these flags. See docs/configuration.md.`,
 // key: the flags set on the command line are the last layer of
 // config.Load, after the file and the environment.
 var serveFlags = map[string]string{
-	"data": "data", "http": "http", "postgres": "postgres", "bootstrap-token": "bootstrap_token",
+	"data": "data", "http": "http", "postgres": "postgres", "events": "events", "bootstrap-token": "bootstrap_token",
 	"syslog-udp": "syslog.udp", "syslog-tcp": "syslog.tcp", "syslog-tls": "syslog.tls",
 	"tls-cert": "syslog.tls_cert", "tls-key": "syslog.tls_key",
 	"http-tls-cert": "http_server.tls_cert", "http-tls-key": "http_server.tls_key",

@@ -34,6 +34,7 @@ import (
 	"github.com/vigilsec/vigil/internal/pipeline"
 	"github.com/vigilsec/vigil/internal/respond"
 	"github.com/vigilsec/vigil/internal/searchlimit"
+	"github.com/vigilsec/vigil/internal/store/vlstore"
 )
 
 // Config is the whole server configuration.
@@ -51,6 +52,11 @@ type Config struct {
 	// events stay in the data directory (docs/storage.md). Logged only
 	// with its password redacted.
 	Postgres string `koanf:"postgres"`
+	// Events, when set, is the URL of a VictoriaLogs server (single node,
+	// or a cluster's front) that holds the events instead of the data
+	// directory; its own retention applies (docs/scale-out.md). The
+	// metadata stays in DATA/meta.db or PostgreSQL.
+	Events string `koanf:"events"`
 	// Demo replays a built-in attack scenario after start-up, so a first
 	// run has detections, incidents and ATT&CK hits to show.
 	Demo bool `koanf:"demo"`
@@ -390,6 +396,11 @@ func (c *Config) Validate() error {
 	if c.Postgres != "" {
 		if err := postgres.Check(c.Postgres); err != nil {
 			add("postgres: %w", err)
+		}
+	}
+	if c.Events != "" {
+		if err := vlstore.CheckURL(c.Events); err != nil {
+			add("events: %w", err)
 		}
 	}
 	if c.HTTP == "" {

@@ -35,6 +35,7 @@ import (
 	"github.com/vigilsec/vigil/internal/oidc"
 	"github.com/vigilsec/vigil/internal/parse"
 	"github.com/vigilsec/vigil/internal/pipeline"
+	"github.com/vigilsec/vigil/internal/redact"
 	"github.com/vigilsec/vigil/internal/respond"
 	"github.com/vigilsec/vigil/internal/rulestate"
 	"github.com/vigilsec/vigil/internal/run"
@@ -123,7 +124,24 @@ func (s *Server) startStore(ctx context.Context) (err error) {
 	}
 	s.Store = st
 	s.Events = st
-	if cfg.Store.Engine == config.EngineVictoriaLogs {
+	if cfg.Events != "" {
+		// Events in a VictoriaLogs server: whatever the data directory
+		// holds of its own would no longer be searched.
+		if old, err := st.Stats(ctx); err != nil || old.Events > 0 || vlstore.Holds(cfg.Data) {
+			st.Close()
+			if err != nil {
+				return fmt.Errorf("opening store in %q: %w", cfg.Data, err)
+			}
+			return fmt.Errorf("data directory %q holds events of its own, which would not be searched with events in %s: use another data directory, or migrate them first", cfg.Data, redact.URL(cfg.Events))
+		}
+		vl, err := vlstore.OpenRemote(ctx, vlstore.RemoteOptions{URL: cfg.Events})
+		if err != nil {
+			st.Close()
+			return fmt.Errorf("opening the events server: %w", err)
+		}
+		s.Events = eventsStore{Store: vl, meta: st}
+		s.log.Info("events in a VictoriaLogs server", "url", redact.URL(cfg.Events))
+	} else if cfg.Store.Engine == config.EngineVictoriaLogs {
 		if old, err := st.Stats(ctx); err != nil || old.Events > 0 {
 			st.Close()
 			if err != nil {

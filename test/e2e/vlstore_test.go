@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -155,4 +156,97 @@ func TestVictoriaLogsTimeRange(t *testing.T) {
 	if !strings.Contains(s.log.String(), "outside the range it accepts") {
 		t.Errorf("server log does not mention the refused events:\n%s", tail(s.log.String(), 2000))
 	}
+}
+
+// startVictoriaLogs starts a real victoria-logs server on loopback with
+// its data in a temporary directory and returns its URL.
+func startVictoriaLogs(t *testing.T) string {
+	t.Helper()
+	bin := requireProgram(t, "victoria-logs")
+	addr := freePort(t, "tcp")
+	cmd := exec.Command(bin, "-storageDataPath="+t.TempDir(), "-httpListenAddr="+addr, "-retentionPeriod=30d", "-loggerLevel=ERROR")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	u := "http://" + addr
+	// Waiting for a real server process to listen.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(u + "/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return u
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("victoria-logs did not start: %v\n%s", err, out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestEventsServer runs `vigil serve --events URL` on a real VictoriaLogs
+// server: events from HTTP and syslog are searchable, a brute force over
+// syslog raises its alert, the events outlive the vigil process, and a
+// second data directory sees them through the same server.
+func TestEventsServer(t *testing.T) {
+	vl := startVictoriaLogs(t)
+	s := startServer(t, serverOpts{extra: []string{"--events", vl}})
+	resp, body := s.request("POST", "/api/v1/ingest", testToken, strings.NewReader(`{"message":"es one","marker":"es","host.name":"web1"}
+{"message":"es two","marker":"es","host.name":"web2"}
+`))
+	if resp.StatusCode != 200 {
+		t.Fatalf("ingest: HTTP %d: %s", resp.StatusCode, body)
+	}
+	ip := "203.0.113.77"
+	conn, err := net.Dial("tcp", s.tcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	for i := range 30 {
+		fmt.Fprintf(conn, "<38>%s bastion sshd[%d]: Failed password for root from %s port %d ssh2\n",
+			now.Add(time.Duration(i-40)*time.Second).Format(time.Stamp), 2000+i, ip, 40000+i)
+	}
+	conn.Close()
+	if r := s.waitTotal("marker:es", 2, 20*time.Second); r.Total != 2 {
+		t.Fatalf("HTTP events: total %d, want 2", r.Total)
+	}
+	if r := s.waitTotal(`"Failed password for root from `+ip+`"`, 30, 20*time.Second); r.Total != 30 {
+		t.Fatalf("syslog events: total %d, want 30", r.Total)
+	}
+	if r := s.search("marker:es | stats count() by host.name", 10); len(r.Rows) != 2 {
+		t.Errorf("count by host.name: %v, want 2 rows", r.Rows)
+	}
+	var alerts struct{ Alerts []alertJSON }
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s.getJSON("/api/v1/alerts?limit=100", &alerts)
+		found := false
+		for _, a := range alerts.Alerts {
+			found = found || a.RuleTitle == "SSH brute force from one source"
+		}
+		if found {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no brute-force alert with events in VictoriaLogs: %+v", alerts.Alerts)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the API of a real server process
+	}
+	s.terminate()
+
+	// Another vigil, another data directory, the same events server.
+	s2 := startServer(t, serverOpts{extra: []string{"--events", vl}})
+	if r := s2.search("marker:es", 10); r.Total != 2 {
+		t.Errorf("second server: total %d, want the 2 events kept by VictoriaLogs", r.Total)
+	}
+	s2.terminate()
 }

@@ -26,12 +26,9 @@ const eventOverhead = 256
 // query's pipes run in memory (query.Run). Memory is bounded by
 // req.MaxBytes (the decoded events kept), groups by req.MaxGroups.
 func (db *DB) Search(ctx context.Context, req store.SearchRequest) (*store.Result, error) {
-	if req.Limit < 0 || req.Offset < 0 || req.Limit > store.MaxLimit || req.Offset > store.MaxLimit {
-		return nil, fmt.Errorf("limit %d, offset %d: %w", req.Limit, req.Offset, store.ErrBadRequest)
-	}
-	q := req.Query
-	if q == nil {
-		q = &query.Query{}
+	pl, err := plan(req)
+	if err != nil || pl.empty {
+		return pl.emptyOr(err)
 	}
 	db.mu.RLock()
 	defer db.mu.RUnlock()
@@ -41,6 +38,40 @@ func (db *DB) Search(ctx context.Context, req store.SearchRequest) (*store.Resul
 	if db.dirty.Swap(false) {
 		db.s.DebugFlush()
 	}
+	qctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	col := pl.collector(cancel)
+	qc := logstorage.NewQueryContext(qctx, &logstorage.QueryStats{}, []logstorage.TenantID{tenant}, pl.lq, false, nil)
+	runErr := db.s.RunQuery(qc, col.block)
+	return col.finish(ctx, runErr)
+}
+
+// searchPlan is a search compiled for the engine, embedded or remote: one
+// compiler for both.
+type searchPlan struct {
+	q   *query.Query
+	req store.SearchRequest
+	// lq is the LogsQL query: the prefilter (a superset of the matches),
+	// the time range, and the columns to read.
+	lq *logstorage.Query
+	// by, when fast, are the by fields an aggregate is answered from
+	// (columnsOnly).
+	by   []string
+	fast bool
+	// empty is set for a time range that holds nothing.
+	empty bool
+}
+
+// plan compiles req.
+func plan(req store.SearchRequest) (*searchPlan, error) {
+	if req.Limit < 0 || req.Offset < 0 || req.Limit > store.MaxLimit || req.Offset > store.MaxLimit {
+		return nil, fmt.Errorf("limit %d, offset %d: %w", req.Limit, req.Offset, store.ErrBadRequest)
+	}
+	q := req.Query
+	if q == nil {
+		q = &query.Query{}
+	}
+	pl := &searchPlan{q: q, req: req}
 	text := prefilter(q.Filter)
 	if text == "" {
 		text = "*"
@@ -59,40 +90,58 @@ func (db *DB) Search(ctx context.Context, req store.SearchRequest) (*store.Resul
 		hi = clampNanos(req.To)
 	}
 	if lo > hi {
-		return emptyResult(q, req)
+		pl.empty = true
+		return pl, nil
 	}
 	if lo != math.MinInt64 || hi != math.MaxInt64 {
 		lq.AddTimeFilter(lo, hi)
 	}
-	by, fast := columnsOnly(q)
+	pl.by, pl.fast = columnsOnly(q)
 	fields := []string{colDoc, colID}
-	if fast {
+	if pl.fast {
 		fields = append(fields, colEmpty)
-		for _, f := range by {
+		for _, f := range pl.by {
 			fields = append(fields, column(f))
 		}
 	}
 	lq.AddPipeFields(fields)
+	pl.lq = lq
+	return pl, nil
+}
 
-	maxBytes := req.MaxBytes
+// emptyOr returns err, or the empty result of a plan whose range holds
+// nothing.
+func (pl *searchPlan) emptyOr(err error) (*store.Result, error) {
+	if err != nil {
+		return nil, err
+	}
+	return emptyResult(pl.q, pl.req)
+}
+
+// collector returns the collector of the plan's rows; cancel stops the
+// rows' source when a bound is hit.
+func (pl *searchPlan) collector(cancel context.CancelFunc) *collector {
+	maxBytes := pl.req.MaxBytes
 	if maxBytes == 0 {
 		maxBytes = store.DefaultMaxBytes
 	}
-	maxGroups := req.MaxGroups
+	maxGroups := pl.req.MaxGroups
 	if maxGroups == 0 {
 		maxGroups = store.DefaultMaxGroups
 	}
-	col := newCollector(q, req, maxBytes, maxGroups)
-	if fast {
-		col.byCols = by
+	col := newCollector(pl.q, pl.req, maxBytes, maxGroups)
+	if pl.fast {
+		col.byCols = pl.by
 	}
-	qctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	col.cancel = cancel
-	qc := logstorage.NewQueryContext(qctx, &logstorage.QueryStats{}, []logstorage.TenantID{tenant}, lq, false, nil)
-	runErr := db.s.RunQuery(qc, col.block)
-	if col.err != nil {
-		return nil, col.err
+	return col
+}
+
+// finish returns the collected result once the rows' source returned
+// runErr.
+func (c *collector) finish(ctx context.Context, runErr error) (*store.Result, error) {
+	if c.err != nil {
+		return nil, c.err
 	}
 	if runErr != nil {
 		return nil, fmt.Errorf("searching: %w", runErr)
@@ -100,7 +149,7 @@ func (db *DB) Search(ctx context.Context, req store.SearchRequest) (*store.Resul
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return col.result()
+	return c.result()
 }
 
 func clampNanos(t time.Time) int64 {
@@ -241,25 +290,29 @@ func (c *collector) block(_ uint, db *logstorage.DataBlock) {
 			c.addColumns(vals, missing)
 			continue
 		}
-		raw, err := hex.DecodeString(doc)
-		if err != nil {
-			c.mu.Lock()
-			c.fail(fmt.Errorf("reading stored event: %w", err))
-			c.mu.Unlock()
+		if !c.row(doc, ids.Values[i]) {
 			return
 		}
-		ev, err := event.DecodeBinary(raw)
-		if err != nil {
-			c.mu.Lock()
-			c.fail(fmt.Errorf("reading stored event: %w", err))
-			c.mu.Unlock()
-			return
-		}
-		if !c.m.Match(ev) {
-			continue
-		}
-		c.add(ev, ids.Values[i], int64(len(doc))+eventOverhead)
 	}
+}
+
+// row takes one row by its document (hex) and id, and reports whether the
+// search goes on (false after a row that does not decode).
+func (c *collector) row(doc, id string) bool {
+	raw, err := hex.DecodeString(doc)
+	if err == nil {
+		var ev *event.Event
+		if ev, err = event.DecodeBinary(raw); err == nil {
+			if c.m.Match(ev) {
+				c.add(ev, id, int64(len(doc))+eventOverhead)
+			}
+			return true
+		}
+	}
+	c.mu.Lock()
+	c.fail(fmt.Errorf("reading stored event: %w", err))
+	c.mu.Unlock()
+	return false
 }
 
 func (c *collector) add(ev *event.Event, id string, size int64) {

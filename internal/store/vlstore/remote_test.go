@@ -1,0 +1,184 @@
+package vlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/store"
+	"github.com/vigilsec/vigil/internal/store/storetest"
+)
+
+// victoriaLogs starts a real victoria-logs server (built from the Go
+// module proxy: .ci/run installs it) on a free loopback port with its
+// data in a temporary directory, and returns its URL. Without the program
+// the test skips, except under CI, where it fails.
+func victoriaLogs(t *testing.T, flags ...string) string {
+	t.Helper()
+	bin, err := exec.LookPath("victoria-logs")
+	if err != nil {
+		// scripts/test puts Go's bin directory on PATH, where .ci/run
+		// installs it.
+		if os.Getenv("CI") != "" {
+			t.Fatalf("victoria-logs not installed (.ci/run installs it): %v", err)
+		}
+		t.Skipf("victoria-logs not on PATH (go install github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@v1.52.2): %v", err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	if len(flags) == 0 {
+		flags = []string{"-retentionPeriod=100y"}
+	}
+	cmd := exec.Command(bin, append([]string{"-storageDataPath=" + t.TempDir(), "-httpListenAddr=" + addr, "-loggerLevel=ERROR"}, flags...)...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	u := "http://" + addr
+	// Waiting for a real server process to listen.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(u + "/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return u
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("victoria-logs did not start: %v\n%s", err, out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func openRemote(t *testing.T, o RemoteOptions) *Remote {
+	t.Helper()
+	if o.URL == "" {
+		o.URL = victoriaLogs(t)
+	}
+	if o.Retention == 0 {
+		o.Retention = 100 * 365 * 24 * time.Hour
+	}
+	r, err := OpenRemote(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// TestRemoteConformance runs the query language's conformance suite
+// against a real VictoriaLogs server: the same answers as the embedded
+// engine and the reference, row for row.
+func TestRemoteConformance(t *testing.T) {
+	storetest.Conformance(t, openRemote(t, RemoteOptions{}))
+}
+
+// TestRemoteAppend: events outside the server's range are refused with a
+// clear error, not sent (the server would drop them silently); the others
+// are searchable as soon as Append returns; Stats counts them.
+func TestRemoteAppend(t *testing.T) {
+	ctx := context.Background()
+	r := openRemote(t, RemoteOptions{})
+	now := time.Now().UTC()
+	var evs []*event.Event
+	for i := range 5 {
+		ev := &event.Event{Time: now.Add(-time.Duration(i) * time.Minute)}
+		ev.SetString("message", fmt.Sprintf("remote append %d", i))
+		ev.SetString("host.name", "h1")
+		evs = append(evs, ev)
+	}
+	future := &event.Event{Time: now.Add(72 * time.Hour)}
+	future.SetString("message", "remote append future")
+	err := r.Append(ctx, append(evs, future))
+	var pe *store.PartialError
+	if !errors.As(err, &pe) || !errors.Is(err, store.ErrOutOfRange) || len(pe.Unstored) != 1 {
+		t.Fatalf("append with a future event: got %v, want a PartialError of 1 wrapping ErrOutOfRange", err)
+	}
+	res, err := r.Search(ctx, store.SearchRequest{Query: mustParse(t, `"remote append"`), Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Total != 5 || len(res.Events) != 5 {
+		t.Errorf("search right after append: total %d, %d events; want 5", res.Total, len(res.Events))
+	}
+	st, err := r.Stats(ctx)
+	if err != nil || st.Events != 5 {
+		t.Errorf("stats: %+v, %v; want 5 events", st, err)
+	}
+	if _, err := OpenRemote(ctx, RemoteOptions{URL: "ftp://x"}); err == nil {
+		t.Error("an ftp URL: got no error")
+	}
+	if _, err := OpenRemote(ctx, RemoteOptions{URL: "http://127.0.0.1:1"}); err == nil {
+		t.Error("a server that does not answer: got no error")
+	}
+	if _, err := OpenRemote(ctx, RemoteOptions{URL: "http://vigil:s3cret@127.0.0.1:1"}); err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("a server that does not answer, with a password in its URL: got %v, want an error without the password", err)
+	}
+}
+
+// The store reads the server's retention from its flags, and refuses what
+// the server would drop.
+func TestRemoteReadsServerRetention(t *testing.T) {
+	ctx := context.Background()
+	r, err := OpenRemote(ctx, RemoteOptions{URL: victoriaLogs(t, "-retentionPeriod=30d", "-futureRetention=3d")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.o.Retention != 30*24*time.Hour || r.o.FutureSkew != 3*24*time.Hour {
+		t.Fatalf("got retention %v, future %v; want 720h, 72h from the server's flags", r.o.Retention, r.o.FutureSkew)
+	}
+	old := &event.Event{Time: time.Now().Add(-40 * 24 * time.Hour)}
+	old.SetString("message", "too old")
+	if err := r.Append(ctx, []*event.Event{old}); !errors.Is(err, store.ErrOutOfRange) {
+		t.Errorf("an event older than the server's retention: got %v, want ErrOutOfRange", err)
+	}
+}
+
+func TestParseFlagDuration(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"7d", 7 * 24 * time.Hour, true}, {"100y", 100 * 365 * 24 * time.Hour, true}, {"2w", 14 * 24 * time.Hour, true},
+		{"12h", 12 * time.Hour, true}, {"1", 31 * 24 * time.Hour, true}, {"1.5d", 36 * time.Hour, true},
+		{"1000000y", 200 * 365 * 24 * time.Hour, true}, {"", 0, false}, {"d", 0, false}, {"5x", 0, false}, {"-1d", 0, false},
+	} {
+		got, err := parseFlagDuration(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("parseFlagDuration(%q) = %v, %v; want %v, ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+func FuzzParseFlagDuration(f *testing.F) {
+	for _, s := range []string{"7d", "100y", "1", "1.5w", "", "9e99y"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := parseFlagDuration(s)
+		if err == nil && (d < 0 || d > 200*365*24*time.Hour) {
+			t.Fatalf("parseFlagDuration(%q) = %v: outside 0..200y", s, d)
+		}
+	})
+}
