@@ -101,7 +101,7 @@ decision (track, attend, act) or a priority (p1 to p4).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&dir, "db", defaultVulnDB, "advisory database folder")
+	addVulnDBFlags(cmd, &dir)
 	f.StringVar(&format, "format", "table", "output format: "+strings.Join(scan.Formats, ", "))
 	f.StringVar(&failOn, "fail-on", "any", "exit 1 when a finding is at or above this level: any, none, low..critical, track, attend, act, p1..p4")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no summary on standard error")

@@ -346,3 +346,22 @@ func TestScanUsageAndDataErrors(t *testing.T) {
 		t.Errorf("vulndb status: exit %d, %q; want the Go ecosystem and the KEV source", r.code, r.stdout)
 	}
 }
+
+// TestVulnDBDataFlag: without --db the database is DATA/vulndb.
+func TestVulnDBDataFlag(t *testing.T) {
+	data := t.TempDir()
+	rec := filepath.Join(t.TempDir(), "GO-1.json")
+	os.WriteFile(rec, []byte(`{"id":"GO-2099-0001","modified":"2099-01-01T00:00:00Z","aliases":["CVE-2099-0001"],"affected":[{"package":{"ecosystem":"Go","name":"example.com/m"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"1.0.0"}]}]}]}`), 0o644)
+	if r := runCLI(t, "vulndb", "import", "--data", data, rec); r.code != 0 {
+		t.Fatalf("import: exit %d: %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(data, "vulndb", "vulndb.sqlite")); err != nil {
+		t.Fatalf("no database under --data: %v", err)
+	}
+	gomod := filepath.Join(t.TempDir(), "go.mod")
+	os.WriteFile(gomod, []byte("module x\n\nrequire example.com/m v0.9.0\n"), 0o644)
+	r := runCLI(t, "scan", gomod, "--data", data, "--format", "json")
+	if r.code != 1 || !strings.Contains(r.stdout, `"id": "GO-2099-0001"`) || !strings.Contains(r.stdout, `"CVE-2099-0001"`) {
+		t.Errorf("scan: exit %d, %s; want exit 1 and GO-2099-0001 with its alias", r.code, r.stdout)
+	}
+}

@@ -14,9 +14,24 @@ import (
 	"github.com/vigilsec/vigil/internal/vuln/db"
 )
 
-// defaultVulnDB is the advisory database's folder: vulndb in the default
-// data directory.
-var defaultVulnDB = filepath.Join("vigil-data", "vulndb")
+// addVulnDBFlags adds --db and --data: the advisory database is the
+// folder --db, by default DATA/vulndb (DATA being --data, default
+// ./vigil-data, as for vigil serve).
+func addVulnDBFlags(cmd *cobra.Command, dir *string) {
+	var data string
+	cmd.Flags().StringVar(dir, "db", "", "advisory database folder (default DATA/vulndb)")
+	cmd.Flags().StringVar(&data, "data", "./vigil-data", "data directory whose vulndb folder holds the advisory database")
+	prev := cmd.PreRunE
+	cmd.PreRunE = func(c *cobra.Command, args []string) error {
+		if *dir == "" {
+			*dir = filepath.Join(data, "vulndb")
+		}
+		if prev != nil {
+			return prev(c, args)
+		}
+		return nil
+	}
+}
 
 // staleAfter is the age past which vulndb status and scan warn that the
 // advisory data is old (they never refuse to run because of it).
@@ -71,7 +86,7 @@ cannot be imported.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dir, "db", defaultVulnDB, "advisory database folder")
+	addVulnDBFlags(cmd, &dir)
 	return cmd
 }
 
@@ -122,7 +137,7 @@ func newVulnDBStatusCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dir, "db", defaultVulnDB, "advisory database folder")
+	addVulnDBFlags(cmd, &dir)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
 	return cmd
 }

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,7 +91,10 @@ type DB struct {
 	path string
 	// Limits bound what an import reads; Open sets DefaultLimits.
 	Limits Limits
-	now    func() time.Time
+	// HTTPClient fetches the http:// and https:// paths of an import;
+	// Open sets one with a 30-minute timeout.
+	HTTPClient *http.Client
+	now        func() time.Time
 }
 
 // Options configure Open.
@@ -116,13 +120,16 @@ func Open(ctx context.Context, dir string, opts Options) (*DB, error) {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("creating advisory database directory: %w", err)
 		}
-		q = append(q, "_pragma=journal_mode(WAL)", "_pragma=synchronous(NORMAL)")
+		// An import's transaction takes the write lock when it begins, so
+		// that two imports queue (busy_timeout) instead of failing when
+		// the second upgrades its read lock.
+		q = append(q, "_pragma=journal_mode(WAL)", "_pragma=synchronous(NORMAL)", "_txlock=immediate")
 	}
 	sdb, err := sql.Open("sqlite", "file:"+path+"?"+strings.Join(q, "&"))
 	if err != nil {
 		return nil, fmt.Errorf("opening advisory database %s: %w", path, err)
 	}
-	db := &DB{sql: sdb, path: path, Limits: DefaultLimits, now: time.Now}
+	db := &DB{sql: sdb, path: path, Limits: DefaultLimits, HTTPClient: &http.Client{Timeout: 30 * time.Minute}, now: time.Now}
 	if err := db.migrate(ctx, opts.ReadOnly); err != nil {
 		sdb.Close()
 		return nil, err

@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -414,5 +416,47 @@ func TestSharedData(t *testing.T) {
 		case tt.want != "" && !found:
 			t.Errorf("%s %s %s: got %+v, want %s", tt.eco, tt.name, tt.version, hits, tt.want)
 		}
+	}
+}
+
+func TestImportURL(t *testing.T) {
+	ctx := context.Background()
+	zp := writeZip(t, filepath.Join(t.TempDir(), "all.zip"), zipEntry{"GO-1.json", []byte(record("GO-1", "2024-01-01T00:00:00Z", "m", "1.0.0"))})
+	archive, err := os.ReadFile(zp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/Go/all.zip":
+			w.Write(archive)
+		case "/big":
+			w.Write(bytes.Repeat([]byte("x"), 2048))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	tests := []struct {
+		path    string
+		records int
+		want    string
+	}{
+		{"/Go/all.zip", 1, ""},
+		{"/missing", 0, "404 Not Found"},
+		{"/big", 0, "more than 1024 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			db := openTemp(t)
+			db.Limits.MaxDownloadBytes = 1024
+			st, err := db.Import(ctx, srv.URL+tt.path)
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Fatalf("got %v, want error %q", err, tt.want)
+			}
+			if st.Records != tt.records {
+				t.Errorf("got %d records, want %d", st.Records, tt.records)
+			}
+		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -35,6 +36,8 @@ type Limits struct {
 	MaxArchiveBytes int64
 	// MaxEPSSRows bounds the rows of an EPSS file.
 	MaxEPSSRows int
+	// MaxDownloadBytes bounds a file fetched from a URL.
+	MaxDownloadBytes int64
 }
 
 // DefaultLimits are well above the published data (the largest OSV
@@ -46,6 +49,7 @@ var DefaultLimits = Limits{
 	MaxEntryBytes:     osv.MaxRecordBytes,
 	MaxArchiveBytes:   8 << 30,
 	MaxEPSSRows:       5_000_000,
+	MaxDownloadBytes:  4 << 30,
 }
 
 // ErrLimit is wrapped by an import refused for exceeding a Limits bound.
@@ -150,14 +154,17 @@ func (im *importer) source(ctx context.Context, name, dataTime, detail string) e
 	return nil
 }
 
-// path imports a file or, recursively, a folder.
+// path imports a file, a folder (recursively) or a URL.
 func (im *importer) path(ctx context.Context, p string) error {
+	if strings.HasPrefix(p, "https://") || strings.HasPrefix(p, "http://") {
+		return im.url(ctx, p)
+	}
 	st, err := os.Stat(p)
 	if err != nil {
 		return fmt.Errorf("importing: %w", err)
 	}
 	if !st.IsDir() {
-		return im.file(ctx, p, true)
+		return im.file(ctx, p, p)
 	}
 	return filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -171,37 +178,71 @@ func (im *importer) path(ctx context.Context, p string) error {
 		}
 		switch strings.ToLower(filepath.Ext(path)) {
 		case ".json", ".zip", ".csv", ".gz":
-			return im.file(ctx, path, false)
+			return im.file(ctx, path, path)
 		}
 		im.stats.Skipped++
 		return nil
 	})
 }
 
-// file imports one file, recognised by its first bytes.
-func (im *importer) file(ctx context.Context, path string, named bool) error {
-	f, err := os.Open(path)
+// url fetches a file (an all.zip export, the KEV feed, an EPSS file) into
+// a temporary file, bounded, and imports it.
+func (im *importer) url(ctx context.Context, u string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("importing %s: %w", u, err)
+	}
+	resp, err := im.db.HTTPClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("importing: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("importing %s: %s", u, resp.Status)
+	}
+	tmp, err := os.CreateTemp("", "vigil-vulndb-*")
+	if err != nil {
+		return fmt.Errorf("importing %s: %w", u, err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	max := im.db.Limits.MaxDownloadBytes
+	n, err := io.Copy(tmp, io.LimitReader(resp.Body, max+1))
+	if err != nil {
+		return fmt.Errorf("importing %s: %w", u, err)
+	}
+	if n > max {
+		return fmt.Errorf("importing %s: %w: more than %d bytes", u, ErrLimit, max)
+	}
+	return im.file(ctx, tmp.Name(), u)
+}
+
+// file imports one file, recognised by its first bytes; name is how
+// errors and the records' source name it (the path, or the URL it was
+// fetched from).
+func (im *importer) file(ctx context.Context, path, name string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("importing %s: %w", name, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("importing %s: %w", path, err)
+		return fmt.Errorf("importing %s: %w", name, err)
 	}
 	if !st.Mode().IsRegular() {
-		return fmt.Errorf("importing %s: not a regular file", path)
+		return fmt.Errorf("importing %s: not a regular file", name)
 	}
 	im.stats.Files++
 	head := make([]byte, 4)
 	n, _ := io.ReadFull(f, head)
 	head = head[:n]
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("importing %s: %w", path, err)
+		return fmt.Errorf("importing %s: %w", name, err)
 	}
 	if bytes.HasPrefix(head, []byte("PK\x03\x04")) || bytes.HasPrefix(head, []byte("PK\x05\x06")) {
-		if err := im.archive(ctx, f, st.Size(), path); err != nil {
-			return fmt.Errorf("importing %s: %w", path, err)
+		if err := im.archive(ctx, f, st.Size(), name); err != nil {
+			return fmt.Errorf("importing %s: %w", name, err)
 		}
 		return nil
 	}
@@ -209,17 +250,17 @@ func (im *importer) file(ctx context.Context, path string, named bool) error {
 	if bytes.HasPrefix(head, []byte{0x1f, 0x8b}) {
 		zr, err := gzip.NewReader(f)
 		if err != nil {
-			return fmt.Errorf("importing %s: %w", path, err)
+			return fmt.Errorf("importing %s: %w", name, err)
 		}
 		defer zr.Close()
 		r = zr
 	}
 	data, err := readLimited(r, im.db.Limits.MaxFileBytes)
 	if err != nil {
-		return fmt.Errorf("importing %s: %w", path, err)
+		return fmt.Errorf("importing %s: %w", name, err)
 	}
-	if err := im.data(ctx, data, filepath.Base(path)); err != nil {
-		return fmt.Errorf("importing %s: %w", path, err)
+	if err := im.data(ctx, data, filepath.Base(name)); err != nil {
+		return fmt.Errorf("importing %s: %w", name, err)
 	}
 	return nil
 }

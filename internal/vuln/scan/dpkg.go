@@ -61,7 +61,7 @@ func ParseDpkgStatus(data []byte, ecosystem, location string) ([]Package, error)
 		if len(pkgs) >= MaxDpkgPackages {
 			return fmt.Errorf("%s:%d: more than %d packages", location, line, MaxDpkgPackages)
 		}
-		p := Package{Ecosystem: ecosystem, Name: name, Version: ver, Location: location, Kind: "dpkg"}
+		p := Package{Ecosystem: ecosystem, Name: name, Version: ver, Location: location, Kind: "dpkg", State: st[2]}
 		if src := fields["Source"]; src != "" {
 			sname, sver, hasVer := strings.Cut(src, " ")
 			p.Source = sname

@@ -79,7 +79,10 @@ func ParseGoMod(data []byte, location string) ([]Package, error) {
 			if len(args) != 2 {
 				return nil, blockErr("require: want a module path and a version")
 			}
-			if !version.ValidSemVer(args[1]) || !strings.HasPrefix(args[1], "v") {
+			if err := checkModulePath(args[0]); err != nil {
+				return nil, blockErr("require: %v", err)
+			}
+			if !canonicalVersion(args[1]) {
 				return nil, blockErr("require %s: %q is not a module version", args[0], args[1])
 			}
 			if len(reqs) >= MaxGoModRequires {
@@ -122,6 +125,32 @@ func ParseGoMod(data []byte, location string) ([]Package, error) {
 	return pkgs, nil
 }
 
+// canonicalVersion reports whether v is a module version as go.mod
+// writes them: v, major.minor.patch, optional prerelease and build.
+func canonicalVersion(v string) bool {
+	core, ok := strings.CutPrefix(v, "v")
+	if !ok || !version.ValidSemVer(v) {
+		return false
+	}
+	core, _, _ = strings.Cut(core, "+")
+	core, _, _ = strings.Cut(core, "-")
+	return strings.Count(core, ".") == 2
+}
+
+// checkModulePath refuses empty paths, and paths with spaces or control
+// characters (go.mod paths are import paths).
+func checkModulePath(p string) error {
+	if p == "" || len(p) > 1024 {
+		return fmt.Errorf("module path %q: want 1 to 1024 characters", p)
+	}
+	for _, r := range p {
+		if r <= ' ' || r == 0x7f || 0x80 <= r && r < 0xa0 {
+			return fmt.Errorf("module path %q: character %U not allowed", p, r)
+		}
+	}
+	return nil
+}
+
 func parseReplace(args []string) (goModReplace, error) {
 	var r goModReplace
 	i := slicesIndex(args, "=>")
@@ -133,12 +162,18 @@ func parseReplace(args []string) (goModReplace, error) {
 	default:
 		return r, errors.New("want OLD [VERSION] => NEW [VERSION]")
 	}
+	if err := checkModulePath(r.oldPath); err != nil {
+		return r, err
+	}
 	switch rest := args[i+1:]; len(rest) {
 	case 1:
 		r.newPath = rest[0] // a folder
 	case 2:
 		r.newPath, r.newVersion = rest[0], rest[1]
-		if !version.ValidSemVer(r.newVersion) {
+		if err := checkModulePath(r.newPath); err != nil {
+			return r, err
+		}
+		if !canonicalVersion(r.newVersion) {
 			return r, fmt.Errorf("%q is not a module version", r.newVersion)
 		}
 	default:

@@ -32,6 +32,10 @@ type Package struct {
 	Location string `json:"location"`
 	// Kind is how it was found: go.mod, go-binary, dpkg.
 	Kind string `json:"kind"`
+	// State is dpkg's package state (installed, config-files, ...);
+	// a package whose files are gone (config-files) is listed but not
+	// matched.
+	State string `json:"state,omitempty"`
 }
 
 // Inventory is what a walk found.

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/vigilsec/vigil/internal/vuln/version"
 )
 
 func TestParseGoMod(t *testing.T) {
@@ -58,6 +59,8 @@ func TestParseGoModErrors(t *testing.T) {
 		{"unknown", "module m\nfrobnicate x\n", `go.mod:2: unknown directive "frobnicate"`},
 		{"quote", "module m\nrequire \"a v1.0.0\n", "go.mod:2: unterminated quoted string"},
 		{"replace", "module m\nreplace a b c\n", "go.mod:2: replace: want OLD"},
+		{"empty path", "module m\nrequire \"\" v1.0.0\n", `go.mod:2: require: module path ""`},
+		{"short version", "module m\nrequire a v1\n", `go.mod:2: require a: "v1" is not a module version`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,10 +129,10 @@ func TestParseDpkgStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Package{
-		{Ecosystem: "Debian:7", Name: "libssl3", Version: "3.0.11-1~deb12u2", Source: "openssl", Location: "status", Kind: "dpkg"},
-		{Ecosystem: "Debian:7", Name: "libfoo1", Version: "1.0-1+b2", Source: "foo", SourceVersion: "1.0-1", Location: "status", Kind: "dpkg"},
-		{Ecosystem: "Debian:7", Name: "removed", Version: "2.0", Location: "status", Kind: "dpkg"},
-		{Ecosystem: "Debian:7", Name: "nginx", Version: "1.2.1-2.2+wheezy2", Location: "status", Kind: "dpkg"},
+		{Ecosystem: "Debian:7", Name: "libssl3", Version: "3.0.11-1~deb12u2", Source: "openssl", Location: "status", Kind: "dpkg", State: "installed"},
+		{Ecosystem: "Debian:7", Name: "libfoo1", Version: "1.0-1+b2", Source: "foo", SourceVersion: "1.0-1", Location: "status", Kind: "dpkg", State: "installed"},
+		{Ecosystem: "Debian:7", Name: "removed", Version: "2.0", Location: "status", Kind: "dpkg", State: "config-files"},
+		{Ecosystem: "Debian:7", Name: "nginx", Version: "1.2.1-2.2+wheezy2", Location: "status", Kind: "dpkg", State: "installed"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ParseDpkgStatus (-want +got):\n%s", diff)
@@ -209,6 +212,18 @@ func FuzzParseGoMod(f *testing.F) {
 			if p.Name == "" || p.Version == "" {
 				t.Fatalf("package without a name or version: %+v", p)
 			}
+		}
+	})
+}
+
+func FuzzGoToolchainVersion(f *testing.F) {
+	for _, s := range []string{"go1.22.5", "go1.23rc1", "go1.22.5 X:boringcrypto", "devel go1.23-abc"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, ok := GoToolchainVersion(s)
+		if ok && !version.ValidSemVer(v) {
+			t.Fatalf("GoToolchainVersion(%q) = %q, not a semantic version", s, v)
 		}
 	})
 }

@@ -81,7 +81,7 @@ func New(d *db.DB) *Scanner {
 func (s *Scanner) Scan(ctx context.Context, pkgs []Package) ([]Finding, error) {
 	out := []Finding{}
 	for _, p := range pkgs {
-		if p.Ecosystem == "" || p.Version == "" {
+		if p.Ecosystem == "" || p.Version == "" || p.State == "config-files" {
 			continue
 		}
 		name, ver := p.Name, p.Version

@@ -71,6 +71,7 @@ func TestScan(t *testing.T) {
 		{Ecosystem: "Go", Name: "example.com/c", Version: "v1.0.0", Location: "go.mod:5"}, // fixed
 		{Ecosystem: "Debian:12", Name: "libssl3", Version: "3.0.11-1~deb12u1", Source: "openssl", Location: "status"},
 		{Ecosystem: "Debian:12", Name: "openssl-unrelated", Version: "3.0.11-1~deb12u1", Location: "status"},
+		{Ecosystem: "Debian:12", Name: "libssl1.1", Version: "1.1.1n-0+deb11u5", Source: "openssl", Location: "status", State: "config-files"},
 	}
 	got, err := New(d).Scan(context.Background(), pkgs)
 	if err != nil {
