@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/vigilsec/vigil/internal/sharedtest"
 	"github.com/vigilsec/vigil/internal/vuln/db"
 	"github.com/vigilsec/vigil/internal/vuln/osv"
 )
@@ -261,4 +262,69 @@ func TestFormats(t *testing.T) {
 			t.Errorf("table:\n%s\nwant GO-2024-0002 due 2025-01-22", buf.String())
 		}
 	})
+}
+
+// TestScanDistroSamples scans root filesystems against the Debian and
+// Ubuntu OSV samples of ../shared/vuln: binary packages are matched by
+// their source package.
+func TestScanDistroSamples(t *testing.T) {
+	distro := sharedtest.Dir(t, "vuln", "osv", "distro")
+	d, err := db.Open(context.Background(), t.TempDir(), db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.Import(context.Background(), distro); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, osRelease, status string
+		want                    []string // id package fixed
+	}{
+		{"debian source package", "ID=debian\nVERSION_ID=\"7\"\n",
+			"Package: nginx-full\nStatus: install ok installed\nSource: nginx\nVersion: 1.2.1-2.2+wheezy2\n\nPackage: nginx-common\nStatus: install ok installed\nSource: nginx\nVersion: 1.2.1-2.2+wheezy3\n",
+			[]string{"DSA-3029-1 nginx-full 1.2.1-2.2+wheezy3"}},
+		{"debian fixed", "ID=debian\nVERSION_ID=\"7\"\n",
+			"Package: nginx\nStatus: install ok installed\nVersion: 1.2.1-2.2+wheezy3\n", nil},
+		{"debian other release", "ID=debian\nVERSION_ID=\"12\"\n",
+			"Package: nginx\nStatus: install ok installed\nVersion: 1.2.1-2.2+wheezy2\n", nil},
+		{"ubuntu versions list", "ID=ubuntu\nVERSION_ID=\"14.04\"\nVERSION=\"14.04.6 LTS, Trusty Tahr\"\n",
+			"Package: linux-image-3.13.0-206-generic\nStatus: install ok installed\nSource: linux-signed (3.13.0-206.257)\nVersion: 3.13.0-206.257\n\nPackage: linux-headers-3.13.0-206\nStatus: install ok installed\nSource: linux\nVersion: 3.13.0-206.257\n",
+			nil}, // the sample is for Ubuntu:Pro:14.04:LTS, not this ecosystem
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+			os.MkdirAll(filepath.Join(root, "var", "lib", "dpkg"), 0o755)
+			os.WriteFile(filepath.Join(root, "etc", "os-release"), []byte(tt.osRelease), 0o644)
+			os.WriteFile(filepath.Join(root, dpkgStatus), []byte(tt.status), 0o644)
+			inv, err := Collect(context.Background(), root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs, err := New(d).Scan(context.Background(), inv.Packages)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, f := range fs {
+				got = append(got, f.ID+" "+f.Package+" "+f.FixedVersion)
+			}
+			if !cmp.Equal(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+	// The Ubuntu sample affects every version of the linux source package
+	// of Ubuntu Pro 14.04 (introduced 0, no fix yet), rated medium by
+	// Ubuntu.
+	fs, err := New(d).Scan(context.Background(), []Package{{Ecosystem: "Ubuntu:Pro:14.04:LTS", Name: "linux-headers-3.13.0-206",
+		Version: "3.13.0-206.257", Source: "linux", Location: "status", Kind: "dpkg", State: "installed"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fs) != 1 || fs[0].ID != "UBUNTU-CVE-2025-38094" || fs[0].Severity != "medium" || fs[0].Evidence.Range.Range != 0 || fs[0].Evidence.MatchedName != "linux" {
+		t.Errorf("got %+v, want UBUNTU-CVE-2025-38094 (medium) matched on the linux source package", fs)
+	}
 }
