@@ -74,6 +74,13 @@ func Collect(ctx context.Context, path string) (*Inventory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scanning: %w", err)
 	}
+	if st.IsDir() {
+		// A walk does not follow links: start from where a link to
+		// a folder points.
+		if path, err = filepath.EvalSymlinks(path); err != nil {
+			return nil, fmt.Errorf("scanning: %w", err)
+		}
+	}
 	inv := &Inventory{}
 	if !st.IsDir() {
 		pkgs, ok, err := collectFile(path, true)

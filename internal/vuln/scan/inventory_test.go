@@ -245,3 +245,44 @@ func FuzzParseDpkgStatus(f *testing.F) {
 		}
 	})
 }
+
+// TestCollectTree walks a source tree: go.mod files at any depth, not in
+// vendor or .git, through a link to the tree; a malformed go.mod is a
+// warning and the walk goes on.
+func TestCollectTree(t *testing.T) {
+	root := t.TempDir()
+	files := map[string]string{
+		"go.mod":              "module a\n\nrequire example.com/x v1.0.0\n",
+		"sub/deep/go.mod":     "module b\n\nrequire example.com/y v2.0.0+incompatible\n",
+		"vendor/x/go.mod":     "module x\n\nrequire example.com/vendored v1.0.0\n",
+		".git/go.mod":         "module g\n\nrequire example.com/git v1.0.0\n",
+		"broken/go.mod":       "module c\nrequire (\n",
+		"README.md":           "not inventory",
+		"sub/deep/notes.json": "{}",
+	}
+	for name, content := range files {
+		p := filepath.Join(root, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(root, link); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := Collect(t.Context(), link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range inv.Packages {
+		got = append(got, p.Name+"@"+p.Version)
+	}
+	if want := []string{"example.com/x@v1.0.0", "example.com/y@v2.0.0+incompatible"}; !cmp.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	if len(inv.Warnings) != 1 || !strings.Contains(inv.Warnings[0], "require block not closed") {
+		t.Errorf("warnings %v, want the broken go.mod", inv.Warnings)
+	}
+}
