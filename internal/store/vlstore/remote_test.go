@@ -182,3 +182,14 @@ func FuzzParseFlagDuration(f *testing.F) {
 		}
 	})
 }
+
+// TestRemoteClusterConformance runs the conformance suite against a
+// VictoriaLogs cluster: two storage nodes behind a front (the same
+// victoria-logs program with -storageNode), through which Vigil inserts,
+// flushes and selects.
+func TestRemoteClusterConformance(t *testing.T) {
+	n1 := strings.TrimPrefix(victoriaLogs(t), "http://")
+	n2 := strings.TrimPrefix(victoriaLogs(t), "http://")
+	front := victoriaLogs(t, "-storageNode="+n1+","+n2)
+	storetest.Conformance(t, openRemote(t, RemoteOptions{URL: front, Retention: 100 * 365 * 24 * time.Hour}))
+}
