@@ -221,6 +221,7 @@ func TestArchiveBounds(t *testing.T) {
 		{"entry size", []zipEntry{{"GO-1.json", append(append([]byte{}, rec[:len(rec)-1]...), append(bomb, '}')...)}}, func(l *Limits) { l.MaxEntryBytes = 1 << 20 }, ErrLimit},
 		{"total size", []zipEntry{{"a.json", rec}, {"b.json", rec}, {"c.json", rec}}, func(l *Limits) { l.MaxArchiveBytes = int64(2*len(rec) + 10) }, ErrLimit},
 		{"entry count", []zipEntry{{"a.json", rec}, {"b.json", rec}, {"c.json", rec}}, func(l *Limits) { l.MaxArchiveEntries = 2 }, ErrLimit},
+		{"entry count at the bound", []zipEntry{{"a.json", rec}, {"b.json", rec}}, func(l *Limits) { l.MaxArchiveEntries = 2 }, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -230,6 +231,12 @@ func TestArchiveBounds(t *testing.T) {
 			}
 			p := writeZip(t, filepath.Join(t.TempDir(), "all.zip"), tt.entries...)
 			_, err := db.Import(ctx, p)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("got %v, want %v", err, tt.want)
 			}
@@ -458,5 +465,26 @@ func TestImportURL(t *testing.T) {
 				t.Errorf("got %d records, want %d", st.Records, tt.records)
 			}
 		})
+	}
+}
+
+func TestFileBound(t *testing.T) {
+	db := openTemp(t)
+	db.Limits.MaxFileBytes = 64
+	dir := t.TempDir()
+	small := writeFile(t, dir, "small.json", `{"id":"GO-1"}`)
+	big := writeFile(t, dir, "big.json", `{"id":"GO-2","details":"`+strings.Repeat("x", 100)+`"}`)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte("cve,epss,percentile\n" + strings.Repeat("CVE-2024-0001,0.1,0.1\n", 10)))
+	zw.Close()
+	bigGz := writeFile(t, dir, "epss.csv.gz", gz.String())
+	if _, err := db.Import(context.Background(), small); err != nil {
+		t.Fatalf("under the bound: %v", err)
+	}
+	for _, p := range []string{big, bigGz} {
+		if _, err := db.Import(context.Background(), p); !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "more than 64 bytes") {
+			t.Errorf("%s: got %v, want ErrLimit", filepath.Base(p), err)
+		}
 	}
 }

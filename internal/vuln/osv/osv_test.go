@@ -3,6 +3,7 @@ package osv
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -189,4 +190,52 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("a parsed record does not parse again: %v", err)
 		}
 	})
+}
+
+// TestParseBounds builds a record one past each bound.
+func TestParseBounds(t *testing.T) {
+	pkg := Package{Ecosystem: "Go", Name: "m"}
+	rng := func(events int) Range {
+		r := Range{Type: SemVer, Events: []Event{{Introduced: "0"}}}
+		for i := 1; i < events; i++ {
+			r.Events = append(r.Events, Event{Fixed: "1.0.0"})
+		}
+		return r
+	}
+	many := func(n int, v string) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = v
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		r    Record
+		want string
+	}{
+		{"affected", Record{ID: "A", Affected: make([]Affected, MaxAffected+1)}, fmt.Sprintf("%d affected packages, more than %d", MaxAffected+1, MaxAffected)},
+		{"ranges", Record{ID: "A", Affected: []Affected{{Package: pkg, Ranges: make([]Range, MaxRanges+1)}}}, fmt.Sprintf("%d ranges, more than %d", MaxRanges+1, MaxRanges)},
+		{"events", Record{ID: "A", Affected: []Affected{{Package: pkg, Ranges: []Range{rng(MaxEvents + 1)}}}}, fmt.Sprintf("%d events, more than %d", MaxEvents+1, MaxEvents)},
+		{"versions", Record{ID: "A", Affected: []Affected{{Package: pkg, Versions: many(MaxVersions+1, "1")}}}, fmt.Sprintf("%d versions, more than %d", MaxVersions+1, MaxVersions)},
+		{"severities", Record{ID: "A", Severity: make([]Severity, MaxSeverities+1)}, fmt.Sprintf("%d scores, more than %d", MaxSeverities+1, MaxSeverities)},
+		{"name", Record{ID: "A", Affected: []Affected{{Package: Package{Ecosystem: "Go", Name: strings.Repeat("n", MaxNameLen+1)}}}}, "package name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data, err := json.Marshal(tt.r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Parse(data); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+	// At each bound the record parses.
+	at := Record{ID: "A", Affected: []Affected{{Package: pkg, Ranges: []Range{rng(MaxEvents)}, Versions: many(MaxVersions, "1")}}}
+	data, _ := json.Marshal(at)
+	if _, err := Parse(data); err != nil {
+		t.Errorf("at the bounds: %v", err)
+	}
 }

@@ -13,6 +13,9 @@ import (
 // MaxDpkgPackages bounds the packages of one dpkg status file.
 const MaxDpkgPackages = 1_000_000
 
+// dpkgLimit is MaxDpkgPackages; tests lower it.
+var dpkgLimit = MaxDpkgPackages
+
 // readDpkgFile reads a dpkg status file. eco is the OSV ecosystem of the
 // system; when empty and the file sits at var/lib/dpkg/status of a root
 // filesystem, that system's os-release says.
@@ -58,8 +61,8 @@ func ParseDpkgStatus(data []byte, ecosystem, location string) ([]Package, error)
 		if st[2] == "not-installed" {
 			return nil
 		}
-		if len(pkgs) >= MaxDpkgPackages {
-			return fmt.Errorf("%s:%d: more than %d packages", location, line, MaxDpkgPackages)
+		if len(pkgs) >= dpkgLimit {
+			return fmt.Errorf("%s:%d: more than %d packages", location, line, dpkgLimit)
 		}
 		p := Package{Ecosystem: ecosystem, Name: name, Version: ver, Location: location, Kind: "dpkg", State: st[2]}
 		if src := fields["Source"]; src != "" {
@@ -77,7 +80,7 @@ func ParseDpkgStatus(data []byte, ecosystem, location string) ([]Package, error)
 		return nil
 	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64<<10), MaxFileBytes)
+	sc.Buffer(make([]byte, 64<<10), fileLimit)
 	line := 0
 	for sc.Scan() {
 		line++

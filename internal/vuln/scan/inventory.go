@@ -53,6 +53,9 @@ type Inventory struct {
 // MaxFileBytes bounds a go.mod or dpkg status file.
 const MaxFileBytes = 64 << 20
 
+// fileLimit is MaxFileBytes; tests lower it.
+var fileLimit = MaxFileBytes
+
 // skipDirs are folders a source-tree walk does not enter.
 var skipDirs = map[string]bool{".git": true, ".hg": true, ".svn": true, "node_modules": true, "vendor": true}
 
@@ -196,12 +199,12 @@ func readFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("scanning: %w", err)
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	data, err := io.ReadAll(io.LimitReader(f, int64(fileLimit)+1))
 	if err != nil {
 		return nil, fmt.Errorf("scanning %s: %w", path, err)
 	}
-	if len(data) > MaxFileBytes {
-		return nil, fmt.Errorf("scanning %s: more than %d bytes", path, MaxFileBytes)
+	if len(data) > fileLimit {
+		return nil, fmt.Errorf("scanning %s: more than %d bytes", path, fileLimit)
 	}
 	return data, nil
 }

@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -285,4 +286,39 @@ func TestCollectTree(t *testing.T) {
 	if len(inv.Warnings) != 1 || !strings.Contains(inv.Warnings[0], "require block not closed") {
 		t.Errorf("warnings %v, want the broken go.mod", inv.Warnings)
 	}
+}
+
+func TestInventoryBounds(t *testing.T) {
+	t.Run("go.mod requirements", func(t *testing.T) {
+		var b strings.Builder
+		b.WriteString("module m\nrequire (\n")
+		for i := range MaxGoModRequires + 1 {
+			fmt.Fprintf(&b, "\texample.com/m%d v1.0.0\n", i)
+		}
+		b.WriteString(")\n")
+		_, err := ParseGoMod([]byte(b.String()), "go.mod")
+		if want := fmt.Sprintf("go.mod:%d: more than %d requirements", MaxGoModRequires+3, MaxGoModRequires); err == nil || err.Error() != want {
+			t.Errorf("got %v, want %q", err, want)
+		}
+	})
+	t.Run("dpkg packages", func(t *testing.T) {
+		defer func(n int) { dpkgLimit = n }(dpkgLimit)
+		dpkgLimit = 2
+		status := strings.Repeat("Package: a\nStatus: install ok installed\nVersion: 1\n\n", 3)
+		if _, err := ParseDpkgStatus([]byte(status), "", "status"); err == nil || !strings.Contains(err.Error(), "more than 2 packages") {
+			t.Errorf("got %v, want a bound error", err)
+		}
+		if _, err := ParseDpkgStatus([]byte(strings.Repeat("Package: a\nStatus: install ok installed\nVersion: 1\n\n", 2)), "", "status"); err != nil {
+			t.Errorf("at the bound: %v", err)
+		}
+	})
+	t.Run("file size", func(t *testing.T) {
+		defer func(n int) { fileLimit = n }(fileLimit)
+		fileLimit = 100
+		p := filepath.Join(t.TempDir(), "go.mod")
+		os.WriteFile(p, []byte("module m\n"+strings.Repeat("// padding\n", 10)), 0o644)
+		if _, err := Collect(t.Context(), p); err == nil || !strings.Contains(err.Error(), "more than 100 bytes") {
+			t.Errorf("got %v, want a bound error", err)
+		}
+	})
 }
