@@ -1,8 +1,12 @@
 package main
 
 import (
+	"archive/zip"
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -381,5 +385,49 @@ func TestVulnDBDataFlag(t *testing.T) {
 	r := runCLI(t, "scan", gomod, "--data", data, "--format", "json")
 	if r.code != 1 || !strings.Contains(r.stdout, `"id": "GO-2099-0001"`) || !strings.Contains(r.stdout, `"CVE-2099-0001"`) {
 		t.Errorf("scan: exit %d, %s; want exit 1 and GO-2099-0001 with its alias", r.code, r.stdout)
+	}
+}
+
+// TestVulnDBUpdate refreshes a database from feeds served locally: the
+// ecosystems it holds, plus those asked for, plus KEV.
+func TestVulnDBUpdate(t *testing.T) {
+	var (
+		zipBuf bytes.Buffer
+		served []string
+	)
+	zw := zip.NewWriter(&zipBuf)
+	w, _ := zw.Create("GO-2099-0002.json")
+	w.Write([]byte(`{"id":"GO-2099-0002","modified":"2099-01-02T00:00:00Z","affected":[{"package":{"ecosystem":"Go","name":"example.com/m"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"}]}]}]}`))
+	zw.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served = append(served, r.URL.Path)
+		switch r.URL.Path {
+		case "/osv/Go/all.zip":
+			w.Write(zipBuf.Bytes())
+		case "/kev.json":
+			w.Write([]byte(`{"catalogVersion":"1","dateReleased":"2099-01-01T00:00:00Z","vulnerabilities":[{"cveID":"CVE-2099-0001","dateAdded":"2099-01-01","dueDate":"2099-01-22","knownRansomwareCampaignUse":"Unknown"}]}`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	flags := []string{"--db", dir, "--osv-url", srv.URL + "/osv", "--kev-url", srv.URL + "/kev.json", "--epss-url", srv.URL + "/epss.csv.gz"}
+	if r := runCLI(t, append([]string{"vulndb", "update"}, flags...)...); r.code != 2 || !strings.Contains(r.stderr, "nothing to update") {
+		t.Errorf("empty database: exit %d, %q; want 2 and nothing to update", r.code, r.stderr)
+	}
+	r := runCLI(t, append([]string{"vulndb", "update", "--ecosystem", "Go", "--kev"}, flags...)...)
+	if r.code != 0 || !strings.Contains(r.stdout, "imported 1 records") || !strings.Contains(r.stdout, "1 KEV entries") {
+		t.Fatalf("update: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	// Now the database holds Go and KEV: a plain update fetches both; the
+	// failing EPSS feed (asked for) makes the whole update change nothing.
+	served = nil
+	r = runCLI(t, append([]string{"vulndb", "update", "--epss"}, flags...)...)
+	if r.code != 2 || !strings.Contains(r.stderr, "404") {
+		t.Errorf("update with a missing feed: exit %d, %q; want 2 naming the 404", r.code, r.stderr)
+	}
+	if want := []string{"/osv/Go/all.zip", "/kev.json", "/epss.csv.gz"}; !slices.Equal(served, want) {
+		t.Errorf("fetched %v, want %v", served, want)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -42,7 +43,7 @@ func newVulnDBCmd() *cobra.Command {
 		Use:   "vulndb",
 		Short: "Manage the local advisory database (OSV, CISA KEV, FIRST EPSS)",
 	}
-	cmd.AddCommand(newVulnDBImportCmd(), newVulnDBStatusCmd())
+	cmd.AddCommand(newVulnDBImportCmd(), newVulnDBUpdateCmd(), newVulnDBStatusCmd())
 	return cmd
 }
 
@@ -87,6 +88,62 @@ cannot be imported.`,
 		},
 	}
 	addVulnDBFlags(cmd, &dir)
+	return cmd
+}
+
+func newVulnDBUpdateCmd() *cobra.Command {
+	var (
+		dir        string
+		ecosystems []string
+		kev, epss  bool
+		feeds      = db.DefaultFeeds
+	)
+	cmd := &cobra.Command{
+		Use:   "update",
+		Short: "Refresh the advisory database from the publishers' feeds",
+		Long: `Download and import, in one transaction, the OSV export (all.zip) of every
+ecosystem the database holds and of each --ecosystem, and the CISA KEV and
+FIRST EPSS feeds when the database holds them or --kev / --epss ask. Run it
+from cron or a CI job; offline sites import files with vigil vulndb import.
+
+  vigil vulndb update --ecosystem Go --ecosystem Debian:12 --kev --epss`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d, err := db.Open(cmd.Context(), dir, db.Options{})
+			if err != nil {
+				return dataError{err}
+			}
+			defer d.Close()
+			s, err := d.Status(cmd.Context())
+			if err != nil {
+				return dataError{err}
+			}
+			urls := s.UpdateURLs(feeds, ecosystems, kev, epss)
+			if len(urls) == 0 {
+				return usageError{errors.New("nothing to update: the database is empty; name --ecosystem, --kev or --epss")}
+			}
+			w := cmd.OutOrStdout()
+			for _, u := range urls {
+				fmt.Fprintln(w, "fetching", termsafe.Line(u, 300))
+			}
+			start := time.Now()
+			st, err := d.Import(cmd.Context(), urls...)
+			if err != nil {
+				return dataError{fmt.Errorf("%w (nothing was imported)", err)}
+			}
+			fmt.Fprintf(w, "imported %d records (%d replaced, %d older than stored and skipped, %d withdrawn), %d KEV entries, %d EPSS scores in %v\n",
+				st.Records, st.Replaced, st.Older, st.Withdrawn, st.KEV, st.EPSS, time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+	addVulnDBFlags(cmd, &dir)
+	f := cmd.Flags()
+	f.StringArrayVar(&ecosystems, "ecosystem", nil, "also fetch this ecosystem's OSV export (Go, Debian:12, Ubuntu:22.04:LTS, Alpine:v3.19, ...); repeatable")
+	f.BoolVar(&kev, "kev", false, "also fetch the CISA KEV catalog")
+	f.BoolVar(&epss, "epss", false, "also fetch the FIRST EPSS scores")
+	f.StringVar(&feeds.OSV, "osv-url", feeds.OSV, "base URL of the OSV exports (BASE/ECOSYSTEM/all.zip), for a mirror")
+	f.StringVar(&feeds.KEV, "kev-url", feeds.KEV, "URL of the KEV catalog")
+	f.StringVar(&feeds.EPSS, "epss-url", feeds.EPSS, "URL of the EPSS scores")
 	return cmd
 }
 

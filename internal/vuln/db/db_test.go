@@ -488,3 +488,25 @@ func TestFileBound(t *testing.T) {
 		}
 	}
 }
+
+func TestUpdateURLs(t *testing.T) {
+	s := &Status{
+		Ecosystems: []EcosystemStatus{{Ecosystem: "Debian:12"}, {Ecosystem: "Debian:13"}, {Ecosystem: "Go"}},
+		Sources:    []SourceStatus{{Name: "kev"}, {Name: "osv:Ubuntu:22.04:LTS"}},
+	}
+	f := Feeds{OSV: "https://osv.example/", KEV: "https://kev.example/kev.json", EPSS: "https://epss.example/e.csv.gz"}
+	got := s.UpdateURLs(f, []string{"Red Hat"}, false, false)
+	want := []string{
+		"https://osv.example/Debian/all.zip",
+		"https://osv.example/Go/all.zip",
+		"https://osv.example/Red%20Hat/all.zip",
+		"https://osv.example/Ubuntu/all.zip",
+		"https://kev.example/kev.json",
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	if got := (&Status{}).UpdateURLs(f, nil, false, true); len(got) != 1 || got[0] != f.EPSS {
+		t.Errorf("empty database with epss: got %v, want the EPSS feed", got)
+	}
+}
