@@ -37,8 +37,11 @@ type Evidence struct {
 type Finding struct {
 	// ID is the advisory id as in the record (GO-2024-1234); Aliases the
 	// other ids of the same vulnerability (CVE, GHSA), sorted.
-	ID           string   `json:"id"`
-	Aliases      []string `json:"aliases"`
+	ID      string   `json:"id"`
+	Aliases []string `json:"aliases"`
+	// Upstream are the ids the matched records derive from (an Ubuntu
+	// record's CVE): used for KEV and EPSS, not merged as aliases.
+	Upstream     []string `json:"upstream,omitempty"`
 	Package      string   `json:"package"`
 	Version      string   `json:"version"`
 	Ecosystem    string   `json:"ecosystem"`
@@ -64,7 +67,8 @@ type Finding struct {
 	Evidence Evidence `json:"evidence"`
 }
 
-// Scanner matches inventories against an advisory database.
+// Scanner matches inventories against an advisory database. It caches
+// records and aliases for its lifetime and is not safe for concurrent use.
 type Scanner struct {
 	db      *db.DB
 	matcher *db.Matcher
@@ -277,7 +281,11 @@ func (s *Scanner) finding(ctx context.Context, p Package, name, ver string, hits
 		if strings.HasPrefix(id, "CVE-") {
 			cves[id] = true
 		}
+		if !all[id] && !slices.Contains(f.Upstream, id) {
+			f.Upstream = append(f.Upstream, id)
+		}
 	}
+	slices.Sort(f.Upstream)
 	for _, cve := range slices.Sorted(maps.Keys(cves)) {
 		k, err := s.db.KEV(ctx, cve)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -324,7 +325,8 @@ func TestScanDistroSamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(fs) != 1 || fs[0].ID != "UBUNTU-CVE-2025-38094" || fs[0].Severity != "medium" || fs[0].Evidence.Range.Range != 0 || fs[0].Evidence.MatchedName != "linux" {
+	if len(fs) != 1 || fs[0].ID != "UBUNTU-CVE-2025-38094" || fs[0].Severity != "medium" || fs[0].Evidence.Range.Range != 0 || fs[0].Evidence.MatchedName != "linux" ||
+		!slices.Equal(fs[0].Upstream, []string{"CVE-2025-38094"}) {
 		t.Errorf("got %+v, want UBUNTU-CVE-2025-38094 (medium) matched on the linux source package", fs)
 	}
 }
