@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/server"
+	"github.com/vigilsec/vigil/internal/store/vlstore"
 )
 
 func newServeCmd() *cobra.Command {
@@ -64,7 +66,15 @@ VIGIL_BOOTSTRAP_TOKEN, ...), then these flags. See docs/configuration.md.`,
 					return err
 				}
 			}
-			return server.New(cfg, log).Run(cmd.Context())
+			srv := server.New(cfg, log)
+			srv.CheckStore = func(ctx context.Context, dir string, scan bool) ([]vlstore.Quarantined, error) {
+				exe, err := os.Executable()
+				if err != nil {
+					return nil, fmt.Errorf("checking the store: %w", err)
+				}
+				return vlstore.CheckInChild(ctx, exe, dir, scan)
+			}
+			return srv.Run(cmd.Context())
 		},
 	}
 	f := cmd.Flags()

@@ -2,10 +2,13 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/vigilsec/vigil/internal/datadir"
 	"github.com/vigilsec/vigil/internal/store/migrate"
+	"github.com/vigilsec/vigil/internal/store/vlstore"
 )
 
 func newStoreCmd() *cobra.Command {
@@ -19,7 +22,67 @@ func newStoreCmd() *cobra.Command {
 			return cmd.Help()
 		},
 	}
-	cmd.AddCommand(newStoreMigrateCmd())
+	cmd.AddCommand(newStoreMigrateCmd(), newStoreCheckCmd())
+	return cmd
+}
+
+func newStoreCheckCmd() *cobra.Command {
+	var (
+		data        string
+		scan, child bool
+	)
+	cmd := &cobra.Command{
+		Use:   "check [--data DIR] [--scan]",
+		Short: "Check the victorialogs store and move damaged partitions aside",
+		Long: `Open the victorialogs event store in --data (default ./vigil-data) and, with
+--scan, read every part's files. A partition (one day) whose files the
+engine cannot read is moved to DATA/victorialogs-quarantine, and the check
+runs again, until the store opens and reads cleanly. The server runs the
+same check before it opens the store (a scan after an unclean exit), so a
+damaged part never stops it for good. Stop the server first.
+
+The exit status is 0 when the store is clean (whatever was moved aside,
+which is listed), 1 when it cannot be made to open.`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !vlstore.Holds(data) {
+				return fmt.Errorf("%s holds no victorialogs store", data)
+			}
+			if child {
+				// The check itself, in the process CheckInChild started:
+				// damage may end it.
+				rows, err := vlstore.Check(cmd.Context(), data, scan)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "ok %d rows\n", rows)
+				return nil
+			}
+			lock, err := datadir.Acquire(data)
+			if err != nil {
+				return fmt.Errorf("locking %s (stop the server that uses it first): %w", data, err)
+			}
+			defer lock.Release()
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			moved, err := vlstore.CheckInChild(cmd.Context(), exe, data, scan)
+			out := cmd.OutOrStdout()
+			for _, q := range moved {
+				fmt.Fprintf(out, "partition %s is damaged and was moved to %s\n  %s\n", q.Day, q.Path, q.Report)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(out, "store OK")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&data, "data", "./vigil-data", "data directory")
+	cmd.Flags().BoolVar(&scan, "scan", false, "read every part's files, not only open the store")
+	cmd.Flags().BoolVar(&child, "child", false, "run the check in this process (the server and the command run it so, in a child)")
+	cmd.Flags().MarkHidden("child")
 	return cmd
 }
 

@@ -149,6 +149,21 @@ func (s *Server) startStore(ctx context.Context) (err error) {
 			}
 			return fmt.Errorf("data directory %q holds %d events of the sqlite engine, which the victorialogs engine would not search: stop here and run `vigil store migrate --from %s` (docs/storage.md), or set store.engine: sqlite", cfg.Data, old.Events, cfg.Data)
 		}
+		if s.CheckStore != nil && vlstore.Holds(cfg.Data) {
+			// After an unclean exit (a crash, perhaps the engine's own on
+			// a damaged part) every part is read; otherwise the store is
+			// only opened.
+			moved, err := s.CheckStore(ctx, cfg.Data, lock.Previous != "")
+			for _, q := range moved {
+				s.log.Error("victorialogs partition damaged: moved aside, its events are not searched until it is repaired and moved back (docs/storage.md)",
+					"day", q.Day, "moved_to", q.Path, "report", q.Report)
+			}
+			s.quarantined = len(moved)
+			if err != nil {
+				st.Close()
+				return err
+			}
+		}
 		vl, err := vlstore.Open(ctx, cfg.Data, vlstore.Options{Retention: vlRetention(cfg.Retention.MaxAge), MaxDiskBytes: int64(cfg.Retention.MaxSize)})
 		if err != nil {
 			st.Close()
@@ -471,6 +486,8 @@ func (s *Server) registerPipelineMetrics() {
 	s.Metrics.GaugeFunc("vigil_correlation_groups", "Correlation groups (group-by keys) held now.", func() float64 { return float64(corrStats().Groups) })
 	s.Metrics.CounterFunc("vigil_correlation_groups_evicted_total", "Correlation groups dropped at the alerts.correlation_groups bound (since the last rule reload).",
 		func() float64 { return float64(corrStats().EvictedGroups) })
+	s.Metrics.GaugeFunc("vigil_store_quarantined_partitions", "Victorialogs partitions (days) the start-up check found damaged and moved aside.",
+		func() float64 { return float64(s.quarantined) })
 	s.Metrics.GaugeFunc("vigil_alert_queue_depth", "Detections waiting to become alerts.", func() float64 { return float64(s.Recorder.QueueDepth()) })
 	s.Metrics.GaugeFunc("vigil_queue_depth", "Messages accepted but not yet stored.", func() float64 { return float64(s.Pipeline.QueueDepth()) })
 	s.Metrics.GaugeFunc("vigil_queue_capacity", "Capacity of the pipeline queue in messages.", func() float64 { return float64(s.Pipeline.QueueSize()) })

@@ -41,6 +41,7 @@ import (
 	"github.com/vigilsec/vigil/internal/run"
 	"github.com/vigilsec/vigil/internal/searchlimit"
 	"github.com/vigilsec/vigil/internal/store/sqlite"
+	"github.com/vigilsec/vigil/internal/store/vlstore"
 	"github.com/vigilsec/vigil/internal/web"
 )
 
@@ -66,6 +67,12 @@ func shareOf(d time.Duration, pct int64) time.Duration { return d * time.Duratio
 type Server struct {
 	cfg config.Config
 	log *slog.Logger
+
+	// CheckStore, if set, checks the victorialogs store in dir before it
+	// is opened (scan after an unclean exit) and moves damaged partitions
+	// aside (vlstore.CheckInChild; vigil serve sets it, running its own
+	// executable as the child).
+	CheckStore func(ctx context.Context, dir string, scan bool) ([]vlstore.Quarantined, error)
 
 	// Addresses bound, set once Run has started the listeners (tests and
 	// logs use them when a port was 0).
@@ -96,6 +103,10 @@ type Server struct {
 	setup *auth.Setup
 	// oidc is single sign-on (nil: not configured).
 	oidc *oidc.RP
+
+	// quarantined is how many victorialogs partitions the start-up check
+	// moved aside.
+	quarantined int
 
 	// metaWrites orders the write transactions of the alert path (urgent)
 	// and the response runner (background) on the metadata database.

@@ -250,3 +250,92 @@ func TestEventsServer(t *testing.T) {
 	}
 	s2.terminate()
 }
+
+// TestVictoriaLogsDamagedPartition: a damaged part makes the engine end
+// the process (it panics in its own goroutines); the server's start-up
+// check runs it in a child instead, moves each damaged partition (day)
+// aside, says so, and starts: no crash loop. Two days are damaged in two
+// ways: a metadata file that is not JSON (found by opening) and a part
+// index cut short (found by reading every part, which the check does
+// after an unclean exit).
+func TestVictoriaLogsDamagedPartition(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "vigil.yml")
+	if err := os.WriteFile(cfg, []byte("store:\n  engine: victorialogs\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, serverOpts{extra: []string{"--config", cfg}})
+	now := time.Now().UTC()
+	yesterday := now.Add(-24 * time.Hour)
+	var lines strings.Builder
+	for i := range 50 {
+		fmt.Fprintf(&lines, `{"message":"dmg today %d","marker":"dmg","@timestamp":%q}`+"\n", i, now.Add(-time.Duration(i)*time.Second).Format(time.RFC3339Nano))
+		fmt.Fprintf(&lines, `{"message":"dmg yesterday %d","marker":"dmg","@timestamp":%q}`+"\n", i, yesterday.Add(-time.Duration(i)*time.Second).Format(time.RFC3339Nano))
+	}
+	resp, body := s.request("POST", "/api/v1/ingest", testToken, strings.NewReader(lines.String()))
+	if resp.StatusCode != 200 {
+		t.Fatalf("ingest: HTTP %d: %s", resp.StatusCode, body)
+	}
+	if r := s.waitTotal("marker:dmg", 100, 20*time.Second); r.Total != 100 {
+		t.Fatalf("total %d, want 100", r.Total)
+	}
+	data := s.data
+	s.terminate() // a clean stop writes every row into the engine's parts
+
+	parts := filepath.Join(data, "victorialogs", "partitions")
+	var cut, garbled int
+	filepath.WalkDir(parts, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		switch {
+		case strings.Contains(p, "/"+now.Format("20060102")+"/datadb/") && d.Name() == "index.bin":
+			if err := os.Truncate(p, 3); err == nil {
+				cut++
+			}
+		case strings.Contains(p, "/"+yesterday.Format("20060102")+"/indexdb/") && d.Name() == "metadata.json":
+			if err := os.WriteFile(p, []byte("{garbage"), 0o600); err == nil {
+				garbled++
+			}
+		}
+		return nil
+	})
+	if cut == 0 || garbled == 0 {
+		t.Fatalf("damaged %d index files and %d metadata files, want some of each (layout: see %s)", cut, garbled, parts)
+	}
+	// What a kill -9 leaves: the lock file still names a process.
+	if err := os.WriteFile(filepath.Join(data, "vigil.lock"), []byte("pid 999999 since 2026-01-01T00:00:00Z\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	s = startServer(t, serverOpts{data: data, extra: []string{"--config", cfg}})
+	if r := s.search("marker:dmg", 10); r.Total != 0 {
+		t.Errorf("after quarantine: total %d, want 0 (both days moved aside)", r.Total)
+	}
+	resp, body = s.request("GET", "/metrics", testToken, nil)
+	if !strings.Contains(string(body), "vigil_store_quarantined_partitions 2") {
+		t.Errorf("metrics: want vigil_store_quarantined_partitions 2 (HTTP %d)", resp.StatusCode)
+	}
+	// Ingest goes on.
+	resp, body = s.request("POST", "/api/v1/ingest", testToken, strings.NewReader(`{"message":"dmg after","marker":"dmg2"}`+"\n"))
+	if resp.StatusCode != 200 {
+		t.Fatalf("ingest after quarantine: HTTP %d: %s", resp.StatusCode, body)
+	}
+	if r := s.waitTotal("marker:dmg2", 1, 20*time.Second); r.Total != 1 {
+		t.Errorf("after quarantine: new events: total %d, want 1", r.Total)
+	}
+	s.terminate()
+	log := s.log.String()
+	for _, day := range []string{now.Format("20060102"), yesterday.Format("20060102")} {
+		if !strings.Contains(log, "victorialogs partition damaged") || !strings.Contains(log, "day="+day) {
+			t.Errorf("server log does not report partition %s moved aside:\n%s", day, tail(log, 3000))
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Join(data, "victorialogs-quarantine"))
+	if len(entries) != 2 {
+		t.Errorf("quarantine holds %d partitions, want 2", len(entries))
+	}
+	out, err := exec.Command(vigilBin, "store", "check", "--data", data, "--scan").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "store OK") {
+		t.Errorf("vigil store check after quarantine: %v\n%s", err, out)
+	}
+}
