@@ -185,6 +185,11 @@ func renderWinParams(s string) (string, bool) {
 // winParams gives every string value of fields[from:] that is made of
 // message parameters its rendered text as a second value (see winMsgs).
 func (st *state) winParams(from int) {
+	if !strings.Contains(st.raw, "%%") {
+		// The usual case, found at memory speed: no value can hold a
+		// parameter (escapes that spell "%%" otherwise are not rendered).
+		return
+	}
 	n := len(st.ev.Fields)
 	for i := from; i < n; i++ {
 		f := st.ev.Fields[i]
