@@ -201,48 +201,35 @@ func TestCollectRootFS(t *testing.T) {
 	}
 }
 
-func FuzzParseGoMod(f *testing.F) {
+// FuzzInventory feeds each input to the inventory parsers: go.mod, dpkg
+// status and Go release names (from binaries' build information).
+func FuzzInventory(f *testing.F) {
 	f.Add([]byte("module m\nrequire (\n\t\"a\" v1.0.0 // x\n\tb v0.0.0-20240101000000-abcdefabcdef\n)\nreplace b => c v1.0.0\n"))
 	f.Add([]byte("require `raw` v1.0.0\nreplace a v1.0.0 => ./x\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		pkgs, err := ParseGoMod(data, "go.mod")
-		if err != nil {
-			return
-		}
-		for _, p := range pkgs {
-			if p.Name == "" || p.Version == "" {
-				t.Fatalf("package without a name or version: %+v", p)
-			}
-		}
-	})
-}
-
-func FuzzGoToolchainVersion(f *testing.F) {
-	for _, s := range []string{"go1.22.5", "go1.23rc1", "go1.22.5 X:boringcrypto", "devel go1.23-abc"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		v, ok := GoToolchainVersion(s)
-		if ok && !version.ValidSemVer(v) {
-			t.Fatalf("GoToolchainVersion(%q) = %q, not a semantic version", s, v)
-		}
-	})
-}
-
-func FuzzParseDpkgStatus(f *testing.F) {
 	f.Add([]byte(dpkgSample))
+	for _, s := range []string{"go1.22.5", "go1.23rc1", "go1.22.5 X:boringcrypto", "devel go1.23-abc"} {
+		f.Add([]byte(s))
+	}
 	if data, err := os.ReadFile("/var/lib/dpkg/status"); err == nil && len(data) < 1<<20 {
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		pkgs, err := ParseDpkgStatus(data, "Debian:12", "status")
-		if err != nil {
-			return
-		}
-		for _, p := range pkgs {
-			if p.Name == "" {
-				t.Fatalf("package without a name: %+v", p)
+		if pkgs, err := ParseGoMod(data, "go.mod"); err == nil {
+			for _, p := range pkgs {
+				if p.Name == "" || p.Version == "" {
+					t.Fatalf("go.mod: package without a name or version: %+v", p)
+				}
 			}
+		}
+		if pkgs, err := ParseDpkgStatus(data, "Debian:12", "status"); err == nil {
+			for _, p := range pkgs {
+				if p.Name == "" {
+					t.Fatalf("dpkg: package without a name: %+v", p)
+				}
+			}
+		}
+		if v, ok := GoToolchainVersion(string(data)); ok && !version.ValidSemVer(v) {
+			t.Fatalf("GoToolchainVersion(%q) = %q, not a semantic version", data, v)
 		}
 	})
 }
