@@ -269,3 +269,19 @@ func FuzzAzurePacked(f *testing.F) {
 		}
 	})
 }
+
+// benchRealworld benchmarks the record of testdata/realworld/<name>.input.
+func benchRealworld(b *testing.B, name string) {
+	data, err := os.ReadFile(filepath.Join("testdata", "realworld", name+".input"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchParse(b, strings.TrimSuffix(string(data), "\n"), ingest.FormatAuto)
+}
+
+func BenchmarkParseAzureWindowsEvent(b *testing.B) {
+	benchRealworld(b, "azure_windowsevent_sysmon_1")
+}
+func BenchmarkParseAzureSecurityEvent(b *testing.B) { benchRealworld(b, "azure_securityevent_4688") }
+func BenchmarkParseAzureSyslogSysmon(b *testing.B)  { benchRealworld(b, "azure_syslog_sysmon_linux_1") }
+func BenchmarkParseAuomsExecve(b *testing.B)        { benchRealworld(b, "syslog_auoms_execve") }
