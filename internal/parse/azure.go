@@ -92,6 +92,9 @@ func (st *state) azureWindows(doc *fastjson.Value) {
 			st.winNum(m.key, x)
 		}
 	}
+	if t := doc.Get("Type"); t != nil && bytesToString(t.GetStringBytes()) == "SecurityEvent" {
+		st.dropEmptyColumns()
+	}
 	d := doc.Get("EventData")
 	if d == nil {
 		return
@@ -126,6 +129,25 @@ func (st *state) azureWindows(doc *fastjson.Value) {
 		st.flushArena()
 		st.ev.Delete(kEventData)
 	}
+}
+
+// dropEmptyColumns removes the empty and null fields of a SecurityEvent
+// row. The table has a column for every data name of every Security event
+// (some two hundred); an export writes the ones an event lacks as "", where
+// the event itself has no such field: a rule that tests whether a field
+// exists, or is empty, must see the event as Windows wrote it. The names the
+// event does have, empty or not, come back from its EventData XML.
+func (st *state) dropEmptyColumns() {
+	st.flushArena() // fields move
+	out := st.ev.Fields[:0]
+	for _, f := range st.ev.Fields {
+		if f.Value.Kind == event.KindNull || f.Value.Kind == event.KindString && f.Value.Str == "" {
+			continue
+		}
+		out = append(out, f)
+	}
+	clear(st.ev.Fields[len(out):])
+	st.ev.Fields = out
 }
 
 // xmlEventData adds the <Data Name="x">text</Data> elements of s (an

@@ -88,6 +88,18 @@ func TestAzurePackedEventData(t *testing.T) {
 			want: map[string][]string{"CommandLine": {"whoami"}, "ParentProcessName": {`C:\x.exe`}, "Empty": {""}, "Self": {""}, "Esc": {"a&bA"}, "EventData": nil},
 		},
 		{
+			name: "SecurityEvent drops the columns the event lacks",
+			row: map[string]any{"Channel": "Security", "EventID": 4624, "Type": "SecurityEvent", "CommandLine": "", "LogonGuid": nil,
+				"IpAddress": "-", "TargetOutboundUserName": "", "LogonType": 3,
+				"EventData": xml(`<Data Name="TargetOutboundUserName"></Data><Data Name="IpAddress">-</Data><Data Name="LogonType">3</Data>`)},
+			want: map[string][]string{"CommandLine": nil, "LogonGuid": nil, "IpAddress": {"-"}, "TargetOutboundUserName": {""}, "LogonType": {"3"}},
+		},
+		{
+			name: "WindowsEvent keeps empty columns",
+			row:  map[string]any{"Channel": "Security", "EventID": 4624, "Type": "WindowsEvent", "Data": "", "EventData": packedJSON(t, map[string]any{"A": ""})},
+			want: map[string][]string{"Data": {""}, "A": {""}},
+		},
+		{
 			name: "XML unnamed Data repeats",
 			row:  map[string]any{"Channel": "Application", "EventID": 1000, "EventData": xml(`<Data>one</Data><Data>two</Data>`)},
 			want: map[string][]string{"Data": {"one", "two"}},
