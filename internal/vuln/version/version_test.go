@@ -79,11 +79,27 @@ func TestConformance(t *testing.T) {
 			slices.Sort(all)
 			all = slices.Compact(all)
 			// Every version of the file against every other: the order
-			// the lines state must hold together.
-			for _, a := range all {
-				for _, b := range all {
-					for _, c := range all {
-						checkOrder(t, cmp, a, b, c)
+			// the lines state must hold together. Sorted by cmp, each
+			// version is at or above every earlier one, and equal
+			// versions compare alike with all others (together:
+			// a total preorder, so transitive on these versions).
+			slices.SortStableFunc(all, func(a, b string) int { return cmp(a, b) })
+			for i, a := range all {
+				if got := cmp(a, a); got != 0 {
+					t.Fatalf("Compare(%q, %q) = %d, want 0", a, a, got)
+				}
+				for j := i + 1; j < len(all); j++ {
+					b := all[j]
+					ab, ba := cmp(a, b), cmp(b, a)
+					if ab > 0 || ab != -ba {
+						t.Fatalf("sorted %q before %q but Compare = %d, reversed %d", a, b, ab, ba)
+					}
+					if ab == 0 {
+						for _, c := range all {
+							if cmp(a, c) != cmp(b, c) {
+								t.Fatalf("%q == %q but they compare differently with %q", a, b, c)
+							}
+						}
 					}
 				}
 			}
