@@ -1,0 +1,453 @@
+// Package bus carries parsed events from ingest nodes to the detection
+// node over NATS JetStream (vigil serve --role ingest|detect --nats URL).
+//
+// One stream, VIGIL_EVENTS, holds subjects vigil.events.<partition>. An
+// ingest node parses what its inputs receive and publishes each event
+// (its binary document, event.AppendBinary) to the partition of its
+// correlation key (the source address, else the user, else the host), so
+// that every event of one key is in one partition, in order. A publish
+// counts only once JetStream acknowledged it (stored on its replicas):
+// the ingest node's pipeline treats the bus as its store, so HTTP ingest
+// answers 2xx after that acknowledgement, and syslog and files push back
+// while the bus refuses (unreachable, or full: the stream discards
+// nothing, it refuses new messages past its bounds; it is a work queue:
+// an acknowledged event leaves it, so the bounds bound the backlog). Each
+// message carries
+// a Nats-Msg-Id, kept across the pipeline's retries of one batch, so a
+// retry after a lost acknowledgement is stored once (JetStream's
+// duplicate window, two minutes).
+//
+// The detection node reads every partition through a durable pull
+// consumer of its own (vigil-detect-<partition>), runs detection, stores
+// the events, and only then acknowledges them: a detection node killed
+// between the two gets the batch again (at least once: its events may be
+// stored twice, its detections fold into the same alerts). The consumers
+// pin each partition to one client (JetStream's pinned priority policy):
+// a second detection node waits as a standby and takes over the
+// partitions of one that stops (at once when it stops cleanly, after ten
+// seconds when it dies). Several active detection nodes,
+// each owning some partitions, with their correlation state checkpointed,
+// are not done yet (docs/scale-out.md).
+package bus
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/logevery"
+	"github.com/vigilsec/vigil/internal/redact"
+	"github.com/vigilsec/vigil/internal/store"
+)
+
+// StreamName is the JetStream stream of events.
+const StreamName = "VIGIL_EVENTS"
+
+const subjectPrefix = "vigil.events."
+
+// Subject returns partition p's subject.
+func Subject(p int) string { return subjectPrefix + strconv.Itoa(p) }
+
+// Options configure the connection and the stream.
+type Options struct {
+	// URL is the NATS server (nats://host:4222, or a comma-separated
+	// list of a cluster's servers).
+	URL string
+	// Partitions is the number of partitions (default 16). Every node of
+	// a cluster must agree on it.
+	Partitions int
+	// Replicas is the stream's replica count (default 1; 3 on a
+	// three-server NATS cluster).
+	Replicas int
+	// MaxAge is how long events wait in the stream for the detection
+	// node (default 72h); MaxBytes bounds the stream's disk (default 8
+	// GiB). Past either bound new events are refused, never old ones
+	// dropped: ingest pushes back.
+	MaxAge   time.Duration
+	MaxBytes int64
+	// Name names the connection in the NATS server's monitoring.
+	Name string
+	Log  *slog.Logger
+}
+
+// Bus is a connection to the events stream.
+type Bus struct {
+	o      Options
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	stream jetstream.Stream
+}
+
+// Connect connects to o.URL (retrying while ctx lasts), and creates the
+// stream or updates its bounds.
+func Connect(ctx context.Context, o Options) (*Bus, error) {
+	if o.Partitions <= 0 {
+		o.Partitions = 16
+	}
+	if o.Replicas <= 0 {
+		o.Replicas = 1
+	}
+	if o.MaxAge <= 0 {
+		o.MaxAge = 72 * time.Hour
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = 8 << 30
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	log := o.Log
+	nc, err := nats.Connect(o.URL, nats.Name(o.Name), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
+		nats.RetryOnFailedConnect(true),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats: disconnected", "err", err) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats: reconnected", "server", c.ConnectedUrlRedacted()) }))
+	if err != nil {
+		return nil, fmt.Errorf("nats %s: %w", redactURL(o.URL), err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	subjects := []string{subjectPrefix + "*"}
+	var stream jetstream.Stream
+	for {
+		stream, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name: StreamName, Subjects: subjects, Storage: jetstream.FileStorage, Replicas: o.Replicas,
+			Retention: jetstream.WorkQueuePolicy, Discard: jetstream.DiscardNew,
+			MaxAge: o.MaxAge, MaxBytes: o.MaxBytes, Duplicates: 2 * time.Minute,
+		})
+		if err == nil {
+			break
+		}
+		// The server may still be starting, or electing a leader.
+		log.Warn("nats: creating the events stream", "err", err)
+		select {
+		case <-ctx.Done():
+			nc.Close()
+			return nil, fmt.Errorf("nats %s: creating stream %s: %w", redactURL(o.URL), StreamName, err)
+		case <-time.After(time.Second):
+		}
+	}
+	return &Bus{o: o, nc: nc, js: js, stream: stream}, nil
+}
+
+// redactURL returns the server list u with the passwords masked.
+func redactURL(u string) string {
+	parts := strings.Split(u, ",")
+	for i, p := range parts {
+		parts[i] = redact.URL(strings.TrimSpace(p))
+	}
+	return strings.Join(parts, ",")
+}
+
+// Ready reports whether the connection is up.
+func (b *Bus) Ready() error {
+	if st := b.nc.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("nats: %s", st)
+	}
+	return nil
+}
+
+// Close drains and closes the connection.
+func (b *Bus) Close() error {
+	if err := b.nc.Drain(); err != nil {
+		b.nc.Close()
+		return err
+	}
+	return nil
+}
+
+// Partitions is the number of partitions.
+func (b *Bus) Partitions() int { return b.o.Partitions }
+
+// Partition returns ev's partition among n: by its correlation key, the
+// source address, else the user, else the host (else 0).
+func Partition(ev *event.Event, n int) int {
+	for _, k := range []string{"source.ip", "user.name", "host.name"} {
+		if v, ok := ev.GetName(k); ok && v.Str != "" {
+			h := fnv.New32a()
+			h.Write([]byte(v.Str))
+			return int(h.Sum32() % uint32(n))
+		}
+	}
+	return 0
+}
+
+// Publisher is the ingest node's store: Append publishes the events and
+// returns once JetStream acknowledged them. It keeps no events: Search
+// refuses.
+type Publisher struct {
+	b    *Bus
+	salt string
+	seq  atomic.Uint64
+
+	mu sync.Mutex
+	// ids keeps each event's message id across the pipeline's retries of
+	// its batch (the same events), for JetStream's duplicate detection;
+	// an id is dropped once published, or after idTTL (past the
+	// duplicate window it no longer helps).
+	ids   map[*event.Event]msgID
+	swept time.Time
+}
+
+type msgID struct {
+	id string
+	at time.Time
+}
+
+const idTTL = 10 * time.Minute
+
+// Publisher returns the bus's publisher.
+func (b *Bus) Publisher() *Publisher {
+	salt := make([]byte, 8)
+	rand.Read(salt)
+	return &Publisher{b: b, salt: hex.EncodeToString(salt), ids: map[*event.Event]msgID{}}
+}
+
+// errNoEvents is a search on an ingest node.
+var errNoEvents = fmt.Errorf("an ingest node keeps no events (search the detection node): %w", store.ErrBadRequest)
+
+// Append publishes evs. The events JetStream did not acknowledge are
+// returned in a *store.PartialError (the pipeline retries them alone),
+// or all of them with the error when none was.
+func (p *Publisher) Append(ctx context.Context, evs []*event.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	now := time.Now()
+	ids := make([]string, len(evs))
+	p.mu.Lock()
+	if now.Sub(p.swept) > time.Minute {
+		for ev, m := range p.ids {
+			if now.Sub(m.at) > idTTL {
+				delete(p.ids, ev)
+			}
+		}
+		p.swept = now
+	}
+	for i, ev := range evs {
+		m, ok := p.ids[ev]
+		if !ok {
+			m = msgID{id: p.salt + "-" + strconv.FormatUint(p.seq.Add(1), 36), at: now}
+			p.ids[ev] = m
+		}
+		ids[i] = m.id
+	}
+	p.mu.Unlock()
+
+	futs := make([]jetstream.PubAckFuture, len(evs))
+	var firstErr error
+	var failed []*event.Event
+	for i, ev := range evs {
+		msg := &nats.Msg{Subject: Subject(Partition(ev, p.b.o.Partitions)), Header: nats.Header{},
+			Data: event.AppendBinary(nil, ev, ev.Timestamp())}
+		msg.Header.Set(jetstream.MsgIDHeader, ids[i])
+		f, err := p.b.js.PublishMsgAsync(msg, jetstream.WithExpectStream(StreamName))
+		if err != nil {
+			firstErr = cmpErr(firstErr, err)
+			failed = append(failed, ev)
+			continue
+		}
+		futs[i] = f
+	}
+	for i, f := range futs {
+		if f == nil {
+			continue
+		}
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			firstErr = cmpErr(firstErr, err)
+			failed = append(failed, evs[i])
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	p.mu.Lock()
+	for _, ev := range evs {
+		delete(p.ids, ev)
+	}
+	for _, ev := range failed {
+		p.ids[ev] = msgID{id: ids[indexOf(evs, ev)], at: now}
+	}
+	p.mu.Unlock()
+	switch {
+	case len(failed) == 0:
+		return nil
+	case len(failed) == len(evs):
+		return fmt.Errorf("publishing %d events: %w", len(evs), firstErr)
+	}
+	return &store.PartialError{Unstored: failed, Err: fmt.Errorf("publishing: %w", firstErr)}
+}
+
+func cmpErr(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}
+
+func indexOf(evs []*event.Event, ev *event.Event) int {
+	for i, e := range evs {
+		if e == ev {
+			return i
+		}
+	}
+	return -1
+}
+
+// Search refuses: an ingest node keeps no events.
+func (p *Publisher) Search(context.Context, store.SearchRequest) (*store.Result, error) {
+	return nil, errNoEvents
+}
+
+// Stats reports nothing: an ingest node keeps no events.
+func (p *Publisher) Stats(context.Context) (store.Stats, error) { return store.Stats{}, nil }
+
+// Close does nothing: the bus is closed by its owner.
+func (p *Publisher) Close() error { return nil }
+
+// Handler takes one partition's batch of events; the batch is
+// acknowledged when it returns nil, and handed again when it fails.
+type Handler func(ctx context.Context, partition int, evs []*event.Event) error
+
+// Consume reads every partition until ctx ends, a goroutine each, and
+// hands their batches to h. A message that does not decode is logged and
+// terminated (never handed again). A batch h fails is retried, with a
+// backoff, until it succeeds or ctx ends (it is then handed again at the
+// next start: it was never acknowledged).
+func (b *Bus) Consume(ctx context.Context, h Handler) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, b.o.Partitions)
+	for p := range b.o.Partitions {
+		cons, err := b.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable: "vigil-detect-" + strconv.Itoa(p), FilterSubject: Subject(p),
+			AckPolicy: jetstream.AckExplicitPolicy, AckWait: 2 * time.Minute, MaxAckPending: 1 << 16,
+			DeliverPolicy:  jetstream.DeliverAllPolicy,
+			PriorityPolicy: jetstream.PriorityPolicyPinned, PriorityGroups: []string{pinGroup}, PinnedTTL: pinnedTTL,
+		})
+		if err != nil {
+			return fmt.Errorf("nats: consumer of partition %d: %w", p, err)
+		}
+		wg.Go(func() {
+			if err := b.consume(ctx, p, cons, h); err != nil && ctx.Err() == nil {
+				errs <- err
+			}
+			// Let go of the partition, so that a standby (or this node
+			// restarted) takes it at once rather than after pinnedTTL.
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			defer cancel()
+			if err := b.stream.UnpinConsumer(uctx, "vigil-detect-"+strconv.Itoa(p), pinGroup); err != nil {
+				b.o.Log.Debug("nats: unpinning a partition", "partition", p, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return errors.Join(func() []error {
+		var out []error
+		for e := range errs {
+			out = append(out, e)
+		}
+		return out
+	}()...)
+}
+
+const pinGroup = "detect"
+
+// pinnedTTL is how long a partition stays pinned to a detection node that
+// stopped pulling without letting go (a crash) before a standby takes it.
+const pinnedTTL = 10 * time.Second
+
+// fetchBatch is the most messages one pull asks for.
+const fetchBatch = 2048
+
+func (b *Bus) consume(ctx context.Context, p int, cons jetstream.Consumer, h Handler) error {
+	log := b.o.Log.With("partition", p)
+	var warn logevery.Every
+	for ctx.Err() == nil {
+		fctx, cancel := context.WithTimeout(ctx, time.Second)
+		batch, err := cons.Fetch(fetchBatch, jetstream.FetchPriorityGroup(pinGroup), jetstream.FetchContext(fctx))
+		if err != nil {
+			cancel()
+			if ctx.Err() != nil {
+				return nil
+			}
+			// The server is away, or electing a leader: ask again
+			// shortly.
+			if warn.Due(time.Minute) {
+				log.Warn("nats: cannot fetch events", "err", err)
+			}
+			sleep(ctx, time.Second)
+			continue
+		}
+		var evs []*event.Event
+		var msgs []jetstream.Msg
+		for msg := range batch.Messages() {
+			msgs = append(msgs, msg)
+			ev, err := event.DecodeBinary(msg.Data())
+			if err != nil {
+				log.Error("nats: a message is not an event; dropped", "err", err)
+				msg.Term()
+				continue
+			}
+			evs = append(evs, ev)
+		}
+		if err := batch.Error(); err != nil && ctx.Err() == nil && fctx.Err() == nil && !errors.Is(err, nats.ErrTimeout) && warn.Due(time.Minute) {
+			log.Warn("nats: fetching events", "err", err)
+		}
+		cancel()
+		if len(msgs) == 0 {
+			continue
+		}
+		for backoff := 100 * time.Millisecond; len(evs) > 0; backoff = min(2*backoff, 10*time.Second) {
+			err := h(ctx, p, evs)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			log.Warn("handling a batch of events failed; retrying", "events", len(evs), "err", err, "retry_in", backoff)
+			sleep(ctx, backoff)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		// Each message is acknowledged (the stream is a work queue: an
+		// acknowledged event leaves it); the last waits for the server's
+		// confirmation, which follows the others on this connection.
+		// Unacknowledged ones are handed again after the ack wait
+		// (stored twice at worst).
+		for _, m := range msgs[:len(msgs)-1] {
+			m.Ack()
+		}
+		if err := msgs[len(msgs)-1].DoubleAck(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("nats: acknowledging a batch", "err", err)
+		}
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

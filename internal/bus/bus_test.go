@@ -1,0 +1,206 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/store"
+)
+
+// natsServer runs a real NATS server with JetStream in the test process
+// (the nats-server module's own server) on a free loopback port.
+func natsServer(t *testing.T) string {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	t.Cleanup(ns.Shutdown)
+	return ns.ClientURL()
+}
+
+func connect(t *testing.T, url string, o Options) *Bus {
+	t.Helper()
+	o.URL = url
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	b, err := Connect(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func events(n int, prefix string) []*event.Event {
+	evs := make([]*event.Event, n)
+	for i := range evs {
+		ev := &event.Event{Time: time.Date(2026, 12, 7, 12, 0, i, 0, time.UTC)}
+		ev.SetString("message", fmt.Sprintf("%s %d", prefix, i))
+		ev.SetString("source.ip", fmt.Sprintf("198.51.100.%d", i%7))
+		evs[i] = ev
+	}
+	return evs
+}
+
+// collector gathers what Consume hands over.
+type collector struct {
+	mu    sync.Mutex
+	msgs  map[string]int
+	parts map[string]int
+	fail  int // fail this many calls first
+	calls int
+}
+
+func (c *collector) handle(_ context.Context, p int, evs []*event.Event) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls++
+	if c.fail > 0 {
+		c.fail--
+		return errors.New("store down")
+	}
+	for _, ev := range evs {
+		m, _ := ev.GetName("message")
+		ip, _ := ev.GetName("source.ip")
+		c.msgs[m.Str]++
+		if q, ok := c.parts[ip.Str]; ok && q != p {
+			panic(fmt.Sprintf("%s in partitions %d and %d", ip.Str, q, p))
+		}
+		c.parts[ip.Str] = p
+	}
+	return nil
+}
+
+func (c *collector) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.msgs)
+}
+
+// consumeUntil runs Consume until c holds want messages (or 20 s pass).
+func consumeUntil(t *testing.T, b *Bus, c *collector, want int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Consume(ctx, c.handle) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for c.count() < want && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond) // waiting for a real NATS server's deliveries
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Events published by one node reach the consumer once each, every event
+// of one source address in one partition, and an acknowledged event is
+// not handed again to the next consumer.
+func TestPublishConsume(t *testing.T) {
+	url := natsServer(t)
+	ingest := connect(t, url, Options{Partitions: 4})
+	if err := ingest.Publisher().Append(context.Background(), events(200, "a")); err != nil {
+		t.Fatal(err)
+	}
+	detect := connect(t, url, Options{Partitions: 4})
+	c := &collector{msgs: map[string]int{}, parts: map[string]int{}, fail: 2}
+	consumeUntil(t, detect, c, 200)
+	if c.count() != 200 {
+		t.Fatalf("handled %d distinct events, want 200", c.count())
+	}
+	for m, n := range c.msgs {
+		if n != 1 {
+			t.Errorf("%q handled %d times after the handler's failures, want once", m, n)
+		}
+	}
+	// Acknowledged: a new consumer run gets only what is new.
+	if err := ingest.Publisher().Append(context.Background(), events(3, "b")); err != nil {
+		t.Fatal(err)
+	}
+	c2 := &collector{msgs: map[string]int{}, parts: map[string]int{}}
+	consumeUntil(t, detect, c2, 3)
+	if c2.count() != 3 {
+		t.Errorf("second run handled %d events, want the 3 new ones: %v", c2.count(), c2.msgs)
+	}
+	if _, err := ingest.Publisher().Search(context.Background(), store.SearchRequest{}); !errors.Is(err, store.ErrBadRequest) {
+		t.Errorf("search on an ingest node: got %v, want ErrBadRequest", err)
+	}
+}
+
+// A full stream refuses new events: Append fails (the pipeline holds them
+// and pushes back), nothing is dropped.
+func TestStreamFullRefuses(t *testing.T) {
+	url := natsServer(t)
+	b := connect(t, url, Options{Partitions: 1, MaxBytes: 64 << 10})
+	ctx := context.Background()
+	var err error
+	for i := 0; i < 200 && err == nil; i++ {
+		err = b.Publisher().Append(ctx, events(20, fmt.Sprint("fill ", i)))
+	}
+	if err == nil {
+		t.Fatal("publishing far past the stream's bound never failed")
+	}
+}
+
+// Retried publishes of the same events (a lost acknowledgement) are
+// stored once: their message ids are kept across the retry.
+func TestRetryKeepsIDs(t *testing.T) {
+	url := natsServer(t)
+	b := connect(t, url, Options{Partitions: 2})
+	p := b.Publisher()
+	evs := events(10, "r")
+	// What a failed attempt leaves: the ids of the batch's events.
+	p.mu.Lock()
+	for i, ev := range evs {
+		p.ids[ev] = msgID{id: fmt.Sprint("fixed-", i), at: time.Now()}
+	}
+	p.mu.Unlock()
+	ctx := context.Background()
+	if err := p.Append(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	for i, ev := range evs {
+		p.ids[ev] = msgID{id: fmt.Sprint("fixed-", i), at: time.Now()}
+	}
+	p.mu.Unlock()
+	if err := p.Append(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	info, err := b.stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 10 {
+		t.Errorf("stream holds %d messages after a retry, want 10", info.State.Msgs)
+	}
+	if len(p.ids) != 0 {
+		t.Errorf("%d ids kept after success, want none", len(p.ids))
+	}
+}
+
+func TestPartition(t *testing.T) {
+	a, b := &event.Event{}, &event.Event{}
+	a.SetString("source.ip", "203.0.113.9")
+	a.SetString("user.name", "x")
+	b.SetString("source.ip", "203.0.113.9")
+	b.SetString("user.name", "y")
+	if Partition(a, 16) != Partition(b, 16) {
+		t.Error("two events of one source address in two partitions")
+	}
+	if p := Partition(&event.Event{}, 16); p != 0 {
+		t.Errorf("an event without a key: partition %d, want 0", p)
+	}
+}
