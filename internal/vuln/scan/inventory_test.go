@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -308,4 +309,36 @@ func TestInventoryBounds(t *testing.T) {
 			t.Errorf("got %v, want a bound error", err)
 		}
 	})
+}
+
+// TestReadGoBinary reads the test binary's own build information: the
+// standard library of the toolchain that built it (a test binary lists no
+// dependencies; the acceptance test in cmd/vigil builds a program with
+// one).
+func TestReadGoBinary(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkgs, ok, err := collectFile(exe, true)
+	if err != nil || !ok {
+		t.Fatalf("collectFile(test binary) = %v, %v", ok, err)
+	}
+	wantStd, _ := GoToolchainVersion(runtime.Version())
+	var std bool
+	for _, p := range pkgs {
+		if p.Ecosystem != "Go" || p.Kind != "go-binary" || p.Location != exe {
+			t.Errorf("package %+v: want ecosystem Go, kind go-binary, location %s", p, exe)
+		}
+		std = std || p.Name == "stdlib" && p.Version == wantStd
+	}
+	if !std {
+		t.Errorf("got %+v, want stdlib %s", pkgs, wantStd)
+	}
+	// A file that is not an executable is not inventory.
+	p := filepath.Join(t.TempDir(), "x")
+	os.WriteFile(p, []byte("\x7fELF not really"), 0o644)
+	if _, ok, _ := collectFile(p, true); ok {
+		t.Error("a damaged ELF file counted as a Go binary")
+	}
 }
