@@ -94,6 +94,8 @@ VIGIL_BOOTSTRAP_TOKEN, ...), then these flags. See docs/configuration.md.`,
 	f.String("bootstrap-token", "", "create an admin API token with this value if it does not exist (env VIGIL_BOOTSTRAP_TOKEN)")
 	f.String("postgres", "", "keep the metadata (alerts, incidents, users, audit, ...) in this PostgreSQL database (a DSN: postgres://user:password@host/db) instead of DATA/meta.db (env VIGIL_POSTGRES)")
 	f.String("events", "", "keep the events in this VictoriaLogs server (http://host:9428, a single node or a cluster's front) instead of DATA; its retention applies (env VIGIL_EVENTS)")
+	f.String("role", d.Role, "what this server does in a cluster: all, ingest (inputs and parsers, publishing to --nats) or detect (the whole server, consuming --nats) (env VIGIL_ROLE)")
+	f.String("nats", "", "NATS server of the ingest and detect roles' bus (nats://host:4222, or a comma-separated list) (env VIGIL_NATS)")
 	f.String("log-level", d.Log.Level, "log level: debug, info, warn, error")
 	f.String("log-format", d.Log.Format, "log format: text or json")
 	f.Duration("shutdown-timeout", d.ShutdownTimeout, "bound on a shutdown, from SIGTERM to exit; what cannot be stored in time is spooled to DATA/spool (env VIGIL_SHUTDOWN_TIMEOUT)")
@@ -107,7 +109,7 @@ VIGIL_BOOTSTRAP_TOKEN, ...), then these flags. See docs/configuration.md.`,
 // key: the flags set on the command line are the last layer of
 // config.Load, after the file and the environment.
 var serveFlags = map[string]string{
-	"data": "data", "http": "http", "postgres": "postgres", "events": "events", "bootstrap-token": "bootstrap_token",
+	"data": "data", "http": "http", "postgres": "postgres", "events": "events", "role": "role", "nats": "nats", "bootstrap-token": "bootstrap_token",
 	"syslog-udp": "syslog.udp", "syslog-tcp": "syslog.tcp", "syslog-tls": "syslog.tls",
 	"tls-cert": "syslog.tls_cert", "tls-key": "syslog.tls_key",
 	"http-tls-cert": "http_server.tls_cert", "http-tls-key": "http_server.tls_key",

@@ -57,6 +57,14 @@ type Config struct {
 	// directory; its own retention applies (docs/scale-out.md). The
 	// metadata stays in DATA/meta.db or PostgreSQL.
 	Events string `koanf:"events"`
+	// Role is what this server does in a cluster (docs/scale-out.md):
+	// all (default: everything, on one machine), ingest (inputs and
+	// parsers, publishing to the NATS bus), or detect (the whole server,
+	// consuming the bus).
+	Role string `koanf:"role"`
+	// NATS is the NATS server (nats://host:4222, or a comma-separated
+	// list) of the ingest and detect roles' bus.
+	NATS string `koanf:"nats"`
 	// Demo replays a built-in attack scenario after start-up, so a first
 	// run has detections, incidents and ATT&CK hits to show.
 	Demo bool `koanf:"demo"`
@@ -167,6 +175,14 @@ type Store struct {
 	Engine string `koanf:"engine"`
 }
 
+// Roles (Config.Role).
+const (
+	RoleAll    = "all"
+	RoleIngest = "ingest"
+	RoleDetect = "detect"
+	RoleAPI    = "api"
+)
+
 // Store engines.
 const (
 	EngineSQLite       = "sqlite"
@@ -214,6 +230,7 @@ type Log struct {
 func Default() Config {
 	return Config{
 		Data:            "./vigil-data",
+		Role:            RoleAll,
 		HTTP:            "127.0.0.1:8080",
 		ShutdownTimeout: 10 * time.Second,
 		MemoryLimit:     320 << 20,
@@ -397,6 +414,20 @@ func (c *Config) Validate() error {
 		if err := postgres.Check(c.Postgres); err != nil {
 			add("postgres: %w", err)
 		}
+	}
+	switch c.Role {
+	case "", RoleAll:
+		if c.NATS != "" {
+			add("nats: set with role all, which uses no bus (choose role ingest or detect)")
+		}
+	case RoleIngest, RoleDetect:
+		if c.NATS == "" {
+			add("role %s: needs nats (--nats nats://host:4222)", c.Role)
+		}
+	case RoleAPI:
+		add("role api: not available yet (a detect node serves the API and the console; docs/scale-out.md)")
+	default:
+		add("role: %q is not all, ingest or detect", c.Role)
 	}
 	if c.Events != "" {
 		if err := vlstore.CheckURL(c.Events); err != nil {

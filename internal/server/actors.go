@@ -65,9 +65,20 @@ func (s *Server) actors() *run.Group {
 	g := run.New(s.log)
 	s.group = g
 	g.Add(run.Actor{Name: "store", Start: s.startStore, Stop: s.stopStore})
-	g.Add(run.Actor{Name: "domain", Start: s.startDomain, Stop: s.stopDomain})
-	g.Add(run.Actor{Name: "detection", Start: s.startDetection, Stop: s.stopDetection, Share: storeShare})
-	g.Add(run.Actor{Name: "listeners", Start: s.startListeners, Stop: s.stopListeners, Share: inputShare})
+	if s.isRole(config.RoleIngest) || s.isRole(config.RoleDetect) {
+		// Stopped after the pipeline drained into it (ingest) or the
+		// consumer stopped (detect).
+		g.Add(run.Actor{Name: "bus", Start: s.startBus, Stop: s.stopBus})
+	}
+	if s.isRole(config.RoleIngest) {
+		g.Add(run.Actor{Name: "auth", Start: s.startIngestDomain})
+		g.Add(run.Actor{Name: "publishing", Start: s.startPublishing, Stop: s.stopDetection, Share: storeShare})
+		g.Add(run.Actor{Name: "listeners", Start: s.startIngestListeners, Stop: s.stopListeners, Share: inputShare})
+	} else {
+		g.Add(run.Actor{Name: "domain", Start: s.startDomain, Stop: s.stopDomain})
+		g.Add(run.Actor{Name: "detection", Start: s.startDetection, Stop: s.stopDetection, Share: storeShare})
+		g.Add(run.Actor{Name: "listeners", Start: s.startListeners, Stop: s.stopListeners, Share: inputShare})
+	}
 	g.Add(run.Actor{Name: "shutdown", Stop: func(context.Context) error {
 		s.ready.Store(false)
 		s.shutdownBegan = time.Now()
@@ -451,6 +462,12 @@ func (s *Server) startDetection(ctx context.Context) (err error) {
 		det = append(det, &intelDetector{m: s.Intel, rec: s.Recorder})
 	}
 	s.Pipeline.SetDetector(det)
+	s.detector = det
+	if s.isRole(config.RoleDetect) {
+		// The bus's batches are detected and stored like the pipeline's
+		// (handleBusBatch); the job stops before the actors do.
+		s.group.Go("bus consumer", s.consumeBus)
+	}
 	// What the last shutdown spooled is queued before the inputs start.
 	if files, n, err := s.Pipeline.Replay(ctx); err != nil {
 		return err
@@ -552,24 +569,8 @@ func (s *Server) startListeners(ctx context.Context) (err error) {
 		}
 	}()
 
-	// The stream inputs, each registered from its own file (inputs.go).
-	// Their context ends at once only if the start fails here.
-	inCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer func() {
-		if err != nil {
-			cancel()
-			s.shutdownInputs(context.Background())
-		}
-	}()
-	s.stopInputs = cancel
-	for _, in := range streamInputs {
-		h, err := in.Open(inCtx, s, s.Pipeline)
-		if err != nil {
-			return fmt.Errorf("input %s: %w", in.Name, err)
-		}
-		if h != nil {
-			s.inputs = append(s.inputs, namedInput{in.Name, h})
-		}
+	if err := s.openStreamInputs(ctx); err != nil {
+		return err
 	}
 
 	// SIGHUP reloads the rules, never during a shutdown (the group stops
@@ -622,6 +623,30 @@ func (s *Server) stopListeners(ctx context.Context) error {
 	if s.console != nil {
 		// No sign-in can come any more: write what the console holds.
 		s.console.Close(context.Background())
+	}
+	return nil
+}
+
+// openStreamInputs opens every registered stream input the configuration
+// enables (inputs.go). Their context ends at once only if the start fails
+// here.
+func (s *Server) openStreamInputs(ctx context.Context) (err error) {
+	inCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer func() {
+		if err != nil {
+			cancel()
+			s.shutdownInputs(context.Background())
+		}
+	}()
+	s.stopInputs = cancel
+	for _, in := range streamInputs {
+		h, err := in.Open(inCtx, s, s.Pipeline)
+		if err != nil {
+			return fmt.Errorf("input %s: %w", in.Name, err)
+		}
+		if h != nil {
+			s.inputs = append(s.inputs, namedInput{in.Name, h})
+		}
 	}
 	return nil
 }

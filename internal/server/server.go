@@ -21,6 +21,7 @@ import (
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/audit"
 	"github.com/vigilsec/vigil/internal/auth"
+	"github.com/vigilsec/vigil/internal/bus"
 	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/datadir"
 	"github.com/vigilsec/vigil/internal/detect"
@@ -103,6 +104,12 @@ type Server struct {
 	setup *auth.Setup
 	// oidc is single sign-on (nil: not configured).
 	oidc *oidc.RP
+
+	// bus is the NATS JetStream bus of the ingest and detect roles.
+	bus *bus.Bus
+	// detector is what the pipeline detects with (the detect role runs
+	// the bus's batches through it too).
+	detector pipeline.Detector
 
 	// quarantined is how many victorialogs partitions the start-up check
 	// moved aside.

@@ -1,0 +1,206 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vigilsec/vigil/internal/auth"
+	"github.com/vigilsec/vigil/internal/bus"
+	"github.com/vigilsec/vigil/internal/config"
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/parse"
+	"github.com/vigilsec/vigil/internal/pipeline"
+	"github.com/vigilsec/vigil/internal/store"
+)
+
+// Roles (vigil serve --role; docs/scale-out.md). "all" is the whole
+// server on one machine. An ingest node runs the inputs and the parsers
+// and publishes the parsed events to the NATS JetStream bus (its
+// pipeline's store is the bus: a batch counts as stored once JetStream
+// acknowledged it); it keeps no events and runs no detection, and its
+// HTTP listener serves only the ingest endpoints, /healthz, /readyz and
+// /metrics. A detect node is the whole server (API, console, detection,
+// state) that also consumes the bus: every partition, pinned to it, with
+// a second detect node as a standby.
+
+// startBus connects to the NATS server.
+func (s *Server) startBus(ctx context.Context) error {
+	b, err := bus.Connect(ctx, bus.Options{URL: s.cfg.NATS, Name: "vigil " + s.cfg.Role, Log: s.log})
+	if err != nil {
+		return err
+	}
+	s.bus = b
+	s.log.Info("events bus", "role", s.cfg.Role, "partitions", b.Partitions())
+	return nil
+}
+
+// stopBus closes the connection, after the pipeline drained into it.
+func (s *Server) stopBus(context.Context) error { return s.bus.Close() }
+
+// startIngestDomain opens what an ingest node needs of the state: the
+// tokens that authenticate HTTP ingest.
+func (s *Server) startIngestDomain(ctx context.Context) (err error) {
+	s.Auth, err = auth.Open(ctx, s.Store.Meta())
+	if err != nil {
+		return err
+	}
+	if s.cfg.BootstrapToken != "" {
+		if err := s.Auth.EnsureToken(ctx, "bootstrap", s.cfg.BootstrapToken, auth.RoleAdmin); err != nil {
+			return fmt.Errorf("bootstrap token: %w", err)
+		}
+	}
+	return nil
+}
+
+// startPublishing starts an ingest node's pipeline: parse, then publish.
+func (s *Server) startPublishing(ctx context.Context) error {
+	pc := s.cfg.Pipeline
+	pc.SpoolDir = filepath.Join(s.cfg.Data, "spool")
+	s.Pipeline = pipeline.New(pc, parse.New(parse.Options{ShareData: true}), s.bus.Publisher(), s.Metrics, s.log)
+	if files, n, err := s.Pipeline.Replay(ctx); err != nil {
+		return err
+	} else if files > 0 {
+		s.log.Info("spooled messages from the last shutdown queued for the bus", "files", files, "messages", n)
+	}
+	s.Metrics.GaugeFunc("vigil_queue_depth", "Messages accepted but not yet stored.", func() float64 { return float64(s.Pipeline.QueueDepth()) })
+	s.Metrics.GaugeFunc("vigil_queue_capacity", "Capacity of the pipeline queue in messages.", func() float64 { return float64(s.Pipeline.QueueSize()) })
+	return nil
+}
+
+// startIngestListeners opens an ingest node's HTTP listener (ingest
+// endpoints, health, metrics) and its stream inputs.
+func (s *Server) startIngestListeners(ctx context.Context) (err error) {
+	cfg := s.cfg
+	mux := http.NewServeMux()
+	ingestHTTP := newIngestHTTP(cfg, s.Pipeline, s.Auth, s.Metrics, s.log)
+	ingestHTTP.Register(mux)
+	mux.HandleFunc("GET /{$}", ingestHTTP.Root)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.ingestReady(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	metrics := promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{})
+	mux.Handle("GET /metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.Auth.Authenticate(r.Context(), bearer(r))
+		if err != nil || !p.Can(auth.PermRead) {
+			http.Error(w, "a token with the read permission is required", http.StatusUnauthorized)
+			return
+		}
+		metrics.ServeHTTP(w, r)
+	}))
+	ln, err := net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		return fmt.Errorf("listening on http %q: %w", cfg.HTTP, err)
+	}
+	s.HTTPAddr = ln.Addr()
+	hl, err := newHTTPListener(ln, cfg, mux, s.Metrics.Registry, s.log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	s.http, s.httpTLS = hl.srv, hl.tls
+	s.httpDone = make(chan struct{})
+	go func() {
+		defer close(s.httpDone)
+		if err := hl.serve(); err != nil {
+			s.group.Fail(fmt.Errorf("http server stopped: %w", err))
+		}
+	}()
+	defer func() {
+		if err != nil {
+			s.http.Close()
+			<-s.httpDone
+		}
+	}()
+	return s.openStreamInputs(ctx)
+}
+
+// ingestReady is an ingest node's readiness: started, the bus connected,
+// the pipeline publishing.
+func (s *Server) ingestReady() error {
+	if !s.ready.Load() {
+		return errors.New("starting or stopping")
+	}
+	if err := s.bus.Ready(); err != nil {
+		return err
+	}
+	return s.Pipeline.StoreError()
+}
+
+// bearer returns the request's bearer token, or "".
+func bearer(r *http.Request) string {
+	const p = "Bearer "
+	if h := r.Header.Get("Authorization"); len(h) > len(p) && http.CanonicalHeaderKey(h[:len(p)-1]) == "Bearer" {
+		return h[len(p):]
+	}
+	return ""
+}
+
+// consumeBus runs a detect node's consumer of the bus until ctx ends.
+func (s *Server) consumeBus(ctx context.Context) error {
+	return s.bus.Consume(ctx, s.handleBusBatch)
+}
+
+// handleBusBatch runs detection on a batch from the bus and stores it,
+// retrying the store until it takes the batch (or ctx ends: the batch,
+// unacknowledged, comes again at the next start and is detected again).
+// Events the store refuses for their time are counted, as the pipeline
+// counts them.
+func (s *Server) handleBusBatch(ctx context.Context, _ int, evs []*event.Event) error {
+	if d := s.detector; d != nil {
+		for _, ev := range evs {
+			d.Detect(ev)
+		}
+		if ds, ok := d.(pipeline.DetectionSyncer); ok {
+			_ = ds.SyncDetections() // a failure is counted by the recorder
+		}
+	}
+	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+		err := s.Events.Append(ctx, evs)
+		var partial *store.PartialError
+		switch {
+		case err == nil:
+			s.Metrics.Stored.Add(float64(len(evs)))
+			return nil
+		case errors.As(err, &partial) && errors.Is(partial.Err, store.ErrOutOfRange):
+			s.Metrics.Stored.Add(float64(len(evs) - len(partial.Unstored)))
+			s.Metrics.Dropped.WithLabelValues("time_range").Add(float64(len(partial.Unstored)))
+			s.log.Warn("store refused events from the bus whose time is outside the range it accepts", "refused", len(partial.Unstored), "err", partial.Err)
+			return nil
+		case errors.As(err, &partial):
+			s.Metrics.Stored.Add(float64(len(evs) - len(partial.Unstored)))
+			evs = partial.Unstored
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.log.Warn("storing events from the bus failed; retrying", "events", len(evs), "err", err, "retry_in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// isRole reports whether the server runs role r.
+func (s *Server) isRole(r string) bool {
+	role := s.cfg.Role
+	if role == "" {
+		role = config.RoleAll
+	}
+	return role == r
+}

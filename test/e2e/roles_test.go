@@ -1,0 +1,123 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startNATS starts a real nats-server with JetStream on loopback, its
+// store in a temporary directory, and returns its URL.
+func startNATS(t *testing.T) string {
+	t.Helper()
+	bin := requireProgram(t, "nats-server")
+	port := strings.TrimPrefix(freePort(t, "tcp"), "127.0.0.1:")
+	mon := strings.TrimPrefix(freePort(t, "tcp"), "127.0.0.1:")
+	cmd := exec.Command(bin, "-a", "127.0.0.1", "-p", port, "-m", mon, "-js", "-sd", t.TempDir())
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	// Waiting for a real server process: its monitoring port answers
+	// /healthz?js-enabled-only=true once JetStream is up.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://127.0.0.1:" + mon + "/healthz?js-enabled-only=true")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return "nats://127.0.0.1:" + port
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nats-server did not start: %v\n%s", err, out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestIngestDetectRoles runs a small cluster of real processes: a NATS
+// server, a detect node and two ingest nodes. Events sent to either
+// ingest node (HTTP and syslog) are searchable on the detect node; an SSH
+// brute force whose failures arrive half at each ingest node raises
+// exactly one brute-force alert (one correlation, not two half ones); an
+// ingest node answers 2xx only once the bus has the events, keeps none
+// itself, and serves no API.
+func TestIngestDetectRoles(t *testing.T) {
+	nats := startNATS(t)
+	detect := startServer(t, serverOpts{extra: []string{"--role", "detect", "--nats", nats}})
+	in1 := startServer(t, serverOpts{extra: []string{"--role", "ingest", "--nats", nats}})
+	in2 := startServer(t, serverOpts{extra: []string{"--role", "ingest", "--nats", nats}})
+
+	resp, body := in1.request("POST", "/api/v1/ingest", testToken, strings.NewReader(`{"message":"roles one","marker":"roles"}
+{"message":"roles two","marker":"roles"}
+`))
+	if resp.StatusCode != 200 {
+		t.Fatalf("ingest node 1: HTTP %d: %s", resp.StatusCode, body)
+	}
+	resp, body = in2.request("POST", "/api/v1/ingest", testToken, strings.NewReader(`{"message":"roles three","marker":"roles"}`+"\n"))
+	if resp.StatusCode != 200 {
+		t.Fatalf("ingest node 2: HTTP %d: %s", resp.StatusCode, body)
+	}
+	if r := detect.waitTotal("marker:roles", 3, 30*time.Second); r.Total != 3 {
+		t.Fatalf("detect node: total %d, want the 3 events sent to both ingest nodes", r.Total)
+	}
+
+	ip := "203.0.113.91"
+	now := time.Now().UTC()
+	for n, s := range []*server{in1, in2} {
+		conn, err := net.Dial("tcp", s.tcp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 15 {
+			k := 2*i + n
+			fmt.Fprintf(conn, "<38>%s bastion sshd[%d]: Failed password for root from %s port %d ssh2\n",
+				now.Add(time.Duration(k-40)*time.Second).Format(time.Stamp), 2000+k, ip, 40000+k)
+		}
+		conn.Close()
+	}
+	if r := detect.waitTotal(`"Failed password for root from `+ip+`"`, 30, 30*time.Second); r.Total != 30 {
+		t.Fatalf("detect node: %d failed logins, want 30 (15 through each ingest node)", r.Total)
+	}
+	var alerts struct{ Alerts []alertJSON }
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		detect.getJSON("/api/v1/alerts?limit=100", &alerts)
+		n := 0
+		for _, a := range alerts.Alerts {
+			if a.RuleTitle == "SSH brute force from one source" {
+				n++
+			}
+		}
+		if n == 1 {
+			break
+		}
+		if n > 1 || time.Now().After(deadline) {
+			t.Fatalf("got %d brute-force alerts, want exactly 1: %+v", n, alerts.Alerts)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the API of a real server process
+	}
+
+	// An ingest node keeps nothing and serves no API.
+	resp, _ = in1.request("GET", "/api/v1/search?q=marker:roles", testToken, nil)
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("search on an ingest node: HTTP %d, want 404", resp.StatusCode)
+	}
+	resp, body = in1.request("GET", "/readyz", "", nil)
+	if resp.StatusCode != 200 {
+		t.Errorf("ingest node /readyz: HTTP %d %s", resp.StatusCode, body)
+	}
+	in1.terminate()
+	in2.terminate()
+	detect.terminate()
+}
