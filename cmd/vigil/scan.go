@@ -55,9 +55,9 @@ decision (track, attend, act) or a priority (p1 to p4).`,
 				return dataError{err}
 			}
 			defer d.Close()
-			if st, err := d.Status(cmd.Context()); err != nil {
+			if t, err := d.LastImport(cmd.Context()); err != nil {
 				return dataError{err}
-			} else if t := st.DataTime(); t.IsZero() {
+			} else if t.IsZero() {
 				fmt.Fprintln(stderr, "warning: the advisory database is empty: vigil vulndb import fills it")
 			} else if a := time.Since(t); a > staleAfter {
 				fmt.Fprintf(stderr, "warning: the advisory data was last imported %s ago (vigil vulndb import refreshes it)\n", age(time.Now(), t))

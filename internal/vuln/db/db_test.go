@@ -350,6 +350,13 @@ func TestKEVAndEPSS(t *testing.T) {
 	if e, _ := db.EPSS(ctx, "CVE-2024-0001"); e != nil {
 		t.Errorf("old score kept after a new file: %+v", e)
 	}
+	last, err := db.LastImport(ctx)
+	if err != nil || !last.Equal(count(t, db).DataTime()) || last.IsZero() {
+		t.Errorf("LastImport = %v, %v; want the status's %v", last, err, count(t, db).DataTime())
+	}
+	if last, err := openTemp(t).LastImport(ctx); err != nil || !last.IsZero() {
+		t.Errorf("empty database: LastImport = %v, %v; want zero", last, err)
+	}
 }
 
 func TestEPSSErrors(t *testing.T) {

@@ -103,3 +103,21 @@ func (s *Status) DataTime() time.Time {
 	}
 	return t
 }
+
+// LastImport is when data was last imported (zero for an empty database):
+// what vigil scan reports the data's age from, without counting the
+// whole database as Status does.
+func (db *DB) LastImport(ctx context.Context) (time.Time, error) {
+	var last string
+	if err := db.sql.QueryRowContext(ctx, `SELECT coalesce(max(imported_at), '') FROM sources`).Scan(&last); err != nil {
+		return time.Time{}, fmt.Errorf("reading database status: %w", err)
+	}
+	if last == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(timeLayout, last)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reading database status: import time %q: %w", last, err)
+	}
+	return t, nil
+}
