@@ -204,3 +204,57 @@ func TestPartition(t *testing.T) {
 		t.Errorf("an event without a key: partition %d, want 0", p)
 	}
 }
+
+// Each partition is pinned to one consumer: a second one receives nothing
+// while the first pulls, and takes over at once when the first stops
+// cleanly (it lets go of its partitions).
+func TestStandbyTakesOver(t *testing.T) {
+	url := natsServer(t)
+	ingest := connect(t, url, Options{Partitions: 2})
+	a := connect(t, url, Options{Partitions: 2})
+	b := connect(t, url, Options{Partitions: 2})
+	ca := &collector{msgs: map[string]int{}, parts: map[string]int{}}
+	cb := &collector{msgs: map[string]int{}, parts: map[string]int{}}
+	actx, stopA := context.WithCancel(context.Background())
+	doneA := make(chan error, 1)
+	go func() { doneA <- a.Consume(actx, ca.handle) }()
+	if err := ingest.Publisher().Append(context.Background(), events(40, "first")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for ca.count() < 40 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond) // waiting for a real NATS server's deliveries
+	}
+	if ca.count() != 40 {
+		t.Fatalf("the first consumer handled %d events, want 40", ca.count())
+	}
+	bctx, stopB := context.WithCancel(context.Background())
+	doneB := make(chan error, 1)
+	go func() { doneB <- b.Consume(bctx, cb.handle) }()
+	if err := ingest.Publisher().Append(context.Background(), events(10, "second")); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for ca.count() < 50 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond) // waiting for a real NATS server's deliveries
+	}
+	if ca.count() != 50 || cb.count() != 0 {
+		t.Fatalf("while the first pulls: first %d, standby %d; want 50 and 0", ca.count(), cb.count())
+	}
+	stopA()
+	if err := <-doneA; err != nil {
+		t.Fatal(err)
+	}
+	if err := ingest.Publisher().Append(context.Background(), events(10, "third")); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(5 * time.Second) // well under the pin's ten seconds
+	for cb.count() < 10 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond) // waiting for a real NATS server's deliveries
+	}
+	stopB()
+	<-doneB
+	if cb.count() != 10 {
+		t.Errorf("after the first stopped: standby handled %d events, want 10", cb.count())
+	}
+}
