@@ -3,6 +3,7 @@ package main
 import (
 	"archive/zip"
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -429,5 +430,32 @@ func TestVulnDBUpdate(t *testing.T) {
 	}
 	if want := []string{"/osv/Go/all.zip", "/kev.json", "/epss.csv.gz"}; !slices.Equal(served, want) {
 		t.Errorf("fetched %v, want %v", served, want)
+	}
+}
+
+// TestScanOldData: an old database is warned about, never refused.
+func TestScanOldData(t *testing.T) {
+	dir := t.TempDir()
+	rec := filepath.Join(t.TempDir(), "GO-1.json")
+	os.WriteFile(rec, []byte(`{"id":"GO-2099-0003","modified":"2099-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"Go","name":"example.com/m"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"1.0.0"}]}]}]}`), 0o644)
+	if r := runCLI(t, "vulndb", "import", "--db", dir, rec); r.code != 0 {
+		t.Fatalf("import: exit %d: %s", r.code, r.stderr)
+	}
+	sdb, err := sql.Open("sqlite", filepath.Join(dir, "vulndb.sqlite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sdb.Exec(`UPDATE sources SET imported_at = ?`, "2020-01-01T00:00:00.000000000Z"); err != nil {
+		t.Fatal(err)
+	}
+	sdb.Close()
+	gomod := filepath.Join(t.TempDir(), "go.mod")
+	os.WriteFile(gomod, []byte("module x\n\nrequire example.com/m v0.9.0\n"), 0o644)
+	r := runCLI(t, "scan", gomod, "--db", dir)
+	if r.code != 1 || !strings.Contains(r.stdout, "GO-2099-0003") || !strings.Contains(r.stderr, "warning: the advisory data was last imported") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want the finding, exit 1 and an age warning", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, "vulndb", "status", "--db", dir); !strings.Contains(r.stdout, "warning: the advisory data was last imported") {
+		t.Errorf("status: %q, want an age warning", r.stdout)
 	}
 }
