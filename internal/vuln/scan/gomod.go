@@ -3,6 +3,7 @@ package scan
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -38,7 +39,6 @@ func ParseGoMod(data []byte, location string) ([]Package, error) {
 		reqs     []goModRequire
 		reps     []goModReplace
 		block    string // the verb of the ( block we are in, or ""
-		module   string
 		lineNo   int
 		blockErr = func(format string, args ...any) error {
 			return fmt.Errorf("%s:%d: %s", location, lineNo, fmt.Sprintf(format, args...))
@@ -74,7 +74,6 @@ func ParseGoMod(data []byte, location string) ([]Package, error) {
 			if len(args) != 1 {
 				return nil, blockErr("module: want one path")
 			}
-			module = args[0]
 		case "require":
 			if len(args) != 2 {
 				return nil, blockErr("require: want a module path and a version")
@@ -103,7 +102,6 @@ func ParseGoMod(data []byte, location string) ([]Package, error) {
 	if block != "" {
 		return nil, fmt.Errorf("%s: %s block not closed", location, block)
 	}
-	_ = module
 	var pkgs []Package
 	for _, r := range reqs {
 		path, ver := r.path, r.version
@@ -153,7 +151,7 @@ func checkModulePath(p string) error {
 
 func parseReplace(args []string) (goModReplace, error) {
 	var r goModReplace
-	i := slicesIndex(args, "=>")
+	i := slices.Index(args, "=>")
 	switch {
 	case i == 1:
 		r.oldPath = args[0]
@@ -180,15 +178,6 @@ func parseReplace(args []string) (goModReplace, error) {
 		return r, errors.New("want OLD [VERSION] => NEW [VERSION]")
 	}
 	return r, nil
-}
-
-func slicesIndex(s []string, v string) int {
-	for i, x := range s {
-		if x == v {
-			return i
-		}
-	}
-	return -1
 }
 
 // goModTokens splits a go.mod line into tokens: words, quoted strings
