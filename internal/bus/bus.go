@@ -89,6 +89,25 @@ type Bus struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	stream jetstream.Stream
+
+	published, failed, consumed atomic.Int64
+}
+
+// Published returns the events JetStream acknowledged from this node's
+// publisher, Failed those it did not (retried by the pipeline), Consumed
+// those this node handled and acknowledged.
+func (b *Bus) Published() int64 { return b.published.Load() }
+func (b *Bus) Failed() int64    { return b.failed.Load() }
+func (b *Bus) Consumed() int64  { return b.consumed.Load() }
+
+// Backlog returns the events in the stream: published and not yet
+// acknowledged by the detect node (the stream is a work queue).
+func (b *Bus) Backlog(ctx context.Context) (int64, error) {
+	info, err := b.stream.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return int64(info.State.Msgs), nil
 }
 
 // Connect connects to o.URL (retrying while ctx lasts), and creates the
@@ -285,6 +304,8 @@ func (p *Publisher) Append(ctx context.Context, evs []*event.Event) error {
 		p.ids[ev] = msgID{id: ids[indexOf(evs, ev)], at: now}
 	}
 	p.mu.Unlock()
+	p.b.published.Add(int64(len(evs) - len(failed)))
+	p.b.failed.Add(int64(len(failed)))
 	switch {
 	case len(failed) == 0:
 		return nil
@@ -439,6 +460,7 @@ func (b *Bus) consume(ctx context.Context, p int, cons jetstream.Consumer, h Han
 		if err := msgs[len(msgs)-1].DoubleAck(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("nats: acknowledging a batch", "err", err)
 		}
+		b.consumed.Add(int64(len(evs)))
 	}
 	return nil
 }

@@ -536,6 +536,11 @@ func (s *Server) startListeners(ctx context.Context) (err error) {
 			if !s.ready.Load() {
 				return errors.New("starting or stopping")
 			}
+			if s.bus != nil {
+				if err := s.bus.Ready(); err != nil {
+					return err
+				}
+			}
 			return s.storeHealth()
 		},
 	})

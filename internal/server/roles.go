@@ -38,6 +38,18 @@ func (s *Server) startBus(ctx context.Context) error {
 	}
 	s.bus = b
 	s.log.Info("events bus", "role", s.cfg.Role, "partitions", b.Partitions())
+	s.Metrics.CounterFunc("vigil_bus_published_total", "Events this node published that JetStream acknowledged.", func() float64 { return float64(b.Published()) })
+	s.Metrics.CounterFunc("vigil_bus_publish_failures_total", "Events whose publish JetStream did not acknowledge (the pipeline retries them).", func() float64 { return float64(b.Failed()) })
+	s.Metrics.CounterFunc("vigil_bus_consumed_total", "Events this node took from the bus, stored and acknowledged.", func() float64 { return float64(b.Consumed()) })
+	s.Metrics.GaugeFunc("vigil_bus_backlog", "Events in the bus not yet acknowledged by the detect node (-1: NATS did not answer).", func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := b.Backlog(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
 	return nil
 }
 

@@ -108,6 +108,18 @@ func TestIngestDetectRoles(t *testing.T) {
 		time.Sleep(100 * time.Millisecond) // polling the API of a real server process
 	}
 
+	// Each node counts what crossed the bus; nothing is left in it.
+	metric := func(s *server, line string) bool {
+		resp, body := s.request("GET", "/metrics", testToken, nil)
+		return resp.StatusCode == 200 && strings.Contains(string(body), line+"\n")
+	}
+	if !metric(in1, "vigil_bus_published_total 17") || !metric(in2, "vigil_bus_published_total 16") {
+		t.Errorf("ingest nodes' metrics: want vigil_bus_published_total 17 and 16 (HTTP and syslog events each)")
+	}
+	if !metric(detect, "vigil_bus_consumed_total 33") || !metric(detect, "vigil_bus_backlog 0") {
+		t.Errorf("detect node's metrics: want vigil_bus_consumed_total 33 and vigil_bus_backlog 0")
+	}
+
 	// An ingest node keeps nothing and serves no API.
 	resp, _ = in1.request("GET", "/api/v1/search?q=marker:roles", testToken, nil)
 	if resp.StatusCode != http.StatusNotFound {
