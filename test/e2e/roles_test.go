@@ -41,7 +41,7 @@ func startNATS(t *testing.T) string {
 		if time.Now().After(deadline) {
 			t.Fatalf("nats-server did not start: %v\n%s", err, out.String())
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // a real server process starting
 	}
 }
 

@@ -188,7 +188,7 @@ func startVictoriaLogs(t *testing.T) string {
 		if time.Now().After(deadline) {
 			t.Fatalf("victoria-logs did not start: %v\n%s", err, out.String())
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // a real server process starting
 	}
 }
 

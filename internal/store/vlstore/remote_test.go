@@ -65,7 +65,7 @@ func victoriaLogs(t *testing.T, flags ...string) string {
 		if time.Now().After(deadline) {
 			t.Fatalf("victoria-logs did not start: %v\n%s", err, out.String())
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // a real server process starting
 	}
 }
 
