@@ -549,24 +549,9 @@ func (s *Server) startListeners(ctx context.Context) (err error) {
 	ingestHTTP := newIngestHTTP(cfg, s.Pipeline, s.Auth, s.Metrics, s.log)
 	ingestHTTP.Register(mux)
 	s.registerConsole(mux, apiSrv, ingestHTTP)
-	ln, err := net.Listen("tcp", cfg.HTTP)
-	if err != nil {
-		return fmt.Errorf("listening on http %q: %w", cfg.HTTP, err)
-	}
-	s.HTTPAddr = ln.Addr()
-	hl, err := newHTTPListener(ln, cfg, mux, s.Metrics.Registry, s.log)
-	if err != nil {
-		ln.Close()
+	if err := s.serveHTTP(mux); err != nil {
 		return err
 	}
-	s.http, s.httpTLS = hl.srv, hl.tls
-	s.httpDone = make(chan struct{})
-	go func() {
-		defer close(s.httpDone)
-		if err := hl.serve(); err != nil {
-			s.group.Fail(fmt.Errorf("http server stopped: %w", err))
-		}
-	}()
 	defer func() {
 		if err != nil {
 			s.http.Close()
@@ -629,6 +614,30 @@ func (s *Server) stopListeners(ctx context.Context) error {
 		// No sign-in can come any more: write what the console holds.
 		s.console.Close(context.Background())
 	}
+	return nil
+}
+
+// serveHTTP listens on the http address and serves mux there until
+// stopListeners shuts it down; a listener that dies stops the server.
+func (s *Server) serveHTTP(mux *http.ServeMux) error {
+	ln, err := net.Listen("tcp", s.cfg.HTTP)
+	if err != nil {
+		return fmt.Errorf("listening on http %q: %w", s.cfg.HTTP, err)
+	}
+	s.HTTPAddr = ln.Addr()
+	hl, err := newHTTPListener(ln, s.cfg, mux, s.Metrics.Registry, s.log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	s.http, s.httpTLS = hl.srv, hl.tls
+	s.httpDone = make(chan struct{})
+	go func() {
+		defer close(s.httpDone)
+		if err := hl.serve(); err != nil {
+			s.group.Fail(fmt.Errorf("http server stopped: %w", err))
+		}
+	}()
 	return nil
 }
 

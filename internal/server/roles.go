@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"path/filepath"
 	"time"
@@ -111,24 +110,9 @@ func (s *Server) startIngestListeners(ctx context.Context) (err error) {
 		}
 		metrics.ServeHTTP(w, r)
 	}))
-	ln, err := net.Listen("tcp", cfg.HTTP)
-	if err != nil {
-		return fmt.Errorf("listening on http %q: %w", cfg.HTTP, err)
-	}
-	s.HTTPAddr = ln.Addr()
-	hl, err := newHTTPListener(ln, cfg, mux, s.Metrics.Registry, s.log)
-	if err != nil {
-		ln.Close()
+	if err := s.serveHTTP(mux); err != nil {
 		return err
 	}
-	s.http, s.httpTLS = hl.srv, hl.tls
-	s.httpDone = make(chan struct{})
-	go func() {
-		defer close(s.httpDone)
-		if err := hl.serve(); err != nil {
-			s.group.Fail(fmt.Errorf("http server stopped: %w", err))
-		}
-	}()
 	defer func() {
 		if err != nil {
 			s.http.Close()

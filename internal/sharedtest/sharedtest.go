@@ -3,7 +3,8 @@
 // shared/ folder beside the repository root. Tests that need it skip where
 // it is absent (a user's own clone) and fail under CI, which always has it,
 // so a conformance suite can never be skipped there unnoticed. It also
-// holds small helpers that several packages' tests share (ProcessCPU).
+// holds small helpers that several packages' tests share: ProcessCPU, and
+// the real servers some tests start (StartVictoriaLogs, StartNATS).
 package sharedtest
 
 import (

@@ -4,46 +4,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
-)
 
-// startNATS starts a real nats-server with JetStream on loopback, its
-// store in a temporary directory, and returns its URL.
-func startNATS(t *testing.T) string {
-	t.Helper()
-	bin := requireProgram(t, "nats-server")
-	port := strings.TrimPrefix(freePort(t, "tcp"), "127.0.0.1:")
-	mon := strings.TrimPrefix(freePort(t, "tcp"), "127.0.0.1:")
-	cmd := exec.Command(bin, "-a", "127.0.0.1", "-p", port, "-m", mon, "-js", "-sd", t.TempDir())
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	// Waiting for a real server process: its monitoring port answers
-	// /healthz?js-enabled-only=true once JetStream is up.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://127.0.0.1:" + mon + "/healthz?js-enabled-only=true")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return "nats://127.0.0.1:" + port
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nats-server did not start: %v\n%s", err, out.String())
-		}
-		time.Sleep(50 * time.Millisecond) // a real server process starting
-	}
-}
+	"github.com/vigilsec/vigil/internal/sharedtest"
+)
 
 // TestIngestDetectRoles runs a small cluster of real processes: a NATS
 // server, a detect node and two ingest nodes. Events sent to either
@@ -53,7 +19,7 @@ func startNATS(t *testing.T) string {
 // ingest node answers 2xx only once the bus has the events, keeps none
 // itself, and serves no API.
 func TestIngestDetectRoles(t *testing.T) {
-	nats := startNATS(t)
+	nats := sharedtest.StartNATS(t)
 	detect := startServer(t, serverOpts{extra: []string{"--role", "detect", "--nats", nats}})
 	in1 := startServer(t, serverOpts{extra: []string{"--role", "ingest", "--nats", nats}})
 	in2 := startServer(t, serverOpts{extra: []string{"--role", "ingest", "--nats", nats}})

@@ -3,13 +3,14 @@ package e2e
 import (
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/sharedtest"
 )
 
 // TestVictoriaLogsEngine runs `vigil serve` with store.engine:
@@ -158,46 +159,12 @@ func TestVictoriaLogsTimeRange(t *testing.T) {
 	}
 }
 
-// startVictoriaLogs starts a real victoria-logs server on loopback with
-// its data in a temporary directory and returns its URL.
-func startVictoriaLogs(t *testing.T) string {
-	t.Helper()
-	bin := requireProgram(t, "victoria-logs")
-	addr := freePort(t, "tcp")
-	cmd := exec.Command(bin, "-storageDataPath="+t.TempDir(), "-httpListenAddr="+addr, "-retentionPeriod=30d", "-loggerLevel=ERROR")
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	u := "http://" + addr
-	// Waiting for a real server process to listen.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(u + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return u
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("victoria-logs did not start: %v\n%s", err, out.String())
-		}
-		time.Sleep(50 * time.Millisecond) // a real server process starting
-	}
-}
-
 // TestEventsServer runs `vigil serve --events URL` on a real VictoriaLogs
 // server: events from HTTP and syslog are searchable, a brute force over
 // syslog raises its alert, the events outlive the vigil process, and a
 // second data directory sees them through the same server.
 func TestEventsServer(t *testing.T) {
-	vl := startVictoriaLogs(t)
+	vl := sharedtest.StartVictoriaLogs(t, "-retentionPeriod=30d")
 	s := startServer(t, serverOpts{extra: []string{"--events", vl}})
 	resp, body := s.request("POST", "/api/v1/ingest", testToken, strings.NewReader(`{"message":"es one","marker":"es","host.name":"web1"}
 {"message":"es two","marker":"es","host.name":"web2"}

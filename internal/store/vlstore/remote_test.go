@@ -4,69 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/sharedtest"
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/internal/store/storetest"
 )
 
-// victoriaLogs starts a real victoria-logs server (built from the Go
-// module proxy: .ci/run installs it) on a free loopback port with its
-// data in a temporary directory, and returns its URL. Without the program
-// the test skips, except under CI, where it fails.
+// victoriaLogs starts a real victoria-logs server (.ci/run installs it)
+// with flags (default: a retention of a century) and returns its URL.
 func victoriaLogs(t *testing.T, flags ...string) string {
-	t.Helper()
-	bin, err := exec.LookPath("victoria-logs")
-	if err != nil {
-		// scripts/test puts Go's bin directory on PATH, where .ci/run
-		// installs it.
-		if os.Getenv("CI") != "" {
-			t.Fatalf("victoria-logs not installed (.ci/run installs it): %v", err)
-		}
-		t.Skipf("victoria-logs not on PATH (go install github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@v1.52.2): %v", err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
 	if len(flags) == 0 {
 		flags = []string{"-retentionPeriod=100y"}
 	}
-	cmd := exec.Command(bin, append([]string{"-storageDataPath=" + t.TempDir(), "-httpListenAddr=" + addr, "-loggerLevel=ERROR"}, flags...)...)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	u := "http://" + addr
-	// Waiting for a real server process to listen.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(u + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return u
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("victoria-logs did not start: %v\n%s", err, out.String())
-		}
-		time.Sleep(50 * time.Millisecond) // a real server process starting
-	}
+	return sharedtest.StartVictoriaLogs(t, flags...)
 }
 
 func openRemote(t *testing.T, o RemoteOptions) *Remote {
