@@ -91,4 +91,33 @@ var migrations = []Migration{
 			seq INTEGER NOT NULL
 		)`)
 	}},
+	{Version: 8, Name: "host agents: enrollment tokens and enrolled agents", Up: func(ctx context.Context, tx *sql.Tx) error {
+		// Enrollment tokens are kept as the SHA-256 of their secret, with
+		// an expiry and a use count; an agent's id is derived from its
+		// machine-id and its key (internal/agentwire), never its hostname,
+		// and its current certificate's serial is what the agent listener
+		// accepts (internal/agents).
+		return execAll(ctx, tx,
+			`CREATE TABLE IF NOT EXISTS agent_enrollment_tokens (
+				id TEXT PRIMARY KEY,
+				name TEXT NOT NULL,
+				hash TEXT NOT NULL UNIQUE,
+				created INTEGER NOT NULL,
+				expires INTEGER NOT NULL,
+				max_uses INTEGER NOT NULL,
+				uses INTEGER NOT NULL DEFAULT 0
+			)`,
+			`CREATE TABLE IF NOT EXISTS agents (
+				id TEXT PRIMARY KEY,
+				machine_id TEXT NOT NULL,
+				hostname TEXT NOT NULL,
+				os TEXT NOT NULL DEFAULT '',
+				version TEXT NOT NULL DEFAULT '',
+				cert_serial TEXT NOT NULL,
+				enrolled INTEGER NOT NULL,
+				last_seen INTEGER NOT NULL DEFAULT 0,
+				revoked INTEGER NOT NULL DEFAULT 0
+			)`,
+		)
+	}},
 }

@@ -34,6 +34,7 @@ var Schema = &meta.Schema{
 		{Version: 5, Name: "console sessions: short id, source address, user agent", Up: ddl(v5...)},
 		{Version: 6, Name: "users of single sign-on: the provider's issuer and subject", Up: ddl(v6...)},
 		{Version: 7, Name: "durable alert hand-off: the last journal record committed", Up: ddl(v7...)},
+		{Version: 8, Name: "host agents: enrollment tokens and enrolled agents", Up: ddl(v8...)},
 	},
 }
 
@@ -321,5 +322,28 @@ var v7 = []string{
 	`CREATE TABLE alert_handoff (
 		journal TEXT PRIMARY KEY,
 		seq BIGINT NOT NULL
+	)`,
+}
+
+var v8 = []string{
+	`CREATE TABLE agent_enrollment_tokens (
+		id TEXT PRIMARY KEY,
+		name TEXT NOT NULL,
+		hash TEXT NOT NULL UNIQUE,
+		created BIGINT NOT NULL,
+		expires BIGINT NOT NULL,
+		max_uses BIGINT NOT NULL,
+		uses BIGINT NOT NULL DEFAULT 0
+	)`,
+	`CREATE TABLE agents (
+		id TEXT PRIMARY KEY,
+		machine_id TEXT NOT NULL,
+		hostname TEXT NOT NULL,
+		os TEXT NOT NULL DEFAULT '',
+		version TEXT NOT NULL DEFAULT '',
+		cert_serial TEXT NOT NULL,
+		enrolled BIGINT NOT NULL,
+		last_seen BIGINT NOT NULL DEFAULT 0,
+		revoked BIGINT NOT NULL DEFAULT 0
 	)`,
 }
