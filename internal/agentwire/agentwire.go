@@ -1,0 +1,265 @@
+// Package agentwire is what the host agent (cmd/vigil-agent) and the
+// server (internal/agents) say to each other: the enrollment request and
+// answer, the agent's identity, and the frames of the persistent
+// connection. It depends on the standard library only, so that the agent
+// stays small.
+//
+// The connection is TLS 1.3 with client certificates, carrying frames: a
+// 4-byte big-endian length, then that many bytes of one JSON object.
+// Length-prefixed JSON was chosen over HTTP/2 streaming because both ends
+// are ours, a frame is read with one bounded allocation, and the agent
+// links no HTTP/2 stack for it.
+package agentwire
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// ServerName is the name in the agent listener's certificate, which the
+// agent checks against the agent CA it was given at enrollment. The CA
+// signs it for the server alone: agent certificates carry no name and
+// cannot serve.
+const ServerName = "agents.vigil.invalid"
+
+// EnrollPath is the server's enrollment endpoint (POST, JSON).
+const EnrollPath = "/api/v1/agents/enroll"
+
+// Bounds of what an agent sends.
+const (
+	// MaxFrame bounds one frame's JSON.
+	MaxFrame = 64 << 10
+	// MaxHostname bounds a hostname (DNS's 253).
+	MaxHostname = 253
+	// MaxMachineID bounds a machine-id (systemd's is 32 hex digits).
+	MaxMachineID = 64
+	// MaxCSR bounds a PEM certificate request (an ECDSA P-256 one is
+	// about 500 bytes).
+	MaxCSR = 4 << 10
+	// MaxEnrollBody bounds the whole enrollment request.
+	MaxEnrollBody = 16 << 10
+	// MaxToken bounds an enrollment token.
+	MaxToken = 128
+	// maxShort bounds the short strings of a heartbeat.
+	maxShort = 64
+)
+
+// EnrollRequest is what an agent posts to EnrollPath.
+type EnrollRequest struct {
+	Token     string `json:"token"`
+	CSR       string `json:"csr"` // PEM CERTIFICATE REQUEST, ECDSA P-256
+	MachineID string `json:"machine_id"`
+	Hostname  string `json:"hostname"`
+	OS        string `json:"os"`
+	Version   string `json:"version"`
+}
+
+// Check bounds and checks the request's fields (the CSR is checked by the
+// server, which parses it).
+func (r *EnrollRequest) Check() error {
+	if r.Token == "" || len(r.Token) > MaxToken {
+		return fmt.Errorf("token: want 1 to %d bytes", MaxToken)
+	}
+	if len(r.CSR) > MaxCSR {
+		return fmt.Errorf("csr: longer than %d bytes", MaxCSR)
+	}
+	if err := CheckMachineID(r.MachineID); err != nil {
+		return err
+	}
+	if err := CheckHostname(r.Hostname); err != nil {
+		return err
+	}
+	if err := checkShort("os", r.OS); err != nil {
+		return err
+	}
+	return checkShort("version", r.Version)
+}
+
+// EnrollResponse is the server's answer to an enrollment.
+type EnrollResponse struct {
+	AgentID     string `json:"agent_id"`
+	Certificate string `json:"certificate"` // PEM, the agent's client certificate
+	CA          string `json:"ca"`          // PEM, the agent CA
+	// Endpoint is the agent listener's host:port.
+	Endpoint string `json:"endpoint"`
+}
+
+// CheckMachineID accepts 1 to MaxMachineID letters, digits and hyphens.
+func CheckMachineID(s string) error {
+	if s == "" || len(s) > MaxMachineID {
+		return fmt.Errorf("machine_id: want 1 to %d bytes", MaxMachineID)
+	}
+	for _, c := range []byte(s) {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-') {
+			return errors.New("machine_id: only letters, digits and hyphens")
+		}
+	}
+	return nil
+}
+
+// CheckHostname accepts 1 to MaxHostname bytes of letters, digits, '-',
+// '.' and '_'.
+func CheckHostname(s string) error {
+	if s == "" || len(s) > MaxHostname {
+		return fmt.Errorf("hostname: want 1 to %d bytes", MaxHostname)
+	}
+	for _, c := range []byte(s) {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '.' || c == '_') {
+			return fmt.Errorf("hostname: byte %q not allowed (letters, digits, '-', '.', '_')", c)
+		}
+	}
+	return nil
+}
+
+// checkShort bounds a short printable string.
+func checkShort(name, s string) error {
+	if len(s) > maxShort {
+		return fmt.Errorf("%s: longer than %d bytes", name, maxShort)
+	}
+	for _, c := range []byte(s) {
+		if c < 0x20 || c >= 0x7f {
+			return fmt.Errorf("%s: only printable ASCII", name)
+		}
+	}
+	return nil
+}
+
+// AgentID derives an agent's id from its machine-id and its public key:
+// the first 16 bytes of SHA-256 over the machine-id, a zero byte and the
+// key's DER (SubjectPublicKeyInfo), in hex. The same host with the same
+// key always has the same id, whatever its hostname; a copied machine-id
+// with another key is another agent.
+func AgentID(machineID string, pub crypto.PublicKey) (string, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return "", fmt.Errorf("encoding the public key: %w", err)
+	}
+	h := sha256.New()
+	h.Write([]byte(machineID))
+	h.Write([]byte{0})
+	h.Write(der)
+	return hex.EncodeToString(h.Sum(nil)[:16]), nil
+}
+
+// IsAgentID reports whether s has the shape of an id from AgentID.
+func IsAgentID(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil && strings.ToLower(s) == s
+}
+
+// Frame types.
+const (
+	// TypeHeartbeat is an agent's periodic report (Heartbeat).
+	TypeHeartbeat = "heartbeat"
+)
+
+// Frame is one message on the connection.
+type Frame struct {
+	Type      string     `json:"type"`
+	Heartbeat *Heartbeat `json:"heartbeat,omitempty"`
+}
+
+// Heartbeat is what an agent reports about itself every few seconds.
+type Heartbeat struct {
+	Version string `json:"version"`
+	OS      string `json:"os"`
+	Arch    string `json:"arch"`
+	// UptimeSeconds is the agent process's uptime.
+	UptimeSeconds int64 `json:"uptime_seconds"`
+	// RSSBytes is the agent's resident memory (0 where not measured).
+	RSSBytes int64 `json:"rss_bytes"`
+	// CPUSeconds is the CPU time the agent has used, user plus system
+	// (0 where not measured).
+	CPUSeconds float64 `json:"cpu_seconds"`
+}
+
+// ErrFrameTooLarge is returned for a frame longer than the reader allows.
+var ErrFrameTooLarge = errors.New("frame too large")
+
+// WriteFrame writes f as one frame.
+func WriteFrame(w io.Writer, f *Frame) error {
+	b, err := json.Marshal(f)
+	if err != nil {
+		return fmt.Errorf("encoding frame: %w", err)
+	}
+	if len(b) > MaxFrame {
+		return fmt.Errorf("%w: %d bytes", ErrFrameTooLarge, len(b))
+	}
+	buf := make([]byte, 4+len(b))
+	binary.BigEndian.PutUint32(buf, uint32(len(b)))
+	copy(buf[4:], b)
+	_, err = w.Write(buf)
+	return err
+}
+
+// ReadFrame reads and decodes one frame of at most max bytes (MaxFrame
+// when max is 0). A frame whose length is over the bound is refused
+// before anything is allocated for it.
+func ReadFrame(r io.Reader, max int) (*Frame, error) {
+	if max <= 0 || max > MaxFrame {
+		max = MaxFrame
+	}
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n == 0 {
+		return nil, errors.New("empty frame")
+	}
+	if n > uint32(max) {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrFrameTooLarge, n, max)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("reading frame: %w", err)
+	}
+	return DecodeFrame(b)
+}
+
+// DecodeFrame decodes and checks one frame's JSON: a known type, with its
+// body, each field bounded.
+func DecodeFrame(b []byte) (*Frame, error) {
+	var f Frame
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("decoding frame: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("decoding frame: more than one value")
+	}
+	switch f.Type {
+	case TypeHeartbeat:
+		h := f.Heartbeat
+		if h == nil {
+			return nil, errors.New("heartbeat frame without a heartbeat")
+		}
+		for name, s := range map[string]string{"version": h.Version, "os": h.OS, "arch": h.Arch} {
+			if err := checkShort(name, s); err != nil {
+				return nil, fmt.Errorf("heartbeat: %w", err)
+			}
+		}
+		if h.UptimeSeconds < 0 || h.RSSBytes < 0 || h.CPUSeconds < 0 {
+			return nil, errors.New("heartbeat: negative or invalid figure")
+		}
+	default:
+		return nil, fmt.Errorf("unknown frame type %q", f.Type)
+	}
+	return &f, nil
+}
