@@ -28,6 +28,7 @@ import (
 	"github.com/vigilsec/vigil/internal/egress"
 	"github.com/vigilsec/vigil/internal/incident"
 	"github.com/vigilsec/vigil/internal/ingest/httpin"
+	"github.com/vigilsec/vigil/internal/ingest/syslog"
 	"github.com/vigilsec/vigil/internal/intel"
 	"github.com/vigilsec/vigil/internal/meta/postgres"
 	"github.com/vigilsec/vigil/internal/oidc"
@@ -82,7 +83,7 @@ type Config struct {
 	// GOMEMLIMIT, when set, takes precedence.
 	MemoryLimit ByteSize `koanf:"memory_limit"`
 
-	Syslog    Syslog          `koanf:"syslog"`
+	Syslog    syslog.Config   `koanf:"syslog"`
 	Files     []File          `koanf:"files"`
 	Pipeline  pipeline.Config `koanf:"pipeline"`
 	Retention Retention       `koanf:"retention"`
@@ -122,30 +123,6 @@ type Config struct {
 // Intel lists the threat-intelligence feeds matched against every event.
 type Intel struct {
 	Feeds []intel.FeedConfig `koanf:"feeds"`
-}
-
-// Syslog configures the syslog listeners. An empty address disables one.
-type Syslog struct {
-	UDP string `koanf:"udp"`
-	TCP string `koanf:"tcp"`
-	TLS string `koanf:"tls"`
-	// TLSCert and TLSKey are PEM files for the TLS listener (RFC 5425).
-	TLSCert string `koanf:"tls_cert"`
-	TLSKey  string `koanf:"tls_key"`
-	// TLSClientCA, if set, requires client certificates signed by it.
-	TLSClientCA string `koanf:"tls_client_ca"`
-	// MaxMessageSize bounds one message; longer ones are truncated.
-	MaxMessageSize int `koanf:"max_message_size"`
-	// MaxConnections bounds concurrent TCP/TLS connections.
-	MaxConnections int `koanf:"max_connections"`
-	// MaxConnectionsPerSource bounds the concurrent TCP/TLS connections
-	// of one source (an IPv4 address or an IPv6 /64); past it a new
-	// connection from that source is closed at once, others unaffected.
-	MaxConnectionsPerSource int `koanf:"max_connections_per_source"`
-	// IdleTimeout closes a stream connection that sends nothing for this long.
-	IdleTimeout time.Duration `koanf:"idle_timeout"`
-	// Tags are added to every event from the syslog inputs.
-	Tags []string `koanf:"tags"`
 }
 
 // File is one file-tailing input.
@@ -234,22 +211,14 @@ func Default() Config {
 		HTTP:            "127.0.0.1:8080",
 		ShutdownTimeout: 10 * time.Second,
 		MemoryLimit:     320 << 20,
-		Syslog: Syslog{
-			UDP:            "127.0.0.1:5514",
-			TCP:            "127.0.0.1:5514",
-			MaxMessageSize: 64 << 10,
-			MaxConnections: 1024,
-			IdleTimeout:    5 * time.Minute,
-
-			MaxConnectionsPerSource: 64,
-		},
-		Pipeline:  pipeline.DefaultConfig(),
-		Retention: Retention{MaxAge: 30 * 24 * time.Hour},
-		Store:     Store{Engine: EngineSQLite},
-		Alerts:    alert.DefaultConfig(),
-		Incidents: incident.DefaultConfig(),
-		Ingest:    httpin.DefaultConfig(),
-		Log:       Log{Level: "info", Format: "text"},
+		Syslog:          syslog.DefaultConfig(),
+		Pipeline:        pipeline.DefaultConfig(),
+		Retention:       Retention{MaxAge: 30 * 24 * time.Hour},
+		Store:           Store{Engine: EngineSQLite},
+		Alerts:          alert.DefaultConfig(),
+		Incidents:       incident.DefaultConfig(),
+		Ingest:          httpin.DefaultConfig(),
+		Log:             Log{Level: "info", Format: "text"},
 
 		HTTPServer: HTTPServer{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: time.Minute,
 			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, MaxConnections: 4096, MaxConnectionsPerSource: 256},
@@ -439,39 +408,7 @@ func (c *Config) Validate() error {
 	} else if err := checkAddr(c.HTTP); err != nil {
 		add("http: %w", err)
 	}
-	for name, a := range map[string]string{"syslog.udp": c.Syslog.UDP, "syslog.tcp": c.Syslog.TCP, "syslog.tls": c.Syslog.TLS} {
-		if a == "" {
-			continue
-		}
-		if err := checkAddr(a); err != nil {
-			add("%s: %w", name, err)
-		}
-	}
-	if c.Syslog.TLS != "" {
-		if c.Syslog.TLSCert == "" || c.Syslog.TLSKey == "" {
-			add("syslog.tls: needs syslog.tls_cert and syslog.tls_key (--tls-cert, --tls-key)")
-		}
-		for name, p := range map[string]string{"syslog.tls_cert": c.Syslog.TLSCert, "syslog.tls_key": c.Syslog.TLSKey, "syslog.tls_client_ca": c.Syslog.TLSClientCA} {
-			if p == "" {
-				continue
-			}
-			if _, err := os.Stat(p); err != nil {
-				add("%s: %w", name, err)
-			}
-		}
-	}
-	if c.Syslog.MaxMessageSize < 256 || c.Syslog.MaxMessageSize > 16<<20 {
-		add("syslog.max_message_size: %d is outside 256..16777216", c.Syslog.MaxMessageSize)
-	}
-	if c.Syslog.MaxConnectionsPerSource < 1 {
-		add("syslog.max_connections_per_source: must be at least 1")
-	}
-	if c.Syslog.MaxConnections < 1 {
-		add("syslog.max_connections: must be at least 1")
-	}
-	if c.Syslog.IdleTimeout < time.Second {
-		add("syslog.idle_timeout: must be at least 1s")
-	}
+	section("syslog", c.Syslog.Validate())
 	for i, f := range c.Files {
 		if len(f.Paths) == 0 {
 			add("files[%d].paths: must not be empty", i)

@@ -34,7 +34,7 @@ func TestValidateListeners(t *testing.T) {
 		{"huge header bound", func(c *Config) { c.HTTPServer.MaxHeaderBytes = 2 << 20 }, "http_server.max_header_bytes"},
 		{"no connections", func(c *Config) { c.HTTPServer.MaxConnections = 0 }, "http_server.max_connections: must be at least 1"},
 		{"no connections per source", func(c *Config) { c.HTTPServer.MaxConnectionsPerSource = 0 }, "http_server.max_connections_per_source"},
-		{"syslog per source", func(c *Config) { c.Syslog.MaxConnectionsPerSource = 0 }, "syslog.max_connections_per_source"},
+		{"syslog per source", func(c *Config) { c.Syslog.MaxConnectionsPerSource = -1 }, "syslog.max_connections_per_source"},
 		{"ingest read timeout", func(c *Config) { c.Ingest.ReadTimeout = time.Millisecond }, "ingest.read_timeout"},
 	}
 	for _, tt := range tests {

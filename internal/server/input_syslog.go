@@ -15,12 +15,7 @@ func init() {
 		if c.UDP == "" && c.TCP == "" && c.TLS == "" {
 			return nil, nil
 		}
-		sl, err := syslog.New(syslog.Config{
-			UDPAddr: c.UDP, TCPAddr: c.TCP, TLSAddr: c.TLS,
-			TLSCertFile: c.TLSCert, TLSKeyFile: c.TLSKey, TLSClientCAFile: c.TLSClientCA,
-			MaxMessageSize: c.MaxMessageSize, IdleTimeout: c.IdleTimeout,
-			MaxConnections: c.MaxConnections, MaxConnectionsPerSource: c.MaxConnectionsPerSource, Tags: c.Tags,
-		}, sink, s.Metrics, s.log)
+		sl, err := syslog.New(c, sink, s.Metrics, s.log)
 		if err != nil {
 			return nil, err
 		}

@@ -53,7 +53,7 @@ func BenchmarkFramer(b *testing.B) {
 func BenchmarkTCP(b *testing.B) {
 	const conns = 4
 	sink := &ingesttest.Sink{Discard: true}
-	s, err := New(Config{TCPAddr: "127.0.0.1:0"}, sink, nil, nil)
+	s, err := New(Config{TCP: "127.0.0.1:0"}, sink, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

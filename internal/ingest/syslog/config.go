@@ -18,6 +18,9 @@ package syslog
 import (
 	"errors"
 	"fmt"
+	"net"
+	"os"
+	"strconv"
 	"time"
 )
 
@@ -40,51 +43,62 @@ const (
 	DefaultShutdownTimeout = 5 * time.Second
 )
 
-// Config configures the syslog listeners. An empty address disables that
-// listener.
+// Config configures the syslog listeners: the syslog section of the
+// server's configuration (syslog: in YAML, VIGIL_SYSLOG_* in the
+// environment, --syslog-udp and the other flags). An empty address
+// disables that listener.
 type Config struct {
-	// UDPAddr, TCPAddr and TLSAddr are listen addresses ("host:port").
-	UDPAddr string
-	TCPAddr string
-	TLSAddr string
-	// TLSCertFile and TLSKeyFile are the PEM server certificate (chain) and
-	// key; required when TLSAddr is set.
-	TLSCertFile string
-	TLSKeyFile  string
-	// TLSClientCAFile, when set, requires clients to present a certificate
+	// UDP, TCP and TLS are listen addresses ("host:port").
+	UDP string `koanf:"udp"`
+	TCP string `koanf:"tcp"`
+	TLS string `koanf:"tls"`
+	// TLSCert and TLSKey are the PEM server certificate (chain) and key
+	// (RFC 5425); required when TLS is set.
+	TLSCert string `koanf:"tls_cert"`
+	TLSKey  string `koanf:"tls_key"`
+	// TLSClientCA, when set, requires clients to present a certificate
 	// signed by one of the PEM CAs in the file (mutual TLS).
-	TLSClientCAFile string
+	TLSClientCA string `koanf:"tls_client_ca"`
 	// MaxMessageSize is the largest message kept whole, in bytes; longer
 	// ones are cut and marked Truncated. Default 64 KiB.
-	MaxMessageSize int
+	MaxMessageSize int `koanf:"max_message_size"`
 	// IdleTimeout closes a stream connection that sent nothing for this
 	// long. Default 5 minutes.
-	IdleTimeout time.Duration
+	IdleTimeout time.Duration `koanf:"idle_timeout"`
 	// MaxConnections bounds concurrent stream connections (TCP and TLS
 	// together). Connections beyond it are accepted and closed at once.
 	// Default 1024.
-	MaxConnections int
+	MaxConnections int `koanf:"max_connections"`
 	// MaxConnectionsPerSource bounds the concurrent stream connections
 	// from one source (an IPv4 address or an IPv6 /64), so that one peer
 	// cannot hold every slot of MaxConnections: its connections beyond it
 	// are accepted and closed at once, and other sources are not affected.
 	// Default 64.
-	MaxConnectionsPerSource int
+	MaxConnectionsPerSource int `koanf:"max_connections_per_source"`
 	// BatchSize is the most messages handed to the sink at once. Default 512.
-	BatchSize int
+	BatchSize int `koanf:"-"`
 	// BatchWait is how long a partial batch waits for more messages before
 	// it is handed to the sink. Default 5 ms.
-	BatchWait time.Duration
+	BatchWait time.Duration `koanf:"-"`
 	// UDPReadBuffer is the SO_RCVBUF requested for the UDP socket (the
 	// kernel may cap it at net.core.rmem_max). Default 8 MiB.
-	UDPReadBuffer int
+	UDPReadBuffer int `koanf:"-"`
 	// ShutdownTimeout bounds the drain when the context passed to Start
 	// is cancelled, or Shutdown is called with a context without deadline:
 	// how long connections are still read and their messages handed to
 	// the sink. Default 5 s.
-	ShutdownTimeout time.Duration
+	ShutdownTimeout time.Duration `koanf:"-"`
 	// Tags are copied onto every message.
-	Tags []string
+	Tags []string `koanf:"tags"`
+}
+
+// DefaultConfig returns the syslog section's defaults: UDP and TCP on
+// 127.0.0.1:5514, no TLS.
+func DefaultConfig() Config {
+	c := Config{UDP: "127.0.0.1:5514", TCP: "127.0.0.1:5514"}
+	c.setDefaults()
+	c.BatchSize, c.BatchWait, c.UDPReadBuffer, c.ShutdownTimeout = 0, 0, 0, 0
+	return c
 }
 
 func (c *Config) setDefaults() {
@@ -119,42 +133,57 @@ func (c *Config) setDefaults() {
 // still fit in memory.
 const maxMessageLimit = 16 << 20
 
-// Validate checks c after defaults are applied (zero values mean default).
+// The least message size and idle timeout: below them a syslog header
+// alone is cut, or a connection is closed between two packets of one
+// message.
+const (
+	minMessageSize = 64
+	minIdleTimeout = 100 * time.Millisecond
+)
+
+// Validate reports every problem of c, one error per key (zero values
+// mean the defaults; no address at all is valid here: no listener).
 func (c Config) Validate() error {
 	c.setDefaults()
 	var errs []error
-	if c.UDPAddr == "" && c.TCPAddr == "" && c.TLSAddr == "" {
-		errs = append(errs, errors.New("no listen address: set at least one of udp, tcp or tls"))
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	for _, l := range []struct{ key, addr string }{{"udp", c.UDP}, {"tcp", c.TCP}, {"tls", c.TLS}} {
+		if l.addr == "" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(l.addr); err != nil {
+			add("%s: %q is not host:port: %w", l.key, l.addr, err)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			add("%s: %q has an invalid port", l.key, l.addr)
+		}
 	}
-	if c.TLSAddr != "" && (c.TLSCertFile == "" || c.TLSKeyFile == "") {
-		errs = append(errs, fmt.Errorf("tls listener %q: certificate and key files are required", c.TLSAddr))
+	if c.TLS != "" {
+		if c.TLSCert == "" || c.TLSKey == "" {
+			add("tls: needs tls_cert and tls_key (--tls-cert, --tls-key)")
+		}
+		for _, f := range []struct{ key, path string }{{"tls_cert", c.TLSCert}, {"tls_key", c.TLSKey}, {"tls_client_ca", c.TLSClientCA}} {
+			if f.path == "" {
+				continue
+			}
+			if _, err := os.Stat(f.path); err != nil {
+				add("%s: %w", f.key, err)
+			}
+		}
 	}
-	if c.MaxMessageSize < 0 || c.MaxMessageSize > maxMessageLimit {
-		errs = append(errs, fmt.Errorf("max message size %d: must be between 1 and %d", c.MaxMessageSize, maxMessageLimit))
+	if c.MaxMessageSize < minMessageSize || c.MaxMessageSize > maxMessageLimit {
+		add("max_message_size: %d is outside %d..%d", c.MaxMessageSize, minMessageSize, maxMessageLimit)
 	}
-	if c.IdleTimeout < 0 {
-		errs = append(errs, fmt.Errorf("idle timeout %v: must not be negative", c.IdleTimeout))
+	if c.IdleTimeout < minIdleTimeout {
+		add("idle_timeout: %v is under %v", c.IdleTimeout, minIdleTimeout)
 	}
-	if c.MaxConnections < 0 {
-		errs = append(errs, fmt.Errorf("max connections %d: must not be negative", c.MaxConnections))
+	if c.MaxConnections < 1 {
+		add("max_connections: %d must be at least 1", c.MaxConnections)
 	}
-	if c.MaxConnectionsPerSource < 0 {
-		errs = append(errs, fmt.Errorf("max connections per source %d: must not be negative", c.MaxConnectionsPerSource))
+	if c.MaxConnectionsPerSource < 1 {
+		add("max_connections_per_source: %d must be at least 1", c.MaxConnectionsPerSource)
 	}
-	if c.BatchSize < 0 {
-		errs = append(errs, fmt.Errorf("batch size %d: must not be negative", c.BatchSize))
+	if c.BatchSize < 0 || c.BatchWait < 0 || c.UDPReadBuffer < 0 || c.ShutdownTimeout < 0 {
+		add("batch size, batch wait, UDP read buffer and shutdown timeout must not be negative")
 	}
-	if c.BatchWait < 0 {
-		errs = append(errs, fmt.Errorf("batch wait %v: must not be negative", c.BatchWait))
-	}
-	if c.UDPReadBuffer < 0 {
-		errs = append(errs, fmt.Errorf("udp read buffer %d: must not be negative", c.UDPReadBuffer))
-	}
-	if c.ShutdownTimeout < 0 {
-		errs = append(errs, fmt.Errorf("shutdown timeout %v: must not be negative", c.ShutdownTimeout))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("syslog config: %w", err)
-	}
-	return nil
+	return errors.Join(errs...)
 }

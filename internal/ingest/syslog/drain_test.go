@@ -34,7 +34,7 @@ func TestShutdownDrainsConnections(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sink := &ingesttest.Sink{Gate: make(chan struct{})}
-			s, err := New(Config{TCPAddr: "127.0.0.1:0", TLSAddr: "127.0.0.1:0", TLSCertFile: certFile, TLSKeyFile: keyFile}, sink, nil, nil)
+			s, err := New(Config{TCP: "127.0.0.1:0", TLS: "127.0.0.1:0", TLSCert: certFile, TLSKey: keyFile}, sink, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -94,7 +94,7 @@ func TestShutdownDrainsConnections(t *testing.T) {
 // hold the shutdown beyond its deadline.
 func TestShutdownDrainIsBounded(t *testing.T) {
 	sink := &ingesttest.Sink{Discard: true}
-	s, err := New(Config{TCPAddr: "127.0.0.1:0"}, sink, nil, nil)
+	s, err := New(Config{TCP: "127.0.0.1:0"}, sink, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestShutdownDrainIsBounded(t *testing.T) {
 // shutdown begins are read and handed over.
 func TestShutdownDrainsUDPBuffer(t *testing.T) {
 	sink := &ingesttest.Sink{Gate: make(chan struct{})}
-	s, err := New(Config{UDPAddr: "127.0.0.1:0", BatchSize: 1}, sink, nil, nil)
+	s, err := New(Config{UDP: "127.0.0.1:0", BatchSize: 1}, sink, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,10 +52,10 @@ func TestPerSourceCap(t *testing.T) {
 			cfg := Config{MaxConnections: 100, MaxConnectionsPerSource: perSource}
 			var clientTLS *tls.Config
 			if tt.tls {
-				cfg.TLSAddr, cfg.TLSCertFile, cfg.TLSKeyFile = "127.0.0.1:0", certFile, keyFile
+				cfg.TLS, cfg.TLSCert, cfg.TLSKey = "127.0.0.1:0", certFile, keyFile
 				clientTLS = &tls.Config{RootCAs: pool}
 			} else {
-				cfg.TCPAddr = "127.0.0.1:0"
+				cfg.TCP = "127.0.0.1:0"
 			}
 			sink := &ingesttest.Sink{}
 			s, stats, _ := startServer(t, cfg, sink)
@@ -127,7 +127,7 @@ func TestIdleCloseKeepsLines(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			const idle = 300 * time.Millisecond
 			sink := &ingesttest.Sink{}
-			s, stats, _ := startServer(t, Config{TCPAddr: "127.0.0.1:0", IdleTimeout: idle}, sink)
+			s, stats, _ := startServer(t, Config{TCP: "127.0.0.1:0", IdleTimeout: idle}, sink)
 			c := dialFrom(t, "127.0.0.1", s.TCPAddr().String(), nil)
 			start := time.Now()
 			if _, err := io.WriteString(c, tt.sent); err != nil {
@@ -170,9 +170,9 @@ func TestConfigValidatePerSource(t *testing.T) {
 		cfg     Config
 		wantErr bool
 	}{
-		{"default", Config{TCPAddr: ":1"}, false},
-		{"set", Config{TCPAddr: ":1", MaxConnectionsPerSource: 3}, false},
-		{"negative", Config{TCPAddr: ":1", MaxConnectionsPerSource: -1}, true},
+		{"default", Config{TCP: ":1"}, false},
+		{"set", Config{TCP: ":1", MaxConnectionsPerSource: 3}, false},
+		{"negative", Config{TCP: ":1", MaxConnectionsPerSource: -1}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

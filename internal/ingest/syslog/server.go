@@ -100,7 +100,10 @@ type connState struct {
 // configured, and returns a Server that is not yet listening.
 func New(cfg Config, sink ingest.Sink, stats ingest.Stats, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("syslog config: %w", err)
+	}
+	if cfg.UDP == "" && cfg.TCP == "" && cfg.TLS == "" {
+		return nil, errors.New("syslog config: no listen address: set at least one of udp, tcp or tls")
 	}
 	cfg.setDefaults()
 	if sink == nil {
@@ -116,7 +119,7 @@ func New(cfg Config, sink ingest.Sink, stats ingest.Stats, log *slog.Logger) (*S
 	s := &Server{cfg: cfg, sink: sink, stats: stats, log: log, conns: make(map[net.Conn]*connState),
 		done: make(chan struct{}), stopping: make(chan struct{}),
 		limit: connlimit.New(connlimit.Limits{Max: cfg.MaxConnections, PerSource: cfg.MaxConnectionsPerSource})}
-	if cfg.TLSAddr != "" {
+	if cfg.TLS != "" {
 		tc, err := loadTLS(cfg)
 		if err != nil {
 			return nil, err
@@ -127,22 +130,22 @@ func New(cfg Config, sink ingest.Sink, stats ingest.Stats, log *slog.Logger) (*S
 }
 
 func loadTLS(cfg Config) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 	if err != nil {
-		return nil, fmt.Errorf("syslog tls: loading certificate %q and key %q: %w", cfg.TLSCertFile, cfg.TLSKeyFile, err)
+		return nil, fmt.Errorf("syslog tls: loading certificate %q and key %q: %w", cfg.TLSCert, cfg.TLSKey, err)
 	}
 	tc := &tls.Config{
 		Certificates: []tls.Certificate{cert},
 		MinVersion:   tls.VersionTLS12,
 	}
-	if cfg.TLSClientCAFile != "" {
-		pem, err := os.ReadFile(cfg.TLSClientCAFile)
+	if cfg.TLSClientCA != "" {
+		pem, err := os.ReadFile(cfg.TLSClientCA)
 		if err != nil {
 			return nil, fmt.Errorf("syslog tls: reading client CA file: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("syslog tls: client CA file %q: no PEM certificates found", cfg.TLSClientCAFile)
+			return nil, fmt.Errorf("syslog tls: client CA file %q: no PEM certificates found", cfg.TLSClientCA)
 		}
 		tc.ClientCAs = pool
 		tc.ClientAuth = tls.RequireAndVerifyClientCert
@@ -168,27 +171,27 @@ func (s *Server) Start(ctx context.Context) error {
 			s.tcp.Close()
 		}
 	}
-	if s.cfg.UDPAddr != "" {
-		pc, lerr := lc.ListenPacket(ctx, "udp", s.cfg.UDPAddr)
+	if s.cfg.UDP != "" {
+		pc, lerr := lc.ListenPacket(ctx, "udp", s.cfg.UDP)
 		if lerr != nil {
-			return fmt.Errorf("syslog: listening on udp %q: %w", s.cfg.UDPAddr, lerr)
+			return fmt.Errorf("syslog: listening on udp %q: %w", s.cfg.UDP, lerr)
 		}
 		s.udp = pc.(*net.UDPConn)
 		if err := s.udp.SetReadBuffer(s.cfg.UDPReadBuffer); err != nil {
 			s.log.Warn("syslog: could not raise udp receive buffer", "size", s.cfg.UDPReadBuffer, "err", err)
 		}
 	}
-	if s.cfg.TCPAddr != "" {
-		if s.tcp, err = lc.Listen(ctx, "tcp", s.cfg.TCPAddr); err != nil {
+	if s.cfg.TCP != "" {
+		if s.tcp, err = lc.Listen(ctx, "tcp", s.cfg.TCP); err != nil {
 			closeAll()
-			return fmt.Errorf("syslog: listening on tcp %q: %w", s.cfg.TCPAddr, err)
+			return fmt.Errorf("syslog: listening on tcp %q: %w", s.cfg.TCP, err)
 		}
 	}
-	if s.cfg.TLSAddr != "" {
-		ln, err := lc.Listen(ctx, "tcp", s.cfg.TLSAddr)
+	if s.cfg.TLS != "" {
+		ln, err := lc.Listen(ctx, "tcp", s.cfg.TLS)
 		if err != nil {
 			closeAll()
-			return fmt.Errorf("syslog: listening on tls %q: %w", s.cfg.TLSAddr, err)
+			return fmt.Errorf("syslog: listening on tls %q: %w", s.cfg.TLS, err)
 		}
 		s.tlsRaw = ln
 		s.tlsLn = tls.NewListener(ln, s.tlsCfg)

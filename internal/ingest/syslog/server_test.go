@@ -131,8 +131,8 @@ func TestInputs(t *testing.T) {
 	certFile, keyFile, pool, clientPair := writeCert(t, dir, "server")
 	sink := &ingesttest.Sink{}
 	s, stats, _ := startServer(t, Config{
-		UDPAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0", TLSAddr: "127.0.0.1:0",
-		TLSCertFile: certFile, TLSKeyFile: keyFile, TLSClientCAFile: certFile,
+		UDP: "127.0.0.1:0", TCP: "127.0.0.1:0", TLS: "127.0.0.1:0",
+		TLSCert: certFile, TLSKey: keyFile, TLSClientCA: certFile,
 		Tags: []string{"dc1"},
 	}, sink)
 
@@ -208,7 +208,7 @@ func TestInputs(t *testing.T) {
 func TestDataIsOwned(t *testing.T) {
 	// Messages from consecutive batches must not share writable memory.
 	sink := &ingesttest.Sink{}
-	s, _, _ := startServer(t, Config{TCPAddr: "127.0.0.1:0", BatchSize: 3}, sink)
+	s, _, _ := startServer(t, Config{TCP: "127.0.0.1:0", BatchSize: 3}, sink)
 	c, err := net.Dial("tcp", s.TCPAddr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +276,7 @@ func TestHostileStreams(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sink := &ingesttest.Sink{}
-			s, stats, _ := startServer(t, Config{TCPAddr: "127.0.0.1:0", MaxMessageSize: max}, sink)
+			s, stats, _ := startServer(t, Config{TCP: "127.0.0.1:0", MaxMessageSize: max}, sink)
 			c, err := net.Dial("tcp", s.TCPAddr().String())
 			if err != nil {
 				t.Fatal(err)
@@ -325,7 +325,7 @@ func waitConnections(t *testing.T, s *Server, n int) {
 
 func TestRandomBytes(t *testing.T) {
 	sink := &ingesttest.Sink{Discard: true}
-	s, _, _ := startServer(t, Config{TCPAddr: "127.0.0.1:0", MaxMessageSize: 512}, sink)
+	s, _, _ := startServer(t, Config{TCP: "127.0.0.1:0", MaxMessageSize: 512}, sink)
 	r := mrand.New(mrand.NewPCG(7, 7))
 	for i := range 20 {
 		c, err := net.Dial("tcp", s.TCPAddr().String())
@@ -347,7 +347,7 @@ func TestRandomBytes(t *testing.T) {
 
 func TestMaxConnections(t *testing.T) {
 	sink := &ingesttest.Sink{}
-	s, stats, _ := startServer(t, Config{TCPAddr: "127.0.0.1:0", MaxConnections: 2}, sink)
+	s, stats, _ := startServer(t, Config{TCP: "127.0.0.1:0", MaxConnections: 2}, sink)
 	var held []net.Conn
 	for range 2 {
 		c, err := net.Dial("tcp", s.TCPAddr().String())
@@ -426,7 +426,7 @@ func TestSlowloris(t *testing.T) {
 		const idle = 400 * time.Millisecond
 		sink := &ingesttest.Sink{}
 		stats := ingesttest.NewStats()
-		s, err := New(Config{TCPAddr: "127.0.0.1:0", IdleTimeout: idle, MaxConnections: 64}, sink, stats, nil)
+		s, err := New(Config{TCP: "127.0.0.1:0", IdleTimeout: idle, MaxConnections: 64}, sink, stats, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -490,7 +490,7 @@ func TestSlowloris(t *testing.T) {
 func TestBackpressure(t *testing.T) {
 	gate := make(chan struct{})
 	sink := &ingesttest.Sink{Gate: gate}
-	s, _, _ := startServer(t, Config{TCPAddr: "127.0.0.1:0"}, sink)
+	s, _, _ := startServer(t, Config{TCP: "127.0.0.1:0"}, sink)
 	c, err := net.Dial("tcp", s.TCPAddr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -521,7 +521,7 @@ func TestBackpressure(t *testing.T) {
 func TestShutdownFlushes(t *testing.T) {
 	sink := &ingesttest.Sink{}
 	stats := ingesttest.NewStats()
-	s, err := New(Config{TCPAddr: "127.0.0.1:0", UDPAddr: "127.0.0.1:0"}, sink, stats, nil)
+	s, err := New(Config{TCP: "127.0.0.1:0", UDP: "127.0.0.1:0"}, sink, stats, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -552,7 +552,7 @@ func TestShutdownFlushes(t *testing.T) {
 
 func TestUDPTruncation(t *testing.T) {
 	sink := &ingesttest.Sink{}
-	s, stats, _ := startServer(t, Config{UDPAddr: "127.0.0.1:0", MaxMessageSize: 100}, sink)
+	s, stats, _ := startServer(t, Config{UDP: "127.0.0.1:0", MaxMessageSize: 100}, sink)
 	c, err := net.Dial("udp", s.UDPAddr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -576,11 +576,19 @@ func TestConfigValidate(t *testing.T) {
 		cfg     Config
 		wantErr bool
 	}{
-		{"defaults with tcp", Config{TCPAddr: ":5514"}, false},
-		{"no listeners", Config{}, true},
-		{"tls without cert", Config{TLSAddr: ":6514"}, true},
-		{"negative size", Config{TCPAddr: ":1", MaxMessageSize: -1}, true},
-		{"too large size", Config{TCPAddr: ":1", MaxMessageSize: 1 << 30}, true},
+		{"defaults with tcp", Config{TCP: ":5514"}, false},
+		{"no listeners", Config{}, false}, // a valid section: no syslog input
+		{"bad address", Config{TCP: "5514"}, true},
+		{"bad port", Config{UDP: ":70000"}, true},
+		{"tls without cert", Config{TLS: ":6514"}, true},
+		{"tls cert missing", Config{TLS: ":6514", TLSCert: "/nonexistent/cert.pem", TLSKey: "/nonexistent/key.pem"}, true},
+		{"smallest size", Config{TCP: ":1", MaxMessageSize: 64}, false},
+		{"tiny size", Config{TCP: ":1", MaxMessageSize: 63}, true},
+		{"shortest idle", Config{TCP: ":1", IdleTimeout: 100 * time.Millisecond}, false},
+		{"short idle", Config{TCP: ":1", IdleTimeout: 99 * time.Millisecond}, true},
+		{"defaults", DefaultConfig(), false},
+		{"negative size", Config{TCP: ":1", MaxMessageSize: -1}, true},
+		{"too large size", Config{TCP: ":1", MaxMessageSize: 1 << 30}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -590,12 +598,15 @@ func TestConfigValidate(t *testing.T) {
 			}
 		})
 	}
+	if _, err := New(Config{}, &ingesttest.Sink{}, nil, nil); err == nil || !strings.Contains(err.Error(), "no listen address") {
+		t.Errorf("New without an address: got %v, want a refusal", err)
+	}
 }
 
 func TestTLSHandshakeTimeout(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile, _, _ := writeCert(t, dir, "server")
-	s, stats, _ := startServer(t, Config{TLSAddr: "127.0.0.1:0", TLSCertFile: certFile, TLSKeyFile: keyFile, IdleTimeout: 300 * time.Millisecond}, &ingesttest.Sink{})
+	s, stats, _ := startServer(t, Config{TLS: "127.0.0.1:0", TLSCert: certFile, TLSKey: keyFile, IdleTimeout: 300 * time.Millisecond}, &ingesttest.Sink{})
 	// A plain TCP client that never starts the handshake is dropped.
 	c, err := net.Dial("tcp", s.TLSAddr().String())
 	if err != nil {
@@ -646,7 +657,7 @@ func TestTrickleIsBatched(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const batchWait = 20 * time.Millisecond
 		sink := &ingesttest.Sink{}
-		s, err := New(Config{TCPAddr: "127.0.0.1:0", BatchWait: batchWait}, sink, nil, nil)
+		s, err := New(Config{TCP: "127.0.0.1:0", BatchWait: batchWait}, sink, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -679,7 +690,7 @@ func TestTLSTrickleSurvivesBatchDeadlines(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const batchWait = 2 * time.Millisecond
 		sink := &ingesttest.Sink{}
-		s, err := New(Config{TLSAddr: "127.0.0.1:0", TLSCertFile: certFile, TLSKeyFile: keyFile, BatchWait: batchWait}, sink, nil, nil)
+		s, err := New(Config{TLS: "127.0.0.1:0", TLSCert: certFile, TLSKey: keyFile, BatchWait: batchWait}, sink, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
