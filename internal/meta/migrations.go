@@ -120,4 +120,24 @@ var migrations = []Migration{
 			)`,
 		)
 	}},
+	{Version: 9, Name: "anomaly baselines: per rule and entity", Up: func(ctx context.Context, tx *sql.Tx) error {
+		// Anomaly rules (internal/anomaly) keep a compact baseline per
+		// rule and entity (value hashes, hour-of-week counts, the last
+		// login's place), written in batches and read back at start, the
+		// most recently seen entities first.
+		return execAll(ctx, tx,
+			`CREATE TABLE IF NOT EXISTS anomaly_rules (
+				rule TEXT PRIMARY KEY,
+				started INTEGER NOT NULL
+			)`,
+			`CREATE TABLE IF NOT EXISTS anomaly_state (
+				rule TEXT NOT NULL,
+				entity INTEGER NOT NULL,
+				updated INTEGER NOT NULL,
+				state BLOB NOT NULL,
+				PRIMARY KEY (rule, entity)
+			) WITHOUT ROWID`,
+			`CREATE INDEX IF NOT EXISTS anomaly_state_updated ON anomaly_state(rule, updated)`,
+		)
+	}},
 }

@@ -35,6 +35,7 @@ var Schema = &meta.Schema{
 		{Version: 6, Name: "users of single sign-on: the provider's issuer and subject", Up: ddl(v6...)},
 		{Version: 7, Name: "durable alert hand-off: the last journal record committed", Up: ddl(v7...)},
 		{Version: 8, Name: "host agents: enrollment tokens and enrolled agents", Up: ddl(v8...)},
+		{Version: 9, Name: "anomaly baselines: per rule and entity", Up: ddl(v9...)},
 	},
 }
 
@@ -346,4 +347,19 @@ var v8 = []string{
 		last_seen BIGINT NOT NULL DEFAULT 0,
 		revoked BIGINT NOT NULL DEFAULT 0
 	)`,
+}
+
+var v9 = []string{
+	`CREATE TABLE anomaly_rules (
+		rule TEXT PRIMARY KEY,
+		started BIGINT NOT NULL
+	)`,
+	`CREATE TABLE anomaly_state (
+		rule TEXT NOT NULL,
+		entity BIGINT NOT NULL,
+		updated BIGINT NOT NULL,
+		state BYTEA NOT NULL,
+		PRIMARY KEY (rule, entity)
+	)`,
+	`CREATE INDEX anomaly_state_updated ON anomaly_state(rule, updated)`,
 }
