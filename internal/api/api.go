@@ -20,6 +20,7 @@ import (
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/incident"
 	"github.com/vigilsec/vigil/internal/intel"
+	"github.com/vigilsec/vigil/internal/logevery"
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/query"
 	"github.com/vigilsec/vigil/internal/respond"
@@ -44,6 +45,9 @@ type Options struct {
 	Search *searchlimit.Limiter
 	// Ready reports nil when the server accepts traffic.
 	Ready func() error
+	// Dependencies, if set, lists what the server needs and whether each
+	// answers; /readyz shows them and is not ready while one fails.
+	Dependencies func(context.Context) []Dependency
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 	// Alerts lists stored alerts.
@@ -75,6 +79,9 @@ type API struct {
 	o Options
 	// triage assigns and acknowledges alerts, as the console does.
 	triage *alert.Triager
+	// readyLog spaces out the log line of a failing dependency (load
+	// balancers ask /readyz every few seconds).
+	readyLog logevery.Every
 }
 
 // New returns the API.
@@ -108,15 +115,35 @@ func (a *API) Register(mux *http.ServeMux) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		body := map[string]any{}
+		depsOK := true
+		if a.o.Dependencies != nil {
+			var deps map[string]string
+			var failed []Dependency
+			deps, failed, depsOK = checkDependencies(r.Context(), a.o.Dependencies)
+			body["dependencies"] = deps
+			for _, d := range failed {
+				if a.readyLog.Due(time.Minute) {
+					a.o.Log.Warn("readyz: a dependency does not answer", "dependency", d.Name, "err", d.Err)
+				}
+			}
+		}
 		if err := a.o.Ready(); err != nil {
 			status, reason := "not ready", err.Error()
 			if de, ok := errors.AsType[*DegradedError](err); ok {
 				status, reason = "degraded", de.Reason
 			}
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": status, "reason": reason})
+			body["status"], body["reason"] = status, reason
+			writeJSON(w, http.StatusServiceUnavailable, body)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		if !depsOK {
+			body["status"], body["reason"] = "not ready", "a dependency does not answer"
+			writeJSON(w, http.StatusServiceUnavailable, body)
+			return
+		}
+		body["status"] = "ready"
+		writeJSON(w, http.StatusOK, body)
 	})
 	mux.Handle("GET /metrics", a.Require(auth.PermRead, promhttp.HandlerFor(a.o.Metrics.Registry, promhttp.HandlerOpts{})))
 	mux.Handle("GET /api/v1/search", a.Require(auth.PermRead, http.HandlerFunc(a.search)))

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/vigilsec/vigil/internal/metrics"
@@ -49,5 +51,34 @@ func TestReadyz(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// /readyz lists the dependencies and is not ready while one does not
+// answer, without telling an unauthenticated client why.
+func TestReadyzDependencies(t *testing.T) {
+	nats := errors.New("nats: dial tcp 10.0.0.7:4222: connection refused")
+	mux := http.NewServeMux()
+	New(Options{Metrics: metrics.New(), Ready: func() error { return nil },
+		Dependencies: func(context.Context) []Dependency {
+			return []Dependency{{Name: "metadata"}, {Name: "nats", Err: nats}}
+		}}).Register(mux)
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("got %d, want 503", rec.Code)
+	}
+	var got struct {
+		Status       string
+		Dependencies map[string]string
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != "not ready" || got.Dependencies["metadata"] != "ok" || got.Dependencies["nats"] != "unavailable" {
+		t.Errorf("got %+v, want not ready, metadata ok, nats unavailable", got)
+	}
+	if strings.Contains(rec.Body.String(), "10.0.0.7") {
+		t.Errorf("the body tells an unauthenticated client the reason: %s", rec.Body)
 	}
 }

@@ -531,15 +531,10 @@ func (s *Server) startListeners(ctx context.Context) (err error) {
 	}
 	apiSrv := api.New(api.Options{
 		Store: s.Events, Auth: s.Auth, Metrics: s.Metrics, Log: s.log, Alerts: s.Alerts, Recorder: s.Recorder, Incidents: s.Incidents, Audit: s.Audit, Runner: s.Runner, ReloadPlaybooks: s.ReloadPlaybooks, Intel: s.Intel, Rules: s.Rules,
-		Reload: s.ReloadRules, RuleState: s.RuleState, Search: s.searches,
+		Reload: s.ReloadRules, RuleState: s.RuleState, Search: s.searches, Dependencies: s.dependencies,
 		Ready: func() error {
 			if !s.ready.Load() {
 				return errors.New("starting or stopping")
-			}
-			if s.bus != nil {
-				if err := s.bus.Ready(); err != nil {
-					return err
-				}
 			}
 			return s.storeHealth()
 		},

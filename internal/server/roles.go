@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/vigilsec/vigil/internal/api"
 	"github.com/vigilsec/vigil/internal/auth"
 	"github.com/vigilsec/vigil/internal/bus"
 	"github.com/vigilsec/vigil/internal/config"
@@ -199,4 +200,19 @@ func (s *Server) isRole(r string) bool {
 		role = config.RoleAll
 	}
 	return role == r
+}
+
+// dependencies are what /readyz checks besides the server itself: the
+// metadata database, an events server (--events), the NATS bus.
+func (s *Server) dependencies(ctx context.Context) []api.Dependency {
+	deps := []api.Dependency{{Name: "metadata", Err: s.Store.Meta().PingContext(ctx)}}
+	if es, ok := s.Events.(eventsStore); ok {
+		if p, ok := es.Store.(interface{ Ping(context.Context) error }); ok {
+			deps = append(deps, api.Dependency{Name: "events", Err: p.Ping(ctx)})
+		}
+	}
+	if s.bus != nil {
+		deps = append(deps, api.Dependency{Name: "nats", Err: s.bus.Ready()})
+	}
+	return deps
 }

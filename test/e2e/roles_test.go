@@ -86,6 +86,11 @@ func TestIngestDetectRoles(t *testing.T) {
 		t.Errorf("detect node's metrics: want vigil_bus_consumed_total 33 and vigil_bus_backlog 0")
 	}
 
+	resp, body = detect.request("GET", "/readyz", "", nil)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"nats":"ok"`) || !strings.Contains(string(body), `"metadata":"ok"`) {
+		t.Errorf("detect node /readyz: HTTP %d %s, want ready with nats and metadata ok", resp.StatusCode, body)
+	}
+
 	// An ingest node keeps nothing and serves no API.
 	resp, _ = in1.request("GET", "/api/v1/search?q=marker:roles", testToken, nil)
 	if resp.StatusCode != http.StatusNotFound {

@@ -189,6 +189,9 @@ func TestEventsServer(t *testing.T) {
 	if r := s.waitTotal(`"Failed password for root from `+ip+`"`, 30, 20*time.Second); r.Total != 30 {
 		t.Fatalf("syslog events: total %d, want 30", r.Total)
 	}
+	if resp, body := s.request("GET", "/readyz", "", nil); resp.StatusCode != 200 || !strings.Contains(string(body), `"events":"ok"`) {
+		t.Errorf("/readyz: HTTP %d %s, want ready with the events server ok", resp.StatusCode, body)
+	}
 	if r := s.search("marker:es | stats count() by host.name", 10); len(r.Rows) != 2 {
 		t.Errorf("count by host.name: %v, want 2 rows", r.Rows)
 	}

@@ -425,6 +425,23 @@ func (r *Remote) Stats(ctx context.Context) (store.Stats, error) {
 	return st, nil
 }
 
+// Ping checks that the server answers its /health.
+func (r *Remote) Ping(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(r.selectURL, "/select/logsql/query")+"/health", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := r.o.Client.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("events server: /health answered %s", resp.Status)
+	}
+	return nil
+}
+
 // Close stops using the server.
 func (r *Remote) Close() error {
 	r.mu.Lock()
