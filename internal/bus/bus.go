@@ -136,7 +136,11 @@ func Connect(ctx context.Context, o Options) (*Bus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nats %s: %w", redactURL(o.URL), err)
 	}
-	js, err := jetstream.New(nc)
+	// A pipeline batch (up to 8,192 events, two writers) is published
+	// before its acknowledgements are awaited: room for all of them, and
+	// an acknowledgement that never comes fails its event after 30 s (the
+	// pipeline then publishes it again).
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(1<<15), jetstream.WithPublishAsyncTimeout(30*time.Second))
 	if err != nil {
 		nc.Close()
 		return nil, err

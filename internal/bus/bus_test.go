@@ -258,3 +258,20 @@ func TestStandbyTakesOver(t *testing.T) {
 		t.Errorf("after the first stopped: standby handled %d events, want 10", cb.count())
 	}
 }
+
+// A batch larger than the client's default of outstanding publishes goes
+// through whole.
+func TestLargeBatch(t *testing.T) {
+	url := natsServer(t)
+	b := connect(t, url, Options{Partitions: 4})
+	if err := b.Publisher().Append(context.Background(), events(10000, "big")); err != nil {
+		t.Fatal(err)
+	}
+	info, err := b.stream.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 10000 || b.Published() != 10000 {
+		t.Errorf("stream holds %d, published %d; want 10000", info.State.Msgs, b.Published())
+	}
+}
