@@ -96,6 +96,7 @@ VIGIL_BOOTSTRAP_TOKEN, ...), then these flags. See docs/configuration.md.`,
 	f.String("events", "", "keep the events in this VictoriaLogs server (http://host:9428, a single node or a cluster's front) instead of DATA; its retention applies (env VIGIL_EVENTS)")
 	f.String("role", d.Role, "what this server does in a cluster: all, ingest (inputs and parsers, publishing to --nats) or detect (the whole server, consuming --nats) (env VIGIL_ROLE)")
 	f.String("nats", "", "NATS server of the ingest and detect roles' bus (nats://host:4222, or a comma-separated list) (env VIGIL_NATS)")
+	f.String("agents-listen", "", "host agents' mutual-TLS listen address, e.g. 0.0.0.0:8443 (empty disables agents; env VIGIL_AGENTS_LISTEN; docs/agent.md)")
 	f.String("log-level", d.Log.Level, "log level: debug, info, warn, error")
 	f.String("log-format", d.Log.Format, "log format: text or json")
 	f.Duration("shutdown-timeout", d.ShutdownTimeout, "bound on a shutdown, from SIGTERM to exit; what cannot be stored in time is spooled to DATA/spool (env VIGIL_SHUTDOWN_TIMEOUT)")
@@ -115,6 +116,7 @@ var serveFlags = map[string]string{
 	"http-tls-cert": "http_server.tls_cert", "http-tls-key": "http_server.tls_key",
 	"log-level": "log.level", "log-format": "log.format", "demo": "demo", "rules": "rules",
 	"trust-proxy": "trust_proxy", "shutdown-timeout": "shutdown_timeout",
+	"agents-listen": "agents.listen",
 }
 
 // flagLayer returns the configuration flags set on the command line, by

@@ -113,6 +113,8 @@ type Config struct {
 	// whose X-Forwarded-For and X-Forwarded-Proto are believed; from any
 	// other peer they are ignored (default none).
 	TrustProxy []string `koanf:"trust_proxy"`
+	// Agents is the host agents' listener (docs/agent.md).
+	Agents Agents `koanf:"agents"`
 
 	// UnknownEnv lists VIGIL_* variables that name no setting. They are
 	// not errors (the command-line tools read VIGIL_TOKEN and others from
@@ -193,6 +195,20 @@ type HTTPServer struct {
 	// closed at once.
 	MaxConnections          int `koanf:"max_connections"`
 	MaxConnectionsPerSource int `koanf:"max_connections_per_source"`
+}
+
+// Agents configures the host agents (docs/agent.md).
+type Agents struct {
+	// Listen is the address of the agents' mutual-TLS listener; empty
+	// (the default) disables it, and enrollment with it.
+	Listen string `koanf:"listen"`
+	// Advertise is the host:port agents are told to connect to at
+	// enrollment; empty: the host they enrolled through, with the
+	// listener's port.
+	Advertise string `koanf:"advertise"`
+	// CertValidity is the life of an agent's certificate (0: 30 days; an
+	// agent enrolls again to renew).
+	CertValidity time.Duration `koanf:"cert_validity"`
 }
 
 // Log configures Vigil's own logs.
@@ -409,6 +425,19 @@ func (c *Config) Validate() error {
 		add("http: %w", err)
 	}
 	section("syslog", c.Syslog.Validate())
+	if c.Agents.Listen != "" {
+		if err := checkAddr(c.Agents.Listen); err != nil {
+			add("agents.listen: %w", err)
+		}
+	}
+	if c.Agents.Advertise != "" {
+		if _, port, err := net.SplitHostPort(c.Agents.Advertise); err != nil || port == "" {
+			add("agents.advertise: want host:port, got %q", c.Agents.Advertise)
+		}
+	}
+	if c.Agents.CertValidity < 0 || c.Agents.CertValidity > 366*24*time.Hour {
+		add("agents.cert_validity: want 0 (30 days) up to 366 days, got %s", c.Agents.CertValidity)
+	}
 	for i, f := range c.Files {
 		if len(f.Paths) == 0 {
 			add("files[%d].paths: must not be empty", i)

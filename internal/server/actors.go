@@ -541,6 +541,9 @@ func (s *Server) startListeners(ctx context.Context) (err error) {
 	})
 	apiSrv.Register(mux)
 	s.Notifier.Register(mux, apiSrv.Require, apiSrv.Audit)
+	if err := s.registerAgents(mux, apiSrv); err != nil {
+		return err
+	}
 	ingestHTTP := newIngestHTTP(cfg, s.Pipeline, s.Auth, s.Metrics, s.log)
 	ingestHTTP.Register(mux)
 	s.registerConsole(mux, apiSrv, ingestHTTP)

@@ -13,7 +13,7 @@ func TestStreamInputsRegistered(t *testing.T) {
 	for _, in := range streamInputs {
 		names = append(names, in.Name)
 	}
-	if got, want := fmt.Sprint(names), "[files syslog]"; got != want {
+	if got, want := fmt.Sprint(names), "[agents files syslog]"; got != want {
 		t.Fatalf("registered inputs: got %s, want %s (in name order)", got, want)
 	}
 }

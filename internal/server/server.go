@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vigilsec/vigil/internal/agents"
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/audit"
 	"github.com/vigilsec/vigil/internal/auth"
@@ -79,6 +80,8 @@ type Server struct {
 	// logs use them when a port was 0).
 	HTTPAddr   net.Addr
 	SyslogAddr struct{ UDP, TCP, TLS net.Addr }
+	// AgentAddr is the host agents' listener (nil: agents.listen unset).
+	AgentAddr net.Addr
 
 	ready     atomic.Bool
 	started   chan struct{}
@@ -104,6 +107,8 @@ type Server struct {
 	setup *auth.Setup
 	// oidc is single sign-on (nil: not configured).
 	oidc *oidc.RP
+	// agents is the host agents' service (input_agents.go).
+	agents *agents.Service
 
 	// bus is the NATS JetStream bus of the ingest and detect roles.
 	bus *bus.Bus
