@@ -257,6 +257,7 @@ func TestAcceptance(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			_, rec := run(t, slices.Concat(month, tt.inject), Options{})
 			got := rec.list()
 			for i := range got {

@@ -51,7 +51,7 @@ func (e *Engine) loadRule(ctx context.Context, db *sql.DB, rs *ruleState) error 
 	if err != nil {
 		return err
 	}
-	rows, err := db.QueryContext(ctx, `SELECT entity, state FROM anomaly_state WHERE rule = ? ORDER BY updated DESC LIMIT ?`,
+	rows, err := db.QueryContext(ctx, `SELECT entity, updated, state FROM anomaly_state WHERE rule = ? ORDER BY updated DESC LIMIT ?`,
 		rs.key, e.opts.MaxEntities)
 	if err != nil {
 		return err
@@ -61,9 +61,9 @@ func (e *Engine) loadRule(ctx context.Context, db *sql.DB, rs *ruleState) error 
 	defer rs.mu.Unlock()
 	rs.started = started
 	for rows.Next() {
-		var key int64
+		var key, updated int64
 		var b []byte
-		if err := rows.Scan(&key, &b); err != nil {
+		if err := rows.Scan(&key, &updated, &b); err != nil {
 			return err
 		}
 		en, err := decodeEntity(b, rs.r.Anomaly.Kind)
@@ -72,7 +72,7 @@ func (e *Engine) loadRule(ctx context.Context, db *sql.DB, rs *ruleState) error 
 			// rule's.
 			continue
 		}
-		en.key = uint64(key)
+		en.key, en.seen = uint64(key), updated
 		if _, dup := rs.entities[en.key]; dup {
 			continue
 		}
