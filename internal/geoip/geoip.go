@@ -109,6 +109,27 @@ func (d *DB) Lookup(ip netip.Addr) (Info, error) {
 	return info, nil
 }
 
+type locationRecord struct {
+	Location struct {
+		Latitude  *float64 `maxminddb:"latitude"`
+		Longitude *float64 `maxminddb:"longitude"`
+	} `maxminddb:"location"`
+}
+
+// Locate returns the City database's coordinates of ip; ok is false when
+// there is no City database or it has no location for ip (a Country
+// database has none).
+func (d *DB) Locate(ip netip.Addr) (lat, lon float64, ok bool) {
+	if d.city == nil {
+		return 0, 0, false
+	}
+	var rec locationRecord
+	if err := d.city.Lookup(ip.Unmap()).Decode(&rec); err != nil || rec.Location.Latitude == nil || rec.Location.Longitude == nil {
+		return 0, 0, false
+	}
+	return *rec.Location.Latitude, *rec.Location.Longitude, true
+}
+
 // Close releases the databases.
 func (d *DB) Close() error {
 	var errs []error

@@ -42,8 +42,9 @@ func write(tb testing.TB, dbType, cidr string, rec mmdbtype.Map) string {
 func Write(tb testing.TB, cidr string) (city, asn string) {
 	tb.Helper()
 	city = write(tb, "GeoLite2-City", cidr, mmdbtype.Map{
-		"country": mmdbtype.Map{"iso_code": mmdbtype.String("NL"), "names": mmdbtype.Map{"en": mmdbtype.String("Netherlands")}},
-		"city":    mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String("Amsterdam")}},
+		"country":  mmdbtype.Map{"iso_code": mmdbtype.String("NL"), "names": mmdbtype.Map{"en": mmdbtype.String("Netherlands")}},
+		"city":     mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String("Amsterdam")}},
+		"location": mmdbtype.Map{"latitude": mmdbtype.Float64(52.3759), "longitude": mmdbtype.Float64(4.8975)},
 	})
 	asn = write(tb, "GeoLite2-ASN", cidr, mmdbtype.Map{
 		"autonomous_system_number":       mmdbtype.Uint32(64500),
