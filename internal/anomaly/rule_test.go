@@ -175,3 +175,35 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		edit    func(*Config)
+		wantErr string
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"entities at the bound", func(c *Config) { c.MaxEntities = maxConfigEntities }, ""},
+		{"entities past the bound", func(c *Config) { c.MaxEntities = maxConfigEntities + 1 }, "max_entities: want 1 to 10000000, got 10000001"},
+		{"no entities", func(c *Config) { c.MaxEntities = 0 }, "max_entities"},
+		{"values past the bound", func(c *Config) { c.MaxValues = maxConfigValues + 1 }, "max_values: want 1 to 65536, got 65537"},
+		{"flush too often", func(c *Config) { c.FlushInterval = time.Millisecond }, "flush_interval: want 1s to 1h, got 1ms"},
+		{"flush too rarely", func(c *Config) { c.FlushInterval = 2 * time.Hour }, "flush_interval"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tt.edit(&c)
+			err := c.Validate()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("got err %v, want none", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("got err %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}

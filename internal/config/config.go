@@ -22,6 +22,7 @@ import (
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
 	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/anomaly"
 	"github.com/vigilsec/vigil/internal/auth"
 	"github.com/vigilsec/vigil/internal/bytesize"
 	"github.com/vigilsec/vigil/internal/clientip"
@@ -102,6 +103,9 @@ type Config struct {
 	// HTTPServer hardens the HTTP listener: TLS, timeouts and connection
 	// caps.
 	HTTPServer HTTPServer `koanf:"http_server"`
+
+	// Anomaly runs the anomaly baseline rules (docs/anomaly.md).
+	Anomaly anomaly.Config `koanf:"anomaly"`
 
 	// Login limits console sign-in: password hashing, throttling and the
 	// audit of failures (docs/security.md).
@@ -241,6 +245,8 @@ func Default() Config {
 		Login: auth.DefaultLoginConfig(),
 
 		Search: searchlimit.DefaultConfig(),
+
+		Anomaly: anomaly.DefaultConfig(),
 	}
 }
 
@@ -469,6 +475,7 @@ func (c *Config) Validate() error {
 	}
 	section("alerts", c.Alerts.Validate())
 	section("incidents", c.Incidents.Validate())
+	section("anomaly", c.Anomaly.Validate())
 	policy, err := egress.New(c.Egress.Allow)
 	if err != nil {
 		add("%w", err)
