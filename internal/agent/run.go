@@ -154,4 +154,3 @@ func heartbeat(version string, started time.Time) *agentwire.Heartbeat {
 	return &agentwire.Heartbeat{Version: version, OS: runtime.GOOS, Arch: runtime.GOARCH,
 		UptimeSeconds: int64(time.Since(started) / time.Second), RSSBytes: rss, CPUSeconds: cpu}
 }
-
