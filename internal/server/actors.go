@@ -447,6 +447,11 @@ func (s *Server) startDetection(ctx context.Context) (err error) {
 		}
 	}()
 	det := detectors{s.Recorder, newSuricataDetector(s.Recorder)}
+	if a, err := s.startAnomaly(ctx); err != nil {
+		return err
+	} else if a != nil {
+		det = append(det, a)
+	}
 	if len(cfg.Intel.Feeds) > 0 {
 		s.Intel, err = intel.New(cfg.Intel.Feeds, intel.Options{Logger: s.log, Egress: s.egress})
 		if err != nil {
@@ -489,7 +494,8 @@ func (s *Server) stopDetection(ctx context.Context) error {
 		defer cancel()
 	}
 	s.log.Info("shutting down: draining pipeline", "queued", s.Pipeline.QueueDepth())
-	return s.Pipeline.Close(ctx)
+	err := s.Pipeline.Close(ctx)
+	return errors.Join(err, s.stopAnomaly(ctx))
 }
 
 func (s *Server) registerPipelineMetrics() {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/agents"
 	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/anomaly"
 	"github.com/vigilsec/vigil/internal/audit"
 	"github.com/vigilsec/vigil/internal/auth"
 	"github.com/vigilsec/vigil/internal/bus"
@@ -115,6 +116,9 @@ type Server struct {
 	// detector is what the pipeline detects with (the detect role runs
 	// the bus's batches through it too).
 	detector pipeline.Detector
+	// anomaly writes the anomaly rules' baselines (anomaly.go; nil when
+	// they are disabled or not started).
+	anomaly *anomaly.Persister
 
 	// quarantined is how many victorialogs partitions the start-up check
 	// moved aside.
