@@ -185,6 +185,11 @@ type entity struct {
 	prev, next *entity
 	first      int64 // engine clock (Unix seconds) when first seen
 	seen       int64 // engine clock (Unix seconds) when last seen
+	// persisted is set once a flush took the entity: its eviction must
+	// then delete its row. (An entity evicted before any flush leaves no
+	// trace, so that churn through many entities between two flushes
+	// does not grow the dirty set past the rows the database holds.)
+	persisted bool
 
 	values []uint64   // first_seen: sorted value hashes
 	rare   []rareVal  // rare: sorted by hash
@@ -366,7 +371,11 @@ func (rs *ruleState) touch(e *Engine, ek uint64, nowSec int64) *entity {
 		old := rs.lru.prev
 		old.unlink()
 		delete(rs.entities, old.key)
-		rs.dirty[old.key] = struct{}{} // flushed as a delete
+		if old.persisted {
+			rs.dirty[old.key] = struct{}{} // flushed as a delete
+		} else {
+			delete(rs.dirty, old.key)
+		}
 		e.evicted.Add(1)
 	}
 	en := &entity{key: ek, first: nowSec, seen: nowSec}

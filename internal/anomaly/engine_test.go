@@ -253,7 +253,19 @@ func TestBounds(t *testing.T) {
 			t.Errorf("kept entity: got %d detections, want 1", got)
 		}
 	})
-	t.Run("values", func(t *testing.T) {
+	t.Run("pending writes", func(t *testing.T) {
+		// Entities evicted before any flush leave nothing to write: the
+		// dirty set stays within the entity bound whatever the churn.
+		te := newTestEngine(t, procRule, Options{MaxEntities: 3})
+		for i := range 100 {
+			te.feed(monthStart, "event.category", "process", "user.name", fmt.Sprint("u", i), "process.name", "sh")
+		}
+		rs := te.rules[0]
+		if got := len(rs.dirty); got != 3 {
+			t.Errorf("dirty entities: got %d, want 3", got)
+		}
+	})
+		t.Run("values", func(t *testing.T) {
 		te := newTestEngine(t, procRule, Options{MaxValues: 2})
 		for _, p := range []string{"a", "b", "c", "d"} {
 			te.feed(monthStart, "event.category", "process", "user.name", "u", "process.name", p)

@@ -72,7 +72,7 @@ func (e *Engine) loadRule(ctx context.Context, db *sql.DB, rs *ruleState) error 
 			// rule's.
 			continue
 		}
-		en.key, en.seen = uint64(key), updated
+		en.key, en.seen, en.persisted = uint64(key), updated, true
 		if _, dup := rs.entities[en.key]; dup {
 			continue
 		}
@@ -116,6 +116,7 @@ func (e *Engine) Flush(ctx context.Context, db *sql.DB) error {
 			r := stateRow{rule: rs.key, key: k}
 			if en, ok := rs.entities[k]; ok {
 				r.seen, r.state = en.seen, encodeEntity(en, rs.r.Anomaly.Kind)
+				en.persisted = true
 			}
 			rows = append(rows, r)
 			tk.keys = append(tk.keys, k)
