@@ -265,7 +265,7 @@ func TestBounds(t *testing.T) {
 			t.Errorf("dirty entities: got %d, want 3", got)
 		}
 	})
-		t.Run("values", func(t *testing.T) {
+	t.Run("values", func(t *testing.T) {
 		te := newTestEngine(t, procRule, Options{MaxValues: 2})
 		for _, p := range []string{"a", "b", "c", "d"} {
 			te.feed(monthStart, "event.category", "process", "user.name", "u", "process.name", p)
