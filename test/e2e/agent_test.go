@@ -318,3 +318,31 @@ func writeForeignIdentity(t *testing.T, dir, id, realDir string) {
 		}
 	}
 }
+
+// authzEnrollBody is a fresh enrollment request for the authorization
+// matrix: a token of its own (one use) and a key of its own.
+func authzEnrollBody(t *testing.T, f *authzFixture, caller string) string {
+	t.Helper()
+	var tok struct{ Token string }
+	f.admin(t, "POST", "/api/v1/agents/enrollment-tokens", map[string]any{"name": f.unique("enroll-for-" + caller)}, &tok, 201)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jsonBody(map[string]any{"token": tok.Token, "csr": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})),
+		"machine_id": "authz-" + caller, "hostname": "authz-" + caller})
+}
+
+// authzAgent enrolls a fresh agent and returns its id.
+func authzAgent(t *testing.T, f *authzFixture, caller string) string {
+	t.Helper()
+	got, b := f.do(t, "POST", "/api/v1/agents/enroll", authBearer, "", authzEnrollBody(t, f, caller), "")
+	var out struct {
+		AgentID string `json:"agent_id"`
+	}
+	if got != 200 || json.Unmarshal(b, &out) != nil || out.AgentID == "" {
+		t.Fatalf("setup: enrolling an agent: HTTP %d: %s", got, b)
+	}
+	return out.AgentID
+}

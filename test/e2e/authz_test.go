@@ -271,6 +271,17 @@ func authzEndpoints() []endpoint {
 			return call{path: "/api/v1/tokens/" + id}
 		}},
 
+		// Host agents (agent_test.go builds the enrollments).
+		{method: "GET", path: "/api/v1/agents", role: needViewer, ok: 200},
+		{method: "GET", path: "/api/v1/agents/enrollment-tokens", role: needAdmin, ok: 200},
+		{method: "POST", path: "/api/v1/agents/enrollment-tokens", role: needAdmin, ok: 201, prep: static("/api/v1/agents/enrollment-tokens", `{"name":"authz","expires_in":"1h","max_uses":2}`)},
+		{method: "POST", path: "/api/v1/agents/enroll", role: needNone, ok: 200, prep: func(t *testing.T, f *authzFixture, caller string) call {
+			return call{path: "/api/v1/agents/enroll", body: authzEnrollBody(t, f, caller)}
+		}},
+		{method: "POST", path: "/api/v1/agents/{id}/revoke", role: needAdmin, ok: 204, prep: func(t *testing.T, f *authzFixture, caller string) call {
+			return call{path: "/api/v1/agents/" + authzAgent(t, f, caller) + "/revoke"}
+		}},
+
 		// Console sessions: each caller ends a session of its own.
 		{method: "GET", path: "/api/v1/sessions", role: needAdmin, ok: 200},
 		{method: "DELETE", path: "/api/v1/sessions/{id}", role: needAdmin, ok: 204, prep: func(t *testing.T, f *authzFixture, caller string) call {
@@ -526,7 +537,7 @@ func newAuthzFixture(t *testing.T) *authzFixture {
 	cfg := filepath.Join(data, "vigil.yml")
 	// The webhook receiver of routes is on loopback, which the egress
 	// policy refuses unless an admin allows it: allowed the documented way.
-	if err := os.WriteFile(cfg, []byte("alerts:\n  min_level: informational\negress:\n  allow: [127.0.0.1/32]\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte("alerts:\n  min_level: informational\negress:\n  allow: [127.0.0.1/32]\nagents:\n  listen: 127.0.0.1:0\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	f := &authzFixture{
