@@ -300,11 +300,10 @@ func hashValues(ev *event.Event, keys []event.Key) (uint64, bool) {
 
 // apply updates rs's baseline of ev's entity and reports a detection.
 func (e *Engine) apply(rs *ruleState, ev *event.Event, t, now time.Time) (detect.Detection, bool) {
-	ek, ok := hashValues(ev, rs.entity)
-	if !ok {
-		return detect.Detection{}, false
-	}
+	// The watched values first: most events a rule selects lack them
+	// (a login without a country), and then the entity is not hashed.
 	var vk uint64
+	var ok bool
 	a := &rs.r.Anomaly
 	if a.Kind == KindFirstSeen || a.Kind == KindRare {
 		if vk, ok = hashValues(ev, rs.fields); !ok {
@@ -317,6 +316,10 @@ func (e *Engine) apply(rs *ruleState, ev *event.Event, t, now time.Time) (detect
 			return detect.Detection{}, false
 		}
 		loc.t = t.Unix()
+	}
+	ek, ok := hashValues(ev, rs.entity)
+	if !ok {
+		return detect.Detection{}, false
 	}
 	nowSec := now.Unix()
 	rs.mu.Lock()
