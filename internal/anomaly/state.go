@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"sync"
 	"time"
 )
@@ -159,23 +160,55 @@ func writeRows(ctx context.Context, db *sql.DB, ruleRows, rows []stateRow) error
 		n := min(len(rows), flushBatch)
 		batch := rows[:n]
 		rows = rows[n:]
-		if err := inTx(ctx, db, func(tx *sql.Tx) error {
-			for _, r := range batch {
-				var err error
-				if r.state == nil {
-					_, err = tx.ExecContext(ctx, `DELETE FROM anomaly_state WHERE rule = ? AND entity = ?`, r.rule, int64(r.key))
-				} else {
-					_, err = tx.ExecContext(ctx, `INSERT INTO anomaly_state (rule, entity, updated, state) VALUES (?, ?, ?, ?)
-						ON CONFLICT (rule, entity) DO UPDATE SET updated = excluded.updated, state = excluded.state`,
-						r.rule, int64(r.key), r.seen, r.state)
-				}
-				if err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
+		if err := inTx(ctx, db, func(tx *sql.Tx) error { return writeBatch(ctx, tx, batch) }); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// rowsPerStatement bounds the rows of one INSERT or DELETE (4 parameters
+// a row: far under SQLite's and PostgreSQL's limits), so that a flush
+// costs a few round trips per thousand rows instead of one a row.
+const rowsPerStatement = 250
+
+// writeBatch upserts the rows that have a state and deletes the others.
+func writeBatch(ctx context.Context, tx *sql.Tx, batch []stateRow) error {
+	var ups []stateRow
+	dels := map[string][]any{}
+	for _, r := range batch {
+		if r.state == nil {
+			dels[r.rule] = append(dels[r.rule], int64(r.key))
+		} else {
+			ups = append(ups, r)
+		}
+	}
+	for len(ups) > 0 {
+		n := min(len(ups), rowsPerStatement)
+		var q strings.Builder
+		q.WriteString(`INSERT INTO anomaly_state (rule, entity, updated, state) VALUES `)
+		args := make([]any, 0, 4*n)
+		for i, r := range ups[:n] {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?)")
+			args = append(args, r.rule, int64(r.key), r.seen, r.state)
+		}
+		q.WriteString(` ON CONFLICT (rule, entity) DO UPDATE SET updated = excluded.updated, state = excluded.state`)
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return err
+		}
+		ups = ups[n:]
+	}
+	for rule, keys := range dels {
+		for len(keys) > 0 {
+			n := min(len(keys), rowsPerStatement)
+			q := `DELETE FROM anomaly_state WHERE rule = ? AND entity IN (?` + strings.Repeat(", ?", n-1) + `)`
+			if _, err := tx.ExecContext(ctx, q, append([]any{rule}, keys[:n]...)...); err != nil {
+				return err
+			}
+			keys = keys[n:]
 		}
 	}
 	return nil

@@ -207,3 +207,47 @@ func countRows(t *testing.T, db *sql.DB) int {
 	}
 	return n
 }
+
+func TestFlushBatches(t *testing.T) { metatest.Engines(t, testFlushBatches) }
+
+// testFlushBatches writes more rows than one statement and one transaction
+// hold, then deletes more than one statement holds.
+func testFlushBatches(t *testing.T) {
+	ctx := context.Background()
+	db := metatest.Open(t)
+	const n = flushBatch + rowsPerStatement + 1
+	a := newTestEngine(t, procRule, Options{MaxEntities: n})
+	feed := func(from, to int) {
+		for i := from; i < to; i++ {
+			a.feed(monthStart, "event.category", "process", "user.name", fmt.Sprint("u", i), "process.name", "sh")
+		}
+	}
+	feed(0, n)
+	if err := a.Flush(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if got := countRows(t, db); got != n {
+		t.Fatalf("rows: got %d, want %d", got, n)
+	}
+	evict := rowsPerStatement + 10
+	feed(n, n+evict)
+	if err := a.Flush(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if got := countRows(t, db); got != n {
+		t.Errorf("rows after %d evictions and as many new entities: got %d, want %d", evict, got, n)
+	}
+	b := newTestEngine(t, procRule, Options{MaxEntities: n})
+	if err := b.Load(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	// The first evict users went; u<evict> onwards are known.
+	for _, tc := range []struct {
+		user string
+		want int
+	}{{"u0", 0}, {fmt.Sprint("u", evict), 1}, {fmt.Sprint("u", n+evict-1), 1}} {
+		if got := b.feed(monthStart.Add(72*time.Hour), "event.category", "process", "user.name", tc.user, "process.name", "nc"); got != tc.want {
+			t.Errorf("%s: got %d detections, want %d", tc.user, got, tc.want)
+		}
+	}
+}
