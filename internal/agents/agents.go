@@ -92,6 +92,13 @@ type Service struct {
 	online map[string]*session
 	// listenPort is the agent listener's port, once it listens.
 	listenPort string
+
+	// idleTimeout and handshakeTimeout are IdleTimeout and
+	// HandshakeTimeout (tests shorten them).
+	idleTimeout, handshakeTimeout time.Duration
+	// changed, if set, is called after a connection's state changed: a
+	// heartbeat applied, a disconnection recorded (tests wait on it).
+	changed func()
 }
 
 // session is one connected agent.
@@ -115,7 +122,7 @@ func Open(o Options) (*Service, error) {
 	if o.CertValidity <= 0 {
 		o.CertValidity = DefaultCertValidity
 	}
-	s := &Service{o: o, db: o.DB, online: map[string]*session{}}
+	s := &Service{o: o, db: o.DB, online: map[string]*session{}, idleTimeout: IdleTimeout, handshakeTimeout: HandshakeTimeout}
 	if o.Dir != "" {
 		ca, err := LoadCA(o.Dir, o.Now())
 		if err != nil {

@@ -462,6 +462,7 @@ const (
 func testListener(t *testing.T) {
 	ctx := context.Background()
 	s, _, _ := newService(t)
+	changed := watch(s)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -504,12 +505,12 @@ func testListener(t *testing.T) {
 	}
 	// The heartbeat was read before the server's silence timed out the
 	// client's read above, unless the server is slow: wait for it.
-	waitFor(t, func() bool { return status().Version == "9.9" })
+	waitFor(t, changed, func() bool { return status().Version == "9.9" })
 	if got := status(); got.Status != StatusOnline || got.RSSBytes != 1234 || got.LastSeen == nil {
 		t.Errorf("connected agent: got %+v, want online with its heartbeat", got)
 	}
 	c.Close()
-	waitFor(t, func() bool { return status().Status == StatusOffline })
+	waitFor(t, changed, func() bool { return status().Status == StatusOffline })
 	if got := status(); got.LastSeen == nil || got.Version != "9.9" {
 		t.Errorf("after disconnecting: got %+v, want last_seen and version kept", got)
 	}
@@ -542,7 +543,7 @@ func testListener(t *testing.T) {
 		t.Fatalf("re-enrolled agent refused: %v", err)
 	}
 	defer c2.Close()
-	waitFor(t, func() bool { return status().Status == StatusOnline })
+	waitFor(t, changed, func() bool { return status().Status == StatusOnline })
 
 	// Revoked: the connection is closed and a new one refused.
 	if err := s.Revoke(ctx, res.AgentID); err != nil {
@@ -560,15 +561,40 @@ func testListener(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds, for at most 10 s: it waits for the
-// listener's goroutines, which have no hook to wait on from outside.
-func waitFor(t *testing.T, cond func() bool) {
+// keyPair is the TLS identity of an enrolled host.
+func keyPair(t *testing.T, res *agentwire.EnrollResponse, h *host) tls.Certificate {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	der, _ := x509.MarshalPKCS8PrivateKey(h.key)
+	pair, err := tls.X509KeyPair([]byte(res.Certificate), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pair
+}
+
+// watch makes s report each change of a connection's state on the
+// returned channel.
+func watch(s *Service) chan struct{} {
+	ch := make(chan struct{}, 1)
+	s.changed = func() {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	return ch
+}
+
+// waitFor waits until cond holds, checking it at each change s reports
+// (within 10 s).
+func waitFor(t *testing.T, changed chan struct{}, cond func() bool) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
 	for !cond() {
-		if time.Now().After(deadline) {
+		select {
+		case <-changed:
+		case <-timeout:
 			t.Fatal("condition not met within 10 s")
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -146,7 +146,7 @@ func (l *Listener) Close() error {
 // agent), then heartbeats until the agent goes, goes quiet, or is
 // revoked.
 func (s *Service) serve(c *tls.Conn) {
-	c.SetDeadline(time.Now().Add(HandshakeTimeout))
+	c.SetDeadline(time.Now().Add(s.handshakeTimeout))
 	if err := c.Handshake(); err != nil {
 		s.o.Log.Warn("agent connection refused", "remote", c.RemoteAddr().String(), "err", err)
 		return
@@ -179,11 +179,18 @@ func (s *Service) serve(c *tls.Conn) {
 		s.o.Log.Warn("recording an agent's last contact", "agent", id, "err", werr)
 	}
 	s.o.Log.Info("agent disconnected", "agent", id, "err", err)
+	s.notify()
+}
+
+func (s *Service) notify() {
+	if s.changed != nil {
+		s.changed()
+	}
 }
 
 func (s *Service) readLoop(c net.Conn, id string, se *session) error {
 	for {
-		c.SetReadDeadline(time.Now().Add(IdleTimeout))
+		c.SetReadDeadline(time.Now().Add(s.idleTimeout))
 		f, err := agentwire.ReadFrame(c, agentwire.MaxFrame)
 		if err != nil {
 			return err
@@ -210,6 +217,7 @@ func (s *Service) readLoop(c net.Conn, id string, se *session) error {
 				s.mu.Unlock()
 			}
 		}
+		s.notify()
 	}
 }
 
