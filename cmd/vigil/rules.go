@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/vigilsec/vigil/internal/anomaly"
 	"github.com/vigilsec/vigil/internal/attack"
 	"github.com/vigilsec/vigil/internal/egress"
 	"github.com/vigilsec/vigil/internal/parse"
@@ -30,7 +32,7 @@ func newRulesCmd() *cobra.Command {
 }
 
 func newRulesLintCmd() *cobra.Command {
-	var warnings bool
+	var warnings, anomalies bool
 	cmd := &cobra.Command{
 		Use:   "lint PATH...",
 		Short: "Check rules against the Sigma specification and what the engine can run",
@@ -42,6 +44,9 @@ the reason, not as errors.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := cmd.OutOrStdout()
+			if anomalies {
+				return lintAnomaly(out, args)
+			}
 			start := time.Now()
 			l, err := ruleset.Load(ruleset.Options{Dirs: args})
 			if err != nil {
@@ -85,7 +90,42 @@ the reason, not as errors.`,
 		},
 	}
 	cmd.Flags().BoolVarP(&warnings, "warnings", "w", false, "print warnings too")
+	cmd.Flags().BoolVar(&anomalies, "anomaly", false, "lint anomaly rules (docs/anomaly.md, DATA/anomaly) instead of Sigma rules")
 	return cmd
+}
+
+// lintAnomaly checks the anomaly rules under paths: each file parses, each
+// rule is valid, ids are unique. Errors make the exit status 1.
+func lintAnomaly(out io.Writer, paths []string) error {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			return err
+		}
+	}
+	rules, err := anomaly.LoadDir(paths...)
+	errs := unwrapJoined(err)
+	if _, err := anomaly.New(rules, nil, anomaly.Options{}); err != nil {
+		errs = append(errs, unwrapJoined(err)...)
+	}
+	for _, e := range errs {
+		fmt.Fprintln(out, "error:", e)
+	}
+	fmt.Fprintf(out, "%d anomaly rules: %d errors\n", len(rules), len(errs))
+	if len(errs) > 0 {
+		return exitCode(1)
+	}
+	return nil
+}
+
+// unwrapJoined lists the errors an errors.Join holds (one per rule file).
+func unwrapJoined(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 func newRulesTestCmd() *cobra.Command {

@@ -40,3 +40,47 @@ func TestCLIRulesCoverage(t *testing.T) {
 		t.Errorf("rules coverage ATT&CK section: got\n%s\nwant\n%s", got, want)
 	}
 }
+
+func TestCLIRulesLintAnomaly(t *testing.T) {
+	dir := t.TempDir()
+	good := "id: a\ntitle: New process\nlevel: low\nanomaly: {kind: first_seen, entity: [user.name], fields: [process.name]}\n"
+	write := func(name, s string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	goodFile := write("good/a.yml", good)
+	write("bad/a.yml", good)
+	write("bad/b.yml", "id: a\ntitle: Same id\nlevel: low\nanomaly: {kind: spike}\n")
+	write("bad/c.yml", "id: c\ntitle: t\nlevel: low\nanomaly: {kind: sometimes}\n")
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		want     []string
+	}{
+		{"valid", []string{goodFile}, 0, []string{"1 anomaly rules: 0 errors"}},
+		{"bundled", []string{"../../internal/anomaly/builtin"}, 0, []string{"5 anomaly rules: 0 errors"}},
+		{"errors", []string{filepath.Join(dir, "bad")}, 1, []string{`unknown kind "sometimes"`, `rule id "a" already used`, "2 anomaly rules: 2 errors"}},
+		{"missing path", []string{filepath.Join(dir, "missing")}, 1, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runCLI(t, append([]string{"rules", "lint", "--anomaly"}, tt.args...)...)
+			if r.code != tt.wantCode {
+				t.Fatalf("exit status: got %d, want %d\nstdout: %s\nstderr: %s", r.code, tt.wantCode, r.stdout, r.stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(r.stdout, w) {
+					t.Errorf("stdout %q: want %q in it", r.stdout, w)
+				}
+			}
+		})
+	}
+}
