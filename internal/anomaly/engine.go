@@ -43,6 +43,33 @@ type Options struct {
 	// Locate finds an address's place for impossible travel when an event
 	// carries no coordinates (nil: coordinates only).
 	Locate Locator
+	// Country finds an address's ISO country code (GeoIP) for a rule
+	// watching source.geo.country_iso_code when an event has none: the
+	// country of its source.ip (nil: the event's field only).
+	Country func(ip netip.Addr) (string, bool)
+}
+
+var (
+	kCountry  = event.Intern("source.geo.country_iso_code")
+	kSourceIP = event.Intern("source.ip")
+)
+
+// country is the GeoIP country of the event's source.ip.
+func (e *Engine) country(ev *event.Event) (string, bool) {
+	v, ok := ev.Get(kSourceIP)
+	if !ok {
+		return "", false
+	}
+	ip, err := netip.ParseAddr(v.Str)
+	if err != nil {
+		return "", false
+	}
+	c, ok := e.opts.Country(ip.Unmap())
+	// An ISO 3166 code: two letters. Anything else is no country.
+	if !ok || len(c) != 2 {
+		return "", false
+	}
+	return c, true
 }
 
 // Default bounds.
@@ -283,11 +310,14 @@ func anyValue(ev *event.Event, s selField) bool {
 // because the values are the sender's: with a fast hash an attacker could
 // craft a value that collides with one already learnt and so pass as
 // known.
-func hashValues(ev *event.Event, keys []event.Key) (uint64, bool) {
+func (e *Engine) hashValues(ev *event.Event, keys []event.Key) (uint64, bool) {
 	h := sha256.New()
 	var n [binary.MaxVarintLen64]byte
 	for _, k := range keys {
 		v, ok := ev.Get(k)
+		if (!ok || v.Str == "") && k == kCountry && e.opts.Country != nil {
+			v.Str, ok = e.country(ev)
+		}
 		if !ok || v.Str == "" {
 			return 0, false
 		}
@@ -306,7 +336,7 @@ func (e *Engine) apply(rs *ruleState, ev *event.Event, t, now time.Time) (detect
 	var ok bool
 	a := &rs.r.Anomaly
 	if a.Kind == KindFirstSeen || a.Kind == KindRare {
-		if vk, ok = hashValues(ev, rs.fields); !ok {
+		if vk, ok = e.hashValues(ev, rs.fields); !ok {
 			return detect.Detection{}, false
 		}
 	}
@@ -317,7 +347,7 @@ func (e *Engine) apply(rs *ruleState, ev *event.Event, t, now time.Time) (detect
 		}
 		loc.t = t.Unix()
 	}
-	ek, ok := hashValues(ev, rs.entity)
+	ek, ok := e.hashValues(ev, rs.entity)
 	if !ok {
 		return detect.Detection{}, false
 	}

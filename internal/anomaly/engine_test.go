@@ -303,3 +303,35 @@ func TestDistance(t *testing.T) {
 		t.Errorf("antipodes: got %.0f km, want %.0f", got, math.Pi*earthRadiusKM)
 	}
 }
+
+func TestCountryFromGeoIP(t *testing.T) {
+	const rule = `id: country
+title: New country
+level: medium
+anomaly: {kind: first_seen, entity: [user.name], fields: [source.geo.country_iso_code], warmup: 1d}
+`
+	countries := map[netip.Addr]string{netip.MustParseAddr("192.0.2.1"): "FR", netip.MustParseAddr("198.51.100.1"): "AU",
+		netip.MustParseAddr("203.0.113.1"): "not a code"}
+	te := newTestEngine(t, rule, Options{Country: func(ip netip.Addr) (string, bool) {
+		c, ok := countries[ip]
+		return c, ok
+	}})
+	day := 24 * time.Hour
+	tests := []struct {
+		at   time.Duration
+		kv   []string
+		want int
+	}{
+		{0, []string{"source.ip", "192.0.2.1"}, 0},
+		{2 * day, []string{"source.ip", "192.0.2.1"}, 0},
+		{2 * day, []string{"source.ip", "::ffff:198.51.100.1"}, 1},                            // AU
+		{2 * day, []string{"source.ip", "203.0.113.1"}, 0},                                    // not a country
+		{2 * day, []string{"source.ip", "192.0.2.99"}, 0},                                     // not in the database
+		{2 * day, []string{"source.ip", "192.0.2.1", "source.geo.country_iso_code", "BR"}, 1}, // the event's own field wins
+	}
+	for i, tt := range tests {
+		if got := te.feed(monthStart.Add(tt.at), append([]string{"user.name", "u"}, tt.kv...)...); got != tt.want {
+			t.Errorf("step %d %v: got %d detections, want %d", i, tt.kv, got, tt.want)
+		}
+	}
+}

@@ -1,11 +1,17 @@
 package anomaly
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/ingest"
+	"github.com/vigilsec/vigil/internal/parse"
 )
 
 const firstSeenRule = `title: New process for a user
@@ -203,6 +209,63 @@ func TestConfigValidate(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("got err %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestBuiltinSelectsParsedEvents checks that each bundled rule selects the
+// events Vigil's parser makes of what it is about, and finds its fields in
+// them: a rule whose selection or field names drifted from the parser's
+// would never fire.
+func TestBuiltinSelectsParsedEvents(t *testing.T) {
+	sysmon, err := os.ReadFile(filepath.Join("..", "parse", "testdata", "evtx_sysmon_1.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		line string
+		want []string // rules that select the event and find their fields
+	}{
+		{"sshd accepted", "<38>Nov 21 10:15:04 host sshd[1]: Accepted password for alice from 192.0.2.1 port 22 ssh2",
+			[]string{"vigil_anomaly_new_login_country", "vigil_anomaly_impossible_travel"}},
+		{"sshd failed", "<38>Nov 21 10:15:04 host sshd[1]: Failed password for alice from 192.0.2.1 port 22 ssh2",
+			[]string{"vigil_anomaly_auth_failure_spike"}},
+		{"sudo", "<85>Nov 21 10:15:04 host sudo:    alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/bin/ls",
+			[]string{"vigil_anomaly_new_sudo_user"}},
+		{"sysmon process creation", string(sysmon), []string{"vigil_anomaly_new_parent_child"}},
+	}
+	rules, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(rules, &fakeRecorder{}, Options{Country: func(netip.Addr) (string, bool) { return "FR", true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := parse.New(parse.Options{})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var ev event.Event
+			p.Parse(&ingest.Raw{Data: []byte(tt.line), Received: monthStart}, &ev)
+			var got []string
+			for _, rs := range e.rules {
+				if !rs.matches(&ev) {
+					continue
+				}
+				if _, ok := e.hashValues(&ev, rs.entity); !ok {
+					continue
+				}
+				if len(rs.fields) > 0 {
+					if _, ok := e.hashValues(&ev, rs.fields); !ok {
+						continue
+					}
+				}
+				got = append(got, rs.r.ID)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("got %q, want %q (event: %v)", got, tt.want, ev.Fields)
 			}
 		})
 	}

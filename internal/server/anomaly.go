@@ -32,6 +32,10 @@ func (s *Server) startAnomaly(ctx context.Context) (pipeline.Detector, error) {
 	if s.geo != nil {
 		geo := s.geo
 		opts.Locate = func(ip netip.Addr) (float64, float64, bool) { return geo.Locate(ip) }
+		opts.Country = func(ip netip.Addr) (string, bool) {
+			info, err := geo.Lookup(ip)
+			return info.Country, err == nil && info.Country != ""
+		}
 	}
 	eng, err := anomaly.New(append(rules, extra...), s.Recorder, opts)
 	if err != nil {
