@@ -100,7 +100,7 @@ type Stats struct {
 type Engine struct {
 	rec   Recorder
 	opts  Options
-	rules []*ruleState
+	rules atomic.Pointer[[]*ruleState] // replaced whole by Reload
 
 	evicted, dropped, future, detections atomic.Int64
 }
@@ -117,18 +117,42 @@ func New(rules []*Rule, rec Recorder, opts Options) (*Engine, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	rules, err := dedupe(rules)
 	e := &Engine{rec: rec, opts: opts}
-	for _, r := range rules {
-		e.rules = append(e.rules, compile(r))
-	}
-	return e, err
+	e.rules.Store(&[]*ruleState{})
+	return e, e.Reload(rules)
 }
+
+// Reload puts rules in force in place of the engine's. A rule whose state
+// key (id, kind, entity and watched fields, window) is unchanged keeps its
+// baselines, whatever else changed (title, level, selection, warm-up);
+// the baselines of the others are dropped from memory, and their rows
+// from the database at the next start. Rules with an id already used are
+// an error and left out.
+func (e *Engine) Reload(rules []*Rule) error {
+	rules, err := dedupe(rules)
+	old := map[string]*baseline{}
+	for _, rs := range e.current() {
+		old[rs.key] = rs.baseline
+	}
+	next := make([]*ruleState, 0, len(rules))
+	for _, r := range rules {
+		rs := compile(r)
+		if b, ok := old[rs.key]; ok {
+			rs.baseline = b
+		}
+		next = append(next, rs)
+	}
+	e.rules.Store(&next)
+	return err
+}
+
+func (e *Engine) current() []*ruleState { return *e.rules.Load() }
 
 // Rules returns the engine's rules.
 func (e *Engine) Rules() []*Rule {
-	out := make([]*Rule, len(e.rules))
-	for i, rs := range e.rules {
+	cur := e.current()
+	out := make([]*Rule, len(cur))
+	for i, rs := range cur {
 		out[i] = rs.r
 	}
 	return out
@@ -137,7 +161,7 @@ func (e *Engine) Rules() []*Rule {
 // Stats returns the engine's counters.
 func (e *Engine) Stats() Stats {
 	s := Stats{Evicted: e.evicted.Load(), ValuesDropped: e.dropped.Load(), FutureEvents: e.future.Load(), Detections: e.detections.Load()}
-	for _, rs := range e.rules {
+	for _, rs := range e.current() {
 		rs.mu.Lock()
 		s.Entities += int64(len(rs.entities))
 		rs.mu.Unlock()
@@ -150,7 +174,9 @@ type selField struct {
 	vals []string
 }
 
-// ruleState is a compiled rule and its baselines.
+// ruleState is a compiled rule and its baselines. The compiled part does
+// not change; the baselines are shared with the rule's next compilation
+// after a reload.
 type ruleState struct {
 	r      *Rule
 	sr     *sigma.Rule
@@ -162,6 +188,11 @@ type ruleState struct {
 	lon    event.Key
 	ip     event.Key
 
+	*baseline
+}
+
+// baseline is a rule's state.
+type baseline struct {
 	mu       sync.Mutex
 	started  int64 // engine clock (Unix seconds) of the first event; 0: none yet
 	entities map[uint64]*entity
@@ -171,7 +202,7 @@ type ruleState struct {
 }
 
 func compile(r *Rule) *ruleState {
-	rs := &ruleState{r: r, sr: r.sigmaRule(), key: stateKey(r), entities: map[uint64]*entity{}, dirty: map[uint64]struct{}{}}
+	rs := &ruleState{r: r, sr: r.sigmaRule(), key: stateKey(r), baseline: &baseline{entities: map[uint64]*entity{}, dirty: map[uint64]struct{}{}}}
 	rs.lru.next, rs.lru.prev = &rs.lru, &rs.lru
 	names := make([]string, 0, len(r.Selection))
 	for f := range r.Selection {
@@ -256,12 +287,13 @@ type place struct {
 
 // Detect implements pipeline.Detector.
 func (e *Engine) Detect(ev *event.Event) {
-	if len(e.rules) == 0 {
+	rules := e.current()
+	if len(rules) == 0 {
 		return
 	}
 	now := e.opts.Now()
 	t := ev.Timestamp()
-	for _, rs := range e.rules {
+	for _, rs := range rules {
 		if !rs.matches(ev) {
 			continue
 		}

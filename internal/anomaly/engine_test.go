@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -260,7 +261,7 @@ func TestBounds(t *testing.T) {
 		for i := range 100 {
 			te.feed(monthStart, "event.category", "process", "user.name", fmt.Sprint("u", i), "process.name", "sh")
 		}
-		rs := te.rules[0]
+		rs := te.current()[0]
 		if got := len(rs.dirty); got != 3 {
 			t.Errorf("dirty entities: got %d, want 3", got)
 		}
@@ -333,5 +334,75 @@ anomaly: {kind: first_seen, entity: [user.name], fields: [source.geo.country_iso
 		if got := te.feed(monthStart.Add(tt.at), append([]string{"user.name", "u"}, tt.kv...)...); got != tt.want {
 			t.Errorf("step %d %v: got %d detections, want %d", i, tt.kv, got, tt.want)
 		}
+	}
+}
+
+func TestReload(t *testing.T) {
+	te := newTestEngine(t, procRule, Options{})
+	te.feed(monthStart, "event.category", "process", "user.name", "alice", "process.name", "bash")
+	day := 24 * time.Hour
+	tests := []struct {
+		name string
+		rule string
+		proc string
+		want int
+	}{
+		// A new title and level keep the baseline: bash is known.
+		{"title and level changed", strings.Replace(strings.Replace(procRule, "level: low", "level: high", 1), "title: New process for a user", "title: Renamed", 1), "bash", 0},
+		{"title and level changed, new value", strings.Replace(strings.Replace(procRule, "level: low", "level: high", 1), "title: New process for a user", "title: Renamed", 1), "nc", 1},
+		// Another watched field is another baseline: it learns again.
+		{"fields changed", strings.Replace(procRule, "fields: [process.name]", "fields: [process.name, process.args]", 1), "bash", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rules, err := Parse([]byte(tt.rule), "reload.yml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := te.Reload(rules); err != nil {
+				t.Fatal(err)
+			}
+			n := len(te.rec.got)
+			got := te.feed(monthStart.Add(2*day), "event.category", "process", "user.name", "alice", "process.name", tt.proc, "process.args", "-x")
+			if got != tt.want {
+				t.Fatalf("got %d detections, want %d", got, tt.want)
+			}
+			if got > 0 && te.rec.got[n].Rule.Level != "high" {
+				t.Errorf("level: got %q, want the reloaded rule's high", te.rec.got[n].Rule.Level)
+			}
+		})
+	}
+	if got := te.Stats().Entities; got != 1 {
+		t.Errorf("entities after the last reload: got %d, want 1 (the changed rule's own)", got)
+	}
+}
+
+// TestReloadConcurrent reloads while events are detected (for the race
+// detector).
+func TestReloadConcurrent(t *testing.T) {
+	rules, err := Parse([]byte(acceptanceRules), "acceptance")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(rules, &countRecorder{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 2000 {
+			e.Detect(login{t: monthStart.Add(time.Duration(i) * time.Minute), user: fmt.Sprint("u", i%7), place: homes[i%len(homes)]}.event())
+		}
+	}()
+	for range 50 {
+		if err := e.Reload(rules); err != nil {
+			t.Fatal(err)
+		}
+		e.Stats()
+	}
+	<-done
+	if got := e.Stats().Entities; got == 0 {
+		t.Error("no entities after the run")
 	}
 }

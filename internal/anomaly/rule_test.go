@@ -250,7 +250,7 @@ func TestBuiltinSelectsParsedEvents(t *testing.T) {
 			var ev event.Event
 			p.Parse(&ingest.Raw{Data: []byte(tt.line), Received: monthStart}, &ev)
 			var got []string
-			for _, rs := range e.rules {
+			for _, rs := range e.current() {
 				if !rs.matches(&ev) {
 					continue
 				}

@@ -35,7 +35,7 @@ var errState = errors.New("malformed anomaly state")
 // rules the engine does not have, or whose definition changed, are left
 // alone (and removed by Prune).
 func (e *Engine) Load(ctx context.Context, db *sql.DB) error {
-	for _, rs := range e.rules {
+	for _, rs := range e.current() {
 		if err := e.loadRule(ctx, db, rs); err != nil {
 			return fmt.Errorf("loading anomaly state of rule %q: %w", rs.r.ID, err)
 		}
@@ -106,7 +106,7 @@ func (e *Engine) Flush(ctx context.Context, db *sql.DB) error {
 		meta bool
 	}
 	var took []taken
-	for _, rs := range e.rules {
+	for _, rs := range e.current() {
 		rs.mu.Lock()
 		tk := taken{rs: rs, meta: rs.metaDirt}
 		if rs.metaDirt {
@@ -235,7 +235,7 @@ func (e *Engine) Prune(ctx context.Context, db *sql.DB) error {
 	}
 	var stale []string
 	keep := map[string]bool{}
-	for _, rs := range e.rules {
+	for _, rs := range e.current() {
 		keep[rs.key] = true
 	}
 	for rows.Next() {
@@ -317,6 +317,9 @@ func (p *Persister) run(interval time.Duration) {
 		}
 	}
 }
+
+// Engine returns the engine the persister writes.
+func (p *Persister) Engine() *Engine { return p.e }
 
 // Close stops the periodic flushes and writes what is left (call it once
 // the pipeline has drained, so that the last events' baselines are kept).

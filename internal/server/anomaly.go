@@ -20,13 +20,9 @@ func (s *Server) startAnomaly(ctx context.Context) (pipeline.Detector, error) {
 	if cfg.Disabled {
 		return nil, nil
 	}
-	rules, err := anomaly.Builtin()
+	rules, err := s.anomalyRules()
 	if err != nil {
-		return nil, fmt.Errorf("bundled anomaly rules: %w", err)
-	}
-	extra, err := anomaly.LoadDir(append([]string{filepath.Join(s.cfg.Data, "anomaly")}, cfg.Rules...)...)
-	if err != nil {
-		s.log.Warn("anomaly rules not loaded", "err", err)
+		return nil, err
 	}
 	opts := anomaly.Options{MaxEntities: cfg.MaxEntities, MaxValues: cfg.MaxValues}
 	if s.geo != nil {
@@ -37,7 +33,7 @@ func (s *Server) startAnomaly(ctx context.Context) (pipeline.Detector, error) {
 			return info.Country, err == nil && info.Country != ""
 		}
 	}
-	eng, err := anomaly.New(append(rules, extra...), s.Recorder, opts)
+	eng, err := anomaly.New(rules, s.Recorder, opts)
 	if err != nil {
 		s.log.Warn("anomaly rules not loaded", "err", err)
 	}
@@ -62,15 +58,44 @@ func (s *Server) startAnomaly(ctx context.Context) (pipeline.Detector, error) {
 	return eng, nil
 }
 
+// anomalyRules reads the bundled anomaly rules, DATA/anomaly and the
+// configured folders. Files that do not load are logged; the others'
+// rules are returned.
+func (s *Server) anomalyRules() ([]*anomaly.Rule, error) {
+	rules, err := anomaly.Builtin()
+	if err != nil {
+		return nil, fmt.Errorf("bundled anomaly rules: %w", err)
+	}
+	extra, err := anomaly.LoadDir(append([]string{filepath.Join(s.cfg.Data, "anomaly")}, s.cfg.Anomaly.Rules...)...)
+	if err != nil {
+		s.log.Warn("anomaly rules not loaded", "err", err)
+	}
+	return append(rules, extra...), nil
+}
+
+// reloadAnomaly reads the anomaly rules again (with the Sigma rules, on
+// SIGHUP); unchanged rules keep their baselines.
+func (s *Server) reloadAnomaly() {
+	if s.anomaly == nil {
+		return
+	}
+	rules, err := s.anomalyRules()
+	if err == nil {
+		err = s.anomaly.Engine().Reload(rules)
+	}
+	if err != nil {
+		s.log.Warn("anomaly rules not loaded", "err", err)
+	}
+	s.log.Info("anomaly rules loaded", "rules", len(s.anomaly.Engine().Rules()))
+}
+
 // stopAnomaly writes the baselines a last time, once the pipeline has
 // drained.
 func (s *Server) stopAnomaly(ctx context.Context) error {
 	if s.anomaly == nil {
 		return nil
 	}
-	p := s.anomaly
-	s.anomaly = nil
-	if err := p.Close(ctx); err != nil {
+	if err := s.anomaly.Close(ctx); err != nil {
 		return fmt.Errorf("anomaly state: %w", err)
 	}
 	return nil

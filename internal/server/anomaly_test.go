@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,6 +53,21 @@ anomaly: {kind: impossible_travel, entity: [user.name]}
 		t.Fatalf("server did not start: %v", err)
 	case <-time.After(60 * time.Second):
 		t.Fatal("server did not start within a minute")
+	}
+	// A rule added later comes in with the Sigma rules' reload.
+	added := strings.Replace(strings.Replace(rule, "test_server_travel", "test_server_added", 1), "kind: impossible_travel", "kind: first_seen, fields: [source.ip]", 1)
+	if err := os.WriteFile(filepath.Join(cfg.Data, "anomaly", "added.yml"), []byte(added), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReloadRules(); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range s.anomaly.Engine().Rules() {
+		ids = append(ids, r.ID)
+	}
+	if !slices.Contains(ids, "test_server_added") || !slices.Contains(ids, "test_server_travel") {
+		t.Errorf("anomaly rules after the reload: got %q, want test_server_travel and test_server_added among them", ids)
 	}
 	now := time.Now().UTC()
 	login := func(at time.Time, lat, lon float64) ingest.Raw {

@@ -181,6 +181,7 @@ func (s *Server) ReloadRules() error {
 	s.applyEngine(l.Engine)
 	s.log.Info("rules loaded", "rules", len(l.Set.Rules)-len(l.Skipped), "skipped", len(l.Skipped),
 		"errors", len(l.Errors), "took", time.Since(start).Round(time.Millisecond))
+	s.reloadAnomaly() // the anomaly rules too (docs/anomaly.md)
 	return nil
 }
 
