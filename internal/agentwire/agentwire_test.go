@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
@@ -176,6 +177,29 @@ func FuzzReadFrame(f *testing.F) {
 		}
 		if d := cmp.Diff(fr, again); d != "" {
 			t.Errorf("round trip (-first +second):\n%s", d)
+		}
+	})
+}
+
+func FuzzEnrollRequest(f *testing.F) {
+	f.Add([]byte(`{"token":"vigil_enroll_x","csr":"","machine_id":"0123456789abcdef","hostname":"web-1","os":"linux","version":"dev"}`))
+	f.Add([]byte(`{"token":"t","machine_id":"../x","hostname":"a b"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var r EnrollRequest
+		if json.Unmarshal(b, &r) != nil || r.Check() != nil {
+			return
+		}
+		// What Check accepts is bounded and safe to log and store.
+		if len(r.Token) > MaxToken || len(r.CSR) > MaxCSR || len(r.Hostname) > MaxHostname || len(r.MachineID) > MaxMachineID {
+			t.Fatalf("accepted a field past its bound: %+v", r)
+		}
+		if strings.ContainsAny(r.Hostname+r.MachineID, "/\\ :") {
+			t.Fatalf("accepted a path separator or space in the hostname or machine-id: %q", b)
+		}
+		for _, c := range []byte(r.Hostname + r.MachineID + r.OS + r.Version) {
+			if c < 0x20 || c >= 0x7f {
+				t.Fatalf("accepted byte %#x: %q", c, b)
+			}
 		}
 	})
 }
