@@ -249,6 +249,31 @@ func TestAgent(t *testing.T) {
 	a.waitLog(t, "bad certificate") // its next attempt, a second later
 	a.kill()
 
+	// Token creation, the three enrollments and the revocation are in
+	// the audit log, under who did them.
+	audited := map[string][]string{}
+	for _, action := range []string{"agent.token.create", "agent.enroll", "agent.revoke"} {
+		resp, b := s.request("GET", "/api/v1/audit?limit=100&action="+action, testToken, nil)
+		var log struct {
+			Entries []struct{ Actor, Target string }
+		}
+		if resp.StatusCode != 200 || json.Unmarshal(b, &log) != nil {
+			t.Fatalf("GET /api/v1/audit: HTTP %d: %s", resp.StatusCode, b)
+		}
+		for _, e := range log.Entries {
+			audited[action] = append(audited[action], e.Actor+" "+e.Target)
+		}
+	}
+	if got := audited["agent.enroll"]; len(got) != 3 || !strings.HasPrefix(got[0], "enrollment-token:e2e ") {
+		t.Errorf("agent.enroll audit entries: got %q, want 3 by enrollment-token:e2e", got)
+	}
+	if got := audited["agent.revoke"]; len(got) != 1 || !strings.HasSuffix(got[0], " "+id) {
+		t.Errorf("agent.revoke audit entries: got %q, want one for %s", got, id)
+	}
+	if got := audited["agent.token.create"]; len(got) != 1 {
+		t.Errorf("agent.token.create audit entries: got %q, want one", got)
+	}
+
 	// A certificate of another CA, naming the other agent, is refused.
 	foreign := t.TempDir()
 	writeForeignIdentity(t, foreign, other, d1)
