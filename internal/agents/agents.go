@@ -96,6 +96,9 @@ type Service struct {
 	// idleTimeout and handshakeTimeout are IdleTimeout and
 	// HandshakeTimeout (tests shorten them).
 	idleTimeout, handshakeTimeout time.Duration
+	// maxConns and maxPerSource are MaxConnections and
+	// MaxConnectionsPerSource (tests lower them).
+	maxConns, maxPerSource int
 	// changed, if set, is called after a connection's state changed: a
 	// heartbeat applied, a disconnection recorded (tests wait on it).
 	changed func()
@@ -122,7 +125,8 @@ func Open(o Options) (*Service, error) {
 	if o.CertValidity <= 0 {
 		o.CertValidity = DefaultCertValidity
 	}
-	s := &Service{o: o, db: o.DB, online: map[string]*session{}, idleTimeout: IdleTimeout, handshakeTimeout: HandshakeTimeout}
+	s := &Service{o: o, db: o.DB, online: map[string]*session{}, idleTimeout: IdleTimeout, handshakeTimeout: HandshakeTimeout,
+		maxConns: MaxConnections, maxPerSource: MaxConnectionsPerSource}
 	if o.Dir != "" {
 		ca, err := LoadCA(o.Dir, o.Now())
 		if err != nil {

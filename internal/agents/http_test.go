@@ -195,3 +195,40 @@ func TestListenerTimeouts(t *testing.T) {
 		return len(list) == 1 && list[0].Status == StatusOffline
 	})
 }
+
+func TestListenerConnectionBounds(t *testing.T) {
+	s, _, _ := newService(t)
+	s.maxConns, s.maxPerSource = 10, 2
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.Listen(ln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	// Two connections from one source are held (in their handshake);
+	// the third is closed at once.
+	var conns []net.Conn
+	for range 3 {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	conns[2].SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conns[2].Read(make([]byte, 1)); err == nil {
+		t.Error("third connection: read data, want it closed")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Error("third connection from the source: still open after 10 s, want it refused")
+	}
+	conns[0].SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if _, err := conns[0].Read(make([]byte, 1)); err == nil {
+		t.Error("first connection: read data, want none")
+	} else if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+		t.Errorf("first connection: got %v, want it held (a read timeout)", err)
+	}
+}

@@ -87,7 +87,7 @@ func (s *Service) Listen(ln net.Listener) (*Listener, error) {
 		s.listenPort = port
 		s.mu.Unlock()
 	}
-	lim := connlimit.New(connlimit.Limits{Max: MaxConnections, PerSource: MaxConnectionsPerSource})
+	lim := connlimit.New(connlimit.Limits{Max: s.maxConns, PerSource: s.maxPerSource})
 	l := &Listener{s: s, ln: tls.NewListener(connlimit.NewListener(ln, lim), cfg), conns: map[net.Conn]struct{}{}}
 	l.wg.Go(l.accept)
 	return l, nil
