@@ -13,6 +13,7 @@ package agentwire
 
 import (
 	"bytes"
+	"compress/flate"
 	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
@@ -23,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 )
 
 // ServerName is the name in the agent listener's certificate, which the
@@ -163,12 +165,135 @@ func IsAgentID(s string) bool {
 const (
 	// TypeHeartbeat is an agent's periodic report (Heartbeat).
 	TypeHeartbeat = "heartbeat"
+	// TypeRecords is an agent's batch of log records (Batch).
+	TypeRecords = "records"
+	// TypeAck is the server's acknowledgement (Ack): sent once when the
+	// connection opens and after each batch it stored.
+	TypeAck = "ack"
+)
+
+// Bounds of a batch of records.
+const (
+	// MaxBatchRecords bounds the records of one batch.
+	MaxBatchRecords = 1024
+	// MaxBatchBytes bounds a batch's JSON once decompressed.
+	MaxBatchBytes = 1 << 20
+	// MaxLine bounds one record's line (the agent cuts longer lines and
+	// marks them truncated), small enough that one record of
+	// incompressible bytes always fits a frame.
+	MaxLine = 16 << 10
+	// MaxPath bounds a record's file path.
+	MaxPath = 1024
 )
 
 // Frame is one message on the connection.
 type Frame struct {
 	Type      string     `json:"type"`
 	Heartbeat *Heartbeat `json:"heartbeat,omitempty"`
+	Batch     *Batch     `json:"batch,omitempty"`
+	Ack       *Ack       `json:"ack,omitempty"`
+}
+
+// Batch carries records: Data is the DEFLATE-compressed (RFC 1951) JSON
+// array of Record, in increasing Seq.
+type Batch struct {
+	Data []byte `json:"data"`
+}
+
+// Ack is the highest record sequence number the server has durably
+// stored for the agent: the agent may drop its buffer up to it.
+type Ack struct {
+	Seq uint64 `json:"seq"`
+}
+
+// Record is one line an agent read.
+type Record struct {
+	// Seq is the agent's sequence number: monotonic across restarts.
+	Seq uint64 `json:"seq"`
+	// Time is when the agent read the line (Unix nanoseconds).
+	Time int64 `json:"time"`
+	// Path is the file the line came from.
+	Path string `json:"path"`
+	// Line is the line without its newline.
+	Line []byte `json:"line"`
+	// Truncated is set when the line was cut at MaxLine.
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// EncodeBatch compresses recs into a batch.
+func EncodeBatch(recs []Record) (*Batch, error) {
+	raw, err := json.Marshal(recs)
+	if err != nil {
+		return nil, fmt.Errorf("encoding records: %w", err)
+	}
+	var buf bytes.Buffer
+	w, err := flate.NewWriter(&buf, flate.DefaultCompression)
+	if err != nil {
+		return nil, fmt.Errorf("compressing records: %w", err)
+	}
+	w.Write(raw)
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("compressing records: %w", err)
+	}
+	return &Batch{Data: buf.Bytes()}, nil
+}
+
+// DecodeBatch decompresses and checks a batch: at most MaxBatchBytes once
+// decompressed (refused as soon as the bound is passed, before more is
+// inflated), at most MaxBatchRecords records, sequence numbers positive
+// and increasing, lines and paths bounded, paths valid UTF-8 without
+// control characters.
+func DecodeBatch(b *Batch) ([]Record, error) {
+	zr := flate.NewReader(bytes.NewReader(b.Data))
+	defer zr.Close()
+	raw, err := io.ReadAll(io.LimitReader(zr, MaxBatchBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("decompressing batch: %w", err)
+	}
+	if len(raw) > MaxBatchBytes {
+		return nil, fmt.Errorf("batch: more than %d bytes decompressed", MaxBatchBytes)
+	}
+	var recs []Record
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&recs); err != nil {
+		return nil, fmt.Errorf("decoding batch: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("decoding batch: more than one value")
+	}
+	if len(recs) == 0 || len(recs) > MaxBatchRecords {
+		return nil, fmt.Errorf("batch: want 1 to %d records, got %d", MaxBatchRecords, len(recs))
+	}
+	var last uint64
+	for i, r := range recs {
+		if r.Seq <= last {
+			return nil, fmt.Errorf("batch: record %d: sequence %d after %d", i, r.Seq, last)
+		}
+		last = r.Seq
+		if len(r.Line) > MaxLine {
+			return nil, fmt.Errorf("batch: record %d: line longer than %d bytes", i, MaxLine)
+		}
+		if err := checkPath(r.Path); err != nil {
+			return nil, fmt.Errorf("batch: record %d: %w", i, err)
+		}
+	}
+	return recs, nil
+}
+
+func checkPath(p string) error {
+	if len(p) > MaxPath {
+		return fmt.Errorf("path: longer than %d bytes", MaxPath)
+	}
+	if !utf8.ValidString(p) {
+		return errors.New("path: not UTF-8")
+	}
+	for _, c := range p {
+		if c < 0x20 || c == 0x7f {
+			return errors.New("path: control character")
+		}
+	}
+	return nil
 }
 
 // Heartbeat is what an agent reports about itself every few seconds.
@@ -183,6 +308,14 @@ type Heartbeat struct {
 	// CPUSeconds is the CPU time the agent has used, user plus system
 	// (0 where not measured).
 	CPUSeconds float64 `json:"cpu_seconds"`
+	// BufferBytes is the size of the agent's disk buffer.
+	BufferBytes int64 `json:"buffer_bytes,omitempty"`
+	// Dropped counts the records the agent dropped, oldest first, because
+	// its buffer was full (since it started).
+	Dropped int64 `json:"dropped,omitempty"`
+	// LagSeconds is the age of the oldest record the server has not
+	// acknowledged (0 when none waits).
+	LagSeconds float64 `json:"lag_seconds,omitempty"`
 }
 
 // ErrFrameTooLarge is returned for a frame longer than the reader allows.
@@ -255,8 +388,16 @@ func DecodeFrame(b []byte) (*Frame, error) {
 				return nil, fmt.Errorf("heartbeat: %w", err)
 			}
 		}
-		if h.UptimeSeconds < 0 || h.RSSBytes < 0 || h.CPUSeconds < 0 {
+		if h.UptimeSeconds < 0 || h.RSSBytes < 0 || h.CPUSeconds < 0 || h.BufferBytes < 0 || h.Dropped < 0 || h.LagSeconds < 0 {
 			return nil, errors.New("heartbeat: negative or invalid figure")
+		}
+	case TypeRecords:
+		if f.Batch == nil || len(f.Batch.Data) == 0 {
+			return nil, errors.New("records frame without a batch")
+		}
+	case TypeAck:
+		if f.Ack == nil {
+			return nil, errors.New("ack frame without an ack")
 		}
 	default:
 		return nil, fmt.Errorf("unknown frame type %q", f.Type)
