@@ -34,8 +34,11 @@ func TestDependencies(t *testing.T) {
 			internal = append(internal, p)
 		}
 	}
-	// The agent's own packages and nothing else of Vigil.
-	want := map[string]bool{"github.com/vigilsec/vigil/internal/agent": true, "github.com/vigilsec/vigil/internal/agentwire": true}
+	// The agent's own packages, the journal (its disk buffer) and the
+	// file tailer, all of the standard library only; nothing else of
+	// Vigil.
+	want := map[string]bool{"github.com/vigilsec/vigil/internal/agent": true, "github.com/vigilsec/vigil/internal/agentwire": true,
+		"github.com/vigilsec/vigil/internal/journal": true, "github.com/vigilsec/vigil/internal/ingest": true, "github.com/vigilsec/vigil/internal/ingest/file": true}
 	for _, p := range internal {
 		if !want[p] {
 			t.Errorf("vigil-agent links %s: only %v are expected", p, want)
