@@ -1,12 +1,14 @@
 // Package scan finds the packages in a directory, a root filesystem or a
-// file (go.mod files, Go binaries, the dpkg database), matches them
-// against the local advisory database, and prioritises what it finds: one
+// file (go.mod files, Go binaries, the dpkg database, CycloneDX and SPDX
+// SBOMs), matches them against the local advisory database, and
+// prioritises what it finds: one
 // finding per vulnerability and package (aliases merged), with the
 // evidence, the fixed version, severity from CVSS vectors, CISA KEV and
 // FIRST EPSS, and a decision (Act, Attend, Track).
 package scan
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -36,6 +38,10 @@ type Package struct {
 	// a package whose files are gone (config-files) is listed but not
 	// matched.
 	State string `json:"state,omitempty"`
+	// Skipped says why an SBOM component is not matched (no purl, an
+	// ecosystem without a version ordering here): Collect counts it in
+	// Inventory.Skipped instead of listing it.
+	Skipped string `json:"-"`
 }
 
 // Inventory is what a walk found.
@@ -48,6 +54,23 @@ type Inventory struct {
 	// RootFS is true when the path was a root filesystem (it has a dpkg
 	// database).
 	RootFS bool
+	// Skipped counts the SBOM components that cannot be matched, by
+	// reason ("no purl", "PyPI (no version ordering)").
+	Skipped map[string]int
+}
+
+// add lists the packages, counting the skipped ones.
+func (inv *Inventory) add(pkgs []Package) {
+	for _, p := range pkgs {
+		if p.Skipped == "" {
+			inv.Packages = append(inv.Packages, p)
+			continue
+		}
+		if inv.Skipped == nil {
+			inv.Skipped = map[string]int{}
+		}
+		inv.Skipped[p.Skipped]++
+	}
 }
 
 // MaxFileBytes bounds a go.mod or dpkg status file.
@@ -91,9 +114,9 @@ func Collect(ctx context.Context, path string) (*Inventory, error) {
 			return nil, err
 		}
 		if !ok {
-			return nil, fmt.Errorf("scanning %s: not a go.mod file, Go binary or dpkg status file", path)
+			return nil, fmt.Errorf("scanning %s: not a go.mod file, Go binary, dpkg status file or SBOM", path)
 		}
-		inv.Packages = pkgs
+		inv.add(pkgs)
 		return inv, nil
 	}
 	if _, err := os.Stat(filepath.Join(path, dpkgStatus)); err == nil {
@@ -154,15 +177,24 @@ func walk(ctx context.Context, dir string, inv *Inventory, gomod bool) error {
 			inv.Warnings = append(inv.Warnings, err.Error())
 			return nil
 		}
-		inv.Packages = append(inv.Packages, pkgs...)
+		inv.add(pkgs)
 		return nil
 	})
 }
 
 // collectFile reads one file if it is inventory. named is true when the
-// user named the file (a dpkg status file is only recognised then).
+// user named the file (a dpkg status file, and an SBOM by its content
+// rather than its name, are only recognised then).
 func collectFile(path string, named bool) ([]Package, bool, error) {
 	base := filepath.Base(path)
+	if isSBOMName(base) {
+		data, err := readFile(path)
+		if err != nil {
+			return nil, true, err
+		}
+		pkgs, err := ParseSBOM(data, path)
+		return pkgs, true, err
+	}
 	if base == "go.mod" {
 		data, err := readFile(path)
 		if err != nil {
@@ -185,6 +217,17 @@ func collectFile(path string, named bool) ([]Package, bool, error) {
 			return nil, false, nil
 		}
 		return pkgs, err == nil, err
+	}
+	if trimmed := bytes.TrimLeft(head, " \t\r\n"); named && (len(trimmed) == 0 || trimmed[0] == '{') {
+		data, err := readFile(path)
+		if err != nil {
+			return nil, true, err
+		}
+		pkgs, err := ParseSBOM(data, path)
+		if errors.Is(err, ErrNotSBOM) {
+			return nil, false, nil
+		}
+		return pkgs, true, err
 	}
 	if named && slices.Contains([]string{"status", "status-old"}, base) {
 		pkgs, err := readDpkgFile(path, "")

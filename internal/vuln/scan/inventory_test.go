@@ -203,7 +203,8 @@ func TestCollectRootFS(t *testing.T) {
 }
 
 // FuzzInventory feeds each input to the inventory parsers: go.mod, dpkg
-// status and Go release names (from binaries' build information).
+// status, Go release names (from binaries' build information), CycloneDX
+// and SPDX SBOMs and package URLs.
 func FuzzInventory(f *testing.F) {
 	f.Add([]byte("module m\nrequire (\n\t\"a\" v1.0.0 // x\n\tb v0.0.0-20240101000000-abcdefabcdef\n)\nreplace b => c v1.0.0\n"))
 	f.Add([]byte("require `raw` v1.0.0\nreplace a v1.0.0 => ./x\n"))
@@ -213,6 +214,17 @@ func FuzzInventory(f *testing.F) {
 	}
 	if data, err := os.ReadFile("/var/lib/dpkg/status"); err == nil && len(data) < 1<<20 {
 		f.Add(data)
+	}
+	sboms, _ := filepath.Glob(filepath.Join("testdata", "sbom", "*.json"))
+	for _, p := range sboms {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	for _, s := range []string{"pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?distro=debian-12&upstream=glibc%402.36-9&epoch=1", "pkg:npm/%40s/n@1#x", "pkg:apk/alpine/a@1-r0?distro=alpine-3.19.1", "pkg:rpm/redhat/a@1?epoch=2"} {
+		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if pkgs, err := ParseGoMod(data, "go.mod"); err == nil {
@@ -231,6 +243,27 @@ func FuzzInventory(f *testing.F) {
 		}
 		if v, ok := GoToolchainVersion(string(data)); ok && !version.ValidSemVer(v) {
 			t.Fatalf("GoToolchainVersion(%q) = %q, not a semantic version", data, v)
+		}
+		if pkgs, err := ParseSBOM(data, "sbom.json"); err == nil {
+			for _, p := range pkgs {
+				if !strings.HasPrefix(p.Location, "sbom.json#") {
+					t.Fatalf("sbom: location %q", p.Location)
+				}
+				if p.Skipped != "" {
+					continue
+				}
+				if _, ok := version.ForEcosystem(p.Ecosystem); !ok || p.Name == "" || p.Version == "" {
+					t.Fatalf("sbom: a package to match without a known ecosystem, a name or a version: %+v", p)
+				}
+			}
+		}
+		if u, err := parsePURL(string(data)); err == nil {
+			if u.typ == "" || u.name == "" || u.typ != strings.ToLower(u.typ) {
+				t.Fatalf("parsePURL(%q) = %+v: no type or name, or a type not lower-cased", data, u)
+			}
+			if p := purlPackage(string(data), ""); p.Skipped == "" && (p.Name == "" || p.Version == "") {
+				t.Fatalf("purlPackage(%q) = %+v: matched without a name or version", data, p)
+			}
 		}
 	})
 }
