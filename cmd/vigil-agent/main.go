@@ -3,7 +3,7 @@
 // and keeps) and holds one persistent mutual-TLS connection to it.
 //
 //	vigil-agent enroll --server URL --token T --data DIR [--server-ca FILE]
-//	vigil-agent run --data DIR [--heartbeat 5s]
+//	vigil-agent run --data DIR [--heartbeat 5s] [--file GLOB]... [--buffer-size BYTES]
 //	vigil-agent version
 //
 // It links no part of the server (a test checks its dependencies).
@@ -29,7 +29,7 @@ var version = "dev"
 
 const usage = `usage:
   vigil-agent enroll --server URL --token TOKEN --data DIR [--server-ca FILE]
-  vigil-agent run --data DIR [--heartbeat 5s] [--log-level info]
+  vigil-agent run --data DIR [--heartbeat 5s] [--file GLOB]... [--buffer-size 268435456] [--log-level info]
   vigil-agent version
 
 The enrollment token may also come from the environment (VIGIL_AGENT_TOKEN),
@@ -79,6 +79,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		dir := fs.String("data", defaultDir(), "the agent's data directory (enroll first)")
 		hb := fs.Duration("heartbeat", agent.DefaultHeartbeat, "interval of the heartbeats (1s to 10s)")
 		level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+		bufSize := fs.Int64("buffer-size", agent.DefaultBufferSize, "bound of the disk buffer in bytes (oldest records dropped past it)")
+		var files []string
+		fs.Func("file", "ship the lines of the files matching GLOB (repeatable)", func(s string) error {
+			files = append(files, s)
+			return nil
+		})
 		var fim []string
 		fs.Func("fim", "watch PATH for file changes (not built yet: refused)", func(s string) error {
 			fim = append(fim, s)
@@ -99,7 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
 		log.Info("vigil-agent starting", "version", version, "data", *dir)
-		return agent.Run(ctx, agent.RunOptions{Dir: *dir, Version: version, Heartbeat: *hb, Log: log})
+		return agent.Run(ctx, agent.RunOptions{Dir: *dir, Version: version, Heartbeat: *hb, Files: files, BufferSize: *bufSize, Log: log})
 	case "version":
 		fmt.Fprintf(stdout, "vigil-agent %s %s/%s\n", version, runtime.GOOS, runtime.GOARCH)
 		return nil

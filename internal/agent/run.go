@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/agentwire"
+	"github.com/vigilsec/vigil/internal/ingest/file"
 )
 
 // Heartbeat bounds: the server closes a connection silent for 30 s
@@ -30,10 +31,17 @@ type RunOptions struct {
 	Dir       string
 	Version   string
 	Heartbeat time.Duration
-	Log       *slog.Logger
+	// Files are the glob patterns of the log files to ship.
+	Files []string
+	// BufferSize bounds the disk buffer (0: DefaultBufferSize).
+	BufferSize int64
+	Log        *slog.Logger
 	// OnConnected, if set, is called after each connection is
 	// established (tests).
 	OnConnected func()
+	// OnAck, if set, is called with each acknowledgement from the
+	// server, once the buffer released the records (tests).
+	OnAck func(seq uint64)
 }
 
 // Run keeps the agent connected to its server until ctx ends: one
@@ -61,11 +69,40 @@ func Run(ctx context.Context, o RunOptions) error {
 	if leaf := tc.Certificates[0].Leaf; leaf != nil && time.Until(leaf.NotAfter) < 7*24*time.Hour {
 		o.Log.Warn("the agent certificate expires soon: enroll again to renew it", "expires", leaf.NotAfter)
 	}
+	if o.BufferSize == 0 {
+		o.BufferSize = DefaultBufferSize
+	}
+	if o.BufferSize < MinBufferSize {
+		return fmt.Errorf("--buffer-size: want at least %d bytes, got %d", MinBufferSize, o.BufferSize)
+	}
+	buf, err := OpenBuffer(filepath.Join(o.Dir, bufferDir), o.BufferSize, 0)
+	if err != nil {
+		return err
+	}
+	defer buf.Close()
+	sink := &bufferSink{b: buf, notify: make(chan struct{}, 1)}
+	if len(o.Files) > 0 {
+		cfg := file.Config{StateFile: filepath.Join(o.Dir, offsetsFile), MaxLineSize: agentwire.MaxLine, StartAtBeginning: true}
+		for _, g := range o.Files {
+			cfg.Paths = append(cfg.Paths, file.Path{Glob: g})
+		}
+		t, err := file.New(cfg, sink, nil, o.Log.With("component", "tailer"))
+		if err != nil {
+			return fmt.Errorf("--file: %w", err)
+		}
+		tctx, stop := context.WithCancel(ctx)
+		if err := t.Start(tctx); err != nil {
+			stop()
+			return fmt.Errorf("tailing files: %w", err)
+		}
+		defer t.Wait()
+		defer stop()
+	}
 	started := time.Now()
 	backoff := time.Second
 	for {
 		began := time.Now()
-		err := connectOnce(ctx, o, st, tc, started)
+		err := connectOnce(ctx, o, st, tc, started, sink)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -100,31 +137,56 @@ func clientTLS(dir string) (*tls.Config, error) {
 	return &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool, ServerName: agentwire.ServerName, Certificates: []tls.Certificate{cert}}, nil
 }
 
-// connectOnce holds one connection until it fails or ctx ends.
-func connectOnce(ctx context.Context, o RunOptions, st State, tc *tls.Config, started time.Time) error {
+// offsetsFile keeps the tailer's offsets in the data directory.
+const offsetsFile = "file-offsets.json"
+
+// connectOnce holds one connection until it fails or ctx ends: it waits
+// for the server's first acknowledgement (the highest sequence number it
+// has stored), then sends the buffered records after it in batches, at
+// most window batches ahead of the acknowledgements, and heartbeats.
+func connectOnce(ctx context.Context, o RunOptions, st State, tc *tls.Config, started time.Time, sink *bufferSink) error {
 	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}, Config: tc}
 	c, err := d.DialContext(ctx, "tcp", st.Endpoint)
 	if err != nil {
 		return fmt.Errorf("connecting to %s: %w", st.Endpoint, err)
 	}
 	defer c.Close()
-	// The server sends nothing yet; reading finds out at once when it
-	// closes the connection or refuses the certificate (TLS 1.3 tells the
-	// client after its handshake).
+	// Reading finds out at once when the server closes the connection or
+	// refuses the certificate (TLS 1.3 tells the client after its
+	// handshake).
 	closed := make(chan error, 1)
+	acks := make(chan uint64, window+1)
+	quit := make(chan struct{})
+	defer close(quit)
 	go func() {
 		for {
-			if _, err := agentwire.ReadFrame(c, agentwire.MaxFrame); err != nil {
+			f, err := agentwire.ReadFrame(c, agentwire.MaxFrame)
+			if err != nil {
 				closed <- err
+				return
+			}
+			if f.Type != agentwire.TypeAck {
+				continue
+			}
+			select {
+			case acks <- f.Ack.Seq:
+			case <-quit:
 				return
 			}
 		}
 	}()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
+	buf := sink.b
 	send := func() error {
 		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		return agentwire.WriteFrame(c, &agentwire.Frame{Type: agentwire.TypeHeartbeat, Heartbeat: heartbeat(o.Version, started)})
+		hb := heartbeat(o.Version, started)
+		bs := buf.Stats()
+		hb.BufferBytes, hb.Dropped = bs.Bytes, bs.Dropped
+		if bs.Pending > 0 && !bs.Oldest.IsZero() {
+			hb.LagSeconds = max(0, time.Since(bs.Oldest).Seconds())
+		}
+		return agentwire.WriteFrame(c, &agentwire.Frame{Type: agentwire.TypeHeartbeat, Heartbeat: hb})
 	}
 	if err := send(); err != nil {
 		return fmt.Errorf("sending a heartbeat: %w", err)
@@ -135,10 +197,46 @@ func connectOnce(ctx context.Context, o RunOptions, st State, tc *tls.Config, st
 	}
 	t := time.NewTicker(o.Heartbeat)
 	defer t.Stop()
+	ready := false      // the server's first acknowledgement came
+	var sent uint64     // the last record sent on this connection
+	var flight []uint64 // the last record of each batch not acknowledged
 	for {
+		if ready && len(flight) < window {
+			recs, err := buf.Read(sent, batchRecords, batchBytes)
+			if err != nil {
+				return fmt.Errorf("reading the buffer: %w", err)
+			}
+			if len(recs) > 0 {
+				b, recs, err := fitBatch(recs)
+				if err != nil {
+					return err
+				}
+				c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				if err := agentwire.WriteFrame(c, &agentwire.Frame{Type: agentwire.TypeRecords, Batch: b}); err != nil {
+					return fmt.Errorf("sending records: %w", err)
+				}
+				sent = recs[len(recs)-1].Seq
+				flight = append(flight, sent)
+				continue
+			}
+		}
 		select {
 		case err := <-closed:
 			return fmt.Errorf("connection closed: %w", err)
+		case seq := <-acks:
+			if err := buf.Ack(seq); err != nil {
+				return err
+			}
+			if !ready {
+				ready, sent = true, seq
+			}
+			for len(flight) > 0 && flight[0] <= seq {
+				flight = flight[1:]
+			}
+			if o.OnAck != nil {
+				o.OnAck(seq)
+			}
+		case <-sink.notify:
 		case <-t.C:
 			if err := send(); err != nil {
 				return fmt.Errorf("sending a heartbeat: %w", err)

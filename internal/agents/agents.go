@@ -24,6 +24,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/agentwire"
 	"github.com/vigilsec/vigil/internal/audit"
+	"github.com/vigilsec/vigil/internal/ingest"
 )
 
 // Bounds and defaults.
@@ -92,6 +93,8 @@ type Service struct {
 	online map[string]*session
 	// listenPort is the agent listener's port, once it listens.
 	listenPort string
+	// sink takes the agents' records (SetSink).
+	sink ingest.Sink
 
 	// idleTimeout and handshakeTimeout are IdleTimeout and
 	// HandshakeTimeout (tests shorten them).
@@ -99,6 +102,8 @@ type Service struct {
 	// maxConns and maxPerSource are MaxConnections and
 	// MaxConnectionsPerSource (tests lower them).
 	maxConns, maxPerSource int
+	// recordRate is RecordsPerSecond (tests lower it).
+	recordRate float64
 	// changed, if set, is called after a connection's state changed: a
 	// heartbeat applied, a disconnection recorded (tests wait on it).
 	changed func()
@@ -112,6 +117,15 @@ type session struct {
 	lastSeen  time.Time
 	written   time.Time // last_seen last written to the database
 	hb        agentwire.Heartbeat
+
+	// Of log shipping, used by the connection's goroutine alone: the
+	// highest record number stored, the agent's hostname, its rate.
+	seq      uint64
+	hostname string
+	bucket   bucket
+	// stored and duplicates count the records stored and those dropped
+	// as resent on this connection (s.mu).
+	stored, duplicates int64
 }
 
 // Open returns the service, loading or creating the CA in o.Dir.
@@ -126,7 +140,7 @@ func Open(o Options) (*Service, error) {
 		o.CertValidity = DefaultCertValidity
 	}
 	s := &Service{o: o, db: o.DB, online: map[string]*session{}, idleTimeout: IdleTimeout, handshakeTimeout: HandshakeTimeout,
-		maxConns: MaxConnections, maxPerSource: MaxConnectionsPerSource}
+		maxConns: MaxConnections, maxPerSource: MaxConnectionsPerSource, recordRate: RecordsPerSecond}
 	if o.Dir != "" {
 		ca, err := LoadCA(o.Dir, o.Now())
 		if err != nil {
@@ -380,6 +394,12 @@ type Agent struct {
 	RSSBytes      int64   `json:"rss_bytes,omitempty"`
 	CPUSeconds    float64 `json:"cpu_seconds,omitempty"`
 	Address       string  `json:"address,omitempty"`
+	// Health of its log shipping: the disk buffer's size, the records it
+	// dropped (oldest first) because the buffer was full, the age of the
+	// oldest record not acknowledged.
+	BufferBytes int64   `json:"buffer_bytes,omitempty"`
+	Dropped     int64   `json:"dropped,omitempty"`
+	LagSeconds  float64 `json:"lag_seconds,omitempty"`
 }
 
 // Status values.
@@ -434,6 +454,7 @@ func (s *Service) List(ctx context.Context) ([]Agent, error) {
 			a.Version, a.OS = se.hb.Version, se.hb.OS
 		}
 		a.Arch, a.UptimeSeconds, a.RSSBytes, a.CPUSeconds = se.hb.Arch, se.hb.UptimeSeconds, se.hb.RSSBytes, se.hb.CPUSeconds
+		a.BufferBytes, a.Dropped, a.LagSeconds = se.hb.BufferBytes, se.hb.Dropped, se.hb.LagSeconds
 	}
 	return out, nil
 }

@@ -12,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -438,24 +439,27 @@ func dialAgent(t *testing.T, addr string, ca *x509.CertPool, cert tls.Certificat
 		c.Close()
 		return nil, err
 	}
+	// The server's first frame to an accepted agent is the
+	// acknowledgement of its last stored record; a refused one reads an
+	// error.
 	c.SetReadDeadline(time.Now().Add(wait))
-	_, err = c.Read(make([]byte, 1))
+	f, err := agentwire.ReadFrame(c, 0)
 	c.SetReadDeadline(time.Time{})
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		// The server sends nothing to an accepted agent: a timeout
-		// means the connection stands.
+	if err == nil && f.Type == agentwire.TypeAck {
 		return c, nil
 	}
 	c.Close()
+	if err == nil {
+		err = fmt.Errorf("first frame %q, want an ack", f.Type)
+	}
 	return nil, err
 }
 
 func TestListener(t *testing.T) { metatest.Engines(t, testListener) }
 
-// How long dialAgent waits for a refusal.
+// How long dialAgent waits for the server's first frame or a refusal.
 const (
-	accepted = 200 * time.Millisecond
+	accepted = 10 * time.Second
 	refused  = 10 * time.Second
 )
 

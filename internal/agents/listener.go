@@ -38,6 +38,10 @@ const (
 type Listener struct {
 	s  *Service
 	ln net.Listener
+	// ctx ends when the listener closes: it stops the waits of the
+	// connections' goroutines.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	wg     sync.WaitGroup
 	mu     sync.Mutex
@@ -89,6 +93,7 @@ func (s *Service) Listen(ln net.Listener) (*Listener, error) {
 	}
 	lim := connlimit.New(connlimit.Limits{Max: s.maxConns, PerSource: s.maxPerSource})
 	l := &Listener{s: s, ln: tls.NewListener(connlimit.NewListener(ln, lim), cfg), conns: map[net.Conn]struct{}{}}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.wg.Go(l.accept)
 	return l, nil
 }
@@ -123,7 +128,7 @@ func (l *Listener) accept() {
 				l.mu.Unlock()
 				c.Close()
 			}()
-			l.s.serve(c.(*tls.Conn))
+			l.s.serve(l.ctx, c.(*tls.Conn))
 		})
 	}
 }
@@ -132,6 +137,7 @@ func (l *Listener) accept() {
 // offline) and waits for their goroutines.
 func (l *Listener) Close() error {
 	err := l.ln.Close()
+	l.cancel()
 	l.mu.Lock()
 	l.closed = true
 	for c := range l.conns {
@@ -145,7 +151,7 @@ func (l *Listener) Close() error {
 // serve runs one agent's connection: the handshake (which checks the
 // agent), then heartbeats until the agent goes, goes quiet, or is
 // revoked.
-func (s *Service) serve(c *tls.Conn) {
+func (s *Service) serve(ctx context.Context, c *tls.Conn) {
 	c.SetDeadline(time.Now().Add(s.handshakeTimeout))
 	if err := c.Handshake(); err != nil {
 		s.o.Log.Warn("agent connection refused", "remote", c.RemoteAddr().String(), "err", err)
@@ -155,7 +161,20 @@ func (s *Service) serve(c *tls.Conn) {
 	leaf := c.ConnectionState().PeerCertificates[0]
 	id, serial := leaf.Subject.CommonName, serialString(leaf)
 	now := s.o.Now()
-	se := &session{conn: c, serial: serial, connected: now, lastSeen: now}
+	se := &session{conn: c, serial: serial, connected: now, lastSeen: now, bucket: bucket{rate: s.recordRate}}
+	// The agent waits for the highest record number stored before it
+	// sends records.
+	lctx, lcancel := context.WithTimeout(ctx, HandshakeTimeout)
+	seq, host, err := s.lastSeq(lctx, id)
+	lcancel()
+	if err == nil {
+		se.seq, se.hostname = seq, host
+		err = writeAck(c, seq)
+	}
+	if err != nil {
+		s.o.Log.Warn("agent connection closed", "agent", id, "err", err)
+		return
+	}
 	s.mu.Lock()
 	old := s.online[id]
 	s.online[id] = se
@@ -166,16 +185,16 @@ func (s *Service) serve(c *tls.Conn) {
 		old.conn.Close()
 	}
 	s.o.Log.Info("agent connected", "agent", id, "remote", c.RemoteAddr().String())
-	err := s.readLoop(c, id, se)
+	err = s.readLoop(ctx, c, id, se)
 	s.mu.Lock()
 	if s.online[id] == se {
 		delete(s.online, id)
 	}
 	last := se.lastSeen
 	s.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, werr := s.db.ExecContext(ctx, `UPDATE agents SET last_seen = ? WHERE id = ?`, last.UnixNano(), id); werr != nil {
+	if _, werr := s.db.ExecContext(wctx, `UPDATE agents SET last_seen = ? WHERE id = ?`, last.UnixNano(), id); werr != nil {
 		s.o.Log.Warn("recording an agent's last contact", "agent", id, "err", werr)
 	}
 	s.o.Log.Info("agent disconnected", "agent", id, "err", err)
@@ -188,12 +207,22 @@ func (s *Service) notify() {
 	}
 }
 
-func (s *Service) readLoop(c net.Conn, id string, se *session) error {
+func (s *Service) readLoop(ctx context.Context, c net.Conn, id string, se *session) error {
 	for {
 		c.SetReadDeadline(time.Now().Add(s.idleTimeout))
 		f, err := agentwire.ReadFrame(c, agentwire.MaxFrame)
 		if err != nil {
 			return err
+		}
+		if f.Type == agentwire.TypeRecords {
+			if err := s.records(ctx, c, id, se, f.Batch); err != nil {
+				return fmt.Errorf("agent %s: records: %w", id, err)
+			}
+			s.mu.Lock()
+			se.lastSeen = s.o.Now()
+			s.mu.Unlock()
+			s.notify()
+			continue
 		}
 		if f.Type != agentwire.TypeHeartbeat {
 			continue

@@ -184,6 +184,8 @@ const (
 	MaxLine = 16 << 10
 	// MaxPath bounds a record's file path.
 	MaxPath = 1024
+	// MaxSeq bounds a sequence number (it fits a signed 64-bit column).
+	MaxSeq = 1<<63 - 1
 )
 
 // Frame is one message on the connection.
@@ -267,7 +269,7 @@ func DecodeBatch(b *Batch) ([]Record, error) {
 	}
 	var last uint64
 	for i, r := range recs {
-		if r.Seq <= last {
+		if r.Seq <= last || r.Seq > MaxSeq {
 			return nil, fmt.Errorf("batch: record %d: sequence %d after %d", i, r.Seq, last)
 		}
 		last = r.Seq
@@ -396,7 +398,7 @@ func DecodeFrame(b []byte) (*Frame, error) {
 			return nil, errors.New("records frame without a batch")
 		}
 	case TypeAck:
-		if f.Ack == nil {
+		if f.Ack == nil || f.Ack.Seq > MaxSeq {
 			return nil, errors.New("ack frame without an ack")
 		}
 	default:

@@ -140,4 +140,14 @@ var migrations = []Migration{
 			`CREATE INDEX IF NOT EXISTS anomaly_state_updated ON anomaly_state(rule, updated)`,
 		)
 	}},
+	{Version: 10, Name: "host agents: the last log record stored per agent", Up: func(ctx context.Context, tx *sql.Tx) error {
+		// An agent numbers its log records; the server keeps the highest
+		// number it stored, written once the batch is durable, and drops
+		// records at or below it (a resend after a lost acknowledgement)
+		// so that each record is stored once (internal/agents).
+		return execAll(ctx, tx, `CREATE TABLE IF NOT EXISTS agent_log_seq (
+			agent TEXT PRIMARY KEY,
+			seq INTEGER NOT NULL
+		)`)
+	}},
 }

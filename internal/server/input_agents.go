@@ -39,13 +39,14 @@ func (s *Server) registerAgents(mux *http.ServeMux, apiSrv *api.API) error {
 }
 
 // The agents' listener: each host agent's persistent mutual-TLS
-// connection (internal/agents). It delivers no events yet (log shipping
-// is to come), so the sink is unused.
+// connection (internal/agents), which carries its heartbeats and the log
+// records it ships, handed to the pipeline as Input "agent".
 func init() {
-	registerInput(streamInput{Name: "agents", Open: func(ctx context.Context, s *Server, _ ingest.Sink) (inputHandle, error) {
+	registerInput(streamInput{Name: "agents", Open: func(ctx context.Context, s *Server, sink ingest.Sink) (inputHandle, error) {
 		if s.cfg.Agents.Listen == "" || s.agents == nil {
 			return nil, nil
 		}
+		s.agents.SetSink(sink)
 		ln, err := net.Listen("tcp", s.cfg.Agents.Listen)
 		if err != nil {
 			return nil, fmt.Errorf("listening on %q: %w", s.cfg.Agents.Listen, err)

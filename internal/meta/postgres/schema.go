@@ -36,6 +36,7 @@ var Schema = &meta.Schema{
 		{Version: 7, Name: "durable alert hand-off: the last journal record committed", Up: ddl(v7...)},
 		{Version: 8, Name: "host agents: enrollment tokens and enrolled agents", Up: ddl(v8...)},
 		{Version: 9, Name: "anomaly baselines: per rule and entity", Up: ddl(v9...)},
+		{Version: 10, Name: "host agents: the last log record stored per agent", Up: ddl(v10...)},
 	},
 }
 
@@ -362,4 +363,11 @@ var v9 = []string{
 		PRIMARY KEY (rule, entity)
 	)`,
 	`CREATE INDEX anomaly_state_updated ON anomaly_state(rule, updated)`,
+}
+
+var v10 = []string{
+	`CREATE TABLE agent_log_seq (
+		agent TEXT PRIMARY KEY,
+		seq BIGINT NOT NULL
+	)`,
 }
