@@ -20,13 +20,19 @@ func newScanCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "scan PATH",
-		Short: "Find vulnerable packages in a folder, root filesystem or file, offline",
+		Short: "Find vulnerable packages in a folder, root filesystem, SBOM or file, offline",
 		Long: `Scan PATH against the local advisory database (vigil vulndb import fills it):
 go.mod files and Go binaries in a source tree; or, when PATH is a root
 filesystem (it has var/lib/dpkg/status), its Debian or Ubuntu packages
 (matched by source package, the release read from etc/os-release) and the
-Go binaries in its bin folders; or one go.mod file, Go binary or dpkg status
-file. Nothing leaves the machine.
+Go binaries in its bin folders; or one go.mod file, Go binary, dpkg status
+file or SBOM. Nothing leaves the machine.
+
+SBOMs: CycloneDX 1.4 to 1.6 and SPDX 2.3 JSON, recognised by content when
+named and by name in a folder (bom.json, *.cdx.json, *.spdx.json). Each
+component's purl gives its ecosystem; components the scanner cannot match
+(no purl, an ecosystem without a version ordering here such as PyPI or
+Maven, a deb package without its distro release) are counted as skipped.
 
   vigil scan . --format sarif > vigil.sarif
   vigil scan /srv/rootfs --fail-on attend
@@ -68,6 +74,22 @@ decision (track, attend, act) or a priority (p1 to p4).`,
 			}
 			for _, w := range inv.Warnings {
 				fmt.Fprintln(stderr, "warning:", termsafe.Line(w, 300))
+			}
+			if len(inv.Skipped) > 0 {
+				n := 0
+				var parts []string
+				for i, reason := range slices.Sorted(maps.Keys(inv.Skipped)) {
+					n += inv.Skipped[reason]
+					// A hostile SBOM can name many purl types: the
+					// first reasons only.
+					if i < 10 {
+						parts = append(parts, fmt.Sprintf("%d %s", inv.Skipped[reason], termsafe.Line(reason, 80)))
+					}
+				}
+				if len(inv.Skipped) > 10 {
+					parts = append(parts, fmt.Sprintf("and %d other reasons", len(inv.Skipped)-10))
+				}
+				fmt.Fprintf(stderr, "warning: skipped %d SBOM components that cannot be matched: %s\n", n, strings.Join(parts, ", "))
 			}
 			findings, err := scan.New(d).Scan(cmd.Context(), inv.Packages)
 			if err != nil {

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/vigilsec/vigil/internal/sharedtest"
 )
 
@@ -457,5 +458,90 @@ func TestScanOldData(t *testing.T) {
 	}
 	if r := runCLI(t, "vulndb", "status", "--db", dir); !strings.Contains(r.stdout, "warning: the advisory data was last imported") {
 		t.Errorf("status: %q, want an age warning", r.stdout)
+	}
+}
+
+// TestScanSBOM scans the hand-written CycloneDX 1.4, 1.5 and 1.6 and SPDX
+// 2.3 documents of internal/vuln/scan/testdata/sbom: each names
+// golang.org/x/text v0.3.5 (the advisories computed from the Go database's
+// files, as in TestScanGoAcceptance) and nginx of Debian 7, affected by
+// DSA-3029-1 in the Debian sample; every finding is located at the SBOM
+// and the component's bom-ref or SPDXID, and the components that cannot
+// be matched are counted.
+func TestScanSBOM(t *testing.T) {
+	dbDir := importShared(t)
+	goData := sharedtest.Dir(t, "vuln", "osv", "go")
+	text, _ := expectedAdvisories(t, goData, "golang.org/x/text", "v0.3.5")
+	if len(text) == 0 {
+		t.Fatal("no advisory of golang.org/x/text includes v0.3.5")
+	}
+	if ids, _ := expectedAdvisories(t, goData, "golang.org/x/text", "v0.39.0"); len(ids) != 0 {
+		t.Fatalf("golang.org/x/text v0.39.0 is affected by %v: the 1.6 document's fixed version is not fixed", ids)
+	}
+	dsa := []string{"DSA-3029-1"}
+	tests := []struct {
+		file    string
+		want    map[string][]string // bom-ref or SPDXID → advisory ids
+		skipped string
+	}{
+		{"app-1.4.cdx.json", map[string][]string{"text": text, "deb-nginx": dsa},
+			"skipped 3 SBOM components that cannot be matched: 1 PyPI (no version ordering), 2 no purl"},
+		{"app-1.5.cdx.json", map[string][]string{"pkg:golang/golang.org/x/text@v0.3.5": text, "libnginx": dsa},
+			"skipped 1 SBOM components that cannot be matched: 1 Maven (no version ordering)"},
+		{"app-1.6.cdx.json", map[string][]string{"go-text": text, "nginx": dsa},
+			"skipped 2 SBOM components that cannot be matched: 1 RubyGems (no version ordering), 1 pkg:deb without a known distro release"},
+		{"app.spdx.json", map[string][]string{"SPDXRef-Package-go-text": text, "SPDXRef-Package-deb-nginx": dsa},
+			"skipped 1 SBOM components that cannot be matched: 1 PyPI (no version ordering)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			path := filepath.Join("..", "..", "internal", "vuln", "scan", "testdata", "sbom", tt.file)
+			code, fs, stderr := scanJSON(t, dbDir, path)
+			got := map[string][]string{}
+			for _, f := range fs {
+				file, ref, ok := strings.Cut(f.Location, "#")
+				if !ok || file != path {
+					t.Errorf("finding %s: location %q, want %s#REF", f.ID, f.Location, path)
+				}
+				got[ref] = append(got[ref], f.ID)
+			}
+			for ref := range got {
+				slices.Sort(got[ref])
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("advisories by component (-want +got):\n%s", diff)
+			}
+			if code != 1 {
+				t.Errorf("exit %d, want 1", code)
+			}
+			if !strings.Contains(stderr, tt.skipped) {
+				t.Errorf("stderr %q, want %q", stderr, tt.skipped)
+			}
+		})
+	}
+	// A folder: the SBOMs found by name; a hostile or malformed SBOM
+	// named on the command line: exit 2 with what was wrong.
+	dir := t.TempDir()
+	data, err := os.ReadFile(filepath.Join("..", "..", "internal", "vuln", "scan", "testdata", "sbom", "app.spdx.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(dir, "dist"), 0o755)
+	os.WriteFile(filepath.Join(dir, "dist", "image.spdx.json"), data, 0o644)
+	if _, fs, _ := scanJSON(t, dbDir, dir); len(fs) != len(text)+1 {
+		t.Errorf("folder with an SBOM: %d findings, want %d", len(fs), len(text)+1)
+	}
+	bad := map[string]string{
+		"broken.cdx.json": `{"bomFormat":"CycloneDX","specVersion":"1.6","components":[{"name":1}]}`,
+		"deep.json":       `{"bomFormat":"CycloneDX","specVersion":"1.6","x":` + strings.Repeat("[", 1000) + strings.Repeat("]", 1000) + `}`,
+		"old.cdx.json":    `{"bomFormat":"CycloneDX","specVersion":"1.2","components":[]}`,
+	}
+	for name, content := range bad {
+		p := filepath.Join(t.TempDir(), name)
+		os.WriteFile(p, []byte(content), 0o644)
+		r := runCLI(t, "scan", p, "--db", dbDir)
+		if r.code != 2 || !strings.Contains(r.stderr, name+": ") {
+			t.Errorf("%s: exit %d, stderr %q; want exit 2 and an error naming the file", name, r.code, r.stderr)
+		}
 	}
 }
