@@ -147,9 +147,10 @@ func (p *agentProc) waitLog(t *testing.T, s string) {
 	}
 }
 
-func startAgent(t *testing.T, dir string) *agentProc {
+func startAgent(t *testing.T, dir string, extra ...string) *agentProc {
 	t.Helper()
-	p := &agentProc{cmd: exec.Command(buildAgent(t), "run", "--data", dir, "--heartbeat", "1s"), log: &lockedBuffer{}, done: make(chan struct{})}
+	args := append([]string{"run", "--data", dir, "--heartbeat", "1s"}, extra...)
+	p := &agentProc{cmd: exec.Command(buildAgent(t), args...), log: &lockedBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -286,8 +287,9 @@ func TestAgent(t *testing.T) {
 }
 
 // dialAgentListener connects with the identity in dir, sends a frame and
-// reads: nil means the server kept the connection for 2 s (it sends
-// nothing to an accepted agent); a refusal shows as an error at once.
+// reads: nil means the server sent its first frame (the acknowledgement
+// of the agent's last stored record) or kept the connection for 2 s; a
+// refusal shows as an error at once.
 func dialAgentListener(addr, dir string) error {
 	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "agent.crt"), filepath.Join(dir, "agent.key"))
 	if err != nil {

@@ -1,0 +1,128 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestAgentShipsLogs: a real vigil-agent tails a file into a real vigil
+// serve; the lines are searchable under the agent's host.id. The server
+// is stopped while the file grows; the agent, killed and restarted
+// during the outage, keeps its buffer; once the server is back every line
+// is stored exactly once.
+func TestAgentShipsLogs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts vigil serve twice and a vigil-agent twice")
+	}
+	agentAddr := freePort(t, "tcp")
+	s := startServer(t, serverOpts{extra: []string{"--agents-listen", agentAddr}})
+	resp, b := s.request("POST", "/api/v1/agents/enrollment-tokens", testToken, strings.NewReader(`{"name":"logs","expires_in":"1h"}`))
+	if resp.StatusCode != 201 {
+		t.Fatalf("creating an enrollment token: HTTP %d: %s", resp.StatusCode, b)
+	}
+	var tok struct {
+		Token string `json:"token"`
+	}
+	json.Unmarshal(b, &tok)
+	data := t.TempDir()
+	id, err := enroll(t, s, tok.Token, data)
+	if err != nil {
+		t.Fatalf("enroll: %v: %s", err, id)
+	}
+
+	logs := t.TempDir()
+	logPath := filepath.Join(logs, "app.log")
+	run := fmt.Sprintf("a%d", time.Now().UnixNano()%1000000)
+	appendLines := func(from, to int) {
+		f, err := os.OpenFile(logPath, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := from; i < to; i++ {
+			fmt.Fprintf(f, `{"run":%q,"n":%d,"message":"agent line %d"}`+"\n", run, i, i)
+		}
+		f.Close()
+	}
+	// buffered waits until the agent has saved its offset at the file's
+	// end: the lines are then in its disk buffer.
+	buffered := func() {
+		t.Helper()
+		want, _ := os.Stat(logPath)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var st struct {
+				Files []struct {
+					Path   string `json:"path"`
+					Offset int64  `json:"offset"`
+				} `json:"files"`
+			}
+			b, _ := os.ReadFile(filepath.Join(data, "file-offsets.json"))
+			if json.Unmarshal(b, &st) == nil && len(st.Files) == 1 && st.Files[0].Offset == want.Size() {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the agent did not buffer %s within 10 s: offsets %s", logPath, b)
+			}
+			time.Sleep(20 * time.Millisecond) // polling the vigil-agent process's offsets file
+		}
+	}
+
+	appendLines(0, 100)
+	a := startAgent(t, data, "--file", filepath.Join(logs, "*.log"))
+	if r := s.waitTotal("run:"+run, 100, 20*time.Second); r.Total != 100 {
+		t.Fatalf("shipped: %d lines stored, want 100\n%s", r.Total, a.log)
+	}
+	if r := s.search(fmt.Sprintf("run:%s host.id:%s agent.id:%s", run, id, id), 1); r.Total != 100 {
+		t.Errorf("lines under host.id and agent.id %s: got %d, want 100", id, r.Total)
+	}
+	if r := s.search(fmt.Sprintf("run:%s log.file.path:%q", run, logPath), 1); r.Total != 100 {
+		t.Errorf("lines with log.file.path %s: got %d, want 100", logPath, r.Total)
+	}
+
+	// The server goes down; the file grows; the agent buffers.
+	s.terminate()
+	appendLines(100, 200)
+	buffered()
+	// The agent is killed mid-outage; the file grows while it is down; it
+	// comes back and buffers the rest beside what it kept.
+	a.kill()
+	appendLines(200, 300)
+	a = startAgent(t, data, "--file", filepath.Join(logs, "*.log"))
+	buffered()
+	appendLines(300, 400)
+	buffered()
+
+	s2 := startServer(t, serverOpts{data: s.data, extra: []string{"--agents-listen", agentAddr}})
+	// The agent reconnects after its backoff (at most 16 s into an
+	// outage this short).
+	if r := s2.waitTotal("run:"+run, 400, 40*time.Second); r.Total != 400 {
+		t.Fatalf("after the outage: %d lines stored, want 400\n%s", r.Total, a.log)
+	}
+	time.Sleep(time.Second) // absence of duplicates cannot be waited for: the vigil serve process gets 1 s of real time to store one
+	r := s2.search("run:"+run+" | stats dc(n) as distinct, count() as total", 1)
+	if len(r.Rows) != 1 || str(r.Rows[0][0]) != "400" || str(r.Rows[0][1]) != "400" {
+		t.Fatalf("after the outage: rows %v, want 400 distinct lines stored once each", r.Rows)
+	}
+
+	// Its health: the buffer it keeps, nothing dropped.
+	resp, b = s2.request("GET", "/api/v1/agents", testToken, nil)
+	var list struct {
+		Agents []struct {
+			ID          string `json:"id"`
+			BufferBytes int64  `json:"buffer_bytes"`
+			Dropped     int64  `json:"dropped"`
+		} `json:"agents"`
+	}
+	if resp.StatusCode != 200 || json.Unmarshal(b, &list) != nil || len(list.Agents) != 1 {
+		t.Fatalf("GET /api/v1/agents: HTTP %d: %s", resp.StatusCode, b)
+	}
+	if got := list.Agents[0]; got.BufferBytes <= 0 || got.Dropped != 0 {
+		t.Errorf("agent health: got %+v, want its buffer's size and 0 dropped", got)
+	}
+	a.kill()
+}
