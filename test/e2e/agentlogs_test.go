@@ -62,8 +62,12 @@ func TestAgentShipsLogs(t *testing.T) {
 				} `json:"files"`
 			}
 			b, _ := os.ReadFile(filepath.Join(data, "file-offsets.json"))
-			if json.Unmarshal(b, &st) == nil && len(st.Files) == 1 && st.Files[0].Offset == want.Size() {
-				return
+			if json.Unmarshal(b, &st) == nil {
+				for _, f := range st.Files {
+					if f.Path == logPath && f.Offset == want.Size() {
+						return
+					}
+				}
 			}
 			if time.Now().After(deadline) {
 				t.Fatalf("the agent did not buffer %s within 10 s: offsets %s", logPath, b)
@@ -73,6 +77,9 @@ func TestAgentShipsLogs(t *testing.T) {
 	}
 
 	appendLines(0, 100)
+	// A syslog line in another file of the glob: the server's parsers
+	// apply as to any syslog input.
+	os.WriteFile(filepath.Join(logs, "auth.log"), []byte("Dec  7 16:00:00 web-1 sshd[4242]: Failed password for invalid user admin from 198.51.100.77 port 52000 ssh2\n"), 0o600)
 	a := startAgent(t, data, "--file", filepath.Join(logs, "*.log"))
 	if r := s.waitTotal("run:"+run, 100, 20*time.Second); r.Total != 100 {
 		t.Fatalf("shipped: %d lines stored, want 100\n%s", r.Total, a.log)
@@ -82,6 +89,9 @@ func TestAgentShipsLogs(t *testing.T) {
 	}
 	if r := s.search(fmt.Sprintf("run:%s log.file.path:%q", run, logPath), 1); r.Total != 100 {
 		t.Errorf("lines with log.file.path %s: got %d, want 100", logPath, r.Total)
+	}
+	if r := s.waitTotal(fmt.Sprintf("source.ip:198.51.100.77 event.dataset:sshd event.outcome:failure host.id:%s", id), 1, 10*time.Second); r.Total != 1 {
+		t.Errorf("the sshd line, parsed: got %d events, want 1", r.Total)
 	}
 
 	// The server goes down; the file grows; the agent buffers.
