@@ -202,6 +202,12 @@ func sarif(r Report) sarifLog {
 		}
 		msg += "; decision " + f.Decision
 		path, line := splitLocation(f.Location)
+		if f.File != "" {
+			// An SBOM component: the file, and the component in the
+			// message (a bom-ref is no line number).
+			path, line = f.File, 0
+			msg += "; SBOM component " + strings.TrimPrefix(f.Location, f.File+"#")
+		}
 		var loc sarifLocation
 		loc.PhysicalLocation.ArtifactLocation.URI = fileURI(path)
 		if line > 0 {

@@ -30,8 +30,12 @@ type Package struct {
 	// name source packages.
 	Source        string `json:"source,omitempty"`
 	SourceVersion string `json:"source_version,omitempty"`
-	// Location is the file the package was found in.
+	// Location is the file the package was found in: for an SBOM
+	// component, the file, '#' and the component's bom-ref or SPDXID.
 	Location string `json:"location"`
+	// File is an SBOM component's file alone (Location adds the
+	// component), empty for other packages.
+	File string `json:"-"`
 	// Kind is how it was found: go.mod, go-binary, dpkg.
 	Kind string `json:"kind"`
 	// State is dpkg's package state (installed, config-files, ...);

@@ -167,6 +167,7 @@ func sbomPackage(purl, version, name, ref, location, kind string) Package {
 		ref = purl
 	}
 	p.Location = location + "#" + truncate(ref, 256)
+	p.File = location
 	p.Kind = kind
 	return p
 }

@@ -63,6 +63,8 @@ type Finding struct {
 	Decision string   `json:"decision"`
 	Reasons  []string `json:"reasons"`
 	Location string   `json:"location"`
+	// File is an SBOM component's file (Location adds the component).
+	File     string   `json:"-"`
 	Summary  string   `json:"summary,omitempty"`
 	Evidence Evidence `json:"evidence"`
 }
@@ -237,7 +239,7 @@ func (s *Scanner) finding(ctx context.Context, p Package, name, ver string, hits
 	primary := hits[members[0]]
 	f := Finding{
 		ID: primary.Advisory, Aliases: []string{}, Package: p.Name, Version: p.Version, Ecosystem: p.Ecosystem,
-		Location: p.Location,
+		Location: p.Location, File: p.File,
 		Evidence: Evidence{Advisory: primary.Advisory, MatchedName: name, MatchedVersion: ver, Range: primary.Match},
 	}
 	for id := range all {

@@ -179,6 +179,7 @@ func TestFormats(t *testing.T) {
 	findings, err := New(d).Scan(context.Background(), []Package{
 		{Ecosystem: "Go", Name: "example.com/a", Version: "v1.1.0", Location: "dir/go.mod:3"},
 		{Ecosystem: "Debian:12", Name: "libssl3", Version: "3.0.11-1~deb12u1", Source: "openssl", Location: "var/lib/dpkg/status"},
+		{Ecosystem: "Go", Name: "example.com/c", Version: "v0.9.0", Location: "bom.json#ref:12", File: "bom.json", Kind: KindCycloneDX},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -227,6 +228,22 @@ func TestFormats(t *testing.T) {
 		loc := run.Results[0].Locations[0].PhysicalLocation
 		if loc.ArtifactLocation.URI != "dir/go.mod" || loc.Region == nil || loc.Region.StartLine != 3 {
 			t.Errorf("first location %+v, want dir/go.mod line 3", loc)
+		}
+		// An SBOM component: the file without a line, the component
+		// in the message.
+		found := false
+		for _, res := range run.Results {
+			if res.RuleID != "GO-2024-0004" {
+				continue
+			}
+			found = true
+			loc := res.Locations[0].PhysicalLocation
+			if loc.ArtifactLocation.URI != "bom.json" || loc.Region != nil || !strings.HasSuffix(res.Message.Text, "; SBOM component ref:12") {
+				t.Errorf("SBOM finding: location %+v, message %q; want bom.json without a line, the component in the message", loc, res.Message.Text)
+			}
+		}
+		if !found {
+			t.Error("no result for the SBOM component's GO-2024-0004")
 		}
 	})
 	t.Run("cyclonedx-vex", func(t *testing.T) {
