@@ -48,6 +48,8 @@ func TestRunCommandLine(t *testing.T) {
 		{[]string{"frobnicate"}, "unknown command"},
 		{[]string{"run", "--data", t.TempDir(), "--fim", "/etc"}, "not built yet"},
 		{[]string{"run", "--data", t.TempDir()}, "not enrolled"},
+		{[]string{"run", "--data", t.TempDir(), "--buffer-size", "1048575"}, "--buffer-size: want at least 1048576 bytes"},
+		{[]string{"run", "--data", t.TempDir(), "--file", "/var/log/[x"}, "syntax error in pattern"},
 		{[]string{"enroll", "--server", "http://127.0.0.1:1", "--data", t.TempDir(), "--token", ""}, "--token"},
 		{[]string{"enroll", "extra"}, "unexpected argument"},
 	} {

@@ -171,3 +171,28 @@ func TestBufferReadBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestBufferLag: the oldest record not acknowledged gives the lag.
+func TestBufferLag(t *testing.T) {
+	b, err := OpenBuffer(t.TempDir(), 1<<20, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if st := b.Stats(); !st.Oldest.IsZero() || st.Pending != 0 {
+		t.Errorf("empty buffer: got %+v, want nothing pending", st)
+	}
+	t0 := time.Unix(1_700_000_000, 0)
+	b.Append([]agentwire.Record{{Time: t0.UnixNano(), Line: []byte("a")}, {Time: t0.Add(time.Minute).UnixNano(), Line: []byte("b")}})
+	if st := b.Stats(); !st.Oldest.Equal(t0) || st.Pending != 2 {
+		t.Errorf("got oldest %v, %d pending, want %v, 2", st.Oldest, st.Pending, t0)
+	}
+	b.Ack(1)
+	if st := b.Stats(); !st.Oldest.Equal(t0.Add(time.Minute)) || st.Pending != 1 || st.Acked != 1 {
+		t.Errorf("after ack 1: got oldest %v, %d pending, acked %d; want %v, 1, 1", st.Oldest, st.Pending, st.Acked, t0.Add(time.Minute))
+	}
+	b.Ack(2)
+	if st := b.Stats(); !st.Oldest.IsZero() || st.Pending != 0 {
+		t.Errorf("all acknowledged: got %+v, want nothing pending", st)
+	}
+}

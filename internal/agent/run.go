@@ -55,6 +55,21 @@ func Run(ctx context.Context, o RunOptions) error {
 	if o.Heartbeat < MinHeartbeat || o.Heartbeat > MaxHeartbeat {
 		return fmt.Errorf("--heartbeat: want %s to %s, got %s", MinHeartbeat, MaxHeartbeat, o.Heartbeat)
 	}
+	if o.BufferSize == 0 {
+		o.BufferSize = DefaultBufferSize
+	}
+	if o.BufferSize < MinBufferSize {
+		return fmt.Errorf("--buffer-size: want at least %d bytes, got %d", MinBufferSize, o.BufferSize)
+	}
+	tailCfg := file.Config{StateFile: filepath.Join(o.Dir, offsetsFile), MaxLineSize: agentwire.MaxLine, StartAtBeginning: true}
+	for _, g := range o.Files {
+		tailCfg.Paths = append(tailCfg.Paths, file.Path{Glob: g})
+	}
+	if len(o.Files) > 0 {
+		if err := tailCfg.Validate(); err != nil {
+			return fmt.Errorf("--file: %w", err)
+		}
+	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -69,12 +84,6 @@ func Run(ctx context.Context, o RunOptions) error {
 	if leaf := tc.Certificates[0].Leaf; leaf != nil && time.Until(leaf.NotAfter) < 7*24*time.Hour {
 		o.Log.Warn("the agent certificate expires soon: enroll again to renew it", "expires", leaf.NotAfter)
 	}
-	if o.BufferSize == 0 {
-		o.BufferSize = DefaultBufferSize
-	}
-	if o.BufferSize < MinBufferSize {
-		return fmt.Errorf("--buffer-size: want at least %d bytes, got %d", MinBufferSize, o.BufferSize)
-	}
 	buf, err := OpenBuffer(filepath.Join(o.Dir, bufferDir), o.BufferSize, 0)
 	if err != nil {
 		return err
@@ -82,11 +91,7 @@ func Run(ctx context.Context, o RunOptions) error {
 	defer buf.Close()
 	sink := &bufferSink{b: buf, notify: make(chan struct{}, 1)}
 	if len(o.Files) > 0 {
-		cfg := file.Config{StateFile: filepath.Join(o.Dir, offsetsFile), MaxLineSize: agentwire.MaxLine, StartAtBeginning: true}
-		for _, g := range o.Files {
-			cfg.Paths = append(cfg.Paths, file.Path{Glob: g})
-		}
-		t, err := file.New(cfg, sink, nil, o.Log.With("component", "tailer"))
+		t, err := file.New(tailCfg, sink, nil, o.Log.With("component", "tailer"))
 		if err != nil {
 			return fmt.Errorf("--file: %w", err)
 		}
