@@ -488,7 +488,7 @@ func TestScanSBOM(t *testing.T) {
 			"skipped 3 SBOM components that cannot be matched: 1 PyPI (no version ordering), 2 no purl"},
 		{"app-1.5.cdx.json", map[string][]string{"pkg:golang/golang.org/x/text@v0.3.5": text, "libnginx": dsa},
 			"skipped 1 SBOM components that cannot be matched: 1 Maven (no version ordering)"},
-		{"app-1.6.cdx.json", map[string][]string{"go-text": text, "nginx": dsa},
+		{"app-1.6.cdx.json", map[string][]string{"go-text": text, "nginx": dsa, "trivy-nginx-extras": dsa},
 			"skipped 2 SBOM components that cannot be matched: 1 RubyGems (no version ordering), 1 pkg:deb without a known distro release"},
 		{"app.spdx.json", map[string][]string{"SPDXRef-Package-go-text": text, "SPDXRef-Package-deb-nginx": dsa},
 			"skipped 1 SBOM components that cannot be matched: 1 PyPI (no version ordering)"},

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
+	"github.com/vigilsec/vigil/internal/vuln/version"
 )
 
 // Bounds of one SBOM: its size is bounded by MaxFileBytes.
@@ -101,7 +102,11 @@ func parseCycloneDX(data []byte, location string) ([]Package, error) {
 			if len(out) >= sbomComponentLimit {
 				return fmt.Errorf("%s: more than %d components", location, sbomComponentLimit)
 			}
-			out = append(out, sbomPackage(c.PackageURL, c.Version, c.Name, c.BOMRef, location, KindCycloneDX))
+			p := sbomPackage(c.PackageURL, c.Version, c.Name, c.BOMRef, location, KindCycloneDX)
+			if kind, _ := version.ForEcosystem(p.Ecosystem); p.Source == "" && c.Properties != nil && (kind == version.Dpkg || kind == version.APK) {
+				p.Source, p.SourceVersion = trivySource(*c.Properties)
+			}
+			out = append(out, p)
 			if err := visit(c.Components, depth+1); err != nil {
 				return err
 			}
@@ -199,4 +204,35 @@ func checkJSONDepth(data []byte, max int) error {
 		}
 	}
 	return nil
+}
+
+// trivySource reads the source package Trivy records in a CycloneDX
+// component's properties (its deb purls carry no upstream qualifier):
+// SrcName, and SrcEpoch, SrcVersion and SrcRelease making up the source
+// version as dpkg writes it.
+func trivySource(props []cdx.Property) (name, version string) {
+	var epoch, ver, rel string
+	for _, p := range props {
+		switch p.Name {
+		case "aquasecurity:trivy:SrcName":
+			name = p.Value
+		case "aquasecurity:trivy:SrcEpoch":
+			epoch = p.Value
+		case "aquasecurity:trivy:SrcVersion":
+			ver = p.Value
+		case "aquasecurity:trivy:SrcRelease":
+			rel = p.Value
+		}
+	}
+	if name == "" || ver == "" {
+		return name, ""
+	}
+	version = ver
+	if rel != "" {
+		version += "-" + rel
+	}
+	if epoch != "" && epoch != "0" {
+		version = epoch + ":" + version
+	}
+	return name, version
 }

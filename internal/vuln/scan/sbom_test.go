@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	cdx "github.com/CycloneDX/cyclonedx-go"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -120,6 +121,7 @@ func TestParseSBOM(t *testing.T) {
 			{"Go", "golang.org/x/text", "v0.3.5", "", "#go-text", KindCycloneDX, ""},
 			{"Go", "golang.org/x/text", "v0.39.0", "", "#go-text-fixed", KindCycloneDX, ""},
 			{"Debian:7", "nginx", nginxVer, "", "#nginx", KindCycloneDX, ""},
+			{"Debian:7", "nginx-extras", nginxVer, "nginx", "#trivy-nginx-extras", KindCycloneDX, ""},
 			{"", "nginx", nginxVer, "", "#nginx-nodistro", KindCycloneDX, "pkg:deb without a known distro release"},
 			{"RubyGems", "rails", "5.2.0", "", "#rails", KindCycloneDX, "RubyGems (no version ordering)"},
 		}},
@@ -282,5 +284,30 @@ func TestParseSBOMErrors(t *testing.T) {
 				t.Errorf("got %v, want an error on sbom.json containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestTrivySource(t *testing.T) {
+	prop := func(kv ...string) []cdx.Property {
+		var ps []cdx.Property
+		for i := 0; i < len(kv); i += 2 {
+			ps = append(ps, cdx.Property{Name: "aquasecurity:trivy:" + kv[i], Value: kv[i+1]})
+		}
+		return ps
+	}
+	tests := []struct {
+		props         []cdx.Property
+		name, version string
+	}{
+		{prop("SrcName", "openssl", "SrcVersion", "3.0.11", "SrcRelease", "1~deb12u2"), "openssl", "3.0.11-1~deb12u2"},
+		{prop("SrcName", "glibc", "SrcEpoch", "1", "SrcVersion", "2.36"), "glibc", "1:2.36"},
+		{prop("SrcName", "glibc", "SrcEpoch", "0", "SrcVersion", "2.36", "SrcRelease", "9"), "glibc", "2.36-9"},
+		{prop("SrcName", "nover"), "nover", ""},
+		{prop("PkgType", "debian"), "", ""},
+	}
+	for _, tt := range tests {
+		if name, version := trivySource(tt.props); name != tt.name || version != tt.version {
+			t.Errorf("trivySource(%v) = %q, %q; want %q, %q", tt.props, name, version, tt.name, tt.version)
+		}
 	}
 }
