@@ -155,12 +155,19 @@ func (s *Service) deliver(ctx context.Context, sink ingest.Sink, id string, last
 				s.o.Log.Warn("agent records refused by the store", "agent", id, "refused", re.Refused, "err", re.Err)
 				err = nil
 			}
-			if err == nil {
-				sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				err = s.storeSeq(sctx, id, last)
-				cancel()
+			if err != nil {
+				once.Do(func() { done <- err })
+				return
 			}
-			once.Do(func() { done <- err })
+			// Not on the pipeline's goroutine, which calls done: the
+			// write may take a database round trip. It ends within its
+			// timeout, even when the connection is gone by then.
+			go func() {
+				sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				err := s.storeSeq(sctx, id, last)
+				cancel()
+				once.Do(func() { done <- err })
+			}()
 		})
 		if err == nil {
 			select {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -170,3 +171,57 @@ func TestBucket(t *testing.T) {
 		}
 	}
 }
+
+// flakySink answers full, then fails a batch, then stores it.
+type flakySink struct {
+	memSink
+	calls int
+}
+
+func (f *flakySink) Offer(msgs []ingest.Raw, done func(error)) error {
+	f.calls++
+	switch f.calls {
+	case 1:
+		return ingest.ErrFull
+	case 2:
+		go done(errors.New("store failing"))
+		return nil
+	}
+	return f.memSink.Offer(msgs, done)
+}
+
+// TestDeliverRetries: a batch the pipeline cannot take, or fails to
+// store, is offered again; its number is recorded only once it is
+// stored.
+func TestDeliverRetries(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newService(t)
+	sink := &flakySink{}
+	if err := s.deliver(ctx, sink, "a1", 7, []ingest.Raw{{Data: []byte("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	if sink.calls != 3 || len(sink.lines()) != 1 {
+		t.Errorf("got %d offers, %d stored; want 3 offers, 1 stored", sink.calls, len(sink.lines()))
+	}
+	var seq int64
+	if err := s.db.QueryRowContext(ctx, `SELECT seq FROM agent_log_seq WHERE agent = ?`, "a1").Scan(&seq); err != nil || seq != 7 {
+		t.Errorf("recorded: got %d, %v; want 7", seq, err)
+	}
+	// The number never moves backwards.
+	if err := s.storeSeq(ctx, "a1", 3); err != nil {
+		t.Fatal(err)
+	}
+	s.db.QueryRowContext(ctx, `SELECT seq FROM agent_log_seq WHERE agent = ?`, "a1").Scan(&seq)
+	if seq != 7 {
+		t.Errorf("after storing 3: got %d, want 7 kept", seq)
+	}
+	// A closed pipeline ends the delivery.
+	closed := &closedSink{}
+	if err := s.deliver(ctx, closed, "a1", 8, []ingest.Raw{{Data: []byte("x")}}); !errors.Is(err, ingest.ErrClosed) {
+		t.Errorf("closed pipeline: got %v, want ErrClosed", err)
+	}
+}
+
+type closedSink struct{ memSink }
+
+func (*closedSink) Offer([]ingest.Raw, func(error)) error { return ingest.ErrClosed }
