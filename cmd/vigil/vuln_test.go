@@ -531,6 +531,19 @@ func TestScanSBOM(t *testing.T) {
 	if _, fs, _ := scanJSON(t, dbDir, dir); len(fs) != len(text)+1 {
 		t.Errorf("folder with an SBOM: %d findings, want %d", len(fs), len(text)+1)
 	}
+	// Skip reasons past ten are summed up, not listed (a hostile SBOM
+	// can name any number of purl types).
+	var comps []string
+	for i := range 12 {
+		comps = append(comps, fmt.Sprintf(`{"name":"c","purl":"pkg:type%02d/c@1"}`, i))
+	}
+	many := filepath.Join(t.TempDir(), "many.cdx.json")
+	os.WriteFile(many, []byte(`{"bomFormat":"CycloneDX","specVersion":"1.6","components":[`+strings.Join(comps, ",")+`]}`), 0o644)
+	if code, fs, stderr := scanJSON(t, dbDir, many); code != 0 || len(fs) != 0 ||
+		!strings.Contains(stderr, "skipped 12 SBOM components that cannot be matched: 1 pkg:type00, ") ||
+		!strings.Contains(stderr, "1 pkg:type09, and 2 other reasons\n") || strings.Contains(stderr, "type10") {
+		t.Errorf("12 skip reasons: exit %d, stderr %q; want ten listed and 2 other reasons", code, stderr)
+	}
 	bad := map[string]string{
 		"broken.cdx.json": `{"bomFormat":"CycloneDX","specVersion":"1.6","components":[{"name":1}]}`,
 		"deep.json":       `{"bomFormat":"CycloneDX","specVersion":"1.6","x":` + strings.Repeat("[", 1000) + strings.Repeat("]", 1000) + `}`,

@@ -264,6 +264,7 @@ func TestParseSBOMErrors(t *testing.T) {
 		{"spdx bad type", `{"spdxVersion":"SPDX-2.3","packages":[{"name":1}]}`, "SPDX: json: cannot unmarshal"},
 		{"depth at bound", nested(MaxSBOMDepth), ""},
 		{"depth past bound", nested(MaxSBOMDepth + 1), fmt.Sprintf("components nested more than %d deep", MaxSBOMDepth)},
+		{"json depth at bound", `{"bomFormat":"CycloneDX","specVersion":"1.6","x":` + strings.Repeat("[", maxJSONDepth-1) + strings.Repeat("]", maxJSONDepth-1) + `}`, ""},
 		{"json depth", `{"bomFormat":"CycloneDX","specVersion":"1.6","x":` + strings.Repeat("[", maxJSONDepth) + strings.Repeat("]", maxJSONDepth) + `}`, fmt.Sprintf("JSON nested more than %d deep", maxJSONDepth)},
 		{"components at bound", many(100), ""},
 		{"components past bound", many(101), "more than 100 components"},
