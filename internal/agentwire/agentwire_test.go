@@ -160,6 +160,13 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add(frame([]byte(`{"type":"heartbeat","heartbeat":{}}`)))
 	f.Add([]byte("\xff\xff\xff\xff"))
 	f.Add(frame([]byte(`{"type":"x"}`)))
+	f.Add(frame([]byte(`{"type":"ack","ack":{"seq":12}}`)))
+	f.Add(frame([]byte(`{"type":"heartbeat","heartbeat":{"buffer_bytes":4096,"dropped":3,"lag_seconds":1.5}}`)))
+	if b, err := EncodeBatch([]Record{{Seq: 1, Path: "/var/log/syslog", Line: []byte("hello")}}); err == nil {
+		buf.Reset()
+		WriteFrame(&buf, &Frame{Type: TypeRecords, Batch: b})
+		f.Add(buf.Bytes())
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fr, err := ReadFrame(bytes.NewReader(b), 0)
 		if err != nil {
