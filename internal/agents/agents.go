@@ -93,8 +93,9 @@ type Service struct {
 	online map[string]*session
 	// listenPort is the agent listener's port, once it listens.
 	listenPort string
-	// sink takes the agents' records (SetSink).
-	sink ingest.Sink
+	// sink takes the agents' records and stats counts them (SetSink).
+	sink  ingest.Sink
+	stats ingest.Stats
 
 	// idleTimeout and handshakeTimeout are IdleTimeout and
 	// HandshakeTimeout (tests shorten them).

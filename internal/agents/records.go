@@ -32,12 +32,34 @@ const (
 	maxAgentTimeSkew = 24 * time.Hour
 )
 
-// SetSink sets where the agents' records go (the pipeline); until it is
-// set, records frames are refused.
-func (s *Service) SetSink(sink ingest.Sink) {
+// SetSink sets where the agents' records go (the pipeline) and what
+// counts them (nil: nothing); until it is set, records frames are
+// refused.
+func (s *Service) SetSink(sink ingest.Sink, stats ingest.Stats) {
 	s.mu.Lock()
-	s.sink = sink
+	s.sink, s.stats = sink, stats
 	s.mu.Unlock()
+}
+
+func (s *Service) count(stored, duplicates, truncated int, reject string) {
+	s.mu.Lock()
+	st := s.stats
+	s.mu.Unlock()
+	if st == nil {
+		return
+	}
+	if stored > 0 {
+		st.Received(Input, stored)
+	}
+	if duplicates > 0 {
+		st.Rejected(Input, "duplicate", duplicates)
+	}
+	if truncated > 0 {
+		st.Rejected(Input, "truncated", truncated)
+	}
+	if reject != "" {
+		st.Rejected(Input, reject, 1)
+	}
 }
 
 // lastSeq returns the highest record number stored for the agent (0:
@@ -96,6 +118,7 @@ func (b *bucket) take(now time.Time, n int) time.Duration {
 func (s *Service) records(ctx context.Context, c net.Conn, id string, se *session, b *agentwire.Batch) error {
 	recs, err := agentwire.DecodeBatch(b)
 	if err != nil {
+		s.count(0, 0, 0, "bad_frame")
 		return err
 	}
 	s.mu.Lock()
@@ -114,6 +137,7 @@ func (s *Service) records(ctx context.Context, c net.Conn, id string, se *sessio
 	last := recs[len(recs)-1].Seq
 	now := s.o.Now()
 	var msgs []ingest.Raw
+	truncated := 0
 	for _, r := range recs {
 		if r.Seq <= se.seq {
 			continue // a resend after a lost acknowledgement
@@ -121,6 +145,9 @@ func (s *Service) records(ctx context.Context, c net.Conn, id string, se *sessio
 		at := time.Unix(0, r.Time)
 		if d := now.Sub(at); d > maxAgentTimeSkew || d < -maxAgentTimeSkew {
 			at = now
+		}
+		if r.Truncated {
+			truncated++
 		}
 		msgs = append(msgs, ingest.Raw{Data: r.Line, Format: ingest.FormatAuto, Input: Input, Received: at, Peer: se.conn.RemoteAddr().String(),
 			Truncated: r.Truncated, Fields: map[string]string{
@@ -132,6 +159,7 @@ func (s *Service) records(ctx context.Context, c net.Conn, id string, se *sessio
 			return err
 		}
 	}
+	s.count(len(msgs), len(recs)-len(msgs), truncated, "")
 	se.seq = max(se.seq, last)
 	s.mu.Lock()
 	se.stored += int64(len(msgs))

@@ -80,7 +80,8 @@ func testRecordsExactlyOnce(t *testing.T) {
 	ctx := context.Background()
 	s, _, _ := newService(t)
 	sink := &memSink{}
-	s.SetSink(sink)
+	stats := &countStats{}
+	s.SetSink(sink, stats)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -138,6 +139,11 @@ func testRecordsExactlyOnce(t *testing.T) {
 	if m.Input != Input || m.Fields["host.id"] != res.AgentID || m.Fields["agent.id"] != res.AgentID || m.Fields["host.hostname"] != "web-1" || m.Fields["log.file.path"] != "/var/log/app.log" {
 		t.Errorf("message: got input %q fields %v, want the agent named", m.Input, m.Fields)
 	}
+	stats.mu.Lock()
+	if got, want := fmt.Sprint(stats.n), "map[agent received:6 agent rejected duplicate:7]"; got != want {
+		t.Errorf("counts: got %s, want %s", got, want)
+	}
+	stats.mu.Unlock()
 	// A malformed batch closes the connection.
 	if err := agentwire.WriteFrame(c, &agentwire.Frame{Type: agentwire.TypeRecords, Batch: &agentwire.Batch{Data: []byte("not deflate")}}); err != nil {
 		t.Fatal(err)
@@ -225,3 +231,27 @@ func TestDeliverRetries(t *testing.T) {
 type closedSink struct{ memSink }
 
 func (*closedSink) Offer([]ingest.Raw, func(error)) error { return ingest.ErrClosed }
+
+// countStats counts what the agents' input reports.
+type countStats struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *countStats) Received(input string, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[input+" received"] += n
+}
+
+func (c *countStats) Rejected(input, reason string, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[input+" rejected "+reason] += n
+}

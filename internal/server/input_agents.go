@@ -46,7 +46,7 @@ func init() {
 		if s.cfg.Agents.Listen == "" || s.agents == nil {
 			return nil, nil
 		}
-		s.agents.SetSink(sink)
+		s.agents.SetSink(sink, s.Metrics)
 		ln, err := net.Listen("tcp", s.cfg.Agents.Listen)
 		if err != nil {
 			return nil, fmt.Errorf("listening on %q: %w", s.cfg.Agents.Listen, err)
