@@ -105,6 +105,11 @@ type Service struct {
 	maxConns, maxPerSource int
 	// recordRate is RecordsPerSecond (tests lower it).
 	recordRate float64
+	// batchSlots holds one token per batch being decoded and delivered
+	// (MaxBatchesInFlight); batchWait, if set, is called when a batch
+	// waits for a slot (tests).
+	batchSlots chan struct{}
+	batchWait  func()
 	// changed, if set, is called after a connection's state changed: a
 	// heartbeat applied, a disconnection recorded (tests wait on it).
 	changed func()
@@ -141,7 +146,8 @@ func Open(o Options) (*Service, error) {
 		o.CertValidity = DefaultCertValidity
 	}
 	s := &Service{o: o, db: o.DB, online: map[string]*session{}, idleTimeout: IdleTimeout, handshakeTimeout: HandshakeTimeout,
-		maxConns: MaxConnections, maxPerSource: MaxConnectionsPerSource, recordRate: RecordsPerSecond}
+		maxConns: MaxConnections, maxPerSource: MaxConnectionsPerSource, recordRate: RecordsPerSecond,
+		batchSlots: make(chan struct{}, MaxBatchesInFlight)}
 	if o.Dir != "" {
 		ca, err := LoadCA(o.Dir, o.Now())
 		if err != nil {

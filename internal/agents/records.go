@@ -27,6 +27,12 @@ const (
 	// shutdownGrace bounds the wait, once the listener closes, for the
 	// verdict on a batch the pipeline took.
 	shutdownGrace = 5 * time.Second
+	// MaxBatchesInFlight bounds the batches decoded and delivered at once
+	// over all agents: each holds up to agentwire.MaxBatchBytes of lines,
+	// so the memory they take is bounded whatever the number of agents.
+	// Past it a batch waits for a slot (its agent's connection is read
+	// no further meanwhile).
+	MaxBatchesInFlight = 64
 	// maxAgentTimeSkew bounds how far an agent's read time may be from the
 	// server's to be kept as the record's receipt time.
 	maxAgentTimeSkew = 24 * time.Hour
@@ -116,6 +122,19 @@ func (b *bucket) take(now time.Time, n int) time.Duration {
 // raw messages for the pipeline, and once the pipeline reports them
 // durable the batch's last number is recorded and acknowledged.
 func (s *Service) records(ctx context.Context, c net.Conn, id string, se *session, b *agentwire.Batch) error {
+	select {
+	case s.batchSlots <- struct{}{}:
+	default:
+		if s.batchWait != nil {
+			s.batchWait()
+		}
+		select {
+		case s.batchSlots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	defer func() { <-s.batchSlots }()
 	recs, err := agentwire.DecodeBatch(b)
 	if err != nil {
 		s.count(0, 0, 0, "bad_frame")

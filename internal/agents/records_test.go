@@ -255,3 +255,65 @@ func (c *countStats) Rejected(input, reason string, n int) {
 	}
 	c.n[input+" rejected "+reason] += n
 }
+
+// TestBatchSlots: past MaxBatchesInFlight batches at once over all
+// agents, a batch waits for a slot, then is stored.
+func TestBatchSlots(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newService(t)
+	sink := &memSink{}
+	s.SetSink(sink, nil)
+	waiting := make(chan struct{}, 1)
+	s.batchWait = func() { waiting <- struct{}{} }
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.Listen(ln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	tok, _, _ := s.CreateToken(ctx, "t", time.Hour, 10)
+	h := newHost(t, "m1", "web-1")
+	res, err := s.Enroll(ctx, h.request(t, tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM([]byte(res.CA))
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(h.key)
+	pair, _ := tls.X509KeyPair([]byte(res.Certificate), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+	c, err := dialAgent(t, l.Addr().String(), pool, pair, accepted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Every slot taken, as by MaxBatchesInFlight other agents.
+	for range MaxBatchesInFlight {
+		s.batchSlots <- struct{}{}
+	}
+	b, err := agentwire.EncodeBatch([]agentwire.Record{{Seq: 1, Line: []byte("a")}, {Seq: 2, Line: []byte("b")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agentwire.WriteFrame(c, &agentwire.Frame{Type: agentwire.TypeRecords, Batch: b}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-waiting:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the batch did not wait for a slot within 10 s")
+	}
+	if got := len(sink.lines()); got != 0 {
+		t.Errorf("got %d lines stored while every slot is taken, want 0", got)
+	}
+	<-s.batchSlots
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if f, err := agentwire.ReadFrame(c, 0); err != nil || f.Type != agentwire.TypeAck || f.Ack.Seq != 2 {
+		t.Errorf("once a slot is free: got %+v, %v; want ack 2", f, err)
+	}
+	if got := len(sink.lines()); got != 2 {
+		t.Errorf("got %d lines stored, want 2", got)
+	}
+}
