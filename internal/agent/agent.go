@@ -21,6 +21,7 @@ import (
 	"strings"
 
 	"github.com/vigilsec/vigil/internal/agentwire"
+	"github.com/vigilsec/vigil/internal/atomicfile"
 )
 
 // Files in the agent's data directory.
@@ -76,7 +77,7 @@ func MachineID(dir string) (string, error) {
 		return "", fmt.Errorf("generating a machine-id: %w", err)
 	}
 	id := hex.EncodeToString(raw)
-	if err := writeFile(p, []byte(id+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(p, []byte(id+"\n"), 0o600); err != nil {
 		return "", err
 	}
 	return id, nil
@@ -114,7 +115,7 @@ func LoadKey(dir string) (*ecdsa.PrivateKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding the agent key: %w", err)
 	}
-	if err := writeFile(p, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := atomicfile.Write(p, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		return nil, err
 	}
 	return key, nil
@@ -134,28 +135,4 @@ func LoadState(dir string) (State, error) {
 		return st, fmt.Errorf("%s: %w", filepath.Join(dir, stateFile), err)
 	}
 	return st, nil
-}
-
-// writeFile writes b to path through a temporary file and a rename.
-func writeFile(path string, b []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
 }

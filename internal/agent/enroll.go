@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/agentwire"
+	"github.com/vigilsec/vigil/internal/atomicfile"
 )
 
 // maxEnrollResponse bounds the server's answer (two certificates).
@@ -127,7 +128,7 @@ func Enroll(ctx context.Context, o EnrollOptions) (State, error) {
 		name string
 		b    []byte
 	}{{certFile, []byte(res.Certificate)}, {caFile, []byte(res.CA)}, {stateFile, append(sb, '\n')}} {
-		if err := writeFile(filepath.Join(o.Dir, f.name), f.b, 0o600); err != nil {
+		if err := atomicfile.Write(filepath.Join(o.Dir, f.name), f.b, 0o600); err != nil {
 			return State{}, err
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/agentwire"
+	"github.com/vigilsec/vigil/internal/atomicfile"
 )
 
 // CA is the server's own agent certificate authority: an ECDSA P-256 key
@@ -119,39 +120,14 @@ func createCA(dir string, now time.Time) (*CA, error) {
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	// The key is written first: a crash between the two leaves a key
 	// without a certificate, which LoadCA reports instead of replacing.
-	if err := writeFile(filepath.Join(dir, caKeyFile), keyPEM, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, caKeyFile), keyPEM, 0o600); err != nil {
 		return nil, err
 	}
-	if err := writeFile(filepath.Join(dir, caCertFile), certPEM, 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, caCertFile), certPEM, 0o644); err != nil {
 		return nil, err
 	}
 	cert, _ := x509.ParseCertificate(der)
 	return &CA{Cert: cert, PEM: certPEM, key: key}, nil
-}
-
-// writeFile writes b to path through a temporary file and a rename, so
-// that path holds all of b or nothing.
-func writeFile(path string, b []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
 }
 
 func randomSerial() *big.Int {
