@@ -274,7 +274,7 @@ func (p *Publisher) Append(ctx context.Context, evs []*event.Event) error {
 
 	futs := make([]jetstream.PubAckFuture, len(evs))
 	var firstErr error
-	var failed []*event.Event
+	var failed []int // indexes into evs
 	for i, ev := range evs {
 		msg := &nats.Msg{Subject: Subject(Partition(ev, p.b.o.Partitions)), Header: nats.Header{},
 			Data: event.AppendBinary(nil, ev, ev.Timestamp())}
@@ -282,7 +282,7 @@ func (p *Publisher) Append(ctx context.Context, evs []*event.Event) error {
 		f, err := p.b.js.PublishMsgAsync(msg, jetstream.WithExpectStream(StreamName))
 		if err != nil {
 			firstErr = cmpErr(firstErr, err)
-			failed = append(failed, ev)
+			failed = append(failed, i)
 			continue
 		}
 		futs[i] = f
@@ -295,17 +295,21 @@ func (p *Publisher) Append(ctx context.Context, evs []*event.Event) error {
 		case <-f.Ok():
 		case err := <-f.Err():
 			firstErr = cmpErr(firstErr, err)
-			failed = append(failed, evs[i])
+			failed = append(failed, i)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
+	// The published events' ids are done with; the failed ones keep
+	// theirs for the retry.
+	unstored := make([]*event.Event, len(failed))
 	p.mu.Lock()
 	for _, ev := range evs {
 		delete(p.ids, ev)
 	}
-	for _, ev := range failed {
-		p.ids[ev] = msgID{id: ids[indexOf(evs, ev)], at: now}
+	for k, i := range failed {
+		unstored[k] = evs[i]
+		p.ids[evs[i]] = msgID{id: ids[i], at: now}
 	}
 	p.mu.Unlock()
 	p.b.published.Add(int64(len(evs) - len(failed)))
@@ -316,7 +320,7 @@ func (p *Publisher) Append(ctx context.Context, evs []*event.Event) error {
 	case len(failed) == len(evs):
 		return fmt.Errorf("publishing %d events: %w", len(evs), firstErr)
 	}
-	return &store.PartialError{Unstored: failed, Err: fmt.Errorf("publishing: %w", firstErr)}
+	return &store.PartialError{Unstored: unstored, Err: fmt.Errorf("publishing: %w", firstErr)}
 }
 
 func cmpErr(first, err error) error {
@@ -324,15 +328,6 @@ func cmpErr(first, err error) error {
 		return first
 	}
 	return err
-}
-
-func indexOf(evs []*event.Event, ev *event.Event) int {
-	for i, e := range evs {
-		if e == ev {
-			return i
-		}
-	}
-	return -1
 }
 
 // Search refuses: an ingest node keeps no events.

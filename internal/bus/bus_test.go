@@ -275,3 +275,56 @@ func TestLargeBatch(t *testing.T) {
 		t.Errorf("stream holds %d, published %d; want 10000", info.State.Msgs, b.Published())
 	}
 }
+
+// The events a publish refused keep their message ids until the retry
+// publishes them, so a retry after a lost acknowledgement is stored once;
+// they are published under those ids.
+func TestFailedKeepIDsForRetry(t *testing.T) {
+	url := natsServer(t)
+	ctx := context.Background()
+	b := connect(t, url, Options{Partitions: 1, MaxBytes: 4 << 10})
+	p := b.Publisher()
+	evs := events(200, "limited")
+	err := p.Append(ctx, evs)
+	var pe *store.PartialError
+	if !errors.As(err, &pe) || len(pe.Unstored) == 0 || len(pe.Unstored) == len(evs) {
+		t.Fatalf("publishing past the stream's bound: got %v, want some events refused", err)
+	}
+	kept := map[string]bool{}
+	p.mu.Lock()
+	for _, ev := range pe.Unstored {
+		m, ok := p.ids[ev]
+		if !ok {
+			t.Fatal("a refused event lost its message id")
+		}
+		kept[m.id] = true
+	}
+	if len(p.ids) != len(pe.Unstored) {
+		t.Errorf("%d ids kept, want %d (only the refused events')", len(p.ids), len(pe.Unstored))
+	}
+	p.mu.Unlock()
+	cfg := b.stream.CachedInfo().Config
+	cfg.MaxBytes = 8 << 20
+	if _, err := b.js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Append(ctx, pe.Unstored); err != nil {
+		t.Fatal(err)
+	}
+	info, err := b.stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int(info.State.Msgs) != len(evs) {
+		t.Errorf("stream holds %d messages, want %d", info.State.Msgs, len(evs))
+	}
+	for seq := info.State.LastSeq - uint64(len(pe.Unstored)) + 1; seq <= info.State.LastSeq; seq++ {
+		m, err := b.stream.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id := m.Header.Get("Nats-Msg-Id"); !kept[id] {
+			t.Fatalf("message %d published under id %q, not the one its event kept", seq, id)
+		}
+	}
+}

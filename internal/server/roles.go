@@ -102,15 +102,10 @@ func (s *Server) startIngestListeners(ctx context.Context) (err error) {
 		}
 		w.Write([]byte("ready\n"))
 	})
-	metrics := promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{})
-	mux.Handle("GET /metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.Auth.Authenticate(r.Context(), bearer(r))
-		if err != nil || !p.Can(auth.PermRead) {
-			http.Error(w, "a token with the read permission is required", http.StatusUnauthorized)
-			return
-		}
-		metrics.ServeHTTP(w, r)
-	}))
+	// The API's own check of a token: 401 without one, 403 for a role
+	// without the read permission.
+	guard := api.New(api.Options{Auth: s.Auth, Metrics: s.Metrics, Log: s.log})
+	mux.Handle("GET /metrics", guard.Require(auth.PermRead, promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{})))
 	if err := s.serveHTTP(mux); err != nil {
 		return err
 	}
@@ -133,15 +128,6 @@ func (s *Server) ingestReady() error {
 		return err
 	}
 	return s.Pipeline.StoreError()
-}
-
-// bearer returns the request's bearer token, or "".
-func bearer(r *http.Request) string {
-	const p = "Bearer "
-	if h := r.Header.Get("Authorization"); len(h) > len(p) && http.CanonicalHeaderKey(h[:len(p)-1]) == "Bearer" {
-		return h[len(p):]
-	}
-	return ""
 }
 
 // consumeBus runs a detect node's consumer of the bus until ctx ends.
