@@ -160,11 +160,12 @@ func (s *Server) startStore(ctx context.Context) (err error) {
 			}
 			return fmt.Errorf("data directory %q holds %d events of the sqlite engine, which the victorialogs engine would not search: stop here and run `vigil store migrate --from %s` (docs/storage.md), or set store.engine: sqlite", cfg.Data, old.Events, cfg.Data)
 		}
-		if s.CheckStore != nil && vlstore.Holds(cfg.Data) {
+		if s.CheckStore != nil && vlstore.Holds(cfg.Data) && lock.Previous != "" {
 			// After an unclean exit (a crash, perhaps the engine's own on
-			// a damaged part) every part is read; otherwise the store is
-			// only opened.
-			moved, err := s.CheckStore(ctx, cfg.Data, lock.Previous != "")
+			// a damaged part) every part is read first, in a child; a
+			// clean start pays nothing: damage found at open or search
+			// ends that run, and the next start is unclean.
+			moved, err := s.CheckStore(ctx, cfg.Data, true)
 			for _, q := range moved {
 				s.log.Error("victorialogs partition damaged: moved aside, its events are not searched until it is repaired and moved back (docs/storage.md)",
 					"day", q.Day, "moved_to", q.Path, "report", q.Report)

@@ -72,7 +72,8 @@ type Server struct {
 	log *slog.Logger
 
 	// CheckStore, if set, checks the victorialogs store in dir before it
-	// is opened (scan after an unclean exit) and moves damaged partitions
+	// is opened after an unclean exit (scan: every part read) and moves
+	// damaged partitions
 	// aside (vlstore.CheckInChild; vigil serve sets it, running its own
 	// executable as the child).
 	CheckStore func(ctx context.Context, dir string, scan bool) ([]vlstore.Quarantined, error)
