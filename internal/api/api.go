@@ -82,6 +82,9 @@ type API struct {
 	// readyLog spaces out the log line of a failing dependency (load
 	// balancers ask /readyz every few seconds).
 	readyLog logevery.Every
+	// deps is the last check of Options.Dependencies, shared by /readyz
+	// callers for a second.
+	deps depCache
 }
 
 // New returns the API.
@@ -120,7 +123,7 @@ func (a *API) Register(mux *http.ServeMux) {
 		if a.o.Dependencies != nil {
 			var deps map[string]string
 			var failed []Dependency
-			deps, failed, depsOK = checkDependencies(r.Context(), a.o.Dependencies)
+			deps, failed, depsOK = checkDependencies(a.deps.get(a.o.Dependencies, a.o.Now()))
 			body["dependencies"] = deps
 			for _, d := range failed {
 				if a.readyLog.Due(time.Minute) {

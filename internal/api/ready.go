@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -24,14 +25,36 @@ type Dependency struct {
 	Err  error
 }
 
-// checkDependencies runs check with a short deadline and returns each
-// dependency's state for the client ("ok" or "unavailable": the reason
-// stays in the server's log, /readyz is unauthenticated) and whether all
-// are ok.
-func checkDependencies(ctx context.Context, check func(context.Context) []Dependency) (map[string]string, []Dependency, bool) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	deps := check(ctx)
+// depCheckTTL is how long a check of the dependencies answers /readyz:
+// the endpoint is unauthenticated, and each check pings the database and
+// the events server, so callers share one check a second.
+const depCheckTTL = time.Second
+
+// depCache holds the last check of the dependencies; the mutex also makes
+// concurrent callers wait for one check rather than run their own.
+type depCache struct {
+	mu   sync.Mutex
+	at   time.Time
+	deps []Dependency
+}
+
+// get returns the dependencies' states, checking them when the last
+// check is older than depCheckTTL.
+func (c *depCache) get(check func(context.Context) []Dependency, now time.Time) []Dependency {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.deps == nil || now.Sub(c.at) >= depCheckTTL {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		c.deps, c.at = check(ctx), now
+	}
+	return c.deps
+}
+
+// checkDependencies returns each dependency's state for the client ("ok"
+// or "unavailable": the reason stays in the server's log, /readyz is
+// unauthenticated), the failing ones, and whether all are ok.
+func checkDependencies(deps []Dependency) (map[string]string, []Dependency, bool) {
 	out := make(map[string]string, len(deps))
 	ok := true
 	var failed []Dependency

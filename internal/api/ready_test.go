@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigilsec/vigil/internal/metrics"
 )
@@ -80,5 +81,37 @@ func TestReadyzDependencies(t *testing.T) {
 	}
 	if strings.Contains(rec.Body.String(), "10.0.0.7") {
 		t.Errorf("the body tells an unauthenticated client the reason: %s", rec.Body)
+	}
+}
+
+// /readyz callers share one check of the dependencies a second: an
+// unauthenticated caller cannot make the server ping its database and
+// events server at the rate it asks.
+func TestReadyzDependencyCheckShared(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	checks := 0
+	mux := http.NewServeMux()
+	New(Options{Metrics: metrics.New(), Now: func() time.Time { return now },
+		Dependencies: func(context.Context) []Dependency {
+			checks++
+			return []Dependency{{Name: "metadata"}}
+		}}).Register(mux)
+	get := func() {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+		if rec.Code != http.StatusOK {
+			t.Fatalf("/readyz: %d", rec.Code)
+		}
+	}
+	for range 100 {
+		get()
+	}
+	if checks != 1 {
+		t.Errorf("100 calls within a second ran %d checks, want 1", checks)
+	}
+	now = now.Add(time.Second)
+	get()
+	if checks != 2 {
+		t.Errorf("a call a second later: %d checks, want 2", checks)
 	}
 }
