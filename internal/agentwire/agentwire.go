@@ -194,6 +194,10 @@ type Frame struct {
 	Heartbeat *Heartbeat `json:"heartbeat,omitempty"`
 	Batch     *Batch     `json:"batch,omitempty"`
 	Ack       *Ack       `json:"ack,omitempty"`
+	// Inventory is a part of an inventory (TypeInventory), InventoryAck
+	// the server's answer to a whole one (TypeInventoryAck).
+	Inventory    *InventoryPart `json:"inventory,omitempty"`
+	InventoryAck *InventoryAck  `json:"inventory_ack,omitempty"`
 }
 
 // Batch carries records: Data is the DEFLATE-compressed (RFC 1951) JSON
@@ -400,6 +404,14 @@ func DecodeFrame(b []byte) (*Frame, error) {
 	case TypeAck:
 		if f.Ack == nil || f.Ack.Seq > MaxSeq {
 			return nil, errors.New("ack frame without an ack")
+		}
+	case TypeInventory:
+		if err := checkInventoryPart(f.Inventory); err != nil {
+			return nil, err
+		}
+	case TypeInventoryAck:
+		if err := checkInventoryAck(f.InventoryAck); err != nil {
+			return nil, err
 		}
 	default:
 		return nil, fmt.Errorf("unknown frame type %q", f.Type)

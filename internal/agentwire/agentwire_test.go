@@ -162,6 +162,8 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add(frame([]byte(`{"type":"x"}`)))
 	f.Add(frame([]byte(`{"type":"ack","ack":{"seq":12}}`)))
 	f.Add(frame([]byte(`{"type":"heartbeat","heartbeat":{"buffer_bytes":4096,"dropped":3,"lag_seconds":1.5}}`)))
+	f.Add(frame([]byte(`{"type":"inventory","inventory":{"id":1,"part":0,"parts":2,"data":"AAEC"}}`)))
+	f.Add(frame([]byte(`{"type":"inventory_ack","inventory_ack":{"id":1,"digest":"` + strings.Repeat("a", 64) + `"}}`)))
 	if b, err := EncodeBatch([]Record{{Seq: 1, Path: "/var/log/syslog", Line: []byte("hello")}}); err == nil {
 		buf.Reset()
 		WriteFrame(&buf, &Frame{Type: TypeRecords, Batch: b})
