@@ -224,7 +224,13 @@ type Record struct {
 	Line []byte `json:"line"`
 	// Truncated is set when the line was cut at MaxLine.
 	Truncated bool `json:"truncated,omitempty"`
+	// Kind is "" for a log line, KindFIM for a file integrity event
+	// whose Line is its JSON.
+	Kind string `json:"kind,omitempty"`
 }
+
+// KindFIM is the Kind of a record carrying a file integrity event.
+const KindFIM = "fim"
 
 // EncodeBatch compresses recs into a batch.
 func EncodeBatch(recs []Record) (*Batch, error) {
@@ -283,6 +289,9 @@ func DecodeBatch(b *Batch) ([]Record, error) {
 		if err := checkPath(r.Path); err != nil {
 			return nil, fmt.Errorf("batch: record %d: %w", i, err)
 		}
+		if r.Kind != "" && r.Kind != KindFIM {
+			return nil, fmt.Errorf("batch: record %d: unknown kind %q", i, r.Kind)
+		}
 	}
 	return recs, nil
 }
@@ -322,6 +331,26 @@ type Heartbeat struct {
 	// LagSeconds is the age of the oldest record the server has not
 	// acknowledged (0 when none waits).
 	LagSeconds float64 `json:"lag_seconds,omitempty"`
+	// FIM is the file integrity monitoring's health (nil when off).
+	FIM *FIMHealth `json:"fim,omitempty"`
+}
+
+// FIMHealth counts what the agent's file integrity monitoring did since
+// it started.
+type FIMHealth struct {
+	// Files is the number of files in its baseline.
+	Files int64 `json:"files"`
+	// Overflows counts the kernel event queue overflows (each made a
+	// rescan).
+	Overflows int64 `json:"overflows"`
+	// WatchErrors counts the directories that could not be watched
+	// (rescanned every minute instead).
+	WatchErrors int64 `json:"watch_errors"`
+	// OverLimit counts the times a file was left out of the full
+	// baseline.
+	OverLimit int64 `json:"over_limit"`
+	// Scans counts the full scans and rescans.
+	Scans int64 `json:"scans"`
 }
 
 // ErrFrameTooLarge is returned for a frame longer than the reader allows.
@@ -396,6 +425,9 @@ func DecodeFrame(b []byte) (*Frame, error) {
 		}
 		if h.UptimeSeconds < 0 || h.RSSBytes < 0 || h.CPUSeconds < 0 || h.BufferBytes < 0 || h.Dropped < 0 || h.LagSeconds < 0 {
 			return nil, errors.New("heartbeat: negative or invalid figure")
+		}
+		if m := h.FIM; m != nil && (m.Files < 0 || m.Overflows < 0 || m.WatchErrors < 0 || m.OverLimit < 0 || m.Scans < 0) {
+			return nil, errors.New("heartbeat: negative fim figure")
 		}
 	case TypeRecords:
 		if f.Batch == nil || len(f.Batch.Data) == 0 {

@@ -11,6 +11,7 @@ func TestBatchRoundTrip(t *testing.T) {
 	recs := []Record{
 		{Seq: 1, Time: 1, Path: "/var/log/auth.log", Line: []byte("sshd[1]: Failed password for root")},
 		{Seq: 7, Time: 2, Path: "/var/log/app.json", Line: []byte{0xff, 0x00, '{'}, Truncated: true},
+		{Seq: 8, Time: 3, Path: "/etc/passwd", Line: []byte(`{"action":"modified","path":"/etc/passwd"}`), Kind: KindFIM},
 	}
 	b, err := EncodeBatch(recs)
 	if err != nil {
@@ -32,7 +33,7 @@ func TestBatchRoundTrip(t *testing.T) {
 		t.Fatalf("got %d records, want %d", len(got), len(recs))
 	}
 	for i := range recs {
-		if got[i].Seq != recs[i].Seq || got[i].Path != recs[i].Path || !bytes.Equal(got[i].Line, recs[i].Line) || got[i].Truncated != recs[i].Truncated {
+		if got[i].Seq != recs[i].Seq || got[i].Path != recs[i].Path || !bytes.Equal(got[i].Line, recs[i].Line) || got[i].Truncated != recs[i].Truncated || got[i].Kind != recs[i].Kind {
 			t.Errorf("record %d: got %+v, want %+v", i, got[i], recs[i])
 		}
 	}
@@ -85,6 +86,7 @@ func TestDecodeBatchRefuses(t *testing.T) {
 		{"path too long", deflate(t, []byte(`[{"seq":1,"path":"`+strings.Repeat("a", MaxPath+1)+`"}]`)), "path: longer"},
 		{"path control", deflate(t, []byte(`[{"seq":1,"path":"a\nb"}]`)), "control"},
 		{"two values", deflate(t, []byte(`[{"seq":1}] []`)), "more than one"},
+		{"unknown kind", deflate(t, []byte(`[{"seq":1,"kind":"inventory"}]`)), `unknown kind "inventory"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,6 +105,7 @@ func TestDecodeFrameRecordsAndAck(t *testing.T) {
 		{`{"type":"ack"}`, "without an ack"},
 		{`{"type":"ack","ack":{"seq":-1}}`, "decoding frame"},
 		{`{"type":"heartbeat","heartbeat":{"dropped":-1}}`, "negative"},
+		{`{"type":"heartbeat","heartbeat":{"fim":{"overflows":-1}}}`, "negative fim"},
 	} {
 		if _, err := DecodeFrame([]byte(tt.in)); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: got %v, want an error containing %q", tt.in, err, tt.want)
