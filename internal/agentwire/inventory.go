@@ -97,7 +97,8 @@ func ItemKey(section string, it Item) string {
 	return b.String()
 }
 
-// CheckItem checks an item of section: known fields, its key fields set,
+// CheckItem checks an item of section: known fields, its first key field
+// set,
 // each value at most MaxItemValue bytes of UTF-8 without control
 // characters.
 func CheckItem(section string, it Item) error {
@@ -113,10 +114,8 @@ func CheckItem(section string, it Item) error {
 			return fmt.Errorf("%s: %s: %w", section, k, err)
 		}
 	}
-	for _, f := range sc.fields[:sc.keyFields] {
-		if it[f] == "" {
-			return fmt.Errorf("%s: an item without %s", section, f)
-		}
+	if sc.keyFields > 0 && it[sc.fields[0]] == "" {
+		return fmt.Errorf("%s: an item without %s", section, sc.fields[0])
 	}
 	return nil
 }
