@@ -3,7 +3,7 @@
 // and keeps) and holds one persistent mutual-TLS connection to it.
 //
 //	vigil-agent enroll --server URL --token T --data DIR [--server-ca FILE]
-//	vigil-agent run --data DIR [--heartbeat 5s] [--file GLOB]... [--buffer-size BYTES]
+//	vigil-agent run --data DIR [--heartbeat 5s] [--file GLOB]... [--buffer-size BYTES] [--fim PATH]... [--fim-ignore GLOB]...
 //	vigil-agent version
 //
 // It links no part of the server (a test checks its dependencies).
@@ -22,6 +22,7 @@ import (
 	"syscall"
 
 	"github.com/vigilsec/vigil/internal/agent"
+	fimpkg "github.com/vigilsec/vigil/internal/agent/fim"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -30,6 +31,8 @@ var version = "dev"
 const usage = `usage:
   vigil-agent enroll --server URL --token TOKEN --data DIR [--server-ca FILE]
   vigil-agent run --data DIR [--heartbeat 5s] [--file GLOB]... [--buffer-size 268435456] [--log-level info]
+                  [--fim PATH]... [--fim-ignore GLOB]... [--fim-scan-interval 12h] [--fim-max-hash-size 67108864]
+                  [--fim-max-files 1000000] [--fim-hash-rate 33554432]
   vigil-agent version
 
 The enrollment token may also come from the environment (VIGIL_AGENT_TOKEN),
@@ -85,19 +88,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			files = append(files, s)
 			return nil
 		})
-		var fim []string
-		fs.Func("fim", "watch PATH for file changes (not built yet: refused)", func(s string) error {
-			fim = append(fim, s)
+		var fim agent.FIMOptions
+		fs.Func("fim", "watch PATH (a file or a directory, recursively) for file changes (repeatable)", func(s string) error {
+			fim.Paths = append(fim.Paths, s)
 			return nil
 		})
+		fs.Func("fim-ignore", "leave out of --fim the paths matching GLOB: the base name, or the whole path when GLOB has a '/' (repeatable)", func(s string) error {
+			fim.Ignore = append(fim.Ignore, s)
+			return nil
+		})
+		fs.DurationVar(&fim.ScanInterval, "fim-scan-interval", fimpkg.DefaultScanInterval, "period of the full scans of the --fim paths (at least 1m)")
+		fs.Int64Var(&fim.MaxHashSize, "fim-max-hash-size", fimpkg.DefaultMaxHashSize, "files larger than this many bytes are compared by size and mtime, not hashed")
+		fs.IntVar(&fim.MaxFiles, "fim-max-files", fimpkg.DefaultMaxFiles, "bound of the files in the fim baseline")
+		fs.Int64Var(&fim.HashRate, "fim-hash-rate", fimpkg.DefaultHashRate, "bytes hashed a second at most (at least 1048576)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
 		if fs.NArg() > 0 {
 			return fmt.Errorf("run: unexpected argument %q", fs.Arg(0))
-		}
-		if len(fim) > 0 {
-			return errors.New("--fim: file integrity monitoring is not built yet (docs/agent.md)")
 		}
 		var lv slog.Level
 		if err := lv.UnmarshalText([]byte(*level)); err != nil {
@@ -105,7 +113,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
 		log.Info("vigil-agent starting", "version", version, "data", *dir)
-		return agent.Run(ctx, agent.RunOptions{Dir: *dir, Version: version, Heartbeat: *hb, Files: files, BufferSize: *bufSize, Log: log})
+		return agent.Run(ctx, agent.RunOptions{Dir: *dir, Version: version, Heartbeat: *hb, Files: files, BufferSize: *bufSize, FIM: fim, Log: log})
 	case "version":
 		fmt.Fprintf(stdout, "vigil-agent %s %s/%s\n", version, runtime.GOOS, runtime.GOARCH)
 		return nil

@@ -46,7 +46,12 @@ func TestRunCommandLine(t *testing.T) {
 	}{
 		{nil, "no command"},
 		{[]string{"frobnicate"}, "unknown command"},
-		{[]string{"run", "--data", t.TempDir(), "--fim", "/etc"}, "not built yet"},
+		{[]string{"run", "--data", t.TempDir(), "--fim", "/etc"}, "not enrolled"},
+		{[]string{"run", "--data", t.TempDir(), "--fim", "etc"}, "--fim \"etc\": want an absolute path"},
+		{[]string{"run", "--data", t.TempDir(), "--fim", "/etc", "--fim-scan-interval", "59s"}, "--fim-scan-interval: want at least 1m0s"},
+		{[]string{"run", "--data", t.TempDir(), "--fim", "/etc", "--fim-hash-rate", "1048575"}, "--fim-hash-rate: want at least 1048576"},
+		{[]string{"run", "--data", t.TempDir(), "--fim", "/etc", "--fim-ignore", "[x"}, "--fim-ignore"},
+		{[]string{"run", "--data", t.TempDir(), "--fim", "/etc", "--fim-max-files", "-1"}, "--fim-max-files"},
 		{[]string{"run", "--data", t.TempDir()}, "not enrolled"},
 		{[]string{"run", "--data", t.TempDir(), "--buffer-size", "1048575"}, "--buffer-size: want at least 1048576 bytes"},
 		{[]string{"run", "--data", t.TempDir(), "--file", "/var/log/[x"}, "syntax error in pattern"},

@@ -12,6 +12,8 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/vigilsec/vigil/internal/agent/fim"
+	"github.com/vigilsec/vigil/internal/agent/inventory"
 	"github.com/vigilsec/vigil/internal/agentwire"
 	"github.com/vigilsec/vigil/internal/ingest/file"
 )
@@ -42,6 +44,19 @@ type RunOptions struct {
 	// OnAck, if set, is called with each acknowledgement from the
 	// server, once the buffer released the records (tests).
 	OnAck func(seq uint64)
+	// InventoryInterval is the time between two collections of the
+	// inventory (0: DefaultInventoryInterval).
+	InventoryInterval time.Duration
+	// Inventory says where the inventory is read (tests; zero: the
+	// host's).
+	Inventory inventory.Options
+	// OnInventory, if set, is called with the digest of each inventory
+	// the server acknowledged (tests).
+	OnInventory func(digest string)
+	// FIM configures file integrity monitoring (off without paths).
+	FIM FIMOptions
+	// fim, when monitoring, reports its health for the heartbeats.
+	fim func() *agentwire.FIMHealth
 }
 
 // Run keeps the agent connected to its server until ctx ends: one
@@ -70,8 +85,22 @@ func Run(ctx context.Context, o RunOptions) error {
 			return fmt.Errorf("--file: %w", err)
 		}
 	}
+	if o.InventoryInterval == 0 {
+		o.InventoryInterval = DefaultInventoryInterval
+	}
+	if o.InventoryInterval < MinInventoryInterval {
+		return fmt.Errorf("--inventory-interval: want at least %s, got %s", MinInventoryInterval, o.InventoryInterval)
+	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
+	}
+	fo := fim.Options{Paths: o.FIM.Paths, Ignore: o.FIM.Ignore, Dir: o.Dir, MaxHashSize: o.FIM.MaxHashSize,
+		MaxFiles: o.FIM.MaxFiles, ScanInterval: o.FIM.ScanInterval, HashRate: o.FIM.HashRate,
+		Emit: func([]fim.Event) error { return nil }, Log: o.Log.With("component", "fim")}
+	if len(o.FIM.Paths) > 0 {
+		if err := fo.Validate(); err != nil {
+			return err
+		}
 	}
 	st, err := LoadState(o.Dir)
 	if err != nil {
@@ -103,11 +132,33 @@ func Run(ctx context.Context, o RunOptions) error {
 		defer t.Wait()
 		defer stop()
 	}
+	if len(o.FIM.Paths) > 0 {
+		fo.Emit = sink.emitFIM
+		m, err := fim.New(fo)
+		if err != nil {
+			return err
+		}
+		fctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := m.Run(fctx); err != nil {
+				o.Log.Error("file integrity monitoring stopped", "err", err)
+			}
+		}()
+		defer func() { stop(); <-done }()
+		o.fim = func() *agentwire.FIMHealth { return fimHealth(m) }
+	}
+	inv := newInventorySync(o.Dir, o.Log.With("component", "inventory"), o.OnInventory)
+	ictx, istop := context.WithCancel(ctx)
+	idone := make(chan struct{})
+	go func() { defer close(idone); inv.collect(ictx, o.InventoryInterval, o.Inventory) }()
+	defer func() { istop(); <-idone }()
 	started := time.Now()
 	backoff := time.Second
 	for {
 		began := time.Now()
-		err := connectOnce(ctx, o, st, tc, started, sink)
+		err := connectOnce(ctx, o, st, tc, started, sink, inv)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -149,7 +200,7 @@ const offsetsFile = "file-offsets.json"
 // for the server's first acknowledgement (the highest sequence number it
 // has stored), then sends the buffered records after it in batches, at
 // most window batches ahead of the acknowledgements, and heartbeats.
-func connectOnce(ctx context.Context, o RunOptions, st State, tc *tls.Config, started time.Time, sink *bufferSink) error {
+func connectOnce(ctx context.Context, o RunOptions, st State, tc *tls.Config, started time.Time, sink *bufferSink, inv *inventorySync) error {
 	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}, Config: tc}
 	c, err := d.DialContext(ctx, "tcp", st.Endpoint)
 	if err != nil {
@@ -161,6 +212,7 @@ func connectOnce(ctx context.Context, o RunOptions, st State, tc *tls.Config, st
 	// handshake).
 	closed := make(chan error, 1)
 	acks := make(chan uint64, window+1)
+	invAcks := make(chan *agentwire.InventoryAck, 1)
 	quit := make(chan struct{})
 	defer close(quit)
 	go func() {
@@ -169,6 +221,14 @@ func connectOnce(ctx context.Context, o RunOptions, st State, tc *tls.Config, st
 			if err != nil {
 				closed <- err
 				return
+			}
+			if f.Type == agentwire.TypeInventoryAck {
+				select {
+				case invAcks <- f.InventoryAck:
+				case <-quit:
+					return
+				}
+				continue
 			}
 			if f.Type != agentwire.TypeAck {
 				continue
@@ -188,6 +248,9 @@ func connectOnce(ctx context.Context, o RunOptions, st State, tc *tls.Config, st
 		hb := heartbeat(o.Version, started)
 		bs := buf.Stats()
 		hb.BufferBytes, hb.Dropped = bs.Bytes, bs.Dropped
+		if o.fim != nil {
+			hb.FIM = o.fim()
+		}
 		if bs.Pending > 0 && !bs.Oldest.IsZero() {
 			hb.LagSeconds = max(0, time.Since(bs.Oldest).Seconds())
 		}
@@ -202,6 +265,7 @@ func connectOnce(ctx context.Context, o RunOptions, st State, tc *tls.Config, st
 	}
 	t := time.NewTicker(o.Heartbeat)
 	defer t.Stop()
+	inv.connected()
 	ready := false      // the server's first acknowledgement came
 	var sent uint64     // the last record sent on this connection
 	var flight []uint64 // the last record of each batch not acknowledged
@@ -234,6 +298,9 @@ func connectOnce(ctx context.Context, o RunOptions, st State, tc *tls.Config, st
 			}
 			if !ready {
 				ready, sent = true, seq
+				if err := inv.send(c); err != nil {
+					return err
+				}
 			}
 			for len(flight) > 0 && flight[0] <= seq {
 				flight = flight[1:]
@@ -242,6 +309,16 @@ func connectOnce(ctx context.Context, o RunOptions, st State, tc *tls.Config, st
 				o.OnAck(seq)
 			}
 		case <-sink.notify:
+		case a := <-invAcks:
+			if err := inv.ack(c, a); err != nil {
+				return err
+			}
+		case <-inv.ready:
+			if ready {
+				if err := inv.send(c); err != nil {
+					return err
+				}
+			}
 		case <-t.C:
 			if err := send(); err != nil {
 				return fmt.Errorf("sending a heartbeat: %w", err)
