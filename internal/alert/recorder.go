@@ -24,6 +24,12 @@ type Matcher interface {
 	Match(ev *event.Event, fn func(detect.Detection))
 }
 
+// FedMatcher is a Matcher that also reports whether an event fed
+// correlation state (detect.Engine.MatchFed).
+type FedMatcher interface {
+	MatchFed(ev *event.Event, fn func(detect.Detection)) bool
+}
+
 // Change is an alert that a batch created or updated.
 type Change struct {
 	Alert Alert
@@ -49,6 +55,11 @@ type Hook interface {
 
 // Options tune a Recorder.
 type Options struct {
+	// Shared says that other processes write alerts to the same store
+	// (the detect nodes of a cluster): the index of open alerts then never
+	// counts as complete, and a key it misses is looked up in the table,
+	// so that a repeat folds into an alert another node opened.
+	Shared bool
 	// Window is how long after its last detection an alert still takes in
 	// repeats of the same rule on the same entities (default one hour).
 	Window time.Duration
@@ -232,6 +243,31 @@ func (r *Recorder) Detect(ev *event.Event) {
 	box.m.Match(ev, func(d detect.Detection) { r.Record(d) })
 }
 
+// DetectFed is Detect that also reports whether ev fed correlation state
+// (false when the rule set cannot tell): a detect node of a cluster
+// checkpoints such events so that the node that takes its partition over
+// rebuilds the state (internal/bus).
+func (r *Recorder) DetectFed(ev *event.Event) bool {
+	box := r.engine.Load()
+	if box == nil {
+		return false
+	}
+	if fm, ok := box.m.(FedMatcher); ok {
+		return fm.MatchFed(ev, func(d detect.Detection) { r.Record(d) })
+	}
+	box.m.Match(ev, func(d detect.Detection) { r.Record(d) })
+	return false
+}
+
+// Replay feeds ev to the rule set's correlation state and records
+// nothing: an event another node already detected (its detections are
+// recorded), checkpointed so that this node's state counts it.
+func (r *Recorder) Replay(ev *event.Event) {
+	if box := r.engine.Load(); box != nil {
+		box.m.Match(ev, func(detect.Detection) {})
+	}
+}
+
 // Record turns one detection into an alert (or a repeat of one), unless a
 // suppression covers it.
 func (r *Recorder) Record(d detect.Detection) {
@@ -326,7 +362,7 @@ func (r *Recorder) loadOpen(ctx context.Context) error {
 	}
 	clear(r.live)
 	clear(r.camps)
-	r.complete = true
+	r.complete = !r.opts.Shared
 	if !newest.Valid {
 		return nil
 	}

@@ -716,3 +716,33 @@ func testUnparsableSuppressionIsSkipped(t *testing.T) {
 		t.Error("the valid suppression does not apply")
 	}
 }
+
+// TestRecorderShared: two recorders on one store, as two detect nodes of a
+// cluster. A repeat the second sees of an alert the first opened after the
+// second started folds into it when the second knows the store is shared;
+// without Shared, its complete index would open a second alert.
+func TestRecorderShared(t *testing.T) { metatest.Engines(t, testRecorderShared) }
+
+func testRecorderShared(t *testing.T) {
+	for _, shared := range []bool{true, false} {
+		db := metatest.Open(t)
+		a, s := newRecorder(t, db, Options{Window: time.Hour, Campaign: CampaignOptions{Threshold: -1}})
+		b, _ := newRecorder(t, db, Options{Window: time.Hour, Campaign: CampaignOptions{Threshold: -1}, Shared: shared})
+		r := testRule("r-brute")
+		a.Record(from(r, "10.0.0.7", t0))
+		a.Flush()
+		b.Record(from(r, "10.0.0.7", t0.Add(time.Minute)))
+		b.Flush()
+		as := ruleAlerts(t, s, "r-brute")
+		want := 1
+		if !shared {
+			want = 2
+		}
+		if len(as) != want {
+			t.Errorf("shared %v: got %d alerts, want %d", shared, len(as), want)
+		}
+		if shared && len(as) == 1 && as[0].Count != 2 {
+			t.Errorf("shared: the alert counts %d detections, want 2", as[0].Count)
+		}
+	}
+}

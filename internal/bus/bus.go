@@ -17,24 +17,19 @@
 // retry after a lost acknowledgement is stored once (JetStream's
 // duplicate window, two minutes).
 //
-// The detection node reads every partition through a durable pull
-// consumer of its own (vigil-detect-<partition>), runs detection, stores
-// the events, and only then acknowledges them: a detection node killed
-// between the two gets the batch again (at least once: its events may be
-// stored twice, its detections fold into the same alerts). The consumers
-// pin each partition to one client (JetStream's pinned priority policy):
-// a second detection node waits as a standby and takes over the
-// partitions of one that stops (at once when it stops cleanly, after ten
-// seconds when it dies). Several active detection nodes,
-// each owning some partitions, with their correlation state checkpointed,
-// are not done yet (docs/scale-out.md).
+// Detection nodes share the partitions: each owns some, consumes them
+// through durable pull consumers (vigil-detect-<partition>), runs
+// detection, checkpoints what fed correlation state, stores the events,
+// and only then acknowledges them (consume.go). A node killed between the
+// two gets its batch handed again to the partition's next owner (at least
+// once: its events may be stored twice; detected once, when the
+// checkpoint covers them).
 package bus
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -48,7 +43,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vigilsec/vigil/internal/event"
-	"github.com/vigilsec/vigil/internal/logevery"
 	"github.com/vigilsec/vigil/internal/redact"
 	"github.com/vigilsec/vigil/internal/store"
 )
@@ -78,6 +72,10 @@ type Options struct {
 	// dropped: ingest pushes back.
 	MaxAge   time.Duration
 	MaxBytes int64
+	// AckWait is how long an event handed to a detect node waits for its
+	// acknowledgement before JetStream hands it again (default 30 s;
+	// tests shorten it).
+	AckWait time.Duration
 	// Name names the connection in the NATS server's monitoring.
 	Name string
 	Log  *slog.Logger
@@ -90,7 +88,11 @@ type Bus struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 
+	// id is this node's id in the detect membership (consume.go).
+	id string
+
 	published, failed, consumed atomic.Int64
+	consumeCounters
 }
 
 // Published returns the events JetStream acknowledged from this node's
@@ -124,6 +126,9 @@ func Connect(ctx context.Context, o Options) (*Bus, error) {
 	}
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = 8 << 30
+	}
+	if o.AckWait <= 0 {
+		o.AckWait = ackWait
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -165,7 +170,7 @@ func Connect(ctx context.Context, o Options) (*Bus, error) {
 		case <-time.After(time.Second):
 		}
 	}
-	return &Bus{o: o, nc: nc, js: js, stream: stream}, nil
+	return &Bus{o: o, nc: nc, js: js, stream: stream, id: newNodeID()}, nil
 }
 
 // redactURL returns the server list u with the passwords masked.
@@ -341,52 +346,6 @@ func (p *Publisher) Stats(context.Context) (store.Stats, error) { return store.S
 // Close does nothing: the bus is closed by its owner.
 func (p *Publisher) Close() error { return nil }
 
-// Handler takes one partition's batch of events; the batch is
-// acknowledged when it returns nil, and handed again when it fails.
-type Handler func(ctx context.Context, partition int, evs []*event.Event) error
-
-// Consume reads every partition until ctx ends, a goroutine each, and
-// hands their batches to h. A message that does not decode is logged and
-// terminated (never handed again). A batch h fails is retried, with a
-// backoff, until it succeeds or ctx ends (it is then handed again at the
-// next start: it was never acknowledged).
-func (b *Bus) Consume(ctx context.Context, h Handler) error {
-	var wg sync.WaitGroup
-	errs := make(chan error, b.o.Partitions)
-	for p := range b.o.Partitions {
-		cons, err := b.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-			Durable: "vigil-detect-" + strconv.Itoa(p), FilterSubject: Subject(p),
-			AckPolicy: jetstream.AckExplicitPolicy, AckWait: 2 * time.Minute, MaxAckPending: 1 << 16,
-			DeliverPolicy:  jetstream.DeliverAllPolicy,
-			PriorityPolicy: jetstream.PriorityPolicyPinned, PriorityGroups: []string{pinGroup}, PinnedTTL: pinnedTTL,
-		})
-		if err != nil {
-			return fmt.Errorf("nats: consumer of partition %d: %w", p, err)
-		}
-		wg.Go(func() {
-			if err := b.consume(ctx, p, cons, h); err != nil && ctx.Err() == nil {
-				errs <- err
-			}
-			// Let go of the partition, so that a standby (or this node
-			// restarted) takes it at once rather than after pinnedTTL.
-			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			defer cancel()
-			if err := b.stream.UnpinConsumer(uctx, "vigil-detect-"+strconv.Itoa(p), pinGroup); err != nil {
-				b.o.Log.Debug("nats: unpinning a partition", "partition", p, "err", err)
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	return errors.Join(func() []error {
-		var out []error
-		for e := range errs {
-			out = append(out, e)
-		}
-		return out
-	}()...)
-}
-
 const pinGroup = "detect"
 
 // pinnedTTL is how long a partition stays pinned to a detection node that
@@ -395,74 +354,6 @@ const pinnedTTL = 10 * time.Second
 
 // fetchBatch is the most messages one pull asks for.
 const fetchBatch = 2048
-
-func (b *Bus) consume(ctx context.Context, p int, cons jetstream.Consumer, h Handler) error {
-	log := b.o.Log.With("partition", p)
-	var warn logevery.Every
-	for ctx.Err() == nil {
-		fctx, cancel := context.WithTimeout(ctx, time.Second)
-		batch, err := cons.Fetch(fetchBatch, jetstream.FetchPriorityGroup(pinGroup), jetstream.FetchContext(fctx))
-		if err != nil {
-			cancel()
-			if ctx.Err() != nil {
-				return nil
-			}
-			// The server is away, or electing a leader: ask again
-			// shortly.
-			if warn.Due(time.Minute) {
-				log.Warn("nats: cannot fetch events", "err", err)
-			}
-			sleep(ctx, time.Second)
-			continue
-		}
-		var evs []*event.Event
-		var msgs []jetstream.Msg
-		for msg := range batch.Messages() {
-			msgs = append(msgs, msg)
-			ev, err := event.DecodeBinary(msg.Data())
-			if err != nil {
-				log.Error("nats: a message is not an event; dropped", "err", err)
-				msg.Term()
-				continue
-			}
-			evs = append(evs, ev)
-		}
-		if err := batch.Error(); err != nil && ctx.Err() == nil && fctx.Err() == nil && !errors.Is(err, nats.ErrTimeout) && warn.Due(time.Minute) {
-			log.Warn("nats: fetching events", "err", err)
-		}
-		cancel()
-		if len(msgs) == 0 {
-			continue
-		}
-		for backoff := 100 * time.Millisecond; len(evs) > 0; backoff = min(2*backoff, 10*time.Second) {
-			err := h(ctx, p, evs)
-			if err == nil {
-				break
-			}
-			if ctx.Err() != nil {
-				return nil
-			}
-			log.Warn("handling a batch of events failed; retrying", "events", len(evs), "err", err, "retry_in", backoff)
-			sleep(ctx, backoff)
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		// Each message is acknowledged (the stream is a work queue: an
-		// acknowledged event leaves it); the last waits for the server's
-		// confirmation, which follows the others on this connection.
-		// Unacknowledged ones are handed again after the ack wait
-		// (stored twice at worst).
-		for _, m := range msgs[:len(msgs)-1] {
-			m.Ack()
-		}
-		if err := msgs[len(msgs)-1].DoubleAck(ctx); err != nil && ctx.Err() == nil {
-			log.Warn("nats: acknowledging a batch", "err", err)
-		}
-		b.consumed.Add(int64(len(evs)))
-	}
-	return nil
-}
 
 func sleep(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)

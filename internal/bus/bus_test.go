@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -54,31 +56,55 @@ func events(n int, prefix string) []*event.Event {
 	return evs
 }
 
-// collector gathers what Consume hands over.
+// collector is a Worker: it records what Consume hands over. Events whose
+// message holds "fed" feed correlation state.
 type collector struct {
-	mu    sync.Mutex
-	msgs  map[string]int
-	parts map[string]int
-	fail  int // fail this many calls first
-	calls int
+	mu       sync.Mutex
+	msgs     map[string]int // stored
+	detected map[string]int
+	replayed map[string]int
+	fail     int // fail this many stores first
+	refuse   bool
+	calls    int
 }
 
-func (c *collector) handle(_ context.Context, p int, evs []*event.Event) error {
+func newCollector() *collector {
+	return &collector{msgs: map[string]int{}, detected: map[string]int{}, replayed: map[string]int{}}
+}
+
+func msgOf(ev *event.Event) string {
+	m, _ := ev.GetName("message")
+	return m.Str
+}
+
+func (c *collector) Detect(ev *event.Event) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.detected[msgOf(ev)]++
+	return strings.Contains(msgOf(ev), "fed")
+}
+
+func (c *collector) SyncDetections() error { return nil }
+
+func (c *collector) Replay(ev *event.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.replayed[msgOf(ev)]++
+}
+
+func (c *collector) Store(_ context.Context, evs []*event.Event) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls++
+	if c.refuse {
+		return errors.New("store down")
+	}
 	if c.fail > 0 {
 		c.fail--
 		return errors.New("store down")
 	}
 	for _, ev := range evs {
-		m, _ := ev.GetName("message")
-		ip, _ := ev.GetName("source.ip")
-		c.msgs[m.Str]++
-		if q, ok := c.parts[ip.Str]; ok && q != p {
-			panic(fmt.Sprintf("%s in partitions %d and %d", ip.Str, q, p))
-		}
-		c.parts[ip.Str] = p
+		c.msgs[msgOf(ev)]++
 	}
 	return nil
 }
@@ -89,18 +115,43 @@ func (c *collector) count() int {
 	return len(c.msgs)
 }
 
-// consumeUntil runs Consume until c holds want messages (or 20 s pass).
-func consumeUntil(t *testing.T, b *Bus, c *collector, want int) {
-	t.Helper()
+func (c *collector) detectedCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.detected)
+}
+
+// run runs Consume in the background; stop ends it and returns its
+// error.
+func run(b *Bus, c *collector) (stop func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- b.Consume(ctx, c.handle) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for c.count() < want && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond) // waiting for a real NATS server's deliveries
+	go func() { done <- b.Consume(ctx, ConsumeOptions{Worker: c, Window: time.Hour}) }()
+	return func() error {
+		cancel()
+		return <-done
 	}
-	cancel()
-	if err := <-done; err != nil {
+}
+
+// waitFor polls cond for up to 30 s: the waits are for a real NATS
+// server's deliveries and the membership's polls.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// consumeUntil runs Consume until c holds want messages (or 30 s pass).
+func consumeUntil(t *testing.T, b *Bus, c *collector, want int) {
+	t.Helper()
+	stop := run(b, c)
+	waitFor(t, fmt.Sprintf("%d events stored", want), func() bool { return c.count() >= want })
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -115,7 +166,8 @@ func TestPublishConsume(t *testing.T) {
 		t.Fatal(err)
 	}
 	detect := connect(t, url, Options{Partitions: 4})
-	c := &collector{msgs: map[string]int{}, parts: map[string]int{}, fail: 2}
+	c := newCollector()
+	c.fail = 2
 	consumeUntil(t, detect, c, 200)
 	if c.count() != 200 {
 		t.Fatalf("handled %d distinct events, want 200", c.count())
@@ -129,7 +181,7 @@ func TestPublishConsume(t *testing.T) {
 	if err := ingest.Publisher().Append(context.Background(), events(3, "b")); err != nil {
 		t.Fatal(err)
 	}
-	c2 := &collector{msgs: map[string]int{}, parts: map[string]int{}}
+	c2 := newCollector()
 	consumeUntil(t, detect, c2, 3)
 	if c2.count() != 3 {
 		t.Errorf("second run handled %d events, want the 3 new ones: %v", c2.count(), c2.msgs)
@@ -205,58 +257,188 @@ func TestPartition(t *testing.T) {
 	}
 }
 
-// Each partition is pinned to one consumer: a second one receives nothing
-// while the first pulls, and takes over at once when the first stops
-// cleanly (it lets go of its partitions).
-func TestStandbyTakesOver(t *testing.T) {
+// Detect nodes share the partitions evenly, and each event is handled
+// by one of them once.
+func TestNodesSharePartitions(t *testing.T) {
 	url := natsServer(t)
-	ingest := connect(t, url, Options{Partitions: 2})
-	a := connect(t, url, Options{Partitions: 2})
-	b := connect(t, url, Options{Partitions: 2})
-	ca := &collector{msgs: map[string]int{}, parts: map[string]int{}}
-	cb := &collector{msgs: map[string]int{}, parts: map[string]int{}}
-	actx, stopA := context.WithCancel(context.Background())
-	doneA := make(chan error, 1)
-	go func() { doneA <- a.Consume(actx, ca.handle) }()
-	if err := ingest.Publisher().Append(context.Background(), events(40, "first")); err != nil {
+	ingest := connect(t, url, Options{Partitions: 4})
+	a := connect(t, url, Options{Partitions: 4})
+	b := connect(t, url, Options{Partitions: 4})
+	ca, cb := newCollector(), newCollector()
+	stopA := run(a, ca)
+	waitFor(t, "the first node to own every partition", func() bool { return a.Owned() == 4 })
+	stopB := run(b, cb)
+	waitFor(t, "two partitions each", func() bool { return a.Owned() == 2 && b.Owned() == 2 })
+	if err := ingest.Publisher().Append(context.Background(), events(200, "shared")); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for ca.count() < 40 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond) // waiting for a real NATS server's deliveries
-	}
-	if ca.count() != 40 {
-		t.Fatalf("the first consumer handled %d events, want 40", ca.count())
-	}
-	bctx, stopB := context.WithCancel(context.Background())
-	doneB := make(chan error, 1)
-	go func() { doneB <- b.Consume(bctx, cb.handle) }()
-	if err := ingest.Publisher().Append(context.Background(), events(10, "second")); err != nil {
+	waitFor(t, "200 events stored", func() bool { return ca.count()+cb.count() >= 200 })
+	if err := stopA(); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(20 * time.Second)
-	for ca.count() < 50 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond) // waiting for a real NATS server's deliveries
-	}
-	if ca.count() != 50 || cb.count() != 0 {
-		t.Fatalf("while the first pulls: first %d, standby %d; want 50 and 0", ca.count(), cb.count())
-	}
-	stopA()
-	if err := <-doneA; err != nil {
+	waitFor(t, "the second node to take every partition", func() bool { return b.Owned() == 4 })
+	if err := stopB(); err != nil {
 		t.Fatal(err)
 	}
-	if err := ingest.Publisher().Append(context.Background(), events(10, "third")); err != nil {
+	if ca.count() == 0 || cb.count() == 0 {
+		t.Errorf("stored %d and %d: want both nodes to handle some", ca.count(), cb.count())
+	}
+	for m := range ca.msgs {
+		if cb.msgs[m] > 0 || ca.msgs[m] != 1 {
+			t.Errorf("%q stored %d times by one node and %d by the other, want once", m, ca.msgs[m], cb.msgs[m])
+		}
+	}
+}
+
+// A node that takes a partition over replays the checkpoints of the node
+// before it into its correlation state, raising nothing, and detects only
+// what is new.
+func TestTakeoverReplaysCheckpoints(t *testing.T) {
+	url := natsServer(t)
+	ctx := context.Background()
+	ingest := connect(t, url, Options{Partitions: 1})
+	a := connect(t, url, Options{Partitions: 1})
+	b := connect(t, url, Options{Partitions: 1})
+	ca, cb := newCollector(), newCollector()
+	stopA := run(a, ca)
+	if err := ingest.Publisher().Append(ctx, append(events(5, "fed"), events(3, "plain")...)); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(5 * time.Second) // well under the pin's ten seconds
-	for cb.count() < 10 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond) // waiting for a real NATS server's deliveries
+	waitFor(t, "8 events stored by the first node", func() bool { return ca.count() == 8 })
+	if err := stopA(); err != nil {
+		t.Fatal(err)
 	}
-	stopB()
-	<-doneB
-	if cb.count() != 10 {
-		t.Errorf("after the first stopped: standby handled %d events, want 10", cb.count())
+	if a.Checkpointed() != 5 {
+		t.Errorf("first node checkpointed %d events, want the 5 that fed correlation", a.Checkpointed())
 	}
+	stopB := run(b, cb)
+	if err := ingest.Publisher().Append(ctx, events(1, "fed new")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the new event stored by the second node", func() bool { return cb.count() == 1 })
+	if err := stopB(); err != nil {
+		t.Fatal(err)
+	}
+	if len(cb.replayed) != 5 || b.Replayed() != 5 {
+		t.Errorf("second node replayed %v (%d), want the first node's 5 fed events", cb.replayed, b.Replayed())
+	}
+	for m, n := range cb.replayed {
+		if !strings.HasPrefix(m, "fed ") || n != 1 {
+			t.Errorf("replayed %q %d times, want fed events once", m, n)
+		}
+	}
+	if len(cb.detected) != 1 {
+		t.Errorf("second node detected %v, want only the new event", cb.detected)
+	}
+}
+
+// A batch a node detected and checkpointed but did not store (its store
+// refused until it stopped) is handed again to the next owner, which
+// stores it without detecting it a second time.
+func TestHandedAgainDetectedOnce(t *testing.T) {
+	url := natsServer(t)
+	ctx := context.Background()
+	o := Options{Partitions: 1, AckWait: 2 * time.Second}
+	ingest := connect(t, url, o)
+	a := connect(t, url, o)
+	b := connect(t, url, o)
+	ca, cb := newCollector(), newCollector()
+	ca.refuse = true
+	stopA := run(a, ca)
+	if err := ingest.Publisher().Append(ctx, append(events(4, "fed"), events(2, "plain")...)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first node to detect the batch", func() bool { return ca.detectedCount() == 6 && a.Checkpointed() == 4 })
+	if err := stopA(); err != nil {
+		t.Fatal(err)
+	}
+	stopB := run(b, cb)
+	waitFor(t, "the batch stored by the second node", func() bool { return cb.count() == 6 })
+	if err := stopB(); err != nil {
+		t.Fatal(err)
+	}
+	if len(cb.detected) != 0 {
+		t.Errorf("second node detected %v again, want nothing (the checkpoint covers them)", cb.detected)
+	}
+	if len(cb.replayed) != 4 {
+		t.Errorf("second node replayed %v, want the 4 fed events", cb.replayed)
+	}
+}
+
+func TestCheckpointCodec(t *testing.T) {
+	evs := events(3, "fed")
+	big := &event.Event{Time: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)}
+	big.SetString("message", strings.Repeat("x", checkpointChunk))
+	evs = append(evs, big, evs[0])
+	chunks := encodeCheckpoint(evs)
+	if len(chunks) != 3 {
+		t.Fatalf("got %d chunks, want 3 (an oversized event alone in its own)", len(chunks))
+	}
+	var got []string
+	for _, c := range chunks {
+		out, err := decodeCheckpoint(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range out {
+			got = append(got, msgOf(ev))
+		}
+	}
+	want := []string{"fed 0", "fed 1", "fed 2", big.Fields[0].Value.Str, "fed 0"}
+	if !slices.Equal(got, want) {
+		t.Errorf("decoded %d events, want %d in order", len(got), len(want))
+	}
+	if _, err := decodeCheckpoint([]byte{0x80}); err == nil {
+		t.Error("a truncated checkpoint decoded")
+	}
+}
+
+func TestRanges(t *testing.T) {
+	rs := ranges([]uint64{5, 3, 4, 9, 10, 12})
+	if got := formatRanges(rs); got != "3-5,9-10,12-12" {
+		t.Errorf("ranges: got %q, want 3-5,9-10,12-12", got)
+	}
+	back, err := parseRanges(formatRanges(rs))
+	if err != nil || !slices.Equal(back, rs) {
+		t.Errorf("parse: got %v %v, want %v", back, err, rs)
+	}
+	var st partState
+	st.cover(rs)
+	st.cover([]seqRange{{6, 8}})
+	for _, c := range []struct {
+		seq  uint64
+		want bool
+	}{{2, false}, {3, true}, {7, true}, {10, true}, {11, false}, {12, true}, {13, false}} {
+		if got := st.isCovered(c.seq); got != c.want {
+			t.Errorf("isCovered(%d): got %v, want %v", c.seq, got, c.want)
+		}
+	}
+	if len(st.covered) != 2 {
+		t.Errorf("covered %v, want merged into 2 ranges", st.covered)
+	}
+	for _, bad := range []string{"x", "5-3", "0-1", "1-", strings.Repeat("1-1,", maxRangesHeader+1) + "1-1"} {
+		if _, err := parseRanges(bad); err == nil {
+			t.Errorf("parseRanges(%.20q) accepted", bad)
+		}
+	}
+	for i := range maxCovered + 10 {
+		st.cover([]seqRange{{uint64(100 + 2*i), uint64(100 + 2*i)}})
+	}
+	if len(st.covered) != maxCovered {
+		t.Errorf("covered holds %d ranges, want the bound %d", len(st.covered), maxCovered)
+	}
+}
+
+func FuzzCheckpoint(f *testing.F) {
+	f.Add(encodeCheckpoint(events(2, "fed"))[0], "1-2,4-9")
+	f.Add([]byte{0x05, 1, 2}, "")
+	f.Fuzz(func(t *testing.T, data []byte, hdr string) {
+		decodeCheckpoint(data)
+		if rs, err := parseRanges(hdr); err == nil {
+			var st partState
+			st.cover(rs)
+		}
+	})
 }
 
 // A batch larger than the client's default of outstanding publishes goes

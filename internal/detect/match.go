@@ -227,7 +227,15 @@ func (sc *scratch) lowerText(s string) string {
 // concurrent use; fn is called on the calling goroutine. Match keeps no
 // reference to ev once it returns (correlation state holds copies), so the
 // caller may reuse an event that no detection handed to fn refers to.
-func (e *Engine) Match(ev *event.Event, fn func(Detection)) {
+func (e *Engine) Match(ev *event.Event, fn func(Detection)) { e.match(ev, fn) }
+
+// MatchFed is Match that also reports whether ev fed correlation state
+// (it matched a rule some correlation counts): what a detect node of a
+// cluster checkpoints so that another node can rebuild the state
+// (internal/bus).
+func (e *Engine) MatchFed(ev *event.Event, fn func(Detection)) bool { return e.match(ev, fn) }
+
+func (e *Engine) match(ev *event.Event, fn func(Detection)) (fed bool) {
 	sc := e.scratches.Get().(*scratch)
 	sc.reset(e, ev)
 	p := e.planFor(ev, sc)
@@ -247,10 +255,12 @@ func (e *Engine) Match(ev *event.Event, fn func(Detection)) {
 		}
 		if e.corr != nil && len(cr.corrs) > 0 {
 			e.corr.feed(cr, ev, fn)
+			fed = true
 		}
 	}
 	sc.ev = nil
 	e.scratches.Put(sc)
+	return fed
 }
 
 // MatchAll returns the detections of ev (see Match).

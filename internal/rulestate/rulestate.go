@@ -204,16 +204,28 @@ var droppers = sync.Pool{New: func() any {
 }}
 
 // Match implements alert.Matcher.
-func (f *filtered) Match(ev *event.Event, fn func(detect.Detection)) {
+func (f *filtered) Match(ev *event.Event, fn func(detect.Detection)) { f.MatchFed(ev, fn) }
+
+// MatchFed implements alert.FedMatcher (false when the engine filtered
+// cannot tell).
+func (f *filtered) MatchFed(ev *event.Event, fn func(detect.Detection)) bool {
 	ids := *f.s.ids.Load()
 	if len(ids) == 0 {
 		// The common case costs one atomic load.
-		f.m.Match(ev, fn)
-		return
+		return f.match(ev, fn)
 	}
 	d := droppers.Get().(*dropper)
 	d.ids, d.fn = ids, fn
-	f.m.Match(ev, d.call)
+	fed := f.match(ev, d.call)
 	d.ids, d.fn = nil, nil
 	droppers.Put(d)
+	return fed
+}
+
+func (f *filtered) match(ev *event.Event, fn func(detect.Detection)) bool {
+	if fm, ok := f.m.(alert.FedMatcher); ok {
+		return fm.MatchFed(ev, fn)
+	}
+	f.m.Match(ev, fn)
+	return false
 }

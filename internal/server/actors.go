@@ -275,6 +275,7 @@ func (s *Server) startDomain(ctx context.Context) (err error) {
 	undo = append(undo, func() { s.handoff.Close() })
 	s.Recorder, err = alert.NewRecorder(ctx, alerts, s.log, alert.Options{
 		Journal:        s.handoff,
+		Shared:         s.isRole(config.RoleDetect),
 		OnJournalError: func() { s.Metrics.DetectionsNotDurable.Inc() },
 		MinLevel:       cfg.Alerts.MinLevel,
 		Window:         cfg.Alerts.Window,

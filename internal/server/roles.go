@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/api"
 	"github.com/vigilsec/vigil/internal/auth"
 	"github.com/vigilsec/vigil/internal/bus"
@@ -27,8 +28,8 @@ import (
 // acknowledged it); it keeps no events and runs no detection, and its
 // HTTP listener serves only the ingest endpoints, /healthz, /readyz and
 // /metrics. A detect node is the whole server (API, console, detection,
-// state) that also consumes the bus: every partition, pinned to it, with
-// a second detect node as a standby.
+// state) that also consumes the bus: the partitions it owns among the
+// detect nodes, which share them (internal/bus).
 
 // startBus connects to the NATS server.
 func (s *Server) startBus(ctx context.Context) error {
@@ -41,7 +42,13 @@ func (s *Server) startBus(ctx context.Context) error {
 	s.Metrics.CounterFunc("vigil_bus_published_total", "Events this node published that JetStream acknowledged.", func() float64 { return float64(b.Published()) })
 	s.Metrics.CounterFunc("vigil_bus_publish_failures_total", "Events whose publish JetStream did not acknowledge (the pipeline retries them).", func() float64 { return float64(b.Failed()) })
 	s.Metrics.CounterFunc("vigil_bus_consumed_total", "Events this node took from the bus, stored and acknowledged.", func() float64 { return float64(b.Consumed()) })
-	s.Metrics.GaugeFunc("vigil_bus_backlog", "Events in the bus not yet acknowledged by the detect node (-1: NATS did not answer).", func() float64 {
+	if s.isRole(config.RoleDetect) {
+		s.Metrics.GaugeFunc("vigil_bus_partitions_owned", "Partitions of the bus this detect node consumes now.", func() float64 { return float64(b.Owned()) })
+		s.Metrics.CounterFunc("vigil_bus_checkpointed_events_total", "Events this detect node checkpointed for correlation state (they fed a correlation).", func() float64 { return float64(b.Checkpointed()) })
+		s.Metrics.CounterFunc("vigil_bus_replayed_events_total", "Events this detect node replayed from other nodes' correlation checkpoints.", func() float64 { return float64(b.Replayed()) })
+		s.Metrics.CounterFunc("vigil_bus_partition_takeovers_total", "Times this detect node took a partition.", func() float64 { return float64(b.Takeovers()) })
+	}
+	s.Metrics.GaugeFunc("vigil_bus_backlog", "Events in the bus not yet acknowledged by the detect nodes (-1: NATS did not answer).", func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		n, err := b.Backlog(ctx)
@@ -130,25 +137,54 @@ func (s *Server) ingestReady() error {
 	return s.Pipeline.StoreError()
 }
 
-// consumeBus runs a detect node's consumer of the bus until ctx ends.
+// consumeBus runs a detect node's consumer of the bus until ctx ends:
+// the partitions it owns among the detect nodes, with their correlation
+// checkpoints (internal/bus).
 func (s *Server) consumeBus(ctx context.Context) error {
-	return s.bus.Consume(ctx, s.handleBusBatch)
-}
-
-// handleBusBatch runs detection on a batch from the bus and stores it,
-// retrying the store until it takes the batch (or ctx ends: the batch,
-// unacknowledged, comes again at the next start and is detected again).
-// Events the store refuses for their time are counted, as the pipeline
-// counts them.
-func (s *Server) handleBusBatch(ctx context.Context, _ int, evs []*event.Event) error {
-	if d := s.detector; d != nil {
-		for _, ev := range evs {
-			d.Detect(ev)
-		}
-		if ds, ok := d.(pipeline.DetectionSyncer); ok {
-			_ = ds.SyncDetections() // a failure is counted by the recorder
+	var window time.Duration
+	if l := s.Rules(); l != nil {
+		for _, c := range l.Engine.Correlations() {
+			window = max(window, c.Correlation.Timespan)
 		}
 	}
+	return s.bus.Consume(ctx, bus.ConsumeOptions{Worker: busWorker{s}, Window: window})
+}
+
+// busWorker is a detect node's side of the bus: detection (the recorder
+// reports what fed correlation state), the replay of other nodes'
+// checkpoints, and the events store.
+type busWorker struct{ s *Server }
+
+func (w busWorker) Detect(ev *event.Event) bool {
+	fed := false
+	for _, d := range w.s.detector {
+		if r, ok := d.(*alert.Recorder); ok {
+			fed = r.DetectFed(ev) || fed
+			continue
+		}
+		d.Detect(ev)
+	}
+	return fed
+}
+
+// SyncDetections waits until the batch's detections are committed to the
+// metadata store, which the detect nodes share: a node that dies after
+// its checkpoint leaves nothing in a journal of its own that only it
+// would replay.
+func (w busWorker) SyncDetections() error {
+	err := w.s.detector.SyncDetections()
+	w.s.Recorder.Flush()
+	return err
+}
+
+func (w busWorker) Replay(ev *event.Event) { w.s.Recorder.Replay(ev) }
+
+// Store stores a batch from the bus, retrying until the store takes it
+// (or ctx ends: the batch, unacknowledged, is handed again, to this node
+// or the partition's next owner). Events the store refuses for their
+// time are counted, as the pipeline counts them.
+func (w busWorker) Store(ctx context.Context, evs []*event.Event) error {
+	s := w.s
 	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
 		err := s.Events.Append(ctx, evs)
 		var partial *store.PartialError

@@ -116,7 +116,7 @@ type Server struct {
 	bus *bus.Bus
 	// detector is what the pipeline detects with (the detect role runs
 	// the bus's batches through it too).
-	detector pipeline.Detector
+	detector detectors
 	// anomaly writes the anomaly rules' baselines (anomaly.go; nil when
 	// they are disabled or not started).
 	anomaly *anomaly.Persister
