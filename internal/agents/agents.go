@@ -407,6 +407,8 @@ type Agent struct {
 	BufferBytes int64   `json:"buffer_bytes,omitempty"`
 	Dropped     int64   `json:"dropped,omitempty"`
 	LagSeconds  float64 `json:"lag_seconds,omitempty"`
+	// FIM is its file integrity monitoring's health (nil when off).
+	FIM *agentwire.FIMHealth `json:"fim,omitempty"`
 }
 
 // Status values.
@@ -462,6 +464,7 @@ func (s *Service) List(ctx context.Context) ([]Agent, error) {
 		}
 		a.Arch, a.UptimeSeconds, a.RSSBytes, a.CPUSeconds = se.hb.Arch, se.hb.UptimeSeconds, se.hb.RSSBytes, se.hb.CPUSeconds
 		a.BufferBytes, a.Dropped, a.LagSeconds = se.hb.BufferBytes, se.hb.Dropped, se.hb.LagSeconds
+		a.FIM = se.hb.FIM
 	}
 	return out, nil
 }

@@ -156,7 +156,7 @@ func (s *Service) records(ctx context.Context, c net.Conn, id string, se *sessio
 	last := recs[len(recs)-1].Seq
 	now := s.o.Now()
 	var msgs []ingest.Raw
-	truncated := 0
+	truncated, badFIM := 0, 0
 	for _, r := range recs {
 		if r.Seq <= se.seq {
 			continue // a resend after a lost acknowledgement
@@ -168,22 +168,39 @@ func (s *Service) records(ctx context.Context, c net.Conn, id string, se *sessio
 		if r.Truncated {
 			truncated++
 		}
-		msgs = append(msgs, ingest.Raw{Data: r.Line, Format: ingest.FormatAuto, Input: Input, Received: at, Peer: se.conn.RemoteAddr().String(),
+		raw := ingest.Raw{Data: r.Line, Format: ingest.FormatAuto, Input: Input, Received: at, Peer: se.conn.RemoteAddr().String(),
 			Truncated: r.Truncated, Fields: map[string]string{
 				"agent.id": id, "agent.type": "vigil-agent", "host.id": id, "host.hostname": se.hostname, "log.file.path": r.Path,
-			}})
+			}}
+		if r.Kind == agentwire.KindFIM {
+			// A file integrity event: checked, and stored as the
+			// structured document it becomes.
+			doc, err := fimDoc(r.Line, at)
+			if err != nil {
+				badFIM++
+				s.o.Log.Warn("agent fim record refused", "agent", id, "seq", r.Seq, "err", err)
+				continue
+			}
+			raw.Data, raw.Format = doc, ingest.FormatJSON
+			delete(raw.Fields, "log.file.path")
+		}
+		msgs = append(msgs, raw)
 	}
 	if len(msgs) > 0 {
 		if err := s.deliver(ctx, sink, id, last, msgs); err != nil {
 			return err
 		}
 	}
-	s.count(len(msgs), len(recs)-len(msgs), truncated, "")
+	s.count(len(msgs), len(recs)-len(msgs)-badFIM, truncated, "")
 	se.seq = max(se.seq, last)
 	s.mu.Lock()
 	se.stored += int64(len(msgs))
-	se.duplicates += int64(len(recs) - len(msgs))
+	se.duplicates += int64(len(recs) - len(msgs) - badFIM)
+	st := s.stats
 	s.mu.Unlock()
+	if badFIM > 0 && st != nil {
+		st.Rejected(Input, "bad_fim", badFIM)
+	}
 	return writeAck(c, se.seq)
 }
 
