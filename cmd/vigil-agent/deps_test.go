@@ -39,7 +39,8 @@ func TestDependencies(t *testing.T) {
 	// Vigil.
 	want := map[string]bool{"github.com/vigilsec/vigil/internal/agent": true, "github.com/vigilsec/vigil/internal/agentwire": true,
 		"github.com/vigilsec/vigil/internal/journal": true, "github.com/vigilsec/vigil/internal/ingest": true, "github.com/vigilsec/vigil/internal/ingest/file": true,
-		"github.com/vigilsec/vigil/internal/atomicfile": true, "github.com/vigilsec/vigil/internal/agent/fim": true}
+		"github.com/vigilsec/vigil/internal/atomicfile": true, "github.com/vigilsec/vigil/internal/agent/fim": true,
+		"github.com/vigilsec/vigil/internal/agent/inventory": true, "github.com/vigilsec/vigil/internal/ospkg": true}
 	for _, p := range internal {
 		if !want[p] {
 			t.Errorf("vigil-agent links %s: only %v are expected", p, want)
