@@ -32,7 +32,7 @@ const usage = `usage:
   vigil-agent enroll --server URL --token TOKEN --data DIR [--server-ca FILE]
   vigil-agent run --data DIR [--heartbeat 5s] [--file GLOB]... [--buffer-size 268435456] [--log-level info]
                   [--fim PATH]... [--fim-ignore GLOB]... [--fim-scan-interval 12h] [--fim-max-hash-size 67108864]
-                  [--fim-max-files 1000000] [--fim-hash-rate 33554432]
+                  [--fim-max-files 1000000] [--fim-hash-rate 33554432] [--inventory-interval 1h]
   vigil-agent version
 
 The enrollment token may also come from the environment (VIGIL_AGENT_TOKEN),
@@ -83,6 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		hb := fs.Duration("heartbeat", agent.DefaultHeartbeat, "interval of the heartbeats (1s to 10s)")
 		level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 		bufSize := fs.Int64("buffer-size", agent.DefaultBufferSize, "bound of the disk buffer in bytes (oldest records dropped past it)")
+		invInterval := fs.Duration("inventory-interval", agent.DefaultInventoryInterval, "time between two collections of the inventory (at least 1m)")
 		var files []string
 		fs.Func("file", "ship the lines of the files matching GLOB (repeatable)", func(s string) error {
 			files = append(files, s)
@@ -113,7 +114,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
 		log.Info("vigil-agent starting", "version", version, "data", *dir)
-		return agent.Run(ctx, agent.RunOptions{Dir: *dir, Version: version, Heartbeat: *hb, Files: files, BufferSize: *bufSize, FIM: fim, Log: log})
+		return agent.Run(ctx, agent.RunOptions{Dir: *dir, Version: version, Heartbeat: *hb, Files: files, BufferSize: *bufSize, FIM: fim, Log: log,
+			InventoryInterval: *invInterval})
 	case "version":
 		fmt.Fprintf(stdout, "vigil-agent %s %s/%s\n", version, runtime.GOOS, runtime.GOARCH)
 		return nil
