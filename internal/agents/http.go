@@ -38,6 +38,9 @@ type HTTPOptions struct {
 //	POST /api/v1/agents/enroll             the enrollment token alone (agentwire.EnrollRequest)
 //	GET  /api/v1/agents                    read    {"agents": [...]}
 //	POST /api/v1/agents/{id}/revoke        admin
+//	GET  /api/v1/agents/{id}/packages      read    {"packages": [...]}
+//	GET  /api/v1/agents/{id}/inventory     read    the other sections
+//	GET  /api/v1/agents/{id}/inventory/history  read  {"changes": [...], "next"}
 func (s *Service) Register(mux *http.ServeMux, o HTTPOptions) {
 	if o.Audit == nil {
 		o.Audit = func(*http.Request, string, string, any, any) {}
@@ -51,6 +54,9 @@ func (s *Service) Register(mux *http.ServeMux, o HTTPOptions) {
 	mux.HandleFunc("POST "+agentwire.EnrollPath, h.enroll)
 	mux.Handle("GET /api/v1/agents", o.Require(auth.PermRead, http.HandlerFunc(h.list)))
 	mux.Handle("POST /api/v1/agents/{id}/revoke", o.Require(auth.PermAdmin, http.HandlerFunc(h.revoke)))
+	mux.Handle("GET /api/v1/agents/{id}/packages", o.Require(auth.PermRead, http.HandlerFunc(h.packages)))
+	mux.Handle("GET /api/v1/agents/{id}/inventory", o.Require(auth.PermRead, http.HandlerFunc(h.inventory)))
+	mux.Handle("GET /api/v1/agents/{id}/inventory/history", o.Require(auth.PermRead, http.HandlerFunc(h.history)))
 }
 
 type handlers struct {

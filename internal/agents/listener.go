@@ -208,6 +208,7 @@ func (s *Service) notify() {
 }
 
 func (s *Service) readLoop(ctx context.Context, c net.Conn, id string, se *session) error {
+	var inv agentwire.InventoryAssembler
 	for {
 		c.SetReadDeadline(time.Now().Add(s.idleTimeout))
 		f, err := agentwire.ReadFrame(c, agentwire.MaxFrame)
@@ -222,6 +223,15 @@ func (s *Service) readLoop(ctx context.Context, c net.Conn, id string, se *sessi
 			se.lastSeen = s.o.Now()
 			s.mu.Unlock()
 			s.notify()
+			continue
+		}
+		if f.Type == agentwire.TypeInventory {
+			if err := s.inventoryPart(ctx, c, id, &inv, f.Inventory); err != nil {
+				return fmt.Errorf("agent %s: inventory: %w", id, err)
+			}
+			s.mu.Lock()
+			se.lastSeen = s.o.Now()
+			s.mu.Unlock()
 			continue
 		}
 		if f.Type != agentwire.TypeHeartbeat {

@@ -150,4 +150,48 @@ var migrations = []Migration{
 			seq INTEGER NOT NULL
 		)`)
 	}},
+	{Version: 11, Name: "host agents: inventories and their history", Up: func(ctx context.Context, tx *sql.Tx) error {
+		// An agent's current inventory: its OS packages in columns (the
+		// vulnerability side queries them), the other sections as one
+		// JSON item per key; the digest of what is held, which a diff
+		// must start from; and an append-only log of every change
+		// (internal/agents/inventory.go).
+		return execAll(ctx, tx,
+			`CREATE TABLE IF NOT EXISTS agent_packages (
+				agent TEXT NOT NULL,
+				name TEXT NOT NULL,
+				arch TEXT NOT NULL,
+				version TEXT NOT NULL,
+				ecosystem TEXT NOT NULL,
+				source TEXT NOT NULL,
+				source_version TEXT NOT NULL,
+				kind TEXT NOT NULL,
+				state TEXT NOT NULL,
+				PRIMARY KEY (agent, name, arch, version)
+			)`,
+			`CREATE TABLE IF NOT EXISTS agent_inventory (
+				agent TEXT NOT NULL,
+				section TEXT NOT NULL,
+				item_key TEXT NOT NULL,
+				item TEXT NOT NULL,
+				PRIMARY KEY (agent, section, item_key)
+			)`,
+			`CREATE TABLE IF NOT EXISTS agent_inventory_state (
+				agent TEXT PRIMARY KEY,
+				digest TEXT NOT NULL,
+				collected INTEGER NOT NULL,
+				updated INTEGER NOT NULL
+			)`,
+			`CREATE TABLE IF NOT EXISTS agent_inventory_history (
+				id INTEGER PRIMARY KEY,
+				agent TEXT NOT NULL,
+				time INTEGER NOT NULL,
+				section TEXT NOT NULL,
+				change TEXT NOT NULL,
+				item_key TEXT NOT NULL,
+				item TEXT NOT NULL
+			)`,
+			`CREATE INDEX IF NOT EXISTS agent_inventory_history_agent ON agent_inventory_history(agent, id)`,
+		)
+	}},
 }

@@ -37,6 +37,7 @@ var Schema = &meta.Schema{
 		{Version: 8, Name: "host agents: enrollment tokens and enrolled agents", Up: ddl(v8...)},
 		{Version: 9, Name: "anomaly baselines: per rule and entity", Up: ddl(v9...)},
 		{Version: 10, Name: "host agents: the last log record stored per agent", Up: ddl(v10...)},
+		{Version: 11, Name: "host agents: inventories and their history", Up: ddl(v11...)},
 	},
 }
 
@@ -370,4 +371,42 @@ var v10 = []string{
 		agent TEXT PRIMARY KEY,
 		seq BIGINT NOT NULL
 	)`,
+}
+
+var v11 = []string{
+	`CREATE TABLE agent_packages (
+		agent TEXT NOT NULL,
+		name TEXT NOT NULL,
+		arch TEXT NOT NULL,
+		version TEXT NOT NULL,
+		ecosystem TEXT NOT NULL,
+		source TEXT NOT NULL,
+		source_version TEXT NOT NULL,
+		kind TEXT NOT NULL,
+		state TEXT NOT NULL,
+		PRIMARY KEY (agent, name, arch, version)
+	)`,
+	`CREATE TABLE agent_inventory (
+		agent TEXT NOT NULL,
+		section TEXT NOT NULL,
+		item_key TEXT NOT NULL,
+		item TEXT NOT NULL,
+		PRIMARY KEY (agent, section, item_key)
+	)`,
+	`CREATE TABLE agent_inventory_state (
+		agent TEXT PRIMARY KEY,
+		digest TEXT NOT NULL,
+		collected BIGINT NOT NULL,
+		updated BIGINT NOT NULL
+	)`,
+	`CREATE TABLE agent_inventory_history (
+		id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		agent TEXT NOT NULL,
+		time BIGINT NOT NULL,
+		section TEXT NOT NULL,
+		change TEXT NOT NULL,
+		item_key TEXT NOT NULL,
+		item TEXT NOT NULL
+	)`,
+	`CREATE INDEX agent_inventory_history_agent ON agent_inventory_history(agent, id)`,
 }
