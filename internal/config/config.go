@@ -416,9 +416,16 @@ func (c *Config) Validate() error {
 			add("role %s: needs nats (--nats nats://host:4222)", c.Role)
 		}
 	case RoleAPI:
-		add("role api: not available yet (a detect node serves the API and the console; docs/scale-out.md)")
+		// An API node reads what the detect nodes write: the cluster's
+		// events server and metadata database.
+		if c.Events == "" || c.Postgres == "" {
+			add("role api: needs events and postgres (--events URL --postgres DSN), the stores the detect nodes write")
+		}
+		if c.NATS != "" {
+			add("nats: set with role api, which uses no bus")
+		}
 	default:
-		add("role: %q is not all, ingest or detect", c.Role)
+		add("role: %q is not all, ingest, detect or api", c.Role)
 	}
 	if c.Events != "" {
 		if err := vlstore.CheckURL(c.Events); err != nil {

@@ -108,6 +108,17 @@ func TestValidate(t *testing.T) {
 		{"victorialogs keeping events for ever", func(c *Config) { c.Store.Engine, c.Retention.MaxAge = EngineVictoriaLogs, 0 }, ""},
 		{"victorialogs under a day", func(c *Config) { c.Store.Engine, c.Retention.MaxAge = EngineVictoriaLogs, time.Hour }, "retention.max_age"},
 		{"unknown engine", func(c *Config) { c.Store.Engine = "mysql" }, "store.engine"},
+		{"ingest role", func(c *Config) { c.Role, c.NATS = RoleIngest, "nats://127.0.0.1:4222" }, ""},
+		{"detect role without nats", func(c *Config) { c.Role = RoleDetect }, "role detect: needs nats"},
+		{"nats with role all", func(c *Config) { c.NATS = "nats://127.0.0.1:4222" }, "nats: set with role all"},
+		{"api role", func(c *Config) {
+			c.Role, c.Events, c.Postgres = RoleAPI, "http://127.0.0.1:9428", "postgres://vigil@127.0.0.1/vigil"
+		}, ""},
+		{"api role without stores", func(c *Config) { c.Role = RoleAPI }, "role api: needs events and postgres"},
+		{"api role with nats", func(c *Config) {
+			c.Role, c.Events, c.Postgres, c.NATS = RoleAPI, "http://127.0.0.1:9428", "postgres://vigil@127.0.0.1/vigil", "nats://127.0.0.1:4222"
+		}, "nats: set with role api"},
+		{"unknown role", func(c *Config) { c.Role = "leader" }, "is not all, ingest, detect or api"},
 		{"template in a shell script", func(c *Config) {
 			c.Respond.Commands = map[string][]string{"block_ip": {"sh", "-c", "nft add element inet filter b { {{.Target}} }"}}
 		}, "respond.commands.block_ip: sh -c"},

@@ -275,7 +275,7 @@ func (s *Server) startDomain(ctx context.Context) (err error) {
 	undo = append(undo, func() { s.handoff.Close() })
 	s.Recorder, err = alert.NewRecorder(ctx, alerts, s.log, alert.Options{
 		Journal:        s.handoff,
-		Shared:         s.isRole(config.RoleDetect),
+		Shared:         s.isRole(config.RoleDetect) || s.isRole(config.RoleAPI),
 		OnJournalError: func() { s.Metrics.DetectionsNotDurable.Inc() },
 		MinLevel:       cfg.Alerts.MinLevel,
 		Window:         cfg.Alerts.Window,
@@ -553,7 +553,9 @@ func (s *Server) startListeners(ctx context.Context) (err error) {
 		return err
 	}
 	ingestHTTP := newIngestHTTP(cfg, s.Pipeline, s.Auth, s.Metrics, s.log)
-	ingestHTTP.Register(mux)
+	if !s.isRole(config.RoleAPI) { // an API node takes no events
+		ingestHTTP.Register(mux)
+	}
 	s.registerConsole(mux, apiSrv, ingestHTTP)
 	if err := s.serveHTTP(mux); err != nil {
 		return err
@@ -659,6 +661,9 @@ func (s *Server) openStreamInputs(ctx context.Context) (err error) {
 		}
 	}()
 	s.stopInputs = cancel
+	if s.isRole(config.RoleAPI) {
+		return nil // an API node takes no events
+	}
 	for _, in := range streamInputs {
 		h, err := in.Open(inCtx, s, s.Pipeline)
 		if err != nil {

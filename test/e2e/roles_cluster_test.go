@@ -18,7 +18,9 @@ import (
 // that owns its partition is killed with SIGKILL, and the brute force
 // goes on (six more): the surviving node takes the partition over,
 // replays the dead node's correlation checkpoint, and raises exactly one
-// brute-force alert; every event is searchable.
+// brute-force alert; every event is searchable. An API node (--role api)
+// on the same stores serves the search and the alert, and takes no
+// events.
 func TestDetectNodeKilled(t *testing.T) {
 	nats := sharedtest.StartNATS(t)
 	vl := sharedtest.StartVictoriaLogs(t)
@@ -27,6 +29,7 @@ func TestDetectNodeKilled(t *testing.T) {
 	d1 := startServer(t, serverOpts{extra: cluster})
 	d2 := startServer(t, serverOpts{extra: cluster})
 	in := startServer(t, serverOpts{extra: []string{"--role", "ingest", "--nats", nats}})
+	apiNode := startServer(t, serverOpts{extra: []string{"--role", "api", "--events", vl, "--postgres", dsn}})
 
 	metric := func(s *server, name string) string {
 		resp, body := s.request("GET", "/metrics", testToken, nil)
@@ -111,6 +114,27 @@ func TestDetectNodeKilled(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond) // polling the API of a real server process
 	}
+	if r := apiNode.search(query, 1); r.Total != 12 {
+		t.Errorf("API node: %d failed logins searchable, want 12", r.Total)
+	}
+	apiNode.getJSON("/api/v1/alerts?limit=100", &alerts)
+	n := 0
+	for _, a := range alerts.Alerts {
+		if a.RuleTitle == "SSH brute force from one source" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("API node lists %d brute-force alerts, want 1", n)
+	}
+	if resp, _ := apiNode.request("POST", "/api/v1/ingest", testToken, strings.NewReader(`{"message":"x"}`)); resp.StatusCode != 404 {
+		t.Errorf("ingest on the API node: HTTP %d, want 404", resp.StatusCode)
+	}
+	if c, err := net.Dial("tcp", apiNode.tcp); err == nil {
+		c.Close()
+		t.Errorf("the API node listens for syslog on %s", apiNode.tcp)
+	}
 	in.terminate()
 	survivor.terminate()
+	apiNode.terminate()
 }
