@@ -194,4 +194,78 @@ var migrations = []Migration{
 			`CREATE INDEX IF NOT EXISTS agent_inventory_history_agent ON agent_inventory_history(agent, id)`,
 		)
 	}},
+	{Version: 12, Name: "vulnerability findings: assets, findings, history, risk acceptances", Up: func(ctx context.Context, tx *sql.Tx) error {
+		// One finding per asset, package and vulnerability
+		// (internal/vuln/findings); its history is append-only, and a
+		// risk acceptance is requested by one person and decided by
+		// another. Times are Unix nanoseconds.
+		return execAll(ctx, tx,
+			`CREATE TABLE IF NOT EXISTS vuln_assets (
+				id TEXT PRIMARY KEY,
+				kind TEXT NOT NULL,
+				name TEXT NOT NULL,
+				criticality TEXT NOT NULL,
+				tags TEXT NOT NULL,
+				created INTEGER NOT NULL,
+				reconciled INTEGER NOT NULL,
+				packages INTEGER NOT NULL
+			)`,
+			`CREATE TABLE IF NOT EXISTS vuln_findings (
+				id TEXT PRIMARY KEY,
+				asset TEXT NOT NULL,
+				ecosystem TEXT NOT NULL,
+				package TEXT NOT NULL,
+				vuln_id TEXT NOT NULL,
+				aliases TEXT NOT NULL,
+				version TEXT NOT NULL,
+				fixed_version TEXT NOT NULL,
+				fixed_by TEXT NOT NULL,
+				state TEXT NOT NULL,
+				priority TEXT NOT NULL,
+				decision TEXT NOT NULL,
+				severity TEXT NOT NULL,
+				kev INTEGER NOT NULL,
+				detail TEXT NOT NULL,
+				first_seen INTEGER NOT NULL,
+				last_seen INTEGER NOT NULL,
+				due INTEGER NOT NULL,
+				closed INTEGER NOT NULL,
+				reason TEXT NOT NULL,
+				accepted_until INTEGER NOT NULL,
+				sla_alerted INTEGER NOT NULL,
+				history_seq INTEGER NOT NULL,
+				UNIQUE (asset, ecosystem, package, vuln_id)
+			)`,
+			`CREATE INDEX IF NOT EXISTS vuln_findings_state ON vuln_findings(state, due)`,
+			`CREATE INDEX IF NOT EXISTS vuln_findings_priority ON vuln_findings(priority, due)`,
+			`CREATE TABLE IF NOT EXISTS vuln_finding_history (
+				finding TEXT NOT NULL,
+				seq INTEGER NOT NULL,
+				at INTEGER NOT NULL,
+				actor TEXT NOT NULL,
+				action TEXT NOT NULL,
+				from_state TEXT NOT NULL,
+				to_state TEXT NOT NULL,
+				reason TEXT NOT NULL,
+				PRIMARY KEY (finding, seq)
+			)`,
+			`CREATE TRIGGER IF NOT EXISTS vuln_finding_history_no_update BEFORE UPDATE ON vuln_finding_history
+			BEGIN SELECT RAISE(ABORT, 'vuln_finding_history is append-only'); END`,
+			`CREATE TRIGGER IF NOT EXISTS vuln_finding_history_no_delete BEFORE DELETE ON vuln_finding_history
+			BEGIN SELECT RAISE(ABORT, 'vuln_finding_history is append-only'); END`,
+			`CREATE TABLE IF NOT EXISTS vuln_acceptances (
+				id TEXT PRIMARY KEY,
+				finding TEXT NOT NULL,
+				status TEXT NOT NULL,
+				reason TEXT NOT NULL,
+				expires INTEGER NOT NULL,
+				requested_by TEXT NOT NULL,
+				requested INTEGER NOT NULL,
+				decided_by TEXT NOT NULL,
+				decided INTEGER NOT NULL,
+				decision_reason TEXT NOT NULL
+			)`,
+			`CREATE INDEX IF NOT EXISTS vuln_acceptances_finding ON vuln_acceptances(finding, status)`,
+		)
+	}},
 }

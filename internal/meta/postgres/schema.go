@@ -38,6 +38,7 @@ var Schema = &meta.Schema{
 		{Version: 9, Name: "anomaly baselines: per rule and entity", Up: ddl(v9...)},
 		{Version: 10, Name: "host agents: the last log record stored per agent", Up: ddl(v10...)},
 		{Version: 11, Name: "host agents: inventories and their history", Up: ddl(v11...)},
+		{Version: 12, Name: "vulnerability findings: assets, findings, history, risk acceptances", Up: ddl(v12...)},
 	},
 }
 
@@ -409,4 +410,76 @@ var v11 = []string{
 		item TEXT NOT NULL
 	)`,
 	`CREATE INDEX agent_inventory_history_agent ON agent_inventory_history(agent, id)`,
+}
+
+var v12 = []string{
+	`CREATE TABLE vuln_assets (
+		id TEXT PRIMARY KEY,
+		kind TEXT NOT NULL,
+		name TEXT NOT NULL,
+		criticality TEXT NOT NULL,
+		tags TEXT NOT NULL,
+		created BIGINT NOT NULL,
+		reconciled BIGINT NOT NULL,
+		packages BIGINT NOT NULL
+	)`,
+	`CREATE TABLE vuln_findings (
+		id TEXT PRIMARY KEY,
+		asset TEXT NOT NULL,
+		ecosystem TEXT NOT NULL,
+		package TEXT NOT NULL,
+		vuln_id TEXT NOT NULL,
+		aliases TEXT NOT NULL,
+		version TEXT NOT NULL,
+		fixed_version TEXT NOT NULL,
+		fixed_by TEXT NOT NULL,
+		state TEXT NOT NULL,
+		priority TEXT NOT NULL,
+		decision TEXT NOT NULL,
+		severity TEXT NOT NULL,
+		kev BIGINT NOT NULL,
+		detail TEXT NOT NULL,
+		first_seen BIGINT NOT NULL,
+		last_seen BIGINT NOT NULL,
+		due BIGINT NOT NULL,
+		closed BIGINT NOT NULL,
+		reason TEXT NOT NULL,
+		accepted_until BIGINT NOT NULL,
+		sla_alerted BIGINT NOT NULL,
+		history_seq BIGINT NOT NULL,
+		UNIQUE (asset, ecosystem, package, vuln_id)
+	)`,
+	`CREATE INDEX vuln_findings_state ON vuln_findings(state, due)`,
+	`CREATE INDEX vuln_findings_priority ON vuln_findings(priority, due)`,
+	`CREATE TABLE vuln_finding_history (
+		finding TEXT NOT NULL,
+		seq BIGINT NOT NULL,
+		at BIGINT NOT NULL,
+		actor TEXT NOT NULL,
+		action TEXT NOT NULL,
+		from_state TEXT NOT NULL,
+		to_state TEXT NOT NULL,
+		reason TEXT NOT NULL,
+		PRIMARY KEY (finding, seq)
+	)`,
+	`CREATE FUNCTION vuln_finding_history_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		RAISE EXCEPTION 'vuln_finding_history is append-only';
+	END
+	$$`,
+	`CREATE TRIGGER vuln_finding_history_no_update BEFORE UPDATE ON vuln_finding_history FOR EACH ROW EXECUTE FUNCTION vuln_finding_history_append_only()`,
+	`CREATE TRIGGER vuln_finding_history_no_delete BEFORE DELETE ON vuln_finding_history FOR EACH ROW EXECUTE FUNCTION vuln_finding_history_append_only()`,
+	`CREATE TABLE vuln_acceptances (
+		id TEXT PRIMARY KEY,
+		finding TEXT NOT NULL,
+		status TEXT NOT NULL,
+		reason TEXT NOT NULL,
+		expires BIGINT NOT NULL,
+		requested_by TEXT NOT NULL,
+		requested BIGINT NOT NULL,
+		decided_by TEXT NOT NULL,
+		decided BIGINT NOT NULL,
+		decision_reason TEXT NOT NULL
+	)`,
+	`CREATE INDEX vuln_acceptances_finding ON vuln_acceptances(finding, status)`,
 }
