@@ -1,15 +1,21 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/vigilsec/vigil/internal/apiclient"
 	"github.com/vigilsec/vigil/internal/termsafe"
 	"github.com/vigilsec/vigil/internal/vuln/db"
+	"github.com/vigilsec/vigil/internal/vuln/findings"
 	"github.com/vigilsec/vigil/internal/vuln/scan"
 )
 
@@ -17,6 +23,8 @@ func newScanCmd() *cobra.Command {
 	var (
 		dir, format, failOn string
 		quiet               bool
+		serverURL, token    string
+		assetName           string
 	)
 	cmd := &cobra.Command{
 		Use:   "scan PATH",
@@ -42,8 +50,14 @@ vulnerability are merged), with the fixed version, CVSS severity, CISA KEV
 and EPSS, and a decision: Act (in KEV), Attend (CVSS >= 9 or EPSS >= 0.5),
 Track (the rest).
 
+With --server, the inventory is also uploaded to a Vigil server (an API
+token of the analyst role: --token or env VIGIL_TOKEN) as the asset
+--asset (default: PATH's folder name); the server matches it against its
+own advisory database and tracks the findings (new, fixed, reopened).
+
 Exit status: 0 when no finding is at or above --fail-on, 1 when one is, 2
-for a usage or data error (no database, an unreadable PATH). --fail-on
+for a usage or data error (no database, an unreadable PATH, a failed
+upload). --fail-on
 takes any (the default), none, a severity (low, medium, high, critical), a
 decision (track, attend, act) or a priority (p1 to p4).`,
 		Args: usageArgs(cobra.ExactArgs(1)),
@@ -98,6 +112,11 @@ decision (track, attend, act) or a priority (p1 to p4).`,
 			if err := scan.Write(cmd.OutOrStdout(), format, scan.Report{Findings: findings, Tool: version}); err != nil {
 				return err
 			}
+			if serverURL != "" {
+				if err := uploadScan(cmd, serverURL, token, assetName, args[0], inv, findings); err != nil {
+					return dataError{err}
+				}
+			}
 			failing := 0
 			for _, f := range findings {
 				if gate(f) {
@@ -127,5 +146,54 @@ decision (track, attend, act) or a priority (p1 to p4).`,
 	f.StringVar(&format, "format", "table", "output format: "+strings.Join(scan.Formats, ", "))
 	f.StringVar(&failOn, "fail-on", "any", "exit 1 when a finding is at or above this level: any, none, low..critical, track, attend, act, p1..p4")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no summary on standard error")
+	f.StringVar(&serverURL, "server", "", "also upload the inventory to this Vigil server (http://host:8080)")
+	f.StringVar(&token, "token", "", "API token for --server (default: env VIGIL_TOKEN)")
+	f.StringVar(&assetName, "asset", "", "the asset's name on the server (default: PATH's folder name)")
 	return cmd
+}
+
+// maxUploadAnswer bounds the server's answer to an upload.
+const maxUploadAnswer = 64 << 10
+
+// uploadScan posts the inventory (and, for the record, the findings) to
+// the server's POST /api/v1/vulnerabilities/scans and prints what the
+// server's reconcile changed.
+func uploadScan(cmd *cobra.Command, serverURL, token, asset, path string, inv *scan.Inventory, fs []scan.Finding) error {
+	if asset == "" {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return err
+		}
+		if st, err := os.Stat(abs); err == nil && !st.IsDir() {
+			abs = filepath.Dir(abs)
+		}
+		asset = filepath.Base(abs)
+	}
+	raw, err := json.Marshal(fs)
+	if err != nil {
+		return err
+	}
+	pkgs := inv.Packages
+	if pkgs == nil {
+		pkgs = []scan.Package{}
+	}
+	body, err := json.Marshal(findings.Upload{Asset: findings.UploadAsset{Name: asset}, Packages: pkgs, Findings: raw, Skipped: inv.Skipped})
+	if err != nil {
+		return err
+	}
+	b, err := apiclient.Call(cmd.Context(), "uploading the scan to", serverURL, apiclient.Token(token), "POST",
+		"/api/v1/vulnerabilities/scans", nil, bytes.NewReader(body), maxUploadAnswer)
+	if err != nil {
+		return err
+	}
+	var ans struct {
+		Result findings.Result `json:"result"`
+	}
+	if err := json.Unmarshal(b, &ans); err != nil {
+		return fmt.Errorf("reading the server's answer: %w", err)
+	}
+	r := ans.Result
+	fmt.Fprintf(cmd.ErrOrStderr(), "uploaded to %s as %s: %d findings (%d new, %d reopened, %d fixed, %d unchanged)\n",
+		termsafe.Line(serverURL, 200), termsafe.Line(r.Asset, 200), r.Matches, r.New, r.Reopened, r.Fixed, r.Unchanged)
+	return nil
 }

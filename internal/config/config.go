@@ -37,6 +37,7 @@ import (
 	"github.com/vigilsec/vigil/internal/respond"
 	"github.com/vigilsec/vigil/internal/searchlimit"
 	"github.com/vigilsec/vigil/internal/store/vlstore"
+	"github.com/vigilsec/vigil/internal/vuln/findings"
 )
 
 // Config is the whole server configuration.
@@ -67,10 +68,6 @@ type Config struct {
 	// NATS is the NATS server (nats://host:4222, or a comma-separated
 	// list) of the ingest and detect roles' bus.
 	NATS string `koanf:"nats"`
-	// NATSReplicas is the bus streams' replica count: 1 on one NATS
-	// server, 3 on a three-server cluster (at most 5). Every node of a
-	// cluster must agree on it.
-	NATSReplicas int `koanf:"nats_replicas"`
 	// Demo replays a built-in attack scenario after start-up, so a first
 	// run has detections, incidents and ATT&CK hits to show.
 	Demo bool `koanf:"demo"`
@@ -123,6 +120,10 @@ type Config struct {
 	TrustProxy []string `koanf:"trust_proxy"`
 	// Agents is the host agents' listener (docs/agent.md).
 	Agents Agents `koanf:"agents"`
+	// Vulnerabilities is the findings' lifecycle: the advisory database
+	// the server matches with, SLA due dates by priority, how often
+	// breaches are looked for (docs/vulnerabilities.md).
+	Vulnerabilities findings.Config `koanf:"vulnerabilities"`
 
 	// UnknownEnv lists VIGIL_* variables that name no setting. They are
 	// not errors (the command-line tools read VIGIL_TOKEN and others from
@@ -251,6 +252,8 @@ func Default() Config {
 		Search: searchlimit.DefaultConfig(),
 
 		Anomaly: anomaly.DefaultConfig(),
+
+		Vulnerabilities: findings.DefaultConfig(),
 	}
 }
 
@@ -419,9 +422,6 @@ func (c *Config) Validate() error {
 		if c.NATS == "" {
 			add("role %s: needs nats (--nats nats://host:4222)", c.Role)
 		}
-		if c.NATSReplicas < 0 || c.NATSReplicas > 5 {
-			add("nats_replicas: want 1 to 5 (0: 1), got %d", c.NATSReplicas)
-		}
 	case RoleAPI:
 		// An API node reads what the detect nodes write: the cluster's
 		// events server and metadata database.
@@ -490,6 +490,7 @@ func (c *Config) Validate() error {
 	section("alerts", c.Alerts.Validate())
 	section("incidents", c.Incidents.Validate())
 	section("anomaly", c.Anomaly.Validate())
+	section("vulnerabilities", c.Vulnerabilities.Validate())
 	policy, err := egress.New(c.Egress.Allow)
 	if err != nil {
 		add("%w", err)

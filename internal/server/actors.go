@@ -552,6 +552,9 @@ func (s *Server) startListeners(ctx context.Context) (err error) {
 	if err := s.registerAgents(mux, apiSrv); err != nil {
 		return err
 	}
+	if err := s.registerVulns(mux, apiSrv); err != nil {
+		return err
+	}
 	ingestHTTP := newIngestHTTP(cfg, s.Pipeline, s.Auth, s.Metrics, s.log)
 	if !s.isRole(config.RoleAPI) { // an API node takes no events
 		ingestHTTP.Register(mux)

@@ -45,6 +45,7 @@ import (
 	"github.com/vigilsec/vigil/internal/searchlimit"
 	"github.com/vigilsec/vigil/internal/store/sqlite"
 	"github.com/vigilsec/vigil/internal/store/vlstore"
+	"github.com/vigilsec/vigil/internal/vuln/findings"
 	"github.com/vigilsec/vigil/internal/web"
 )
 
@@ -111,6 +112,8 @@ type Server struct {
 	oidc *oidc.RP
 	// agents is the host agents' service (input_agents.go).
 	agents *agents.Service
+	// Vulns is the vulnerability findings' service (vulns.go).
+	Vulns *findings.Service
 
 	// bus is the NATS JetStream bus of the ingest and detect roles.
 	bus *bus.Bus

@@ -281,14 +281,31 @@ func authzEndpoints() []endpoint {
 		{method: "POST", path: "/api/v1/agents/{id}/revoke", role: needAdmin, ok: 204, prep: func(t *testing.T, f *authzFixture, caller string) call {
 			return call{path: "/api/v1/agents/" + authzAgent(t, f, caller) + "/revoke"}
 		}},
-		{method: "GET", path: "/api/v1/agents/{id}/packages", role: needViewer, ok: 200, prep: func(t *testing.T, f *authzFixture, _ string) call {
-			return call{path: "/api/v1/agents/" + authzInventoryAgent(t, f) + "/packages"}
+
+		// Vulnerability findings (vuln_test.go builds them).
+		{method: "GET", path: "/api/v1/vulnerabilities/findings", role: needViewer, ok: 200, prep: static("/api/v1/vulnerabilities/findings?limit=5&state=new,open", "")},
+		{method: "GET", path: "/api/v1/vulnerabilities/findings.csv", role: needViewer, ok: 200},
+		{method: "GET", path: "/api/v1/vulnerabilities/findings/{id}", role: needViewer, ok: 200, prep: func(t *testing.T, f *authzFixture, caller string) call {
+			return call{path: "/api/v1/vulnerabilities/findings/" + authzVulnFinding(t, f, caller)}
 		}},
-		{method: "GET", path: "/api/v1/agents/{id}/inventory", role: needViewer, ok: 200, prep: func(t *testing.T, f *authzFixture, _ string) call {
-			return call{path: "/api/v1/agents/" + authzInventoryAgent(t, f) + "/inventory"}
+		{method: "POST", path: "/api/v1/vulnerabilities/findings/{id}/state", role: needAnalyst, ok: 200, prep: func(t *testing.T, f *authzFixture, caller string) call {
+			return call{path: "/api/v1/vulnerabilities/findings/" + authzVulnFinding(t, f, caller) + "/state", body: `{"state":"false_positive","reason":"authz"}`}
 		}},
-		{method: "GET", path: "/api/v1/agents/{id}/inventory/history", role: needViewer, ok: 200, prep: func(t *testing.T, f *authzFixture, _ string) call {
-			return call{path: "/api/v1/agents/" + authzInventoryAgent(t, f) + "/inventory/history?limit=5"}
+		{method: "POST", path: "/api/v1/vulnerabilities/findings/{id}/accept", role: needAnalyst, ok: 201, prep: func(t *testing.T, f *authzFixture, caller string) call {
+			return call{path: "/api/v1/vulnerabilities/findings/" + authzVulnFinding(t, f, caller) + "/accept", body: `{"reason":"authz","expires_in":"30d"}`}
+		}},
+		{method: "POST", path: "/api/v1/vulnerabilities/findings/{id}/accept/approve", role: needAdmin, ok: 200, prep: func(t *testing.T, f *authzFixture, caller string) call {
+			return call{path: "/api/v1/vulnerabilities/findings/" + authzPendingAcceptance(t, f, caller) + "/accept/approve"}
+		}},
+		{method: "POST", path: "/api/v1/vulnerabilities/findings/{id}/accept/reject", role: needAdmin, ok: 200, prep: func(t *testing.T, f *authzFixture, caller string) call {
+			return call{path: "/api/v1/vulnerabilities/findings/" + authzPendingAcceptance(t, f, caller) + "/accept/reject", body: `{"reason":"no"}`}
+		}},
+		{method: "GET", path: "/api/v1/vulnerabilities/summary", role: needViewer, ok: 200},
+		{method: "POST", path: "/api/v1/vulnerabilities/scans", role: needAnalyst, ok: 200, prep: func(t *testing.T, f *authzFixture, caller string) call {
+			if _, err := os.Stat(filepath.Join(f.s.data, "vulndb", "vulndb.sqlite")); err != nil {
+				vulnImport(t, f.s.data, authzOSV)
+			}
+			return call{path: "/api/v1/vulnerabilities/scans", body: jsonBody(authzUpload(f.unique("authz-scan-" + caller)))}
 		}},
 
 		// Console sessions: each caller ends a session of its own.
