@@ -61,11 +61,6 @@ type Package struct {
 
 var packageColumns = []string{"name", "arch", "version", "ecosystem", "source", "source_version", "kind", "state"}
 
-func packageOf(it agentwire.Item) Package {
-	return Package{Name: it["name"], Version: it["version"], Ecosystem: it["ecosystem"], Arch: it["arch"], Source: it["source"],
-		SourceVersion: it["source_version"], Kind: it["kind"], State: it["state"]}
-}
-
 // inventoryPart takes one part of an agent's inventory; once the last
 // part came, the inventory is decoded, stored and answered.
 func (s *Service) inventoryPart(ctx context.Context, c net.Conn, id string, asm *agentwire.InventoryAssembler, p *agentwire.InventoryPart) error {
