@@ -237,3 +237,25 @@ func FuzzParseStat(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkCollect collects this machine's inventory.
+func BenchmarkCollect(b *testing.B) {
+	for b.Loop() {
+		got, _, err := Collect(context.Background(), Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(len(got[agentwire.SectionPackages])), "packages")
+		b.ReportMetric(float64(len(got[agentwire.SectionProcesses])), "processes")
+		st := agentwire.NewInventoryState(got)
+		parts, err := agentwire.EncodeInventory(1, agentwire.Snapshot(st, st.Digest(), 1))
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for _, p := range parts {
+			n += len(p.Data)
+		}
+		b.ReportMetric(float64(n), "compressed-bytes")
+	}
+}
