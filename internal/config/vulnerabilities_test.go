@@ -10,7 +10,7 @@ import (
 
 func TestVulnerabilitiesSection(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "vigil.yml")
-	os.WriteFile(path, []byte("vulnerabilities:\n  db: /srv/vulndb\n  sla:\n    p1: 3d\n    p4: 2w\n  check_interval: 1m\n"), 0o600)
+	os.WriteFile(path, []byte("vulnerabilities:\n  db: /srv/vulndb\n  sla:\n    p1: 3d\n    p4: 2w\n  check_interval: 1m\n  reconcile_interval: 2h\n"), 0o600)
 	cfg, err := Load(path, []string{"VIGIL_VULNERABILITIES_SLA_P2=240h"})
 	if err != nil {
 		t.Fatal(err)
@@ -23,8 +23,8 @@ func TestVulnerabilitiesSection(t *testing.T) {
 			t.Errorf("sla.p%d: got %v, want %v", i+1, got[i], want[i])
 		}
 	}
-	if v.DB != "/srv/vulndb" || v.CheckInterval != time.Minute {
-		t.Errorf("got db %q check_interval %v, want /srv/vulndb 1m", v.DB, v.CheckInterval)
+	if v.DB != "/srv/vulndb" || v.CheckInterval != time.Minute || v.ReconcileInterval != 2*time.Hour {
+		t.Errorf("got db %q check_interval %v reconcile_interval %v, want /srv/vulndb 1m 2h", v.DB, v.CheckInterval, v.ReconcileInterval)
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("validate: %v", err)

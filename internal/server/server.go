@@ -114,6 +114,9 @@ type Server struct {
 	agents *agents.Service
 	// Vulns is the vulnerability findings' service (vulns.go).
 	Vulns *findings.Service
+	// vulnSources are the inventories Vulns reconciles periodically
+	// (vulns.go).
+	vulnSources []findings.InventorySource
 
 	// bus is the NATS JetStream bus of the ingest and detect roles.
 	bus *bus.Bus

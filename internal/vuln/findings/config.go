@@ -40,6 +40,9 @@ const (
 	// DefaultCheckInterval is how often the SLA and acceptance expiry
 	// check runs.
 	DefaultCheckInterval = 10 * time.Minute
+	// DefaultReconcileInterval is how often inventory sources are
+	// reconciled.
+	DefaultReconcileInterval = time.Hour
 	// maxSLA bounds a due date's distance (ten years).
 	maxSLA = 3650 * day
 )
@@ -88,11 +91,14 @@ type Config struct {
 	// CheckInterval is how often SLA breaches and lapsed risk
 	// acceptances are looked for.
 	CheckInterval time.Duration `koanf:"check_interval"`
+	// ReconcileInterval is how often the inventory sources (the host
+	// agents) are matched again, so that new advisories and fixes show.
+	ReconcileInterval time.Duration `koanf:"reconcile_interval"`
 }
 
 // DefaultConfig returns the section's defaults.
 func DefaultConfig() Config {
-	return Config{SLA: DefaultSLA(), CheckInterval: DefaultCheckInterval}
+	return Config{SLA: DefaultSLA(), CheckInterval: DefaultCheckInterval, ReconcileInterval: DefaultReconcileInterval}
 }
 
 // Validate reports every field out of its range, named by its key.
@@ -100,6 +106,9 @@ func (c Config) Validate() error {
 	errs := c.SLA.errs("sla.")
 	if c.CheckInterval < time.Second || c.CheckInterval > day {
 		errs = append(errs, fmt.Errorf("check_interval: %v: must be between 1s and 24h", c.CheckInterval))
+	}
+	if c.ReconcileInterval < time.Minute || c.ReconcileInterval > 7*day {
+		errs = append(errs, fmt.Errorf("reconcile_interval: %v: must be between 1m and 168h", c.ReconcileInterval))
 	}
 	return errors.Join(errs...)
 }

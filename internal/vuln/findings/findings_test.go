@@ -420,9 +420,63 @@ func TestConfigValidate(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Errorf("defaults: %v", err)
 	}
-	c.SLA.P2, c.CheckInterval = 0, time.Millisecond
+	c.SLA.P2, c.CheckInterval, c.ReconcileInterval = 0, time.Millisecond, 30*time.Second
 	err := c.Validate()
-	if err == nil || !strings.Contains(err.Error(), "sla.p2") || !strings.Contains(err.Error(), "check_interval") {
-		t.Errorf("got %v, want errors naming sla.p2 and check_interval", err)
+	for _, key := range []string{"sla.p2", "check_interval", "reconcile_interval"} {
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("got %v, want an error naming %s", err, key)
+		}
+	}
+	// The bounds themselves are valid.
+	c = DefaultConfig()
+	c.SLA.P1, c.CheckInterval, c.ReconcileInterval = Duration(maxSLA), time.Second, time.Minute
+	if err := c.Validate(); err != nil {
+		t.Errorf("at the bounds: %v", err)
+	}
+	c.SLA.P1 = Duration(maxSLA + 1)
+	if err := c.Validate(); err == nil {
+		t.Error("sla.p1 past 3650 days: got no error")
+	}
+}
+
+// fakeSource is an InventorySource of fixed assets; a package list of nil
+// with fail set is an error for that asset.
+type fakeSource struct {
+	assets []Asset
+	pkgs   map[string][]scan.Package
+	fail   map[string]bool
+}
+
+func (f fakeSource) Assets(context.Context) ([]Asset, error) { return f.assets, nil }
+func (f fakeSource) Packages(_ context.Context, a Asset) ([]scan.Package, error) {
+	if f.fail[a.ID] {
+		return nil, errors.New("inventory unreadable")
+	}
+	return f.pkgs[a.ID], nil
+}
+
+func TestReconcileAll(t *testing.T) { metatest.Engines(t, testReconcileAll) }
+
+func testReconcileAll(t *testing.T) {
+	s, _, _ := newTestService(t)
+	src := fakeSource{
+		assets: []Asset{{ID: "agent:a1", Kind: KindAgent, Name: "web-1"}, {ID: "agent:a2", Kind: KindAgent, Name: "db-1"},
+			{ID: "agent:a3", Kind: KindAgent, Name: "broken"}, {ID: "agent:a4", Kind: KindAgent, Name: "bad\x00name"}},
+		pkgs: map[string][]scan.Package{
+			"agent:a1": {goPkg("example.com/lib", "v1.0.0")},
+			"agent:a2": {goPkg("example.com/other", "v1.4.0"), goPkg("example.com/lib", "v1.3.0")},
+		},
+		fail: map[string]bool{"agent:a3": true},
+	}
+	res, err := s.ReconcileAll(context.Background(), src)
+	if err == nil || !strings.Contains(err.Error(), "agent:a3") || !strings.Contains(err.Error(), "agent:a4") {
+		t.Errorf("got error %v, want the failures of agent:a3 and agent:a4 (the others go on)", err)
+	}
+	if len(res) != 2 || res[0].New != 1 || res[1].New != 1 {
+		t.Errorf("got %+v, want web-1 and db-1 with one new finding each", res)
+	}
+	sum, err := s.Summary(context.Background())
+	if err != nil || sum.Assets != 2 || sum.Total != 2 {
+		t.Errorf("summary: got %+v, %v, want 2 assets, 2 findings", sum, err)
 	}
 }

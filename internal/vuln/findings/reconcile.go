@@ -30,10 +30,15 @@ type AssetInventory struct {
 	Packages []scan.Package
 }
 
-// InventorySource lists assets with their current inventories (the host
-// agents' inventories, wired by the server).
+// InventorySource lists assets and gives each one's current packages (the
+// host agents' inventories, wired by the server). ReconcileAll asks for
+// one asset's packages at a time, so a fleet is never held in memory at
+// once.
 type InventorySource interface {
-	Assets(ctx context.Context) ([]AssetInventory, error)
+	// Assets lists the assets the source holds an inventory for.
+	Assets(ctx context.Context) ([]Asset, error)
+	// Packages returns an asset's current packages.
+	Packages(ctx context.Context, a Asset) ([]scan.Package, error)
 }
 
 // Result counts what a reconcile changed.
@@ -81,19 +86,23 @@ func (s *Service) ReconcileAll(ctx context.Context, sources ...InventorySource) 
 	var out []Result
 	var errs []error
 	for _, src := range sources {
-		invs, err := src.Assets(ctx)
+		assets, err := src.Assets(ctx)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("listing inventories: %w", err))
+			errs = append(errs, fmt.Errorf("listing assets: %w", err))
 			continue
 		}
-		for _, inv := range invs {
-			r, err := s.reconcile(ctx, sc, inv)
+		for _, a := range assets {
+			pkgs, err := src.Packages(ctx, a)
+			var r Result
+			if err == nil {
+				r, err = s.reconcile(ctx, sc, AssetInventory{Asset: a, Packages: pkgs})
+			}
 			if err != nil {
 				if ctx.Err() != nil {
 					return out, ctx.Err()
 				}
-				s.o.Log.Warn("reconciling an asset's findings", "asset", inv.Asset.ID, "err", err)
-				errs = append(errs, fmt.Errorf("asset %q: %w", truncate(inv.Asset.ID, 80), err))
+				s.o.Log.Warn("reconciling an asset's findings", "asset", a.ID, "err", err)
+				errs = append(errs, fmt.Errorf("asset %q: %w", truncate(a.ID, 80), err))
 				continue
 			}
 			out = append(out, r)

@@ -89,19 +89,42 @@ func breachAlert(f Finding) alert.Alert {
 	}
 }
 
-// Run checks lapsed risk acceptances and SLA breaches every interval
-// until ctx ends; each failure is logged and the next tick tries again.
-func (s *Service) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
+// Run checks lapsed risk acceptances and SLA breaches every check
+// interval and, when sources are given, reconciles their assets every
+// reconcile interval (the first time at once), until ctx ends; each
+// failure is logged and the next tick tries again.
+func (s *Service) Run(ctx context.Context, check, reconcile time.Duration, sources ...InventorySource) {
+	t := time.NewTicker(check)
 	defer t.Stop()
+	var rc <-chan time.Time
+	if len(sources) > 0 {
+		rt := time.NewTicker(reconcile)
+		defer rt.Stop()
+		rc = rt.C
+		s.reconcileSources(ctx, sources)
+	}
 	for {
 		s.Check(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-rc:
+			s.reconcileSources(ctx, sources)
 		}
 	}
+}
+
+func (s *Service) reconcileSources(ctx context.Context, sources []InventorySource) {
+	res, err := s.ReconcileAll(ctx, sources...)
+	if err != nil && ctx.Err() == nil {
+		s.o.Log.Error("reconciling the inventories' findings", "err", err)
+	}
+	var n Result
+	for _, r := range res {
+		n.New, n.Fixed, n.Reopened = n.New+r.New, n.Fixed+r.Fixed, n.Reopened+r.Reopened
+	}
+	s.o.Log.Info("inventories reconciled", "assets", len(res), "new", n.New, "fixed", n.Fixed, "reopened", n.Reopened)
 }
 
 // Check runs one round of Run: lapsed acceptances reopen, then breaches
