@@ -51,6 +51,14 @@ const (
 	rpmTimeout = 2 * time.Minute
 )
 
+// The bounds as used; tests lower them.
+var (
+	maxProcesses = MaxProcesses
+	maxFDs       = MaxFDs
+	maxRPMOutput = MaxFileBytes
+	maxFileBytes = MaxFileBytes
+)
+
 // Options say where to look (tests point them at testdata).
 type Options struct {
 	// Root is the root filesystem of the package databases and
@@ -174,12 +182,12 @@ func readFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	b, err := io.ReadAll(io.LimitReader(f, int64(maxFileBytes)+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
-	if len(b) > MaxFileBytes {
-		return nil, fmt.Errorf("%s: more than %d bytes", path, MaxFileBytes)
+	if len(b) > maxFileBytes {
+		return nil, fmt.Errorf("%s: more than %d bytes", path, maxFileBytes)
 	}
 	return b, nil
 }
@@ -241,7 +249,7 @@ func queryRPM(ctx context.Context, rpm string) ([]ospkg.Package, error) {
 	cmd := exec.CommandContext(ctx, rpm, "-qa", "--queryformat", ospkg.RPMQueryFormat)
 	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin"}
 	var stdout limitedBuffer
-	stdout.max = MaxFileBytes
+	stdout.max = maxRPMOutput
 	var stderr limitedBuffer
 	stderr.max = 4 << 10
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -249,26 +257,30 @@ func queryRPM(ctx context.Context, rpm string) ([]ospkg.Package, error) {
 		return nil, fmt.Errorf("rpm -qa: %w: %s", err, strings.TrimSpace(stderr.String()))
 	}
 	if stdout.over {
-		return nil, fmt.Errorf("rpm -qa: more than %d bytes of output", MaxFileBytes)
+		return nil, fmt.Errorf("rpm -qa: more than %d bytes of output", maxRPMOutput)
 	}
 	return ospkg.ParseRPMQuery(stdout.Bytes(), MaxPackages)
 }
 
-// limitedBuffer keeps the first max bytes written to it.
+// limitedBuffer keeps the first max bytes written to it. (It does not
+// embed bytes.Buffer, whose ReadFrom io.Copy would call instead.)
 type limitedBuffer struct {
-	bytes.Buffer
+	buf  bytes.Buffer
 	max  int
 	over bool
 }
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if room := b.max - b.Len(); len(p) > room {
+	if room := b.max - b.buf.Len(); len(p) > room {
 		b.over = true
-		b.Buffer.Write(p[:max(room, 0)])
+		b.buf.Write(p[:max(room, 0)])
 		return len(p), nil
 	}
-	return b.Buffer.Write(p)
+	return b.buf.Write(p)
 }
+
+func (b *limitedBuffer) Bytes() []byte  { return b.buf.Bytes() }
+func (b *limitedBuffer) String() string { return b.buf.String() }
 
 // interfaces lists the network interfaces with their addresses.
 func interfaces() ([]agentwire.Item, error) {
@@ -493,8 +505,8 @@ func processes(ctx context.Context, procDir string, users map[string]string) ([]
 		if ctx.Err() != nil {
 			break
 		}
-		if len(out) >= MaxProcesses {
-			warn = append(warn, fmt.Sprintf("more than %d processes: the rest is left out", MaxProcesses))
+		if len(out) >= maxProcesses {
+			warn = append(warn, fmt.Sprintf("more than %d processes: the rest is left out", maxProcesses))
 			break
 		}
 		dir := filepath.Join(procDir, pid)
@@ -519,12 +531,12 @@ func processes(ctx context.Context, procDir string, users map[string]string) ([]
 			it["cmdline"] = Cmdline(cl)
 		}
 		out = append(out, clean(it))
-		if fds < MaxFDs {
-			fds += socketsOf(filepath.Join(dir, "fd"), proc{pid: pid, name: name}, byInode, MaxFDs-fds)
+		if fds < maxFDs {
+			fds += socketsOf(filepath.Join(dir, "fd"), proc{pid: pid, name: name}, byInode, maxFDs-fds)
 		}
 	}
-	if fds >= MaxFDs {
-		warn = append(warn, fmt.Sprintf("more than %d open files: some listening sockets have no process", MaxFDs))
+	if fds >= maxFDs {
+		warn = append(warn, fmt.Sprintf("%d open files looked at, the bound: some listening sockets may have no process", maxFDs))
 	}
 	return out, byInode, warn
 }

@@ -3,12 +3,15 @@ package inventory
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vigilsec/vigil/internal/agentwire"
+	"github.com/vigilsec/vigil/internal/ospkg"
 )
 
 // fakeProc copies testdata/proc and adds processes: 812 sshd holding
@@ -257,5 +260,68 @@ func BenchmarkCollect(b *testing.B) {
 			n += len(p.Data)
 		}
 		b.ReportMetric(float64(n), "compressed-bytes")
+	}
+}
+
+// TestCollectBounds: past the bounds of processes and open files, the
+// rest is left out and said.
+func TestCollectBounds(t *testing.T) {
+	defer func(p, f, b int) { maxProcesses, maxFDs, maxFileBytes = p, f, b }(maxProcesses, maxFDs, maxFileBytes)
+	maxProcesses, maxFDs = 1, 2
+	// /etc/group is 47 bytes, /etc/passwd more.
+	maxFileBytes = 48
+	got, warn, err := Collect(context.Background(), Options{Root: "testdata/root", Proc: fakeProc(t), RPM: "-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(got[agentwire.SectionProcesses]); n != 1 {
+		t.Errorf("got %d processes, want 1", n)
+	}
+	if len(got[agentwire.SectionUsers]) != 0 || len(got[agentwire.SectionGroups]) != 3 {
+		t.Errorf("got %d users and %d groups, want 0 (past the file bound) and 3", len(got[agentwire.SectionUsers]), len(got[agentwire.SectionGroups]))
+	}
+	for _, w := range []string{"testdata/root/etc/passwd: more than 48 bytes", "more than 1 processes: the rest is left out", "2 open files looked at, the bound: some listening sockets may have no process"} {
+		if !slices.Contains(warn, w) {
+			t.Errorf("warnings %q lack %q", warn, w)
+		}
+	}
+	for _, p := range got[agentwire.SectionPorts] {
+		if p["port"] == "8080" && p["pid"] != "" {
+			t.Errorf("port 8080 of a process past the bound: got pid %s, want none", p["pid"])
+		}
+	}
+}
+
+// TestCollectRPM runs a stand-in rpm (a shell script printing a query's
+// output) on a system of the RPM family, and refuses output past the
+// bound.
+func TestCollectRPM(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("no sh: CI runs on Linux")
+		}
+		t.Skip("no sh (not a Unix system)")
+	}
+	out, _ := filepath.Abs("../../ospkg/testdata/rpm-query")
+	rpm := filepath.Join(t.TempDir(), "rpm")
+	script := "#!" + sh + "\n" + `[ "$1 $2 $3" = "-qa --queryformat ` + ospkg.RPMQueryFormat + `" ] || { echo "bad arguments: $*" >&2; exit 2; }` + "\ncat " + out + "\n"
+	if err := os.WriteFile(rpm, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Root: "testdata/rhel", Proc: filepath.Join(t.TempDir(), "none"), RPM: rpm}
+	got, warn, err := Collect(context.Background(), opts)
+	if err != nil || len(warn) != 0 {
+		t.Fatalf("got %v, warnings %q", err, warn)
+	}
+	pkgs := got[agentwire.SectionPackages]
+	if len(pkgs) != 4 || pkgs[1]["name"] != "openssl-libs" || pkgs[1]["version"] != "1:3.0.7-24.el9" || pkgs[1]["ecosystem"] != "Red Hat" || pkgs[1]["source"] != "openssl" {
+		t.Errorf("packages: got %v", pkgs)
+	}
+	defer func(n int) { maxRPMOutput = n }(maxRPMOutput)
+	maxRPMOutput = 100
+	got, warn, _ = Collect(context.Background(), opts)
+	if len(got[agentwire.SectionPackages]) != 0 || len(warn) != 1 || warn[0] != "rpm -qa: more than 100 bytes of output" {
+		t.Errorf("past the output bound: got %d packages, warnings %q", len(got[agentwire.SectionPackages]), warn)
 	}
 }
