@@ -2,9 +2,12 @@ package agents
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -223,5 +226,99 @@ func TestInventoryAPI(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || strings.TrimSpace(string(b)) != `{"packages":[]}` {
 		t.Errorf("packages before an inventory: HTTP %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestInventoryConnection: inventories over a real agent connection — a
+// full one stored and acknowledged with its digest, a diff that does not
+// fit answered "full", and malformed parts closing the connection.
+func TestInventoryConnection(t *testing.T) { metatest.Engines(t, testInventoryConnection) }
+
+func testInventoryConnection(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newService(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.Listen(ln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	tok, _, _ := s.CreateToken(ctx, "t", time.Hour, 1)
+	h := newHost(t, "m1", "web")
+	res, err := s.Enroll(ctx, h.request(t, tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM([]byte(res.CA))
+	pair := keyPair(t, res, h)
+	dial := func() *tls.Conn {
+		t.Helper()
+		c, err := dialAgent(t, l.Addr().String(), pool, pair, accepted)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	send := func(c *tls.Conn, parts ...*agentwire.InventoryPart) (*agentwire.InventoryAck, error) {
+		t.Helper()
+		for _, p := range parts {
+			if err := agentwire.WriteFrame(c, &agentwire.Frame{Type: agentwire.TypeInventory, Inventory: p}); err != nil {
+				return nil, err
+			}
+		}
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		f, err := agentwire.ReadFrame(c, 0)
+		if err != nil {
+			return nil, err
+		}
+		if f.Type != agentwire.TypeInventoryAck {
+			t.Fatalf("got a %s frame, want inventory_ack", f.Type)
+		}
+		return f.InventoryAck, nil
+	}
+	encode := func(id uint64, inv *agentwire.Inventory) []*agentwire.InventoryPart {
+		t.Helper()
+		parts, err := agentwire.EncodeInventory(id, inv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return parts
+	}
+	c := dial()
+	st := invState()
+	d := st.Digest()
+	ack, err := send(c, encode(1, agentwire.Snapshot(st, d, 1))...)
+	if err != nil || ack.ID != 1 || ack.Digest != d || ack.Full {
+		t.Fatalf("full inventory: got %+v, %v; want digest %s", ack, err, d)
+	}
+	if pkgs, _ := s.Packages(ctx, res.AgentID); len(pkgs) != 2 {
+		t.Errorf("got %d packages stored, want 2", len(pkgs))
+	}
+	other := strings.Repeat("f", 64)
+	ack, err = send(c, encode(2, agentwire.Diff(nil, other, st, d, 2))...)
+	if err != nil || ack.ID != 2 || !ack.Full || ack.Digest != "" {
+		t.Errorf("a diff from a base the server does not hold: got %+v, %v; want full", ack, err)
+	}
+	// Malformed: each closes the connection.
+	for name, p := range map[string]*agentwire.InventoryPart{
+		"out of order": {ID: 3, Part: 1, Parts: 2, Data: []byte{1}},
+		"not DEFLATE":  {ID: 4, Part: 0, Parts: 1, Data: []byte("this is not deflate")},
+		"bad JSON":     encode(5, &agentwire.Inventory{Full: true, Digest: "x"})[0],
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := dial()
+			if ack, err := send(c, p); err == nil {
+				t.Errorf("got %+v, want the connection closed", ack)
+			}
+		})
+	}
+	// What was stored stays.
+	if inv, _ := s.Inventory(ctx, res.AgentID); inv.Digest != d {
+		t.Errorf("digest after refusals: got %s, want %s", inv.Digest, d)
 	}
 }
