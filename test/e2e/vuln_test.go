@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // authzOSV is an advisory the authorization matrix's uploads match:
@@ -126,4 +127,74 @@ func TestVulnFindingsUpload(t *testing.T) {
 			t.Errorf("%s: got %s fixed_by %q, want %s %q", step.version, state, fixedBy, step.state, step.fixedBy)
 		}
 	}
+}
+
+// TestVulnSLAAlert runs the SLA check in a real server with a P4 SLA of
+// one second checked every second: a finding past due raises one alert
+// (rule vuln-sla:<finding id>) through the alert path, and later checks
+// do not raise it again.
+func TestVulnSLAAlert(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server")
+	}
+	cfg := filepath.Join(t.TempDir(), "vigil.yml")
+	if err := os.WriteFile(cfg, []byte("alerts:\n  min_level: informational\nvulnerabilities:\n  sla: {p4: 1s}\n  check_interval: 1s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, serverOpts{extra: []string{"--config", cfg}})
+	vulnImport(t, s.data, authzOSV)
+	upload := func(asset string) string {
+		t.Helper()
+		resp, b := s.request("POST", "/api/v1/vulnerabilities/scans", testToken, strings.NewReader(jsonString(t, authzUpload(asset))))
+		if resp.StatusCode != 200 {
+			t.Fatalf("upload %s: HTTP %d: %s", asset, resp.StatusCode, b)
+		}
+		resp, b = s.request("GET", "/api/v1/vulnerabilities/findings?asset="+asset, testToken, nil)
+		var list struct{ Findings []struct{ ID, Priority string } }
+		if err := json.Unmarshal(b, &list); err != nil || len(list.Findings) != 1 || list.Findings[0].Priority != "P4" {
+			t.Fatalf("findings of %s: HTTP %d %s, want one P4", asset, resp.StatusCode, b)
+		}
+		return list.Findings[0].ID
+	}
+	type alertCount struct {
+		Count int64  `json:"count"`
+		Level string `json:"level"`
+	}
+	alertsOf := func(id string) []alertCount {
+		t.Helper()
+		_, b := s.request("GET", "/api/v1/alerts?since=1h&limit=100&min_level=informational&rule_id=vuln-sla:"+id, testToken, nil)
+		var list struct{ Alerts []alertCount }
+		if err := json.Unmarshal(b, &list); err != nil {
+			t.Fatalf("alerts: %v: %s", err, b)
+		}
+		return list.Alerts
+	}
+	waitAlert := func(id string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for len(alertsOf(id)) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("no SLA alert for finding %s after 20 s", id)
+			}
+			time.Sleep(100 * time.Millisecond) // polling the vigil serve process
+		}
+	}
+	first := upload("late-1")
+	waitAlert(first)
+	// A second finding's alert shows that later checks ran after the
+	// first alert was raised: the first is still one alert, seen once.
+	second := upload("late-2")
+	waitAlert(second)
+	if got := alertsOf(first); len(got) != 1 || got[0].Count != 1 || got[0].Level != "low" {
+		t.Errorf("alerts of the first breach: got %+v, want one, count 1, level low (P4)", got)
+	}
+}
+
+func jsonString(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
