@@ -150,7 +150,9 @@ func TestVulnSLAAlert(t *testing.T) {
 			t.Fatalf("upload %s: HTTP %d: %s", asset, resp.StatusCode, b)
 		}
 		resp, b = s.request("GET", "/api/v1/vulnerabilities/findings?asset="+asset, testToken, nil)
-		var list struct{ Findings []struct{ ID, Priority string } }
+		var list struct {
+			Findings []struct{ ID, Priority string }
+		}
 		if err := json.Unmarshal(b, &list); err != nil || len(list.Findings) != 1 || list.Findings[0].Priority != "P4" {
 			t.Fatalf("findings of %s: HTTP %d %s, want one P4", asset, resp.StatusCode, b)
 		}
