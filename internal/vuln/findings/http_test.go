@@ -149,6 +149,20 @@ func testAPIRoles(t *testing.T) {
 	}
 }
 
+func TestUploadWithoutAdvisories(t *testing.T) {
+	s, err := Open(Options{DB: metatest.Open(t), VulnDB: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs, audited := testAPI(t, s)
+	if code, b := call(t, "POST", hs.URL+"/api/v1/vulnerabilities/scans", "analyst", "ann", jsonUpload); code != 503 || !strings.Contains(b, "vulndb import") {
+		t.Errorf("got %d %s, want 503 naming vigil vulndb import", code, b)
+	}
+	if len(*audited) != 0 {
+		t.Errorf("audited %v, want nothing", *audited)
+	}
+}
+
 func TestUploadBounds(t *testing.T) {
 	defer func(b, p int) { uploadLimit, packageLimit = b, p }(uploadLimit, packageLimit)
 	uploadLimit, packageLimit = len(jsonUpload), 2

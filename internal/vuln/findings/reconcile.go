@@ -269,16 +269,16 @@ func (s *Service) reconcile(ctx context.Context, sc *scan.Scanner, inv AssetInve
 		if st.state != StateFixed {
 			res.Unchanged++
 		}
-		closed, alerted := "closed", "sla_alerted"
+		closed, alerted, accepted := "closed", "sla_alerted", "accepted_until"
 		if state == StateReopened {
-			// A new episode: open again, and alerted again once past
-			// its due date.
-			closed, alerted = "0", "0"
+			// A new episode: open again, no acceptance, and alerted
+			// again once past its due date.
+			closed, alerted, accepted = "0", "0", "0"
 		}
 		due := time.Unix(0, st.firstSeen).Add(s.o.SLA.For(m.f.Priority)).UnixNano()
 		if _, err := tx.ExecContext(ctx, `UPDATE vuln_findings SET aliases = ?, version = ?, fixed_version = ?, fixed_by = '',
 			state = ?, priority = ?, decision = ?, severity = ?, kev = ?, detail = ?, last_seen = ?, due = ?,
-			closed = `+closed+`, sla_alerted = `+alerted+`, history_seq = ? WHERE id = ?`,
+			closed = `+closed+`, sla_alerted = `+alerted+`, accepted_until = `+accepted+`, history_seq = ? WHERE id = ?`,
 			aliasesJSON(st.vulnID, union(st.ids, m.ids)), version, m.f.FixedVersion, state, m.f.Priority, m.f.Decision,
 			m.f.Severity, boolInt(m.f.KEV), string(detail), now.UnixNano(), due, st.seq+boolInt(action != ""), st.id); err != nil {
 			return res, fmt.Errorf("updating a finding: %w", err)
