@@ -51,6 +51,7 @@ type inventorySync struct {
 	latestDigest string
 	latestTime   int64
 	ready        chan struct{} // signalled after each collection
+	now          chan struct{} // signalled at each connection: collect now
 
 	// Used by the connection's goroutine alone.
 	base       agentwire.InventoryState // acknowledged by the server
@@ -72,7 +73,7 @@ type inventoryFlight struct {
 // newInventorySync loads the last acknowledged inventory from dir (a
 // missing or damaged file means a full snapshot next).
 func newInventorySync(dir string, log *slog.Logger, onAck func(string)) *inventorySync {
-	s := &inventorySync{dir: dir, log: log, onAck: onAck, ready: make(chan struct{}, 1)}
+	s := &inventorySync{dir: dir, log: log, onAck: onAck, ready: make(chan struct{}, 1), now: make(chan struct{}, 1)}
 	b, err := os.ReadFile(filepath.Join(dir, inventoryFile))
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
@@ -94,10 +95,18 @@ func newInventorySync(dir string, log *slog.Logger, onAck func(string)) *invento
 	return s
 }
 
-// collect collects the inventory now and then every interval until ctx
-// ends.
+// collect collects the inventory at each connection and every interval
+// after the last collection, until ctx ends.
 func (s *inventorySync) collect(ctx context.Context, interval time.Duration, o inventory.Options) {
+	t := time.NewTimer(interval)
+	defer t.Stop()
 	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.now:
+		case <-t.C:
+		}
 		items, warn, err := inventory.Collect(ctx, o)
 		if err != nil {
 			return // ctx ended
@@ -113,18 +122,18 @@ func (s *inventorySync) collect(ctx context.Context, interval time.Duration, o i
 		case s.ready <- struct{}{}:
 		default:
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(interval):
-		}
+		t.Reset(interval)
 	}
 }
 
-// connected starts a connection: the first inventory on it is checked
-// against what the server holds.
+// connected starts a connection: the inventory is collected again, and
+// the first one sent on it is checked against what the server holds.
 func (s *inventorySync) connected() {
 	s.synced, s.flight = false, nil
+	select {
+	case s.now <- struct{}{}:
+	default:
+	}
 }
 
 // send sends the latest collection if the server may not hold it: a

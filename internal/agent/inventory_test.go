@@ -3,9 +3,11 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/agent/inventory"
@@ -109,4 +111,44 @@ func TestInventoryInterval(t *testing.T) {
 	if err == nil || err.Error() != "--inventory-interval: want at least 1m0s, got 59s" {
 		t.Errorf("got %v, want the interval's bound", err)
 	}
+}
+
+// TestInventorySchedule: collected at each connection, then every
+// interval after the last collection.
+func TestInventorySchedule(t *testing.T) {
+	dir := t.TempDir()
+	opts := inventory.Options{Root: "inventory/testdata/root", Proc: filepath.Join(dir, "no-proc"), RPM: "-"}
+	synctest.Test(t, func(t *testing.T) {
+		s := newInventorySync(dir, slog.New(slog.DiscardHandler), nil)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { defer close(done); s.collect(ctx, time.Hour, opts) }()
+		start := time.Now()
+		synctest.Wait()
+		select {
+		case <-s.ready:
+			t.Fatal("collected before any connection")
+		default:
+		}
+		s.connected()
+		<-s.ready
+		if got := time.Since(start); got != 0 {
+			t.Errorf("collected at the connection after %s, want at once", got)
+		}
+		time.Sleep(30 * time.Minute)
+		s.connected() // a reconnection: collected again, the hour restarts
+		<-s.ready
+		<-s.ready
+		if got := time.Since(start); got != 90*time.Minute {
+			t.Errorf("the next collection after %s, want 1h30m", got)
+		}
+		s.mu.Lock()
+		n := len(s.latest[agentwire.SectionPackages])
+		s.mu.Unlock()
+		if n != 3 {
+			t.Errorf("got %d packages collected, want 3", n)
+		}
+		cancel()
+		<-done
+	})
 }
