@@ -540,3 +540,94 @@ func TestInotify(t *testing.T) {
 		t.Errorf("delete: missing in %d events", len(got))
 	}
 }
+
+// TestInotifyOverflowBurst: with the real watches, while the monitor is
+// held up (its first emit blocks), a burst larger than the kernel's
+// event queue (fs.inotify.max_queued_events) and fsnotify's buffer
+// overflows them; the overflow is counted and the rescan it triggers
+// finds every change: each file of the burst is reported once.
+func TestInotifyOverflowBurst(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("inotify is Linux's")
+	}
+	b, err := os.ReadFile("/proc/sys/fs/inotify/max_queued_events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var queue int
+	fmt.Sscan(string(b), &queue)
+	// Two events a file (IN_CREATE, IN_MODIFY) past the kernel's queue,
+	// fsnotify's channel and what its reader holds.
+	files, burst := 2000, (queue+2*watcherBuffer)/2+2000
+	if s := os.Getenv("VIGIL_FIM_BURST"); s != "" {
+		// VIGIL_FIM_BURST=100000,50000 measures issue 13's hostile case.
+		fmt.Sscanf(s, "%d,%d", &files, &burst)
+	}
+	root := t.TempDir()
+	for i := range files {
+		write(t, filepath.Join(root, fmt.Sprintf("d%02d", i%50), fmt.Sprintf("f%06d", i)), "0")
+	}
+	emits, held, gate := make(chan []Event, 1<<16), make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	o := Options{Paths: []string{root}, HashRate: 1 << 30, Emit: func(evs []Event) error {
+		once.Do(func() { close(held); <-gate })
+		emits <- slices.Clone(evs)
+		return nil
+	}}
+	began := time.Now()
+	h := start(t, o, nil)
+	t.Logf("baseline of %d files in %s", files, time.Since(began).Round(time.Millisecond))
+	write(t, filepath.Join(root, "first"), "first")
+	<-held
+	began = time.Now()
+	for i := range burst {
+		write(t, filepath.Join(root, fmt.Sprintf("d%02d", i%50), fmt.Sprintf("new%06d", i)), "new")
+	}
+	close(gate)
+	got := map[string]int{}
+	deadline := time.After(60 * time.Second)
+	for len(got) < burst+1 {
+		select {
+		case evs := <-emits:
+			for _, e := range evs {
+				got[e.Action+" "+e.Path]++
+			}
+		case <-deadline:
+			t.Fatalf("got %d events within 60 s, want %d (health %+v)", len(got), burst+1, h.m.Health())
+		}
+	}
+	health := h.m.Health()
+	t.Logf("%d changes reported in %s; health %+v", burst, time.Since(began).Round(time.Millisecond), health)
+	for k, n := range got {
+		if n != 1 || !strings.HasPrefix(k, Created+" ") {
+			t.Errorf("%s: %d events, want 1 created", k, n)
+		}
+	}
+	if health.Overflows < 1 || health.Files != int64(files+burst+1) {
+		t.Errorf("health: got %+v, want at least 1 overflow and %d files", health, files+burst+1)
+	}
+}
+
+// TestRealtimeManyDirectories: a round with more new directories than
+// maxDirsRound reconciles the watched path whole, and finds every file.
+func TestRealtimeManyDirectories(t *testing.T) {
+	root := t.TempDir()
+	w := newFake()
+	h := start(t, Options{Paths: []string{root}}, w)
+	for i := range maxDirsRound + 1 {
+		write(t, filepath.Join(root, fmt.Sprintf("d%03d", i), "f"), "f")
+	}
+	for i := range maxDirsRound + 1 {
+		w.events <- fsnotify.Event{Name: filepath.Join(root, fmt.Sprintf("d%03d", i)), Op: fsnotify.Create}
+	}
+	h.round()
+	got := h.drain()
+	if len(got) != maxDirsRound+1 {
+		t.Errorf("got %d events, want %d", len(got), maxDirsRound+1)
+	}
+	for p, e := range got {
+		if e.Action != Created || e.Trigger != TriggerRealtime {
+			t.Errorf("%s: got %s (%s), want created (realtime)", p, e.Action, e.Trigger)
+		}
+	}
+}

@@ -24,6 +24,9 @@ const (
 	maxDirty = 65536
 	// watcherBuffer is the depth of fsnotify's event channel.
 	watcherBuffer = 4096
+	// maxDirsRound bounds the directories a round reconciles one by one;
+	// past it the round reconciles the watched paths whole.
+	maxDirsRound = 64
 	// flushEvery is the number of changes emitted at once during a scan.
 	flushEvery = 512
 	// saveEvery bounds how often realtime changes rewrite the baseline
@@ -247,21 +250,35 @@ func (m *Monitor) round(ctx context.Context) error {
 	slices.Sort(paths)
 	ops := m.dirty
 	m.dirty = map[string]fsnotify.Op{}
+	var files, dirs []string
 	for _, p := range paths {
 		fi, err := os.Lstat(p)
 		isDir := err == nil && fi.IsDir()
 		_, known := m.dirs[p]
-		if isDir && known && ops[p]&(fsnotify.Create|fsnotify.Remove|fsnotify.Rename) == 0 {
-			continue // a directory's own attributes: directories are not in the baseline
+		switch {
+		case isDir && known && ops[p]&(fsnotify.Create|fsnotify.Remove|fsnotify.Rename) == 0:
+			// A directory's own attributes: directories are not in the
+			// baseline.
+		case isDir || known:
+			dirs = append(dirs, p)
+		default:
+			files = append(files, p)
 		}
-		if isDir || known {
-			if err := m.reconcile(ctx, p, TriggerRealtime, false); err != nil {
-				return err
-			}
-			continue
+	}
+	if len(dirs) > maxDirsRound {
+		// Each directory's reconciliation looks through the whole
+		// baseline: past a few, one pass over the watched paths costs
+		// less (unchanged files are not hashed again).
+		dirs, files = slices.Clone(m.o.Paths), nil
+	}
+	for _, p := range dirs {
+		if err := m.reconcile(ctx, p, TriggerRealtime, false); err != nil {
+			return err
 		}
+	}
+	for _, p := range files {
 		m.gen++
-		if err := m.check(ctx, p, TriggerRealtime, true, true); err != nil {
+		if err := m.check(ctx, p, TriggerRealtime, true, false); err != nil {
 			return err
 		}
 	}
