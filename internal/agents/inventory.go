@@ -200,12 +200,23 @@ func (s *Service) StoreInventory(ctx context.Context, id string, inv *agentwire.
 		}
 		return "", fmt.Errorf("storing agent %s's inventory: %w", id, err)
 	}
+	var held string
+	if err := tx.QueryRowContext(ctx, `SELECT digest FROM agent_inventory_state WHERE agent = ?`, id).Scan(&held); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("storing agent %s's inventory: %w", id, err)
+	}
+	if !inv.Full && inv.Base != held {
+		return "", fmt.Errorf("%w: the diff starts from %.12s, the server holds %.12s", agentwire.ErrInventoryMismatch, inv.Base, held)
+	}
+	if !inv.Full && inv.Empty() {
+		// The check at each connection: nothing to load or write.
+		if inv.Digest != held {
+			return "", fmt.Errorf("%w: an empty diff from %.12s to %.12s", agentwire.ErrInventoryMismatch, held, inv.Digest)
+		}
+		return held, nil
+	}
 	old, digest, err := loadInventory(ctx, tx, id)
 	if err != nil {
 		return "", err
-	}
-	if !inv.Full && inv.Base != digest {
-		return "", fmt.Errorf("%w: the diff starts from %.12s, the server holds %.12s", agentwire.ErrInventoryMismatch, inv.Base, digest)
 	}
 	cur, err := old.Apply(inv)
 	if err != nil {
