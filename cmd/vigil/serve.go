@@ -96,6 +96,7 @@ VIGIL_BOOTSTRAP_TOKEN, ...), then these flags. See docs/configuration.md.`,
 	f.String("events", "", "keep the events in this VictoriaLogs server (http://host:9428, a single node or a cluster's front) instead of DATA; its retention applies (env VIGIL_EVENTS)")
 	f.String("role", d.Role, "what this server does in a cluster: all, ingest (inputs and parsers, publishing to --nats) or detect (the whole server, consuming --nats) (env VIGIL_ROLE)")
 	f.String("nats", "", "NATS server of the ingest and detect roles' bus (nats://host:4222, or a comma-separated list) (env VIGIL_NATS)")
+	f.Int("nats-replicas", 1, "replicas of the bus's streams: 1 on one NATS server, 3 on a three-server cluster (env VIGIL_NATS_REPLICAS)")
 	f.String("agents-listen", "", "host agents' mutual-TLS listen address, e.g. 0.0.0.0:8443 (empty disables agents; env VIGIL_AGENTS_LISTEN; docs/agent.md)")
 	f.String("log-level", d.Log.Level, "log level: debug, info, warn, error")
 	f.String("log-format", d.Log.Format, "log format: text or json")
@@ -110,7 +111,7 @@ VIGIL_BOOTSTRAP_TOKEN, ...), then these flags. See docs/configuration.md.`,
 // key: the flags set on the command line are the last layer of
 // config.Load, after the file and the environment.
 var serveFlags = map[string]string{
-	"data": "data", "http": "http", "postgres": "postgres", "events": "events", "role": "role", "nats": "nats", "bootstrap-token": "bootstrap_token",
+	"data": "data", "http": "http", "postgres": "postgres", "events": "events", "role": "role", "nats": "nats", "nats-replicas": "nats_replicas", "bootstrap-token": "bootstrap_token",
 	"syslog-udp": "syslog.udp", "syslog-tcp": "syslog.tcp", "syslog-tls": "syslog.tls",
 	"tls-cert": "syslog.tls_cert", "tls-key": "syslog.tls_key",
 	"http-tls-cert": "http_server.tls_cert", "http-tls-key": "http_server.tls_key",

@@ -68,6 +68,10 @@ type Config struct {
 	// NATS is the NATS server (nats://host:4222, or a comma-separated
 	// list) of the ingest and detect roles' bus.
 	NATS string `koanf:"nats"`
+	// NATSReplicas is the bus streams' replica count: 1 on one NATS
+	// server, 3 on a three-server cluster (at most 5). Every node of a
+	// cluster must agree on it.
+	NATSReplicas int `koanf:"nats_replicas"`
 	// Demo replays a built-in attack scenario after start-up, so a first
 	// run has detections, incidents and ATT&CK hits to show.
 	Demo bool `koanf:"demo"`
@@ -421,6 +425,9 @@ func (c *Config) Validate() error {
 	case RoleIngest, RoleDetect:
 		if c.NATS == "" {
 			add("role %s: needs nats (--nats nats://host:4222)", c.Role)
+		}
+		if c.NATSReplicas < 0 || c.NATSReplicas > 5 {
+			add("nats_replicas: want 1 to 5 (0: 1), got %d", c.NATSReplicas)
 		}
 	case RoleAPI:
 		// An API node reads what the detect nodes write: the cluster's

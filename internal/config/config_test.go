@@ -110,6 +110,8 @@ func TestValidate(t *testing.T) {
 		{"unknown engine", func(c *Config) { c.Store.Engine = "mysql" }, "store.engine"},
 		{"ingest role", func(c *Config) { c.Role, c.NATS = RoleIngest, "nats://127.0.0.1:4222" }, ""},
 		{"detect role without nats", func(c *Config) { c.Role = RoleDetect }, "role detect: needs nats"},
+		{"nats replicas", func(c *Config) { c.Role, c.NATS, c.NATSReplicas = RoleDetect, "nats://127.0.0.1:4222", 3 }, ""},
+		{"too many nats replicas", func(c *Config) { c.Role, c.NATS, c.NATSReplicas = RoleDetect, "nats://127.0.0.1:4222", 7 }, "nats_replicas"},
 		{"nats with role all", func(c *Config) { c.NATS = "nats://127.0.0.1:4222" }, "nats: set with role all"},
 		{"api role", func(c *Config) {
 			c.Role, c.Events, c.Postgres = RoleAPI, "http://127.0.0.1:9428", "postgres://vigil@127.0.0.1/vigil"

@@ -33,7 +33,7 @@ import (
 
 // startBus connects to the NATS server.
 func (s *Server) startBus(ctx context.Context) error {
-	b, err := bus.Connect(ctx, bus.Options{URL: s.cfg.NATS, Name: "vigil " + s.cfg.Role, Log: s.log})
+	b, err := bus.Connect(ctx, bus.Options{URL: s.cfg.NATS, Replicas: s.cfg.NATSReplicas, Name: "vigil " + s.cfg.Role, Log: s.log})
 	if err != nil {
 		return err
 	}

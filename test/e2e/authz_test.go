@@ -281,6 +281,15 @@ func authzEndpoints() []endpoint {
 		{method: "POST", path: "/api/v1/agents/{id}/revoke", role: needAdmin, ok: 204, prep: func(t *testing.T, f *authzFixture, caller string) call {
 			return call{path: "/api/v1/agents/" + authzAgent(t, f, caller) + "/revoke"}
 		}},
+		{method: "GET", path: "/api/v1/agents/{id}/packages", role: needViewer, ok: 200, prep: func(t *testing.T, f *authzFixture, _ string) call {
+			return call{path: "/api/v1/agents/" + authzInventoryAgent(t, f) + "/packages"}
+		}},
+		{method: "GET", path: "/api/v1/agents/{id}/inventory", role: needViewer, ok: 200, prep: func(t *testing.T, f *authzFixture, _ string) call {
+			return call{path: "/api/v1/agents/" + authzInventoryAgent(t, f) + "/inventory"}
+		}},
+		{method: "GET", path: "/api/v1/agents/{id}/inventory/history", role: needViewer, ok: 200, prep: func(t *testing.T, f *authzFixture, _ string) call {
+			return call{path: "/api/v1/agents/" + authzInventoryAgent(t, f) + "/inventory/history?limit=5"}
+		}},
 
 		// Vulnerability findings (vuln_test.go builds them).
 		{method: "GET", path: "/api/v1/vulnerabilities/findings", role: needViewer, ok: 200, prep: static("/api/v1/vulnerabilities/findings?limit=5&state=new,open", "")},
