@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -154,7 +155,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	m.save()
+	m.afterScan()
 	m.o.Log.Info("fim baseline ready", "files", len(m.base.files), "paths", len(m.o.Paths))
 	if m.o.onReady != nil {
 		m.o.onReady()
@@ -198,7 +199,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 					return err
 				}
 			}
-			m.save()
+			m.afterScan()
 		case <-retry.C:
 			if err := m.retryUnwatched(ctx); err != nil {
 				return err
@@ -240,7 +241,7 @@ func (m *Monitor) round(ctx context.Context) error {
 				return err
 			}
 		}
-		m.save()
+		m.afterScan()
 		return nil
 	}
 	paths := make([]string, 0, len(m.dirty))
@@ -521,6 +522,14 @@ func rootOf(roots []string, p string) string {
 		}
 	}
 	return p
+}
+
+// afterScan saves the baseline and gives the memory a full scan used
+// (the walk, the file's encoding) back to the system, so that the
+// agent's resident size stays near what the baseline holds.
+func (m *Monitor) afterScan() {
+	m.save()
+	debug.FreeOSMemory()
 }
 
 // save writes the baseline file if it changed.
