@@ -357,6 +357,25 @@ func testSLA(t *testing.T) {
 	if sum.SLABreached != 1 || sum.KEV != 1 || sum.Total != 2 || sum.OpenByPriority["P1"] != 1 || sum.ByState[StateNew] != 2 {
 		t.Errorf("summary: got %+v, want 2 new, 1 breached, 1 KEV, 1 open P1", sum)
 	}
+	for _, tc := range []struct {
+		f    Filter
+		want int
+	}{
+		{Filter{Vulnerability: "GO-2099-0001"}, 1},
+		{Filter{Vulnerability: "CVE-2099-1000"}, 1},       // an alias
+		{Filter{Vulnerability: "GHSA-2099-aaaa-bbbb"}, 1}, // another
+		{Filter{Vulnerability: "CVE-2099-100"}, 0},        // a prefix is not an id
+		{Filter{Vulnerability: "GO_2099_0001"}, 0},        // '_' is not a wildcard
+		{Filter{Package: "example.com/other"}, 1},
+		{Filter{Package: "example.com/lib", Vulnerability: "GO-2099-0002"}, 0},
+	} {
+		if _, n, err := s.List(ctx, tc.f); err != nil || n != tc.want {
+			t.Errorf("%+v: got %d, %v, want %d", tc.f, n, err, tc.want)
+		}
+	}
+	if _, _, err := s.List(ctx, Filter{Vulnerability: "CVE-%"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("vulnerability CVE-%%: got %v, want ErrInvalid", err)
+	}
 	breached := true
 	fs, total, err := s.List(ctx, Filter{SLABreached: &breached})
 	if err != nil || total != 1 || len(fs) != 1 || fs[0].ID != f.ID {

@@ -118,7 +118,8 @@ func (h *handlers) fail(w http.ResponseWriter, what string, err error) {
 }
 
 // filter reads a Filter from the query: state and priority (repeated or
-// comma-separated), asset, kev, sla_breached, limit, offset.
+// comma-separated), asset, vulnerability, package, kev, sla_breached,
+// limit, offset.
 func filter(r *http.Request) (Filter, error) {
 	q := r.URL.Query()
 	var f Filter
@@ -134,6 +135,7 @@ func filter(r *http.Request) (Filter, error) {
 		return out
 	}
 	f.State, f.Priority, f.Asset = list("state"), list("priority"), q.Get("asset")
+	f.Vulnerability, f.Package = q.Get("vulnerability"), q.Get("package")
 	if len(f.State) > len(States) || len(f.Priority) > len(priorities) {
 		return f, fmt.Errorf("%w: too many state or priority values", ErrInvalid)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -76,6 +77,11 @@ type Filter struct {
 	State    []string
 	Priority []string
 	Asset    string
+	// Vulnerability selects one vulnerability by any of its ids (the
+	// advisory's or an alias: GO-, GHSA-, CVE-).
+	Vulnerability string
+	// Package selects a package by name.
+	Package string
 	// KEV and SLABreached, when set, select on the flag.
 	KEV         *bool
 	SLABreached *bool
@@ -84,6 +90,9 @@ type Filter struct {
 }
 
 var priorities = []string{"P1", "P2", "P3", "P4"}
+
+// vulnIDRE is an advisory id as OSV records write them.
+var vulnIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
 // where returns the WHERE clause and arguments of f at now.
 func (f Filter) where(now time.Time) (string, []any, error) {
@@ -110,6 +119,22 @@ func (f Filter) where(now time.Time) (string, []any, error) {
 	if f.Asset != "" {
 		conds = append(conds, "(f.asset = ? OR a.name = ?)")
 		args = append(args, f.Asset, f.Asset)
+	}
+	if f.Vulnerability != "" {
+		if !vulnIDRE.MatchString(f.Vulnerability) {
+			return "", nil, fmt.Errorf("%w: vulnerability %q: want an advisory id such as CVE-2024-1234", ErrInvalid, truncate(f.Vulnerability, 40))
+		}
+		// Aliases are a JSON array of quoted ids; '_' is a LIKE
+		// wildcard, escaped.
+		conds = append(conds, `(f.vuln_id = ? OR f.aliases LIKE ? ESCAPE '!')`)
+		args = append(args, f.Vulnerability, `%"`+strings.ReplaceAll(f.Vulnerability, "_", "!_")+`"%`)
+	}
+	if f.Package != "" {
+		if err := checkText("package", f.Package, maxPackageLen); err != nil {
+			return "", nil, err
+		}
+		conds = append(conds, "f.package = ?")
+		args = append(args, f.Package)
 	}
 	if f.KEV != nil {
 		conds = append(conds, "f.kev = ?")
