@@ -559,6 +559,10 @@ func TestInotifyOverflowBurst(t *testing.T) {
 	// Two events a file (IN_CREATE, IN_MODIFY) past the kernel's queue,
 	// fsnotify's channel and what its reader holds.
 	files, burst := 2000, (queue+2*watcherBuffer)/2+2000
+	// A machine whose queue was raised far past the default: the burst
+	// stays small enough for the suite, and need not overflow.
+	mustOverflow := burst <= 50000
+	burst = min(burst, 50000)
 	if s := os.Getenv("VIGIL_FIM_BURST"); s != "" {
 		// VIGIL_FIM_BURST=100000,50000 measures issue 13's hostile case.
 		fmt.Sscanf(s, "%d,%d", &files, &burst)
@@ -603,7 +607,10 @@ func TestInotifyOverflowBurst(t *testing.T) {
 			t.Errorf("%s: %d events, want 1 created", k, n)
 		}
 	}
-	if health.Overflows < 1 || health.Files != int64(files+burst+1) {
+	if !mustOverflow {
+		t.Logf("fs.inotify.max_queued_events is %d: the burst of %d need not overflow it", queue, burst)
+	}
+	if mustOverflow && health.Overflows < 1 || health.Files != int64(files+burst+1) {
 		t.Errorf("health: got %+v, want at least 1 overflow and %d files", health, files+burst+1)
 	}
 }
