@@ -214,6 +214,9 @@ type Service struct {
 	// findings and writes them back in one transaction, and the advisory
 	// database is opened once per run.
 	reconcileMu sync.Mutex
+	// uploadStarted, if set, is called once a scan upload holds its
+	// slot (tests).
+	uploadStarted func()
 }
 
 // Open returns a service over o.DB.

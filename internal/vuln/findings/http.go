@@ -50,7 +50,7 @@ func (s *Service) Register(mux *http.ServeMux, o HTTPOptions) {
 	if o.Actor == nil {
 		o.Actor = func(*http.Request) string { return "unknown" }
 	}
-	h := &handlers{s: s, o: o}
+	h := &handlers{s: s, o: o, uploads: make(chan struct{}, MaxConcurrentUploads)}
 	const base = "/api/v1/vulnerabilities"
 	mux.Handle("GET "+base+"/findings", o.Require(auth.PermRead, http.HandlerFunc(h.list)))
 	mux.Handle("GET "+base+"/findings.csv", o.Require(auth.PermRead, http.HandlerFunc(h.csv)))
@@ -66,7 +66,13 @@ func (s *Service) Register(mux *http.ServeMux, o HTTPOptions) {
 type handlers struct {
 	s *Service
 	o HTTPOptions
+	// uploads holds a token per upload being read and reconciled.
+	uploads chan struct{}
 }
+
+// MaxConcurrentUploads bounds the scan uploads read at once: each may
+// hold up to MaxUploadBytes and its decoded packages in memory.
+const MaxConcurrentUploads = 2
 
 // readBody reads at most max bytes.
 func readBody(r io.Reader, max int) ([]byte, error) {
@@ -311,6 +317,17 @@ func (h *handlers) decide(approve bool) http.HandlerFunc {
 }
 
 func (h *handlers) upload(w http.ResponseWriter, r *http.Request) {
+	select {
+	case h.uploads <- struct{}{}:
+		defer func() { <-h.uploads }()
+	default:
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusTooManyRequests, fmt.Sprintf("%d scan uploads are in progress: try again later", MaxConcurrentUploads))
+		return
+	}
+	if h.s.uploadStarted != nil {
+		h.s.uploadStarted()
+	}
 	body, err := readBody(r.Body, uploadLimit)
 	if err != nil {
 		h.fail(w, "reading a scan upload", err)

@@ -163,6 +163,51 @@ func TestUploadWithoutAdvisories(t *testing.T) {
 	}
 }
 
+// TestConcurrentUploads holds MaxConcurrentUploads uploads while their
+// bodies are still being sent: one more is refused with 429.
+func TestConcurrentUploads(t *testing.T) {
+	s, _, _ := newTestService(t)
+	started := make(chan struct{}, MaxConcurrentUploads)
+	s.uploadStarted = func() { started <- struct{}{} }
+	hs, _ := testAPI(t, s)
+	url := hs.URL + "/api/v1/vulnerabilities/scans"
+	var writers []*io.PipeWriter
+	done := make(chan int, MaxConcurrentUploads)
+	for range MaxConcurrentUploads {
+		pr, pw := io.Pipe()
+		writers = append(writers, pw)
+		req, _ := http.NewRequest("POST", url, pr)
+		req.Header.Set("X-Role", "analyst")
+		go func() {
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				done <- 0
+				return
+			}
+			resp.Body.Close()
+			done <- resp.StatusCode
+		}()
+		pw.Write([]byte(jsonUpload[:10]))
+		<-started
+	}
+	if code, b := call(t, "POST", url, "analyst", "ann", jsonUpload); code != http.StatusTooManyRequests {
+		t.Errorf("upload past the bound: got %d %s, want 429", code, b)
+	}
+	for _, pw := range writers {
+		pw.Write([]byte(jsonUpload[10:]))
+		pw.Close()
+	}
+	for range MaxConcurrentUploads {
+		if code := <-done; code != 200 {
+			t.Errorf("held upload: got %d, want 200", code)
+		}
+	}
+	// The slots are free again.
+	if code, b := call(t, "POST", url, "analyst", "ann", jsonUpload); code != 200 {
+		t.Errorf("upload after the others: got %d %s, want 200", code, b)
+	}
+}
+
 func TestUploadBounds(t *testing.T) {
 	defer func(b, p int) { uploadLimit, packageLimit = b, p }(uploadLimit, packageLimit)
 	uploadLimit, packageLimit = len(jsonUpload), 2

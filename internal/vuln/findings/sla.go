@@ -3,6 +3,7 @@ package findings
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/alert"
@@ -117,7 +118,13 @@ func (s *Service) Run(ctx context.Context, check, reconcile time.Duration, sourc
 
 func (s *Service) reconcileSources(ctx context.Context, sources []InventorySource) {
 	res, err := s.ReconcileAll(ctx, sources...)
-	if err != nil && ctx.Err() == nil {
+	switch {
+	case ctx.Err() != nil:
+		return
+	case errors.Is(err, ErrNoAdvisories):
+		s.o.Log.Warn("inventories not reconciled: no advisory database (vigil vulndb import fills it)", "err", err)
+		return
+	case err != nil:
 		s.o.Log.Error("reconciling the inventories' findings", "err", err)
 	}
 	var n Result
