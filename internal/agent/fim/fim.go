@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -225,15 +226,16 @@ func ignored(patterns []string, p string) bool {
 	return false
 }
 
-// under reports whether p is root or inside it.
+// under reports whether p is root or inside it (both clean).
 func under(p, root string) bool {
 	if p == root {
 		return true
 	}
-	if root == "/" {
-		return strings.HasPrefix(p, "/")
+	if len(p) <= len(root) || !strings.HasPrefix(p, root) {
+		return false
 	}
-	return len(p) > len(root) && p[len(root)] == '/' && strings.HasPrefix(p, root)
+	// A root ending in a separator is the file system's ("/", `C:\`).
+	return os.IsPathSeparator(root[len(root)-1]) || os.IsPathSeparator(p[len(root)])
 }
 
 // Kinds of an entry.

@@ -638,3 +638,21 @@ func TestRealtimeManyDirectories(t *testing.T) {
 		}
 	}
 }
+
+func TestUnder(t *testing.T) {
+	for _, tt := range []struct {
+		p, root string
+		want    bool
+	}{
+		{"/etc", "/etc", true},
+		{"/etc/passwd", "/etc", true},
+		{"/etcetera", "/etc", false},
+		{"/et", "/etc", false},
+		{"/etc/x", "/", true},
+		{"/", "/", true},
+	} {
+		if got := under(tt.p, tt.root); got != tt.want {
+			t.Errorf("under(%q, %q): got %v, want %v", tt.p, tt.root, got, tt.want)
+		}
+	}
+}

@@ -146,8 +146,8 @@ func (m *Monitor) Run(ctx context.Context) error {
 	// The parents are watched so that a watched path created, replaced
 	// or removed is seen too.
 	for _, r := range m.o.Paths {
-		if r != "/" {
-			m.watch(filepath.Dir(r), false)
+		if d := filepath.Dir(r); d != r {
+			m.watch(d, false)
 		}
 	}
 	for _, r := range m.o.Paths {
