@@ -499,3 +499,36 @@ func testReconcileAll(t *testing.T) {
 		t.Errorf("summary: got %+v, %v, want 2 assets, 2 findings", sum, err)
 	}
 }
+
+func TestReconcilePrefersTheSameID(t *testing.T) { metatest.Engines(t, testPrefersSameID) }
+
+// testPrefersSameID: two stored findings of one package claim the
+// vulnerability, one under an old id with the current id as an alias
+// (aliases change between imports), one under the current id. The match
+// keeps the one under its id; the other is closed.
+func testPrefersSameID(t *testing.T) {
+	s, _, _ := newTestService(t)
+	reconcile(t, s, goPkg("example.com/clean", "v1.0.0")) // creates the asset
+	for _, row := range []struct{ id, vuln, aliases string }{
+		{"f-old", "OLD-2099-1", `["GO-2099-0001"]`},
+		{"f-cur", "GO-2099-0001", `[]`},
+	} {
+		if _, err := s.db.Exec(`INSERT INTO vuln_findings (id, asset, ecosystem, package, vuln_id, aliases, version,
+			fixed_version, fixed_by, state, priority, decision, severity, kev, detail, first_seen, last_seen, due, closed, reason,
+			accepted_until, sla_alerted, history_seq) VALUES (`+placeholders(23)+`)`,
+			row.id, "scan:web-01", "Go", "example.com/lib", row.vuln, row.aliases, "v1.0.0", "1.2.0", "", StateOpen,
+			"P1", "Act", "", 1, "{}", 1, 1, 1, 0, "", 0, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := reconcile(t, s, goPkg("example.com/lib", "v1.0.0"))
+	if got.Unchanged != 1 || got.Fixed != 1 || got.New != 0 {
+		t.Errorf("got %+v, want 1 unchanged (f-cur), 1 fixed (f-old)", got)
+	}
+	for id, want := range map[string]string{"f-cur": StateOpen, "f-old": StateFixed} {
+		f, err := s.Get(context.Background(), id)
+		if err != nil || f.State != want {
+			t.Errorf("%s: got %s, %v, want %s", id, f.State, err, want)
+		}
+	}
+}

@@ -226,15 +226,33 @@ func (s *Service) reconcile(ctx context.Context, sc *scan.Scanner, inv AssetInve
 		return res, err
 	}
 
-	for _, m := range matches {
-		k := pkgKey{m.f.Ecosystem, m.f.Package}
-		var st *stored
-		for _, c := range old[k] {
-			if !c.seen && overlaps(c.ids, m.ids) {
-				st = c
+	// Each match takes the stored finding of its vulnerability: first
+	// the one stored under the match's own id, then one sharing an id
+	// (the advisory database may have merged or split aliases since).
+	// Taking exact ids first keeps a new finding's id from colliding
+	// with a stored one's.
+	owner := make([]*stored, len(matches))
+	for i, m := range matches {
+		for _, c := range old[pkgKey{m.f.Ecosystem, m.f.Package}] {
+			if !c.seen && c.vulnID == m.f.ID {
+				owner[i], c.seen = c, true
 				break
 			}
 		}
+	}
+	for i, m := range matches {
+		if owner[i] != nil {
+			continue
+		}
+		for _, c := range old[pkgKey{m.f.Ecosystem, m.f.Package}] {
+			if !c.seen && overlaps(c.ids, m.ids) {
+				owner[i], c.seen = c, true
+				break
+			}
+		}
+	}
+	for i, m := range matches {
+		st := owner[i]
 		detail, err := json.Marshal(m.f)
 		if err != nil {
 			return res, err
@@ -257,7 +275,6 @@ func (s *Service) reconcile(ctx context.Context, sc *scan.Scanner, inv AssetInve
 			res.New++
 			continue
 		}
-		st.seen = true
 		state, action, reason := st.state, "", ""
 		switch st.state {
 		case StateNew, StateReopened:
