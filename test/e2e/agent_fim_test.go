@@ -16,7 +16,7 @@ import (
 // reports a create, a modify and a delete to a real vigil serve, each
 // searchable as event.module:fim with its event.action within 2 s; then a
 // burst of 2,000 files created at once gives 2,000 created events, each
-// once.
+// once; a change made while the server is down arrives once it is back.
 func TestAgentFIM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts vigil serve and a vigil-agent")
@@ -123,5 +123,20 @@ func TestAgentFIM(t *testing.T) {
 	}
 	if f := list.Agents[0].FIM; f == nil || f.Files != n+1 {
 		t.Errorf("fim health: got %s, want %d files (the burst and the first file)", b, n+1)
+	}
+
+	// An outage: a change made while the server is down is buffered and
+	// arrives, once, when it is back.
+	s.terminate()
+	during := filepath.Join(watched, "during-outage")
+	os.WriteFile(during, []byte("outage"), 0o644)
+	s2 := startServer(t, serverOpts{data: s.data, extra: []string{"--agents-listen", agentAddr}})
+	q = fmt.Sprintf("event.module:fim event.action:created file.path:%q file.hash.sha256:%s", during, sum("outage"))
+	// The agent reconnects after its backoff (1 s, then 2 s, ...).
+	if r := s2.waitTotal(q, 1, 20*time.Second); r.Total != 1 {
+		t.Fatalf("after the outage: %d events, want 1\n%s", r.Total, tail(a.log.String(), 20))
+	}
+	if r := s2.search("event.module:fim event.action:created | stats count() as total", 1); len(r.Rows) != 1 || str(r.Rows[0][0]) != fmt.Sprint(n+2) {
+		t.Errorf("after the outage: rows %v, want %d created events in all, each once", r.Rows, n+2)
 	}
 }

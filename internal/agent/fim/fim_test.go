@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -654,5 +655,36 @@ func TestUnder(t *testing.T) {
 		if got := under(tt.p, tt.root); got != tt.want {
 			t.Errorf("under(%q, %q): got %v, want %v", tt.p, tt.root, got, tt.want)
 		}
+	}
+}
+
+// TestEmitFails: changes whose events cannot be stored stay out of the
+// baseline, and the rescan that follows reports them.
+func TestEmitFails(t *testing.T) {
+	root := t.TempDir()
+	w := newFake()
+	emits := make(chan []Event, 16)
+	var calls atomic.Int32
+	o := Options{Paths: []string{root}, retryInterval: 50 * time.Millisecond, Emit: func(evs []Event) error {
+		if calls.Add(1) == 1 {
+			return errors.New("disk full")
+		}
+		emits <- slices.Clone(evs)
+		return nil
+	}}
+	h := start(t, o, w)
+	write(t, filepath.Join(root, "a"), "a")
+	w.events <- fsnotify.Event{Name: filepath.Join(root, "a"), Op: fsnotify.Create}
+	h.round()
+	if n := h.m.Health().Files; n != 0 {
+		t.Errorf("after a failed emit: got %d files in the baseline, want 0", n)
+	}
+	select {
+	case evs := <-emits:
+		if len(evs) != 1 || evs[0].Action != Created || evs[0].Trigger != TriggerRescan {
+			t.Errorf("got %+v, want a created by a rescan", evs)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no rescan within 10 s")
 	}
 }
