@@ -310,6 +310,7 @@ func authzEndpoints() []endpoint {
 			return call{path: "/api/v1/vulnerabilities/findings/" + authzPendingAcceptance(t, f, caller) + "/accept/reject", body: `{"reason":"no"}`}
 		}},
 		{method: "GET", path: "/api/v1/vulnerabilities/summary", role: needViewer, ok: 200},
+		{method: "GET", path: "/api/v1/vulnerabilities/assets", role: needViewer, ok: 200, prep: static("/api/v1/vulnerabilities/assets?limit=5", "")},
 		{method: "POST", path: "/api/v1/vulnerabilities/scans", role: needAnalyst, ok: 200, prep: func(t *testing.T, f *authzFixture, caller string) call {
 			if _, err := os.Stat(filepath.Join(f.s.data, "vulndb", "vulndb.sqlite")); err != nil {
 				vulnImport(t, f.s.data, authzOSV)

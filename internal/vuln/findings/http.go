@@ -42,6 +42,7 @@ const maxActionBody = 16 << 10
 //	POST /api/v1/vulnerabilities/findings/{id}/accept/approve    admin
 //	POST /api/v1/vulnerabilities/findings/{id}/accept/reject     admin
 //	GET  /api/v1/vulnerabilities/summary                         read
+//	GET  /api/v1/vulnerabilities/assets                          read
 //	POST /api/v1/vulnerabilities/scans                           write
 func (s *Service) Register(mux *http.ServeMux, o HTTPOptions) {
 	if o.Audit == nil {
@@ -60,6 +61,7 @@ func (s *Service) Register(mux *http.ServeMux, o HTTPOptions) {
 	mux.Handle("POST "+base+"/findings/{id}/accept/approve", o.Require(auth.PermAdmin, http.HandlerFunc(h.decide(true))))
 	mux.Handle("POST "+base+"/findings/{id}/accept/reject", o.Require(auth.PermAdmin, http.HandlerFunc(h.decide(false))))
 	mux.Handle("GET "+base+"/summary", o.Require(auth.PermRead, http.HandlerFunc(h.summary)))
+	mux.Handle("GET "+base+"/assets", o.Require(auth.PermRead, http.HandlerFunc(h.assets)))
 	mux.Handle("POST "+base+"/scans", o.Require(auth.PermWrite, http.HandlerFunc(h.upload)))
 }
 
@@ -223,6 +225,20 @@ func (h *handlers) summary(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, sum)
+}
+
+func (h *handlers) assets(w http.ResponseWriter, r *http.Request) {
+	f, err := filter(r) // limit and offset
+	if err != nil {
+		h.fail(w, "listing assets", err)
+		return
+	}
+	as, total, err := h.s.Assets(r.Context(), f.Limit, f.Offset)
+	if err != nil {
+		h.fail(w, "listing assets", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"assets": as, "total": total})
 }
 
 func (h *handlers) state(w http.ResponseWriter, r *http.Request) {

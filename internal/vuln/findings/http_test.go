@@ -99,6 +99,8 @@ func testAPIRoles(t *testing.T) {
 	}{
 		{"viewer reads", "GET", "/findings/" + id, "viewer", "vic", "", 200},
 		{"viewer summary", "GET", "/summary", "viewer", "vic", "", 200},
+		{"viewer assets", "GET", "/assets?limit=10", "viewer", "vic", "", 200},
+		{"assets page past the bound", "GET", "/assets?limit=1001", "viewer", "vic", "", 400},
 		{"unknown finding", "GET", "/findings/nope", "viewer", "vic", "", 404},
 		{"bad filter", "GET", "/findings?state=closed", "viewer", "vic", "", 400},
 		{"bad kev", "GET", "/findings?kev=maybe", "viewer", "vic", "", 400},
@@ -130,6 +132,23 @@ func testAPIRoles(t *testing.T) {
 	want := "vulnerability.scan.upload vulnerability.scan.upload vulnerability.acceptance.request vulnerability.acceptance.approve vulnerability.finding.state vulnerability.finding.state"
 	if got := strings.Join(*audited, " "); got != want {
 		t.Errorf("audited: got %s, want %s", got, want)
+	}
+
+	code, b = call(t, "GET", base+"/assets", "viewer", "vic", "")
+	var assets struct {
+		Assets []AssetSummary `json:"assets"`
+		Total  int            `json:"total"`
+	}
+	if code != 200 || json.Unmarshal([]byte(b), &assets) != nil || assets.Total != 2 || len(assets.Assets) != 2 {
+		t.Fatalf("assets: got %d %s, want both assets", code, b)
+	}
+	// Sorted by name: "=HYPERLINK..." before "image-1".
+	if a := assets.Assets[0]; a.ID != `scan:=HYPERLINK("http://x")` || a.Criticality != "high" || a.Packages != 2 ||
+		a.OpenByPriority["P1"] != 0 || a.OpenByPriority["P4"] != 1 || a.KEV != 0 {
+		t.Errorf("first asset: got %+v, want the scan upload: high, 2 packages, its P1 closed (false positive), one P4 open", a)
+	}
+	if a := assets.Assets[1]; a.ID != "sbom:image-1" || a.Kind != KindSBOM || len(a.Tags) != 1 {
+		t.Errorf("second asset: got %+v, want sbom:image-1 tagged", a)
 	}
 
 	// CSV: the asset name an uploader chose is not a formula.

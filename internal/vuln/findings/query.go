@@ -387,3 +387,87 @@ func (s *Service) ExportCSV(ctx context.Context, w io.Writer, f Filter) (int, er
 	cw.Flush()
 	return n, cw.Error()
 }
+
+// AssetSummary is an asset with the counts of its findings that need
+// work.
+type AssetSummary struct {
+	Asset
+	Reconciled time.Time `json:"reconciled"`
+	Packages   int       `json:"packages"`
+	// OpenByPriority counts the findings that need work (new, open,
+	// reopened) by priority; KEV and SLABreached count those in CISA
+	// KEV and those past their due date.
+	OpenByPriority map[string]int `json:"open_by_priority"`
+	KEV            int            `json:"kev"`
+	SLABreached    int            `json:"sla_breached"`
+}
+
+// Assets returns a page of the assets, by name, and how many there are.
+func (s *Service) Assets(ctx context.Context, limit, offset int) ([]AssetSummary, int, error) {
+	if limit == 0 {
+		limit = DefaultPageSize
+	}
+	if limit < 0 || limit > MaxPageSize {
+		return nil, 0, fmt.Errorf("%w: limit %d: want 1 to %d", ErrInvalid, limit, MaxPageSize)
+	}
+	if offset < 0 || offset > MaxOffset {
+		return nil, 0, fmt.Errorf("%w: offset %d: want 0 to %d", ErrInvalid, offset, MaxOffset)
+	}
+	var total int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM vuln_assets`).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("counting assets: %w", err)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT id, kind, name, criticality, tags, reconciled, packages FROM vuln_assets
+		ORDER BY name, id LIMIT ? OFFSET ?`, limit, offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("listing assets: %w", err)
+	}
+	defer rows.Close()
+	out := []AssetSummary{}
+	byID := map[string]*AssetSummary{}
+	var ids []any
+	for rows.Next() {
+		var a AssetSummary
+		var tags string
+		var rec int64
+		if err := rows.Scan(&a.ID, &a.Kind, &a.Name, &a.Criticality, &tags, &rec, &a.Packages); err != nil {
+			return nil, 0, err
+		}
+		json.Unmarshal([]byte(tags), &a.Tags)
+		a.Reconciled = time.Unix(0, rec).UTC()
+		a.OpenByPriority = map[string]int{"P1": 0, "P2": 0, "P3": 0, "P4": 0}
+		out = append(out, a)
+		ids = append(ids, a.ID)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	rows.Close()
+	if len(out) == 0 {
+		return out, total, nil
+	}
+	for i := range out {
+		byID[out[i].ID] = &out[i]
+	}
+	args := append([]any{s.now().UnixNano(), StateNew, StateOpen, StateReopened}, ids...)
+	crows, err := s.db.QueryContext(ctx, `SELECT asset, priority, count(*), CAST(sum(kev) AS BIGINT),
+		CAST(sum(CASE WHEN due < ? THEN 1 ELSE 0 END) AS BIGINT) FROM vuln_findings
+		WHERE state IN (?, ?, ?) AND asset IN (`+placeholders(len(ids))+`) GROUP BY asset, priority`, args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("counting the assets' findings: %w", err)
+	}
+	defer crows.Close()
+	for crows.Next() {
+		var id, prio string
+		var n, kev, late int
+		if err := crows.Scan(&id, &prio, &n, &kev, &late); err != nil {
+			return nil, 0, err
+		}
+		if a := byID[id]; a != nil {
+			a.OpenByPriority[prio] += n
+			a.KEV += kev
+			a.SLABreached += late
+		}
+	}
+	return out, total, crows.Err()
+}
