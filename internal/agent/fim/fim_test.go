@@ -688,3 +688,36 @@ func TestEmitFails(t *testing.T) {
 		t.Fatal("no rescan within 10 s")
 	}
 }
+
+// TestStopMidScan: a monitor stopped in the middle of its first scan
+// (hashing held up by the rate) returns without an error and saves no
+// partial baseline.
+func TestStopMidScan(t *testing.T) {
+	root, dir := t.TempDir(), t.TempDir()
+	for i := range 4 {
+		write(t, filepath.Join(root, fmt.Sprint(i)), strings.Repeat("x", MinHashRate))
+	}
+	m, err := New(Options{Paths: []string{root}, Dir: dir, HashRate: MinHashRate, Emit: func([]Event) error { return nil },
+		newWatcher: func() (watcher, error) { return newFake(), nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	sleeping := make(chan struct{})
+	var once sync.Once
+	m.lim.sleep = func(ctx context.Context, d time.Duration) error {
+		once.Do(func() { close(sleeping) })
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	<-sleeping
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: got %v, want nil", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, BaselineFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("baseline file: got %v, want none", err)
+	}
+}

@@ -112,6 +112,14 @@ func (m *Monitor) Health() Health {
 // changed while the agent was not running, then handles the watches'
 // events until ctx ends, scanning in full every ScanInterval.
 func (m *Monitor) Run(ctx context.Context) error {
+	err := m.run(ctx)
+	if ctx.Err() != nil {
+		return nil // stopped, maybe in the middle of a scan
+	}
+	return err
+}
+
+func (m *Monitor) run(ctx context.Context) error {
 	w, err := m.o.newWatcher()
 	if err != nil {
 		return fmt.Errorf("fim: starting the watches: %w", err)
