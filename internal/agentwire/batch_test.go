@@ -121,6 +121,7 @@ func FuzzDecodeBatch(f *testing.F) {
 	good, _ := EncodeBatch([]Record{{Seq: 3, Time: 1, Path: "/var/log/syslog", Line: []byte("<13>Dec  7 16:00:00 web-1 sshd[1]: hello")}})
 	f.Add(good.Data)
 	f.Add(deflate(f, []byte(`[{"seq":1},{"seq":2,"truncated":true}]`)).Data)
+	f.Add(deflate(f, []byte(`[{"seq":1,"path":"/etc/x","line":"e30=","kind":"fim"}]`)).Data)
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		recs, err := DecodeBatch(&Batch{Data: data})
@@ -129,7 +130,7 @@ func FuzzDecodeBatch(f *testing.F) {
 		}
 		var last uint64
 		for _, r := range recs {
-			if r.Seq <= last || len(r.Line) > MaxLine || len(r.Path) > MaxPath {
+			if r.Seq <= last || len(r.Line) > MaxLine || len(r.Path) > MaxPath || r.Kind != "" && r.Kind != KindFIM {
 				t.Fatalf("accepted a record out of bounds: %+v", r)
 			}
 			last = r.Seq
