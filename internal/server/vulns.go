@@ -26,7 +26,7 @@ func (s *Server) registerVulns(mux *http.ServeMux, apiSrv *api.API) error {
 		dir = filepath.Join(s.cfg.Data, "vulndb")
 	}
 	svc, err := findings.Open(findings.Options{DB: s.Store.Meta(), VulnDB: dir, SLA: cfg.SLA, Alerts: s.Recorder,
-		Log: s.log.With("component", "vulnerabilities")})
+		Log: s.log.With("component", "vulnerabilities"), WriteLock: s.metaWrites.Background()})
 	if err != nil {
 		return fmt.Errorf("vulnerabilities: %w", err)
 	}

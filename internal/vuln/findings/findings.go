@@ -204,6 +204,9 @@ type Options struct {
 	Log    *slog.Logger
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+	// WriteLock, if set, is held around each write transaction, so that
+	// the alert path's writes go first (meta.WriteLock.Background).
+	WriteLock sync.Locker
 }
 
 // Service is the findings' state.
@@ -247,6 +250,22 @@ func (s *Service) openAdvisories(ctx context.Context) (*db.DB, error) {
 		return nil, fmt.Errorf("%w: no advisory database folder configured", ErrNoAdvisories)
 	}
 	return db.Open(ctx, s.o.VulnDB, db.Options{ReadOnly: true})
+}
+
+// beginWrite begins a write transaction under the write lock; done rolls
+// back what was not committed and releases the lock.
+func (s *Service) beginWrite(ctx context.Context) (*sql.Tx, func(), error) {
+	unlock := func() {}
+	if l := s.o.WriteLock; l != nil {
+		l.Lock()
+		unlock = l.Unlock
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return tx, func() { tx.Rollback(); unlock() }, nil
 }
 
 // placeholders returns "?, ?, ?" for n values.

@@ -76,11 +76,40 @@ type raised struct {
 
 func (r *raised) Raise(a alert.Alert) { r.mu.Lock(); r.alerts = append(r.alerts, a); r.mu.Unlock() }
 
+// countingLock is a sync.Locker that counts its holds and fails the test
+// when it is taken twice or released unheld.
+type countingLock struct {
+	t     *testing.T
+	held  bool
+	holds int
+}
+
+func (l *countingLock) Lock() {
+	if l.held {
+		l.t.Error("write lock taken while held")
+	}
+	l.held = true
+	l.holds++
+}
+
+func (l *countingLock) Unlock() {
+	if !l.held {
+		l.t.Error("write lock released unheld")
+	}
+	l.held = false
+}
+
 func newTestService(t *testing.T) (*Service, *clock, *raised) {
 	t.Helper()
 	c := &clock{t: time.Date(2099, 3, 1, 12, 0, 0, 0, time.UTC)}
 	r := &raised{}
-	s, err := Open(Options{DB: metatest.Open(t), VulnDB: writeAdvisories(t), Now: c.Now, Alerts: r})
+	lock := &countingLock{t: t}
+	t.Cleanup(func() {
+		if lock.held {
+			t.Error("write lock still held at the end")
+		}
+	})
+	s, err := Open(Options{DB: metatest.Open(t), VulnDB: writeAdvisories(t), Now: c.Now, Alerts: r, WriteLock: lock})
 	if err != nil {
 		t.Fatal(err)
 	}

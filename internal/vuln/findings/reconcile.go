@@ -184,11 +184,11 @@ func (s *Service) reconcile(ctx context.Context, sc *scan.Scanner, inv AssetInve
 
 	now := s.now()
 	res := Result{Asset: a.ID, Packages: len(inv.Packages), Matches: len(matches)}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, done, err := s.beginWrite(ctx)
 	if err != nil {
 		return res, err
 	}
-	defer tx.Rollback()
+	defer done()
 	tags, _ := json.Marshal(a.Tags)
 	if _, err := tx.ExecContext(ctx, `INSERT INTO vuln_assets (id, kind, name, criticality, tags, created, reconciled, packages)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)

@@ -26,11 +26,11 @@ const maxBreachesPerCheck = 500
 // reopened finding may be raised again). It returns how many it raised.
 func (s *Service) CheckSLA(ctx context.Context) (int, error) {
 	now := s.now()
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, done, err := s.beginWrite(ctx)
 	if err != nil {
 		return 0, err
 	}
-	defer tx.Rollback()
+	defer done()
 	rows, err := tx.QueryContext(ctx, `SELECT `+findingColumns+` FROM vuln_findings f JOIN vuln_assets a ON a.id = f.asset
 		WHERE f.state IN (?, ?, ?) AND f.due < ? AND f.sla_alerted = 0 ORDER BY f.due, f.id LIMIT ?`,
 		StateNew, StateOpen, StateReopened, now.UnixNano(), maxBreachesPerCheck)

@@ -62,11 +62,11 @@ func (s *Service) SetState(ctx context.Context, id, to, actor, reason string) (s
 	if err != nil {
 		return "", err
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, done, err := s.beginWrite(ctx)
 	if err != nil {
 		return "", err
 	}
-	defer tx.Rollback()
+	defer done()
 	from, seq, err := head(ctx, tx, id)
 	if err != nil {
 		return "", err
@@ -118,11 +118,11 @@ func (s *Service) RequestAcceptance(ctx context.Context, id, actor, reason strin
 	if !expires.After(now) || expires.Sub(now) > MaxAcceptance {
 		return Acceptance{}, fmt.Errorf("%w: expires must be in the future and at most 366 days away", ErrInvalid)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, done, err := s.beginWrite(ctx)
 	if err != nil {
 		return Acceptance{}, err
 	}
-	defer tx.Rollback()
+	defer done()
 	state, seq, err := head(ctx, tx, id)
 	if err != nil {
 		return Acceptance{}, err
@@ -161,11 +161,11 @@ func (s *Service) DecideAcceptance(ctx context.Context, id, actor string, approv
 	if err != nil {
 		return Acceptance{}, err
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, done, err := s.beginWrite(ctx)
 	if err != nil {
 		return Acceptance{}, err
 	}
-	defer tx.Rollback()
+	defer done()
 	state, seq, err := head(ctx, tx, id)
 	if err != nil {
 		return Acceptance{}, err
@@ -223,11 +223,11 @@ func (s *Service) DecideAcceptance(ctx context.Context, id, actor string, approv
 // has lapsed and returns how many.
 func (s *Service) ExpireAcceptances(ctx context.Context) (int, error) {
 	now := s.now()
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, done, err := s.beginWrite(ctx)
 	if err != nil {
 		return 0, err
 	}
-	defer tx.Rollback()
+	defer done()
 	rows, err := tx.QueryContext(ctx, `SELECT id, history_seq, accepted_until FROM vuln_findings WHERE state = ? AND accepted_until <= ?`,
 		StateRiskAccepted, now.UnixNano())
 	if err != nil {
