@@ -343,8 +343,9 @@ type FIMHealth struct {
 	// Overflows counts the kernel event queue overflows (each made a
 	// rescan).
 	Overflows int64 `json:"overflows"`
-	// WatchErrors counts the directories that could not be watched
-	// (rescanned every minute instead).
+	// WatchErrors counts the failed attempts to watch a directory
+	// (retried, and its tree rescanned, every minute) and the watches'
+	// other errors.
 	WatchErrors int64 `json:"watch_errors"`
 	// OverLimit counts the times a file was left out of the full
 	// baseline.

@@ -113,8 +113,9 @@ type Health struct {
 	Files int64
 	// Overflows counts kernel queue overflows (each made a rescan).
 	Overflows int64
-	// WatchErrors counts directories that could not be watched (the
-	// inotify watch limit, say): they are rescanned every minute.
+	// WatchErrors counts the failed attempts to watch a directory (the
+	// inotify watch limit, say; retried, and the tree rescanned, every
+	// minute) and the watches' other errors.
 	WatchErrors int64
 	// OverLimit counts the times a file was left out of the baseline
 	// because it held MaxFiles files.

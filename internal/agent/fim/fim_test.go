@@ -721,3 +721,32 @@ func TestStopMidScan(t *testing.T) {
 		t.Errorf("baseline file: got %v, want none", err)
 	}
 }
+
+// TestWatchLimitManyDirectories: past maxDirsRound unwatched directories,
+// the retry rescans the watched path whole, and still finds the changes.
+func TestWatchLimitManyDirectories(t *testing.T) {
+	root := t.TempDir()
+	for i := range maxDirsRound + 1 {
+		write(t, filepath.Join(root, fmt.Sprintf("full%03d", i), "a"), "a")
+	}
+	w := newFake()
+	w.fail = func(p string) error {
+		if strings.HasPrefix(filepath.Base(p), "full") {
+			return syscall.ENOSPC
+		}
+		return nil
+	}
+	h := start(t, Options{Paths: []string{root}, retryInterval: 50 * time.Millisecond}, w)
+	if n := h.m.Health().WatchErrors; n != maxDirsRound+1 {
+		t.Errorf("watch errors: got %d, want %d", n, maxDirsRound+1)
+	}
+	write(t, filepath.Join(root, "full007", "b"), "b")
+	select {
+	case evs := <-h.emits:
+		if len(evs) != 1 || evs[0].Action != Created || evs[0].Path != filepath.Join(root, "full007", "b") || evs[0].Trigger != TriggerRescan {
+			t.Errorf("got %+v, want b created by a rescan", evs)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the unwatched directories were not rescanned within 10 s")
+	}
+}

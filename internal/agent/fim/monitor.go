@@ -308,6 +308,21 @@ func (m *Monitor) retryUnwatched(ctx context.Context) error {
 		dirs = append(dirs, d)
 	}
 	slices.Sort(dirs)
+	if len(dirs) > maxDirsRound {
+		// As in a round: one pass over the watched paths costs less
+		// than many directories' (each looks through the baseline).
+		for _, r := range m.o.Paths {
+			if err := m.reconcile(ctx, r, TriggerRescan, false); err != nil {
+				return err
+			}
+		}
+		for _, d := range dirs {
+			if _, ok := m.dirs[d]; !ok {
+				delete(m.unwatched, d)
+			}
+		}
+		return nil
+	}
 	for _, d := range dirs {
 		// reconcile adds the directories' watches again (watch drops
 		// them from unwatched once added).
