@@ -278,11 +278,12 @@ func (b *Bus) Consume(ctx context.Context, o ConsumeOptions) error {
 	if o.Worker == nil {
 		return errors.New("bus: no worker")
 	}
-	if _, err := b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	corr, err := b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: CheckpointStream, Subjects: []string{checkpointPrefix + "*"}, Storage: jetstream.FileStorage,
 		Replicas: b.o.Replicas, Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld,
 		MaxAge: checkpointMaxAge, MaxBytes: checkpointMaxBytes,
-	}); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("nats: creating stream %s: %w", CheckpointStream, err)
 	}
 	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
@@ -303,7 +304,7 @@ func (b *Bus) Consume(ctx context.Context, o ConsumeOptions) error {
 			return fmt.Errorf("nats: consumer of partition %d: %w", p, err)
 		}
 	}
-	c := &consumer{b: b, o: o, kv: kv, cons: cons, states: make([]*partState, b.o.Partitions),
+	c := &consumer{b: b, o: o, kv: kv, corr: corr, cons: cons, states: make([]*partState, b.o.Partitions),
 		running: map[int]*ownedPart{}}
 	for p := range c.states {
 		c.states[p] = &partState{}
@@ -317,6 +318,7 @@ type consumer struct {
 	b     *Bus
 	o     ConsumeOptions
 	kv    jetstream.KeyValue
+	corr  jetstream.Stream
 	cons  []jetstream.Consumer
 	warn  logevery.Every
 	errMu sync.Mutex
@@ -511,66 +513,89 @@ func (c *consumer) own(ctx, stop context.Context, p int) {
 	}
 }
 
-// tail opens an ordered consumer of p's checkpoints: from where this node
-// read up to when it owned p before, else from the correlation window.
-func (c *consumer) tail(ctx context.Context, p int, st *partState) (jetstream.Consumer, error) {
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{CheckpointSubject(p)}}
+// tail returns where this node reads p's checkpoints from: after what it
+// read when it owned p before, else the first checkpoint of the
+// correlation window (found by the stream's times, which grow with its
+// sequence).
+func (c *consumer) tail(ctx context.Context, p int, st *partState) (*tail, error) {
 	if st.corrSeq > 0 {
-		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-		cfg.OptStartSeq = st.corrSeq + 1
-	} else {
-		from := time.Now().Add(-min(c.o.Window+replayMargin, checkpointMaxAge))
-		cfg.DeliverPolicy = jetstream.DeliverByStartTimePolicy
-		cfg.OptStartTime = &from
+		return &tail{p: p, next: st.corrSeq + 1}, nil
 	}
-	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	return c.b.js.OrderedConsumer(tctx, CheckpointStream, cfg)
+	from := time.Now().Add(-min(c.o.Window+replayMargin, checkpointMaxAge))
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	info, err := c.corr.Info(ictx)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	if info.State.Msgs == 0 {
+		return &tail{p: p, next: info.State.LastSeq + 1}, nil
+	}
+	lo, hi := max(info.State.FirstSeq, 1), info.State.LastSeq+1 // the first at or after from is in [lo, hi]
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		m, err := c.corr.GetMsg(gctx, mid)
+		cancel()
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			lo = mid + 1 // aged out meanwhile: the window starts later
+		case err != nil:
+			return nil, err
+		case m.Time.Before(from):
+			lo = mid + 1
+		default:
+			hi = mid
+		}
+	}
+	return &tail{p: p, next: lo}, nil
+}
+
+// tail is the next checkpoint sequence to read for a partition. Reads go
+// one message at a time through the stream's message-get API (the next
+// message of the partition's subject at or after a sequence), each
+// bounded by a timeout, so that a NATS server lost mid-read costs one
+// retry.
+type tail struct {
+	p    int
+	next uint64
 }
 
 // catchUp replays the checkpoints other nodes published for p since this
 // node last read them. A failure leaves the batch unhandled (it is
 // retried): detecting it without the other node's state could miss a
 // correlation.
-func (c *consumer) catchUp(tail jetstream.Consumer, st *partState) error {
+func (c *consumer) catchUp(ctx context.Context, t *tail, st *partState) error {
 	for {
-		batch, err := tail.FetchNoWait(256)
+		gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		msg, err := c.corr.GetMsg(gctx, t.next, jetstream.WithGetMsgSubject(CheckpointSubject(t.p)))
+		cancel()
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
-		n := 0
-		for msg := range batch.Messages() {
-			n++
-			meta, err := msg.Metadata()
-			if err != nil {
-				return err
-			}
-			st.corrSeq = meta.Sequence.Stream
-			if msg.Headers().Get(hdrNode) == c.b.id {
-				continue // this node's own: its state has them
-			}
-			evs, err := decodeCheckpoint(msg.Data())
-			if err != nil {
-				c.b.o.Log.Error("nats: a correlation checkpoint does not decode; skipped", "err", err)
-				continue
-			}
-			rs, err := parseRanges(msg.Headers().Get(hdrCovered))
-			if err != nil {
-				c.b.o.Log.Error("nats: a correlation checkpoint's covered sequences do not parse; skipped", "err", err)
-				continue
-			}
-			for _, ev := range evs {
-				c.o.Worker.Replay(ev)
-			}
-			c.b.replayed.Add(int64(len(evs)))
-			st.cover(rs)
+		t.next = msg.Sequence + 1
+		st.corrSeq = max(st.corrSeq, msg.Sequence)
+		if msg.Header.Get(hdrNode) == c.b.id {
+			continue // this node's own: its state has them
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			return err
+		evs, err := decodeCheckpoint(msg.Data)
+		if err != nil {
+			c.b.o.Log.Error("nats: a correlation checkpoint does not decode; skipped", "err", err)
+			continue
 		}
-		if n < 256 {
-			return nil
+		rs, err := parseRanges(msg.Header.Get(hdrCovered))
+		if err != nil {
+			c.b.o.Log.Error("nats: a correlation checkpoint's covered sequences do not parse; skipped", "err", err)
+			continue
 		}
+		for _, ev := range evs {
+			c.o.Worker.Replay(ev)
+		}
+		c.b.replayed.Add(int64(len(evs)))
+		st.cover(rs)
 	}
 }
 
@@ -579,7 +604,7 @@ func (c *consumer) catchUp(tail jetstream.Consumer, st *partState) error {
 func (c *consumer) handle(ctx context.Context, log interface {
 	Warn(string, ...any)
 	Error(string, ...any)
-}, p int, st *partState, tail jetstream.Consumer, msgs []jetstream.Msg) bool {
+}, p int, st *partState, tail *tail, msgs []jetstream.Msg) bool {
 	// Keep the batch ours while it takes long (a store that refuses).
 	hctx, done := context.WithCancel(ctx)
 	defer done()
@@ -598,7 +623,7 @@ func (c *consumer) handle(ctx context.Context, log interface {
 		}
 	}()
 	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 10*time.Second) {
-		err := c.catchUp(tail, st)
+		err := c.catchUp(ctx, tail, st)
 		if err == nil {
 			break
 		}
@@ -675,7 +700,13 @@ func (c *consumer) handle(ctx context.Context, log interface {
 	for _, m := range ok[:len(ok)-1] {
 		m.Ack()
 	}
-	if err := ok[len(ok)-1].DoubleAck(ctx); err != nil && ctx.Err() == nil {
+	// Bounded: an acknowledgement lost with a NATS server that died
+	// would otherwise hold the partition for good; unacknowledged, the
+	// batch comes again after the ack wait (stored twice, detected once).
+	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err := ok[len(ok)-1].DoubleAck(actx)
+	cancel()
+	if err != nil && ctx.Err() == nil {
 		log.Warn("nats: acknowledging a batch", "err", err)
 	}
 	c.b.consumed.Add(int64(len(evs)))
