@@ -71,10 +71,11 @@ func attack(i, n, attacks int) (int, bool) {
 
 // appendAttack writes the j-th attack line: attacker j%attackers fails
 // to log in as an invalid user.
-func appendAttack(b []byte, j, attackers int, host string) []byte {
+func appendAttack(b []byte, j, attackers int, h *header) []byte {
 	k := j % attackers
-	b = append(b, "<38>Nov 22 04:16:49 "...)
-	b = append(b, host...)
+	b = append(b, "<38>"...)
+	b = append(b, h.stamp...)
+	b = append(b, h.host...)
 	b = append(b, " sshd["...)
 	b = strconv.AppendInt(b, int64(2000+j%30000), 10)
 	b = append(b, "]: Failed password for invalid user u"...)
@@ -115,12 +116,28 @@ func (r Report) SendRate() float64 { return float64(r.Sent) / r.SendTime.Seconds
 func (r Report) StoreRate() float64 { return float64(r.Stored) / r.StoreTime.Seconds() }
 
 // Lines produces the i-th line of a run for a kind.
-type line func(b []byte, i int, host string) []byte
+type line func(b []byte, i int, h *header) []byte
+
+// header is what every line of a run shares: the time the run started, in
+// the syslog header (RFC 3164, UTC) and in nginx's log format, so that a
+// store that refuses events older than its retention takes them; and
+// the run's host name.
+type header struct {
+	stamp string // "Jan _2 15:04:05 "
+	clf   string // "02/Jan/2006:15:04:05 +0000"
+	host  string
+}
+
+func newHeader(host string, now time.Time) *header {
+	now = now.UTC()
+	return &header{stamp: now.Format(time.Stamp) + " ", clf: now.Format("02/Jan/2006:15:04:05 -0700"), host: host}
+}
 
 var kinds = map[string]line{
-	"sshd": func(b []byte, i int, host string) []byte {
-		b = append(b, "<38>Nov 22 04:16:49 "...)
-		b = append(b, host...)
+	"sshd": func(b []byte, i int, h *header) []byte {
+		b = append(b, "<38>"...)
+		b = append(b, h.stamp...)
+		b = append(b, h.host...)
 		b = append(b, " sshd["...)
 		b = strconv.AppendInt(b, int64(1000+i%30000), 10)
 		switch i % 4 {
@@ -138,12 +155,15 @@ var kinds = map[string]line{
 		b = strconv.AppendInt(b, int64(1024+i%60000), 10)
 		return append(b, " ssh2"...)
 	},
-	"nginx": func(b []byte, i int, host string) []byte {
-		b = append(b, "<190>Nov 22 04:16:49 "...)
-		b = append(b, host...)
+	"nginx": func(b []byte, i int, h *header) []byte {
+		b = append(b, "<190>"...)
+		b = append(b, h.stamp...)
+		b = append(b, h.host...)
 		b = append(b, " nginx: "...)
 		b = appendIP(b, i)
-		b = append(b, ` - - [22/Nov/2026:04:16:49 +0000] "GET /app/item/`...)
+		b = append(b, ` - - [`...)
+		b = append(b, h.clf...)
+		b = append(b, `] "GET /app/item/`...)
 		b = strconv.AppendInt(b, int64(i%10000), 10)
 		b = append(b, `?q=`...)
 		b = strconv.AppendInt(b, int64(i), 36)
@@ -153,9 +173,10 @@ var kinds = map[string]line{
 		b = strconv.AppendInt(b, int64(200+i%5000), 10)
 		return append(b, ` "-" "Mozilla/5.0 (X11; Linux x86_64) bench"`...)
 	},
-	"json": func(b []byte, i int, host string) []byte {
-		b = append(b, `<134>Nov 22 04:16:49 `...)
-		b = append(b, host...)
+	"json": func(b []byte, i int, h *header) []byte {
+		b = append(b, "<134>"...)
+		b = append(b, h.stamp...)
+		b = append(b, h.host...)
 		b = append(b, ` payments: {"level":"info","service":"payments","msg":"charge processed","user":{"name":"user`...)
 		b = strconv.AppendInt(b, int64(i%500), 10)
 		b = append(b, `"},"amount":`...)
@@ -220,6 +241,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		}
 	}
 	host := "bench-" + cfg.Run
+	hdr := newHeader(host, time.Now())
 	rep := Report{Run: cfg.Run, Stored: -1}
 	// The server's count of committed events, if it can be read, tells
 	// cheaply when to search: a count by search scans every stored event
@@ -241,7 +263,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s := sender{cfg: cfg, u: u, gens: gens, host: host, first: c, step: cfg.Connections, n: n, rate: rate, sent: &sent, failed: &failed}
+			s := sender{cfg: cfg, u: u, gens: gens, host: host, hdr: hdr, first: c, step: cfg.Connections, n: n, rate: rate, sent: &sent, failed: &failed}
 			if err := s.run(ctx); err != nil {
 				errc <- err
 			}
@@ -273,6 +295,7 @@ type sender struct {
 	u            *url.URL
 	gens         []line
 	host         string
+	hdr          *header
 	first, step  int
 	n            int
 	rate         float64
@@ -283,9 +306,9 @@ type sender struct {
 // puts one, else the next line of the mix.
 func (s *sender) line(b []byte, i int) []byte {
 	if j, ok := attack(i, s.cfg.Events, s.cfg.Attackers*s.cfg.Attempts); ok {
-		return appendAttack(b, j, s.cfg.Attackers, s.host)
+		return appendAttack(b, j, s.cfg.Attackers, s.hdr)
 	}
-	return s.gens[i%len(s.gens)](b, i, s.host)
+	return s.gens[i%len(s.gens)](b, i, s.hdr)
 }
 
 func (s *sender) pace(start time.Time, done int) {
