@@ -29,10 +29,12 @@ package bus
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -215,6 +217,41 @@ func Partition(ev *event.Event, n int) int {
 	return 0
 }
 
+// A message of the events stream holds up to messageEvents events and
+// messageBytes bytes (NATS refuses messages over its max_payload, 1 MiB
+// by default; an event larger than messageBytes is a message of its
+// own): each a uvarint length and the event's binary document. Its
+// Vigil-Events header says how many; a message without it (published
+// by an older ingest node) is one event's document.
+const (
+	messageEvents = 256
+	messageBytes  = 512 << 10
+	hdrEvents     = "Vigil-Events"
+)
+
+// decodeMessage returns the events of a message of the events stream.
+func decodeMessage(h nats.Header, data []byte) ([]*event.Event, error) {
+	if h.Get(hdrEvents) == "" {
+		ev, err := event.DecodeBinary(data)
+		if err != nil {
+			return nil, err
+		}
+		return []*event.Event{ev}, nil
+	}
+	n, err := strconv.Atoi(h.Get(hdrEvents))
+	if err != nil || n < 1 || n > messageEvents {
+		return nil, fmt.Errorf("%s header %q: want 1 to %d", hdrEvents, h.Get(hdrEvents), messageEvents)
+	}
+	evs, err := decodeCheckpoint(data)
+	if err != nil {
+		return nil, err
+	}
+	if len(evs) != n {
+		return nil, fmt.Errorf("a message of %d events holds %d", n, len(evs))
+	}
+	return evs, nil
+}
+
 // Publisher is the ingest node's store: Append publishes the events and
 // returns once JetStream acknowledged them. It keeps no events: Search
 // refuses.
@@ -277,34 +314,63 @@ func (p *Publisher) Append(ctx context.Context, evs []*event.Event) error {
 	}
 	p.mu.Unlock()
 
-	futs := make([]jetstream.PubAckFuture, len(evs))
+	// The events go by partition, several to a message (messageEvents
+	// and messageBytes at most): one publish, one replication and one
+	// acknowledgement for many events. A message's id is its first
+	// event's; a retry hands the same events in the same order (the
+	// pipeline retries what failed, alone), so its messages are the same
+	// and JetStream's duplicate window drops what was stored already.
+	byPart := make([][]int, p.b.o.Partitions)
+	for i, ev := range evs {
+		q := Partition(ev, p.b.o.Partitions)
+		byPart[q] = append(byPart[q], i)
+	}
+	type sent struct {
+		f   jetstream.PubAckFuture
+		idx []int
+	}
+	var futs []sent
 	var firstErr error
 	var failed []int // indexes into evs
-	for i, ev := range evs {
-		msg := &nats.Msg{Subject: Subject(Partition(ev, p.b.o.Partitions)), Header: nats.Header{},
-			Data: event.AppendBinary(nil, ev, ev.Timestamp())}
-		msg.Header.Set(jetstream.MsgIDHeader, ids[i])
-		f, err := p.b.js.PublishMsgAsync(msg, jetstream.WithExpectStream(StreamName))
-		if err != nil {
-			firstErr = cmpErr(firstErr, err)
-			failed = append(failed, i)
-			continue
+	var doc []byte
+	for q, idx := range byPart {
+		for len(idx) > 0 {
+			var body []byte
+			n := 0
+			for n < len(idx) && n < messageEvents {
+				ev := evs[idx[n]]
+				doc = event.AppendBinary(doc[:0], ev, ev.Timestamp())
+				if n > 0 && len(body)+len(doc)+binary.MaxVarintLen64 > messageBytes {
+					break
+				}
+				body = binary.AppendUvarint(body, uint64(len(doc)))
+				body = append(body, doc...)
+				n++
+			}
+			msg := &nats.Msg{Subject: Subject(q), Header: nats.Header{}, Data: body}
+			msg.Header.Set(jetstream.MsgIDHeader, ids[idx[0]]+"+"+strconv.Itoa(n))
+			msg.Header.Set(hdrEvents, strconv.Itoa(n))
+			f, err := p.b.js.PublishMsgAsync(msg, jetstream.WithExpectStream(StreamName))
+			if err != nil {
+				firstErr = cmpErr(firstErr, err)
+				failed = append(failed, idx[:n]...)
+			} else {
+				futs = append(futs, sent{f, idx[:n]})
+			}
+			idx = idx[n:]
 		}
-		futs[i] = f
 	}
-	for i, f := range futs {
-		if f == nil {
-			continue
-		}
+	for _, s := range futs {
 		select {
-		case <-f.Ok():
-		case err := <-f.Err():
+		case <-s.f.Ok():
+		case err := <-s.f.Err():
 			firstErr = cmpErr(firstErr, err)
-			failed = append(failed, i)
+			failed = append(failed, s.idx...)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
+	slices.Sort(failed)
 	// The published events' ids are done with; the failed ones keep
 	// theirs for the retry.
 	unstored := make([]*event.Event, len(failed))

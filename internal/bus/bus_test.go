@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/store"
@@ -235,8 +236,10 @@ func TestRetryKeepsIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.State.Msgs != 10 {
-		t.Errorf("stream holds %d messages after a retry, want 10", info.State.Msgs)
+	// Ten events of seven addresses over two partitions: two messages,
+	// not four.
+	if info.State.Msgs != 2 {
+		t.Errorf("stream holds %d messages after a retry, want 2", info.State.Msgs)
 	}
 	if len(p.ids) != 0 {
 		t.Errorf("%d ids kept after success, want none", len(p.ids))
@@ -453,8 +456,67 @@ func TestLargeBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.State.Msgs != 10000 || b.Published() != 10000 {
-		t.Errorf("stream holds %d, published %d; want 10000", info.State.Msgs, b.Published())
+	// Several events to a message: at least 10000/messageEvents messages,
+	// far fewer than events.
+	if info.State.Msgs < 10000/messageEvents || info.State.Msgs > 100 || b.Published() != 10000 {
+		t.Errorf("stream holds %d messages, published %d events; want 40 to 100 messages and 10000 events", info.State.Msgs, b.Published())
+	}
+	c := newCollector()
+	consumeUntil(t, connect(t, url, Options{Partitions: 4}), c, 10000)
+	if c.count() != 10000 {
+		t.Errorf("consumed %d distinct events, want 10000", c.count())
+	}
+}
+
+// A message over messageBytes is cut: no message NATS would refuse for
+// its size, and each event arrives once.
+func TestMessageBytesBound(t *testing.T) {
+	url := natsServer(t)
+	b := connect(t, url, Options{Partitions: 1})
+	evs := events(40, "wide")
+	for _, ev := range evs {
+		ev.SetString("payload", strings.Repeat("p", 60<<10))
+	}
+	if err := b.Publisher().Append(context.Background(), evs); err != nil {
+		t.Fatalf("publishing 40 events of 60 KiB: %v", err)
+	}
+	info, err := b.stream.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs < 5 {
+		t.Errorf("2.4 MiB of events in %d messages, want them cut at %d bytes", info.State.Msgs, messageBytes)
+	}
+	c := newCollector()
+	consumeUntil(t, connect(t, url, Options{Partitions: 1}), c, 40)
+	if c.count() != 40 {
+		t.Errorf("consumed %d distinct events, want 40", c.count())
+	}
+}
+
+func TestDecodeMessage(t *testing.T) {
+	one := events(1, "old")[0]
+	h := nats.Header{}
+	got, err := decodeMessage(h, event.AppendBinary(nil, one, one.Timestamp()))
+	if err != nil || len(got) != 1 || msgOf(got[0]) != "old 0" {
+		t.Errorf("a message of one event without the header: got %v %v", got, err)
+	}
+	body := encodeCheckpoint(events(3, "new"))[0]
+	for _, c := range []struct {
+		n    string
+		want int
+	}{{"3", 3}, {"2", -1}, {"0", -1}, {"x", -1}, {"100000", -1}} {
+		h.Set(hdrEvents, c.n)
+		got, err := decodeMessage(h, body)
+		if c.want < 0 {
+			if err == nil {
+				t.Errorf("%s %s for 3 events: accepted", hdrEvents, c.n)
+			}
+			continue
+		}
+		if err != nil || len(got) != c.want {
+			t.Errorf("%s %s: got %d events, %v", hdrEvents, c.n, len(got), err)
+		}
 	}
 }
 
@@ -464,9 +526,11 @@ func TestLargeBatch(t *testing.T) {
 func TestFailedKeepIDsForRetry(t *testing.T) {
 	url := natsServer(t)
 	ctx := context.Background()
-	b := connect(t, url, Options{Partitions: 1, MaxBytes: 4 << 10})
+	// The first message (messageEvents events) fits, the next ones not.
+	evs := events(3*messageEvents, "limited")
+	one := len(encodeCheckpoint(evs[:messageEvents])[0])
+	b := connect(t, url, Options{Partitions: 1, MaxBytes: int64(one + one/2)})
 	p := b.Publisher()
-	evs := events(200, "limited")
 	err := p.Append(ctx, evs)
 	var pe *store.PartialError
 	if !errors.As(err, &pe) || len(pe.Unstored) == 0 || len(pe.Unstored) == len(evs) {
@@ -497,15 +561,18 @@ func TestFailedKeepIDsForRetry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if int(info.State.Msgs) != len(evs) {
-		t.Errorf("stream holds %d messages, want %d", info.State.Msgs, len(evs))
+	// Three messages in all: the one stored first, and the refused
+	// events' two, under the ids their first events kept.
+	if info.State.Msgs != 3 {
+		t.Errorf("stream holds %d messages, want 3", info.State.Msgs)
 	}
-	for seq := info.State.LastSeq - uint64(len(pe.Unstored)) + 1; seq <= info.State.LastSeq; seq++ {
+	for seq := info.State.LastSeq - 1; seq <= info.State.LastSeq; seq++ {
 		m, err := b.stream.GetMsg(ctx, seq)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if id := m.Header.Get("Nats-Msg-Id"); !kept[id] {
+		id, _, _ := strings.Cut(m.Header.Get("Nats-Msg-Id"), "+")
+		if !kept[id] {
 			t.Fatalf("message %d published under id %q, not the one its event kept", seq, id)
 		}
 	}

@@ -637,14 +637,14 @@ func (c *consumer) handle(ctx context.Context, log interface {
 	var seqs []uint64
 	var ok []jetstream.Msg
 	for _, msg := range msgs {
-		ev, err := event.DecodeBinary(msg.Data())
+		mevs, err := decodeMessage(msg.Headers(), msg.Data())
 		if err != nil {
-			log.Error("nats: a message is not an event; dropped", "err", err)
+			log.Error("nats: a message does not hold events; dropped", "err", err)
 			msg.Term()
 			continue
 		}
 		ok = append(ok, msg)
-		evs = append(evs, ev)
+		evs = append(evs, mevs...)
 		meta, err := msg.Metadata()
 		if err != nil {
 			continue
@@ -654,8 +654,10 @@ func (c *consumer) handle(ctx context.Context, log interface {
 			continue // detected before (the batch was handed again)
 		}
 		seqs = append(seqs, seq)
-		if c.o.Worker.Detect(ev) {
-			fed = append(fed, ev)
+		for _, ev := range mevs {
+			if c.o.Worker.Detect(ev) {
+				fed = append(fed, ev)
+			}
 		}
 	}
 	if len(seqs) > 0 {

@@ -58,6 +58,19 @@ type Remote struct {
 
 	mu     sync.RWMutex
 	closed bool
+
+	// Flushes are shared (flush): fmu guards the round that collects
+	// waiters and whether a flusher runs.
+	fmu      sync.Mutex
+	next     *flushRound
+	flushing bool
+}
+
+// flushRound is one force_flush that every waiter registered before it
+// started shares.
+type flushRound struct {
+	done chan struct{}
+	err  error
 }
 
 // OpenRemote checks that the server at o.URL answers and returns the
@@ -255,7 +268,7 @@ func (r *Remote) Append(ctx context.Context, evs []*event.Event) error {
 		if err := r.post(ctx, r.insertURL, "application/stream+json", &body); err != nil {
 			return fmt.Errorf("appending %d events: %w", n, err)
 		}
-		if err := r.post(ctx, r.flushURL, "", nil); err != nil {
+		if err := r.flush(ctx); err != nil {
 			return fmt.Errorf("appending %d events: flushing: %w", n, err)
 		}
 	}
@@ -264,6 +277,49 @@ func (r *Remote) Append(ctx context.Context, evs []*event.Event) error {
 			len(refused), oldest.UTC().Format(time.RFC3339), newest.UTC().Format(time.RFC3339), store.ErrOutOfRange)}
 	}
 	return nil
+}
+
+// flush returns once a force_flush that started after the call has
+// ended: one flush covers every Append whose rows the server took before
+// it began, so that concurrent Appends (the partitions of a detect node)
+// share flushes instead of each asking for its own.
+func (r *Remote) flush(ctx context.Context) error {
+	r.fmu.Lock()
+	if r.next == nil {
+		r.next = &flushRound{done: make(chan struct{})}
+	}
+	rd := r.next
+	if !r.flushing {
+		r.flushing = true
+		go r.flushRounds()
+	}
+	r.fmu.Unlock()
+	select {
+	case <-rd.done:
+		return rd.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// flushRounds runs the rounds waiters registered, one after another,
+// until none is waiting.
+func (r *Remote) flushRounds() {
+	for {
+		r.fmu.Lock()
+		rd := r.next
+		r.next = nil
+		if rd == nil {
+			r.flushing = false
+			r.fmu.Unlock()
+			return
+		}
+		r.fmu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		rd.err = r.post(ctx, r.flushURL, "", nil)
+		cancel()
+		close(rd.done)
+	}
 }
 
 // post sends body to u and checks for a 2xx answer.

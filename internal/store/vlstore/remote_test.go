@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -146,4 +150,57 @@ func TestRemoteClusterConformance(t *testing.T) {
 	n2 := strings.TrimPrefix(victoriaLogs(t), "http://")
 	front := victoriaLogs(t, "-storageNode="+n1+","+n2)
 	storetest.Conformance(t, openRemote(t, RemoteOptions{URL: front, Retention: 100 * 365 * 24 * time.Hour}))
+}
+
+// Concurrent Appends share force_flush calls, and each returns only after
+// a flush that began once its rows were taken: a server (a stand-in
+// whose flush is slow) sees fewer flushes than Appends, and every insert
+// done before the last flush began.
+func TestRemoteSharedFlush(t *testing.T) {
+	var mu sync.Mutex
+	inserted, flushes, coveredAtLastFlush := 0, 0, 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/health":
+		case "/insert/jsonline":
+			io.Copy(io.Discard, r.Body)
+			mu.Lock()
+			inserted++
+			mu.Unlock()
+		case "/internal/force_flush":
+			mu.Lock()
+			flushes++
+			coveredAtLastFlush = inserted
+			mu.Unlock()
+			time.Sleep(30 * time.Millisecond) // a flush that takes a while
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	r, err := OpenRemote(ctx, RemoteOptions{URL: srv.URL, Retention: 24 * time.Hour, FutureSkew: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const appends = 16
+	var wg sync.WaitGroup
+	for i := range appends {
+		wg.Go(func() {
+			ev := &event.Event{Time: time.Now()}
+			ev.SetString("message", fmt.Sprintf("shared flush %d", i))
+			if err := r.Append(ctx, []*event.Event{ev}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if flushes >= appends || flushes == 0 {
+		t.Errorf("%d flushes for %d concurrent appends, want fewer (shared)", flushes, appends)
+	}
+	if coveredAtLastFlush != appends {
+		t.Errorf("the last flush began after %d of %d inserts, want all", coveredAtLastFlush, appends)
+	}
 }
