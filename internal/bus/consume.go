@@ -136,9 +136,7 @@ type partState struct {
 type seqRange struct{ lo, hi uint64 }
 
 func (s *partState) cover(rs []seqRange) {
-	for _, r := range rs {
-		s.covered = append(s.covered, r)
-	}
+	s.covered = append(s.covered, rs...)
 	slices.SortFunc(s.covered, func(a, b seqRange) int {
 		switch {
 		case a.lo < b.lo:
@@ -315,14 +313,12 @@ func (b *Bus) Consume(ctx context.Context, o ConsumeOptions) error {
 func consumerName(p int) string { return "vigil-detect-" + strconv.Itoa(p) }
 
 type consumer struct {
-	b     *Bus
-	o     ConsumeOptions
-	kv    jetstream.KeyValue
-	corr  jetstream.Stream
-	cons  []jetstream.Consumer
-	warn  logevery.Every
-	errMu sync.Mutex
-	err   error
+	b    *Bus
+	o    ConsumeOptions
+	kv   jetstream.KeyValue
+	corr jetstream.Stream
+	cons []jetstream.Consumer
+	warn logevery.Every
 
 	states  []*partState
 	running map[int]*ownedPart
@@ -356,9 +352,7 @@ func (c *consumer) run(ctx context.Context) error {
 				log.Debug("nats: leaving the detect membership", "err", err)
 			}
 			cancel()
-			c.errMu.Lock()
-			defer c.errMu.Unlock()
-			return c.err
+			return nil
 		case <-beat.C:
 			c.heartbeat(ctx)
 		case <-poll.C:
@@ -446,12 +440,6 @@ func (c *consumer) release(ps []int) {
 		delete(c.running, p)
 		c.b.owned.Add(-1)
 	}
-}
-
-func (c *consumer) fail(err error) {
-	c.errMu.Lock()
-	c.err = errors.Join(c.err, err)
-	c.errMu.Unlock()
 }
 
 // own consumes partition p until stop ends (ownership lost: after the
