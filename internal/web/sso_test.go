@@ -263,7 +263,7 @@ func TestSSORefused(t *testing.T) {
 		}, status: http.StatusBadRequest, msg: "the state the provider sent back is not this browser&#39;s"},
 		{name: "an error in a link", callback: func(e *ssoEnv, c *client) (*http.Response, string) {
 			c.get("/auth/oidc/login")
-			return c.get(oidc.CallbackPath + "?error=access_denied&error_description=call+us+at+555&state=made-up")
+			return c.get(oidc.CallbackPath + "?error=access_denied&error_description=call+us+at+extension+qzx-7731&state=made-up")
 		}, status: http.StatusBadRequest, msg: "not this browser&#39;s"},
 		{name: "provider down", callback: func(e *ssoEnv, c *client) (*http.Response, string) {
 			e.p.Down(true)
@@ -292,7 +292,7 @@ func TestSSORefused(t *testing.T) {
 			if !strings.Contains(page, "Sign in with Example ID") {
 				t.Errorf("the page does not offer to sign in again")
 			}
-			for _, bad := range []string{e.p.ClientSecret, "eyJ", "goroutine", "panic", "a-code-from-a-link", "555"} {
+			for _, bad := range []string{e.p.ClientSecret, "eyJ", "goroutine", "panic", "a-code-from-a-link", "qzx-7731"} {
 				if strings.Contains(page, bad) || strings.Contains(e.log.String(), bad) {
 					t.Errorf("the page or the log holds %q:\npage %s\nlog %s", bad, page, e.log.String())
 				}
