@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -161,7 +162,7 @@ func (s *partState) cover(rs []seqRange) {
 }
 
 func (s *partState) isCovered(seq uint64) bool {
-	i, found := slices.BinarySearchFunc(s.covered, seq, func(r seqRange, t uint64) int {
+	_, found := slices.BinarySearchFunc(s.covered, seq, func(r seqRange, t uint64) int {
 		switch {
 		case r.hi < t:
 			return -1
@@ -170,7 +171,6 @@ func (s *partState) isCovered(seq uint64) bool {
 		}
 		return 0
 	})
-	_ = i
 	return found
 }
 
@@ -589,10 +589,7 @@ func (c *consumer) catchUp(ctx context.Context, t *tail, st *partState) error {
 
 // handle detects, checkpoints, stores and acknowledges one batch. It
 // returns false when the node stops before the batch is stored.
-func (c *consumer) handle(ctx context.Context, log interface {
-	Warn(string, ...any)
-	Error(string, ...any)
-}, p int, st *partState, tail *tail, msgs []jetstream.Msg) bool {
+func (c *consumer) handle(ctx context.Context, log *slog.Logger, p int, st *partState, tail *tail, msgs []jetstream.Msg) bool {
 	// Keep the batch ours while it takes long (a store that refuses).
 	hctx, done := context.WithCancel(ctx)
 	defer done()
@@ -633,15 +630,15 @@ func (c *consumer) handle(ctx context.Context, log interface {
 		}
 		ok = append(ok, msg)
 		evs = append(evs, mevs...)
-		meta, err := msg.Metadata()
-		if err != nil {
-			continue
+		// A message whose sequence cannot be read is detected: it cannot
+		// be covered by a checkpoint, and skipping it would miss it.
+		if meta, err := msg.Metadata(); err == nil {
+			seq := meta.Sequence.Stream
+			if st.isCovered(seq) {
+				continue // detected before (the batch was handed again)
+			}
+			seqs = append(seqs, seq)
 		}
-		seq := meta.Sequence.Stream
-		if st.isCovered(seq) {
-			continue // detected before (the batch was handed again)
-		}
-		seqs = append(seqs, seq)
 		for _, ev := range mevs {
 			if c.o.Worker.Detect(ev) {
 				fed = append(fed, ev)

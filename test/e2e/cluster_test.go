@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -164,17 +165,13 @@ func (c *localCluster) do(method, url string, body io.Reader) (int, []byte) {
 
 func (c *localCluster) total(q string) int64 {
 	c.t.Helper()
-	code, body := c.do("GET", c.url+"/api/v1/search?limit=1&q="+urlQuery(q), nil)
+	code, body := c.do("GET", c.url+"/api/v1/search?limit=1&q="+url.QueryEscape(q), nil)
 	if code != 200 {
 		return -1
 	}
 	var r searchResult
 	json.Unmarshal(body, &r)
 	return r.Total
-}
-
-func urlQuery(q string) string {
-	return strings.NewReplacer("%", "%25", " ", "%20", "\"", "%22", "#", "%23", "&", "%26", "+", "%2B", ":", "%3A").Replace(q)
 }
 
 // waitTotal polls the API node until q counts want (or 90 s pass).
