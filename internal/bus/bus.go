@@ -29,7 +29,6 @@ package bus
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"hash/fnv"
@@ -332,21 +331,12 @@ func (p *Publisher) Append(ctx context.Context, evs []*event.Event) error {
 	var futs []sent
 	var firstErr error
 	var failed []int // indexes into evs
-	var doc []byte
 	for q, idx := range byPart {
-		for len(idx) > 0 {
-			var body []byte
-			n := 0
-			for n < len(idx) && n < messageEvents {
-				ev := evs[idx[n]]
-				doc = event.AppendBinary(doc[:0], ev, ev.Timestamp())
-				if n > 0 && len(body)+len(doc)+binary.MaxVarintLen64 > messageBytes {
-					break
-				}
-				body = binary.AppendUvarint(body, uint64(len(doc)))
-				body = append(body, doc...)
-				n++
-			}
+		part := make([]*event.Event, len(idx))
+		for k, i := range idx {
+			part[k] = evs[i]
+		}
+		packEvents(part, messageEvents, messageBytes, func(body []byte, n int) {
 			msg := &nats.Msg{Subject: Subject(q), Header: nats.Header{}, Data: body}
 			msg.Header.Set(jetstream.MsgIDHeader, ids[idx[0]]+"+"+strconv.Itoa(n))
 			msg.Header.Set(hdrEvents, strconv.Itoa(n))
@@ -358,7 +348,7 @@ func (p *Publisher) Append(ctx context.Context, evs []*event.Event) error {
 				futs = append(futs, sent{f, idx[:n]})
 			}
 			idx = idx[n:]
-		}
+		})
 	}
 	for _, s := range futs {
 		select {

@@ -230,23 +230,36 @@ func parseRanges(s string) ([]seqRange, error) {
 	return out, nil
 }
 
-// encodeCheckpoint appends the events as length-prefixed binary
-// documents, in chunks of at most checkpointChunk bytes (an event larger
-// than that is a chunk of its own).
-func encodeCheckpoint(evs []*event.Event) [][]byte {
-	var chunks [][]byte
-	var cur, doc []byte
+// packEvents cuts evs into bodies of length-prefixed binary documents,
+// each of at most maxEvents events and maxBytes bytes (an event larger
+// than that is a body of its own), and calls fn with each body and the
+// number of events it holds, in order. The events stream's messages and
+// the checkpoints share this format (decodeCheckpoint reads it).
+func packEvents(evs []*event.Event, maxEvents, maxBytes int, fn func(body []byte, n int)) {
+	var body, doc []byte
+	n := 0
 	for _, ev := range evs {
 		doc = event.AppendBinary(doc[:0], ev, ev.Timestamp())
-		if len(cur) > 0 && len(cur)+len(doc)+binary.MaxVarintLen64 > checkpointChunk {
-			chunks = append(chunks, cur)
-			cur = nil
+		if n > 0 && (n == maxEvents || len(body)+len(doc)+binary.MaxVarintLen64 > maxBytes) {
+			fn(body, n)
+			body, n = nil, 0
 		}
-		cur = binary.AppendUvarint(cur, uint64(len(doc)))
-		cur = append(cur, doc...)
+		body = binary.AppendUvarint(body, uint64(len(doc)))
+		body = append(body, doc...)
+		n++
 	}
-	if len(cur) > 0 || len(chunks) == 0 {
-		chunks = append(chunks, cur)
+	if n > 0 {
+		fn(body, n)
+	}
+}
+
+// encodeCheckpoint packs the events into checkpoint messages of at most
+// checkpointChunk bytes (one empty message for no events).
+func encodeCheckpoint(evs []*event.Event) [][]byte {
+	var chunks [][]byte
+	packEvents(evs, len(evs), checkpointChunk, func(body []byte, _ int) { chunks = append(chunks, body) })
+	if len(chunks) == 0 {
+		chunks = append(chunks, nil)
 	}
 	return chunks
 }
