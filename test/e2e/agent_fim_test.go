@@ -5,9 +5,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -21,21 +21,11 @@ func TestAgentFIM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts vigil serve and a vigil-agent")
 	}
-	agentAddr := freePort(t, "tcp")
-	s := startServer(t, serverOpts{extra: []string{"--agents-listen", agentAddr}})
-	resp, b := s.request("POST", "/api/v1/agents/enrollment-tokens", testToken, strings.NewReader(`{"name":"fim","expires_in":"1h"}`))
-	if resp.StatusCode != 201 {
-		t.Fatalf("creating an enrollment token: HTTP %d: %s", resp.StatusCode, b)
-	}
-	var tok struct {
-		Token string `json:"token"`
-	}
-	json.Unmarshal(b, &tok)
-	data := t.TempDir()
-	id, err := enroll(t, s, tok.Token, data)
-	if err != nil {
-		t.Fatalf("enroll: %v: %s", err, id)
-	}
+	s, agentAddr, data, id := enrolledAgent(t, "fim")
+	var (
+		resp *http.Response
+		b    []byte
+	)
 	watched := t.TempDir()
 	os.WriteFile(filepath.Join(watched, "before"), []byte("in the baseline"), 0o600)
 	a := startAgent(t, data, "--fim", watched, "--fim-ignore", "*.swp")

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -33,21 +34,11 @@ func TestAgentInventory(t *testing.T) {
 		want[strings.TrimSpace(l)] = true
 	}
 
-	agentAddr := freePort(t, "tcp")
-	s := startServer(t, serverOpts{extra: []string{"--agents-listen", agentAddr}})
-	resp, b := s.request("POST", "/api/v1/agents/enrollment-tokens", testToken, strings.NewReader(`{"name":"inventory","expires_in":"1h"}`))
-	if resp.StatusCode != 201 {
-		t.Fatalf("creating an enrollment token: HTTP %d: %s", resp.StatusCode, b)
-	}
-	var tok struct {
-		Token string `json:"token"`
-	}
-	json.Unmarshal(b, &tok)
-	data := t.TempDir()
-	id, err := enroll(t, s, tok.Token, data)
-	if err != nil {
-		t.Fatalf("enroll: %v: %s", err, id)
-	}
+	s, _, data, id := enrolledAgent(t, "inventory")
+	var (
+		resp *http.Response
+		b    []byte
+	)
 	p := startAgent(t, data)
 	s.waitAgent(id, "online")
 

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,21 +21,11 @@ func TestAgentShipsLogs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts vigil serve twice and a vigil-agent twice")
 	}
-	agentAddr := freePort(t, "tcp")
-	s := startServer(t, serverOpts{extra: []string{"--agents-listen", agentAddr}})
-	resp, b := s.request("POST", "/api/v1/agents/enrollment-tokens", testToken, strings.NewReader(`{"name":"logs","expires_in":"1h"}`))
-	if resp.StatusCode != 201 {
-		t.Fatalf("creating an enrollment token: HTTP %d: %s", resp.StatusCode, b)
-	}
-	var tok struct {
-		Token string `json:"token"`
-	}
-	json.Unmarshal(b, &tok)
-	data := t.TempDir()
-	id, err := enroll(t, s, tok.Token, data)
-	if err != nil {
-		t.Fatalf("enroll: %v: %s", err, id)
-	}
+	s, agentAddr, data, id := enrolledAgent(t, "logs")
+	var (
+		resp *http.Response
+		b    []byte
+	)
 
 	logs := t.TempDir()
 	logPath := filepath.Join(logs, "app.log")
@@ -222,4 +213,27 @@ func TestAgentOutageAt500PerSecond(t *testing.T) {
 		t.Fatalf("after the outage: rows %v, want %d distinct lines stored once each", r.Rows, n)
 	}
 	a.kill()
+}
+
+// enrolledAgent starts a vigil serve with the agents' listener and
+// enrolls an agent (a token named name) into data: the server, the
+// listener's address, the agent's data directory and its id.
+func enrolledAgent(t *testing.T, name string) (s *server, agentAddr, data, id string) {
+	t.Helper()
+	agentAddr = freePort(t, "tcp")
+	s = startServer(t, serverOpts{extra: []string{"--agents-listen", agentAddr}})
+	resp, b := s.request("POST", "/api/v1/agents/enrollment-tokens", testToken, strings.NewReader(`{"name":"`+name+`","expires_in":"1h"}`))
+	if resp.StatusCode != 201 {
+		t.Fatalf("creating an enrollment token: HTTP %d: %s", resp.StatusCode, b)
+	}
+	var tok struct {
+		Token string `json:"token"`
+	}
+	json.Unmarshal(b, &tok)
+	data = t.TempDir()
+	id, err := enroll(t, s, tok.Token, data)
+	if err != nil {
+		t.Fatalf("enroll: %v: %s", err, id)
+	}
+	return s, agentAddr, data, id
 }
